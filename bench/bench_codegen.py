@@ -1,0 +1,602 @@
+"""Benchmark: loss + gradients of symgrad's generated NumPy code against hand-written and peer code.
+
+Not a test. Run from anywhere as ``python bench/bench_codegen.py [--quick] [--json FILE]``.
+
+For sigmoid hidden layers, a softmax output and the cross-entropy loss (float64), on a grid of
+networks and batch sizes, it times one evaluation of the mean loss and all its gradients for:
+
+- ``handwritten``: ``tests/reference_backprop.loss_and_gradients``, the baseline every other time is
+  divided by;
+- ``generated-vectorized`` / ``generated-unrolled``: modules written by ``python -m symgrad codegen``
+  into a temporary directory and imported (SPEC section 3); "refused" when the unrolled style
+  declines a network (exit status 2), "unavailable" when generation or import fails;
+- ``torch`` (eager, autograd), ``jax`` (``jit(value_and_grad)``), ``autograd`` (HIPS): optional
+  peers, "not installed" when they cannot be imported;
+- ``forward``: the reference forward pass alone, for gradient/forward ratios.
+
+Each time is the median of many in-process calls after warm-up; the number of calls adapts to the
+cost of one call so that the full grid stays within about ten minutes on two cores (``--quick``
+uses a far smaller time budget). Every contestant's result is compared once with the baseline
+before it is timed, so a wrong implementation is reported as "mismatch" instead of being timed.
+Batch 1 means ``X`` of shape ``(1, n_0)``. Data and parameters come from fixed seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+NETS: tuple[tuple[int, ...], ...] = (
+    (3, 3, 2),
+    (2, 8, 8, 2),
+    (64, 64, 64, 10),
+    (784, 128, 10),
+    (784, 512, 512, 10),
+)
+BATCHES: tuple[int, ...] = (1, 64, 1024)
+CONTESTANTS: tuple[str, ...] = (
+    "handwritten",
+    "generated-vectorized",
+    "generated-unrolled",
+    "torch",
+    "jax",
+    "autograd",
+    "forward",
+)
+PEERS: tuple[str, ...] = ("torch", "jax", "autograd")
+SMALL_NETS: tuple[tuple[int, ...], ...] = ((3, 3, 2), (2, 8, 8, 2))
+"""Networks on which the summary compares generated-unrolled with the fastest peer at batch 1."""
+
+CODEGEN_TIMEOUT_S = 300.0
+# The configuration every contestant implements (SPEC section 2 defaults, passed explicitly).
+CONFIG = {"activation": "sigmoid", "output": "softmax", "loss": "cross-entropy"}
+
+Params = dict[str, np.ndarray]
+LossAndGrads = Callable[[], Any]
+
+
+class NotInstalled(Exception):
+    """A peer library cannot be imported."""
+
+
+@dataclass
+class Budget:
+    """How long to measure one (network, batch, contestant) cell."""
+
+    seconds: float
+    """Target total time of the timed calls."""
+    warmup_seconds: float
+    min_calls: int
+    max_calls: int
+
+
+FULL = Budget(seconds=1.5, warmup_seconds=0.2, min_calls=11, max_calls=20000)
+QUICK = Budget(seconds=0.1, warmup_seconds=0.02, min_calls=3, max_calls=500)
+
+
+@dataclass
+class Cell:
+    """One measurement: a median time in microseconds, or a status saying why there is none."""
+
+    net: str
+    batch: int
+    contestant: str
+    status: str  # "ok", "unavailable", "refused", "not installed", "mismatch", "error"
+    median_us: float | None = None
+    min_us: float | None = None
+    calls: int = 0
+    first_call_us: float | None = None
+    message: str = ""
+
+
+# ----------------------------------------------------------------------------------------------
+# Contestants. Each make_* returns a callable f() performing one loss + gradients evaluation.
+# ----------------------------------------------------------------------------------------------
+
+
+def load_reference() -> ModuleType:
+    """Import ``tests/reference_backprop.py`` by path (``tests`` need not be a package)."""
+    return _import_path(REPO / "tests" / "reference_backprop.py", "reference_backprop")
+
+
+def _import_path(path: Path, name: str) -> ModuleType:
+    """Import the Python file at ``path`` as a module called ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_handwritten(ref: ModuleType, params: Params, X: np.ndarray, Y: np.ndarray) -> LossAndGrads:
+    """The baseline: hand-written NumPy backprop (``tests/reference_backprop.py``)."""
+    n_hidden = len(params) // 2 - 1
+    activations = [CONFIG["activation"]] * n_hidden
+    output, loss = CONFIG["output"], CONFIG["loss"]
+
+    def f() -> tuple[float, Params]:
+        return ref.loss_and_gradients(
+            params, X, Y, activations=activations, output=output, loss=loss
+        )
+
+    return f
+
+
+def make_forward(ref: ModuleType, params: Params, X: np.ndarray) -> Callable[[], np.ndarray]:
+    """The reference forward pass alone: ``yhat = softmax(a_L)``."""
+    n_hidden = len(params) // 2 - 1
+    activations = [CONFIG["activation"]] * n_hidden
+    output = CONFIG["output"]
+    return lambda: ref.forward(params, X, activations=activations, output=output)
+
+
+def make_generated(module: ModuleType, params: Params, X: np.ndarray, Y: np.ndarray) -> LossAndGrads:
+    """A module generated by ``symgrad codegen``: ``loss_and_gradients(params, X, Y)``."""
+    fn = module.loss_and_gradients
+    return lambda: fn(params, X, Y)
+
+
+def make_torch(params: Params, X: np.ndarray, Y: np.ndarray) -> LossAndGrads:
+    """PyTorch eager in float64: leaf tensors with ``requires_grad``, ``torch.autograd.grad``.
+
+    Each call wraps the NumPy inputs with ``torch.from_numpy`` (no copy), runs the forward pass
+    with ``log_softmax``, the backward pass, and returns the loss as a float and the gradients as
+    NumPy arrays (``Tensor.numpy()``, no copy), the same contract as the baseline.
+    """
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError as exc:
+        raise NotInstalled(str(exc)) from exc
+    names = list(params)
+    leaves = [torch.from_numpy(params[k]).requires_grad_() for k in names]
+    n_layers = len(names) // 2
+    weights = [leaves[names.index(f"W{k}")] for k in range(1, n_layers + 1)]
+    biases = [leaves[names.index(f"b{k}")] for k in range(1, n_layers + 1)]
+
+    def f() -> tuple[float, Params]:
+        h = torch.from_numpy(X)
+        y = torch.from_numpy(Y)
+        for W, b in zip(weights[:-1], biases[:-1], strict=True):
+            h = torch.sigmoid(F.linear(h, W, b))
+        a = F.linear(h, weights[-1], biases[-1])
+        loss = -(y * torch.log_softmax(a, dim=-1)).sum(dim=-1).mean()
+        grads = torch.autograd.grad(loss, leaves)
+        return loss.item(), {k: g.numpy() for k, g in zip(names, grads, strict=True)}
+
+    return f
+
+
+def make_jax(params: Params, X: np.ndarray, Y: np.ndarray) -> LossAndGrads:
+    """JAX: ``jax.jit(jax.value_and_grad(loss))`` in float64 on jnp arrays made once.
+
+    Each call blocks until the loss and gradients are computed (``jax.block_until_ready``); the
+    first call compiles for the shapes at hand and is excluded by the warm-up.
+    """
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError as exc:
+        raise NotInstalled(str(exc)) from exc
+    jax.config.update("jax_enable_x64", True)
+    n_layers = len(params) // 2
+
+    def loss(p: dict[str, Any], x: Any, y: Any) -> Any:
+        h = x
+        for k in range(1, n_layers):
+            h = jax.nn.sigmoid(h @ p[f"W{k}"].T + p[f"b{k}"])
+        a = h @ p[f"W{n_layers}"].T + p[f"b{n_layers}"]
+        return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(a, axis=-1), axis=-1))
+
+    value_and_grad = jax.jit(jax.value_and_grad(loss))
+    p = {k: jnp.asarray(v) for k, v in params.items()}
+    x, y = jnp.asarray(X), jnp.asarray(Y)
+
+    def f() -> Any:
+        return jax.block_until_ready(value_and_grad(p, x, y))
+
+    return f
+
+
+def make_autograd(params: Params, X: np.ndarray, Y: np.ndarray) -> LossAndGrads:
+    """HIPS autograd: ``value_and_grad`` of a loss written with ``autograd.numpy``.
+
+    Sigmoid as ``(1 + tanh(a/2)) / 2`` and a max-shifted log-softmax keep it stable.
+    """
+    try:
+        import autograd.numpy as anp
+        from autograd import value_and_grad
+    except ImportError as exc:
+        raise NotInstalled(str(exc)) from exc
+    n_layers = len(params) // 2
+
+    def loss(p: Params) -> Any:
+        h = X
+        for k in range(1, n_layers):
+            h = 0.5 * (anp.tanh(0.5 * (h @ p[f"W{k}"].T + p[f"b{k}"])) + 1.0)
+        a = h @ p[f"W{n_layers}"].T + p[f"b{n_layers}"]
+        z = a - anp.max(a, axis=1, keepdims=True)
+        log_p = z - anp.log(anp.sum(anp.exp(z), axis=1, keepdims=True))
+        return -anp.mean(anp.sum(Y * log_p, axis=1))
+
+    vg = value_and_grad(loss)
+    return lambda: vg(params)
+
+
+PEER_FACTORIES: dict[str, Callable[[Params, np.ndarray, np.ndarray], LossAndGrads]] = {
+    "torch": make_torch,
+    "jax": make_jax,
+    "autograd": make_autograd,
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Code generation, data, checking and timing
+# ----------------------------------------------------------------------------------------------
+
+
+def net_name(sizes: Sequence[int]) -> str:
+    """``(784, 128, 10)`` -> ``"784-128-10"``."""
+    return "-".join(str(n) for n in sizes)
+
+
+def generate(sizes: Sequence[int], style: str, outdir: Path) -> tuple[str, ModuleType | None, str]:
+    """Run ``python -m symgrad codegen`` for ``sizes`` and import the result.
+
+    Returns ``(status, module, message)`` with status "ok", "refused" (the command exits with
+    status 2 and a ``symgrad: error:`` line, as the unrolled style does for large networks) or
+    "unavailable" (any other failure: no symgrad yet, a crash, a timeout, an unimportable file).
+    """
+    path = outdir / f"gen_{style}_{net_name(sizes).replace('-', '_')}.py"
+    cmd = [sys.executable, "-m", "symgrad", "codegen", *map(str, sizes), "--style", style]
+    cmd += ["--activation", CONFIG["activation"], "--output", CONFIG["output"]]
+    cmd += ["--loss", CONFIG["loss"], "-o", str(path)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    try:
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=CODEGEN_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        return "unavailable", None, f"codegen timed out after {CODEGEN_TIMEOUT_S:.0f} s"
+    err = proc.stderr.strip()
+    last = err.splitlines()[-1] if err else ""
+    if proc.returncode == 2 and err.startswith("symgrad: error:"):
+        return "refused", None, last
+    if proc.returncode != 0:
+        return "unavailable", None, f"exit {proc.returncode}: {last}"
+    try:
+        module = _import_path(path, f"bench_generated_{style}_{net_name(sizes).replace('-', '_')}")
+    except Exception as exc:  # noqa: BLE001 - any import failure makes the contestant unavailable
+        return "unavailable", None, f"import failed: {type(exc).__name__}: {exc}"
+    return "ok", module, ""
+
+
+def make_data(sizes: Sequence[int], batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic inputs ``X`` ``(batch, n_0)`` (standard normal) and one-hot targets ``Y``."""
+    rng = np.random.default_rng(1000 * batch + sum(sizes))
+    X = rng.standard_normal((batch, sizes[0]))
+    Y = np.zeros((batch, sizes[-1]))
+    Y[np.arange(batch), rng.integers(0, sizes[-1], size=batch)] = 1.0
+    return X, Y
+
+
+def _to_numpy(result: Any) -> tuple[float, Params]:
+    """Normalize a contestant's ``(loss, grads)`` (NumPy, torch or jax values) to floats/ndarrays."""
+    value, grads = result
+    return float(value), {k: np.asarray(v, dtype=np.float64) for k, v in grads.items()}
+
+
+def check_against(expected: tuple[float, Params], result: Any, rtol: float = 1e-9) -> str:
+    """Empty string when ``result`` matches the baseline's loss and every gradient, else why not."""
+    value, grads = _to_numpy(result)
+    exp_value, exp_grads = expected
+    if not np.isclose(value, exp_value, rtol=rtol, atol=0.0):
+        return f"loss {value!r} != {exp_value!r}"
+    if sorted(grads) != sorted(exp_grads):
+        return f"gradient keys {sorted(grads)} != {sorted(exp_grads)}"
+    for key, exp in exp_grads.items():
+        scale = float(np.abs(exp).max()) or 1.0
+        if grads[key].shape != exp.shape:
+            return f"{key}: shape {grads[key].shape} != {exp.shape}"
+        if not np.allclose(grads[key], exp, rtol=rtol, atol=rtol * scale):
+            return f"{key}: max abs diff {float(np.abs(grads[key] - exp).max()):.3g}"
+    return ""
+
+
+def measure(f: Callable[[], Any], budget: Budget) -> tuple[float, float, int, float]:
+    """Median and minimum time of one call of ``f`` in microseconds, the number of timed calls,
+    and the time of the very first call (which includes JIT compilation, if any).
+
+    After the first call, ``f`` is warmed up for ``budget.warmup_seconds`` (at least 2 calls); the
+    number of timed calls is ``budget.seconds`` divided by the warm-up cost per call, clamped to
+    ``[min_calls, max_calls]``. The garbage collector is off while timing, as in ``timeit``.
+    """
+    clock = time.perf_counter_ns
+    t0 = clock()
+    f()
+    first_us = (clock() - t0) / 1e3
+    warm_calls = 0
+    t0 = clock()
+    while warm_calls < 2 or (clock() - t0 < budget.warmup_seconds * 1e9 and warm_calls < 10000):
+        f()
+        warm_calls += 1
+    per_call_s = (clock() - t0) / 1e9 / warm_calls
+    calls = int(min(max(budget.seconds / per_call_s, budget.min_calls), budget.max_calls))
+    samples = [0] * calls
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for i in range(calls):
+            t0 = clock()
+            f()
+            samples[i] = clock() - t0
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return statistics.median(samples) / 1e3, min(samples) / 1e3, calls, first_us
+
+
+def run_cell(
+    name: str,
+    contestant: str,
+    sizes: Sequence[int],
+    batch: int,
+    build: Callable[[], Callable[[], Any]],
+    expected: tuple[float, Params] | None,
+    budget: Budget,
+) -> Cell:
+    """Build a contestant's callable, check its result against ``expected`` and time it."""
+    cell = Cell(net=net_name(sizes), batch=batch, contestant=contestant, status="ok")
+    try:
+        f = build()
+        if expected is not None:
+            problem = check_against(expected, f())
+            if problem:
+                cell.status, cell.message = "mismatch", problem
+                return cell
+        cell.median_us, cell.min_us, cell.calls, cell.first_call_us = measure(f, budget)
+    except NotInstalled as exc:
+        cell.status, cell.message = "not installed", str(exc)
+    except Exception as exc:  # noqa: BLE001 - a failing contestant must not stop the benchmark
+        cell.status, cell.message = "error", f"{type(exc).__name__}: {exc}"
+    return cell
+
+
+# ----------------------------------------------------------------------------------------------
+# The grid, the table and the summary
+# ----------------------------------------------------------------------------------------------
+
+
+def run_grid(budget: Budget, nets: Sequence[tuple[int, ...]], batches: Sequence[int]) -> list[Cell]:
+    """Measure every contestant on every (network, batch); progress goes to stderr."""
+    ref = load_reference()
+    cells: list[Cell] = []
+    with tempfile.TemporaryDirectory(prefix="symgrad-bench-") as tmp:
+        for sizes in nets:
+            generated: dict[str, tuple[str, ModuleType | None, str]] = {}
+            for style in ("vectorized", "unrolled"):
+                t0 = time.perf_counter()
+                generated[style] = generate(sizes, style, Path(tmp))
+                status, _, message = generated[style]
+                print(
+                    f"[{net_name(sizes)}] codegen --style {style}: {status} "
+                    f"({time.perf_counter() - t0:.1f} s) {message}",
+                    file=sys.stderr,
+                )
+            params = ref.make_params(sizes, seed=0)
+            for batch in batches:
+                X, Y = make_data(sizes, batch)
+                expected = make_handwritten(ref, params, X, Y)()
+                builders: dict[str, Callable[[], Callable[[], Any]]] = {
+                    "handwritten": lambda: make_handwritten(ref, params, X, Y),
+                    "forward": lambda: make_forward(ref, params, X),
+                }
+                for peer, factory in PEER_FACTORIES.items():
+                    builders[peer] = lambda factory=factory: factory(params, X, Y)
+                for contestant in CONTESTANTS:
+                    style = contestant.removeprefix("generated-")
+                    if style in generated:
+                        status, module, message = generated[style]
+                        if module is None:
+                            cells.append(
+                                Cell(net_name(sizes), batch, contestant, status, message=message)
+                            )
+                            continue
+                        builders[contestant] = lambda m=module: make_generated(m, params, X, Y)
+                    check = None if contestant in ("handwritten", "forward") else expected
+                    cell = run_cell(
+                        contestant, contestant, sizes, batch, builders[contestant], check, budget
+                    )
+                    cells.append(cell)
+                    shown = f"{cell.median_us:.1f} us" if cell.median_us is not None else ""
+                    print(
+                        f"[{cell.net} B={batch}] {contestant}: {cell.status} {shown} "
+                        f"{cell.message}".rstrip(),
+                        file=sys.stderr,
+                    )
+    return cells
+
+
+def _lookup(cells: Sequence[Cell]) -> dict[tuple[str, int, str], Cell]:
+    return {(c.net, c.batch, c.contestant): c for c in cells}
+
+
+def _ratio(num: Cell | None, den: Cell | None) -> float | None:
+    """``num.median / den.median`` when both were measured."""
+    if num is None or den is None or num.median_us is None or den.median_us is None:
+        return None
+    return num.median_us / den.median_us
+
+
+def format_table(cells: Sequence[Cell], nets: Sequence[str], batches: Sequence[int]) -> str:
+    """One row per (network, batch): each contestant's median in microseconds and, in parentheses,
+    its ratio to handwritten; then gradient/forward ratios of handwritten and generated-vectorized."""
+    by = _lookup(cells)
+    headers = ["net", "batch", *CONTESTANTS, "grad/fwd hw", "grad/fwd gen-vec"]
+    rows: list[list[str]] = []
+    for net in nets:
+        for batch in batches:
+            base = by.get((net, batch, "handwritten"))
+            row = [net, str(batch)]
+            for contestant in CONTESTANTS:
+                cell = by.get((net, batch, contestant))
+                if cell is None:
+                    row.append("-")
+                elif cell.median_us is None:
+                    row.append(cell.status)
+                else:
+                    ratio = _ratio(cell, base)
+                    row.append(f"{cell.median_us:.1f} ({ratio:.2f})" if ratio else "")
+            fwd = by.get((net, batch, "forward"))
+            for contestant in ("handwritten", "generated-vectorized"):
+                ratio = _ratio(by.get((net, batch, contestant)), fwd)
+                row.append(f"{ratio:.2f}" if ratio is not None else "-")
+            rows.append(row)
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def format_summary(cells: Sequence[Cell], nets: Sequence[str], batches: Sequence[int]) -> str:
+    """Median and maximum over the grid of generated-vectorized / handwritten, and at batch 1 on
+    the small networks the speedup of generated-unrolled over the fastest available peer."""
+    by = _lookup(cells)
+    lines = []
+    ratios = {
+        (net, batch): r
+        for net in nets
+        for batch in batches
+        if (
+            r := _ratio(
+                by.get((net, batch, "generated-vectorized")), by.get((net, batch, "handwritten"))
+            )
+        )
+        is not None
+    }
+    if ratios:
+        worst = max(ratios, key=lambda key: ratios[key])
+        lines.append(
+            f"generated-vectorized / handwritten: median {statistics.median(ratios.values()):.2f} "
+            f"over {len(ratios)} cells, max {ratios[worst]:.2f} ({worst[0]}, batch {worst[1]})"
+        )
+    else:
+        lines.append("generated-vectorized / handwritten: n/a (generated-vectorized not measured)")
+    for sizes in SMALL_NETS:
+        net = net_name(sizes)
+        if net not in nets or 1 not in batches:
+            continue
+        unrolled = by.get((net, 1, "generated-unrolled"))
+        peers = [by[(net, 1, p)] for p in PEERS if by.get((net, 1, p)) and by[(net, 1, p)].median_us]
+        if not peers:
+            lines.append(f"{net} batch 1: generated-unrolled vs fastest peer: n/a (no peer measured)")
+            continue
+        fastest = min(peers, key=lambda c: c.median_us or float("inf"))
+        if unrolled is None or unrolled.median_us is None:
+            status = unrolled.status if unrolled else "not run"
+            lines.append(
+                f"{net} batch 1: generated-unrolled {status}; fastest peer {fastest.contestant} "
+                f"{fastest.median_us:.1f} us"
+            )
+            continue
+        speedup = (fastest.median_us or 0.0) / unrolled.median_us
+        lines.append(
+            f"{net} batch 1: generated-unrolled {unrolled.median_us:.1f} us is {speedup:.1f}x "
+            f"faster than the fastest peer ({fastest.contestant}, {fastest.median_us:.1f} us)"
+        )
+    return "\n".join(lines)
+
+
+def environment() -> dict[str, Any]:
+    """Versions and machine facts worth keeping with the numbers."""
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+    for name in ("torch", "jax", "autograd"):
+        try:
+            module = __import__(name)
+            info[name] = getattr(module, "__version__", "installed")
+        except ImportError:
+            info[name] = None
+    if info.get("torch"):
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+    return info
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="far fewer calls per measurement")
+    parser.add_argument("--json", metavar="FILE", type=Path, help="also write raw results here")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the grid, print the table and the summary, optionally dump JSON; returns 0."""
+    args = build_parser().parse_args(argv)
+    budget = QUICK if args.quick else FULL
+    env = environment()
+    print(
+        "symgrad codegen benchmark: sigmoid hidden, softmax output, cross-entropy, float64; "
+        f"{'quick' if args.quick else 'full'} run",
+    )
+    print(
+        f"python {env['python']}, numpy {env['numpy']}, torch {env['torch']}, jax {env['jax']}, "
+        f"autograd {env['autograd']}, {env['cpu_count']} CPUs"
+    )
+    t0 = time.perf_counter()
+    cells = run_grid(budget, NETS, BATCHES)
+    elapsed = time.perf_counter() - t0
+    nets = [net_name(s) for s in NETS]
+    print()
+    print("median time per loss+gradients call in microseconds (ratio to handwritten)")
+    print(format_table(cells, nets, BATCHES))
+    print()
+    print(format_summary(cells, nets, BATCHES))
+    notes = sorted({f"{c.contestant}: {c.status}: {c.message}" for c in cells if c.message})
+    if notes:
+        print()
+        print("notes:")
+        for note in notes:
+            print(f"  {note}")
+    print(f"\ntotal {elapsed:.0f} s")
+    if args.json:
+        payload = {
+            "environment": env,
+            "budget": asdict(budget),
+            "elapsed_s": elapsed,
+            "cells": [asdict(c) for c in cells],
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

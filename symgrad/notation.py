@@ -1,0 +1,166 @@
+"""The one place that names every mathematical object of the notes.
+
+Each object (``W_k``, ``W_{kij}``, ``b_{ki}``, ``a_k``, ``h_k``, ``x``, ``y``, ``yhat``, the loss
+``L``, the error signal ``dL/da_k`` and the gradients) is a SymPy object built here, and here it gets
+its LaTeX, its Unicode and its Python identifier. Indices are 1-based in the math and 0-based in
+code; the translation happens only in :func:`python_index`.
+
+Elementwise objects are :class:`sympy.Indexed` entries of the bases below, with the layer as the
+first index (``W[k, i, j]`` is ``W_{kij}``); ``h_0`` is written ``x``. Vectors and matrices are
+:class:`sympy.MatrixSymbol` objects whose names are looked up in :data:`MATRIX_KINDS`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+
+#: The generic unit indices of the notes.
+I = sp.Symbol("i", integer=True, positive=True)
+J = sp.Symbol("j", integer=True, positive=True)
+
+#: The per-sample loss ``L(theta)``.
+LOSS = sp.Symbol("L")
+
+W = sp.IndexedBase("W")
+B = sp.IndexedBase("b")
+A = sp.IndexedBase("a")
+H = sp.IndexedBase("h")
+X = sp.IndexedBase("x")
+Y = sp.IndexedBase("y")
+YHAT = sp.IndexedBase("yhat")
+
+_LATEX_BASES = {"W": "W", "b": "b", "a": "a", "h": "h", "x": "x", "y": "y", "yhat": r"\hat{y}"}
+_UNICODE_BASES = {"W": "W", "b": "b", "a": "a", "h": "h", "x": "x", "y": "y", "yhat": "ŷ"}
+LATEX_LOSS = r"\mathcal{L}"
+UNICODE_LOSS = "L"
+
+
+def weight(k: int, i: sp.Expr | int, j: sp.Expr | int) -> sp.Indexed:
+    """``W_{kij}``: the weight from unit j of layer k-1 to unit i of layer k."""
+    return W[k, i, j]
+
+
+def bias(k: int, i: sp.Expr | int) -> sp.Indexed:
+    """``b_{ki}``: the bias of unit i of layer k (two indices)."""
+    return B[k, i]
+
+
+def pre(k: int, i: sp.Expr | int) -> sp.Indexed:
+    """``a_{ki}``: the pre-activation of unit i of layer k."""
+    return A[k, i]
+
+
+def post(k: int, j: sp.Expr | int) -> sp.Indexed:
+    """``h_{kj}``, with ``h_{0j} = x_j``."""
+    return X[j] if k == 0 else H[k, j]
+
+
+def target(i: sp.Expr | int) -> sp.Indexed:
+    return Y[i]
+
+
+def prediction(i: sp.Expr | int) -> sp.Indexed:
+    return YHAT[i]
+
+
+def partial(of: sp.Expr, wrt: sp.Expr | None = None) -> sp.Derivative:
+    """``dL/d(of)``, or ``d(of)/d(wrt)`` when ``wrt`` is given, unevaluated."""
+    if wrt is None:
+        return sp.Derivative(LOSS, of, evaluate=False)
+    return sp.Derivative(of, wrt, evaluate=False)
+
+
+def activation_function(k: int, uniform: bool) -> type[sp.Function]:
+    """The undefined function ``g`` (or ``g_k`` when hidden layers differ)."""
+    return sp.Function("g" if uniform else f"g_{k}")
+
+
+def activation_derivative(k: int, uniform: bool) -> type[sp.Function]:
+    """The undefined function ``g'`` (or ``g_k'``)."""
+    return sp.Function("g'" if uniform else f"g_{k}'")
+
+
+# Vectors and matrices --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatrixKind:
+    """What a :class:`sympy.MatrixSymbol` name stands for: ``base`` of layer ``layer``."""
+
+    base: str  # "W", "b", "a", "h", "x", "y", "yhat", "grad", "gprime"
+    layer: int | None
+    of: str | None = None  # for "grad": the object the gradient is taken with respect to
+
+
+_MATRIX_NAME = re.compile(r"(?:(grad)_)?(W|b|a|h|x|y|yhat|gprime)(?:_(\d+))?")
+
+
+def matrix_kind(name: str) -> MatrixKind:
+    """Decode a matrix symbol name built by this module."""
+    match = _MATRIX_NAME.fullmatch(name)
+    if match is None:
+        raise ValueError(f"not a symgrad matrix name: {name!r}")
+    grad, base, layer = match.groups()
+    number = int(layer) if layer is not None else None
+    if grad:
+        return MatrixKind("grad", number, base)
+    return MatrixKind(base, number)
+
+
+def matrix(base: str, k: int | None, rows: int, cols: int = 1) -> sp.MatrixSymbol:
+    """The matrix or column vector ``base_k`` (``W_k``, ``h_k``, ...) of the given shape."""
+    if base == "h" and k == 0:
+        base, k = "x", None
+    name = base if k is None else f"{base}_{k}"
+    return sp.MatrixSymbol(name, rows, cols)
+
+
+def gradient(of: str, k: int | None, rows: int, cols: int = 1) -> sp.MatrixSymbol:
+    """``grad_{of_k} L`` as a matrix symbol of the shape of ``of_k``."""
+    name = f"grad_{of}" if k is None else f"grad_{of}_{k}"
+    return sp.MatrixSymbol(name, rows, cols)
+
+
+# Index text ------------------------------------------------------------------------------------
+
+
+def index_parts(entry: sp.Indexed) -> tuple[str, list[sp.Expr]]:
+    """Base name and 1-based index list of an elementwise object (``h_{0j}`` is ``x_j``)."""
+    base = str(entry.base.label)
+    return base, list(entry.indices)
+
+
+def join_indices(texts: list[str]) -> str:
+    """``kij`` when every index is one character, ``12,3,4`` otherwise (never ambiguous)."""
+    if all(len(t) == 1 for t in texts):
+        return "".join(texts)
+    return ",".join(texts)
+
+
+def latex_base(base: str) -> str:
+    return _LATEX_BASES[base]
+
+
+def unicode_base(base: str) -> str:
+    return _UNICODE_BASES[base]
+
+
+# Python identifiers of generated code ----------------------------------------------------------
+
+
+def python_name(base: str, k: int | None = None) -> str:
+    """Identifier of a parameter or intermediate in generated code: ``W2``, ``b2``, ``H1``."""
+    return base if k is None else f"{base}{k}"
+
+
+def param_key(base: str, k: int) -> str:
+    """Key of ``params``: ``"W1"``, ``"b1"``, as SPEC section 3 fixes them."""
+    return f"{base}{k}"
+
+
+def python_index(index: int) -> int:
+    """The 0-based code index of the 1-based math index ``index``."""
+    return index - 1

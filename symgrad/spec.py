@@ -1,0 +1,143 @@
+"""The network spec: layer sizes, hidden activations, output function and loss, validated.
+
+The first stage of the pipeline. Everything a user types reaches the rest of symgrad only
+through :meth:`NetworkSpec.parse`, which checks it against SPEC section 4 and raises
+:class:`~symgrad.errors.SpecError` with a message that says what to change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from symgrad import catalogue
+from symgrad.catalogue import Activation
+from symgrad.errors import SpecError
+
+#: Largest accepted layer; a wider one is surely a typo (and would not fit in memory as code).
+MAX_LAYER_SIZE = 100_000
+#: Largest accepted number of parameters, sum of ``n_k n_{k-1} + n_k``.
+MAX_PARAMETERS = 20_000_000
+#: Largest accepted number of layers ``L``.
+MAX_LAYERS = 64
+
+_SIZE = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A feed-forward network ``n_0, ..., n_L`` with one activation per hidden layer."""
+
+    sizes: tuple[int, ...]
+    activations: tuple[Activation, ...]
+    output: str = "softmax"
+    loss: str = "cross-entropy"
+
+    @property
+    def depth(self) -> int:
+        """``L``, the number of weight layers."""
+        return len(self.sizes) - 1
+
+    @property
+    def parameter_count(self) -> int:
+        """Number of scalar parameters, ``sum_k n_k (n_{k-1} + 1)``."""
+        return sum(self.sizes[k] * (self.sizes[k - 1] + 1) for k in range(1, len(self.sizes)))
+
+    def activation(self, k: int) -> Activation:
+        """The activation ``g`` of hidden layer ``k`` (1-based, ``1 <= k < L``)."""
+        return self.activations[k - 1]
+
+    @property
+    def uniform_activation(self) -> bool:
+        """True when every hidden layer uses the same ``g`` (written ``g``, not ``g_k``)."""
+        return len({a.name for a in self.activations}) <= 1
+
+    @property
+    def activation_text(self) -> str:
+        """The ``--activation`` value that rebuilds this spec."""
+        names = [a.name for a in self.activations]
+        if not names:
+            return "sigmoid"
+        return names[0] if self.uniform_activation else ",".join(names)
+
+    def command_args(self) -> list[str]:
+        """Arguments that rebuild this spec on the command line (sizes and common options)."""
+        args = [str(n) for n in self.sizes]
+        if self.activations and self.activation_text != "sigmoid":
+            args += ["--activation", self.activation_text]
+        if self.output != "softmax":
+            args += ["--output", self.output]
+        if self.loss != catalogue.default_loss(self.output):
+            args += ["--loss", self.loss]
+        return args
+
+    @classmethod
+    def parse(
+        cls,
+        sizes: Sequence[str | int],
+        activation: str | None = None,
+        output: str | None = None,
+        loss: str | None = None,
+    ) -> NetworkSpec:
+        """Validate user input and build the spec.
+
+        ``activation`` is one name for every hidden layer or a comma list with one name per
+        hidden layer. When only one of ``output`` and ``loss`` is given, the other defaults to
+        the one that pairs with it; with neither, softmax and cross-entropy.
+        """
+        parsed = _parse_sizes(sizes)
+        depth = len(parsed) - 1
+        names = [part.strip() for part in (activation or "sigmoid").split(",")]
+        if len(names) == 1:
+            # A single-layer network has no hidden activation; the name is still validated.
+            catalogue.activation(names[0])
+            names = names * (depth - 1)
+        elif len(names) != depth - 1:
+            hidden = depth - 1
+            raise SpecError(
+                f"--activation lists {len(names)} activations but the network has {hidden} "
+                f"hidden layer{'s' if hidden != 1 else ''}; give one name, or one per hidden layer"
+            )
+        activations = tuple(catalogue.activation(name) for name in names)
+        out = output.strip() if output is not None else None
+        los = loss.strip() if loss is not None else None
+        if out is None and los is None:
+            out, los = "softmax", "cross-entropy"
+        elif out is None:
+            catalogue.check_pair(catalogue.OUTPUTS[0], los or "")  # names the loss if unknown
+            out = catalogue.default_output(los or "")
+        elif los is None:
+            if out not in catalogue.OUTPUTS:
+                catalogue.check_pair(out, catalogue.LOSSES[0])
+            los = catalogue.default_loss(out)
+        catalogue.check_pair(out, los or "")
+        return cls(parsed, activations, out, los or "")
+
+
+def _parse_sizes(sizes: Sequence[str | int]) -> tuple[int, ...]:
+    if len(sizes) < 2:
+        raise SpecError(
+            f"give at least two layer sizes N0 N1 (input and output), got {len(sizes)}"
+        )
+    if len(sizes) - 1 > MAX_LAYERS:
+        raise SpecError(f"at most {MAX_LAYERS} layers are supported, got {len(sizes) - 1}")
+    parsed = []
+    for k, raw in enumerate(sizes):
+        text = str(raw).strip()
+        if isinstance(raw, bool) or not _SIZE.fullmatch(text) or int(text) < 1:
+            shown = text if len(text) <= 20 else text[:20] + "..."
+            raise SpecError(f"layer size n_{k} must be a positive integer, got {shown!r}")
+        value = int(text)
+        if value > MAX_LAYER_SIZE:
+            raise SpecError(
+                f"layer size n_{k} is {value}; at most {MAX_LAYER_SIZE} units per layer are "
+                "supported"
+            )
+        parsed.append(value)
+    count = sum(parsed[k] * (parsed[k - 1] + 1) for k in range(1, len(parsed)))
+    if count > MAX_PARAMETERS:
+        raise SpecError(
+            f"the network has {count} parameters; at most {MAX_PARAMETERS} are supported"
+        )
+    return tuple(parsed)

@@ -35,12 +35,24 @@ class Activation:
     def derivative_at(self, pre: sp.Expr, post: sp.Expr) -> sp.Expr:
         """``g'(a)`` at pre-activation ``pre`` whose activation is ``post`` (``post = g(pre)``)."""
         if self.derivative_in_output is not None:
-            return self.derivative_in_output.xreplace({H: post})
+            return _replace_keeping_order(self.derivative_in_output, {H: post})
         return self.derivative.xreplace({X: pre})
 
     def function_at(self, pre: sp.Expr) -> sp.Expr:
         """``g(a)`` for a pre-activation ``a``."""
         return self.function.xreplace({X: pre})
+
+
+def _replace_keeping_order(expr: sp.Expr, mapping: dict[sp.Expr, sp.Expr]) -> sp.Expr:
+    """``expr.xreplace(mapping)`` without re-evaluating, so ``h (1 - h)`` prints in that order."""
+    if expr in mapping:
+        return mapping[expr]
+    if not expr.args:
+        return expr
+    args = [_replace_keeping_order(a, mapping) for a in expr.args]
+    if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
+        return expr.func(*args, evaluate=False)
+    return expr.func(*args)
 
 
 def _sigmoid(z: sp.Expr) -> sp.Expr:

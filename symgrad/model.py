@@ -33,12 +33,22 @@ def instantiate(expr: sp.Expr, **indices: int) -> sp.Expr:
     values = {sp.Symbol(name, integer=True, positive=True): value for name, value in indices.items()}
     result = expr.xreplace(values)
     if result.has(sp.Sum):
-        result = result.replace(lambda e: isinstance(e, sp.Sum), lambda e: e.doit())
+        result = result.replace(lambda e: isinstance(e, sp.Sum), _write_out)
     if result.has(sp.KroneckerDelta):
         result = result.replace(
             lambda e: isinstance(e, sp.KroneckerDelta), lambda e: sp.KroneckerDelta(*e.args)
         )
     return result
+
+
+def _write_out(total: sp.Sum) -> sp.Expr:
+    """A finite sum written term by term.
+
+    ``Sum.doit`` is not used: it takes ``dL/dyhat_j`` for a constant in ``j`` (a derivative's
+    free symbols leave out its variables) and would pull it out of the sum.
+    """
+    (index, low, high), = total.limits
+    return sp.Add(*[total.function.xreplace({index: v}) for v in range(int(low), int(high) + 1)])
 
 
 @dataclass(frozen=True)
@@ -67,10 +77,11 @@ class Network:
 
     # forward pass ------------------------------------------------------------------------------
 
-    def pre_activation(self, k: int, i: sp.Expr = I) -> sp.Expr:
-        """``a_{ki} = b_{ki} + sum_j W_{kij} h_{k-1,j}``."""
-        j = sp.Dummy("j") if i == J else J
-        return nt.bias(k, i) + sp.Sum(nt.weight(k, i, j) * nt.post(k - 1, j), (j, 1, self.n(k - 1)))
+    def pre_activation(self, k: int, i: sp.Expr = I, over: sp.Symbol | None = None) -> sp.Expr:
+        """``a_{ki} = b_{ki} + sum_j W_{kij} h_{k-1,j}``, summing over ``over`` (default ``j``)."""
+        j = over if over is not None else (sp.Dummy("j") if i == J else J)
+        terms = sp.Sum(product(nt.weight(k, i, j), nt.post(k - 1, j)), (j, 1, self.n(k - 1)))
+        return sp.Add(nt.bias(k, i), terms, evaluate=False)
 
     def activation_value(self, k: int, j: sp.Expr = J) -> sp.Expr:
         """``h_{kj} = g(a_{kj})`` with the concrete ``g`` of layer k."""
@@ -80,11 +91,11 @@ class Network:
         """``g'(a_{kj})``, written with ``h_{kj}`` where the notes do (``h (1 - h)``)."""
         return self.activation(k).derivative_at(nt.pre(k, j), nt.post(k, j))
 
-    def prediction(self, i: sp.Expr = I) -> sp.Expr:
-        """``yhat_i = O(a_L)_i``."""
+    def prediction(self, i: sp.Expr = I, over: sp.Symbol | None = None) -> sp.Expr:
+        """``yhat_i = O(a_L)_i``; the softmax sums over ``over`` (default ``j``)."""
         L, output = self.L, self.spec.output
         if output == "softmax":
-            j = J if i != J else sp.Dummy("j")
+            j = over if over is not None else (J if i != J else sp.Dummy("j"))
             return sp.exp(nt.pre(L, i)) / sp.Sum(sp.exp(nt.pre(L, j)), (j, 1, self.n(L)))
         if output == "sigmoid":
             return 1 / (1 + sp.exp(-nt.pre(L, i)))
@@ -161,7 +172,7 @@ class Network:
         if pair == ("sigmoid", "squared-error"):
             return sp.HadamardProduct(error, yhat, sp.MatAdd(ones, -yhat))
         if pair == ("softmax", "squared-error"):
-            scalar = (error.T * yhat)
+            scalar = sp.Transpose(error) * yhat
             return sp.HadamardProduct(yhat, sp.MatAdd(error, -ones * scalar))
         return error
 

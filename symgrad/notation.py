@@ -164,3 +164,15 @@ def param_key(base: str, k: int) -> str:
 def python_index(index: int) -> int:
     """The 0-based code index of the 1-based math index ``index``."""
     return index - 1
+
+
+def python_entry(base: str, k: int | None, *indices: int) -> str:
+    """Identifier of one scalar in unrolled code, from 0-based code indices.
+
+    ``python_entry("W", 1, 0, 2)`` is ``W1_0_2`` (``W_{1,1,3}`` in the math), ``python_entry("a",
+    2, 1)`` is ``a2_1``, ``python_entry("x", None, 0)`` is ``x0``.
+    """
+    head = base if k is None else f"{base}{k}"
+    if not indices:
+        return head
+    return head + ("" if k is None else "_") + "_".join(str(i) for i in indices)

@@ -105,7 +105,8 @@ class NetworkSpec:
         if out is None and los is None:
             out, los = "softmax", "cross-entropy"
         elif out is None:
-            catalogue.check_pair(catalogue.OUTPUTS[0], los or "")  # names the loss if unknown
+            if los not in catalogue.LOSSES:
+                catalogue.check_pair(catalogue.OUTPUTS[0], los or "")  # names the unknown loss
             out = catalogue.default_output(los or "")
         elif los is None:
             if out not in catalogue.OUTPUTS:

@@ -1,0 +1,179 @@
+"""Command line: parse arguments, call the library, print. No mathematics here.
+
+``main(argv) -> int`` is the whole program (``symgrad`` and ``python -m symgrad`` call it). Input
+errors become exit status 2 and one ``symgrad: error: ...`` line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from typing import NoReturn, TextIO
+
+from symgrad import __version__
+from symgrad.errors import SymgradError
+
+PROG = "symgrad"
+
+
+class UsageError(SymgradError):
+    """Arguments argparse could not accept."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that reports errors as one line, in symgrad's format."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = f"; see '{self.prog} --help'"
+        raise UsageError(message + hint)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sizes", nargs="+", metavar="N", help="layer sizes n_0 ... n_L (input first)")
+    parser.add_argument(
+        "--activation",
+        help="hidden activation: sigmoid (default), tanh, relu, leaky-relu, softplus, identity, "
+        "or an expression in x such as \"x/(1+abs(x))\"; a comma list gives one per hidden layer",
+    )
+    parser.add_argument("--output", help="output function: softmax (default), sigmoid, identity")
+    parser.add_argument(
+        "--loss", help="loss: cross-entropy (default), binary-cross-entropy, squared-error"
+    )
+    parser.add_argument(
+        "--proof",
+        default="auto",
+        choices=["auto", "composed", "numeric"],
+        help="how each step is proved (default auto: composed for small networks, else numeric)",
+    )
+
+
+def _version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of SPEC section 4."""
+    parser = _Parser(
+        prog=PROG,
+        description="Derive, prove, typeset and generate backpropagation for a feed-forward "
+        "network of given layer sizes.",
+    )
+    _version(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    derive = commands.add_parser("derive", help="print the derivation in the terminal")
+    _common(derive)
+    _version(derive)
+
+    latex = commands.add_parser("latex", help="write the derivation as LaTeX lecture notes")
+    _common(latex)
+    latex.add_argument(
+        "--fragment", action="store_true", help="a body to \\input, not a standalone document"
+    )
+    latex.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    _version(latex)
+
+    markdown = commands.add_parser("markdown", help="write the derivation as Markdown notes")
+    _common(markdown)
+    markdown.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    _version(markdown)
+
+    codegen = commands.add_parser("codegen", help="write a NumPy module computing the gradients")
+    _common(codegen)
+    codegen.add_argument(
+        "--style", default="vectorized", choices=["vectorized", "unrolled"],
+        help="vectorized (default): matrix form over the batch; unrolled: every scalar written out",
+    )
+    codegen.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    _version(codegen)
+
+    check = commands.add_parser("check", help="gradient-check a module made by symgrad codegen")
+    check.add_argument("file", metavar="FILE.py")
+    _version(check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
+    """Run the command line; return the exit status (0 done, 1 a check failed, 2 bad input)."""
+    out = stdout if stdout is not None else sys.stdout
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        options = build_parser().parse_args(arguments)
+        return _run(options, arguments, out)
+    except SymgradError as exc:
+        _error(str(exc))
+        return 2
+    except RecursionError:
+        _error("the input is too deeply nested to process")
+        return 2
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+def _error(message: str) -> None:
+    line = " ".join(message.split())
+    sys.stderr.write(f"{PROG}: error: {line}\n")
+
+
+def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
+    if options.command == "check":
+        from symgrad.checkmodule import check_module_file
+
+        result = check_module_file(options.file)
+        _emit(out, result.table())
+        return 0 if result.passed else 1
+
+    from symgrad.derivation import derive
+    from symgrad.spec import NetworkSpec
+
+    spec = NetworkSpec.parse(options.sizes, options.activation, options.output, options.loss)
+    derivation = derive(spec, method=options.proof)
+    if options.command == "derive":
+        from symgrad.render.terminal import render_terminal
+
+        _emit(out, render_terminal(derivation))
+        return 0
+    if options.command == "latex":
+        from symgrad.render.notes import render_latex
+
+        text = render_latex(derivation, fragment=options.fragment)
+    elif options.command == "markdown":
+        from symgrad.render.notes import render_markdown
+
+        text = render_markdown(derivation)
+    else:
+        from symgrad.codegen.generate import generate_module
+
+        command = " ".join(
+            shlex.quote(a) for a in [PROG, "codegen", *spec.command_args(), "--style", options.style]
+        )
+        text = generate_module(derivation, style=options.style, command=command)
+    if options.out:
+        from symgrad.fileio import write_atomic
+
+        write_atomic(options.out, text)
+    else:
+        _emit(out, text)
+    return 0
+
+
+def _emit(out: TextIO, text: str) -> None:
+    try:
+        out.write(text)
+    except UnicodeEncodeError:
+        # A terminal that is not UTF-8: write the bytes rather than fail.
+        buffer = getattr(out, "buffer", None)
+        if buffer is None:
+            raise
+        out.flush()
+        buffer.write(text.encode("utf-8"))
+    out.flush()
+
+
+def entry_point() -> None:
+    """Console-script entry: exit with :func:`main`'s status."""
+    sys.exit(main())

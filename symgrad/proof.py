@@ -1,0 +1,871 @@
+"""Proof of every step of a derivation; a failed check raises :class:`ProofError`.
+
+Sits right after the derivation: :func:`prove` returns the same derivation with a
+:class:`~symgrad.derivation.Check` on every step. Three kinds of evidence, each exact where it can
+be:
+
+``symbolic``
+    The forms of a step equal each other, proved by SymPy. Local derivatives
+    (``da_{ki}/dW_{kij} = h_{k-1,j}``, ``dh_{kj}/da_{kj} = g'(a_{kj})``, ``dyhat_j/da_{Li}``) are
+    recomputed by differentiating the layer equations, with generic indices ``i, j``, so one check
+    covers every entry. Output-layer steps are proved for every output unit (a sample beyond
+    :data:`OUTPUT_EXACT_LIMIT` units). Matrix forms are expanded entry by entry and compared with
+    the elementwise form.
+``composed``
+    For networks with at most :data:`COMPOSED_LIMIT` parameters: every partial ``dL/dW_{kij}``,
+    ``dL/db_{ki}``, ``dL/da_{ki}`` and ``dL/dh_{kj}`` built by the chain rule from the steps equals
+    the direct SymPy derivative of the fully composed per-sample loss ``l(a_L(theta))``; the
+    difference is exactly zero. The activation ``g`` and the output-and-loss ``l`` stay abstract
+    there, and their concrete derivatives are proved separately (``symbolic``), which together
+    prove the concrete partials.
+``numeric``
+    Beyond that size, at a random point in :data:`DIGITS`-digit arithmetic (mpmath): the
+    chain-rule gradient from the matrix forms is compared with the derivative of the composed loss
+    as a function of one parameter (mpmath's high-precision differentiation) for a deterministic
+    sample of weights and biases of every layer, and the matrix forms with the elementwise ones.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from functools import cache
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from symgrad import notation as nt
+from symgrad.derivation import Check, CheckMethod, Derivation, EntryMatrix, Kind, Stage, Step
+from symgrad.errors import ProofError, SpecError
+from symgrad.expressions import X
+from symgrad.model import Network, instantiate
+
+#: Largest network (parameters) proved by exact differentiation of the composed loss by default.
+COMPOSED_LIMIT = 40
+#: Largest network ``--proof composed`` accepts; the composed loss grows too large beyond it.
+COMPOSED_HARD_LIMIT = 200
+#: Output units proved one by one symbolically; beyond, a sample of them.
+OUTPUT_EXACT_LIMIT = 12
+#: Output units up to which output-layer identities are proved by cancelling symbolically.
+CANCEL_LIMIT = 3
+#: Exact rational points used beyond :data:`CANCEL_LIMIT`.
+RATIONAL_POINTS = 3
+#: Working precision of the numeric checks, in decimal digits.
+DIGITS = 40
+#: Largest relative difference a numeric check accepts.
+TOLERANCE = 1e-25
+#: Multiplications per layer allowed for checking every bias (every unit's error signal).
+UNIT_BUDGET = 100_000
+#: Parameters per weight matrix (and per bias vector, half of it) in the numeric sample.
+SAMPLE_PER_LAYER = 6
+
+
+class ProofMethod(enum.Enum):
+    COMPOSED = "composed"
+    NUMERIC = "numeric"
+
+
+@dataclass(frozen=True)
+class ProofSummary:
+    """What the proof did as a whole, for the closing section of every rendering."""
+
+    method: ProofMethod
+    parameters: int
+    composed_limit: int
+    #: Partials compared with the direct derivative of the composed loss.
+    partials_checked: int
+    digits: int
+    seed: int
+    max_error: float
+
+
+def prove(derivation: Derivation, method: str = "auto") -> Derivation:
+    """Check every step of ``derivation`` and return it with the checks attached."""
+    spec = derivation.spec
+    if method not in {"auto", "composed", "numeric"}:
+        raise SpecError(f"unknown proof method {method!r}; use auto, composed or numeric")
+    if method == "composed" and spec.parameter_count > COMPOSED_HARD_LIMIT:
+        raise SpecError(
+            f"--proof composed handles at most {COMPOSED_HARD_LIMIT} parameters, the network has "
+            f"{spec.parameter_count}; use --proof numeric"
+        )
+    chosen = ProofMethod.COMPOSED
+    if method == "numeric" or (method == "auto" and spec.parameter_count > COMPOSED_LIMIT):
+        chosen = ProofMethod.NUMERIC
+    net = derivation.network
+    seed = _seed(spec.sizes)
+    _check_activations(net)
+    steps = {s.key: _symbolic_check(net, s) for s in derivation.steps}
+    if chosen is ProofMethod.COMPOSED:
+        composed = _ComposedProof(derivation)
+        partial_checks = composed.run()
+        max_error = 0.0
+    else:
+        numeric = _NumericProof(derivation, seed)
+        partial_checks = numeric.run()
+        max_error = max(numeric.overall_error, numeric.max_error)
+    for key, check in partial_checks.items():
+        steps[key] = check
+    checked = tuple(replace(s, check=steps[s.key]) for s in derivation.steps)
+    summary = ProofSummary(
+        method=chosen,
+        parameters=spec.parameter_count,
+        composed_limit=COMPOSED_LIMIT,
+        partials_checked=sum(c.entries for k, c in partial_checks.items()),
+        digits=DIGITS if chosen is ProofMethod.NUMERIC else 0,
+        seed=seed,
+        max_error=max_error,
+    )
+    return derivation.with_steps(checked, summary)
+
+
+def _seed(sizes: tuple[int, ...]) -> int:
+    """A seed fixed by the sizes, so the same command checks the same points every time."""
+    value = 17
+    for n in sizes:
+        value = (value * 1_000_003 + n) % (2**31)
+    return value
+
+
+# Activation identities -------------------------------------------------------------------------
+
+_RATIONAL_POINTS = [sp.Rational(p, q) for p, q in [(-7, 3), (-1, 2), (-1, 7), (1, 9), (2, 5), (3, 1), (11, 4)]]
+
+
+def _check_activations(net: Network) -> None:
+    """``g'`` of every hidden activation equals ``d g/dx``; ``g'`` in terms of ``h`` as well."""
+    seen: set[str] = set()
+    for k in range(1, net.L):
+        act = net.activation(k)
+        if act.name in seen:
+            continue
+        seen.add(act.name)
+        direct = sp.diff(act.function, X)
+        candidates = [act.derivative]
+        if act.derivative_in_output is not None:
+            candidates.append(act.derivative_in_output.xreplace({sp.Symbol("h", real=True): act.function}))
+        for candidate in candidates:
+            if not _zero_at_points(direct - candidate):
+                raise ProofError(f"the derivative of activation {act.name} does not check")
+
+
+def _zero_at_points(expr: sp.Expr) -> bool:
+    """Exactly zero: symbolically, or, for piecewise functions, at rational points off the kinks."""
+    if expr.has(sp.Heaviside, sp.Piecewise, sp.Max, sp.Abs, sp.sign):
+        for point in _RATIONAL_POINTS:
+            value = expr.xreplace({X: point})
+            value = value.rewrite(sp.exp) if value.has(sp.tanh) else value
+            if sp.nsimplify(sp.simplify(value)) != 0:
+                return False
+        return True
+    return sp.simplify(expr.rewrite(sp.exp)) == 0
+
+
+# Symbolic checks of the forms of each step ---------------------------------------------------
+
+
+def _symbolic_check(net: Network, step: Step) -> Check:
+    if step.stage is Stage.SETUP:
+        return Check(CheckMethod.DEFINITION)
+    if step.kind in {Kind.OUTPUT_DELTA_VECTOR, Kind.HIDDEN_GRAD_VECTOR, Kind.HIDDEN_DELTA_VECTOR}:
+        return _check_vector(net, step)
+    if step.kind in {Kind.WEIGHT_MATRIX, Kind.BIAS_VECTOR}:
+        return _check_entry_matrices(net, step)
+    if step.stage is Stage.OUTPUT:
+        return _check_output(net, step)
+    total = _entry_count(step)
+    normal = _Normalizer(net, step.indices)
+    reference = normal(step.forms[0])
+    for form in step.forms[1:]:
+        if not _is_zero(normal(form) - reference):
+            raise ProofError(f"step {step.key}: a form does not equal the chain-rule form")
+    return Check(CheckMethod.SYMBOLIC, entries=total, total=total)
+
+
+def _entry_count(step: Step) -> int:
+    count = 1
+    for _, n in step.indices:
+        count *= n
+    return count
+
+
+class _Normalizer:
+    """Rewrites a form with every local derivative and definition made explicit and concrete."""
+
+    def __init__(self, net: Network, ranges: tuple[tuple[sp.Symbol, int], ...]) -> None:
+        self.net = net
+        self.over = sp.Dummy("m", integer=True, positive=True)
+        # dL/d(...) is a plain symbol L differentiated: SymPy would "evaluate" it to zero in
+        # doit() and simplify(), so every such partial becomes an opaque symbol here and stays one.
+        self.opaque: dict[sp.Expr, sp.Expr] = {}
+        self.in_range: dict[sp.Basic, sp.Basic] = {}
+        # An index that ranges over one value is that value (SymPy writes KroneckerDelta(1, j)).
+        self.only: dict[sp.Basic, sp.Basic] = {index: sp.Integer(1) for index, n in ranges if n == 1}
+        for index, n in ranges:
+            self.in_range[sp.Le(index, n)] = sp.true
+            self.in_range[sp.Ge(index, 1)] = sp.true
+            self.in_range[sp.Le(1, index)] = sp.true
+
+    def __call__(self, expr: sp.Expr) -> sp.Expr:
+        net = self.net
+        result = expr.xreplace(self.only) if self.only else expr
+        result = result.replace(
+            lambda e: isinstance(e, sp.Derivative) and e.expr != nt.LOSS,
+            lambda e: self.local(e.expr, e.variables[0]),
+        )
+        def hide(e: sp.Derivative) -> sp.Expr:
+            return self.opaque.setdefault(e, sp.Dummy("dL"))
+
+        result = result.replace(
+            lambda e: isinstance(e, sp.Derivative) and e.expr == nt.LOSS
+            and not (isinstance(e.variables[0], sp.Indexed) and str(e.variables[0].base) == "yhat"),
+            hide,
+        )
+        result = result.replace(
+            lambda e: isinstance(e, sp.Derivative) and e.expr == nt.LOSS
+            and isinstance(e.variables[0], sp.Indexed) and str(e.variables[0].base) == "yhat",
+            lambda e: self.assume(sp.diff(net.loss(), e.variables[0]).doit()),
+        )
+        result = result.replace(
+            lambda e: isinstance(e, sp.Function) and getattr(e.func, "__name__", "").startswith("g")
+            and e.func.__name__.endswith("'"),
+            lambda e: self.slope(e),
+        )
+        result = result.replace(
+            lambda e: isinstance(e, sp.Indexed) and str(e.base) == "h",
+            lambda e: net.activation(int(e.indices[0])).function_at(nt.pre(int(e.indices[0]), e.indices[1])),
+        )
+        result = result.replace(
+            lambda e: isinstance(e, sp.Indexed) and str(e.base) == "yhat",
+            lambda e: net.prediction(e.indices[0], over=self.over),
+        )
+        return self.assume(result.doit())
+
+    def slope(self, call: sp.Function) -> sp.Expr:
+        name = call.func.__name__
+        # "g'" is shared by every hidden layer (they all use one activation); "g_k'" is layer k's.
+        layer = 1 if name == "g'" else int(name[2:-1])
+        return self.net.activation(layer).derivative.xreplace({X: call.args[0]})
+
+    def local(self, of: sp.Expr, wrt: sp.Expr) -> sp.Expr:
+        """``d(of)/d(wrt)`` by differentiating the definition of ``of``."""
+        net = self.net
+        base, indices = str(of.base), of.indices
+        if base == "a":
+            definition = net.pre_activation(int(indices[0]), indices[1], over=self.over)
+        elif base == "h":
+            k = int(indices[0])
+            definition = net.g(k)(nt.pre(k, indices[1]))
+            return self.assume(sp.diff(definition, wrt).doit()).replace(
+                lambda e: isinstance(e, sp.Derivative), lambda e: self.slope(net.g_prime(k)(wrt))
+            )
+        elif base == "yhat":
+            definition = net.prediction(indices[0], over=self.over)
+        else:
+            raise ProofError(f"no definition for {of}")
+        return self.assume(sp.diff(definition, wrt).doit())
+
+    def assume(self, expr: sp.Expr) -> sp.Expr:
+        """Use ``1 <= i <= n`` for the generic indices of the step."""
+        return expr.xreplace(self.in_range) if self.in_range else expr
+
+
+def _is_zero(expr: sp.Expr) -> bool:
+    expr = sp.expand(expr)
+    if expr == 0:
+        return True
+    if expr.has(sp.Heaviside, sp.Piecewise, sp.Max):
+        return sp.simplify(expr) == 0
+    return sp.simplify(sp.cancel(expr.rewrite(sp.exp))) == 0
+
+
+def _check_output(net: Network, step: Step) -> Check:
+    """Output-layer steps: every form, for each output unit, equals the direct derivative."""
+    L, n = net.L, net.n(net.L)
+    units = _sample_units(n, OUTPUT_EXACT_LIMIT, _seed(net.spec.sizes))
+    normal = _Normalizer(net, ())
+    logits = [sp.Symbol(f"E{m}", positive=True) for m in range(1, n + 1)]
+    to_exp = {nt.pre(L, m): sp.log(logits[m - 1]) for m in range(1, n + 1)}
+    assumption: dict[sp.Expr, sp.Expr] = {}
+    if net.assumes_targets_sum_to_one:
+        assumption = {nt.target(n): 1 - sp.Add(*[nt.target(m) for m in range(1, n)])}
+    composed_loss = instantiate(net.loss()).replace(
+        lambda e: isinstance(e, sp.Indexed) and str(e.base) == "yhat",
+        lambda e: instantiate(net.prediction(e.indices[0])),
+    )
+    points = [] if n <= CANCEL_LIMIT else _rational_points(net, logits, RATIONAL_POINTS)
+    for unit in units:
+        if step.kind is Kind.LOSS_SLOPE:
+            loss = instantiate(net.loss())
+            direct = sp.diff(loss, nt.prediction(unit))
+            forms = [instantiate(f, i=unit) for f in step.forms]
+            for form in forms:
+                if sp.simplify(form - direct) != 0:
+                    raise ProofError(f"step {step.key} fails for unit {unit}")
+            continue
+        direct = sp.diff(composed_loss, nt.pre(L, unit))
+        for number, form in enumerate(step.forms):
+            value = normal(instantiate(form, i=unit))
+            value = instantiate(value)
+            difference = (value - direct).xreplace(to_exp)
+            if number == len(step.forms) - 1 and assumption:
+                difference = difference.xreplace(assumption)
+            if not _rational_zero(difference.rewrite(sp.exp), logits, n, points):
+                raise ProofError(f"step {step.key} fails for output unit {unit}")
+    return Check(CheckMethod.SYMBOLIC, entries=len(units), total=n, points=len(points))
+
+
+def _rational_zero(
+    difference: sp.Expr, logits: list[sp.Symbol], n: int, points: list[dict[sp.Expr, sp.Expr]]
+) -> bool:
+    """Zero as a rational function of ``E_m = exp(a_{Lm})`` and ``y``.
+
+    Up to :data:`CANCEL_LIMIT` outputs by cancelling symbolically; beyond, by exact evaluation at
+    random rational points (a nonzero rational function vanishes at a random point with
+    negligible probability), which is far faster than cancelling in many variables.
+    """
+    if not points:
+        return sp.cancel(sp.expand(difference)) == 0
+    return all(difference.xreplace(point) == 0 for point in points)
+
+
+def _rational_points(net: Network, logits: list[sp.Symbol], count: int) -> list[dict]:
+    rng = random.Random(_seed(net.spec.sizes))
+    n = net.n(net.L)
+    points = []
+    for _ in range(count):
+        point: dict[sp.Expr, sp.Expr] = {
+            e: sp.Rational(rng.randint(1, 97), rng.randint(1, 97)) for e in logits
+        }
+        for m in range(1, n + 1):
+            point[nt.target(m)] = sp.Rational(rng.randint(-97, 97), rng.randint(1, 97))
+        points.append(point)
+    return points
+
+
+def _sample_units(n: int, limit: int, seed: int) -> list[int]:
+    if n <= limit:
+        return list(range(1, n + 1))
+    rng = random.Random(seed)
+    middle = rng.sample(range(2, n), limit - 2)
+    return sorted({1, n, *middle})
+
+
+def _check_vector(net: Network, step: Step) -> Check:
+    """A vector form equals the elementwise step it summarizes, entry by entry."""
+    elementwise = {
+        Kind.OUTPUT_DELTA_VECTOR: Kind.OUTPUT_DELTA,
+        Kind.HIDDEN_GRAD_VECTOR: Kind.HIDDEN_GRAD,
+        Kind.HIDDEN_DELTA_VECTOR: Kind.HIDDEN_DELTA,
+    }[step.kind]
+    k = step.layer
+    n = net.n(k)
+    units = _sample_units(n, OUTPUT_EXACT_LIMIT, _seed(net.spec.sizes) + k)
+    explicit = _ExplicitMatrices(net)
+    from symgrad.derivation import _build_steps  # the elementwise twin of this step
+
+    twin = next(s for s in _build_steps(net) if s.kind is elementwise and s.layer == k)
+    index = twin.indices[0][0]
+    normal = _Normalizer(net, ())
+    for form in step.forms:
+        for unit in units:
+            entry = explicit.entry(form, unit)
+            expected = instantiate(twin.forms[-1] if len(step.forms) > 1 or step.kind is not Kind.HIDDEN_DELTA_VECTOR else twin.forms[1], **{str(index): unit})
+            if not _is_zero(normal(entry) - normal(expected)):
+                raise ProofError(f"step {step.key}: entry {unit} differs from step {twin.key}")
+    return Check(CheckMethod.SYMBOLIC, entries=len(units), total=n)
+
+
+class _ExplicitMatrices:
+    """Entries of a matrix expression of the notation, one at a time, as elementwise SymPy."""
+
+    def __init__(self, net: Network) -> None:
+        self.net = net
+
+    def entry(self, expr: sp.MatrixExpr, row: int, col: int = 1) -> sp.Expr:
+        return self._entry(expr, row, col)
+
+    def _entry(self, expr: sp.Basic, r: int, c: int) -> sp.Expr:
+        net = self.net
+        if isinstance(expr, sp.MatrixSymbol):
+            kind = nt.matrix_kind(expr.name)
+            if kind.base == "grad":
+                of = kind.of or ""
+                if of == "W":
+                    return nt.partial(nt.weight(kind.layer or 0, r, c))
+                objects = {"a": nt.pre, "h": nt.post, "b": nt.bias}
+                return nt.partial(objects[of](kind.layer or 0, r))
+            if kind.base == "W":
+                return nt.weight(kind.layer or 0, r, c)
+            if kind.base == "gprime":
+                k = kind.layer or 0
+                return net.g_prime(k)(nt.pre(k, r))
+            if kind.base in {"yhat", "y", "x"}:
+                return {"yhat": nt.prediction, "y": nt.target, "x": lambda i: nt.post(0, i)}[kind.base](r)
+            return {"h": nt.post, "a": nt.pre, "b": nt.bias}[kind.base](kind.layer or 0, r)
+        if isinstance(expr, sp.OneMatrix):
+            return sp.Integer(1)
+        if isinstance(expr, sp.Transpose):
+            return self._entry(expr.arg, c, r)
+        if isinstance(expr, sp.MatAdd):
+            return sp.Add(*[self._entry(a, r, c) for a in expr.args])
+        if isinstance(expr, sp.HadamardProduct):
+            return sp.Mul(*[self._entry(a, r, c) for a in expr.args])
+        if isinstance(expr, sp.HadamardPower):
+            return self._entry(expr.base, r, c) ** expr.exp
+        if isinstance(expr, sp.MatMul):
+            scalars = [a for a in expr.args if not a.is_Matrix]
+            matrices = [a for a in expr.args if a.is_Matrix]
+            coefficient = sp.Mul(*scalars)
+            return coefficient * self._product(matrices, r, c)
+        raise ProofError(f"cannot expand {type(expr).__name__} entrywise")
+
+    def _product(self, matrices: list[sp.MatrixExpr], r: int, c: int) -> sp.Expr:
+        if len(matrices) == 1:
+            return self._entry(matrices[0], r, c)
+        first, rest = matrices[0], matrices[1:]
+        inner = first.shape[1]
+        rest_expr = rest[0] if len(rest) == 1 else sp.MatMul(*rest)
+        return sp.Add(*[
+            self._entry(first, r, m) * self._product(rest, m, c) if len(rest) > 1 else self._entry(first, r, m) * self._entry(rest_expr, m, c)
+            for m in range(1, inner + 1)
+        ])
+
+
+def _check_entry_matrices(net: Network, step: Step) -> Check:
+    """``grad_{W_k} L``: the matrix of partials, the formula applied, and the outer product agree."""
+    first = step.forms[0]
+    assert isinstance(first, EntryMatrix)
+    rows, cols = first.shape
+    seed = _seed(net.spec.sizes) + 7 * step.layer
+    row_units = _sample_units(rows, 6, seed)
+    col_units = _sample_units(cols, 6, seed + 1)
+    explicit = _ExplicitMatrices(net)
+    elementwise_kind = Kind.WEIGHT if step.kind is Kind.WEIGHT_MATRIX else Kind.BIAS
+    from symgrad.derivation import _build_steps
+
+    twin = next(s for s in _build_steps(net) if s.kind is elementwise_kind and s.layer == step.layer)
+    for r in row_units:
+        for c in col_units:
+            values = []
+            for form in step.forms:
+                if isinstance(form, EntryMatrix):
+                    values.append(form.entry(r, c))
+                else:
+                    values.append(explicit.entry(form, r, c))
+            # Entry (r, c) of the matrix of partials is dL/dW_{k r c}; the rest is its value.
+            lhs = values[0]
+            expected = instantiate(twin.forms[-1], i=r, j=c)
+            if lhs != instantiate(twin.lhs, i=r, j=c):
+                raise ProofError(f"step {step.key}: entry ({r}, {c}) is not the partial")
+            for value in values[1:]:
+                if sp.expand(value - expected) != 0:
+                    raise ProofError(f"step {step.key}: entry ({r}, {c}) differs")
+    return Check(
+        CheckMethod.SYMBOLIC, entries=len(row_units) * len(col_units), total=rows * cols
+    )
+
+
+def _named_function(name: str) -> type[sp.Function]:
+    """An undefined function ``name(...)``; used for the partials of the abstract functions."""
+    return sp.Function(name)
+
+
+def _abstract_function(name: str, partials: list[type[sp.Function]]) -> type[sp.Function]:
+    """An unknown function whose partial derivative in argument m is ``partials[m-1](args)``."""
+
+    def fdiff(self: sp.Function, argindex: int = 1) -> sp.Expr:
+        return partials[argindex - 1](*self.args)
+
+    return type(name, (sp.Function,), {"nargs": len(partials), "fdiff": fdiff})
+
+
+# Composed loss: exact, for small networks -------------------------------------------------------
+
+
+class _ComposedProof:
+    """Chain-rule partials against ``sympy.diff`` of the composed loss ``l(a_L(theta))``."""
+
+    def __init__(self, derivation: Derivation) -> None:
+        self.derivation = derivation
+        self.net = derivation.network
+        net = self.net
+        n_out = net.n(net.L)
+        # Abstract l and g whose derivatives are named functions (not Subs objects): SymPy then
+        # compares the two sides of every check by structure, which is fast.
+        self.ell_partials = [_named_function(f"ell_{i}") for i in range(1, n_out + 1)]
+        self.ell = _abstract_function("ell", self.ell_partials)
+        self.g_prime_abstract = {k: _named_function(f"gp{k}") for k in range(1, net.L)}
+        self.g = {k: _abstract_function(f"g{k}", [self.g_prime_abstract[k]]) for k in range(1, net.L)}
+        self.composed_pre: dict[tuple[int, int], sp.Expr] = {}
+        self.composed_post: dict[tuple[int, int], sp.Expr] = {}
+        for j in range(1, net.n(0) + 1):
+            self.composed_post[(0, j)] = nt.post(0, j)
+        for k in range(1, net.L + 1):
+            for i in range(1, net.n(k) + 1):
+                a = instantiate(net.pre_activation(k, i)).xreplace(self._post_map(k - 1))
+                self.composed_pre[(k, i)] = a
+                if k < net.L:
+                    self.composed_post[(k, i)] = self.g[k](a)
+        self.loss = self.ell(*[self.composed_pre[(net.L, i)] for i in range(1, net.n(net.L) + 1)])
+
+    def _post_map(self, k: int) -> dict[sp.Expr, sp.Expr]:
+        return {nt.post(k, j): self.composed_post[(k, j)] for j in range(1, self.net.n(k) + 1)}
+
+    def step(self, kind: Kind, k: int) -> Step:
+        return self.derivation.step(kind, k)
+
+    @cache  # noqa: B019 - one proof object per derivation, freed with it
+    def delta(self, k: int, i: int) -> sp.Expr:
+        """``dL/da_{ki}`` by the chain rule of the steps, with ``g`` and ``l`` abstract."""
+        net = self.net
+        if k == net.L:
+            values = [self.composed_pre[(k, m)] for m in range(1, net.n(k) + 1)]
+            return self.ell_partials[i - 1](*values)
+        structural = self.step(Kind.HIDDEN_DELTA, k).forms[1]  # dL/dh_{kj} g'(a_{kj})
+        value = instantiate(structural, j=i)
+        value = value.xreplace({nt.partial(nt.post(k, i)): self.hidden_grad(k, i)})
+        return self._abstract(value, k)
+
+    @cache  # noqa: B019
+    def hidden_grad(self, k: int, j: int) -> sp.Expr:
+        """``dL/dh_{kj}`` from step hidden-grad-k."""
+        value = instantiate(self.step(Kind.HIDDEN_GRAD, k).final, j=j)
+        return value.xreplace(
+            {nt.partial(nt.pre(k + 1, i)): self.delta(k + 1, i) for i in range(1, self.net.n(k + 1) + 1)}
+        )
+
+    def _abstract(self, value: sp.Expr, k: int) -> sp.Expr:
+        """Replace ``g'(a_{kj})`` by the derivative of the abstract ``g_k``, composed."""
+        g_prime = self.g_prime_abstract[k]
+
+        def slope(call: sp.Function) -> sp.Expr:
+            return g_prime(call.args[0].xreplace(self._pre_map(k)))
+
+        return value.replace(
+            lambda e: isinstance(e, sp.Function) and e.func == self.net.g_prime(k), slope
+        )
+
+    def _pre_map(self, k: int) -> dict[sp.Expr, sp.Expr]:
+        return {nt.pre(k, i): self.composed_pre[(k, i)] for i in range(1, self.net.n(k) + 1)}
+
+    def partial_value(self, kind: Kind, k: int, i: int, j: int = 0) -> sp.Expr:
+        step = self.step(kind, k)
+        value = instantiate(step.final, i=i, j=j) if kind is Kind.WEIGHT else instantiate(step.final, i=i)
+        value = value.xreplace({nt.partial(nt.pre(k, i)): self.delta(k, i)})
+        return value.xreplace(self._post_map(k - 1))
+
+    def run(self) -> dict[str, Check]:
+        net = self.net
+        checks: dict[str, Check] = {}
+        for k in range(1, net.L + 1):
+            rows, cols = net.n(k), net.n(k - 1)
+            for i in range(1, rows + 1):
+                for j in range(1, cols + 1):
+                    self._compare(self.partial_value(Kind.WEIGHT, k, i, j), nt.weight(k, i, j), f"W_{k}{i}{j}")
+                self._compare(self.partial_value(Kind.BIAS, k, i), nt.bias(k, i), f"b_{k}{i}")
+            checks[f"weight-{k}"] = Check(CheckMethod.COMPOSED, entries=rows * cols, total=rows * cols)
+            checks[f"bias-{k}"] = Check(CheckMethod.COMPOSED, entries=rows, total=rows)
+        for k in range(1, net.L):
+            # dL/dh_{kj} and dL/da_{kj}: differentiate the loss composed from layer k on.
+            for j in range(1, net.n(k) + 1):
+                self._compare_unit(k, j)
+            n = net.n(k)
+            checks[f"hidden-grad-{k}"] = Check(CheckMethod.COMPOSED, entries=n, total=n)
+            checks[f"hidden-delta-{k}"] = Check(CheckMethod.COMPOSED, entries=n, total=n)
+        return checks
+
+    def _compare(self, chain: sp.Expr, parameter: sp.Expr, label: str) -> None:
+        direct = sp.diff(self.loss, parameter)
+        difference = sp.expand(direct - chain)
+        if difference != 0 and sp.cancel(difference) != 0:
+            raise ProofError(f"dL/d{label}: the chain rule differs from the composed derivative")
+
+    def _compare_unit(self, k: int, j: int) -> None:
+        """``dL/dh_{kj}`` and ``dL/da_{kj}`` against the loss composed from a free ``a_{kj}``."""
+        free = sp.Symbol(f"free_{k}_{j}")
+        net = self.net
+        pre = dict(self.composed_pre)
+        post = dict(self.composed_post)
+        pre[(k, j)] = free
+        post[(k, j)] = self.g[k](free)
+        for m in range(k + 1, net.L + 1):
+            for i in range(1, net.n(m) + 1):
+                post_map = {nt.post(m - 1, q): post[(m - 1, q)] for q in range(1, net.n(m - 1) + 1)}
+                pre[(m, i)] = instantiate(net.pre_activation(m, i)).xreplace(post_map)
+                if m < net.L:
+                    post[(m, i)] = self.g[m](pre[(m, i)])
+        loss = self.ell(*[pre[(net.L, i)] for i in range(1, net.n(net.L) + 1)])
+        direct = sp.diff(loss, free).xreplace({free: self.composed_pre[(k, j)]})
+        if sp.expand(direct - self.delta(k, j)) != 0 and sp.cancel(direct - self.delta(k, j)) != 0:
+            raise ProofError(f"dL/da_{k}{j}: the chain rule differs from the composed derivative")
+        h_free = sp.Symbol(f"hfree_{k}_{j}")
+        direct_h = sp.diff(loss.xreplace({self.g[k](free): h_free}), h_free)
+        direct_h = direct_h.xreplace(
+            {h_free: self.composed_post[(k, j)], free: self.composed_pre[(k, j)]}
+        )
+        chain_h = self.hidden_grad(k, j)
+        if sp.expand(direct_h - chain_h) != 0 and sp.cancel(direct_h - chain_h) != 0:
+            raise ProofError(f"dL/dh_{k}{j}: the chain rule differs from the composed derivative")
+
+
+# Numeric: high precision, for larger networks ----------------------------------------------------
+
+_MP_FUNCTIONS = {
+    "Heaviside": lambda x, h0=0: mpmath.mpf(1) if x > 0 else mpmath.mpf(h0 if x == 0 else 0),
+}
+
+
+def _mp_function(expr: sp.Expr) -> Callable[[object], object]:
+    """``expr`` in ``x`` as an mpmath function applied elementwise to object arrays."""
+    scalar = sp.lambdify(X, expr, modules=[_MP_FUNCTIONS, "mpmath"])
+    return np.frompyfunc(scalar, 1, 1)
+
+
+class _NumericProof:
+    """Chain-rule gradient (matrix forms) against high-precision derivatives of the composed loss."""
+
+    def __init__(self, derivation: Derivation, seed: int) -> None:
+        self.derivation = derivation
+        self.net = derivation.network
+        self.rng = random.Random(seed)
+        self.max_error = 0.0
+        self.overall_error = 0.0
+
+    def run(self) -> dict[str, Check]:
+        with mpmath.workdps(DIGITS):
+            return self._run()
+
+    def _random(self, scale: float = 1.0) -> object:
+        return mpmath.mpf(self.rng.uniform(-scale, scale))
+
+    def _point(self) -> None:
+        net, L = self.net, self.net.L
+        self.W = {}
+        self.b = {}
+        for k in range(1, L + 1):
+            scale = 1.5 / max(1, net.n(k - 1)) ** 0.5
+            self.W[k] = np.array(
+                [[self._random(scale) for _ in range(net.n(k - 1))] for _ in range(net.n(k))],
+                dtype=object,
+            )
+            self.b[k] = np.array([self._random(0.5) for _ in range(net.n(k))], dtype=object)
+        self.x = np.array([self._random(1.0) for _ in range(net.n(0))], dtype=object)
+        n = net.n(L)
+        positive = [mpmath.mpf(self.rng.uniform(0.05, 1.0)) for _ in range(n)]
+        if net.spec.loss == "cross-entropy":
+            total = sum(positive)
+            self.y = np.array([p / total for p in positive], dtype=object)
+        elif net.spec.loss == "binary-cross-entropy":
+            self.y = np.array(positive, dtype=object)
+        else:
+            self.y = np.array([self._random(1.0) for _ in range(n)], dtype=object)
+        self.g = {k: _mp_function(net.activation(k).function) for k in range(1, L)}
+        self.g_prime = {k: _mp_function(net.activation(k).derivative) for k in range(1, L)}
+
+    def _forward_from(self, k: int, a_k: np.ndarray, h: dict, a: dict) -> object:
+        """Loss with ``a_k`` replaced; fills ``h`` and ``a`` from layer k on."""
+        L = self.net.L
+        a[k] = a_k
+        for m in range(k, L + 1):
+            if m > k:
+                a[m] = self.W[m].dot(h[m - 1]) + self.b[m]
+            if m < L:
+                h[m] = self.g[m](a[m])
+        return self._loss(a[L])
+
+    def _prediction(self, logits: np.ndarray) -> np.ndarray:
+        output = self.net.spec.output
+        if output == "softmax":
+            top = max(logits)
+            exps = np.array([mpmath.exp(v - top) for v in logits], dtype=object)
+            return exps / sum(exps)
+        if output == "sigmoid":
+            return np.array([1 / (1 + mpmath.exp(-v)) for v in logits], dtype=object)
+        return logits
+
+    def _loss(self, logits: np.ndarray) -> object:
+        yhat, y, loss = self._prediction(logits), self.y, self.net.spec.loss
+        if loss == "cross-entropy":
+            return -sum(yi * mpmath.log(p) for p, yi in zip(yhat, y, strict=True))
+        if loss == "binary-cross-entropy":
+            return -sum(
+                yi * mpmath.log(p) + (1 - yi) * mpmath.log(1 - p)
+                for p, yi in zip(yhat, y, strict=True)
+            )
+        return sum((p - yi) ** 2 for p, yi in zip(yhat, y, strict=True)) / 2
+
+    def _run(self) -> dict[str, Check]:
+        net, L = self.net, self.net.L
+        self._point()
+        h: dict[int, np.ndarray] = {0: self.x}
+        a: dict[int, np.ndarray] = {}
+        a[1] = self.W[1].dot(self.x) + self.b[1]
+        self._forward_from(1, a[1], h, a)
+        env = self._environment(h, a)
+        grads = self._chain_gradients(env)
+        checks: dict[str, Check] = {}
+        for k in range(1, L + 1):
+            weights = self._sample_parameters(k, "W")
+            biases = self._sample_parameters(k, "b")
+            self.max_error = 0.0
+            for row, col in weights:
+                self._compare(k, row, col, grads[("W", k)][row - 1, col - 1], h, a)
+            weight_error = self.max_error
+            self.max_error = 0.0
+            for row, _ in biases:
+                self._compare(k, row, 0, grads[("b", k)][row - 1, 0], h, a)
+            bias_error = self.max_error
+            self.overall_error = max(self.overall_error, weight_error, bias_error)
+            total_w, total_b = net.n(k) * net.n(k - 1), net.n(k)
+            checks[f"weight-{k}"] = Check(
+                CheckMethod.NUMERIC, entries=len(weights), total=total_w, points=1,
+                digits=DIGITS, max_error=weight_error,
+            )
+            checks[f"bias-{k}"] = Check(
+                CheckMethod.NUMERIC, entries=len(biases), total=total_b, points=1,
+                digits=DIGITS, max_error=bias_error,
+            )
+        return checks
+
+    def _environment(self, h: dict, a: dict) -> dict[str, np.ndarray]:
+        net, L = self.net, self.net.L
+        column = lambda v: v.reshape(-1, 1)  # noqa: E731 - a one-line helper
+        env = {"x": column(self.x), "y": column(self.y), "yhat": column(self._prediction(a[L]))}
+        for k in range(1, L + 1):
+            env[f"W_{k}"] = self.W[k]
+            env[f"a_{k}"] = column(a[k])
+            env[f"b_{k}"] = column(self.b[k])
+            if k < L:
+                env[f"h_{k}"] = column(h[k])
+                env[f"gprime_{k}"] = column(self.g_prime[k](a[k]))
+        return env
+
+    def _chain_gradients(self, env: dict[str, np.ndarray]) -> dict[tuple[str, int], np.ndarray]:
+        """The gradient from the matrix forms of the steps, every form compared with the first."""
+        d, L = self.derivation, self.net.L
+        order: list[tuple[Kind, int, str]] = [(Kind.OUTPUT_DELTA_VECTOR, L, f"grad_a_{L}")]
+        for k in range(L - 1, 0, -1):
+            order += [
+                (Kind.HIDDEN_GRAD_VECTOR, k, f"grad_h_{k}"),
+                (Kind.HIDDEN_DELTA_VECTOR, k, f"grad_a_{k}"),
+            ]
+        for k in range(L, 0, -1):
+            order += [(Kind.WEIGHT_MATRIX, k, f"grad_W_{k}"), (Kind.BIAS_VECTOR, k, f"grad_b_{k}")]
+        for kind, k, name in order:
+            step = d.step(kind, k)
+            values = [_evaluate(f, env) for f in step.forms if not isinstance(f, EntryMatrix)]
+            for other in values[1:]:
+                self._record(values[0], other, step.key)
+            env[name] = values[0]
+        return {
+            (base, k): env[f"grad_{base}_{k}"] for k in range(1, L + 1) for base in ("W", "b")
+        }
+
+    def _sample_parameters(self, k: int, base: str) -> list[tuple[int, int]]:
+        """Every bias of layer k while the work stays within :data:`UNIT_BUDGET`, else a sample;
+        a sample of the weights, corners included."""
+        rows, cols = self.net.n(k), self.net.n(k - 1) if base == "W" else 1
+        if rows * cols * self._downstream_cost(k) <= UNIT_BUDGET:
+            return [(r, c) for r in range(1, rows + 1) for c in range(1, cols + 1)]
+        count = SAMPLE_PER_LAYER if base == "W" else 2 * SAMPLE_PER_LAYER
+        corners = [(1, 1), (rows, cols)]
+        chosen = {c for c in corners}
+        while len(chosen) < min(count, rows * cols):
+            chosen.add((self.rng.randint(1, rows), self.rng.randint(1, cols)))
+        return sorted(chosen)
+
+    def _compare(self, k: int, row: int, col: int, chain: object, h: dict, a: dict) -> None:
+        """``chain`` against d/dt of the loss with one parameter moved by t (mpmath.diff).
+
+        Moving ``W_{k,row,col}`` or ``b_{k,row}`` moves ``a_{k,row}`` alone, so layer k+1 is
+        updated by one column of ``W_{k+1}`` and only later layers are recomputed in full.
+        """
+        L = self.net.L
+        slope = h[k - 1][col - 1] if col else mpmath.mpf(1)
+        index = row - 1
+
+        def loss_at(t: object) -> object:
+            moved = a[k].copy()
+            moved[index] = a[k][index] + t * slope
+            if k == L:
+                return self._loss(moved)
+            later_h = dict(h)
+            later_a = dict(a)
+            later_a[k] = moved
+            changed = self.g[k](np.array([moved[index]], dtype=object))[0]
+            later_h[k] = h[k].copy()
+            later_h[k][index] = changed
+            step_a = a[k + 1] + self.W[k + 1][:, index] * (changed - h[k][index])
+            return self._forward_from(k + 1, step_a, later_h, later_a)
+
+        direct = mpmath.diff(loss_at, 0)
+        self._record(
+            np.array([[direct]], dtype=object),
+            np.array([[chain]], dtype=object),
+            f"dL/d{'W' if col else 'b'}_{k},{row}{f',{col}' if col else ''}",
+        )
+
+    def _downstream_cost(self, k: int) -> int:
+        """Multiplications to recompute the loss after moving one unit of layer k."""
+        net = self.net
+        cost = net.n(k + 1) if k < net.L else 0
+        for m in range(k + 2, net.L + 1):
+            cost += net.n(m) * net.n(m - 1)
+        return cost + net.n(net.L)
+
+    def _record(self, expected: np.ndarray, value: np.ndarray, label: str) -> None:
+        scale = max(mpmath.mpf(1), max(abs(v) for v in expected.ravel()))
+        error = max(abs(e - v) for e, v in zip(expected.ravel(), value.ravel(), strict=True))
+        relative = float(error / scale)
+        self.max_error = max(self.max_error, relative)
+        if relative > TOLERANCE:
+            raise ProofError(f"{label}: relative difference {relative:.3g} at {DIGITS} digits")
+
+
+def _evaluate(expr: sp.Basic, env: dict[str, np.ndarray]) -> np.ndarray:
+    """A matrix expression of the notation, evaluated on object arrays of mpmath numbers."""
+    if isinstance(expr, sp.MatrixSymbol):
+        return env[expr.name]
+    if isinstance(expr, sp.OneMatrix):
+        return np.full(expr.shape, mpmath.mpf(1), dtype=object)
+    if isinstance(expr, sp.Transpose):
+        return _evaluate(expr.arg, env).T
+    if isinstance(expr, sp.MatAdd):
+        parts = [_evaluate(arg, env) for arg in expr.args]
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        return total
+    if isinstance(expr, sp.HadamardProduct):
+        parts = [_evaluate(arg, env) for arg in expr.args]
+        product = parts[0]
+        for part in parts[1:]:
+            product = product * part
+        return product
+    if isinstance(expr, sp.HadamardPower):
+        return _evaluate(expr.base, env) ** int(expr.exp)
+    if isinstance(expr, sp.MatMul):
+        coefficient = mpmath.mpf(1)
+        result = None
+        for arg in expr.args:
+            if not arg.is_Matrix:
+                coefficient *= mpmath.mpf(sp.Rational(arg).p) / sp.Rational(arg).q
+                continue
+            value = _evaluate(arg, env)
+            result = value if result is None else _matmul(result, value)
+        assert result is not None
+        return result * coefficient
+    raise ProofError(f"cannot evaluate {type(expr).__name__} numerically")
+
+
+def _matmul(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    # a 1x1 result of (row vector)(column vector) acts as a scalar in the notes' formulas
+    if left.shape == (1, 1) and right.shape[0] != 1:
+        return right * left[0, 0]
+    if right.shape == (1, 1) and left.shape[1] != 1:
+        return left * right[0, 0]
+    return left.dot(right)

@@ -1,0 +1,52 @@
+"""Shared fixtures and named network specs for the test-suite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from symgrad.spec import NetworkSpec
+
+ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky-relu", "softplus", "identity", "x/(1+abs(x))"]
+PAIRS = [
+    ("softmax", "cross-entropy"),
+    ("sigmoid", "binary-cross-entropy"),
+    ("softmax", "squared-error"),
+    ("sigmoid", "squared-error"),
+    ("identity", "squared-error"),
+]
+
+
+@dataclass(frozen=True)
+class Named:
+    """A network spec with a readable test id."""
+
+    id: str
+    sizes: tuple[int, ...]
+    activation: str | None = None
+    output: str | None = None
+    loss: str | None = None
+
+    def spec(self) -> NetworkSpec:
+        return NetworkSpec.parse(list(self.sizes), self.activation, self.output, self.loss)
+
+
+#: Small networks: depth 1 to 3, width 1, every activation and every output/loss pair.
+SMALL_NETS = (
+    [Named(f"3-3-2-{a}", (3, 3, 2), activation=a) for a in ACTIVATIONS]
+    + [Named(f"2-3-2-{o}-{lo}", (2, 3, 2), output=o, loss=lo) for o, lo in PAIRS]
+    + [
+        Named("single-layer-3-2", (3, 2)),
+        Named("width-1", (1, 1, 1), loss="squared-error"),
+        Named("depth-3-mixed", (2, 2, 2, 2), activation="tanh,relu"),
+    ]
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-generated",
+        action="store_true",
+        help="rewrite generated/ from the current code instead of failing on a difference",
+    )

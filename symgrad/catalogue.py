@@ -66,9 +66,7 @@ ACTIVATIONS: dict[str, Activation] = {
         _sigmoid(X) * (1 - _sigmoid(X)),
         sp.Mul(H, sp.Add(1, -H, evaluate=False), evaluate=False),
     ),
-    "tanh": Activation(
-        "tanh", sp.tanh(X), 1 - sp.tanh(X) ** 2, sp.Add(1, -(H**2), evaluate=False)
-    ),
+    "tanh": Activation("tanh", sp.tanh(X), 1 - sp.tanh(X) ** 2, sp.Add(1, -(H**2), evaluate=False)),
     # relu'(0) = 0, as PyTorch and JAX define it: Heaviside with value 0 at 0.
     "relu": Activation("relu", sp.Max(0, X), sp.Heaviside(X, 0)),
     # leaky-relu'(0) = 0.01: the slope of the left piece, as PyTorch's leaky_relu gradient.
@@ -106,7 +104,7 @@ def activation(name: str) -> Activation:
     if text.replace("-", "").replace("_", "").isalpha() and text != "x":
         raise SpecError(
             f"unknown activation {text!r}; use one of {', '.join(ACTIVATIONS)} or an expression "
-            "in x such as \"x/(1+abs(x))\""
+            'in x such as "x/(1+abs(x))"'
         )
     function = parse_activation(text)
     return Activation(
@@ -126,7 +124,9 @@ def check_pair(output: str, loss: str) -> None:
         raise SpecError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
     if (output, loss) not in PAIRS:
         pairs = ", ".join(f"{o} + {lo}" for o, lo in PAIRS)
-        raise SpecError(f"output {output} does not go with loss {loss}; the pairs that work: {pairs}")
+        raise SpecError(
+            f"output {output} does not go with loss {loss}; the pairs that work: {pairs}"
+        )
 
 
 def default_loss(output: str) -> str:

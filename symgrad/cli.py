@@ -31,11 +31,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("sizes", nargs="+", metavar="N", help="layer sizes n_0 ... n_L (input first)")
+    parser.add_argument(
+        "sizes", nargs="+", metavar="N", help="layer sizes n_0 ... n_L (input first)"
+    )
     parser.add_argument(
         "--activation",
         help="hidden activation: sigmoid (default), tanh, relu, leaky-relu, softplus, identity, "
-        "or an expression in x such as \"x/(1+abs(x))\"; a comma list gives one per hidden layer",
+        'or an expression in x such as "x/(1+abs(x))"; a comma list gives one per hidden layer',
     )
     parser.add_argument("--output", help="output function: softmax (default), sigmoid, identity")
     parser.add_argument(
@@ -84,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     codegen = commands.add_parser("codegen", help="write a NumPy module computing the gradients")
     _common(codegen)
     codegen.add_argument(
-        "--style", default="vectorized", choices=["vectorized", "unrolled"],
+        "--style",
+        default="vectorized",
+        choices=["vectorized", "unrolled"],
         help="vectorized (default): matrix form over the batch; unrolled: every scalar written out",
     )
     codegen.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
@@ -149,7 +153,8 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         from symgrad.codegen.generate import generate_module
 
         command = " ".join(
-            shlex.quote(a) for a in [PROG, "codegen", *spec.command_args(), "--style", options.style]
+            shlex.quote(a)
+            for a in [PROG, "codegen", *spec.command_args(), "--style", options.style]
         )
         text = generate_module(derivation, style=options.style, command=command)
     if options.out:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Union
 
 import sympy as sp
@@ -209,20 +210,36 @@ def _setup_steps(net: Network) -> Iterator[Step]:
     L = net.L
     for k in range(1, L + 1):
         yield Step(
-            f"forward-{k}", Stage.SETUP, Kind.FORWARD, k,
-            nt.pre(k, I), (net.pre_activation(k, I),), (Rule.DEFINITION,),
+            f"forward-{k}",
+            Stage.SETUP,
+            Kind.FORWARD,
+            k,
+            nt.pre(k, I),
+            (net.pre_activation(k, I),),
+            (Rule.DEFINITION,),
             ((I, net.n(k)),),
         )
         if k < L:
             g = net.g(k)
             yield Step(
-                f"activation-{k}", Stage.SETUP, Kind.ACTIVATION, k,
-                nt.post(k, J), (g(nt.pre(k, J)), net.activation_value(k, J)),
-                (Rule.DEFINITION, Rule.DEFINITION), ((J, net.n(k)),),
+                f"activation-{k}",
+                Stage.SETUP,
+                Kind.ACTIVATION,
+                k,
+                nt.post(k, J),
+                (g(nt.pre(k, J)), net.activation_value(k, J)),
+                (Rule.DEFINITION, Rule.DEFINITION),
+                ((J, net.n(k)),),
             )
     yield Step(
-        "prediction", Stage.SETUP, Kind.PREDICTION, L,
-        nt.prediction(I), (net.prediction(I),), (Rule.DEFINITION,), ((I, net.n(L)),),
+        "prediction",
+        Stage.SETUP,
+        Kind.PREDICTION,
+        L,
+        nt.prediction(I),
+        (net.prediction(I),),
+        (Rule.DEFINITION,),
+        ((I, net.n(L)),),
     )
     yield Step("loss", Stage.SETUP, Kind.LOSS, L, nt.LOSS, (net.loss(),), (Rule.DEFINITION,))
 
@@ -230,8 +247,14 @@ def _setup_steps(net: Network) -> Iterator[Step]:
 def _output_steps(net: Network) -> Iterator[Step]:
     L, n = net.L, net.n(net.L)
     yield Step(
-        "output-loss-slope", Stage.OUTPUT, Kind.LOSS_SLOPE, L,
-        nt.partial(nt.prediction(I)), (net.loss_slope(I),), (Rule.LOSS_DERIVATIVE,), ((I, n),),
+        "output-loss-slope",
+        Stage.OUTPUT,
+        Kind.LOSS_SLOPE,
+        L,
+        nt.partial(nt.prediction(I)),
+        (net.loss_slope(I),),
+        (Rule.LOSS_DERIVATIVE,),
+        ((I, n),),
     )
     lhs = nt.partial(nt.pre(L, I))
     if net.diagonal_output:
@@ -248,20 +271,28 @@ def _output_steps(net: Network) -> Iterator[Step]:
         applied = sp.Sum(product(net.loss_slope(J), net.output_jacobian(J, I)), (J, 1, n))
     last_rule = Rule.TARGETS_SUM_TO_ONE if net.assumes_targets_sum_to_one else Rule.ALGEBRA
     forms: tuple[sp.Basic, ...] = (chain, applied, net.output_delta(I))
-    rules = (Rule.CHAIN_RULE, Rule.OUTPUT_DERIVATIVE, last_rule)
+    rules: tuple[Rule, ...] = (Rule.CHAIN_RULE, Rule.OUTPUT_DERIVATIVE, last_rule)
     if net.spec.output == "identity":
         forms, rules = forms[:2], rules[:2]  # the product is already as simple as it gets
     yield Step("output-delta", Stage.OUTPUT, Kind.OUTPUT_DELTA, L, lhs, forms, rules, ((I, n),))
     yield Step(
-        "output-delta-vector", Stage.OUTPUT, Kind.OUTPUT_DELTA_VECTOR, L,
-        net.grad("a", L), (net.output_delta_vector(),), (Rule.MATRIX_FORM,),
+        "output-delta-vector",
+        Stage.OUTPUT,
+        Kind.OUTPUT_DELTA_VECTOR,
+        L,
+        net.grad("a", L),
+        (net.output_delta_vector(),),
+        (Rule.MATRIX_FORM,),
     )
 
 
 def _hidden_steps(net: Network, k: int) -> Iterator[Step]:
     n_next = net.n(k + 1)
     yield Step(
-        f"hidden-grad-{k}", Stage.HIDDEN, Kind.HIDDEN_GRAD, k,
+        f"hidden-grad-{k}",
+        Stage.HIDDEN,
+        Kind.HIDDEN_GRAD,
+        k,
         nt.partial(nt.post(k, J)),
         (
             sp.Sum(
@@ -270,11 +301,16 @@ def _hidden_steps(net: Network, k: int) -> Iterator[Step]:
             ),
             sp.Sum(product(nt.partial(nt.pre(k + 1, I)), nt.weight(k + 1, I, J)), (I, 1, n_next)),
         ),
-        (Rule.CHAIN_RULE, Rule.LOCAL_DERIVATIVE), ((J, net.n(k)),),
+        (Rule.CHAIN_RULE, Rule.LOCAL_DERIVATIVE),
+        ((J, net.n(k)),),
     )
     yield Step(
-        f"hidden-grad-vector-{k}", Stage.HIDDEN, Kind.HIDDEN_GRAD_VECTOR, k,
-        net.grad("h", k), (net.weight_matrix(k + 1).T * net.grad("a", k + 1),),
+        f"hidden-grad-vector-{k}",
+        Stage.HIDDEN,
+        Kind.HIDDEN_GRAD_VECTOR,
+        k,
+        net.grad("h", k),
+        (net.weight_matrix(k + 1).T * net.grad("a", k + 1),),
         (Rule.MATRIX_FORM,),
     )
     g_prime = net.g_prime(k)
@@ -285,20 +321,31 @@ def _hidden_steps(net: Network, k: int) -> Iterator[Step]:
     ]
     rules = [Rule.CHAIN_RULE, Rule.DEFINITION, Rule.ACTIVATION_DERIVATIVE]
     yield Step(
-        f"hidden-delta-{k}", Stage.HIDDEN, Kind.HIDDEN_DELTA, k,
-        nt.partial(nt.pre(k, J)), tuple(forms), tuple(rules), ((J, net.n(k)),),
+        f"hidden-delta-{k}",
+        Stage.HIDDEN,
+        Kind.HIDDEN_DELTA,
+        k,
+        nt.partial(nt.pre(k, J)),
+        tuple(forms),
+        tuple(rules),
+        ((J, net.n(k)),),
     )
     gprime_vector = nt.matrix("gprime", k, net.n(k))
     vector_forms: list[sp.Basic] = [sp.HadamardProduct(net.grad("h", k), gprime_vector)]
     slope = net.slope_vector(k)
     if slope != gprime_vector:
         vector_forms.append(
-            net.grad("h", k) if slope == sp.OneMatrix(net.n(k), 1)
+            net.grad("h", k)
+            if slope == sp.OneMatrix(net.n(k), 1)
             else sp.HadamardProduct(net.grad("h", k), *_factors(slope))
         )
     yield Step(
-        f"hidden-delta-vector-{k}", Stage.HIDDEN, Kind.HIDDEN_DELTA_VECTOR, k,
-        net.grad("a", k), tuple(vector_forms),
+        f"hidden-delta-vector-{k}",
+        Stage.HIDDEN,
+        Kind.HIDDEN_DELTA_VECTOR,
+        k,
+        net.grad("a", k),
+        tuple(vector_forms),
         (Rule.MATRIX_FORM, Rule.ACTIVATION_DERIVATIVE)[: len(vector_forms)],
     )
 
@@ -307,39 +354,70 @@ def _factors(expr: sp.MatrixExpr) -> tuple[sp.MatrixExpr, ...]:
     return expr.args if isinstance(expr, sp.HadamardProduct) else (expr,)
 
 
+def _weight_partial(k: int, r: int, c: int) -> sp.Expr:
+    """Entry (r, c) of the matrix of partials: ``dL/dW_{krc}``."""
+    return nt.partial(nt.weight(k, r, c))
+
+
+def _weight_applied(k: int, r: int, c: int) -> sp.Expr:
+    """Entry (r, c) with the formula applied: ``dL/da_{kr} h_{k-1,c}``."""
+    return product(nt.partial(nt.pre(k, r)), nt.post(k - 1, c))
+
+
+def _bias_partial(k: int, r: int, c: int) -> sp.Expr:
+    return nt.partial(nt.bias(k, r))
+
+
+def _bias_applied(k: int, r: int, c: int) -> sp.Expr:
+    return nt.partial(nt.pre(k, r))
+
+
 def _parameter_steps(net: Network, k: int) -> Iterator[Step]:
     rows, cols = net.n(k), net.n(k - 1)
     weight, delta = nt.weight(k, I, J), nt.partial(nt.pre(k, I))
     yield Step(
-        f"weight-{k}", Stage.PARAMETERS, Kind.WEIGHT, k,
+        f"weight-{k}",
+        Stage.PARAMETERS,
+        Kind.WEIGHT,
+        k,
         nt.partial(weight),
         (product(delta, nt.partial(nt.pre(k, I), weight)), product(delta, nt.post(k - 1, J))),
-        (Rule.CHAIN_RULE, Rule.LOCAL_DERIVATIVE), ((I, rows), (J, cols)),
+        (Rule.CHAIN_RULE, Rule.LOCAL_DERIVATIVE),
+        ((I, rows), (J, cols)),
     )
     yield Step(
-        f"weight-matrix-{k}", Stage.PARAMETERS, Kind.WEIGHT_MATRIX, k,
+        f"weight-matrix-{k}",
+        Stage.PARAMETERS,
+        Kind.WEIGHT_MATRIX,
+        k,
         net.grad("W", k),
         (
-            EntryMatrix(rows, cols, lambda r, c, k=k: nt.partial(nt.weight(k, r, c))),
-            EntryMatrix(
-                rows, cols, lambda r, c, k=k: product(nt.partial(nt.pre(k, r)), nt.post(k - 1, c))
-            ),
+            EntryMatrix(rows, cols, partial(_weight_partial, k)),
+            EntryMatrix(rows, cols, partial(_weight_applied, k)),
             net.grad("a", k) * net.vector("h", k - 1).T,
         ),
         (Rule.ENTRIES, Rule.CHAIN_RULE, Rule.OUTER_PRODUCT),
     )
     bias = nt.bias(k, I)
     yield Step(
-        f"bias-{k}", Stage.PARAMETERS, Kind.BIAS, k,
-        nt.partial(bias), (product(delta, nt.partial(nt.pre(k, I), bias)), delta),
-        (Rule.CHAIN_RULE, Rule.LOCAL_DERIVATIVE), ((I, rows),),
+        f"bias-{k}",
+        Stage.PARAMETERS,
+        Kind.BIAS,
+        k,
+        nt.partial(bias),
+        (product(delta, nt.partial(nt.pre(k, I), bias)), delta),
+        (Rule.CHAIN_RULE, Rule.LOCAL_DERIVATIVE),
+        ((I, rows),),
     )
     yield Step(
-        f"bias-vector-{k}", Stage.PARAMETERS, Kind.BIAS_VECTOR, k,
+        f"bias-vector-{k}",
+        Stage.PARAMETERS,
+        Kind.BIAS_VECTOR,
+        k,
         net.grad("b", k),
         (
-            EntryMatrix(rows, 1, lambda r, c, k=k: nt.partial(nt.bias(k, r))),
-            EntryMatrix(rows, 1, lambda r, c, k=k: nt.partial(nt.pre(k, r))),
+            EntryMatrix(rows, 1, partial(_bias_partial, k)),
+            EntryMatrix(rows, 1, partial(_bias_applied, k)),
             net.grad("a", k),
         ),
         (Rule.ENTRIES, Rule.CHAIN_RULE, Rule.MATRIX_FORM),

@@ -15,7 +15,7 @@ from symgrad import notation as nt
 from symgrad.catalogue import Activation
 from symgrad.spec import NetworkSpec
 
-I, J = nt.I, nt.J
+I, J = nt.I, nt.J  # noqa: E741 - the unit indices i, j of the notes
 
 
 def product(*factors: sp.Expr) -> sp.Expr:
@@ -30,7 +30,9 @@ def difference(left: sp.Expr, right: sp.Expr) -> sp.Expr:
 
 def instantiate(expr: sp.Expr, **indices: int) -> sp.Expr:
     """``expr`` with the generic indices replaced by numbers and finite sums written out."""
-    values = {sp.Symbol(name, integer=True, positive=True): value for name, value in indices.items()}
+    values = {
+        sp.Symbol(name, integer=True, positive=True): value for name, value in indices.items()
+    }
     result = expr.xreplace(values)
     if result.has(sp.Sum):
         result = result.replace(lambda e: isinstance(e, sp.Sum), _write_out)
@@ -47,7 +49,7 @@ def _write_out(total: sp.Sum) -> sp.Expr:
     ``Sum.doit`` is not used: it takes ``dL/dyhat_j`` for a constant in ``j`` (a derivative's
     free symbols leave out its variables) and would pull it out of the sum.
     """
-    (index, low, high), = total.limits
+    ((index, low, high),) = total.limits
     return sp.Add(*[total.function.xreplace({index: v}) for v in range(int(low), int(high) + 1)])
 
 
@@ -130,7 +132,9 @@ class Network:
             return product(nt.prediction(j), difference(sp.KroneckerDelta(i, j), nt.prediction(i)))
         if output == "sigmoid":
             return product(
-                sp.KroneckerDelta(i, j), nt.prediction(i), difference(sp.Integer(1), nt.prediction(i))
+                sp.KroneckerDelta(i, j),
+                nt.prediction(i),
+                difference(sp.Integer(1), nt.prediction(i)),
             )
         return sp.KroneckerDelta(i, j)
 

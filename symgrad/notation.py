@@ -1,9 +1,9 @@
 """The one place that names every mathematical object of the notes.
 
 Each object (``W_k``, ``W_{kij}``, ``b_{ki}``, ``a_k``, ``h_k``, ``x``, ``y``, ``yhat``, the loss
-``L``, the error signal ``dL/da_k`` and the gradients) is a SymPy object built here, and here it gets
-its LaTeX, its Unicode and its Python identifier. Indices are 1-based in the math and 0-based in
-code; the translation happens only in :func:`python_index`.
+``L``, the error signal ``dL/da_k`` and the gradients) is a SymPy object built here, and here it
+gets its LaTeX, its Unicode and its Python identifier. Indices are 1-based in the math and
+0-based in code; the translation happens only in :func:`python_index`.
 
 Elementwise objects are :class:`sympy.Indexed` entries of the bases below, with the layer as the
 first index (``W[k, i, j]`` is ``W_{kij}``); ``h_0`` is written ``x``. Vectors and matrices are
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 #: The generic unit indices of the notes.
-I = sp.Symbol("i", integer=True, positive=True)
+I = sp.Symbol("i", integer=True, positive=True)  # noqa: E741 - the notes' index i
 J = sp.Symbol("j", integer=True, positive=True)
 
 #: The per-sample loss ``L(theta)``.

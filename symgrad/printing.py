@@ -32,7 +32,7 @@ def _index_text(printer: Any, index: sp.Expr) -> str:
 
 
 class NotesLatexPrinter(LatexPrinter):
-    """LaTeX in the notation of the notes: ``W_{kij}``, ``\\frac{\\partial L}{\\partial a_{ki}}``."""
+    """LaTeX in the notation of the notes: ``W_{kij}``, ``\\frac{\\partial L}{\\partial a}``."""
 
     printmethod = "_symgrad_latex"
 
@@ -53,7 +53,7 @@ class NotesLatexPrinter(LatexPrinter):
 
     def _print_Derivative(self, expr: sp.Derivative) -> str:
         # Always the partial-derivative fraction of the notes, never SymPy's operator form.
-        (variable, count), = expr.variable_count
+        ((variable, count),) = expr.variable_count
         top = self._print(expr.expr)
         power = "" if count == 1 else f"^{{{count}}}"
         return (
@@ -75,7 +75,11 @@ class NotesLatexPrinter(LatexPrinter):
 
     def _print_Transpose(self, expr: sp.Transpose) -> str:
         arg = expr.arg
-        inner = self._print(arg) if isinstance(arg, sp.MatrixSymbol) else rf"\left({self._print(arg)}\right)"
+        inner = (
+            self._print(arg)
+            if isinstance(arg, sp.MatrixSymbol)
+            else rf"\left({self._print(arg)}\right)"
+        )
         return f"{inner}^{{\\top}}"
 
     def _print_OneMatrix(self, expr: sp.OneMatrix) -> str:
@@ -111,7 +115,7 @@ class UnicodePrinter(StrPrinter):
         return notation.unicode_base(base) + _unicode_subscript(texts)
 
     def _print_Derivative(self, expr: sp.Derivative) -> str:
-        (variable, count), = expr.variable_count
+        ((variable, count),) = expr.variable_count
         top = self._print(expr.expr)
         return f"∂{top}/∂{self._print(variable)}" + ("" if count == 1 else f"^{count}")
 
@@ -166,7 +170,7 @@ class UnicodePrinter(StrPrinter):
         return "δ" + _unicode_subscript([_index_text(self, a) for a in expr.args])
 
     def _print_Sum(self, expr: sp.Sum) -> str:
-        (index, low, high), = expr.limits
+        ((index, low, high),) = expr.limits
         bound = f"{self._print(index)}={self._print(low)}..{self._print(high)}"
         return f"Σ[{bound}] {self.parenthesize(expr.function, 45)}"
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -132,7 +131,9 @@ def _seed(sizes: tuple[int, ...]) -> int:
 
 # Activation identities -------------------------------------------------------------------------
 
-_RATIONAL_POINTS = [sp.Rational(p, q) for p, q in [(-7, 3), (-1, 2), (-1, 7), (1, 9), (2, 5), (3, 1), (11, 4)]]
+_RATIONAL_POINTS = [
+    sp.Rational(p, q) for p, q in [(-7, 3), (-1, 2), (-1, 7), (1, 9), (2, 5), (3, 1), (11, 4)]
+]
 
 
 def _check_activations(net: Network) -> None:
@@ -146,7 +147,9 @@ def _check_activations(net: Network) -> None:
         direct = sp.diff(act.function, X)
         candidates = [act.derivative]
         if act.derivative_in_output is not None:
-            candidates.append(act.derivative_in_output.xreplace({sp.Symbol("h", real=True): act.function}))
+            candidates.append(
+                act.derivative_in_output.xreplace({sp.Symbol("h", real=True): act.function})
+            )
         for candidate in candidates:
             if not _zero_at_points(direct - candidate):
                 raise ProofError(f"the derivative of activation {act.name} does not check")
@@ -160,6 +163,12 @@ def _zero_at_points(expr: sp.Expr) -> bool:
             value = value.rewrite(sp.exp) if value.has(sp.tanh) else value
             if sp.nsimplify(sp.simplify(value)) != 0:
                 return False
+        return True
+    # Exponentials become a positive symbol T = exp(x): an identity between rational functions of
+    # T is decided by cancel, much faster than simplify; simplify remains the fallback.
+    t = sp.Symbol("T", positive=True)
+    rational = expr.rewrite(sp.exp).xreplace({X: sp.log(t)})
+    if sp.cancel(sp.together(rational)) == 0:
         return True
     return sp.simplify(expr.rewrite(sp.exp)) == 0
 
@@ -203,7 +212,9 @@ class _Normalizer:
         self.opaque: dict[sp.Expr, sp.Expr] = {}
         self.in_range: dict[sp.Basic, sp.Basic] = {}
         # An index that ranges over one value is that value (SymPy writes KroneckerDelta(1, j)).
-        self.only: dict[sp.Basic, sp.Basic] = {index: sp.Integer(1) for index, n in ranges if n == 1}
+        self.only: dict[sp.Basic, sp.Basic] = {
+            index: sp.Integer(1) for index, n in ranges if n == 1
+        }
         for index, n in ranges:
             self.in_range[sp.Le(index, n)] = sp.true
             self.in_range[sp.Ge(index, 1)] = sp.true
@@ -216,27 +227,42 @@ class _Normalizer:
             lambda e: isinstance(e, sp.Derivative) and e.expr != nt.LOSS,
             lambda e: self.local(e.expr, e.variables[0]),
         )
+
         def hide(e: sp.Derivative) -> sp.Expr:
             return self.opaque.setdefault(e, sp.Dummy("dL"))
 
         result = result.replace(
-            lambda e: isinstance(e, sp.Derivative) and e.expr == nt.LOSS
-            and not (isinstance(e.variables[0], sp.Indexed) and str(e.variables[0].base) == "yhat"),
+            lambda e: (
+                isinstance(e, sp.Derivative)
+                and e.expr == nt.LOSS
+                and not (
+                    isinstance(e.variables[0], sp.Indexed) and str(e.variables[0].base) == "yhat"
+                )
+            ),
             hide,
         )
         result = result.replace(
-            lambda e: isinstance(e, sp.Derivative) and e.expr == nt.LOSS
-            and isinstance(e.variables[0], sp.Indexed) and str(e.variables[0].base) == "yhat",
+            lambda e: (
+                isinstance(e, sp.Derivative)
+                and e.expr == nt.LOSS
+                and isinstance(e.variables[0], sp.Indexed)
+                and str(e.variables[0].base) == "yhat"
+            ),
             lambda e: self.assume(sp.diff(net.loss(), e.variables[0]).doit()),
         )
         result = result.replace(
-            lambda e: isinstance(e, sp.Function) and getattr(e.func, "__name__", "").startswith("g")
-            and e.func.__name__.endswith("'"),
+            lambda e: (
+                isinstance(e, sp.Function)
+                and getattr(e.func, "__name__", "").startswith("g")
+                and e.func.__name__.endswith("'")
+            ),
             lambda e: self.slope(e),
         )
         result = result.replace(
             lambda e: isinstance(e, sp.Indexed) and str(e.base) == "h",
-            lambda e: net.activation(int(e.indices[0])).function_at(nt.pre(int(e.indices[0]), e.indices[1])),
+            lambda e: net.activation(int(e.indices[0])).function_at(
+                nt.pre(int(e.indices[0]), e.indices[1])
+            ),
         )
         result = result.replace(
             lambda e: isinstance(e, sp.Indexed) and str(e.base) == "yhat",
@@ -373,7 +399,12 @@ def _check_vector(net: Network, step: Step) -> Check:
     for form in step.forms:
         for unit in units:
             entry = explicit.entry(form, unit)
-            expected = instantiate(twin.forms[-1] if len(step.forms) > 1 or step.kind is not Kind.HIDDEN_DELTA_VECTOR else twin.forms[1], **{str(index): unit})
+            expected = instantiate(
+                twin.forms[-1]
+                if len(step.forms) > 1 or step.kind is not Kind.HIDDEN_DELTA_VECTOR
+                else twin.forms[1],
+                **{str(index): unit},
+            )
             if not _is_zero(normal(entry) - normal(expected)):
                 raise ProofError(f"step {step.key}: entry {unit} differs from step {twin.key}")
     return Check(CheckMethod.SYMBOLIC, entries=len(units), total=n)
@@ -404,7 +435,9 @@ class _ExplicitMatrices:
                 k = kind.layer or 0
                 return net.g_prime(k)(nt.pre(k, r))
             if kind.base in {"yhat", "y", "x"}:
-                return {"yhat": nt.prediction, "y": nt.target, "x": lambda i: nt.post(0, i)}[kind.base](r)
+                return {"yhat": nt.prediction, "y": nt.target, "x": lambda i: nt.post(0, i)}[
+                    kind.base
+                ](r)
             return {"h": nt.post, "a": nt.pre, "b": nt.bias}[kind.base](kind.layer or 0, r)
         if isinstance(expr, sp.OneMatrix):
             return sp.Integer(1)
@@ -429,14 +462,18 @@ class _ExplicitMatrices:
         first, rest = matrices[0], matrices[1:]
         inner = first.shape[1]
         rest_expr = rest[0] if len(rest) == 1 else sp.MatMul(*rest)
-        return sp.Add(*[
-            self._entry(first, r, m) * self._product(rest, m, c) if len(rest) > 1 else self._entry(first, r, m) * self._entry(rest_expr, m, c)
-            for m in range(1, inner + 1)
-        ])
+        return sp.Add(
+            *[
+                self._entry(first, r, m) * self._product(rest, m, c)
+                if len(rest) > 1
+                else self._entry(first, r, m) * self._entry(rest_expr, m, c)
+                for m in range(1, inner + 1)
+            ]
+        )
 
 
 def _check_entry_matrices(net: Network, step: Step) -> Check:
-    """``grad_{W_k} L``: the matrix of partials, the formula applied, and the outer product agree."""
+    """``grad_{W_k} L``: the matrix of partials, the formula applied and the outer product agree."""
     first = step.forms[0]
     assert isinstance(first, EntryMatrix)
     rows, cols = first.shape
@@ -447,7 +484,9 @@ def _check_entry_matrices(net: Network, step: Step) -> Check:
     elementwise_kind = Kind.WEIGHT if step.kind is Kind.WEIGHT_MATRIX else Kind.BIAS
     from symgrad.derivation import _build_steps
 
-    twin = next(s for s in _build_steps(net) if s.kind is elementwise_kind and s.layer == step.layer)
+    twin = next(
+        s for s in _build_steps(net) if s.kind is elementwise_kind and s.layer == step.layer
+    )
     for r in row_units:
         for c in col_units:
             values = []
@@ -464,9 +503,7 @@ def _check_entry_matrices(net: Network, step: Step) -> Check:
             for value in values[1:]:
                 if sp.expand(value - expected) != 0:
                     raise ProofError(f"step {step.key}: entry ({r}, {c}) differs")
-    return Check(
-        CheckMethod.SYMBOLIC, entries=len(row_units) * len(col_units), total=rows * cols
-    )
+    return Check(CheckMethod.SYMBOLIC, entries=len(row_units) * len(col_units), total=rows * cols)
 
 
 def _named_function(name: str) -> type[sp.Function]:
@@ -499,7 +536,9 @@ class _ComposedProof:
         self.ell_partials = [_named_function(f"ell_{i}") for i in range(1, n_out + 1)]
         self.ell = _abstract_function("ell", self.ell_partials)
         self.g_prime_abstract = {k: _named_function(f"gp{k}") for k in range(1, net.L)}
-        self.g = {k: _abstract_function(f"g{k}", [self.g_prime_abstract[k]]) for k in range(1, net.L)}
+        self.g = {
+            k: _abstract_function(f"g{k}", [self.g_prime_abstract[k]]) for k in range(1, net.L)
+        }
         self.composed_pre: dict[tuple[int, int], sp.Expr] = {}
         self.composed_post: dict[tuple[int, int], sp.Expr] = {}
         for j in range(1, net.n(0) + 1):
@@ -535,7 +574,10 @@ class _ComposedProof:
         """``dL/dh_{kj}`` from step hidden-grad-k."""
         value = instantiate(self.step(Kind.HIDDEN_GRAD, k).final, j=j)
         return value.xreplace(
-            {nt.partial(nt.pre(k + 1, i)): self.delta(k + 1, i) for i in range(1, self.net.n(k + 1) + 1)}
+            {
+                nt.partial(nt.pre(k + 1, i)): self.delta(k + 1, i)
+                for i in range(1, self.net.n(k + 1) + 1)
+            }
         )
 
     def _abstract(self, value: sp.Expr, k: int) -> sp.Expr:
@@ -554,7 +596,11 @@ class _ComposedProof:
 
     def partial_value(self, kind: Kind, k: int, i: int, j: int = 0) -> sp.Expr:
         step = self.step(kind, k)
-        value = instantiate(step.final, i=i, j=j) if kind is Kind.WEIGHT else instantiate(step.final, i=i)
+        value = (
+            instantiate(step.final, i=i, j=j)
+            if kind is Kind.WEIGHT
+            else instantiate(step.final, i=i)
+        )
         value = value.xreplace({nt.partial(nt.pre(k, i)): self.delta(k, i)})
         return value.xreplace(self._post_map(k - 1))
 
@@ -565,9 +611,13 @@ class _ComposedProof:
             rows, cols = net.n(k), net.n(k - 1)
             for i in range(1, rows + 1):
                 for j in range(1, cols + 1):
-                    self._compare(self.partial_value(Kind.WEIGHT, k, i, j), nt.weight(k, i, j), f"W_{k}{i}{j}")
+                    self._compare(
+                        self.partial_value(Kind.WEIGHT, k, i, j), nt.weight(k, i, j), f"W_{k}{i}{j}"
+                    )
                 self._compare(self.partial_value(Kind.BIAS, k, i), nt.bias(k, i), f"b_{k}{i}")
-            checks[f"weight-{k}"] = Check(CheckMethod.COMPOSED, entries=rows * cols, total=rows * cols)
+            checks[f"weight-{k}"] = Check(
+                CheckMethod.COMPOSED, entries=rows * cols, total=rows * cols
+            )
             checks[f"bias-{k}"] = Check(CheckMethod.COMPOSED, entries=rows, total=rows)
         for k in range(1, net.L):
             # dL/dh_{kj} and dL/da_{kj}: differentiate the loss composed from layer k on.
@@ -619,14 +669,14 @@ _MP_FUNCTIONS = {
 }
 
 
-def _mp_function(expr: sp.Expr) -> Callable[[object], object]:
+def _mp_function(expr: sp.Expr) -> np.ufunc:
     """``expr`` in ``x`` as an mpmath function applied elementwise to object arrays."""
     scalar = sp.lambdify(X, expr, modules=[_MP_FUNCTIONS, "mpmath"])
     return np.frompyfunc(scalar, 1, 1)
 
 
 class _NumericProof:
-    """Chain-rule gradient (matrix forms) against high-precision derivatives of the composed loss."""
+    """Chain-rule gradient (matrix forms) against high-precision derivatives of the composed loss"""
 
     def __init__(self, derivation: Derivation, seed: int) -> None:
         self.derivation = derivation
@@ -722,18 +772,29 @@ class _NumericProof:
             self.overall_error = max(self.overall_error, weight_error, bias_error)
             total_w, total_b = net.n(k) * net.n(k - 1), net.n(k)
             checks[f"weight-{k}"] = Check(
-                CheckMethod.NUMERIC, entries=len(weights), total=total_w, points=1,
-                digits=DIGITS, max_error=weight_error,
+                CheckMethod.NUMERIC,
+                entries=len(weights),
+                total=total_w,
+                points=1,
+                digits=DIGITS,
+                max_error=weight_error,
             )
             checks[f"bias-{k}"] = Check(
-                CheckMethod.NUMERIC, entries=len(biases), total=total_b, points=1,
-                digits=DIGITS, max_error=bias_error,
+                CheckMethod.NUMERIC,
+                entries=len(biases),
+                total=total_b,
+                points=1,
+                digits=DIGITS,
+                max_error=bias_error,
             )
         return checks
 
     def _environment(self, h: dict, a: dict) -> dict[str, np.ndarray]:
-        net, L = self.net, self.net.L
-        column = lambda v: v.reshape(-1, 1)  # noqa: E731 - a one-line helper
+        L = self.net.L
+
+        def column(v: np.ndarray) -> np.ndarray:
+            return v.reshape(-1, 1)
+
         env = {"x": column(self.x), "y": column(self.y), "yhat": column(self._prediction(a[L]))}
         for k in range(1, L + 1):
             env[f"W_{k}"] = self.W[k]
@@ -761,9 +822,7 @@ class _NumericProof:
             for other in values[1:]:
                 self._record(values[0], other, step.key)
             env[name] = values[0]
-        return {
-            (base, k): env[f"grad_{base}_{k}"] for k in range(1, L + 1) for base in ("W", "b")
-        }
+        return {(base, k): env[f"grad_{base}_{k}"] for k in range(1, L + 1) for base in ("W", "b")}
 
     def _sample_parameters(self, k: int, base: str) -> list[tuple[int, int]]:
         """Every bias of layer k while the work stays within :data:`UNIT_BUDGET`, else a sample;

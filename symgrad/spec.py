@@ -118,9 +118,7 @@ class NetworkSpec:
 
 def _parse_sizes(sizes: Sequence[str | int]) -> tuple[int, ...]:
     if len(sizes) < 2:
-        raise SpecError(
-            f"give at least two layer sizes N0 N1 (input and output), got {len(sizes)}"
-        )
+        raise SpecError(f"give at least two layer sizes N0 N1 (input and output), got {len(sizes)}")
     if len(sizes) - 1 > MAX_LAYERS:
         raise SpecError(f"at most {MAX_LAYERS} layers are supported, got {len(sizes) - 1}")
     parsed = []

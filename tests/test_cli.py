@@ -104,19 +104,30 @@ def test_console_script_and_module_are_the_same_program(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONHASHSEED": "1"}
     module = subprocess.run(
         [sys.executable, "-m", "symgrad", "derive", "3", "2"],
-        capture_output=True, text=True, cwd=tmp_path, env=env, check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        check=False,
     )
     script = Path(sys.executable).with_name("symgrad")
     console = subprocess.run(
         [str(script) if script.exists() else "symgrad", "derive", "3", "2"],
-        capture_output=True, text=True, cwd=tmp_path, env=env, check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        check=False,
     )
     assert module.returncode == console.returncode == 0
     assert module.stdout == console.stdout
     assert "Backpropagation for a 3-2 network" in console.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "symgrad", "derive", "3", "x"],
-        capture_output=True, text=True, cwd=tmp_path, check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
     )
     assert bad.returncode == 2
     assert bad.stderr.startswith("symgrad: error: layer size n_1")
@@ -127,8 +138,18 @@ def test_wheel_installs_with_templates_and_runs_elsewhere(tmp_path: Path) -> Non
     """A wheel built from the repository carries the templates and works from another folder."""
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(wheels), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheels),
+            str(ROOT),
+        ],
         check=True,
     )
     wheel = next(wheels.glob("symgrad-*.whl"))
@@ -136,21 +157,40 @@ def test_wheel_installs_with_templates_and_runs_elsewhere(tmp_path: Path) -> Non
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(environment)
     python = environment / "bin" / "python"
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q",
-         str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "-q",
+            str(wheel),
+        ],
         check=True,
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = subprocess.run(
-        [str(python), "-c", "import symgrad, pathlib; print(pathlib.Path(symgrad.__file__).parent)"],
-        capture_output=True, text=True, cwd=elsewhere, check=True,
+        [
+            str(python),
+            "-c",
+            "import symgrad, pathlib; print(pathlib.Path(symgrad.__file__).parent)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        check=True,
     ).stdout.strip()
     assert where.startswith(str(environment)), where
     assert (Path(where) / "templates" / "latex" / "document.tex.jinja").is_file()
     result = subprocess.run(
         [str(environment / "bin" / "symgrad"), "latex", "3", "3", "2"],
-        capture_output=True, text=True, cwd=elsewhere, check=False,
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "\\documentclass" in result.stdout

@@ -9,8 +9,8 @@ import dataclasses
 
 import pytest
 import sympy as sp
-
 from conftest import SMALL_NETS, Named
+
 from symgrad import notation as nt
 from symgrad.derivation import CheckMethod, Derivation, Kind, Stage, derive
 from symgrad.errors import ProofError, SpecError
@@ -103,11 +103,19 @@ def _with_form(derivation: Derivation, key: str, index: int, form: sp.Basic) -> 
         # the bias partial with a stray factor
         ("bias-1", 1, 2 * nt.partial(nt.pre(1, nt.I))),
         # sigmoid' written as h (1 + h)
-        ("hidden-delta-1", 2, nt.partial(nt.post(1, nt.J)) * nt.post(1, nt.J) * (1 + nt.post(1, nt.J))),
+        (
+            "hidden-delta-1",
+            2,
+            nt.partial(nt.post(1, nt.J)) * nt.post(1, nt.J) * (1 + nt.post(1, nt.J)),
+        ),
         # grad_{a_L} L = y - yhat, the sign slip
         ("output-delta", 2, nt.target(nt.I) - nt.prediction(nt.I)),
         # grad_{h_k} L = W_{k+1} grad_{a_{k+1}} L without the transpose
-        ("hidden-grad-1", 1, sp.Sum(nt.partial(nt.pre(2, nt.I)) * nt.weight(2, nt.J, nt.I), (nt.I, 1, 2))),
+        (
+            "hidden-grad-1",
+            1,
+            sp.Sum(nt.partial(nt.pre(2, nt.I)) * nt.weight(2, nt.J, nt.I), (nt.I, 1, 2)),
+        ),
     ],
 )
 def test_a_wrong_step_fails_to_prove(key: str, index: int, wrong: sp.Expr, method: str) -> None:

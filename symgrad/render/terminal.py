@@ -81,7 +81,9 @@ def _step_lines(derivation: Derivation, step: Step, width: int) -> list[str]:
         tail.append(f"for {ranges}")
     tail.append(f"check: {wording.check_text(step.check)}")
     for part in tail:
-        lines += textwrap.wrap(part, width, initial_indent=indent + "  ", subsequent_indent=indent + "    ")
+        lines += textwrap.wrap(
+            part, width, initial_indent=indent + "  ", subsequent_indent=indent + "    "
+        )
     return lines
 
 

@@ -32,18 +32,14 @@ def check_text(check: Check | None) -> str:
         return "definition"
     coverage = _coverage(check)
     if check.method is CheckMethod.COMPOSED:
-        return (
-            f"equals sympy.diff of the composed loss exactly, {coverage}"
-        )
+        return f"equals sympy.diff of the composed loss exactly, {coverage}"
     if check.method is CheckMethod.NUMERIC:
         return (
             f"equals the derivative of the composed loss at a random point to "
             f"{check.max_error:.1e} relative ({check.digits}-digit arithmetic), {coverage}"
         )
     if check.points:
-        return (
-            f"proved by SymPy, exactly at {check.points} random rational points, {coverage}"
-        )
+        return f"proved by SymPy, exactly at {check.points} random rational points, {coverage}"
     return f"proved symbolically by SymPy, {coverage}"
 
 
@@ -90,9 +86,5 @@ def title(derivation: Derivation) -> str:
 
 def description(derivation: Derivation) -> str:
     spec = derivation.spec
-    hidden = (
-        "no hidden layer"
-        if spec.depth == 1
-        else f"hidden activation {spec.activation_text}"
-    )
+    hidden = "no hidden layer" if spec.depth == 1 else f"hidden activation {spec.activation_text}"
     return f"{hidden}; output {spec.output}; loss {spec.loss}"

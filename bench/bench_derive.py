@@ -1,0 +1,144 @@
+"""Benchmark of the derivation, its proof and the commands built on it (not a test).
+
+Run ``python bench/bench_derive.py [--quick]``. Prints wall times of whole commands (interpreter
+start included, median of several runs), the in-process time of the proof step, and, in the same
+run, the naive approach it replaces: build the composed per-sample loss in SymPy and differentiate
+it with respect to every parameter. Ratios are against that baseline where it finishes in time.
+Targets (issues 2 to 4): ``derive 3 3 2`` < 1 s, ``derive 784 128 10`` < 5 s, ``latex 784 128 10``
+< 5 s and < 200 KB, ``codegen 784 128 10`` < 5 s, cost about linear in the parameter count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NAIVE_TIMEOUT = 60.0
+
+
+def wall(argv: list[str], repeats: int) -> tuple[float, int]:
+    """Median wall time of ``python -m symgrad ARGV`` and the size of its output in bytes."""
+    times, size = [], 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", "symgrad", *argv], capture_output=True, check=True
+        )
+        times.append(time.perf_counter() - start)
+        size = len(result.stdout)
+    return statistics.median(times), size
+
+
+def proof_time(sizes: list[int]) -> tuple[float, float, str]:
+    """Seconds to build the derivation and to prove it, in process; the proof method used."""
+    from symgrad.derivation import derive
+    from symgrad.proof import prove
+    from symgrad.spec import NetworkSpec
+
+    spec = NetworkSpec.parse(sizes)
+    start = time.perf_counter()
+    derivation = derive(spec, prove=False)
+    built = time.perf_counter()
+    proved = prove(derivation)
+    done = time.perf_counter()
+    assert proved.proof is not None
+    return built - start, done - built, proved.proof.method.value
+
+
+NAIVE = """
+import sys, time
+import sympy as sp
+sizes = [int(s) for s in sys.argv[1:]]
+start = time.perf_counter()
+x = [sp.Symbol(f"x{j}") for j in range(sizes[0])]
+y = [sp.Symbol(f"y{i}") for i in range(sizes[-1])]
+params, h = [], x
+for k in range(1, len(sizes)):
+    W = [[sp.Symbol(f"W{k}_{i}_{j}") for j in range(sizes[k - 1])] for i in range(sizes[k])]
+    b = [sp.Symbol(f"b{k}_{i}") for i in range(sizes[k])]
+    params += [w for row in W for w in row] + b
+    a = [b[i] + sum(W[i][j] * h[j] for j in range(sizes[k - 1])) for i in range(sizes[k])]
+    h = [1 / (1 + sp.exp(-ai)) for ai in a] if k < len(sizes) - 1 else a
+total = sum(sp.exp(ai) for ai in h)
+loss = -sum(yi * sp.log(sp.exp(ai) / total) for yi, ai in zip(y, h))
+for p in params:
+    sp.diff(loss, p)
+print(time.perf_counter() - start)
+"""
+
+
+def naive_time(sizes: list[int]) -> float | None:
+    """Seconds SymPy takes to differentiate the composed loss w.r.t. every parameter, or None."""
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", NAIVE, *map(str, sizes)],
+            capture_output=True,
+            text=True,
+            timeout=NAIVE_TIMEOUT,
+            check=True,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    return float(result.stdout.strip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one run per command")
+    options = parser.parse_args()
+    repeats = 1 if options.quick else 3
+    nets = [[3, 3, 2], [64, 64, 10], [784, 128, 10]]
+
+    print("symgrad derive: wall time of the whole command (median of", repeats, "runs)")
+    print(
+        f"{'network':>14} {'params':>8} {'derive s':>9} {'build s':>8} {'proof s':>8} "
+        f"{'method':>9} {'naive s':>9} {'proof/naive':>11}"
+    )
+    for sizes in nets:
+        name = "-".join(map(str, sizes))
+        params = sum(sizes[k] * (sizes[k - 1] + 1) for k in range(1, len(sizes)))
+        derive_s, _ = wall(["derive", *map(str, sizes)], repeats)
+        build_s, proof_s, method = proof_time(sizes)
+        naive = naive_time(sizes)
+        naive_text = f"{naive:9.2f}" if naive is not None else f"{'>' + str(int(NAIVE_TIMEOUT)):>9}"
+        ratio = (
+            f"{proof_s / naive:11.3f}"
+            if naive
+            else f"{'< ' + f'{proof_s / NAIVE_TIMEOUT:.3f}':>11}"
+        )
+        print(
+            f"{name:>14} {params:>8} {derive_s:9.2f} {build_s:8.3f} {proof_s:8.2f} "
+            f"{method:>9} {naive_text} {ratio}"
+        )
+
+    print("\nscaling: proof time per parameter (about linear when this stays flat or falls)")
+    for sizes in ([100, 100, 10], [200, 200, 10], [400, 400, 10], [784, 128, 10], [784, 512, 10]):
+        params = sum(sizes[k] * (sizes[k - 1] + 1) for k in range(1, len(sizes)))
+        build_s, proof_s, _ = proof_time(sizes)
+        per = (build_s + proof_s) / params * 1e6
+        print(
+            f"{'-'.join(map(str, sizes)):>14} {params:>8} params {build_s + proof_s:7.2f} s "
+            f"{per:8.2f} us/param"
+        )
+
+    print("\nother commands on 784-128-10 (wall, median of", repeats, "runs)")
+    for argv in (
+        ["latex", "784", "128", "10"],
+        ["markdown", "784", "128", "10"],
+        ["codegen", "784", "128", "10"],
+    ):
+        try:
+            seconds, size = wall(argv, repeats)
+        except subprocess.CalledProcessError as exc:
+            print(f"{' '.join(argv):>26}: failed ({exc.stderr.decode().strip()[:80]})")
+            continue
+        print(f"{' '.join(argv):>26}: {seconds:6.2f} s, {size / 1024:7.1f} KB")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()

@@ -9,16 +9,20 @@ cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
+sudo_cmd=""
+if [ "$(id -u)" != "0" ]; then sudo_cmd="sudo"; fi
 if ! command -v pdflatex >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1; then
-  sudo_cmd=""
-  if [ "$(id -u)" != "0" ]; then sudo_cmd="sudo"; fi
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
     texlive-latex-base texlive-latex-recommended texlive-pictures lmodern poppler-utils >/dev/null
 fi
 
 if [ ! -f .tools/node_modules/katex/package.json ]; then
-  npm install --silent --no-audit --no-fund --prefix .tools katex@0.16.47 >/dev/null
+  if ! command -v npm >/dev/null 2>&1; then
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  sh scripts/install-katex.sh
 fi
 
 python3 -m ruff check symgrad tests bench examples

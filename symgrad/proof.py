@@ -47,7 +47,7 @@ COMPOSED_LIMIT = 40
 #: Largest network ``--proof composed`` accepts; the composed loss grows too large beyond it.
 COMPOSED_HARD_LIMIT = 200
 #: Output units proved one by one symbolically; beyond, a sample of them.
-OUTPUT_EXACT_LIMIT = 12
+OUTPUT_EXACT_LIMIT = 6
 #: Output units up to which output-layer identities are proved by cancelling symbolically.
 CANCEL_LIMIT = 3
 #: Exact rational points used beyond :data:`CANCEL_LIMIT`.
@@ -907,6 +907,9 @@ def _evaluate(expr: sp.Basic, env: dict[str, np.ndarray]) -> np.ndarray:
         return product
     if isinstance(expr, sp.HadamardPower):
         return _evaluate(expr.base, env) ** int(expr.exp)
+    if _is_outer_product(expr):
+        left, right = (_evaluate(arg, env) for arg in expr.args)
+        return _Outer(left, right)
     if isinstance(expr, sp.MatMul):
         coefficient = mpmath.mpf(1)
         result = None
@@ -919,6 +922,33 @@ def _evaluate(expr: sp.Basic, env: dict[str, np.ndarray]) -> np.ndarray:
         assert result is not None
         return result * coefficient
     raise ProofError(f"cannot evaluate {type(expr).__name__} numerically")
+
+
+def _is_outer_product(expr: sp.Basic) -> bool:
+    """``u v^T`` of two vectors: ``grad_{W_k} L = grad_{a_k} L h_{k-1}^T``."""
+    return (
+        isinstance(expr, sp.MatMul)
+        and len(expr.args) == 2
+        and all(arg.is_Matrix for arg in expr.args)
+        and expr.args[0].shape[1] == 1
+        and expr.args[1].shape[0] == 1
+    )
+
+
+class _Outer:
+    """An outer product whose entries are multiplied out only when read.
+
+    The proof reads a sample of ``grad_{W_k} L``; a 128 x 784 matrix of 40-digit products would
+    cost more than everything else together.
+    """
+
+    def __init__(self, left: np.ndarray, right: np.ndarray) -> None:
+        self.left, self.right = left, right
+        self.shape = (left.shape[0], right.shape[1])
+
+    def __getitem__(self, index: tuple[int, int]) -> object:
+        row, col = index
+        return self.left[row, 0] * self.right[0, col]
 
 
 def _matmul(left: np.ndarray, right: np.ndarray) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Renderers: the derivation as lecture notes (LaTeX, Markdown), terminal text and code."""

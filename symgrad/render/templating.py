@@ -1,0 +1,89 @@
+"""Jinja2 environments for the renderers: ``templates/<format>/<artifact>.<ext>.jinja``.
+
+The last stage of the pipeline before the CLI. Templates loop over strings that the renderers
+have prepared in Python and insert them; they never see SymPy objects. The extension in front of
+``.jinja`` picks the environment: ``.tex`` templates use LaTeX-looking delimiters (``\\VAR{...}``,
+``\\BLOCK{...}``, ``\\#{...}`` and ``%-`` line statements), because LaTeX's braces clash with
+Jinja's defaults (``{#1}`` opens a comment); every other extension keeps the default delimiters.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jinja2
+
+#: Characters that are special in LaTeX text mode, and how to write them.
+_TEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def tex_escape(text: str) -> str:
+    """``text`` typeset literally in LaTeX text mode; for user prose only, never printer output."""
+    return "".join(_TEX_SPECIALS.get(ch, ch) for ch in str(text))
+
+
+def template_dir() -> Path:
+    """``symgrad/templates`` in an installed wheel, else ``<repo>/templates`` in a checkout."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "templates"
+    if installed.is_dir():
+        return installed
+    return package.parent / "templates"
+
+
+def _common_options() -> dict[str, object]:
+    return {
+        "loader": jinja2.FileSystemLoader(str(template_dir())),
+        "undefined": jinja2.StrictUndefined,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+        "keep_trailing_newline": True,
+        "autoescape": False,
+    }
+
+
+@functools.cache
+def environment(extension: str) -> jinja2.Environment:
+    """The environment for templates whose name ends ``.<extension>.jinja``."""
+    if extension == "tex":
+        env = jinja2.Environment(
+            block_start_string=r"\BLOCK{",
+            block_end_string="}",
+            variable_start_string=r"\VAR{",
+            variable_end_string="}",
+            comment_start_string=r"\#{",
+            comment_end_string="}",
+            line_statement_prefix="%-",
+            line_comment_prefix="%#",
+            **_common_options(),  # type: ignore[arg-type]
+        )
+    else:
+        env = jinja2.Environment(**_common_options())  # type: ignore[arg-type]
+    env.filters["tex_escape"] = tex_escape
+    return env
+
+
+def extension_of(template: str) -> str:
+    """``tex`` for ``latex/document.tex.jinja``: the extension in front of ``.jinja``."""
+    if not template.endswith(".jinja"):
+        raise ValueError(f"template names end in .jinja, got {template!r}")
+    stem = template[: -len(".jinja")]
+    return stem.rsplit(".", 1)[-1] if "." in Path(stem).name else ""
+
+
+def render(template: str, **context: object) -> str:
+    """Render ``templates/<template>`` (e.g. ``latex/document.tex.jinja``) with ``context``."""
+    env = environment(extension_of(template))
+    return env.get_template(template).render(**context)

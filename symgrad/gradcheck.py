@@ -12,8 +12,9 @@ For every parameter array ``theta``:
   difference ``(L(theta + h v) - L(theta - h v)) / (2 h)`` against ``<grad_theta L, v>``.
 
 The error of one comparison is ``|numeric - analytic| / max(|numeric|, |analytic|, floor)``, with
-``floor`` a thousandth of the largest analytic gradient entry of that array (at least 1e-8), so
-entries that are zero up to rounding are not judged relative to themselves.
+``floor`` the larger of a thousandth of the largest analytic gradient entry of that array and the
+rounding noise of the difference quotient (``1000 eps max(1, |L|) / h``), so entries that are zero
+up to rounding are not judged relative to themselves.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ GradientFunction = Callable[[Mapping[str, Array], Array, Array], Mapping[str, Ar
 
 #: Default largest relative error that passes; central differences in float64 reach 1e-8..1e-11.
 TOLERANCE = 1e-6
-#: Default relative step ``h = STEP max(1, |theta_i|)``, near the optimum ``eps^(1/3)`` for
-#: central differences.
-STEP = 1e-6
+#: Default relative step ``h = STEP max(1, |theta_i|)``: near the optimum of central differences
+#: in float64, where truncation (order ``h^2``) and rounding (``eps |L| / h``) balance.
+STEP = 1e-5
 #: Networks with at most this many parameters are checked entry by entry (``mode="auto"``).
 ENTRY_LIMIT = 2000
 #: Random directions per parameter array in ``directions`` mode.
@@ -127,7 +128,8 @@ def check_gradients(
         grad = analytic[key]
         if grad.shape != theta.shape:
             raise ValueError(f"gradient {key} has shape {grad.shape}; expected {theta.shape}")
-        floor = max(1e-3 * float(np.abs(grad).max(initial=0.0)), 1e-8)
+        noise = 1e3 * float(np.finfo(np.float64).eps) * max(1.0, abs(value)) / step
+        floor = max(1e-3 * float(np.abs(grad).max(initial=0.0)), noise)
         if mode == "entries":
             records.append(_entries(loss, work, key, grad, X, Y, step, floor, tolerance))
         else:

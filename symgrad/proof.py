@@ -31,6 +31,7 @@ import enum
 import random
 from dataclasses import dataclass, replace
 from functools import cache
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -885,7 +886,7 @@ class _NumericProof:
             raise ProofError(f"{label}: relative difference {relative:.3g} at {DIGITS} digits")
 
 
-def _evaluate(expr: sp.Basic, env: dict[str, np.ndarray]) -> np.ndarray:
+def _evaluate(expr: sp.Basic, env: dict[str, Any]) -> Any:
     """A matrix expression of the notation, evaluated on object arrays of mpmath numbers."""
     if isinstance(expr, sp.MatrixSymbol):
         return env[expr.name]

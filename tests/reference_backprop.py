@@ -6,10 +6,10 @@ W_k^T + b_k``, no Python loop over samples, and numerically stable sigmoid, soft
 and log-sigmoid, so that pre-activations up to ``|a| = 1e4`` give finite results without NumPy
 warnings.
 
-The test-suite uses it as an oracle against generated modules; ``bench/bench_codegen.py`` times it as
-the baseline every other implementation is compared with, so it is written to be fast, not merely
-correct (in-place updates where they save a temporary, derivatives recovered from ``h_k`` where
-possible, no gradient of the input layer).
+The test-suite uses it as an oracle against generated modules; ``bench/bench_codegen.py`` times it
+as the baseline every other implementation is compared with, so it is written to be fast, not
+merely correct (in-place updates where they save a temporary, derivatives recovered from ``h_k``
+where possible, no gradient of the input layer).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def _chain_activation(name: str, grad_h: Array, a: Array, h: Array) -> Array:
 
 
 def _check_config(activations: Sequence[str], output: str, loss: str | None, n_layers: int) -> None:
-    """Raise ``ValueError`` unless the names are known and there is one activation per hidden layer."""
+    """Raise ``ValueError`` unless the names are known and each hidden layer has an activation."""
     if len(activations) != n_layers - 1:
         raise ValueError(
             f"need one activation per hidden layer ({n_layers - 1}), got {len(activations)}"
@@ -120,7 +120,9 @@ def _check_config(activations: Sequence[str], output: str, loss: str | None, n_l
             raise ValueError(f"unknown output function {output!r}")
     elif (output, loss) not in OUTPUT_LOSS_PAIRS:
         pairs = ", ".join(f"{o}/{lo}" for o, lo in OUTPUT_LOSS_PAIRS)
-        raise ValueError(f"output {output!r} with loss {loss!r} is not supported; use one of {pairs}")
+        raise ValueError(
+            f"output {output!r} with loss {loss!r} is not supported; use one of {pairs}"
+        )
 
 
 def _n_layers(params: dict[str, Array]) -> int:
@@ -246,7 +248,10 @@ def loss_and_gradients(
 
     grads: dict[str, Array] = {}
     for k in range(n_layers, 0, -1):
-        grads[f"W{k}"] = delta.T @ hs[k - 1]
+        if batch == 1:  # an outer product: broadcasting is ~2x faster than a GEMM with K = 1
+            grads[f"W{k}"] = delta.T * hs[k - 1]
+        else:
+            grads[f"W{k}"] = delta.T @ hs[k - 1]
         grads[f"b{k}"] = delta.sum(axis=0)
         if k > 1:
             delta = _chain_activation(

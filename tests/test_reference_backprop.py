@@ -29,7 +29,9 @@ ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky-relu", "softplus", "identity"]
 NETS = {"2-3-2": (2, 3, 2), "3-2-2-3": (3, 2, 2, 3), "1-1": (1, 1), "2-1-2": (2, 1, 2)}
 
 
-def _targets(output: str, loss: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def _targets(
+    output: str, loss: str, shape: tuple[int, ...], rng: np.random.Generator
+) -> np.ndarray:
     """Targets that exercise the general formulas: cross-entropy targets deliberately do not sum
     to 1, BCE targets lie strictly in (0, 1), squared-error targets are arbitrary reals."""
     if loss == "cross-entropy":
@@ -70,7 +72,9 @@ def _cases():
             if hidden == 0 and act != "sigmoid":
                 continue  # no hidden layer: the activation does not matter
             for output, loss in PAIRS:
-                yield pytest.param(sizes, [act] * hidden, output, loss, id=f"{net_id}-{act}-{output}-{loss}")
+                yield pytest.param(
+                    sizes, [act] * hidden, output, loss, id=f"{net_id}-{act}-{output}-{loss}"
+                )
 
 
 @pytest.mark.parametrize("batch", [4, None], ids=["batch4", "1d"])
@@ -150,7 +154,7 @@ def test_softmax_cross_entropy_does_not_assume_targets_sum_to_one() -> None:
 
 @pytest.mark.parametrize("act", ["relu", "leaky-relu"])
 def test_kink_derivative_at_zero(act: str) -> None:
-    """With ``W_1 = 0`` and ``b_1 = 0`` every ``a_1`` is exactly 0: relu' (0) = 0, leaky' (0) = 0.01."""
+    """With ``W_1 = 0``, ``b_1 = 0`` every ``a_1`` is exactly 0: relu'(0) = 0, leaky'(0) = 0.01."""
     params = ref.make_params((3, 4, 2), seed=5)
     params["W1"][:] = 0.0
     params["b1"][:] = 0.0
@@ -176,7 +180,7 @@ def test_large_preactivations_are_finite_and_silent(act: str, output: str, loss:
     params["W2"] = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]) * 1e4
     X = np.array([[1.0, 0.0], [-1.0, 0.0]])
     Y = _targets(output, loss, (2, 3), np.random.default_rng(0))
-    # underflow to 0 is exact enough and silent under NumPy's defaults; anything else must not happen
+    # underflow to 0 is exact enough and silent under NumPy's defaults; nothing else may happen
     with warnings.catch_warnings(), np.errstate(all="raise", under="ignore"):
         warnings.simplefilter("error")
         value, grads = ref.loss_and_gradients(
@@ -205,7 +209,11 @@ def test_make_params_shapes_and_scale() -> None:
 
 @pytest.mark.parametrize(
     ("activations", "output", "loss"),
-    [(["swish"], "softmax", "cross-entropy"), (["tanh"], "identity", "cross-entropy"), ([], "softmax", "cross-entropy")],
+    [
+        (["swish"], "softmax", "cross-entropy"),
+        (["tanh"], "identity", "cross-entropy"),
+        ([], "softmax", "cross-entropy"),
+    ],
 )
 def test_bad_configuration_raises(activations: list[str], output: str, loss: str) -> None:
     params = ref.make_params((2, 2, 2))

@@ -18,11 +18,14 @@ networks and batch sizes, it times one evaluation of the mean loss and all its g
 Each time is the median of many in-process calls after warm-up; the number of calls adapts to the
 cost of one call so that the full grid stays within about ten minutes on two cores (``--quick``
 uses a far smaller time budget). Within a cell the contestants' calls are interleaved in rounds,
-so that load from other processes does not land on one contestant only; still, run it on an idle
-machine: with BLAS using every core, one busy core can slow matrix products by orders of
-magnitude. Every contestant's result is compared once with the baseline before it is timed, so a
-wrong implementation is reported as "mismatch" instead of being timed. Batch 1 means ``X`` of
-shape ``(1, n_0)``. Data and parameters come from fixed seeds.
+so that load from other processes does not land on one contestant only. Still, run it on an idle
+machine: with BLAS and OpenMP using every core, one core taken by another process can stall a
+parallel region for a scheduler time slice (torch at batch 64 on two cores went from 0.2 ms to
+50 ms per call). ``--threads N`` restarts the script with BLAS and OpenMP limited to N threads.
+
+Every contestant's result is compared once with the baseline before it is timed, so a wrong
+implementation is reported as "mismatch" instead of being timed. Batch 1 means ``X`` of shape
+``(1, n_0)``. Data and parameters come from fixed seeds.
 """
 
 from __future__ import annotations
@@ -623,6 +626,7 @@ def environment() -> dict[str, Any]:
     # glibc's malloc returns large freed blocks to the OS, so every new temporary array page-faults
     # again; where page faults are slow (VMs) that alone can double NumPy times. Record the knobs.
     info["malloc_env"] = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
+    info["thread_env"] = {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ}
     if info.get("torch"):
         import torch
 
@@ -635,12 +639,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="far fewer calls per measurement")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write raw results here")
+    parser.add_argument(
+        "--threads",
+        metavar="N",
+        type=int,
+        help="limit BLAS and OpenMP (NumPy, torch) to N threads; default: the libraries' own "
+        "choice (all cores). 1 gives stable numbers on a machine shared with other work",
+    )
     return parser
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""Read by OpenBLAS, MKL and OpenMP when they load, hence set by restarting the process."""
+
+
+def _restart_with_threads(n: int, argv: Sequence[str]) -> None:
+    """Re-execute this script with every variable of ``THREAD_VARIABLES`` set to ``n``, unless
+    they already are (which is the case in the restarted process)."""
+    if all(os.environ.get(var) == str(n) for var in THREAD_VARIABLES):
+        return
+    env = dict(os.environ, **{var: str(n) for var in THREAD_VARIABLES})
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv], env)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the grid, print the table and the summary, optionally dump JSON; returns 0."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            build_parser().error("--threads must be at least 1")
+        _restart_with_threads(args.threads, argv)
     budget = QUICK if args.quick else FULL
     env = environment()
     print(
@@ -649,7 +679,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"python {env['python']}, numpy {env['numpy']}, torch {env['torch']}, jax {env['jax']}, "
-        f"autograd {env['autograd']}, {env['cpu_count']} CPUs"
+        f"autograd {env['autograd']}, {env['cpu_count']} CPUs, "
+        f"threads: {env['thread_env'] or 'library defaults'}"
     )
     load_before = os.getloadavg()[0]
     if load_before > 0.5:

@@ -135,6 +135,10 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
     from symgrad.spec import NetworkSpec
 
     spec = NetworkSpec.parse(options.sizes, options.activation, options.output, options.loss)
+    if options.command == "codegen":
+        from symgrad.codegen.generate import check_style
+
+        check_style(spec, options.style)  # refuse before the work of deriving and proving
     derivation = derive(spec, method=options.proof)
     if options.command == "derive":
         from symgrad.render.terminal import render_terminal

@@ -71,6 +71,9 @@ class GradientCheck:
     def passed(self) -> bool:
         return all(r.passed for r in self.records)
 
+    def __str__(self) -> str:
+        return self.table()
+
     def table(self) -> str:
         """A plain-text table: parameter, shape, what was checked, worst relative error."""
         rows = [("parameter", "shape", "checked", "worst rel. error", "at", "result")]
@@ -81,7 +84,10 @@ class GradientCheck:
                 (r.key, str(r.shape), what, f"{r.max_error:.2e}", at, "ok" if r.passed else "FAIL")
             )
         widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows
+        ]
         failed = sum(not r.passed for r in self.records)
         verdict = (
             f"all {len(self.records)} parameters pass (tolerance {self.tolerance:.0e})"
@@ -92,12 +98,12 @@ class GradientCheck:
 
 
 def check_gradients(
-    loss: LossFunction,
-    gradients: GradientFunction,
+    model: object,
     params: Mapping[str, Array],
     X: Array,
     Y: Array,
     *,
+    gradients: GradientFunction | None = None,
     mode: str = "auto",
     tolerance: float = TOLERANCE,
     step: float = STEP,
@@ -105,12 +111,19 @@ def check_gradients(
     entry_limit: int = ENTRY_LIMIT,
     seed: int = 0,
 ) -> GradientCheck:
-    """Compare ``gradients(params, X, Y)`` with central differences of ``loss`` in float64.
+    """Compare the analytic gradients with central differences of the loss in float64.
 
+    ``model`` is a generated module (anything with ``loss`` and ``gradients`` functions of
+    ``(params, X, Y)``), or a loss function when ``gradients`` is given.
     ``mode`` is ``entries`` (every entry), ``directions`` (``directions`` random unit directions
     per array) or ``auto`` (entries when the parameters have at most ``entry_limit`` entries in
     all). ``params`` is not modified.
     """
+    if gradients is None:
+        loss: LossFunction = model.loss  # type: ignore[attr-defined]
+        gradients = model.gradients  # type: ignore[attr-defined]
+    else:
+        loss = model  # type: ignore[assignment]
     if mode not in ("auto", "entries", "directions"):
         raise ValueError(f"mode must be 'auto', 'entries' or 'directions', got {mode!r}")
     work = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
@@ -155,7 +168,7 @@ def _entries(
     tolerance: float,
 ) -> ParameterCheck:
     theta = params[key]
-    worst = (-1.0, (), 0.0, 0.0)
+    worst: tuple[float, tuple[int, ...], float, float] = (-1.0, (), 0.0, 0.0)
     for index in np.ndindex(theta.shape):
         original = float(theta[index])
         h = step * max(1.0, abs(original))

@@ -1,0 +1,304 @@
+"""Printers: a SymPy expression of the generated code becomes Python text for ``math`` or NumPy.
+
+Part of the code-generation renderer (derivation -> :mod:`symgrad.codegen.generate` -> template).
+:class:`MathPrinter` writes code for Python floats (``math.exp``, ``max``, ``a if c else b``);
+:class:`NumpyPrinter` writes the same expression for NumPy arrays (``np.exp``, ``np.maximum``,
+``np.where``). Both subclass SymPy's :class:`~sympy.printing.pycode.PythonCodePrinter` and override
+only what they need, each override with its reason. Output is already in ``ruff format`` style
+(spaces around ``*`` and ``/``, ``**`` hugging simple operands), so generated files need no
+formatter. A function outside :data:`SUPPORTED_FUNCTIONS` raises :class:`CodegenError`; it is never
+turned into a comment or a call that might not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
+from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.pycode import PythonCodePrinter
+
+from symgrad.errors import SymgradError
+
+
+class CodegenError(SymgradError):
+    """An expression that the NumPy/``math`` printers cannot translate."""
+
+
+class BatchSum(sp.Function):
+    """``sum over the batch of expr``: a column of per-sample values reduced to one number.
+
+    Only the NumPy printer knows it (``np.dot(a, b)`` for a product of two columns, else
+    ``np.sum(...)``); on Python floats a batch has one sample, so code never contains it there.
+    """
+
+    nargs = 1
+
+
+#: Names of the SymPy functions both printers translate (the custom-activation grammar and what
+#: the stable forms of the catalogue use).
+SUPPORTED_FUNCTIONS: frozenset[str] = frozenset(
+    {
+        "exp",
+        "log",
+        "log1p",
+        "expm1",
+        "tanh",
+        "sin",
+        "cos",
+        "Abs",
+        "sign",
+        "Max",
+        "Min",
+        "Heaviside",
+        "Piecewise",
+        "BatchSum",
+    }
+)
+
+_NUMPY_FUNCTIONS = {
+    "exp": "np.exp",
+    "log": "np.log",
+    "log1p": "np.log1p",
+    "expm1": "np.expm1",
+    "tanh": "np.tanh",
+    "sin": "np.sin",
+    "cos": "np.cos",
+    "Abs": "np.abs",
+    "sign": "np.sign",
+}
+_MATH_FUNCTIONS = {
+    "exp": "math.exp",
+    "log": "math.log",
+    "log1p": "math.log1p",
+    "expm1": "math.expm1",
+    "tanh": "math.tanh",
+    "sin": "math.sin",
+    "cos": "math.cos",
+    "Abs": "abs",
+    "Max": "max",
+    "Min": "min",
+}
+
+
+def _is_simple_power_operand(text: str) -> bool:
+    """ruff format hugs ``**`` only around names, numbers and attribute chains (with a sign)."""
+    body = text.lstrip("-+")
+    return body.replace(".", "").replace("_", "").isalnum() and not body.endswith(".")
+
+
+class MathPrinter(PythonCodePrinter):
+    """Python code for plain floats: ``math.exp(a1_0)``, ``max(a1_0, 0.0)``, ``x if c else y``."""
+
+    _functions: dict[str, str] = _MATH_FUNCTIONS
+    _allowed: frozenset[str] = SUPPORTED_FUNCTIONS - {"BatchSum"}
+    _sqrt = "math.sqrt"
+
+    def __init__(self, settings: dict[str, Any] | None = None) -> None:
+        defaults: dict[str, Any] = {"fully_qualified_modules": True, "strict": True}
+        defaults.update(settings or {})
+        super().__init__(defaults)
+        # Only the supported names; the inherited table also holds math.gamma and friends.
+        self.known_functions = dict(self._functions)
+
+    def doprint(self, expr: Any, assign_to: Any = None) -> str:
+        # Refuse unsupported functions up front with a message that names them.
+        if isinstance(expr, sp.Basic):
+            for function in sorted({type(f).__name__ for f in expr.atoms(sp.Function)}):
+                if function not in self._allowed:
+                    raise CodegenError(
+                        f"cannot generate code for the function {function}; supported: "
+                        f"{', '.join(sorted(SUPPORTED_FUNCTIONS - {'BatchSum'}))}"
+                    )
+        return str(super().doprint(expr, assign_to))
+
+    def add_terms(self, expr: sp.Add) -> list[str]:
+        """The terms of ``expr`` as :meth:`_print_Add` joins them: ``["a", "+ b * c", "- d"]``."""
+        texts: list[str] = []
+        for term in self._as_ordered_terms(expr, order=None):
+            text = self._print(term)
+            sign = "+"
+            if text.startswith("-") and not term.is_Add:
+                sign, text = "-", text[1:]
+            if precedence(term) < PRECEDENCE["Add"] or term.is_Add:
+                text = f"({text})"
+            texts.append(f"{sign} {text}")
+        first = texts[0]
+        texts[0] = first[2:] if first.startswith("+") else "-" + first[2:]
+        return texts
+
+    def _print_Add(self, expr: sp.Add, order: Any = None) -> str:
+        # The same terms the line splitter of the generator uses, so both agree.
+        return " ".join(self.add_terms(expr))
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        # The shortest text that reads back as the same double, not 17 significant digits.
+        return repr(float(expr))
+
+    def _print_Rational(self, expr: sp.Rational) -> str:
+        # A constant such as 1/2 or 1/100 is written as the double it stands for.
+        return repr(float(expr))
+
+    def _print_Half(self, expr: sp.Rational) -> str:
+        # As for every other rational.
+        return "0.5"
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        # ruff format puts spaces around * and /; SymPy's printer writes a*b/c.
+        coeff, rest = expr.as_coeff_Mul()
+        sign = ""
+        if coeff.is_negative:
+            sign, coeff = "-", -coeff
+        factors = list(sp.Mul.make_args(rest)) if rest != 1 else []
+        numer: list[str] = [] if coeff == 1 else [self._print(coeff)]
+        denom: list[sp.Expr] = []
+        for factor in factors:
+            if factor.is_Pow and factor.exp.is_Rational and factor.exp.is_negative:
+                denom.append(sp.Pow(factor.base, -factor.exp))
+            else:
+                numer.append(self.parenthesize(factor, PRECEDENCE["Mul"], strict=False))
+        if sign and numer and coeff == 1 and factors[0].is_Pow and factors[0].exp != sp.S.Half:
+            # ruff format writes a power after a unary minus in parentheses: -(x**2).
+            numer[0] = f"({numer[0]})"
+        text = " * ".join(numer) if numer else "1.0"
+        if denom:
+            if len(denom) == 1:
+                under = self.parenthesize(denom[0], PRECEDENCE["Mul"], strict=True)
+            else:
+                under = (
+                    "("
+                    + " * ".join(
+                        self.parenthesize(d, PRECEDENCE["Mul"], strict=False) for d in denom
+                    )
+                    + ")"
+                )
+            text = f"{text} / {under}"
+        return sign + text
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        # Square roots as sqrt, negative powers as a quotient, and ruff's spacing around **.
+        base, exponent = expr.base, expr.exp
+        if exponent == sp.S.Half:
+            return f"{self._sqrt}({self._print(base)})"
+        if exponent.is_Rational and exponent.is_negative:
+            return f"1.0 / {self.parenthesize(sp.Pow(base, -exponent), PRECEDENCE['Mul'], True)}"
+        left = self.parenthesize(base, PRECEDENCE["Pow"], strict=True)
+        if exponent.is_Number and not exponent.is_negative:
+            right = self._print(exponent)  # 2 or 1.5: a simple operand, no parentheses
+        else:
+            right = self.parenthesize(exponent, PRECEDENCE["Pow"], strict=True)
+        if _is_simple_power_operand(left) and _is_simple_power_operand(right):
+            return f"{left}**{right}"
+        return f"{left} ** {right}"
+
+    def _print_Max(self, expr: sp.Max) -> str:
+        # Builtin max on floats, with float constants so the result is always a float.
+        return f"max({', '.join(self._float(a) for a in expr.args)})"
+
+    def _print_Min(self, expr: sp.Min) -> str:
+        # As max.
+        return f"min({', '.join(self._float(a) for a in expr.args)})"
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        # A conditional expression without SymPy's extra parentheses (ruff would keep them).
+        pieces = list(expr.args)
+        if pieces[-1].cond is not sp.true:
+            raise CodegenError(f"a piecewise expression needs a last 'otherwise' piece: {expr}")
+        text = self._float(pieces[-1].expr)
+        for piece in reversed(pieces[:-1]):
+            text = f"{self._float(piece.expr)} if {self._print(piece.cond)} else {text}"
+        return f"({text})"
+
+    def _print_Relational(self, expr: sp.core.relational.Relational) -> str:
+        # Comparisons against float constants, without the parentheses SymPy adds.
+        lhs = self.parenthesize(expr.lhs, PRECEDENCE["Relational"] + 1, strict=False)
+        return f"{lhs} {expr.rel_op} {self._float(expr.rhs)}"
+
+    def _print_Heaviside(self, expr: sp.Heaviside) -> str:
+        # 1 above zero, 0 below, and the given value at zero (relu'(0) = 0 in the catalogue).
+        return self._print(expr.rewrite(sp.Piecewise))
+
+    def _print_sign(self, expr: sp.sign) -> str:
+        # SymPy's form, spaced as ruff formats it.
+        arg = self._print(expr.args[0])
+        return f"(0.0 if {arg} == 0.0 else math.copysign(1.0, {arg}))"
+
+    def _float(self, expr: sp.Expr) -> str:
+        """``expr`` printed, with a bare integer written as a float (``0.0`` in ``max(a, 0.0)``)."""
+        if isinstance(expr, sp.Integer):
+            return f"{int(expr)}.0"
+        return str(self._print(expr))
+
+
+class NumpyPrinter(MathPrinter):
+    """The same expressions on NumPy arrays: ``np.exp``, ``np.maximum(a, 0.0)``, ``np.where``."""
+
+    _functions = _NUMPY_FUNCTIONS
+    _allowed = SUPPORTED_FUNCTIONS
+    _sqrt = "np.sqrt"
+
+    def _print_Max(self, expr: sp.Max) -> str:
+        # Elementwise maximum; builtin max would compare whole arrays.
+        return self._fold("np.maximum", expr.args)
+
+    def _print_Min(self, expr: sp.Min) -> str:
+        # Elementwise minimum.
+        return self._fold("np.minimum", expr.args)
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        # Elementwise choice; a Python conditional would need one truth value.
+        pieces = list(expr.args)
+        if pieces[-1].cond is not sp.true:
+            raise CodegenError(f"a piecewise expression needs a last 'otherwise' piece: {expr}")
+        text = self._float(pieces[-1].expr)
+        for piece in reversed(pieces[:-1]):
+            cond = self._print(piece.cond)
+            text = f"np.where({cond}, {self._float(piece.expr)}, {text})"
+        return text
+
+    def _print_sign(self, expr: sp.sign) -> str:
+        # NumPy has an elementwise sign.
+        return f"np.sign({self._print(expr.args[0])})"
+
+    def _print_BatchSum(self, expr: BatchSum) -> str:
+        # A dot product of two columns is one BLAS call; anything else is summed.
+        (arg,) = expr.args
+        factors = sp.Mul.make_args(arg)
+        if len(factors) == 2 and all(f.is_Symbol for f in factors):
+            return f"np.dot({self._print(factors[0])}, {self._print(factors[1])})"
+        return f"np.sum({self._print(arg)})"
+
+    def _fold(self, name: str, args: tuple[sp.Expr, ...]) -> str:
+        ordered = sorted(args, key=lambda a: (a.is_number, sp.default_sort_key(a)))
+        text = self._float(ordered[0])
+        for arg in ordered[1:]:
+            text = f"{name}({text}, {self._float(arg)})"
+        return text
+
+
+_MATH = MathPrinter()
+_NUMPY = NumpyPrinter()
+
+
+def math_code(expr: sp.Expr) -> str:
+    """Python code of ``expr`` on floats (``math`` module)."""
+    return _MATH.doprint(expr)
+
+
+def numpy_code(expr: sp.Expr) -> str:
+    """Python code of ``expr`` on NumPy arrays (``np``)."""
+    return _NUMPY.doprint(expr)
+
+
+__all__ = [
+    "BatchSum",
+    "CodegenError",
+    "MathPrinter",
+    "NumpyPrinter",
+    "SUPPORTED_FUNCTIONS",
+    "expm1",
+    "log1p",
+    "math_code",
+    "numpy_code",
+]

@@ -1,0 +1,27 @@
+"""The README's training example runs and learns XOR with generated gradients."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("style", ["vectorized", "unrolled"])
+def test_xor_is_learned(style: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train_xor.py"), "--style", style],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    losses = [float(v) for v in re.findall(r"loss ([0-9.]+)", result.stdout)]
+    assert len(losses) >= 3 and losses[-1] < losses[0] / 10
+    accuracy = float(re.search(r"accuracy on \d+ fresh points: ([0-9.]+)%", result.stdout)[1])
+    assert accuracy >= 95.0

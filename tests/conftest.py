@@ -8,7 +8,10 @@ import pytest
 
 from symgrad.spec import NetworkSpec
 
-ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky-relu", "softplus", "identity", "x/(1+abs(x))"]
+#: The built-in hidden activations of SPEC section 2, then a custom expression.
+BUILTIN_ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky-relu", "softplus", "identity"]
+ACTIVATIONS = [*BUILTIN_ACTIVATIONS, "x/(1+abs(x))"]
+#: The output/loss pairs of SPEC section 2.
 PAIRS = [
     ("softmax", "cross-entropy"),
     ("sigmoid", "binary-cross-entropy"),
@@ -30,6 +33,11 @@ class Named:
 
     def spec(self) -> NetworkSpec:
         return NetworkSpec.parse(list(self.sizes), self.activation, self.output, self.loss)
+
+    @property
+    def builtin(self) -> bool:
+        """True when every hidden activation is a catalogue name (no custom expression)."""
+        return all(a.builtin for a in self.spec().activations)
 
 
 #: Small networks: depth 1 to 3, width 1, every activation and every output/loss pair.

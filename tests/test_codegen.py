@@ -20,13 +20,13 @@ import shutil
 import subprocess
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import BUILTIN_ACTIVATIONS, PAIRS, Named
 
 from symgrad import notation as nt
 from symgrad.codegen import UNROLLED_MAX_PARAMETERS, generate_module
@@ -44,46 +44,22 @@ except ImportError:  # pragma: no cover - depends on how pytest sets sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 STYLES = ("vectorized", "unrolled")
-BUILTIN = {"sigmoid", "tanh", "relu", "leaky-relu", "softplus", "identity"}
 
 
-@dataclass(frozen=True)
-class Case:
-    """A network with a readable test id."""
-
-    id: str
-    sizes: tuple[int, ...]
-    activation: str | None = None
-    output: str | None = None
-    loss: str | None = None
-
-    def spec(self) -> NetworkSpec:
-        return NetworkSpec.parse(list(self.sizes), self.activation, self.output, self.loss)
-
-    @property
-    def builtin(self) -> bool:
-        return all(a.name in BUILTIN for a in self.spec().activations)
-
-
-PAIRS = [
-    ("softmax", "cross-entropy"),
-    ("sigmoid", "binary-cross-entropy"),
-    ("softmax", "squared-error"),
-    ("sigmoid", "squared-error"),
-    ("identity", "squared-error"),
-]
 CASES = [
-    Case("3-3-2", (3, 3, 2)),
-    *[Case(f"3-4-2-{a}", (3, 4, 2), activation=a) for a in sorted(BUILTIN - {"sigmoid"})],
-    Case("3-4-2-softsign", (3, 4, 2), activation="x/(1+abs(x))"),
-    Case("2-3-2-trig", (2, 3, 2), activation="sqrt(1+x**2)*cos(x)+exp(-x**2)*sin(x)-log(1+x**2)/3"),
-    *[Case(f"2-3-2-{o}-{lo}", (2, 3, 2), output=o, loss=lo) for o, lo in PAIRS[1:]],
-    Case("width-1-1-1", (1, 1, 1)),
-    Case("width-2-1-2-tanh-bce", (2, 1, 2), activation="tanh", output="sigmoid"),
-    Case("depth-1-4-3", (4, 3)),
-    Case("depth-1-1-1-sigmoid", (1, 1), output="sigmoid"),
-    Case("depth-4-mixed", (3, 4, 4, 4, 2), activation="tanh,relu,leaky-relu"),
-    Case("depth-4-softplus-se", (2, 3, 3, 3, 3), activation="softplus", loss="squared-error"),
+    Named("3-3-2", (3, 3, 2)),
+    *[Named(f"3-4-2-{a}", (3, 4, 2), activation=a) for a in BUILTIN_ACTIVATIONS if a != "sigmoid"],
+    Named("3-4-2-softsign", (3, 4, 2), activation="x/(1+abs(x))"),
+    Named(
+        "2-3-2-trig", (2, 3, 2), activation="sqrt(1+x**2)*cos(x)+exp(-x**2)*sin(x)-log(1+x**2)/3"
+    ),
+    *[Named(f"2-3-2-{o}-{lo}", (2, 3, 2), output=o, loss=lo) for o, lo in PAIRS[1:]],
+    Named("width-1-1-1", (1, 1, 1)),
+    Named("width-2-1-2-tanh-bce", (2, 1, 2), activation="tanh", output="sigmoid"),
+    Named("depth-1-4-3", (4, 3)),
+    Named("depth-1-1-1-sigmoid", (1, 1), output="sigmoid"),
+    Named("depth-4-mixed", (3, 4, 4, 4, 2), activation="tanh,relu,leaky-relu"),
+    Named("depth-4-softplus-se", (2, 3, 3, 3, 3), activation="softplus", loss="squared-error"),
 ]
 IDS = [c.id for c in CASES]
 #: Small enough for the entry-by-entry evaluation of the derivation's steps.
@@ -98,7 +74,7 @@ _SOURCES: dict[tuple[str, str], str] = {}
 _MODULES: dict[tuple[str, str], ModuleType] = {}
 
 
-def source(case: Case, style: str) -> str:
+def source(case: Named, style: str) -> str:
     key = (case.id, style)
     if key not in _SOURCES:
         _SOURCES[key] = generate_module(derive(case.spec(), prove=False), style)
@@ -110,7 +86,7 @@ def module_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("codegen")
 
 
-def load(case: Case, style: str, folder: Path) -> ModuleType:
+def load(case: Named, style: str, folder: Path) -> ModuleType:
     key = (case.id, style)
     if key not in _MODULES:
         name = f"gen_{case.id.replace('-', '_')}_{style}"
@@ -124,7 +100,7 @@ def load(case: Case, style: str, folder: Path) -> ModuleType:
     return _MODULES[key]
 
 
-def data(case: Case, batch: int | None, seed: int, normalized: bool = False):
+def data(case: Named, batch: int | None, seed: int, normalized: bool = False):
     """Parameters, X and Y; ``batch=None`` gives one 1-D sample. Cross-entropy targets do not
     sum to 1 unless ``normalized`` (the generated code must be right for any targets)."""
     spec = case.spec()
@@ -172,7 +148,7 @@ def assert_close(actual: dict, expected: dict, rtol: float) -> None:
 @pytest.mark.parametrize("case", [c for c in CASES if c.builtin], ids=lambda c: c.id)
 @pytest.mark.parametrize("batch", [5, 1, None], ids=["batch-5", "batch-1", "1-D"])
 def test_matches_hand_written_backprop(
-    case: Case, style: str, batch: int | None, module_dir: Path
+    case: Named, style: str, batch: int | None, module_dir: Path
 ) -> None:
     module = load(case, style, module_dir)
     spec = case.spec()
@@ -202,7 +178,7 @@ def test_matches_hand_written_backprop(
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 @pytest.mark.parametrize("batch", [3, None], ids=["batch-3", "1-D"])
 def test_matches_central_differences(
-    case: Case, style: str, batch: int | None, module_dir: Path
+    case: Named, style: str, batch: int | None, module_dir: Path
 ) -> None:
     module = load(case, style, module_dir)
     params, X, Y = data(case, batch, seed=5)
@@ -276,7 +252,7 @@ def chain_rule_gradients(
 
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("case", TINY, ids=[c.id for c in TINY])
-def test_matches_the_derivation_steps(case: Case, style: str, module_dir: Path) -> None:
+def test_matches_the_derivation_steps(case: Named, style: str, module_dir: Path) -> None:
     """Targets sum to 1 here: the notes' softmax + cross-entropy step assumes it."""
     module = load(case, style, module_dir)
     derivation = derive(case.spec(), prove=False)
@@ -293,7 +269,7 @@ def test_matches_the_derivation_steps(case: Case, style: str, module_dir: Path) 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 @pytest.mark.parametrize("batch", [7, 1, None], ids=["batch-7", "batch-1", "1-D"])
-def test_styles_agree(case: Case, batch: int | None, module_dir: Path) -> None:
+def test_styles_agree(case: Named, batch: int | None, module_dir: Path) -> None:
     vectorized, unrolled = load(case, "vectorized", module_dir), load(case, "unrolled", module_dir)
     params, X, Y = data(case, batch, seed=3)
     v_loss, v_grads = vectorized.loss_and_gradients(params, X, Y)
@@ -345,7 +321,7 @@ def large_preactivation_params(spec: NetworkSpec) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("case", [c for c in CASES if c.builtin], ids=lambda c: c.id)
 def test_large_preactivations_are_finite_without_warnings(
-    case: Case, style: str, module_dir: Path
+    case: Named, style: str, module_dir: Path
 ) -> None:
     module = load(case, style, module_dir)
     params = large_preactivation_params(case.spec())

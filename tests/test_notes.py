@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import ACTIVATIONS, PAIRS
 
 from symgrad.derivation import Derivation, derive
 from symgrad.render.notes import (
@@ -32,14 +33,6 @@ from symgrad.spec import NetworkSpec
 
 REPO = Path(__file__).resolve().parent.parent
 
-ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky-relu", "softplus", "identity", "x/(1+abs(x))"]
-PAIRS = [
-    ("softmax", "cross-entropy"),
-    ("sigmoid", "binary-cross-entropy"),
-    ("softmax", "squared-error"),
-    ("sigmoid", "squared-error"),
-    ("identity", "squared-error"),
-]
 
 #: Every LaTeX case: id -> (sizes, activation, output, loss, proved).
 CASES: dict[str, tuple[list[int], str | None, str | None, str | None, bool]] = {

@@ -18,14 +18,9 @@ try:  # tests/ may or may not become a package; the oracle must import either wa
 except ImportError:  # pragma: no cover - depends on how pytest sets sys.path
     import reference_backprop as ref
 
-PAIRS = [
-    ("softmax", "cross-entropy"),
-    ("sigmoid", "binary-cross-entropy"),
-    ("softmax", "squared-error"),
-    ("sigmoid", "squared-error"),
-    ("identity", "squared-error"),
-]
-ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky-relu", "softplus", "identity"]
+from conftest import BUILTIN_ACTIVATIONS as ACTIVATIONS
+from conftest import PAIRS
+
 NETS = {"2-3-2": (2, 3, 2), "3-2-2-3": (3, 2, 2, 3), "1-1": (1, 1), "2-1-2": (2, 1, 2)}
 
 

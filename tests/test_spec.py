@@ -72,3 +72,12 @@ def test_single_layer_still_validates_the_activation_name() -> None:
     with pytest.raises(SpecError, match="unknown activation"):
         NetworkSpec.parse([3, 2], activation="nope")
     assert NetworkSpec.parse([3, 2], activation="tanh").activations == ()
+
+
+def test_the_catalogue_is_exactly_spec_section_2() -> None:
+    """The tests cover every name; this keeps their lists and the catalogue the same."""
+    from conftest import BUILTIN_ACTIVATIONS, PAIRS
+    from symgrad import catalogue
+
+    assert list(catalogue.ACTIVATIONS) == BUILTIN_ACTIVATIONS
+    assert list(catalogue.PAIRS) == PAIRS

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
@@ -49,6 +50,11 @@ COMPOSED_LIMIT = 40
 COMPOSED_HARD_LIMIT = 200
 #: Output units proved one by one symbolically; beyond, a sample of them.
 OUTPUT_EXACT_LIMIT = 6
+#: Output units up to which output-layer steps are proved symbolically; a wider output layer
+#: makes every softmax entry a sum of that many terms, so beyond it they are checked numerically.
+OUTPUT_SYMBOLIC_LIMIT = 12
+#: Output units sampled when a wide output layer is checked numerically.
+WIDE_OUTPUT_SAMPLE = 4
 #: Output units up to which output-layer identities are proved by cancelling symbolically.
 CANCEL_LIMIT = 3
 #: Exact rational points used beyond :data:`CANCEL_LIMIT`.
@@ -180,11 +186,15 @@ def _zero_at_points(expr: sp.Expr) -> bool:
 def _symbolic_check(net: Network, step: Step) -> Check:
     if step.stage is Stage.SETUP:
         return Check(CheckMethod.DEFINITION)
+    if step.kind is Kind.OUTPUT_DELTA_VECTOR and net.n(net.L) > OUTPUT_SYMBOLIC_LIMIT:
+        return _check_output_numeric(net, step)
     if step.kind in {Kind.OUTPUT_DELTA_VECTOR, Kind.HIDDEN_GRAD_VECTOR, Kind.HIDDEN_DELTA_VECTOR}:
         return _check_vector(net, step)
     if step.kind in {Kind.WEIGHT_MATRIX, Kind.BIAS_VECTOR}:
         return _check_entry_matrices(net, step)
     if step.stage is Stage.OUTPUT:
+        if net.n(net.L) > OUTPUT_SYMBOLIC_LIMIT:
+            return _check_output_numeric(net, step)
         return _check_output(net, step)
     total = _entry_count(step)
     normal = _Normalizer(net, step.indices)
@@ -343,6 +353,124 @@ def _check_output(net: Network, step: Step) -> Check:
             if not _rational_zero(difference.rewrite(sp.exp), logits, n, points):
                 raise ProofError(f"step {step.key} fails for output unit {unit}")
     return Check(CheckMethod.SYMBOLIC, entries=len(units), total=n, points=len(points))
+
+
+def _check_output_numeric(net: Network, step: Step) -> Check:
+    """Output-layer steps of a wide output layer, at a random point in high precision.
+
+    Every form of the step, for a sample of output units, is evaluated with its partials
+    (``dL/dyhat_j``, ``dyhat_j/da_{Li}``) computed by differentiating the loss and the output
+    function numerically, and compared with the derivative of ``l(O(a_L))`` itself.
+    """
+    L, n = net.L, net.n(net.L)
+    output, loss = net.spec.output, net.spec.loss
+    units = _sample_units(n, WIDE_OUTPUT_SAMPLE, _seed(net.spec.sizes) + 11)
+    largest = 0.0
+    with mpmath.workdps(DIGITS):
+        logits, y, yhat, values, slopes = _output_point(net)
+        for unit in units:
+
+            def moved(t: object, unit: int = unit) -> np.ndarray:
+                shifted = logits.copy()
+                shifted[unit - 1] += t
+                return shifted
+
+            if step.kind is Kind.LOSS_SLOPE:
+                index = unit - 1
+
+                def term(t: object, index: int = index) -> object:
+                    return _mp_loss(loss, yhat[index : index + 1] + t, y[index : index + 1])
+
+                direct = _central(term)
+                got = [_number(instantiate(f, i=unit).xreplace(values)) for f in step.forms]
+            elif step.kind is Kind.OUTPUT_DELTA:
+
+                def composed(t: object, moved: Callable[[object], np.ndarray] = moved) -> object:
+                    return _mp_loss(loss, _mp_prediction(output, moved(t)), y)
+
+                def predicted(t: object, moved: Callable[[object], np.ndarray] = moved) -> object:
+                    return _mp_prediction(output, moved(t))
+
+                direct = _central(composed)
+                jacobian = _central(predicted)
+                local = {**values, **slopes}
+                for j in range(1, n + 1):
+                    local[nt.partial(nt.prediction(j), nt.pre(L, unit))] = _float(jacobian[j - 1])
+                got = [_number(instantiate(f, i=unit).xreplace(local)) for f in step.forms]
+            else:
+                env = {"yhat": yhat.reshape(-1, 1), "y": y.reshape(-1, 1)}
+                vector = _evaluate(step.forms[0], env)
+                twin = _build_twin(net, Kind.OUTPUT_DELTA, L)
+                direct = _number(instantiate(twin.final, i=unit).xreplace(values))
+                got = [vector[unit - 1, 0]]
+            for value in got:
+                error = float(abs(value - direct) / max(mpmath.mpf(1), abs(direct)))
+                largest = max(largest, error)
+                if error > TOLERANCE:
+                    raise ProofError(f"step {step.key} fails for output unit {unit}")
+    return Check(
+        CheckMethod.NUMERIC,
+        entries=len(units),
+        total=n,
+        points=1,
+        digits=DIGITS,
+        max_error=largest,
+    )
+
+
+@cache
+def _output_point(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, dict]:
+    """A random point of the output layer: logits, targets, prediction, the same as SymPy
+    numbers for substitution, and every ``dL/dyhat_j`` (each loss is a sum over units, so its
+    j-th term alone is differentiated)."""
+    L, n = net.L, net.n(net.L)
+    output, loss = net.spec.output, net.spec.loss
+    rng = random.Random(_seed(net.spec.sizes) + 11)
+    logits = np.array([mpmath.mpf(rng.uniform(-2, 2)) for _ in range(n)], dtype=object)
+    positive = [mpmath.mpf(rng.uniform(0.05, 1.0)) for _ in range(n)]
+    if loss == "cross-entropy":
+        y = np.array([p / sum(positive) for p in positive], dtype=object)
+    elif loss == "binary-cross-entropy":
+        y = np.array(positive, dtype=object)
+    else:
+        y = np.array([mpmath.mpf(rng.uniform(-1, 1)) for _ in range(n)], dtype=object)
+    yhat = _mp_prediction(output, logits)
+    values: dict[sp.Basic, sp.Basic] = {}
+    slopes: dict[sp.Basic, sp.Basic] = {}
+    for j in range(1, n + 1):
+        values[nt.prediction(j)] = _float(yhat[j - 1])
+        values[nt.target(j)] = _float(y[j - 1])
+        values[nt.pre(L, j)] = _float(logits[j - 1])
+        index = j - 1
+
+        def term(t: object, index: int = index) -> object:
+            return _mp_loss(loss, yhat[index : index + 1] + t, y[index : index + 1])
+
+        slopes[nt.partial(nt.prediction(j))] = _float(_central(term))
+    return logits, y, yhat, values, slopes
+
+
+def _central(function: Callable[[object], Any]) -> Any:
+    """The derivative at 0 of ``function`` (scalar or array valued), by a central difference
+    at twice the working precision: truncation and rounding both stay far below 10^-DIGITS."""
+    with mpmath.workdps(2 * DIGITS + 10):
+        step = mpmath.mpf(10) ** (-DIGITS - 5)
+        return (function(step) - function(-step)) / (2 * step)
+
+
+def _float(value: object) -> sp.Float:
+    return sp.Float(mpmath.nstr(value, DIGITS + 5), DIGITS + 5)
+
+
+def _number(expr: sp.Basic) -> object:
+    """A SymPy expression of numbers as an mpmath number at the working precision."""
+    return mpmath.mpf(str(sp.N(expr, DIGITS + 5)))
+
+
+def _build_twin(net: Network, kind: Kind, layer: int) -> Step:
+    from symgrad.derivation import _build_steps
+
+    return next(s for s in _build_steps(net) if s.kind is kind and s.layer == layer)
 
 
 def _rational_zero(
@@ -729,25 +857,10 @@ class _NumericProof:
         return self._loss(a[L])
 
     def _prediction(self, logits: np.ndarray) -> np.ndarray:
-        output = self.net.spec.output
-        if output == "softmax":
-            top = max(logits)
-            exps = np.array([mpmath.exp(v - top) for v in logits], dtype=object)
-            return exps / sum(exps)
-        if output == "sigmoid":
-            return np.array([1 / (1 + mpmath.exp(-v)) for v in logits], dtype=object)
-        return logits
+        return _mp_prediction(self.net.spec.output, logits)
 
     def _loss(self, logits: np.ndarray) -> object:
-        yhat, y, loss = self._prediction(logits), self.y, self.net.spec.loss
-        if loss == "cross-entropy":
-            return -sum(yi * mpmath.log(p) for p, yi in zip(yhat, y, strict=True))
-        if loss == "binary-cross-entropy":
-            return -sum(
-                yi * mpmath.log(p) + (1 - yi) * mpmath.log(1 - p)
-                for p, yi in zip(yhat, y, strict=True)
-            )
-        return sum((p - yi) ** 2 for p, yi in zip(yhat, y, strict=True)) / 2
+        return _mp_loss(self.net.spec.loss, self._prediction(logits), self.y)
 
     def _run(self) -> dict[str, Check]:
         net, L = self.net, self.net.L
@@ -819,7 +932,11 @@ class _NumericProof:
             order += [(Kind.WEIGHT_MATRIX, k, f"grad_W_{k}"), (Kind.BIAS_VECTOR, k, f"grad_b_{k}")]
         for kind, k, name in order:
             step = d.step(kind, k)
-            values = [_evaluate(f, env) for f in step.forms if not isinstance(f, EntryMatrix)]
+            values = [
+                _evaluate_lazily(f, env) if kind is Kind.WEIGHT_MATRIX else _evaluate(f, env)
+                for f in step.forms
+                if not isinstance(f, EntryMatrix)
+            ]
             for other in values[1:]:
                 self._record(values[0], other, step.key)
             env[name] = values[0]
@@ -875,7 +992,8 @@ class _NumericProof:
         cost = net.n(k + 1) if k < net.L else 0
         for m in range(k + 2, net.L + 1):
             cost += net.n(m) * net.n(m - 1)
-        return cost + net.n(net.L)
+        # The loss costs an exponential or logarithm per output unit: about ten multiplications.
+        return cost + 10 * net.n(net.L)
 
     def _record(self, expected: np.ndarray, value: np.ndarray, label: str) -> None:
         scale = max(mpmath.mpf(1), max(abs(v) for v in expected.ravel()))
@@ -884,6 +1002,28 @@ class _NumericProof:
         self.max_error = max(self.max_error, relative)
         if relative > TOLERANCE:
             raise ProofError(f"{label}: relative difference {relative:.3g} at {DIGITS} digits")
+
+
+def _mp_prediction(output: str, logits: np.ndarray) -> np.ndarray:
+    """``yhat = O(a_L)`` in mpmath arithmetic."""
+    if output == "softmax":
+        top = max(logits)
+        exps = np.array([mpmath.exp(v - top) for v in logits], dtype=object)
+        return exps / sum(exps)
+    if output == "sigmoid":
+        return np.array([1 / (1 + mpmath.exp(-v)) for v in logits], dtype=object)
+    return logits
+
+
+def _mp_loss(loss: str, yhat: np.ndarray, y: np.ndarray) -> object:
+    """The per-sample loss of ``yhat`` and ``y`` in mpmath arithmetic."""
+    if loss == "cross-entropy":
+        return -sum(yi * mpmath.log(p) for p, yi in zip(yhat, y, strict=True))
+    if loss == "binary-cross-entropy":
+        return -sum(
+            yi * mpmath.log(p) + (1 - yi) * mpmath.log(1 - p) for p, yi in zip(yhat, y, strict=True)
+        )
+    return sum((p - yi) ** 2 for p, yi in zip(yhat, y, strict=True)) / 2
 
 
 def _evaluate(expr: sp.Basic, env: dict[str, Any]) -> Any:
@@ -908,9 +1048,6 @@ def _evaluate(expr: sp.Basic, env: dict[str, Any]) -> Any:
         return product
     if isinstance(expr, sp.HadamardPower):
         return _evaluate(expr.base, env) ** int(expr.exp)
-    if _is_outer_product(expr):
-        left, right = (_evaluate(arg, env) for arg in expr.args)
-        return _Outer(left, right)
     if isinstance(expr, sp.MatMul):
         coefficient = mpmath.mpf(1)
         result = None
@@ -923,6 +1060,15 @@ def _evaluate(expr: sp.Basic, env: dict[str, Any]) -> Any:
         assert result is not None
         return result * coefficient
     raise ProofError(f"cannot evaluate {type(expr).__name__} numerically")
+
+
+def _evaluate_lazily(expr: sp.Basic, env: dict[str, Any]) -> Any:
+    """Like :func:`_evaluate`, but an outer product ``u v^T`` is multiplied out entry by entry
+    only where it is read."""
+    if _is_outer_product(expr):
+        left, right = (_evaluate(arg, env) for arg in expr.args)
+        return _Outer(left, right)
+    return _evaluate(expr, env)
 
 
 def _is_outer_product(expr: sp.Basic) -> bool:

@@ -7,6 +7,7 @@ errors become exit status 2 and one ``symgrad: error: ...`` line on stderr, neve
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -113,9 +114,32 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     except RecursionError:
         _error("the input is too deeply nested to process")
         return 2
+    except MemoryError:
+        _error("not enough memory for this request; use smaller layer sizes")
+        return 2
+    except BrokenPipeError:
+        # The reader went away (symgrad ... | head): stop quietly, as other command-line tools
+        # do, with the status of a process ended by SIGPIPE.
+        _detach(out)
+        return 141
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except Exception as exc:  # a bug in symgrad: still one line, never a traceback
+        _error(f"internal error ({type(exc).__name__}: {exc}); please report it with the command")
+        return 70
+
+
+def _detach(out: TextIO) -> None:
+    """Point the process's stdout at /dev/null so the final flush at exit cannot fail again."""
+    if out is not sys.stdout:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _error(message: str) -> None:
@@ -161,7 +185,7 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
             for a in [PROG, "codegen", *spec.command_args(), "--style", options.style]
         )
         text = generate_module(derivation, style=options.style, command=command)
-    if options.out:
+    if options.out is not None:
         from symgrad.fileio import write_atomic
 
         write_atomic(options.out, text)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -40,6 +41,10 @@ MAX_DEPTH = 40
 MAX_LITERAL = 10**6
 #: Largest magnitude of a constant exponent: x**(10**10**10) must not reach SymPy.
 MAX_EXPONENT = 64
+#: Largest magnitude of a constant part of an expression, such as ``exp(10)`` or ``10**64``: it
+#: must stay a finite float64 in the generated code, and bounding every constant as it is built
+#: keeps ``exp(exp(exp(exp(10))))`` from ever being evaluated.
+MAX_CONSTANT = 1e300
 
 _ALLOWED_TEXT = "numbers, x, + - * / **, parentheses and " + " ".join(FUNCTIONS)
 
@@ -60,8 +65,11 @@ def parse_activation(text: str) -> sp.Expr:
             f"use {_ALLOWED_TEXT}"
         )
     try:
-        tree = ast.parse(source, mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        with warnings.catch_warnings():
+            # "1if x" parses with a SyntaxWarning; a warning line is not symgrad's one-line error.
+            warnings.simplefilter("error", SyntaxWarning)
+            tree = ast.parse(source, mode="eval")
+    except (SyntaxError, SyntaxWarning, ValueError, RecursionError, MemoryError) as exc:
         reason = getattr(exc, "msg", None) or type(exc).__name__
         raise ExpressionError(
             f"the custom activation {source!r} is not a valid expression ({reason})"
@@ -92,6 +100,34 @@ class _Builder:
         )
 
     def build(self, node: ast.expr, depth: int) -> sp.Expr:
+        expression = self.build_node(node, depth)
+        if expression.is_number:
+            self.check_constant(expression)
+        return expression
+
+    def check_constant(self, value: sp.Expr) -> None:
+        """Refuse a constant that is not a real number of float64 size.
+
+        Its parts were checked as they were built, so evaluating it is cheap.
+        """
+        approx = sp.N(value, 20)
+        if approx.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            raise ExpressionError(
+                f"the custom activation {self.source!r} is undefined (it divides by zero or "
+                "takes log(0))"
+            )
+        if not approx.is_real:
+            raise ExpressionError(
+                f"the custom activation {self.source!r} has the constant {value}, which is not "
+                "a real number; activations are real functions of x"
+            )
+        if abs(approx) > MAX_CONSTANT:
+            raise ExpressionError(
+                f"the custom activation {self.source!r} has a constant of magnitude above "
+                f"{MAX_CONSTANT:.0e}; constants must fit in float64"
+            )
+
+    def build_node(self, node: ast.expr, depth: int) -> sp.Expr:
         if depth > MAX_DEPTH:
             raise ExpressionError(
                 f"the custom activation {self.source!r} nests deeper than {MAX_DEPTH} levels"

@@ -16,17 +16,23 @@ from symgrad.errors import OutputError
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
     """Write ``data`` to ``path`` atomically; raise :class:`OutputError` if it cannot be written."""
+    if not os.fspath(path):
+        raise OutputError("the output file name is empty; give a file name after -o")
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
+    try:
+        is_directory, folder_exists = target.is_dir(), folder.is_dir()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+        raise OutputError(f"cannot write {target}: {_reason(exc)}") from None
+    if is_directory:
         raise OutputError(f"cannot write {target}: it is a directory; give a file name")
-    if not folder.is_dir():
+    if not folder_exists:
         raise OutputError(f"cannot write {target}: the directory {folder} does not exist")
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"cannot write {target}: {_reason(exc)}") from None
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
@@ -43,8 +49,13 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {target}: {_reason(exc)}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _reason(exc: Exception) -> str:
+    """The operating system's words for ``exc`` ("No space left on device")."""
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)

@@ -23,6 +23,8 @@ MAX_PARAMETERS = 20_000_000
 MAX_LAYERS = 64
 
 _SIZE = re.compile(r"[0-9]+")
+#: More digits than this (leading zeros aside) cannot be a size below :data:`MAX_LAYER_SIZE`.
+_MAX_SIZE_DIGITS = 40
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,9 @@ class NetworkSpec:
         """
         parsed = _parse_sizes(sizes)
         depth = len(parsed) - 1
-        names = [part.strip() for part in (activation or "sigmoid").split(",")]
+        # An empty --activation is an error (the parser says so), not the default.
+        given = "sigmoid" if activation is None else activation
+        names = [part.strip() for part in given.split(",")]
         if len(names) == 1:
             # A single-layer network has no hidden activation; the name is still validated.
             catalogue.activation(names[0])
@@ -124,13 +128,17 @@ def _parse_sizes(sizes: Sequence[str | int]) -> tuple[int, ...]:
     parsed = []
     for k, raw in enumerate(sizes):
         text = str(raw).strip()
-        if isinstance(raw, bool) or not _SIZE.fullmatch(text) or int(text) < 1:
+        # Leading zeros go and the number of digits is bounded before int(): int() of thousands
+        # of digits is slow, and past 4300 digits Python refuses it with a ValueError of its own.
+        digits = text.lstrip("0")
+        if isinstance(raw, bool) or not _SIZE.fullmatch(text) or not digits:
             shown = text if len(text) <= 20 else text[:20] + "..."
             raise SpecError(f"layer size n_{k} must be a positive integer, got {shown!r}")
-        value = int(text)
+        value = int(digits) if len(digits) <= _MAX_SIZE_DIGITS else MAX_LAYER_SIZE + 1
         if value > MAX_LAYER_SIZE:
+            shown = digits if len(digits) <= 20 else f"{digits[:20]}... ({len(digits)} digits)"
             raise SpecError(
-                f"layer size n_{k} is {value}; at most {MAX_LAYER_SIZE} units per layer are "
+                f"layer size n_{k} is {shown}; at most {MAX_LAYER_SIZE} units per layer are "
                 "supported"
             )
         parsed.append(value)

@@ -69,6 +69,8 @@ def test_derive_large_network_is_abbreviated(capsys: pytest.CaptureFixture[str])
         (["derive", "3", "2", "--output", "sigmoid", "--loss", "cross-entropy"], "pairs that work"),
         (["derive", "3", "2", "--activation", "__import__('os')"], "custom activation"),
         (["derive", "3", "2", "--bogus"], "unrecognized arguments"),
+        # parses with a SyntaxWarning, which must not add a second line
+        (["derive", "3", "3", "2", "--activation", "1if x else 0"], "not a valid expression"),
         (["derive", "3", "-2"], "n_1 must be a positive integer"),
         (["latex", "3", "2", "-o", "/nonexistent-dir/notes.tex"], "does not exist"),
         (["derive", "64", "64", "10", "--proof", "composed"], "--proof numeric"),
@@ -194,3 +196,17 @@ def test_wheel_installs_with_templates_and_runs_elsewhere(tmp_path: Path) -> Non
     )
     assert result.returncode == 0, result.stderr
     assert "\\documentclass" in result.stdout
+
+
+def test_text_that_parses_with_a_warning_still_gives_one_line(tmp_path: Path) -> None:
+    """ "1if x" makes Python's parser warn; run as a user would, stderr holds only the error."""
+    result = subprocess.run(
+        [sys.executable, "-m", "symgrad", "derive", "3", "3", "2", "--activation", "1if x else 0"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("symgrad: error: the custom activation")

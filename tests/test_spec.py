@@ -77,6 +77,7 @@ def test_single_layer_still_validates_the_activation_name() -> None:
 def test_the_catalogue_is_exactly_spec_section_2() -> None:
     """The tests cover every name; this keeps their lists and the catalogue the same."""
     from conftest import BUILTIN_ACTIVATIONS, PAIRS
+
     from symgrad import catalogue
 
     assert list(catalogue.ACTIVATIONS) == BUILTIN_ACTIVATIONS

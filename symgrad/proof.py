@@ -468,6 +468,7 @@ def _number(expr: sp.Basic) -> object:
 
 
 def _build_twin(net: Network, kind: Kind, layer: int) -> Step:
+    """The elementwise step of ``kind`` for ``layer``: the twin a matrix form summarizes."""
     from symgrad.derivation import _build_steps
 
     return next(s for s in _build_steps(net) if s.kind is kind and s.layer == layer)
@@ -520,20 +521,14 @@ def _check_vector(net: Network, step: Step) -> Check:
     n = net.n(k)
     units = _sample_units(n, OUTPUT_EXACT_LIMIT, _seed(net.spec.sizes) + k)
     explicit = _ExplicitMatrices(net)
-    from symgrad.derivation import _build_steps  # the elementwise twin of this step
-
-    twin = next(s for s in _build_steps(net) if s.kind is elementwise and s.layer == k)
+    twin = _build_twin(net, elementwise, k)
     index = twin.indices[0][0]
     normal = _Normalizer(net, ())
     for form in step.forms:
         for unit in units:
             entry = explicit.entry(form, unit)
-            expected = instantiate(
-                twin.forms[-1]
-                if len(step.forms) > 1 or step.kind is not Kind.HIDDEN_DELTA_VECTOR
-                else twin.forms[1],
-                **{str(index): unit},
-            )
+            # Normalized, every form of the twin is the same concrete expression: use the last.
+            expected = instantiate(twin.final, **{str(index): unit})
             if not _is_zero(normal(entry) - normal(expected)):
                 raise ProofError(f"step {step.key}: entry {unit} differs from step {twin.key}")
     return Check(CheckMethod.SYMBOLIC, entries=len(units), total=n)
@@ -611,11 +606,7 @@ def _check_entry_matrices(net: Network, step: Step) -> Check:
     col_units = _sample_units(cols, 6, seed + 1)
     explicit = _ExplicitMatrices(net)
     elementwise_kind = Kind.WEIGHT if step.kind is Kind.WEIGHT_MATRIX else Kind.BIAS
-    from symgrad.derivation import _build_steps
-
-    twin = next(
-        s for s in _build_steps(net) if s.kind is elementwise_kind and s.layer == step.layer
-    )
+    twin = _build_twin(net, elementwise_kind, step.layer)
     for r in row_units:
         for c in col_units:
             values = []

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
+from types import FrameType
 
 import pytest
 
@@ -58,3 +62,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite generated/ from the current code instead of failing on a difference",
     )
+
+
+class Hang(BaseException):
+    """Raised by :func:`hang_guard` in a block that runs too long (not an ``Exception``, so no
+    ``except Exception`` in the code under test can swallow it)."""
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: float) -> Iterator[None]:
+    """Fail the block with :class:`Hang` if it runs longer than ``seconds`` (SIGALRM timer)."""
+
+    def fire(signum: int, frame: FrameType | None) -> None:
+        raise Hang(f"ran for more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

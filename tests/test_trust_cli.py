@@ -13,16 +13,14 @@ import contextlib
 import io
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 import pytest
+from conftest import hang_guard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,27 +36,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     derandomize=False,
 )
-
-
-class Hang(BaseException):
-    """Raised by the timer inside an example that runs too long (not an ``Exception``, so no
-    ``except Exception`` in the code under test can swallow it)."""
-
-
-@contextlib.contextmanager
-def hang_guard(seconds: float = HANG_SECONDS) -> Iterator[None]:
-    """Fail the example with :class:`Hang` if it runs longer than ``seconds``."""
-
-    def fire(signum: int, frame: FrameType | None) -> None:
-        raise Hang(f"the command ran for more than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass
@@ -77,7 +54,7 @@ def run_main(argv: list[str]) -> Result:
     """
     out, err = io.StringIO(), io.StringIO()
     with (
-        hang_guard(),
+        hang_guard(HANG_SECONDS),
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
     ):

@@ -15,14 +15,13 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import signal
 import sys
 from collections.abc import Iterator
-from types import FrameType
 
 import mpmath
 import pytest
 import sympy as sp
+from conftest import hang_guard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,26 +36,6 @@ SETTINGS = settings(
     deadline=2_000,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-
-
-class Hang(BaseException):
-    """Raised by the timer inside a parse that runs too long."""
-
-
-@contextlib.contextmanager
-def hang_guard(seconds: float = PARSE_SECONDS) -> Iterator[None]:
-    """Fail with :class:`Hang` if the block runs longer than ``seconds``."""
-
-    def fire(signum: int, frame: FrameType | None) -> None:
-        raise Hang(f"parsing ran for more than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # The audit hook --------------------------------------------------------------------------------
@@ -114,7 +93,7 @@ def parse_or_refuse(text: str) -> sp.Expr | None:
 
     Anything but :class:`ExpressionError` escapes and fails the test.
     """
-    with hang_guard(), AUDIT.watching() as events:
+    with hang_guard(PARSE_SECONDS), AUDIT.watching() as events:
         try:
             result: sp.Expr | None = parse_activation(text)
         except ExpressionError:
@@ -444,7 +423,7 @@ HAND_WRITTEN = [
 def test_hand_written_attacks_give_status_2_and_run_nothing(text: str) -> None:
     """Through ``main``: status 2, one error line, and the audit hook sees nothing run."""
     out, err = io.StringIO(), io.StringIO()
-    with hang_guard(), contextlib.redirect_stderr(err), AUDIT.watching() as events:
+    with hang_guard(PARSE_SECONDS), contextlib.redirect_stderr(err), AUDIT.watching() as events:
         status = main(["derive", "2", "2", "2", "--activation", text], stdout=out)
     assert status == 2, (text, out.getvalue()[:200])
     assert out.getvalue() == ""
@@ -458,7 +437,7 @@ def test_hand_written_attacks_give_status_2_and_run_nothing(text: str) -> None:
 def test_hostile_activations_on_the_command_line_give_status_2(text: str) -> None:
     """Every refused construct is exit status 2 and one error line through ``main``."""
     out, err = io.StringIO(), io.StringIO()
-    with hang_guard(), contextlib.redirect_stderr(err), AUDIT.watching() as events:
+    with hang_guard(PARSE_SECONDS), contextlib.redirect_stderr(err), AUDIT.watching() as events:
         status = main(["derive", "2", "2", "2", "--activation", text], stdout=out)
     assert status == 2 and out.getvalue() == ""
     assert err.getvalue().startswith("symgrad: error: ") and err.getvalue().count("\n") == 1

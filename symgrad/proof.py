@@ -112,7 +112,7 @@ def prove(derivation: Derivation, method: str = "auto") -> Derivation:
     else:
         numeric = _NumericProof(derivation, seed)
         partial_checks = numeric.run()
-        max_error = max(numeric.overall_error, numeric.max_error)
+        max_error = numeric.max_error
     for key, check in partial_checks.items():
         steps[key] = check
     checked = tuple(replace(s, check=steps[s.key]) for s in derivation.steps)
@@ -802,8 +802,8 @@ class _NumericProof:
         self.derivation = derivation
         self.net = derivation.network
         self.rng = random.Random(seed)
+        #: The largest relative difference of every comparison made.
         self.max_error = 0.0
-        self.overall_error = 0.0
 
     def run(self) -> dict[str, Check]:
         with mpmath.workdps(DIGITS):
@@ -866,15 +866,14 @@ class _NumericProof:
         for k in range(1, L + 1):
             weights = self._sample_parameters(k, "W")
             biases = self._sample_parameters(k, "b")
-            self.max_error = 0.0
-            for row, col in weights:
-                self._compare(k, row, col, grads[("W", k)][row - 1, col - 1], h, a)
-            weight_error = self.max_error
-            self.max_error = 0.0
-            for row, _ in biases:
-                self._compare(k, row, 0, grads[("b", k)][row - 1, 0], h, a)
-            bias_error = self.max_error
-            self.overall_error = max(self.overall_error, weight_error, bias_error)
+            weight_error = max(
+                (self._compare(k, r, c, grads[("W", k)][r - 1, c - 1], h, a) for r, c in weights),
+                default=0.0,
+            )
+            bias_error = max(
+                (self._compare(k, r, 0, grads[("b", k)][r - 1, 0], h, a) for r, _ in biases),
+                default=0.0,
+            )
             total_w, total_b = net.n(k) * net.n(k - 1), net.n(k)
             checks[f"weight-{k}"] = Check(
                 CheckMethod.NUMERIC,
@@ -946,7 +945,7 @@ class _NumericProof:
             chosen.add((self.rng.randint(1, rows), self.rng.randint(1, cols)))
         return sorted(chosen)
 
-    def _compare(self, k: int, row: int, col: int, chain: object, h: dict, a: dict) -> None:
+    def _compare(self, k: int, row: int, col: int, chain: object, h: dict, a: dict) -> float:
         """``chain`` against d/dt of the loss with one parameter moved by t (mpmath.diff).
 
         Moving ``W_{k,row,col}`` or ``b_{k,row}`` moves ``a_{k,row}`` alone, so layer k+1 is
@@ -971,7 +970,7 @@ class _NumericProof:
             return self._forward_from(k + 1, step_a, later_h, later_a)
 
         direct = mpmath.diff(loss_at, 0)
-        self._record(
+        return self._record(
             np.array([[direct]], dtype=object),
             np.array([[chain]], dtype=object),
             f"dL/d{'W' if col else 'b'}_{k},{row}{f',{col}' if col else ''}",
@@ -986,13 +985,15 @@ class _NumericProof:
         # The loss costs an exponential or logarithm per output unit: about ten multiplications.
         return cost + 10 * net.n(net.L)
 
-    def _record(self, expected: np.ndarray, value: np.ndarray, label: str) -> None:
+    def _record(self, expected: np.ndarray, value: np.ndarray, label: str) -> float:
+        """The relative difference of ``value`` from ``expected``; an error past the tolerance."""
         scale = max(mpmath.mpf(1), max(abs(v) for v in expected.ravel()))
         error = max(abs(e - v) for e, v in zip(expected.ravel(), value.ravel(), strict=True))
         relative = float(error / scale)
         self.max_error = max(self.max_error, relative)
         if relative > TOLERANCE:
             raise ProofError(f"{label}: relative difference {relative:.3g} at {DIGITS} digits")
+        return relative
 
 
 def _mp_prediction(output: str, logits: np.ndarray) -> np.ndarray:

@@ -64,6 +64,11 @@ def parse_activation(text: str) -> sp.Expr:
             f"the custom activation {text!r} has characters outside printable ASCII; "
             f"use {_ALLOWED_TEXT}"
         )
+    if "#" in source:
+        # Python would read the rest as a comment: text the grammar has no place for.
+        raise ExpressionError(
+            f"the custom activation {source!r} has a '#'; use {_ALLOWED_TEXT} only"
+        )
     try:
         with warnings.catch_warnings():
             # "1if x" parses with a SyntaxWarning; a warning line is not symgrad's one-line error.

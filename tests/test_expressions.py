@@ -72,6 +72,7 @@ HOSTILE = [
     "log(0)",
     "x/(x-x)",
     "f'{x}'",
+    "x#import os",
 ]
 
 

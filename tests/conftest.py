@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
 
 import pytest
+from hypothesis import settings
 
 from symgrad.spec import NetworkSpec
 
@@ -54,6 +56,13 @@ SMALL_NETS = (
         Named("depth-3-mixed", (2, 2, 2, 2), activation="tanh,relu"),
     ]
 )
+
+
+# In CI the property tests draw the same examples every run (reproducible, and a green run
+# stays green); on a developer's machine they draw new ones each time, to keep finding bugs.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -46,6 +46,11 @@ def check_output_numeric(net: Network, step: Step) -> Check:
     largest = 0.0
     with mpmath.workdps(DIGITS):
         logits, y, yhat, values, slopes = _output_point(net)
+        if step.kind is Kind.OUTPUT_DELTA_VECTOR:
+            # The vector form, evaluated once; each sampled entry is compared with the
+            # elementwise dL/da_{Li} of the twin step.
+            vector = _evaluate(step.forms[0], {"yhat": yhat.reshape(-1, 1), "y": y.reshape(-1, 1)})
+            twin = _build_twin(net, Kind.OUTPUT_DELTA, L)
         for unit in units:
 
             def moved(t: object, unit: int = unit) -> np.ndarray:
@@ -76,9 +81,6 @@ def check_output_numeric(net: Network, step: Step) -> Check:
                     local[nt.partial(nt.prediction(j), nt.pre(L, unit))] = _float(jacobian[j - 1])
                 got = [_number(instantiate(f, i=unit).xreplace(local)) for f in step.forms]
             else:
-                env = {"yhat": yhat.reshape(-1, 1), "y": y.reshape(-1, 1)}
-                vector = _evaluate(step.forms[0], env)
-                twin = _build_twin(net, Kind.OUTPUT_DELTA, L)
                 direct = _number(instantiate(twin.final, i=unit).xreplace(values))
                 got = [vector[unit - 1, 0]]
             for value in got:
@@ -96,6 +98,18 @@ def check_output_numeric(net: Network, step: Step) -> Check:
     )
 
 
+def _mp_targets(loss: str, n: int, rng: random.Random) -> np.ndarray:
+    """Random targets valid for ``loss``: on the simplex for cross-entropy (the notes assume
+    ``sum_i y_i = 1`` there), in (0, 1) for binary cross-entropy, in (-1, 1) otherwise."""
+    positive = [mpmath.mpf(rng.uniform(0.05, 1.0)) for _ in range(n)]
+    if loss == "cross-entropy":
+        total = sum(positive)
+        return np.array([p / total for p in positive], dtype=object)
+    if loss == "binary-cross-entropy":
+        return np.array(positive, dtype=object)
+    return np.array([mpmath.mpf(rng.uniform(-1, 1)) for _ in range(n)], dtype=object)
+
+
 @cache
 def _output_point(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, dict]:
     """A random point of the output layer: logits, targets, prediction, the same as SymPy
@@ -105,13 +119,7 @@ def _output_point(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, dic
     output, loss = net.spec.output, net.spec.loss
     rng = random.Random(_seed(net.spec.sizes) + 11)
     logits = np.array([mpmath.mpf(rng.uniform(-2, 2)) for _ in range(n)], dtype=object)
-    positive = [mpmath.mpf(rng.uniform(0.05, 1.0)) for _ in range(n)]
-    if loss == "cross-entropy":
-        y = np.array([p / sum(positive) for p in positive], dtype=object)
-    elif loss == "binary-cross-entropy":
-        y = np.array(positive, dtype=object)
-    else:
-        y = np.array([mpmath.mpf(rng.uniform(-1, 1)) for _ in range(n)], dtype=object)
+    y = _mp_targets(loss, n, rng)
     yhat = _mp_prediction(output, logits)
     values: dict[sp.Basic, sp.Basic] = {}
     slopes: dict[sp.Basic, sp.Basic] = {}
@@ -188,14 +196,7 @@ class NumericProof:
             self.b[k] = np.array([self._random(0.5) for _ in range(net.n(k))], dtype=object)
         self.x = np.array([self._random(1.0) for _ in range(net.n(0))], dtype=object)
         n = net.n(L)
-        positive = [mpmath.mpf(self.rng.uniform(0.05, 1.0)) for _ in range(n)]
-        if net.spec.loss == "cross-entropy":
-            total = sum(positive)
-            self.y = np.array([p / total for p in positive], dtype=object)
-        elif net.spec.loss == "binary-cross-entropy":
-            self.y = np.array(positive, dtype=object)
-        else:
-            self.y = np.array([self._random(1.0) for _ in range(n)], dtype=object)
+        self.y = _mp_targets(net.spec.loss, n, self.rng)
         self.g = {k: _mp_function(net.activation(k).function) for k in range(1, L)}
         self.g_prime = {k: _mp_function(net.activation(k).derivative) for k in range(1, L)}
 

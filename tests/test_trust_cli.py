@@ -398,7 +398,9 @@ def test_check_of_random_and_damaged_files(
     folder.mkdir()
     try:
         path = folder / "candidate.py"
-        path.write_text(text, encoding="utf-8", errors="surrogateescape")
+        # surrogatepass writes any lone surrogate as bytes that are not valid UTF-8, which the
+        # checker must refuse like any other file that is not a generated module.
+        path.write_bytes(text.encode("utf-8", errors="surrogatepass"))
         result = run_main(["check", str(path)])
     finally:
         shutil.rmtree(folder, ignore_errors=True)

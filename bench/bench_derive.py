@@ -35,7 +35,7 @@ def wall(argv: list[str], repeats: int) -> tuple[float, int]:
 
 def proof_time(sizes: list[int]) -> tuple[float, float, str]:
     """Seconds to build the derivation and to prove it, in process; the proof method used."""
-    from symgrad.derivation import derive
+    from symgrad.pipeline import derive
     from symgrad.proof import prove
     from symgrad.spec import NetworkSpec
 

@@ -1,6 +1,7 @@
 """symgrad: derive, prove, typeset and generate backpropagation for feed-forward networks.
 
-Pipeline: spec -> notation / catalogue -> model -> derivation (+ proof) -> renderers -> cli.
+Pipeline: spec -> catalogue / notation -> model -> derivation -> proof -> program -> targets /
+renderers -> cli (see :mod:`symgrad.pipeline`).
 
 >>> from symgrad import NetworkSpec, derive
 >>> derivation = derive(NetworkSpec.parse([3, 3, 2]))
@@ -8,8 +9,10 @@ Pipeline: spec -> notation / catalogue -> model -> derivation (+ proof) -> rende
 
 from __future__ import annotations
 
-from symgrad.derivation import Derivation, Stage, Step, derive
+from symgrad import jupyter
+from symgrad.derivation import Derivation, Stage, Step, StepId
 from symgrad.errors import ExpressionError, ProofError, SpecError, SymgradError
+from symgrad.pipeline import derive
 from symgrad.spec import NetworkSpec
 
 __version__ = "0.1.0"
@@ -22,7 +25,10 @@ __all__ = [
     "SpecError",
     "Stage",
     "Step",
+    "StepId",
     "SymgradError",
     "__version__",
     "derive",
 ]
+
+jupyter.register()

@@ -1,36 +1,119 @@
-"""The catalogue: hidden activations, output functions and losses, as SymPy expressions.
+"""The catalogue: every primitive of symgrad, each written out once.
 
-Sits between the spec (names chosen by the user) and the model. Each activation carries its
-function ``g(x)`` and derivative ``g'(x)``; built-in ones also say how ``g'`` reads in terms of
-the activation's own output ``h = g(x)`` (``sigmoid' = h (1 - h)``), which is how the notes and the
-generated code use it. Output/loss pairs carry their per-sample loss as a function of ``yhat``.
+Sits between the spec (names chosen by the user) and the model. An entry carries everything the
+rest of the pipeline needs to know about it, so no other module compares against a name:
+
+- an :class:`Activation` ``g``: ``g(x)``, ``g'(x)``, ``g'`` in terms of its output ``h = g(x)``
+  where that is how it is usually written (``sigmoid' = h (1 - h)``), and the forms generated code
+  computes (``stable``, ``slope``), which cannot overflow for any ``x``;
+- an :class:`OutputFunction` ``O``: ``yhat_i`` from the logits and ``d yhat_j / d a_{Li}``;
+- a :class:`Loss`: its per-unit term and ``dL/dyhat_i``;
+- an :class:`OutputLoss` pair: ``grad_{a_L} L`` in its simplest form (elementwise and as a matrix)
+  and the row forms generated code computes the loss, the prediction and ``grad_{a_L} L`` with.
+
+Mathematical forms take the notation's objects as arguments (callables such as ``yhat(i)``), so
+this module needs no notation of its own. Code forms are written in the row calculus of
+:mod:`symgrad.arrays`. The proof checks that every code form equals the definition it replaces.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import sympy as sp
+from sympy.codegen.cfunctions import expm1
 
+from symgrad.arrays import ROW_A, ROW_Y, LogAddExp, RowMax, RowSum
 from symgrad.errors import SpecError
 from symgrad.expressions import X, parse_activation
 
-#: Stands for ``h = g(x)`` in :attr:`Activation.derivative_in_output`.
+#: Stands for ``h = g(x)`` in :attr:`Activation.derivative_in_output` and :attr:`Activation.slope`.
 H = sp.Symbol("h", real=True)
 
 LEAKY_SLOPE = sp.Rational(1, 100)
 
+Index: TypeAlias = sp.Expr
+Indexed: TypeAlias = Callable[[sp.Expr], sp.Expr]
+
+
+def _sigmoid(z: sp.Expr) -> sp.Expr:
+    return 1 / (1 + sp.exp(-z))
+
+
+def _stable_sigmoid(z: sp.Expr) -> sp.Expr:
+    """``1/(1 + exp(-z)) = (1 + tanh(z/2))/2``, which cannot overflow."""
+    return (1 + sp.tanh(z / 2)) / 2
+
+
+def _ordered(*terms: sp.Expr) -> sp.Expr:
+    """A sum printed in the order given (``1 - h``), not SymPy's (``-h + 1``)."""
+    return sp.Add(*terms, evaluate=False)
+
+
+def _product(*factors: sp.Expr) -> sp.Expr:
+    return sp.Mul(*factors, evaluate=False)
+
+
+def difference(left: sp.Expr, right: sp.Expr) -> sp.Expr:
+    """``left - right`` kept in that order when printed (``yhat_i - y_i``)."""
+    return sp.Add(left, sp.Mul(-1, right), evaluate=False)
+
+
+# Hidden activations ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Activation:
-    """A hidden activation ``g``: its name, ``g(x)``, ``g'(x)``, and ``g'`` in terms of ``h``."""
+    """A hidden activation ``g``.
+
+    ``function`` and ``derivative`` are ``g(x)`` and ``g'(x)`` in :data:`~symgrad.expressions.X`;
+    ``derivative_in_output`` is ``g'`` written with :data:`H` ``= g(x)`` where the notes write it
+    so. ``stable`` and ``slope`` are what generated code computes for ``g(x)`` and ``g'(x)``:
+    equal to them (the proof checks it) but finite for every finite ``x``; ``slope`` may use
+    :data:`H`, then the code takes ``g'`` from the activation and need not keep ``x``.
+    """
 
     name: str
     function: sp.Expr
     derivative: sp.Expr
-    #: ``g'(x)`` written with ``h = g(x)`` where that is how it is usually written, else None.
     derivative_in_output: sp.Expr | None = None
+    stable: sp.Expr | None = None
+    slope: sp.Expr | None = None
+    #: Why the code form is written as it is, for the comment above it ("" when it is ``g``).
+    stable_note: str = ""
+    slope_note: str = ""
     builtin: bool = True
+
+    def __post_init__(self) -> None:
+        if self.stable is None:
+            object.__setattr__(self, "stable", self.function)
+        if self.slope is None:
+            slope = self.derivative_in_output
+            object.__setattr__(self, "slope", slope if slope is not None else self.derivative)
+
+    @property
+    def code_function(self) -> sp.Expr:
+        """``g(x)`` as generated code computes it."""
+        assert self.stable is not None
+        return self.stable
+
+    @property
+    def code_slope(self) -> sp.Expr:
+        """``g'(x)`` as generated code computes it, in ``x`` and/or ``h``."""
+        assert self.slope is not None
+        return self.slope
+
+    @property
+    def slope_needs_input(self) -> bool:
+        """True when the code's ``g'`` reads the pre-activation ``x`` (it must then be kept)."""
+        return X in self.code_slope.free_symbols
+
+    @property
+    def display(self) -> str:
+        """How prose names it: ``sigmoid``, or ``custom x/(1+abs(x))``."""
+        return self.name if self.builtin else f"custom {self.name}"
 
     def derivative_at(self, pre: sp.Expr, post: sp.Expr) -> sp.Expr:
         """``g'(a)`` at pre-activation ``pre`` whose activation is ``post`` (``post = g(pre)``)."""
@@ -55,41 +138,65 @@ def _replace_keeping_order(expr: sp.Expr, mapping: dict[sp.Expr, sp.Expr]) -> sp
     return expr.func(*args)
 
 
-def _sigmoid(z: sp.Expr) -> sp.Expr:
-    return 1 / (1 + sp.exp(-z))
-
+_NO_OVERFLOW = "which cannot overflow"
 
 ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": Activation(
         "sigmoid",
         _sigmoid(X),
         _sigmoid(X) * (1 - _sigmoid(X)),
-        sp.Mul(H, sp.Add(1, -H, evaluate=False), evaluate=False),
+        _product(H, _ordered(1, -H)),
+        stable=_stable_sigmoid(X),
+        stable_note=f"computed as (1 + tanh(a/2))/2, {_NO_OVERFLOW}",
+        slope=H * (1 - H),
+        slope_note="sigmoid'(a) = h (1 - h), from the activation",
     ),
-    "tanh": Activation("tanh", sp.tanh(X), 1 - sp.tanh(X) ** 2, sp.Add(1, -(H**2), evaluate=False)),
-    # relu'(0) = 0, as PyTorch and JAX define it: Heaviside with value 0 at 0.
-    "relu": Activation("relu", sp.Max(0, X), sp.Heaviside(X, 0)),
+    "tanh": Activation(
+        "tanh",
+        sp.tanh(X),
+        1 - sp.tanh(X) ** 2,
+        _ordered(1, -(H**2)),
+        slope=1 - H**2,
+        slope_note="tanh'(a) = 1 - h², from the activation",
+    ),
+    # relu'(0) = 0, as PyTorch and JAX define it: Heaviside with value 0 at 0. h > 0 exactly
+    # where a > 0, so the code reads the indicator off the activation.
+    "relu": Activation(
+        "relu",
+        sp.Max(0, X),
+        sp.Heaviside(X, 0),
+        stable=sp.Max(X, 0),
+        slope=sp.Heaviside(H, 0),
+        slope_note="relu'(a) = [a > 0] = [h > 0], 0 at a = 0",
+    ),
     # leaky-relu'(0) = 0.01: the slope of the left piece, as PyTorch's leaky_relu gradient.
     "leaky-relu": Activation(
         "leaky-relu",
         sp.Piecewise((X, X > 0), (LEAKY_SLOPE * X, True)),
         sp.Piecewise((1, X > 0), (LEAKY_SLOPE, True)),
+        stable=sp.Max(X, LEAKY_SLOPE * X),
+        stable_note="max(a, a/100) is a for a > 0 and a/100 otherwise",
+        slope=sp.Piecewise((1, H > 0), (LEAKY_SLOPE, True)),
+        slope_note="g'(a) = 1 for a > 0 and 0.01 otherwise (also at a = 0), read off h",
     ),
-    "softplus": Activation("softplus", sp.log(1 + sp.exp(X)), _sigmoid(X)),
-    "identity": Activation("identity", X, sp.Integer(1), sp.Integer(1)),
+    "softplus": Activation(
+        "softplus",
+        sp.log(1 + sp.exp(X)),
+        _sigmoid(X),
+        stable=LogAddExp(X, 0),
+        stable_note=f"log(1 + exp(a)) = logaddexp(a, 0), {_NO_OVERFLOW}",
+        # 1 - exp(-h) = 1 - 1/(1 + exp(a)) = sigmoid(a); -expm1(-h) keeps it exact for small h.
+        slope=-expm1(-H),
+        slope_note="softplus'(a) = sigmoid(a) = 1 - exp(-h), from the activation",
+    ),
+    "identity": Activation(
+        "identity",
+        X,
+        sp.Integer(1),
+        sp.Integer(1),
+        slope_note="g' = 1",
+    ),
 }
-
-OUTPUTS = ("softmax", "sigmoid", "identity")
-LOSSES = ("cross-entropy", "binary-cross-entropy", "squared-error")
-
-#: The output/loss pairs that work, in the order of SPEC section 2.
-PAIRS: tuple[tuple[str, str], ...] = (
-    ("softmax", "cross-entropy"),
-    ("sigmoid", "binary-cross-entropy"),
-    ("softmax", "squared-error"),
-    ("sigmoid", "squared-error"),
-    ("identity", "squared-error"),
-)
 
 
 def activation(name: str) -> Activation:
@@ -110,10 +217,344 @@ def activation(name: str) -> Activation:
     return Activation(
         name=text,
         function=function,
-        derivative=sp.diff(function, X),
-        derivative_in_output=None,
+        derivative=_simplest(sp.diff(function, X)),
         builtin=False,
     )
+
+
+#: Custom derivatives with more operations than this are left as differentiated: simplify's cost
+#: grows quickly with the size of an expression.
+SIMPLIFY_LIMIT = 40
+
+
+def _simplest(expr: sp.Expr) -> sp.Expr:
+    """A simpler equal form of a custom derivative (``x sign(x)`` is ``|x|`` for real ``x``).
+
+    SymPy's candidate is taken only when it is shorter and uses no function the original does not
+    (``simplify`` likes ``cosh``, which generated code does not have).
+    """
+    tidy = expr.subs(X * sp.sign(X), sp.Abs(X))
+    if sp.count_ops(tidy) > SIMPLIFY_LIMIT:
+        return tidy
+    candidate = sp.simplify(tidy)
+    allowed = {type(f) for f in tidy.atoms(sp.Function)}
+    used = {type(f) for f in candidate.atoms(sp.Function)}
+    if used <= allowed and sp.count_ops(candidate) < sp.count_ops(tidy):
+        return candidate
+    return tidy
+
+
+# Output functions and losses ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputFunction:
+    """``yhat = O(a_L)``.
+
+    ``prediction(logit, i, j, n)`` is ``yhat_i`` given ``logit(m) = a_{Lm}``, summing over ``j``
+    where it must. ``jacobian(yhat, i, j)`` is ``d yhat_j / d a_{Li}`` in terms of ``yhat(m)``.
+    ``code`` is ``yhat`` as a row form in :data:`~symgrad.arrays.ROW_A`.
+    """
+
+    name: str
+    #: LaTeX of ``O`` in ``yhat = O(a_L)`` ("" for the identity).
+    latex: str
+    #: True when ``yhat_i`` depends on ``a_{Li}`` alone.
+    diagonal: bool
+    prediction: Callable[[Indexed, Index, sp.Symbol, int], sp.Expr]
+    jacobian: Callable[[Indexed, Index, Index], sp.Expr]
+    code: sp.Expr
+    code_note: str = ""
+
+    def values(self, logits: list[sp.Expr]) -> list[sp.Expr]:
+        """``yhat`` for a concrete list of logits."""
+        n = len(logits)
+        m = sp.Dummy("m", integer=True, positive=True)
+        table = sp.IndexedBase("logit")
+        out = []
+        for i in range(1, n + 1):
+            value = self.prediction(lambda u: table[u], sp.Integer(i), m, n)
+            value = value.replace(lambda e: isinstance(e, sp.Sum), _write_out_sum)
+            out.append(value.xreplace({table[u]: logits[u - 1] for u in range(1, n + 1)}))
+        return out
+
+
+def _write_out_sum(total: sp.Sum) -> sp.Expr:
+    ((index, low, high),) = total.limits
+    return sp.Add(*[total.function.xreplace({index: v}) for v in range(int(low), int(high) + 1)])
+
+
+def _softmax(logit: Indexed, i: Index, j: sp.Symbol, n: int) -> sp.Expr:
+    return sp.exp(logit(i)) / sp.Sum(sp.exp(logit(j)), (j, 1, n))
+
+
+def _softmax_jacobian(yhat: Indexed, i: Index, j: Index) -> sp.Expr:
+    return _product(yhat(j), difference(sp.KroneckerDelta(i, j), yhat(i)))
+
+
+def _sigmoid_jacobian(yhat: Indexed, i: Index, j: Index) -> sp.Expr:
+    return _product(sp.KroneckerDelta(i, j), yhat(i), difference(sp.Integer(1), yhat(i)))
+
+
+_SHIFTED = ROW_A - RowMax(ROW_A)
+
+OUTPUTS_BY_NAME: dict[str, OutputFunction] = {
+    "softmax": OutputFunction(
+        "softmax",
+        r"\operatorname{softmax}",
+        False,
+        _softmax,
+        _softmax_jacobian,
+        code=sp.exp(_SHIFTED) / RowSum(sp.exp(_SHIFTED)),
+        code_note="the row maximum is subtracted first, so exp cannot overflow",
+    ),
+    "sigmoid": OutputFunction(
+        "sigmoid",
+        r"\sigma",
+        True,
+        lambda logit, i, j, n: _sigmoid(logit(i)),
+        _sigmoid_jacobian,
+        code=_stable_sigmoid(ROW_A),
+        code_note=f"computed as (1 + tanh(a/2))/2, {_NO_OVERFLOW}",
+    ),
+    "identity": OutputFunction(
+        "identity",
+        "",
+        True,
+        lambda logit, i, j, n: logit(i),
+        lambda yhat, i, j: sp.KroneckerDelta(i, j),
+        code=ROW_A,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A per-sample loss ``sum_i term(yhat_i, y_i)`` and its partial ``dL/dyhat_i``."""
+
+    name: str
+    #: Prose name ("binary cross-entropy") and the formula in plain text.
+    display: str
+    formula: str
+    term: Callable[[sp.Expr, sp.Expr], sp.Expr]
+    slope: Callable[[sp.Expr, sp.Expr], sp.Expr]
+
+
+LOSSES_BY_NAME: dict[str, Loss] = {
+    "cross-entropy": Loss(
+        "cross-entropy",
+        "cross-entropy",
+        "-sum_i y_i log yhat_i",
+        lambda yhat, y: -y * sp.log(yhat),
+        lambda yhat, y: -y / yhat,
+    ),
+    "binary-cross-entropy": Loss(
+        "binary-cross-entropy",
+        "binary cross-entropy",
+        "-sum_i [y_i log yhat_i + (1 - y_i) log(1 - yhat_i)]",
+        lambda yhat, y: -(y * sp.log(yhat) + (1 - y) * sp.log(1 - yhat)),
+        lambda yhat, y: sp.Add(
+            -y / yhat, (1 - y) / difference(sp.Integer(1), yhat), evaluate=False
+        ),
+    ),
+    "squared-error": Loss(
+        "squared-error",
+        "squared error",
+        "1/2 sum_i (yhat_i - y_i)^2",
+        lambda yhat, y: sp.Rational(1, 2) * (yhat - y) ** 2,
+        difference,
+    ),
+}
+
+OUTPUTS = tuple(OUTPUTS_BY_NAME)
+LOSSES = tuple(LOSSES_BY_NAME)
+
+
+@dataclass(frozen=True)
+class CodeStep:
+    """A named intermediate of a code form: ``name = value`` (a row form)."""
+
+    name: str
+    value: sp.Expr
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class OutputLoss:
+    """An output function with the loss it is used with, and what only the pair knows.
+
+    ``delta(yhat, y, i, j, n)`` is ``dL/da_{Li}`` in its simplest form and ``delta_vector(yhat, y,
+    ones)`` the same as a matrix expression of the column vectors ``yhat``, ``y`` and the ones
+    vector. The code forms are row forms in ``A`` (logits), ``Y`` (targets) and the names of
+    ``code_steps``: the per-sample loss ``code_loss`` computed from the logits where that is stable,
+    the prediction, and ``code_delta``, the gradient of the per-sample loss with respect to the
+    logits for any ``y`` (also when ``sum_i y_i != 1``).
+    """
+
+    output: OutputFunction
+    loss: Loss
+    delta: Callable[[Indexed, Indexed, Index, sp.Symbol, int], sp.Expr]
+    delta_vector: Callable[[sp.MatrixExpr, sp.MatrixExpr, sp.MatrixExpr], sp.MatrixExpr]
+    code_steps: tuple[CodeStep, ...]
+    code_prediction: sp.Expr
+    code_loss: sp.Expr
+    code_delta: sp.Expr
+    loss_note: str = ""
+    delta_note: str = ""
+    #: ``grad_{a_L} L = yhat - y`` holds only when ``sum_i y_i = 1`` (softmax + cross-entropy).
+    assumes_targets_sum_to_one: bool = False
+    #: Softmax + cross-entropy also accepts integer class labels in place of one-hot rows.
+    accepts_labels: bool = False
+
+    @property
+    def names(self) -> tuple[str, str]:
+        return (self.output.name, self.loss.name)
+
+
+def _code_symbol(name: str) -> sp.Symbol:
+    return sp.Symbol(name, real=True)
+
+
+_Z, _E, _S = (_code_symbol(n) for n in ("Z", "E", "S"))
+_YHAT, _R = _code_symbol("Yhat"), _code_symbol("R")
+
+
+def _plain_delta(yhat: Indexed, y: Indexed, i: Index, j: sp.Symbol, n: int) -> sp.Expr:
+    return difference(yhat(i), y(i))
+
+
+def _plain_delta_vector(
+    yhat: sp.MatrixExpr, y: sp.MatrixExpr, ones: sp.MatrixExpr
+) -> sp.MatrixExpr:
+    return sp.MatAdd(yhat, -y)
+
+
+def _squared_error_steps(output: OutputFunction) -> tuple[CodeStep, ...]:
+    return (
+        CodeStep("Yhat", output.code, output.code_note),
+        CodeStep("R", _YHAT - ROW_Y, "R = yhat - y is dL/dyhat, row by row"),
+    )
+
+
+_SQUARED_LOSS = RowSum(_R * _R) / 2
+
+PAIRS_BY_NAMES: dict[tuple[str, str], OutputLoss] = {}
+
+
+def _pair(entry: OutputLoss) -> None:
+    PAIRS_BY_NAMES[entry.names] = entry
+
+
+_pair(
+    OutputLoss(
+        OUTPUTS_BY_NAME["softmax"],
+        LOSSES_BY_NAME["cross-entropy"],
+        _plain_delta,
+        _plain_delta_vector,
+        code_steps=(
+            CodeStep("Z", _SHIFTED, "z = a_L - max_j a_Lj, so that exp cannot overflow"),
+            CodeStep("E", sp.exp(_Z)),
+            CodeStep("S", RowSum(_E)),
+        ),
+        code_prediction=_E / _S,
+        code_loss=RowSum(ROW_Y) * sp.log(_S) - RowSum(ROW_Y * _Z),
+        code_delta=_E * RowSum(ROW_Y) / _S - ROW_Y,
+        loss_note=(
+            "from a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so "
+            "L = (sum_i y_i) log s - sum_i y_i z_i"
+        ),
+        delta_note=(
+            "the notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the "
+            "gradient of L for any y"
+        ),
+        assumes_targets_sum_to_one=True,
+        accepts_labels=True,
+    )
+)
+_pair(
+    OutputLoss(
+        OUTPUTS_BY_NAME["sigmoid"],
+        LOSSES_BY_NAME["binary-cross-entropy"],
+        _plain_delta,
+        _plain_delta_vector,
+        code_steps=(),
+        code_prediction=OUTPUTS_BY_NAME["sigmoid"].code,
+        code_loss=RowSum(LogAddExp(ROW_A, 0) - ROW_Y * ROW_A),
+        code_delta=OUTPUTS_BY_NAME["sigmoid"].code - ROW_Y,
+        loss_note=(
+            "from a_L without forming yhat: log yhat = -softplus(-a) and log(1 - yhat) = "
+            "-softplus(a), so L = sum_i [softplus(a_i) - y_i a_i], softplus(a) = logaddexp(a, 0)"
+        ),
+        delta_note=f"yhat = (1 + tanh(a/2))/2, {_NO_OVERFLOW}",
+    )
+)
+
+
+def _softmax_squared_delta(yhat: Indexed, y: Indexed, i: Index, j: sp.Symbol, n: int) -> sp.Expr:
+    # yhat_i ((yhat_i - y_i) - sum_j (yhat_j - y_j) yhat_j)
+    inner = sp.Sum(_product(difference(yhat(j), y(j)), yhat(j)), (j, 1, n))
+    return _product(yhat(i), difference(difference(yhat(i), y(i)), inner))
+
+
+def _softmax_squared_vector(
+    yhat: sp.MatrixExpr, y: sp.MatrixExpr, ones: sp.MatrixExpr
+) -> sp.MatrixExpr:
+    error = sp.MatAdd(yhat, -y)
+    return sp.HadamardProduct(yhat, sp.MatAdd(error, -ones * (sp.Transpose(error) * yhat)))
+
+
+def _sigmoid_squared_delta(yhat: Indexed, y: Indexed, i: Index, j: sp.Symbol, n: int) -> sp.Expr:
+    return _product(difference(yhat(i), y(i)), yhat(i), difference(sp.Integer(1), yhat(i)))
+
+
+def _sigmoid_squared_vector(
+    yhat: sp.MatrixExpr, y: sp.MatrixExpr, ones: sp.MatrixExpr
+) -> sp.MatrixExpr:
+    return sp.HadamardProduct(sp.MatAdd(yhat, -y), yhat, sp.MatAdd(ones, -yhat))
+
+
+_pair(
+    OutputLoss(
+        OUTPUTS_BY_NAME["softmax"],
+        LOSSES_BY_NAME["squared-error"],
+        _softmax_squared_delta,
+        _softmax_squared_vector,
+        code_steps=_squared_error_steps(OUTPUTS_BY_NAME["softmax"]),
+        code_prediction=_YHAT,
+        code_loss=_SQUARED_LOSS,
+        code_delta=_YHAT * (_R - RowSum(_R * _YHAT)),
+        loss_note="the sum over the units of r_i²/2",
+    )
+)
+_pair(
+    OutputLoss(
+        OUTPUTS_BY_NAME["sigmoid"],
+        LOSSES_BY_NAME["squared-error"],
+        _sigmoid_squared_delta,
+        _sigmoid_squared_vector,
+        code_steps=_squared_error_steps(OUTPUTS_BY_NAME["sigmoid"]),
+        code_prediction=_YHAT,
+        code_loss=_SQUARED_LOSS,
+        code_delta=_R * _YHAT * (1 - _YHAT),
+        loss_note="the sum over the units of r_i²/2",
+    )
+)
+_pair(
+    OutputLoss(
+        OUTPUTS_BY_NAME["identity"],
+        LOSSES_BY_NAME["squared-error"],
+        _plain_delta,
+        _plain_delta_vector,
+        code_steps=(CodeStep("R", ROW_A - ROW_Y, "R = yhat - y, with yhat = a_L"),),
+        code_prediction=ROW_A,
+        code_loss=_SQUARED_LOSS,
+        code_delta=_R,
+        loss_note="the sum over the units of r_i²/2",
+    )
+)
+
+#: The output/loss pairs that work, in the order of the documentation.
+PAIRS: tuple[tuple[str, str], ...] = tuple(PAIRS_BY_NAMES)
 
 
 def check_pair(output: str, loss: str) -> None:
@@ -129,6 +570,12 @@ def check_pair(output: str, loss: str) -> None:
         )
 
 
+def pair(output: str, loss: str) -> OutputLoss:
+    """The catalogue entry of a pair of :data:`PAIRS` (:func:`check_pair` first)."""
+    check_pair(output, loss)
+    return PAIRS_BY_NAMES[(output, loss)]
+
+
 def default_loss(output: str) -> str:
     """The loss that goes with ``output`` when only the output is given."""
     return next(lo for o, lo in PAIRS if o == output)
@@ -140,21 +587,11 @@ def default_output(loss: str) -> str:
 
 
 def output_function(output: str, logits: list[sp.Expr]) -> list[sp.Expr]:
-    """``yhat = O(a_L)`` elementwise for the named output function."""
-    if output == "softmax":
-        total = sum((sp.exp(a) for a in logits), sp.Integer(0))
-        return [sp.exp(a) / total for a in logits]
-    if output == "sigmoid":
-        return [_sigmoid(a) for a in logits]
-    return list(logits)
+    """``yhat = O(a_L)`` for a concrete list of logits."""
+    return OUTPUTS_BY_NAME[output].values(logits)
 
 
 def per_sample_loss(loss: str, yhat: list[sp.Expr], y: list[sp.Expr]) -> sp.Expr:
-    """The per-sample loss of SPEC section 2 as a SymPy expression of ``yhat`` and ``y``."""
-    if loss == "cross-entropy":
-        return -sp.Add(*[yi * sp.log(pi) for pi, yi in zip(yhat, y, strict=True)])
-    if loss == "binary-cross-entropy":
-        return -sp.Add(
-            *[yi * sp.log(pi) + (1 - yi) * sp.log(1 - pi) for pi, yi in zip(yhat, y, strict=True)]
-        )
-    return sp.Rational(1, 2) * sp.Add(*[(pi - yi) ** 2 for pi, yi in zip(yhat, y, strict=True)])
+    """The per-sample loss as a SymPy expression of concrete ``yhat`` and ``y`` lists."""
+    term = LOSSES_BY_NAME[loss].term
+    return sp.Add(*[term(p, t) for p, t in zip(yhat, y, strict=True)])

@@ -155,7 +155,7 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         _emit(out, result.table())
         return 0 if result.passed else 1
 
-    from symgrad.derivation import derive
+    from symgrad.pipeline import derive
     from symgrad.spec import NetworkSpec
 
     spec = NetworkSpec.parse(options.sizes, options.activation, options.output, options.loss)

@@ -13,6 +13,7 @@ import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.catalogue import Activation
+from symgrad.catalogue import H as H_OUTPUT
 from symgrad.spec import NetworkSpec
 
 I, J = nt.I, nt.J  # noqa: E741 - the unit indices i, j of the notes
@@ -21,11 +22,6 @@ I, J = nt.I, nt.J  # noqa: E741 - the unit indices i, j of the notes
 def product(*factors: sp.Expr) -> sp.Expr:
     """A product that keeps the order of the notes (``dL/dh_{kj} g'(a_{kj})``) when printed."""
     return sp.Mul(*factors, evaluate=False)
-
-
-def difference(left: sp.Expr, right: sp.Expr) -> sp.Expr:
-    """``left - right`` kept in that order when printed (``yhat_i - y_i``)."""
-    return sp.Add(left, sp.Mul(-1, right), evaluate=False)
 
 
 def instantiate(expr: sp.Expr, **indices: int) -> sp.Expr:
@@ -95,90 +91,44 @@ class Network:
 
     def prediction(self, i: sp.Expr = I, over: sp.Symbol | None = None) -> sp.Expr:
         """``yhat_i = O(a_L)_i``; the softmax sums over ``over`` (default ``j``)."""
-        L, output = self.L, self.spec.output
-        if output == "softmax":
-            j = over if over is not None else (J if i != J else sp.Dummy("j"))
-            return sp.exp(nt.pre(L, i)) / sp.Sum(sp.exp(nt.pre(L, j)), (j, 1, self.n(L)))
-        if output == "sigmoid":
-            return 1 / (1 + sp.exp(-nt.pre(L, i)))
-        return nt.pre(L, i)
+        j = over if over is not None else (J if i != J else sp.Dummy("j"))
+        return self.spec.pair.output.prediction(lambda m: nt.pre(self.L, m), i, j, self.n(self.L))
 
     def loss(self) -> sp.Expr:
         """The per-sample loss as a sum over output units ``i``."""
-        yhat, y, loss = nt.prediction(I), nt.target(I), self.spec.loss
-        if loss == "cross-entropy":
-            term = -y * sp.log(yhat)
-        elif loss == "binary-cross-entropy":
-            term = -(y * sp.log(yhat) + (1 - y) * sp.log(1 - yhat))
-        else:
-            term = sp.Rational(1, 2) * (yhat - y) ** 2
+        term = self.spec.pair.loss.term(nt.prediction(I), nt.target(I))
         return sp.Sum(term, (I, 1, self.n(self.L)))
 
     # output layer -----------------------------------------------------------------------------
 
     def loss_slope(self, i: sp.Expr = I) -> sp.Expr:
         """``dL/dyhat_i`` of the per-sample loss."""
-        yhat, y, loss = nt.prediction(i), nt.target(i), self.spec.loss
-        if loss == "cross-entropy":
-            return -y / yhat
-        if loss == "binary-cross-entropy":
-            return sp.Add(-y / yhat, (1 - y) / difference(sp.Integer(1), yhat), evaluate=False)
-        return difference(yhat, y)
+        return self.spec.pair.loss.slope(nt.prediction(i), nt.target(i))
 
     def output_jacobian(self, j: sp.Expr, i: sp.Expr) -> sp.Expr:
         """``d yhat_j / d a_{Li}``."""
-        output = self.spec.output
-        if output == "softmax":
-            return product(nt.prediction(j), difference(sp.KroneckerDelta(i, j), nt.prediction(i)))
-        if output == "sigmoid":
-            return product(
-                sp.KroneckerDelta(i, j),
-                nt.prediction(i),
-                difference(sp.Integer(1), nt.prediction(i)),
-            )
-        return sp.KroneckerDelta(i, j)
+        return self.spec.pair.output.jacobian(nt.prediction, i, j)
 
     @property
     def diagonal_output(self) -> bool:
         """True when ``yhat_i`` depends on ``a_{Li}`` alone (sigmoid, identity)."""
-        return self.spec.output != "softmax"
+        return self.spec.pair.output.diagonal
 
     @property
     def assumes_targets_sum_to_one(self) -> bool:
         """softmax + cross-entropy: ``grad_{a_L} L = yhat - y`` needs ``sum_i y_i = 1``."""
-        return (self.spec.output, self.spec.loss) == ("softmax", "cross-entropy")
+        return self.spec.pair.assumes_targets_sum_to_one
 
     def output_delta(self, i: sp.Expr = I) -> sp.Expr:
         """``dL/da_{Li}`` in its simplest form (for softmax + cross-entropy under sum y = 1)."""
-        yhat, y = nt.prediction(i), nt.target(i)
-        pair = (self.spec.output, self.spec.loss)
-        if pair in {
-            ("softmax", "cross-entropy"),
-            ("sigmoid", "binary-cross-entropy"),
-            ("identity", "squared-error"),
-        }:
-            return difference(yhat, y)
-        if pair == ("sigmoid", "squared-error"):
-            return product(difference(yhat, y), yhat, difference(sp.Integer(1), yhat))
-        # softmax + squared error: yhat_i ((yhat_i - y_i) - sum_j (yhat_j - y_j) yhat_j)
         j = J if i != J else sp.Dummy("j")
-        error_j = difference(nt.prediction(j), nt.target(j))
-        inner = sp.Sum(product(error_j, nt.prediction(j)), (j, 1, self.n(self.L)))
-        return product(yhat, difference(difference(yhat, y), inner))
+        return self.spec.pair.delta(nt.prediction, nt.target, i, j, self.n(self.L))
 
     def output_delta_vector(self) -> sp.MatrixExpr:
         """``grad_{a_L} L`` in matrix form."""
         n = self.n(self.L)
         yhat, y = nt.matrix("yhat", None, n), nt.matrix("y", None, n)
-        ones = sp.OneMatrix(n, 1)
-        error = sp.MatAdd(yhat, -y)
-        pair = (self.spec.output, self.spec.loss)
-        if pair == ("sigmoid", "squared-error"):
-            return sp.HadamardProduct(error, yhat, sp.MatAdd(ones, -yhat))
-        if pair == ("softmax", "squared-error"):
-            scalar = sp.Transpose(error) * yhat
-            return sp.HadamardProduct(yhat, sp.MatAdd(error, -ones * scalar))
-        return error
+        return self.spec.pair.delta_vector(yhat, y, sp.OneMatrix(n, 1))
 
     # vector forms -----------------------------------------------------------------------------
 
@@ -195,14 +145,39 @@ class Network:
         return nt.gradient(base, k, self.n(k))
 
     def slope_vector(self, k: int) -> sp.MatrixExpr:
-        """``g'(a_k)`` as a vector expression (``h_k (.) (1 - h_k)`` for the sigmoid)."""
-        h = nt.matrix("h", k, self.n(k))
-        ones = sp.OneMatrix(self.n(k), 1)
-        name = self.activation(k).name if self.activation(k).builtin else None
-        if name == "sigmoid":
-            return sp.HadamardProduct(h, sp.MatAdd(ones, -h))
-        if name == "tanh":
-            return sp.MatAdd(ones, -sp.HadamardProduct(h, h))
-        if name == "identity":
-            return ones
-        return nt.matrix("gprime", k, self.n(k))
+        """``g'(a_k)`` as a vector expression (``h_k (.) (1 - h_k)`` for the sigmoid).
+
+        Where the catalogue writes ``g'`` as a polynomial in ``h`` it becomes the same polynomial
+        of the vector ``h_k`` with elementwise products; otherwise it stays ``g'(a_k)``.
+        """
+        n = self.n(k)
+        written = self.activation(k).derivative_in_output
+        vector = None
+        if written is not None:
+            vector = _as_vector(written, nt.matrix("h", k, n), sp.OneMatrix(n, 1))
+        return vector if vector is not None else nt.matrix("gprime", k, n)
+
+
+def _as_vector(expr: sp.Expr, h: sp.MatrixExpr, ones: sp.MatrixExpr) -> sp.MatrixExpr | None:
+    """A polynomial in :data:`~symgrad.catalogue.H` as an elementwise vector expression, or None."""
+    if expr == H_OUTPUT:
+        return h
+    if expr.is_Integer:
+        return ones if expr == 1 else sp.MatMul(expr, ones)
+    parts = [_as_vector(arg, h, ones) for arg in expr.args]
+    if any(part is None for part in parts):
+        return None
+    if isinstance(expr, sp.Add):
+        return sp.MatAdd(*parts)
+    if isinstance(expr, sp.Mul):
+        numbers = [arg for arg in expr.args if arg.is_Number]
+        if numbers == [sp.Integer(-1)] and len(expr.args) == 2:
+            other = next(p for p, arg in zip(parts, expr.args, strict=True) if not arg.is_Number)
+            return -other if other is not None else None
+        if numbers:
+            return None
+        return sp.HadamardProduct(*parts)
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp > 1:
+        base = parts[0]
+        return sp.HadamardProduct(*([base] * int(expr.exp)))
+    return None

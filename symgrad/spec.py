@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from symgrad import catalogue
-from symgrad.catalogue import Activation
+from symgrad.catalogue import Activation, OutputLoss
 from symgrad.errors import SpecError
 
 #: Largest accepted layer; a wider one is surely a typo (and would not fit in memory as code).
@@ -49,6 +49,11 @@ class NetworkSpec:
     def activation(self, k: int) -> Activation:
         """The activation ``g`` of hidden layer ``k`` (1-based, ``1 <= k < L``)."""
         return self.activations[k - 1]
+
+    @property
+    def pair(self) -> OutputLoss:
+        """The catalogue entry of the output function and loss."""
+        return catalogue.pair(self.output, self.loss)
 
     @property
     def uniform_activation(self) -> bool:
@@ -117,6 +122,11 @@ class NetworkSpec:
                 catalogue.check_pair(out, catalogue.LOSSES[0])
             los = catalogue.default_loss(out)
         catalogue.check_pair(out, los or "")
+        if out == "softmax" and parsed[-1] == 1:
+            raise SpecError(
+                "a softmax over a single output unit is the constant 1 (its loss and gradients "
+                "are zero); use --output sigmoid for one output unit"
+            )
         return cls(parsed, activations, out, los or "")
 
 

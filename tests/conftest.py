@@ -52,7 +52,7 @@ SMALL_NETS = (
     + [Named(f"2-3-2-{o}-{lo}", (2, 3, 2), output=o, loss=lo) for o, lo in PAIRS]
     + [
         Named("single-layer-3-2", (3, 2)),
-        Named("width-1", (1, 1, 1), loss="squared-error"),
+        Named("width-1", (1, 1, 1), output="identity", loss="squared-error"),
         Named("depth-3-mixed", (2, 2, 2, 2), activation="tanh,relu"),
     ]
 )

@@ -12,10 +12,12 @@ import sympy as sp
 from conftest import SMALL_NETS, Named
 
 from symgrad import notation as nt
-from symgrad.derivation import CheckMethod, Derivation, Kind, Stage, derive
+from symgrad.derivation import CheckMethod, Derivation, Kind, ProofMethod, Stage, StepId
 from symgrad.errors import ProofError, SpecError
 from symgrad.model import instantiate
-from symgrad.proof import COMPOSED_LIMIT, ProofMethod, prove
+from symgrad.pipeline import derive
+from symgrad.proof import prove
+from symgrad.proof.common import COMPOSED_LIMIT
 from symgrad.spec import NetworkSpec
 
 
@@ -33,7 +35,7 @@ def test_every_step_is_proved_against_the_composed_loss(net: Named) -> None:
     assert derivation.proof.partials_checked == spec.parameter_count + units
     for kind in (Kind.WEIGHT, Kind.BIAS):
         for k in range(1, spec.depth + 1):
-            check = derivation.step(kind, k).check
+            check = derivation.step(StepId(kind, k)).check
             assert check is not None and check.method is CheckMethod.COMPOSED
             assert check.entries == check.total
 
@@ -61,27 +63,29 @@ def test_three_stages_for_every_layer() -> None:
 
 def test_bias_has_two_indices_and_weight_three() -> None:
     derivation = derive(NetworkSpec.parse([3, 3, 2]), prove=False)
-    bias = derivation.step(Kind.BIAS, 2)
+    bias = derivation.step(StepId(Kind.BIAS, 2))
     assert bias.lhs == nt.partial(nt.bias(2, nt.I))
     assert len(bias.lhs.variables[0].indices) == 2
-    weight = derivation.step(Kind.WEIGHT, 2)
+    weight = derivation.step(StepId(Kind.WEIGHT, 2))
     assert len(weight.lhs.variables[0].indices) == 3
     assert weight.final == nt.partial(nt.pre(2, nt.I)) * nt.post(1, nt.J)
 
 
 def test_matrix_of_partials_is_built_lazily_for_large_layers() -> None:
     derivation = derive(NetworkSpec.parse([784, 128, 10]), prove=False)
-    matrix = derivation.step(Kind.WEIGHT_MATRIX, 1).forms[0]
+    matrix = derivation.step(StepId(Kind.WEIGHT_MATRIX, 1)).forms[0]
     assert matrix.shape == (128, 784)
     assert matrix.entry(128, 784) == nt.partial(nt.weight(1, 128, 784))
 
 
 def test_softmax_cross_entropy_states_its_assumption() -> None:
     derivation = derive(NetworkSpec.parse([3, 3, 2]), prove=False)
-    step = derivation.step(Kind.OUTPUT_DELTA, 2)
+    step = derivation.step(StepId(Kind.OUTPUT_DELTA, 2))
     assert step.rules[-1].name == "TARGETS_SUM_TO_ONE"
     other = derive(NetworkSpec.parse([3, 3, 2], output="sigmoid"), prove=False)
-    assert all(r.name != "TARGETS_SUM_TO_ONE" for r in other.step(Kind.OUTPUT_DELTA, 2).rules)
+    assert all(
+        r.name != "TARGETS_SUM_TO_ONE" for r in other.step(StepId(Kind.OUTPUT_DELTA, 2)).rules
+    )
 
 
 def _with_form(derivation: Derivation, key: str, index: int, form: sp.Basic) -> Derivation:
@@ -145,12 +149,12 @@ def test_auto_picks_composed_for_small_and_numeric_for_large() -> None:
     assert NetworkSpec.parse([3, 3, 2]).parameter_count <= COMPOSED_LIMIT
     large = derive(NetworkSpec.parse([784, 128, 10]))
     assert large.proof is not None and large.proof.method is ProofMethod.NUMERIC
-    bias = large.step(Kind.BIAS, 1).check
+    bias = large.step(StepId(Kind.BIAS, 1)).check
     assert bias is not None and bias.entries == bias.total == 128
 
 
 def test_instantiate_writes_out_sums_without_touching_partials() -> None:
-    step = derive(NetworkSpec.parse([3, 3, 2]), prove=False).step(Kind.HIDDEN_GRAD, 1)
+    step = derive(NetworkSpec.parse([3, 3, 2]), prove=False).step(StepId(Kind.HIDDEN_GRAD, 1))
     value = instantiate(step.final, j=2)
     expected = sum(nt.partial(nt.pre(2, i)) * nt.weight(2, i, 2) for i in (1, 2))
     assert sp.expand(value - expected) == 0

@@ -14,9 +14,9 @@ import pytest
 
 from symgrad.checkmodule import check_module, inspect_source, load_module
 from symgrad.codegen import generate_module
-from symgrad.derivation import derive
 from symgrad.errors import ModuleCheckError
 from symgrad.gradcheck import check_gradients
+from symgrad.pipeline import derive
 from symgrad.spec import NetworkSpec
 
 

@@ -11,14 +11,18 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import ACTIVATIONS, PAIRS
 
-from symgrad.derivation import Derivation, derive
+from symgrad import jupyter
+from symgrad.derivation import Derivation
+from symgrad.pipeline import derive
 from symgrad.render.notes import (
     Compiled,
     compile_pdf,
@@ -183,7 +187,7 @@ def test_every_step_is_numbered_and_labelled_in_order() -> None:
     assert numbered == len(derivation.steps)
     markdown = render_markdown(derivation)
     for step in derivation:
-        assert rf"\tag{{{derivation.number(step)}}}" in markdown
+        assert rf"\tag{{{step.number}}}" in markdown
 
 
 def test_stages_follow_the_notes() -> None:
@@ -248,10 +252,26 @@ def test_custom_activation_is_quoted_in_the_header_and_escaped_in_prose() -> Non
     assert "symgrad latex 3 3 2 --activation 'x/(1+abs(x))'" in text
 
 
-def test_jupyter_reprs() -> None:
+class _Formatter:
+    """The part of an IPython display formatter that symgrad uses: ``for_type``."""
+
+    def __init__(self) -> None:
+        self.printers: dict[type, Callable[[object], str]] = {}
+
+    def for_type(self, cls: type, printer: Callable[[object], str]) -> None:
+        self.printers[cls] = printer
+
+
+def test_jupyter_display_is_registered_with_ipython_formatters() -> None:
+    formatters = {"text/latex": _Formatter(), "text/markdown": _Formatter()}
+    shell = SimpleNamespace(display_formatter=SimpleNamespace(formatters=formatters))
+    assert jupyter.register(shell)
     derivation = _derivation("332-sigmoid")
-    assert derivation._repr_latex_().startswith("$$")
-    assert derivation._repr_markdown_().startswith("---\ntitle:")
+    assert formatters["text/latex"].printers[Derivation](derivation).startswith("$$")
+    markdown = formatters["text/markdown"].printers[Derivation](derivation)
+    assert markdown.startswith("---\ntitle:")
+    # Outside IPython there is nothing to register with.
+    assert "IPython" in sys.modules or not jupyter.register()
 
 
 # Templating ------------------------------------------------------------------------------------

@@ -160,6 +160,19 @@ def _pair_valid(output: str | None, loss: str | None) -> bool:
     return (out, los) in catalogue.PAIRS
 
 
+def _resolved_output(output: str | None, loss: str | None) -> str:
+    """The output function ``NetworkSpec.parse`` settles on for a valid pair."""
+    if output is not None:
+        return output.strip()
+    return catalogue.default_output(loss.strip()) if loss is not None else "softmax"
+
+
+def _one_output_unit(sizes: list[str]) -> bool:
+    """True when the last size reads as 1 (a softmax over it is refused)."""
+    text = sizes[-1].strip().lstrip("0")
+    return text == "1"
+
+
 @st.composite
 def requests(draw: st.DrawFn, folder: Path) -> Request:
     """A command line of known validity: each part is drawn valid or invalid on purpose."""
@@ -197,6 +210,8 @@ def requests(draw: st.DrawFn, folder: Path) -> Request:
         options.append(f"--loss={loss}")
     if not _pair_valid(output, loss):
         reasons.append("output/loss")
+    elif _resolved_output(output, loss) == "softmax" and _one_output_unit(sizes):
+        reasons.append("softmax over one unit")
 
     proof = draw(st.sampled_from([None, "auto", "numeric", "composed", "exact"]))
     if proof is not None:
@@ -239,11 +254,11 @@ def requests(draw: st.DrawFn, folder: Path) -> Request:
 def warm() -> None:
     """Import every renderer once, so the first example is not charged for imports."""
     for argv in (
-        ["derive", "1", "1"],
-        ["latex", "1", "1"],
-        ["markdown", "1", "1"],
-        ["codegen", "1", "1"],
-        ["codegen", "1", "1", "--style", "unrolled"],
+        ["derive", "1", "2"],
+        ["latex", "1", "2"],
+        ["markdown", "1", "2"],
+        ["codegen", "1", "2"],
+        ["codegen", "1", "2", "--style", "unrolled"],
     ):
         assert run_main(argv).status == 0
 
@@ -469,7 +484,7 @@ def test_absurd_networks_are_refused_before_any_work(sizes: list[str]) -> None:
     "argv",
     [
         ["derive", "10", "8", "1", "--output", "sigmoid"],  # a binary classifier, numeric proof
-        ["derive", "2", "2", "1", "--proof", "numeric"],
+        ["derive", "2", "2", "1", "--output", "sigmoid", "--proof", "numeric"],
         ["latex", "3", "3", "3", "1", "--output", "identity"],
     ],
 )
@@ -477,6 +492,17 @@ def test_valid_networks_with_one_output_unit_run(argv: list[str]) -> None:
     """One output unit behind a hidden layer is a valid network: status 0 with any proof."""
     result = run_main(argv)
     assert (result.status, result.err) == (0, ""), result.err
+
+
+@pytest.mark.parametrize("command", ["derive", "latex", "markdown", "codegen"])
+@pytest.mark.parametrize("sizes", [["2", "1"], ["3", "4", "1"]])
+def test_a_softmax_over_one_unit_is_refused_by_every_command(
+    command: str, sizes: list[str]
+) -> None:
+    """The softmax of one unit is the constant 1: refused, pointing to --output sigmoid."""
+    result = run_main([command, *sizes])
+    assert_one_error_line(result, [command, *sizes])
+    assert "--output sigmoid" in result.err
 
 
 @pytest.mark.parametrize("sizes", [["10", "300"], ["784", "128", "10"]])
@@ -505,7 +531,7 @@ def test_memory_error_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     def exhausted(*args: object, **kwargs: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr("symgrad.derivation.derive", exhausted)
+    monkeypatch.setattr("symgrad.pipeline.derive", exhausted)
     result = run_main(["derive", "3", "2"])
     assert_one_error_line(result, ["derive", "3", "2"])
     assert "smaller layer sizes" in result.err
@@ -517,7 +543,7 @@ def test_recursion_error_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     def too_deep(*args: object, **kwargs: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr("symgrad.derivation.derive", too_deep)
+    monkeypatch.setattr("symgrad.pipeline.derive", too_deep)
     assert_one_error_line(run_main(["derive", "3", "2"]), ["derive", "3", "2"])
 
 

@@ -372,7 +372,7 @@ NETS = (
             "sigmoid",
             "binary-cross-entropy",
         ),
-        Net("width-2-1-softmax-of-one", (2, 1), ()),
+        Net("width-2-1-sigmoid-squared", (2, 1), (), "sigmoid", "squared-error"),
         Net("3-2-2-2-mixed", (3, 2, 2, 2), ("leaky-relu", "sigmoid"), "softmax", "squared-error"),
     ]
 )

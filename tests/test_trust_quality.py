@@ -24,7 +24,17 @@ SPECS: list[list[str]] = [
     ["3", "3", "2"],
     ["2", "2", "2", "2", "--activation", "tanh,relu", "--output", "sigmoid"],
     ["2", "3", "--output", "identity"],
-    ["1", "1", "1", "--activation", "x/(1+abs(x))", "--loss", "squared-error"],
+    [
+        "1",
+        "1",
+        "1",
+        "--activation",
+        "x/(1+abs(x))",
+        "--output",
+        "sigmoid",
+        "--loss",
+        "squared-error",
+    ],
     ["2", "2", "2", "--activation", "leaky-relu", "--output", "softmax", "--loss", "squared-error"],
     ["2", "2", "2", "--activation", "softplus", "--output", "sigmoid", "--loss", "squared-error"],
 ]

@@ -139,7 +139,7 @@ def _equation(derivation: Derivation, step: Step, form: int = -1) -> str:
     """``(eq. N) lhs = form`` of ``step`` in the Unicode of the terminal printout."""
     rhs = step.forms[form]
     text = f"{printing.unicode(step.lhs)} = {printing.unicode(rhs)}"  # type: ignore[arg-type]
-    return f"(eq. {derivation.number(step)}) {text}"
+    return f"(eq. {step.number}) {text}"
 
 
 def _steps(derivation: Derivation) -> dict[str, Step]:
@@ -405,9 +405,6 @@ class _VectorizedWriter:
 
     def eq(self, key: str, form: int = -1) -> str:
         return _equation(self.derivation, self.steps[key], form)
-
-    def num(self, key: str) -> int:
-        return self.derivation.number(self.steps[key])
 
     def h(self, k: int) -> str:
         return "X" if k == 0 else f"H{k}"

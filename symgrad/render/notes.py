@@ -4,7 +4,7 @@ A renderer at the end of the pipeline (spec -> model -> derivation -> **notes** 
 turns a :class:`~symgrad.derivation.Derivation` into plain strings (printed equations, prose,
 table cells, diagram coordinates) and hands them to the Jinja2 templates in
 ``templates/latex`` and ``templates/markdown``, which only loop and insert. Equations are the
-steps of the derivation, in order, numbered with :meth:`Derivation.number`, so the notes, the
+steps of the derivation, in order, numbered by :attr:`Step.number`, so the notes, the
 terminal printout and the comments of generated code cite the same numbers.
 
 Large networks stay small on paper: matrices show their first rows and columns, then
@@ -33,6 +33,10 @@ from symgrad.derivation import (
     Rule,
     Stage,
     Step,
+    StepId,
+    backward_pass,
+    hidden_layers_backward,
+    layers_backward,
 )
 from symgrad.printing import NotesLatexPrinter
 from symgrad.render import wording
@@ -347,7 +351,7 @@ class _MarkdownFormat(_Format):
     latex = False
 
     def ref(self, step: Step) -> str:
-        return f"({self.derivation.number(step)})"
+        return f"({step.number})"
 
     def code(self, text: str) -> str:
         return f"`{text}`"
@@ -356,7 +360,7 @@ class _MarkdownFormat(_Format):
         return f"*{text}*"
 
     def tag(self, step: Step) -> str:
-        return str(self.derivation.number(step))
+        return str(step.number)
 
     def prose(self, text: str) -> str:
         return text.replace("_", "\\_").replace("*", "\\*")
@@ -380,13 +384,6 @@ _RULE_NOTES = {
     Rule.MATRIX_FORM: "in matrix form",
     Rule.ENTRIES: "entries",
     Rule.OUTER_PRODUCT: "outer product",
-}
-
-_OUTPUT_NAMES = {"softmax": "softmax", "sigmoid": "sigmoid", "identity": "identity"}
-_LOSS_NAMES = {
-    "cross-entropy": "cross-entropy",
-    "binary-cross-entropy": "binary cross-entropy",
-    "squared-error": "squared error",
 }
 
 #: A row of an aligned display longer than this (LaTeX source characters) gets its rule note in
@@ -459,7 +456,7 @@ class _Builder:
             left = lhs if n == 0 else ""
             note = rf" && \text{{{_RULE_NOTES[rule]}}}" if show_notes else ""
             rows.append(f"{left} &= {form}{note}" if len(forms) > 1 else f"{left} = {form}")
-        return Display(tuple(rows), str(self.d.number(step)), self.label(step))
+        return Display(tuple(rows), str(step.number), self.label(step))
 
     def ranges(self, step: Step) -> str:
         """``for $i = 1, \\dots, 3$`` from the step's generic indices."""
@@ -469,7 +466,7 @@ class _Builder:
     # sections ----------------------------------------------------------------------------
 
     def build(self) -> Notes:
-        output, loss = self.spec.output, self.spec.loss
+        pair = self.spec.pair
         hidden = self.L - 1
         if hidden == 0:
             hidden_text = "no hidden layer"
@@ -482,7 +479,7 @@ class _Builder:
                     names.append(name)
             plural = "s" if hidden > 1 else ""
             hidden_text = f"{hidden} hidden layer{plural} ({', '.join(names)})"
-        subtitle = f"{hidden_text}, {_OUTPUT_NAMES[output]} output, {_LOSS_NAMES[loss]} loss"
+        subtitle = f"{hidden_text}, {pair.output.name} output, {pair.loss.display} loss"
         title = f"Backpropagation for a {self.sizes_text()} network"
         sections = [
             self.setup_section(),
@@ -567,14 +564,13 @@ class _Builder:
         rows += [
             (
                 _math(rf"\hat{{y}} = O(a_{{{L}}})"),
-                f"prediction; the output function {_math('O')} is the "
-                f"{_OUTPUT_NAMES[self.spec.output]}",
+                f"prediction; the output function {_math('O')} is the {self.spec.pair.output.name}",
                 _math(rf"\mathbb{{R}}^{{n_{{{L}}}}}"),
             ),
             (_math("y"), "target", _math(rf"\mathbb{{R}}^{{n_{{{L}}}}}")),
             (
                 _math(r"\mathcal{L}"),
-                f"per-sample loss, {_LOSS_NAMES[self.spec.loss]}",
+                f"per-sample loss, {self.spec.pair.loss.display}",
                 "scalar",
             ),
             (
@@ -603,7 +599,7 @@ class _Builder:
                 if not act.builtin:
                     what = f"custom, {_math('g(x) = ' + g)}"
             else:
-                what = f"{_OUTPUT_NAMES[self.spec.output]} output"
+                what = f"{self.spec.pair.output.name} output"
             rows.append(
                 (
                     _math(str(k)),
@@ -727,14 +723,14 @@ class _Builder:
             elif step.kind is Kind.PREDICTION:
                 blocks.append(
                     Text(
-                        f"The output layer applies the {_OUTPUT_NAMES[self.spec.output]} to "
+                        f"The output layer applies the {self.spec.pair.output.name} to "
                         f"{_math(f'a_{{{L}}}')}:"
                     )
                 )
                 blocks.append(self.step_display(step, notes=False))
             elif step.kind is Kind.LOSS:
                 text = (
-                    f"and the per-sample loss is the {_LOSS_NAMES[self.spec.loss]} of the "
+                    f"and the per-sample loss is the {self.spec.pair.loss.display} of the "
                     f"prediction {_YHAT} and the target {_math('y')}:"
                 )
                 blocks.append(Text(text))
@@ -753,8 +749,7 @@ class _Builder:
             if k < self.L:
                 g = "g" if self.spec.uniform_activation else f"g_{{{k}}}"
                 rows.append(f"h_{{{k}}} {eq} {g}(a_{{{k}}})")
-        out = {"softmax": r"\operatorname{softmax}", "sigmoid": r"\sigma", "identity": ""}
-        rows.append(rf"\hat{{y}} {eq} {out[self.spec.output]}(a_{{{self.L}}})")
+        rows.append(rf"\hat{{y}} {eq} {self.spec.pair.output.latex}(a_{{{self.L}}})")
         return rows
 
     def written_out_blocks(self) -> list[Block]:
@@ -841,11 +836,11 @@ class _Builder:
                 f"{_DA_DH}."
             )
         )
-        for k in range(self.L - 1, 0, -1):
-            grad = self.d.step(Kind.HIDDEN_GRAD, k)
-            grad_v = self.d.step(Kind.HIDDEN_GRAD_VECTOR, k)
-            delta = self.d.step(Kind.HIDDEN_DELTA, k)
-            delta_v = self.d.step(Kind.HIDDEN_DELTA_VECTOR, k)
+        for k in hidden_layers_backward(self.L):
+            grad = self.d.step(StepId(Kind.HIDDEN_GRAD, k))
+            grad_v = self.d.step(StepId(Kind.HIDDEN_GRAD_VECTOR, k))
+            delta = self.d.step(StepId(Kind.HIDDEN_DELTA, k))
+            delta_v = self.d.step(StepId(Kind.HIDDEN_DELTA_VECTOR, k))
             blocks += [
                 Heading(f"Hidden layer {k}"),
                 Text(f"For {self.ranges(grad)}:"),
@@ -875,11 +870,11 @@ class _Builder:
                 f"{_DA_DB}."
             )
         ]
-        for k in range(self.L, 0, -1):
-            weight = self.d.step(Kind.WEIGHT, k)
-            matrix = self.d.step(Kind.WEIGHT_MATRIX, k)
-            bias = self.d.step(Kind.BIAS, k)
-            bias_v = self.d.step(Kind.BIAS_VECTOR, k)
+        for k in layers_backward(self.L):
+            weight = self.d.step(StepId(Kind.WEIGHT, k))
+            matrix = self.d.step(StepId(Kind.WEIGHT_MATRIX, k))
+            bias = self.d.step(StepId(Kind.BIAS, k))
+            bias_v = self.d.step(StepId(Kind.BIAS_VECTOR, k))
             n, m = self.spec.sizes[k], self.spec.sizes[k - 1]
             prev = "x" if k == 1 else f"h_{{{k - 1}}}"
             blocks += [
@@ -919,7 +914,7 @@ class _Builder:
             f"&= {column} {row}",
             f"&= {form_tex(outer)}",
         )
-        return Display(rows, str(self.d.number(step)), self.label(step))
+        return Display(rows, str(step.number), self.label(step))
 
     def summary_section(self) -> Section:
         L = self.L
@@ -934,13 +929,8 @@ class _Builder:
             rows.append(f"{form_tex(step.lhs)} &= {form_tex(step.final)}")
             tags.append(self.fmt.tag(step))
 
-        add(self.d.step(Kind.OUTPUT_DELTA_VECTOR, L))
-        for k in range(L, 0, -1):
-            add(self.d.step(Kind.WEIGHT_MATRIX, k))
-            add(self.d.step(Kind.BIAS_VECTOR, k))
-            if k > 1:
-                add(self.d.step(Kind.HIDDEN_GRAD_VECTOR, k - 1))
-                add(self.d.step(Kind.HIDDEN_DELTA_VECTOR, k - 1))
+        for id in backward_pass(L):
+            add(self.d.step(id))
         backward = Display(tuple(rows), tags=tuple(tags), kind="summary")
         blocks: list[Block] = [
             Text(
@@ -969,7 +959,7 @@ class _Builder:
             return Section("What was checked", "sec:checks", tuple(blocks))
         rows = tuple(
             (
-                f"({self.d.number(s)})",
+                f"({s.number})",
                 _math(_short_lhs(s)),
                 self.fmt.prose(wording.check_text(s.check)),
             )

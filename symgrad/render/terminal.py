@@ -61,7 +61,7 @@ def _sub(text: str) -> str:
 
 
 def _step_lines(derivation: Derivation, step: Step, width: int) -> list[str]:
-    number = f"({derivation.number(step)})"
+    number = f"({step.number})"
     indent = " " * (len(number) + 1)
     lhs = printing.unicode(step.lhs)
     lines: list[str] = []

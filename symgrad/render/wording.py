@@ -6,8 +6,15 @@ Only prose lives here; mathematics is printed by :mod:`symgrad.printing`.
 
 from __future__ import annotations
 
-from symgrad.derivation import Check, CheckMethod, Derivation, Rule, Stage
-from symgrad.proof import COMPOSED_LIMIT, ProofMethod, ProofSummary
+from symgrad.derivation import (
+    Check,
+    CheckMethod,
+    Derivation,
+    ProofMethod,
+    ProofSummary,
+    Rule,
+    Stage,
+)
 
 STAGE_TITLES = {
     Stage.SETUP: "The network",
@@ -61,7 +68,7 @@ def proof_text(proof: ProofSummary | None) -> list[str]:
     ]
     if proof.method is ProofMethod.COMPOSED:
         lines.append(
-            f"The network has {proof.parameters} parameters (at most {COMPOSED_LIMIT}), so every "
+            f"The network has {proof.parameters} parameters ({_why(proof)}), so every "
             f"partial of every parameter and unit ({proof.partials_checked} in all) built by the "
             "chain rule was compared with sympy.diff of the fully composed per-sample loss "
             "l(a_L(theta)), with the activation g and the output-and-loss l left abstract; the "
@@ -69,7 +76,7 @@ def proof_text(proof: ProofSummary | None) -> list[str]:
         )
     else:
         lines.append(
-            f"The network has {proof.parameters} parameters (more than {COMPOSED_LIMIT}), so the "
+            f"The network has {proof.parameters} parameters ({_why(proof)}), so the "
             f"chain-rule gradient was evaluated from the matrix forms at a random point (seed "
             f"{proof.seed}) in {proof.digits}-digit arithmetic and {proof.partials_checked} "
             "partials (every bias, and every weight where the work is small, else a sample) were "
@@ -77,6 +84,15 @@ def proof_text(proof: ProofSummary | None) -> list[str]:
             f"parameter (mpmath.diff); the largest relative difference was {proof.max_error:.1e}."
         )
     return lines
+
+
+def _why(proof: ProofSummary) -> str:
+    """Why this method ran: asked for with --proof, or chosen by size."""
+    if proof.requested:
+        return f"--proof {proof.method.value} was asked for"
+    if proof.method is ProofMethod.COMPOSED:
+        return f"at most {proof.composed_limit}"
+    return f"more than {proof.composed_limit}"
 
 
 def title(derivation: Derivation) -> str:

@@ -1,138 +1,41 @@
-"""Proof of every step of a derivation; a failed check raises :class:`ProofError`.
+"""Symbolic proof of each step: every form of a step equals the one before it, by SymPy.
 
-Sits right after the derivation: :func:`prove` returns the same derivation with a
-:class:`~symgrad.derivation.Check` on every step. Three kinds of evidence, each exact where it can
-be:
-
-``symbolic``
-    The forms of a step equal each other, proved by SymPy. Local derivatives
-    (``da_{ki}/dW_{kij} = h_{k-1,j}``, ``dh_{kj}/da_{kj} = g'(a_{kj})``, ``dyhat_j/da_{Li}``) are
-    recomputed by differentiating the layer equations, with generic indices ``i, j``, so one check
-    covers every entry. Output-layer steps are proved for every output unit (a sample beyond
-    :data:`OUTPUT_EXACT_LIMIT` units). Matrix forms are expanded entry by entry and compared with
-    the elementwise form.
-``composed``
-    For networks with at most :data:`COMPOSED_LIMIT` parameters: every partial ``dL/dW_{kij}``,
-    ``dL/db_{ki}``, ``dL/da_{ki}`` and ``dL/dh_{kj}`` built by the chain rule from the steps equals
-    the direct SymPy derivative of the fully composed per-sample loss ``l(a_L(theta))``; the
-    difference is exactly zero. The activation ``g`` and the output-and-loss ``l`` stay abstract
-    there, and their concrete derivatives are proved separately (``symbolic``), which together
-    prove the concrete partials.
-``numeric``
-    Beyond that size, at a random point in :data:`DIGITS`-digit arithmetic (mpmath): the
-    chain-rule gradient from the matrix forms is compared with the derivative of the composed loss
-    as a function of one parameter (mpmath's high-precision differentiation) for a deterministic
-    sample of weights and biases of every layer, and the matrix forms with the elementwise ones.
+Part of the proof (derivation -> **proof** -> program). Local derivatives
+(``da_{ki}/dW_{kij} = h_{k-1,j}``, ``dh_{kj}/da_{kj} = g'(a_{kj})``, ``dyhat_j/da_{Li}``) are
+recomputed by differentiating the layer equations, with generic indices ``i, j``, so one check
+covers every entry. Output-layer steps are proved for every output unit (a sample beyond
+:data:`~symgrad.proof.common.OUTPUT_EXACT_LIMIT` units). Matrix forms are expanded entry by entry
+and compared with the elementwise step they summarize. The catalogue's identities (``g'`` against
+``d g/dx``, and every form generated code computes against its definition) are proved here too.
 """
 
 from __future__ import annotations
 
-import enum
 import random
-from dataclasses import dataclass, replace
-from functools import cache
 
 import sympy as sp
 
 from symgrad import notation as nt
-from symgrad.derivation import Check, CheckMethod, Derivation, EntryMatrix, Kind, Stage, Step
-from symgrad.errors import ProofError, SpecError
+from symgrad.derivation import (
+    Check,
+    CheckMethod,
+    EntryMatrix,
+    Kind,
+    Stage,
+    Step,
+    build_step,
+)
+from symgrad.errors import ProofError
 from symgrad.expressions import X
 from symgrad.model import Network, instantiate
-
-#: Largest network (parameters) proved by exact differentiation of the composed loss by default.
-COMPOSED_LIMIT = 40
-#: Largest network ``--proof composed`` accepts; the composed loss grows too large beyond it.
-COMPOSED_HARD_LIMIT = 200
-#: Output units proved one by one symbolically; beyond, a sample of them.
-OUTPUT_EXACT_LIMIT = 6
-#: Output units up to which output-layer steps are proved symbolically; a wider output layer
-#: makes every softmax entry a sum of that many terms, so beyond it they are checked numerically.
-OUTPUT_SYMBOLIC_LIMIT = 12
-#: Output units sampled when a wide output layer is checked numerically.
-WIDE_OUTPUT_SAMPLE = 4
-#: Output units up to which output-layer identities are proved by cancelling symbolically.
-CANCEL_LIMIT = 3
-#: Exact rational points used beyond :data:`CANCEL_LIMIT`.
-RATIONAL_POINTS = 3
-#: Working precision of the numeric checks, in decimal digits.
-DIGITS = 40
-#: Largest relative difference a numeric check accepts.
-TOLERANCE = 1e-25
-#: Multiplications per layer allowed for checking every bias (every unit's error signal).
-UNIT_BUDGET = 100_000
-#: Parameters per weight matrix (and per bias vector, half of it) in the numeric sample.
-SAMPLE_PER_LAYER = 6
-
-
-class ProofMethod(enum.Enum):
-    COMPOSED = "composed"
-    NUMERIC = "numeric"
-
-
-@dataclass(frozen=True)
-class ProofSummary:
-    """What the proof did as a whole, for the closing section of every rendering."""
-
-    method: ProofMethod
-    parameters: int
-    composed_limit: int
-    #: Partials compared with the direct derivative of the composed loss.
-    partials_checked: int
-    digits: int
-    seed: int
-    max_error: float
-
-
-def prove(derivation: Derivation, method: str = "auto") -> Derivation:
-    """Check every step of ``derivation`` and return it with the checks attached."""
-    spec = derivation.spec
-    if method not in {"auto", "composed", "numeric"}:
-        raise SpecError(f"unknown proof method {method!r}; use auto, composed or numeric")
-    if method == "composed" and spec.parameter_count > COMPOSED_HARD_LIMIT:
-        raise SpecError(
-            f"--proof composed handles at most {COMPOSED_HARD_LIMIT} parameters, the network has "
-            f"{spec.parameter_count}; use --proof numeric"
-        )
-    chosen = ProofMethod.COMPOSED
-    if method == "numeric" or (method == "auto" and spec.parameter_count > COMPOSED_LIMIT):
-        chosen = ProofMethod.NUMERIC
-    net = derivation.network
-    seed = _seed(spec.sizes)
-    _check_activations(net)
-    steps = {s.key: _symbolic_check(net, s) for s in derivation.steps}
-    if chosen is ProofMethod.COMPOSED:
-        composed = _ComposedProof(derivation)
-        partial_checks = composed.run()
-        max_error = 0.0
-    else:
-        from symgrad.proof_numeric import NumericProof
-
-        numeric = NumericProof(derivation, seed)
-        partial_checks = numeric.run()
-        max_error = numeric.max_error
-    for key, check in partial_checks.items():
-        steps[key] = check
-    checked = tuple(replace(s, check=steps[s.key]) for s in derivation.steps)
-    summary = ProofSummary(
-        method=chosen,
-        parameters=spec.parameter_count,
-        composed_limit=COMPOSED_LIMIT,
-        partials_checked=sum(c.entries for k, c in partial_checks.items()),
-        digits=DIGITS if chosen is ProofMethod.NUMERIC else 0,
-        seed=seed,
-        max_error=max_error,
-    )
-    return derivation.with_steps(checked, summary)
-
-
-def _seed(sizes: tuple[int, ...]) -> int:
-    """A seed fixed by the sizes, so the same command checks the same points every time."""
-    value = 17
-    for n in sizes:
-        value = (value * 1_000_003 + n) % (2**31)
-    return value
-
+from symgrad.proof.common import (
+    CANCEL_LIMIT,
+    OUTPUT_EXACT_LIMIT,
+    OUTPUT_SYMBOLIC_LIMIT,
+    RATIONAL_POINTS,
+    sample_units,
+    seed_for,
+)
 
 # Activation identities -------------------------------------------------------------------------
 
@@ -141,7 +44,7 @@ _RATIONAL_POINTS = [
 ]
 
 
-def _check_activations(net: Network) -> None:
+def check_activations(net: Network) -> None:
     """``g'`` of every hidden activation equals ``d g/dx``; ``g'`` in terms of ``h`` as well."""
     seen: set[str] = set()
     for k in range(1, net.L):
@@ -181,11 +84,12 @@ def _zero_at_points(expr: sp.Expr) -> bool:
 # Symbolic checks of the forms of each step ---------------------------------------------------
 
 
-def _symbolic_check(net: Network, step: Step) -> Check:
+def check_step(net: Network, step: Step) -> Check:
+    """The symbolic check of one step; raises :class:`ProofError` when a form differs."""
     if step.stage is Stage.SETUP:
         return Check(CheckMethod.DEFINITION)
     if step.kind is Kind.OUTPUT_DELTA_VECTOR and net.n(net.L) > OUTPUT_SYMBOLIC_LIMIT:
-        from symgrad.proof_numeric import check_output_numeric
+        from symgrad.proof.numeric import check_output_numeric
 
         return check_output_numeric(net, step)
     if step.kind in {Kind.OUTPUT_DELTA_VECTOR, Kind.HIDDEN_GRAD_VECTOR, Kind.HIDDEN_DELTA_VECTOR}:
@@ -194,7 +98,7 @@ def _symbolic_check(net: Network, step: Step) -> Check:
         return _check_entry_matrices(net, step)
     if step.stage is Stage.OUTPUT:
         if net.n(net.L) > OUTPUT_SYMBOLIC_LIMIT:
-            from symgrad.proof_numeric import check_output_numeric
+            from symgrad.proof.numeric import check_output_numeric
 
             return check_output_numeric(net, step)
         return _check_output(net, step)
@@ -324,7 +228,7 @@ def _is_zero(expr: sp.Expr) -> bool:
 def _check_output(net: Network, step: Step) -> Check:
     """Output-layer steps: every form, for each output unit, equals the direct derivative."""
     L, n = net.L, net.n(net.L)
-    units = _sample_units(n, OUTPUT_EXACT_LIMIT, _seed(net.spec.sizes))
+    units = sample_units(n, OUTPUT_EXACT_LIMIT, seed_for(net.spec.sizes))
     normal = _Normalizer(net, ())
     logits = [sp.Symbol(f"E{m}", positive=True) for m in range(1, n + 1)]
     to_exp = {nt.pre(L, m): sp.log(logits[m - 1]) for m in range(1, n + 1)}
@@ -357,13 +261,6 @@ def _check_output(net: Network, step: Step) -> Check:
     return Check(CheckMethod.SYMBOLIC, entries=len(units), total=n, points=len(points))
 
 
-def _build_twin(net: Network, kind: Kind, layer: int) -> Step:
-    """The elementwise step of ``kind`` for ``layer``: the twin a matrix form summarizes."""
-    from symgrad.derivation import _build_steps
-
-    return next(s for s in _build_steps(net) if s.kind is kind and s.layer == layer)
-
-
 def _rational_zero(
     difference: sp.Expr, logits: list[sp.Symbol], n: int, points: list[dict[sp.Expr, sp.Expr]]
 ) -> bool:
@@ -379,7 +276,7 @@ def _rational_zero(
 
 
 def _rational_points(net: Network, logits: list[sp.Symbol], count: int) -> list[dict]:
-    rng = random.Random(_seed(net.spec.sizes))
+    rng = random.Random(seed_for(net.spec.sizes))
     n = net.n(net.L)
     points = []
     for _ in range(count):
@@ -392,26 +289,13 @@ def _rational_points(net: Network, logits: list[sp.Symbol], count: int) -> list[
     return points
 
 
-def _sample_units(n: int, limit: int, seed: int) -> list[int]:
-    if n <= limit:
-        return list(range(1, n + 1))
-    rng = random.Random(seed)
-    middle = rng.sample(range(2, n), limit - 2)
-    return sorted({1, n, *middle})
-
-
 def _check_vector(net: Network, step: Step) -> Check:
     """A vector form equals the elementwise step it summarizes, entry by entry."""
-    elementwise = {
-        Kind.OUTPUT_DELTA_VECTOR: Kind.OUTPUT_DELTA,
-        Kind.HIDDEN_GRAD_VECTOR: Kind.HIDDEN_GRAD,
-        Kind.HIDDEN_DELTA_VECTOR: Kind.HIDDEN_DELTA,
-    }[step.kind]
     k = step.layer
     n = net.n(k)
-    units = _sample_units(n, OUTPUT_EXACT_LIMIT, _seed(net.spec.sizes) + k)
+    units = sample_units(n, OUTPUT_EXACT_LIMIT, seed_for(net.spec.sizes) + k)
     explicit = _ExplicitMatrices(net)
-    twin = _build_twin(net, elementwise, k)
+    twin = build_step(net, step.id.twin())
     index = twin.indices[0][0]
     normal = _Normalizer(net, ())
     for form in step.forms:
@@ -491,12 +375,11 @@ def _check_entry_matrices(net: Network, step: Step) -> Check:
     first = step.forms[0]
     assert isinstance(first, EntryMatrix)
     rows, cols = first.shape
-    seed = _seed(net.spec.sizes) + 7 * step.layer
-    row_units = _sample_units(rows, 6, seed)
-    col_units = _sample_units(cols, 6, seed + 1)
+    seed = seed_for(net.spec.sizes) + 7 * step.layer
+    row_units = sample_units(rows, 6, seed)
+    col_units = sample_units(cols, 6, seed + 1)
     explicit = _ExplicitMatrices(net)
-    elementwise_kind = Kind.WEIGHT if step.kind is Kind.WEIGHT_MATRIX else Kind.BIAS
-    twin = _build_twin(net, elementwise_kind, step.layer)
+    twin = build_step(net, step.id.twin())
     for r in row_units:
         for c in col_units:
             values = []
@@ -514,159 +397,3 @@ def _check_entry_matrices(net: Network, step: Step) -> Check:
                 if sp.expand(value - expected) != 0:
                     raise ProofError(f"step {step.key}: entry ({r}, {c}) differs")
     return Check(CheckMethod.SYMBOLIC, entries=len(row_units) * len(col_units), total=rows * cols)
-
-
-def _named_function(name: str) -> type[sp.Function]:
-    """An undefined function ``name(...)``; used for the partials of the abstract functions."""
-    return sp.Function(name)
-
-
-def _abstract_function(name: str, partials: list[type[sp.Function]]) -> type[sp.Function]:
-    """An unknown function whose partial derivative in argument m is ``partials[m-1](args)``."""
-
-    def fdiff(self: sp.Function, argindex: int = 1) -> sp.Expr:
-        return partials[argindex - 1](*self.args)
-
-    return type(name, (sp.Function,), {"nargs": len(partials), "fdiff": fdiff})
-
-
-# Composed loss: exact, for small networks -------------------------------------------------------
-
-
-class _ComposedProof:
-    """Chain-rule partials against ``sympy.diff`` of the composed loss ``l(a_L(theta))``."""
-
-    def __init__(self, derivation: Derivation) -> None:
-        self.derivation = derivation
-        self.net = derivation.network
-        net = self.net
-        n_out = net.n(net.L)
-        # Abstract l and g whose derivatives are named functions (not Subs objects): SymPy then
-        # compares the two sides of every check by structure, which is fast.
-        self.ell_partials = [_named_function(f"ell_{i}") for i in range(1, n_out + 1)]
-        self.ell = _abstract_function("ell", self.ell_partials)
-        self.g_prime_abstract = {k: _named_function(f"gp{k}") for k in range(1, net.L)}
-        self.g = {
-            k: _abstract_function(f"g{k}", [self.g_prime_abstract[k]]) for k in range(1, net.L)
-        }
-        self.composed_pre: dict[tuple[int, int], sp.Expr] = {}
-        self.composed_post: dict[tuple[int, int], sp.Expr] = {}
-        for j in range(1, net.n(0) + 1):
-            self.composed_post[(0, j)] = nt.post(0, j)
-        for k in range(1, net.L + 1):
-            for i in range(1, net.n(k) + 1):
-                a = instantiate(net.pre_activation(k, i)).xreplace(self._post_map(k - 1))
-                self.composed_pre[(k, i)] = a
-                if k < net.L:
-                    self.composed_post[(k, i)] = self.g[k](a)
-        self.loss = self.ell(*[self.composed_pre[(net.L, i)] for i in range(1, net.n(net.L) + 1)])
-
-    def _post_map(self, k: int) -> dict[sp.Expr, sp.Expr]:
-        return {nt.post(k, j): self.composed_post[(k, j)] for j in range(1, self.net.n(k) + 1)}
-
-    def step(self, kind: Kind, k: int) -> Step:
-        return self.derivation.step(kind, k)
-
-    @cache  # noqa: B019 - one proof object per derivation, freed with it
-    def delta(self, k: int, i: int) -> sp.Expr:
-        """``dL/da_{ki}`` by the chain rule of the steps, with ``g`` and ``l`` abstract."""
-        net = self.net
-        if k == net.L:
-            values = [self.composed_pre[(k, m)] for m in range(1, net.n(k) + 1)]
-            return self.ell_partials[i - 1](*values)
-        structural = self.step(Kind.HIDDEN_DELTA, k).forms[1]  # dL/dh_{kj} g'(a_{kj})
-        value = instantiate(structural, j=i)
-        value = value.xreplace({nt.partial(nt.post(k, i)): self.hidden_grad(k, i)})
-        return self._abstract(value, k)
-
-    @cache  # noqa: B019
-    def hidden_grad(self, k: int, j: int) -> sp.Expr:
-        """``dL/dh_{kj}`` from step hidden-grad-k."""
-        value = instantiate(self.step(Kind.HIDDEN_GRAD, k).final, j=j)
-        return value.xreplace(
-            {
-                nt.partial(nt.pre(k + 1, i)): self.delta(k + 1, i)
-                for i in range(1, self.net.n(k + 1) + 1)
-            }
-        )
-
-    def _abstract(self, value: sp.Expr, k: int) -> sp.Expr:
-        """Replace ``g'(a_{kj})`` by the derivative of the abstract ``g_k``, composed."""
-        g_prime = self.g_prime_abstract[k]
-
-        def slope(call: sp.Function) -> sp.Expr:
-            return g_prime(call.args[0].xreplace(self._pre_map(k)))
-
-        return value.replace(
-            lambda e: isinstance(e, sp.Function) and e.func == self.net.g_prime(k), slope
-        )
-
-    def _pre_map(self, k: int) -> dict[sp.Expr, sp.Expr]:
-        return {nt.pre(k, i): self.composed_pre[(k, i)] for i in range(1, self.net.n(k) + 1)}
-
-    def partial_value(self, kind: Kind, k: int, i: int, j: int = 0) -> sp.Expr:
-        step = self.step(kind, k)
-        value = (
-            instantiate(step.final, i=i, j=j)
-            if kind is Kind.WEIGHT
-            else instantiate(step.final, i=i)
-        )
-        value = value.xreplace({nt.partial(nt.pre(k, i)): self.delta(k, i)})
-        return value.xreplace(self._post_map(k - 1))
-
-    def run(self) -> dict[str, Check]:
-        net = self.net
-        checks: dict[str, Check] = {}
-        for k in range(1, net.L + 1):
-            rows, cols = net.n(k), net.n(k - 1)
-            for i in range(1, rows + 1):
-                for j in range(1, cols + 1):
-                    self._compare(
-                        self.partial_value(Kind.WEIGHT, k, i, j), nt.weight(k, i, j), f"W_{k}{i}{j}"
-                    )
-                self._compare(self.partial_value(Kind.BIAS, k, i), nt.bias(k, i), f"b_{k}{i}")
-            checks[f"weight-{k}"] = Check(
-                CheckMethod.COMPOSED, entries=rows * cols, total=rows * cols
-            )
-            checks[f"bias-{k}"] = Check(CheckMethod.COMPOSED, entries=rows, total=rows)
-        for k in range(1, net.L):
-            # dL/dh_{kj} and dL/da_{kj}: differentiate the loss composed from layer k on.
-            for j in range(1, net.n(k) + 1):
-                self._compare_unit(k, j)
-            n = net.n(k)
-            checks[f"hidden-grad-{k}"] = Check(CheckMethod.COMPOSED, entries=n, total=n)
-            checks[f"hidden-delta-{k}"] = Check(CheckMethod.COMPOSED, entries=n, total=n)
-        return checks
-
-    def _compare(self, chain: sp.Expr, parameter: sp.Expr, label: str) -> None:
-        direct = sp.diff(self.loss, parameter)
-        difference = sp.expand(direct - chain)
-        if difference != 0 and sp.cancel(difference) != 0:
-            raise ProofError(f"dL/d{label}: the chain rule differs from the composed derivative")
-
-    def _compare_unit(self, k: int, j: int) -> None:
-        """``dL/dh_{kj}`` and ``dL/da_{kj}`` against the loss composed from a free ``a_{kj}``."""
-        free = sp.Symbol(f"free_{k}_{j}")
-        net = self.net
-        pre = dict(self.composed_pre)
-        post = dict(self.composed_post)
-        pre[(k, j)] = free
-        post[(k, j)] = self.g[k](free)
-        for m in range(k + 1, net.L + 1):
-            for i in range(1, net.n(m) + 1):
-                post_map = {nt.post(m - 1, q): post[(m - 1, q)] for q in range(1, net.n(m - 1) + 1)}
-                pre[(m, i)] = instantiate(net.pre_activation(m, i)).xreplace(post_map)
-                if m < net.L:
-                    post[(m, i)] = self.g[m](pre[(m, i)])
-        loss = self.ell(*[pre[(net.L, i)] for i in range(1, net.n(net.L) + 1)])
-        direct = sp.diff(loss, free).xreplace({free: self.composed_pre[(k, j)]})
-        if sp.expand(direct - self.delta(k, j)) != 0 and sp.cancel(direct - self.delta(k, j)) != 0:
-            raise ProofError(f"dL/da_{k}{j}: the chain rule differs from the composed derivative")
-        h_free = sp.Symbol(f"hfree_{k}_{j}")
-        direct_h = sp.diff(loss.xreplace({self.g[k](free): h_free}), h_free)
-        direct_h = direct_h.xreplace(
-            {h_free: self.composed_post[(k, j)], free: self.composed_pre[(k, j)]}
-        )
-        chain_h = self.hidden_grad(k, j)
-        if sp.expand(direct_h - chain_h) != 0 and sp.cancel(direct_h - chain_h) != 0:
-            raise ProofError(f"dL/dh_{k}{j}: the chain rule differs from the composed derivative")

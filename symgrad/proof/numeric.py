@@ -17,19 +17,28 @@ import numpy as np
 import sympy as sp
 
 from symgrad import notation as nt
-from symgrad.derivation import Check, CheckMethod, Derivation, EntryMatrix, Kind, Step
+from symgrad.derivation import (
+    Check,
+    CheckMethod,
+    Derivation,
+    EntryMatrix,
+    Kind,
+    Step,
+    StepId,
+    backward_pass,
+    build_step,
+)
 from symgrad.errors import ProofError
 from symgrad.expressions import X
 from symgrad.model import Network, instantiate
-from symgrad.proof import (
+from symgrad.proof.common import (
     DIGITS,
     SAMPLE_PER_LAYER,
     TOLERANCE,
     UNIT_BUDGET,
     WIDE_OUTPUT_SAMPLE,
-    _build_twin,
-    _sample_units,
-    _seed,
+    sample_units,
+    seed_for,
 )
 
 
@@ -42,7 +51,7 @@ def check_output_numeric(net: Network, step: Step) -> Check:
     """
     L, n = net.L, net.n(net.L)
     output, loss = net.spec.output, net.spec.loss
-    units = _sample_units(n, WIDE_OUTPUT_SAMPLE, _seed(net.spec.sizes) + 11)
+    units = sample_units(n, WIDE_OUTPUT_SAMPLE, seed_for(net.spec.sizes) + 11)
     largest = 0.0
     with mpmath.workdps(DIGITS):
         logits, y, yhat, values, slopes = _output_point(net)
@@ -50,7 +59,7 @@ def check_output_numeric(net: Network, step: Step) -> Check:
             # The vector form, evaluated once; each sampled entry is compared with the
             # elementwise dL/da_{Li} of the twin step.
             vector = _evaluate(step.forms[0], {"yhat": yhat.reshape(-1, 1), "y": y.reshape(-1, 1)})
-            twin = _build_twin(net, Kind.OUTPUT_DELTA, L)
+            twin = build_step(net, step.id.twin())
         for unit in units:
 
             def moved(t: object, unit: int = unit) -> np.ndarray:
@@ -117,7 +126,7 @@ def _output_point(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, dic
     j-th term alone is differentiated)."""
     L, n = net.L, net.n(net.L)
     output, loss = net.spec.output, net.spec.loss
-    rng = random.Random(_seed(net.spec.sizes) + 11)
+    rng = random.Random(seed_for(net.spec.sizes) + 11)
     logits = np.array([mpmath.mpf(rng.uniform(-2, 2)) for _ in range(n)], dtype=object)
     y = _mp_targets(loss, n, rng)
     yhat = _mp_prediction(output, logits)
@@ -176,7 +185,7 @@ class NumericProof:
         #: The largest relative difference of every comparison made.
         self.max_error = 0.0
 
-    def run(self) -> dict[str, Check]:
+    def run(self) -> dict[StepId, Check]:
         with mpmath.workdps(DIGITS):
             return self._run()
 
@@ -217,7 +226,7 @@ class NumericProof:
     def _loss(self, logits: np.ndarray) -> object:
         return _mp_loss(self.net.spec.loss, self._prediction(logits), self.y)
 
-    def _run(self) -> dict[str, Check]:
+    def _run(self) -> dict[StepId, Check]:
         net, L = self.net, self.net.L
         self._point()
         h: dict[int, np.ndarray] = {0: self.x}
@@ -226,7 +235,7 @@ class NumericProof:
         self._forward_from(1, a[1], h, a)
         env = self._environment(h, a)
         grads = self._chain_gradients(env)
-        checks: dict[str, Check] = {}
+        checks: dict[StepId, Check] = {}
         for k in range(1, L + 1):
             weights = self._sample_parameters(k, "W")
             biases = self._sample_parameters(k, "b")
@@ -239,7 +248,7 @@ class NumericProof:
                 default=0.0,
             )
             total_w, total_b = net.n(k) * net.n(k - 1), net.n(k)
-            checks[f"weight-{k}"] = Check(
+            checks[StepId(Kind.WEIGHT, k)] = Check(
                 CheckMethod.NUMERIC,
                 entries=len(weights),
                 total=total_w,
@@ -247,7 +256,7 @@ class NumericProof:
                 digits=DIGITS,
                 max_error=weight_error,
             )
-            checks[f"bias-{k}"] = Check(
+            checks[StepId(Kind.BIAS, k)] = Check(
                 CheckMethod.NUMERIC,
                 entries=len(biases),
                 total=total_b,
@@ -276,16 +285,16 @@ class NumericProof:
     def _chain_gradients(self, env: dict[str, np.ndarray]) -> dict[tuple[str, int], np.ndarray]:
         """The gradient from the matrix forms of the steps, every form compared with the first."""
         d, L = self.derivation, self.net.L
-        order: list[tuple[Kind, int, str]] = [(Kind.OUTPUT_DELTA_VECTOR, L, f"grad_a_{L}")]
-        for k in range(L - 1, 0, -1):
-            order += [
-                (Kind.HIDDEN_GRAD_VECTOR, k, f"grad_h_{k}"),
-                (Kind.HIDDEN_DELTA_VECTOR, k, f"grad_a_{k}"),
-            ]
-        for k in range(L, 0, -1):
-            order += [(Kind.WEIGHT_MATRIX, k, f"grad_W_{k}"), (Kind.BIAS_VECTOR, k, f"grad_b_{k}")]
-        for kind, k, name in order:
-            step = d.step(kind, k)
+        names = {
+            Kind.OUTPUT_DELTA_VECTOR: "grad_a",
+            Kind.HIDDEN_GRAD_VECTOR: "grad_h",
+            Kind.HIDDEN_DELTA_VECTOR: "grad_a",
+            Kind.WEIGHT_MATRIX: "grad_W",
+            Kind.BIAS_VECTOR: "grad_b",
+        }
+        for id in backward_pass(L):
+            step = d.step(id)
+            kind, name = id.kind, f"{names[id.kind]}_{id.layer}"
             values = [
                 _evaluate_lazily(f, env) if kind is Kind.WEIGHT_MATRIX else _evaluate(f, env)
                 for f in step.forms

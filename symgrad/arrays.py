@@ -15,6 +15,7 @@ programs.
 from __future__ import annotations
 
 import sympy as sp
+from sympy.codegen.cfunctions import log1p
 
 #: A row of pre-activations of the output layer (the logits ``a_L`` of one sample).
 ROW_A = sp.Symbol("A", real=True)
@@ -53,7 +54,7 @@ class LogAddExp(ArrayFunction):
     def stable(self) -> sp.Expr:
         """The overflow-free form every target without a ``logaddexp`` prints."""
         a, b = self.args
-        return sp.Max(a, b) + sp.log(1 + sp.exp(-sp.Abs(a - b)))
+        return sp.Max(a, b) + log1p(sp.exp(-sp.Abs(a - b)))
 
 
 class Dot(ArrayFunction):

@@ -372,11 +372,16 @@ LOSSES = tuple(LOSSES_BY_NAME)
 
 @dataclass(frozen=True)
 class CodeStep:
-    """A named intermediate of a code form: ``name = value`` (a row form)."""
+    """A named intermediate of a code form: ``name = value`` (a row form).
+
+    ``implements`` names the step of the derivation it computes (the value of its kind:
+    ``prediction``, ``output-loss-slope``), so that generated code cites the right equation.
+    """
 
     name: str
     value: sp.Expr
     note: str = ""
+    implements: str = "prediction"
 
 
 @dataclass(frozen=True)
@@ -432,7 +437,7 @@ def _plain_delta_vector(
 def _squared_error_steps(output: OutputFunction) -> tuple[CodeStep, ...]:
     return (
         CodeStep("Yhat", output.code, output.code_note),
-        CodeStep("R", _YHAT - ROW_Y, "R = yhat - y is dL/dyhat, row by row"),
+        CodeStep("R", _YHAT - ROW_Y, "R = yhat - y is dL/dyhat, row by row", "output-loss-slope"),
     )
 
 
@@ -545,7 +550,9 @@ _pair(
         LOSSES_BY_NAME["squared-error"],
         _plain_delta,
         _plain_delta_vector,
-        code_steps=(CodeStep("R", ROW_A - ROW_Y, "R = yhat - y, with yhat = a_L"),),
+        code_steps=(
+            CodeStep("R", ROW_A - ROW_Y, "R = yhat - y, with yhat = a_L", "output-loss-slope"),
+        ),
         code_prediction=ROW_A,
         code_loss=_SQUARED_LOSS,
         code_delta=_R,

@@ -11,10 +11,15 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from symgrad import __version__
 from symgrad.errors import SymgradError
+
+if TYPE_CHECKING:
+    from symgrad.codegen.config import Target
+    from symgrad.derivation import Derivation
 
 PROG = "symgrad"
 
@@ -69,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     derive = commands.add_parser("derive", help="print the derivation in the terminal")
     _common(derive)
+    derive.add_argument(
+        "--show",
+        default="derivation",
+        choices=["derivation", "program", "scalar-program"],
+        help="derivation (default); program: the array statements generated code is printed "
+        "from, each with the step it implements; scalar-program: the same one scalar at a time",
+    )
     _version(derive)
 
     latex = commands.add_parser("latex", help="write the derivation as LaTeX lecture notes")
@@ -84,13 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     markdown.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(markdown)
 
-    codegen = commands.add_parser("codegen", help="write a NumPy module computing the gradients")
+    codegen = commands.add_parser("codegen", help="write code computing the loss and gradients")
     _common(codegen)
     codegen.add_argument(
+        "--target",
+        default="numpy",
+        metavar="TARGET",
+        help="numpy (default): a module importing only NumPy",
+    )
+    codegen.add_argument(
         "--style",
-        default="vectorized",
-        choices=["vectorized", "unrolled"],
-        help="vectorized (default): matrix form over the batch; unrolled: every scalar written out",
+        help="vectorized (the default): matrix form over the batch; unrolled: every scalar "
+        "written out, for small networks",
     )
     codegen.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(codegen)
@@ -158,33 +175,43 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
     from symgrad.pipeline import derive
     from symgrad.spec import NetworkSpec
 
+    _refuse_file_name_as_output(options.output)
     spec = NetworkSpec.parse(options.sizes, options.activation, options.output, options.loss)
     if options.command == "codegen":
-        from symgrad.codegen.generate import check_style
+        from symgrad.codegen import target
 
-        check_style(spec, options.style)  # refuse before the work of deriving and proving
+        chosen = target(options.target)
+        style = options.style if options.style is not None else chosen.styles[0]
+        chosen.check(spec, style)  # refuse before the work of deriving and proving
+        _check_output_file(options.out, chosen)
     derivation = derive(spec, method=options.proof)
     if options.command == "derive":
-        from symgrad.render.terminal import render_terminal
+        _emit(out, _show(derivation, options.show))
+        return 0
+    if options.command == "codegen":
+        from symgrad.codegen import generate
 
-        _emit(out, render_terminal(derivation))
+        stem = Path(options.out).stem if options.out is not None else "mlp"
+        files = generate(derivation, options.target, style, name=stem)
+        if options.out is None:
+            _emit(out, files[0].text)
+            return 0
+        from symgrad import fileio
+
+        if len(files) == 1:
+            fileio.write_atomic(options.out, files[0].text)
+        else:
+            path = Path(options.out)
+            fileio.write_all_atomic([(path.with_suffix(f.suffix), f.text) for f in files])
         return 0
     if options.command == "latex":
         from symgrad.render.notes import render_latex
 
         text = render_latex(derivation, fragment=options.fragment)
-    elif options.command == "markdown":
+    else:
         from symgrad.render.notes import render_markdown
 
         text = render_markdown(derivation)
-    else:
-        from symgrad.codegen.generate import generate_module
-
-        command = " ".join(
-            shlex.quote(a)
-            for a in [PROG, "codegen", *spec.command_args(), "--style", options.style]
-        )
-        text = generate_module(derivation, style=options.style, command=command)
     if options.out is not None:
         from symgrad.fileio import write_atomic
 
@@ -192,6 +219,39 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
     else:
         _emit(out, text)
     return 0
+
+
+def _show(derivation: Derivation, what: str) -> str:
+    """``symgrad derive``'s printout: the derivation, or the program lowered from it."""
+    if what == "derivation":
+        from symgrad.render.terminal import render_terminal
+
+        return render_terminal(derivation)
+    from symgrad.program import eliminate_common_subexpressions, lower_matrix, lower_scalar
+    from symgrad.program.show import show
+
+    lower = lower_matrix if what == "program" else lower_scalar
+    return show(eliminate_common_subexpressions(lower(derivation)), derivation)
+
+
+def _refuse_file_name_as_output(output: str | None) -> None:
+    """``--output mlp.py``: --output names the output function; files go to -o."""
+    if output is not None and any(mark in output for mark in "./\\"):
+        raise UsageError(
+            f"--output is the output function (softmax, sigmoid or identity), not a file; "
+            f"to write to {output!r}, use -o {shlex.quote(output)}"
+        )
+
+
+def _check_output_file(out: str | None, chosen: Target) -> None:
+    """A target that writes several files (``NAME.c`` and ``NAME.h``) needs ``-o NAME.c``."""
+    if not chosen.needs_output_file:
+        return
+    if out is None or Path(out).suffix != chosen.suffix:
+        raise UsageError(
+            f"--target {chosen.name} writes several files named after -o; give -o "
+            f"DIR/NAME{chosen.suffix}"
+        )
 
 
 def _emit(out: TextIO, text: str) -> None:

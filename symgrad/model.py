@@ -139,6 +139,10 @@ class Network:
     def weight_matrix(self, k: int) -> sp.MatrixSymbol:
         return nt.matrix("W", k, self.n(k), self.n(k - 1))
 
+    def pre_activation_vector(self, k: int) -> sp.MatrixExpr:
+        """``a_k = b_k + W_k h_{k-1}`` as a matrix expression of column vectors."""
+        return sp.MatAdd(self.vector("b", k), self.weight_matrix(k) * self.vector("h", k - 1))
+
     def grad(self, base: str, k: int) -> sp.MatrixSymbol:
         if base == "W":
             return nt.gradient("W", k, self.n(k), self.n(k - 1))

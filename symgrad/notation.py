@@ -176,3 +176,52 @@ def python_entry(base: str, k: int | None, *indices: int) -> str:
     if not indices:
         return head
     return head + ("" if k is None else "_") + "_".join(str(i) for i in indices)
+
+
+# Variables of the program (generated code) ------------------------------------------------------
+
+#: The program's name of each object, whole (matrix lowering, rows are samples): ``{k}`` is the
+#: layer. ``Delta_k`` holds the rows ``grad_{a_k} L / B``.
+_MATRIX_NAMES = {
+    "x": "X",
+    "y": "Y",
+    "W": "W{k}",
+    "b": "b{k}",
+    "a": "A{k}",
+    "h": "H{k}",
+    "yhat": "Yhat",
+    "loss": "value",
+    "grad_a": "Delta{k}",
+    "grad_h": "G{k}",
+    "grad_W": "dW{k}",
+    "grad_b": "db{k}",
+}
+#: The program's name of one entry (scalar lowering); ``{e}`` is the 0-based entry, ``_``-joined.
+_SCALAR_NAMES = {
+    "x": "x{e}",
+    "y": "y{e}",
+    "W": "W{k}_{e}",
+    "b": "b{k}_{e}",
+    "a": "a{k}_{e}",
+    "h": "h{k}_{e}",
+    "yhat": "yhat{e}",
+    "loss": "value",
+    "grad_a": "d{k}_{e}",
+    "grad_h": "gh{k}_{e}",
+    "grad_W": "dW{k}_{e}",
+    "grad_b": "db{k}_{e}",
+}
+
+
+def program_name(base: str, k: int | None = None) -> str:
+    """The program variable holding ``base`` of layer ``k`` whole: ``A2``, ``Delta2``, ``X``."""
+    if base == "h" and k == 0:
+        base = "x"
+    return _MATRIX_NAMES[base].format(k=k)
+
+
+def program_entry(base: str, k: int | None, *entry: int) -> str:
+    """The program variable of one entry (0-based code indices): ``W1_0_2``, ``d2_1``, ``x0``."""
+    if base == "h" and k == 0:
+        base = "x"
+    return _SCALAR_NAMES[base].format(k=k, e="_".join(str(i) for i in entry))

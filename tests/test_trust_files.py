@@ -31,7 +31,7 @@ OLD = "% the lecturer's own notes, which must survive any failure\n"
 RENDERERS = [
     ("latex", "symgrad.render.notes", "render_latex"),
     ("markdown", "symgrad.render.notes", "render_markdown"),
-    ("codegen", "symgrad.codegen.generate", "generate_module"),
+    ("codegen", "symgrad.codegen", "generate"),
 ]
 
 

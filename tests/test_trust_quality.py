@@ -40,7 +40,7 @@ SPECS: list[list[str]] = [
 ]
 
 #: Modules a generated file may import (SPEC section 3: numpy and the standard library).
-ALLOWED_IMPORTS = {"__future__", "math", "struct", "numpy", "numpy.typing"}
+ALLOWED_IMPORTS = {"__future__", "math", "struct", "typing", "numpy", "numpy.typing"}
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,11 @@ probability targets); the code uses the general form, so it is the gradient of `
 Shapes (B is the batch size; a 1-D X is one sample):
     params: "W1": (3, 3), "b1": (3,), "W2": (2, 3), "b2": (2,)
     X: (B, 3) or (3,); Y and forward(params, X): (B, 2) or (2,)
+    Y may instead hold integer class indices 0 ... 1: shape (B,), or one number for a 1-D X.
+
+Results are float32 when every parameter and X are float32, else float64 (integer and bool inputs
+are converted; complex ones are refused). They stay finite, without NumPy warnings, for
+pre-activations up to |a| = 1e4.
 
 Comments above the statements give the equation each implements; (eq. N) is its number in the
 notes made by `symgrad latex 3 3 2`.
@@ -24,11 +29,12 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-Array = NDArray[np.float64]
+Array = NDArray[np.floating[Any]]
 Params = dict[str, Array]
 
 #: The layer sizes (n_0, ..., n_L).
@@ -75,24 +81,54 @@ def _parameter_problem(params: object) -> str:
     return "params must be a dict of NumPy arrays"
 
 
-def _samples(X: ArrayLike) -> tuple[Array, bool]:
-    """``X`` as a float64 batch ``(B, 3)``, and whether it was one sample ``(3,)``."""
-    array = np.asarray(X, dtype=np.float64)
+def _float_dtype(arrays: tuple[Array, ...]) -> type[np.floating[Any]]:
+    """float32 when every array is float32, else float64; complex numbers are refused."""
+    for array in arrays:
+        if np.iscomplexobj(array):
+            raise ValueError("complex numbers are not supported; give real arrays")
+    return np.float32 if all(a.dtype == np.float32 for a in arrays) else np.float64
+
+
+def _inputs(params: Params, X: ArrayLike) -> tuple[tuple[Array, ...], Array, bool]:
+    """The parameters and ``X`` in one float dtype, and whether ``X`` was one sample ``(3,)``.
+
+    The dtype is float32 when every parameter and ``X`` are float32, else float64 (integers and
+    booleans are converted). ``X`` becomes a batch ``(B, 3)``.
+    """
+    weights = _parameters(params)
+    array = np.asarray(X)
+    dtype = _float_dtype((*weights, array))
+    weights = tuple(w.astype(dtype, copy=False) for w in weights)
+    array = array.astype(dtype, copy=False)
     if array.ndim == 2 and array.shape[1] == 3 and array.shape[0] > 0:
-        return array, False
+        return weights, array, False
     if array.shape == (3,):
-        return array.reshape(1, 3), True
+        return weights, array.reshape(1, 3), True
     raise ValueError(f"X has shape {array.shape}; expected (B, 3), B >= 1, or (3,)")
 
 
 def _targets(Y: ArrayLike, X: Array, one: bool) -> Array:
-    """``Y`` as a float64 batch ``(B, 2)``; it must have the shape of ``forward``'s result."""
-    array = np.asarray(Y, dtype=np.float64)
+    """``Y`` as a batch ``(B, 2)`` of ``X``'s dtype, shaped like ``forward``'s result.
+
+    Integer class indices 0 ... 1 are accepted too: shape ``(B,)``, one number for a 1-D ``X``.
+    """
+    array = np.asarray(Y)
+    if np.iscomplexobj(array):
+        raise ValueError("complex numbers are not supported; give real arrays")
+    if array.dtype.kind in "iu" and array.shape == (() if one else (X.shape[0],)):
+        labels = array.reshape(-1)
+        wrong = labels[(labels < 0) | (labels >= 2)]
+        if wrong.size:
+            raise ValueError(f"Y holds the class index {wrong[0]}; expected 0 ... 1")
+        rows = np.zeros((labels.size, 2), dtype=X.dtype)
+        rows[np.arange(labels.size), labels] = 1.0
+        return rows
     expected = (2,) if one else (X.shape[0], 2)
     if array.shape != expected:
         raise ValueError(
             f"Y has shape {array.shape}; expected {expected}, the shape of forward(params, X)"
         )
+    array = array.astype(X.dtype, copy=False)
     return array.reshape(1, 2) if one else array
 
 
@@ -102,8 +138,7 @@ def forward(params: Params, X: ArrayLike) -> Array:
     ``X`` of shape ``(B, 3)`` gives ``(B, 2)``; ``X`` of shape ``(3,)`` gives ``(2,)``.
     One sample runs on Python floats and ``math``; a batch on columns of shape ``(B,)``.
     """
-    weights = _parameters(params)
-    X, one = _samples(X)
+    weights, X, one = _inputs(params, X)
     if X.shape[0] > 1:
         return _forward_batch(weights, X)
     W1, b1, W2, b2 = weights
@@ -130,9 +165,8 @@ def forward(params: Params, X: ArrayLike) -> Array:
     a2_1 = W2_1_0 * h1_0 + W2_1_1 * h1_1 + W2_1_2 * h1_2 + b2_1
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
-    # With z_i = a_2i - max_j a_2j, so that exp cannot overflow.
-    m2 = max(a2_0, a2_1)
-    t0 = -m2
+    # Z = a_L - max_j a_Lj, so that exp cannot overflow.
+    t0 = -max(a2_0, a2_1)
     z2_0 = a2_0 + t0
     z2_1 = a2_1 + t0
     e2_0 = math.exp(z2_0)
@@ -150,6 +184,7 @@ def forward(params: Params, X: ArrayLike) -> Array:
         )
     )
 
+    Yhat = Yhat.astype(X.dtype, copy=False)
     return Yhat if one else Yhat.reshape(1, 2)
 
 
@@ -179,9 +214,8 @@ def _forward_batch(weights: tuple[Array, ...], X: Array) -> Array:
     a2_1 = W2_1_0 * h1_0 + W2_1_1 * h1_1 + W2_1_2 * h1_2 + b2_1
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
-    # With z_i = a_2i - max_j a_2j, so that exp cannot overflow.
-    m2 = np.maximum(a2_0, a2_1)
-    t0 = -m2
+    # Z = a_L - max_j a_Lj, so that exp cannot overflow.
+    t0 = -np.maximum(a2_0, a2_1)
     z2_0 = a2_0 + t0
     z2_1 = a2_1 + t0
     e2_0 = np.exp(z2_0)
@@ -204,8 +238,7 @@ def _forward_batch(weights: tuple[Array, ...], X: Array) -> Array:
 
 def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     """The mean over the rows of the per-sample loss (the per-sample loss for a 1-D ``X``)."""
-    weights = _parameters(params)
-    X, one = _samples(X)
+    weights, X, one = _inputs(params, X)
     Y = _targets(Y, X, one)
     if X.shape[0] > 1:
         return _loss_batch(weights, X, Y)
@@ -234,9 +267,8 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     a2_1 = W2_1_0 * h1_0 + W2_1_1 * h1_1 + W2_1_2 * h1_2 + b2_1
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
-    # With z_i = a_2i - max_j a_2j, so that exp cannot overflow.
-    m2 = max(a2_0, a2_1)
-    t0 = -m2
+    # Z = a_L - max_j a_Lj, so that exp cannot overflow.
+    t0 = -max(a2_0, a2_1)
     z2_0 = a2_0 + t0
     z2_1 = a2_1 + t0
     e2_0 = math.exp(z2_0)
@@ -244,8 +276,10 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     s2 = e2_0 + e2_1
 
     # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
-    # From a_L: log yhat_i = z_i - log s, so L = (sum_i y_i) log s - sum_i y_i z_i.
-    value = -y0 * z2_0 - y1 * z2_1 + (y0 + y1) * math.log(s2)
+    # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
+    #   y_i) log s - sum_i y_i z_i.
+    sample_loss = -y0 * z2_0 - y1 * z2_1 + (y0 + y1) * math.log(s2)
+    value = sample_loss
 
     return value
 
@@ -253,7 +287,6 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
 def _loss_batch(weights: tuple[Array, ...], X: Array, Y: Array) -> float:
     """``loss`` on a batch of two or more rows, one column of the batch per scalar."""
     B = X.shape[0]
-    inv_B = 1.0 / B
     W1, b1, W2, b2 = weights
     (W1_0_0, W1_0_1, W1_0_2), (W1_1_0, W1_1_1, W1_1_2), (W1_2_0, W1_2_1, W1_2_2) = W1.tolist()
     b1_0, b1_1, b1_2 = b1.tolist()
@@ -279,9 +312,8 @@ def _loss_batch(weights: tuple[Array, ...], X: Array, Y: Array) -> float:
     a2_1 = W2_1_0 * h1_0 + W2_1_1 * h1_1 + W2_1_2 * h1_2 + b2_1
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
-    # With z_i = a_2i - max_j a_2j, so that exp cannot overflow.
-    m2 = np.maximum(a2_0, a2_1)
-    t0 = -m2
+    # Z = a_L - max_j a_Lj, so that exp cannot overflow.
+    t0 = -np.maximum(a2_0, a2_1)
     z2_0 = a2_0 + t0
     z2_1 = a2_1 + t0
     e2_0 = np.exp(z2_0)
@@ -289,9 +321,10 @@ def _loss_batch(weights: tuple[Array, ...], X: Array, Y: Array) -> float:
     s2 = e2_0 + e2_1
 
     # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
-    # From a_L: log yhat_i = z_i - log s, so L = (sum_i y_i) log s - sum_i y_i z_i.
+    # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
+    #   y_i) log s - sum_i y_i z_i.
     sample_loss = -y0 * z2_0 - y1 * z2_1 + (y0 + y1) * np.log(s2)
-    value = inv_B * np.sum(sample_loss)
+    value = np.sum(sample_loss) / B
 
     return float(value)
 
@@ -303,8 +336,7 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     ``gh{k}_{j}`` is ``dL/dh_{kj}`` (0-based indices in the names). One sample runs on Python
     floats and ``math``; NumPy is called only to pack the gradients.
     """
-    weights = _parameters(params)
-    X, one = _samples(X)
+    weights, X, one = _inputs(params, X)
     Y = _targets(Y, X, one)
     if X.shape[0] > 1:
         return _loss_and_gradients_batch(weights, X, Y)
@@ -333,31 +365,29 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     a2_1 = W2_1_0 * h1_0 + W2_1_1 * h1_1 + W2_1_2 * h1_2 + b2_1
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
-    # With z_i = a_2i - max_j a_2j, so that exp cannot overflow.
-    m2 = max(a2_0, a2_1)
-    t0 = -m2
+    # Z = a_L - max_j a_Lj, so that exp cannot overflow.
+    t0 = -max(a2_0, a2_1)
     z2_0 = a2_0 + t0
     z2_1 = a2_1 + t0
     e2_0 = math.exp(z2_0)
     e2_1 = math.exp(z2_1)
     s2 = e2_0 + e2_1
-    t1 = 1.0 / s2
-    yhat0 = e2_0 * t1
-    yhat1 = e2_1 * t1
 
     # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
-    # From a_L: log yhat_i = z_i - log s, so L = (sum_i y_i) log s - sum_i y_i z_i.
-    t2 = y0 + y1
-    value = t2 * math.log(s2) - y0 * z2_0 - y1 * z2_1
+    # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
+    #   y_i) log s - sum_i y_i z_i.
+    t1 = y0 + y1
+    sample_loss = t1 * math.log(s2) - y0 * z2_0 - y1 * z2_1
+    value = sample_loss
 
     # (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
-    # That form assumes sum_i y_i = 1; the code uses yhat_i sum_j y_j - y_i, the gradient of L for
-    #   any y.
-    d2_0 = t2 * yhat0 - y0
-    d2_1 = t2 * yhat1 - y1
+    # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
+    #   for any y; divided by B for the mean.
+    t2 = t1 / s2
+    d2_0 = e2_0 * t2 - y0
+    d2_1 = e2_1 * t2 - y1
 
     # (eq. 13) ∂L/∂W₂ᵢⱼ = ∂L/∂a₂ᵢ·h₁ⱼ
-    # (eq. 15) ∂L/∂b₂ᵢ = ∂L/∂a₂ᵢ
     dW2_0_0 = d2_0 * h1_0
     dW2_0_1 = d2_0 * h1_1
     dW2_0_2 = d2_0 * h1_2
@@ -365,18 +395,22 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     dW2_1_1 = d2_1 * h1_1
     dW2_1_2 = d2_1 * h1_2
 
+    # (eq. 15) ∂L/∂b₂ᵢ = ∂L/∂a₂ᵢ
+    db2_0 = d2_0
+    db2_1 = d2_1
+
     # (eq. 9) ∂L/∂h₁ⱼ = Σ[i=1..2] ∂L/∂a₂ᵢ·W₂ᵢⱼ
     gh1_0 = W2_0_0 * d2_0 + W2_1_0 * d2_1
     gh1_1 = W2_0_1 * d2_0 + W2_1_1 * d2_1
     gh1_2 = W2_0_2 * d2_0 + W2_1_2 * d2_1
 
     # (eq. 11) ∂L/∂a₁ⱼ = ∂L/∂h₁ⱼ·(h₁ⱼ·(1 - h₁ⱼ))
+    # sigmoid'(a) = h (1 - h), from the activation.
     d1_0 = gh1_0 * h1_0 * (1 - h1_0)
     d1_1 = gh1_1 * h1_1 * (1 - h1_1)
     d1_2 = gh1_2 * h1_2 * (1 - h1_2)
 
     # (eq. 17) ∂L/∂W₁ᵢⱼ = ∂L/∂a₁ᵢ·xⱼ
-    # (eq. 19) ∂L/∂b₁ᵢ = ∂L/∂a₁ᵢ
     dW1_0_0 = d1_0 * x0
     dW1_0_1 = d1_0 * x1
     dW1_0_2 = d1_0 * x2
@@ -386,6 +420,11 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     dW1_2_0 = d1_2 * x0
     dW1_2_1 = d1_2 * x1
     dW1_2_2 = d1_2 * x2
+
+    # (eq. 19) ∂L/∂b₁ᵢ = ∂L/∂a₁ᵢ
+    db1_0 = d1_0
+    db1_1 = d1_1
+    db1_2 = d1_2
 
     # The gradients in one new buffer of doubles, which the arrays below view: one NumPy call
     #   instead of one per parameter.
@@ -402,22 +441,23 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
                 dW1_2_0,
                 dW1_2_1,
                 dW1_2_2,
-                d1_0,
-                d1_1,
-                d1_2,
+                db1_0,
+                db1_1,
+                db1_2,
                 dW2_0_0,
                 dW2_0_1,
                 dW2_0_2,
                 dW2_1_0,
                 dW2_1_1,
                 dW2_1_2,
-                d2_0,
-                d2_1,
+                db2_0,
+                db2_1,
             )
         )
     )
 
-    gradients = {
+    flat = flat.astype(X.dtype, copy=False)
+    gradients: Params = {
         "W1": flat[0:9].reshape(3, 3),
         "b1": flat[9:12],
         "W2": flat[12:18].reshape(2, 3),
@@ -431,7 +471,6 @@ def _loss_and_gradients_batch(
 ) -> tuple[float, Params]:
     """``loss_and_gradients`` on a batch: each scalar is a column ``(B,)``; sums over the batch."""
     B = X.shape[0]
-    inv_B = 1.0 / B
     W1, b1, W2, b2 = weights
     (W1_0_0, W1_0_1, W1_0_2), (W1_1_0, W1_1_1, W1_1_2), (W1_2_0, W1_2_1, W1_2_2) = W1.tolist()
     b1_0, b1_1, b1_2 = b1.tolist()
@@ -457,38 +496,37 @@ def _loss_and_gradients_batch(
     a2_1 = W2_1_0 * h1_0 + W2_1_1 * h1_1 + W2_1_2 * h1_2 + b2_1
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
-    # With z_i = a_2i - max_j a_2j, so that exp cannot overflow.
-    m2 = np.maximum(a2_0, a2_1)
-    t0 = -m2
+    # Z = a_L - max_j a_Lj, so that exp cannot overflow.
+    t0 = -np.maximum(a2_0, a2_1)
     z2_0 = a2_0 + t0
     z2_1 = a2_1 + t0
     e2_0 = np.exp(z2_0)
     e2_1 = np.exp(z2_1)
     s2 = e2_0 + e2_1
-    t1 = 1.0 / s2
-    yhat0 = e2_0 * t1
-    yhat1 = e2_1 * t1
 
     # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
-    # From a_L: log yhat_i = z_i - log s, so L = (sum_i y_i) log s - sum_i y_i z_i.
-    t2 = y0 + y1
-    sample_loss = t2 * np.log(s2) - y0 * z2_0 - y1 * z2_1
-    value = inv_B * np.sum(sample_loss)
+    # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
+    #   y_i) log s - sum_i y_i z_i.
+    t1 = y0 + y1
+    sample_loss = t1 * np.log(s2) - y0 * z2_0 - y1 * z2_1
+    value = np.sum(sample_loss) / B
 
     # (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
-    # That form assumes sum_i y_i = 1; the code uses yhat_i sum_j y_j - y_i, the gradient of L for
-    #   any y. Divided by B for the mean.
-    d2_0 = inv_B * (t2 * yhat0 - y0)
-    d2_1 = inv_B * (t2 * yhat1 - y1)
+    # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
+    #   for any y; divided by B for the mean.
+    t2 = t1 / s2
+    d2_0 = (e2_0 * t2 - y0) / B
+    d2_1 = (e2_1 * t2 - y1) / B
 
     # (eq. 13) ∂L/∂W₂ᵢⱼ = ∂L/∂a₂ᵢ·h₁ⱼ
-    # (eq. 15) ∂L/∂b₂ᵢ = ∂L/∂a₂ᵢ
     dW2_0_0 = np.dot(d2_0, h1_0)
     dW2_0_1 = np.dot(d2_0, h1_1)
     dW2_0_2 = np.dot(d2_0, h1_2)
     dW2_1_0 = np.dot(d2_1, h1_0)
     dW2_1_1 = np.dot(d2_1, h1_1)
     dW2_1_2 = np.dot(d2_1, h1_2)
+
+    # (eq. 15) ∂L/∂b₂ᵢ = ∂L/∂a₂ᵢ
     db2_0 = np.sum(d2_0)
     db2_1 = np.sum(d2_1)
 
@@ -498,12 +536,12 @@ def _loss_and_gradients_batch(
     gh1_2 = W2_0_2 * d2_0 + W2_1_2 * d2_1
 
     # (eq. 11) ∂L/∂a₁ⱼ = ∂L/∂h₁ⱼ·(h₁ⱼ·(1 - h₁ⱼ))
+    # sigmoid'(a) = h (1 - h), from the activation.
     d1_0 = gh1_0 * h1_0 * (1 - h1_0)
     d1_1 = gh1_1 * h1_1 * (1 - h1_1)
     d1_2 = gh1_2 * h1_2 * (1 - h1_2)
 
     # (eq. 17) ∂L/∂W₁ᵢⱼ = ∂L/∂a₁ᵢ·xⱼ
-    # (eq. 19) ∂L/∂b₁ᵢ = ∂L/∂a₁ᵢ
     dW1_0_0 = np.dot(d1_0, x0)
     dW1_0_1 = np.dot(d1_0, x1)
     dW1_0_2 = np.dot(d1_0, x2)
@@ -513,6 +551,8 @@ def _loss_and_gradients_batch(
     dW1_2_0 = np.dot(d1_2, x0)
     dW1_2_1 = np.dot(d1_2, x1)
     dW1_2_2 = np.dot(d1_2, x2)
+
+    # (eq. 19) ∂L/∂b₁ᵢ = ∂L/∂a₁ᵢ
     db1_0 = np.sum(d1_0)
     db1_1 = np.sum(d1_1)
     db1_2 = np.sum(d1_2)
@@ -547,7 +587,8 @@ def _loss_and_gradients_batch(
         )
     )
 
-    gradients = {
+    flat = flat.astype(X.dtype, copy=False)
+    gradients: Params = {
         "W1": flat[0:9].reshape(3, 3),
         "b1": flat[9:12],
         "W2": flat[12:18].reshape(2, 3),

@@ -1,21 +1,80 @@
-"""Code generation: the derivation as a NumPy module of loss and gradients (SPEC section 3).
+"""Code generation: the program printed for a code target (numpy, and the targets registered here).
 
-:func:`generate_module` is the entry point; :mod:`symgrad.codegen.numpy_printer` holds the printers
-and :mod:`symgrad.codegen.generate` the statements; the layout is in ``templates/numpy/``.
+program -> **targets**. Each target is a config, a printer and a template folder
+(:mod:`symgrad.codegen.config`); :func:`generate` runs one on a derivation. The header of every
+file names the command that remakes it, built by :func:`default_command` alone.
 """
 
 from __future__ import annotations
 
-from symgrad.codegen.generate import (
-    STYLES,
-    UNROLLED_MAX_PARAMETERS,
-    default_command,
-    generate_module,
-)
+from symgrad.codegen.config import GeneratedFile, Target
+from symgrad.codegen.numpy.target import UNROLLED_MAX_PARAMETERS, NumpyTarget
+from symgrad.derivation import Derivation
+from symgrad.errors import SpecError
+from symgrad.spec import NetworkSpec
+
+#: Every target, by its ``--target`` name; the first is the default.
+TARGETS: dict[str, Target] = {"numpy": NumpyTarget()}
+#: The styles of the NumPy target (``--style``); the first is the default.
+STYLES: tuple[str, ...] = NumpyTarget.styles
+
+
+def target(name: str) -> Target:
+    """The target called ``name``, or :class:`SpecError` naming the ones there are."""
+    if name not in TARGETS:
+        raise SpecError(f"unknown target {name!r}; use one of {', '.join(TARGETS)}")
+    return TARGETS[name]
+
+
+def default_style(name: str) -> str:
+    return target(name).styles[0]
+
+
+def default_command(spec: NetworkSpec, target_name: str = "numpy", style: str | None = None) -> str:
+    """``symgrad codegen <sizes and options>``: the one command that remakes a generated file."""
+    from symgrad.codegen.common import command_for
+
+    chosen = style if style is not None else default_style(target_name)
+    return command_for(
+        spec,
+        target_name,
+        chosen,
+        default_target=next(iter(TARGETS)),
+        default_style=default_style(target_name),
+    )
+
+
+def generate(
+    derivation: Derivation,
+    target_name: str = "numpy",
+    style: str | None = None,
+    name: str = "mlp",
+) -> tuple[GeneratedFile, ...]:
+    """The files of ``derivation`` for a target in a style (the target's default style if None).
+
+    ``name`` is the stem of the output file, which a target may use for its public names.
+    """
+    chosen = target(target_name)
+    style = style if style is not None else chosen.styles[0]
+    chosen.check(derivation.spec, style)
+    command = default_command(derivation.spec, target_name, style)
+    return chosen.generate(derivation, style, command, name)
+
+
+def generate_module(derivation: Derivation, style: str = "vectorized") -> str:
+    """The source of the generated NumPy module for ``derivation`` in ``style``."""
+    (module,) = generate(derivation, "numpy", style)
+    return module.text
+
 
 __all__ = [
     "STYLES",
+    "TARGETS",
     "UNROLLED_MAX_PARAMETERS",
+    "GeneratedFile",
+    "Target",
     "default_command",
+    "generate",
     "generate_module",
+    "target",
 ]

@@ -1,13 +1,11 @@
-"""Printers: a SymPy expression of the generated code becomes Python text for ``math`` or NumPy.
+"""The Python printer: a SymPy expression of generated code as Python on floats (``math``).
 
-Part of the code-generation renderer (derivation -> :mod:`symgrad.codegen.generate` -> template).
-:class:`MathPrinter` writes code for Python floats (``math.exp``, ``max``, ``a if c else b``);
-:class:`NumpyPrinter` writes the same expression for NumPy arrays (``np.exp``, ``np.maximum``,
-``np.where``). Both subclass SymPy's :class:`~sympy.printing.pycode.PythonCodePrinter` and override
-only what they need, each override with its reason. Output is already in ``ruff format`` style
-(spaces around ``*`` and ``/``, ``**`` hugging simple operands), so generated files need no
-formatter. A function outside :data:`SUPPORTED_FUNCTIONS` raises :class:`CodegenError`; it is never
-turned into a comment or a call that might not exist.
+Part of the targets stage. :class:`MathPrinter` subclasses SymPy's
+:class:`~sympy.printing.pycode.PythonCodePrinter` and overrides only what it needs, each override
+with its reason. Output is already in ``ruff format`` style (spaces around ``*`` and ``/``,
+``**`` hugging simple operands), so generated files need no formatter. The array printers of the
+Python targets (NumPy, array API) subclass it. A function outside :data:`SUPPORTED_FUNCTIONS`
+raises :class:`CodegenError`; it is never turned into a comment or a call that might not exist.
 """
 
 from __future__ import annotations
@@ -15,25 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 import sympy as sp
-from sympy.codegen.cfunctions import expm1, log1p
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.pycode import PythonCodePrinter
 
+from symgrad.arrays import LogAddExp
 from symgrad.errors import SymgradError
 
 
 class CodegenError(SymgradError):
-    """An expression that the NumPy/``math`` printers cannot translate."""
-
-
-class BatchSum(sp.Function):
-    """``sum over the batch of expr``: a column of per-sample values reduced to one number.
-
-    Only the NumPy printer knows it (``np.dot(a, b)`` for a product of two columns, else
-    ``np.sum(...)``); on Python floats a batch has one sample, so code never contains it there.
-    """
-
-    nargs = 1
+    """An expression that a printer of generated code cannot translate."""
 
 
 #: Names of the SymPy functions both printers translate (the custom-activation grammar and what
@@ -54,20 +42,20 @@ SUPPORTED_FUNCTIONS: frozenset[str] = frozenset(
         "Heaviside",
         "Piecewise",
         "BatchSum",
+        "LogAddExp",
+        "Dot",
+        "Transpose",
+        "RowSum",
+        "RowMax",
+        "Total",
     }
 )
 
-_NUMPY_FUNCTIONS = {
-    "exp": "np.exp",
-    "log": "np.log",
-    "log1p": "np.log1p",
-    "expm1": "np.expm1",
-    "tanh": "np.tanh",
-    "sin": "np.sin",
-    "cos": "np.cos",
-    "Abs": "np.abs",
-    "sign": "np.sign",
-}
+#: The primitives of whole arrays, which only array printers know.
+ARRAY_FUNCTIONS: frozenset[str] = frozenset(
+    {"BatchSum", "Dot", "Transpose", "RowSum", "RowMax", "Total"}
+)
+
 _MATH_FUNCTIONS = {
     "exp": "math.exp",
     "log": "math.log",
@@ -88,11 +76,20 @@ def _is_simple_power_operand(text: str) -> bool:
     return body.replace(".", "").replace("_", "").isalnum() and not body.endswith(".")
 
 
+def without_logaddexp(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every ``logaddexp(a, b)`` written ``max(a, b) + log1p(exp(-|a - b|))``.
+
+    For code on plain floats, which has no ``logaddexp``: expanded before printing, the sum joins
+    the statement's own terms, so that long lines split where ruff splits them.
+    """
+    return expr.replace(lambda e: isinstance(e, LogAddExp), lambda e: e.stable())
+
+
 class MathPrinter(PythonCodePrinter):
     """Python code for plain floats: ``math.exp(a1_0)``, ``max(a1_0, 0.0)``, ``x if c else y``."""
 
     _functions: dict[str, str] = _MATH_FUNCTIONS
-    _allowed: frozenset[str] = SUPPORTED_FUNCTIONS - {"BatchSum"}
+    _allowed: frozenset[str] = SUPPORTED_FUNCTIONS - ARRAY_FUNCTIONS
     _sqrt = "math.sqrt"
 
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
@@ -109,7 +106,7 @@ class MathPrinter(PythonCodePrinter):
                 if function not in self._allowed:
                     raise CodegenError(
                         f"cannot generate code for the function {function}; supported: "
-                        f"{', '.join(sorted(SUPPORTED_FUNCTIONS - {'BatchSum'}))}"
+                        f"{', '.join(sorted(SUPPORTED_FUNCTIONS - ARRAY_FUNCTIONS))}"
                     )
         return str(super().doprint(expr, assign_to))
 
@@ -224,81 +221,13 @@ class MathPrinter(PythonCodePrinter):
         arg = self._print(expr.args[0])
         return f"(0.0 if {arg} == 0.0 else math.copysign(1.0, {arg}))"
 
+    def _print_LogAddExp(self, expr: LogAddExp) -> str:
+        # log(exp(a) + exp(b)) = max(a, b) + log1p(exp(-|a - b|)), which cannot overflow. In
+        # parentheses: it is one operand (statements expand it first with without_logaddexp).
+        return f"({self._print(without_logaddexp(expr))})"
+
     def _float(self, expr: sp.Expr) -> str:
         """``expr`` printed, with a bare integer written as a float (``0.0`` in ``max(a, 0.0)``)."""
         if isinstance(expr, sp.Integer):
             return f"{int(expr)}.0"
         return str(self._print(expr))
-
-
-class NumpyPrinter(MathPrinter):
-    """The same expressions on NumPy arrays: ``np.exp``, ``np.maximum(a, 0.0)``, ``np.where``."""
-
-    _functions = _NUMPY_FUNCTIONS
-    _allowed = SUPPORTED_FUNCTIONS
-    _sqrt = "np.sqrt"
-
-    def _print_Max(self, expr: sp.Max) -> str:
-        # Elementwise maximum; builtin max would compare whole arrays.
-        return self._fold("np.maximum", expr.args)
-
-    def _print_Min(self, expr: sp.Min) -> str:
-        # Elementwise minimum.
-        return self._fold("np.minimum", expr.args)
-
-    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
-        # Elementwise choice; a Python conditional would need one truth value.
-        pieces = list(expr.args)
-        if pieces[-1].cond is not sp.true:
-            raise CodegenError(f"a piecewise expression needs a last 'otherwise' piece: {expr}")
-        text = self._float(pieces[-1].expr)
-        for piece in reversed(pieces[:-1]):
-            cond = self._print(piece.cond)
-            text = f"np.where({cond}, {self._float(piece.expr)}, {text})"
-        return text
-
-    def _print_sign(self, expr: sp.sign) -> str:
-        # NumPy has an elementwise sign.
-        return f"np.sign({self._print(expr.args[0])})"
-
-    def _print_BatchSum(self, expr: BatchSum) -> str:
-        # A dot product of two columns is one BLAS call; anything else is summed.
-        (arg,) = expr.args
-        factors = sp.Mul.make_args(arg)
-        if len(factors) == 2 and all(f.is_Symbol for f in factors):
-            return f"np.dot({self._print(factors[0])}, {self._print(factors[1])})"
-        return f"np.sum({self._print(arg)})"
-
-    def _fold(self, name: str, args: tuple[sp.Expr, ...]) -> str:
-        ordered = sorted(args, key=lambda a: (a.is_number, sp.default_sort_key(a)))
-        text = self._float(ordered[0])
-        for arg in ordered[1:]:
-            text = f"{name}({text}, {self._float(arg)})"
-        return text
-
-
-_MATH = MathPrinter()
-_NUMPY = NumpyPrinter()
-
-
-def math_code(expr: sp.Expr) -> str:
-    """Python code of ``expr`` on floats (``math`` module)."""
-    return _MATH.doprint(expr)
-
-
-def numpy_code(expr: sp.Expr) -> str:
-    """Python code of ``expr`` on NumPy arrays (``np``)."""
-    return _NUMPY.doprint(expr)
-
-
-__all__ = [
-    "BatchSum",
-    "CodegenError",
-    "MathPrinter",
-    "NumpyPrinter",
-    "SUPPORTED_FUNCTIONS",
-    "expm1",
-    "log1p",
-    "math_code",
-    "numpy_code",
-]

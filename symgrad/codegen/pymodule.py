@@ -1,0 +1,82 @@
+"""What every generated Python module says about itself: docstring, shapes, checks, unpacking.
+
+Shared by the Python targets (NumPy, array API): strings for the templates, laid out as ruff
+formats them.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from symgrad import notation as nt
+from symgrad.codegen.common import (
+    LINE_LENGTH,
+    header_lines,
+    notes_command,
+    program_description,
+)
+from symgrad.codegen.pylayout import return_lines, target_lines
+from symgrad.program import Program
+from symgrad.program.ir import parameter_shapes
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return repr(tuple(shape))
+
+
+def module_context(program: Program, style: str, command: str) -> dict[str, object]:
+    """The template variables every generated Python module uses."""
+    spec = program.spec
+    sizes = spec.sizes
+    shapes = parameter_shapes(spec)
+    keys = list(shapes)
+    args_fit = ", ".join(f'"{k}": {shape_text(s)}' for k, s in shapes.items())
+    return {
+        "style": style,
+        "command": command,
+        "header": header_lines(command),
+        "output_name": spec.output,
+        "net": "-".join(map(str, sizes)),
+        "description": [
+            textwrap.fill(p, width=LINE_LENGTH - 4, break_on_hyphens=False)
+            for p in program_description(program)
+        ],
+        "layer_sizes": repr(tuple(sizes)),
+        "shapes": [(k, shape_text(s)) for k, s in shapes.items()],
+        "shape_lines": textwrap.wrap(
+            f"params: {args_fit}",
+            width=LINE_LENGTH,
+            initial_indent="    ",
+            subsequent_indent="        ",
+            break_on_hyphens=False,
+        ),
+        "parameter_count": spec.parameter_count,
+        "n_in": sizes[0],
+        "n_out": sizes[-1],
+        "labels": spec.pair.accepts_labels,
+        "parameter_keys": keys,
+        "unpack_parameters": target_lines(list(keys), "_parameters(params)"),
+        "unpack_inputs": target_lines([list(keys), "X", "one"], "_inputs(params, X)"),
+        "unpack_weights_tuple": target_lines(list(keys), "weights"),
+        "return_parameters": return_lines(keys),
+        "parameter_checks": _parameter_checks(shapes),
+        "gradient_keys": [nt.param_key(b, k) for k in range(1, spec.depth + 1) for b in "Wb"],
+        "notes_lines": textwrap.wrap(
+            "Comments above the statements give the equation each implements; (eq. N) is its "
+            f"number in the notes made by `{notes_command(spec)}`.",
+            width=LINE_LENGTH - 4,
+            break_long_words=False,
+            break_on_hyphens=False,
+        ),
+    }
+
+
+def _parameter_checks(shapes: dict[str, tuple[int, ...]]) -> list[str]:
+    """``valid = W1.shape == (3, 3) and b1.shape == (3,)`` lines, one per layer."""
+    lines = []
+    keys = list(shapes)
+    for n in range(0, len(keys), 2):
+        w, b = keys[n], keys[n + 1]
+        test = f"{w}.shape == {shape_text(shapes[w])} and {b}.shape == {shape_text(shapes[b])}"
+        lines.append(f"valid = {test}" if n == 0 else f"valid = valid and {test}")
+    return lines

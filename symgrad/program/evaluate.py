@@ -1,0 +1,225 @@
+"""The evaluator: a program run on numbers, without generating any code.
+
+Part of the program stage. :func:`evaluate` runs every statement of a
+:class:`~symgrad.program.ir.Program` on arrays in a chosen :class:`Arithmetic`: NumPy float64
+(:data:`FLOAT64`), or mpmath numbers at high precision (:class:`symgrad.proof.precision
+.HighPrecision`, which the numeric proof uses). The worked example of the notes and the tests
+use it too, so the numbers a user reads, the proof and the generated code all come from one
+program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
+
+from symgrad.arrays import BatchSum, Dot, LogAddExp, RowMax, RowSum, Total, Transpose
+from symgrad.program.ir import Output, Program, Var
+
+
+class Arithmetic:
+    """How the evaluator computes: NumPy float64 arrays by default; subclasses change numbers.
+
+    Every method takes and returns arrays (or numbers) of the arithmetic.
+    """
+
+    name = "float64"
+
+    def number(self, value: sp.Expr) -> Any:
+        return float(value)
+
+    def array(self, values: Any) -> Any:
+        return np.asarray(values, dtype=np.float64)
+
+    def function(self, name: str) -> Callable[..., Any]:
+        """The elementwise function ``exp``, ``log``, ... of this arithmetic."""
+        return _NUMPY_FUNCTIONS[name]
+
+    def dot(self, left: Any, right: Any) -> Any:
+        return np.dot(left, right)
+
+    def transpose(self, value: Any) -> Any:
+        return np.asarray(value).T
+
+    def row_sum(self, value: Any) -> Any:
+        return np.sum(value, axis=-1, keepdims=True)
+
+    def row_max(self, value: Any) -> Any:
+        return np.max(value, axis=-1, keepdims=True)
+
+    def batch_sum(self, value: Any) -> Any:
+        return np.sum(value, axis=0)
+
+    def total(self, value: Any) -> Any:
+        return np.sum(value)
+
+    def maximum(self, left: Any, right: Any) -> Any:
+        return np.maximum(left, right)
+
+    def minimum(self, left: Any, right: Any) -> Any:
+        return np.minimum(left, right)
+
+    def select(self, condition: Any, then: Any, otherwise: Any) -> Any:
+        return np.where(np.asarray(condition, dtype=bool), then, otherwise)
+
+    def power(self, base: Any, exponent: Any) -> Any:
+        return np.power(base, exponent)
+
+
+_NUMPY_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "exp": np.exp,
+    "log": np.log,
+    "tanh": np.tanh,
+    "sin": np.sin,
+    "cos": np.cos,
+    "Abs": np.abs,
+    "sign": np.sign,
+    "log1p": np.log1p,
+    "expm1": np.expm1,
+    "sqrt": np.sqrt,
+    "logaddexp": np.logaddexp,
+}
+
+#: The evaluator's default arithmetic.
+FLOAT64 = Arithmetic()
+
+
+class EvaluationError(ValueError):
+    """An expression the evaluator has no rule for: a bug in a lowering or a pass."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The values of every variable, and the program's outputs assembled from them."""
+
+    values: dict[str, Any]
+    outputs: dict[str, Any]
+
+
+def bind(program: Program, params: Mapping[str, Any], X: Any, Y: Any, ar: Arithmetic) -> dict:
+    """The values of the program's inputs and parameters, read off arrays by their meaning.
+
+    ``X`` is ``(B, n_0)`` and ``Y`` ``(B, n_L)``; a scalar program's ``x0`` is the column
+    ``X[:, 0]`` and its ``W1_0_2`` the number ``W1[0, 2]``.
+    """
+    X, Y = ar.array(X), ar.array(Y)
+    values: dict[str, Any] = {}
+    for var in (*program.inputs, *program.parameters):
+        values[var.name] = _read(var, params, X, Y, ar)
+    return values
+
+
+def _read(var: Var, params: Mapping[str, Any], X: Any, Y: Any, ar: Arithmetic) -> Any:
+    meaning = var.meaning
+    if meaning is None:
+        raise EvaluationError(f"input {var.name} says nothing of what it holds")
+    if meaning.base == "B":
+        return X.shape[0]
+    if meaning.base in {"x", "y"}:
+        data = X if meaning.base == "x" else Y
+        return data[:, meaning.entry[0]] if meaning.entry else data
+    array = ar.array(params[f"{meaning.base}{meaning.layer}"])
+    return array[meaning.entry] if meaning.entry else array
+
+
+def evaluate(
+    program: Program,
+    params: Mapping[str, Any],
+    X: Any,
+    Y: Any,
+    arithmetic: Arithmetic = FLOAT64,
+) -> Evaluation:
+    """Run ``program`` on a batch ``X`` ``(B, n_0)``, targets ``Y`` and ``params``."""
+    values = bind(program, params, X, Y, arithmetic)
+    for statement in program.statements:
+        values[statement.target.name] = _evaluate(statement.value, values, arithmetic)
+    outputs = {out.name: _assemble(out, values, arithmetic) for out in program.outputs}
+    return Evaluation(values, outputs)
+
+
+def _assemble(output: Output, values: dict[str, Any], ar: Arithmetic) -> Any:
+    if output.whole is not None:
+        return values[output.whole.name]
+    entries = [_evaluate(e, values, ar) for e in output.entries]
+    if output.name == "yhat":  # columns of the batch, one per output unit
+        rows = len(np.atleast_1d(entries[0]))
+        columns = [np.broadcast_to(np.asarray(e, dtype=object), (rows,)) for e in entries]
+        return ar.array(np.stack(columns, axis=1).tolist())
+    return ar.array(np.array(entries, dtype=object).reshape(output.shape).tolist())
+
+
+def _evaluate(expr: sp.Expr, values: dict[str, Any], ar: Arithmetic) -> Any:
+    if isinstance(expr, sp.Symbol):
+        return values[expr.name]
+    if expr.is_Number:
+        return ar.number(expr)
+    if isinstance(expr, (sp.Add, sp.Mul)):
+        parts = [_evaluate(arg, values, ar) for arg in expr.args]
+        result = parts[0]
+        for part in parts[1:]:
+            result = result + part if isinstance(expr, sp.Add) else result * part
+        return result
+    if isinstance(expr, sp.Pow):
+        base = _evaluate(expr.base, values, ar)
+        if expr.exp == sp.S.Half:
+            return ar.function("sqrt")(base)
+        if expr.exp == -1:
+            return ar.number(sp.Integer(1)) / base
+        if expr.exp.is_Integer and expr.exp > 0:
+            result = base
+            for _ in range(int(expr.exp) - 1):
+                result = result * base
+            return result
+        return ar.power(base, _evaluate(expr.exp, values, ar))
+    return _function(expr, values, ar)
+
+
+def _function(expr: sp.Expr, values: dict[str, Any], ar: Arithmetic) -> Any:
+    def arg(n: int = 0) -> Any:
+        return _evaluate(expr.args[n], values, ar)
+
+    if isinstance(expr, Dot):
+        return ar.dot(arg(0), arg(1))
+    if isinstance(expr, Transpose):
+        return ar.transpose(arg())
+    if isinstance(expr, RowSum):
+        return ar.row_sum(arg())
+    if isinstance(expr, RowMax):
+        return ar.row_max(arg())
+    if isinstance(expr, BatchSum):
+        return ar.batch_sum(arg())
+    if isinstance(expr, Total):
+        return ar.total(arg())
+    if isinstance(expr, LogAddExp):
+        return ar.function("logaddexp")(arg(0), arg(1))
+    if isinstance(expr, (sp.Max, sp.Min)):
+        pick = ar.maximum if isinstance(expr, sp.Max) else ar.minimum
+        result = arg(0)
+        for n in range(1, len(expr.args)):
+            result = pick(result, arg(n))
+        return result
+    if isinstance(expr, sp.Heaviside):
+        x = arg(0)
+        at_zero = ar.number(expr.args[1]) if len(expr.args) > 1 else ar.number(sp.S.Half)
+        one, zero = ar.number(sp.Integer(1)), ar.number(sp.Integer(0))
+        return ar.select(x > 0, one, ar.select(x < 0, zero, at_zero))
+    if isinstance(expr, sp.Piecewise):
+        result = _evaluate(expr.args[-1].expr, values, ar)
+        for piece in reversed(expr.args[:-1]):
+            condition = _evaluate(piece.cond, values, ar)
+            result = ar.select(condition, _evaluate(piece.expr, values, ar), result)
+        return result
+    if isinstance(expr, sp.core.relational.Relational):
+        left, right = arg(0), arg(1)
+        return {">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right}[
+            expr.rel_op
+        ]
+    name = type(expr).__name__
+    if isinstance(expr, (log1p, expm1)) or name in _NUMPY_FUNCTIONS:
+        return ar.function(name)(arg())
+    raise EvaluationError(f"the evaluator has no rule for {name}")

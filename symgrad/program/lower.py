@@ -1,0 +1,530 @@
+"""Lowering: the derivation becomes a program, whole matrices over the batch or scalar by scalar.
+
+Part of the program stage (derivation -> proof -> **program** -> targets). Both lowerings read the
+derivation's steps and translate them, and tag every statement with the step it implements:
+
+:func:`lower_matrix`
+    Rows are samples. A step's matrix form for one sample (column vectors) is translated to the
+    batch: ``v`` becomes the ``(B, n)`` array of its rows, ``W_k v`` becomes ``V W_k^T``,
+    ``W^T g`` becomes ``G W``, ``(.)`` is elementwise, and a parameter's gradient, a sum over the
+    samples, becomes ``Delta_k^T H_{k-1}`` and the column sums of ``Delta_k``. ``Delta_k`` holds the
+    rows ``grad_{a_k} L / B``: the loss of a batch is the mean of the samples' losses.
+``lower_scalar``
+    Every elementwise step is instantiated for every index: one statement per scalar, each a column
+    of the batch (``(B,)``); a parameter's gradient sums its column over the batch.
+
+Where generated code must not use the formula of the notes as written (an exponential that can
+overflow, ``yhat - y`` that assumes ``sum_i y_i = 1``), the statement takes the catalogue's code
+form, which the proof checks against the definition, and its note says why.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from symgrad import arrays
+from symgrad import notation as nt
+from symgrad.arrays import BatchSum, Dot, RowSum, Total, Transpose
+from symgrad.catalogue import CodeStep
+from symgrad.catalogue import H as H_OUTPUT
+from symgrad.derivation import (
+    Derivation,
+    Kind,
+    StepId,
+    backward_pass,
+    forward_pass,
+    layers_backward,
+)
+from symgrad.errors import SymgradError
+from symgrad.expressions import X as X_INPUT
+from symgrad.model import instantiate
+from symgrad.program.ir import (
+    BATCH,
+    Output,
+    Program,
+    Quantity,
+    Role,
+    Shape,
+    Statement,
+    Style,
+    Var,
+)
+
+#: The number of rows of the batch, an input of every program.
+BATCH_SIZE = Var("B", (), Role.INPUT, Quantity("B"))
+
+#: The gradients of one sample that the program holds divided by ``B`` (its rows of ``Delta``).
+_PER_BATCH = frozenset({"grad_a", "grad_h"})
+
+
+class LoweringError(SymgradError):
+    """A form of the derivation that the lowering does not know how to translate."""
+
+
+def total(expr: sp.Expr) -> sp.Expr:
+    """``Total(expr)``, the sum of every entry, distributed over sums and constant factors.
+
+    ``Total(RowSum(e))`` is ``Total(e)``: the sum over the rows of the sums over each row.
+    """
+    if isinstance(expr, sp.Add):
+        return sp.Add(*[total(term) for term in expr.args])
+    if isinstance(expr, sp.Mul):
+        coefficient, rest = expr.as_coeff_Mul()
+        if coefficient != 1:
+            return coefficient * total(rest)
+    if isinstance(expr, RowSum):
+        return total(expr.args[0])
+    return Total(expr)
+
+
+def _row_varying(expr: sp.Expr, row_symbols: frozenset[sp.Symbol]) -> bool:
+    """True when a row form has one value per unit (not one per row, like ``RowSum(e)``)."""
+    if isinstance(expr, (arrays.RowSum, arrays.RowMax)):
+        return False
+    if isinstance(expr, sp.Symbol):
+        return expr in row_symbols
+    return any(_row_varying(arg, row_symbols) for arg in expr.args)
+
+
+class _Lowering:
+    """What both lowerings share: the derivation, the variables made so far, the statements."""
+
+    def __init__(self, derivation: Derivation) -> None:
+        self.d = derivation
+        self.spec = derivation.spec
+        self.net = derivation.network
+        self.L = self.spec.depth
+        self.statements: list[Statement] = []
+        self.variables: dict[str, Var] = {BATCH_SIZE.name: BATCH_SIZE}
+
+    def n(self, k: int) -> int:
+        return self.spec.sizes[k]
+
+    def emit(self, target: Var, value: sp.Expr, step: StepId | None, note: str = "") -> sp.Symbol:
+        self.variables[target.name] = target
+        self.statements.append(Statement(target, sp.sympify(value), step, note))
+        return target.symbol
+
+    def id(self, kind: Kind, layer: int | None = None) -> StepId:
+        return StepId(kind, self.L if layer is None else layer)
+
+
+# ------------------------------------------------------------------------------------------------
+# Whole matrices
+# ------------------------------------------------------------------------------------------------
+
+
+class _MatrixLowering(_Lowering):
+    def var(self, base: str, k: int | None, shape: Shape, role: Role = Role.TEMPORARY) -> Var:
+        name = nt.program_name(base, k)
+        found = self.variables.get(name)
+        if found is not None:
+            return found
+        meaning = Quantity(base, k, per_batch=base in _PER_BATCH or base == "grad_a")
+        made = Var(name, shape, role, meaning)
+        self.variables[name] = made
+        return made
+
+    def rows(self, base: str, k: int | None) -> sp.Symbol:
+        """The ``(B, n)`` array of the rows of the vector ``base_k``."""
+        if base == "h" and k == 0:
+            base, k = "x", None
+        width = self.n(0) if base == "x" else self.n(self.L if k is None else k)
+        role = Role.INPUT if base in {"x", "y"} else Role.TEMPORARY
+        return self.var(base, k, (BATCH, width), role).symbol
+
+    def parameter(self, base: str, k: int) -> sp.Symbol:
+        shape: Shape = (self.n(k), self.n(k - 1)) if base == "W" else (self.n(k),)
+        return self.var(base, k, shape, Role.PARAMETER).symbol
+
+    def translate(self, expr: sp.Basic, summed: bool = False) -> sp.Expr:
+        """A step's matrix form for one sample, as an expression of the batch's arrays.
+
+        With ``summed``, the form is a parameter's gradient: its value for the batch is the sum
+        over the rows (each row already divided by ``B``).
+        """
+        if isinstance(expr, sp.MatrixSymbol):
+            value = self._symbol(expr)
+            return BatchSum(value) if summed else value
+        if isinstance(expr, sp.OneMatrix):
+            return sp.Integer(1)
+        if isinstance(expr, sp.MatAdd):
+            return sp.Add(*[self.translate(arg, summed) for arg in expr.args])
+        if isinstance(expr, sp.HadamardProduct):
+            return sp.Mul(*[self.translate(arg) for arg in expr.args])
+        if isinstance(expr, sp.HadamardPower):
+            return sp.Pow(self.translate(expr.base), expr.exp)
+        if isinstance(expr, sp.MatMul):
+            return self._product(expr, summed)
+        raise LoweringError(f"cannot lower {type(expr).__name__} to whole arrays: {expr}")
+
+    def _symbol(self, expr: sp.MatrixSymbol) -> sp.Expr:
+        kind = nt.matrix_kind(expr.name)
+        if kind.base == "grad":
+            of = kind.of or ""
+            names = {"a": "grad_a", "h": "grad_h"}
+            if of not in names:
+                raise LoweringError(f"no array holds the gradient {expr.name}")
+            return self.rows(names[of], kind.layer)
+        if kind.base in {"W", "b"}:
+            return self.parameter(kind.base, kind.layer or 0)
+        if kind.base == "gprime":
+            return self.slope(kind.layer or 0)
+        return self.rows(kind.base, kind.layer)
+
+    def _product(self, expr: sp.MatMul, summed: bool) -> sp.Expr:
+        coefficient = sp.Mul(*[a for a in expr.args if not a.is_Matrix])
+        matrices = [a for a in expr.args if a.is_Matrix]
+        if len(matrices) == 1:  # a number times a matrix: -h
+            return coefficient * self.translate(matrices[0], summed)
+        left, right = matrices
+        if isinstance(left, sp.Transpose) and _is_weight(left.arg):
+            # W_{k+1}^T g for one sample: the rows G W_{k+1}.
+            value = Dot(self.translate(right), self.translate(left.arg))
+        elif _is_weight(left):
+            # W_k v for one sample: the rows V W_k^T.
+            value = Dot(self.translate(right), Transpose(self.translate(left)))
+        elif isinstance(right, sp.Transpose) and summed:
+            # u v^T for each sample, summed over the batch: U^T V.
+            value = Dot(Transpose(self.translate(left)), self.translate(right.arg))
+        else:
+            raise LoweringError(f"cannot lower the product {expr} to whole arrays")
+        return coefficient * value
+
+    def slope(self, k: int) -> sp.Expr:
+        """``g'(a_k)`` as the code computes it (from ``A_k`` or ``H_k``)."""
+        slope = self.spec.activation(k).code_slope
+        return slope.xreplace({X_INPUT: self.rows("a", k), H_OUTPUT: self.rows("h", k)})
+
+    # the program ---------------------------------------------------------------------------
+
+    def lower(self) -> Program:
+        L = self.L
+        for id in forward_pass(L)[:-2]:
+            k = id.layer
+            if id.kind is Kind.FORWARD:
+                self.forward(k)
+            else:
+                act = self.spec.activation(k)
+                value = act.code_function.xreplace({X_INPUT: self.rows("a", k)})
+                self.emit(self.var("h", k, (BATCH, self.n(k))), value, id, act.stable_note)
+        self.output_layer()
+        for id in backward_pass(L)[1:]:
+            step = self.d.step(id)
+            k = id.layer
+            if id.kind is Kind.WEIGHT_MATRIX:
+                target = self.var("grad_W", k, (self.n(k), self.n(k - 1)))
+                self.emit(target, self.translate(step.final, summed=True), id)
+            elif id.kind is Kind.BIAS_VECTOR:
+                target = self.var("grad_b", k, (self.n(k),))
+                self.emit(target, self.translate(step.final, summed=True), id)
+            elif id.kind is Kind.HIDDEN_GRAD_VECTOR:
+                self.emit(self.var("grad_h", k, (BATCH, self.n(k))), self.translate(step.final), id)
+            else:
+                value = self.translate(step.final)
+                self.emit(self.var("grad_a", k, (BATCH, self.n(k))), value, id, self._slope_note(k))
+        return self._program()
+
+    def forward(self, k: int) -> None:
+        value = self.translate(self.net.pre_activation_vector(k))
+        self.emit(self.var("a", k, (BATCH, self.n(k))), value, self.id(Kind.FORWARD, k))
+
+    def _slope_note(self, k: int) -> str:
+        return self.spec.activation(k).slope_note
+
+    def output_layer(self) -> None:
+        """``yhat``, the mean loss and ``Delta_L`` from the pair's code forms."""
+        L, pair = self.L, self.spec.pair
+        width = self.n(L)
+        names: dict[sp.Symbol, sp.Expr] = {arrays.ROW_A: self.rows("a", L)}
+        names[arrays.ROW_Y] = self.rows("y", None)
+        row_symbols = frozenset({arrays.ROW_A, arrays.ROW_Y})
+        for code in pair.code_steps:
+            row_symbols = self._code_step(code, names, row_symbols, width)
+        yhat = pair.code_prediction.xreplace(names)
+        if not (isinstance(yhat, sp.Symbol) and yhat.name == nt.program_name("yhat")):
+            # Built from the pair's intermediates, whose notes say how it is kept stable.
+            note = "" if pair.code_steps else pair.output.code_note
+            self.emit(self.var("yhat", None, (BATCH, width)), yhat, self.id(Kind.PREDICTION), note)
+        batch = BATCH_SIZE.symbol
+        loss = total(pair.code_loss.xreplace(names)) / batch
+        self.emit(self.var("loss", None, ()), loss, self.id(Kind.LOSS), pair.loss_note)
+        delta = pair.code_delta.xreplace(names) / batch
+        note = "; ".join(filter(None, [pair.delta_note, "divided by B for the mean"]))
+        target = self.var("grad_a", L, (BATCH, width))
+        self.emit(target, delta, self.id(Kind.OUTPUT_DELTA_VECTOR), note)
+
+    def _code_step(
+        self,
+        code: CodeStep,
+        names: dict[sp.Symbol, sp.Expr],
+        row_symbols: frozenset[sp.Symbol],
+        width: int,
+    ) -> frozenset[sp.Symbol]:
+        value = code.value.xreplace(names)
+        varying = _row_varying(code.value, row_symbols)
+        shape: Shape = (BATCH, width) if varying else (BATCH, 1)
+        if code.name == nt.program_name("yhat"):
+            target = self.var("yhat", None, shape)
+        else:
+            target = Var(code.name, shape)
+        symbol = self.emit(target, value, StepId(Kind(code.implements), self.L), code.note)
+        names[sp.Symbol(code.name, real=True)] = symbol
+        own = sp.Symbol(code.name, real=True)
+        return row_symbols | {own} if varying else row_symbols
+
+    def _program(self) -> Program:
+        L = self.L
+        inputs = (
+            BATCH_SIZE,
+            self.var("x", None, (BATCH, self.n(0)), Role.INPUT),
+            self.var("y", None, (BATCH, self.n(L)), Role.INPUT),
+        )
+        parameters = []
+        for k in range(1, L + 1):
+            self.parameter("W", k)
+            self.parameter("b", k)
+            parameters += [self.variables[f"W{k}"], self.variables[f"b{k}"]]
+        outputs = [
+            Output("loss", (), whole=self.variables[nt.program_name("loss")]),
+            Output("yhat", (self.n(L),), whole=self.variables[nt.program_name("yhat")]),
+        ]
+        for k in range(1, L + 1):
+            outputs.append(
+                Output(
+                    nt.param_key("W", k),
+                    (self.n(k), self.n(k - 1)),
+                    whole=self.variables[nt.program_name("grad_W", k)],
+                )
+            )
+            outputs.append(
+                Output(
+                    nt.param_key("b", k),
+                    (self.n(k),),
+                    whole=self.variables[nt.program_name("grad_b", k)],
+                )
+            )
+        return Program(
+            self.spec,
+            Style.MATRIX,
+            inputs,
+            tuple(parameters),
+            tuple(self.statements),
+            tuple(outputs),
+        )
+
+
+def _is_weight(expr: sp.Basic) -> bool:
+    return isinstance(expr, sp.MatrixSymbol) and nt.matrix_kind(expr.name).base == "W"
+
+
+def lower_matrix(derivation: Derivation) -> Program:
+    """The program of whole arrays over the batch (rows are samples)."""
+    return _MatrixLowering(derivation).lower()
+
+
+# ------------------------------------------------------------------------------------------------
+# Scalar by scalar
+# ------------------------------------------------------------------------------------------------
+
+
+class _ScalarLowering(_Lowering):
+    def entry(self, base: str, k: int | None, *index: int, role: Role = Role.TEMPORARY) -> Var:
+        """The variable of one entry (0-based ``index``) of ``base_k``.
+
+        Parameters and their gradients (sums over the batch) are numbers; every other entry is
+        a column of the batch.
+        """
+        name = nt.program_entry(base, k, *index)
+        found = self.variables.get(name)
+        if found is not None:
+            return found
+        if base == "h" and k == 0:
+            base, k = "x", None
+        whole = role is Role.PARAMETER or base in {"grad_W", "grad_b"}
+        shape: Shape = () if whole else (BATCH,)
+        if base in {"x", "y"}:
+            role = Role.INPUT
+        meaning = Quantity(base, k, tuple(index), per_batch=base in _PER_BATCH)
+        made = Var(name, shape, role, meaning)
+        self.variables[name] = made
+        return made
+
+    def symbol_of(self, entry: sp.Indexed) -> sp.Symbol:
+        """The variable of an elementwise object of the notation (``W_{2,1,3}`` -> ``W2_0_2``)."""
+        base, indices = nt.index_parts(entry)
+        numbers = [int(i) for i in indices]
+        if base in {"W", "b"}:
+            k, rest = numbers[0], numbers[1:]
+            return self.entry(base, k, *[i - 1 for i in rest], role=Role.PARAMETER).symbol
+        if base in {"x", "y", "yhat"}:
+            return self.entry(base, None, numbers[0] - 1).symbol
+        return self.entry(base, numbers[0], numbers[1] - 1).symbol
+
+    def scalars(self, expr: sp.Expr) -> sp.Expr:
+        """An instantiated elementwise form with every object replaced by its variable.
+
+        ``dL/da_{ki}`` is the variable ``d{k}_{i-1}`` and ``dL/dh_{kj}`` is ``gh{k}_{j-1}``.
+        """
+
+        def partial(e: sp.Derivative) -> sp.Expr:
+            base, indices = nt.index_parts(e.variables[0])
+            names = {"a": "grad_a", "h": "grad_h"}
+            k, i = (int(v) for v in indices)
+            return self.entry(names[base], k, i - 1).symbol
+
+        value = expr.replace(lambda e: isinstance(e, sp.Derivative) and e.expr == nt.LOSS, partial)
+        return value.replace(lambda e: isinstance(e, sp.Indexed), self.symbol_of)
+
+    def lower(self) -> Program:
+        L = self.L
+        for id in forward_pass(L)[:-2]:
+            k = id.layer
+            step = self.d.step(id)
+            for i in range(self.n(k)):
+                if id.kind is Kind.FORWARD:
+                    value = self.scalars(instantiate(step.final, i=i + 1))
+                    self.emit(self.entry("a", k, i), value, id)
+                else:
+                    act = self.spec.activation(k)
+                    pre = self.entry("a", k, i).symbol
+                    value = act.code_function.xreplace({X_INPUT: pre})
+                    self.emit(self.entry("h", k, i), value, id, act.stable_note)
+        self.output_layer()
+        for k in layers_backward(L):
+            self.parameter_gradients(k)
+            if k > 1:
+                self.hidden(k - 1)
+        return self._program()
+
+    def parameter_gradients(self, k: int) -> None:
+        weight = self.d.step(StepId(Kind.WEIGHT, k))
+        bias = self.d.step(StepId(Kind.BIAS, k))
+        for i in range(self.n(k)):
+            for j in range(self.n(k - 1)):
+                value = BatchSum(self.scalars(instantiate(weight.final, i=i + 1, j=j + 1)))
+                self.emit(self.entry("grad_W", k, i, j), value, weight.id)
+        for i in range(self.n(k)):
+            value = BatchSum(self.scalars(instantiate(bias.final, i=i + 1)))
+            self.emit(self.entry("grad_b", k, i), value, bias.id)
+
+    def hidden(self, k: int) -> None:
+        grad = self.d.step(StepId(Kind.HIDDEN_GRAD, k))
+        for j in range(self.n(k)):
+            value = self.scalars(instantiate(grad.final, j=j + 1))
+            self.emit(self.entry("grad_h", k, j), value, grad.id)
+        delta = self.d.step(StepId(Kind.HIDDEN_DELTA, k))
+        act = self.spec.activation(k)
+        for j in range(self.n(k)):
+            slope = act.code_slope.xreplace(
+                {X_INPUT: self.entry("a", k, j).symbol, H_OUTPUT: self.entry("h", k, j).symbol}
+            )
+            value = self.entry("grad_h", k, j).symbol * slope
+            self.emit(self.entry("grad_a", k, j), value, delta.id, act.slope_note)
+
+    def output_layer(self) -> None:
+        L, pair = self.L, self.spec.pair
+        width = self.n(L)
+        units: list[dict[sp.Symbol, sp.Expr]] = [
+            {
+                arrays.ROW_A: self.entry("a", L, i).symbol,
+                arrays.ROW_Y: self.entry("y", None, i).symbol,
+            }
+            for i in range(width)
+        ]
+        row_symbols = frozenset({arrays.ROW_A, arrays.ROW_Y})
+        for code in pair.code_steps:
+            own = sp.Symbol(code.name, real=True)
+            step = StepId(Kind(code.implements), L)
+            values = arrays.expand_row(code.value, units)
+            if _row_varying(code.value, row_symbols):
+                row_symbols |= {own}
+                for i, value in enumerate(values):
+                    target = self._code_entry(code.name, i)
+                    units[i][own] = self.emit(target, value, step, code.note)
+            else:
+                symbol = self.emit(
+                    Var(f"{code.name.lower()}{L}", (BATCH,)), values[0], step, code.note
+                )
+                for unit in units:
+                    unit[own] = symbol
+        yhat = arrays.expand_row(pair.code_prediction, units)
+        prediction = StepId(Kind.PREDICTION, L)
+        for i, value in enumerate(yhat):
+            name = nt.program_entry("yhat", None, i)
+            if not (isinstance(value, sp.Symbol) and value.name == name):
+                note = "" if pair.code_steps else pair.output.code_note
+                self.emit(self.entry("yhat", None, i), value, prediction, note)
+        batch = BATCH_SIZE.symbol
+        sample = arrays.expand_row(pair.code_loss, units)[0]
+        loss_step = StepId(Kind.LOSS, L)
+        per_sample = self.emit(Var("sample_loss", (BATCH,)), sample, loss_step, pair.loss_note)
+        self.emit(
+            Var("value", (), meaning=Quantity("loss")), BatchSum(per_sample) / batch, loss_step
+        )
+        deltas = arrays.expand_row(pair.code_delta, units)
+        note = "; ".join(filter(None, [pair.delta_note, "divided by B for the mean"]))
+        for i, value in enumerate(deltas):
+            self.emit(self.entry("grad_a", L, i), value / batch, StepId(Kind.OUTPUT_DELTA, L), note)
+
+    def _code_entry(self, name: str, i: int) -> Var:
+        if name == nt.program_name("yhat"):
+            return self.entry("yhat", None, i)
+        if name == "R":
+            return Var(f"r{i}", (BATCH,))
+        return Var(f"{name.lower()}{self.L}_{i}", (BATCH,))
+
+    def _program(self) -> Program:
+        L = self.L
+        inputs = [BATCH_SIZE]
+        inputs += [self.entry("x", None, j) for j in range(self.n(0))]
+        inputs += [self.entry("y", None, i) for i in range(self.n(L))]
+        parameters: list[Var] = []
+        outputs = [
+            Output("loss", (), whole=self.variables["value"]),
+            Output(
+                "yhat",
+                (self.n(L),),
+                entries=tuple(self.entry("yhat", None, i).symbol for i in range(self.n(L))),
+            ),
+        ]
+        for k in range(1, L + 1):
+            rows, cols = self.n(k), self.n(k - 1)
+            weights = [
+                self.entry("W", k, i, j, role=Role.PARAMETER)
+                for i in range(rows)
+                for j in range(cols)
+            ]
+            biases = [self.entry("b", k, i, role=Role.PARAMETER) for i in range(rows)]
+            parameters += weights + biases
+            outputs.append(
+                Output(
+                    nt.param_key("W", k),
+                    (rows, cols),
+                    entries=tuple(
+                        self.entry("grad_W", k, i, j).symbol
+                        for i in range(rows)
+                        for j in range(cols)
+                    ),
+                )
+            )
+            outputs.append(
+                Output(
+                    nt.param_key("b", k),
+                    (rows,),
+                    entries=tuple(self.entry("grad_b", k, i).symbol for i in range(rows)),
+                )
+            )
+        return Program(
+            self.spec,
+            Style.SCALAR,
+            tuple(inputs),
+            tuple(parameters),
+            tuple(self.statements),
+            tuple(outputs),
+        )
+
+
+def lower_scalar(derivation: Derivation) -> Program:
+    """The program of one statement per scalar, each a column of the batch."""
+    return _ScalarLowering(derivation).lower()

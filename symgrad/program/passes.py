@@ -1,0 +1,149 @@
+"""Passes over a program: keep what a function needs, share common subexpressions, one sample.
+
+Part of the program stage. Each pass takes a :class:`~symgrad.program.ir.Program` and returns a
+new one; targets pick the passes they want (see :mod:`symgrad.codegen.config`):
+
+- :func:`prune` keeps the statements the named outputs need (``forward`` needs only ``yhat``);
+- :func:`eliminate_common_subexpressions` computes every repeated subexpression once, in a
+  temporary written just before its first use and tagged with that statement's step;
+- :func:`one_sample` specializes a scalar program to a batch of one (``B = 1``; a sum over the
+  batch is its one term), for code that runs a single sample on plain numbers.
+
+:func:`shape_of` infers the shape of any expression of a program. Buffer reuse is a pass of the
+NumPy target alone (:mod:`symgrad.codegen.numpy.buffers`): other targets have no in-place updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import sympy as sp
+
+from symgrad.arrays import BatchSum, Dot, RowMax, RowSum, Total, Transpose
+from symgrad.program.ir import BATCH, Program, Shape, Statement, Style, Var
+
+
+class ShapeError(ValueError):
+    """Shapes that do not broadcast: a bug in a lowering, never a user's input."""
+
+
+def broadcast(*shapes: Shape) -> Shape:
+    """The shape NumPy's broadcasting gives ``shapes`` (dimensions aligned on the right)."""
+    width = max((len(s) for s in shapes), default=0)
+    out: list[int | str] = []
+    for position in range(width):
+        dims = {s[len(s) - width + position] for s in shapes if len(s) - width + position >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise ShapeError(f"shapes {shapes} do not broadcast")
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def shape_of(expr: sp.Expr, variables: Mapping[str, Var]) -> Shape:
+    """The shape of ``expr``, an expression of the program's variables."""
+    if isinstance(expr, sp.Symbol):
+        return variables[expr.name].shape
+    if expr.is_number:
+        return ()
+    if isinstance(expr, Transpose):
+        return tuple(reversed(shape_of(expr.args[0], variables)))
+    if isinstance(expr, Dot):
+        left, right = (shape_of(arg, variables) for arg in expr.args)
+        if left[-1] != right[0]:
+            raise ShapeError(f"cannot multiply {left} by {right}")
+        return (*left[:-1], *right[1:])
+    if isinstance(expr, (RowSum, RowMax)):
+        inner = shape_of(expr.args[0], variables)
+        return (*inner[:-1], 1)
+    if isinstance(expr, BatchSum):
+        return shape_of(expr.args[0], variables)[1:]
+    if isinstance(expr, Total):
+        return ()
+    return broadcast(*(shape_of(arg, variables) for arg in expr.args))
+
+
+def needed_by(program: Program, outputs: Iterable[str]) -> frozenset[str]:
+    """The variables the named outputs read, directly or through other statements."""
+    wanted = set(outputs)
+    needed: set[str] = set()
+    for out in program.outputs:
+        if out.name in wanted:
+            needed |= out.reads()
+    for statement in reversed(program.statements):
+        if statement.target.name in needed:
+            needed |= statement.reads()
+    return frozenset(needed)
+
+
+def prune(program: Program, outputs: Sequence[str]) -> Program:
+    """The program of the named outputs only: every statement they do not need is dropped."""
+    needed = needed_by(program, outputs)
+    kept = tuple(s for s in program.statements if s.target.name in needed)
+    chosen = tuple(out for out in program.outputs if out.name in outputs)
+    return program.with_statements(kept, chosen)
+
+
+def one_sample(program: Program) -> Program:
+    """A scalar program for a batch of one: ``B = 1`` and every sum over the batch its one term."""
+    if program.style is not Style.SCALAR:
+        raise ValueError("only a scalar program is specialized to one sample")
+    batch = sp.Symbol(BATCH, real=True)
+
+    def specialize(value: sp.Expr) -> sp.Expr:
+        value = value.replace(lambda e: isinstance(e, BatchSum), lambda e: e.args[0])
+        return value.xreplace({batch: sp.Integer(1)})
+
+    statements = tuple(
+        Statement(_scalar(s.target), specialize(s.value), s.step, s.note)
+        for s in program.statements
+    )
+    inputs = tuple(_scalar(v) for v in program.inputs if v.name != BATCH)
+    return Program(
+        program.spec, program.style, inputs, program.parameters, statements, program.outputs
+    )
+
+
+def _scalar(var: Var) -> Var:
+    return Var(var.name, (), var.role, var.meaning)
+
+
+def eliminate_common_subexpressions(program: Program, prefix: str = "t") -> Program:
+    """Every subexpression computed more than once becomes a temporary ``<prefix><n>``.
+
+    A temporary is written just before the first statement that needs it and carries that
+    statement's step, so each statement keeps its comment. Subexpressions of the batch size
+    alone (``1/B``) are left in place: they cost nothing.
+    """
+    statements = program.statements
+    exprs = [s.value for s in statements]
+    taken = {v for v in program.variables}
+    temporaries = sp.numbered_symbols(
+        prefix, cls=sp.Symbol, real=True, exclude=[sp.Symbol(n, real=True) for n in taken]
+    )
+    batch = sp.Symbol(BATCH, real=True)
+    replacements, reduced = sp.cse(exprs, symbols=temporaries, order="canonical", ignore=(batch,))
+    if not replacements:
+        return program
+    definitions = dict(replacements)
+    rank = {symbol: n for n, (symbol, _) in enumerate(replacements)}
+    variables = dict(program.variables)
+    written: set[sp.Symbol] = set()
+    out: list[Statement] = []
+
+    def write_needed(expr: sp.Expr, user: Statement) -> None:
+        for symbol in sorted(expr.free_symbols & definitions.keys(), key=rank.__getitem__):
+            if symbol in written:
+                continue
+            write_needed(definitions[symbol], user)
+            written.add(symbol)
+            shape = shape_of(definitions[symbol], variables)
+            temporary = Var(symbol.name, shape)
+            variables[symbol.name] = temporary
+            out.append(Statement(temporary, definitions[symbol], user.step))
+
+    for statement, value in zip(statements, reduced, strict=True):
+        write_needed(value, statement)
+        out.append(Statement(statement.target, value, statement.step, statement.note))
+    # Outputs name variables, which cse never replaces.
+    return program.with_statements(tuple(out))

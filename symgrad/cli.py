@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="vectorized (the default): matrix form over the batch; unrolled: every scalar "
         "written out, for small networks",
     )
+    codegen.add_argument(
+        "--dtype", help="the real type of targets with a fixed one (--target c: double, float)"
+    )
     codegen.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(codegen)
 
@@ -182,7 +185,7 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
 
         chosen = target(options.target)
         style = options.style if options.style is not None else chosen.styles[0]
-        chosen.check(spec, style)  # refuse before the work of deriving and proving
+        chosen.check(spec, style, options.dtype)  # refuse before deriving and proving
         _check_output_file(options.out, chosen)
     derivation = derive(spec, method=options.proof)
     if options.command == "derive":
@@ -192,7 +195,7 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         from symgrad.codegen import generate
 
         stem = Path(options.out).stem if options.out is not None else "mlp"
-        files = generate(derivation, options.target, style, name=stem)
+        files = generate(derivation, options.target, style, options.dtype, name=stem)
         if options.out is None:
             _emit(out, files[0].text)
             return 0

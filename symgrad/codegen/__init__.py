@@ -7,8 +7,9 @@ file names the command that remakes it, built by :func:`default_command` alone.
 
 from __future__ import annotations
 
+from symgrad.codegen.common import UNROLLED_MAX_PARAMETERS
 from symgrad.codegen.config import GeneratedFile, Target
-from symgrad.codegen.numpy.target import UNROLLED_MAX_PARAMETERS, NumpyTarget
+from symgrad.codegen.numpy.target import NumpyTarget
 from symgrad.derivation import Derivation
 from symgrad.errors import SpecError
 from symgrad.spec import NetworkSpec
@@ -30,17 +31,30 @@ def default_style(name: str) -> str:
     return target(name).styles[0]
 
 
-def default_command(spec: NetworkSpec, target_name: str = "numpy", style: str | None = None) -> str:
-    """``symgrad codegen <sizes and options>``: the one command that remakes a generated file."""
+def default_command(
+    spec: NetworkSpec,
+    target_name: str = "numpy",
+    style: str | None = None,
+    dtype: str | None = None,
+) -> str:
+    """``symgrad codegen <sizes and options>``: the one command that remakes a generated file.
+
+    Options at their default are left out, so the API and the command line name the same
+    command for the same file.
+    """
     from symgrad.codegen.common import command_for
 
-    chosen = style if style is not None else default_style(target_name)
+    chosen = target(target_name)
+    extra: list[str] = []
+    if dtype is not None and chosen.dtypes and dtype != chosen.dtypes[0]:
+        extra = ["--dtype", dtype]
     return command_for(
         spec,
         target_name,
-        chosen,
+        style if style is not None else chosen.styles[0],
         default_target=next(iter(TARGETS)),
-        default_style=default_style(target_name),
+        default_style=chosen.styles[0],
+        extra=extra,
     )
 
 
@@ -48,17 +62,20 @@ def generate(
     derivation: Derivation,
     target_name: str = "numpy",
     style: str | None = None,
+    dtype: str | None = None,
     name: str = "mlp",
 ) -> tuple[GeneratedFile, ...]:
-    """The files of ``derivation`` for a target in a style (the target's default style if None).
-
-    ``name`` is the stem of the output file, which a target may use for its public names.
+    """The files of ``derivation`` for a target, in a style and dtype (the target's defaults
+    when None). ``name`` is the stem of the output file, which a target may use for its public
+    names (C's ``NAME_loss``).
     """
     chosen = target(target_name)
     style = style if style is not None else chosen.styles[0]
-    chosen.check(derivation.spec, style)
-    command = default_command(derivation.spec, target_name, style)
-    return chosen.generate(derivation, style, command, name)
+    if dtype is None and chosen.dtypes:
+        dtype = chosen.dtypes[0]
+    chosen.check(derivation.spec, style, dtype)
+    command = default_command(derivation.spec, target_name, style, dtype)
+    return chosen.generate(derivation, style, dtype, command, name)
 
 
 def generate_module(derivation: Derivation, style: str = "vectorized") -> str:

@@ -15,13 +15,45 @@ from dataclasses import dataclass
 
 from symgrad import printing
 from symgrad.derivation import Derivation, StepId
+from symgrad.errors import SpecError
 from symgrad.program import Program, Statement
 from symgrad.spec import NetworkSpec
+
+#: Largest network (number of scalar parameters ``sum_k n_k (n_{k-1} + 1)``) written out scalar
+#: by scalar (``--style unrolled``); 2-8-8-2 has 114, 4-16-3 has 131, 10-20-10 has 430.
+UNROLLED_MAX_PARAMETERS = 400
 
 #: Longest line of generated code (the project's ruff setting).
 LINE_LENGTH = 100
 #: Column of the statements in a function body.
 BODY_INDENT = 4
+
+
+def check_dtype(target: str, dtypes: tuple[str, ...], dtype: str | None) -> None:
+    """Refuse a ``--dtype`` the target does not have (any, for a target whose code follows the
+    dtype of its inputs)."""
+    if dtype is None or dtype in dtypes:
+        return
+    if not dtypes:
+        raise SpecError(
+            f"--target {target} computes in the dtype of its inputs (float32 when every "
+            "parameter and X are float32, else float64); --dtype is for --target c"
+        )
+    raise SpecError(
+        f"unknown --dtype {dtype!r} for --target {target}; use one of {', '.join(dtypes)}"
+    )
+
+
+def check_style(spec: NetworkSpec, style: str, styles: tuple[str, ...]) -> None:
+    """Refuse an unknown style, or ``unrolled`` on too large a network."""
+    if style not in styles:
+        raise SpecError(f"unknown style {style!r}; use one of {', '.join(styles)}")
+    if style == "unrolled" and spec.parameter_count > UNROLLED_MAX_PARAMETERS:
+        raise SpecError(
+            f"the unrolled style writes every scalar out and is limited to "
+            f"{UNROLLED_MAX_PARAMETERS} parameters; {'-'.join(map(str, spec.sizes))} has "
+            f"{spec.parameter_count}; use --style vectorized"
+        )
 
 
 def shell_quote(arg: str) -> str:

@@ -31,20 +31,24 @@ class Target(Protocol):
 
     name: str
     styles: tuple[str, ...]
+    #: The values of ``--dtype`` (the first is the default), or () when the dtype of generated
+    #: code follows its inputs and ``--dtype`` is refused.
+    dtypes: tuple[str, ...]
     #: The suffix ``-o`` must end with, or "" when any is accepted.
     suffix: str
     #: True when ``-o`` is required (a target that writes several files).
     needs_output_file: bool
 
-    def check(self, spec: NetworkSpec, style: str) -> None:
+    def check(self, spec: NetworkSpec, style: str, dtype: str | None) -> None:
         """Refuse, with :class:`~symgrad.errors.SpecError`, what this target cannot generate.
 
         Cheap: the command line calls it before deriving, so a refusal is immediate.
         """
 
     def generate(
-        self, derivation: Derivation, style: str, command: str, name: str
+        self, derivation: Derivation, style: str, dtype: str | None, command: str, name: str
     ) -> tuple[GeneratedFile, ...]:
-        """The files for ``derivation`` in ``style``; ``command`` goes into their header and
-        ``name`` is the stem of the output file (the prefix of C's public names)."""
+        """The files for ``derivation`` in ``style`` (and ``dtype``, for targets with one);
+        ``command`` goes into their header and ``name`` is the stem of the output file (the
+        prefix of C's public names)."""
         ...

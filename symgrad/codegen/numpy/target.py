@@ -21,7 +21,13 @@ import re
 import sympy as sp
 
 from symgrad import notation as nt
-from symgrad.codegen.common import Block, command_for, comment_lines, statement_blocks
+from symgrad.codegen.common import (
+    Block,
+    check_dtype,
+    check_style,
+    comment_lines,
+    statement_blocks,
+)
 from symgrad.codegen.config import GeneratedFile
 from symgrad.codegen.numpy.buffers import Compiled, emit_body
 from symgrad.codegen.numpy.printer import NumpyPrinter
@@ -29,7 +35,6 @@ from symgrad.codegen.pylayout import StatementWriter, Target, sequence_lines, ta
 from symgrad.codegen.pymodule import module_context
 from symgrad.codegen.pyprinter import MathPrinter, without_logaddexp
 from symgrad.derivation import Derivation
-from symgrad.errors import SpecError
 from symgrad.program import (
     Program,
     Statement,
@@ -40,10 +45,6 @@ from symgrad.program import (
     prune,
 )
 from symgrad.spec import NetworkSpec
-
-#: Largest network (number of scalar parameters ``sum_k n_k (n_{k-1} + 1)``) the unrolled style
-#: writes out; 2-8-8-2 has 114, 4-16-3 has 131, 10-20-10 has 430 and is refused.
-UNROLLED_MAX_PARAMETERS = 400
 
 TEMPLATE = "numpy/module.py.jinja"
 
@@ -63,27 +64,29 @@ class NumpyTarget:
 
     name = "numpy"
     styles: tuple[str, ...] = ("vectorized", "unrolled")
+    dtypes: tuple[str, ...] = ()
     suffix = ".py"
     needs_output_file = False
 
-    def check(self, spec: NetworkSpec, style: str) -> None:
+    def check(self, spec: NetworkSpec, style: str, dtype: str | None = None) -> None:
         check_style(spec, style, self.styles)
-
-    def command(self, spec: NetworkSpec, style: str) -> str:
-        return command_for(
-            spec, self.name, style, default_target="numpy", default_style=self.styles[0]
-        )
+        check_dtype(self.name, self.dtypes, dtype)
 
     def generate(
-        self, derivation: Derivation, style: str, command: str, name: str = "mlp"
+        self,
+        derivation: Derivation,
+        style: str,
+        dtype: str | None,
+        command: str,
+        name: str = "mlp",
     ) -> tuple[GeneratedFile, ...]:
         del name  # a Python module's names do not depend on its file name
+        self.check(derivation.spec, style, dtype)
         return (GeneratedFile(".py", self.source(derivation, style, command)),)
 
     def source(self, derivation: Derivation, style: str, command: str) -> str:
         from symgrad.render.templating import render
 
-        self.check(derivation.spec, style)
         if style == "vectorized":
             program = lower_matrix(derivation)
             context = module_context(program, style, command)
@@ -93,18 +96,6 @@ class NumpyTarget:
             context = module_context(program, style, command)
             context.update(_unrolled(derivation, program))
         return render(TEMPLATE, **context)
-
-
-def check_style(spec: NetworkSpec, style: str, styles: tuple[str, ...]) -> None:
-    """Refuse an unknown style, or ``unrolled`` on too large a network."""
-    if style not in styles:
-        raise SpecError(f"unknown style {style!r}; use one of {', '.join(styles)}")
-    if style == "unrolled" and spec.parameter_count > UNROLLED_MAX_PARAMETERS:
-        raise SpecError(
-            f"the unrolled style writes every scalar out and is limited to "
-            f"{UNROLLED_MAX_PARAMETERS} parameters; {'-'.join(map(str, spec.sizes))} has "
-            f"{spec.parameter_count}; use --style vectorized"
-        )
 
 
 # ------------------------------------------------------------------------------------------------

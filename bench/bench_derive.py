@@ -4,13 +4,15 @@ Run ``python bench/bench_derive.py [--quick]``. Prints wall times of whole comma
 start included, median of several runs), the in-process time of the proof step, and, in the same
 run, the naive approach it replaces: build the composed per-sample loss in SymPy and differentiate
 it with respect to every parameter. Ratios are against that baseline where it finishes in time.
-Targets (issues 2 to 4): ``derive 3 3 2`` < 1 s, ``derive 784 128 10`` < 5 s, ``latex 784 128 10``
-< 5 s and < 200 KB, ``codegen 784 128 10`` < 5 s, cost about linear in the parameter count.
+Targets: ``derive 3 3 2`` < 1 s, ``derive 784 128 10`` < 5 s, ``latex 784 128 10`` < 5 s and
+< 200 KB, ``codegen 784 128 10`` < 5 s; ``derive``, ``latex`` and ``codegen`` of 2000-2000-2000-10
+each under 5 s and 400 MB, at most twice the cost of 784-128-10 (the last table).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -33,9 +35,24 @@ def wall(argv: list[str], repeats: int) -> tuple[float, int]:
     return statistics.median(times), size
 
 
+def wall_and_memory(argv: list[str]) -> tuple[float, float]:
+    """Wall time in seconds and peak resident memory in MB of ``python -m symgrad ARGV``."""
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "symgrad", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError(f"symgrad {' '.join(argv)} exited with status {status}")
+    return seconds, usage.ru_maxrss / 1024  # kilobytes on Linux
+
+
 def proof_time(sizes: list[int]) -> tuple[float, float, str]:
     """Seconds to build the derivation and to prove it, in process; the proof method used."""
-    from symgrad.pipeline import derive
+    from symgrad.pipeline import derive, program_gradient
     from symgrad.proof import prove
     from symgrad.spec import NetworkSpec
 
@@ -43,7 +60,7 @@ def proof_time(sizes: list[int]) -> tuple[float, float, str]:
     start = time.perf_counter()
     derivation = derive(spec, prove=False)
     built = time.perf_counter()
-    proved = prove(derivation)
+    proved = prove(derivation, gradient=program_gradient(derivation))
     done = time.perf_counter()
     assert proved.proof is not None
     return built - start, done - built, proved.proof.method.value
@@ -137,6 +154,26 @@ def main() -> None:
             print(f"{' '.join(argv):>26}: failed ({exc.stderr.decode().strip()[:80]})")
             continue
         print(f"{' '.join(argv):>26}: {seconds:6.2f} s, {size / 1024:7.1f} KB")
+
+    print(
+        "\nwidth: 2000-2000-2000-10 (8.0 M parameters) against 784-128-10 (0.1 M), the baseline "
+        "measured in this run (median of",
+        repeats,
+        "runs; targets: under 5 s and 400 MB, cost ratio under 2)",
+    )
+    print(f"{'command':>9} {'784-128-10':>20} {'2000-2000-2000-10':>22} {'ratio':>7}")
+    for command in ("derive", "latex", "codegen"):
+        small, large = [], []
+        for _ in range(repeats):
+            small.append(wall_and_memory([command, "784", "128", "10"]))
+            large.append(wall_and_memory([command, "2000", "2000", "2000", "10"]))
+        s_time = statistics.median(t for t, _ in small)
+        l_time = statistics.median(t for t, _ in large)
+        s_mem, l_mem = max(m for _, m in small), max(m for _, m in large)
+        print(
+            f"{command:>9} {s_time:8.2f} s {s_mem:6.0f} MB {l_time:10.2f} s {l_mem:6.0f} MB "
+            f"{l_time / s_time:7.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -338,6 +338,9 @@ class Loss:
     formula: str
     term: Callable[[sp.Expr, sp.Expr], sp.Expr]
     slope: Callable[[sp.Expr, sp.Expr], sp.Expr]
+    #: The targets it is meant for: "distribution" (rows on the simplex), "probabilities"
+    #: (each in [0, 1]) or "reals"; random checks draw their targets accordingly.
+    targets: str = "reals"
 
 
 LOSSES_BY_NAME: dict[str, Loss] = {
@@ -347,6 +350,7 @@ LOSSES_BY_NAME: dict[str, Loss] = {
         "-sum_i y_i log yhat_i",
         lambda yhat, y: -y * sp.log(yhat),
         lambda yhat, y: -y / yhat,
+        targets="distribution",
     ),
     "binary-cross-entropy": Loss(
         "binary-cross-entropy",
@@ -356,6 +360,7 @@ LOSSES_BY_NAME: dict[str, Loss] = {
         lambda yhat, y: sp.Add(
             -y / yhat, (1 - y) / difference(sp.Integer(1), yhat), evaluate=False
         ),
+        targets="probabilities",
     ),
     "squared-error": Loss(
         "squared-error",

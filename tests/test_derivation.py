@@ -7,17 +7,24 @@ from __future__ import annotations
 
 import dataclasses
 
+import mpmath
+import numpy as np
 import pytest
 import sympy as sp
 from conftest import SMALL_NETS, Named
 
+from symgrad import arrays, catalogue
 from symgrad import notation as nt
 from symgrad.derivation import CheckMethod, Derivation, Kind, ProofMethod, Stage, StepId
 from symgrad.errors import ProofError, SpecError
+from symgrad.expressions import X
 from symgrad.model import instantiate
-from symgrad.pipeline import derive
+from symgrad.pipeline import derive, program_gradient
 from symgrad.proof import prove
 from symgrad.proof.common import COMPOSED_LIMIT
+from symgrad.proof.numeric import NumericProof, Point
+from symgrad.proof.precision import Outer, random_grid
+from symgrad.proof.symbolic import CAPPED_WIDTH, capped
 from symgrad.spec import NetworkSpec
 
 
@@ -126,7 +133,7 @@ def test_a_wrong_step_fails_to_prove(key: str, index: int, wrong: sp.Expr, metho
     spec = NetworkSpec.parse([3, 3, 2])
     broken = _with_form(derive(spec, prove=False), key, index, wrong)
     with pytest.raises(ProofError):
-        prove(broken, method=method)
+        prove(broken, method=method, gradient=program_gradient(broken))
 
 
 def test_wrong_vector_form_fails_to_prove() -> None:
@@ -136,6 +143,111 @@ def test_wrong_vector_form_fails_to_prove() -> None:
     wrong = net.weight_matrix(2).T * net.grad("a", 2) * 2
     with pytest.raises(ProofError):
         prove(_with_form(derivation, "hidden-grad-vector-1", 0, wrong))
+
+
+# Wide networks: steps proved on a copy cut to CAPPED_WIDTH units, the program at full width -------
+
+WIDE = [12, 20, 15, 3]
+
+
+def test_wide_networks_prove_hidden_steps_on_a_cut_copy() -> None:
+    derivation = derive(NetworkSpec.parse(WIDE))
+    check = derivation.step(StepId(Kind.HIDDEN_GRAD_VECTOR, 1)).check
+    assert check is not None and check.capped == CAPPED_WIDTH + 3 and check.total == 20
+    # 12, 20 and 15 units are the 1st, 3rd and 2nd wide widths: 7, 9 and 8 in the copy
+    assert capped(derivation.network).spec.sizes == (7, 9, 8, 3)
+    assert derivation.proof is not None and derivation.proof.program_checked > 0
+
+
+@pytest.mark.parametrize(
+    ("key", "index", "wrong"),
+    [
+        # the index typo, in a step of a layer wider than the cut copy
+        ("weight-2", 1, nt.partial(nt.pre(2, nt.I)) * nt.post(1, nt.I)),
+        # a sum that stops one unit short of the layer's width: only the width differs
+        (
+            "hidden-grad-1",
+            1,
+            sp.Sum(nt.partial(nt.pre(2, nt.I)) * nt.weight(2, nt.I, nt.J), (nt.I, 1, 14)),
+        ),
+        # a sum over the width of the wrong layer
+        (
+            "hidden-grad-1",
+            1,
+            sp.Sum(nt.partial(nt.pre(2, nt.I)) * nt.weight(2, nt.I, nt.J), (nt.I, 1, 20)),
+        ),
+    ],
+)
+def test_a_wrong_step_of_a_wide_network_fails_to_prove(
+    key: str, index: int, wrong: sp.Expr
+) -> None:
+    broken = _with_form(derive(NetworkSpec.parse(WIDE), prove=False), key, index, wrong)
+    with pytest.raises(ProofError, match="not the formula proved on the network with its widths"):
+        prove(broken, gradient=program_gradient(broken))
+
+
+def test_a_wrong_matrix_form_of_a_wide_network_fails_in_the_program_check() -> None:
+    """grad_{h_1} L without the transpose at full width: the program lowered from it is wrong,
+    and the numeric check of the program catches it even with the symbolic check out of the way."""
+    derivation = derive(NetworkSpec.parse(WIDE), prove=False)
+    net = derivation.network
+    wrong = net.weight_matrix(2).T * net.grad("a", 2) * (1 + sp.Rational(1, 10**12))
+    broken = _with_form(derivation, "hidden-grad-vector-1", 0, wrong)
+    with pytest.raises(ProofError, match="derivative of the composed loss"):
+        NumericProof(broken, 7, program_gradient(broken)).run()
+
+
+@pytest.mark.parametrize("parameter", ["W1", "b2"])
+def test_the_program_check_fails_on_a_gradient_off_by_one_part_in_10_to_the_15(
+    parameter: str,
+) -> None:
+    """The gradient under test, one output scaled by 1 + 1e-15: at the resolution of float64,
+    caught at 40 digits."""
+    derivation = derive(NetworkSpec.parse([3, 4, 2]), prove=False)
+    true = program_gradient(derivation)
+
+    def tampered(point: Point) -> dict[str, object]:
+        gradient = dict(true(point))
+        value = gradient[parameter]
+        if isinstance(value, Outer):
+            value = Outer(value.left * (1 + mpmath.mpf(10) ** -15), value.right)
+        else:
+            value = value * (1 + mpmath.mpf(10) ** -15)
+        gradient[parameter] = value
+        return gradient
+
+    with pytest.raises(ProofError, match=f"dL/d{parameter[0]}_{parameter[1]}"):
+        prove(derivation, method="numeric", gradient=tampered)
+
+
+def test_a_wrong_code_form_of_the_catalogue_fails_to_prove(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code's stable sigmoid with a sign slip, and the softmax + cross-entropy gradient that
+    silently assumes sum y = 1: both are caught against the definitions."""
+    spec = NetworkSpec.parse([2, 3, 2])
+    sigmoid = catalogue.ACTIVATIONS["sigmoid"]
+    wrong = dataclasses.replace(sigmoid, stable=(1 - sp.tanh(X / 2)) / 2)
+    monkeypatch.setitem(catalogue.ACTIVATIONS, "sigmoid", wrong)
+    with pytest.raises(ProofError, match="code's g of activation sigmoid"):
+        derive(dataclasses.replace(spec, activations=(wrong,)))
+    monkeypatch.undo()
+    pair = catalogue.PAIRS_BY_NAMES[("softmax", "cross-entropy")]
+    code_e, code_s = sp.Symbol("E", real=True), sp.Symbol("S", real=True)
+    assuming = dataclasses.replace(pair, code_delta=code_e / code_s - arrays.ROW_Y)
+    monkeypatch.setitem(catalogue.PAIRS_BY_NAMES, ("softmax", "cross-entropy"), assuming)
+    with pytest.raises(ProofError, match="code's gradient of softmax"):
+        derive(spec)
+
+
+def test_grid_products_are_exact() -> None:
+    """The limb product of a grid matrix and a vector equals mpmath's own sum of products."""
+    rng = np.random.default_rng(3)
+    matrix = random_grid(5, 40, 0.3, rng)
+    with mpmath.workdps(60):
+        vector = np.array([mpmath.mpf(1) / (3 + j) for j in range(40)], dtype=object)
+        fast = matrix.matvec(vector)
+        for r in range(5):
+            slow = mpmath.fsum(matrix.entry(r, c) * vector[c] for c in range(40))
+            assert abs(fast[r] - slow) < mpmath.mpf(10) ** -55
 
 
 def test_composed_proof_refuses_large_networks() -> None:

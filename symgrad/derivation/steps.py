@@ -179,6 +179,9 @@ class Check:
     digits: int = 0
     #: Largest relative difference seen by a numeric check (0 for an exact one).
     max_error: float = 0.0
+    #: When not 0: proved on a copy of the network with every layer cut to this many units (the
+    #: step's forms are the same for every width; ``entries`` counts the copy's).
+    capped: int = 0
 
 
 class ProofMethod(enum.Enum):
@@ -199,12 +202,16 @@ class ProofSummary:
     composed_limit: int
     #: Partials compared with the direct derivative of the composed loss.
     partials_checked: int
-    #: Partials of the program (the gradient code computes) compared at a random point.
+    #: Partials of the program (the gradient code computes) compared at a random point, of how
+    #: many, and the random directions (one per layer) it was also compared along.
     program_checked: int
     program_total: int
+    program_directions: int
     digits: int
     seed: int
     max_error: float
+    #: The widest layer of the shrunk copy the wide steps were proved on (0: none was shrunk).
+    capped: int = 0
 
 
 # The derivation -----------------------------------------------------------------------------------

@@ -1,16 +1,20 @@
-"""Proof of every step of a derivation; a failed check raises :class:`ProofError`.
+"""Proof of every step of a derivation, and of the program code is printed from.
 
 Sits right after the derivation (derivation -> **proof** -> program). :func:`prove` returns the
 same derivation with a :class:`~symgrad.derivation.Check` on every step and a
-:class:`~symgrad.derivation.ProofSummary`. Three kinds of evidence, each exact where it can be:
+:class:`~symgrad.derivation.ProofSummary`; a check that fails raises :class:`ProofError`. Kinds of
+evidence, each exact where it can be:
 
 ``symbolic`` (:mod:`symgrad.proof.symbolic`)
-    The forms of every step equal each other, proved by SymPy.
+    The forms of every step equal each other, proved by SymPy; the catalogue's identities too
+    (``g'`` against ``sympy.diff`` of ``g``, every form generated code computes against the
+    definition it replaces).
 ``composed`` (:mod:`symgrad.proof.composed`)
     For small networks, every partial against ``sympy.diff`` of the composed loss, exactly.
 ``numeric`` (:mod:`symgrad.proof.numeric`)
-    Beyond that size, the chain-rule gradient against the derivative of the composed loss at a
-    random point in high-precision arithmetic.
+    The gradient generated code computes (the program, passed in as ``gradient``) against the
+    derivative of the composed loss at a random point in high precision: the evidence for the
+    parameters of larger networks, and an extra check of the program for small ones.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from symgrad.derivation import Check, Derivation, ProofMethod, ProofSummary, Ste
 from symgrad.errors import SpecError
 from symgrad.proof.common import COMPOSED_HARD_LIMIT, COMPOSED_LIMIT, DIGITS, seed_for
 from symgrad.proof.composed import ComposedProof
-from symgrad.proof.symbolic import check_activations, check_step
+from symgrad.proof.symbolic import check_activations, check_code_forms, check_step
 
 #: The values of ``--proof``.
 METHODS = ("auto", "composed", "numeric")
@@ -39,23 +43,41 @@ def choose_method(parameters: int, method: str = "auto") -> ProofMethod:
     return ProofMethod.COMPOSED
 
 
-def prove(derivation: Derivation, method: str = "auto") -> Derivation:
-    """Check every step of ``derivation`` and return it with the checks attached."""
+def prove(
+    derivation: Derivation,
+    method: str = "auto",
+    gradient: object | None = None,
+) -> Derivation:
+    """Check every step of ``derivation`` and return it with the checks attached.
+
+    ``gradient`` is the gradient under test at a random point
+    (:data:`symgrad.proof.numeric.GradientFunction`): the pipeline passes the program generated
+    code is printed from. The numeric proof needs it; the composed proof checks it too when given.
+    """
     spec = derivation.spec
     chosen = choose_method(spec.parameter_count, method)
+    if chosen is ProofMethod.NUMERIC and gradient is None:
+        raise ValueError(
+            "the numeric proof checks a gradient function; use symgrad.pipeline.derive, which "
+            "passes the program's"
+        )
     net = derivation.network
     seed = seed_for(spec.sizes)
     check_activations(net)
+    check_code_forms(net)
     checks: dict[StepId, Check] = {s.id: check_step(net, s) for s in derivation.steps}
+    program_checked, directions, max_error = 0, 0, 0.0
     if chosen is ProofMethod.COMPOSED:
         partial_checks = ComposedProof(derivation).run()
-        max_error = 0.0
-    else:
+    if gradient is not None:
         from symgrad.proof.numeric import NumericProof
 
-        numeric = NumericProof(derivation, seed)
-        partial_checks = numeric.run()
-        max_error = numeric.max_error
+        numeric = NumericProof(derivation, seed, gradient)  # type: ignore[arg-type]
+        numeric_checks = numeric.run()
+        program_checked, max_error = numeric.compared, numeric.max_error
+        directions = numeric.directions
+        if chosen is ProofMethod.NUMERIC:
+            partial_checks = numeric_checks
     checks.update(partial_checks)
     summary = ProofSummary(
         method=chosen,
@@ -63,11 +85,13 @@ def prove(derivation: Derivation, method: str = "auto") -> Derivation:
         parameters=spec.parameter_count,
         composed_limit=COMPOSED_LIMIT,
         partials_checked=sum(c.entries for c in partial_checks.values()),
-        program_checked=0,
-        program_total=0,
-        digits=DIGITS if chosen is ProofMethod.NUMERIC else 0,
+        program_checked=program_checked,
+        program_total=spec.parameter_count,
+        program_directions=directions,
+        digits=DIGITS if gradient is not None else 0,
         seed=seed,
         max_error=max_error,
+        capped=max((c.capped for c in checks.values()), default=0),
     )
     return derivation.with_proof(checks, summary)
 

@@ -1,15 +1,28 @@
-"""The numeric half of the proof: high-precision checks for networks too large to compose.
+"""The numeric proof: the gradient code computes, checked at a random point in high precision.
 
-Imported by :mod:`symgrad.proof` only when a network needs it, so ``symgrad derive`` on a small
-network does not pay for NumPy. Everything here runs in mpmath at :data:`~symgrad.proof.DIGITS`
-digits on object arrays.
+Part of the proof (derivation -> **proof** -> program), imported only when it runs. The gradient
+under test comes from outside, as a function of a random :class:`Point` (the pipeline passes the
+program lowered from the derivation, evaluated in :class:`~symgrad.proof.precision.HighPrecision`),
+so the proof checks exactly what generated code computes, without depending on the program stage.
+
+It is compared with the derivative of the composed loss, computed independently of the steps and
+of the code forms: the forward pass of the definitions (``a_k = b_k + W_k h_{k-1}``, ``h_k =
+g(a_k)`` with ``g`` as the catalogue defines it, ``yhat = O(a_L)`` and the loss as defined), and
+a tangent pushed forward through it: moving one parameter moves one ``a_k``, then ``dh = g'(a) da``
+with ``g'`` the derivative proved equal to ``sympy.diff`` of ``g``, ``da_{k+1} = W_{k+1} dh``, and
+the output loss differentiated numerically along ``da_L`` by a central difference in twice the
+working precision. Per layer: every bias (every unit's error signal) while that stays within
+:data:`~symgrad.proof.common.UNIT_BUDGET`, a sample of weights with the corners, and one random
+direction that moves every weight and bias of the layer at once (a wrong entry anywhere changes
+it). The cost grows with the number of units, not of weights: products with the weights are exact
+limb products in float64 (:mod:`symgrad.proof.precision`).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from functools import cache
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import mpmath
@@ -17,140 +30,387 @@ import numpy as np
 import sympy as sp
 
 from symgrad import notation as nt
-from symgrad.derivation import (
-    Check,
-    CheckMethod,
-    Derivation,
-    EntryMatrix,
-    Kind,
-    Step,
-    StepId,
-    backward_pass,
-    build_step,
-)
+from symgrad.derivation import Check, CheckMethod, Derivation, Kind, Step, StepId, build_step
 from symgrad.errors import ProofError
 from symgrad.expressions import X
 from symgrad.model import Network, instantiate
 from symgrad.proof.common import (
-    DIGITS,
-    SAMPLE_PER_LAYER,
     TOLERANCE,
     UNIT_BUDGET,
     WIDE_OUTPUT_SAMPLE,
     sample_units,
     seed_for,
 )
+from symgrad.proof.precision import DIGITS, GridMatrix, Outer, elementwise, random_grid
+
+#: Weights per layer in the sample (corners included) when not every weight fits the budget.
+SAMPLE_WEIGHTS = 6
+#: Biases per layer in the sample when not every bias fits the budget.
+SAMPLE_BIASES = 8
+
+Gradient = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Point:
+    """A random point of the parameter space: grid weights, mpmath biases, one sample ``(x, y)``."""
+
+    weights: dict[int, GridMatrix]
+    biases: dict[int, np.ndarray]
+    x: np.ndarray
+    y: np.ndarray
+
+    def params(self) -> dict[str, Any]:
+        """``{"W1": ..., "b1": ...}``: the parameters as the program's evaluator reads them."""
+        out: dict[str, Any] = {}
+        for k in sorted(self.weights):
+            out[nt.param_key("W", k)] = self.weights[k]
+            out[nt.param_key("b", k)] = self.biases[k]
+        return out
+
+
+#: The gradient under test at a point: ``{"W1": Outer or matrix, "b1": vector, ...}``.
+GradientFunction = Callable[[Point], Gradient]
+
+
+def random_point(net: Network, seed: int) -> Point:
+    """Weights on a grid (``|W| <~ 1.5/sqrt(n_{k-1})``), biases, input and a target that suits the
+    loss (on the simplex for cross-entropy, in (0, 1) for binary cross-entropy)."""
+    rng = np.random.default_rng(seed)
+    draw = random.Random(seed)
+    weights, biases = {}, {}
+    for k in range(1, net.L + 1):
+        scale = 1.5 / max(1, net.n(k - 1)) ** 0.5
+        weights[k] = random_grid(net.n(k), net.n(k - 1), scale, rng)
+        biases[k] = np.array([mpmath.mpf(draw.uniform(-0.5, 0.5)) for _ in range(net.n(k))])
+    x = np.array([mpmath.mpf(draw.uniform(-1, 1)) for _ in range(net.n(0))], dtype=object)
+    return Point(weights, biases, x, random_targets(net, draw))
+
+
+def random_targets(net: Network, draw: random.Random) -> np.ndarray:
+    """Targets the loss is meant for (:attr:`symgrad.catalogue.Loss.targets`)."""
+    n = net.n(net.L)
+    kind = net.spec.pair.loss.targets
+    if kind == "reals":
+        return np.array([mpmath.mpf(draw.uniform(-1, 1)) for _ in range(n)], dtype=object)
+    positive = [mpmath.mpf(draw.uniform(0.05, 1.0)) for _ in range(n)]
+    if kind == "distribution":
+        total = sum(positive)
+        positive = [p / total for p in positive]
+    return np.array(positive, dtype=object)
+
+
+# The definitions, evaluated -------------------------------------------------------------------
+
+_LOGIT = sp.IndexedBase("logit")
+_YHAT = sp.IndexedBase("yhat")
+_Y = sp.IndexedBase("y")
+
+
+def _mpmath(expr: sp.Expr) -> Callable[[Any], Any]:
+    """A function of ``x`` in the catalogue's notation as an mpmath function."""
+    heaviside = {
+        "Heaviside": lambda x, h0=0: mpmath.mpf(1) if x > 0 else mpmath.mpf(h0 if x == 0 else 0)
+    }
+    return sp.lambdify(X, expr, modules=[heaviside, "mpmath"])  # type: ignore[no-any-return]
+
+
+def rowwise(expr: sp.Expr, tables: dict[sp.IndexedBase, np.ndarray]) -> Any:
+    """An expression in the generic unit index, for every unit at once.
+
+    ``logit[i]`` is the whole vector of logits; ``Sum(f(logit[j]), (j, 1, n))`` is a number. So
+    the softmax ``exp(logit[i]) / Sum(exp(logit[j]))`` is the vector of its ``n`` values, in
+    ``O(n)`` operations.
+    """
+    if isinstance(expr, sp.Indexed):
+        return tables[expr.base]
+    if isinstance(expr, sp.Sum):
+        return sum(np.asarray(rowwise(expr.function, tables), dtype=object).ravel())
+    if expr.is_Number:
+        return mpmath.mpf(int(expr.p)) / int(expr.q) if expr.is_Rational else mpmath.mpf(str(expr))
+    if isinstance(expr, sp.Add):
+        total = rowwise(expr.args[0], tables)
+        for arg in expr.args[1:]:
+            total = total + rowwise(arg, tables)
+        return total
+    if isinstance(expr, sp.Mul):
+        product = rowwise(expr.args[0], tables)
+        for arg in expr.args[1:]:
+            product = product * rowwise(arg, tables)
+        return product
+    if isinstance(expr, sp.Pow):
+        base = rowwise(expr.base, tables)
+        return elementwise(lambda b: b ** _exponent(expr.exp))(base)
+    functions = {sp.exp: mpmath.exp, sp.log: mpmath.log}
+    if type(expr) in functions:
+        return elementwise(functions[type(expr)])(rowwise(expr.args[0], tables))
+    raise ProofError(f"cannot evaluate {type(expr).__name__} in the output layer")
+
+
+def _exponent(value: sp.Expr) -> Any:
+    return int(value) if value.is_Integer else mpmath.mpf(int(value.p)) / int(value.q)
+
+
+class Definitions:
+    """The forward pass and the loss as defined, in high precision, and tangents through them."""
+
+    def __init__(self, net: Network, point: Point) -> None:
+        self.net = net
+        self.point = point
+        L, n = net.L, net.n(net.L)
+        i, j = nt.I, nt.J
+        pair = net.spec.pair
+        self.prediction = pair.output.prediction(lambda m: _LOGIT[m], i, j, n)
+        self.term = pair.loss.term(_YHAT[i], _Y[i])
+        self.g = {k: elementwise(_mpmath(net.activation(k).function)) for k in range(1, L)}
+        self.g_prime = {k: elementwise(_mpmath(net.activation(k).derivative)) for k in range(1, L)}
+        self.a: dict[int, np.ndarray] = {}
+        self.h: dict[int, np.ndarray] = {0: point.x}
+        self.slope: dict[int, np.ndarray] = {}
+        for k in range(1, L + 1):
+            self.a[k] = point.weights[k].matvec(self.h[k - 1]) + point.biases[k]
+            if k < L:
+                self.h[k] = self.g[k](self.a[k])
+                self.slope[k] = self.g_prime[k](self.a[k])
+
+    def output_loss(self, logits: np.ndarray) -> Any:
+        """The per-sample loss of the logits ``a_L``, as the catalogue defines it."""
+        yhat = rowwise(self.prediction, {_LOGIT: logits})
+        terms = rowwise(self.term, {_YHAT: np.asarray(yhat, dtype=object), _Y: self.point.y})
+        return sum(np.asarray(terms, dtype=object).ravel())
+
+    def loss(self) -> Any:
+        return self.output_loss(self.a[self.net.L])
+
+    def along(self, tangent: np.ndarray) -> Any:
+        """``d/dt l(a_L + t tangent)`` at 0: a central difference in twice the working precision,
+        whose truncation and rounding errors both stay far below ``10^-DIGITS``."""
+        with mpmath.workdps(2 * DIGITS + 10):
+            step = mpmath.mpf(10) ** (-DIGITS - 5)
+            a = self.a[self.net.L]
+            up = self.output_loss(a + step * tangent)
+            down = self.output_loss(a - step * tangent)
+            return (up - down) / (2 * step)
+
+    def derivative(self, layer: int, tangent: np.ndarray) -> Any:
+        """The derivative of the loss when ``a_layer`` moves by ``tangent`` (pushed forward)."""
+        moved = tangent
+        for k in range(layer, self.net.L):
+            dh = self.slope[k] * moved
+            nonzero = [r for r, v in enumerate(dh) if v != 0]
+            if len(nonzero) == 1:  # one unit moved: one column of the next weights
+                (r,) = nonzero
+                moved = self.point.weights[k + 1].column(r) * dh[r]
+            else:
+                moved = self.point.weights[k + 1].matvec(dh)
+        return self.along(moved)
+
+
+# The proof ------------------------------------------------------------------------------------
+
+
+class NumericProof:
+    """The gradient under test against the derivative of the composed loss, layer by layer."""
+
+    def __init__(self, derivation: Derivation, seed: int, gradient: GradientFunction) -> None:
+        self.derivation = derivation
+        self.net = derivation.network
+        self.seed = seed
+        self.gradient_function = gradient
+        self.rng = random.Random(seed)
+        #: The largest relative difference of every comparison made; the partials compared one
+        #: by one, and the random directions (one per layer, moving every parameter of it).
+        self.max_error = 0.0
+        self.compared = 0
+        self.directions = 0
+
+    def run(self) -> dict[StepId, Check]:
+        with mpmath.workdps(DIGITS + 10):
+            return self._run()
+
+    def _run(self) -> dict[StepId, Check]:
+        net = self.net
+        point = random_point(net, self.seed)
+        definitions = Definitions(net, point)
+        gradient = self.gradient_function(point)
+        checks: dict[StepId, Check] = {}
+        for k in range(1, net.L + 1):
+            grad_w, grad_b = gradient[nt.param_key("W", k)], gradient[nt.param_key("b", k)]
+            rows, cols = net.n(k), net.n(k - 1)
+            h = definitions.h[k - 1]
+            weight_error, bias_error = 0.0, 0.0
+            units, weights = self._sample(k)
+            for r in units:
+                tangent = _unit(rows, r - 1, mpmath.mpf(1))
+                direct = definitions.derivative(k, tangent)
+                bias_error = max(bias_error, self._record(direct, grad_b[r - 1], f"b_{k},{r}"))
+            for r, c in weights:
+                tangent = _unit(rows, r - 1, h[c - 1])
+                direct = definitions.derivative(k, tangent)
+                label = f"W_{k},{r},{c}"
+                weight_error = max(weight_error, self._record(direct, grad_w[r - 1, c - 1], label))
+            direction = random_grid(rows, cols, 1.0, np.random.default_rng(self.seed + k))
+            shift = np.array([mpmath.mpf(self.rng.uniform(-1, 1)) for _ in range(rows)])
+            direct = definitions.derivative(k, direction.matvec(h) + shift)
+            along = _inner(grad_w, direction) + sum(grad_b * shift)
+            error = self._record(direct, along, f"a random direction of layer {k}")
+            self.compared -= 1
+            self.directions += 1
+            weight_error, bias_error = max(weight_error, error), max(bias_error, error)
+            checks[StepId(Kind.WEIGHT, k)] = _check(len(weights), rows * cols, weight_error)
+            checks[StepId(Kind.BIAS, k)] = _check(len(units), rows, bias_error)
+        return checks
+
+    def _sample(self, k: int) -> tuple[list[int], list[tuple[int, int]]]:
+        """The biases and weights of layer ``k`` checked one by one: all of them while the work
+        stays within the budget, else a deterministic sample with the first and last."""
+        net = self.net
+        rows, cols = net.n(k), net.n(k - 1)
+        cost = self._downstream_cost(k)
+        affordable = max(2, UNIT_BUDGET // cost)
+        units = sample_units(rows, min(rows, max(affordable, 2), SAMPLE_BIASES), self.seed + k)
+        if rows <= affordable:
+            units = list(range(1, rows + 1))
+        if rows * cols <= affordable:
+            return units, [(r, c) for r in range(1, rows + 1) for c in range(1, cols + 1)]
+        count = min(rows * cols, max(2, min(SAMPLE_WEIGHTS, affordable)))
+        chosen = {(1, 1), (rows, cols)}
+        while len(chosen) < count:
+            chosen.add((self.rng.randint(1, rows), self.rng.randint(1, cols)))
+        return units, sorted(chosen)
+
+    def _downstream_cost(self, k: int) -> int:
+        """High-precision operations of one tangent from layer k: one per unit it passes through
+        (a product with the weights is a limb product in float64, about a thousand times
+        cheaper per multiplication), and the output loss twice at twice the precision."""
+        net = self.net
+        units = sum(net.n(m) for m in range(k, net.L + 1))
+        products = sum(net.n(m) * net.n(m - 1) for m in range(k + 2, net.L + 1)) // 1000
+        return max(1, 2 * units + products + 40 * net.n(net.L))
+
+    def _record(self, expected: Any, value: Any, label: str) -> float:
+        """The relative difference of ``value`` from ``expected``; a ProofError past tolerance."""
+        scale = max(mpmath.mpf(1), abs(expected))
+        relative = float(abs(expected - value) / scale)
+        self.compared += 1
+        self.max_error = max(self.max_error, relative)
+        if not relative <= TOLERANCE:
+            raise ProofError(
+                f"dL/d{label}: the gradient differs from the derivative of the composed loss by "
+                f"{relative:.3g} (relative, at {DIGITS} digits)"
+            )
+        return relative
+
+
+def _unit(n: int, index: int, value: Any) -> np.ndarray:
+    vector = np.array([mpmath.mpf(0)] * n, dtype=object)
+    vector[index] = value
+    return vector
+
+
+def _inner(gradient: Any, direction: GridMatrix) -> Any:
+    """``<grad_{W_k} L, V>``: for an outer product without multiplying it out."""
+    if isinstance(gradient, Outer):
+        return gradient.inner(direction)
+    rows, cols = direction.shape
+    return sum(gradient[r, c] * direction.entry(r, c) for r in range(rows) for c in range(cols))
+
+
+def _check(entries: int, total: int, error: float) -> Check:
+    return Check(
+        CheckMethod.NUMERIC,
+        entries=entries,
+        total=total,
+        points=1,
+        digits=DIGITS,
+        max_error=error,
+    )
+
+
+# Wide output layers ---------------------------------------------------------------------------
 
 
 def check_output_numeric(net: Network, step: Step) -> Check:
     """Output-layer steps of a wide output layer, at a random point in high precision.
 
-    Every form of the step, for a sample of output units, is evaluated with its partials
-    (``dL/dyhat_j``, ``dyhat_j/da_{Li}``) computed by differentiating the loss and the output
-    function numerically, and compared with the derivative of ``l(O(a_L))`` itself.
+    Every form of the step, for a sample of output units, is evaluated with the partials it
+    names (``dL/dyhat_j``, ``dyhat_j/da_{Li}``) computed by differentiating the definitions of the
+    loss and of the output function numerically, and compared with the derivative of
+    ``l(O(a_L))`` itself.
     """
     L, n = net.L, net.n(net.L)
-    output, loss = net.spec.output, net.spec.loss
-    units = sample_units(n, WIDE_OUTPUT_SAMPLE, seed_for(net.spec.sizes) + 11)
+    seed = seed_for(net.spec.sizes) + 11
+    units = sample_units(n, WIDE_OUTPUT_SAMPLE, seed)
+    draw = random.Random(seed)
     largest = 0.0
-    with mpmath.workdps(DIGITS):
-        logits, y, yhat, values, slopes = _output_point(net)
+    with mpmath.workdps(DIGITS + 10):
+        logits = np.array([mpmath.mpf(draw.uniform(-2, 2)) for _ in range(n)], dtype=object)
+        point = Point({}, {}, np.array([], dtype=object), random_targets(net, draw))
+        definitions = _OutputOnly(net, point, logits)
+        yhat = np.asarray(rowwise(definitions.prediction, {_LOGIT: logits}), dtype=object)
+        values: dict[sp.Basic, sp.Basic] = {}
+        for m in range(1, n + 1):
+            values[nt.prediction(m)] = _float(yhat[m - 1])
+            values[nt.target(m)] = _float(point.y[m - 1])
+            values[nt.pre(L, m)] = _float(logits[m - 1])
         if step.kind is Kind.OUTPUT_DELTA_VECTOR:
-            # The vector form, evaluated once; each sampled entry is compared with the
-            # elementwise dL/da_{Li} of the twin step.
-            vector = _evaluate(step.forms[0], {"yhat": yhat.reshape(-1, 1), "y": y.reshape(-1, 1)})
             twin = build_step(net, step.id.twin())
+        slopes = definitions.loss_slopes(yhat)
         for unit in units:
-
-            def moved(t: object, unit: int = unit) -> np.ndarray:
-                shifted = logits.copy()
-                shifted[unit - 1] += t
-                return shifted
-
+            tangent = _unit(n, unit - 1, mpmath.mpf(1))
             if step.kind is Kind.LOSS_SLOPE:
-                index = unit - 1
-
-                def term(t: object, index: int = index) -> object:
-                    return _mp_loss(loss, yhat[index : index + 1] + t, y[index : index + 1])
-
-                direct = _central(term)
+                direct = slopes[unit - 1]
                 got = [_number(instantiate(f, i=unit).xreplace(values)) for f in step.forms]
             elif step.kind is Kind.OUTPUT_DELTA:
-
-                def composed(t: object, moved: Callable[[object], np.ndarray] = moved) -> object:
-                    return _mp_loss(loss, _mp_prediction(output, moved(t)), y)
-
-                def predicted(t: object, moved: Callable[[object], np.ndarray] = moved) -> object:
-                    return _mp_prediction(output, moved(t))
-
-                direct = _central(composed)
-                jacobian = _central(predicted)
-                local = {**values, **slopes}
+                direct = definitions.along(tangent)
+                local = dict(values)
+                moved = definitions.prediction_along(tangent)
                 for j in range(1, n + 1):
-                    local[nt.partial(nt.prediction(j), nt.pre(L, unit))] = _float(jacobian[j - 1])
+                    local[nt.partial(nt.prediction(j), nt.pre(L, unit))] = _float(moved[j - 1])
+                    local[nt.partial(nt.prediction(j))] = _float(slopes[j - 1])
                 got = [_number(instantiate(f, i=unit).xreplace(local)) for f in step.forms]
             else:
-                direct = _number(instantiate(twin.final, i=unit).xreplace(values))
-                got = [vector[unit - 1, 0]]
+                direct = definitions.along(tangent)
+                got = [_number(instantiate(twin.final, i=unit).xreplace(values))]
             for value in got:
                 error = float(abs(value - direct) / max(mpmath.mpf(1), abs(direct)))
                 largest = max(largest, error)
-                if error > TOLERANCE:
+                if not error <= TOLERANCE:
                     raise ProofError(f"step {step.key} fails for output unit {unit}")
     return Check(
-        CheckMethod.NUMERIC,
-        entries=len(units),
-        total=n,
-        points=1,
-        digits=DIGITS,
-        max_error=largest,
+        CheckMethod.NUMERIC, entries=len(units), total=n, points=1, digits=DIGITS, max_error=largest
     )
 
 
-def _mp_targets(loss: str, n: int, rng: random.Random) -> np.ndarray:
-    """Random targets valid for ``loss``: on the simplex for cross-entropy (the notes assume
-    ``sum_i y_i = 1`` there), in (0, 1) for binary cross-entropy, in (-1, 1) otherwise."""
-    positive = [mpmath.mpf(rng.uniform(0.05, 1.0)) for _ in range(n)]
-    if loss == "cross-entropy":
-        total = sum(positive)
-        return np.array([p / total for p in positive], dtype=object)
-    if loss == "binary-cross-entropy":
-        return np.array(positive, dtype=object)
-    return np.array([mpmath.mpf(rng.uniform(-1, 1)) for _ in range(n)], dtype=object)
+class _OutputOnly(Definitions):
+    """The definitions of the output layer alone, at given logits."""
 
+    def __init__(self, net: Network, point: Point, logits: np.ndarray) -> None:
+        self.net = net
+        self.point = point
+        n = net.n(net.L)
+        pair = net.spec.pair
+        self.prediction = pair.output.prediction(lambda m: _LOGIT[m], nt.I, nt.J, n)
+        self.term = pair.loss.term(_YHAT[nt.I], _Y[nt.I])
+        self.a = {net.L: logits}
 
-@cache
-def _output_point(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, dict]:
-    """A random point of the output layer: logits, targets, prediction, the same as SymPy
-    numbers for substitution, and every ``dL/dyhat_j`` (each loss is a sum over units, so its
-    j-th term alone is differentiated)."""
-    L, n = net.L, net.n(net.L)
-    output, loss = net.spec.output, net.spec.loss
-    rng = random.Random(seed_for(net.spec.sizes) + 11)
-    logits = np.array([mpmath.mpf(rng.uniform(-2, 2)) for _ in range(n)], dtype=object)
-    y = _mp_targets(loss, n, rng)
-    yhat = _mp_prediction(output, logits)
-    values: dict[sp.Basic, sp.Basic] = {}
-    slopes: dict[sp.Basic, sp.Basic] = {}
-    for j in range(1, n + 1):
-        values[nt.prediction(j)] = _float(yhat[j - 1])
-        values[nt.target(j)] = _float(y[j - 1])
-        values[nt.pre(L, j)] = _float(logits[j - 1])
-        index = j - 1
+    def prediction_along(self, tangent: np.ndarray) -> np.ndarray:
+        """``d yhat / dt`` when the logits move along ``tangent``."""
+        with mpmath.workdps(2 * DIGITS + 10):
+            step = mpmath.mpf(10) ** (-DIGITS - 5)
+            a = self.a[self.net.L]
+            up = np.asarray(rowwise(self.prediction, {_LOGIT: a + step * tangent}), dtype=object)
+            down = np.asarray(rowwise(self.prediction, {_LOGIT: a - step * tangent}), dtype=object)
+            return (up - down) / (2 * step)
 
-        def term(t: object, index: int = index) -> object:
-            return _mp_loss(loss, yhat[index : index + 1] + t, y[index : index + 1])
-
-        slopes[nt.partial(nt.prediction(j))] = _float(_central(term))
-    return logits, y, yhat, values, slopes
-
-
-def _central(function: Callable[[object], Any]) -> Any:
-    """The derivative at 0 of ``function`` (scalar or array valued), by a central difference
-    at twice the working precision: truncation and rounding both stay far below 10^-DIGITS."""
-    with mpmath.workdps(2 * DIGITS + 10):
-        step = mpmath.mpf(10) ** (-DIGITS - 5)
-        return (function(step) - function(-step)) / (2 * step)
+    def loss_slopes(self, yhat: np.ndarray) -> np.ndarray:
+        """Every ``dL/dyhat_j``: the loss is a sum of one term per unit, so each term is
+        differentiated in its own ``yhat_j``, all at once."""
+        with mpmath.workdps(2 * DIGITS + 10):
+            step = mpmath.mpf(10) ** (-DIGITS - 5)
+            up = rowwise(self.term, {_YHAT: yhat + step, _Y: self.point.y})
+            down = rowwise(self.term, {_YHAT: yhat - step, _Y: self.point.y})
+            return np.asarray((up - down) / (2 * step), dtype=object)
 
 
 def _float(value: object) -> sp.Float:
@@ -160,313 +420,3 @@ def _float(value: object) -> sp.Float:
 def _number(expr: sp.Basic) -> object:
     """A SymPy expression of numbers as an mpmath number at the working precision."""
     return mpmath.mpf(str(sp.N(expr, DIGITS + 5)))
-
-
-# The numeric proof of larger networks ----------------------------------------------------------
-
-_MP_FUNCTIONS = {
-    "Heaviside": lambda x, h0=0: mpmath.mpf(1) if x > 0 else mpmath.mpf(h0 if x == 0 else 0),
-}
-
-
-def _mp_function(expr: sp.Expr) -> np.ufunc:
-    """``expr`` in ``x`` as an mpmath function applied elementwise to object arrays."""
-    scalar = sp.lambdify(X, expr, modules=[_MP_FUNCTIONS, "mpmath"])
-    return np.frompyfunc(scalar, 1, 1)
-
-
-class NumericProof:
-    """Chain-rule gradient (matrix forms) against high-precision derivatives of the composed loss"""
-
-    def __init__(self, derivation: Derivation, seed: int) -> None:
-        self.derivation = derivation
-        self.net = derivation.network
-        self.rng = random.Random(seed)
-        #: The largest relative difference of every comparison made.
-        self.max_error = 0.0
-
-    def run(self) -> dict[StepId, Check]:
-        with mpmath.workdps(DIGITS):
-            return self._run()
-
-    def _random(self, scale: float = 1.0) -> object:
-        return mpmath.mpf(self.rng.uniform(-scale, scale))
-
-    def _point(self) -> None:
-        net, L = self.net, self.net.L
-        self.W = {}
-        self.b = {}
-        for k in range(1, L + 1):
-            scale = 1.5 / max(1, net.n(k - 1)) ** 0.5
-            self.W[k] = np.array(
-                [[self._random(scale) for _ in range(net.n(k - 1))] for _ in range(net.n(k))],
-                dtype=object,
-            )
-            self.b[k] = np.array([self._random(0.5) for _ in range(net.n(k))], dtype=object)
-        self.x = np.array([self._random(1.0) for _ in range(net.n(0))], dtype=object)
-        n = net.n(L)
-        self.y = _mp_targets(net.spec.loss, n, self.rng)
-        self.g = {k: _mp_function(net.activation(k).function) for k in range(1, L)}
-        self.g_prime = {k: _mp_function(net.activation(k).derivative) for k in range(1, L)}
-
-    def _forward_from(self, k: int, a_k: np.ndarray, h: dict, a: dict) -> object:
-        """Loss with ``a_k`` replaced; fills ``h`` and ``a`` from layer k on."""
-        L = self.net.L
-        a[k] = a_k
-        for m in range(k, L + 1):
-            if m > k:
-                a[m] = self.W[m].dot(h[m - 1]) + self.b[m]
-            if m < L:
-                h[m] = self.g[m](a[m])
-        return self._loss(a[L])
-
-    def _prediction(self, logits: np.ndarray) -> np.ndarray:
-        return _mp_prediction(self.net.spec.output, logits)
-
-    def _loss(self, logits: np.ndarray) -> object:
-        return _mp_loss(self.net.spec.loss, self._prediction(logits), self.y)
-
-    def _run(self) -> dict[StepId, Check]:
-        net, L = self.net, self.net.L
-        self._point()
-        h: dict[int, np.ndarray] = {0: self.x}
-        a: dict[int, np.ndarray] = {}
-        a[1] = self.W[1].dot(self.x) + self.b[1]
-        self._forward_from(1, a[1], h, a)
-        env = self._environment(h, a)
-        grads = self._chain_gradients(env)
-        checks: dict[StepId, Check] = {}
-        for k in range(1, L + 1):
-            weights = self._sample_parameters(k, "W")
-            biases = self._sample_parameters(k, "b")
-            weight_error = max(
-                (self._compare(k, r, c, grads[("W", k)][r - 1, c - 1], h, a) for r, c in weights),
-                default=0.0,
-            )
-            bias_error = max(
-                (self._compare(k, r, 0, grads[("b", k)][r - 1, 0], h, a) for r, _ in biases),
-                default=0.0,
-            )
-            total_w, total_b = net.n(k) * net.n(k - 1), net.n(k)
-            checks[StepId(Kind.WEIGHT, k)] = Check(
-                CheckMethod.NUMERIC,
-                entries=len(weights),
-                total=total_w,
-                points=1,
-                digits=DIGITS,
-                max_error=weight_error,
-            )
-            checks[StepId(Kind.BIAS, k)] = Check(
-                CheckMethod.NUMERIC,
-                entries=len(biases),
-                total=total_b,
-                points=1,
-                digits=DIGITS,
-                max_error=bias_error,
-            )
-        return checks
-
-    def _environment(self, h: dict, a: dict) -> dict[str, np.ndarray]:
-        L = self.net.L
-
-        def column(v: np.ndarray) -> np.ndarray:
-            return v.reshape(-1, 1)
-
-        env = {"x": column(self.x), "y": column(self.y), "yhat": column(self._prediction(a[L]))}
-        for k in range(1, L + 1):
-            env[f"W_{k}"] = self.W[k]
-            env[f"a_{k}"] = column(a[k])
-            env[f"b_{k}"] = column(self.b[k])
-            if k < L:
-                env[f"h_{k}"] = column(h[k])
-                env[f"gprime_{k}"] = column(self.g_prime[k](a[k]))
-        return env
-
-    def _chain_gradients(self, env: dict[str, np.ndarray]) -> dict[tuple[str, int], np.ndarray]:
-        """The gradient from the matrix forms of the steps, every form compared with the first."""
-        d, L = self.derivation, self.net.L
-        names = {
-            Kind.OUTPUT_DELTA_VECTOR: "grad_a",
-            Kind.HIDDEN_GRAD_VECTOR: "grad_h",
-            Kind.HIDDEN_DELTA_VECTOR: "grad_a",
-            Kind.WEIGHT_MATRIX: "grad_W",
-            Kind.BIAS_VECTOR: "grad_b",
-        }
-        for id in backward_pass(L):
-            step = d.step(id)
-            kind, name = id.kind, f"{names[id.kind]}_{id.layer}"
-            values = [
-                _evaluate_lazily(f, env) if kind is Kind.WEIGHT_MATRIX else _evaluate(f, env)
-                for f in step.forms
-                if not isinstance(f, EntryMatrix)
-            ]
-            for other in values[1:]:
-                self._record(values[0], other, step.key)
-            env[name] = values[0]
-        return {(base, k): env[f"grad_{base}_{k}"] for k in range(1, L + 1) for base in ("W", "b")}
-
-    def _sample_parameters(self, k: int, base: str) -> list[tuple[int, int]]:
-        """Every bias of layer k while the work stays within :data:`UNIT_BUDGET`, else a sample;
-        a sample of the weights, corners included."""
-        rows, cols = self.net.n(k), self.net.n(k - 1) if base == "W" else 1
-        if rows * cols * self._downstream_cost(k) <= UNIT_BUDGET:
-            return [(r, c) for r in range(1, rows + 1) for c in range(1, cols + 1)]
-        count = SAMPLE_PER_LAYER if base == "W" else 2 * SAMPLE_PER_LAYER
-        corners = [(1, 1), (rows, cols)]
-        chosen = {c for c in corners}
-        while len(chosen) < min(count, rows * cols):
-            chosen.add((self.rng.randint(1, rows), self.rng.randint(1, cols)))
-        return sorted(chosen)
-
-    def _compare(self, k: int, row: int, col: int, chain: object, h: dict, a: dict) -> float:
-        """``chain`` against d/dt of the loss with one parameter moved by t (mpmath.diff).
-
-        Moving ``W_{k,row,col}`` or ``b_{k,row}`` moves ``a_{k,row}`` alone, so layer k+1 is
-        updated by one column of ``W_{k+1}`` and only later layers are recomputed in full.
-        """
-        L = self.net.L
-        slope = h[k - 1][col - 1] if col else mpmath.mpf(1)
-        index = row - 1
-
-        def loss_at(t: object) -> object:
-            moved = a[k].copy()
-            moved[index] = a[k][index] + t * slope
-            if k == L:
-                return self._loss(moved)
-            later_h = dict(h)
-            later_a = dict(a)
-            later_a[k] = moved
-            changed = self.g[k](np.array([moved[index]], dtype=object))[0]
-            later_h[k] = h[k].copy()
-            later_h[k][index] = changed
-            step_a = a[k + 1] + self.W[k + 1][:, index] * (changed - h[k][index])
-            return self._forward_from(k + 1, step_a, later_h, later_a)
-
-        direct = mpmath.diff(loss_at, 0)
-        return self._record(
-            np.array([[direct]], dtype=object),
-            np.array([[chain]], dtype=object),
-            f"dL/d{'W' if col else 'b'}_{k},{row}{f',{col}' if col else ''}",
-        )
-
-    def _downstream_cost(self, k: int) -> int:
-        """Multiplications to recompute the loss after moving one unit of layer k."""
-        net = self.net
-        cost = net.n(k + 1) if k < net.L else 0
-        for m in range(k + 2, net.L + 1):
-            cost += net.n(m) * net.n(m - 1)
-        # The loss costs an exponential or logarithm per output unit: about ten multiplications.
-        return cost + 10 * net.n(net.L)
-
-    def _record(self, expected: np.ndarray, value: np.ndarray, label: str) -> float:
-        """The relative difference of ``value`` from ``expected``; an error past the tolerance."""
-        scale = max(mpmath.mpf(1), max(abs(v) for v in expected.ravel()))
-        error = max(abs(e - v) for e, v in zip(expected.ravel(), value.ravel(), strict=True))
-        relative = float(error / scale)
-        self.max_error = max(self.max_error, relative)
-        if relative > TOLERANCE:
-            raise ProofError(f"{label}: relative difference {relative:.3g} at {DIGITS} digits")
-        return relative
-
-
-def _mp_prediction(output: str, logits: np.ndarray) -> np.ndarray:
-    """``yhat = O(a_L)`` in mpmath arithmetic."""
-    if output == "softmax":
-        top = max(logits)
-        exps = np.array([mpmath.exp(v - top) for v in logits], dtype=object)
-        return exps / sum(exps)
-    if output == "sigmoid":
-        return np.array([1 / (1 + mpmath.exp(-v)) for v in logits], dtype=object)
-    return logits
-
-
-def _mp_loss(loss: str, yhat: np.ndarray, y: np.ndarray) -> object:
-    """The per-sample loss of ``yhat`` and ``y`` in mpmath arithmetic."""
-    if loss == "cross-entropy":
-        return -sum(yi * mpmath.log(p) for p, yi in zip(yhat, y, strict=True))
-    if loss == "binary-cross-entropy":
-        return -sum(
-            yi * mpmath.log(p) + (1 - yi) * mpmath.log(1 - p) for p, yi in zip(yhat, y, strict=True)
-        )
-    return sum((p - yi) ** 2 for p, yi in zip(yhat, y, strict=True)) / 2
-
-
-def _evaluate(expr: sp.Basic, env: dict[str, Any]) -> Any:
-    """A matrix expression of the notation, evaluated on object arrays of mpmath numbers."""
-    if isinstance(expr, sp.MatrixSymbol):
-        return env[expr.name]
-    if isinstance(expr, sp.OneMatrix):
-        return np.full(expr.shape, mpmath.mpf(1), dtype=object)
-    if isinstance(expr, sp.Transpose):
-        return _evaluate(expr.arg, env).T
-    if isinstance(expr, sp.MatAdd):
-        parts = [_evaluate(arg, env) for arg in expr.args]
-        total = parts[0]
-        for part in parts[1:]:
-            total = total + part
-        return total
-    if isinstance(expr, sp.HadamardProduct):
-        parts = [_evaluate(arg, env) for arg in expr.args]
-        product = parts[0]
-        for part in parts[1:]:
-            product = product * part
-        return product
-    if isinstance(expr, sp.HadamardPower):
-        return _evaluate(expr.base, env) ** int(expr.exp)
-    if isinstance(expr, sp.MatMul):
-        coefficient = mpmath.mpf(1)
-        result = None
-        for arg in expr.args:
-            if not arg.is_Matrix:
-                coefficient *= mpmath.mpf(sp.Rational(arg).p) / sp.Rational(arg).q
-                continue
-            value = _evaluate(arg, env)
-            result = value if result is None else _matmul(result, value)
-        assert result is not None
-        return result * coefficient
-    raise ProofError(f"cannot evaluate {type(expr).__name__} numerically")
-
-
-def _evaluate_lazily(expr: sp.Basic, env: dict[str, Any]) -> Any:
-    """Like :func:`_evaluate`, but an outer product ``u v^T`` is multiplied out entry by entry
-    only where it is read."""
-    if _is_outer_product(expr):
-        left, right = (_evaluate(arg, env) for arg in expr.args)
-        return _Outer(left, right)
-    return _evaluate(expr, env)
-
-
-def _is_outer_product(expr: sp.Basic) -> bool:
-    """``u v^T`` of two vectors: ``grad_{W_k} L = grad_{a_k} L h_{k-1}^T``."""
-    return (
-        isinstance(expr, sp.MatMul)
-        and len(expr.args) == 2
-        and all(arg.is_Matrix for arg in expr.args)
-        and expr.args[0].shape[1] == 1
-        and expr.args[1].shape[0] == 1
-    )
-
-
-class _Outer:
-    """An outer product whose entries are multiplied out only when read.
-
-    The proof reads a sample of ``grad_{W_k} L``; a 128 x 784 matrix of 40-digit products would
-    cost more than everything else together.
-    """
-
-    def __init__(self, left: np.ndarray, right: np.ndarray) -> None:
-        self.left, self.right = left, right
-        self.shape = (left.shape[0], right.shape[1])
-
-    def __getitem__(self, index: tuple[int, int]) -> object:
-        row, col = index
-        return self.left[row, 0] * self.right[0, col]
-
-
-def _matmul(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    # a 1x1 result of (row vector)(column vector) acts as a scalar in the notes' formulas
-    if left.shape == (1, 1) and right.shape[0] != 1:
-        return right * left[0, 0]
-    if right.shape == (1, 1) and left.shape[1] != 1:
-        return left * right[0, 0]
-    return left.dot(right)

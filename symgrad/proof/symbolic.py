@@ -12,10 +12,16 @@ and compared with the elementwise step they summarize. The catalogue's identitie
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from dataclasses import replace
 
 import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
 
+from symgrad import arrays, catalogue
 from symgrad import notation as nt
+from symgrad.arrays import LogAddExp
+from symgrad.catalogue import H as H_OUTPUT
 from symgrad.derivation import (
     Check,
     CheckMethod,
@@ -63,6 +69,93 @@ def check_activations(net: Network) -> None:
                 raise ProofError(f"the derivative of activation {act.name} does not check")
 
 
+def check_code_forms(net: Network) -> None:
+    """Every form generated code computes equals the definition it replaces.
+
+    For each activation: the stable ``g`` against ``g``, and the code's ``g'`` (often in terms of
+    ``h = g(a)``) against ``g'``. For the output layer: the prediction, the per-sample loss and its
+    gradient with respect to the logits, as the code computes them from the logits (shifted by
+    their maximum, which must cancel, so the maximum is left a free number ``m``), against the
+    definitions, for any targets (not only those summing to 1): exactly where SymPy can decide it,
+    else at random points in high precision.
+    """
+    seen: set[str] = set()
+    for k in range(1, net.L):
+        act = net.activation(k)
+        if act.name in seen:
+            continue
+        seen.add(act.name)
+        stable = _meaning(act.code_function) - act.function
+        slope = _meaning(act.code_slope).xreplace({H_OUTPUT: act.function}) - act.derivative
+        for what, difference in (("g", stable), ("g'", slope)):
+            if not _zero_at_points(difference):
+                raise ProofError(f"the code's {what} of activation {act.name} is not its {what}")
+    _check_pair_code(net)
+
+
+def _meaning(expr: sp.Expr) -> sp.Expr:
+    """A code form in plain functions: ``logaddexp``, ``log1p``, ``expm1`` written out."""
+    return expr.replace(lambda e: isinstance(e, LogAddExp), lambda e: e.meaning()).replace(
+        lambda e: isinstance(e, (log1p, expm1)),
+        lambda e: sp.log(1 + e.args[0]) if isinstance(e, log1p) else sp.exp(e.args[0]) - 1,
+    )
+
+
+#: Output units the code forms of a pair are checked on (they are written for any width).
+CODE_FORM_UNITS = 3
+
+
+def _check_pair_code(net: Network) -> None:
+    pair = net.spec.pair
+    n = min(net.n(net.L), CODE_FORM_UNITS)
+    a = [sp.Symbol(f"a{i}", real=True) for i in range(n)]
+    y = [sp.Symbol(f"y{i}", real=True) for i in range(n)]
+    shift = sp.Symbol("m", real=True)
+    units: list[dict[sp.Symbol, sp.Expr]] = [
+        {arrays.ROW_A: a[i], arrays.ROW_Y: y[i]} for i in range(n)
+    ]
+
+    def written_out(form: sp.Expr) -> list[sp.Expr]:
+        form = form.replace(lambda e: isinstance(e, arrays.RowMax), lambda e: shift)
+        return [_meaning(e) for e in arrays.expand_row(form, units)]
+
+    for code in pair.code_steps:
+        for unit, value in zip(units, written_out(code.value), strict=True):
+            unit[sp.Symbol(code.name, real=True)] = value
+    yhat = catalogue.output_function(pair.output.name, list(a))
+    loss = catalogue.per_sample_loss(pair.loss.name, yhat, list(y))
+    predicted = written_out(pair.code_prediction)
+    identities = [("prediction", p - q) for p, q in zip(predicted, yhat, strict=True)]
+    identities.append(("loss", written_out(pair.code_loss)[0] - loss))
+    for i, value in enumerate(written_out(pair.code_delta)):
+        identities.append(("gradient", value - sp.diff(loss, a[i])))
+    points = _random_points([*a, *y, shift], seed_for(net.spec.sizes))
+    for what, difference in identities:
+        if not _zero_numerically(difference, points):
+            names = f"{pair.output.name} + {pair.loss.name}"
+            raise ProofError(f"the code's {what} of {names} is not the definition's")
+
+
+def _random_points(symbols: list[sp.Symbol], seed: int) -> list[dict[sp.Symbol, sp.Expr]]:
+    rng = random.Random(seed)
+    return [
+        {s: sp.Rational(rng.randint(-300, 300), rng.randint(50, 150)) for s in symbols}
+        for _ in range(RATIONAL_POINTS)
+    ]
+
+
+def _zero_numerically(expr: sp.Expr, points: list[dict[sp.Symbol, sp.Expr]]) -> bool:
+    """Zero at every point to 10^-40 relative, in 60-digit arithmetic (exactly zero first)."""
+    if expr == 0:
+        return True
+    for point in points:
+        value = sp.N(expr.xreplace(point), 60)
+        scale = max(1, max(abs(sp.N(v, 60)) for v in point.values()))
+        if not abs(value) <= sp.Float("1e-40", 60) * scale:
+            return False
+    return True
+
+
 def _zero_at_points(expr: sp.Expr) -> bool:
     """Exactly zero: symbolically, or, for piecewise functions, at rational points off the kinks."""
     if expr.has(sp.Heaviside, sp.Piecewise, sp.Max, sp.Abs, sp.sign):
@@ -84,8 +177,120 @@ def _zero_at_points(expr: sp.Expr) -> bool:
 # Symbolic checks of the forms of each step ---------------------------------------------------
 
 
+#: Widths up to this many units are kept when a wide network is shrunk for the symbolic proof.
+CAPPED_WIDTH = 6
+
+
+def shrink_map(sizes: tuple[int, ...]) -> dict[int, int]:
+    """Each width of the network, and the width it has in the shrunk copy.
+
+    Widths up to :data:`CAPPED_WIDTH` stay; the wider ones become ``CAPPED_WIDTH + 1``,
+    ``+ 2``, ... in increasing order, so that layers of different widths keep different widths
+    (a sum that runs over the wrong layer still shows) at a cost that does not grow with them.
+    """
+    wide = sorted({n for n in sizes if n > CAPPED_WIDTH})
+    mapping = {n: n for n in sizes if n <= CAPPED_WIDTH}
+    mapping.update({n: CAPPED_WIDTH + 1 + rank for rank, n in enumerate(wide)})
+    return mapping
+
+
+def capped(net: Network) -> Network:
+    """``net`` with its widths shrunk by :func:`shrink_map` (itself when no layer is wide)."""
+    mapping = shrink_map(net.spec.sizes)
+    sizes = tuple(mapping[n] for n in net.spec.sizes)
+    if sizes == net.spec.sizes:
+        return net
+    return Network(replace(net.spec, sizes=sizes))
+
+
 def check_step(net: Network, step: Step) -> Check:
-    """The symbolic check of one step; raises :class:`ProofError` when a form differs."""
+    """The symbolic check of one step; raises :class:`ProofError` when a form differs.
+
+    Steps of the hidden layers and of the parameters of a wide network are proved on the shrunk
+    copy (:func:`capped`), after checking that the step is the copy's step but for the widths
+    (:func:`same_formulas`); the check then says so (``capped``) and counts the step's own
+    entries.
+    """
+    if step.stage in (Stage.HIDDEN, Stage.PARAMETERS):
+        small = capped(net)
+        if small is not net:
+            proved = build_step(small, step.id)
+            if not same_formulas(step, proved, shrink_map(net.spec.sizes)):
+                raise ProofError(
+                    f"step {step.key} is not the formula proved on the network with its widths "
+                    "shrunk"
+                )
+            check = _check_in(small, proved)
+            widest = max(small.spec.sizes)
+            return replace(check, total=_full_count(net, step), capped=widest)
+    return _check_in(net, step)
+
+
+def same_formulas(step: Step, proved: Step, mapping: dict[int, int]) -> bool:
+    """True when ``step`` is ``proved`` but for the widths: every sum's upper limit and every
+    matrix's shape mapped by ``mapping``, nothing else changed (compared structurally). A limit
+    or a shape that is not a width of the network matches nothing."""
+
+    def cut(n: sp.Expr) -> sp.Expr:
+        if not n.is_Integer or n == 1:  # a column vector's one column
+            return n
+        if int(n) in mapping:
+            return sp.Integer(mapping[int(n)])
+        return sp.Symbol(f"not_a_width_{int(n)}")
+
+    def same(full: object, small: object) -> bool:
+        if isinstance(full, EntryMatrix) and isinstance(small, EntryMatrix):
+            if (cut(sp.Integer(full.rows)), cut(sp.Integer(full.cols))) != small.shape:
+                return False
+            return all(
+                _resized(full.entry(r, c), cut) == _resized(small.entry(r, c), lambda n: n)
+                for r in range(1, small.rows + 1)
+                for c in range(1, small.cols + 1)
+            )
+        if isinstance(full, sp.Basic) and isinstance(small, sp.Basic):
+            return _resized(full, cut) == _resized(small, lambda n: n)
+        return False
+
+    ranges = [(index, cut(sp.Integer(n))) for index, n in step.indices]
+    return (
+        step.id == proved.id
+        and step.rules == proved.rules
+        and ranges == [(index, sp.Integer(n)) for index, n in proved.indices]
+        and len(step.forms) == len(proved.forms)
+        and same(step.lhs, proved.lhs)
+        and all(same(f, g) for f, g in zip(step.forms, proved.forms, strict=True))
+    )
+
+
+def _resized(expr: sp.Basic, cut: Callable[[sp.Expr], sp.Expr]) -> sp.Basic:
+    """``expr`` rebuilt with ``cut`` applied to sum limits and matrix shapes (both sides of a
+    comparison are rebuilt, so SymPy's ordering on rebuilding cannot make them differ)."""
+    if isinstance(expr, sp.Sum):
+        limits = [(i, low, cut(high)) for i, low, high in expr.limits]
+        return sp.Sum(_resized(expr.function, cut), *limits)
+    if isinstance(expr, sp.MatrixSymbol):
+        return sp.MatrixSymbol(expr.name, cut(expr.shape[0]), cut(expr.shape[1]))
+    if isinstance(expr, sp.OneMatrix):
+        return sp.OneMatrix(cut(expr.shape[0]), cut(expr.shape[1]))
+    if not expr.args or isinstance(expr, (sp.Indexed, sp.Derivative)):
+        return expr
+    args = [_resized(arg, cut) for arg in expr.args]
+    if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
+        return expr.func(*args, evaluate=False)
+    return expr.func(*args)
+
+
+def _full_count(net: Network, step: Step) -> int:
+    """The number of entries of ``step`` in ``net``."""
+    k = step.layer
+    if step.kind is Kind.WEIGHT_MATRIX:
+        return net.n(k) * net.n(k - 1)
+    if step.kind in {Kind.BIAS_VECTOR, Kind.HIDDEN_DELTA_VECTOR, Kind.HIDDEN_GRAD_VECTOR}:
+        return net.n(k)
+    return _entry_count(step)
+
+
+def _check_in(net: Network, step: Step) -> Check:
     if step.stage is Stage.SETUP:
         return Check(CheckMethod.DEFINITION)
     if step.kind is Kind.OUTPUT_DELTA_VECTOR and net.n(net.L) > OUTPUT_SYMBOLIC_LIMIT:

@@ -42,8 +42,14 @@ def check_text(check: Check | None) -> str:
         return f"equals sympy.diff of the composed loss exactly, {coverage}"
     if check.method is CheckMethod.NUMERIC:
         return (
-            f"equals the derivative of the composed loss at a random point to "
-            f"{check.max_error:.1e} relative ({check.digits}-digit arithmetic), {coverage}"
+            f"the code's gradient equals the derivative of the composed loss at a random point to "
+            f"{check.max_error:.1e} relative ({check.digits}-digit arithmetic), {coverage} and "
+            "along a random direction moving every entry"
+        )
+    if check.capped:
+        return (
+            f"proved symbolically by SymPy on the network with its widths shrunk to at most "
+            f"{check.capped} units (the same formula for every width; {check.entries} entries)"
         )
     if check.points:
         return f"proved by SymPy, exactly at {check.points} random rational points, {coverage}"
@@ -66,6 +72,30 @@ def proof_text(proof: ProofSummary | None) -> list[str]:
         "and j so that one check holds for every entry; output-layer steps for each output unit "
         "(exactly, at random rational points beyond three outputs); matrix forms entry by entry.",
     ]
+    if proof.capped:
+        lines.append(
+            "The steps of the hidden layers and of the parameters were proved on a copy of the "
+            f"network with its wide layers shrunk to at most {proof.capped} units, after checking "
+            "that each step of this network is the copy's step but for the widths: the formulas "
+            "are the same for every width, and this network's own width is covered by the "
+            "check of the code's gradient below."
+        )
+    lines.append(
+        "Every form that generated code computes in place of a formula of the notes (stable "
+        "sigmoid, softplus, log-softmax and log-sigmoid, the gradient of the loss for any "
+        "targets) was checked against the definition it replaces."
+    )
+    code = (
+        f"the gradient that generated code computes (the program lowered from the matrix forms) "
+        f"was evaluated at a random point (seed {proof.seed}) in {proof.digits}-digit arithmetic "
+        f"and compared with the derivative of the composed loss along {proof.program_checked} "
+        "parameters (every bias, and every weight where the work is small, else a sample) and "
+        f"along {proof.program_directions} random directions (one per layer) that move every "
+        "weight and bias; the derivative of the composed loss is pushed forward through the "
+        "layer equations, with g' proved equal to sympy.diff of g, and differentiated through "
+        "the output and the loss numerically. The largest relative difference was "
+        f"{proof.max_error:.1e}."
+    )
     if proof.method is ProofMethod.COMPOSED:
         lines.append(
             f"The network has {proof.parameters} parameters ({_why(proof)}), so every "
@@ -74,15 +104,10 @@ def proof_text(proof: ProofSummary | None) -> list[str]:
             "l(a_L(theta)), with the activation g and the output-and-loss l left abstract; the "
             "differences are exactly zero. The concrete g' and dL/da_L were proved separately."
         )
+        if proof.program_checked:
+            lines.append("Besides, " + code)
     else:
-        lines.append(
-            f"The network has {proof.parameters} parameters ({_why(proof)}), so the "
-            f"chain-rule gradient was evaluated from the matrix forms at a random point (seed "
-            f"{proof.seed}) in {proof.digits}-digit arithmetic and {proof.partials_checked} "
-            "partials (every bias, and every weight where the work is small, else a sample) were "
-            "compared with the derivative of the composed loss as a function of that one "
-            f"parameter (mpmath.diff); the largest relative difference was {proof.max_error:.1e}."
-        )
+        lines.append(f"The network has {proof.parameters} parameters ({_why(proof)}), so " + code)
     return lines
 
 

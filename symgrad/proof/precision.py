@@ -1,0 +1,230 @@
+"""High-precision arithmetic for the numeric proof, with matrix products as cheap as float64.
+
+Part of the proof. The numeric proof works at a random point in :data:`DIGITS`-digit arithmetic;
+a 2000 x 2000 weight matrix times a vector is four million multiplications, which mpmath does in
+seconds. The random point is therefore chosen with every weight on a grid, ``W = w 2^-s`` with small
+integers ``w``, and vectors are held in fixed point, ``v = V 2^-F``. Then ``W v`` is the integer
+product ``w V`` scaled: ``V`` is split into limbs of :data:`LIMB_BITS` bits, each limb product is
+computed by one float64 BLAS call, exactly (every partial sum stays below ``2^53``), and the limbs
+are joined in Python integers. The result is exact; its cost is that of a few float64 products.
+
+:class:`HighPrecision` is an arithmetic for :func:`symgrad.program.evaluate` (it has the methods
+of :class:`symgrad.program.Arithmetic`): object arrays of mpmath numbers, grid matrices for the
+weights, and outer products kept unevaluated (``grad_{W_k} L = Delta_k^T H_{k-1}`` is read at a
+sample of entries and along one random direction, never whole).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+#: Decimal digits of the working precision of the numeric proof.
+DIGITS = 40
+#: Bits after the binary point of the fixed-point vectors: comfortably past :data:`DIGITS`.
+FRACTION_BITS = 200
+#: Bits of one limb: ``|w| < 2^WEIGHT_BITS``, ``n <= 2^17`` and limbs below ``2^LIMB_BITS`` keep
+#: every partial sum of a limb product below ``2^53``, exact in float64.
+LIMB_BITS = 24
+#: Largest magnitude of the integer of a grid weight.
+WEIGHT_BITS = 10
+
+
+def _limbs_needed(bits: int) -> int:
+    return -(-bits // LIMB_BITS)
+
+
+def to_fixed(values: np.ndarray) -> list[int]:
+    """mpmath numbers as integers ``round(v 2^FRACTION_BITS)``."""
+    scale = mpmath.mpf(2) ** FRACTION_BITS
+    return [int(mpmath.nint(v * scale)) for v in values.ravel()]
+
+
+def from_fixed(values: list[int]) -> np.ndarray:
+    """Integers of :func:`to_fixed` as mpmath numbers."""
+    scale = mpmath.mpf(2) ** -FRACTION_BITS
+    return np.array([mpmath.mpf(v) * scale for v in values], dtype=object)
+
+
+def _split(values: list[int]) -> tuple[np.ndarray, int]:
+    """Signed limbs: ``values[j] = sum_l limbs[j, l] 2^(LIMB_BITS l)``, each exact in float64."""
+    bits = max((abs(v).bit_length() for v in values), default=0)
+    count = max(1, _limbs_needed(bits))
+    mask = (1 << LIMB_BITS) - 1
+    limbs = np.zeros((len(values), count), dtype=np.float64)
+    for j, value in enumerate(values):
+        sign, magnitude = (-1, -value) if value < 0 else (1, value)
+        for n in range(count):
+            limbs[j, n] = sign * (magnitude & mask)
+            magnitude >>= LIMB_BITS
+    return limbs, count
+
+
+def _join(products: np.ndarray, shift: int) -> list[int]:
+    """Rows of limb products joined into integers and shifted right by ``shift`` bits, rounded."""
+    out = []
+    half = 1 << (shift - 1) if shift > 0 else 0
+    for row in products:
+        total = 0
+        for n in reversed(range(len(row))):
+            total = (total << LIMB_BITS) + int(row[n])
+        out.append((total + half) >> shift if shift > 0 else total)
+    return out
+
+
+@dataclass(frozen=True)
+class GridMatrix:
+    """A weight matrix ``w 2^-shift`` with small integers ``w`` (float64 for BLAS)."""
+
+    integers: np.ndarray
+    shift: int
+    transposed: bool = False
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        rows, cols = self.integers.shape
+        return (cols, rows) if self.transposed else (rows, cols)
+
+    @property
+    def T(self) -> GridMatrix:  # noqa: N802 - as NumPy's .T
+        return GridMatrix(self.integers, self.shift, not self.transposed)
+
+    def entry(self, row: int, col: int) -> Any:
+        r, c = (col, row) if self.transposed else (row, col)
+        return mpmath.mpf(int(self.integers[r, c])) / (mpmath.mpf(2) ** self.shift)
+
+    def matvec(self, vector: np.ndarray) -> np.ndarray:
+        """``self @ vector`` for a vector of mpmath numbers, exactly up to the fixed point."""
+        limbs, _ = _split(to_fixed(vector))
+        matrix = self.integers.T if self.transposed else self.integers
+        return from_fixed(_join(matrix @ limbs, self.shift))
+
+    def column(self, index: int) -> np.ndarray:
+        """Column ``index`` as mpmath numbers."""
+        matrix = self.integers.T if self.transposed else self.integers
+        scale = mpmath.mpf(2) ** -self.shift
+        return np.array([mpmath.mpf(int(v)) * scale for v in matrix[:, index]], dtype=object)
+
+
+def random_grid(rows: int, cols: int, scale: float, rng: np.random.Generator) -> GridMatrix:
+    """Entries uniform in about ``[-scale, scale]`` on a grid of ``2^WEIGHT_BITS`` steps."""
+    top = (1 << WEIGHT_BITS) - 1
+    integers = rng.integers(-top, top + 1, size=(rows, cols)).astype(np.float64)
+    return GridMatrix(integers, WEIGHT_BITS - int(np.floor(np.log2(scale))))
+
+
+@dataclass(frozen=True)
+class Outer:
+    """The outer product ``u v^T`` of two vectors, multiplied out only where it is read."""
+
+    left: np.ndarray
+    right: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.left), len(self.right))
+
+    def __getitem__(self, index: tuple[int, int]) -> Any:
+        row, col = index
+        return self.left[row] * self.right[col]
+
+    def inner(self, direction: GridMatrix) -> Any:
+        """``<u v^T, V> = u . (V v)`` for a grid matrix ``V`` of the same shape."""
+        return sum(self.left * direction.matvec(self.right))
+
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "exp": mpmath.exp,
+    "log": mpmath.log,
+    "tanh": mpmath.tanh,
+    "sin": mpmath.sin,
+    "cos": mpmath.cos,
+    "Abs": abs,
+    "sign": mpmath.sign,
+    "log1p": mpmath.log1p,
+    "expm1": mpmath.expm1,
+    "sqrt": mpmath.sqrt,
+}
+
+
+def _logaddexp(a: Any, b: Any) -> Any:
+    top = max(a, b)
+    return top + mpmath.log1p(mpmath.exp(-abs(a - b)))
+
+
+def elementwise(function: Callable[..., Any], arity: int = 1) -> Callable[..., np.ndarray]:
+    """An mpmath function applied to every entry of object arrays."""
+    vectorized = np.frompyfunc(function, arity, 1)
+
+    def apply(*args: Any) -> Any:
+        return vectorized(*args)
+
+    return apply
+
+
+class HighPrecision:
+    """An arithmetic of :func:`symgrad.program.evaluate` on mpmath numbers, for one sample.
+
+    Parameters arrive as :class:`GridMatrix` (weights) and object arrays (biases); products with a
+    grid matrix are exact limb products, an outer product of two rows stays an :class:`Outer`.
+    """
+
+    name = "mpmath"
+
+    def number(self, value: sp.Expr) -> Any:
+        if value.is_Rational:
+            return mpmath.mpf(int(value.p)) / int(value.q)
+        return mpmath.mpf(str(sp.Float(value, DIGITS + 10)))
+
+    def array(self, values: Any) -> Any:
+        if isinstance(values, (GridMatrix, Outer)):
+            return values
+        array = np.asarray(values, dtype=object)
+        return array
+
+    def function(self, name: str) -> Callable[..., Any]:
+        if name == "logaddexp":
+            return elementwise(_logaddexp, 2)
+        return elementwise(_FUNCTIONS[name])
+
+    def dot(self, left: Any, right: Any) -> Any:
+        if isinstance(right, GridMatrix):  # rows times a weight matrix: each row on its own
+            return np.stack([right.T.matvec(row) for row in left])
+        if isinstance(left, np.ndarray) and left.shape[1] == 1 and right.shape[0] == 1:
+            return Outer(left[:, 0], right[0])  # Delta^T H for one sample
+        raise TypeError(f"no high-precision product of shapes {left.shape} and {right.shape}")
+
+    def transpose(self, value: Any) -> Any:
+        return value.T
+
+    def row_sum(self, value: Any) -> Any:
+        return np.array([[sum(row)] for row in value], dtype=object)
+
+    def row_max(self, value: Any) -> Any:
+        return np.array([[max(row)] for row in value], dtype=object)
+
+    def batch_sum(self, value: Any) -> Any:
+        if isinstance(value, Outer):
+            return value
+        return np.sum(value, axis=0)
+
+    def total(self, value: Any) -> Any:
+        return sum(np.asarray(value, dtype=object).ravel())
+
+    def maximum(self, left: Any, right: Any) -> Any:
+        return elementwise(max, 2)(left, right)
+
+    def minimum(self, left: Any, right: Any) -> Any:
+        return elementwise(min, 2)(left, right)
+
+    def select(self, condition: Any, then: Any, otherwise: Any) -> Any:
+        chosen = np.asarray(condition, dtype=object).astype(bool)
+        return np.where(chosen, then, otherwise)
+
+    def power(self, base: Any, exponent: Any) -> Any:
+        return elementwise(lambda b, e: b**e, 2)(base, exponent)

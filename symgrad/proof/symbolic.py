@@ -22,6 +22,7 @@ from symgrad import arrays, catalogue
 from symgrad import notation as nt
 from symgrad.arrays import LogAddExp
 from symgrad.catalogue import H as H_OUTPUT
+from symgrad.catalogue import Activation
 from symgrad.derivation import (
     Check,
     CheckMethod,
@@ -50,14 +51,17 @@ _RATIONAL_POINTS = [
 ]
 
 
+def _distinct_activations(net: Network) -> list[Activation]:
+    """The hidden activations of ``net``, each once, in layer order."""
+    found: dict[str, Activation] = {}
+    for k in range(1, net.L):
+        found.setdefault(net.activation(k).name, net.activation(k))
+    return list(found.values())
+
+
 def check_activations(net: Network) -> None:
     """``g'`` of every hidden activation equals ``d g/dx``; ``g'`` in terms of ``h`` as well."""
-    seen: set[str] = set()
-    for k in range(1, net.L):
-        act = net.activation(k)
-        if act.name in seen:
-            continue
-        seen.add(act.name)
+    for act in _distinct_activations(net):
         direct = sp.diff(act.function, X)
         candidates = [act.derivative]
         if act.derivative_in_output is not None:
@@ -79,12 +83,7 @@ def check_code_forms(net: Network) -> None:
     definitions, for any targets (not only those summing to 1): exactly where SymPy can decide it,
     else at random points in high precision.
     """
-    seen: set[str] = set()
-    for k in range(1, net.L):
-        act = net.activation(k)
-        if act.name in seen:
-            continue
-        seen.add(act.name)
+    for act in _distinct_activations(net):
         stable = _meaning(act.code_function) - act.function
         slope = _meaning(act.code_slope).xreplace({H_OUTPUT: act.function}) - act.derivative
         for what, difference in (("g", stable), ("g'", slope)):

@@ -21,8 +21,8 @@ from sympy.codegen.cfunctions import expm1, log1p
 from symgrad import arrays, catalogue
 from symgrad import notation as nt
 from symgrad.arrays import LogAddExp
-from symgrad.catalogue import H as H_OUTPUT
 from symgrad.catalogue import Activation
+from symgrad.catalogue import H as H_OUTPUT
 from symgrad.derivation import (
     Check,
     CheckMethod,

@@ -320,14 +320,16 @@ def large_preactivation_params(spec: NetworkSpec) -> dict[str, np.ndarray]:
     return params
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("case", [c for c in CASES if c.builtin], ids=lambda c: c.id)
 def test_large_preactivations_are_finite_without_warnings(
-    case: Named, style: str, module_dir: Path
+    case: Named, style: str, dtype: type, module_dir: Path
 ) -> None:
     module = load(case, style, module_dir)
-    params = large_preactivation_params(case.spec())
+    params = {k: v.astype(dtype) for k, v in large_preactivation_params(case.spec()).items()}
     _, X, Y = data(case, 4, seed=2)
+    X, Y = X.astype(dtype), Y.astype(dtype)
     for x, y in ((X, Y), (X[:1], Y[:1]), (X[0], Y[0])):
         with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
             warnings.simplefilter("error")
@@ -336,6 +338,71 @@ def test_large_preactivations_are_finite_without_warnings(
         assert np.isfinite(value)
         assert all(np.all(np.isfinite(g)) for g in grads.values())
         assert np.all(np.isfinite(yhat))
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("batch", [5, 1, None], ids=["batch-5", "batch-1", "1-D"])
+def test_float32_in_gives_float32_out(style: str, batch: int | None, module_dir: Path) -> None:
+    """Every parameter and X float32: float32 results, equal to float64's to float32 accuracy;
+    anything else (one float64 array, integers) is computed in float64."""
+    case = CASES[0]
+    module = load(case, style, module_dir)
+    params, X, Y = data(case, batch, seed=4, normalized=True)
+    single = {k: v.astype(np.float32) for k, v in params.items()}
+    value, grads = module.loss_and_gradients(single, X.astype(np.float32), Y)
+    _, expected = module.loss_and_gradients(params, X, Y)
+    assert isinstance(value, float)
+    for key, grad in grads.items():
+        assert grad.dtype == np.float32, key
+        np.testing.assert_allclose(grad, expected[key], rtol=2e-4, atol=2e-5)
+    assert module.forward(single, X.astype(np.float32)).dtype == np.float32
+    mixed = dict(single, b1=params["b1"])
+    assert module.gradients(mixed, X.astype(np.float32), Y)["W1"].dtype == np.float64
+    integers = module.gradients(params, np.round(X).astype(np.int64), Y)
+    assert integers["W1"].dtype == np.float64
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_complex_input_is_refused(style: str, module_dir: Path) -> None:
+    module = load(CASES[0], style, module_dir)
+    params, X, Y = data(CASES[0], 3, seed=5)
+    with pytest.raises(ValueError, match="complex numbers are not supported"):
+        module.loss(params, X.astype(complex), Y)
+    with pytest.raises(ValueError, match="complex numbers are not supported"):
+        module.gradients(dict(params, W1=params["W1"] + 0j), X, Y)
+    with pytest.raises(ValueError, match="complex numbers are not supported"):
+        module.loss(params, X, Y + 0j)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_integer_class_labels_equal_one_hot_rows(style: str, module_dir: Path) -> None:
+    """softmax + cross-entropy: Y may hold class indices; the results equal the one-hot rows'."""
+    module = load(CASES[0], style, module_dir)  # 3-3-2, softmax + cross-entropy
+    params, X, _ = data(CASES[0], 6, seed=6)
+    labels = np.array([0, 1, 1, 0, 1, 0])
+    rows = np.eye(2)[labels]
+    value, grads = module.loss_and_gradients(params, X, labels)
+    expected_value, expected = module.loss_and_gradients(params, X, rows)
+    assert value == pytest.approx(expected_value, rel=1e-14)
+    for key in grads:
+        np.testing.assert_allclose(grads[key], expected[key], rtol=1e-14, atol=1e-17)
+    assert module.loss(params, X[0], np.int64(1)) == pytest.approx(
+        module.loss(params, X[0], np.array([0.0, 1.0])), rel=1e-14
+    )
+    with pytest.raises(ValueError, match=r"Y holds the class index 2; expected 0 \.\.\. 1"):
+        module.loss(params, X, np.array([0, 1, 2, 0, 1, 0]))
+    with pytest.raises(ValueError, match=r"Y holds the class index -1"):
+        module.gradients(params, X, np.array([0, 1, -1, 0, 1, 0]))
+
+
+def test_class_labels_only_where_the_pair_takes_them(module_dir: Path) -> None:
+    """Integer labels mean something for softmax + cross-entropy alone: elsewhere Y of shape
+    (B,) is the wrong shape and is refused as such."""
+    case = next(c for c in CASES if c.spec().loss == "squared-error")
+    module = load(case, "vectorized", module_dir)
+    params, X, _ = data(case, 4, seed=7)
+    with pytest.raises(ValueError, match=r"Y has shape \(4,\); expected \(4, 2\)"):
+        module.loss(params, X, np.array([0, 1, 1, 0]))
 
 
 @pytest.mark.parametrize("style", STYLES)

@@ -197,7 +197,7 @@ class HighPrecision:
             return np.stack([right.T.matvec(row) for row in left])
         if isinstance(left, np.ndarray) and left.shape[1] == 1 and right.shape[0] == 1:
             return Outer(left[:, 0], right[0])  # Delta^T H for one sample
-        raise TypeError(f"no high-precision product of shapes {left.shape} and {right.shape}")
+        return np.dot(left, right)  # mpmath numbers throughout: one product at a time
 
     def transpose(self, value: Any) -> Any:
         return value.T

@@ -62,7 +62,7 @@ def _version(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of SPEC section 4."""
+    """The argument parser: one subcommand per output, with the options the README lists."""
     parser = _Parser(
         prog=PROG,
         description="Derive, prove, typeset and generate backpropagation for a feed-forward "

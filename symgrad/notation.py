@@ -157,7 +157,7 @@ def python_name(base: str, k: int | None = None) -> str:
 
 
 def param_key(base: str, k: int) -> str:
-    """Key of ``params``: ``"W1"``, ``"b1"``, as SPEC section 3 fixes them."""
+    """Key of ``params``: ``"W1"``, ``"b1"``, as every generated module names them."""
     return f"{base}{k}"
 
 

@@ -1,7 +1,7 @@
 """The network spec: layer sizes, hidden activations, output function and loss, validated.
 
 The first stage of the pipeline. Everything a user types reaches the rest of symgrad only
-through :meth:`NetworkSpec.parse`, which checks it against SPEC section 4 and raises
+through :meth:`NetworkSpec.parse`, which checks it and raises
 :class:`~symgrad.errors.SpecError` with a message that says what to change.
 """
 

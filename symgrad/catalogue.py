@@ -140,6 +140,9 @@ def _replace_keeping_order(expr: sp.Expr, mapping: dict[sp.Expr, sp.Expr]) -> sp
 
 _NO_OVERFLOW = "which cannot overflow"
 
+#: The hidden activation when ``--activation`` is not given.
+DEFAULT_ACTIVATION = "sigmoid"
+
 ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": Activation(
         "sigmoid",
@@ -265,6 +268,8 @@ class OutputFunction:
     jacobian: Callable[[Indexed, Index, Index], sp.Expr]
     code: sp.Expr
     code_note: str = ""
+    #: True when the predictions of a sample sum to 1 (the softmax): over one unit it is constant.
+    sums_to_one: bool = False
 
     def values(self, logits: list[sp.Expr]) -> list[sp.Expr]:
         """``yhat`` for a concrete list of logits."""
@@ -307,6 +312,7 @@ OUTPUTS_BY_NAME: dict[str, OutputFunction] = {
         _softmax_jacobian,
         code=sp.exp(_SHIFTED) / RowSum(sp.exp(_SHIFTED)),
         code_note="the row maximum is subtracted first, so exp cannot overflow",
+        sums_to_one=True,
     ),
     "sigmoid": OutputFunction(
         "sigmoid",

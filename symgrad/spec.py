@@ -33,8 +33,8 @@ class NetworkSpec:
 
     sizes: tuple[int, ...]
     activations: tuple[Activation, ...]
-    output: str = "softmax"
-    loss: str = "cross-entropy"
+    output: str = catalogue.PAIRS[0][0]
+    loss: str = catalogue.PAIRS[0][1]
 
     @property
     def depth(self) -> int:
@@ -65,15 +65,15 @@ class NetworkSpec:
         """The ``--activation`` value that rebuilds this spec."""
         names = [a.name for a in self.activations]
         if not names:
-            return "sigmoid"
+            return catalogue.DEFAULT_ACTIVATION
         return names[0] if self.uniform_activation else ",".join(names)
 
     def command_args(self) -> list[str]:
         """Arguments that rebuild this spec on the command line (sizes and common options)."""
         args = [str(n) for n in self.sizes]
-        if self.activations and self.activation_text != "sigmoid":
+        if self.activations and self.activation_text != catalogue.DEFAULT_ACTIVATION:
             args += ["--activation", self.activation_text]
-        if self.output != "softmax":
+        if self.output != catalogue.PAIRS[0][0]:
             args += ["--output", self.output]
         if self.loss != catalogue.default_loss(self.output):
             args += ["--loss", self.loss]
@@ -96,7 +96,7 @@ class NetworkSpec:
         parsed = _parse_sizes(sizes)
         depth = len(parsed) - 1
         # An empty --activation is an error (the parser says so), not the default.
-        given = "sigmoid" if activation is None else activation
+        given = catalogue.DEFAULT_ACTIVATION if activation is None else activation
         names = [part.strip() for part in given.split(",")]
         if len(names) == 1:
             # A single-layer network has no hidden activation; the name is still validated.
@@ -112,7 +112,7 @@ class NetworkSpec:
         out = output.strip() if output is not None else None
         los = loss.strip() if loss is not None else None
         if out is None and los is None:
-            out, los = "softmax", "cross-entropy"
+            out, los = catalogue.PAIRS[0]
         elif out is None:
             if los not in catalogue.LOSSES:
                 catalogue.check_pair(catalogue.OUTPUTS[0], los or "")  # names the unknown loss
@@ -122,9 +122,9 @@ class NetworkSpec:
                 catalogue.check_pair(out, catalogue.LOSSES[0])
             los = catalogue.default_loss(out)
         catalogue.check_pair(out, los or "")
-        if out == "softmax" and parsed[-1] == 1:
+        if catalogue.OUTPUTS_BY_NAME[out].sums_to_one and parsed[-1] == 1:
             raise SpecError(
-                "a softmax over a single output unit is the constant 1 (its loss and gradients "
+                f"a {out} over a single output unit is the constant 1 (its loss and gradients "
                 "are zero); use --output sigmoid for one output unit"
             )
         return cls(parsed, activations, out, los or "")

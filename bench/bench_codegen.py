@@ -63,6 +63,7 @@ BATCHES: tuple[int, ...] = (1, 64, 1024)
 CONTESTANTS: tuple[str, ...] = (
     "handwritten",
     "generated-vectorized",
+    "generated-vectorized-f32",
     "generated-unrolled",
     "torch",
     "jax",
@@ -422,7 +423,8 @@ def prepare(
         result = f()
         cell.first_call_us = (time.perf_counter_ns() - t0) / 1e3
         if expected is not None:
-            problem = check_against(expected, result)
+            # float32 contestants agree with the float64 baseline to float32 accuracy
+            problem = check_against(expected, result, 1e-3 if contestant.endswith("-f32") else 1e-9)
             if problem:
                 cell.status, cell.message = "mismatch", problem
                 return cell, None
@@ -454,6 +456,12 @@ def builders(
     for name, module in modules.items():
         if module is not None:
             out[name] = lambda m=module: make_generated(m, params, X, Y)
+    vectorized = modules.get("generated-vectorized")
+    if vectorized is not None:
+        # Every parameter and X in float32: the generated module computes in float32.
+        single = {k: v.astype(np.float32) for k, v in params.items()}
+        x32, y32 = X.astype(np.float32), Y.astype(np.float32)
+        out["generated-vectorized-f32"] = lambda m=vectorized: make_generated(m, single, x32, y32)
     for peer, factory in PEER_FACTORIES.items():
         out[peer] = lambda factory=factory: factory(params, X, Y)
     return out
@@ -492,7 +500,8 @@ def run_grid(budget: Budget, nets: Sequence[tuple[int, ...]], batches: Sequence[
                 timed: dict[str, Callable[[], Any]] = {}
                 for contestant in CONTESTANTS:
                     if contestant not in build:  # a generated module that does not exist
-                        status, _, message = generated[contestant]
+                        origin = contestant.removesuffix("-f32")
+                        status, _, message = generated[origin]
                         row[contestant] = Cell(net, batch, contestant, status, message=message)
                         continue
                     check = None if contestant in ("handwritten", "forward") else expected
@@ -579,6 +588,13 @@ def format_summary(cells: Sequence[Cell], nets: Sequence[str], batches: Sequence
         )
     else:
         lines.append("generated-vectorized / handwritten: n/a (generated-vectorized not measured)")
+    for net, batch in (("784-128-10", 1024), ("784-512-512-10", 1024)):
+        ratio = _ratio(
+            by.get((net, batch, "generated-vectorized")),
+            by.get((net, batch, "generated-vectorized-f32")),
+        )
+        if ratio is not None:
+            lines.append(f"{net} batch {batch}: float32 is {ratio:.2f}x faster than float64")
     for sizes in SMALL_NETS:
         net = net_name(sizes)
         if net not in nets or 1 not in batches:

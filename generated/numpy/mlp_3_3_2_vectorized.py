@@ -79,12 +79,14 @@ def _parameter_problem(params: object) -> str:
     return "params must be a dict of NumPy arrays"
 
 
-def _float_dtype(arrays: tuple[Array, ...]) -> type[np.floating[Any]]:
+_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _float_dtype(dtypes: set[np.dtype[Any]]) -> np.dtype[Any]:
     """float32 when every array is float32, else float64; complex numbers are refused."""
-    for array in arrays:
-        if np.iscomplexobj(array):
-            raise ValueError("complex numbers are not supported; give real arrays")
-    return np.float32 if all(a.dtype == np.float32 for a in arrays) else np.float64
+    if any(dtype.kind == "c" for dtype in dtypes):
+        raise ValueError("complex numbers are not supported; give real arrays")
+    return _FLOATS[1] if dtypes == {_FLOATS[1]} else _FLOATS[0]
 
 
 def _inputs(params: Params, X: ArrayLike) -> tuple[tuple[Array, ...], Array, bool]:
@@ -94,10 +96,13 @@ def _inputs(params: Params, X: ArrayLike) -> tuple[tuple[Array, ...], Array, boo
     booleans are converted). ``X`` becomes a batch ``(B, 3)``.
     """
     weights = _parameters(params)
-    array = np.asarray(X)
-    dtype = _float_dtype((*weights, array))
-    weights = tuple(w.astype(dtype, copy=False) for w in weights)
-    array = array.astype(dtype, copy=False)
+    array = X if isinstance(X, np.ndarray) else np.asarray(X)
+    dtypes = {w.dtype for w in weights}
+    dtypes.add(array.dtype)
+    if len(dtypes) != 1 or dtypes.isdisjoint(_FLOATS):  # one float dtype throughout: as given
+        dtype = _float_dtype(dtypes)
+        weights = tuple(w.astype(dtype, copy=False) for w in weights)
+        array = array.astype(dtype, copy=False)
     if array.ndim == 2 and array.shape[1] == 3 and array.shape[0] > 0:
         return weights, array, False
     if array.shape == (3,):
@@ -110,8 +115,8 @@ def _targets(Y: ArrayLike, X: Array, one: bool) -> Array:
 
     Integer class indices 0 ... 1 are accepted too: shape ``(B,)``, one number for a 1-D ``X``.
     """
-    array = np.asarray(Y)
-    if np.iscomplexobj(array):
+    array = Y if isinstance(Y, np.ndarray) else np.asarray(Y)
+    if array.dtype.kind == "c":
         raise ValueError("complex numbers are not supported; give real arrays")
     if array.dtype.kind in "iu" and array.shape == (() if one else (X.shape[0],)):
         labels = array.reshape(-1)

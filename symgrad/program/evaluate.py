@@ -19,7 +19,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 from symgrad.arrays import BatchSum, Dot, LogAddExp, RowMax, RowSum, Total, Transpose
-from symgrad.program.ir import Output, Program, Var
+from symgrad.program.ir import BATCH, Output, Program, Var
 
 
 class Arithmetic:
@@ -122,7 +122,10 @@ def _read(var: Var, params: Mapping[str, Any], X: Any, Y: Any, ar: Arithmetic) -
         return X.shape[0]
     if meaning.base in {"x", "y"}:
         data = X if meaning.base == "x" else Y
-        return data[:, meaning.entry[0]] if meaning.entry else data
+        if not meaning.entry:
+            return data
+        # A column of the batch, or the number of a program specialized to one sample.
+        return data[:, meaning.entry[0]] if var.shape else data[0, meaning.entry[0]]
     array = ar.array(params[f"{meaning.base}{meaning.layer}"])
     return array[meaning.entry] if meaning.entry else array
 
@@ -138,18 +141,24 @@ def evaluate(
     values = bind(program, params, X, Y, arithmetic)
     for statement in program.statements:
         values[statement.target.name] = _evaluate(statement.value, values, arithmetic)
-    outputs = {out.name: _assemble(out, values, arithmetic) for out in program.outputs}
+    outputs = {out.name: _assemble(out, values, program, arithmetic) for out in program.outputs}
     return Evaluation(values, outputs)
 
 
-def _assemble(output: Output, values: dict[str, Any], ar: Arithmetic) -> Any:
+def _assemble(output: Output, values: dict[str, Any], program: Program, ar: Arithmetic) -> Any:
     if output.whole is not None:
         return values[output.whole.name]
     entries = [_evaluate(e, values, ar) for e in output.entries]
-    if output.name == "yhat":  # columns of the batch, one per output unit
-        rows = len(np.atleast_1d(entries[0]))
-        columns = [np.broadcast_to(np.asarray(e, dtype=object), (rows,)) for e in entries]
-        return ar.array(np.stack(columns, axis=1).tolist())
+    columns = any(
+        BATCH in program.variables[s.name].shape
+        for e in output.entries
+        for s in e.free_symbols
+        if isinstance(s, sp.Symbol) and s.name in program.variables
+    )
+    if columns:  # columns of the batch (the prediction): one per output unit
+        rows = max(len(np.atleast_1d(e)) for e in entries)
+        stacked = [np.broadcast_to(np.asarray(e, dtype=object), (rows,)) for e in entries]
+        return ar.array(np.stack(stacked, axis=1).tolist())
     return ar.array(np.array(entries, dtype=object).reshape(output.shape).tolist())
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
+from symgrad import notation as nt
 from symgrad.derivation import StepId
 from symgrad.spec import NetworkSpec
 
@@ -163,20 +164,13 @@ class Program:
     @property
     def gradient_names(self) -> tuple[str, ...]:
         """``W1, b1, ..., WL, bL``: the outputs that are gradients, in parameter order."""
-        return tuple(p for p in _parameter_keys(self.spec))
-
-
-def _parameter_keys(spec: NetworkSpec) -> list[str]:
-    keys = []
-    for k in range(1, spec.depth + 1):
-        keys += [f"W{k}", f"b{k}"]
-    return keys
+        return tuple(parameter_shapes(self.spec))
 
 
 def parameter_shapes(spec: NetworkSpec) -> dict[str, tuple[int, ...]]:
     """``{"W1": (n_1, n_0), "b1": (n_1,), ...}``: the parameters of ``spec`` and their shapes."""
     shapes: dict[str, tuple[int, ...]] = {}
     for k in range(1, spec.depth + 1):
-        shapes[f"W{k}"] = (spec.sizes[k], spec.sizes[k - 1])
-        shapes[f"b{k}"] = (spec.sizes[k],)
+        shapes[nt.param_key("W", k)] = (spec.sizes[k], spec.sizes[k - 1])
+        shapes[nt.param_key("b", k)] = (spec.sizes[k],)
     return shapes

@@ -120,7 +120,7 @@ class _MatrixLowering(_Lowering):
         found = self.variables.get(name)
         if found is not None:
             return found
-        meaning = Quantity(base, k, per_batch=base in _PER_BATCH or base == "grad_a")
+        meaning = Quantity(base, k, per_batch=base in _PER_BATCH)
         made = Var(name, shape, role, meaning)
         self.variables[name] = made
         return made

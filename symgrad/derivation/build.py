@@ -165,10 +165,12 @@ def _hidden_steps(net: Network, k: int) -> Iterator[Step]:
         (Rule.MATRIX_FORM,),
     )
     g_prime = net.g_prime(k)
+    slope = net.activation_slope(k, J)
+    upstream = nt.partial(nt.post(k, J))
     forms = [
-        product(nt.partial(nt.post(k, J)), nt.partial(nt.post(k, J), nt.pre(k, J))),
-        product(nt.partial(nt.post(k, J)), g_prime(nt.pre(k, J))),
-        product(nt.partial(nt.post(k, J)), net.activation_slope(k, J)),
+        product(upstream, nt.partial(nt.post(k, J), nt.pre(k, J))),
+        product(upstream, g_prime(nt.pre(k, J))),
+        upstream if slope == 1 else product(upstream, slope),  # identity: no factor 1
     ]
     rules = [Rule.CHAIN_RULE, Rule.DEFINITION, Rule.ACTIVATION_DERIVATIVE]
     yield _step(
@@ -181,13 +183,12 @@ def _hidden_steps(net: Network, k: int) -> Iterator[Step]:
     )
     gprime_vector = nt.matrix("gprime", k, net.n(k))
     vector_forms: list[sp.Basic] = [sp.HadamardProduct(net.grad("h", k), gprime_vector)]
-    slope = net.slope_vector(k)
-    if slope != gprime_vector:
-        vector_forms.append(
-            net.grad("h", k)
-            if slope == sp.OneMatrix(net.n(k), 1)
-            else sp.HadamardProduct(net.grad("h", k), *_factors(slope))
-        )
+    written = net.slope_vector(k)
+    vector_forms.append(
+        net.grad("h", k)
+        if written == sp.OneMatrix(net.n(k), 1)
+        else sp.HadamardProduct(net.grad("h", k), *_factors(written))
+    )
     yield _step(
         Kind.HIDDEN_DELTA_VECTOR,
         k,

@@ -30,7 +30,7 @@ from symgrad.derivation import (
 )
 from symgrad.errors import ProofError
 from symgrad.expressions import X
-from symgrad.model import Network, instantiate
+from symgrad.model import Elementwise, Network, instantiate
 from symgrad.proof.common import (
     DIGITS,
     SAMPLE_PER_LAYER,
@@ -413,6 +413,11 @@ def _evaluate(expr: sp.Basic, env: dict[str, Any]) -> Any:
         return product
     if isinstance(expr, sp.HadamardPower):
         return _evaluate(expr.base, env) ** int(expr.exp)
+    if isinstance(expr, Elementwise):
+        # g' written out (1[a_k > 0]), applied to every entry
+        variable = expr.function.variables[0]
+        function = _mp_function(expr.function.expr.xreplace({variable: X}))
+        return function(_evaluate(expr.arg, env))
     if isinstance(expr, sp.MatMul):
         coefficient = mpmath.mpf(1)
         result = None

@@ -212,7 +212,7 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     Delta2 -= Y
     Delta2 /= B
 
-    # (eq. 14) ∇_W₂ L = ∇_a₂ L h₁ᵀ
+    # (eq. 14) ∇_W₂ L = (∇_a₂ L) h₁ᵀ
     # Summed over the rows: dW2 = Delta2ᵀ H1.
     dW2 = np.dot(Delta2.T, H1)
 
@@ -224,13 +224,13 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     # All rows at once: Delta2 W2.
     Delta1 = np.dot(Delta2, W2)
 
-    # (eq. 12) ∇_a₁ L = ∇_h₁ L ⊙ h₁ ⊙ (𝟏 - h₁)
+    # (eq. 12) ∇_a₁ L = (∇_h₁ L) ⊙ h₁ ⊙ (𝟏 - h₁)
     # H1 is not needed again and becomes 1 - h in place.
     Delta1 *= H1
     np.subtract(1.0, H1, out=H1)
     Delta1 *= H1
 
-    # (eq. 18) ∇_W₁ L = ∇_a₁ L xᵀ
+    # (eq. 18) ∇_W₁ L = (∇_a₁ L) xᵀ
     # Summed over the rows: dW1 = Delta1ᵀ X.
     dW1 = np.dot(Delta1.T, X)
 

@@ -276,6 +276,8 @@ def test_two_fragments_in_one_report_refer_to_their_own_equations(tmp_path: Path
     for name, derivation in (("one", first), ("two", second)):
         for step in derivation:
             expected_eq[f"{name}:eq:{step.key}"] = f"1.{offset_eq + step.number}"
+        for n in range(1, 5):  # tagged, not counted
+            expected_eq[f"{name}:eq:bp{n}"] = f"BP{n}"
         sections = build_notes(derivation, options=NotesOptions(label_prefix=f"{name}:")).sections
         for n, section in enumerate(sections, start=1):
             expected_sec[section.label] = f"1.{offset_sec + n}"
@@ -293,7 +295,7 @@ def test_two_fragments_in_one_report_refer_to_their_own_equations(tmp_path: Path
         text=True,
         check=True,
     ).stdout
-    found = re.findall(r"\[\d+\.\d+\]|§\d+\.\d+", text)
+    found = re.findall(r"\[\d+\.\d+\]|\[BP\d\]|§\d+\.\d+", text)
     assert found == wanted
     # and the equations carry the numbers the references print
     for number in {w.strip("[]") for w in wanted if w.startswith("[")}:
@@ -407,7 +409,9 @@ def test_every_step_is_numbered_and_labelled_in_order() -> None:
     derivation = CASES["332-sigmoid"].derivation()
     text = render_latex(derivation)
     labels = re.findall(r"\\label\{eq:([^}]*)\}", text)
-    assert labels == [step.key for step in derivation]
+    # the steps, in order; and (BP1)-(BP4), tagged, of the general algorithm
+    assert [k for k in labels if not k.startswith("bp")] == [step.key for step in derivation]
+    assert [k for k in labels if k.startswith("bp")] == ["bp1", "bp2", "bp3", "bp4"]
     # only the steps are numbered: the summary and the general algorithm use \tag
     assert not re.search(r"\\begin\{equation\}(?![^$]*?\\label)", text)
     markdown = render_markdown(derivation)
@@ -466,7 +470,7 @@ def test_general_algorithm_states_bp1_to_bp4_with_shapes() -> None:
     assert r"n_{k} \times n_{k-1}" in general and r"n_{L} \times 1" in general
     assert r"\odot g'(a_{k})" in general
     # cross-referenced to the instance
-    assert r"\eqref{eq:output-delta-vector} for (BP1)" in general
+    assert r"\eqref{eq:output-delta-vector} for \eqref{eq:bp1}" in general
     assert r"\eqref{eq:weight-matrix-4}" in general
 
 

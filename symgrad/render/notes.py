@@ -149,6 +149,10 @@ class _Format(wording.Style):
         """A reference to an equation inside a display's note."""
         return self.ref(step)
 
+    def ref_label(self, key: str, shown: str) -> str:
+        """A reference to a tagged equation (``(BP1)``) by its label."""
+        return rf"\eqref{{{self.label(key)}}}"
+
     def section_ref(self, name: str, title: str) -> str:
         return rf"Section~\ref{{{self.section_label(name)}}}"
 
@@ -197,6 +201,9 @@ class _MarkdownFormat(_Format):
 
     def note_ref(self, step: Step) -> str:
         return f"({step.number})"
+
+    def ref_label(self, key: str, shown: str) -> str:
+        return shown
 
     def section_ref(self, name: str, title: str) -> str:
         return f"the section *{title}*"
@@ -1252,6 +1259,7 @@ class _Builder:
                 f"= {delta_L}",
                 _math(r"n_{L} \times 1") + note_sum,
                 tag="BP1",
+                label=self.fmt.label("bp1"),
             ),
             Row(
                 r"\nabla_{a_{k}} \mathcal{L}",
@@ -1259,18 +1267,21 @@ class _Builder:
                 rf"\odot {g}'(a_{{k}})",
                 _math(r"n_{k} \times 1"),
                 tag="BP2",
+                label=self.fmt.label("bp2"),
             ),
             Row(
                 r"\nabla_{W_{k}} \mathcal{L}",
                 r"= \left(\nabla_{a_{k}} \mathcal{L}\right) h_{k-1}^{\top}",
                 _math(r"n_{k} \times n_{k-1}"),
                 tag="BP3",
+                label=self.fmt.label("bp3"),
             ),
             Row(
                 r"\nabla_{b_{k}} \mathcal{L}",
                 r"= \nabla_{a_{k}} \mathcal{L}",
                 _math(r"n_{k} \times 1"),
                 tag="BP4",
+                label=self.fmt.label("bp4"),
             ),
         )
         refs = self.general_refs()
@@ -1284,11 +1295,11 @@ class _Builder:
             ),
             Display(rows, kind="general"),
             Text(
-                "(BP1) is the output layer; (BP2) joins the two steps of a hidden layer, "
+                "{bp1} is the output layer; {bp2} joins the two steps of a hidden layer, "
                 + _math(r"\nabla_{h_{k}} \mathcal{L} = W_{k+1}^{\top} \nabla_{a_{k+1}} \mathcal{L}")
                 + " and the elementwise product with "
                 + _math(g + PRIME + "(a_{k})")
-                + "; (BP3) and (BP4) "
+                + "; {bp3} and {bp4} "
                 f"give the parameters. For this network they are {refs}. The shapes check "
                 + "each product: "
                 + _math(r"W_{k+1}^{\top}")
@@ -1322,14 +1333,14 @@ class _Builder:
                     + " and "
                     + _math("h_{k}")
                     + ".",
-                    "Output: " + _math(r"\nabla_{a_{L}} \mathcal{L}") + " by (BP1).",
+                    "Output: " + _math(r"\nabla_{a_{L}} \mathcal{L}") + " by {bp1}.",
                     "Backward: for "
                     + _math(r"k = L, \dots, 1")
-                    + ", the parameter gradients by (BP3) and (BP4); then, if "
+                    + ", the parameter gradients by {bp3} and {bp4}; then, if "
                     + _math("k > 1")
                     + ", "
                     + _math(r"\nabla_{a_{k-1}} \mathcal{L}")
-                    + " by (BP2), which needs "
+                    + " by {bp2}, which needs "
                     + _math(r"\nabla_{a_{k}} \mathcal{L}")
                     + " and "
                     + _math("W_{k}")
@@ -1342,6 +1353,21 @@ class _Builder:
             ),
         ]
         del L
+        tokens = {f"{{bp{n}}}": self.bp_ref(n) for n in range(1, 5)}
+
+        def fill(text: str) -> str:
+            for token, ref in tokens.items():
+                text = text.replace(token, ref)
+            return text
+
+        blocks = [
+            replace(b, text=fill(b.text))
+            if isinstance(b, Text)
+            else replace(b, items=tuple(fill(i) for i in b.items))
+            if isinstance(b, Steps)
+            else b
+            for b in blocks
+        ]
         title = "Backpropagation for any depth"
         return Section(title, self.fmt.section_label("general"), tuple(blocks))
 
@@ -1362,14 +1388,19 @@ class _Builder:
 
         layers = list(layers_backward(self.L))
         hidden = list(hidden_layers_backward(self.L))
-        parts = [f"{ref(self.step(Kind.OUTPUT_DELTA_VECTOR))} for (BP1)"]
+        bp = self.bp_ref
+        parts = [f"{ref(self.step(Kind.OUTPUT_DELTA_VECTOR))} for {bp(1)}"]
         if hidden:
             parts.append(
-                span(Kind.HIDDEN_GRAD_VECTOR, hidden, Kind.HIDDEN_DELTA_VECTOR) + " for (BP2)"
+                span(Kind.HIDDEN_GRAD_VECTOR, hidden, Kind.HIDDEN_DELTA_VECTOR) + f" for {bp(2)}"
             )
-        parts.append(span(Kind.WEIGHT_MATRIX, layers) + " for (BP3)")
-        parts.append(span(Kind.BIAS_VECTOR, layers) + " for (BP4)")
+        parts.append(span(Kind.WEIGHT_MATRIX, layers) + f" for {bp(3)}")
+        parts.append(span(Kind.BIAS_VECTOR, layers) + f" for {bp(4)}")
         return "; ".join(parts)
+
+    def bp_ref(self, n: int) -> str:
+        """A reference to (BP1)-(BP4): ``\\eqref`` in LaTeX, the tag itself in Markdown."""
+        return self.fmt.ref_label(f"bp{n}", f"(BP{n})")
 
     def batch_section(self) -> Section:
         L = self.L

@@ -614,6 +614,8 @@ def test_one_index_style_per_document() -> None:
     assert r"\ddots" in text and r"\vdots" in text and r"\cdots" in text
     assert r"W_{1,128,784}" in text and r"W_{2,1,1}" in text and r"W_{k,i,j}" in text
     assert not re.search(r"W_\{\d\d\d\}|W_\{\d[ij][ij]\}", text)
+    # no index list without commas anywhere: a_{2,i}, delta_{i,j}, b_{k,i}
+    assert not re.search(r"[A-Za-z]_\{(?:\d[a-z]|[a-z][a-z]|[a-z]\d)[a-z\d]*\}", text)
     small = render_latex(CASES["332-sigmoid"].derivation())
     assert r"W_{211}" in small and "W_{2,1,1}" not in small
     assert shown_indices(6) == [1, 2, 3, 4, 5, 6]

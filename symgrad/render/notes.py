@@ -521,6 +521,8 @@ class _Builder:
         if rule in (Rule.CHAIN_RULE, Rule.MATRIX_FORM) and step.kind in ELEMENTWISE_TWIN:
             # a matrix whose entries are given by the elementwise step
             return f"by {self.fmt.note_ref(self.d.step(step.id.twin()))}"
+        if rule is Rule.KRONECKER:  # in the index style of the document
+            return rf"$\delta_{{{self.idx('i', 'j')}}}$ keeps the term $j = i$"
         if rule in (Rule.ROWS, Rule.BATCH_MEAN):
             other = self.d.step(step.id.per_sample())
             word = "rows of" if rule is Rule.ROWS else "mean of"
@@ -692,8 +694,8 @@ class _Builder:
             )
         what = {
             "softmax": (
-                rf"the softmax, $\hat{{y}}_{{i}} = e^{{a_{{{L}i}}}} / "
-                rf"\sum_{{j}} e^{{a_{{{L}j}}}}$"
+                rf"the softmax, $\hat{{y}}_{{i}} = e^{{a_{{{self.idx(str(L), 'i')}}}}} / "
+                rf"\sum_{{j}} e^{{a_{{{self.idx(str(L), 'j')}}}}}$"
             ),
             "sigmoid": r"the sigmoid $\sigma(t) = 1 / (1 + e^{-t})$ of every entry",
             "identity": "the identity",

@@ -397,6 +397,11 @@ class NotesLatexPrinter(LatexPrinter):
                         or (isinstance(factor, sp.Mul) and factor.as_coeff_Mul()[0] != 1)
                     )
                 )
+                # A slashed partial before another factor: (dL/da_{3i}) W_{3ij}, since
+                # dL/da_{3i} W_{3ij} could be read as dL/(da W).
+                slashed = self._settings["inline_partials"] and isinstance(factor, sp.Derivative)
+                if slashed and n < len(args) - 1:
+                    text = f"({text})"
                 parts.append(rf"\left({text}\right)" if bracket else text)
             return " ".join(parts)
         coeff, rest = expr.as_coeff_Mul()

@@ -122,7 +122,7 @@ def test_one_index_style_with_commas() -> None:
 def test_inline_partials_and_sums() -> None:
     step = sp.Sum(product(nt.partial(nt.pre(2, I)), nt.weight(2, I, J)), (I, 1, 2))
     assert latex(step, inline=True) == (
-        r"\sum\nolimits_{i=1}^{2} \partial \mathcal{L} / \partial a_{2i} W_{2ij}"
+        r"\sum\nolimits_{i=1}^{2} (\partial \mathcal{L} / \partial a_{2i}) W_{2ij}"
     )
 
 

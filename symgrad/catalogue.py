@@ -36,6 +36,9 @@ LEAKY_SLOPE = sp.Rational(1, 100)
 
 Index: TypeAlias = sp.Expr
 Indexed: TypeAlias = Callable[[sp.Expr], sp.Expr]
+#: A form of a display derivation and the name of the rule that gives it.
+Algebra: TypeAlias = tuple[sp.Expr, str]
+Ones: TypeAlias = Callable[[sp.Expr, sp.Expr], sp.MatrixExpr]
 
 
 def _sigmoid(z: sp.Expr) -> sp.Expr:
@@ -85,6 +88,13 @@ class Activation:
     stable_note: str = ""
     slope_note: str = ""
     builtin: bool = True
+    # Display forms of the notes (the proof checks each against ``function`` and ``derivative``).
+    #: ``g(x)`` as the notes write it, when that differs from ``function`` (``max(x, 0.01 x)``).
+    function_display: sp.Expr | None = None
+    #: ``g'(x)`` written out for the notes when it is not written with ``h`` (``1[x > 0]``).
+    derivative_display: sp.Expr | None = None
+    #: The value used for ``g'(0)`` where ``g`` has no derivative at 0 (relu, leaky-relu).
+    derivative_at_kink: sp.Expr | None = None
 
     def __post_init__(self) -> None:
         if self.stable is None:
@@ -115,11 +125,21 @@ class Activation:
         """How prose names it: ``sigmoid``, or ``custom x/(1+abs(x))``."""
         return self.name if self.builtin else f"custom {self.name}"
 
+    @property
+    def shown_derivative(self) -> sp.Expr:
+        """``g'(x)`` in ``x`` as the notes write it."""
+        return self.derivative_display if self.derivative_display is not None else self.derivative
+
+    @property
+    def shown_function(self) -> sp.Expr:
+        """``g(x)`` as the notes write it."""
+        return self.function_display if self.function_display is not None else self.function
+
     def derivative_at(self, pre: sp.Expr, post: sp.Expr) -> sp.Expr:
         """``g'(a)`` at pre-activation ``pre`` whose activation is ``post`` (``post = g(pre)``)."""
         if self.derivative_in_output is not None:
             return _replace_keeping_order(self.derivative_in_output, {H: post})
-        return self.derivative.xreplace({X: pre})
+        return self.shown_derivative.xreplace({X: pre})
 
     def function_at(self, pre: sp.Expr) -> sp.Expr:
         """``g(a)`` for a pre-activation ``a``."""
@@ -171,6 +191,7 @@ ACTIVATIONS: dict[str, Activation] = {
         stable=sp.Max(X, 0),
         slope=sp.Heaviside(H, 0),
         slope_note="relu'(a) = [a > 0] = [h > 0], 0 at a = 0",
+        derivative_at_kink=sp.Integer(0),
     ),
     # leaky-relu'(0) = 0.01: the slope of the left piece, as PyTorch's leaky_relu gradient.
     "leaky-relu": Activation(
@@ -181,6 +202,10 @@ ACTIVATIONS: dict[str, Activation] = {
         stable_note="max(a, a/100) is a for a > 0 and a/100 otherwise",
         slope=sp.Piecewise((1, H > 0), (LEAKY_SLOPE, True)),
         slope_note="g'(a) = 1 for a > 0 and 0.01 otherwise (also at a = 0), read off h",
+        function_display=sp.Max(X, LEAKY_SLOPE * X),
+        # 1[x > 0] + 0.01 1[x <= 0]: Heaviside(-x, 1) is 1 for x <= 0, so g'(0) = 0.01.
+        derivative_display=sp.Heaviside(X, 0) + LEAKY_SLOPE * sp.Heaviside(-X, 1),
+        derivative_at_kink=LEAKY_SLOPE,
     ),
     "softplus": Activation(
         "softplus",
@@ -217,10 +242,13 @@ def activation(name: str) -> Activation:
             'in x such as "x/(1+abs(x))"'
         )
     function = parse_activation(text)
+    # The derivative of a sum term by term, each simplified on its own: simplify gives up on
+    # large expressions, and d/dx x/(1+|x|) = 1/(1+|x|)^2 should read so inside any sum.
+    derivative = sp.Add(*[_simplest(sp.diff(term, X)) for term in sp.Add.make_args(function)])
     return Activation(
         name=text,
         function=function,
-        derivative=_simplest(sp.diff(function, X)),
+        derivative=derivative,
         builtin=False,
     )
 
@@ -239,12 +267,16 @@ def _simplest(expr: sp.Expr) -> sp.Expr:
     tidy = expr.subs(X * sp.sign(X), sp.Abs(X))
     if sp.count_ops(tidy) > SIMPLIFY_LIMIT:
         return tidy
-    candidate = sp.simplify(tidy)
     allowed = {type(f) for f in tidy.atoms(sp.Function)}
-    used = {type(f) for f in candidate.atoms(sp.Function)}
-    if used <= allowed and sp.count_ops(candidate) < sp.count_ops(tidy):
-        return candidate
-    return tidy
+    best = tidy
+    simplified = sp.simplify(tidy)
+    # A quotient with its denominator factored: (1 - x^2)/(x^2 + 1)^2, not /(x^4 + 2x^2 + 1).
+    top, bottom = sp.fraction(simplified)
+    for candidate in (simplified, top / sp.factor(bottom)):
+        used = {type(f) for f in candidate.atoms(sp.Function)}
+        if used <= allowed and sp.count_ops(candidate) < sp.count_ops(best):
+            best = candidate
+    return best
 
 
 # Output functions and losses ------------------------------------------------------------------
@@ -421,6 +453,18 @@ class OutputLoss:
     assumes_targets_sum_to_one: bool = False
     #: Softmax + cross-entropy also accepts integer class labels in place of one-hot rows.
     accepts_labels: bool = False
+    # Display forms of the notes (each proved equal to the chain rule by the symbolic proof).
+    #: The steps of algebra from the chain rule applied, ``sum_j dL/dyhat_j dyhat_j/da_{Li}``
+    #: written out, to ``delta``: ``algebra(yhat, y, i, j, n)`` gives ``(form, why)`` pairs,
+    #: ``why`` naming the rule (a :class:`~symgrad.derivation.Rule` name such as ``"CANCEL"``).
+    delta_algebra: Callable[[Indexed, Indexed, Index, sp.Symbol, int], tuple[Algebra, ...]] = (
+        lambda yhat, y, i, j, n: ()
+    )
+    #: ``B Delta_L`` for a batch, rows as samples: ``delta_rows(Yhat, Y, ones)`` of the ``B x n``
+    #: matrices ``Yhat`` and ``Y``, with ``ones(r, c)`` the all-ones matrix of that shape.
+    delta_rows: Callable[[sp.MatrixExpr, sp.MatrixExpr, Ones], sp.MatrixExpr] = (
+        lambda yhat, y, ones: sp.MatAdd(yhat, -y)
+    )
 
     @property
     def names(self) -> tuple[str, str]:
@@ -461,6 +505,16 @@ def _pair(entry: OutputLoss) -> None:
     PAIRS_BY_NAMES[entry.names] = entry
 
 
+def _softmax_cross_entropy_algebra(
+    yhat: Indexed, y: Indexed, i: Index, j: sp.Symbol, n: int
+) -> tuple[Algebra, ...]:
+    # sum_j (-y_j/yhat_j) yhat_j (delta_ij - yhat_i) = -sum_j y_j (delta_ij - yhat_i)
+    #                                               = yhat_i sum_j y_j - y_i
+    cancelled = -sp.Sum(_product(y(j), difference(sp.KroneckerDelta(i, j), yhat(i))), (j, 1, n))
+    picked = difference(_product(yhat(i), sp.Sum(y(j), (j, 1, n))), y(i))
+    return ((cancelled, "CANCEL"), (picked, "KRONECKER"))
+
+
 _pair(
     OutputLoss(
         OUTPUTS_BY_NAME["softmax"],
@@ -485,6 +539,7 @@ _pair(
         ),
         assumes_targets_sum_to_one=True,
         accepts_labels=True,
+        delta_algebra=_softmax_cross_entropy_algebra,
     )
 )
 _pair(
@@ -502,6 +557,16 @@ _pair(
             "-softplus(a), so L = sum_i [softplus(a_i) - y_i a_i], softplus(a) = logaddexp(a, 0)"
         ),
         delta_note=f"yhat = (1 + tanh(a/2))/2, {_NO_OVERFLOW}",
+        # (-y/yhat + (1-y)/(1-yhat)) yhat (1-yhat) = (1-y) yhat - y (1-yhat)
+        delta_algebra=lambda yhat, y, i, j, n: (
+            (
+                difference(
+                    _product(difference(sp.Integer(1), y(i)), yhat(i)),
+                    _product(y(i), difference(sp.Integer(1), yhat(i))),
+                ),
+                "EXPAND",
+            ),
+        ),
     )
 )
 
@@ -515,8 +580,29 @@ def _softmax_squared_delta(yhat: Indexed, y: Indexed, i: Index, j: sp.Symbol, n:
 def _softmax_squared_vector(
     yhat: sp.MatrixExpr, y: sp.MatrixExpr, ones: sp.MatrixExpr
 ) -> sp.MatrixExpr:
+    # yhat (.) (yhat - y - 1 (yhat - y)^T yhat); built unevaluated so (yhat - y)^T stays whole
     error = sp.MatAdd(yhat, -y)
-    return sp.HadamardProduct(yhat, sp.MatAdd(error, -ones * (sp.Transpose(error) * yhat)))
+    scalar = sp.MatMul(sp.Transpose(error), yhat)
+    return sp.HadamardProduct(yhat, sp.MatAdd(yhat, -y, sp.MatMul(-1, ones, scalar)))
+
+
+def _softmax_squared_algebra(
+    yhat: Indexed, y: Indexed, i: Index, j: sp.Symbol, n: int
+) -> tuple[Algebra, ...]:
+    # sum_j (yhat_j - y_j) yhat_j (delta_ij - yhat_i)
+    #   = (yhat_i - y_i) yhat_i - yhat_i sum_j (yhat_j - y_j) yhat_j
+    inner = sp.Sum(_product(difference(yhat(j), y(j)), yhat(j)), (j, 1, n))
+    picked = difference(_product(difference(yhat(i), y(i)), yhat(i)), _product(yhat(i), inner))
+    return ((picked, "KRONECKER"),)
+
+
+def _softmax_squared_rows(yhat: sp.MatrixExpr, y: sp.MatrixExpr, ones: Ones) -> sp.MatrixExpr:
+    # Row s is yhat_s (.) (r_s - r_s . yhat_s) with r = yhat - y: in matrix form
+    # Yhat (.) (R - (R (.) Yhat) 1 1^T), the row sums of R (.) Yhat copied into every column.
+    n = yhat.shape[1]
+    error = sp.MatAdd(yhat, -y)
+    row_dots = sp.MatMul(sp.HadamardProduct(error, yhat), ones(n, 1), sp.Transpose(ones(n, 1)))
+    return sp.HadamardProduct(yhat, sp.MatAdd(yhat, -y, sp.MatMul(-1, row_dots)))
 
 
 def _sigmoid_squared_delta(yhat: Indexed, y: Indexed, i: Index, j: sp.Symbol, n: int) -> sp.Expr:
@@ -540,6 +626,8 @@ _pair(
         code_loss=_SQUARED_LOSS,
         code_delta=_YHAT * (_R - RowSum(_R * _YHAT)),
         loss_note="the sum over the units of r_i²/2",
+        delta_algebra=_softmax_squared_algebra,
+        delta_rows=_softmax_squared_rows,
     )
 )
 _pair(
@@ -553,6 +641,9 @@ _pair(
         code_loss=_SQUARED_LOSS,
         code_delta=_R * _YHAT * (1 - _YHAT),
         loss_note="the sum over the units of r_i²/2",
+        delta_rows=lambda yhat, y, ones: sp.HadamardProduct(
+            sp.MatAdd(yhat, -y), yhat, sp.MatAdd(ones(*yhat.shape), -yhat)
+        ),
     )
 )
 _pair(

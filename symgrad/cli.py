@@ -57,6 +57,29 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _notes_options(parser: argparse.ArgumentParser) -> None:
+    """The notes options of SPEC section 7 (``--example`` aside) and ``--expand``."""
+    parser.add_argument(
+        "--expand",
+        type=int,
+        metavar="K",
+        help="write the chain rule and the weight matrix of layer K in full, the other layers "
+        "compactly (default: L, the output layer)",
+    )
+    parser.add_argument(
+        "--checks",
+        default="appendix",
+        choices=["full", "appendix", "none"],
+        help="where the table of how each equation was proved goes (default: appendix)",
+    )
+    parser.add_argument(
+        "--label-prefix",
+        default="",
+        metavar="P",
+        help="prefix every label with P, so that two fragments can share one document",
+    )
+
+
 def _version(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
 
@@ -88,11 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     latex.add_argument(
         "--fragment", action="store_true", help="a body to \\input, not a standalone document"
     )
+    _notes_options(latex)
     latex.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(latex)
 
     markdown = commands.add_parser("markdown", help="write the derivation as Markdown notes")
     _common(markdown)
+    _notes_options(markdown)
     markdown.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(markdown)
 
@@ -187,6 +212,11 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         style = options.style if options.style is not None else chosen.styles[0]
         chosen.check(spec, style, options.dtype)  # refuse before deriving and proving
         _check_output_file(options.out, chosen)
+    if options.command in ("latex", "markdown"):
+        from symgrad.render.notes import NotesOptions
+
+        notes_options = NotesOptions(options.expand, options.checks, options.label_prefix)
+        notes_options.resolved(spec.depth)  # refuse before the work of deriving and proving
     derivation = derive(spec, method=options.proof)
     if options.command == "derive":
         _emit(out, _show(derivation, options.show))
@@ -210,11 +240,11 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
     if options.command == "latex":
         from symgrad.render.notes import render_latex
 
-        text = render_latex(derivation, fragment=options.fragment)
+        text = render_latex(derivation, fragment=options.fragment, options=notes_options)
     else:
         from symgrad.render.notes import render_markdown
 
-        text = render_markdown(derivation)
+        text = render_markdown(derivation, options=notes_options)
     if options.out is not None:
         from symgrad.fileio import write_atomic
 

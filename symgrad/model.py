@@ -14,6 +14,7 @@ import sympy as sp
 from symgrad import notation as nt
 from symgrad.catalogue import Activation
 from symgrad.catalogue import H as H_OUTPUT
+from symgrad.expressions import X
 from symgrad.spec import NetworkSpec
 
 I, J = nt.I, nt.J  # noqa: E741 - the unit indices i, j of the notes
@@ -22,6 +23,57 @@ I, J = nt.I, nt.J  # noqa: E741 - the unit indices i, j of the notes
 def product(*factors: sp.Expr) -> sp.Expr:
     """A product that keeps the order of the notes (``dL/dh_{kj} g'(a_{kj})``) when printed."""
     return sp.Mul(*factors, evaluate=False)
+
+
+class Elementwise(sp.MatrixExpr):
+    """``f`` applied to every entry of a vector or matrix: ``g'(a_k)``, ``1[A_k > 0]``.
+
+    ``function`` is a :class:`sympy.Lambda` of one variable; printers write ``f`` with the matrix
+    in place of the variable (``1/(1 + |a_1|)^2`` read entry by entry), the proof expands it.
+    """
+
+    def __new__(cls, function: sp.Lambda, arg: sp.MatrixExpr) -> Elementwise:
+        return sp.Basic.__new__(cls, function, arg)  # type: ignore[return-value]
+
+    @property
+    def function(self) -> sp.Lambda:
+        return self.args[0]  # type: ignore[return-value]
+
+    @property
+    def arg(self) -> sp.MatrixExpr:
+        return self.args[1]  # type: ignore[return-value]
+
+    @property
+    def shape(self) -> tuple[sp.Expr, sp.Expr]:  # type: ignore[override]
+        return self.arg.shape  # type: ignore[no-any-return]
+
+    def at(self, value: sp.Expr) -> sp.Expr:
+        """``f(value)`` for one entry."""
+        variable = self.function.variables[0]
+        return self.function.expr.xreplace({variable: value})  # type: ignore[no-any-return]
+
+
+class RowFunction(sp.MatrixExpr):
+    """The output function applied to every row of a batch: ``Yhat = softmax(A_L)``.
+
+    ``head`` is the LaTeX of ``O`` from the catalogue (``\\operatorname{softmax}``, or ``""`` for
+    the identity); the rows are samples, so it acts on each row as ``O`` acts on ``a_L``.
+    """
+
+    def __new__(cls, head: str, arg: sp.MatrixExpr) -> RowFunction:
+        return sp.Basic.__new__(cls, sp.Symbol(head), arg)  # type: ignore[return-value]
+
+    @property
+    def head(self) -> str:
+        return str(self.args[0])
+
+    @property
+    def arg(self) -> sp.MatrixExpr:
+        return self.args[1]  # type: ignore[return-value]
+
+    @property
+    def shape(self) -> tuple[sp.Expr, sp.Expr]:  # type: ignore[override]
+        return self.arg.shape  # type: ignore[no-any-return]
 
 
 def instantiate(expr: sp.Expr, **indices: int) -> sp.Expr:
@@ -82,8 +134,8 @@ class Network:
         return sp.Add(nt.bias(k, i), terms, evaluate=False)
 
     def activation_value(self, k: int, j: sp.Expr = J) -> sp.Expr:
-        """``h_{kj} = g(a_{kj})`` with the concrete ``g`` of layer k."""
-        return self.activation(k).function_at(nt.pre(k, j))
+        """``h_{kj} = g(a_{kj})`` with the concrete ``g`` of layer k, as the notes write it."""
+        return self.activation(k).shown_function.xreplace({X: nt.pre(k, j)})
 
     def activation_slope(self, k: int, j: sp.Expr = J) -> sp.Expr:
         """``g'(a_{kj})``, written with ``h_{kj}`` where the notes do (``h (1 - h)``)."""
@@ -148,18 +200,55 @@ class Network:
             return nt.gradient("W", k, self.n(k), self.n(k - 1))
         return nt.gradient(base, k, self.n(k))
 
-    def slope_vector(self, k: int) -> sp.MatrixExpr:
-        """``g'(a_k)`` as a vector expression (``h_k (.) (1 - h_k)`` for the sigmoid).
+    def slope_vector(self, k: int, batch: bool = False) -> sp.MatrixExpr:
+        """``g'(a_k)`` written out as a vector (``h_k (.) (1 - h_k)`` for the sigmoid).
 
         Where the catalogue writes ``g'`` as a polynomial in ``h`` it becomes the same polynomial
-        of the vector ``h_k`` with elementwise products; otherwise it stays ``g'(a_k)``.
+        of the vector ``h_k`` with elementwise products; otherwise ``g'`` written out, applied to
+        every entry of ``a_k`` (``1[a_k > 0]``). With ``batch``, the same of the matrices ``H_k``
+        and ``A_k`` of a mini-batch.
         """
         n = self.n(k)
-        written = self.activation(k).derivative_in_output
-        vector = None
-        if written is not None:
-            vector = _as_vector(written, nt.matrix("h", k, n), sp.OneMatrix(n, 1))
-        return vector if vector is not None else nt.matrix("gprime", k, n)
+        if batch:
+            h, a = nt.batch_matrix("H", k, n), nt.batch_matrix("A", k, n)
+            ones: sp.MatrixExpr = sp.OneMatrix(nt.BATCH, n)
+        else:
+            h, a, ones = nt.matrix("h", k, n), nt.matrix("a", k, n), sp.OneMatrix(n, 1)
+        act = self.activation(k)
+        if act.derivative_in_output is not None:
+            vector = _as_vector(act.derivative_in_output, h, ones)
+            if vector is not None:
+                return vector
+        return Elementwise(sp.Lambda(X, act.shown_derivative), a)
+
+    # mini-batch forms, rows as samples ------------------------------------------------------
+
+    def batch(self, base: str, k: int | None) -> sp.MatrixSymbol:
+        """``A_k``, ``H_k``, ``Delta_k``, ``G_k`` (``B x n_k``), or ``X``, ``Y``, ``Yhat``."""
+        cols = {"X": self.n(0), "Y": self.n(self.L), "Yhat": self.n(self.L)}.get(base)
+        return nt.batch_matrix(base, k, cols if cols is not None else self.n(k or 0))
+
+    def batch_activation(self, k: int, written: bool = False) -> sp.MatrixExpr:
+        """``g(A_k)``: the activation applied to every entry (``written``: the concrete ``g``)."""
+        g = self.activation(k).shown_function if written else self.g(k)(X)
+        return Elementwise(sp.Lambda(X, g), self.batch("A", k))
+
+    def batch_slope(self, k: int) -> sp.MatrixExpr:
+        """``g'(A_k)``: the derivative of the activation at every entry."""
+        return Elementwise(sp.Lambda(X, self.g_prime(k)(X)), self.batch("A", k))
+
+    def batch_prediction(self) -> sp.MatrixExpr:
+        """``Yhat = O(A_L)``, the output function applied to every row."""
+        return RowFunction(self.spec.pair.output.latex, self.batch("A", self.L))
+
+    def batch_output_delta(self) -> sp.MatrixExpr:
+        """``Delta_L = (1/B) (Yhat - Y)`` in the general form of the pair, rows as samples."""
+        rows = self.spec.pair.delta_rows(self.batch("Yhat", None), self.batch("Y", None), _ones)
+        return sp.MatMul(1 / nt.BATCH, rows)
+
+
+def _ones(rows: sp.Expr, cols: sp.Expr) -> sp.MatrixExpr:
+    return sp.OneMatrix(rows, cols)
 
 
 def _as_vector(expr: sp.Expr, h: sp.MatrixExpr, ones: sp.MatrixExpr) -> sp.MatrixExpr | None:

@@ -32,10 +32,51 @@ X = sp.IndexedBase("x")
 Y = sp.IndexedBase("y")
 YHAT = sp.IndexedBase("yhat")
 
-_LATEX_BASES = {"W": "W", "b": "b", "a": "a", "h": "h", "x": "x", "y": "y", "yhat": r"\hat{y}"}
-_UNICODE_BASES = {"W": "W", "b": "b", "a": "a", "h": "h", "x": "x", "y": "y", "yhat": "ŷ"}
+#: The batch size ``B`` and the sample index ``s`` of the mini-batch equations.
+BATCH = sp.Symbol("B", integer=True, positive=True)
+SAMPLE = sp.Symbol("s", integer=True, positive=True)
+#: The loss of a batch, the mean of the per-sample losses: ``Lbar = (1/B) sum_s L^(s)``.
+MEAN_LOSS = sp.Symbol("Lbar")
+#: ``L^(s)``, the per-sample loss of sample ``s`` (an entry of this base).
+SAMPLE_LOSS = sp.IndexedBase("Lsample")
+
+_LATEX_BASES = {
+    "W": "W",
+    "b": "b",
+    "a": "a",
+    "h": "h",
+    "x": "x",
+    "y": "y",
+    "yhat": r"\hat{y}",
+    # the mini-batch matrices, rows as samples
+    "A": "A",
+    "H": "H",
+    "X": "X",
+    "Y": "Y",
+    "Yhat": r"\hat{Y}",
+    "Delta": r"\Delta",
+    "G": "G",
+}
+_UNICODE_BASES = {
+    "W": "W",
+    "b": "b",
+    "a": "a",
+    "h": "h",
+    "x": "x",
+    "y": "y",
+    "yhat": "ŷ",
+    "A": "A",
+    "H": "H",
+    "X": "X",
+    "Y": "Y",
+    "Yhat": "Ŷ",
+    "Delta": "Δ",
+    "G": "G",
+}
 LATEX_LOSS = r"\mathcal{L}"
 UNICODE_LOSS = "L"
+LATEX_MEAN_LOSS = r"\bar{\mathcal{L}}"
+UNICODE_MEAN_LOSS = "L̄"
 
 
 def weight(k: int, i: sp.Expr | int, j: sp.Expr | int) -> sp.Indexed:
@@ -90,12 +131,16 @@ def activation_derivative(k: int, uniform: bool) -> type[sp.Function]:
 class MatrixKind:
     """What a :class:`sympy.MatrixSymbol` name stands for: ``base`` of layer ``layer``."""
 
-    base: str  # "W", "b", "a", "h", "x", "y", "yhat", "grad", "gprime"
+    base: str  # "W", "b", "a", "h", "x", "y", "yhat", "grad", "gprime", or a batch matrix
     layer: int | None
     of: str | None = None  # for "grad": the object the gradient is taken with respect to
+    #: For "grad": True for the gradient of the batch's mean loss, not of the per-sample loss.
+    mean: bool = False
 
 
-_MATRIX_NAME = re.compile(r"(?:(grad)_)?(W|b|a|h|x|y|yhat|gprime)(?:_(\d+))?")
+_MATRIX_NAME = re.compile(
+    r"(?:(grad|meangrad)_)?(W|b|a|h|x|y|yhat|gprime|A|H|X|Y|Yhat|Delta|G)(?:_(\d+))?"
+)
 
 
 def matrix_kind(name: str) -> MatrixKind:
@@ -106,7 +151,7 @@ def matrix_kind(name: str) -> MatrixKind:
     grad, base, layer = match.groups()
     number = int(layer) if layer is not None else None
     if grad:
-        return MatrixKind("grad", number, base)
+        return MatrixKind("grad", number, base, mean=grad == "meangrad")
     return MatrixKind(base, number)
 
 
@@ -122,6 +167,27 @@ def gradient(of: str, k: int | None, rows: int, cols: int = 1) -> sp.MatrixSymbo
     """``grad_{of_k} L`` as a matrix symbol of the shape of ``of_k``."""
     name = f"grad_{of}" if k is None else f"grad_{of}_{k}"
     return sp.MatrixSymbol(name, rows, cols)
+
+
+def batch_matrix(base: str, k: int | None, cols: int) -> sp.MatrixSymbol:
+    """A matrix of the mini-batch, one row per sample: ``A_k``, ``H_k``, ``Delta_k``, ``Y``...
+
+    ``H_0`` is ``X``. It has :data:`BATCH` rows and ``cols`` columns.
+    """
+    if base == "H" and k == 0:
+        base, k = "X", None
+    name = base if k is None else f"{base}_{k}"
+    return sp.MatrixSymbol(name, BATCH, cols)
+
+
+def mean_gradient(of: str, k: int, rows: int, cols: int = 1) -> sp.MatrixSymbol:
+    """``grad_{of_k} Lbar``, the gradient of the batch's mean loss, shaped like ``of_k``."""
+    return sp.MatrixSymbol(f"meangrad_{of}_{k}", rows, cols)
+
+
+def sample_loss(s: sp.Expr | int) -> sp.Indexed:
+    """``L^(s)``: the per-sample loss of sample ``s`` of the batch."""
+    return SAMPLE_LOSS[s]
 
 
 # Index text ------------------------------------------------------------------------------------

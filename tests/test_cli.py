@@ -35,7 +35,7 @@ def test_derive_prints_every_stage_and_the_checks(capsys: pytest.CaptureFixture[
     assert "∂L/∂W₂ᵢⱼ = ∂L/∂a₂ᵢ·∂a₂ᵢ/∂W₂ᵢⱼ" in out
     assert "∂L/∂b₁ᵢ = ∂L/∂a₁ᵢ·∂a₁ᵢ/∂b₁ᵢ" in out
     assert "∂L/∂W₁₃₃" in out  # the whole 3x3 matrix of partials of the notes
-    assert "∇_W₁ L" in out and "∇_a₁ L xᵀ" in out
+    assert "∇_W₁ L" in out and "(∇_a₁ L) xᵀ" in out
     assert "assumes Σᵢ yᵢ = 1" in out
     assert "sympy.diff of the composed loss exactly" in out
     assert max(_width(line) for line in out.splitlines()) <= 100

@@ -1,7 +1,10 @@
 """Lecture notes: LaTeX compiled with a real pdflatex, Markdown math rendered with KaTeX.
 
-Nothing here is skipped: without ``pdflatex`` or ``node`` the tests fail and say what to install
-(the test command installs both; see scripts/test.sh and scripts/install-katex.sh).
+Nothing here is skipped: without ``pdflatex``, ``pdftotext`` or ``node`` the tests fail and say
+what to install (the test command installs them; see scripts/test.sh and scripts/install-katex.sh).
+Every case is compiled once (module fixtures) and every check reads the same PDF: no error, no
+overfull or underfull box, no label defined twice, no undefined reference, matrix rows apart, no
+display split across pages, and the page counts of the long examples.
 """
 
 from __future__ import annotations
@@ -14,17 +17,22 @@ import subprocess
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from conftest import ACTIVATIONS, PAIRS
+from pdfcheck import MIN_LINE_GAP, MIN_ROW_GAP, mark_displays, row_gaps, split_displays
 
 from symgrad import jupyter
-from symgrad.derivation import Derivation
+from symgrad.derivation import Derivation, Kind, StepId
 from symgrad.pipeline import derive
+from symgrad.render import document
 from symgrad.render.notes import (
     Compiled,
+    NotesOptions,
+    build_notes,
     compile_pdf,
     markdown_math_blocks,
     render_fragment_for_jupyter,
@@ -37,20 +45,45 @@ from symgrad.spec import NetworkSpec
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: A custom activation long enough to fill its cell of the table of layers.
+LONG_CUSTOM = "x/(1+abs(x)) + tanh(x)/2 + sin(x) + x**3/30"
 
-#: Every LaTeX case: id -> (sizes, activation, output, loss, proved).
-CASES: dict[str, tuple[list[int], str | None, str | None, str | None, bool]] = {
-    **{f"332-{a}": ([3, 3, 2], a, None, None, False) for a in ACTIVATIONS},
-    **{f"32-{o}-{lo}": ([3, 2], None, o, lo, False) for o, lo in PAIRS},
-    "784-128-10": ([784, 128, 10], None, None, None, False),
-    "2-4-4-3-2-mixed": ([2, 4, 4, 3, 2], "tanh,relu,sigmoid", None, None, True),
-    "332-proved": ([3, 3, 2], None, None, None, True),
+
+@dataclass(frozen=True)
+class Case:
+    """A network and the notes options it is rendered with."""
+
+    sizes: tuple[int, ...]
+    activation: str | None = None
+    output: str | None = None
+    loss: str | None = None
+    proved: bool = False
+    options: NotesOptions = NotesOptions()
+
+    def derivation(self) -> Derivation:
+        spec = NetworkSpec.parse(list(self.sizes), self.activation, self.output, self.loss)
+        return derive(spec, prove=self.proved)
+
+
+DEEP = (2, 4, 4, 4, 4, 4, 4, 4, 4, 2)
+
+#: Every LaTeX case, by readable id.
+CASES: dict[str, Case] = {
+    **{f"332-{a}": Case((3, 3, 2), a) for a in ACTIVATIONS},
+    **{f"32-{o}-{lo}": Case((3, 2), None, o, lo) for o, lo in PAIRS},
+    "784-128-10": Case((784, 128, 10)),
+    "2-4-4-3-2-mixed": Case((2, 4, 4, 3, 2), "tanh,relu,sigmoid", proved=True),
+    "2-4-4-3-2-tanh": Case((2, 4, 4, 3, 2), "tanh", proved=True),
+    "2-4-4-3-2-expand-2": Case((2, 4, 4, 3, 2), "tanh", options=NotesOptions(expand=2)),
+    "332-proved": Case((3, 3, 2), proved=True),
+    "332-full-checks": Case((3, 3, 2), proved=True, options=NotesOptions(1, "full")),
+    "332-no-checks": Case((3, 3, 2), proved=True, options=NotesOptions(checks="none")),
+    "long-custom": Case((3, 3, 2), LONG_CUSTOM),
+    "9-layer-tanh": Case(DEEP, "tanh"),
 }
 
-
-def _derivation(case: str) -> Derivation:
-    sizes, activation, output, loss, proved = CASES[case]
-    return derive(NetworkSpec.parse(sizes, activation, output, loss), prove=proved)
+#: Page counts before this version of the notes (issue 10) and the most they may have now.
+PAGE_LIMITS = {"784-128-10": 10, "2-4-4-3-2-tanh": 10, "9-layer-tanh": 12, "332-proved": 8}
 
 
 def _require(tool: str, hint: str) -> None:
@@ -62,6 +95,23 @@ _PDFLATEX_HINT = (
     "install TeX Live: apt-get install texlive-latex-base texlive-latex-recommended "
     "texlive-pictures lmodern (scripts/test.sh does)"
 )
+
+
+@dataclass(frozen=True)
+class Built:
+    """One compiled case: the PDF, the log, and where the display marks were written."""
+
+    compiled: Compiled
+    pdf: Path
+    marks: Path
+
+
+def _compile(source: str, folder: Path, name: str = "notes") -> Built:
+    """Compile with every ``align`` marking the pages of its first and last row (the marks take
+    no space, so the layout is that of the notes as shipped)."""
+    compiled = compile_pdf(mark_displays(source), folder, name)
+    return Built(compiled, folder / f"{name}.pdf", folder / f"{name}.marks")
+
 
 _WRAPPER = r"""\documentclass[11pt,a4paper]{article}
 \usepackage[T1]{fontenc}
@@ -78,39 +128,190 @@ Some text of mine, then the generated part.
 
 
 def _fragment_document(workdir: Path, fragment: str) -> str:
-    """A small document that loads exactly the packages the fragment's top comment names."""
+    """A small document that loads exactly the packages the fragment's top comment names (and
+    allows display breaks, which the fragment must override for itself)."""
     match = re.search(r"^% Needs in the preamble: \\usepackage\{([^}]*)\}", fragment, re.M)
     assert match, "the fragment states the packages it needs in a comment at its top"
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "body.tex").write_text(fragment, encoding="utf-8")
+    (workdir / "body.tex").write_text(mark_displays(fragment), encoding="utf-8")
     return _WRAPPER % match.group(1)
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Compiled]:
-    """Every case compiled once, two at a time (each pdflatex run takes about half a second)."""
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
+    """Every case compiled once, two at a time."""
     _require("pdflatex", _PDFLATEX_HINT)
     root = tmp_path_factory.mktemp("latex")
-    jobs: dict[str, Callable[[], Compiled]] = {}
-    for case in CASES:
-        source = render_latex(_derivation(case))
-        jobs[case] = lambda s=source, c=case: compile_pdf(s, root / c, runs=1)
-    fragment = render_latex(_derivation("332-sigmoid"), fragment=True)
+    jobs: dict[str, Callable[[], Built]] = {}
+    for name, case in CASES.items():
+        source = render_latex(case.derivation(), options=case.options)
+        jobs[name] = lambda s=source, n=name: _compile(s, root / n)
+    fragment = render_latex(CASES["332-sigmoid"].derivation(), fragment=True)
     wrapper = _fragment_document(root / "fragment", fragment)
-    jobs["fragment"] = lambda: compile_pdf(wrapper, root / "fragment", name="wrapper", runs=1)
+    jobs["fragment"] = lambda: _compile(wrapper, root / "fragment", "wrapper")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {case: pool.submit(job) for case, job in jobs.items()}
-        return {case: future.result() for case, future in futures.items()}
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 @pytest.mark.parametrize("case", [*CASES, "fragment"])
-def test_latex_compiles_without_errors_or_overfull_boxes(
-    compiled: dict[str, Compiled], case: str
-) -> None:
-    result = compiled[case]
+def test_latex_compiles_without_any_problem(compiled: dict[str, Built], case: str) -> None:
+    """No error, overfull or underfull box, multiply-defined label or undefined reference."""
+    result = compiled[case].compiled
     assert result.pdf.startswith(b"%PDF")
     assert result.problems == [], f"{case}: pdflatex reported {result.problems}"
-    assert "multiply defined" not in result.log
+
+
+def test_log_problems_are_found() -> None:
+    """The check itself: each kind of line it must report, from real pdflatex logs."""
+    log = "\n".join(
+        [
+            "Overfull \\hbox (18.6pt too wide) in paragraph at lines 309--311",
+            "Underfull \\hbox (badness 10000) in paragraph at lines 12--13",
+            "LaTeX Warning: Label `eq:loss' multiply defined.",
+            "LaTeX Warning: Reference `eq:loss' on page 3 undefined on input line 40.",
+            "LaTeX Warning: There were undefined references.",
+            "! Undefined control sequence.",
+            "LaTeX Font Info:    External font `lmex10' loaded for size",
+        ]
+    )
+    assert len(Compiled(b"", log).problems) == 6
+
+
+@pytest.mark.parametrize("case", [*CASES, "fragment"])
+def test_no_display_is_split_across_pages(compiled: dict[str, Built], case: str) -> None:
+    count, split = split_displays(compiled[case].marks)
+    assert count > 5
+    assert split == [], f"{case}: displays run from one page to the next: {split}"
+
+
+def test_the_split_check_finds_a_split_display(tmp_path: Path) -> None:
+    """A display of 60 rows with display breaks allowed must run over a page, and be found."""
+    _require("pdflatex", _PDFLATEX_HINT)
+    rows = " \\\\\n".join(f"  a_{{{n}}} &= b_{{{n}}}" for n in range(60))
+    source = (
+        "\\documentclass{article}\n\\usepackage{amsmath}\n\\allowdisplaybreaks\n"
+        f"\\begin{{document}}\n\\begin{{align*}}\n{rows}\n\\end{{align*}}\n\\end{{document}}\n"
+    )
+    built = _compile(source, tmp_path)
+    assert split_displays(built.marks) == (1, [(1, 2)])
+
+
+@pytest.mark.parametrize(
+    "case", ["332-sigmoid", "2-4-4-3-2-tanh", "784-128-10", "32-sigmoid-squared-error"]
+)
+def test_matrix_rows_are_apart(compiled: dict[str, Built], case: str) -> None:
+    gaps = row_gaps(compiled[case].pdf, matrices_only=True)
+    assert len(gaps) > 4
+    assert gaps[0].points >= MIN_ROW_GAP, f"{case}: rows {gaps[0]} closer than {MIN_ROW_GAP} pt"
+    lines = row_gaps(compiled[case].pdf)
+    assert lines[0].points >= MIN_LINE_GAP, f"{case}: lines {lines[0]} too close"
+
+
+def test_the_gap_check_finds_cramped_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old separator, ``\\\\[1.5ex]``, left the rows of fractions 1.5 pt apart."""
+    _require("pdftotext", "install poppler-utils")
+    monkeypatch.setattr(document, "LATEX_ROW_GAP", r"\\[1.5ex]")
+    monkeypatch.setattr("symgrad.render.notes.LATEX_ROW_GAP", r"\\[1.5ex]")
+    source = render_latex(CASES["332-sigmoid"].derivation(), options=NotesOptions(checks="none"))
+    gaps = row_gaps(_compile(source, tmp_path).pdf, matrices_only=True)
+    assert gaps[0].points < MIN_LINE_GAP < MIN_ROW_GAP
+
+
+@pytest.mark.parametrize("case", sorted(PAGE_LIMITS))
+def test_page_counts(compiled: dict[str, Built], case: str) -> None:
+    pages = compiled[case].compiled.pages
+    assert 0 < pages <= PAGE_LIMITS[case], f"{case}: {pages} pages"
+
+
+# Two fragments in one report -----------------------------------------------------------------
+
+_REPORT = r"""\documentclass[11pt,a4paper]{report}
+\usepackage[T1]{fontenc}
+\usepackage{lmodern}
+\usepackage[a4paper,margin=2.5cm]{geometry}
+\usepackage{%s}
+\let\origref\ref
+\AtBeginDocument{%%
+  \renewcommand{\eqref}[1]{[\origref{#1}]}%%
+  \renewcommand{\ref}[1]{\S\origref{#1}}}
+\begin{document}
+\chapter{Backpropagation}
+Two networks follow.
+\input{one}
+\input{two}
+\end{document}
+"""
+
+
+def _references(fragment: str) -> list[tuple[str, str]]:
+    """Every ``\\eqref``/``\\ref`` of a fragment, in order: (command, label)."""
+    return re.findall(r"\\(eqref|ref)\{([^}]*)\}", fragment)
+
+
+def test_two_fragments_in_one_report_refer_to_their_own_equations(tmp_path: Path) -> None:
+    """Inside a report, after a chapter, each reference prints the number its equation has
+    there: the fragment's own count, after the chapter number and the first fragment's."""
+    _require("pdflatex", _PDFLATEX_HINT)
+    _require("pdftotext", "install poppler-utils")
+    first = CASES["332-proved"].derivation()
+    second = Case((2, 3, 2), "tanh", "sigmoid", proved=True).derivation()
+    fragments = {
+        "one": render_latex(first, True, NotesOptions(label_prefix="one:")),
+        "two": render_latex(second, True, NotesOptions(label_prefix="two:")),
+    }
+    for name, text in fragments.items():
+        (tmp_path / f"{name}.tex").write_text(text, encoding="utf-8")
+        assert not re.search(r"(?<![\\{])\(\d+\)", text.replace(r"\tag{BP", "")), name
+    packages = re.search(r"\\usepackage\{([^}]*)\}", fragments["one"])
+    assert packages
+    result = compile_pdf(_REPORT % packages.group(1), tmp_path, "report")
+    assert result.problems == []
+
+    # What each reference must print, counted independently: chapter 1, then the equations and
+    # sections of the first fragment, then those of the second.
+    expected_eq: dict[str, str] = {}
+    expected_sec: dict[str, str] = {}
+    offset_eq = offset_sec = 0
+    for name, derivation in (("one", first), ("two", second)):
+        for step in derivation:
+            expected_eq[f"{name}:eq:{step.key}"] = f"1.{offset_eq + step.number}"
+        for n in range(1, 5):  # tagged, not counted
+            expected_eq[f"{name}:eq:bp{n}"] = f"BP{n}"
+        sections = build_notes(derivation, options=NotesOptions(label_prefix=f"{name}:")).sections
+        for n, section in enumerate(sections, start=1):
+            expected_sec[section.label] = f"1.{offset_sec + n}"
+        offset_eq += len(derivation.steps)
+        offset_sec += len(sections)
+    wanted = [
+        f"[{expected_eq[label]}]" if command == "eqref" else f"§{expected_sec[label]}"
+        for name in ("one", "two")
+        for command, label in _references(fragments[name])
+    ]
+    assert len(wanted) > 60
+    text = subprocess.run(
+        ["pdftotext", "-raw", str(tmp_path / "report.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = re.findall(r"\[\d+\.\d+\]|\[BP\d\]|§\d+\.\d+", text)
+    assert found == wanted
+    # and the equations carry the numbers the references print
+    for number in {w.strip("[]") for w in wanted if w.startswith("[")}:
+        assert f"({number})" in text
+
+
+def test_two_fragments_with_one_prefix_are_caught(tmp_path: Path) -> None:
+    """Without distinct prefixes the labels clash: the check of the log must say so."""
+    _require("pdflatex", _PDFLATEX_HINT)
+    fragment = render_latex(CASES["332-sigmoid"].derivation(), fragment=True)
+    for name in ("one", "two"):
+        (tmp_path / f"{name}.tex").write_text(fragment, encoding="utf-8")
+    packages = re.search(r"\\usepackage\{([^}]*)\}", fragment)
+    assert packages
+    problems = compile_pdf(_REPORT % packages.group(1), tmp_path, "report").problems
+    assert any("multiply defined" in p for p in problems)
 
 
 # KaTeX -----------------------------------------------------------------------------------------
@@ -136,12 +337,15 @@ def _katex_errors(blocks: list[tuple[str, bool]]) -> list[dict[str, object]]:
 def test_katex_renders_every_math_block_of_every_case() -> None:
     blocks: list[tuple[str, bool]] = []
     origin: list[str] = []
-    for case in CASES:
-        derivation = _derivation(case)
-        for text in (render_markdown(derivation), render_fragment_for_jupyter(derivation)):
+    for name, case in CASES.items():
+        derivation = case.derivation()
+        for text in (
+            render_markdown(derivation, case.options),
+            render_fragment_for_jupyter(derivation),
+        ):
             found = markdown_math_blocks(text)
             blocks += found
-            origin += [case] * len(found)
+            origin += [name] * len(found)
     assert len(blocks) > 1000
     errors = _katex_errors(blocks)
     report = [f"{origin[e['index']]}: {e['error']}" for e in errors]  # type: ignore[index]
@@ -157,41 +361,85 @@ def test_katex_check_reports_errors() -> None:
 
 
 def test_markdown_is_obsidian_flavoured() -> None:
-    text = render_markdown(_derivation("332-sigmoid"))
+    derivation = CASES["332-sigmoid"].derivation()
+    text = render_markdown(derivation)
     assert text.startswith('---\ntitle: "Backpropagation for a 3-3-2 network"\n---\n')
     lines = text.splitlines()
     assert lines.count("$$") % 2 == 0 and lines.count("$$") > 40
-    assert r"\label" not in text and r"\eqref" not in text
-    assert r"\tag{20}" in text
+    assert r"\label" not in text and r"\eqref" not in text and r"\ref{" not in text
     for line in lines:
         if line.startswith("|"):  # a bar inside math would split an Obsidian table cell
             cells = [c for c in line.strip("|").split("|")]
             assert all(c.count("$") % 2 == 0 for c in cells), line
+    # every step has its number, as the display's tag or in the display's column of numbers
+    for step in derivation:
+        assert rf"\tag{{{step.number}}}" in text or rf"\text{{({step.number})}}" in text
+
+
+def test_markdown_links_every_reference_to_a_block_id() -> None:
+    text = render_markdown(CASES["332-sigmoid"].derivation())
+    ids = set(re.findall(r"^\^([A-Za-z0-9-]+)$", text, re.M))
+    links = re.findall(r"\[\((\d+)\)\]\(#\^([A-Za-z0-9-]+)\)", text)
+    assert len(links) > 10
+    assert {anchor for _, anchor in links} <= ids
+    assert "[(7)](#^eq-output-delta)" in text
+    # the block ids follow the prefix, made of the characters Obsidian allows
+    prefixed = render_markdown(
+        CASES["332-sigmoid"].derivation(), NotesOptions(label_prefix="net:1")
+    )
+    assert "^net-1eq-output-delta" in prefixed
+
+
+def test_markdown_summary_is_one_aligned_block() -> None:
+    text = render_markdown(CASES["332-sigmoid"].derivation())
+    summary = text.split("## Summary")[1].split("## ")[0]
+    assert summary.count("$$") == 4  # the forward pass, the backward pass
+    assert summary.count(r"\begin{aligned}") == 2
 
 
 def test_markdown_table_never_has_a_bar_in_math() -> None:
-    text = render_markdown(_derivation("332-x/(1+abs(x))"))
+    text = render_markdown(CASES["332-x/(1+abs(x))"].derivation())
     assert r"\vert" in text
 
 
-# Structure and numbering -----------------------------------------------------------------------
+# Structure, numbering and references ------------------------------------------------------------
 
 
 def test_every_step_is_numbered_and_labelled_in_order() -> None:
-    derivation = _derivation("332-sigmoid")
+    derivation = CASES["332-sigmoid"].derivation()
     text = render_latex(derivation)
     labels = re.findall(r"\\label\{eq:([^}]*)\}", text)
-    assert labels == [step.key for step in derivation]
-    # only the steps are numbered, so LaTeX's numbers are Derivation.number(step)
-    numbered = len(re.findall(r"\\begin\{(?:equation|align)\}", text))
-    assert numbered == len(derivation.steps)
+    # the steps, in order; and (BP1)-(BP4), tagged, of the general algorithm
+    assert [k for k in labels if not k.startswith("bp")] == [step.key for step in derivation]
+    assert [k for k in labels if k.startswith("bp")] == ["bp1", "bp2", "bp3", "bp4"]
+    # only the steps are numbered: the summary and the general algorithm use \tag
+    assert not re.search(r"\\begin\{equation\}(?![^$]*?\\label)", text)
     markdown = render_markdown(derivation)
-    for step in derivation:
-        assert rf"\tag{{{step.number}}}" in markdown
+    assert len(re.findall(r"\\tag\{\d+\}|\\text\{\(\d+\)\}", markdown)) >= len(derivation.steps)
+
+
+def test_every_reference_is_a_ref_never_a_typed_number() -> None:
+    for name in ("332-proved", "332-full-checks", "2-4-4-3-2-mixed"):
+        text = render_latex(CASES[name].derivation(), options=CASES[name].options)
+        body = text.split(r"\begin{document}")[1]
+        # no number in brackets but the arguments of functions (g'(0)), nor a bare number
+        assert not re.search(r"(?<![\w'])\(\d+\)", body), name
+        refs = re.findall(r"\\eqref\{([^}]*)\}", body)
+        labels = set(re.findall(r"\\label\{([^}]*)\}", body))
+        assert refs and set(refs) <= labels
+
+
+def test_label_prefix_prefixes_every_label_and_reference() -> None:
+    text = render_latex(
+        CASES["332-sigmoid"].derivation(), fragment=True, options=NotesOptions(label_prefix="a:")
+    )
+    assert re.findall(r"\\label\{(?!a:)", text) == []
+    assert re.findall(r"\\(?:eq)?ref\{(?!a:)", text) == []
+    assert r"\label{a:eq:output-delta}" in text and r"\label{a:sec:batch}" in text
 
 
 def test_stages_follow_the_notes() -> None:
-    text = render_latex(_derivation("332-sigmoid"))
+    text = render_latex(CASES["332-proved"].derivation())
     order = [
         "Notation",
         "tikzpicture",
@@ -200,56 +448,246 @@ def test_stages_follow_the_notes() -> None:
         "The hidden layers",
         "The parameters",
         "Summary",
-        "What was checked",
+        "Backpropagation for any depth",
+        "Mini-batches and the generated code",
+        r"\appendix",
+        "How each equation was checked",
     ]
     positions = [text.index(word) for word in order]
     assert positions == sorted(positions)
-    # the bias keeps two indices, the weight three; the outer product is there
+    # the bias keeps two indices, the weight three; the outer product is there, bracketed
     assert r"\partial b_{2i}" in text and r"\partial W_{2ij}" in text
-    assert r"\nabla_{a_{2}} \mathcal{L} h_{1}^{\top}" in text
+    assert r"\left(\nabla_{a_{2}} \mathcal{L}\right) h_{1}^{\top}" in text
     # every a_{ki} written out for a small net
     assert r"a_{13} &= b_{13} + W_{131} x_{1} + W_{132} x_{2} + W_{133} x_{3}" in text
 
 
-def test_wide_layers_are_abbreviated() -> None:
-    text = render_latex(_derivation("784-128-10"))
+def test_general_algorithm_states_bp1_to_bp4_with_shapes() -> None:
+    text = render_latex(CASES["2-4-4-3-2-tanh"].derivation())
+    general = text.split("Backpropagation for any depth")[1].split(r"\section")[0]
+    for tag in ("BP1", "BP2", "BP3", "BP4"):
+        assert rf"\tag{{{tag}}}" in general
+    assert r"n_{k} \times n_{k-1}" in general and r"n_{L} \times 1" in general
+    assert r"\odot g'(a_{k})" in general
+    # cross-referenced to the instance
+    assert r"\eqref{eq:output-delta-vector} for \eqref{eq:bp1}" in general
+    assert r"\eqref{eq:weight-matrix-4}" in general
+
+
+def test_mini_batch_section_stacks_the_per_sample_steps() -> None:
+    derivation = CASES["332-sigmoid"].derivation()
+    text = render_latex(derivation)
+    batch = text.split("Mini-batches and the generated code")[1]
+    for row in (
+        r"A_{1} &= X W_{1}^{\top} + \mathbf{1} b_{1}^{\top}",
+        r"\Delta_{2} &= \frac{1}{B} \left(\hat{Y} - Y\right)",
+        r"G_{1} &= \Delta_{2} W_{2}",
+        r"\Delta_{1} &= G_{1} \odot g'(A_{1}) = G_{1} \odot H_{1} \odot "
+        r"\left(\mathbf{1} - H_{1}\right)",
+        r"\nabla_{W_{1}} \bar{\mathcal{L}} &= \Delta_{1}^{\top} X",
+        r"\nabla_{b_{1}} \bar{\mathcal{L}} &= \Delta_{1}^{\top} \mathbf{1}",
+        r"\bar{\mathcal{L}} &= \frac{1}{B} \sum\nolimits_{s=1}^{B} \mathcal{L}^{(s)}",
+    ):
+        assert row in batch, row
+    # each row justified by the per-sample step it stacks
+    assert r"\text{rows of \eqref{eq:output-delta-vector}}" in batch
+    assert r"\text{mean of \eqref{eq:weight-matrix-1}}" in batch
+    for step in derivation:
+        if step.kind.stage.name == "BATCH":
+            assert rf"\label{{eq:{step.key}}}" in batch
+
+
+def test_expand_writes_one_layer_in_full_and_the_others_compactly() -> None:
+    derivation = CASES["2-4-4-3-2-tanh"].derivation()
+    for layer in (4, 2, 1):
+        text = render_latex(derivation, options=NotesOptions(expand=layer))
+        matrices = re.findall(r"\\nabla_\{W_\{(\d)\}\} \\mathcal\{L\} &= \\begin\{bmatrix\}", text)
+        assert matrices == [str(layer)]
+        # the chain rule written in full for one hidden layer only
+        hidden = min(layer, 3)
+        assert text.count(r"\text{chain rule}") == 1 + 2 + 2  # output, hidden K, parameters K
+        assert rf"\partial h_{{{hidden}j}}}} \frac{{\partial h_{{{hidden}j}}" in text
+        # the compact layers point back (or forward) to it
+        assert f"as \\eqref{{eq:weight-matrix-{layer}}}" in text
+    assert render_latex(derivation) == render_latex(derivation, options=NotesOptions(expand=4))
+
+
+def test_checks_modes() -> None:
+    derivation = CASES["332-proved"].derivation()
+    full = render_latex(derivation, options=NotesOptions(checks="full"))
+    appendix = render_latex(derivation)
+    none = render_latex(derivation, options=NotesOptions(checks="none"))
+    assert "What was checked" in full and r"\appendix" not in full
+    assert r"Section~\ref{sec:checks} says how" in full
+    assert r"\appendix" in appendix and r"Appendix~\ref{sec:checks} says how" in appendix
+    assert "How each equation was checked" not in none and "checked" in none
+    # full lists every step; the appendix groups them by kind
+    assert r"\eqref{eq:activation-1} & $h_{1j}$ & definition \\" in full
+    assert r"\eqref{eq:forward-1}, \eqref{eq:forward-2} & $a_{ki}$ & definition \\" in appendix
+    # the checks speak maths and code, not plain text
+    assert r"\texttt{sympy.diff}" in full and r"$\ell(a_L(\theta))$" in full
+    # a fragment has no appendix of its own
+    fragment = render_latex(derivation, fragment=True)
+    assert r"\appendix" not in fragment and r"Section~\ref{sec:checks}" in fragment
+
+
+# Typography of the formulas ---------------------------------------------------------------------
+
+
+def test_softmax_cross_entropy_is_simplified_step_by_step() -> None:
+    text = render_latex(CASES["332-sigmoid"].derivation())
+    delta = text.split(r"\frac{\partial \mathcal{L}}{\partial a_{2i}} &=")[1].split(r"\end{align}")[
+        0
+    ]
+    assert r"\left(- \frac{y_{j}}{\hat{y}_{j}}\right) \hat{y}_{j}" in delta
+    assert r"- \sum_{j=1}^{2} y_{j} \left(\delta_{ij} - \hat{y}_{i}\right)" in delta
+    assert r"\hat{y}_{i} \sum_{j=1}^{2} y_{j} - y_{i}" in delta
+    assert r"\text{cancel $\hat{y}_{j}$}" in delta and r"\text{using $\sum_{j} y_{j} = 1$}" in delta
+
+
+@pytest.mark.parametrize(
+    ("activation", "written"),
+    [
+        ("sigmoid", r"h_{1j} \left(1 - h_{1j}\right)"),
+        ("tanh", r"\left(1 - h_{1j}^{2}\right)"),
+        ("relu", r"\mathbf{1}[a_{1j} > 0]"),
+        ("leaky-relu", r"\left(\mathbf{1}[a_{1j} > 0] + 0.01 \mathbf{1}[a_{1j} \le 0]\right)"),
+        ("softplus", r"\frac{1}{1 + e^{-a_{1j}}}"),
+        ("x/(1+abs(x))", r"\frac{1}{\left(1 + \left|{a_{1j}}\right|\right)^{2}}"),
+        ("x**2", r"\left(2 a_{1j}\right)"),
+    ],
+)
+def test_g_prime_is_written_out_for_every_activation(activation: str, written: str) -> None:
+    derivation = derive(NetworkSpec.parse([3, 3, 2], activation), prove=False)
+    text = render_latex(derivation)
+    assert written in text
+    vector = derivation.step(StepId(Kind.HIDDEN_DELTA_VECTOR, 1))
+    assert len(vector.forms) == 2  # g'(a_1), then g' written out
+
+
+def test_relu_states_its_value_at_zero_and_the_indicator_is_defined() -> None:
+    text = render_latex(CASES["332-relu"].derivation())
+    assert r"has no derivative at $0$" in text and r"$g'(0) = 0$" in text
+    assert r"$\mathbf{1}[P]$ & indicator" in text
+    leaky = render_latex(CASES["332-leaky-relu"].derivation())
+    assert r"$g'(0) = 0.01$" in leaky
+    assert r"\max(a_{1j}, 0.01 a_{1j})" in leaky and r"\begin{cases}" not in leaky
+
+
+def test_binary_cross_entropy_is_written_in_the_usual_order() -> None:
+    text = render_latex(CASES["32-sigmoid-binary-cross-entropy"].derivation())
+    assert (
+        r"-\sum_{i=1}^{2} \left(y_{i} \log \hat{y}_{i} + \left(1 - y_{i}\right) "
+        r"\log \left(1 - \hat{y}_{i}\right)\right)"
+    ) in text
+
+
+def test_no_vacuous_algebra_step() -> None:
+    derivation = CASES["32-sigmoid-squared-error"].derivation()
+    delta = derivation.step(StepId(Kind.OUTPUT_DELTA, 1))
+    assert len(delta.forms) == 2  # the chain rule, then the derivatives: nothing to reorder
+
+
+def test_every_form_of_every_step_has_its_justification() -> None:
+    """Every row of a step with more than one form says why it holds (beside it, or on the
+    line below when the row is too wide), whatever the width of the formulas."""
+    for name in ("332-sigmoid", "332-x/(1+abs(x))", "32-softmax-squared-error", "long-custom"):
+        derivation = CASES[name].derivation()
+        text = render_latex(derivation)
+        for step in derivation:
+            if len(step.forms) < 2:
+                continue
+            before, _ = text.split(rf"\label{{eq:{step.key}}}")
+            display = before.rsplit(r"\begin{align}", 1)[1]
+            # the rows of this step: after the previous numbered row of the display
+            rows = re.split(r"\\label\{[^}]*\}[^\n]*\n", display)[-1].split("\n")
+            formulas = [r for r in rows if "&=" in r]
+            assert formulas, (name, step.key)
+            for n, row in enumerate(rows):
+                if "&=" in row:
+                    noted = r"\text{" in row or (n + 1 < len(rows) and r"\text{" in rows[n + 1])
+                    assert noted, (name, step.key, row)
+
+
+def test_one_index_style_per_document() -> None:
+    text = render_latex(CASES["784-128-10"].derivation())
     assert r"\ddots" in text and r"\vdots" in text and r"\cdots" in text
-    assert r"W_{1,128,784}" in text
-    assert "W_{1,4,1}" not in text and "W_{115}" not in text
+    assert r"W_{1,128,784}" in text and r"W_{2,1,1}" in text and r"W_{k,i,j}" in text
+    assert not re.search(r"W_\{\d\d\d\}|W_\{\d[ij][ij]\}", text)
+    # no index list without commas anywhere: a_{2,i}, delta_{i,j}, b_{k,i}
+    assert not re.search(r"[A-Za-z]_\{(?:\d[a-z]|[a-z][a-z]|[a-z]\d)[a-z\d]*\}", text)
+    small = render_latex(CASES["332-sigmoid"].derivation())
+    assert r"W_{211}" in small and "W_{2,1,1}" not in small
     assert shown_indices(6) == [1, 2, 3, 4, 5, 6]
     assert shown_indices(784) == [1, 2, 3, None, 784]
+    assert "its first three and last rows and columns shown" in text
+
+
+def test_ranges_are_written_as_people_write_them() -> None:
+    text = render_latex(derive(NetworkSpec.parse([3, 1, 2], "tanh"), prove=False))
+    assert "$j = 1$" in text and r"$i = 1, 2$" in text
+    assert r"1, \dots, 1" not in text
+    big = render_latex(CASES["784-128-10"].derivation())
+    assert r"$j = 1, \dots, 128$" in big
 
 
 def test_single_layer_network_says_there_is_no_hidden_layer() -> None:
-    text = render_latex(_derivation("32-softmax-cross-entropy"))
+    text = render_latex(CASES["32-softmax-cross-entropy"].derivation())
     assert "no hidden layer" in text
-    assert r"\nabla_{W_{1}} \mathcal{L} &= \nabla_{a_{1}} \mathcal{L} x^{\top}" in text
+    assert r"\left(\nabla_{a_{1}} \mathcal{L}\right) x^{\top}" in text
 
 
 def test_proof_records_drive_the_checks_section() -> None:
-    proved = render_latex(_derivation("332-proved"))
-    assert "sympy.diff of the composed loss" in proved
-    unproved = render_latex(_derivation("332-sigmoid"))
-    assert "not proved" in unproved
+    proved = render_latex(
+        CASES["332-full-checks"].derivation(), options=NotesOptions(checks="full")
+    )
+    assert r"\texttt{sympy.diff} of the composed loss" in proved
+    unproved = render_latex(CASES["332-sigmoid"].derivation())
+    assert "not proved" in unproved and "not checked" in unproved
 
 
 def test_fragment_has_no_preamble_and_names_its_packages() -> None:
-    fragment = render_latex(_derivation("332-sigmoid"), fragment=True)
+    fragment = render_latex(CASES["332-sigmoid"].derivation(), fragment=True)
     assert r"\documentclass" not in fragment and r"\begin{document}" not in fragment
     assert fragment.startswith("% Made by symgrad: symgrad latex --fragment 3 3 2")
     assert "% Needs in the preamble: \\usepackage{amsmath," in fragment
+    assert r"\interdisplaylinepenalty=10000" in fragment
 
 
 def test_output_is_deterministic_and_dateless() -> None:
-    first = render_latex(_derivation("2-4-4-3-2-mixed"))
-    second = render_latex(_derivation("2-4-4-3-2-mixed"))
+    first = render_latex(CASES["2-4-4-3-2-mixed"].derivation())
+    second = render_latex(CASES["2-4-4-3-2-mixed"].derivation())
     assert first == second
     assert not re.search(r"20\d\d-\d\d-\d\d", first)
 
 
 def test_custom_activation_is_quoted_in_the_header_and_escaped_in_prose() -> None:
-    text = render_latex(_derivation("332-x/(1+abs(x))"))
+    text = render_latex(CASES["332-x/(1+abs(x))"].derivation())
     assert "symgrad latex 3 3 2 --activation 'x/(1+abs(x))'" in text
+
+
+def test_the_header_repeats_the_notes_options() -> None:
+    text = render_latex(CASES["332-sigmoid"].derivation(), options=NotesOptions(1, "none", "p:"))
+    assert text.startswith(
+        "% Made by symgrad: symgrad latex 3 3 2 --expand 1 --checks none --label-prefix p:"
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (NotesOptions(expand=3), "--expand must be a layer number from 1 to 2"),
+        (NotesOptions(expand=0), "--expand must be a layer number from 1 to 2"),
+        (NotesOptions(checks="lots"), "--checks must be one of full, appendix, none"),
+        (NotesOptions(label_prefix="a b"), "--label-prefix may use"),
+        (NotesOptions(label_prefix="a}"), "--label-prefix may use"),
+    ],
+)
+def test_bad_notes_options_are_refused(options: NotesOptions, message: str) -> None:
+    from symgrad.errors import SpecError
+
+    with pytest.raises(SpecError, match=re.escape(message)):
+        render_latex(CASES["332-sigmoid"].derivation(), options=options)
 
 
 class _Formatter:
@@ -266,7 +704,7 @@ def test_jupyter_display_is_registered_with_ipython_formatters() -> None:
     formatters = {"text/latex": _Formatter(), "text/markdown": _Formatter()}
     shell = SimpleNamespace(display_formatter=SimpleNamespace(formatters=formatters))
     assert jupyter.register(shell)
-    derivation = _derivation("332-sigmoid")
+    derivation = CASES["332-sigmoid"].derivation()
     assert formatters["text/latex"].printers[Derivation](derivation).startswith("$$")
     markdown = formatters["text/markdown"].printers[Derivation](derivation)
     assert markdown.startswith("---\ntitle:")
@@ -296,7 +734,7 @@ def test_templates_insert_prepared_strings_only() -> None:
         assert "sympy" not in text and "latex(" not in text, path
 
 
-# Golden files, CLI, speed ----------------------------------------------------------------------
+# CLI -------------------------------------------------------------------------------------------
 
 
 def test_cli_latex_784_128_10_is_small(tmp_path: Path) -> None:
@@ -315,5 +753,26 @@ def test_cli_markdown_and_fragment_to_stdout() -> None:
     assert main(["markdown", "3", "2", "--output", "identity"], stdout=buffer) == 0
     assert buffer.getvalue().startswith("---\ntitle:")
     buffer = io.StringIO()
-    assert main(["latex", "3", "3", "2", "--fragment"], stdout=buffer) == 0
-    assert r"\documentclass" not in buffer.getvalue()
+    assert main(["latex", "3", "3", "2", "--fragment", "--label-prefix", "a:"], stdout=buffer) == 0
+    assert r"\documentclass" not in buffer.getvalue() and r"\label{a:eq:loss}" in buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["latex", "3", "3", "2", "--expand", "3"], "--expand must be a layer number from 1 to 2"),
+        (["markdown", "3", "3", "2", "--expand", "two"], "invalid int value: 'two'"),
+        (["latex", "3", "3", "2", "--checks", "some"], "invalid choice: 'some'"),
+        (["latex", "3", "3", "2", "--label-prefix", "a%b"], "--label-prefix may use"),
+        (["latex", "3", "1"], "use --output sigmoid for one output unit"),
+    ],
+)
+def test_cli_refuses_bad_notes_options_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from symgrad.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("symgrad: error: ") and err.count("\n") == 1
+    assert message in err

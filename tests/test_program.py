@@ -16,7 +16,7 @@ from conftest import SMALL_NETS, Named
 
 from symgrad.arrays import BatchSum, Dot, RowSum, Transpose
 from symgrad.cli import main
-from symgrad.derivation import Derivation, Kind, StepId
+from symgrad.derivation import Derivation, Kind, Stage, StepId
 from symgrad.pipeline import derive
 from symgrad.program import (
     BATCH,
@@ -94,26 +94,29 @@ def test_every_statement_cites_a_step_of_the_derivation(lowering: str) -> None:
     for statement in program:
         assert statement.step in ids, statement
         kinds.add(statement.step.kind)  # type: ignore[union-attr]
-    backward = {Kind.OUTPUT_DELTA, Kind.OUTPUT_DELTA_VECTOR}
-    assert kinds & backward and Kind.FORWARD in kinds and Kind.LOSS in kinds
+    if lowering == "matrix":  # the mini-batch steps, which the notes give for the code
+        assert {Kind.BATCH_FORWARD, Kind.BATCH_LOSS, Kind.BATCH_OUTPUT_DELTA} <= kinds
+        assert all(kind.stage is Stage.BATCH for kind in kinds)
+    else:  # the elementwise steps, one sample at a time
+        assert {Kind.FORWARD, Kind.LOSS, Kind.OUTPUT_DELTA, Kind.WEIGHT} <= kinds
 
 
 def test_the_matrix_program_is_the_derivation_translated() -> None:
-    """The backward statements are the matrix forms of the steps, rows as samples."""
+    """The statements are the mini-batch steps of the derivation, rows as samples."""
     program = lower_matrix(_derivation(Named("3-3-2", (3, 3, 2))))
     by_target = {s.target.name: s for s in program}
 
     def symbol(name: str) -> sp.Symbol:
         return sp.Symbol(name, real=True)
 
-    # grad_{W_2} L = grad_{a_2} L h_1^T, summed over the rows: Delta2^T H1
+    # grad_{W_2} Lbar = Delta_2^T H_1
     assert by_target["dW2"].value == Dot(Transpose(symbol("Delta2")), symbol("H1"))
-    assert by_target["dW2"].step == StepId(Kind.WEIGHT_MATRIX, 2)
-    # grad_{h_1} L = W_2^T grad_{a_2} L: the rows Delta2 W2
+    assert by_target["dW2"].step == StepId(Kind.BATCH_WEIGHT, 2)
+    # G_1 = Delta_2 W_2
     assert by_target["G1"].value == Dot(symbol("Delta2"), symbol("W2"))
-    # grad_{b_1} L = grad_{a_1} L, summed over the rows
+    # grad_{b_1} Lbar = Delta_1^T 1: the sum of the rows
     assert by_target["db1"].value == BatchSum(symbol("Delta1"))
-    # a_1 = b_1 + W_1 x: the rows X W1^T + b1
+    # A_1 = X W_1^T + 1 b_1^T
     assert by_target["A1"].value == symbol("b1") + Dot(symbol("X"), Transpose(symbol("W1")))
 
 

@@ -142,11 +142,11 @@ def forward(params: Params, X: ArrayLike) -> Array:
     """
     (W1, b1, W2, b2), X, one = _inputs(params, X)
 
-    # (eq. 1) a₁ᵢ = b₁ᵢ + Σ[j=1..3] W₁ᵢⱼ·xⱼ
+    # (eq. 21) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
     A1 = np.dot(X, W1.T)
     A1 += b1
 
-    # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
+    # (eq. 22) H₁ = 1/(1 + exp(-A₁))
     # Computed as (1 + tanh(a/2))/2, which cannot overflow.
     # In place: A1 is not needed again.
     H1 = A1
@@ -155,11 +155,11 @@ def forward(params: Params, X: ArrayLike) -> Array:
     H1 *= 0.5
     H1 += 0.5
 
-    # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
+    # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = np.dot(H1, W2.T)
     A2 += b2
 
-    # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
+    # (eq. 24) Ŷ = softmax(A₂)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
     # In place: A2, Z and E are not needed again.
     Z = A2
@@ -179,11 +179,11 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     Y = _targets(Y, X, one)
     B = X.shape[0]
 
-    # (eq. 1) a₁ᵢ = b₁ᵢ + Σ[j=1..3] W₁ᵢⱼ·xⱼ
+    # (eq. 21) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
     A1 = np.dot(X, W1.T)
     A1 += b1
 
-    # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
+    # (eq. 22) H₁ = 1/(1 + exp(-A₁))
     # Computed as (1 + tanh(a/2))/2, which cannot overflow.
     # In place: A1 is not needed again.
     H1 = A1
@@ -192,11 +192,11 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     H1 *= 0.5
     H1 += 0.5
 
-    # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
+    # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = np.dot(H1, W2.T)
     A2 += b2
 
-    # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
+    # (eq. 24) Ŷ = softmax(A₂)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
     # In place: A2 is not needed again.
     Z = A2
@@ -204,7 +204,7 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     E = np.exp(Z)
     S = E.sum(axis=1, keepdims=True)
 
-    # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+    # (eq. 25) L̄ = (1/B) Σ[s=1..B] L⁽ˢ⁾
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
     value = float((-np.vdot(Y, Z) + np.vdot(Y.sum(axis=1, keepdims=True), np.log(S))) / B)
@@ -225,11 +225,11 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     Y = _targets(Y, X, one)
     B = X.shape[0]
 
-    # (eq. 1) a₁ᵢ = b₁ᵢ + Σ[j=1..3] W₁ᵢⱼ·xⱼ
+    # (eq. 21) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
     A1 = np.dot(X, W1.T)
     A1 += b1
 
-    # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
+    # (eq. 22) H₁ = 1/(1 + exp(-A₁))
     # Computed as (1 + tanh(a/2))/2, which cannot overflow.
     # In place: A1 is not needed again.
     H1 = A1
@@ -238,11 +238,11 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     H1 *= 0.5
     H1 += 0.5
 
-    # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
+    # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = np.dot(H1, W2.T)
     A2 += b2
 
-    # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
+    # (eq. 24) Ŷ = softmax(A₂)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
     # In place: A2 is not needed again.
     Z = A2
@@ -250,31 +250,31 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     E = np.exp(Z)
     S = E.sum(axis=1, keepdims=True)
 
-    # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+    # (eq. 25) L̄ = (1/B) Σ[s=1..B] L⁽ˢ⁾
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
     T0 = Y.sum(axis=1, keepdims=True)
     value = float((np.vdot(T0, np.log(S)) - np.vdot(Y, Z)) / B)
 
-    # (eq. 8) ∇_a₂ L = ŷ - y
+    # (eq. 26) Δ₂ = 1/B (Ŷ - Y)
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
-    #   for any y; divided by B for the mean.
+    #   for any y.
     # In place: E is not needed again.
     Delta2 = E
     Delta2 *= T0 / S
     Delta2 -= Y
     Delta2 /= B
 
-    # (eq. 14) ∇_W₂ L = ∇_a₂ L h₁ᵀ
+    # (eq. 27) ∇_W₂ L̄ = Δ₂ᵀ H₁
     dW2 = np.dot(Delta2.T, H1)
 
-    # (eq. 16) ∇_b₂ L = ∇_a₂ L
+    # (eq. 28) ∇_b₂ L̄ = Δ₂ᵀ 𝟏
     db2 = Delta2.sum(axis=0)
 
-    # (eq. 10) ∇_h₁ L = W₂ᵀ ∇_a₂ L
+    # (eq. 29) G₁ = Δ₂ W₂
     G1 = np.dot(Delta2, W2)
 
-    # (eq. 12) ∇_a₁ L = ∇_h₁ L ⊙ h₁ ⊙ (𝟏 - h₁)
+    # (eq. 30) Δ₁ = G₁ ⊙ H₁ ⊙ (𝟏 - H₁)
     # sigmoid'(a) = h (1 - h), from the activation.
     # In place: G1 and H1 are not needed again.
     Delta1 = G1
@@ -282,10 +282,10 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     np.subtract(1.0, H1, out=H1)
     Delta1 *= H1
 
-    # (eq. 18) ∇_W₁ L = ∇_a₁ L xᵀ
+    # (eq. 31) ∇_W₁ L̄ = Δ₁ᵀ X
     dW1 = np.dot(Delta1.T, X)
 
-    # (eq. 20) ∇_b₁ L = ∇_a₁ L
+    # (eq. 32) ∇_b₁ L̄ = Δ₁ᵀ 𝟏
     db1 = Delta1.sum(axis=0)
 
     gradients: Params = {

@@ -11,12 +11,15 @@ from __future__ import annotations
 from symgrad.derivation.build import build_derivation, build_step
 from symgrad.derivation.schedule import (
     backward_pass,
+    batch_pass,
     forward_pass,
     hidden_layers_backward,
     layers_backward,
 )
 from symgrad.derivation.steps import (
+    BATCH_OF,
     ELEMENTWISE_TWIN,
+    PER_SAMPLE,
     Check,
     CheckMethod,
     Derivation,
@@ -32,7 +35,9 @@ from symgrad.derivation.steps import (
 )
 
 __all__ = [
+    "BATCH_OF",
     "ELEMENTWISE_TWIN",
+    "PER_SAMPLE",
     "Check",
     "CheckMethod",
     "Derivation",
@@ -46,6 +51,7 @@ __all__ = [
     "Step",
     "StepId",
     "backward_pass",
+    "batch_pass",
     "build_derivation",
     "build_step",
     "forward_pass",

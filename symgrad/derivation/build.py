@@ -14,7 +14,7 @@ from functools import partial
 import sympy as sp
 
 from symgrad import notation as nt
-from symgrad.derivation.schedule import hidden_layers_backward, layers_backward
+from symgrad.derivation.schedule import batch_pass, hidden_layers_backward, layers_backward
 from symgrad.derivation.steps import Derivation, EntryMatrix, Kind, Rule, Stage, Step, StepId
 from symgrad.model import I, J, Network, product
 from symgrad.spec import NetworkSpec
@@ -29,6 +29,8 @@ def build_derivation(spec: NetworkSpec) -> Derivation:
 
 def build_step(net: Network, id: StepId) -> Step:  # noqa: A002 - the step's id
     """The single step ``id`` of ``net``'s derivation (unnumbered), without building the rest."""
+    if id.kind.stage is Stage.BATCH:
+        return _batch_step(net, id)
     if id.kind.stage is Stage.PARAMETERS:
         steps: Iterator[Step] = _parameter_steps(net, id.layer)
     elif id.kind.stage is Stage.HIDDEN:
@@ -56,6 +58,8 @@ def _build_steps(net: Network) -> Iterator[Step]:
         yield from _hidden_steps(net, k)
     for k in layers_backward(net.L):
         yield from _parameter_steps(net, k)
+    for id in batch_pass(net.L):
+        yield _batch_step(net, id)
 
 
 def _setup_steps(net: Network) -> Iterator[Step]:
@@ -114,10 +118,19 @@ def _output_steps(net: Network) -> Iterator[Step]:
         )
         applied = sp.Sum(product(net.loss_slope(J), net.output_jacobian(J, I)), (J, 1, n))
     last_rule = Rule.TARGETS_SUM_TO_ONE if net.assumes_targets_sum_to_one else Rule.ALGEBRA
-    forms: tuple[sp.Basic, ...] = (chain, applied, net.output_delta(I))
-    rules: tuple[Rule, ...] = (Rule.CHAIN_RULE, Rule.OUTPUT_DERIVATIVE, last_rule)
-    if forms[1] == forms[2]:
-        forms, rules = forms[:2], rules[:2]  # the product is already as simple as it gets
+    # Every step of the algebra from the chain rule to the simplest form, as the catalogue
+    # writes it for the pair (softmax + cross-entropy: cancel yhat_j, then sum the delta).
+    algebra = net.spec.pair.delta_algebra(nt.prediction, nt.target, I, J, n)
+    forms: tuple[sp.Basic, ...] = (chain, applied, *(f for f, _ in algebra), net.output_delta(I))
+    rules: tuple[Rule, ...] = (
+        Rule.CHAIN_RULE,
+        Rule.OUTPUT_DERIVATIVE,
+        *(Rule[why] for _, why in algebra),
+        last_rule,
+    )
+    if _evaluated(forms[-2]) == _evaluated(forms[-1]):
+        # The last form would only reorder the factors of the one before: no step of its own.
+        forms, rules = (*forms[:-2], forms[-1]), rules[:-1]
     yield _step(Kind.OUTPUT_DELTA, L, lhs, forms, rules, ((I, n),))
     yield _step(
         Kind.OUTPUT_DELTA_VECTOR,
@@ -152,10 +165,12 @@ def _hidden_steps(net: Network, k: int) -> Iterator[Step]:
         (Rule.MATRIX_FORM,),
     )
     g_prime = net.g_prime(k)
+    slope = net.activation_slope(k, J)
+    upstream = nt.partial(nt.post(k, J))
     forms = [
-        product(nt.partial(nt.post(k, J)), nt.partial(nt.post(k, J), nt.pre(k, J))),
-        product(nt.partial(nt.post(k, J)), g_prime(nt.pre(k, J))),
-        product(nt.partial(nt.post(k, J)), net.activation_slope(k, J)),
+        product(upstream, nt.partial(nt.post(k, J), nt.pre(k, J))),
+        product(upstream, g_prime(nt.pre(k, J))),
+        upstream if slope == 1 else product(upstream, slope),  # identity: no factor 1
     ]
     rules = [Rule.CHAIN_RULE, Rule.DEFINITION, Rule.ACTIVATION_DERIVATIVE]
     yield _step(
@@ -168,13 +183,12 @@ def _hidden_steps(net: Network, k: int) -> Iterator[Step]:
     )
     gprime_vector = nt.matrix("gprime", k, net.n(k))
     vector_forms: list[sp.Basic] = [sp.HadamardProduct(net.grad("h", k), gprime_vector)]
-    slope = net.slope_vector(k)
-    if slope != gprime_vector:
-        vector_forms.append(
-            net.grad("h", k)
-            if slope == sp.OneMatrix(net.n(k), 1)
-            else sp.HadamardProduct(net.grad("h", k), *_factors(slope))
-        )
+    written = net.slope_vector(k)
+    vector_forms.append(
+        net.grad("h", k)
+        if written == sp.OneMatrix(net.n(k), 1)
+        else sp.HadamardProduct(net.grad("h", k), *_factors(written))
+    )
     yield _step(
         Kind.HIDDEN_DELTA_VECTOR,
         k,
@@ -182,6 +196,13 @@ def _hidden_steps(net: Network, k: int) -> Iterator[Step]:
         tuple(vector_forms),
         (Rule.MATRIX_FORM, Rule.ACTIVATION_DERIVATIVE)[: len(vector_forms)],
     )
+
+
+def _evaluated(expr: sp.Basic) -> sp.Basic:
+    """``expr`` rebuilt with SymPy's evaluation: equal for two forms that differ only in order."""
+    if not expr.args or isinstance(expr, sp.Indexed):
+        return expr
+    return expr.func(*[_evaluated(arg) for arg in expr.args])
 
 
 def _factors(expr: sp.MatrixExpr) -> tuple[sp.MatrixExpr, ...]:
@@ -248,3 +269,60 @@ def _parameter_steps(net: Network, k: int) -> Iterator[Step]:
         ),
         (Rule.ENTRIES, Rule.CHAIN_RULE, Rule.MATRIX_FORM),
     )
+
+
+# The mini-batch ------------------------------------------------------------------------------
+
+
+def _batch_step(net: Network, id: StepId) -> Step:  # noqa: A002 - the step's id
+    """One step of the mini-batch form, rows as samples (``A_k = H_{k-1} W_k^T + 1 b_k^T``).
+
+    Each is the per-sample step ``id.per_sample()`` for every sample of a batch of ``B`` at once:
+    row ``s`` of ``A_k`` is ``a_k`` of sample ``s``, transposed. The batch's loss is the mean of
+    the per-sample losses, so ``Delta_k = grad_{A_k} Lbar`` has rows ``(grad_{a_k} L)^T / B`` and
+    the parameter gradients sum over the rows.
+    """
+    k, L = id.layer, net.L
+    batch = net.batch
+    ones = sp.OneMatrix(nt.BATCH, 1)
+    if id.kind is Kind.BATCH_LOSS:
+        mean = sp.Mul(
+            1 / nt.BATCH,
+            sp.Sum(nt.sample_loss(nt.SAMPLE), (nt.SAMPLE, 1, nt.BATCH)),
+            evaluate=False,
+        )
+        return _step(id.kind, k, nt.MEAN_LOSS, (mean,), (Rule.DEFINITION,))
+    if id.kind is Kind.BATCH_FORWARD:
+        weights = sp.MatMul(batch("H", k - 1), sp.Transpose(net.weight_matrix(k)))
+        biases = sp.MatMul(ones, sp.Transpose(net.vector("b", k)))
+        return _step(id.kind, k, batch("A", k), (sp.MatAdd(weights, biases),), (Rule.ROWS,))
+    if id.kind is Kind.BATCH_ACTIVATION:
+        forms = (net.batch_activation(k), net.batch_activation(k, written=True))
+        return _step(id.kind, k, batch("H", k), forms, (Rule.ROWS, Rule.DEFINITION))
+    if id.kind is Kind.BATCH_PREDICTION:
+        return _step(id.kind, k, batch("Yhat", None), (net.batch_prediction(),), (Rule.ROWS,))
+    if id.kind is Kind.BATCH_OUTPUT_DELTA:
+        return _step(id.kind, k, batch("Delta", L), (net.batch_output_delta(),), (Rule.ROWS,))
+    if id.kind is Kind.BATCH_WEIGHT:
+        gradient = nt.mean_gradient("W", k, net.n(k), net.n(k - 1))
+        form = sp.MatMul(sp.Transpose(batch("Delta", k)), batch("H", k - 1))
+        return _step(id.kind, k, gradient, (form,), (Rule.BATCH_MEAN,))
+    if id.kind is Kind.BATCH_BIAS:
+        gradient = nt.mean_gradient("b", k, net.n(k))
+        form = sp.MatMul(sp.Transpose(batch("Delta", k)), ones)
+        return _step(id.kind, k, gradient, (form,), (Rule.BATCH_MEAN,))
+    if id.kind is Kind.BATCH_HIDDEN_GRAD:
+        form = sp.MatMul(batch("Delta", k + 1), net.weight_matrix(k + 1))
+        return _step(id.kind, k, batch("G", k), (form,), (Rule.ROWS,))
+    if id.kind is Kind.BATCH_HIDDEN_DELTA:
+        upstream = batch("G", k)
+        slope = net.slope_vector(k, batch=True)
+        written = (
+            upstream
+            if slope == sp.OneMatrix(nt.BATCH, net.n(k))
+            else sp.HadamardProduct(upstream, *_factors(slope))
+        )
+        forms = (sp.HadamardProduct(upstream, net.batch_slope(k)), written)
+        rules = (Rule.ROWS, Rule.ACTIVATION_DERIVATIVE)
+        return _step(id.kind, k, batch("Delta", k), forms, rules)
+    raise ValueError(f"{id} is not a step of the mini-batch")

@@ -8,7 +8,7 @@ derivation's builder, the program's lowering, the notes' summary) takes it from 
 
 from __future__ import annotations
 
-from symgrad.derivation.steps import Kind, StepId
+from symgrad.derivation.steps import BATCH_OF, Kind, StepId
 
 
 def layers_backward(depth: int) -> range:
@@ -43,3 +43,11 @@ def backward_pass(depth: int) -> tuple[StepId, ...]:
         if k > 1:
             ids += [StepId(Kind.HIDDEN_GRAD_VECTOR, k - 1), StepId(Kind.HIDDEN_DELTA_VECTOR, k - 1)]
     return tuple(ids)
+
+
+def batch_pass(depth: int) -> tuple[StepId, ...]:
+    """The mini-batch steps in computing order: the forward pass of :func:`forward_pass` and the
+    mean loss, then the gradients in the order of :func:`backward_pass`."""
+    return tuple(
+        StepId(BATCH_OF[id.kind], id.layer) for id in (*forward_pass(depth), *backward_pass(depth))
+    )

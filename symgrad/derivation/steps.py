@@ -30,6 +30,8 @@ class Stage(enum.Enum):
     OUTPUT = "output layer"
     HIDDEN = "hidden layers"
     PARAMETERS = "parameters"
+    #: The same computation for a mini-batch, rows as samples: what generated code implements.
+    BATCH = "mini-batch"
 
 
 class Rule(enum.Enum):
@@ -42,10 +44,17 @@ class Rule(enum.Enum):
     OUTPUT_DERIVATIVE = "derivative of the output function"
     ACTIVATION_DERIVATIVE = "derivative of the activation"
     ALGEBRA = "algebra"
+    CANCEL = "cancel the common factor"
+    KRONECKER = "the Kronecker delta keeps the term j = i"
+    EXPAND = "multiply out"
     TARGETS_SUM_TO_ONE = "algebra, with sum_i y_i = 1"
     MATRIX_FORM = "the same equation for every entry, in matrix form"
     ENTRIES = "the entries of the matrix"
     OUTER_PRODUCT = "outer product"
+    #: Mini-batch: the per-sample equation transposed, one row per sample.
+    ROWS = "the per-sample equation, one row per sample"
+    #: Mini-batch: the mean over the samples of the per-sample gradient.
+    BATCH_MEAN = "the mean over the batch of the per-sample gradient"
 
 
 class Kind(enum.Enum):
@@ -66,6 +75,16 @@ class Kind(enum.Enum):
     WEIGHT_MATRIX = "weight-matrix"
     BIAS = "bias"
     BIAS_VECTOR = "bias-vector"
+    # the mini-batch, rows as samples
+    BATCH_FORWARD = "batch-forward"
+    BATCH_ACTIVATION = "batch-activation"
+    BATCH_PREDICTION = "batch-prediction"
+    BATCH_LOSS = "batch-loss"
+    BATCH_OUTPUT_DELTA = "batch-output-delta"
+    BATCH_WEIGHT = "batch-weight"
+    BATCH_BIAS = "batch-bias"
+    BATCH_HIDDEN_GRAD = "batch-hidden-grad"
+    BATCH_HIDDEN_DELTA = "batch-hidden-delta"
 
     @property
     def stage(self) -> Stage:
@@ -95,8 +114,33 @@ _STAGES = {
     ),
 }
 
+#: The per-sample step each mini-batch step computes for every sample at once.
+PER_SAMPLE: dict[Kind, Kind] = {
+    Kind.BATCH_FORWARD: Kind.FORWARD,
+    Kind.BATCH_ACTIVATION: Kind.ACTIVATION,
+    Kind.BATCH_PREDICTION: Kind.PREDICTION,
+    Kind.BATCH_LOSS: Kind.LOSS,
+    Kind.BATCH_OUTPUT_DELTA: Kind.OUTPUT_DELTA_VECTOR,
+    Kind.BATCH_WEIGHT: Kind.WEIGHT_MATRIX,
+    Kind.BATCH_BIAS: Kind.BIAS_VECTOR,
+    Kind.BATCH_HIDDEN_GRAD: Kind.HIDDEN_GRAD_VECTOR,
+    Kind.BATCH_HIDDEN_DELTA: Kind.HIDDEN_DELTA_VECTOR,
+}
+#: The mini-batch step of each per-sample step that has one.
+BATCH_OF: dict[Kind, Kind] = {sample: batch for batch, sample in PER_SAMPLE.items()}
+_STAGES.update(dict.fromkeys(PER_SAMPLE, Stage.BATCH))
+
 _OUTPUT_KINDS = frozenset(
-    {Kind.PREDICTION, Kind.LOSS, Kind.LOSS_SLOPE, Kind.OUTPUT_DELTA, Kind.OUTPUT_DELTA_VECTOR}
+    {
+        Kind.PREDICTION,
+        Kind.LOSS,
+        Kind.LOSS_SLOPE,
+        Kind.OUTPUT_DELTA,
+        Kind.OUTPUT_DELTA_VECTOR,
+        Kind.BATCH_PREDICTION,
+        Kind.BATCH_LOSS,
+        Kind.BATCH_OUTPUT_DELTA,
+    }
 )
 
 #: The elementwise step a matrix step sums up (its "twin"), for the proof and the notes.
@@ -124,6 +168,10 @@ class StepId:
     def twin(self) -> StepId:
         """The elementwise step of a matrix step (``weight-2`` for ``weight-matrix-2``)."""
         return StepId(ELEMENTWISE_TWIN[self.kind], self.layer)
+
+    def per_sample(self) -> StepId:
+        """The per-sample step of a mini-batch step (``weight-matrix-2`` for ``batch-weight-2``)."""
+        return StepId(PER_SAMPLE[self.kind], self.layer)
 
     def __str__(self) -> str:
         return self.key

@@ -28,16 +28,17 @@ from symgrad.arrays import BatchSum, Dot, RowSum, Total, Transpose
 from symgrad.catalogue import CodeStep
 from symgrad.catalogue import H as H_OUTPUT
 from symgrad.derivation import (
+    BATCH_OF,
     Derivation,
     Kind,
     StepId,
-    backward_pass,
+    batch_pass,
     forward_pass,
     layers_backward,
 )
 from symgrad.errors import SymgradError
 from symgrad.expressions import X as X_INPUT
-from symgrad.model import instantiate
+from symgrad.model import Elementwise, instantiate
 from symgrad.program.ir import (
     BATCH,
     Output,
@@ -137,100 +138,116 @@ class _MatrixLowering(_Lowering):
         shape: Shape = (self.n(k), self.n(k - 1)) if base == "W" else (self.n(k),)
         return self.var(base, k, shape, Role.PARAMETER).symbol
 
-    def translate(self, expr: sp.Basic, summed: bool = False) -> sp.Expr:
-        """A step's matrix form for one sample, as an expression of the batch's arrays.
+    def translate(self, expr: sp.Basic) -> sp.Expr:
+        """A matrix form of a mini-batch step (rows are samples) as an expression of arrays.
 
-        With ``summed``, the form is a parameter's gradient: its value for the batch is the sum
-        over the rows (each row already divided by ``B``).
+        ``V W^T`` and ``Delta W`` are matrix products, ``1 b^T`` is the row ``b`` broadcast over
+        the rows, ``Delta^T 1`` the sum of the rows, ``(.)`` elementwise.
         """
         if isinstance(expr, sp.MatrixSymbol):
-            value = self._symbol(expr)
-            return BatchSum(value) if summed else value
+            return self._symbol(expr)
         if isinstance(expr, sp.OneMatrix):
             return sp.Integer(1)
         if isinstance(expr, sp.MatAdd):
-            return sp.Add(*[self.translate(arg, summed) for arg in expr.args])
+            return sp.Add(*[self.translate(arg) for arg in expr.args])
         if isinstance(expr, sp.HadamardProduct):
             return sp.Mul(*[self.translate(arg) for arg in expr.args])
         if isinstance(expr, sp.HadamardPower):
             return sp.Pow(self.translate(expr.base), expr.exp)
         if isinstance(expr, sp.MatMul):
-            return self._product(expr, summed)
+            return self._product(expr)
+        if isinstance(expr, Elementwise):
+            return self._elementwise(expr)
         raise LoweringError(f"cannot lower {type(expr).__name__} to whole arrays: {expr}")
+
+    def _elementwise(self, expr: Elementwise) -> sp.Expr:
+        """``f`` applied entry by entry. ``g'(A_k)`` and ``g(A_k)`` are computed as the catalogue's
+        code does (proved equal to them, and free of the overflow of ``1/(1 + exp(-a))``)."""
+        arg = expr.arg
+        if isinstance(arg, sp.MatrixSymbol):
+            kind = nt.matrix_kind(arg.name)
+            k = kind.layer or 0
+            if kind.base == "A" and 0 < k < self.L:
+                act = self.spec.activation(k)
+                if expr.function in (
+                    sp.Lambda(X_INPUT, act.shown_derivative),
+                    sp.Lambda(X_INPUT, self.net.g_prime(k)(X_INPUT)),
+                ):
+                    return self.slope(k)
+                if expr.function in (
+                    sp.Lambda(X_INPUT, act.shown_function),
+                    sp.Lambda(X_INPUT, self.net.g(k)(X_INPUT)),
+                ):
+                    return act.code_function.xreplace({X_INPUT: self.rows("a", k)})
+        variable = expr.function.variables[0]
+        return expr.function.expr.xreplace({variable: self.translate(arg)})
+
+    #: The batch matrices of the notation and the program's names for them.
+    _BATCH_NAMES = {"A": "a", "H": "h", "X": "x", "Y": "y", "Yhat": "yhat", "Delta": "grad_a"}
 
     def _symbol(self, expr: sp.MatrixSymbol) -> sp.Expr:
         kind = nt.matrix_kind(expr.name)
-        if kind.base == "grad":
-            of = kind.of or ""
-            names = {"a": "grad_a", "h": "grad_h"}
-            if of not in names:
-                raise LoweringError(f"no array holds the gradient {expr.name}")
-            return self.rows(names[of], kind.layer)
         if kind.base in {"W", "b"}:
             return self.parameter(kind.base, kind.layer or 0)
-        if kind.base == "gprime":
-            return self.slope(kind.layer or 0)
-        return self.rows(kind.base, kind.layer)
+        if kind.base == "G":
+            return self.rows("grad_h", kind.layer)
+        if kind.base in self._BATCH_NAMES:
+            return self.rows(self._BATCH_NAMES[kind.base], kind.layer)
+        raise LoweringError(f"no array holds {expr.name}")
 
-    def _product(self, expr: sp.MatMul, summed: bool) -> sp.Expr:
+    def _product(self, expr: sp.MatMul) -> sp.Expr:
         coefficient = sp.Mul(*[a for a in expr.args if not a.is_Matrix])
         matrices = [a for a in expr.args if a.is_Matrix]
-        if len(matrices) == 1:  # a number times a matrix: -h
-            return coefficient * self.translate(matrices[0], summed)
+        if len(matrices) == 1:  # a number times a matrix: -H, (1/B) (Yhat - Y)
+            return coefficient * self.translate(matrices[0])
         left, right = matrices
-        if isinstance(left, sp.Transpose) and _is_weight(left.arg):
-            # W_{k+1}^T g for one sample: the rows G W_{k+1}.
-            value = Dot(self.translate(right), self.translate(left.arg))
-        elif _is_weight(left):
-            # W_k v for one sample: the rows V W_k^T.
-            value = Dot(self.translate(right), Transpose(self.translate(left)))
-        elif isinstance(right, sp.Transpose) and summed:
-            # u v^T for each sample, summed over the batch: U^T V.
-            value = Dot(Transpose(self.translate(left)), self.translate(right.arg))
+        if isinstance(left, sp.OneMatrix) and isinstance(right, sp.Transpose):
+            value = self.translate(right.arg)  # 1 b^T: the row b, broadcast over the rows
+        elif isinstance(left, sp.Transpose) and isinstance(right, sp.OneMatrix):
+            value = BatchSum(self.translate(left.arg))  # Delta^T 1: the sum of the rows
+        elif isinstance(left, sp.Transpose):
+            value = Dot(Transpose(self.translate(left.arg)), self.translate(right))
+        elif isinstance(right, sp.Transpose):
+            value = Dot(self.translate(left), Transpose(self.translate(right.arg)))
         else:
-            raise LoweringError(f"cannot lower the product {expr} to whole arrays")
+            value = Dot(self.translate(left), self.translate(right))
         return coefficient * value
 
     def slope(self, k: int) -> sp.Expr:
-        """``g'(a_k)`` as the code computes it (from ``A_k`` or ``H_k``)."""
+        """``g'(A_k)`` as the code computes it (from ``A_k`` or ``H_k``)."""
         slope = self.spec.activation(k).code_slope
         return slope.xreplace({X_INPUT: self.rows("a", k), H_OUTPUT: self.rows("h", k)})
 
     # the program ---------------------------------------------------------------------------
 
     def lower(self) -> Program:
-        L = self.L
-        for id in forward_pass(L)[:-2]:
+        """The mini-batch steps, in computing order; the output layer from the pair's code."""
+        targets = {
+            Kind.BATCH_FORWARD: "a",
+            Kind.BATCH_ACTIVATION: "h",
+            Kind.BATCH_HIDDEN_GRAD: "grad_h",
+            Kind.BATCH_HIDDEN_DELTA: "grad_a",
+        }
+        for id in batch_pass(self.L):
             k = id.layer
-            if id.kind is Kind.FORWARD:
-                self.forward(k)
-            else:
-                act = self.spec.activation(k)
-                value = act.code_function.xreplace({X_INPUT: self.rows("a", k)})
-                self.emit(self.var("h", k, (BATCH, self.n(k))), value, id, act.stable_note)
-        self.output_layer()
-        for id in backward_pass(L)[1:]:
             step = self.d.step(id)
-            k = id.layer
-            if id.kind is Kind.WEIGHT_MATRIX:
+            if id.kind in {Kind.BATCH_PREDICTION, Kind.BATCH_LOSS, Kind.BATCH_OUTPUT_DELTA}:
+                if id.kind is Kind.BATCH_PREDICTION:
+                    self.output_layer()
+                continue
+            if id.kind is Kind.BATCH_WEIGHT:
                 target = self.var("grad_W", k, (self.n(k), self.n(k - 1)))
-                self.emit(target, self.translate(step.final, summed=True), id)
-            elif id.kind is Kind.BIAS_VECTOR:
+            elif id.kind is Kind.BATCH_BIAS:
                 target = self.var("grad_b", k, (self.n(k),))
-                self.emit(target, self.translate(step.final, summed=True), id)
-            elif id.kind is Kind.HIDDEN_GRAD_VECTOR:
-                self.emit(self.var("grad_h", k, (BATCH, self.n(k))), self.translate(step.final), id)
             else:
-                value = self.translate(step.final)
-                self.emit(self.var("grad_a", k, (BATCH, self.n(k))), value, id, self._slope_note(k))
+                target = self.var(targets[id.kind], k, (BATCH, self.n(k)))
+            note = ""
+            if id.kind is Kind.BATCH_ACTIVATION:
+                note = self.spec.activation(k).stable_note
+            elif id.kind is Kind.BATCH_HIDDEN_DELTA:
+                note = self.spec.activation(k).slope_note
+            self.emit(target, self.translate(step.forms[0]), id, note)
         return self._program()
-
-    def forward(self, k: int) -> None:
-        value = self.translate(self.net.pre_activation_vector(k))
-        self.emit(self.var("a", k, (BATCH, self.n(k))), value, self.id(Kind.FORWARD, k))
-
-    def _slope_note(self, k: int) -> str:
-        return self.spec.activation(k).slope_note
 
     def output_layer(self) -> None:
         """``yhat``, the mean loss and ``Delta_L`` from the pair's code forms."""
@@ -245,14 +262,15 @@ class _MatrixLowering(_Lowering):
         if not (isinstance(yhat, sp.Symbol) and yhat.name == nt.program_name("yhat")):
             # Built from the pair's intermediates, whose notes say how it is kept stable.
             note = "" if pair.code_steps else pair.output.code_note
-            self.emit(self.var("yhat", None, (BATCH, width)), yhat, self.id(Kind.PREDICTION), note)
+            target = self.var("yhat", None, (BATCH, width))
+            self.emit(target, yhat, self.id(Kind.BATCH_PREDICTION), note)
         batch = BATCH_SIZE.symbol
         loss = total(pair.code_loss.xreplace(names)) / batch
-        self.emit(self.var("loss", None, ()), loss, self.id(Kind.LOSS), pair.loss_note)
+        self.emit(self.var("loss", None, ()), loss, self.id(Kind.BATCH_LOSS), pair.loss_note)
         delta = pair.code_delta.xreplace(names) / batch
-        note = "; ".join(filter(None, [pair.delta_note, "divided by B for the mean"]))
+        note = pair.delta_note
         target = self.var("grad_a", L, (BATCH, width))
-        self.emit(target, delta, self.id(Kind.OUTPUT_DELTA_VECTOR), note)
+        self.emit(target, delta, self.id(Kind.BATCH_OUTPUT_DELTA), note)
 
     def _code_step(
         self,
@@ -268,7 +286,9 @@ class _MatrixLowering(_Lowering):
             target = self.var("yhat", None, shape)
         else:
             target = Var(code.name, shape)
-        symbol = self.emit(target, value, StepId(Kind(code.implements), self.L), code.note)
+        implements = Kind(code.implements)
+        step = StepId(BATCH_OF.get(implements, implements), self.L)
+        symbol = self.emit(target, value, step, code.note)
         names[sp.Symbol(code.name, real=True)] = symbol
         own = sp.Symbol(code.name, real=True)
         return row_symbols | {own} if varying else row_symbols
@@ -312,10 +332,6 @@ class _MatrixLowering(_Lowering):
             tuple(self.statements),
             tuple(outputs),
         )
-
-
-def _is_weight(expr: sp.Basic) -> bool:
-    return isinstance(expr, sp.MatrixSymbol) and nt.matrix_kind(expr.name).base == "W"
 
 
 def lower_matrix(derivation: Derivation) -> Program:

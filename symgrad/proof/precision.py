@@ -23,6 +23,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import sympy as sp
+from mpmath import libmp
 
 #: Decimal digits of the working precision of the numeric proof.
 DIGITS = 40
@@ -40,39 +41,56 @@ def _limbs_needed(bits: int) -> int:
 
 
 def to_fixed(values: np.ndarray) -> list[int]:
-    """mpmath numbers as integers ``round(v 2^FRACTION_BITS)``."""
-    scale = mpmath.mpf(2) ** FRACTION_BITS
-    return [int(mpmath.nint(v * scale)) for v in values.ravel()]
+    """mpmath numbers as integers ``round(v 2^FRACTION_BITS)`` (mpmath's own fixed point)."""
+    return [libmp.to_fixed(mpmath.mpf(v)._mpf_, FRACTION_BITS) for v in values.ravel()]
 
 
 def from_fixed(values: list[int]) -> np.ndarray:
     """Integers of :func:`to_fixed` as mpmath numbers."""
-    scale = mpmath.mpf(2) ** -FRACTION_BITS
-    return np.array([mpmath.mpf(v) * scale for v in values], dtype=object)
+    return np.array(
+        [mpmath.mpf(libmp.from_man_exp(v, -FRACTION_BITS)) for v in values], dtype=object
+    )
+
+
+_BYTES = LIMB_BITS // 8
 
 
 def _split(values: list[int]) -> tuple[np.ndarray, int]:
     """Signed limbs: ``values[j] = sum_l limbs[j, l] 2^(LIMB_BITS l)``, each exact in float64."""
     bits = max((abs(v).bit_length() for v in values), default=0)
     count = max(1, _limbs_needed(bits))
-    mask = (1 << LIMB_BITS) - 1
+    size = count * _BYTES
+    raw = b"".join(abs(v).to_bytes(size, "little") for v in values)
+    octets = np.frombuffer(raw, dtype=np.uint8).reshape(len(values), count, _BYTES)
     limbs = np.zeros((len(values), count), dtype=np.float64)
-    for j, value in enumerate(values):
-        sign, magnitude = (-1, -value) if value < 0 else (1, value)
-        for n in range(count):
-            limbs[j, n] = sign * (magnitude & mask)
-            magnitude >>= LIMB_BITS
-    return limbs, count
+    for n in range(_BYTES):
+        limbs += octets[:, :, n].astype(np.float64) * float(1 << (8 * n))
+    signs = np.array([-1.0 if v < 0 else 1.0 for v in values])
+    return limbs * signs[:, None], count
 
 
 def _join(products: np.ndarray, shift: int) -> list[int]:
-    """Rows of limb products joined into integers and shifted right by ``shift`` bits, rounded."""
+    """Rows of limb products joined into integers and shifted right by ``shift`` bits, rounded.
+
+    The products are whole numbers below ``2^53``: carries are propagated in int64 until every
+    limb but the last lies in ``[0, 2^LIMB_BITS)``, then each row is read as one integer.
+    """
+    limbs = products.astype(np.int64)
+    base = 1 << LIMB_BITS
+    for n in range(limbs.shape[1] - 1):
+        carry = np.floor_divide(limbs[:, n], base)
+        limbs[:, n] -= carry * base
+        limbs[:, n + 1] += carry
+    low = limbs[:, :-1].astype("<u4")
+    head = limbs[:, -1]
+    width = limbs.shape[1] - 1
     out = []
     half = 1 << (shift - 1) if shift > 0 else 0
-    for row in products:
-        total = 0
-        for n in reversed(range(len(row))):
-            total = (total << LIMB_BITS) + int(row[n])
+    packed = low.view(np.uint8).reshape(len(limbs), width, 4)[:, :, :_BYTES].tobytes()
+    step = width * _BYTES
+    for row in range(len(limbs)):
+        total = int.from_bytes(packed[row * step : (row + 1) * step], "little")
+        total += int(head[row]) << (LIMB_BITS * width)
         out.append((total + half) >> shift if shift > 0 else total)
     return out
 
@@ -107,8 +125,10 @@ class GridMatrix:
     def column(self, index: int) -> np.ndarray:
         """Column ``index`` as mpmath numbers."""
         matrix = self.integers.T if self.transposed else self.integers
-        scale = mpmath.mpf(2) ** -self.shift
-        return np.array([mpmath.mpf(int(v)) * scale for v in matrix[:, index]], dtype=object)
+        return np.array(
+            [mpmath.mpf(libmp.from_man_exp(int(v), -self.shift)) for v in matrix[:, index]],
+            dtype=object,
+        )
 
 
 def random_grid(rows: int, cols: int, scale: float, rng: np.random.Generator) -> GridMatrix:

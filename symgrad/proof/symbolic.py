@@ -11,6 +11,7 @@ and compared with the elementwise step they summarize. The catalogue's identitie
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import replace
@@ -34,7 +35,7 @@ from symgrad.derivation import (
 )
 from symgrad.errors import ProofError
 from symgrad.expressions import X
-from symgrad.model import Network, instantiate
+from symgrad.model import Elementwise, Network, instantiate
 from symgrad.proof.common import (
     CANCEL_LIMIT,
     OUTPUT_EXACT_LIMIT,
@@ -63,7 +64,7 @@ def check_activations(net: Network) -> None:
     """``g'`` of every hidden activation equals ``d g/dx``; ``g'`` in terms of ``h`` as well."""
     for act in _distinct_activations(net):
         direct = sp.diff(act.function, X)
-        candidates = [act.derivative]
+        candidates = [act.derivative, act.shown_derivative]
         if act.derivative_in_output is not None:
             candidates.append(
                 act.derivative_in_output.xreplace({sp.Symbol("h", real=True): act.function})
@@ -71,6 +72,13 @@ def check_activations(net: Network) -> None:
         for candidate in candidates:
             if not _zero_at_points(direct - candidate):
                 raise ProofError(f"the derivative of activation {act.name} does not check")
+        if not _zero_at_points(act.shown_function - act.function):
+            raise ProofError(f"activation {act.name} as the notes write it does not check")
+        if act.derivative_at_kink is not None:
+            # The convention at 0 (no derivative there): the notes' g' and the code's agree on it.
+            for candidate in (act.derivative, act.shown_derivative):
+                if candidate.xreplace({X: 0}) != act.derivative_at_kink:
+                    raise ProofError(f"activation {act.name}: g'(0) is not the stated value")
 
 
 def check_code_forms(net: Network) -> None:
@@ -205,12 +213,12 @@ def capped(net: Network) -> Network:
 def check_step(net: Network, step: Step) -> Check:
     """The symbolic check of one step; raises :class:`ProofError` when a form differs.
 
-    Steps of the hidden layers and of the parameters of a wide network are proved on the shrunk
-    copy (:func:`capped`), after checking that the step is the copy's step but for the widths
-    (:func:`same_formulas`); the check then says so (``capped``) and counts the step's own
-    entries.
+    Steps of the hidden layers, of the parameters and of the mini-batch of a wide network are
+    proved on the shrunk copy (:func:`capped`), after checking that the step is the copy's step
+    but for the widths (:func:`same_formulas`); the check then says so (``capped``) and counts
+    the step's own entries.
     """
-    if step.stage in (Stage.HIDDEN, Stage.PARAMETERS):
+    if step.stage in (Stage.HIDDEN, Stage.PARAMETERS, Stage.BATCH):
         small = capped(net)
         if small is not net:
             proved = build_step(small, step.id)
@@ -262,25 +270,26 @@ def same_formulas(step: Step, proved: Step, mapping: dict[int, int]) -> bool:
 
 
 def _resized(expr: sp.Basic, cut: Callable[[sp.Expr], sp.Expr]) -> sp.Basic:
-    """``expr`` rebuilt with ``cut`` applied to sum limits and matrix shapes (both sides of a
-    comparison are rebuilt, so SymPy's ordering on rebuilding cannot make them differ)."""
+    """``expr`` with ``cut`` applied to sum limits and matrix shapes, rebuilt as a bare tree
+    without any class's constructor (nothing is evaluated or reordered; both sides of a
+    comparison are rebuilt the same way)."""
     if isinstance(expr, sp.Sum):
-        limits = [(i, low, cut(high)) for i, low, high in expr.limits]
-        return sp.Sum(_resized(expr.function, cut), *limits)
-    if isinstance(expr, sp.MatrixSymbol):
-        return sp.MatrixSymbol(expr.name, cut(expr.shape[0]), cut(expr.shape[1]))
-    if isinstance(expr, sp.OneMatrix):
-        return sp.OneMatrix(cut(expr.shape[0]), cut(expr.shape[1]))
+        limits = [sp.Tuple(i, low, cut(high)) for i, low, high in expr.limits]
+        return sp.Basic.__new__(sp.Sum, _resized(expr.function, cut), *limits)
+    if isinstance(expr, (sp.MatrixSymbol, sp.OneMatrix)):
+        *head, rows, cols = expr.args
+        return sp.Basic.__new__(type(expr), *head, cut(rows), cut(cols))
     if not expr.args or isinstance(expr, (sp.Indexed, sp.Derivative)):
         return expr
-    args = [_resized(arg, cut) for arg in expr.args]
-    if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
-        return expr.func(*args, evaluate=False)
-    return expr.func(*args)
+    return sp.Basic.__new__(type(expr), *[_resized(arg, cut) for arg in expr.args])
 
 
 def _full_count(net: Network, step: Step) -> int:
-    """The number of entries of ``step`` in ``net``."""
+    """The number of entries of ``step`` in ``net`` (a batch of :data:`PROOF_BATCH` rows)."""
+    if step.stage is Stage.BATCH:
+        shape = getattr(step.lhs, "shape", (1, 1))
+        sizes = [int(sp.sympify(n).xreplace({nt.BATCH: PROOF_BATCH})) for n in shape]
+        return sizes[0] * sizes[1]
     k = step.layer
     if step.kind is Kind.WEIGHT_MATRIX:
         return net.n(k) * net.n(k - 1)
@@ -292,6 +301,8 @@ def _full_count(net: Network, step: Step) -> int:
 def _check_in(net: Network, step: Step) -> Check:
     if step.stage is Stage.SETUP:
         return Check(CheckMethod.DEFINITION)
+    if step.stage is Stage.BATCH:
+        return check_batch_step(net, step)
     if step.kind is Kind.OUTPUT_DELTA_VECTOR and net.n(net.L) > OUTPUT_SYMBOLIC_LIMIT:
         from symgrad.proof.numeric import check_output_numeric
 
@@ -421,11 +432,14 @@ class _Normalizer:
 
 
 def _is_zero(expr: sp.Expr) -> bool:
+    if expr == 0:  # the terms cancelled as the difference was built: no expansion needed
+        return True
     expr = sp.expand(expr)
     if expr == 0:
         return True
     if expr.has(sp.Heaviside, sp.Piecewise, sp.Max):
-        return sp.simplify(expr) == 0
+        # Indicators as pieces, so that 1[a > 0] + 0.01 1[a <= 0] meets its piecewise definition.
+        return sp.simplify(expr.rewrite(sp.Piecewise)) == 0
     return sp.simplify(sp.cancel(expr.rewrite(sp.exp))) == 0
 
 
@@ -543,6 +557,8 @@ class _ExplicitMatrices:
             return {"h": nt.post, "a": nt.pre, "b": nt.bias}[kind.base](kind.layer or 0, r)
         if isinstance(expr, sp.OneMatrix):
             return sp.Integer(1)
+        if isinstance(expr, Elementwise):
+            return expr.at(self._entry(expr.arg, r, c))
         if isinstance(expr, sp.Transpose):
             return self._entry(expr.arg, c, r)
         if isinstance(expr, sp.MatAdd):
@@ -601,3 +617,152 @@ def _check_entry_matrices(net: Network, step: Step) -> Check:
                 if sp.expand(value - expected) != 0:
                     raise ProofError(f"step {step.key}: entry ({r}, {c}) differs")
     return Check(CheckMethod.SYMBOLIC, entries=len(row_units) * len(col_units), total=rows * cols)
+
+
+# The mini-batch ------------------------------------------------------------------------------
+
+#: The batch size the mini-batch steps are expanded for, entry by entry.
+PROOF_BATCH = 2
+#: Products written out per mini-batch forward check: a wide layer checks fewer units.
+BATCH_TERM_BUDGET = 4000
+
+_SAMPLE_BASES = frozenset({"a", "h", "x", "y", "yhat"})
+
+
+def check_batch_step(net: Network, step: Step) -> Check:
+    """A mini-batch step against the per-sample step it stacks, for a batch of two.
+
+    The batch form is expanded entry by entry with ``B = 2``; each sample gets its own copy of
+    every per-sample quantity (``a_{ki}``, ``h_{kj}``, ``y_i``, ``dL/da_{ki}``...), weights and
+    biases are shared. Row ``s`` of ``A_k`` must be the pre-activation of sample ``s``; row ``s``
+    of ``Delta_k`` and ``G_k`` is ``1/B`` times the per-sample gradient of sample ``s`` (the batch
+    loss is the mean), and ``grad_{W_k} Lbar`` must be the mean of the per-sample gradients.
+    """
+    if step.kind in {Kind.BATCH_LOSS, Kind.BATCH_PREDICTION}:
+        return Check(CheckMethod.DEFINITION)  # the mean loss; the output function row by row
+    per_sample = build_step(net, step.id.per_sample())
+    expand = _BatchEntries(net)
+    rows, cols = (int(sp.sympify(n).xreplace({nt.BATCH: PROOF_BATCH})) for n in step.lhs.shape)
+    seed = seed_for(net.spec.sizes) + 11 * step.layer
+    if step.kind in {Kind.BATCH_WEIGHT, Kind.BATCH_BIAS}:
+        # grad_{W_k} Lbar: entry (r, c) is the mean over the samples of (grad_{W_k} L)_{rc}.
+        row_units = sample_units(rows, OUTPUT_EXACT_LIMIT, seed)
+        entries = [(r, c) for r in row_units for c in sample_units(cols, OUTPUT_EXACT_LIMIT, seed)]
+        total = rows * cols
+
+        def expected(form: sp.Basic, r: int, c: int) -> sp.Expr:
+            samples = [
+                _for_sample(expand.explicit.entry(form, r, c), s) for s in range(1, PROOF_BATCH + 1)
+            ]
+            return sp.Add(*samples) / PROOF_BATCH
+
+    else:
+        # Row s, column c: the per-sample quantity of unit c for sample s (over B for gradients).
+        forward = step.kind in {Kind.BATCH_FORWARD, Kind.BATCH_ACTIVATION}
+        scale = 1 if forward else sp.Rational(1, PROOF_BATCH)
+        limit = OUTPUT_EXACT_LIMIT
+        if step.kind is Kind.BATCH_FORWARD:
+            # Each entry of A_k is a sum of n_{k-1} products: fewer units of a wide layer.
+            limit = max(2, min(limit, BATCH_TERM_BUDGET // (net.n(step.layer - 1) * PROOF_BATCH)))
+        units = sample_units(cols, limit, seed)
+        entries = [(s, c) for s in range(1, PROOF_BATCH + 1) for c in units]
+        total = PROOF_BATCH * cols
+
+        @functools.cache
+        def unit_value(form: sp.Basic, c: int) -> sp.Expr:
+            if per_sample.kind is Kind.FORWARD:
+                return instantiate(form, i=c)
+            if per_sample.kind is Kind.ACTIVATION:
+                return instantiate(form, j=c)
+            return expand.explicit.entry(form, c)
+
+        def expected(form: sp.Basic, r: int, c: int) -> sp.Expr:
+            return scale * _for_sample(unit_value(form, c), r)
+
+    # Form n of the batch step stacks form n of the per-sample step (g'(A_k), then g' written
+    # out); a parameter gradient is the mean of the per-sample gradient's last form.
+    summed = step.kind in {Kind.BATCH_WEIGHT, Kind.BATCH_BIAS}
+    for n, form in enumerate(step.forms):
+        target = per_sample.final if summed else per_sample.forms[n]
+        for r, c in entries:
+            if not _is_zero(expand.entry(form, r, c) - expected(target, r, c)):
+                raise ProofError(
+                    f"step {step.key}: entry ({r}, {c}) is not the per-sample step "
+                    f"{per_sample.key} for a batch of {PROOF_BATCH}"
+                )
+    return Check(CheckMethod.SYMBOLIC, entries=len(entries), total=total)
+
+
+@functools.lru_cache(maxsize=8192)
+def _for_sample(expr: sp.Expr, s: int) -> sp.Expr:
+    """``expr`` for sample ``s`` of the batch: every per-sample quantity gets its own copy."""
+    if isinstance(expr, sp.Indexed):  # the common cases, leaves, without walking a tree
+        if str(expr.base) not in _SAMPLE_BASES:
+            return expr
+        return sp.IndexedBase(f"{expr.base}^({s})")[expr.indices]
+    if isinstance(expr, sp.Derivative) and expr.expr == nt.LOSS:
+        return sp.Symbol(f"dL^({s})/d{_for_sample(expr.variables[0], s)}")
+    copies: dict[sp.Basic, sp.Basic] = {}
+    for partial in expr.atoms(sp.Derivative):
+        if partial.expr == nt.LOSS:
+            copies[partial] = sp.Symbol(f"dL^({s})/d{_for_sample(partial.variables[0], s)}")
+    for entry in expr.atoms(sp.Indexed):
+        if str(entry.base) in _SAMPLE_BASES and entry not in copies:
+            copies[entry] = sp.IndexedBase(f"{entry.base}^({s})")[entry.indices]
+    return expr.xreplace(copies)
+
+
+class _BatchEntries:
+    """Entries of a mini-batch matrix expression for a batch of :data:`PROOF_BATCH` samples."""
+
+    def __init__(self, net: Network) -> None:
+        self.net = net
+        self.explicit = _ExplicitMatrices(net)
+
+    def entry(self, expr: sp.Basic, r: int, c: int) -> sp.Expr:
+        concrete = expr.xreplace({nt.BATCH: PROOF_BATCH})
+        return self._entry(concrete, r, c)
+
+    def _entry(self, expr: sp.Basic, r: int, c: int) -> sp.Expr:
+        if isinstance(expr, sp.MatrixSymbol):
+            kind = nt.matrix_kind(expr.name)
+            k = kind.layer or 0
+            per_sample = {
+                "A": lambda: nt.pre(k, c),
+                "H": lambda: nt.post(k, c),
+                "X": lambda: nt.post(0, c),
+                "Y": lambda: nt.target(c),
+                "Yhat": lambda: nt.prediction(c),
+                "Delta": lambda: nt.partial(nt.pre(k, c)) / PROOF_BATCH,
+                "G": lambda: nt.partial(nt.post(k, c)) / PROOF_BATCH,
+            }.get(kind.base)
+            if per_sample is not None:
+                return _for_sample(per_sample(), r)
+            return self.explicit.entry(expr, r, c)  # W_k, b_k: shared by every sample
+        if isinstance(expr, sp.OneMatrix):
+            return sp.Integer(1)
+        if isinstance(expr, Elementwise):
+            return expr.at(self._entry(expr.arg, r, c))
+        if isinstance(expr, sp.Transpose):
+            return self._entry(expr.arg, c, r)
+        if isinstance(expr, sp.MatAdd):
+            return sp.Add(*[self._entry(a, r, c) for a in expr.args])
+        if isinstance(expr, sp.HadamardProduct):
+            return sp.Mul(*[self._entry(a, r, c) for a in expr.args])
+        if isinstance(expr, sp.HadamardPower):
+            return self._entry(expr.base, r, c) ** expr.exp
+        if isinstance(expr, sp.MatMul):
+            scalars = [a for a in expr.args if not a.is_Matrix]
+            matrices = [a for a in expr.args if a.is_Matrix]
+            return sp.Mul(*scalars) * self._product(matrices, r, c)
+        raise ProofError(f"cannot expand {type(expr).__name__} entrywise for a batch")
+
+    def _product(self, matrices: list[sp.MatrixExpr], r: int, c: int) -> sp.Expr:
+        if len(matrices) == 1:
+            return self._entry(matrices[0], r, c)
+        first, rest = matrices[0], matrices[1:]
+        rest_expr = rest[0] if len(rest) == 1 else sp.MatMul(*rest)
+        inner = int(first.shape[1])
+        return sp.Add(
+            *[self._entry(first, r, m) * self._entry(rest_expr, m, c) for m in range(1, inner + 1)]
+        )

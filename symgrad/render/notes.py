@@ -1,376 +1,270 @@
 """Lecture notes: the derivation as a LaTeX document, a LaTeX fragment, or Obsidian Markdown.
 
-A renderer at the end of the pipeline (spec -> model -> derivation -> **notes** -> cli). This module
-turns a :class:`~symgrad.derivation.Derivation` into plain strings (printed equations, prose,
-table cells, diagram coordinates) and hands them to the Jinja2 templates in
-``templates/latex`` and ``templates/markdown``, which only loop and insert. Equations are the
-steps of the derivation, in order, numbered by :attr:`Step.number`, so the notes, the
-terminal printout and the comments of generated code cite the same numbers.
+A renderer at the end of the pipeline (spec -> model -> derivation -> proof -> **notes** -> cli).
+This module turns a :class:`~symgrad.derivation.Derivation` into the plain strings of
+:mod:`symgrad.render.document` (printed equations, prose, table cells, diagram coordinates) and
+hands them to the Jinja2 templates in ``templates/latex`` and ``templates/markdown``, which only
+loop and insert. Every step of the derivation is one numbered equation, in order, so the notes,
+the terminal printout and the comments of generated code cite the same numbers; every reference
+to an equation or a section is a ``\\eqref``/``\\ref`` of a label (with ``--label-prefix``), never
+a typed number, so a fragment keeps its references inside someone else's document.
 
-Large networks stay small on paper: matrices show their first rows and columns, then
-``\\cdots``, ``\\vdots``, ``\\ddots`` and the last ones, and :class:`EntryMatrix` entries are
-built only where they are shown, so ``symgrad latex 784 128 10`` is as quick as 3-3-2.
+Length is under control: the chain rule of a hidden layer and the entry-by-entry expansion of a
+weight matrix are written in full for one layer (``--expand``, by default the output layer, met
+first going backwards); the other layers are stated compactly with a reference to it. Wide layers
+show their first rows and columns, then ``\\cdots``, ``\\vdots``, ``\\ddots`` and the last ones.
 """
 
 from __future__ import annotations
 
-import os
+import re
 import shlex
-import subprocess
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
 from symgrad import notation as nt
+from symgrad import printing
 from symgrad.derivation import (
+    ELEMENTWISE_TWIN,
+    Check,
     Derivation,
     EntryMatrix,
     Form,
     Kind,
     Rule,
-    Stage,
     Step,
     StepId,
-    backward_pass,
+    batch_pass,
+    forward_pass,
     hidden_layers_backward,
     layers_backward,
 )
-from symgrad.printing import NotesLatexPrinter
+from symgrad.errors import SpecError
 from symgrad.render import wording
+from symgrad.render.document import (
+    LATEX_ROW_GAP,
+    MARKDOWN_ROW_GAP,
+    MAX_SHOWN,
+    Block,
+    Diagram,
+    DiagramNode,
+    Display,
+    Heading,
+    Notes,
+    Row,
+    Section,
+    Steps,
+    Table,
+    Text,
+    matrix_tex,
+    shown_indices,
+)
+from symgrad.render.pdf import Compiled, compile_pdf
 from symgrad.render.templating import render, tex_escape
 
-#: Rows or columns up to this many are shown in full; beyond it, abbreviated.
-MAX_SHOWN = 6
-#: How many leading rows or columns an abbreviated matrix shows before the ellipsis.
-HEAD = 3
 #: Layers of the diagram up to this many are drawn at full size; deeper ones are scaled down.
 DIAGRAM_FULL_LAYERS = 6
+#: Networks with at most this many layers write out every pre-activation ``a_{ki}``; deeper
+#: ones only those of the layer that is expanded.
+WRITTEN_OUT_LAYERS = 3
+#: Rows of one summary display at most (a display never breaks across a page).
+SUMMARY_ROWS = 20
+#: Rows of one display of the forward pass at most.
+FORWARD_ROWS = 12
+#: Rows of one display of compactly stated layers at most (whole layers only).
+LAYER_ROWS = 8
 
 #: LaTeX packages the fragment needs (stated in its top comment); the document loads them too.
-FRAGMENT_PACKAGES = ("amsmath", "amssymb", "booktabs", "longtable", "tikz", "graphicx")
+FRAGMENT_PACKAGES = ("amsmath", "amssymb", "array", "booktabs", "longtable", "tikz", "graphicx")
 
+#: The values of ``--checks``: the table of how each step was proved in the body, in an
+#: appendix, or not at all (a sentence in the introduction says that every step was checked).
+CHECKS = ("full", "appendix", "none")
 
-# Printing -----------------------------------------------------------------------------------
-
-
-class _NotesPrinter(NotesLatexPrinter):
-    """The notation printer with the typography of hand-written notes.
-
-    Overrides only what reads badly in SymPy's default order or style; the terminal printer is
-    untouched.
-    """
-
-    def _print_Function(self, expr: sp.Function, exp: Any = None) -> str:
-        # g(a_{1j}), g'(a_{1j}), g_{2}'(a_{2j}) instead of \operatorname{g'}{\left(...\right)}.
-        name = expr.func.__name__
-        bare = name.rstrip("'")
-        if bare == "g" or bare.startswith("g_"):
-            prime = name[len(bare) :]
-            head = "g" if bare == "g" else f"g_{{{bare[2:]}}}"
-            args = ", ".join(self._print(a) for a in expr.args)
-            text = f"{head}{prime}({args})"
-            return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
-        return super()._print_Function(expr, exp)
-
-    def _print_Heaviside(self, expr: sp.Heaviside, exp: Any = None) -> str:
-        # amssymb's \mathbb has no digits; the indicator reads \mathbf{1}[a > 0].
-        inner = rf"\mathbf{{1}}[{self._print(expr.args[0])} > 0]"
-        return inner if exp is None else rf"\left({inner}\right)^{{{exp}}}"
-
-    def _print_log(self, expr: sp.log, exp: Any = None) -> str:
-        # \log \hat{y}_{i}, with parentheses only around compound arguments.
-        arg = expr.args[0]
-        inner = self._print(arg)
-        if not (arg.is_Atom or isinstance(arg, sp.Indexed)):
-            inner = rf"\left({inner}\right)"
-        text = rf"\log {inner}"
-        return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
-
-    def _print_Sum(self, expr: sp.Sum) -> str:
-        # Constant factors and signs go in front of the sum: -\sum_i y_i \log \hat{y}_i.
-        ((index, low, high),) = expr.limits
-        head = rf"\sum_{{{self._print(index)}={self._print(low)}}}^{{{self._print(high)}}} "
-        body = expr.function
-        prefix = ""
-        if isinstance(body, sp.Add) and all(t.could_extract_minus_sign() for t in body.args):
-            prefix, body = "-", -body
-        coeff, rest = body.as_coeff_Mul() if isinstance(body, sp.Mul) else (sp.S.One, body)
-        if coeff.is_Rational and coeff != 1 and body.is_commutative:
-            if coeff < 0:
-                prefix, coeff = ("" if prefix else "-"), -coeff
-            if coeff != 1:
-                prefix += self._print(coeff) + " "
-            body = rest
-        text = self._print(body)
-        if isinstance(body, sp.Add) or text.startswith("-"):
-            text = rf"\left({text}\right)"
-        return prefix + head + text
-
-    def _print_Mul(self, expr: sp.Mul) -> str:
-        args = list(expr.args)
-        if any(isinstance(a, sp.Derivative) for a in args):
-            # A product of the derivation (dL/dh_{kj} g'(a_{kj})): every factor as written,
-            # never folded into one fraction.
-            parts = []
-            for n, factor in enumerate(args):
-                text = self._print(factor)
-                negative = n > 0 and factor.could_extract_minus_sign()
-                if isinstance(factor, (sp.Add, sp.Piecewise)) or negative:
-                    text = rf"\left({text}\right)"
-                parts.append(text)
-            return " ".join(parts)
-        weights = [a for a in args if isinstance(a, sp.Indexed) and str(a.base.label) == "W"]
-        if len(weights) == 1 and len(args) == 2:
-            # W_{kij} h_{k-1,j}: the weight first, as in a_k = b_k + W_k h_{k-1}.
-            other = args[0] if args[1] is weights[0] else args[1]
-            return f"{self._print(weights[0])} {self._print(other)}"
-        return super()._print_Mul(expr)
-
-    def _print_Add(self, expr: sp.Add, order: Any = None) -> str:
-        # y-hat minus y, not -y plus y-hat: a positive term leads when there is one.
-        terms = list(expr.args)
-        if terms and _negative(terms[0]):
-            positive = [t for t in terms if not _negative(t)]
-            if positive:
-                terms.remove(positive[0])
-                terms.insert(0, positive[0])
-                return super()._print_Add(expr.func(*terms, evaluate=False), order="none")
-        return super()._print_Add(expr, order="none")
-
-    _print_MatAdd = _print_Add
-
-
-def _negative(term: sp.Basic) -> bool:
-    """True for a term printed with a leading minus (``-y``, ``-y^T``)."""
-    if isinstance(term, sp.MatrixExpr):
-        if not hasattr(term, "as_coeff_mmul"):
-            return False
-        coeff = sp.sympify(term.as_coeff_mmul()[0])
-        return bool(coeff.is_number and coeff < 0)
-    return bool(term.could_extract_minus_sign())
-
-
-_PRINTER = _NotesPrinter()
-
-
-def tex(expr: sp.Basic) -> str:
-    """LaTeX of ``expr`` for the notes (the notation printer with the notes' typography)."""
-    return _PRINTER.doprint(expr)
-
-
-# Matrices, abbreviated --------------------------------------------------------------------------
-
-
-def shown_indices(n: int) -> list[int | None]:
-    """1-based indices a matrix of ``n`` rows shows; ``None`` marks the ellipsis."""
-    if n <= MAX_SHOWN:
-        return list(range(1, n + 1))
-    return [*range(1, HEAD + 1), None, n]
-
-
-def matrix_tex(rows: int, cols: int, entry: Callable[[int, int], str]) -> str:
-    """A ``bmatrix`` of ``entry(r, c)`` (1-based), abbreviated past :data:`MAX_SHOWN`."""
-    lines = []
-    for r in shown_indices(rows):
-        cells = []
-        for c in shown_indices(cols):
-            if r is None and c is None:
-                cells.append(r"\ddots")
-            elif r is None:
-                cells.append(r"\vdots")
-            elif c is None:
-                cells.append(r"\cdots")
-            else:
-                cells.append(entry(r, c))
-        lines.append(" & ".join(cells))
-    return r"\begin{bmatrix} " + r" \\[1.5ex] ".join(lines) + r" \end{bmatrix}"
-
-
-def _display_style(entry: str) -> str:
-    """Partials in a matrix at full size (``\\dfrac``), as they are written by hand."""
-    return entry.replace(r"\frac{", r"\dfrac{")
-
-
-def form_tex(form: Form) -> str:
-    """One form of a step: printed, or an :class:`EntryMatrix` as an abbreviated matrix."""
-    if isinstance(form, EntryMatrix):
-        return matrix_tex(form.rows, form.cols, lambda r, c: _display_style(tex(form.entry(r, c))))
-    return tex(form)
-
-
-# The document model handed to the templates -------------------------------------------------
+_LABEL_PREFIX = re.compile(r"[A-Za-z0-9:._-]{0,40}")
 
 
 @dataclass(frozen=True)
-class Display:
-    """A displayed equation: aligned rows (``left &= right && \\text{note}``), maybe numbered."""
+class NotesOptions:
+    """The notes options of SPEC section 7 and of ``--expand``."""
 
-    rows: tuple[str, ...]
-    #: The equation number as text (``"7"``), or ``""`` for an unnumbered display.
-    number: str = ""
-    #: ``eq:<step key>`` for numbered steps.
-    label: str = ""
-    #: Per-row tags for the summary (LaTeX: ``\eqref{...}``; Markdown: the number).
-    tags: tuple[str, ...] = ()
-    kind: str = "display"
+    #: The layer whose chain rule and weight matrix are written in full (None: the default).
+    expand: int | None = None
+    #: Where the table of how each step was proved goes: one of :data:`CHECKS`.
+    checks: str = "appendix"
+    #: Prefixed to every LaTeX label (and Markdown block id), so two fragments can share one
+    #: document.
+    label_prefix: str = ""
 
-    @property
-    def aligned(self) -> bool:
-        return len(self.rows) > 1 or "&" in self.rows[0]
+    def resolved(self, depth: int) -> NotesOptions:
+        """These options checked against a network of ``depth`` layers, ``expand`` filled in.
 
-
-@dataclass(frozen=True)
-class Text:
-    """A paragraph of prose with inline math in ``$...$``.
-
-    ``par`` is False when a display follows that continues the sentence (no paragraph break).
-    """
-
-    text: str
-    par: bool = True
-    kind: str = "text"
-
-
-@dataclass(frozen=True)
-class Heading:
-    """A subsection heading."""
-
-    title: str
-    kind: str = "heading"
+        Raises :class:`~symgrad.errors.SpecError` with what to change.
+        """
+        expand = depth if self.expand is None else self.expand
+        if not 1 <= expand <= depth:
+            raise SpecError(
+                f"--expand must be a layer number from 1 to {depth} (L = {depth}), got {expand}"
+            )
+        if self.checks not in CHECKS:
+            raise SpecError(f"--checks must be one of {', '.join(CHECKS)}, got {self.checks!r}")
+        if not _LABEL_PREFIX.fullmatch(self.label_prefix):
+            raise SpecError(
+                "--label-prefix may use letters, digits and : . _ - (at most 40), got "
+                f"{self.label_prefix!r}"
+            )
+        return replace(self, expand=expand)
 
 
-@dataclass(frozen=True)
-class Table:
-    """A table of prepared cells; ``spec`` is the LaTeX column spec, ``align`` Markdown's."""
-
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    spec: str
-    align: tuple[str, ...]
-    caption: str = ""
-    breakable: bool = False
-    kind: str = "table"
-
-    @property
-    def long(self) -> bool:
-        """Long tables may break across pages (``longtable``); short ones stay in one piece."""
-        return self.breakable or len(self.rows) > 24
+# Formats ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DiagramNode:
-    name: str
-    x: str
-    y: str
-    label: str
-    ellipsis: bool
-
-
-@dataclass(frozen=True)
-class Diagram:
-    """The network drawn with TikZ (LaTeX) or Mermaid (Markdown): units, edges and labels."""
-
-    nodes: tuple[DiagramNode, ...]
-    edges: tuple[tuple[str, str], ...]
-    #: (x, y, text) of the layer captions under the columns and the W_k labels above them.
-    captions: tuple[tuple[str, str, str], ...]
-    weights: tuple[tuple[str, str, str], ...]
-    scaled: bool
-    #: Mermaid lines for Markdown.
-    mermaid: tuple[str, ...]
-    caption: str
-    kind: str = "diagram"
-
-
-Block = Display | Text | Heading | Table | Diagram
-
-
-@dataclass(frozen=True)
-class Section:
-    title: str
-    label: str
-    blocks: tuple[Block, ...]
-
-    def __post_init__(self) -> None:
-        # Prose that introduces a display runs on into it, as in a printed book.
-        blocks = list(self.blocks)
-        for n, block in enumerate(blocks[:-1]):
-            if isinstance(block, Text) and isinstance(blocks[n + 1], Display):
-                blocks[n] = Text(block.text, par=False)
-        object.__setattr__(self, "blocks", tuple(blocks))
-
-
-@dataclass(frozen=True)
-class Notes:
-    """Everything a notes template needs, as strings."""
-
-    title: str
-    subtitle: str
-    command: str
-    intro: tuple[str, ...]
-    sections: tuple[Section, ...]
-    packages: tuple[str, ...] = FRAGMENT_PACKAGES
-    extra: dict[str, str] = field(default_factory=dict)
-
-
-# Prose that differs between LaTeX and Markdown ---------------------------------------------------
-
-
-class _Format:
-    """How prose refers to equations and quotes user input in one output format."""
+class _Format(wording.Style):
+    """How prose refers to equations and sections and marks up words in one output format."""
 
     latex = True
 
-    def __init__(self, derivation: Derivation) -> None:
+    def __init__(self, derivation: Derivation, prefix: str, fragment: bool = False) -> None:
         self.derivation = derivation
+        self.prefix = prefix
+        #: A fragment has no appendix of its own: its last section is referred to as a section.
+        self.fragment = fragment
+
+    def label(self, key: str) -> str:
+        return f"{self.prefix}eq:{key}"
+
+    def section_label(self, name: str) -> str:
+        return f"{self.prefix}sec:{name}"
+
+    def anchor(self, key: str) -> str:
+        return ""
 
     def ref(self, step: Step) -> str:
-        return rf"\eqref{{eq:{step.key}}}"
+        """A reference to an equation in prose."""
+        return rf"\eqref{{{self.label(step.key)}}}"
+
+    def note_ref(self, step: Step) -> str:
+        """A reference to an equation inside a display's note."""
+        return self.ref(step)
+
+    def ref_label(self, key: str, shown: str) -> str:
+        """A reference to a tagged equation (``(BP1)``) by its label."""
+        return rf"\eqref{{{self.label(key)}}}"
+
+    def section_ref(self, name: str, title: str) -> str:
+        return rf"Section~\ref{{{self.section_label(name)}}}"
+
+    def appendix_ref(self, name: str, title: str) -> str:
+        if self.fragment:
+            return self.section_ref(name, title)
+        return rf"Appendix~\ref{{{self.section_label(name)}}}"
+
+    def math(self, latex: str, plain: str = "") -> str:
+        return f"${latex}$"
 
     def code(self, text: str) -> str:
         return rf"\texttt{{{tex_escape(text)}}}"
 
+    def text(self, text: str) -> str:
+        return tex_escape(text)
+
     def emph(self, text: str) -> str:
         return rf"\emph{{{text}}}"
 
-    def tag(self, step: Step) -> str:
-        return rf"\eqref{{eq:{step.key}}}"
-
-    def prose(self, text: str) -> str:
-        """Plain-English text from :mod:`symgrad.render.wording`, made safe for the format."""
-        return tex_escape(text)
+    #: "and so on" between references.
+    ellipsis = r"\dots,"
 
     def cell(self, text: str) -> str:
         return text
+
+    @property
+    def row_gap(self) -> str:
+        return LATEX_ROW_GAP
+
+    def resolve(self, sections: list[Section]) -> list[Section]:
+        """Fill in what can only be known once every display exists (Markdown's links)."""
+        return sections
 
 
 class _MarkdownFormat(_Format):
     latex = False
 
+    def anchor(self, key: str) -> str:
+        # Obsidian block ids allow letters, digits and dashes only.
+        return re.sub(r"[^A-Za-z0-9-]", "-", f"{self.prefix}eq-{key}")
+
     def ref(self, step: Step) -> str:
+        # A link to the display that holds the step, resolved by :meth:`resolve`.
+        return f"\x00ref:{step.key}\x00"
+
+    def note_ref(self, step: Step) -> str:
         return f"({step.number})"
+
+    def ref_label(self, key: str, shown: str) -> str:
+        return shown
+
+    def section_ref(self, name: str, title: str) -> str:
+        return f"the section *{title}*"
+
+    def appendix_ref(self, name: str, title: str) -> str:
+        return f"the appendix *{title}*"
 
     def code(self, text: str) -> str:
         return f"`{text}`"
 
+    def text(self, text: str) -> str:
+        return text.replace("_", "\\_").replace("*", "\\*")
+
     def emph(self, text: str) -> str:
         return f"*{text}*"
 
-    def tag(self, step: Step) -> str:
-        return str(step.number)
-
-    def prose(self, text: str) -> str:
-        return text.replace("_", "\\_").replace("*", "\\*")
+    ellipsis = "…,"
 
     def cell(self, text: str) -> str:
         # A bar ends a Markdown table cell, even inside math: write |x| as \vert x \vert.
         return text.replace("|", r"\vert ")
 
+    @property
+    def row_gap(self) -> str:
+        return MARKDOWN_ROW_GAP
 
-# Building the notes -----------------------------------------------------------------------------
+    def resolve(self, sections: list[Section]) -> list[Section]:
+        anchors: dict[str, tuple[str, int]] = {}
+        for section in sections:
+            for block in section.blocks:
+                if isinstance(block, Display) and block.numbered:
+                    for row in block.rows:
+                        if row.number:
+                            key = row.label.split("eq:", 1)[-1]
+                            anchors[key] = (block.anchor, row.number)
+
+        def link(match: re.Match[str]) -> str:
+            anchor, number = anchors[match.group(1)]
+            return f"[({number})](#^{anchor})"
+
+        def fix(text: str) -> str:
+            return re.sub("\x00ref:([^\x00]*)\x00", link, text)
+
+        resolved = []
+        for section in sections:
+            blocks: list[Block] = []
+            for block in section.blocks:
+                if isinstance(block, Text):
+                    block = replace(block, text=fix(block.text))
+                elif isinstance(block, Table):
+                    block = replace(
+                        block, rows=tuple(tuple(fix(c) for c in row) for row in block.rows)
+                    )
+                elif isinstance(block, Steps):
+                    block = replace(block, items=tuple(fix(i) for i in block.items))
+                blocks.append(block)
+            resolved.append(replace(section, blocks=tuple(blocks)))
+        return resolved
+
+
+# Rule notes beside the rows ---------------------------------------------------------------------
 
 _RULE_NOTES = {
     Rule.DEFINITION: "definition",
@@ -380,15 +274,21 @@ _RULE_NOTES = {
     Rule.OUTPUT_DERIVATIVE: "derivative of the output function",
     Rule.ACTIVATION_DERIVATIVE: "derivative of the activation",
     Rule.ALGEBRA: "algebra",
+    Rule.CANCEL: r"cancel $\hat{y}_{j}$",
+    Rule.KRONECKER: r"$\delta_{ij}$ keeps the term $j = i$",
+    Rule.EXPAND: "multiply out",
     Rule.TARGETS_SUM_TO_ONE: r"using $\sum_{j} y_{j} = 1$",
     Rule.MATRIX_FORM: "in matrix form",
     Rule.ENTRIES: "entries",
     Rule.OUTER_PRODUCT: "outer product",
+    Rule.ROWS: "rows",
+    Rule.BATCH_MEAN: "mean",
 }
 
-#: A row of an aligned display longer than this (LaTeX source characters) gets its rule note in
-#: the prose instead of beside it, so that nothing runs into the margin.
-_NOTE_WIDTH_LIMIT = 150
+#: Width of the text in ems (A4, 2.5 cm margins, 11 pt); a row and its note must fit in it.
+_LINE_EMS = 36.0
+#: Room for an equation number at the end of a row.
+_NUMBER_EMS = 4.0
 
 
 def _math(text: str) -> str:
@@ -396,42 +296,172 @@ def _math(text: str) -> str:
 
 
 _YHAT = _math(r"\hat{y}")
-_YHAT_I = _math(r"\hat{y}_{i}")
-_YHAT_J = _math(r"\hat{y}_{j}")
-_SUM_Y = _math(r"\sum_{j} y_{j} = 1")
+PRIME = "'"
+PRIME_AT_ZERO = "g'(0) = "
+YHAT_I = r"\hat{y}_{i}"
+YHAT_J = r"\hat{y}_{j}"
+SUM_Y = r"\sum_{j} y_{j} = 1"
+GRAD_A_K = r"\nabla_{a_{k}} \mathcal{L}"
 _ODOT = _math(r"\odot")
-_GRAD_A = _math(r"\nabla_{a_{k}} \mathcal{L}")
-_PARTIAL_V = _math(r"\partial \mathcal{L} / \partial v_{i}")
-_DA_DH = _math(r"\partial a_{k+1,i} / \partial h_{kj} = W_{k+1,ij}")
-_FORWARD_I = _math(r"a_{ki} = b_{ki} + \sum_{j} W_{kij} h_{k-1,j}")
-_DA_DW = _math(r"\partial a_{ki} / \partial W_{kij} = h_{k-1,j}")
-_DA_DB = _math(r"\partial a_{ki} / \partial b_{ki} = 1")
 
 
-def _times(n: int, m: int) -> str:
+def _times(n: int | str, m: int | str) -> str:
     return rf"{n} \times {m}"
 
 
-def _grad_a(k: int) -> str:
-    return rf"\nabla_{{a_{{{k}}}}} \mathcal{{L}}"
+# The width of printed LaTeX, roughly ---------------------------------------------------------
+
+_COMMAND_EMS = {
+    r"\partial": 0.6,
+    r"\odot": 1.4,
+    r"\le": 1.3,
+    r"\ge": 1.3,
+    r"\log": 1.6,
+    r"\max": 2.0,
+    r"\tanh": 2.3,
+    r"\sin": 1.6,
+    r"\cos": 1.6,
+    r"\cdots": 1.6,
+    r"\ddots": 1.2,
+    r"\vdots": 0.5,
+    r"\top": 0.7,
+    r"\nabla": 0.9,
+    r"\delta": 0.5,
+    r"\Delta": 0.8,
+    r"\times": 1.3,
+    r"\quad": 1.0,
+    r"\qquad": 2.0,
+}
+_GROUP = re.compile(r"\\(?:d?frac|sum|mathcal|hat|bar|mathbf|operatorname|text)\b|[_^]|\\[A-Za-z]+")
 
 
-def _softmax_jacobian(L: int) -> str:  # noqa: N803 - the notes' L
-    jacobian = r"\hat{y}_{j} (\delta_{ij} - \hat{y}_{i})"
-    return rf"\partial \hat{{y}}_{{j}} / \partial a_{{{L}i}} = {jacobian}"
+def _braced(text: str, start: int) -> tuple[str, int]:
+    """The group ``{...}`` starting at ``text[start]`` (or one character) and the index after."""
+    if start >= len(text):
+        return "", start
+    if text[start] != "{":
+        if text[start] == "\\":
+            match = re.match(r"\\[A-Za-z]+", text[start:])
+            end = start + (match.end() if match else 1)
+            return text[start:end], end
+        return text[start], start + 1
+    depth = 0
+    for n in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[n], 0)
+        if depth == 0:
+            return text[start + 1 : n], n + 1
+    return text[start + 1 :], len(text)
+
+
+_MATRIX = re.compile(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", re.S)
+
+
+def _matrix_width(match: re.Match[str]) -> str:
+    """A matrix replaced by as many ``x`` as it is wide: its widest row, cell by cell."""
+    rows = re.split(r"\\\\(?:\[[^]]*\])?(?:\s*\\noalign\{[^}]*\})?", match.group(1))
+    width = max(
+        sum(visible_width(cell) for cell in row.split("&")) + 1.2 * row.count("&") for row in rows
+    )
+    return "x" * round((width + 1.0) / 0.55)
+
+
+def visible_width(latex: str) -> float:
+    """About how many ems ``latex`` takes in a display: fractions count their wider part,
+    sub- and superscripts less than the text, a matrix its widest row, ``\\left`` and
+    ``\\right`` nothing.
+
+    It only decides where a note goes (beside its row or below it); the tests compile every
+    case and fail on any overfull box, so an estimate that is too low cannot go unnoticed.
+    """
+    text = _MATRIX.sub(_matrix_width, latex.replace(r"\left", "").replace(r"\right", ""))
+    width = 0.0
+    n = 0
+    while n < len(text):
+        ch = text[n]
+        if ch == "\\":
+            match = _GROUP.match(text, n)
+            name = match.group(0) if match else "\\"
+            n += len(name)
+            if name in (r"\frac", r"\dfrac"):
+                top, n = _braced(text, n)
+                bottom, n = _braced(text, n)
+                width += max(visible_width(top), visible_width(bottom)) + 0.2
+            elif name == r"\sum":
+                width += 1.4
+            elif name in (r"\mathcal", r"\hat", r"\bar", r"\mathbf"):
+                inner, n = _braced(text, n)
+                width += visible_width(inner)
+            elif name == r"\operatorname":
+                inner, n = _braced(text, n)
+                width += 0.5 * len(inner) + 0.3
+            elif name == r"\text":
+                inner, n = _braced(text, n)
+                words = re.sub(r"\\(?:eq)?ref\{[^}]*\}", "(99)", inner)
+                width += 0.48 * len(re.sub(r"\$[^$]*\$", "xxxx", words))
+            else:
+                width += _COMMAND_EMS.get(name, 0.9)
+            continue
+        if ch in "_^":
+            inner, n = _braced(text, n + 1)
+            if text[n - len(inner) - 2 : n - len(inner) - 1] == "\\sum":
+                continue
+            width += 0.7 * visible_width(inner)
+            continue
+        n += 1
+        if ch in "{} ":
+            continue
+        if ch in "+-=<>":
+            width += 1.3
+        elif ch in "()[],.;|":
+            width += 0.4
+        else:
+            width += 0.55
+    return width
+
+
+# Building the notes -----------------------------------------------------------------------------
 
 
 class _Builder:
-    """Builds :class:`Notes` for one derivation and one output format."""
+    """Builds :class:`Notes` for one derivation, one output format and resolved options."""
 
-    def __init__(self, derivation: Derivation, fmt: _Format) -> None:
+    def __init__(self, derivation: Derivation, fmt: _Format, options: NotesOptions) -> None:
         self.d = derivation
         self.net = derivation.network
         self.spec = derivation.spec
         self.fmt = fmt
+        self.options = options
         self.L = self.spec.depth
+        self.expand = options.expand or self.L
+        #: The hidden layer whose steps are written in full.
+        self.expand_hidden = min(self.expand, self.L - 1)
+        #: One index style for the whole document: commas as soon as an index can reach 10.
+        self.commas = max(self.spec.sizes) >= 10 or self.L >= 10
 
     # small helpers ---------------------------------------------------------------------------
+
+    def tex(self, expr: sp.Basic, inline: bool = False) -> str:
+        return printing.latex(expr, self.commas, inline)
+
+    def form(self, form: Form) -> str:
+        """One form of a step: printed, or an :class:`EntryMatrix` as an abbreviated matrix."""
+        if isinstance(form, EntryMatrix):
+            return self.matrix(
+                form.rows, form.cols, lambda r, c: _display_style(self.tex(form.entry(r, c)))
+            )
+        return self.tex(form)
+
+    def matrix(self, rows: int, cols: int, entry: Callable[[int, int], str]) -> str:
+        return matrix_tex(rows, cols, entry, self.fmt.row_gap)
+
+    def idx(self, *parts: str) -> str:
+        """An index list in the document's style: ``kij`` or ``k,i,j``."""
+        if self.commas or any(len(p) > 1 for p in parts):
+            return ",".join(parts)
+        return "".join(parts)
+
+    def step(self, kind: Kind, layer: int | None = None) -> Step:
+        return self.d.step(StepId(kind, self.L if layer is None else layer))
 
     def sizes_text(self) -> str:
         return "-".join(str(n) for n in self.spec.sizes)
@@ -440,28 +470,74 @@ class _Builder:
         act = self.spec.activation(k)
         return act.name if act.builtin else f"the custom activation {self.fmt.code(act.name)}"
 
-    def label(self, step: Step) -> str:
-        return f"eq:{step.key}"
+    def g(self, k: int | str = "k") -> str:
+        return "g" if self.spec.uniform_activation else f"g_{{{k}}}"
+
+    def ranges(self, step: Step) -> str:
+        """``$i = 1, 2$``, ``$j = 1$``, ``$i = 1, \\dots, 128$`` from the step's indices."""
+        parts = []
+        for index, n in step.indices:
+            name = self.tex(index)
+            values = ", ".join(str(v) for v in range(1, n + 1)) if n <= 3 else rf"1, \dots, {n}"
+            parts.append(_math(f"{name} = {values}"))
+        return " and ".join(parts)
+
+    def row(self, step: Step, left: str, right: str, note: str, last: bool) -> Row:
+        """A row of a display; the last row of a step carries its number and label."""
+        if not last:
+            return Row(left, right, note)
+        return Row(
+            left,
+            right,
+            note,
+            label=self.fmt.label(step.key),
+            anchor=self.fmt.anchor(step.key),
+            number=step.number,
+        )
+
+    def placed(self, rows: list[Row]) -> tuple[Row, ...]:
+        """Notes beside their rows where they fit, else (for the whole display, since the notes
+        share one column) each on a line of its own below its row."""
+        formulas = max(visible_width(r.left) + visible_width(r.right) for r in rows)
+        notes = max(visible_width(rf"\text{{{r.note}}}") if r.note else 0.0 for r in rows)
+        below = notes > 0 and formulas + notes + 2 + _NUMBER_EMS > _LINE_EMS
+        return tuple(replace(r, note_below=below and bool(r.note)) for r in rows)
 
     def step_display(self, step: Step, notes: bool = True) -> Display:
         """``lhs = form_1 = form_2 ...`` as aligned rows, each with the rule that justifies it."""
-        lhs = form_tex(step.lhs)
-        forms = [form_tex(f) for f in step.forms]
-        has_matrix = any(isinstance(f, EntryMatrix) for f in step.forms)
-        show_notes = notes and not has_matrix and len(forms) > 1
-        if show_notes and max(len(lhs) + len(f) for f in forms) > _NOTE_WIDTH_LIMIT:
-            show_notes = False
+        lhs = self.form(step.lhs)
+        forms = [self.form(f) for f in step.forms]
+        show_notes = len(forms) > 1
         rows = []
         for n, (form, rule) in enumerate(zip(forms, step.rules, strict=True)):
+            note = self.rule_note(step, rule) if show_notes else ""
             left = lhs if n == 0 else ""
-            note = rf" && \text{{{_RULE_NOTES[rule]}}}" if show_notes else ""
-            rows.append(f"{left} &= {form}{note}" if len(forms) > 1 else f"{left} = {form}")
-        return Display(tuple(rows), str(step.number), self.label(step))
+            rows.append(self.row(step, left, f"= {form}", note, n == len(forms) - 1))
+        spread = any(isinstance(f, EntryMatrix) for f in step.forms)
+        return Display(self.placed(rows), spread=spread)
 
-    def ranges(self, step: Step) -> str:
-        """``for $i = 1, \\dots, 3$`` from the step's generic indices."""
-        parts = [_math(rf"{tex(index)} = 1, \dots, {n}") for index, n in step.indices]
-        return " and ".join(parts)
+    def rule_note(self, step: Step, rule: Rule) -> str:
+        """The note beside a row: the rule, with a reference where it names another step."""
+        if rule in (Rule.CHAIN_RULE, Rule.MATRIX_FORM) and step.kind in ELEMENTWISE_TWIN:
+            # a matrix whose entries are given by the elementwise step
+            return f"by {self.fmt.note_ref(self.d.step(step.id.twin()))}"
+        if rule is Rule.KRONECKER:  # in the index style of the document
+            return rf"$\delta_{{{self.idx('i', 'j')}}}$ keeps the term $j = i$"
+        if rule in (Rule.ROWS, Rule.BATCH_MEAN):
+            other = self.d.step(step.id.per_sample())
+            word = "rows of" if rule is Rule.ROWS else "mean of"
+            return f"{word} {self.fmt.note_ref(other)}"
+        return _RULE_NOTES[rule]
+
+    def compact_rows(self, steps: Sequence[Step], like: Sequence[Step]) -> list[Row]:
+        """Each step on one line as ``lhs = final``, numbered, with a note pointing to the same
+        step of the layer written in full (``like``)."""
+        rows = []
+        for step, model in zip(steps, like, strict=True):
+            note = f"as {self.fmt.note_ref(model)}" if model is not step else ""
+            left, right = self.tex(step.lhs, inline=True), self.tex(step.final, inline=True)
+            rows.append(self.row(step, left, f"= {right}", note, True))
+        return rows
 
     # sections ----------------------------------------------------------------------------
 
@@ -487,16 +563,33 @@ class _Builder:
             self.hidden_section(),
             self.parameter_section(),
             self.summary_section(),
-            self.checks_section(),
+            self.general_section(),
+            self.batch_section(),
         ]
+        checks = self.checks_section()
+        if checks is not None:
+            sections.append(checks)
+        sections = self.fmt.resolve([self.format_cells(s) for s in sections])
         command = "symgrad {} " + " ".join(shlex.quote(a) for a in self.spec.command_args())
         return Notes(
             title=title,
             subtitle=subtitle,
-            command=command,
+            command=command + self.option_args(),
             intro=self.intro(),
-            sections=tuple(self.format_cells(section) for section in sections),
+            sections=tuple(sections),
+            packages=FRAGMENT_PACKAGES,
         )
+
+    def option_args(self) -> str:
+        """The notes options that differ from the defaults, as they were given."""
+        args = []
+        if self.options.expand not in (None, self.L):
+            args += ["--expand", str(self.options.expand)]
+        if self.options.checks != NotesOptions.checks:
+            args += ["--checks", self.options.checks]
+        if self.options.label_prefix:
+            args += ["--label-prefix", self.options.label_prefix]
+        return "".join(" " + shlex.quote(a) for a in args)
 
     def format_cells(self, section: Section) -> Section:
         """Table cells made safe for the output format (Markdown: no bare ``|``)."""
@@ -512,38 +605,68 @@ class _Builder:
         sizes = ", ".join(_math(f"n_{{{k}}} = {n}") for k, n in enumerate(self.spec.sizes))
         L = self.L
         first = (
-            f"These notes derive the gradient of the loss with respect to every weight and bias "
+            "These notes derive the gradient of the loss with respect to every weight and bias "
             f"of a feed-forward network with {L} layer{'s' if L > 1 else ''} of weights and layer "
             f"sizes {sizes}. We first fix the notation and the forward pass, then go backwards "
             "through the network as backpropagation does: the output layer, the hidden layers, "
-            "and finally the parameters."
+            "and finally the parameters. The same steps then give backpropagation for any depth, "
+            "and for a mini-batch of samples, the form that code computes."
         )
-        second = (
-            "Every equation below was generated, and checked, by symgrad; the last section says "
-            "how. Indices start at 1."
+        return (first, self.checked_sentence())
+
+    def checked_sentence(self) -> str:
+        """One sentence for the students: how far to trust the equations, and where to look."""
+        if self.d.proof is None:
+            return (
+                "The equations below were generated by symgrad but not checked (the proof was "
+                "skipped). Indices start at 1."
+            )
+        where = ""
+        if self.options.checks == "full":
+            where = f"; {self.fmt.section_ref('checks', 'What was checked')} says how"
+        elif self.options.checks == "appendix":
+            where = f"; {self.fmt.appendix_ref('checks', 'How each equation was checked')} says how"
+        return (
+            "Every equation below was generated by computer algebra and checked: each step "
+            f"against the one before it, and every partial against a direct derivative of the "
+            f"loss{where}. Indices start at 1."
         )
-        return (first, second)
+
+    # setup ----------------------------------------------------------------------------------
 
     def setup_section(self) -> Section:
-        blocks: list[Block] = [Heading("Notation"), self.notation_table()]
+        blocks: list[Block] = [
+            Heading("Notation"),
+            self.notation_table(),
+            Text(
+                "The symbols of a mini-batch are listed with its equations, in "
+                + self.fmt.section_ref("batch", "Mini-batches and the generated code")
+                + "."
+            ),
+        ]
         blocks += [Heading("The network"), self.diagram(), self.shapes_table()]
         blocks += [Heading("The forward pass")]
         blocks += self.forward_blocks()
-        return Section("Setup", "sec:setup", tuple(blocks))
+        return Section("Setup", self.fmt.section_label("setup"), tuple(blocks))
 
     def notation_table(self) -> Table:
         L = self.L
+        k, i, j = "k", "i", "j"
+        w_kij = f"W_{{{self.idx(k, i, j)}}}"
+        b_ki = f"b_{{{self.idx(k, i)}}}"
+        output = self.spec.pair.output
         rows: list[tuple[str, ...]] = [
             (_math(r"x = h_{0}"), "input", _math(r"\mathbb{R}^{n_{0}}")),
             (
                 _math("W_{k}"),
-                f"weights of layer {_math('k')}; {_math('W_{kij}')} connects unit {_math('j')} "
-                f"of layer {_math('k-1')} to unit {_math('i')} of layer {_math('k')}",
+                f"weights of layer {_math('k')}; {_math(w_kij)} connects "
+                f"unit {_math('j')} of layer {_math('k-1')} to unit {_math('i')} of layer "
+                f"{_math('k')}",
                 _math(r"\mathbb{R}^{n_{k} \times n_{k-1}}"),
             ),
             (
                 _math("b_{k}"),
-                f"biases of layer {_math('k')}; {_math('b_{ki}')} belongs to unit {_math('i')}",
+                f"biases of layer {_math('k')}; {_math(b_ki)} belongs to unit {_math('i')}",
                 _math(r"\mathbb{R}^{n_{k}}"),
             ),
             (
@@ -553,18 +676,34 @@ class _Builder:
             ),
         ]
         if L > 1:
-            g = "g" if self.spec.uniform_activation else "g_{k}"
+            g = self.g()
             rows.append(
                 (
                     _math(f"h_{{k}} = {g}(a_{{k}})"),
-                    f"activation of hidden layer {_math('k')}, elementwise",
+                    f"activation of hidden layer {_math('k')}: {_math(g)} acts on every entry",
                     _math(r"\mathbb{R}^{n_{k}}"),
                 )
             )
+            rows.append(
+                (
+                    _math(f"{g}'"),
+                    f"the derivative of {_math(g)}; {_math(g + '(a_{k})')} and "
+                    f"{_math(g + PRIME + '(a_{k})')} apply it entry by entry",
+                    "",
+                )
+            )
+        what = {
+            "softmax": (
+                rf"the softmax, $\hat{{y}}_{{i}} = e^{{a_{{{self.idx(str(L), 'i')}}}}} / "
+                rf"\sum_{{j}} e^{{a_{{{self.idx(str(L), 'j')}}}}}$"
+            ),
+            "sigmoid": r"the sigmoid $\sigma(t) = 1 / (1 + e^{-t})$ of every entry",
+            "identity": "the identity",
+        }[output.name]
         rows += [
             (
                 _math(rf"\hat{{y}} = O(a_{{{L}}})"),
-                f"prediction; the output function {_math('O')} is the {self.spec.pair.output.name}",
+                f"prediction; the output function {_math('O')} is {what}",
                 _math(rf"\mathbb{{R}}^{{n_{{{L}}}}}"),
             ),
             (_math("y"), "target", _math(rf"\mathbb{{R}}^{{n_{{{L}}}}}")),
@@ -575,14 +714,40 @@ class _Builder:
             ),
             (
                 _math(r"\nabla_{v} \mathcal{L}"),
-                f"gradient: the partials {_PARTIAL_V}, shaped like {_math('v')}",
+                "gradient: the partials "
+                + _math(r"\partial \mathcal{L} / \partial v_{i}")
+                + ", shaped like "
+                + _math("v"),
                 "shape of " + _math("v"),
             ),
+            (
+                _math(r"u \odot v"),
+                "elementwise product, " + _math(r"(u \odot v)_{i} = u_{i} v_{i}"),
+                "",
+            ),
+            (_math(r"v^{\top}"), "transpose: a column vector becomes a row", ""),
+            (_math(r"\mathbf{1}"), "a vector (or matrix) of ones, of the shape needed", ""),
         ]
+        if any(a.derivative_at_kink is not None for a in self.spec.activations[: L - 1]):
+            rows.append(
+                (
+                    _math(r"\mathbf{1}[P]"),
+                    "indicator: 1 where the condition " + _math("P") + " holds, else 0",
+                    "",
+                )
+            )
+        if not output.diagonal:
+            rows.append(
+                (
+                    _math(r"\delta_{" + self.idx(i, j) + "}"),
+                    "Kronecker delta: 1 if " + _math("i = j") + ", else 0",
+                    "",
+                )
+            )
         return Table(
             ("symbol", "meaning", "shape"),
             tuple(rows),
-            r"@{}l p{0.5\linewidth} l@{}",
+            r"@{}l >{\raggedright\arraybackslash}p{0.55\linewidth} l@{}",
             ("left", "left", "left"),
         )
 
@@ -594,10 +759,8 @@ class _Builder:
             total += n * (m + 1)
             if k < self.L:
                 act = self.spec.activation(k)
-                g = tex(act.function)
-                what = f"{self.activation_name(k)}, {_math('g(x) = ' + g)}"
-                if not act.builtin:
-                    what = f"custom, {_math('g(x) = ' + g)}"
+                g = self.tex(act.shown_function)
+                what = f"{act.name if act.builtin else 'custom'}, {_math('g(x) = ' + g)}"
             else:
                 what = f"{self.spec.pair.output.name} output"
             rows.append(
@@ -614,10 +777,10 @@ class _Builder:
         return Table(
             ("layer", "units", "weights", "biases", "activation", "parameters"),
             tuple(rows),
-            "@{}clllp{0.3\\linewidth}r@{}",
+            r"@{}clll>{\raggedright\arraybackslash}p{0.3\linewidth}r@{}",
             ("center", "left", "left", "left", "left", "right"),
             caption=(
-                f"The input has {_math(f'n_{{0}} = {self.spec.sizes[0]}')} units. "
+                f"The input has {_math('n_{0} = ' + str(self.spec.sizes[0]))} units. "
                 "Each layer and its parameters:"
             ),
         )
@@ -646,11 +809,11 @@ class _Builder:
                     nodes.append(DiagramNode(name, f"{x:.2f}", f"{y:.2f}", r"\vdots", True))
                     continue
                 if k == 0:
-                    label = tex(nt.post(0, unit))
+                    label = self.tex(nt.post(0, unit))
                 elif k == L:
-                    label = tex(nt.prediction(unit))
+                    label = self.tex(nt.prediction(unit))
                 else:
-                    label = tex(nt.post(k, unit))
+                    label = self.tex(nt.post(k, unit))
                 nodes.append(DiagramNode(name, f"{x:.2f}", f"{y:.2f}", label, False))
                 names.append(name)
             columns.append(names)
@@ -666,10 +829,10 @@ class _Builder:
             weights.append(
                 ((f"{(k - 0.5) * spacing:.2f}"), f"{top_y:.2f}", f"$W_{{{k}}}, b_{{{k}}}$")
             )
-        mermaid = self.mermaid()
+        wide = max(sizes) > MAX_SHOWN
         caption = (
             "The network. Every unit of a layer feeds every unit of the next; "
-            + ("wide layers show their first and last units. " if max(sizes) > MAX_SHOWN else "")
+            + (f"wide layers show their first {_HEAD_WORD} and last units. " if wide else "")
             + f"{_math('W_{k}')} and {_math('b_{k}')} are the parameters between layers "
             f"{_math('k-1')} and {_math('k')}."
         )
@@ -679,7 +842,7 @@ class _Builder:
             tuple(captions),
             tuple(weights),
             scaled=L > DIAGRAM_FULL_LAYERS,
-            mermaid=mermaid,
+            mermaid=self.mermaid(),
             caption=caption,
         )
 
@@ -701,88 +864,140 @@ class _Builder:
         return tuple(lines)
 
     def forward_blocks(self) -> list[Block]:
-        blocks: list[Block] = []
         L = self.L
-        blocks.append(
+        act_names = {self.activation_name(k) for k in range(1, L)}
+        applies = (
+            f", and each hidden layer applies {next(iter(act_names))} to every unit"
+            if len(act_names) == 1
+            else ", and hidden layer $k$ applies its activation $g_{k}$ to every unit"
+            if act_names
+            else ""
+        )
+        output = self.spec.pair.output.name
+        blocks: list[Block] = [
             Text(
                 "Each layer adds its biases to a weighted sum of the previous layer's "
-                f"activations; the input is {_math('h_{0} = x')}."
+                f"activations (the input is {_math('h_{0} = x')}){applies}; the output layer "
+                f"applies the {output} to {_math('a_{' + str(L) + '}')}:"
+            )
+        ]
+        ids = [i for i in forward_pass(L) if i.kind is not Kind.LOSS]
+        groups = [
+            tuple(self.compact_step(self.d.step(i), self.forward_notes(self.d.step(i))))
+            for i in ids
+        ]
+        blocks += [Display(self.placed(list(rows))) for rows in _joined(groups, FORWARD_ROWS)]
+        loss = self.step(Kind.LOSS)
+        blocks.append(
+            Text(
+                f"The per-sample loss is the {self.spec.pair.loss.display} of the prediction "
+                f"{_YHAT} and the target {_math('y')}:"
             )
         )
-        for step in self.d.stage(Stage.SETUP):
-            if step.kind is Kind.FORWARD:
-                blocks.append(self.step_display(step, notes=False))
-            elif step.kind is Kind.ACTIVATION:
-                blocks.append(
-                    Text(
-                        f"Hidden layer {_math(str(step.layer))} applies "
-                        f"{self.activation_name(step.layer)} to every unit:"
-                    )
-                )
-                blocks.append(self.step_display(step, notes=False))
-            elif step.kind is Kind.PREDICTION:
-                blocks.append(
-                    Text(
-                        f"The output layer applies the {self.spec.pair.output.name} to "
-                        f"{_math(f'a_{{{L}}}')}:"
-                    )
-                )
-                blocks.append(self.step_display(step, notes=False))
-            elif step.kind is Kind.LOSS:
-                text = (
-                    f"and the per-sample loss is the {self.spec.pair.loss.display} of the "
-                    f"prediction {_YHAT} and the target {_math('y')}:"
-                )
-                blocks.append(Text(text))
-                blocks.append(self.step_display(step, notes=False))
-        blocks.append(Text("In vector form, the forward pass is"))
-        blocks.append(Display(tuple(self.forward_vector_rows(aligned=True))))
+        blocks.append(self.step_display(loss, notes=False))
+        for k, activation in enumerate(self.spec.activations[: L - 1], start=1):
+            if activation.derivative_at_kink is not None and (
+                k == 1 or self.spec.activations[k - 2].name != activation.name
+            ):
+                blocks.append(Text(self.kink_sentence(k)))
         blocks += self.written_out_blocks()
         return blocks
 
-    def forward_vector_rows(self, aligned: bool) -> list[str]:
-        eq = "&=" if aligned else "="
+    def compact_step(self, step: Step, notes: Sequence[str]) -> list[Row]:
+        """A step as compact as it prints (partials with a slash, sums with their limits beside
+        them): on one line, ``lhs = form_1 = form_2``, when that fits; else a line a form.
+        ``notes`` justify the forms; on one line they are joined."""
+        lhs = self.tex(step.lhs, inline=True)
+        forms = [self.tex(f, inline=True) for f in step.forms]
+        line = "= " + " = ".join(forms)
+        joined = "; ".join(n for n in notes if n)
+        notes = [n or "" for n in notes]
+        if visible_width(lhs) + visible_width(line) + _NUMBER_EMS <= _LINE_EMS or len(forms) == 1:
+            return [self.row(step, lhs, line, joined, True)]
+        return [
+            self.row(step, lhs if n == 0 else "", f"= {form}", note, n == len(forms) - 1)
+            for n, (form, note) in enumerate(zip(forms, notes, strict=True))
+        ]
+
+    def forward_notes(self, step: Step) -> list[str]:
+        """The forward pass is made of definitions; an activation's row names its ``g``."""
+        if step.kind is Kind.ACTIVATION:
+            return ["", self.spec.activation(step.layer).display]
+        return [""] * len(step.forms)
+
+    def kink_sentence(self, k: int) -> str:
+        """relu has no derivative at 0: the value used there, stated once."""
+        act = self.spec.activation(k)
+        value = self.tex(act.derivative_at_kink)
+        return (
+            f"The {act.name} has no derivative at {_math('0')}; these notes, like the generated "
+            f"code and like PyTorch and JAX, use {_math(PRIME_AT_ZERO + value)}."
+        )
+
+    def forward_vector_rows(self, tags: bool = False) -> list[Row]:
+        """``a_k = b_k + W_k h_{k-1}``, ``h_k = g(a_k)`` side by side, one layer a row."""
         rows = []
         for k in range(1, self.L + 1):
             prev = "x" if k == 1 else f"h_{{{k - 1}}}"
-            rows.append(f"a_{{{k}}} {eq} b_{{{k}}} + W_{{{k}}} {prev}")
+            forward = f"= b_{{{k}}} + W_{{{k}}} {prev}"
             if k < self.L:
-                g = "g" if self.spec.uniform_activation else f"g_{{{k}}}"
-                rows.append(f"h_{{{k}}} {eq} {g}(a_{{{k}}})")
-        rows.append(rf"\hat{{y}} {eq} {self.spec.pair.output.latex}(a_{{{self.L}}})")
+                second = f"h_{{{k}}} = {self.g(k)}(a_{{{k}}})"
+                ids = [StepId(Kind.FORWARD, k), StepId(Kind.ACTIVATION, k)]
+            else:
+                second = rf"\hat{{y}} = {self.spec.pair.output.latex}(a_{{{self.L}}})"
+                ids = [StepId(Kind.FORWARD, k), StepId(Kind.PREDICTION, self.L)]
+            tag = ", ".join(self.fmt.note_ref(self.d.step(i)) for i in ids) if tags else ""
+            rows.append(Row(f"a_{{{k}}}", rf"{forward}, \qquad {second}", tag=tag))
         return rows
 
     def written_out_blocks(self) -> list[Block]:
-        """Every ``a_{ki}`` of this network written out (abbreviated for wide layers)."""
-        blocks: list[Block] = []
-        wide = any(n > MAX_SHOWN for n in self.spec.sizes)
+        """The pre-activations ``a_{ki}`` written out (abbreviated for wide layers); for a deep
+        network only those of the layer written in full."""
+        layers = list(range(1, self.L + 1))
+        if self.L > WRITTEN_OUT_LAYERS:
+            layers = [self.expand]
+        wide = any(
+            self.spec.sizes[k] > MAX_SHOWN or self.spec.sizes[k - 1] > MAX_SHOWN for k in layers
+        )
+        which = "for this network" if len(layers) == self.L else f"for layer {layers[0]}"
         intro = (
-            "Written out for this network"
-            + (", showing the first and last units of wide layers" if wide else "")
+            f"Written out {which}"
+            + (
+                f", showing the first {_HEAD_WORD} and the last units of wide layers"
+                if wide
+                else ""
+            )
             + ", the pre-activations are:"
         )
-        blocks.append(Text(intro))
-        for k in range(1, self.L + 1):
+        blocks: list[Block] = [Text(intro)]
+        for k in layers:
             rows = []
             for i in shown_indices(self.spec.sizes[k]):
                 if i is None:
-                    rows.append(r"& \;\;\vdots")
+                    rows.append(Row("", r"\;\;\vdots"))
                     continue
                 terms = []
                 for j in shown_indices(self.spec.sizes[k - 1]):
                     if j is None:
                         terms.append(r"\cdots")
                     else:
-                        terms.append(f"{tex(nt.weight(k, i, j))} {tex(nt.post(k - 1, j))}")
-                right = " + ".join([tex(nt.bias(k, i)), *terms])
-                rows.append(f"{tex(nt.pre(k, i))} &= {right}")
+                        terms.append(
+                            f"{self.tex(nt.weight(k, i, j))} {self.tex(nt.post(k - 1, j))}"
+                        )
+                right = " + ".join([self.tex(nt.bias(k, i)), *terms])
+                rows.append(Row(self.tex(nt.pre(k, i)), f"= {right}"))
             blocks.append(Display(tuple(rows)))
         return blocks
 
+    # backwards ------------------------------------------------------------------------------
+
     def output_section(self) -> Section:
         L = self.L
-        steps = self.d.stage(Stage.OUTPUT)
-        slope, delta, vector = steps[0], steps[1], steps[2]
+        slope, delta, vector = (
+            self.step(Kind.LOSS_SLOPE),
+            self.step(Kind.OUTPUT_DELTA),
+            self.step(Kind.OUTPUT_DELTA_VECTOR),
+        )
         blocks: list[Block] = [
             Text(
                 "The loss depends on the parameters only through the prediction "
@@ -790,23 +1005,28 @@ class _Builder:
             ),
             self.step_display(slope),
         ]
+        a_li, d_ij = self.idx(str(L), "i"), self.idx("i", "j")
+        ai = _math(f"a_{{{a_li}}}")
         if self.net.diagonal_output:
             chain = (
-                f"Each {_YHAT_I} depends on {_math(f'a_{{{L}i}}')} alone, so the "
-                "chain rule has a single term:"
+                f"Each {_math(YHAT_I)} depends on {ai} alone, so the chain rule has a single "
+                f"term, for {self.ranges(delta)}:"
             )
         else:
+            jacobian = (
+                rf"\partial \hat{{y}}_{{j}} / \partial a_{{{a_li}}} = "
+                rf"\hat{{y}}_{{j}} (\delta_{{{d_ij}}} - \hat{{y}}_{{i}})"
+            )
             chain = (
-                f"The softmax makes every {_YHAT_J} depend on every "
-                f"{_math(f'a_{{{L}i}}')}, so the chain rule sums over {_math('j')}, with "
-                + _math(_softmax_jacobian(L))
-                + ":"
+                f"The softmax makes every {_math(YHAT_J)} depend on every {ai}, so the "
+                f"chain rule sums over {_math('j')}, with {_math(jacobian)}. For "
+                f"{self.ranges(delta)}:"
             )
         blocks += [Text(chain), self.step_display(delta)]
         if self.net.assumes_targets_sum_to_one:
             blocks.append(
                 Text(
-                    f"The last step uses {_SUM_Y}, which holds when "
+                    f"The last step uses {_math(SUM_Y)}, which holds when "
                     f"{_math('y')} is a one-hot label or a probability distribution."
                 )
             )
@@ -814,124 +1034,205 @@ class _Builder:
             Text(f"For every {_math('i')} at once, with {self.fmt.ref(delta)} in matrix form:"),
             self.step_display(vector, notes=False),
         ]
-        return Section("The output layer", "sec:output", tuple(blocks))
+        return Section("The output layer", self.fmt.section_label("output"), tuple(blocks))
 
-    def hidden_section(self) -> Section:
-        blocks: list[Block] = []
-        if self.L == 1:
-            blocks.append(
-                Text(
-                    "This network has no hidden layer: the output layer reads the input "
-                    f"{_math('x')} directly, so the parameters follow from "
-                    f"{self.fmt.ref(self.d.stage(Stage.OUTPUT)[-1])} alone."
-                )
-            )
-            return Section("The hidden layers", "sec:hidden", tuple(blocks))
-        blocks.append(
-            Text(
-                "Going backwards, each hidden layer receives the gradient of the layer above "
-                "it. A unit's activation "
-                f"{_math('h_{kj}')} reaches the loss through every pre-activation "
-                f"{_math('a_{k+1,i}')} of the next layer, and "
-                f"{_DA_DH}."
-            )
-        )
-        for k in hidden_layers_backward(self.L):
-            grad = self.d.step(StepId(Kind.HIDDEN_GRAD, k))
-            grad_v = self.d.step(StepId(Kind.HIDDEN_GRAD_VECTOR, k))
-            delta = self.d.step(StepId(Kind.HIDDEN_DELTA, k))
-            delta_v = self.d.step(StepId(Kind.HIDDEN_DELTA_VECTOR, k))
-            blocks += [
-                Heading(f"Hidden layer {k}"),
-                Text(f"For {self.ranges(grad)}:"),
-                self.step_display(grad),
-                Text(f"In matrix form, {self.fmt.ref(grad)} is"),
-                self.step_display(grad_v, notes=False),
-                Text(
-                    f"The activation acts unit by unit, so {_math(f'h_{{{k}j}}')} depends on "
-                    f"{_math(f'a_{{{k}j}}')} alone:"
-                ),
-                self.step_display(delta),
-                Text(
-                    f"and in matrix form, with {_ODOT} the elementwise product, "
-                    f"{self.fmt.ref(delta)} is"
-                ),
-                self.step_display(delta_v, notes=False),
-            ]
-        return Section("The hidden layers", "sec:hidden", tuple(blocks))
-
-    def parameter_section(self) -> Section:
-        blocks: list[Block] = [
-            Text(
-                f"With the gradient {_GRAD_A} of every layer "
-                "known, the parameters follow. Since "
-                f"{_FORWARD_I}, "
-                f"{_DA_DW} and "
-                f"{_DA_DB}."
+    def hidden_steps(self, k: int) -> list[Step]:
+        return [
+            self.step(kind, k)
+            for kind in (
+                Kind.HIDDEN_GRAD,
+                Kind.HIDDEN_GRAD_VECTOR,
+                Kind.HIDDEN_DELTA,
+                Kind.HIDDEN_DELTA_VECTOR,
             )
         ]
-        for k in layers_backward(self.L):
-            weight = self.d.step(StepId(Kind.WEIGHT, k))
-            matrix = self.d.step(StepId(Kind.WEIGHT_MATRIX, k))
-            bias = self.d.step(StepId(Kind.BIAS, k))
-            bias_v = self.d.step(StepId(Kind.BIAS_VECTOR, k))
-            n, m = self.spec.sizes[k], self.spec.sizes[k - 1]
-            prev = "x" if k == 1 else f"h_{{{k - 1}}}"
-            blocks += [
-                Heading(f"Layer {k}: weights and biases"),
-                Text(f"For {self.ranges(weight)}:"),
-                self.step_display(weight),
-                Text(
-                    f"As {_math(f'W_{{{k}}}')} is a matrix with {_math(_times(n, m))} entries, "
-                    "the gradient collects these partials in a matrix of the same shape"
-                    + (
-                        " (its first and last rows and columns shown)"
-                        if max(n, m) > MAX_SHOWN
-                        else ""
-                    )
-                    + f". Applying {self.fmt.ref(weight)} to every entry shows that it is the "
-                    f"outer product of {_math(_grad_a(k))} and "
-                    f"{_math(prev)}:"
-                ),
-                self.weight_matrix_display(matrix, k),
-                Text(f"The biases: for {self.ranges(bias)},"),
-                self.step_display(bias),
-                Text("so the bias gradient is the gradient of the pre-activation itself:"),
-                self.step_display(bias_v, notes=False),
-            ]
-        return Section("The parameters", "sec:parameters", tuple(blocks))
+
+    def hidden_section(self) -> Section:
+        title, label = "The hidden layers", self.fmt.section_label("hidden")
+        if self.L == 1:
+            text = (
+                "This network has no hidden layer: the output layer reads the input "
+                f"{_math('x')} directly, so the parameters follow from "
+                f"{self.fmt.ref(self.step(Kind.OUTPUT_DELTA_VECTOR))} alone."
+            )
+            return Section(title, label, (Text(text),))
+        K = self.expand_hidden
+        h_kj = f"h_{{{self.idx('k', 'j')}}}"
+        a_next = f"a_{{{self.idx('k+1', 'i')}}}"
+        w_next = f"W_{{{self.idx('k+1', 'i', 'j')}}}"
+        blocks: list[Block] = [
+            Text(
+                "Going backwards, each hidden layer receives the gradient of the layer above "
+                f"it. A unit's activation {_math(h_kj)} reaches the loss "
+                f"through every pre-activation {_math(a_next)} of the "
+                "next layer, and " + _math(rf"\partial {a_next} / \partial {h_kj} = {w_next}") + "."
+            )
+        ]
+        full = self.hidden_steps(K)
+        compact_before = [k for k in hidden_layers_backward(self.L) if k > K]
+        if compact_before:
+            blocks += self.compact_hidden(compact_before, full, before=True)
+        grad, grad_v, delta, delta_v = full
+        h_Kj, a_Kj = f"h_{{{self.idx(str(K), 'j')}}}", f"a_{{{self.idx(str(K), 'j')}}}"
+        blocks += [
+            Heading(f"Hidden layer {K}" + (" in full" if self.L > 2 else "")),
+            Text(f"For {self.ranges(grad)}:"),
+            self.step_display(grad),
+            Text(f"In matrix form, {self.fmt.ref(grad)} is"),
+            self.step_display(grad_v, notes=False),
+            Text(
+                f"The activation acts unit by unit, so {_math(h_Kj)} "
+                f"depends on {_math(a_Kj)} alone:"
+            ),
+            self.step_display(delta),
+            Text(
+                f"and in matrix form, with {_ODOT} the elementwise product, "
+                f"{self.fmt.ref(delta)} is"
+            ),
+            self.step_display(delta_v, notes=False),
+        ]
+        compact_after = [k for k in hidden_layers_backward(self.L) if k < K]
+        if compact_after:
+            blocks += self.compact_hidden(compact_after, full, before=False)
+        return Section(title, label, tuple(blocks))
+
+    def compact_hidden(self, layers: list[int], full: list[Step], before: bool) -> list[Block]:
+        """Hidden layers stated compactly, each step pointing to the layer written in full."""
+        K = self.expand_hidden
+        where = "below" if before else "above"
+        which = f"layer {layers[0]}" if len(layers) == 1 else f"layers {_span(layers)}"
+        blocks: list[Block] = [
+            Heading(f"Hidden {which}"),
+            Text(
+                f"The same steps as for layer {K}, written in full {where} in "
+                f"{self.fmt.ref(full[0])} to {self.fmt.ref(full[-1])}, give for hidden "
+                f"{which}, with {_math('j')} running over the units of each:"
+            ),
+        ]
+        groups = [self.placed(self.compact_rows(self.hidden_steps(k), full)) for k in layers]
+        blocks += [Display(rows) for rows in _joined(groups, LAYER_ROWS)]
+        return blocks
+
+    def parameter_steps(self, k: int) -> list[Step]:
+        return [
+            self.step(kind, k)
+            for kind in (Kind.WEIGHT, Kind.WEIGHT_MATRIX, Kind.BIAS, Kind.BIAS_VECTOR)
+        ]
+
+    def parameter_section(self) -> Section:
+        title, label = "The parameters", self.fmt.section_label("parameters")
+        a_ki = f"a_{{{self.idx('k', 'i')}}}"
+        w_kij = f"W_{{{self.idx('k', 'i', 'j')}}}"
+        b_ki = f"b_{{{self.idx('k', 'i')}}}"
+        h_prev = f"h_{{{self.idx('k-1', 'j')}}}"
+        blocks: list[Block] = [
+            Text(
+                f"With the gradient {_math(GRAD_A_K)} of every layer "
+                "known, the parameters follow. Since "
+                + _math(rf"{a_ki} = {b_ki} + \sum_{{j}} {w_kij} {h_prev}")
+                + ", "
+                + _math(rf"\partial {a_ki} / \partial {w_kij} = {h_prev}")
+                + " and "
+                + _math(rf"\partial {a_ki} / \partial {b_ki} = 1")
+                + "."
+            )
+        ]
+        K = self.expand
+        full = self.parameter_steps(K)
+        before = [k for k in layers_backward(self.L) if k > K]
+        after = [k for k in layers_backward(self.L) if k < K]
+        if before:
+            blocks += self.compact_parameters(before, full, before=True)
+        blocks += self.full_parameters(K)
+        if after:
+            blocks += self.compact_parameters(after, full, before=False)
+        return Section(title, label, tuple(blocks))
+
+    def full_parameters(self, k: int) -> list[Block]:
+        weight, matrix, bias, bias_v = self.parameter_steps(k)
+        n, m = self.spec.sizes[k], self.spec.sizes[k - 1]
+        prev = "x" if k == 1 else f"h_{{{k - 1}}}"
+        grad_a = rf"\nabla_{{a_{{{k}}}}} \mathcal{{L}}"
+        shown = (
+            f" (its first {_HEAD_WORD} and last rows and columns shown)"
+            if max(n, m) > MAX_SHOWN
+            else ""
+        )
+        return [
+            Heading(f"Layer {k}: weights and biases" + (" in full" if self.L > 1 else "")),
+            Text(f"For {self.ranges(weight)}:"),
+            self.step_display(weight),
+            Text(
+                f"As {_math('W_{' + str(k) + '}')} is a matrix with {_math(_times(n, m))} entries, "
+                f"the gradient collects these partials in a matrix of the same shape{shown}. "
+                f"Applying {self.fmt.ref(weight)} to every entry shows that it is the outer "
+                f"product of {_math(grad_a)} and {_math(prev)}:"
+            ),
+            self.weight_matrix_display(matrix, k),
+            Text(f"The biases: for {self.ranges(bias)},"),
+            self.step_display(bias),
+            Text("so the bias gradient is the gradient of the pre-activation itself:"),
+            self.step_display(bias_v, notes=False),
+        ]
+
+    def compact_parameters(self, layers: list[int], full: list[Step], before: bool) -> list[Block]:
+        where = "below" if before else "above"
+        which = f"layer {layers[0]}" if len(layers) == 1 else f"layers {_span(layers)}"
+        blocks: list[Block] = [
+            Heading(f"Weights and biases of {which}"),
+            Text(
+                f"The same steps as for layer {self.expand}, written in full {where} in "
+                f"{self.fmt.ref(full[0])} to {self.fmt.ref(full[-1])}, give for {which}:"
+            ),
+        ]
+        groups = [self.placed(self.compact_rows(self.parameter_steps(k), full)) for k in layers]
+        blocks += [Display(rows) for rows in _joined(groups, LAYER_ROWS)]
+        return blocks
 
     def weight_matrix_display(self, step: Step, k: int) -> Display:
         """``grad_{W_k} L`` = partials = formula applied = column times row = outer product."""
         entries, applied, outer = step.forms
         assert isinstance(entries, EntryMatrix) and isinstance(applied, EntryMatrix)
         n, m = entries.shape
-        column = matrix_tex(n, 1, lambda r, c: _display_style(tex(nt.partial(nt.pre(k, r)))))
-        row = matrix_tex(1, m, lambda r, c: tex(nt.post(k - 1, c)))
-        rows = (
-            f"{form_tex(step.lhs)} &= {form_tex(entries)}",
-            f"&= {form_tex(applied)}",
-            f"&= {column} {row}",
-            f"&= {form_tex(outer)}",
-        )
-        return Display(rows, str(step.number), self.label(step))
+        column = self.matrix(n, 1, lambda r, c: _display_style(self.tex(nt.partial(nt.pre(k, r)))))
+        row = self.matrix(1, m, lambda r, c: self.tex(nt.post(k - 1, c)))
+        by = f"by {self.fmt.note_ref(self.step(Kind.WEIGHT, k))}"
+        rows = [
+            Row(self.form(step.lhs), f"= {self.form(entries)}", "entries"),
+            Row("", f"= {self.form(applied)}", by),
+            Row("", f"= {column} {row}", "a column times a row"),
+            self.row(step, "", f"= {self.form(outer)}", "outer product", True),
+        ]
+        return Display(self.placed(rows), spread=True)
+
+    # summary, any depth, mini-batch -----------------------------------------------------------
 
     def summary_section(self) -> Section:
-        L = self.L
-        forward_rows = self.forward_vector_rows(aligned=True)
-        forward_steps = [s for s in self.d.stage(Stage.SETUP) if s.kind is not Kind.LOSS]
-        forward = Display(
-            tuple(forward_rows), tags=tuple(self.fmt.tag(s) for s in forward_steps), kind="summary"
-        )
-        rows, tags = [], []
-
-        def add(step: Step) -> None:
-            rows.append(f"{form_tex(step.lhs)} &= {form_tex(step.final)}")
-            tags.append(self.fmt.tag(step))
-
-        for id in backward_pass(L):
-            add(self.d.step(id))
-        backward = Display(tuple(rows), tags=tuple(tags), kind="summary")
+        forward = Display(tuple(self.forward_vector_rows(tags=True)), kind="summary")
+        pairs = [[StepId(Kind.OUTPUT_DELTA_VECTOR, self.L)]]
+        for k in hidden_layers_backward(self.L):
+            pairs.append([StepId(Kind.HIDDEN_GRAD_VECTOR, k), StepId(Kind.HIDDEN_DELTA_VECTOR, k)])
+        for k in layers_backward(self.L):
+            pairs.append([StepId(Kind.WEIGHT_MATRIX, k), StepId(Kind.BIAS_VECTOR, k)])
+        rows = []
+        for ids in pairs:
+            steps = [self.d.step(i) for i in ids]
+            first, rest = steps[0], steps[1:]
+            right = f"= {self.form(first.final)}" + "".join(
+                rf", \qquad {self.form(s.lhs)} = {self.form(s.final)}" for s in rest
+            )
+            tag = ", ".join(self.fmt.note_ref(s) for s in steps)
+            if visible_width(self.form(first.lhs) + right) + 6 <= _LINE_EMS:
+                rows.append(Row(self.form(first.lhs), right, tag=tag))
+                continue
+            for step in steps:  # too wide for one line: a line each
+                rows.append(
+                    Row(
+                        self.form(step.lhs),
+                        f"= {self.form(step.final)}",
+                        tag=self.fmt.note_ref(step),
+                    )
+                )
         blocks: list[Block] = [
             Text(
                 f"For one sample {_math('(x, y)')}, backpropagation computes the forward pass "
@@ -940,75 +1241,521 @@ class _Builder:
             forward,
             Text(
                 "then walks backwards from the output, each gradient computed from the one "
-                "before it. The numbers are those of the equations derived above."
-            ),
-            backward,
-            Text(
-                "For a batch, the loss is the mean of the per-sample losses, and so are the "
-                "gradients."
+                "before it, and finally the gradient of every parameter. The references are "
+                "to the equations derived above."
             ),
         ]
-        return Section("Summary: backpropagation for this network", "sec:summary", tuple(blocks))
+        blocks += [Display(chunk, kind="summary") for chunk in _chunks(rows, SUMMARY_ROWS)]
+        title = "Summary: backpropagation for this network"
+        return Section(title, self.fmt.section_label("summary"), tuple(blocks))
 
-    def checks_section(self) -> Section:
-        """What the proof records say: one sentence for the proof, one row per step."""
+    def general_section(self) -> Section:
+        """The algorithm for any depth, BP1-BP4 style, each equation with its shape."""
+        L = self.L
+        delta_L = self.tex(self.step(Kind.OUTPUT_DELTA_VECTOR).final)
+        g = self.g("k")
+        note_sum = ", with $\\sum_{i} y_{i} = 1$" if self.net.assumes_targets_sum_to_one else ""
+        rows = (
+            Row(
+                r"\nabla_{a_{L}} \mathcal{L}",
+                f"= {delta_L}",
+                _math(r"n_{L} \times 1") + note_sum,
+                tag="BP1",
+                label=self.fmt.label("bp1"),
+            ),
+            Row(
+                r"\nabla_{a_{k}} \mathcal{L}",
+                rf"= \left(W_{{k+1}}^{{\top}} \nabla_{{a_{{k+1}}}} \mathcal{{L}}\right) "
+                rf"\odot {g}'(a_{{k}})",
+                _math(r"n_{k} \times 1"),
+                tag="BP2",
+                label=self.fmt.label("bp2"),
+            ),
+            Row(
+                r"\nabla_{W_{k}} \mathcal{L}",
+                r"= \left(\nabla_{a_{k}} \mathcal{L}\right) h_{k-1}^{\top}",
+                _math(r"n_{k} \times n_{k-1}"),
+                tag="BP3",
+                label=self.fmt.label("bp3"),
+            ),
+            Row(
+                r"\nabla_{b_{k}} \mathcal{L}",
+                r"= \nabla_{a_{k}} \mathcal{L}",
+                _math(r"n_{k} \times 1"),
+                tag="BP4",
+                label=self.fmt.label("bp4"),
+            ),
+        )
+        refs = self.general_refs()
         blocks: list[Block] = [
-            Text(self.fmt.prose(sentence)) for sentence in wording.proof_text(self.d.proof)
+            Text(
+                "Nothing in the steps above depends on the sizes of this network except the "
+                "ranges of the indices. For any feed-forward network with "
+                f"{_math('L')} layers (with {_math('h_{0} = x')} and the same output and loss), "
+                "the gradient of the per-sample loss is given by four equations, each shown "
+                "with the shape of its result:"
+            ),
+            Display(rows, kind="general"),
+            Text(
+                "{bp1} is the output layer; {bp2} joins the two steps of a hidden layer, "
+                + _math(r"\nabla_{h_{k}} \mathcal{L} = W_{k+1}^{\top} \nabla_{a_{k+1}} \mathcal{L}")
+                + " and the elementwise product with "
+                + _math(g + PRIME + "(a_{k})")
+                + "; {bp3} and {bp4} "
+                f"give the parameters. For this network they are {refs}. The shapes check "
+                + "each product: "
+                + _math(r"W_{k+1}^{\top}")
+                + " is "
+                + _math(r"n_{k} \times n_{k+1}")
+                + ", "
+                f"so it takes the {_math('n_{k+1}')} entries of "
+                + _math(r"\nabla_{a_{k+1}} \mathcal{L}")
+                + f" back to the {_math('n_{k}')} units "
+                "of layer "
+                + _math("k")
+                + "; a column times a row, "
+                + _math(r"(n_{k} \times 1)(1 \times n_{k-1})")
+                + ", has the shape of "
+                + _math("W_{k}")
+                + "."
+            ),
+            Text("As an algorithm, for one sample:"),
+            Steps(
+                (
+                    "Forward: for "
+                    + _math(r"k = 1, \dots, L")
+                    + ", compute "
+                    + _math(r"a_{k} = b_{k} + W_{k} h_{k-1}")
+                    + " and "
+                    + _math(f"h_{{k}} = {g}(a_{{k}})")
+                    + " (at the last layer "
+                    + _math(r"\hat{y} = O(a_{L})")
+                    + "); keep every "
+                    + _math("a_{k}")
+                    + " and "
+                    + _math("h_{k}")
+                    + ".",
+                    "Output: " + _math(r"\nabla_{a_{L}} \mathcal{L}") + " by {bp1}.",
+                    "Backward: for "
+                    + _math(r"k = L, \dots, 1")
+                    + ", the parameter gradients by {bp3} and {bp4}; then, if "
+                    + _math("k > 1")
+                    + ", "
+                    + _math(r"\nabla_{a_{k-1}} \mathcal{L}")
+                    + " by {bp2}, which needs "
+                    + _math(r"\nabla_{a_{k}} \mathcal{L}")
+                    + " and "
+                    + _math("W_{k}")
+                    + " only.",
+                )
+            ),
+            Text(
+                "Each gradient is used as soon as it is known, so the backward pass costs about "
+                "as much as the forward pass: one product with every weight matrix."
+            ),
         ]
-        if self.d.proof is None:
-            return Section("What was checked", "sec:checks", tuple(blocks))
-        rows = tuple(
-            (
-                f"({s.number})",
-                _math(_short_lhs(s)),
-                self.fmt.prose(wording.check_text(s.check)),
+        del L
+        tokens = {f"{{bp{n}}}": self.bp_ref(n) for n in range(1, 5)}
+
+        def fill(text: str) -> str:
+            for token, ref in tokens.items():
+                text = text.replace(token, ref)
+            return text
+
+        blocks = [
+            replace(b, text=fill(b.text))
+            if isinstance(b, Text)
+            else replace(b, items=tuple(fill(i) for i in b.items))
+            if isinstance(b, Steps)
+            else b
+            for b in blocks
+        ]
+        title = "Backpropagation for any depth"
+        return Section(title, self.fmt.section_label("general"), tuple(blocks))
+
+    def general_refs(self) -> str:
+        """Where (BP1)-(BP4) are in this network, the first and last layer of each."""
+        ref = self.fmt.ref
+
+        def span(kind: Kind, layers: list[int], other: Kind | None = None) -> str:
+            def at(k: int) -> str:
+                text = ref(self.step(kind, k))
+                return f"{text} with {ref(self.step(other, k))}" if other else text
+
+            if len(layers) == 1:
+                return at(layers[0])
+            if len(layers) == 2:
+                return f"{at(layers[0])} and {at(layers[1])}"
+            return f"{at(layers[0])} and so on down to {at(layers[-1])}"
+
+        layers = list(layers_backward(self.L))
+        hidden = list(hidden_layers_backward(self.L))
+        bp = self.bp_ref
+        parts = [f"{ref(self.step(Kind.OUTPUT_DELTA_VECTOR))} for {bp(1)}"]
+        if hidden:
+            parts.append(
+                span(Kind.HIDDEN_GRAD_VECTOR, hidden, Kind.HIDDEN_DELTA_VECTOR) + f" for {bp(2)}"
             )
-            for s in self.d
+        parts.append(span(Kind.WEIGHT_MATRIX, layers) + f" for {bp(3)}")
+        parts.append(span(Kind.BIAS_VECTOR, layers) + f" for {bp(4)}")
+        return "; ".join(parts)
+
+    def bp_ref(self, n: int) -> str:
+        """A reference to (BP1)-(BP4): ``\\eqref`` in LaTeX, the tag itself in Markdown."""
+        return self.fmt.ref_label(f"bp{n}", f"(BP{n})")
+
+    def batch_section(self) -> Section:
+        L = self.L
+        n0, nL = "n_{0}", f"n_{{{L}}}"
+        table = Table(
+            ("symbol", "meaning", "shape"),
+            (
+                (_math("B"), "the number of samples in the batch", ""),
+                (
+                    _math(r"X, \; Y, \; \hat{Y}"),
+                    "inputs, targets and predictions, one row per sample: row "
+                    + _math("s")
+                    + " of "
+                    + _math("X")
+                    + " is "
+                    + _math(r"x^{(s)\top}"),
+                    _math(_times("B", n0)) + ", " + _math(_times("B", nL)),
+                ),
+                (
+                    _math("A_{k}, \\; H_{k}"),
+                    "pre-activations and activations of layer "
+                    + _math("k")
+                    + ", row "
+                    + _math("s")
+                    + " is "
+                    + _math(r"a_{k}^{(s)\top}")
+                    + ", "
+                    + _math(r"h_{k}^{(s)\top}")
+                    + " (and "
+                    + _math("H_{0} = X")
+                    + ")",
+                    _math(_times("B", "n_{k}")),
+                ),
+                (
+                    _math(r"\mathcal{L}^{(s)}, \; \bar{\mathcal{L}}"),
+                    "the loss of sample " + _math("s") + "; the loss of the batch, their mean",
+                    "scalars",
+                ),
+                (
+                    _math(r"\Delta_{k} = \nabla_{A_{k}} \bar{\mathcal{L}}"),
+                    "row "
+                    + _math("s")
+                    + " is "
+                    + _math(r"\frac{1}{B} (\nabla_{a_{k}} \mathcal{L}^{(s)})^{\top}"),
+                    _math(_times("B", "n_{k}")),
+                ),
+                (
+                    _math(r"G_{k} = \nabla_{H_{k}} \bar{\mathcal{L}}"),
+                    "row "
+                    + _math("s")
+                    + " is "
+                    + _math(r"\frac{1}{B} (\nabla_{h_{k}} \mathcal{L}^{(s)})^{\top}"),
+                    _math(_times("B", "n_{k}")),
+                ),
+                (
+                    _math(r"\mathbf{1}"),
+                    "a column of "
+                    + _math("B")
+                    + " ones: "
+                    + _math(r"\mathbf{1} b_{k}^{\top}")
+                    + " repeats "
+                    + _math(r"b_{k}^{\top}")
+                    + " in every row, "
+                    + _math(r"\Delta_{k}^{\top} \mathbf{1}")
+                    + " sums the rows of "
+                    + _math(r"\Delta_{k}"),
+                    _math(_times("B", "1")),
+                ),
+            ),
+            r"@{}l >{\raggedright\arraybackslash}p{0.55\linewidth} l@{}",
+            ("left", "left", "left"),
+        )
+        blocks: list[Block] = [
+            Text(
+                "Code trains on a batch of " + _math("B") + " samples at once and stores each "
+                "sample as a row, as NumPy and the deep-learning libraries do: the column "
+                "vectors of the notes become the rows of matrices. The loss of a batch is the "
+                "mean of the per-sample losses, so each of its gradients is the mean of the "
+                "per-sample gradients. The symbols:"
+            ),
+            table,
+            Text(
+                "Transposing "
+                + _math(r"a_{k} = b_{k} + W_{k} h_{k-1}")
+                + " gives "
+                + _math(r"a_{k}^{\top} = h_{k-1}^{\top} W_{k}^{\top} + b_{k}^{\top}")
+                + ", one row of "
+                + _math("A_{k}")
+                + "; stacking the rows of all samples "
+                "gives the forward pass of the batch, and the mean loss:"
+            ),
+        ]
+        ids = batch_pass(L)
+        forward = [self.d.step(i) for i in ids if i.kind in _BATCH_FORWARD]
+        backward = [self.d.step(i) for i in ids if i.kind not in _BATCH_FORWARD]
+        blocks.append(Display(self.placed(self.batch_rows(forward))))
+        blocks.append(
+            Text(
+                "Since "
+                + _math(r"\bar{\mathcal{L}} = \frac{1}{B} \sum_{s} \mathcal{L}^{(s)}")
+                + " and sample "
+                + _math("s")
+                + " moves only "
+                + _math(r"\mathcal{L}^{(s)}")
+                + ", row "
+                + _math("s")
+                + " of "
+                + _math(r"\Delta_{k}")
+                + " is "
+                + _math(r"\frac{1}{B} (\nabla_{a_{k}} \mathcal{L}^{(s)})^{\top}")
+                + ": each per-sample equation, transposed, gives one row. The parameter "
+                "gradients add up the rows,"
+            )
         )
         blocks.append(
-            Table(
-                ("eq.", "quantity", "how it was checked"),
-                rows,
-                r"@{}rlp{0.62\linewidth}@{}",
-                ("right", "left", "left"),
-                breakable=True,
+            Display(
+                (
+                    Row(
+                        "",
+                        r"\frac{1}{B} \sum_{s=1}^{B} \nabla_{a_{k}} \mathcal{L}^{(s)} "
+                        r"h_{k-1}^{(s)\top} = \Delta_{k}^{\top} H_{k-1},",
+                    ),
+                )
             )
         )
-        return Section("What was checked", "sec:checks", tuple(blocks))
+        blocks.append(Text("Layer by layer, backwards:"))
+        layer_rows: list[list[Step]] = []
+        for step in backward:
+            starts = step.kind in (Kind.BATCH_OUTPUT_DELTA, Kind.BATCH_HIDDEN_GRAD)
+            if starts or not layer_rows:
+                layer_rows.append([])
+            layer_rows[-1].append(step)
+        groups = [self.placed(self.batch_rows(group)) for group in layer_rows]
+        blocks += [Display(rows) for rows in _joined(groups, LAYER_ROWS)]
+        blocks.append(
+            Text(
+                "These are the equations the generated code implements, in this order (the "
+                "vectorized style of "
+                + self.fmt.code("symgrad codegen")
+                + "): each statement carries the number of its equation in a comment. Its "
+                "arrays have the shapes above, and its parameters those of the notes: "
+                + self.fmt.code('params["W1"]')
+                + " is "
+                + _math(_times("n_{1}", "n_{0}"))
+                + ", so the weights enter as "
+                + _math(r"W_{k}^{\top}")
+                + "."
+            )
+        )
+        title = "Mini-batches and the generated code"
+        return Section(title, self.fmt.section_label("batch"), tuple(blocks))
+
+    def batch_rows(self, steps: Iterable[Step]) -> list[Row]:
+        """Each mini-batch step on one line where it fits, justified by the per-sample step it
+        stacks (``rows of (12)``): that step has the same forms, each justified there."""
+        rows: list[Row] = []
+        for step in steps:
+            notes = [self.rule_note(step, step.rules[0])] + [""] * (len(step.forms) - 1)
+            if len(self.compact_step(step, notes)) > 1:
+                notes = [self.rule_note(step, r) for r in step.rules]
+            rows += self.compact_step(step, notes)
+        return rows
+
+    # what was checked -------------------------------------------------------------------------
+
+    def checks_section(self) -> Section | None:
+        mode = self.options.checks
+        if mode == "none":
+            return None
+        label = self.fmt.section_label("checks")
+        blocks: list[Block] = [Text(s) for s in wording.proof_text(self.d.proof, self.fmt)]
+        if self.d.proof is None:
+            return Section("What was checked", label, tuple(blocks))
+        if mode == "full":
+            rows = tuple(
+                (
+                    self.fmt.ref(s),
+                    _math(self.tex(s.lhs, inline=True))
+                    if not isinstance(s.lhs, EntryMatrix)
+                    else "",
+                    wording.check_text(s.check, self.fmt),
+                )
+                for s in self.d
+            )
+            header = ("eq.", "quantity", "how it was checked")
+            spec = r"@{}rl>{\raggedright\arraybackslash}p{0.62\linewidth}@{}"
+            title = "What was checked"
+        else:
+            rows = tuple(self.grouped_check_rows())
+            header = ("equations", "quantity", "how it was checked")
+            spec = (
+                r"@{}>{\raggedright\arraybackslash}p{0.22\linewidth}l"
+                r">{\raggedright\arraybackslash}p{0.5\linewidth}@{}"
+            )
+            title = "How each equation was checked"
+        blocks.append(Table(header, rows, spec, ("left", "left", "left"), breakable=True))
+        return Section(title, label, tuple(blocks), appendix=mode == "appendix")
+
+    def grouped_check_rows(self) -> Iterable[tuple[str, str, str]]:
+        """One row per kind of step: its equations, the quantity with a generic layer ``k``,
+        and how they were checked (the largest error of them all)."""
+        kinds: list[Kind] = []
+        for step in self.d:
+            if step.kind not in kinds:
+                kinds.append(step.kind)
+        for kind in kinds:
+            steps = [s for s in self.d if s.kind is kind]
+            checks: list[Check | None] = [s.check for s in steps]
+            refs = _ranges([(s.number, self.fmt.ref(s)) for s in steps], self.fmt.ellipsis)
+            yield (
+                refs,
+                _math(self.generic_lhs(steps[0])),
+                wording.check_group_text(checks, self.fmt),
+            )
+
+    def generic_lhs(self, step: Step) -> str:
+        """The quantity of a step with its layer written ``k``: ``dL/dW_{kij}``."""
+        kind = step.kind
+        if not kind.per_layer:
+            return self.tex(step.lhs, inline=True)
+        k = sp.Symbol("k", integer=True, positive=True)
+        elementwise: dict[Kind, sp.Expr] = {
+            Kind.FORWARD: nt.pre(k, nt.I),
+            Kind.ACTIVATION: nt.post(k, nt.J),
+            Kind.HIDDEN_GRAD: nt.partial(nt.post(k, nt.J)),
+            Kind.HIDDEN_DELTA: nt.partial(nt.pre(k, nt.J)),
+            Kind.WEIGHT: nt.partial(nt.weight(k, nt.I, nt.J)),
+            Kind.BIAS: nt.partial(nt.bias(k, nt.I)),
+        }
+        if kind in elementwise:
+            return self.tex(elementwise[kind], inline=True)
+        return _GENERIC_MATRICES[kind]
 
 
-def _short_lhs(step: Step) -> str:
-    return form_tex(step.lhs)
+#: The mini-batch forward pass (the rest of the batch steps go backwards).
+_BATCH_FORWARD = frozenset(
+    {Kind.BATCH_FORWARD, Kind.BATCH_ACTIVATION, Kind.BATCH_PREDICTION, Kind.BATCH_LOSS}
+)
+
+_GENERIC_MATRICES = {
+    Kind.HIDDEN_GRAD_VECTOR: r"\nabla_{h_{k}} \mathcal{L}",
+    Kind.HIDDEN_DELTA_VECTOR: r"\nabla_{a_{k}} \mathcal{L}",
+    Kind.WEIGHT_MATRIX: r"\nabla_{W_{k}} \mathcal{L}",
+    Kind.BIAS_VECTOR: r"\nabla_{b_{k}} \mathcal{L}",
+    Kind.BATCH_FORWARD: "A_{k}",
+    Kind.BATCH_ACTIVATION: "H_{k}",
+    Kind.BATCH_WEIGHT: r"\nabla_{W_{k}} \bar{\mathcal{L}}",
+    Kind.BATCH_BIAS: r"\nabla_{b_{k}} \bar{\mathcal{L}}",
+    Kind.BATCH_HIDDEN_GRAD: "G_{k}",
+    Kind.BATCH_HIDDEN_DELTA: r"\Delta_{k}",
+}
+
+#: "three", for "the first three rows": how many an abbreviated matrix shows first.
+_HEAD_WORD = "three"
+
+
+def _display_style(entry: str) -> str:
+    """Partials in a matrix at full size (``\\dfrac``), as they are written by hand."""
+    return entry.replace(r"\frac{", r"\dfrac{")
+
+
+def _span(layers: list[int]) -> str:
+    """``3 and 2``, ``5 to 2`` for layers counted down one by one."""
+    if len(layers) == 2:
+        return f"{layers[0]} and {layers[1]}"
+    return f"{layers[0]} to {layers[-1]}"
+
+
+def _listing(items: list[str]) -> str:
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _ranges(numbered: list[tuple[int, str]], ellipsis: str) -> str:
+    """References with runs of consecutive numbers joined: ``(1)-(3), (7)``; a long list
+    keeps its first two and its last."""
+    if len(numbered) > 3 and all(
+        b[0] - a[0] > 1 for a, b in zip(numbered, numbered[1:], strict=False)
+    ):
+        return f"{numbered[0][1]}, {numbered[1][1]}, {ellipsis} {numbered[-1][1]}"
+    groups: list[list[tuple[int, str]]] = []
+    for number, ref in numbered:
+        if groups and number == groups[-1][-1][0] + 1:
+            groups[-1].append((number, ref))
+        else:
+            groups.append([(number, ref)])
+    parts = [
+        g[0][1]
+        if len(g) == 1
+        else (f"{g[0][1]}, {g[1][1]}" if len(g) == 2 else f"{g[0][1]}--{g[-1][1]}")
+        for g in groups
+    ]
+    return ", ".join(parts)
+
+
+def _joined(groups: list[tuple[Row, ...]], size: int) -> list[tuple[Row, ...]]:
+    """Groups of rows (one layer each) joined into displays of at most ``size`` rows; a group
+    is never split, so a layer stays in one piece on one page."""
+    joined: list[tuple[Row, ...]] = []
+    for group in groups:
+        if joined and len(joined[-1]) + len(group) <= size:
+            joined[-1] = joined[-1] + group
+        else:
+            joined.append(group)
+    return joined
+
+
+def _chunks(rows: list[Row], size: int) -> list[tuple[Row, ...]]:
+    """``rows`` in displays of at most ``size`` rows, as even as possible."""
+    count = max(1, -(-len(rows) // size))
+    per = -(-len(rows) // count)
+    return [tuple(rows[n : n + per]) for n in range(0, len(rows), per)]
 
 
 # Public API -------------------------------------------------------------------------------------
 
 
-def build_notes(derivation: Derivation, markdown: bool = False) -> Notes:
+def build_notes(
+    derivation: Derivation,
+    markdown: bool = False,
+    options: NotesOptions | None = None,
+    fragment: bool = False,
+) -> Notes:
     """The strings the templates insert, for LaTeX or (``markdown=True``) Markdown."""
-    fmt: _Format = _MarkdownFormat(derivation) if markdown else _Format(derivation)
-    return _Builder(derivation, fmt).build()
+    resolved = (options or NotesOptions()).resolved(derivation.spec.depth)
+    fmt_class = _MarkdownFormat if markdown else _Format
+    fmt = fmt_class(derivation, resolved.label_prefix, fragment)
+    return _Builder(derivation, fmt, resolved).build()
 
 
-def render_latex(derivation: Derivation, fragment: bool = False) -> str:
+def render_latex(
+    derivation: Derivation, fragment: bool = False, options: NotesOptions | None = None
+) -> str:
     """The notes as a standalone LaTeX document, or (``fragment=True``) a body to ``\\input``."""
-    notes = build_notes(derivation)
+    notes = build_notes(derivation, options=options, fragment=fragment)
     template = "latex/fragment.tex.jinja" if fragment else "latex/document.tex.jinja"
     command = notes.command.replace("{}", "latex" + (" --fragment" if fragment else ""))
-    return render(template, notes=notes, command=command)
+    return render(template, notes=notes, command=command, fragment=fragment)
 
 
-def render_markdown(derivation: Derivation) -> str:
-    """The notes as Obsidian-flavoured Markdown: front matter, ``$$`` displays, ``$`` inline."""
-    notes = build_notes(derivation, markdown=True)
+def render_markdown(derivation: Derivation, options: NotesOptions | None = None) -> str:
+    """The notes as Obsidian-flavoured Markdown: front matter, ``$$`` displays, ``$`` inline,
+    equation references as links to block ids."""
+    notes = build_notes(derivation, markdown=True, options=options)
     command = notes.command.replace("{}", "markdown")
     return render("markdown/derivation.md.jinja", notes=notes, command=command)
 
 
 def render_fragment_for_jupyter(derivation: Derivation) -> str:
     """Every step as a numbered ``$$`` display, for Jupyter's LaTeX (MathJax) output."""
-    fmt = _MarkdownFormat(derivation)
-    builder = _Builder(derivation, fmt)
+    options = NotesOptions().resolved(derivation.spec.depth)
+    builder = _Builder(derivation, _MarkdownFormat(derivation, ""), options)
     displays = []
     for step in derivation:
         if step.kind is Kind.WEIGHT_MATRIX:
@@ -1050,51 +1797,20 @@ def _inline_math(line: str) -> list[str]:
 
 
 __all__: Sequence[str] = (
+    "CHECKS",
+    "Compiled",
+    "NotesOptions",
     "build_notes",
     "compile_pdf",
     "markdown_math_blocks",
     "render_fragment_for_jupyter",
     "render_latex",
     "render_markdown",
+    "shown_indices",
     "tex",
 )
 
 
-# Compiling ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Compiled:
-    """The result of :func:`compile_pdf`: the PDF bytes and what pdflatex said."""
-
-    pdf: bytes
-    log: str
-
-    @property
-    def problems(self) -> list[str]:
-        """Every error (``!`` line) and overfull box in the log."""
-        return [
-            line
-            for line in self.log.splitlines()
-            if line.startswith("!") or line.startswith(("Overfull \\hbox", "Overfull \\vbox"))
-        ]
-
-
-def compile_pdf(tex_source: str, workdir: Path, name: str = "notes", runs: int = 2) -> Compiled:
-    """Compile ``tex_source`` with pdflatex in ``workdir``, reproducibly (fixed date, no ids).
-
-    Raises :class:`RuntimeError` with the log's errors when pdflatex fails; a missing
-    ``pdflatex`` raises :class:`FileNotFoundError`.
-    """
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / f"{name}.tex").write_text(tex_source, encoding="utf-8")
-    env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1", TZ="UTC")
-    command = ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", f"{name}.tex"]
-    for _ in range(runs):
-        result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, check=False)
-        log_path = workdir / f"{name}.log"
-        log = log_path.read_text(encoding="latin-1") if log_path.exists() else ""
-        if result.returncode != 0:
-            errors = [line for line in log.splitlines() if line.startswith("!")]
-            raise RuntimeError(f"pdflatex failed on {name}.tex: {'; '.join(errors) or 'no log'}")
-    return Compiled((workdir / f"{name}.pdf").read_bytes(), log)
+def tex(expr: sp.Basic, index_commas: bool = False) -> str:
+    """LaTeX of ``expr`` for the notes (``index_commas``: every index list with commas)."""
+    return printing.latex(expr, index_commas)

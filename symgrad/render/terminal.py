@@ -13,7 +13,7 @@ import unicodedata
 import sympy as sp
 
 from symgrad import printing
-from symgrad.derivation import Derivation, EntryMatrix, Stage, Step
+from symgrad.derivation import Derivation, EntryMatrix, Rule, Stage, Step
 from symgrad.render import wording
 
 MAX_SHOWN = 6
@@ -68,7 +68,7 @@ def _step_lines(derivation: Derivation, step: Step, width: int) -> list[str]:
     ranges = ", ".join(f"{printing.unicode(i)} = 1..{n}" for i, n in step.indices)
     for n, (form, rule) in enumerate(zip(step.forms, step.rules, strict=True)):
         lead = f"{number} {lhs} = " if n == 0 else f"{indent}{' ' * _display_width(lhs)} = "
-        note = f"[{wording.rule_text(rule)}]"
+        note = f"[{_rule_note(derivation, step, rule)}]"
         if isinstance(form, EntryMatrix) or _is_matrix_literal(form):
             block = _matrix_block(form)
             lines += _attach(lead, block)
@@ -85,6 +85,14 @@ def _step_lines(derivation: Derivation, step: Step, width: int) -> list[str]:
             part, width, initial_indent=indent + "  ", subsequent_indent=indent + "    "
         )
     return lines
+
+
+def _rule_note(derivation: Derivation, step: Step, rule: Rule) -> str:
+    """The rule, with the number of the per-sample step a mini-batch step stacks."""
+    if rule in (Rule.ROWS, Rule.BATCH_MEAN):
+        number = derivation.step(step.id.per_sample()).number
+        return f"rows of ({number})" if rule is Rule.ROWS else f"mean over the rows of ({number})"
+    return wording.rule_text(rule)
 
 
 def _is_matrix_literal(form: object) -> bool:

@@ -1,7 +1,9 @@
 """Plain-English words for the data of a derivation: rules, checks, the proof as a whole.
 
 Shared by every renderer so the terminal, the notes and the code comments say the same thing.
-Only prose lives here; mathematics is printed by :mod:`symgrad.printing`.
+Only prose lives here; mathematics is printed by :mod:`symgrad.printing`. Sentences that mention
+a formula or a piece of code take a :class:`Style`, which marks them up for the output: plain
+text for the terminal (the default), ``$...$`` and ``\\texttt`` for LaTeX, backticks for Markdown.
 """
 
 from __future__ import annotations
@@ -21,7 +23,34 @@ STAGE_TITLES = {
     Stage.OUTPUT: "Output layer",
     Stage.HIDDEN: "Hidden layers",
     Stage.PARAMETERS: "Parameters",
+    Stage.BATCH: "Mini-batch (rows are samples, the loss is the mean)",
 }
+
+
+class Style:
+    """How a sentence marks up mathematics, code and plain words; this one: plain text."""
+
+    def math(self, latex: str, plain: str) -> str:
+        """A formula: its LaTeX and its plain-text spelling."""
+        return plain
+
+    def code(self, text: str) -> str:
+        """A name from code or the command line (``sympy.diff``, ``--proof numeric``)."""
+        return text
+
+    def text(self, text: str) -> str:
+        """Words, made safe for the output format."""
+        return text
+
+
+PLAIN = Style()
+
+
+def _number(value: float, style: Style) -> str:
+    """``7.2e-42``, or in LaTeX ``7.2 \\times 10^{-42}``."""
+    text = f"{value:.1e}"
+    mantissa, exponent = text.split("e")
+    return style.math(rf"{mantissa} \times 10^{{{int(exponent)}}}", text)
 
 
 def rule_text(rule: Rule) -> str:
@@ -31,93 +60,163 @@ def rule_text(rule: Rule) -> str:
     return rule.value
 
 
-def check_text(check: Check | None) -> str:
+def check_text(check: Check | None, style: Style = PLAIN) -> str:
     """One sentence: how a step was proved."""
-    if check is None:
-        return "not checked"
-    if check.method is CheckMethod.DEFINITION:
-        return "definition"
-    coverage = _coverage(check)
+    return check_group_text([check], style)
+
+
+def check_group_text(checks: list[Check | None], style: Style = PLAIN) -> str:
+    """One sentence for steps proved alike (every ``grad_{W_k} L``): the largest error, the
+    entries of all of them together."""
+    if any(c is None for c in checks):
+        return style.text("not checked")
+    done = [c for c in checks if c is not None]
+    methods = {c.method for c in done}
+    if methods == {CheckMethod.DEFINITION}:
+        return style.text("definition")
+    if len(methods) > 1:
+        return style.text("checked in more than one way; see each equation")
+    check = done[0]
+    coverage = style.text(_coverage(sum(c.entries for c in done), sum(c.total for c in done)))
     if check.method is CheckMethod.COMPOSED:
-        return f"equals sympy.diff of the composed loss exactly, {coverage}"
+        return (
+            style.text("equals ")
+            + style.code("sympy.diff")
+            + style.text(" of the composed loss exactly, ")
+            + coverage
+        )
     if check.method is CheckMethod.NUMERIC:
+        worst = max(c.max_error for c in done)
         return (
-            f"the code's gradient equals the derivative of the composed loss at a random point to "
-            f"{check.max_error:.1e} relative ({check.digits}-digit arithmetic), {coverage} and "
-            "along a random direction moving every entry"
+            style.text(
+                "the code's gradient equals the derivative of the composed loss at a "
+                "random point to "
+            )
+            + _number(worst, style)
+            + style.text(f" relative ({check.digits}-digit arithmetic), ")
+            + coverage
+            + style.text(" and along a random direction moving every entry")
         )
-    if check.capped:
-        return (
+    if max(c.capped for c in done):
+        widest = max(c.capped for c in done)
+        entries = sum(c.entries for c in done)
+        return style.text(
             f"proved symbolically by SymPy on the network with its widths shrunk to at most "
-            f"{check.capped} units (the same formula for every width; {check.entries} entries)"
+            f"{widest} units (the same formula for every width; {entries} entries)"
         )
-    if check.points:
-        return f"proved by SymPy, exactly at {check.points} random rational points, {coverage}"
-    return f"proved symbolically by SymPy, {coverage}"
+    if max(c.points for c in done):
+        points = max(c.points for c in done)
+        return style.text(f"proved by SymPy, exactly at {points} random rational points, ") + (
+            coverage
+        )
+    return style.text("proved symbolically by SymPy, ") + coverage
 
 
-def _coverage(check: Check) -> str:
-    if check.total and check.entries >= check.total:
-        return "every entry" if check.total != 1 else "the one entry"
-    return f"{check.entries} of {check.total} entries (a deterministic sample)"
+def _coverage(entries: int, total: int) -> str:
+    if total and entries >= total:
+        return "every entry" if total != 1 else "the one entry"
+    return f"{entries} of {total} entries (a deterministic sample)"
 
 
-def proof_text(proof: ProofSummary | None) -> list[str]:
+def proof_text(proof: ProofSummary | None, style: Style = PLAIN) -> list[str]:
     """Sentences that summarize the proof, for the closing section."""
+    m, t, c = style.math, style.text, style.code
     if proof is None:
-        return ["The derivation was not proved (run without --no-proof)."]
+        return [t("The derivation was not proved (run without ") + c("--no-proof") + t(").")]
     lines = [
-        "Every form of every step was compared with the one before it by SymPy: local "
-        "derivatives recomputed by differentiating the layer equations, with generic indices i "
-        "and j so that one check holds for every entry; output-layer steps for each output unit "
-        "(exactly, at random rational points beyond three outputs); matrix forms entry by entry.",
+        t(
+            "Every form of every step was compared with the one before it by SymPy: local "
+            "derivatives recomputed by differentiating the layer equations, with generic indices "
+        )
+        + m("i", "i")
+        + t(" and ")
+        + m("j", "j")
+        + t(
+            " so that one check holds for every entry; output-layer steps for each output unit "
+            "(exactly, at random rational points beyond three outputs); matrix forms entry by "
+            "entry; the mini-batch forms entry by entry for a batch of two samples against the "
+            "per-sample steps they stack."
+        ),
     ]
     if proof.capped:
         lines.append(
-            "The steps of the hidden layers and of the parameters were proved on a copy of the "
-            f"network with its wide layers shrunk to at most {proof.capped} units, after checking "
-            "that each step of this network is the copy's step but for the widths: the formulas "
-            "are the same for every width, and this network's own width is covered by the "
-            "check of the code's gradient below."
+            t(
+                "The steps of the hidden layers, of the parameters and of the mini-batch were "
+                "proved on a copy of the network with its wide layers shrunk to at most "
+                f"{proof.capped} units, after checking that each step of this network is the "
+                "copy's step but for the widths: the formulas are the same for every width, and "
+                "this network's own width is covered by the check of the code's gradient below."
+            )
         )
     lines.append(
-        "Every form that generated code computes in place of a formula of the notes (stable "
-        "sigmoid, softplus, log-softmax and log-sigmoid, the gradient of the loss for any "
-        "targets) was checked against the definition it replaces."
+        t(
+            "Every form that generated code computes in place of a formula of the notes (stable "
+            "sigmoid, softplus, log-softmax and log-sigmoid, the gradient of the loss for any "
+            "targets) was checked against the definition it replaces."
+        )
     )
     code = (
-        f"the gradient that generated code computes (the program lowered from the matrix forms) "
-        f"was evaluated at a random point (seed {proof.seed}) in {proof.digits}-digit arithmetic "
-        f"and compared with the derivative of the composed loss along {proof.program_checked} "
-        "parameters (every bias, and every weight where the work is small, else a sample) and "
-        f"along {proof.program_directions} random directions (one per layer) that move every "
-        "weight and bias; the derivative of the composed loss is pushed forward through the "
-        "layer equations, with g' proved equal to sympy.diff of g, and differentiated through "
-        "the output and the loss numerically. The largest relative difference was "
-        f"{proof.max_error:.1e}."
+        t(
+            "the gradient that generated code computes (the program lowered from the matrix "
+            f"forms) was evaluated at a random point (seed {proof.seed}) in {proof.digits}-digit "
+            f"arithmetic and compared with the derivative of the composed loss along "
+            f"{proof.program_checked} parameters (every bias, and every weight where the work is "
+            f"small, else a sample) and along {proof.program_directions} random directions (one "
+            "per layer) that move every weight and bias; the derivative of the composed loss is "
+            "pushed forward through the layer equations, with "
+        )
+        + m("g'", "g'")
+        + t(" proved equal to ")
+        + c("sympy.diff")
+        + t(" of ")
+        + m("g", "g")
+        + t(
+            ", and differentiated through the output and the loss numerically. The largest "
+            "relative difference was "
+        )
+        + _number(proof.max_error, style)
+        + t(".")
     )
     if proof.method is ProofMethod.COMPOSED:
         lines.append(
-            f"The network has {proof.parameters} parameters ({_why(proof)}), so every "
-            f"partial of every parameter and unit ({proof.partials_checked} in all) built by the "
-            "chain rule was compared with sympy.diff of the fully composed per-sample loss "
-            "l(a_L(theta)), with the activation g and the output-and-loss l left abstract; the "
-            "differences are exactly zero. The concrete g' and dL/da_L were proved separately."
+            t(f"The network has {proof.parameters} parameters (")
+            + _why(proof, style)
+            + t(
+                "), so every partial of every parameter and unit "
+                f"({proof.partials_checked} in all) built by the chain rule was compared with "
+            )
+            + c("sympy.diff")
+            + t(" of the fully composed per-sample loss ")
+            + m(r"\ell(a_L(\theta))", "l(a_L(theta))")
+            + t(", with the activation ")
+            + m("g", "g")
+            + t(" and the output-and-loss ")
+            + m(r"\ell", "l")
+            + t(" left abstract; the differences are exactly zero. The concrete ")
+            + m("g'", "g'")
+            + t(" and ")
+            + m(r"\partial \mathcal{L} / \partial a_L", "dL/da_L")
+            + t(" were proved separately.")
         )
         if proof.program_checked:
-            lines.append("Besides, " + code)
+            lines.append(t("Besides, ") + code)
     else:
-        lines.append(f"The network has {proof.parameters} parameters ({_why(proof)}), so " + code)
+        lines.append(
+            t(f"The network has {proof.parameters} parameters (")
+            + _why(proof, style)
+            + t("), so ")
+            + code
+        )
     return lines
 
 
-def _why(proof: ProofSummary) -> str:
+def _why(proof: ProofSummary, style: Style = PLAIN) -> str:
     """Why this method ran: asked for with --proof, or chosen by size."""
     if proof.requested:
-        return f"--proof {proof.method.value} was asked for"
+        return style.code(f"--proof {proof.method.value}") + style.text(" was asked for")
     if proof.method is ProofMethod.COMPOSED:
-        return f"at most {proof.composed_limit}"
-    return f"more than {proof.composed_limit}"
+        return style.text(f"at most {proof.composed_limit}")
+    return style.text(f"more than {proof.composed_limit}")
 
 
 def title(derivation: Derivation) -> str:

@@ -1,0 +1,226 @@
+"""The document model of the notes: what the templates receive, as plain strings.
+
+Part of the notes renderer (derivation -> **notes** -> cli). :mod:`symgrad.render.notes` builds
+these blocks from a derivation; ``templates/latex`` and ``templates/markdown`` loop over them and
+insert the strings. Nothing here is a SymPy object.
+
+A :class:`Display` is a list of aligned :class:`Row` objects. A row that completes a step of the
+derivation carries that step's label and number: LaTeX numbers it (``\\label``), Markdown writes
+the number beside it. One display may hold several numbered rows (a compactly stated layer), and
+never breaks across a page: a block that could be long is split into several displays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+#: Rows or columns up to this many are shown in full; beyond it, abbreviated.
+MAX_SHOWN = 6
+#: How many leading rows or columns an abbreviated matrix shows before the ellipsis.
+HEAD = 3
+
+#: The space between the rows of a matrix in LaTeX. ``\\[1.5ex]`` is not enough: LaTeX adds it
+#: to the depth of the row's strut, so the deep denominators of ``\dfrac`` entries absorb it and
+#: the rows nearly touch. ``\noalign`` adds real space below the whole row.
+LATEX_ROW_GAP = r"\\ \noalign{\vskip 1.5ex}"
+#: The same in Markdown math (KaTeX and MathJax have no ``\noalign``).
+MARKDOWN_ROW_GAP = r"\\[1.2ex]"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a display: ``left & right`` (``right`` starts with its relation, ``= ...``).
+
+    ``note`` justifies the row (LaTeX text, math in ``$...$``). A row that completes a step has
+    its ``label`` (LaTeX, with the label prefix), ``anchor`` (Markdown) and ``number``; a row
+    of the summary shows references to steps in ``tag`` instead of a number of its own.
+    """
+
+    left: str
+    right: str
+    note: str = ""
+    label: str = ""
+    anchor: str = ""
+    number: int = 0
+    tag: str = ""
+    #: The note goes on a line of its own below the row (the row is too wide for it beside).
+    note_below: bool = False
+
+
+@dataclass(frozen=True)
+class Display:
+    """A displayed equation: aligned rows, some of them numbered."""
+
+    rows: tuple[Row, ...]
+    kind: str = "display"
+    #: Rows of matrices: more space between the rows of the display.
+    spread: bool = False
+
+    @property
+    def numbered(self) -> bool:
+        return any(r.label for r in self.rows)
+
+    @property
+    def tagged(self) -> bool:
+        return any(r.tag for r in self.rows)
+
+    @property
+    def noted(self) -> bool:
+        return any(r.note for r in self.rows)
+
+    @property
+    def aligned(self) -> bool:
+        return len(self.rows) > 1 or self.noted or self.tagged
+
+    @property
+    def numbers(self) -> tuple[int, ...]:
+        return tuple(r.number for r in self.rows if r.number)
+
+    @property
+    def anchor(self) -> str:
+        """The Markdown block id of the display: the anchor of its first numbered row."""
+        return next((r.anchor for r in self.rows if r.anchor), "")
+
+    @property
+    def single_number(self) -> bool:
+        """One numbered row, the last: Markdown writes it as the display's ``\\tag``."""
+        numbered = [r for r in self.rows if r.number]
+        return len(numbered) == 1 and numbered[0] is self.rows[-1]
+
+
+@dataclass(frozen=True)
+class Text:
+    """A paragraph of prose with inline math in ``$...$``.
+
+    ``par`` is False when a display follows that continues the sentence (no paragraph break).
+    """
+
+    text: str
+    par: bool = True
+    kind: str = "text"
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A subsection heading."""
+
+    title: str
+    kind: str = "heading"
+
+
+@dataclass(frozen=True)
+class Steps:
+    """A numbered list (the algorithm, step by step)."""
+
+    items: tuple[str, ...]
+    kind: str = "steps"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of prepared cells; ``spec`` is the LaTeX column spec, ``align`` Markdown's."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    spec: str
+    align: tuple[str, ...]
+    caption: str = ""
+    breakable: bool = False
+    kind: str = "table"
+
+    @property
+    def long(self) -> bool:
+        """Long tables may break across pages (``longtable``); short ones stay in one piece."""
+        return self.breakable or len(self.rows) > 24
+
+
+@dataclass(frozen=True)
+class DiagramNode:
+    name: str
+    x: str
+    y: str
+    label: str
+    ellipsis: bool
+
+
+@dataclass(frozen=True)
+class Diagram:
+    """The network drawn with TikZ (LaTeX) or Mermaid (Markdown): units, edges and labels."""
+
+    nodes: tuple[DiagramNode, ...]
+    edges: tuple[tuple[str, str], ...]
+    #: (x, y, text) of the layer captions under the columns and the W_k labels above them.
+    captions: tuple[tuple[str, str, str], ...]
+    weights: tuple[tuple[str, str, str], ...]
+    scaled: bool
+    #: Mermaid lines for Markdown.
+    mermaid: tuple[str, ...]
+    caption: str
+    kind: str = "diagram"
+
+
+Block = Display | Text | Heading | Steps | Table | Diagram
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    label: str
+    blocks: tuple[Block, ...]
+    #: The first section of the appendix (a standalone LaTeX document starts ``\appendix``).
+    appendix: bool = False
+
+    def __post_init__(self) -> None:
+        # Prose that introduces a display runs on into it, as in a printed book.
+        blocks = list(self.blocks)
+        for n, block in enumerate(blocks[:-1]):
+            if isinstance(block, Text) and isinstance(blocks[n + 1], Display):
+                blocks[n] = Text(block.text, par=False)
+        object.__setattr__(self, "blocks", tuple(blocks))
+
+
+@dataclass(frozen=True)
+class Notes:
+    """Everything a notes template needs, as strings."""
+
+    title: str
+    subtitle: str
+    command: str
+    intro: tuple[str, ...]
+    sections: tuple[Section, ...]
+    packages: tuple[str, ...] = ()
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+# Matrices, abbreviated ----------------------------------------------------------------------------
+
+
+def shown_indices(n: int) -> list[int | None]:
+    """1-based indices a matrix of ``n`` rows shows; ``None`` marks the ellipsis."""
+    if n <= MAX_SHOWN:
+        return list(range(1, n + 1))
+    return [*range(1, HEAD + 1), None, n]
+
+
+def matrix_tex(
+    rows: int, cols: int, entry: Callable[[int, int], str], row_gap: str = LATEX_ROW_GAP
+) -> str:
+    """A ``bmatrix`` of ``entry(r, c)`` (1-based), abbreviated past :data:`MAX_SHOWN`.
+
+    ``row_gap`` separates the rows (:data:`LATEX_ROW_GAP`, or :data:`MARKDOWN_ROW_GAP`).
+    """
+    lines = []
+    for r in shown_indices(rows):
+        cells = []
+        for c in shown_indices(cols):
+            if r is None and c is None:
+                cells.append(r"\ddots")
+            elif r is None:
+                cells.append(r"\vdots")
+            elif c is None:
+                cells.append(r"\cdots")
+            else:
+                cells.append(entry(r, c))
+        lines.append(" & ".join(cells))
+    return r"\begin{bmatrix} " + f" {row_gap} ".join(lines) + r" \end{bmatrix}"

@@ -62,8 +62,32 @@ class ArrayApiPrinter(ArrayPrinter):
         return f"xp.sum({self._print(expr.args[0])}, axis=0)"
 
     def _print_LogAddExp(self, expr: sp.Expr) -> str:
-        # The standard's logaddexp cannot overflow.
-        return f"xp.logaddexp({', '.join(self._float(a) for a in expr.args)})"
+        # The standard's logaddexp cannot overflow. A number beside an array becomes an array of
+        # it (array_api_compat converts a Python number for torch by a dtype lookup that
+        # torch.compile cannot trace).
+        array, number = _array_and_number(expr.args)
+        if array is None or number is None:
+            return f"xp.logaddexp({', '.join(self._float(a) for a in expr.args)})"
+        other = f"xp.{'zeros_like' if number == 0 else 'full_like'}({self._print(array)}"
+        other += ")" if number == 0 else f", {self._float(number)})"
+        return f"xp.logaddexp({self._print(array)}, {other})"
+
+    def _print_Max(self, expr: sp.Max) -> str:
+        # max(a, c) of a variable and a number as a choice: NaN stays NaN, and no Python number
+        # goes into xp.maximum (see _print_LogAddExp).
+        array, number = _array_and_number(expr.args)
+        if array is None or number is None:
+            return super()._print_Max(expr)
+        name, bound = self._print(array), self._float(number)
+        return f"xp.where({name} < {bound}, {bound}, {name})"
+
+    def _print_Min(self, expr: sp.Min) -> str:
+        # As max.
+        array, number = _array_and_number(expr.args)
+        if array is None or number is None:
+            return super()._print_Min(expr)
+        name, bound = self._print(array), self._float(number)
+        return f"xp.where({name} > {bound}, {bound}, {name})"
 
     def _print_Mul(self, expr: sp.Mul) -> str:
         # A product with a choice between numbers (relu', leaky-relu') chooses between products:
@@ -90,6 +114,17 @@ class ArrayApiPrinter(ArrayPrinter):
 
     def _print_Heaviside(self, expr: sp.Heaviside) -> str:
         return self._print_Piecewise(_as_piecewise(expr))
+
+
+def _array_and_number(args: tuple[sp.Expr, ...]) -> tuple[sp.Symbol | None, sp.Expr | None]:
+    """``(a, c)`` for the arguments ``(a, c)`` or ``(c, a)`` of a variable and a number."""
+    if len(args) != 2:
+        return None, None
+    numbers = [a for a in args if a.is_number]
+    names = [a for a in args if isinstance(a, sp.Symbol)]
+    if len(numbers) != 1 or len(names) != 1:
+        return None, None
+    return names[0], numbers[0]
 
 
 def _as_piecewise(expr: sp.Expr) -> sp.Expr:

@@ -22,7 +22,13 @@ from symgrad.codegen.pylayout import StatementWriter, Target, target_lines
 from symgrad.codegen.pymodule import function_outputs, module_context
 from symgrad.derivation import Derivation
 from symgrad.errors import SpecError
-from symgrad.program import Statement, eliminate_common_subexpressions, lower_matrix, prune
+from symgrad.program import (
+    Statement,
+    eliminate_common_subexpressions,
+    lower_matrix,
+    merge_totals,
+    prune,
+)
 from symgrad.program.ir import parameter_shapes
 from symgrad.spec import NetworkSpec
 
@@ -72,7 +78,9 @@ class ArrayApiTarget:
             ["xp", keys, "X", "one"], "_inputs(params, X, Y)"
         )
         for function, outputs in function_outputs(program.spec).items():
-            part = eliminate_common_subexpressions(prune(program, outputs), prefix="T")
+            # One reduction for the loss (a pass over memory, a kernel under a compiler).
+            part = merge_totals(prune(program, outputs))
+            part = eliminate_common_subexpressions(part, prefix="T")
             printer = ArrayApiPrinter(part.variables)
             taken = [sp.Symbol(n, real=True) for n in part.variables]
             writer = StatementWriter(

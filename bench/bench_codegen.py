@@ -21,7 +21,7 @@ uses a far smaller time budget). Within a cell the contestants' calls are interl
 so that load from other processes does not land on one contestant only. Still, run it on an idle
 machine: with BLAS and OpenMP using every core, one core taken by another process can stall a
 parallel region for a scheduler time slice (torch at batch 64 on two cores went from 0.2 ms to
-50 ms per call). ``--threads N`` restarts the script with BLAS and OpenMP limited to N threads.
+50 ms per call). ``--threads N`` restarts the script with BLAS, OpenMP and XLA limited to N threads.
 
 Every contestant's result is compared once with the baseline before it is timed, so a wrong
 implementation is reported as "mismatch" instead of being timed. Batch 1 means ``X`` of shape
@@ -802,40 +802,33 @@ def format_array_api_summary(
 
 def format_small_net_summary(cells: Sequence[Cell], nets: Sequence[str], batch: int = 1024) -> str:
     """On the small networks at ``batch``: the jitted module (float64) against every peer
-    measured in either table (handwritten, generated NumPy, torch, jax, autograd)."""
+    library: jax and torch as measured beside it in the array-API table (the same library timed
+    minutes apart in the other table can differ by more than the margin), HIPS autograd from
+    the first table; for reference, symgrad's own NumPy modules and the hand-written baseline."""
     by = _lookup(cells)
+    peers = {"jax float64", "torch float64", "autograd"}
+    ours = {"handwritten", "generated-vectorized", "generated-unrolled"}
     lines = []
     for sizes in SMALL_NETS:
         net = net_name(sizes)
         mine = by.get((net, batch, "array-api jax.jit float64"))
         if net not in nets or mine is None or mine.median_us is None:
             continue
-        peers = [
-            c
-            for c in cells
-            if c.net == net
-            and c.batch == batch
-            and c.median_us is not None
-            and c.contestant
-            in {
-                "handwritten",
-                "generated-vectorized",
-                "generated-unrolled",
-                "torch",
-                "jax",
-                "autograd",
-                "jax float64",
-                "torch float64",
-            }
-        ]
-        if not peers:
+        here = [c for c in cells if c.net == net and c.batch == batch and c.median_us]
+        others = [c for c in here if c.contestant in peers]
+        numpy = [c for c in here if c.contestant in ours]
+        if not others:
             continue
-        fastest = min(peers, key=lambda c: c.median_us or float("inf"))
-        lines.append(
+        fastest = min(others, key=lambda c: c.median_us or float("inf"))
+        line = (
             f"{net} batch {batch}: array-api jax.jit {mine.median_us:.1f} us; fastest peer "
-            f"{fastest.contestant} {fastest.median_us:.1f} us; ratio "
+            f"{fastest.contestant} {fastest.median_us:.1f} us, ratio "
             f"{mine.median_us / (fastest.median_us or 1.0):.2f}"
         )
+        if numpy:
+            best = min(numpy, key=lambda c: c.median_us or float("inf"))
+            line += f"; fastest NumPy code {best.contestant} {best.median_us:.1f} us"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -881,8 +874,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         metavar="N",
         type=int,
-        help="limit BLAS and OpenMP (NumPy, torch) to N threads; default: the libraries' own "
-        "choice (all cores). 1 gives stable numbers on a machine shared with other work",
+        help="limit BLAS, OpenMP and XLA (NumPy, torch, jax) to N threads; default: the "
+        "libraries' own choice (all cores). 1 gives stable numbers on a machine shared with "
+        "other work",
     )
     return parser
 
@@ -897,6 +891,10 @@ def _restart_with_threads(n: int, argv: Sequence[str]) -> None:
     if all(os.environ.get(var) == str(n) for var in THREAD_VARIABLES):
         return
     env = dict(os.environ, **{var: str(n) for var in THREAD_VARIABLES})
+    # XLA (jax) has a thread pool of its own: on a shared machine it fights other processes as
+    # BLAS does (the same jitted call varied 2x from run to run on two busy cores).
+    xla = f"--xla_cpu_multi_thread_eigen={'true' if n > 1 else 'false'}"
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {xla} intra_op_parallelism_threads={n}".strip()
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv], env)
 

@@ -21,7 +21,7 @@ uses a far smaller time budget). Within a cell the contestants' calls are interl
 so that load from other processes does not land on one contestant only. Still, run it on an idle
 machine: with BLAS and OpenMP using every core, one core taken by another process can stall a
 parallel region for a scheduler time slice (torch at batch 64 on two cores went from 0.2 ms to
-50 ms per call). ``--threads N`` restarts the script with BLAS and OpenMP limited to N threads.
+50 ms per call). ``--threads N`` restarts the script with BLAS, OpenMP and XLA limited to N threads.
 
 Every contestant's result is compared once with the baseline before it is timed, so a wrong
 implementation is reported as "mismatch" instead of being timed. Batch 1 means ``X`` of shape
@@ -272,15 +272,20 @@ def net_name(sizes: Sequence[int]) -> str:
     return "-".join(str(n) for n in sizes)
 
 
-def generate(sizes: Sequence[int], style: str, outdir: Path) -> tuple[str, ModuleType | None, str]:
-    """Run ``python -m symgrad codegen`` for ``sizes`` and import the result.
+def generate(
+    sizes: Sequence[int], style: str, outdir: Path, target: str = "numpy"
+) -> tuple[str, ModuleType | None, str]:
+    """Run ``python -m symgrad codegen`` for ``sizes`` (``--target target``) and import the result.
 
     Returns ``(status, module, message)`` with status "ok", "refused" (the command exits with
     status 2 and a ``symgrad: error:`` line, as the unrolled style does for large networks) or
     "unavailable" (any other failure: no symgrad yet, a crash, a timeout, an unimportable file).
     """
-    path = outdir / f"gen_{style}_{net_name(sizes).replace('-', '_')}.py"
+    stem = f"{target.replace('-', '_')}_{style}_{net_name(sizes).replace('-', '_')}"
+    path = outdir / f"gen_{stem}.py"
     cmd = [sys.executable, "-m", "symgrad", "codegen", *map(str, sizes), "--style", style]
+    if target != "numpy":
+        cmd += ["--target", target]
     cmd += ["--activation", CONFIG["activation"], "--output", CONFIG["output"]]
     cmd += ["--loss", CONFIG["loss"], "-o", str(path)]
     env = dict(os.environ)
@@ -298,7 +303,7 @@ def generate(sizes: Sequence[int], style: str, outdir: Path) -> tuple[str, Modul
     if proc.returncode != 0:
         return "unavailable", None, f"exit {proc.returncode}: {last}"
     try:
-        module = _import_path(path, f"bench_generated_{style}_{net_name(sizes).replace('-', '_')}")
+        module = _import_path(path, f"bench_generated_{stem}")
     except Exception as exc:  # noqa: BLE001 - any import failure makes the contestant unavailable
         return "unavailable", None, f"import failed: {type(exc).__name__}: {exc}"
     return "ok", module, ""
@@ -625,6 +630,224 @@ def format_summary(cells: Sequence[Cell], nets: Sequence[str], batches: Sequence
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------------------------
+# The array-API block: the module of ``symgrad codegen --target array-api`` on JAX and PyTorch
+# against the same libraries' own autodiff, in float64 and float32 (a table of its own).
+# ----------------------------------------------------------------------------------------------
+
+ARRAY_API_DTYPES: tuple[str, ...] = ("float64", "float32")
+#: Each generated contestant and the peer it is divided by.
+ARRAY_API_PAIRS: dict[str, str] = {"array-api jax.jit": "jax", "array-api torch": "torch"}
+#: float32 results against the float64 baseline (relative to each gradient's largest entry).
+FLOAT32_RTOL = 1e-4
+
+
+def make_array_api_jax(
+    module: ModuleType, params: Params, X: np.ndarray, Y: np.ndarray
+) -> LossAndGrads:
+    """The array-API module under ``jax.jit`` on jnp arrays made once (as ``make_jax``)."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError as exc:
+        raise NotInstalled(str(exc)) from exc
+    jax.config.update("jax_enable_x64", True)
+    fn = jax.jit(module.loss_and_gradients)
+    p = {k: jnp.asarray(v) for k, v in params.items()}
+    x, y = jnp.asarray(X), jnp.asarray(Y)
+    return lambda: jax.block_until_ready(fn(p, x, y))
+
+
+def make_array_api_torch(
+    module: ModuleType, params: Params, X: np.ndarray, Y: np.ndarray
+) -> LossAndGrads:
+    """The array-API module in torch eager mode; results converted as ``make_torch`` does."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise NotInstalled(str(exc)) from exc
+    fn = module.loss_and_gradients
+    p = {k: torch.from_numpy(v) for k, v in params.items()}
+
+    def f() -> tuple[float, Params]:
+        value, grads = fn(p, torch.from_numpy(X), torch.from_numpy(Y))
+        return value.item(), {k: g.numpy() for k, g in grads.items()}
+
+    return f
+
+
+def _array_api_builders(
+    module: ModuleType | None, params: Params, X: np.ndarray, Y: np.ndarray
+) -> dict[str, Callable[[], Callable[[], Any]]]:
+    """For each contestant of the block that can run, a function building its timed callable."""
+    build: dict[str, Callable[[], Callable[[], Any]]] = {
+        "jax": lambda: make_jax(params, X, Y),
+        "torch": lambda: make_torch(params, X, Y),
+    }
+    if module is not None:
+        build["array-api jax.jit"] = lambda: make_array_api_jax(module, params, X, Y)
+        build["array-api torch"] = lambda: make_array_api_torch(module, params, X, Y)
+    return build
+
+
+def run_array_api_grid(
+    budget: Budget, nets: Sequence[tuple[int, ...]], batches: Sequence[int]
+) -> list[Cell]:
+    """The array-API module and its peers on every (network, batch), in each dtype; a cell's
+    ``contestant`` is ``"<name> <dtype>"``. Progress goes to stderr."""
+    ref = load_reference()
+    cells: list[Cell] = []
+    with tempfile.TemporaryDirectory(prefix="symgrad-bench-aapi-") as tmp:
+        for sizes in nets:
+            net = net_name(sizes)
+            status, module, message = generate(sizes, "vectorized", Path(tmp), "array-api")
+            print(f"[{net}] codegen --target array-api: {status} {message}", file=sys.stderr)
+            params64 = ref.make_params(sizes, seed=0)
+            for batch in batches:
+                X64, Y64 = make_data(sizes, batch)
+                expected = make_handwritten(ref, params64, X64, Y64)()
+                for dtype in ARRAY_API_DTYPES:
+                    params = {k: v.astype(dtype) for k, v in params64.items()}
+                    X, Y = X64.astype(dtype), Y64.astype(dtype)
+                    build = _array_api_builders(module, params, X, Y)
+                    row: dict[str, Cell] = {}
+                    timed: dict[str, Callable[[], Any]] = {}
+                    for name in ("jax", "array-api jax.jit", "torch", "array-api torch"):
+                        label = f"{name} {dtype}"
+                        if name not in build:
+                            row[name] = Cell(net, batch, label, status, message=message)
+                            continue
+                        row[name], f = prepare(label, net, batch, build[name], None)
+                        if f is not None:
+                            problem = check_against(
+                                expected, f(), rtol=1e-9 if dtype == "float64" else FLOAT32_RTOL
+                            )
+                            if problem:
+                                row[name].status, row[name].message = "mismatch", problem
+                            else:
+                                timed[name] = f
+                    measure_cell(timed, budget, row)
+                    for cell in row.values():
+                        shown = f"{cell.median_us:.1f} us" if cell.median_us is not None else ""
+                        print(
+                            f"[{net} B={batch}] {cell.contestant}: {cell.status} {shown} "
+                            f"{cell.message}".rstrip(),
+                            file=sys.stderr,
+                        )
+                    cells.extend(row.values())
+    return cells
+
+
+def format_array_api_table(
+    cells: Sequence[Cell], nets: Sequence[str], batches: Sequence[int]
+) -> str:
+    """One row per (network, batch, dtype): each contestant's median in microseconds, and each
+    generated contestant's ratio to its peer (below 1: the generated module is faster)."""
+    by = _lookup(cells)
+    names = ["jax", "array-api jax.jit", "torch", "array-api torch"]
+    headers = ["net", "batch", "dtype", *names, "jit/jax", "eager/torch"]
+    rows: list[list[str]] = []
+    for net in nets:
+        for batch in batches:
+            for dtype in ARRAY_API_DTYPES:
+                row = [net, str(batch), dtype]
+                for name in names:
+                    cell = by.get((net, batch, f"{name} {dtype}"))
+                    if cell is None:
+                        row.append("-")
+                    else:
+                        row.append(f"{cell.median_us:.1f}" if cell.median_us else cell.status)
+                for generated, peer in ARRAY_API_PAIRS.items():
+                    ratio = _ratio(
+                        by.get((net, batch, f"{generated} {dtype}")),
+                        by.get((net, batch, f"{peer} {dtype}")),
+                    )
+                    row.append(f"{ratio:.2f}" if ratio is not None else "-")
+                rows.append(row)
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def format_array_api_summary(
+    cells: Sequence[Cell], nets: Sequence[str], batches: Sequence[int]
+) -> str:
+    """The targets: at batch >= 64 the jitted module at most 1.05x jax.jit(value_and_grad) in
+    every cell and faster in most, torch eager at most 1.0x torch autograd; on the small networks
+    at batch 1024 the jitted module at least as fast as every peer (both tables' peers)."""
+    by = _lookup(cells)
+    lines = []
+    for generated, peer, limit in (
+        ("array-api jax.jit", "jax", 1.05),
+        ("array-api torch", "torch", 1.0),
+    ):
+        ratios = {
+            (net, batch, dtype): r
+            for net in nets
+            for batch in batches
+            if batch >= 64
+            for dtype in ARRAY_API_DTYPES
+            if (
+                r := _ratio(
+                    by.get((net, batch, f"{generated} {dtype}")),
+                    by.get((net, batch, f"{peer} {dtype}")),
+                )
+            )
+            is not None
+        }
+        if not ratios:
+            lines.append(f"{generated} / {peer}: n/a (not measured)")
+            continue
+        worst = max(ratios, key=lambda key: ratios[key])
+        over = sorted(k for k, r in ratios.items() if r > limit)
+        faster = sum(r < 1.0 for r in ratios.values())
+        lines.append(
+            f"{generated} / {peer} at batch >= 64: faster in {faster} of {len(ratios)} cells, "
+            f"max {ratios[worst]:.2f} ({worst[0]}, batch {worst[1]}, {worst[2]}); "
+            + (
+                f"above {limit:.2f} in {len(over)}: "
+                + ", ".join(f"{n} B={b} {d} {ratios[(n, b, d)]:.2f}" for n, b, d in over)
+                if over
+                else f"at most {limit:.2f} everywhere"
+            )
+        )
+    return "\n".join(lines)
+
+
+def format_small_net_summary(cells: Sequence[Cell], nets: Sequence[str], batch: int = 1024) -> str:
+    """On the small networks at ``batch``: the jitted module (float64) against every peer
+    library: jax and torch as measured beside it in the array-API table (the same library timed
+    minutes apart in the other table can differ by more than the margin), HIPS autograd from
+    the first table; for reference, symgrad's own NumPy modules and the hand-written baseline."""
+    by = _lookup(cells)
+    peers = {"jax float64", "torch float64", "autograd"}
+    ours = {"handwritten", "generated-vectorized", "generated-unrolled"}
+    lines = []
+    for sizes in SMALL_NETS:
+        net = net_name(sizes)
+        mine = by.get((net, batch, "array-api jax.jit float64"))
+        if net not in nets or mine is None or mine.median_us is None:
+            continue
+        here = [c for c in cells if c.net == net and c.batch == batch and c.median_us]
+        others = [c for c in here if c.contestant in peers]
+        numpy = [c for c in here if c.contestant in ours]
+        if not others:
+            continue
+        fastest = min(others, key=lambda c: c.median_us or float("inf"))
+        line = (
+            f"{net} batch {batch}: array-api jax.jit {mine.median_us:.1f} us; fastest peer "
+            f"{fastest.contestant} {fastest.median_us:.1f} us, ratio "
+            f"{mine.median_us / (fastest.median_us or 1.0):.2f}"
+        )
+        if numpy:
+            best = min(numpy, key=lambda c: c.median_us or float("inf"))
+            line += f"; fastest NumPy code {best.contestant} {best.median_us:.1f} us"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def environment() -> dict[str, Any]:
     """Versions and machine facts worth keeping with the numbers."""
     info: dict[str, Any] = {
@@ -656,11 +879,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="far fewer calls per measurement")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write raw results here")
     parser.add_argument(
+        "--array-api-only",
+        action="store_true",
+        help="only the array-API block (the generated array-API module against jax and torch)",
+    )
+    parser.add_argument(
+        "--skip-array-api", action="store_true", help="leave the array-API block out"
+    )
+    parser.add_argument(
         "--threads",
         metavar="N",
         type=int,
-        help="limit BLAS and OpenMP (NumPy, torch) to N threads; default: the libraries' own "
-        "choice (all cores). 1 gives stable numbers on a machine shared with other work",
+        help="limit BLAS, OpenMP and XLA (NumPy, torch, jax) to N threads; default: the "
+        "libraries' own choice (all cores). 1 gives stable numbers on a machine shared with "
+        "other work",
     )
     return parser
 
@@ -675,6 +907,10 @@ def _restart_with_threads(n: int, argv: Sequence[str]) -> None:
     if all(os.environ.get(var) == str(n) for var in THREAD_VARIABLES):
         return
     env = dict(os.environ, **{var: str(n) for var in THREAD_VARIABLES})
+    # XLA (jax) has a thread pool of its own: on a shared machine it fights other processes as
+    # BLAS does (the same jitted call varied 2x from run to run on two busy cores).
+    xla = f"--xla_cpu_multi_thread_eigen={'true' if n > 1 else 'false'}"
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {xla} intra_op_parallelism_threads={n}".strip()
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv], env)
 
@@ -702,15 +938,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if load_before > 0.5:
         print(f"warning: load average {load_before:.2f}: other processes will distort the times")
     t0 = time.perf_counter()
-    cells = run_grid(budget, NETS, BATCHES)
+    cells = [] if args.array_api_only else run_grid(budget, NETS, BATCHES)
+    # The array-API block (its own table below the NumPy one).
+    array_api = [] if args.skip_array_api else run_array_api_grid(budget, NETS, BATCHES)
     elapsed = time.perf_counter() - t0
     env["load_average_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
     nets = [net_name(s) for s in NETS]
-    print()
-    print("median time per loss+gradients call in microseconds (ratio to handwritten)")
-    print(format_table(cells, nets, BATCHES))
-    print()
-    print(format_summary(cells, nets, BATCHES))
+    if cells:
+        print()
+        print("median time per loss+gradients call in microseconds (ratio to handwritten)")
+        print(format_table(cells, nets, BATCHES))
+        print()
+        print(format_summary(cells, nets, BATCHES))
+    if array_api:
+        print()
+        print(
+            "array-API module (symgrad codegen --target array-api) against the libraries' own "
+            "autodiff: median microseconds per loss+gradients call; ratios below 1 are faster"
+        )
+        print(format_array_api_table(array_api, nets, BATCHES))
+        print()
+        print(format_array_api_summary(array_api, nets, BATCHES))
+        print(format_small_net_summary([*cells, *array_api], nets))
+    cells = [*cells, *array_api]
     notes = sorted({f"{c.contestant}: {c.status}: {c.message}" for c in cells if c.message})
     if notes:
         print()

@@ -34,7 +34,9 @@ REQUIRED_NAMES = (
     "init_params",
 )
 #: The imports a generated module may have (module names, ``from`` modules).
-ALLOWED_IMPORTS = frozenset({"__future__", "math", "struct", "typing", "numpy", "numpy.typing"})
+ALLOWED_IMPORTS = frozenset(
+    {"__future__", "math", "struct", "typing", "numpy", "numpy.typing", "array_api_compat"}
+)
 #: Largest file ``check`` reads (the unrolled style stops far below this).
 MAX_BYTES = 20_000_000
 

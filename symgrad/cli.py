@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--target",
         default="numpy",
         metavar="TARGET",
-        help="numpy (default): a module importing only NumPy",
+        help="numpy (default): a module importing only NumPy; array-api: one module for NumPy, "
+        "PyTorch, JAX, CuPy and Dask arrays (imports array_api_compat)",
     )
     codegen.add_argument(
         "--style",

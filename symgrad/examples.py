@@ -50,6 +50,7 @@ EXAMPLES: tuple[Example, ...] = (
     Example(
         "numpy/mlp_784_30_10_vectorized.py", ("codegen", "784", "30", "10", "--style", "vectorized")
     ),
+    Example("array_api/mlp_3_3_2.py", ("codegen", "3", "3", "2", "--target", "array-api")),
 )
 
 #: The LaTeX examples are also compiled; their PDFs sit beside them.

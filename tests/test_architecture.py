@@ -24,7 +24,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"derivation"}),
     frozenset({"proof"}),
     frozenset({"program"}),
-    frozenset({"pipeline", "render", "codegen", "gradcheck", "checkmodule", "printing"}),
+    frozenset({"pipeline", "render", "codegen", "gradcheck", "checkmodule", "printing", "interop"}),
     frozenset({"cli", "jupyter", "examples", "__main__", ""}),
 )
 

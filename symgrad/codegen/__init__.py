@@ -7,6 +7,7 @@ file names the command that remakes it, built by :func:`default_command` alone.
 
 from __future__ import annotations
 
+from symgrad.codegen.array_api.target import ArrayApiTarget
 from symgrad.codegen.common import UNROLLED_MAX_PARAMETERS
 from symgrad.codegen.config import GeneratedFile, Target
 from symgrad.codegen.numpy.target import NumpyTarget
@@ -15,7 +16,7 @@ from symgrad.errors import SpecError
 from symgrad.spec import NetworkSpec
 
 #: Every target, by its ``--target`` name; the first is the default.
-TARGETS: dict[str, Target] = {"numpy": NumpyTarget()}
+TARGETS: dict[str, Target] = {"numpy": NumpyTarget(), "array-api": ArrayApiTarget()}
 #: The styles of the NumPy target (``--style``); the first is the default.
 STYLES: tuple[str, ...] = NumpyTarget.styles
 

@@ -18,10 +18,21 @@ from symgrad.codegen.common import (
 from symgrad.codegen.pylayout import return_lines, target_lines
 from symgrad.program import Program
 from symgrad.program.ir import parameter_shapes
+from symgrad.spec import NetworkSpec
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
     return repr(tuple(shape))
+
+
+def function_outputs(spec: NetworkSpec) -> dict[str, tuple[str, ...]]:
+    """The functions of a generated module and the program outputs each returns."""
+    gradients = tuple(nt.param_key(b, k) for k in range(1, spec.depth + 1) for b in "Wb")
+    return {
+        "forward": ("yhat",),
+        "loss": ("loss",),
+        "gradients": ("loss", *gradients),
+    }
 
 
 def module_context(program: Program, style: str, command: str) -> dict[str, object]:

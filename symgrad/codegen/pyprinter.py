@@ -4,12 +4,14 @@ Part of the targets stage. :class:`MathPrinter` subclasses SymPy's
 :class:`~sympy.printing.pycode.PythonCodePrinter` and overrides only what it needs, each override
 with its reason. Output is already in ``ruff format`` style (spaces around ``*`` and ``/``,
 ``**`` hugging simple operands), so generated files need no formatter. The array printers of the
-Python targets (NumPy, array API) subclass it. A function outside :data:`SUPPORTED_FUNCTIONS`
+Python targets (NumPy, array API) subclass :class:`ArrayPrinter`, which prints the elementwise
+functions on whole arrays. A function outside :data:`SUPPORTED_FUNCTIONS`
 raises :class:`CodegenError`; it is never turned into a comment or a call that might not exist.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sympy as sp
@@ -18,6 +20,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from symgrad.arrays import LogAddExp
 from symgrad.errors import SymgradError
+from symgrad.program.ir import Shape, Var
 
 
 class CodegenError(SymgradError):
@@ -231,3 +234,74 @@ class MathPrinter(PythonCodePrinter):
         if isinstance(expr, sp.Integer):
             return f"{int(expr)}.0"
         return str(self._print(expr))
+
+
+#: The elementwise functions of an array library, by SymPy name: NumPy and the array API standard
+#: spell them alike (``np.exp``, ``xp.exp``).
+_ARRAY_FUNCTIONS = ("exp", "log", "log1p", "expm1", "tanh", "sin", "cos", "sign")
+
+
+def array_functions(namespace: str) -> dict[str, str]:
+    """``{"exp": "np.exp", ..., "Abs": "np.abs"}`` for the array library called ``namespace``."""
+    functions = {name: f"{namespace}.{name}" for name in _ARRAY_FUNCTIONS}
+    functions["Abs"] = f"{namespace}.abs"
+    return functions
+
+
+class ArrayPrinter(MathPrinter):
+    """The same expressions on whole arrays of a library ``namespace`` (``np``, ``xp``):
+    ``xp.exp``, ``xp.maximum(a, 0.0)``, ``xp.where``.
+
+    ``variables`` gives the shapes of the program's variables, which the sums over the batch
+    need. Subclasses print the primitives of whole arrays (products, row sums, ...).
+    """
+
+    _namespace = "np"
+    _allowed = SUPPORTED_FUNCTIONS
+
+    def __init__(self, variables: Mapping[str, Var] | None = None) -> None:
+        super().__init__()
+        self.variables: Mapping[str, Var] = variables or {}
+
+    def _ndim(self, expr: sp.Expr) -> int:
+        shapes: list[Shape] = [
+            self.variables[s.name].shape
+            for s in expr.free_symbols
+            if isinstance(s, sp.Symbol) and s.name in self.variables
+        ]
+        return max((len(shape) for shape in shapes), default=0)
+
+    def _method_of(self, expr: sp.Expr) -> str:
+        """``expr`` as the receiver of a method call: ``E`` or ``(Y * Z)``."""
+        text = self._print(expr)
+        return text if isinstance(expr, sp.Symbol) else f"({text})"
+
+    def _print_Max(self, expr: sp.Max) -> str:
+        # Elementwise maximum; builtin max would compare whole arrays.
+        return self._fold(f"{self._namespace}.maximum", expr.args)
+
+    def _print_Min(self, expr: sp.Min) -> str:
+        # Elementwise minimum.
+        return self._fold(f"{self._namespace}.minimum", expr.args)
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        # Elementwise choice; a Python conditional would need one truth value.
+        pieces = list(expr.args)
+        if pieces[-1].cond is not sp.true:
+            raise CodegenError(f"a piecewise expression needs a last 'otherwise' piece: {expr}")
+        text = self._float(pieces[-1].expr)
+        for piece in reversed(pieces[:-1]):
+            cond = self._print(piece.cond)
+            text = f"{self._namespace}.where({cond}, {self._float(piece.expr)}, {text})"
+        return text
+
+    def _print_sign(self, expr: sp.sign) -> str:
+        # Array libraries have an elementwise sign.
+        return f"{self._namespace}.sign({self._print(expr.args[0])})"
+
+    def _fold(self, name: str, args: tuple[sp.Expr, ...]) -> str:
+        ordered = sorted(args, key=lambda a: (a.is_number, sp.default_sort_key(a)))
+        text = self._float(ordered[0])
+        for arg in ordered[1:]:
+            text = f"{name}({text}, {self._float(arg)})"
+        return text

@@ -12,6 +12,7 @@ from symgrad.program.ir import BATCH, Output, Program, Quantity, Role, Statement
 from symgrad.program.lower import lower_matrix, lower_scalar
 from symgrad.program.passes import (
     eliminate_common_subexpressions,
+    merge_totals,
     one_sample,
     prune,
     shape_of,
@@ -33,6 +34,7 @@ __all__ = [
     "evaluate",
     "lower_matrix",
     "lower_scalar",
+    "merge_totals",
     "one_sample",
     "prune",
     "shape_of",

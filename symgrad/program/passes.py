@@ -7,7 +7,9 @@ new one; targets pick the passes they want (see :mod:`symgrad.codegen.config`):
 - :func:`eliminate_common_subexpressions` computes every repeated subexpression once, in a
   temporary written just before its first use and tagged with that statement's step;
 - :func:`one_sample` specializes a scalar program to a batch of one (``B = 1``; a sum over the
-  batch is its one term), for code that runs a single sample on plain numbers.
+  batch is its one term), for code that runs a single sample on plain numbers;
+- :func:`merge_totals` sums several totals of a statement in one (``Total(a) - Total(b)`` is
+  ``Total(a - b)``), for targets where every reduction is a pass over memory or a kernel.
 
 :func:`shape_of` infers the shape of any expression of a program. Buffer reuse is a pass of the
 NumPy target alone (:mod:`symgrad.codegen.numpy.buffers`): other targets have no in-place updates.
@@ -147,3 +149,49 @@ def eliminate_common_subexpressions(program: Program, prefix: str = "t") -> Prog
         out.append(Statement(statement.target, value, statement.step, statement.note))
     # Outputs name variables, which cse never replaces.
     return program.with_statements(tuple(out))
+
+
+def merge_totals(program: Program) -> Program:
+    """Each statement's totals of one shape summed as one: ``c Total(a) + d Total(b)`` becomes
+    ``Total(c a + d b)`` (common factors taken out), after ``Total(RowSum(u) v)`` became
+    ``Total(u v)`` for a column ``v`` (one number per row).
+
+    So ``Total(RowSum(Y) log S) - Total(Y Z)`` is ``Total(Y (log S - Z))``: one reduction instead
+    of two, and no row sum. The value is the same sum, added in another order.
+    """
+    variables = dict(program.variables)
+
+    def spread(argument: sp.Expr) -> sp.Expr:
+        factors = sp.Mul.make_args(argument)
+        sums = [f for f in factors if isinstance(f, RowSum)]
+        if len(sums) != 1:
+            return argument
+        rest = sp.Mul(*[f for f in factors if f is not sums[0]])
+        if shape_of(rest, variables) not in {(), (BATCH, 1)}:
+            return argument
+        return sums[0].args[0] * rest
+
+    def merge(add: sp.Add) -> sp.Expr:
+        groups: dict[Shape, list[sp.Expr]] = {}
+        others: list[sp.Expr] = []
+        for term in add.args:
+            coefficient, rest = term.as_coeff_Mul()
+            if isinstance(rest, Total):
+                argument = spread(rest.args[0])
+                groups.setdefault(shape_of(argument, variables), []).append(coefficient * argument)
+            else:
+                others.append(term)
+        merged = [
+            Total(sp.factor_terms(sp.Add(*terms))) if len(terms) > 1 else Total(terms[0])
+            for terms in groups.values()
+        ]
+        return sp.Add(*others, *merged)
+
+    statements = []
+    for statement in program.statements:
+        value = statement.value.replace(lambda e: isinstance(e, sp.Add), merge)
+        note = statement.note
+        if value != statement.value:
+            note = "; ".join(filter(None, [note, "the sums over the batch taken in one pass"]))
+        statements.append(Statement(statement.target, value, statement.step, note))
+    return program.with_statements(tuple(statements))

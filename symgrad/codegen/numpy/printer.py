@@ -8,54 +8,27 @@ where ``np.dot`` calls BLAS), row sums and maxima with ``keepdims``, sums over t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import sympy as sp
 
-from symgrad.codegen.pyprinter import SUPPORTED_FUNCTIONS, CodegenError, MathPrinter
-from symgrad.program.ir import Shape, Var
+from symgrad.codegen.pyprinter import (
+    ArrayPrinter,
+    CodegenError,
+    MathPrinter,
+    array_functions,
+)
 from symgrad.program.passes import shape_of
 
-_NUMPY_FUNCTIONS = {
-    "exp": "np.exp",
-    "log": "np.log",
-    "log1p": "np.log1p",
-    "expm1": "np.expm1",
-    "tanh": "np.tanh",
-    "sin": "np.sin",
-    "cos": "np.cos",
-    "Abs": "np.abs",
-    "sign": "np.sign",
-}
 
-
-class NumpyPrinter(MathPrinter):
+class NumpyPrinter(ArrayPrinter):
     """The same expressions on NumPy arrays: ``np.exp``, ``np.maximum(a, 0.0)``, ``np.where``.
 
     ``variables`` gives the shapes of the program's variables, which the sums over the batch
     need (the columns of a batch of a scalar program, or the rows of a whole array).
     """
 
-    _functions = _NUMPY_FUNCTIONS
-    _allowed = SUPPORTED_FUNCTIONS
+    _functions = array_functions("np")
+    _namespace = "np"
     _sqrt = "np.sqrt"
-
-    def __init__(self, variables: Mapping[str, Var] | None = None) -> None:
-        super().__init__()
-        self.variables: Mapping[str, Var] = variables or {}
-
-    def _ndim(self, expr: sp.Expr) -> int:
-        shapes: list[Shape] = [
-            self.variables[s.name].shape
-            for s in expr.free_symbols
-            if isinstance(s, sp.Symbol) and s.name in self.variables
-        ]
-        return max((len(shape) for shape in shapes), default=0)
-
-    def _method_of(self, expr: sp.Expr) -> str:
-        """``expr`` as the receiver of a method call: ``E`` or ``(Y * Z)``."""
-        text = self._print(expr)
-        return text if isinstance(expr, sp.Symbol) else f"({text})"
 
     def _print_Dot(self, expr: sp.Expr) -> str:
         # np.dot: for a batch of one, @ runs a generic loop on an outer product, np.dot BLAS.
@@ -86,29 +59,6 @@ class NumpyPrinter(MathPrinter):
         # NumPy's logaddexp cannot overflow.
         return f"np.logaddexp({', '.join(self._float(a) for a in expr.args)})"
 
-    def _print_Max(self, expr: sp.Max) -> str:
-        # Elementwise maximum; builtin max would compare whole arrays.
-        return self._fold("np.maximum", expr.args)
-
-    def _print_Min(self, expr: sp.Min) -> str:
-        # Elementwise minimum.
-        return self._fold("np.minimum", expr.args)
-
-    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
-        # Elementwise choice; a Python conditional would need one truth value.
-        pieces = list(expr.args)
-        if pieces[-1].cond is not sp.true:
-            raise CodegenError(f"a piecewise expression needs a last 'otherwise' piece: {expr}")
-        text = self._float(pieces[-1].expr)
-        for piece in reversed(pieces[:-1]):
-            cond = self._print(piece.cond)
-            text = f"np.where({cond}, {self._float(piece.expr)}, {text})"
-        return text
-
-    def _print_sign(self, expr: sp.sign) -> str:
-        # NumPy has an elementwise sign.
-        return f"np.sign({self._print(expr.args[0])})"
-
     def _print_BatchSum(self, expr: sp.Expr) -> str:
         # Whole arrays: the sum of the rows. Columns: a dot product of two columns is one BLAS
         # call; anything else is summed.
@@ -119,13 +69,6 @@ class NumpyPrinter(MathPrinter):
         if len(factors) == 2 and all(f.is_Symbol for f in factors):
             return f"np.dot({self._print(factors[0])}, {self._print(factors[1])})"
         return f"np.sum({self._print(arg)})"
-
-    def _fold(self, name: str, args: tuple[sp.Expr, ...]) -> str:
-        ordered = sorted(args, key=lambda a: (a.is_number, sp.default_sort_key(a)))
-        text = self._float(ordered[0])
-        for arg in ordered[1:]:
-            text = f"{name}({text}, {self._float(arg)})"
-        return text
 
 
 _MATH = MathPrinter()

@@ -32,7 +32,7 @@ from symgrad.codegen.config import GeneratedFile
 from symgrad.codegen.numpy.buffers import Compiled, emit_body
 from symgrad.codegen.numpy.printer import NumpyPrinter
 from symgrad.codegen.pylayout import StatementWriter, Target, sequence_lines, target_lines
-from symgrad.codegen.pymodule import module_context
+from symgrad.codegen.pymodule import function_outputs, module_context
 from symgrad.codegen.pyprinter import MathPrinter, without_logaddexp
 from symgrad.derivation import Derivation
 from symgrad.program import (
@@ -47,16 +47,6 @@ from symgrad.program import (
 from symgrad.spec import NetworkSpec
 
 TEMPLATE = "numpy/module.py.jinja"
-
-
-def function_outputs(spec: NetworkSpec) -> dict[str, tuple[str, ...]]:
-    """The functions of a generated module and the program outputs each returns."""
-    gradients = tuple(nt.param_key(b, k) for k in range(1, spec.depth + 1) for b in "Wb")
-    return {
-        "forward": ("yhat",),
-        "loss": ("loss",),
-        "gradients": ("loss", *gradients),
-    }
 
 
 class NumpyTarget:

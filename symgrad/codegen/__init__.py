@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from symgrad.codegen.common import UNROLLED_MAX_PARAMETERS
 from symgrad.codegen.config import GeneratedFile, Target
+from symgrad.codegen.c.target import CTarget
 from symgrad.codegen.numpy.target import NumpyTarget
 from symgrad.derivation import Derivation
 from symgrad.errors import SpecError
 from symgrad.spec import NetworkSpec
 
 #: Every target, by its ``--target`` name; the first is the default.
-TARGETS: dict[str, Target] = {"numpy": NumpyTarget()}
+TARGETS: dict[str, Target] = {"numpy": NumpyTarget(), "c": CTarget()}
 #: The styles of the NumPy target (``--style``); the first is the default.
 STYLES: tuple[str, ...] = NumpyTarget.styles
 

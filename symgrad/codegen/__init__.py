@@ -7,9 +7,9 @@ file names the command that remakes it, built by :func:`default_command` alone.
 
 from __future__ import annotations
 
+from symgrad.codegen.c.target import CTarget
 from symgrad.codegen.common import UNROLLED_MAX_PARAMETERS
 from symgrad.codegen.config import GeneratedFile, Target
-from symgrad.codegen.c.target import CTarget
 from symgrad.codegen.numpy.target import NumpyTarget
 from symgrad.derivation import Derivation
 from symgrad.errors import SpecError

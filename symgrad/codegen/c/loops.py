@@ -149,6 +149,13 @@ class _Writer:
             return f"{name}[{unit if width > 1 else '0'}]"
         return name
 
+    def block(self, var: Var) -> tuple[str, int]:
+        """The first entry of the rows of the block of ``var``, and its row stride."""
+        width = _width(var)
+        if var.role is Role.INPUT or self.storage.get(var.name) == "output-rows":
+            return f"{var.name} + s0 * {width}", width
+        return var.name, width
+
     def printer(self, unit: str) -> CPrinter:
         def index(symbol: sp.Symbol) -> str | None:
             var = self.variables.get(symbol.name)
@@ -269,53 +276,43 @@ def looped_body(
             lines = _row_loop(
                 pre + _unit_loop(n_out, statement(f"{out} = ", writer.at(init, "i"), 4))
             )
-            row_of = writer.entry(part.variables[rows.name], "j")
-            lines += [
-                f"for (size_t j = 0; j < {n_in}; ++j) {{",
-                f"    const real_t *const w = {weight.name}_T + j * {n_out};",
-                "    for (size_t r = 0; r < n_rows; ++r) {",
-                f"        const real_t h = {row_of};",
-                *indented(_unit_loop(n_out, [f"{out} += h * w[i];"]), 2),
-                "    }",
-                "}",
-            ]
+            rows_at, rows_stride = writer.block(part.variables[rows.name])
+            lines.append(
+                f"multiply_add(n_rows, {n_out}, {n_in}, {rows_at}, {rows_stride}, "
+                f"{weight.name}_T, {n_out}, {target.name}, {n_out});"
+            )
             code[id(st)] = lines
         elif item.kind == "nn":
             rows, weight = item.operands
             n_mid = int(part.variables[weight.name].shape[0])
             out = writer.entry(target, "j")
             lines = _row_loop(_unit_loop(n_out, [f"{out} = {writer.zero};"], unit="j"))
-            lines += [
-                f"for (size_t i = 0; i < {n_mid}; ++i) {{",
-                f"    const real_t *const w = {weight.name} + i * {n_out};",
-                "    for (size_t r = 0; r < n_rows; ++r) {",
-                f"        const real_t d = {writer.entry(part.variables[rows.name], 'i')};",
-                *indented(_unit_loop(n_out, [f"{out} += d * w[j];"], unit="j"), 2),
-                "    }",
-                "}",
-            ]
+            rows_at, rows_stride = writer.block(part.variables[rows.name])
+            lines.append(
+                f"multiply_add(n_rows, {n_out}, {n_mid}, {rows_at}, {rows_stride}, "
+                f"{weight.name}, {n_out}, {target.name}, {n_out});"
+            )
             code[id(st)] = lines
         elif item.kind == "tn":
             delta, rows = item.operands
             n_rows_t, n_cols = (int(d) for d in target.shape)
             if writer.storage.get(target.name) != "grad":
                 before += _unit_loop(n_rows_t * n_cols, [f"{target.name}[i] = {writer.zero};"])
-            lines = [
-                f"for (size_t i = 0; i < {n_rows_t}; ++i) {{",
-                f"    real_t *const g = {target.name} + i * {n_cols};",
-                "    for (size_t r = 0; r < n_rows; ++r) {",
-                f"        const real_t d = {writer.entry(part.variables[delta.name], 'i')};",
-                *indented(
-                    _unit_loop(
-                        n_cols,
-                        [f"g[j] += d * {writer.entry(part.variables[rows.name], 'j')};"],
-                        unit="j",
-                    ),
-                    2,
-                ),
-                "    }",
-                "}",
-            ]
+            # The rows of the block of Delta become the columns of Delta^T, so that the sum
+            # over the rows is the inner index of one product.
+            flipped = f"{delta.name}_T"
+            if flipped not in writer.storage:
+                writer.storage[flipped] = "work"
+                scratch.rows.append((flipped, scratch.per_row))
+                scratch.per_row += n_rows_t
+            source = writer.entry(part.variables[delta.name], "i")
+            entry = f"{flipped}[i * n_rows + r]" if n_rows_t > 1 else f"{flipped}[r]"
+            lines = _row_loop(_unit_loop(n_rows_t, [f"{entry} = {source};"]))
+            rows_at, rows_stride = writer.block(part.variables[rows.name])
+            lines.append(
+                f"multiply_add({n_rows_t}, {n_cols}, n_rows, {flipped}, n_rows, {rows_at}, "
+                f"{rows_stride}, {target.name}, {n_cols});"
+            )
             code[id(st)] = lines
         elif item.kind == "row":
             value, pre = writer.row_reductions(st.value)

@@ -234,7 +234,7 @@ class CTarget:
             "block_rows": BLOCK_ROWS if shape == "looped" else 1,
             "work_size": work_size,
             "functions": functions,
-            "uses_math": True,
+            "multiply_add": shape == "looped",
         }
 
 

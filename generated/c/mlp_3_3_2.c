@@ -134,8 +134,8 @@ int mlp_3_3_2_loss(const real_t *restrict params, const real_t *restrict X,
         const real_t s2 = e2_0 + e2_1;
 
         // (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
-        // From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
-        //   y_i) log s - sum_i y_i z_i.
+        // From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L =
+        //   (sum_i y_i) log s - sum_i y_i z_i.
         const real_t sample_loss = -y0 * z2_0 - y1 * z2_1 + (y0 + y1) * log(s2);
         sum_value += sample_loss;
     }
@@ -212,15 +212,15 @@ int mlp_3_3_2_loss_and_gradients(const real_t *restrict params, const real_t *re
         const real_t s2 = e2_0 + e2_1;
 
         // (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
-        // From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
-        //   y_i) log s - sum_i y_i z_i.
+        // From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L =
+        //   (sum_i y_i) log s - sum_i y_i z_i.
         const real_t t1 = y0 + y1;
         const real_t sample_loss = t1 * log(s2) - y0 * z2_0 - y1 * z2_1;
         sum_value += sample_loss;
 
         // (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
-        // The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
-        //   for any y; divided by B for the mean.
+        // The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient
+        //   of L for any y; divided by B for the mean.
         const real_t t2 = t1 / s2;
         const real_t d2_0 = (e2_0 * t2 - y0) / B;
         const real_t d2_1 = (e2_1 * t2 - y1) / B;

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from symgrad.codegen.common import LINE_LENGTH, Block
+from symgrad.codegen.common import LINE_LENGTH, Block, comment_lines
 
 #: Spaces per level of indentation.
 INDENT = 4
@@ -38,8 +38,19 @@ def _comment_safe(text: str) -> str:
 
 
 def from_blocks(blocks: Iterable[Block], depth: int = 1) -> list[CBlock]:
-    """The blocks of :func:`~symgrad.codegen.common.statement_blocks` at a depth."""
-    return [CBlock(b.comments, b.code, depth, b.blank_before) for b in blocks]
+    """The blocks of :func:`~symgrad.codegen.common.statement_blocks` at a depth, their comments
+    wrapped again for it."""
+    return [CBlock(_rewrapped(b.comments, depth), b.code, depth, b.blank_before) for b in blocks]
+
+
+def _rewrapped(comments: Sequence[str], depth: int) -> tuple[str, ...]:
+    texts: list[str] = []
+    for line in comments:
+        if line.startswith("  ") and texts:
+            texts[-1] += " " + line.strip()
+        else:
+            texts.append(line)
+    return comment_lines(texts, indent=INDENT * depth + 1)
 
 
 def indented(lines: Sequence[str], levels: int = 1) -> list[str]:

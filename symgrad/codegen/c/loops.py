@@ -18,7 +18,7 @@ A number computed from the sums (the mean loss) follows the loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
@@ -39,6 +39,10 @@ from symgrad.program import (
     prune,
 )
 from symgrad.program.passes import shape_of
+
+#: From this many rows of the batch on, ``W_k`` is transposed for the products ``h W_k^T``; below,
+#: dot products of rows cost less than the transposition.
+TRANSPOSE_FROM_ROWS = 8
 
 #: Rows of the batch per pass of the loop: the arrays of a block of a wide layer stay in the
 #: second-level cache, and each row of a weight matrix read from memory serves this many rows.
@@ -227,7 +231,8 @@ def looped_body(
     before: list[str] = []  # zeroed sums, transposed weights
     inside: list[Statement] = []
     after: list[Statement] = []
-    code: dict[int, list[str]] = {}
+    code: dict[int, list[str]] = {}  # products: their own loops
+    row_body: dict[int, list[str]] = {}  # the rest: the body of a loop over the rows r
     n_totals = 0
     transposed: dict[str, str] = {}
     finished_after_loop: set[str] = set()
@@ -265,10 +270,8 @@ def looped_body(
                 scratch.fixed_arrays.append((f"{weight.name}_T", scratch.fixed))
                 scratch.fixed += n_in * n_out
                 before += [
-                    f"for (size_t j = 0; j < {n_in}; ++j) {{",
-                    f"    for (size_t i = 0; i < {n_out}; ++i) {{",
-                    f"        {weight.name}_T[j * {n_out} + i] = {weight.name}[i * {n_in} + j];",
-                    "    }",
+                    f"if (rows >= {TRANSPOSE_FROM_ROWS}) {{",
+                    f"    transpose({n_out}, {n_in}, {weight.name}, {weight.name}_T);",
                     "}",
                 ]
             init, pre = writer.row_reductions(item.init)
@@ -277,10 +280,15 @@ def looped_body(
                 pre + _unit_loop(n_out, statement(f"{out} = ", writer.at(init, "i"), 4))
             )
             rows_at, rows_stride = writer.block(part.variables[rows.name])
-            lines.append(
-                f"multiply_add(n_rows, {n_out}, {n_in}, {rows_at}, {rows_stride}, "
-                f"{weight.name}_T, {n_out}, {target.name}, {n_out});"
-            )
+            lines += [
+                f"if (rows < {TRANSPOSE_FROM_ROWS}) {{",
+                f"    multiply_add_transposed(n_rows, {n_out}, {n_in}, {rows_at}, {rows_stride}, "
+                f"{weight.name}, {n_in}, {target.name}, {n_out});",
+                "} else {",
+                f"    multiply_add(n_rows, {n_out}, {n_in}, {rows_at}, {rows_stride}, "
+                f"{weight.name}_T, {n_out}, {target.name}, {n_out});",
+                "}",
+            ]
             code[id(st)] = lines
         elif item.kind == "nn":
             rows, weight = item.operands
@@ -317,8 +325,8 @@ def looped_body(
         elif item.kind == "row":
             value, pre = writer.row_reductions(st.value)
             out = writer.entry(target, "i")
-            code[id(st)] = _row_loop(
-                pre + _unit_loop(n_out, statement(f"{out} = ", writer.at(value, "i"), 4))
+            row_body[id(st)] = pre + _unit_loop(
+                n_out, statement(f"{out} = ", writer.at(value, "i"), 4)
             )
         elif item.kind == "colsum":
             (arg,) = st.value.args
@@ -326,7 +334,7 @@ def looped_body(
                 before += _unit_loop(n_out, [f"{target.name}[i] = {writer.zero};"])
             value, pre = writer.row_reductions(arg)
             added = statement(f"{target.name}[i] += ", writer.at(value, "i"), 4)
-            code[id(st)] = _row_loop(pre + _unit_loop(n_out, added))
+            row_body[id(st)] = pre + _unit_loop(n_out, added)
         elif item.kind == "total":
             sums: list[str] = []
             value = st.value
@@ -337,12 +345,10 @@ def looped_body(
                 sums.append(name)
                 arg, pre = writer.row_reductions(node.args[0])
                 width = int(shape_of(node.args[0], part.variables)[-1])
-                lines += _row_loop(
-                    pre + _unit_loop(width, statement(f"{name} += ", writer.at(arg, "i"), 4))
-                )
+                lines += pre + _unit_loop(width, statement(f"{name} += ", writer.at(arg, "i"), 4))
                 value = value.xreplace({node: sp.Symbol(name, real=True)})
             before += declarations("real_t", [f"{s} = {writer.zero}" for s in sums], 0)
-            code[id(st)] = lines
+            row_body[id(st)] = lines
             after.append(Statement(target, value, st.step, st.note))
             finished_after_loop.add(target.name)
         else:  # a number of numbers: after the loop
@@ -352,10 +358,28 @@ def looped_body(
         inside.append(st)
 
     body = Body(uses_work=True)
-    loop_blocks = from_blocks(statement_blocks(derivation, inside, lambda s: code[id(s)]), depth=2)
-    for n, block in enumerate(loop_blocks):
-        if n == 0:
-            loop_blocks[0] = CBlock(block.comments, block.code, 2, blank_before=False)
+    # Consecutive statements that work row by row share one loop over the rows of the block.
+    loop_blocks: list[CBlock] = []
+    run: list[Statement] = []
+
+    def close_run() -> None:
+        if not run:
+            return
+        inner = from_blocks(statement_blocks(derivation, run, lambda s: row_body[id(s)]), 3)
+        inner[0] = replace(inner[0], blank_before=False)
+        loop_blocks.append(CBlock((), ("for (size_t r = 0; r < n_rows; ++r) {",), 2))
+        loop_blocks.extend(inner)
+        loop_blocks.append(CBlock((), ("}",), 2, blank_before=False))
+        run.clear()
+
+    for st in inside:
+        if id(st) in row_body:
+            run.append(st)
+            continue
+        close_run()
+        loop_blocks += from_blocks(statement_blocks(derivation, [st], lambda s: code[id(s)]), 2)
+    close_run()
+    loop_blocks[0] = replace(loop_blocks[0], blank_before=False)
     once_printer = writer.printer("0")
 
     def once(st: Statement) -> list[str]:
@@ -366,8 +390,8 @@ def looped_body(
         note = "Before the loop: the sums over the batch start at zero"
         if transposed:
             note += (
-                "; each W_k of a product h W_k^T is transposed, so that the loops below read it "
-                "row by row"
+                f"; for {TRANSPOSE_FROM_ROWS} rows or more, each W_k of a product h W_k^T is "
+                "transposed, so that the products below read it row by row"
             )
         body.blocks.append(CBlock(comment_lines([note + "."]), tuple(before), 1))
     body.blocks.append(

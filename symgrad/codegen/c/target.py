@@ -22,6 +22,7 @@ import re
 import textwrap
 
 from symgrad.codegen.c.loops import BLOCK_ROWS, looped_body
+from symgrad.codegen.c.printer import CPrinter
 from symgrad.codegen.c.unrolled import Body, unrolled_body
 from symgrad.codegen.common import (
     LINE_LENGTH,
@@ -192,7 +193,7 @@ class CTarget:
                     "declaration": _signature(prefix, function, restrict=False),
                     "definition": _signature(prefix, function, restrict=True),
                     "pointers": [name for c_type, name in _arguments(function) if "*" in c_type],
-                    "frame": _frame(body, pointers, shape, "grad" in writes, macro),
+                    "frame": _frame(body, pointers, shape, "grad" in writes, macro, dtype),
                     "blocks": [(block.blank_before, block.lines) for block in body.blocks],
                 }
             )
@@ -260,7 +261,9 @@ def _sentence(text: str) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-def _frame(body: Body, pointers: list[str], shape: str, zero_grad: bool, macro: str) -> list[str]:
+def _frame(
+    body: Body, pointers: list[str], shape: str, zero_grad: bool, macro: str, dtype: str
+) -> list[str]:
     """The lines between the checks and the statements: sizes and where each array lives."""
     lines = ["const size_t rows = (size_t)batch;"]
     if body.uses_batch_size:
@@ -271,7 +274,7 @@ def _frame(body: Body, pointers: list[str], shape: str, zero_grad: bool, macro: 
     if zero_grad and shape == "looped":
         lines += [
             f"for (size_t k = 0; k < {macro}_N_PARAMS; ++k) {{",
-            "    grad[k] = 0;",
+            f"    grad[k] = {CPrinter(dtype).literal(0.0)};",
             "}",
         ]
     if shape == "unrolled":

@@ -1,7 +1,7 @@
 // Times NAME_loss_and_gradients of a file made by `symgrad codegen --target c -o DIR/net.c`,
 // called from C: the cost of the generated code alone, without Python. Built and run by
-// bench/bench_codegen.py: cc -std=c99 -O3 -march=native -ffp-contract=fast -I DIR bench/time_c.c
-// DIR/net.c -lm.
+// bench/bench_codegen.py, which compiles DIR/net.c as the loader does (-std=c99 -O3 -fPIC
+// -march=native -ffast-math) and links it with this file.
 //
 // Usage: time_c IN OUT SECONDS ROUNDS
 //   IN:  batch (int32), then params, X and Y (doubles, row-major);

@@ -35,8 +35,10 @@ from symgrad.cli import main
 from symgrad.codegen import generate
 from symgrad.codegen.c.loader import (
     COMPILE_FLAGS,
+    OPTIMIZATIONS,
     CCompilerError,
     CNetwork,
+    build_library,
     compile_c,
     load_c,
     load_library,
@@ -132,16 +134,15 @@ class Library:
 def library(
     built: dict[tuple[str, str, str], Built], tmp_path_factory: pytest.TempPathFactory
 ) -> Library:
-    """One gcc run with the warnings of the C target's promise as errors, and optimized (some
-    of gcc's warnings need the optimizer's analysis)."""
+    """Every file built as the loader builds it (its first optimization flags: what users get),
+    with the warnings of the C target's promise as errors (some of gcc's need the optimizer)."""
     path = tmp_path_factory.mktemp("c-library") / "libnetworks.so"
-    sources = [str(b.source) for b in built.values()]
-    run = subprocess.run(
-        ["gcc", *PEDANTIC, *COMPILE_FLAGS[1:], "-o", str(path), *sources, "-lm"],
-        capture_output=True,
-        text=True,
-    )
-    return Library(path, run.returncode, run.stderr)
+    sources = [b.source for b in built.values()]
+    flags = [*PEDANTIC, *COMPILE_FLAGS[1:], *OPTIMIZATIONS[0]]
+    try:
+        return Library(path, 0, build_library(sources, path, flags))
+    except CCompilerError as exc:
+        return Library(path, 1, str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -680,6 +681,17 @@ def test_a_larger_looped_network_over_several_blocks(tmp_path: Path) -> None:
     got_loss, got = network.loss_and_gradients(params, X, Y)
     assert abs(got_loss - want_loss) <= 1e-12 * abs(want_loss)
     assert all(relative_error(got[k], want[k]) <= 1e-12 for k in want)
+
+
+def test_loading_leaves_tiny_numbers_alone(tmp_path: Path) -> None:
+    """Fast math at compile time only: a library linked with it would make the whole process
+    flush subnormal numbers to zero."""
+    main(["codegen", "3", "3", "2", "--target", "c", "-o", str(tmp_path / "net.c")])
+    tiny = np.float64(1e-310)
+    assert tiny * 0.5 > 0
+    load_c(tmp_path / "net.c")
+    assert tiny * 0.5 > 0
+    assert np.nextafter(0.0, 1.0) > 0
 
 
 def test_no_compiler_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,8 +29,10 @@ from types import ModuleType
 import cffi
 import numpy as np
 import pytest
+import sympy as sp
 from conftest import ACTIVATIONS, PAIRS, Named
 
+from symgrad.arrays import LogAddExp
 from symgrad.cli import main
 from symgrad.codegen import generate
 from symgrad.codegen.c.loader import (
@@ -43,7 +45,9 @@ from symgrad.codegen.c.loader import (
     load_c,
     load_library,
 )
+from symgrad.codegen.c.printer import CPrinter
 from symgrad.codegen.c.target import c_prefix
+from symgrad.codegen.pyprinter import CodegenError
 from symgrad.errors import SpecError
 from symgrad.pipeline import derive
 
@@ -713,3 +717,47 @@ def test_a_file_that_does_not_compile_is_one_clear_error(tmp_path: Path) -> None
     (tmp_path / "lone.c").write_text("int x;\n", encoding="utf-8")
     with pytest.raises(CCompilerError, match="needs lone.h beside it"):
         compile_c(tmp_path / "lone.c", tmp_path / "build")
+
+
+X_, Y_, H_ = sp.symbols("x y h", real=True)
+
+
+@pytest.mark.parametrize(
+    ("expr", "double", "single"),
+    [
+        (
+            sp.Rational(1, 2) + sp.tanh(X_ / 2) / 2,
+            "0.5 * tanh(0.5 * x) + 0.5",
+            "0.5f * tanhf(0.5f * x) + 0.5f",
+        ),
+        (H_ * (1 - H_), "h * (1.0 - h)", "h * (1.0f - h)"),
+        (1 - H_**2, "1.0 - (h * h)", "1.0f - (h * h)"),
+        (sp.Max(X_, 0), "fmax(x, 0.0)", "fmaxf(x, 0.0f)"),
+        (sp.Heaviside(H_, 0), "(h <= 0.0 ? 0.0 : 1.0)", "(h <= 0.0f ? 0.0f : 1.0f)"),
+        (
+            LogAddExp(X_, 0),
+            "(log1p(exp(-fabs(x))) + fmax(x, 0.0))",
+            "(log1pf(expf(-fabsf(x))) + fmaxf(x, 0.0f))",
+        ),
+        (X_ / (1 + sp.Abs(X_)), "x / (fabs(x) + 1.0)", "x / (fabsf(x) + 1.0f)"),
+        (
+            sp.Piecewise((1, H_ > 0), (sp.Rational(1, 100), True)),
+            "(h > 0.0 ? 1.0 : 0.01)",
+            "(h > 0.0f ? 1.0f : 0.01f)",
+        ),
+        (X_ ** sp.Rational(-1, 2), "1.0 / sqrt(x)", "1.0f / sqrtf(x)"),
+        (
+            (X_ - Y_) / 3,
+            "0.3333333333333333 * x - 0.3333333333333333 * y",
+            "0.33333334f * x - 0.33333334f * y",
+        ),
+    ],
+)
+def test_printer(expr: sp.Expr, double: str, single: str) -> None:
+    assert CPrinter("double").doprint(expr) == double
+    assert CPrinter("float").doprint(expr) == single
+
+
+def test_printer_refuses_unsupported_functions() -> None:
+    with pytest.raises(CodegenError, match="cannot generate C for the function gamma"):
+        CPrinter().doprint(sp.gamma(X_))

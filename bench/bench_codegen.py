@@ -15,9 +15,10 @@ networks and batch sizes, it times one evaluation of the mean loss and all its g
   peers, "not installed" when they cannot be imported;
 - ``c``: the file of ``symgrad codegen --target c`` (unrolled up to 400 parameters, else
   looped), compiled and called through ``symgrad.codegen.c.loader`` (its compile flags:
-  ``-std=c99 -O3 -fPIC -march=native -ffast-math``, linked without them); ``c-raw``: the same
+  ``-std=c99 -O3 -fPIC -march=native -ffast-math``, plus ``-fno-associative-math`` for the
+  looped form, linked without them); ``c-raw``: the same
   function called from C in a loop by ``bench/time_c.c``, the generated file compiled with the
-  same flags (``C_TIMER_FLAGS``), the cost of the generated code without Python;
+  same flags (``c_timer_flags``), the cost of the generated code without Python;
 - ``forward``: the reference forward pass alone, for gradient/forward ratios.
 
 Each time is the median of many in-process calls after warm-up; the number of calls adapts to the
@@ -473,8 +474,15 @@ def builders(
 # The C target (--target c): "c" through symgrad's loader from Python, "c-raw" timed from C
 # ----------------------------------------------------------------------------------------------
 
-#: How the generated file is compiled for "c-raw": as the loader compiles it first.
-C_TIMER_FLAGS: tuple[str, ...] = ("-std=c99", "-O3", "-fPIC", "-march=native", "-ffast-math")
+
+def c_timer_flags(source: Path) -> list[str]:
+    """How the generated file is compiled for "c-raw": as the loader compiles it first."""
+    from symgrad.codegen.c.loader import COMPILE_FLAGS, OPTIMIZATIONS
+
+    looped = '_FORM "looped"' in source.with_suffix(".h").read_text(encoding="utf-8")
+    return [*COMPILE_FLAGS, *OPTIMIZATIONS["looped" if looped else "unrolled"][0]]
+
+
 C_TIMER = REPO / "bench" / "time_c.c"
 C_WIDE_NETS: tuple[tuple[int, ...], ...] = ((64, 64, 64, 10), (784, 128, 10), (784, 512, 512, 10))
 """Networks on which the summary compares c with generated-vectorized (BLAS)."""
@@ -515,7 +523,7 @@ def build_c(sizes: Sequence[int], outdir: Path) -> CBuild:
         # The generated file built as the loader builds it, the timer itself plainly.
         obj, timer = folder / "net.o", folder / "time_c"
         proc = subprocess.run(
-            ["cc", *C_TIMER_FLAGS, "-c", "-o", str(obj), str(source)],
+            ["cc", *c_timer_flags(source), "-c", "-o", str(obj), str(source)],
             capture_output=True,
             text=True,
             timeout=CODEGEN_TIMEOUT_S,

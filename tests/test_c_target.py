@@ -127,7 +127,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str, str]
 
 @dataclass
 class Library:
-    """Every generated file compiled into one shared library, and what the compiler said."""
+    """Every generated file of one form compiled into one shared library, and what the
+    compiler said."""
 
     path: Path
     returncode: int
@@ -135,27 +136,33 @@ class Library:
 
 
 @pytest.fixture(scope="module")
-def library(
+def libraries(
     built: dict[tuple[str, str, str], Built], tmp_path_factory: pytest.TempPathFactory
-) -> Library:
-    """Every file built as the loader builds it (its first optimization flags: what users get),
-    with the warnings of the C target's promise as errors (some of gcc's need the optimizer)."""
-    path = tmp_path_factory.mktemp("c-library") / "libnetworks.so"
-    sources = [b.source for b in built.values()]
-    flags = [*PEDANTIC, *COMPILE_FLAGS[1:], *OPTIMIZATIONS[0]]
-    try:
-        return Library(path, 0, build_library(sources, path, flags))
-    except CCompilerError as exc:
-        return Library(path, 1, str(exc))
+) -> dict[str, Library]:
+    """The files of each form built as the loader builds them (its first optimization flags:
+    what users get), with the warnings of the C target's promise as errors (some of gcc's need
+    the optimizer)."""
+    folder = tmp_path_factory.mktemp("c-library")
+    out = {}
+    for form in FORMS:
+        path = folder / f"lib{form}.so"
+        sources = [b.source for key, b in built.items() if key[1] == form]
+        flags = [*PEDANTIC, *COMPILE_FLAGS[1:], *OPTIMIZATIONS[form][0]]
+        try:
+            out[form] = Library(path, 0, build_library(sources, path, flags))
+        except CCompilerError as exc:
+            out[form] = Library(path, 1, str(exc))
+    return out
 
 
 @pytest.fixture(scope="module")
 def networks(
-    built: dict[tuple[str, str, str], Built], library: Library
+    built: dict[tuple[str, str, str], Built], libraries: dict[str, Library]
 ) -> dict[tuple[str, str, str], CNetwork]:
-    """Every network, loaded by the loader from the one library."""
-    assert library.returncode == 0, library.stderr[:3000]
-    return {key: load_library(library.path, b.source) for key, b in built.items()}
+    """Every network, loaded by the loader from the library of its form."""
+    for library in libraries.values():
+        assert library.returncode == 0, library.stderr[:3000]
+    return {key: load_library(libraries[key[1]].path, b.source) for key, b in built.items()}
 
 
 def _keys(dtype: str = "double") -> list[tuple[str, str, str]]:
@@ -215,7 +222,11 @@ def assert_agree(network: CNetwork, reference: ModuleType, case: Named, toleranc
 # ------------------------------------------------------------------------------------------------
 
 
-def test_every_file_compiles_without_a_warning_with_gcc(library: Library) -> None:
+@pytest.mark.parametrize("form", FORMS)
+def test_every_file_compiles_without_a_warning_with_gcc(
+    form: str, libraries: dict[str, Library]
+) -> None:
+    library = libraries[form]
     assert library.returncode == 0, library.stderr[:3000]
     assert library.stderr == ""
 

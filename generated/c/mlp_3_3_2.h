@@ -42,6 +42,8 @@ typedef char mlp_3_3_2_real_t_is_double[sizeof(real_t) == sizeof(double) ? 1 : -
 #define MLP_3_3_2_LAYER_SIZES {3, 3, 2}
 #define MLP_3_3_2_OUTPUT "softmax"
 #define MLP_3_3_2_LOSS "cross-entropy"
+// How the code is written: "unrolled" (every scalar by name) or "looped" (loops over arrays).
+#define MLP_3_3_2_FORM "unrolled"
 // Rows of the batch processed per pass (the scratch holds one such block, whatever the batch).
 #define MLP_3_3_2_WORK_ROWS 1
 #define MLP_3_3_2_WORK_SIZE(batch) ((size_t)1)

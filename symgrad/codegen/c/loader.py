@@ -38,17 +38,22 @@ from symgrad.errors import SymgradError
 
 #: Flags of every compilation: C99, optimized, position-independent code for a shared library.
 COMPILE_FLAGS: tuple[str, ...] = ("-std=c99", "-O3", "-fPIC")
-#: Added to COMPILE_FLAGS, tried in turn until the compiler accepts one. First: vector
-#: instructions of this machine and fast math, with which gcc runs the loop over the samples of
-#: the unrolled form several at a time, through glibc's vector tanh, exp and log (3x on 2-8-8-2
-#: at batch 1024), and fuses multiply-adds in the products of the looped form. Fast math lets the
-#: compiler reorder sums and assume finite numbers: the generated code computes only finite
-#: numbers from finite inputs (its stable forms), and the tests check it under these flags.
-OPTIMIZATIONS: tuple[tuple[str, ...], ...] = (
-    ("-march=native", "-ffast-math"),
-    ("-march=native",),
-    (),
-)
+#: Added to COMPILE_FLAGS, tried in turn until the compiler accepts one, by the form of the file
+#: (``NAME_FORM`` in its header). First: vector instructions of this machine and fast math. With
+#: it gcc runs the unrolled form's loop over the samples several at a time, through glibc's
+#: vector tanh, exp and log (2-8-8-2 at batch 1024: 3x), and fuses multiply-adds. Reordered sums
+#: (associative math) make the looped form's tiled products five times slower, so they are
+#: turned off there. Fast math also lets the compiler assume finite numbers: the generated code
+#: computes only finite numbers from finite inputs (its stable forms), and the tests check it
+#: under these flags.
+OPTIMIZATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "unrolled": (("-march=native", "-ffast-math"), ("-march=native",), ()),
+    "looped": (
+        ("-march=native", "-ffast-math", "-fno-associative-math"),
+        ("-march=native",),
+        (),
+    ),
+}
 COMPILE_TIMEOUT_S = 600
 
 Array = np.ndarray
@@ -84,24 +89,29 @@ def compile_c(source: Path, workdir: Path) -> Path:
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     library = workdir / f"lib{source.stem}.so"
-    build_library([source], library)
+    text = header.read_text(encoding="utf-8", errors="replace")
+    found = re.search(r'^#define \w+_FORM "(unrolled|looped)"$', text, flags=re.MULTILINE)
+    build_library([source], library, form=found.group(1) if found else "looped")
     return library
 
 
 def build_library(
-    sources: Sequence[Path], library: Path, flags: Sequence[str] | None = None
+    sources: Sequence[Path], library: Path, flags: Sequence[str] | None = None, form: str = "looped"
 ) -> str:
     """Compile ``sources`` and link them into the shared library ``library``; return what the
     compiler printed (its warnings).
 
-    ``flags`` replaces the default :data:`COMPILE_FLAGS` with the first of
-    :data:`OPTIMIZATIONS` the compiler accepts. Compiling and linking are two steps: the link
+    ``flags`` replaces the default: :data:`COMPILE_FLAGS` with the first of
+    ``OPTIMIZATIONS[form]`` the compiler accepts. Compiling and linking are two steps: the link
     does without the optimization flags, so that ``-ffast-math`` cannot bring in the startup code
     that makes the whole process flush tiny numbers to zero.
     """
     compiler = find_compiler()
     library = Path(library)
-    attempts = [list(flags)] if flags is not None else [[*COMPILE_FLAGS, *o] for o in OPTIMIZATIONS]
+    if flags is not None:
+        attempts = [list(flags)]
+    else:
+        attempts = [[*COMPILE_FLAGS, *o] for o in OPTIMIZATIONS[form]]
     names = ", ".join(Path(s).name for s in sources)
     problem = ""
     with tempfile.TemporaryDirectory(prefix="symgrad-cc-") as scratch:

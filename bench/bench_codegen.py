@@ -13,6 +13,12 @@ networks and batch sizes, it times one evaluation of the mean loss and all its g
   generation or import fails;
 - ``torch`` (eager, autograd), ``jax`` (``jit(value_and_grad)``), ``autograd`` (HIPS): optional
   peers, "not installed" when they cannot be imported;
+- ``c``: the file of ``symgrad codegen --target c`` (unrolled up to 400 parameters, else
+  looped), compiled and called through ``symgrad.codegen.c.loader`` (its compile flags:
+  ``-std=c99 -O3 -fPIC -march=native -ffast-math``, plus ``-fno-associative-math`` for the
+  looped form, linked without them); ``c-raw``: the same
+  function called from C in a loop by ``bench/time_c.c``, the generated file compiled with the
+  same flags (``c_timer_flags``), the cost of the generated code without Python;
 - ``forward``: the reference forward pass alone, for gradient/forward ratios.
 
 Each time is the median of many in-process calls after warm-up; the number of calls adapts to the
@@ -68,6 +74,8 @@ CONTESTANTS: tuple[str, ...] = (
     "torch",
     "jax",
     "autograd",
+    "c",
+    "c-raw",
     "forward",
 )
 PEERS: tuple[str, ...] = ("torch", "jax", "autograd")
@@ -448,6 +456,7 @@ def builders(
     params: Params,
     X: np.ndarray,
     Y: np.ndarray,
+    c_network: Any = None,
 ) -> dict[str, Callable[[], Callable[[], Any]]]:
     """For each contestant that can run, a function that builds its timed callable on this data.
 
@@ -469,7 +478,184 @@ def builders(
         out["generated-vectorized-f32"] = lambda m=vectorized: make_generated(m, single, x32, y32)
     for peer, factory in PEER_FACTORIES.items():
         out[peer] = lambda factory=factory: factory(params, X, Y)
+    if c_network is not None:
+        out["c"] = lambda: make_c(c_network, params, X, Y)
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The C target (--target c): "c" through symgrad's loader from Python, "c-raw" timed from C
+# ----------------------------------------------------------------------------------------------
+
+
+def c_timer_flags(source: Path) -> list[str]:
+    """How the generated file is compiled for "c-raw": as the loader compiles it first."""
+    from symgrad.codegen.c.loader import COMPILE_FLAGS, OPTIMIZATIONS
+
+    looped = '_FORM "looped"' in source.with_suffix(".h").read_text(encoding="utf-8")
+    return [*COMPILE_FLAGS, *OPTIMIZATIONS["looped" if looped else "unrolled"][0]]
+
+
+C_TIMER = REPO / "bench" / "time_c.c"
+C_WIDE_NETS: tuple[tuple[int, ...], ...] = ((64, 64, 64, 10), (784, 128, 10), (784, 512, 512, 10))
+"""Networks on which the summary compares c with generated-vectorized (BLAS)."""
+
+
+@dataclass
+class CBuild:
+    """The C target's files for one network: status, the loaded object, the raw timer."""
+
+    status: str
+    message: str = ""
+    network: Any = None
+    timer: Path | None = None
+
+
+def build_c(sizes: Sequence[int], outdir: Path) -> CBuild:
+    """``symgrad codegen ... --target c -o DIR/net.c``, loaded through the loader, and
+    bench/time_c.c compiled with it; status "unavailable" when any step fails."""
+    folder = outdir / f"c_{net_name(sizes).replace('-', '_')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "net.c"
+    cmd = [sys.executable, "-m", "symgrad", "codegen", *map(str, sizes), "--target", "c"]
+    cmd += ["--activation", CONFIG["activation"], "--output", CONFIG["output"]]
+    cmd += ["--loss", CONFIG["loss"], "-o", str(source)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    try:
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=CODEGEN_TIMEOUT_S
+        )
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or [""])[-1]
+            return CBuild("unavailable", f"codegen exit {proc.returncode}: {last}")
+        sys.path.insert(0, str(REPO))
+        from symgrad.codegen.c.loader import load_c
+
+        network = load_c(source)
+        # The generated file built as the loader builds it, the timer itself plainly.
+        obj, timer = folder / "net.o", folder / "time_c"
+        proc = subprocess.run(
+            ["cc", *c_timer_flags(source), "-c", "-o", str(obj), str(source)],
+            capture_output=True,
+            text=True,
+            timeout=CODEGEN_TIMEOUT_S,
+        )
+        if proc.returncode == 0:
+            proc = subprocess.run(
+                ["cc", "-std=c99", "-O2", f"-I{folder}", "-o", str(timer), str(C_TIMER)]
+                + [str(obj), "-lm"],
+                capture_output=True,
+                text=True,
+                timeout=CODEGEN_TIMEOUT_S,
+            )
+        if proc.returncode != 0:
+            return CBuild("ok", f"time_c: {proc.stderr.strip()[:200]}", network)
+    except Exception as exc:  # noqa: BLE001 - any failure makes the contestant unavailable
+        return CBuild("unavailable", f"{type(exc).__name__}: {exc}")
+    return CBuild("ok", "", network, timer)
+
+
+def make_c(network: Any, params: Params, X: np.ndarray, Y: np.ndarray) -> LossAndGrads:
+    """The C target through the loader: ``loss_and_gradients(params, X, Y)``."""
+    fn = network.loss_and_gradients
+    return lambda: fn(params, X, Y)
+
+
+def time_c_raw(
+    build: CBuild,
+    net: str,
+    batch: int,
+    params: Params,
+    X: np.ndarray,
+    Y: np.ndarray,
+    expected: tuple[float, Params],
+    budget: Budget,
+) -> Cell:
+    """The raw C function timed by bench/time_c.c (its result checked against ``expected``)."""
+    cell = Cell(net=net, batch=batch, contestant="c-raw", status="ok")
+    if build.timer is None:
+        cell.status, cell.message = "unavailable", build.message or build.status
+        return cell
+    folder = build.timer.parent
+    source, result = folder / f"in_{batch}", folder / f"out_{batch}"
+    flat = np.concatenate([params[k].ravel() for k in params])
+    source.write_bytes(np.int32(batch).tobytes() + flat.tobytes() + X.tobytes() + Y.tobytes())
+    command = [str(build.timer), str(source), str(result), str(budget.seconds)]
+    command.append(str(max(3, budget.rounds * 3)))
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        cell.status, cell.message = "error", "time_c timed out"
+        return cell
+    if proc.returncode != 0:
+        cell.status, cell.message = "error", f"time_c exit {proc.returncode}"
+        return cell
+    numbers = np.frombuffer(result.read_bytes(), dtype=np.float64)
+    grads, start = {}, 1
+    for key, value in params.items():
+        grads[key] = numbers[start : start + value.size].reshape(value.shape)
+        start += value.size
+    problem = check_against(expected, (numbers[0], grads))
+    if problem:
+        cell.status, cell.message = "mismatch", problem
+        return cell
+    median_ns, min_ns, calls = proc.stdout.split()
+    cell.median_us, cell.min_us = float(median_ns) / 1e3, float(min_ns) / 1e3
+    cell.calls = int(calls)
+    return cell
+
+
+def format_c_summary(cells: Sequence[Cell], nets: Sequence[str], batches: Sequence[int]) -> str:
+    """The C target's targets: at batch 1 on the small networks, c >= 5x and c-raw >= 50x
+    faster than jax; at batch 1024 on them, c faster than every peer; on the wide networks,
+    c within 1.5x of generated-vectorized."""
+    by = _lookup(cells)
+    lines = []
+
+    def us(cell: Cell | None) -> str:
+        if cell is None or cell.median_us is None:
+            return cell.status if cell is not None else "not run"
+        return f"{cell.median_us:.2f} us"
+
+    for sizes in SMALL_NETS:
+        net = net_name(sizes)
+        if net not in nets:
+            continue
+        if 1 in batches:
+            c, raw, jax = (by.get((net, 1, n)) for n in ("c", "c-raw", "jax"))
+            speed = _ratio(jax, c)
+            speed_raw = _ratio(jax, raw)
+            lines.append(
+                f"{net} batch 1: c {us(c)}, c-raw {us(raw)}, jax {us(jax)}: c "
+                + (f"{speed:.1f}x" if speed else "n/a")
+                + " faster than jax (target 5x), c-raw "
+                + (f"{speed_raw:.0f}x" if speed_raw else "n/a")
+                + " (target 50x)"
+            )
+        big = max(batches)
+        c = by.get((net, big, "c")) if big > 1 else None
+        peers = [
+            by[(net, big, p)]
+            for p in PEERS
+            if by.get((net, big, p)) and by[(net, big, p)].median_us
+        ]
+        if peers and c is not None and c.median_us:
+            fastest = min(peers, key=lambda cell: cell.median_us or float("inf"))
+            lines.append(
+                f"{net} batch {big}: c {us(c)}; fastest peer {fastest.contestant} {us(fastest)}: "
+                f"c {(fastest.median_us or 0) / c.median_us:.2f}x as fast (target > 1)"
+            )
+    for sizes in C_WIDE_NETS:
+        net = net_name(sizes)
+        if net not in nets:
+            continue
+        parts = []
+        for batch in batches:
+            ratio = _ratio(by.get((net, batch, "c")), by.get((net, batch, "generated-vectorized")))
+            parts.append(f"batch {batch} " + (f"{ratio:.2f}" if ratio else "n/a"))
+        lines.append(f"{net}: c / generated-vectorized: {', '.join(parts)} (target <= 1.5)")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -496,14 +682,24 @@ def run_grid(budget: Budget, nets: Sequence[tuple[int, ...]], batches: Sequence[
                     file=sys.stderr,
                 )
             modules = {name: module for name, (_, module, _) in generated.items()}
+            t0 = time.perf_counter()
+            c_build = build_c(sizes, Path(tmp))  # the C target
+            generated["c"] = generated["c-raw"] = (c_build.status, None, c_build.message)
+            print(
+                f"[{net}] codegen --target c: {c_build.status} "
+                f"({time.perf_counter() - t0:.1f} s) {c_build.message}".rstrip(),
+                file=sys.stderr,
+            )
             params = ref.make_params(sizes, seed=0)
             for batch in batches:
                 X, Y = make_data(sizes, batch)
                 expected = make_handwritten(ref, params, X, Y)()
-                build = builders(ref, modules, params, X, Y)
+                build = builders(ref, modules, params, X, Y, c_build.network)
                 row: dict[str, Cell] = {}
                 timed: dict[str, Callable[[], Any]] = {}
                 for contestant in CONTESTANTS:
+                    if contestant == "c-raw":  # timed from C below
+                        continue
                     if contestant not in build:  # a generated module that does not exist
                         origin = contestant.removesuffix("-f32")
                         status, _, message = generated[origin]
@@ -514,6 +710,7 @@ def run_grid(budget: Budget, nets: Sequence[tuple[int, ...]], batches: Sequence[
                     if f is not None:
                         timed[contestant] = f
                 measure_cell(timed, budget, row)
+                row["c-raw"] = time_c_raw(c_build, net, batch, params, X, Y, expected, budget)
                 for cell in row.values():
                     shown = f"{cell.median_us:.1f} us" if cell.median_us is not None else ""
                     print(
@@ -950,6 +1147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_table(cells, nets, BATCHES))
         print()
         print(format_summary(cells, nets, BATCHES))
+        print(format_c_summary(cells, nets, BATCHES))
     if array_api:
         print()
         print(

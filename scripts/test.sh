@@ -2,6 +2,7 @@
 # Sets up everything the test suite needs on a fresh machine, then runs it:
 #   - symgrad with its test extra (pytest, hypothesis, ruff, mypy);
 #   - TeX Live from Debian's packages when pdflatex is missing (the notes are compiled for real);
+#   - gcc and clang from Debian's packages when missing (generated C is compiled for real);
 #   - KaTeX from npm into .tools/ (the Markdown math is rendered for real);
 #   - then the quality gates (ruff, mypy) and pytest. Extra arguments go to pytest.
 set -euo pipefail
@@ -15,6 +16,13 @@ if ! command -v pdflatex >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
     texlive-latex-base texlive-latex-recommended texlive-pictures lmodern poppler-utils >/dev/null
+fi
+
+# The C target's tests compile every generated file with gcc and clang (and gcc's sanitizers).
+if ! command -v gcc >/dev/null 2>&1 || ! command -v clang >/dev/null 2>&1; then
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+    gcc libc6-dev clang >/dev/null
 fi
 
 if [ ! -f .tools/node_modules/katex/package.json ]; then

@@ -128,12 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="numpy",
         metavar="TARGET",
         help="numpy (default): a module importing only NumPy; array-api: one module for NumPy, "
-        "PyTorch, JAX, CuPy and Dask arrays (imports array_api_compat)",
+        "PyTorch, JAX, CuPy and Dask arrays (imports array_api_compat); c: NAME.c and NAME.h in "
+        "C99 (needs -o DIR/NAME.c)",
     )
     codegen.add_argument(
         "--style",
         help="vectorized (the default): matrix form over the batch; unrolled: every scalar "
-        "written out, for small networks",
+        "written out, for small networks; --target c: auto (the default: unrolled up to the "
+        "unrolled limit, else looped), unrolled or looped",
     )
     codegen.add_argument(
         "--dtype", help="the real type of targets with a fixed one (--target c: double, float)"

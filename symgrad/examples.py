@@ -34,6 +34,13 @@ class Example:
     def command(self) -> str:
         return "symgrad " + " ".join(self.argv)
 
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Every file the example writes: ``NAME.c`` comes with ``NAME.h``."""
+        if self.path.endswith(".c"):
+            return (self.path, self.path[: -len(".c")] + ".h")
+        return (self.path,)
+
 
 EXAMPLES: tuple[Example, ...] = (
     Example("derive/mlp-3-3-2.txt", ("derive", "3", "3", "2")),
@@ -51,6 +58,7 @@ EXAMPLES: tuple[Example, ...] = (
         "numpy/mlp_784_30_10_vectorized.py", ("codegen", "784", "30", "10", "--style", "vectorized")
     ),
     Example("array_api/mlp_3_3_2.py", ("codegen", "3", "3", "2", "--target", "array-api")),
+    Example("c/mlp_3_3_2.c", ("codegen", "3", "3", "2", "--target", "c")),
 )
 
 #: The LaTeX examples are also compiled; their PDFs sit beside them.
@@ -120,7 +128,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     del argv
     regenerate(GENERATED)
     first_page_png(GENERATED / PDF_SOURCES[0].replace(".tex", ".pdf"), README_PICTURE)
-    print(f"rewrote {len(EXAMPLES) + len(PDF_SOURCES)} files under {GENERATED}")
+    count = sum(len(e.paths) for e in EXAMPLES) + len(PDF_SOURCES)
+    print(f"rewrote {count} files under {GENERATED}")
     return 0
 
 

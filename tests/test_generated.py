@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,7 +34,7 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _relative_paths() -> list[str]:
-    return [e.path for e in EXAMPLES] + [p.replace(".tex", ".pdf") for p in PDF_SOURCES]
+    return [p for e in EXAMPLES for p in e.paths] + [p.replace(".tex", ".pdf") for p in PDF_SOURCES]
 
 
 @pytest.mark.parametrize("relative", _relative_paths())
@@ -82,11 +83,19 @@ def _load(path: Path) -> ModuleType:
 
 
 @pytest.mark.parametrize(
-    "relative", [e.path for e in EXAMPLES if e.path.endswith(".py")], ids=lambda p: Path(p).stem
+    "relative",
+    [e.path for e in EXAMPLES if e.path.endswith((".py", ".c"))],
+    ids=lambda p: Path(p).name,
 )
 def test_every_generated_module_is_gradient_checked(relative: str) -> None:
-    """The committed module itself (not a fresh one) computes the true gradient."""
-    module = _load(GENERATED / relative)
+    """The committed module itself (not a fresh one) computes the true gradient (C code through
+    the loader)."""
+    if relative.endswith(".c"):
+        from symgrad.codegen.c.loader import load_c
+
+        module: Any = load_c(GENERATED / relative)
+    else:
+        module = _load(GENERATED / relative)
     params = module.init_params(seed=3)
     rng = np.random.default_rng(5)
     sizes = module.LAYER_SIZES

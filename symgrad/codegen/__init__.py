@@ -8,6 +8,7 @@ file names the command that remakes it, built by :func:`default_command` alone.
 from __future__ import annotations
 
 from symgrad.codegen.array_api.target import ArrayApiTarget
+from symgrad.codegen.c.target import CTarget
 from symgrad.codegen.common import UNROLLED_MAX_PARAMETERS
 from symgrad.codegen.config import GeneratedFile, Target
 from symgrad.codegen.numpy.target import NumpyTarget
@@ -16,7 +17,11 @@ from symgrad.errors import SpecError
 from symgrad.spec import NetworkSpec
 
 #: Every target, by its ``--target`` name; the first is the default.
-TARGETS: dict[str, Target] = {"numpy": NumpyTarget(), "array-api": ArrayApiTarget()}
+TARGETS: dict[str, Target] = {
+    "numpy": NumpyTarget(),
+    "array-api": ArrayApiTarget(),
+    "c": CTarget(),
+}
 #: The styles of the NumPy target (``--style``); the first is the default.
 STYLES: tuple[str, ...] = NumpyTarget.styles
 

@@ -1,0 +1,464 @@
+"""Compile a file of ``symgrad codegen --target c`` and call it from Python like a NumPy module.
+
+Part of the C target. Three steps, kept apart because ``symgrad check`` compiles before it enters
+a sandbox in which no process may start:
+
+- :func:`compile_c` runs the system C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``) on
+  ``NAME.c`` (with ``NAME.h`` beside it) and returns the shared library;
+- :func:`load_library` opens the library and returns a :class:`CNetwork`, an object with the
+  contract of a generated NumPy module: ``LAYER_SIZES``, ``forward(params, X)``,
+  ``loss(params, X, Y)``, ``gradients(params, X, Y)``, ``loss_and_gradients(params, X, Y)`` and
+  ``init_params(seed=0)``, taking the same arguments and raising the same ``ValueError``s;
+- :func:`load_c` does both in a temporary directory.
+
+Calls go through cffi's ABI mode (no compiler needed for it), with the address of every buffer
+computed once: the arguments are copied into buffers that the object keeps per thread (the
+parameters into one flat array in the layout of the C code), so a call costs the copies and one
+foreign call, a few microseconds.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cffi
+import numpy as np
+
+from symgrad.catalogue import pair as catalogue_pair
+from symgrad.errors import SymgradError
+
+#: Flags of every compilation: C99, optimized, position-independent code for a shared library.
+COMPILE_FLAGS: tuple[str, ...] = ("-std=c99", "-O3", "-fPIC")
+#: Added to COMPILE_FLAGS, tried in turn until the compiler accepts one, by the form of the file
+#: (``NAME_FORM`` in its header). First: vector instructions of this machine and fast math. With
+#: it gcc runs the unrolled form's loop over the samples several at a time, through glibc's
+#: vector tanh, exp and log (2-8-8-2 at batch 1024: 3x), and fuses multiply-adds. Reordered sums
+#: (associative math) make the looped form's tiled products five times slower, so they are
+#: turned off there. Fast math also lets the compiler assume finite numbers: the generated code
+#: computes only finite numbers from finite inputs (its stable forms), and the tests check it
+#: under these flags.
+OPTIMIZATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "unrolled": (("-march=native", "-ffast-math"), ("-march=native",), ()),
+    "looped": (
+        ("-march=native", "-ffast-math", "-fno-associative-math"),
+        ("-march=native",),
+        (),
+    ),
+}
+COMPILE_TIMEOUT_S = 600
+
+Array = np.ndarray
+Params = dict[str, Array]
+
+
+class CCompilerError(SymgradError):
+    """No C compiler, or one that rejects the file."""
+
+
+def find_compiler() -> str:
+    """The C compiler to use: ``$CC``, else the first of ``cc``, ``gcc``, ``clang`` on PATH."""
+    chosen = os.environ.get("CC")
+    if chosen:
+        return chosen
+    for name in ("cc", "gcc", "clang"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise CCompilerError(
+        "no C compiler found (looked for $CC, cc, gcc and clang); install one, for example "
+        "with `apt-get install gcc`, to load C code from Python"
+    )
+
+
+def compile_c(source: Path, workdir: Path) -> Path:
+    """Compile ``source`` (``NAME.c``, with ``NAME.h`` beside it) into a shared library in
+    ``workdir`` and return its path (``libNAME.so``). Raises :class:`CCompilerError`."""
+    source = Path(source)
+    header = source.with_suffix(".h")
+    if not source.is_file() or not header.is_file():
+        raise CCompilerError(f"{source} needs {header.name} beside it; write both with -o")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    library = workdir / f"lib{source.stem}.so"
+    text = header.read_text(encoding="utf-8", errors="replace")
+    found = re.search(r'^#define \w+_FORM "(unrolled|looped)"$', text, flags=re.MULTILINE)
+    build_library([source], library, form=found.group(1) if found else "looped")
+    return library
+
+
+def build_library(
+    sources: Sequence[Path], library: Path, flags: Sequence[str] | None = None, form: str = "looped"
+) -> str:
+    """Compile ``sources`` and link them into the shared library ``library``; return what the
+    compiler printed (its warnings).
+
+    ``flags`` replaces the default: :data:`COMPILE_FLAGS` with the first of
+    ``OPTIMIZATIONS[form]`` the compiler accepts. Compiling and linking are two steps: the link
+    does without the optimization flags, so that ``-ffast-math`` cannot bring in the startup code
+    that makes the whole process flush tiny numbers to zero.
+    """
+    compiler = find_compiler()
+    library = Path(library)
+    if flags is not None:
+        attempts = [list(flags)]
+    else:
+        attempts = [[*COMPILE_FLAGS, *o] for o in OPTIMIZATIONS[form]]
+    names = ", ".join(Path(s).name for s in sources)
+    problem = ""
+    with tempfile.TemporaryDirectory(prefix="symgrad-cc-") as scratch:
+        objects = [Path(scratch) / f"{n}_{Path(s).stem}.o" for n, s in enumerate(sources)]
+        # A new file renamed to the final name (not an overwrite), so that a library loaded
+        # before from that path is never the one a later load finds.
+        partial = Path(scratch) / library.name
+        for attempt in attempts:
+            compiled = [
+                _run([compiler, *attempt, "-c", "-o", str(o), str(s)])
+                for o, s in zip(objects, sources, strict=True)
+            ]
+            failed = next((run for run in compiled if run.returncode != 0), None)
+            if failed is None:
+                linked = _run([compiler, "-shared", "-o", str(partial), *map(str, objects), "-lm"])
+                if linked.returncode == 0:
+                    shutil.move(str(partial), library)
+                    return "".join(run.stderr for run in compiled)
+                failed = linked
+            problem = next((ln for ln in failed.stderr.splitlines() if "error" in ln), "")
+            problem = problem or (failed.stderr.strip().splitlines() or ["no message"])[-1]
+    raise CCompilerError(f"{Path(compiler).name} could not compile {names}: {problem}")
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+    except FileNotFoundError:
+        raise CCompilerError(
+            f"the C compiler {command[0]!r} was not found; install one or set CC"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise CCompilerError(
+            f"{command[0]} took more than {COMPILE_TIMEOUT_S} s to compile {command[-1]}"
+        ) from None
+
+
+# ------------------------------------------------------------------------------------------------
+# What the header says
+# ------------------------------------------------------------------------------------------------
+
+
+class _Header:
+    """The facts the loader reads from ``NAME.h``: prefix, real type, sizes, output and loss."""
+
+    def __init__(self, text: str, name: str) -> None:
+        def find(pattern: str) -> str:
+            match = re.search(pattern, text, flags=re.MULTILINE)
+            if match is None:
+                raise SymgradError(f"{name} is not a header written by symgrad codegen --target c")
+            return match.group(1)
+
+        self.prefix = find(r"^int (\w+)_loss_and_gradients\(")
+        macro = re.escape(self.prefix.upper())
+        self.real = find(r"^typedef (double|float) real_t;")
+        sizes = find(rf"^#define {macro}_LAYER_SIZES \{{([0-9, ]+)\}}$")
+        self.layer_sizes = tuple(int(n) for n in sizes.split(","))
+        self.n_params = int(find(rf"^#define {macro}_N_PARAMS (\d+)$"))
+        self.work_size = int(find(rf"^#define {macro}_WORK_SIZE\(batch\) \(\(size_t\)(\d+)\)$"))
+        output = find(rf'^#define {macro}_OUTPUT "([a-z-]+)"$')
+        loss = find(rf'^#define {macro}_LOSS "([a-z-]+)"$')
+        self.accepts_labels = catalogue_pair(output, loss).accepts_labels
+
+
+class _Buffers(threading.local):
+    """The arrays one thread passes to the C functions: one per argument, kept between calls,
+    with a view of each parameter's place in the flat ``params`` and ``grad``."""
+
+    def __init__(self, network: CNetwork) -> None:
+        real = network.dtype
+        self.address = network._address
+        self.params = np.zeros(network._n_params, dtype=real)
+        self.grad = np.zeros(network._n_params, dtype=real)
+        self.param_views = [self.params[a:b].reshape(s) for _, a, b, s in network._slices]
+        self.grad_views = [self.grad[a:b].reshape(s) for _, a, b, s in network._slices]
+        self.loss = np.zeros(1, dtype=real)
+        self.work = np.zeros(max(network._work_size, 1), dtype=real)
+        self.n_in, self.n_out = network._n_in, network._n_out
+        self.room(1)
+        self.p_params, self.p_grad = self.address(self.params), self.address(self.grad)
+        self.p_loss, self.p_work = self.address(self.loss), self.address(self.work)
+
+    def room(self, rows: int) -> None:
+        """Make X, Y and yhat hold exactly ``rows`` rows (whole arrays copy fastest)."""
+        real = self.params.dtype
+        self.X = np.zeros((rows, self.n_in), dtype=real)
+        self.Y = np.zeros((rows, self.n_out), dtype=real)
+        self.yhat = np.zeros((rows, self.n_out), dtype=real)
+        self.rows = rows
+        self.X_shape, self.Y_shape = self.X.shape, self.Y.shape
+        self.p_X, self.p_Y = self.address(self.X), self.address(self.Y)
+        self.p_yhat = self.address(self.yhat)
+
+
+_F64 = np.dtype(np.float64)
+_F32 = np.dtype(np.float32)
+_shape_and_dtype = operator.attrgetter("shape", "dtype")
+
+
+class CNetwork:
+    """A compiled network with the Python contract of a generated NumPy module.
+
+    ``dtype`` is the C code's real type: the computation runs in it. Results are float32 when
+    every parameter and ``X`` are float32, else float64, as for the NumPy module.
+    """
+
+    def __init__(self, library: Path, header: _Header) -> None:
+        self.library_path = Path(library)
+        self.prefix = header.prefix
+        self.dtype: type[np.floating[Any]] = np.float64 if header.real == "double" else np.float32
+        self.LAYER_SIZES: tuple[int, ...] = header.layer_sizes
+        sizes = self.LAYER_SIZES
+        self.PARAMETER_SHAPES: dict[str, tuple[int, ...]] = {}
+        for k in range(1, len(sizes)):
+            self.PARAMETER_SHAPES[f"W{k}"] = (sizes[k], sizes[k - 1])
+            self.PARAMETER_SHAPES[f"b{k}"] = (sizes[k],)
+        self._keys = tuple(self.PARAMETER_SHAPES)
+        self._shapes = tuple(self.PARAMETER_SHAPES.values())
+        self._shape_list = list(self._shapes)
+        self._float64_parameters = [(shape, _F64) for shape in self._shapes]
+        self._take = operator.itemgetter(*self._keys)
+        self._n_params = header.n_params
+        self._work_size = header.work_size
+        self._labels = header.accepts_labels
+        self._n_in, self._n_out = sizes[0], sizes[-1]
+        self._slices: list[tuple[str, int, int, tuple[int, ...]]] = []
+        start = 0
+        for key, shape in self.PARAMETER_SHAPES.items():
+            size = int(np.prod(shape))
+            self._slices.append((key, start, start + size, shape))
+            start += size
+        self._bind(header.real)
+        self._buffers = _Buffers(self)
+
+    def _bind(self, real: str) -> None:
+        """The three C functions, called through cffi's ABI mode (no compiler involved): a call
+        with the addresses prepared once costs about half what the same call costs in ctypes."""
+        ffi = cffi.FFI()
+        p = self.prefix
+        ffi.cdef(
+            f"int {p}_forward(const {real} *, const {real} *, int, {real} *, {real} *);"
+            f"int {p}_loss(const {real} *, const {real} *, const {real} *, int, {real} *,"
+            f" {real} *);"
+            f"int {p}_loss_and_gradients(const {real} *, const {real} *, const {real} *, int,"
+            f" {real} *, {real} *, {real} *);"
+        )
+        library = ffi.dlopen(str(self.library_path))
+        self._c_forward = getattr(library, f"{p}_forward")
+        self._c_loss = getattr(library, f"{p}_loss")
+        self._c_loss_and_gradients = getattr(library, f"{p}_loss_and_gradients")
+        self._ffi, self._library = ffi, library
+        pointer = f"{real} *"
+
+        def address(array: Array) -> Any:
+            return ffi.cast(pointer, array.ctypes.data)
+
+        self._address = address
+
+    def __repr__(self) -> str:
+        net = "-".join(map(str, self.LAYER_SIZES))
+        return f"<CNetwork {net} ({np.dtype(self.dtype).name}) from {self.library_path.name}>"
+
+    # arguments, as the NumPy module checks them -------------------------------------------
+
+    def _parameter_problem(self, params: object) -> str:
+        if not isinstance(params, dict):
+            return f"params must be a dict of NumPy arrays, got {type(params).__name__}"
+        for key, shape in self.PARAMETER_SHAPES.items():
+            if key not in params:
+                return f'params has no "{key}"; expected an array of shape {shape}'
+            found = getattr(params[key], "shape", None)
+            if found is None:
+                kind = type(params[key]).__name__
+                return f'params["{key}"] is a {kind}; expected a NumPy array of shape {shape}'
+            if tuple(found) != shape:
+                return f'params["{key}"] has shape {tuple(found)}; expected {shape}'
+        return "params must be a dict of NumPy arrays"
+
+    def _inputs(self, params: Params, X: Any, buffers: _Buffers) -> tuple[Any, int, bool]:
+        """Copies the parameters and ``X`` into this thread's buffers; returns the dtype of the
+        results, the number of rows and whether ``X`` was one sample."""
+        try:
+            arrays = self._take(params)
+            # The shapes and dtypes at once: float64 arrays of the right shapes are the rule.
+            described = list(map(_shape_and_dtype, arrays))
+        except (KeyError, TypeError, AttributeError):
+            raise ValueError(self._parameter_problem(params)) from None
+        float64 = described == self._float64_parameters
+        if not float64 and [shape for shape, _ in described] != self._shape_list:
+            raise ValueError(self._parameter_problem(params))
+        if type(X) is not np.ndarray:
+            X = np.asarray(X)
+        result: Any = np.float64
+        if not float64 or X.dtype is not _F64:
+            for array in (*arrays, X):
+                if array.dtype.kind == "c":
+                    raise ValueError("complex numbers are not supported; give real arrays")
+            if X.dtype == _F32 and all(a.dtype == _F32 for a in arrays):
+                result = np.float32
+        for view, array in zip(buffers.param_views, arrays, strict=True):
+            view[...] = array
+        n_in = self._n_in
+        if X.ndim == 2 and X.shape[1] == n_in and X.shape[0] > 0:
+            rows, one = X.shape[0], False
+        elif X.shape == (n_in,):
+            rows, one = 1, True
+        else:
+            raise ValueError(f"X has shape {X.shape}; expected (B, {n_in}), B >= 1, or ({n_in},)")
+        if rows != buffers.rows:
+            buffers.room(rows)
+        buffers.X[...] = X
+        return result, rows, one
+
+    def _targets(self, Y: Any, rows: int, one: bool, buffers: _Buffers) -> None:
+        """Copies ``Y`` (rows, or class indices for softmax + cross-entropy) into the buffer."""
+        if type(Y) is not np.ndarray:
+            Y = np.asarray(Y)
+        n_out = self._n_out
+        if Y.shape == ((n_out,) if one else (rows, n_out)) and Y.dtype.kind in "fiub":
+            buffers.Y[...] = Y
+            return
+        if Y.dtype.kind == "c":
+            raise ValueError("complex numbers are not supported; give real arrays")
+        target = buffers.Y
+        if self._labels and Y.dtype.kind in "iu" and Y.shape == (() if one else (rows,)):
+            labels = Y.reshape(-1)
+            wrong = labels[(labels < 0) | (labels >= n_out)]
+            if wrong.size:
+                raise ValueError(f"Y holds the class index {wrong[0]}; expected 0 ... {n_out - 1}")
+            target[...] = 0.0
+            target[np.arange(rows), labels] = 1.0
+            return
+        expected = (n_out,) if one else (rows, n_out)
+        raise ValueError(
+            f"Y has shape {Y.shape}; expected {expected}, the shape of forward(params, X)"
+        )
+
+    def _failed(self, status: int, name: str) -> SymgradError:
+        return SymgradError(f"{self.prefix}_{name} returned {status}")
+
+    # the contract ----------------------------------------------------------------------------
+
+    def forward(self, params: Params, X: Any) -> Array:
+        """``yhat``: ``X`` of shape ``(B, n_0)`` gives ``(B, n_L)``; ``(n_0,)`` gives ``(n_L,)``."""
+        b = self._buffers
+        result, rows, one = self._inputs(params, X, b)
+        status = self._c_forward(b.p_params, b.p_X, rows, b.p_yhat, b.p_work)
+        if status:
+            raise self._failed(status, "forward")
+        yhat = b.yhat.astype(result)
+        return yhat[0] if one else yhat
+
+    def loss(self, params: Params, X: Any, Y: Any) -> float:
+        """The mean over the rows of the per-sample loss (the per-sample loss for a 1-D ``X``)."""
+        b = self._buffers
+        result, rows, one = self._inputs(params, X, b)
+        self._targets(Y, rows, one, b)
+        status = self._c_loss(b.p_params, b.p_X, b.p_Y, rows, b.p_loss, b.p_work)
+        if status:
+            raise self._failed(status, "loss")
+        return b.loss.item(0)
+
+    def loss_and_gradients(self, params: Params, X: Any, Y: Any) -> tuple[float, Params]:
+        """``(loss(params, X, Y), gradients(params, X, Y))`` from one call of the C code."""
+        b = self._buffers
+        # The common case first, checked in few steps: float64 arrays of the right shapes, a
+        # batch of the size of the last call.
+        try:
+            arrays = self._take(params)
+        except (KeyError, TypeError):
+            arrays = ()
+        if (
+            arrays
+            and type(X) is np.ndarray
+            and type(Y) is np.ndarray
+            and X.shape == b.X_shape
+            and Y.shape == b.Y_shape
+            and X.dtype is _F64
+            and Y.dtype is _F64
+            and list(map(_shape_and_dtype, arrays)) == self._float64_parameters
+        ):
+            for view, array in zip(b.param_views, arrays, strict=True):
+                view[...] = array
+            b.X[...] = X
+            b.Y[...] = Y
+            result: Any = np.float64
+            rows = b.rows
+        else:
+            result, rows, one = self._inputs(params, X, b)
+            self._targets(Y, rows, one, b)
+        status = self._c_loss_and_gradients(
+            b.p_params, b.p_X, b.p_Y, rows, b.p_loss, b.p_grad, b.p_work
+        )
+        if status:
+            raise self._failed(status, "loss_and_gradients")
+        if result is self.dtype:
+            gradients = dict(zip(self._keys, map(np.ndarray.copy, b.grad_views), strict=True))
+        else:
+            gradients = {k: v.astype(result) for k, v in zip(self._keys, b.grad_views, strict=True)}
+        return b.loss.item(0), gradients
+
+    def gradients(self, params: Params, X: Any, Y: Any) -> Params:
+        """The gradient of ``loss(params, X, Y)``, shaped like ``params``."""
+        return self.loss_and_gradients(params, X, Y)[1]
+
+    def init_params(self, seed: int = 0) -> Params:
+        """Random float64 parameters: ``W_k`` entries N(0, 1/n_{k-1}), ``b_k`` entries N(0, 0.01),
+        the same numbers as a generated NumPy module's ``init_params(seed)``."""
+        rng = np.random.default_rng(seed)
+        params: Params = {}
+        sizes = self.LAYER_SIZES
+        for k in range(1, len(sizes)):
+            n_out, n_in = sizes[k], sizes[k - 1]
+            params[f"W{k}"] = rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)
+            params[f"b{k}"] = 0.1 * rng.standard_normal(n_out)
+        return params
+
+
+def load_library(library: Path, source: Path) -> CNetwork:
+    """The compiled ``library`` of ``source`` (``NAME.c``; its sizes and real type are read from
+    ``NAME.h``) as a :class:`CNetwork`. Starts no process."""
+    header = Path(source).with_suffix(".h")
+    try:
+        text = header.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SymgradError(f"cannot read {header}: {exc}") from None
+    facts = _Header(text, header.name)
+    try:
+        return CNetwork(Path(library), facts)
+    except (OSError, AttributeError, cffi.CDefError, cffi.FFIError) as exc:
+        raise SymgradError(f"cannot load {library}: {exc}") from None
+
+
+def load_c(source: Path) -> CNetwork:
+    """Compile ``source`` (``NAME.c`` with ``NAME.h``) in a temporary directory and load it."""
+    with tempfile.TemporaryDirectory(prefix="symgrad-c-") as workdir:
+        library = compile_c(Path(source), Path(workdir))
+        # Once loaded, the library stays mapped after its file is removed.
+        return load_library(library, Path(source))
+
+
+__all__ = [
+    "CCompilerError",
+    "CNetwork",
+    "build_library",
+    "compile_c",
+    "find_compiler",
+    "load_c",
+    "load_library",
+]

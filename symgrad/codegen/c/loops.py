@@ -1,0 +1,427 @@
+"""The looped form of the C target: the matrix program as loops, fused into one pass over the batch.
+
+Part of the C target (program -> **c**), the pass that plays the part of the NumPy target's buffer
+pass. Every statement of the matrix program computes its rows from the same rows of earlier
+statements, or adds them to a sum over the batch (a gradient, the loss): so the whole program runs
+in one loop over blocks of :data:`BLOCK_ROWS` rows, each statement over the rows of the block in
+turn. The arrays of a block stay in cache between the statements of a layer, and the scratch
+holds one block, whatever the batch. Kinds of statement:
+
+- products: ``A_k = b_k + H_{k-1} W_k^T`` (``W_k`` is transposed once per call into the scratch,
+  so that the innermost loop runs over contiguous memory and the compiler vectorizes it),
+  ``G_k = Delta_{k+1} W_{k+1}`` and ``dW_k = Delta_k^T H_{k-1}`` (added to over the blocks);
+- elementwise statements over a row, with the row sums and maxima they read computed first;
+- sums over the batch: the column sums ``db_k`` and the totals of the loss.
+
+A number computed from the sums (the mean loss) follows the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import sympy as sp
+
+from symgrad.arrays import BatchSum, Dot, RowMax, RowSum, Total, Transpose
+from symgrad.codegen.c.layout import CBlock, declarations, from_blocks, indented, statement
+from symgrad.codegen.c.printer import CPrinter
+from symgrad.codegen.c.unrolled import Body
+from symgrad.codegen.common import comment_lines, statement_blocks
+from symgrad.codegen.pyprinter import CodegenError
+from symgrad.derivation import Derivation
+from symgrad.program import (
+    BATCH,
+    Program,
+    Role,
+    Statement,
+    Var,
+    eliminate_common_subexpressions,
+    prune,
+)
+from symgrad.program.passes import shape_of
+
+#: From this many rows of the batch on, ``W_k`` is transposed for the products ``h W_k^T``; below,
+#: dot products of rows cost less than the transposition.
+TRANSPOSE_FROM_ROWS = 8
+
+#: Rows of the batch per pass of the loop: the arrays of a block of a wide layer stay in the
+#: second-level cache, and each row of a weight matrix read from memory serves this many rows.
+BLOCK_ROWS = 32
+
+
+@dataclass
+class Scratch:
+    """Where the arrays of one function live in the scratch buffer ``work``.
+
+    First ``fixed`` values of fixed size (transposed weights), then the arrays of a block,
+    ``per_row`` values per row of the block (``block`` rows: ``BLOCK``, or the batch if smaller).
+    """
+
+    per_row: int = 0
+    fixed: int = 0
+    rows: list[tuple[str, int]] = field(default_factory=list)  # name, offset per row
+    fixed_arrays: list[tuple[str, int]] = field(default_factory=list)  # name, offset
+
+    @property
+    def pointers(self) -> list[str]:
+        lines = [f"real_t *const {name} = work + {offset};" for name, offset in self.fixed_arrays]
+        for name, offset in self.rows:
+            start = " + ".join(
+                filter(
+                    None,
+                    [str(self.fixed) if self.fixed else "", f"block * {offset}" if offset else ""],
+                )
+            )
+            lines.append(
+                f"real_t *const {name} = work + {start};"
+                if start
+                else f"real_t *const {name} = work;"
+            )
+        return [line.replace("work + 0;", "work;") for line in lines]
+
+
+@dataclass
+class _Statement:
+    """A statement with what the loop needs to know about it."""
+
+    st: Statement
+    kind: str  # "nt", "nn", "tn", "row", "colsum", "total", "scalar"
+    operands: tuple[sp.Symbol, ...] = ()
+    init: sp.Expr = sp.Integer(0)
+
+
+def _width(var: Var) -> int:
+    return int(var.shape[-1]) if var.shape and var.shape[-1] != BATCH else 1
+
+
+def _classify(st: Statement, variables: dict[str, Var]) -> _Statement:
+    value = st.value
+    products = value.atoms(Dot)
+    if products:
+        (product,) = products
+        rest = sp.expand(value - product) if value != product else sp.Integer(0)
+        if rest.has(Dot) or (value != product and not isinstance(value, sp.Add)):
+            raise CodegenError(f"cannot write {st.target.name} = {value} as one product")
+        left, right = product.args
+        if isinstance(right, Transpose) and isinstance(left, sp.Symbol):
+            return _Statement(st, "nt", (left, right.args[0]), rest)
+        if isinstance(left, Transpose) and isinstance(right, sp.Symbol) and rest == 0:
+            return _Statement(st, "tn", (left.args[0], right))
+        if isinstance(left, sp.Symbol) and isinstance(right, sp.Symbol) and rest == 0:
+            return _Statement(st, "nn", (left, right))
+        raise CodegenError(f"cannot write the product {product} as a loop")
+    shape = st.target.shape
+    if shape and shape[0] == BATCH:
+        return _Statement(st, "row")
+    if isinstance(value, BatchSum):
+        return _Statement(st, "colsum")
+    if shape == () and value.has(Total):
+        return _Statement(st, "total")
+    if shape == () and not value.has(BatchSum, RowSum, RowMax):
+        return _Statement(st, "scalar")
+    raise CodegenError(f"cannot write {st.target.name} = {value} as a loop")
+
+
+class _Writer:
+    """Prints the statements of one function as C loops over a block of rows."""
+
+    def __init__(self, part: Program, outputs: tuple[str, ...], dtype: str) -> None:
+        self.part = part
+        self.variables = part.variables
+        self.printer_dtype = dtype
+        self.zero = CPrinter(dtype).literal(0.0)
+        self.storage: dict[str, str] = {}  # name -> "input", "yhat", "grad", "work", "param"...
+        self.reductions = 0
+        for out in part.outputs:
+            if out.whole is not None and out.name == "yhat":
+                self.storage[out.whole.name] = "output-rows"
+            elif out.whole is not None and out.name != "loss":
+                self.storage[out.whole.name] = "grad"
+
+    # entries ---------------------------------------------------------------------------------
+
+    def entry(self, var: Var, unit: str) -> str:
+        """The C text of ``var`` at row ``r`` of the block and unit ``unit`` of the row."""
+        name = var.name
+        width = _width(var)
+        column = "" if width == 1 else f" * {width} + {unit}"
+        if var.shape and var.shape[0] == BATCH:
+            if var.role is Role.INPUT or self.storage.get(name) == "output-rows":
+                return f"{name}[(s0 + r){column}]"
+            return f"{name}[r{column}]"
+        if var.shape:
+            return f"{name}[{unit if width > 1 else '0'}]"
+        return name
+
+    def block(self, var: Var) -> tuple[str, int]:
+        """The first entry of the rows of the block of ``var``, and its row stride."""
+        width = _width(var)
+        if var.role is Role.INPUT or self.storage.get(var.name) == "output-rows":
+            return f"{var.name} + s0 * {width}", width
+        return var.name, width
+
+    def printer(self, unit: str) -> CPrinter:
+        def index(symbol: sp.Symbol) -> str | None:
+            var = self.variables.get(symbol.name)
+            return None if var is None else self.entry(var, unit)
+
+        return CPrinter(self.printer_dtype, index)
+
+    def at(self, expr: sp.Expr, unit: str) -> str:
+        return self.printer(unit).doprint(expr)
+
+    def row_reductions(self, expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
+        """``expr`` with its row sums and maxima replaced by numbers computed first, per row."""
+        lines: list[str] = []
+        while True:
+            nodes = [n for n in expr.atoms(RowSum, RowMax) if not n.args[0].has(RowSum, RowMax)]
+            if not nodes:
+                return expr, lines
+            for node in sorted(nodes, key=sp.default_sort_key):
+                arg = node.args[0]
+                width = int(shape_of(arg, self.variables)[-1])
+                kind = "sum" if isinstance(node, RowSum) else "max"
+                name = f"row{kind}{self.reductions}"
+                self.reductions += 1
+                if kind == "sum":
+                    lines.append(f"real_t {name} = {self.zero};")
+                    lines += _unit_loop(width, statement(f"{name} += ", self.at(arg, "i"), 4))
+                else:
+                    lines.append(f"real_t {name} = {self.at(arg, '0')};")
+                    first = statement(
+                        f"{name} = ", f"fmax{self._suffix}({name}, {self.at(arg, 'i')})", 4
+                    )
+                    lines += _unit_loop(width, first, start=1)
+                expr = expr.xreplace({node: sp.Symbol(name, real=True)})
+
+    @property
+    def _suffix(self) -> str:
+        return CPrinter(self.printer_dtype).suffix
+
+
+def _unit_loop(width: int, body: list[str], start: int = 0, unit: str = "i") -> list[str]:
+    """``for (size_t i = start; i < width; ++i) { body }``; the body alone for one unit."""
+    if width - start <= 0:
+        return []
+    if width == 1 and start == 0:
+        return [line.replace(f"[{unit}]", "[0]") for line in body]
+    return [
+        f"for (size_t {unit} = {start}; {unit} < {width}; ++{unit}) {{",
+        *indented(body),
+        "}",
+    ]
+
+
+def _row_loop(body: list[str]) -> list[str]:
+    return ["for (size_t r = 0; r < n_rows; ++r) {", *indented(body), "}"]
+
+
+def looped_body(
+    derivation: Derivation,
+    program: Program,
+    outputs: tuple[str, ...],
+    dtype: str,
+    block_macro: str = "BLOCK",
+) -> tuple[Body, Scratch]:
+    """The body of the function that returns ``outputs``, and the scratch it needs."""
+    part = eliminate_common_subexpressions(prune(program, outputs), prefix="T")
+    writer = _Writer(part, outputs, dtype)
+    items = [_classify(st, part.variables) for st in part.statements]
+    scratch = Scratch()
+    before: list[str] = []  # zeroed sums, transposed weights
+    inside: list[Statement] = []
+    after: list[Statement] = []
+    code: dict[int, list[str]] = {}  # products: their own loops
+    row_body: dict[int, list[str]] = {}  # the rest: the body of a loop over the rows r
+    n_totals = 0
+    transposed: dict[str, str] = {}
+    finished_after_loop: set[str] = set()
+
+    def place(var: Var) -> None:
+        """Give a temporary its place in the scratch (or a local for a number)."""
+        name = var.name
+        if name in writer.storage or var.role is not Role.TEMPORARY:
+            return
+        if not var.shape:
+            writer.storage[name] = "local"
+        elif var.shape[0] == BATCH:
+            writer.storage[name] = "work"
+            scratch.rows.append((name, scratch.per_row))
+            scratch.per_row += _width(var)
+        else:
+            writer.storage[name] = "fixed"
+            size = 1
+            for dim in var.shape:
+                size *= int(dim)
+            scratch.fixed_arrays.append((name, scratch.fixed))
+            scratch.fixed += size
+
+    for item in items:
+        st, target = item.st, item.st.target
+        if st.reads() & finished_after_loop:
+            raise CodegenError(f"{target.name} reads a number that is known only after the loop")
+        place(target)
+        n_out = _width(target)
+        if item.kind == "nt":
+            rows, weight = item.operands
+            n_in = int(part.variables[weight.name].shape[1])
+            if weight.name not in transposed:
+                transposed[weight.name] = f"{weight.name}_T"
+                scratch.fixed_arrays.append((f"{weight.name}_T", scratch.fixed))
+                scratch.fixed += n_in * n_out
+                before += [
+                    f"if (rows >= {TRANSPOSE_FROM_ROWS}) {{",
+                    f"    transpose({n_out}, {n_in}, {weight.name}, {weight.name}_T);",
+                    "}",
+                ]
+            init, pre = writer.row_reductions(item.init)
+            out = writer.entry(target, "i")
+            lines = _row_loop(
+                pre + _unit_loop(n_out, statement(f"{out} = ", writer.at(init, "i"), 4))
+            )
+            rows_at, rows_stride = writer.block(part.variables[rows.name])
+            lines += [
+                f"if (rows < {TRANSPOSE_FROM_ROWS}) {{",
+                f"    multiply_add_transposed(n_rows, {n_out}, {n_in}, {rows_at}, {rows_stride}, "
+                f"{weight.name}, {n_in}, {target.name}, {n_out});",
+                "} else {",
+                f"    multiply_add(n_rows, {n_out}, {n_in}, {rows_at}, {rows_stride}, "
+                f"{weight.name}_T, {n_out}, {target.name}, {n_out});",
+                "}",
+            ]
+            code[id(st)] = lines
+        elif item.kind == "nn":
+            rows, weight = item.operands
+            n_mid = int(part.variables[weight.name].shape[0])
+            out = writer.entry(target, "j")
+            lines = _row_loop(_unit_loop(n_out, [f"{out} = {writer.zero};"], unit="j"))
+            rows_at, rows_stride = writer.block(part.variables[rows.name])
+            lines.append(
+                f"multiply_add(n_rows, {n_out}, {n_mid}, {rows_at}, {rows_stride}, "
+                f"{weight.name}, {n_out}, {target.name}, {n_out});"
+            )
+            code[id(st)] = lines
+        elif item.kind == "tn":
+            delta, rows = item.operands
+            n_rows_t, n_cols = (int(d) for d in target.shape)
+            if writer.storage.get(target.name) != "grad":
+                before += _unit_loop(n_rows_t * n_cols, [f"{target.name}[i] = {writer.zero};"])
+            # The rows of the block of Delta become the columns of Delta^T, so that the sum
+            # over the rows is the inner index of one product.
+            flipped = f"{delta.name}_T"
+            if flipped not in writer.storage:
+                writer.storage[flipped] = "work"
+                scratch.rows.append((flipped, scratch.per_row))
+                scratch.per_row += n_rows_t
+            source = writer.entry(part.variables[delta.name], "i")
+            entry = f"{flipped}[i * n_rows + r]" if n_rows_t > 1 else f"{flipped}[r]"
+            lines = _row_loop(_unit_loop(n_rows_t, [f"{entry} = {source};"]))
+            rows_at, rows_stride = writer.block(part.variables[rows.name])
+            lines.append(
+                f"multiply_add({n_rows_t}, {n_cols}, n_rows, {flipped}, n_rows, {rows_at}, "
+                f"{rows_stride}, {target.name}, {n_cols});"
+            )
+            code[id(st)] = lines
+        elif item.kind == "row":
+            value, pre = writer.row_reductions(st.value)
+            out = writer.entry(target, "i")
+            row_body[id(st)] = pre + _unit_loop(
+                n_out, statement(f"{out} = ", writer.at(value, "i"), 4)
+            )
+        elif item.kind == "colsum":
+            (arg,) = st.value.args
+            if writer.storage.get(target.name) != "grad":
+                before += _unit_loop(n_out, [f"{target.name}[i] = {writer.zero};"])
+            value, pre = writer.row_reductions(arg)
+            added = statement(f"{target.name}[i] += ", writer.at(value, "i"), 4)
+            row_body[id(st)] = pre + _unit_loop(n_out, added)
+        elif item.kind == "total":
+            sums: list[str] = []
+            value = st.value
+            lines = []
+            for node in sorted(value.atoms(Total), key=sp.default_sort_key):
+                name = f"total{n_totals}"
+                n_totals += 1
+                sums.append(name)
+                arg, pre = writer.row_reductions(node.args[0])
+                width = int(shape_of(node.args[0], part.variables)[-1])
+                lines += pre + _unit_loop(width, statement(f"{name} += ", writer.at(arg, "i"), 4))
+                value = value.xreplace({node: sp.Symbol(name, real=True)})
+            before += declarations("real_t", [f"{s} = {writer.zero}" for s in sums], 0)
+            row_body[id(st)] = lines
+            after.append(Statement(target, value, st.step, st.note))
+            finished_after_loop.add(target.name)
+        else:  # a number of numbers: after the loop
+            after.append(st)
+            finished_after_loop.add(target.name)
+            continue
+        inside.append(st)
+
+    body = Body(uses_work=True)
+    # Consecutive statements that work row by row share one loop over the rows of the block.
+    loop_blocks: list[CBlock] = []
+    run: list[Statement] = []
+
+    def close_run() -> None:
+        if not run:
+            return
+        inner = from_blocks(statement_blocks(derivation, run, lambda s: row_body[id(s)]), 3)
+        inner[0] = replace(inner[0], blank_before=False)
+        loop_blocks.append(CBlock((), ("for (size_t r = 0; r < n_rows; ++r) {",), 2))
+        loop_blocks.extend(inner)
+        loop_blocks.append(CBlock((), ("}",), 2, blank_before=False))
+        run.clear()
+
+    for st in inside:
+        if id(st) in row_body:
+            run.append(st)
+            continue
+        close_run()
+        loop_blocks += from_blocks(statement_blocks(derivation, [st], lambda s: code[id(s)]), 2)
+    close_run()
+    loop_blocks[0] = replace(loop_blocks[0], blank_before=False)
+    once_printer = writer.printer("0")
+
+    def once(st: Statement) -> list[str]:
+        return statement(f"const real_t {st.target.name} = ", once_printer.doprint(st.value), 1)
+
+    after_blocks = from_blocks(statement_blocks(derivation, after, once), depth=1)
+    if before:
+        note = "Before the loop: the sums over the batch start at zero"
+        if transposed:
+            note += (
+                f"; for {TRANSPOSE_FROM_ROWS} rows or more, each W_k of a product h W_k^T is "
+                "transposed, so that the products below read it row by row"
+            )
+        body.blocks.append(CBlock(comment_lines([note + "."]), tuple(before), 1))
+    body.blocks.append(
+        CBlock(
+            comment_lines(
+                [
+                    f"One pass over the batch in blocks of {block_macro} = {BLOCK_ROWS} rows: each "
+                    "statement runs over the rows r of the block (rows s0 + r of X and Y)."
+                ]
+            ),
+            (
+                "for (size_t s0 = 0; s0 < rows; s0 += block) {",
+                "    const size_t n_rows = rows - s0 < block ? rows - s0 : block;",
+            ),
+            1,
+        )
+    )
+    body.blocks += loop_blocks
+    body.blocks.append(CBlock((), ("}",), 1, blank_before=False))
+    body.blocks += after_blocks
+    if "loss" in outputs:
+        value_var = part.output("loss").whole
+        assert value_var is not None
+        body.blocks.append(
+            CBlock(("The mean loss over the batch.",), (f"*loss = {value_var.name};",), 1)
+        )
+    body.uses_batch_size = any(
+        sp.Symbol("B", real=True) in st.value.free_symbols for st in part.statements
+    )
+    return body, scratch
+
+
+__all__ = ["BLOCK_ROWS", "Scratch", "looped_body"]

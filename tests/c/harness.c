@@ -1,0 +1,93 @@
+// Runs networks made by `symgrad codegen --target c` on numbers from a file, for
+// tests/test_c_target.py, which writes networks.h (the table of networks) and builds this file
+// with the address and undefined-behaviour sanitizers.
+//
+// Usage: harness NAME IN OUT
+//   IN:  batch (int32), then params, X and Y (doubles, row-major);
+//   OUT: yhat from NAME_forward, the loss from NAME_loss, then the loss and the gradient from
+//        NAME_loss_and_gradients (doubles).
+// Every buffer is allocated at exactly its size, so that the address sanitizer reports any access
+// outside it. Exit status: 0, 2 for bad usage or input, 3 when a function returns an error.
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "networks.h"
+
+static double *take(size_t n)
+{
+    double *p = malloc((n ? n : 1) * sizeof *p);
+    if (p == NULL) {
+        exit(2);
+    }
+    return p;
+}
+
+static void read_all(FILE *in, double *p, size_t n)
+{
+    if (fread(p, sizeof *p, n, in) != n) {
+        exit(2);
+    }
+}
+
+static void write_all(FILE *out, const double *p, size_t n)
+{
+    if (fwrite(p, sizeof *p, n, out) != n) {
+        exit(2);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const struct network *net = NULL;
+    if (argc != 4) {
+        return 2;
+    }
+    for (size_t k = 0; k < sizeof networks / sizeof networks[0]; ++k) {
+        if (strcmp(networks[k].name, argv[1]) == 0) {
+            net = &networks[k];
+        }
+    }
+    FILE *in = fopen(argv[2], "rb");
+    if (net == NULL || in == NULL) {
+        return 2;
+    }
+    int32_t batch = 0;
+    if (fread(&batch, sizeof batch, 1, in) != 1 || batch < 1) {
+        return 2;
+    }
+    const size_t rows = (size_t)batch;
+    double *params = take(net->n_params), *X = take(rows * net->n_in);
+    double *Y = take(rows * net->n_out), *yhat = take(rows * net->n_out);
+    double *grad = take(net->n_params), *work = take(net->work((int)batch));
+    double *loss = take(1), *loss_too = take(1);
+    read_all(in, params, net->n_params);
+    read_all(in, X, rows * net->n_in);
+    read_all(in, Y, rows * net->n_out);
+    fclose(in);
+    int status = net->forward(params, X, (int)batch, yhat, work);
+    status |= net->loss(params, X, Y, (int)batch, loss, work);
+    status |= net->loss_and_gradients(params, X, Y, (int)batch, loss_too, grad, work);
+    if (status != 0) {
+        return 3;
+    }
+    FILE *out = fopen(argv[3], "wb");
+    if (out == NULL) {
+        return 2;
+    }
+    write_all(out, yhat, rows * net->n_out);
+    write_all(out, loss, 1);
+    write_all(out, loss_too, 1);
+    write_all(out, grad, net->n_params);
+    fclose(out);
+    free(params);
+    free(X);
+    free(Y);
+    free(yhat);
+    free(grad);
+    free(work);
+    free(loss);
+    free(loss_too);
+    return 0;
+}

@@ -683,7 +683,8 @@ def test_auto_picks_the_form_by_size(tmp_path: Path) -> None:
 
 
 def test_a_larger_looped_network_over_several_blocks(tmp_path: Path) -> None:
-    case = Named("10-30-4", (10, 30, 4), activation="softplus")
+    """Over 4096 parameters: the loader has the gradient written straight into its result."""
+    case = Named("50-80-5", (50, 80, 5), activation="softplus")
     derivation = derive(case.spec(), prove=False)
     for file in generate(derivation, "c", name="wide"):
         (tmp_path / f"wide{file.suffix}").write_text(file.text, encoding="utf-8")
@@ -696,6 +697,9 @@ def test_a_larger_looped_network_over_several_blocks(tmp_path: Path) -> None:
     got_loss, got = network.loss_and_gradients(params, X, Y)
     assert abs(got_loss - want_loss) <= 1e-12 * abs(want_loss)
     assert all(relative_error(got[k], want[k]) <= 1e-12 for k in want)
+    again = network.gradients(params, X[:3], Y[:3])  # new arrays, not views of the last ones
+    assert all(relative_error(got[k], want[k]) <= 1e-12 for k in want)
+    assert all(not np.shares_memory(again[k], got[k]) for k in want)
 
 
 def test_loading_leaves_tiny_numbers_alone(tmp_path: Path) -> None:

@@ -55,6 +55,9 @@ OPTIMIZATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     ),
 }
 COMPILE_TIMEOUT_S = 600
+#: From this many parameters on, the C code writes the gradient straight into the arrays
+#: returned (one address to take per call) instead of into the thread's buffer, copied after.
+DIRECT_GRADIENT_SIZE = 4096
 
 Array = np.ndarray
 Params = dict[str, Array]
@@ -264,6 +267,7 @@ class CNetwork:
         self._c_loss_and_gradients = getattr(library, f"{p}_loss_and_gradients")
         self._ffi, self._library = ffi, library
         pointer = f"{real} *"
+        self._pointer = f"{real}[]"
 
         def address(array: Array) -> Any:
             return ffi.cast(pointer, array.ctypes.data)
@@ -402,6 +406,18 @@ class CNetwork:
         else:
             result, rows, one = self._inputs(params, X, b)
             self._targets(Y, rows, one, b)
+        if self._n_params >= DIRECT_GRADIENT_SIZE and result is self.dtype:
+            # A large gradient is written by the C code straight into the array returned.
+            flat = np.empty(self._n_params, dtype=self.dtype)
+            grad = self._ffi.from_buffer(self._pointer, flat)
+            status = self._c_loss_and_gradients(
+                b.p_params, b.p_X, b.p_Y, rows, b.p_loss, grad, b.p_work
+            )
+            if status:
+                raise self._failed(status, "loss_and_gradients")
+            return b.loss.item(0), {
+                key: flat[start:stop].reshape(shape) for key, start, stop, shape in self._slices
+            }
         status = self._c_loss_and_gradients(
             b.p_params, b.p_X, b.p_Y, rows, b.p_loss, b.p_grad, b.p_work
         )

@@ -249,6 +249,11 @@ def test_the_header_names_the_same_command_from_the_cli_and_the_api(
         (["3", "3", "2", "--proof", "numeric"], "--proof numeric was asked for", "more than 40"),
         (["3", "3", "2"], "20 parameters (at most 40)", "asked for"),
         (["4", "8", "3"], "67 parameters (more than 40)", "asked for"),
+        (
+            ["2", "2", "2", "2", "2", "2", "2"],
+            "36 parameters (in 6 layers: 36 x 6 is more than the 200 parameters x layers",
+            "at most 40",
+        ),
     ],
 )
 def test_the_proof_summary_says_which_proof_ran_and_why(
@@ -270,6 +275,16 @@ def test_a_file_name_given_to_output_points_to_dash_o(
         err.startswith("symgrad: error: --output is the output function") and err.count("\n") == 1
     )
     assert f"use -o {value}" in err
+
+
+def test_the_composed_proof_refuses_deep_networks(capsys: pytest.CaptureFixture[str]) -> None:
+    """Its cost grows with depth as with width: a deep network is pointed to the numeric proof
+    instead of running for minutes."""
+    status, out, err = run(
+        capsys, "derive", "3", "3", "3", "3", "3", "3", "3", "--proof", "composed"
+    )
+    assert status == 2 and out == ""
+    assert "72 x 6 = 432; use --proof numeric" in err and err.count("\n") == 1
 
 
 def test_dtype_is_refused_for_the_numpy_target(capsys: pytest.CaptureFixture[str]) -> None:

@@ -260,6 +260,9 @@ class ProofSummary:
     max_error: float
     #: The widest layer of the shrunk copy the wide steps were proved on (0: none was shrunk).
     capped: int = 0
+    #: The network's layers L, and the largest parameters x layers the composed proof takes.
+    layers: int = 1
+    composed_cost_limit: int = 0
 
 
 # The derivation -----------------------------------------------------------------------------------

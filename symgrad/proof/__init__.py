@@ -21,7 +21,13 @@ from __future__ import annotations
 
 from symgrad.derivation import Check, Derivation, ProofMethod, ProofSummary, StepId
 from symgrad.errors import SpecError
-from symgrad.proof.common import COMPOSED_HARD_LIMIT, COMPOSED_LIMIT, DIGITS, seed_for
+from symgrad.proof.common import (
+    COMPOSED_COST_LIMIT,
+    COMPOSED_HARD_LIMIT,
+    COMPOSED_LIMIT,
+    DIGITS,
+    seed_for,
+)
 from symgrad.proof.composed import ComposedProof
 from symgrad.proof.symbolic import check_activations, check_code_forms, check_step
 
@@ -29,16 +35,23 @@ from symgrad.proof.symbolic import check_activations, check_code_forms, check_st
 METHODS = ("auto", "composed", "numeric")
 
 
-def choose_method(parameters: int, method: str = "auto") -> ProofMethod:
-    """The proof ``method`` names, or for ``auto`` the one that fits ``parameters``."""
+def choose_method(parameters: int, method: str = "auto", layers: int = 1) -> ProofMethod:
+    """The proof ``method`` names, or for ``auto`` the one that fits the network's size."""
     if method not in METHODS:
         raise SpecError(f"unknown proof method {method!r}; use auto, composed or numeric")
+    cost = parameters * layers
     if method == "composed" and parameters > COMPOSED_HARD_LIMIT:
         raise SpecError(
             f"--proof composed handles at most {COMPOSED_HARD_LIMIT} parameters, the network has "
             f"{parameters}; use --proof numeric"
         )
-    if method == "numeric" or (method == "auto" and parameters > COMPOSED_LIMIT):
+    if method == "composed" and cost > COMPOSED_COST_LIMIT:
+        raise SpecError(
+            f"--proof composed handles networks of at most {COMPOSED_COST_LIMIT} parameters x "
+            f"layers, this one has {parameters} x {layers} = {cost}; use --proof numeric"
+        )
+    fits = parameters <= COMPOSED_LIMIT and cost <= COMPOSED_COST_LIMIT
+    if method == "numeric" or (method == "auto" and not fits):
         return ProofMethod.NUMERIC
     return ProofMethod.COMPOSED
 
@@ -55,7 +68,7 @@ def prove(
     code is printed from. The numeric proof needs it; the composed proof checks it too when given.
     """
     spec = derivation.spec
-    chosen = choose_method(spec.parameter_count, method)
+    chosen = choose_method(spec.parameter_count, method, spec.depth)
     if chosen is ProofMethod.NUMERIC and gradient is None:
         raise ValueError(
             "the numeric proof checks a gradient function; use symgrad.pipeline.derive, which "
@@ -84,6 +97,8 @@ def prove(
         requested=method != "auto",
         parameters=spec.parameter_count,
         composed_limit=COMPOSED_LIMIT,
+        layers=spec.depth,
+        composed_cost_limit=COMPOSED_COST_LIMIT,
         partials_checked=sum(c.entries for c in partial_checks.values()),
         program_checked=program_checked,
         program_total=spec.parameter_count,

@@ -216,7 +216,12 @@ def _why(proof: ProofSummary, style: Style = PLAIN) -> str:
         return style.code(f"--proof {proof.method.value}") + style.text(" was asked for")
     if proof.method is ProofMethod.COMPOSED:
         return style.text(f"at most {proof.composed_limit}")
-    return style.text(f"more than {proof.composed_limit}")
+    if proof.parameters > proof.composed_limit:
+        return style.text(f"more than {proof.composed_limit}")
+    return style.text(
+        f"in {proof.layers} layers: {proof.parameters} x {proof.layers} is more than the "
+        f"{proof.composed_cost_limit} parameters x layers the composed proof takes"
+    )
 
 
 def title(derivation: Derivation) -> str:

@@ -132,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     markdown.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(markdown)
 
+    slides = commands.add_parser("slides", help="write the derivation as a Beamer slide deck")
+    _common(slides)
+    _example_option(slides)
+    slides.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    _version(slides)
+
     example = commands.add_parser(
         "example", help="print the numbers of one sample through the network, forward and back"
     )
@@ -294,6 +300,10 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         from symgrad.render.notes import render_latex
 
         text = render_latex(derivation, fragment=options.fragment, options=notes_options)
+    elif options.command == "slides":
+        from symgrad.render.slides import render_slides
+
+        text = render_slides(derivation, example=options.example)
     else:
         from symgrad.render.notes import render_markdown
 

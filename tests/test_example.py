@@ -167,6 +167,7 @@ def test_input_and_target_follow_the_stated_rule() -> None:
         (["example", "2", "2", "--format", "csv"], "invalid choice"),
         (["latex", "784", "30", "10", "--example", "0"], "n_0 = 784"),
         (["markdown", "3", "3", "2", "2", "2", "--example", "1"], "4 layers of weights"),
+        (["slides", "3", "5", "2", "--example", "0"], "n_1 = 5"),
     ],
 )
 def test_too_large_or_bad_requests_get_one_line(

@@ -204,6 +204,8 @@ class Graph:
     intro: str = ""
     #: The words go beside the picture (a narrow graph of symbols), not below it.
     beside: bool = False
+    #: A float (LaTeX places it at the top of a page); else it stays where it is.
+    floating: bool = False
     kind: str = "graph"
 
 

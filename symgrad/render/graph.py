@@ -190,6 +190,7 @@ class _Builder:
             caption,
             intro,
             beside=not across and self.example is None,
+            floating=self.example is None,
         )
 
     def layout_down(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> None:

@@ -105,7 +105,7 @@ class _SlideBuilder(_Builder):
 # Heights, roughly -------------------------------------------------------------------------
 
 _LINE = 13.6  # a line of text at 11 pt
-_CHARS_PER_LINE = 86
+_CHARS_PER_LINE = 92
 _MATRIX = re.compile(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", re.S)
 
 
@@ -125,7 +125,7 @@ def _matrix_points(body: str) -> float:
     points = 0.0
     for row in rows:
         if r"\dfrac" in row:
-            points += 27.0
+            points += 24.5
         elif r"\frac" in row:
             points += 20.0
         else:
@@ -163,9 +163,9 @@ def block_points(block: Block) -> float:
         return sum(_text_points(item) for item in block.items) + 6.0
     if isinstance(block, Table):
         # \small rows, a cell's text wrapping at about 45 characters
-        lines = sum(max(math.ceil(len(_plain(c)) / 45) for c in row) for row in block.rows)
+        lines = sum(max(math.ceil(len(_plain(c)) / 52) for c in row) for row in block.rows)
         caption = _text_points(block.caption) if block.caption else 0.0
-        return (lines + 2) * 14.5 + 10.0 + caption
+        return (lines + 2) * 13.5 + 10.0 + caption
     if isinstance(block, Diagram):
         tallest = max(float(n.y) for n in block.nodes) - min(float(n.y) for n in block.nodes)
         return (tallest + 2.6) * 28.45 + 2 * _LINE
@@ -190,6 +190,8 @@ def _split_display(display: Display, room: float) -> tuple[Display, Display | No
         count < len(rows) and block_points(replace(display, rows=tuple(rows[: count + 1]))) <= room
     ):
         count += 1
+    if count == len(rows) - 1 and count > 1:
+        count -= 1  # not one row alone on the next frame
     head = replace(display, rows=tuple(rows[:count]))
     tail = replace(display, rows=tuple(rows[count:])) if count < len(rows) else None
     return head, tail
@@ -223,7 +225,7 @@ def pack(title: str, blocks: Iterable[Block]) -> list[Frame]:
         if isinstance(block, Display) and current and isinstance(current[-1], Text):
             first_row = replace(block, rows=block.rows[:1])
             fits = block_points(current[-1]) + block_points(first_row) <= FRAME_POINTS
-            if not current[-1].par and fits:  # the sentence that leads into the display
+            if fits:  # the sentence that leads into the display goes with it
                 carried = [current.pop()]
         if current:
             frames.append(Frame(heading, tuple(current)))

@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from symgrad.derivation import Derivation, Kind, forward_pass
-from symgrad.errors import SpecError
 from symgrad.render import wording
 from symgrad.render.document import (
     Block,
@@ -324,18 +323,11 @@ def render_slides(derivation: Derivation, example: int | None = None) -> str:
     return render("slides/deck.tex.jinja", deck=deck, tag_numbers=True)
 
 
-def check_slides_example(derivation: Derivation, example: int | None) -> None:
-    """Refuse, before any work, an example the deck cannot show."""
-    if example is not None:
-        check_example(derivation.spec, example)
-
-
 __all__ = [
     "FRAME_POINTS",
     "SMALLER_THAN_SMALL",
     "Deck",
     "Frame",
-    "SpecError",
     "block_points",
     "build_deck",
     "pack",

@@ -161,7 +161,7 @@ def block_points(block: Block) -> float:
     if isinstance(block, Steps):
         return sum(_text_points(item) for item in block.items) + 6.0
     if isinstance(block, Table):
-        # \small rows, a cell's text wrapping at about 45 characters
+        # \small rows, a cell's text wrapping at about 52 characters
         lines = sum(max(math.ceil(len(_plain(c)) / 52) for c in row) for row in block.rows)
         caption = _text_points(block.caption) if block.caption else 0.0
         return (lines + 2) * 13.5 + 10.0 + caption

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh machine, then runs it:
 #   - symgrad with its test extra (pytest, hypothesis, ruff, mypy);
-#   - TeX Live from Debian's packages when pdflatex is missing (the notes are compiled for real);
+#   - TeX Live from Debian's packages when pdflatex or Beamer is missing (the notes and the slides
+#     are compiled for real; Beamer is in texlive-latex-recommended, its TikZ in texlive-pictures);
 #   - gcc and clang from Debian's packages when missing (generated C is compiled for real);
 #   - KaTeX from npm into .tools/ (the Markdown math is rendered for real);
 #   - then the quality gates (ruff, mypy) and pytest. Extra arguments go to pytest.
@@ -12,7 +13,8 @@ python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
 sudo_cmd=""
 if [ "$(id -u)" != "0" ]; then sudo_cmd="sudo"; fi
-if ! command -v pdflatex >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1; then
+if ! command -v pdflatex >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1 \
+  || ! kpsewhich beamer.cls >/dev/null 2>&1; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
     texlive-latex-base texlive-latex-recommended texlive-pictures lmodern poppler-utils >/dev/null

@@ -78,6 +78,17 @@ def _notes_options(parser: argparse.ArgumentParser) -> None:
         metavar="P",
         help="prefix every label with P, so that two fragments can share one document",
     )
+    _example_option(parser)
+
+
+def _example_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--example",
+        type=int,
+        metavar="SEED",
+        help="add a worked example: the numbers of one sample, parameters init_params(SEED) of "
+        "the generated module (networks of at most 3 units a layer and 3 layers)",
+    )
 
 
 def _version(parser: argparse.ArgumentParser) -> None:
@@ -120,6 +131,33 @@ def build_parser() -> argparse.ArgumentParser:
     _notes_options(markdown)
     markdown.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(markdown)
+
+    slides = commands.add_parser("slides", help="write the derivation as a Beamer slide deck")
+    _common(slides)
+    _example_option(slides)
+    slides.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    _version(slides)
+
+    example = commands.add_parser(
+        "example", help="print the numbers of one sample through the network, forward and back"
+    )
+    _common(example)
+    example.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="parameters init_params(S) of the generated module; input and target drawn from "
+        "numpy.random.default_rng([S, 1]) (default 0)",
+    )
+    example.add_argument(
+        "--format",
+        default="text",
+        choices=["text", "json"],
+        help="text (default): 4 significant digits in the order of the derivation; json: every "
+        "quantity with every digit",
+    )
+    _version(example)
 
     codegen = commands.add_parser("codegen", help="write code computing the loss and gradients")
     _common(codegen)
@@ -218,9 +256,27 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
     if options.command in ("latex", "markdown"):
         from symgrad.render.notes import NotesOptions
 
-        notes_options = NotesOptions(options.expand, options.checks, options.label_prefix)
+        notes_options = NotesOptions(
+            options.expand, options.checks, options.label_prefix, options.example
+        )
         notes_options.resolved(spec.depth)  # refuse before the work of deriving and proving
+    seed = options.seed if options.command == "example" else getattr(options, "example", None)
+    if seed is not None:
+        from symgrad.worked import check_example
+
+        check_example(spec, seed)
     derivation = derive(spec, method=options.proof)
+    if options.command == "example":
+        from symgrad.worked import worked_example
+
+        numbers = worked_example(derivation, options.seed)
+        if options.format == "json":
+            _emit(out, numbers.to_json())
+        else:
+            from symgrad.render.example import render_example_text
+
+            _emit(out, render_example_text(derivation, numbers))
+        return 0
     if options.command == "derive":
         _emit(out, _show(derivation, options.show))
         return 0
@@ -244,6 +300,10 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         from symgrad.render.notes import render_latex
 
         text = render_latex(derivation, fragment=options.fragment, options=notes_options)
+    elif options.command == "slides":
+        from symgrad.render.slides import render_slides
+
+        text = render_slides(derivation, example=options.example)
     else:
         from symgrad.render.notes import render_markdown
 

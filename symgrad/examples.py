@@ -21,11 +21,15 @@ from symgrad.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"
 README_PICTURE = ROOT / "docs" / "notes-3-3-2-page1.png"
+#: The README's pictures of the worked example: a page of the notes and a slide.
+EXAMPLE_PAGE_PICTURE = ROOT / "docs" / "worked-example-2-2-2-page.png"
+SLIDE_PICTURE = ROOT / "docs" / "slide-3-3-2-backward.png"
 
 
 @dataclass(frozen=True)
 class Example:
-    """``symgrad ARGV -o generated/PATH``, or ``symgrad derive`` captured to PATH."""
+    """``symgrad ARGV -o generated/PATH``, or ``symgrad derive`` and ``symgrad example``
+    captured to PATH."""
 
     path: str
     argv: tuple[str, ...]
@@ -59,7 +63,18 @@ EXAMPLES: tuple[Example, ...] = (
     ),
     Example("array_api/mlp_3_3_2.py", ("codegen", "3", "3", "2", "--target", "array-api")),
     Example("c/mlp_3_3_2.c", ("codegen", "3", "3", "2", "--target", "c")),
+    Example("example/mlp-2-2-2-seed-0.txt", ("example", "2", "2", "2", "--seed", "0")),
+    Example(
+        "example/mlp-2-2-2-seed-0.json",
+        ("example", "2", "2", "2", "--seed", "0", "--format", "json"),
+    ),
+    Example("notes/mlp-2-2-2-example-0.tex", ("latex", "2", "2", "2", "--example", "0")),
+    Example("notes/mlp-2-2-2-example-0.md", ("markdown", "2", "2", "2", "--example", "0")),
+    Example("slides/mlp-3-3-2-example-0.tex", ("slides", "3", "3", "2", "--example", "0")),
 )
+
+#: Commands whose output is printed, not written with -o.
+_PRINTED = ("derive", "example")
 
 #: The LaTeX examples are also compiled; their PDFs sit beside them.
 PDF_SOURCES = tuple(e.path for e in EXAMPLES if e.path.endswith(".tex"))
@@ -71,7 +86,7 @@ def regenerate(folder: Path, *, pdf: bool = True) -> list[Path]:
     for example in EXAMPLES:
         target = folder / example.path
         target.parent.mkdir(parents=True, exist_ok=True)
-        if example.argv[0] == "derive":
+        if example.argv[0] in _PRINTED:
             with open(target, "w", encoding="utf-8", newline="\n") as stream:
                 status = main(list(example.argv), stdout=stream)
         else:
@@ -100,6 +115,27 @@ def compile_pdf(tex: Path) -> Path:
 
 def first_page_png(pdf: Path, png: Path, resolution: int = 80) -> Path:
     """The first page of ``pdf`` as a PNG (pdftoppm), for the README."""
+    return page_png(pdf, png, 1, resolution)
+
+
+def page_starting(pdf: Path, words: str) -> int:
+    """The number of the first page of ``pdf`` whose text starts with ``words`` (or, failing
+    that, holds them)."""
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    pages = text.split("\f")
+    for number, page in enumerate(pages, start=1):
+        if page.strip().startswith(words):
+            return number
+    for number, page in enumerate(pages, start=1):
+        if words in page:
+            return number
+    raise RuntimeError(f"no page of {pdf.name} has {words!r}")
+
+
+def page_png(pdf: Path, png: Path, page: int, resolution: int = 80) -> Path:
+    """Page ``page`` of ``pdf`` as a PNG (pdftoppm), for the README."""
     png.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         stem = Path(scratch) / "page"
@@ -110,9 +146,9 @@ def first_page_png(pdf: Path, png: Path, resolution: int = 80) -> Path:
                 "-r",
                 str(resolution),
                 "-f",
-                "1",
+                str(page),
                 "-l",
-                "1",
+                str(page),
                 "-singlefile",
                 str(pdf),
                 str(stem),
@@ -128,6 +164,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     del argv
     regenerate(GENERATED)
     first_page_png(GENERATED / PDF_SOURCES[0].replace(".tex", ".pdf"), README_PICTURE)
+    notes = GENERATED / "notes" / "mlp-2-2-2-example-0.pdf"
+    page_png(notes, EXAMPLE_PAGE_PICTURE, page_starting(notes, "A worked example"))
+    slides = GENERATED / "slides" / "mlp-3-3-2-example-0.pdf"
+    # a slide is 16 cm wide: more dots for the same width as a page
+    page_png(slides, SLIDE_PICTURE, page_starting(slides, "Backward pass"), resolution=110)
     count = sum(len(e.paths) for e in EXAMPLES) + len(PDF_SOURCES)
     print(f"rewrote {count} files under {GENERATED}")
     return 0

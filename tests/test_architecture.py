@@ -24,7 +24,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"derivation"}),
     frozenset({"proof"}),
     frozenset({"program"}),
-    frozenset({"pipeline", "render", "codegen", "gradcheck", "checkmodule", "printing", "interop"}),
+    frozenset({"pipeline", "render", "codegen", "gradcheck", "checkmodule", "printing", "interop"})
+    | {"worked"},
     frozenset({"cli", "jupyter", "examples", "__main__", ""}),
 )
 

@@ -80,6 +80,16 @@ CASES: dict[str, Case] = {
     "332-no-checks": Case((3, 3, 2), proved=True, options=NotesOptions(checks="none")),
     "long-custom": Case((3, 3, 2), LONG_CUSTOM),
     "9-layer-tanh": Case(DEEP, "tanh"),
+    # the worked example (--example), with the computational graph of its numbers
+    "222-example": Case((2, 2, 2), options=NotesOptions(example=0)),
+    "3333-example": Case(
+        (3, 3, 3, 3),
+        "tanh,relu",
+        "sigmoid",
+        "binary-cross-entropy",
+        options=NotesOptions(example=5),
+    ),
+    "long-custom-example": Case((3, 3, 2), LONG_CUSTOM, options=NotesOptions(example=0)),
 }
 
 #: Page counts before this version of the notes (issue 10) and the most they may have now.

@@ -296,6 +296,7 @@ SOUP_WORDS = [
     "softmax", "identity", "cross-entropy", "squared-error", "binary-cross-entropy", "numeric",
     "composed", "unrolled", "vectorized", "x/(1+abs(x))", "__import__('os')", "x.__class__",
     "x**(10**10**10)", "notes.tex", "out.py", "sub/out.md", ".", "..",
+    "example", "slides", "--example", "--seed", "--format", "json", "text", "-1",
 ]
 # fmt: on
 
@@ -311,7 +312,11 @@ def soup(draw: st.DrawFn) -> list[str]:
     )
     words = draw(st.lists(token, max_size=9))
     if words and draw(st.booleans()):
-        words[0] = draw(st.sampled_from(["derive", "latex", "markdown", "codegen", "check"]))
+        words[0] = draw(
+            st.sampled_from(
+                ["derive", "latex", "markdown", "codegen", "check", "example", "slides"]
+            )
+        )
     return words
 
 

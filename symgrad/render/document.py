@@ -160,7 +160,56 @@ class Diagram:
     kind: str = "diagram"
 
 
-Block = Display | Text | Heading | Steps | Table | Diagram
+@dataclass(frozen=True)
+class GraphNode:
+    """A node of the computational graph: an operation (``op``), or where a quantity enters or
+    leaves (``end``: ``x``, ``W_1``, ``y``; ``coordinate``: an arrow's end with no text)."""
+
+    name: str
+    x: str
+    y: str
+    label: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class GraphLabel:
+    """Text on the graph: the value (``role="value"``) or the gradient (``"gradient"``) of the
+    quantity on an edge, as LaTeX math, placed at ``(x, y)`` by its ``anchor``."""
+
+    x: str
+    y: str
+    anchor: str
+    text: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The computational graph of one sample (TikZ in LaTeX; Mermaid and a table in Markdown).
+
+    Operations are nodes; every edge carries a quantity, written beside it with its value and
+    its gradient: symbols (``a_1``, ``\\nabla_{a_1} \\mathcal{L}``) or, in the worked example,
+    numbers.
+    """
+
+    nodes: tuple[GraphNode, ...]
+    edges: tuple[tuple[str, str], ...]
+    labels: tuple[GraphLabel, ...]
+    #: Mermaid lines and table rows (quantity, from, to, value, gradient) for Markdown.
+    mermaid: tuple[str, ...]
+    table: Table
+    caption: str
+    #: A paragraph that introduces the graph, kept on its page.
+    intro: str = ""
+    #: The words go beside the picture (a narrow graph of symbols), not below it.
+    beside: bool = False
+    #: A float (LaTeX places it at the top of a page); else it stays where it is.
+    floating: bool = False
+    kind: str = "graph"
+
+
+Block = Display | Text | Heading | Steps | Table | Diagram | Graph
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from symgrad.render.document import (
     Diagram,
     DiagramNode,
     Display,
+    Graph,
     Heading,
     Notes,
     Row,
@@ -61,8 +62,11 @@ from symgrad.render.document import (
     matrix_tex,
     shown_indices,
 )
+from symgrad.render.example import ExampleSection, graph_caption
+from symgrad.render.graph import GRAPH_MAX_LAYERS, computational_graph
 from symgrad.render.pdf import Compiled, compile_pdf
 from symgrad.render.templating import render, tex_escape
+from symgrad.worked import WorkedExample, check_example, worked_example
 
 #: Layers of the diagram up to this many are drawn at full size; deeper ones are scaled down.
 DIAGRAM_FULL_LAYERS = 6
@@ -97,6 +101,8 @@ class NotesOptions:
     #: Prefixed to every LaTeX label (and Markdown block id), so two fragments can share one
     #: document.
     label_prefix: str = ""
+    #: ``--example SEED``: a worked example with the numbers of one sample (None: none).
+    example: int | None = None
 
     def resolved(self, depth: int) -> NotesOptions:
         """These options checked against a network of ``depth`` layers, ``expand`` filled in.
@@ -425,12 +431,23 @@ def visible_width(latex: str) -> float:
 class _Builder:
     """Builds :class:`Notes` for one derivation, one output format and resolved options."""
 
-    def __init__(self, derivation: Derivation, fmt: _Format, options: NotesOptions) -> None:
+    #: The width of a line of the document in ems: a row and its note must fit in it.
+    line_ems = _LINE_EMS
+
+    def __init__(
+        self,
+        derivation: Derivation,
+        fmt: _Format,
+        options: NotesOptions,
+        example: WorkedExample | None = None,
+    ) -> None:
         self.d = derivation
         self.net = derivation.network
         self.spec = derivation.spec
         self.fmt = fmt
         self.options = options
+        #: The numbers of ``--example``, or None.
+        self.example = example
         self.L = self.spec.depth
         self.expand = options.expand or self.L
         #: The hidden layer whose steps are written in full.
@@ -442,6 +459,10 @@ class _Builder:
 
     def tex(self, expr: sp.Basic, inline: bool = False) -> str:
         return printing.latex(expr, self.commas, inline)
+
+    def width(self, latex: str) -> float:
+        """About how many ems ``latex`` takes in a display (:func:`visible_width`)."""
+        return visible_width(latex)
 
     def form(self, form: Form) -> str:
         """One form of a step: printed, or an :class:`EntryMatrix` as an abbreviated matrix."""
@@ -500,7 +521,7 @@ class _Builder:
         share one column) each on a line of its own below its row."""
         formulas = max(visible_width(r.left) + visible_width(r.right) for r in rows)
         notes = max(visible_width(rf"\text{{{r.note}}}") if r.note else 0.0 for r in rows)
-        below = notes > 0 and formulas + notes + 2 + _NUMBER_EMS > _LINE_EMS
+        below = notes > 0 and formulas + notes + 2 + _NUMBER_EMS > self.line_ems
         return tuple(replace(r, note_below=below and bool(r.note)) for r in rows)
 
     def step_display(self, step: Step, notes: bool = True) -> Display:
@@ -563,6 +584,7 @@ class _Builder:
             self.hidden_section(),
             self.parameter_section(),
             self.summary_section(),
+            *self.example_sections(),
             self.general_section(),
             self.batch_section(),
         ]
@@ -589,6 +611,8 @@ class _Builder:
             args += ["--checks", self.options.checks]
         if self.options.label_prefix:
             args += ["--label-prefix", self.options.label_prefix]
+        if self.options.example is not None:
+            args += ["--example", str(self.options.example)]
         return "".join(" " + shlex.quote(a) for a in args)
 
     def format_cells(self, section: Section) -> Section:
@@ -785,11 +809,15 @@ class _Builder:
             ),
         )
 
+    #: The distance between the columns and between the units of the network's diagram (cm).
+    diagram_spacing = 2.6
+    diagram_step = 1.0
+
     def diagram(self) -> Diagram:
         sizes = self.spec.sizes
         L = self.L
-        spacing = 2.6
-        step_y = 1.0
+        spacing = self.diagram_spacing
+        step_y = self.diagram_step
         nodes: list[DiagramNode] = []
         edges: list[tuple[str, str]] = []
         captions: list[tuple[str, str, str]] = []
@@ -912,7 +940,10 @@ class _Builder:
         line = "= " + " = ".join(forms)
         joined = "; ".join(n for n in notes if n)
         notes = [n or "" for n in notes]
-        if visible_width(lhs) + visible_width(line) + _NUMBER_EMS <= _LINE_EMS or len(forms) == 1:
+        if (
+            visible_width(lhs) + visible_width(line) + _NUMBER_EMS <= self.line_ems
+            or len(forms) == 1
+        ):
             return [self.row(step, lhs, line, joined, True)]
         return [
             self.row(step, lhs if n == 0 else "", f"= {form}", note, n == len(forms) - 1)
@@ -1222,7 +1253,7 @@ class _Builder:
                 rf", \qquad {self.form(s.lhs)} = {self.form(s.final)}" for s in rest
             )
             tag = ", ".join(self.fmt.note_ref(s) for s in steps)
-            if visible_width(self.form(first.lhs) + right) + 6 <= _LINE_EMS:
+            if visible_width(self.form(first.lhs) + right) + 6 <= self.line_ems:
                 rows.append(Row(self.form(first.lhs), right, tag=tag))
                 continue
             for step in steps:  # too wide for one line: a line each
@@ -1246,8 +1277,27 @@ class _Builder:
             ),
         ]
         blocks += [Display(chunk, kind="summary") for chunk in _chunks(rows, SUMMARY_ROWS)]
+        # The graph with symbols goes with the worked example, whose numbers it shows again;
+        # without one the notes keep their length.
+        graph = self.graph(None, "") if self.example is not None else None
+        if graph is not None:
+            blocks.append(graph)
         title = "Summary: backpropagation for this network"
         return Section(title, self.fmt.section_label("summary"), tuple(blocks))
+
+    def graph(self, example: WorkedExample | None, intro: str) -> Graph | None:
+        """The computational graph with symbols, or the numbers of ``example``, after the
+        paragraph ``intro``; None for a network too deep to draw it."""
+        if self.L > GRAPH_MAX_LAYERS:
+            return None
+        caption = graph_caption(self.fmt.latex, example is not None)
+        return computational_graph(self.spec, example, caption, self.fmt.cell, intro)
+
+    def example_sections(self) -> list[Section]:
+        """The worked example of ``--example``, after the summary of this network."""
+        if self.example is None:
+            return []
+        return [ExampleSection(self, self.example).section()]
 
     def general_section(self) -> Section:
         """The algorithm for any depth, BP1-BP4 style, each equation with its shape."""
@@ -1731,7 +1781,11 @@ def build_notes(
     resolved = (options or NotesOptions()).resolved(derivation.spec.depth)
     fmt_class = _MarkdownFormat if markdown else _Format
     fmt = fmt_class(derivation, resolved.label_prefix, fragment)
-    return _Builder(derivation, fmt, resolved).build()
+    example = None
+    if resolved.example is not None:
+        check_example(derivation.spec, resolved.example)
+        example = worked_example(derivation, resolved.example)
+    return _Builder(derivation, fmt, resolved, example).build()
 
 
 def render_latex(

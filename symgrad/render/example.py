@@ -1,0 +1,527 @@
+"""The worked example in the notes, the slides and the terminal: equations with the numbers in.
+
+Part of the renderers (worked example -> **example** -> notes, slides, cli). It walks the forward
+pass and then the backward pass in the order and with the numbers of the derivation's equations:
+each line is an equation in matrix form, the same equation with the numbers of one sample put in,
+and its result, with the number of the equation it instantiates beside it. Every number comes from
+:class:`~symgrad.worked.WorkedExample` (the program generated code runs), shown to 4 significant
+digits; nothing here computes a value.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import sympy as sp
+
+from symgrad import notation as nt
+from symgrad import printing
+from symgrad.derivation import Derivation, Kind, Step, StepId, hidden_layers_backward
+from symgrad.derivation import layers_backward as _layers_backward
+from symgrad.expressions import X as X_INPUT
+from symgrad.model import Elementwise, RowFunction, instantiate
+from symgrad.render.document import Block, Display, Heading, Row, Section, Text
+from symgrad.render.numbers import (
+    SIGNIFICANT,
+    bmatrix,
+    latex_scalar_with_numbers,
+    latex_with_numbers,
+    number_tex,
+    number_text,
+)
+from symgrad.worked import DATA_STREAM, WorkedExample
+
+
+def split_sum(latex: str) -> list[str]:
+    """``latex`` cut before each ``+`` or ``-`` between the terms of a sum at its top level
+    (outside braces and brackets), the sign kept with its term."""
+    pieces: list[str] = []
+    depth = 0
+    start = 0
+    n = 0
+    while n < len(latex):
+        if latex.startswith((r"\left", r"\begin"), n):
+            depth += 1
+        elif latex.startswith((r"\right", r"\end"), n):
+            depth -= 1
+        elif latex[n] in "{":
+            depth += 1
+        elif latex[n] in "}":
+            depth -= 1
+        elif depth == 0 and latex.startswith((" + ", " - "), n) and n > start:
+            pieces.append(latex[start:n])
+            start = n + 1
+        n += 1
+    pieces.append(latex[start:])
+    return pieces
+
+
+#: A number as :func:`~symgrad.render.numbers.number_tex` writes it.
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?: \\times 10\^\{-?\d+\})?")
+
+if TYPE_CHECKING:
+    from symgrad.render.notes import _Builder
+
+
+# Which quantity each step of the example computes --------------------------------------------
+
+
+def forward_ids(L: int) -> list[StepId]:
+    """``a_1, h_1, ..., a_L``, ``yhat``, the loss: the forward steps, in order."""
+    ids = []
+    for k in range(1, L + 1):
+        ids.append(StepId(Kind.FORWARD, k))
+        if k < L:
+            ids.append(StepId(Kind.ACTIVATION, k))
+    return [*ids, StepId(Kind.PREDICTION, L), StepId(Kind.LOSS, L)]
+
+
+def backward_ids(L: int) -> list[StepId]:
+    """The matrix steps of the backward pass in the order (and numbering) of the derivation:
+    the output layer, the hidden layers, the parameters."""
+    ids = [StepId(Kind.OUTPUT_DELTA_VECTOR, L)]
+    for k in hidden_layers_backward(L):
+        ids += [StepId(Kind.HIDDEN_GRAD_VECTOR, k), StepId(Kind.HIDDEN_DELTA_VECTOR, k)]
+    for k in _layers_backward(L):
+        ids += [StepId(Kind.WEIGHT_MATRIX, k), StepId(Kind.BIAS_VECTOR, k)]
+    return ids
+
+
+#: The quantity (a :func:`symgrad.worked.key` base) each kind of step computes.
+RESULT = {
+    Kind.FORWARD: "a",
+    Kind.ACTIVATION: "h",
+    Kind.PREDICTION: "yhat",
+    Kind.LOSS: "loss",
+    Kind.OUTPUT_DELTA_VECTOR: "grad_a",
+    Kind.HIDDEN_GRAD_VECTOR: "grad_h",
+    Kind.HIDDEN_DELTA_VECTOR: "grad_a",
+    Kind.WEIGHT_MATRIX: "grad_W",
+    Kind.BIAS_VECTOR: "grad_b",
+}
+
+
+def result_of(id: StepId) -> tuple[str, int | None]:  # noqa: A002 - a step's id
+    """The quantity step ``id`` computes, as ``(base, layer)``."""
+    base = RESULT[id.kind]
+    return base, None if base in ("yhat", "loss") else id.layer
+
+
+def matrix_numbers(example: WorkedExample) -> dict[str, np.ndarray]:
+    """The value of every matrix symbol of the notation the example has a number for."""
+    spec = example.spec
+    L = spec.depth
+    numbers: dict[str, np.ndarray] = {"x": example.x, "y": example.y}
+    numbers["yhat"] = example.value("yhat")
+    for k in range(1, L + 1):
+        numbers[f"W_{k}"] = example.value("W", k)
+        numbers[f"b_{k}"] = example.value("b", k)
+        numbers[f"a_{k}"] = example.value("a", k)
+        numbers[f"grad_a_{k}"] = example.value("grad_a", k)
+        numbers[f"grad_W_{k}"] = example.value("grad_W", k)
+        numbers[f"grad_b_{k}"] = example.value("grad_b", k)
+        if k < L:
+            numbers[f"h_{k}"] = example.value("h", k)
+            numbers[f"grad_h_{k}"] = example.value("grad_h", k)
+    return numbers
+
+
+def entry_value(example: WorkedExample, entry: sp.Indexed) -> float | None:
+    """The number of one entry of the notation (``a_{21}``, ``yhat_{1}``, ``y_{2}``)."""
+    base, indices = nt.index_parts(entry)
+    if not all(i.is_Integer for i in indices):
+        return None
+    numbers = [int(i) for i in indices]
+    if base in ("yhat", "y", "x"):
+        return float(example.value(base)[numbers[0] - 1])
+    if base in ("a", "h") and len(numbers) == 2:
+        return float(example.value(base, numbers[0])[numbers[1] - 1])
+    return None
+
+
+@dataclass(frozen=True)
+class ExampleLine:
+    """One step of the example: the quantity, the formula, the formula with the numbers in, and
+    the result, each as LaTeX (forms that print the same as the one before are left out)."""
+
+    step: Step
+    lhs: str
+    forms: tuple[str, ...]
+
+
+class ExampleLines:
+    """The example's equations as LaTeX: ``lhs = formula = numbers = result``."""
+
+    def __init__(self, derivation: Derivation, example: WorkedExample, row_gap: str) -> None:
+        self.d = derivation
+        self.example = example
+        self.net = derivation.network
+        self.L = derivation.spec.depth
+        self.row_gap = row_gap
+        self.numbers = matrix_numbers(example)
+
+    def tex(self, expr: sp.Basic) -> str:
+        return printing.latex(expr)
+
+    def with_numbers(self, expr: sp.Basic) -> str:
+        return latex_with_numbers(expr, self.numbers, row_gap=self.row_gap)
+
+    def result(self, id: StepId) -> str:  # noqa: A002 - a step's id
+        value = self.example.value(*result_of(id))
+        if value.ndim == 0:
+            return number_tex(float(value))
+        return bmatrix(value)
+
+    def entries(self, expr: sp.Expr, n: int, index: str) -> str:
+        """The column of ``expr`` at ``index = 1..n``, with the numbers of its entries."""
+        column = [
+            latex_scalar_with_numbers(
+                instantiate(expr, **{index: r}), lambda e: entry_value(self.example, e)
+            )
+            for r in range(1, n + 1)
+        ]
+        column = [entry.replace(r"\frac{", r"\dfrac{") for entry in column]
+        return r"\begin{bmatrix} " + f" {self.row_gap} ".join(column) + r" \end{bmatrix}"
+
+    def line(self, id: StepId) -> ExampleLine:  # noqa: A002 - a step's id
+        step = self.d.step(id)
+        k, n = id.layer, self.net.n(id.layer)
+        if id.kind is Kind.FORWARD:
+            formula = self.net.pre_activation_vector(k)
+            lhs, forms = (
+                self.tex(nt.matrix("a", k, n)),
+                [self.tex(formula), self.with_numbers(formula)],
+            )
+        elif id.kind is Kind.ACTIVATION:
+            a = nt.matrix("a", k, n)
+            act = self.net.activation(k)
+            abstract = Elementwise(sp.Lambda(X_INPUT, self.net.g(k)(X_INPUT)), a)
+            written = Elementwise(sp.Lambda(X_INPUT, act.shown_function), a)
+            lhs, forms = (
+                self.tex(nt.matrix("h", k, n)),
+                [self.tex(abstract), self.with_numbers(written)],
+            )
+        elif id.kind is Kind.PREDICTION:
+            a = nt.matrix("a", k, n)
+            prediction = RowFunction(self.d.spec.pair.output.latex, a)
+            lhs = self.tex(nt.matrix("yhat", None, n))
+            forms = [self.tex(prediction), self.entries(step.final, n, "i")]
+        elif id.kind is Kind.LOSS:
+            lhs = self.tex(step.lhs)
+            numbers = latex_scalar_with_numbers(
+                instantiate(step.final), lambda e: entry_value(self.example, e)
+            )
+            forms = [self.tex(step.final), numbers]
+        else:
+            lhs, forms = self.tex(step.lhs), [self.tex(step.final), self.with_numbers(step.final)]
+        forms.append(self.result(id))
+        kept: list[str] = []
+        for form in forms:
+            if not kept or form != kept[-1]:
+                kept.append(form)
+        return ExampleLine(step, lhs, tuple(kept))
+
+    def forward(self) -> Iterator[ExampleLine]:
+        for id in forward_ids(self.L):
+            yield self.line(id)
+
+    def backward(self) -> Iterator[ExampleLine]:
+        for id in backward_ids(self.L):
+            yield self.line(id)
+
+
+# The rule for x and y, in words ----------------------------------------------------------------
+
+
+def rule_sentences(
+    example: WorkedExample, code: Callable[[str], str], math: Callable[[str], str]
+) -> list[str]:
+    """How ``x`` and ``y`` were drawn, for a reader (``code`` and ``math`` mark up code and
+    formulas for the output format)."""
+    spec = example.spec
+    n0, nL = spec.sizes[0], spec.sizes[-1]
+    rng = code(f"numpy.random.default_rng([{example.seed}, {DATA_STREAM}])")
+    uniform = "drawn uniformly from " + math("[-1, 1]") + " and rounded to one decimal"
+    if spec.output == "softmax":
+        target = f"one-hot, its class drawn uniformly among the {nL} output units"
+    elif spec.output == "sigmoid":
+        target = f"{nL} entries, each 0 or 1 with equal chance"
+    else:
+        target = f"{nL} entries {uniform}"
+    return [
+        f"The input and the target are drawn from {rng}, after the parameters and apart from "
+        f"them: first {math('x')}, {n0} entries {uniform}; then {math('y')}, "
+        f"{target}."
+    ]
+
+
+# The section of the notes ---------------------------------------------------------------------
+
+
+class ExampleSection:
+    """The worked example as a section of the notes (LaTeX or Markdown)."""
+
+    def __init__(self, builder: _Builder, example: WorkedExample) -> None:
+        self.b = builder
+        self.fmt = builder.fmt
+        self.example = example
+        self.lines = ExampleLines(builder.d, example, builder.fmt.row_gap)
+
+    def math(self, latex: str) -> str:
+        return f"${latex}$"
+
+    def display(self, line: ExampleLine) -> Display:
+        """One step: as many forms on a line as fit, the reference to its equation beside the
+        first; a sum too long for a line goes on over the next, term by term."""
+        tag = self.fmt.note_ref(line.step)
+        room = self.b.line_ems - 3.0
+        pieces: list[str] = []
+        for n, form in enumerate(line.forms):
+            terms = split_sum(form)
+            middle = 0 < n < len(line.forms) - 1
+            if middle and max(self.width(f"= {t}") for t in terms) > room:
+                continue  # numbers put into a formula too wide for a line: the value is enough
+            pieces += ["= " + terms[0], *terms[1:]]
+        rows: list[Row] = []
+        current = ""
+        for piece in pieces:
+            left = line.lhs if not rows else ""
+            trial = f"{current} {piece}" if current else piece
+            if current and self.width(f"{left} {trial}") + 3.0 > self.b.line_ems:
+                rows.append(Row(left, current, tag=tag if not rows else ""))
+                current = piece if piece.startswith("=") else rf"\quad {piece}"
+            else:
+                current = trial
+        rows.append(Row(line.lhs if not rows else "", current, tag=tag if not rows else ""))
+        spread = any(r"\frac" in form for form in line.forms)
+        return Display(tuple(rows), kind="summary", spread=spread)
+
+    def width(self, latex: str) -> float:
+        """About how many ems ``latex`` takes, numbers measured as typeset (a digit is half an
+        em; the minus of a negative number is no binary operator with space around it)."""
+
+        def measured(match: re.Match[str]) -> str:
+            text = match.group(0)
+            ems = 0.5 * sum(ch.isdigit() for ch in text) + 0.28 * text.count(".")
+            ems += 0.78 * text.startswith("-") + (2.5 if "times" in text else 0.0)
+            return "0" * max(1, round(ems / 0.55))
+
+        return self.b.width(_NUMBER.sub(measured, latex))
+
+    def section(self) -> Section:
+        ex = self.example
+        fmt = self.fmt
+        spec = ex.spec
+        L = spec.depth
+        seed = ex.seed
+        blocks: list[Block] = [
+            Text(
+                "The equations above, with numbers a student can check. The parameters are "
+                "those that "
+                + fmt.code(f"init_params({seed})")
+                + " returns in the module "
+                + fmt.code("symgrad codegen")
+                + " generates for this network; every other number is computed by the program "
+                "that generated code runs, in double precision, and shown to "
+                f"{SIGNIFICANT} significant digits ("
+                + fmt.code("symgrad example")
+                + " with "
+                + fmt.code(f"--seed {seed} --format json")
+                + " prints them with every digit). "
+                + " ".join(rule_sentences(ex, fmt.code, self.math))
+            ),
+        ]
+        rows = []
+        for k in range(1, L + 1):
+            rows.append(
+                Row(
+                    f"W_{{{k}}}",
+                    f"= {bmatrix(ex.value('W', k))}, "
+                    rf"\qquad b_{{{k}}} = {bmatrix(ex.value('b', k))}",
+                )
+            )
+        rows.append(
+            Row(
+                "x",
+                f"= {bmatrix(ex.x)}, \\qquad y = {bmatrix(ex.y)}",
+            )
+        )
+        blocks.append(Display(tuple(rows), kind="summary"))
+        blocks += [
+            Heading("Forward pass"),
+            Text(
+                "Each line is an equation of the derivation, its number at the right, in matrix "
+                "form, then with the numbers put in, then its value:"
+            ),
+        ]
+        blocks += [self.display(line) for line in self.lines.forward()]
+        blocks.append(Heading("Backward pass"))
+        delta = self.b.step(Kind.OUTPUT_DELTA_VECTOR)
+        if self.b.net.assumes_targets_sum_to_one:
+            blocks.append(
+                Text(
+                    "The target is one-hot, so "
+                    + self.math(r"\sum_{i} y_{i} = 1")
+                    + f" and {fmt.ref(delta)} holds. Going backwards:"
+                )
+            )
+        else:
+            blocks.append(Text("Going backwards:"))
+        blocks += [self.display(line) for line in self.lines.backward()]
+        blocks.append(Heading("The gradients"))
+        blocks.append(
+            Text(
+                "The gradient of the loss of this sample with respect to every parameter, "
+                "which a step of gradient descent subtracts, times the learning rate:"
+            )
+        )
+        for k in range(L, 0, -1):
+            grad_W = bmatrix(ex.value("grad_W", k))
+            grad_b = bmatrix(ex.value("grad_b", k))
+            blocks.append(
+                Display(
+                    (
+                        Row(
+                            rf"\nabla_{{W_{{{k}}}}} \mathcal{{L}}",
+                            rf"= {grad_W}, \qquad \nabla_{{b_{{{k}}}}} \mathcal{{L}} = {grad_b}",
+                        ),
+                    ),
+                    kind="summary",
+                )
+            )
+        graph = self.b.graph(
+            ex,
+            "The same numbers on the computational graph of "
+            + fmt.section_ref("summary", "Summary: backpropagation for this network")
+            + ": each quantity's value beside its edge, and the gradient of the loss with "
+            "respect to it.",
+        )
+        if graph is not None:
+            blocks += [Heading("On the computational graph"), graph]
+        return Section("A worked example", fmt.section_label("example"), tuple(blocks))
+
+
+def graph_caption(latex: bool, example: bool) -> str:
+    """What the graph shows, in the words of the output format."""
+    if not latex:
+        what = "the numbers of the example" if example else "symbols"
+        return (
+            "The computational graph of one sample: each box is an operation, each arrow "
+            "carries a quantity. The table gives, for each, where it comes from and goes, its "
+            f"value and the gradient of the loss with respect to it, in {what}. The backward "
+            "pass starts from 1 at the loss; the input, the target and the prediction need no "
+            "gradient."
+        )
+    if not example:
+        return (
+            "The computational graph of one sample: operations in boxes, each edge's quantity "
+            "above it (green, forward) and its gradient below (red, backward from 1 at the "
+            "loss)."
+        )
+    return (
+        "The computational graph of one sample: each box is an operation; beside each edge, "
+        "its quantity's value (green) and the gradient of the loss with respect to it (red). "
+        "The backward pass starts from 1 at the loss; the input, the target and the prediction "
+        "need no gradient."
+    )
+
+
+# The terminal ---------------------------------------------------------------------------------
+
+
+def _vector(values: np.ndarray) -> str:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 0:
+        return number_text(float(array))
+    return "(" + ", ".join(number_text(v) for v in array) + ")"
+
+
+def _matrix_lines(lead: str, values: np.ndarray) -> list[str]:
+    array = np.asarray(values, dtype=np.float64)
+    cells = [[number_text(v) for v in row] for row in array]
+    widths = [max(len(row[c]) for row in cells) for c in range(array.shape[1])]
+    lines = []
+    for n, row in enumerate(cells):
+        body = "  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True))
+        left, right = (
+            ("[", "]")
+            if len(cells) == 1
+            else (("⎡", "⎤") if n == 0 else ("⎣", "⎦") if n == len(cells) - 1 else ("⎢", "⎥"))
+        )
+        prefix = lead if n == 0 else " " * len(lead)
+        lines.append(f"{prefix}{left} {body} {right}")
+    return lines
+
+
+def render_example_text(derivation: Derivation, example: WorkedExample) -> str:
+    """``symgrad example``: the numbers in the order of the derivation, 4 significant digits."""
+    spec = example.spec
+    L = spec.depth
+    sizes = " ".join(shlex.quote(a) for a in spec.command_args())
+    out = [
+        f"Worked example for the {'-'.join(str(n) for n in spec.sizes)} network, seed "
+        f"{example.seed}",
+        "",
+        f"Parameters: init_params({example.seed}) of the module `symgrad codegen {sizes}` writes.",
+        *rule_sentences(example, str, str),
+        f"Every number is computed by the program generated code runs, in float64, and shown to "
+        f"{SIGNIFICANT} significant digits; --format json gives every digit.",
+        "",
+    ]
+    for k in range(1, L + 1):
+        sub = printing.subscript(str(k))
+        out += _matrix_lines(f"W{sub} = ", example.value("W", k))
+        out.append(f"b{sub} = {_vector(example.value('b', k))}")
+    out += [f"x = {_vector(example.x)}", f"y = {_vector(example.y)}", "", "Forward pass"]
+    for id in forward_ids(L):
+        out += _text_line(derivation, example, id)
+    out += ["", "Backward pass"]
+    for id in backward_ids(L):
+        out += _text_line(derivation, example, id)
+    return "\n".join(out) + "\n"
+
+
+def _text_line(derivation: Derivation, example: WorkedExample, id: StepId) -> list[str]:  # noqa: A002
+    step = derivation.step(id)
+    net = derivation.network
+    k, n = id.layer, net.n(id.layer)
+    if id.kind is Kind.FORWARD:
+        lhs, formula = (
+            f"a{printing.subscript(str(k))}",
+            printing.unicode(net.pre_activation_vector(k)),
+        )
+    elif id.kind is Kind.ACTIVATION:
+        a = nt.matrix("a", k, n)
+        lhs = f"h{printing.subscript(str(k))}"
+        formula = printing.unicode(Elementwise(sp.Lambda(X_INPUT, net.g(k)(X_INPUT)), a))
+    elif id.kind is Kind.PREDICTION:
+        lhs = "ŷ"
+        formula = printing.unicode(
+            RowFunction(derivation.spec.pair.output.latex, nt.matrix("a", k, n))
+        )
+    elif id.kind is Kind.LOSS:
+        lhs, formula = printing.unicode(step.lhs), printing.unicode(step.final)
+    else:
+        lhs, formula = printing.unicode(step.lhs), printing.unicode(step.final)
+    value = example.value(*result_of(id))
+    lead = f"({step.number}) {lhs} = {formula} = "
+    if value.ndim == 2:
+        return [f"({step.number}) {lhs} = {formula}", *_matrix_lines(" " * 4 + "= ", value)]
+    return [lead + _vector(value)]
+
+
+__all__ = [
+    "ExampleLines",
+    "ExampleSection",
+    "backward_ids",
+    "forward_ids",
+    "graph_caption",
+    "matrix_numbers",
+    "render_example_text",
+    "result_of",
+]

@@ -1,0 +1,438 @@
+"""The computational graph of one sample, CS231n style: operations as nodes, quantities on edges.
+
+Part of the renderers (derivation, worked example -> **graph** -> notes). The graph is drawn top to
+bottom: the input ``x`` enters, each layer's operation ``b_k + W_k h_{k-1}`` takes its parameters
+from the left, the activation, the output function and the loss follow, and ``L`` leaves at the
+bottom. Beside every edge is its quantity's value (green) and the gradient of the loss with
+respect to it (red): symbols, or the numbers of the worked example. Positions are computed here
+from the sizes of the labels; the TikZ template only places what it is given. Markdown has no
+TikZ: it gets the operations as a Mermaid flowchart and the quantities as a table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from symgrad import printing
+from symgrad.render.document import Graph, GraphLabel, GraphNode, Table
+from symgrad.render.numbers import number_tex, number_text
+from symgrad.spec import NetworkSpec
+from symgrad.worked import WorkedExample
+
+#: Networks with at most this many layers of weights get a computational graph.
+GRAPH_MAX_LAYERS = 3
+
+# Sizes in centimetres of what is drawn at \small (the template's size).
+_ROW = 0.45  # a row of a matrix of numbers
+_CHAR = 0.19  # a digit, a sign or a point
+_COLUMN_GAP = 0.4  # between the columns of a matrix
+_BRACKETS = 0.35
+_SYMBOL = (1.6, 0.55)  # the width and height of a symbol such as \nabla_{a_1} L
+_NODE = 0.65  # the height of an operation's box
+_MIN_EDGE = 1.15  # between the centres of two nodes of the chain
+_GAP = 0.3
+_PARAMETER_X = -1.9  # where a parameter enters, left of the chain
+_LABEL_X = 0.3  # right of the chain, where the labels of its edges start
+#: The width a graph may take (cm): a line of the notes (16 cm), less room for error.
+NOTES_WIDTH = 15.5
+
+
+@dataclass(frozen=True)
+class _Edge:
+    """A quantity on an edge: its symbol, the symbol of its gradient, and their numbers."""
+
+    symbol: str
+    gradient: str | None
+    value: np.ndarray | None = None
+    slope: np.ndarray | None = None
+
+
+def _symbol_width(tex: str) -> float:
+    """About how wide a symbol (``\\nabla_{a_{1}} \\mathcal{L}``) is drawn, in cm."""
+    glyphs = re.sub(r"\\[A-Za-z]+", "#", tex)
+    glyphs = re.sub(r"[{}_ ]", "", glyphs)
+    return 0.18 * len(glyphs) + 0.1
+
+
+def _size(values: np.ndarray | None, symbol: str | None) -> tuple[float, float]:
+    """About how wide and tall a label is drawn, in cm: numbers, or (``values`` None) the
+    ``symbol``."""
+    if values is None:
+        return (_symbol_width(symbol or ""), _SYMBOL[1]) if symbol else (0.0, 0.0)
+    array = np.atleast_1d(values)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    widths = [max(len(number_text(v)) for v in column) for column in array.T]
+    width = sum(w * _CHAR for w in widths) + _COLUMN_GAP * (len(widths) - 1) + _BRACKETS
+    return width, array.shape[0] * _ROW + 0.15
+
+
+def _matrix(values: np.ndarray) -> str:
+    """Numbers as a matrix (a vector as a column); one number as itself."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 0:
+        return number_tex(float(array))
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    rows = [" & ".join(number_tex(v) for v in row) for row in array]
+    return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
+
+
+def _row(values: np.ndarray) -> str:
+    """Numbers for a table cell: a vector as a transposed row, a matrix by its rows."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 0:
+        return number_tex(float(array))
+    if array.ndim == 1:
+        return (
+            r"\begin{bmatrix} "
+            + " & ".join(number_tex(v) for v in array)
+            + r" \end{bmatrix}^{\top}"
+        )
+    return _matrix(array)
+
+
+class _Builder:
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        example: WorkedExample | None,
+        cell: Callable[[str], str],
+        width: float = NOTES_WIDTH,
+    ) -> None:
+        self.spec = spec
+        self.width = width
+        self.example = example
+        self.L = spec.depth
+        self.cell = cell
+        self.nodes: list[GraphNode] = []
+        self.edges: list[tuple[str, str]] = []
+        self.labels: list[GraphLabel] = []
+        #: Rows of the Markdown table with how high their edge is drawn, to sort them by.
+        self.rows: list[tuple[float, tuple[str, ...]]] = []
+        #: How far the labels of the chain reach right of it (cm).
+        self.right = 0.0
+
+    # quantities ---------------------------------------------------------------------------
+
+    def quantity(self, base: str, layer: int | None) -> _Edge:
+        """The edge of ``base_layer``: ``x``, ``a``, ``h``, ``yhat``, ``loss``, ``W``, ``b``,
+        ``y``."""
+        tex = {"x": "x", "yhat": r"\hat{y}", "loss": r"\mathcal{L}", "y": "y"}
+        symbol = tex.get(base, f"{base}_{{{layer}}}")
+        gradient: str | None = rf"\nabla_{{{symbol}}} \mathcal{{L}}"
+        if base in ("x", "yhat", "y"):
+            gradient = None  # backpropagation needs no gradient of these
+        elif base == "loss":
+            gradient = "1"  # dL/dL, where the backward pass starts
+        ex = self.example
+        if ex is None:
+            return _Edge(symbol, gradient)
+        value = ex.value("loss" if base == "loss" else base, layer)
+        slope: np.ndarray | None = None
+        if base == "loss":
+            slope = np.asarray(1.0)
+        elif gradient is not None:
+            slope = ex.value(f"grad_{base}", layer)
+        return _Edge(symbol, gradient, value, slope)
+
+    def texts(self, edge: _Edge) -> tuple[str, str | None]:
+        """The value and the gradient as they are written beside the edge."""
+        if edge.value is None:
+            return edge.symbol, edge.gradient
+        gradient = None if edge.slope is None else _matrix(edge.slope)
+        return _matrix(edge.value), gradient
+
+    def sizes(self, edge: _Edge) -> tuple[float, float, float, float]:
+        """Widths and heights of the value and the gradient labels."""
+        vw, vh = _size(edge.value, edge.symbol)
+        gw, gh = _size(edge.slope, edge.gradient) if edge.gradient is not None else (0.0, 0.0)
+        return vw, vh, gw, gh
+
+    # layout -------------------------------------------------------------------------------
+
+    def build(self, caption: str, intro: str) -> Graph:
+        L = self.L
+        chain: list[tuple[str, str, str]] = [("in", "end", "$x$")]
+        between: list[_Edge] = [self.quantity("x", None)]
+        for k in range(1, L + 1):
+            chain.append((f"affine{k}", "op", f"$b_{{{k}}} + W_{{{k}}} {self.previous(k)}$"))
+            between.append(self.quantity("a", k))
+            if k < L:
+                chain.append((f"act{k}", "op", self.activation_label(k)))
+                between.append(self.quantity("h", k))
+        chain.append(("output", "op", self.spec.pair.output.name))
+        between.append(self.quantity("yhat", None))
+        chain.append(("loss", "op", self.spec.pair.loss.display))
+        between.append(self.quantity("loss", None))
+        chain.append(("out", "coordinate", ""))
+        # a graph of symbols left to right where it fits (its estimate is generous)
+        across = self.example is None and self.across_width(chain, between) <= self.width + 0.5
+        if across:
+            self.layout_across(chain, between)
+        else:
+            self.layout_down(chain, between)
+        return Graph(
+            tuple(self.nodes),
+            tuple(self.edges),
+            tuple(self.labels),
+            self.mermaid(chain, between),
+            Table(
+                ("quantity", "from", "into", "value", "gradient"),
+                tuple(row for _, row in sorted(self.rows, key=lambda r: r[0])),
+                r"@{}lllll@{}",
+                ("left", "left", "left", "left", "left"),
+            ),
+            caption,
+            intro,
+            beside=not across and self.example is None,
+            floating=self.example is None,
+        )
+
+    def layout_down(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> None:
+        """Top to bottom, the parameters entering from the left, labels right of the edges."""
+        # Each edge long enough for its labels; then the parameters of consecutive layers
+        # (left of the chain) kept apart by stretching the edges between their operations.
+        shortest = _MIN_EDGE if self.example is not None else _MIN_EDGE - 0.25
+        lengths = [max(shortest, max(self.sizes(e)[1], self.sizes(e)[3]) + _NODE) for e in between]
+        self.right = max(_LABEL_X + w + _GAP + g for w, _, g, _ in map(self.sizes, between))
+        sides = self.sides()
+        names = [name for name, _, _ in chain]
+        for first, second in zip(sides, sides[1:], strict=False):
+            start, stop = names.index(first[0]), names.index(second[0])
+            needed = first[2] + second[1] + _GAP
+            have = sum(lengths[start:stop])
+            if have < needed:
+                extra = (needed - have) / (stop - start)
+                for n in range(start, stop):
+                    lengths[n] += extra
+        y = 0.0
+        positions: dict[str, float] = {}
+        for n, (name, kind, label) in enumerate(chain):
+            positions[name] = y
+            self.nodes.append(GraphNode(name, "0", f"{y:.2f}", label, kind))
+            if n < len(between):
+                edge = between[n]
+                middle = y - lengths[n] / 2
+                self.edges.append((name, chain[n + 1][0]))
+                self.edge_labels(edge, middle)
+                source = "input" if n == 0 else chain[n][2]
+                self.table_row(edge, source, chain[n + 1][2] or "the end", -middle)
+                y -= lengths[n]
+        for node, _, _, entering in sides:
+            centre = positions[node]
+            offsets = self.offsets(entering)
+            for (edge, key), offset in zip(entering, offsets, strict=True):
+                self.parameter(edge, key, node, centre + offset)
+
+    def node_width(self, label: str) -> float:
+        """About how wide an operation's box is drawn (cm)."""
+        if label.startswith("$"):
+            return _symbol_width(label.strip("$")) + 0.35
+        return 0.16 * len(label) + 0.35
+
+    def across_gaps(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> list[float]:
+        """The length of each edge of the chain drawn left to right. Its labels sit above and
+        below the boxes, so they may be wider than the edge by the half of a box each side."""
+        return [max(0.75, max(self.sizes(e)[0], self.sizes(e)[2]) - 1.0) for e in between]
+
+    def across_width(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> float:
+        boxes = sum(self.node_width(label) for _, kind, label in chain if kind != "coordinate")
+        return boxes + sum(self.across_gaps(chain, between))
+
+    def layout_across(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> None:
+        """Left to right for a graph of symbols: each quantity above its edge, its gradient
+        below; the parameters and the target enter from below, their gradients under them."""
+        gaps = self.across_gaps(chain, between)
+        x = 0.0
+        centres: dict[str, float] = {}
+        for n, (name, kind, label) in enumerate(chain):
+            width = 0.0 if kind == "coordinate" else self.node_width(label)
+            centre = x + width / 2
+            centres[name] = centre
+            self.nodes.append(GraphNode(name, f"{centre:.2f}", "0", label, kind))
+            x += width
+            if n < len(between):
+                edge = between[n]
+                middle = x + gaps[n] / 2
+                self.edges.append((name, chain[n + 1][0]))
+                value, gradient = self.texts(edge)
+                self.labels.append(GraphLabel(f"{middle:.2f}", "0.36", "south", value, "value"))
+                if gradient is not None:
+                    self.labels.append(
+                        GraphLabel(f"{middle:.2f}", "-0.36", "north", gradient, "gradient")
+                    )
+                source = "input" if n == 0 else chain[n][2]
+                self.table_row(edge, source, chain[n + 1][2] or "the end", middle)
+                x += gaps[n]
+        for node, _, _, entering in self.sides():
+            spread = [-0.55, 0.55] if len(entering) == 2 else [0.0]
+            for (edge, name), offset in zip(entering, spread, strict=True):
+                at = centres[node] + offset
+                self.nodes.append(GraphNode(name, f"{at:.2f}", "-1.25", f"${edge.symbol}$", "end"))
+                self.edges.append((name, node))
+                _, gradient = self.texts(edge)
+                if gradient is not None:
+                    self.labels.append(
+                        GraphLabel(f"{at:.2f}", "-1.5", "north", gradient, "gradient")
+                    )
+                source = "target" if edge.symbol == "y" else "parameter"
+                self.table_row(edge, source, self.label_of(node), at - 0.01)
+
+    def previous(self, k: int) -> str:
+        return "x" if k == 1 else f"h_{{{k - 1}}}"
+
+    def activation_label(self, k: int) -> str:
+        act = self.spec.activation(k)
+        return act.name if act.builtin else "$g$"
+
+    def sides(self) -> list[tuple[str, float, float, list[tuple[_Edge, str]]]]:
+        """The nodes with inputs from the left, each with how far its inputs reach above and
+        below its centre, and the inputs (edge, node name)."""
+        found = []
+        for k in range(1, self.L + 1):
+            entering = [(self.quantity("W", k), f"W{k}"), (self.quantity("b", k), f"b{k}")]
+            found.append((f"affine{k}", *self.reach(entering), entering))
+        target = [(self.quantity("y", None), "target")]
+        found.append(("loss", *self.reach(target), target))
+        return found
+
+    def stacked(self, edge: _Edge) -> bool:
+        """True when a parameter's value and gradient side by side would make the graph too
+        wide: then the value goes above the gradient."""
+        w, _, g, _ = self.sizes(edge)
+        extent = -_PARAMETER_X + 0.45 + w + _GAP + g + self.right
+        return edge.value is not None and extent > self.width
+
+    def heights(self, entering: list[tuple[_Edge, str]]) -> list[float]:
+        found = []
+        for edge, _ in entering:
+            _, vh, _, gh = self.sizes(edge)
+            found.append(max(vh + gh + 0.1 if self.stacked(edge) else max(vh, gh), _NODE))
+        return found
+
+    def offsets(self, entering: list[tuple[_Edge, str]]) -> list[float]:
+        """Vertical offsets of the inputs from the centre of their node, top first."""
+        heights = self.heights(entering)
+        total = sum(heights) + _GAP * (len(heights) - 1)
+        top = total / 2
+        offsets = []
+        for h in heights:
+            offsets.append(top - h / 2)
+            top -= h + _GAP
+        return offsets
+
+    def reach(self, entering: list[tuple[_Edge, str]]) -> tuple[float, float]:
+        total = sum(self.heights(entering)) + _GAP * (len(entering) - 1)
+        return total / 2, total / 2
+
+    def edge_labels(self, edge: _Edge, y: float) -> None:
+        value, gradient = self.texts(edge)
+        vw = self.sizes(edge)[0]
+        self.labels.append(GraphLabel(f"{_LABEL_X:.2f}", f"{y:.2f}", "west", value, "value"))
+        if gradient is not None:
+            x = _LABEL_X + vw + _GAP
+            self.labels.append(GraphLabel(f"{x:.2f}", f"{y:.2f}", "west", gradient, "gradient"))
+
+    def parameter(self, edge: _Edge, name: str, into: str, y: float) -> None:
+        self.nodes.append(
+            GraphNode(name, f"{_PARAMETER_X:.2f}", f"{y:.2f}", f"${edge.symbol}$", "end")
+        )
+        self.edges.append((name, into))
+        value, gradient = self.texts(edge)
+        vw, _, gw, _ = self.sizes(edge)
+        x = _PARAMETER_X - 0.45
+        if gradient is not None and self.stacked(edge):
+            # the value above the gradient, both ending at the same x
+            self.labels.append(
+                GraphLabel(f"{x:.2f}", f"{y + 0.05:.2f}", "south east", value, "value")
+            )
+            self.labels.append(
+                GraphLabel(f"{x:.2f}", f"{y - 0.05:.2f}", "north east", gradient, "gradient")
+            )
+        else:
+            if gradient is not None:
+                self.labels.append(GraphLabel(f"{x:.2f}", f"{y:.2f}", "east", gradient, "gradient"))
+                x -= gw + _GAP
+            if edge.value is not None:  # a symbol is the node's own label already
+                self.labels.append(GraphLabel(f"{x:.2f}", f"{y:.2f}", "east", value, "value"))
+        source = "target" if edge.symbol == "y" else "parameter"
+        self.table_row(edge, source, self.label_of(into), -y)
+
+    def label_of(self, name: str) -> str:
+        return next(n.label for n in self.nodes if n.name == name)
+
+    # Markdown ---------------------------------------------------------------------------
+
+    def table_row(self, edge: _Edge, source: str, target: str, y: float) -> None:
+        """A row of the table: the quantity, where it comes from and goes, value, gradient."""
+        if edge.value is None:
+            value, gradient = f"${edge.symbol}$", f"${edge.gradient}$" if edge.gradient else ""
+        else:
+            value = f"${_row(edge.value)}$"
+            gradient = "" if edge.slope is None else f"${_row(edge.slope)}$"
+        cells = (f"${edge.symbol}$", source, target, value, gradient or "none")
+        self.rows.append((y, tuple(self.cell(c) for c in cells)))
+
+    def mermaid(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> tuple[str, ...]:
+        lines = ["graph TD"]
+        plain = {name: _plain(label) for name, _, label in chain}
+        for n, edge in enumerate(between):
+            source, target = chain[n][0], chain[n + 1][0]
+            text = _plain(f"${edge.symbol}$")
+            if target == "out":
+                lines.append(f'  {source}["{plain[source]}"] -- "{text}" --> out(("L"))')
+            else:
+                lines.append(
+                    f'  {source}["{plain[source]}"] -- "{text}" --> {target}["{plain[target]}"]'
+                )
+        for k in range(1, self.L + 1):
+            lines.append(f'  W{k}(["W{printing.subscript(str(k))}"]) --> affine{k}')
+            lines.append(f'  b{k}(["b{printing.subscript(str(k))}"]) --> affine{k}')
+        lines.append('  target(["y"]) --> loss')
+        return tuple(lines)
+
+
+def _plain(label: str) -> str:
+    """A label of the graph in Unicode, for Mermaid (which draws no LaTeX)."""
+    text = label.strip("$")
+    for tex, plain in (
+        (r"\hat{y}", "ŷ"),
+        (r"\mathcal{L}", "L"),
+        ("{", ""),
+        ("}", ""),
+    ):
+        text = text.replace(tex, plain)
+    out = []
+    n = 0
+    while n < len(text):
+        if text[n] == "_" and n + 1 < len(text):
+            out.append(printing.subscript(text[n + 1]))
+            n += 2
+            continue
+        out.append(text[n])
+        n += 1
+    return "".join(out)
+
+
+def computational_graph(
+    spec: NetworkSpec,
+    example: WorkedExample | None,
+    caption: str,
+    cell: Callable[[str], str] = lambda text: text,
+    intro: str = "",
+    width: float = NOTES_WIDTH,
+) -> Graph:
+    """The graph of ``spec`` with symbols on its edges, or the numbers of ``example``;
+    ``cell`` makes a table cell safe for Markdown, ``intro`` is a paragraph above it, ``width``
+    the room it has (cm)."""
+    if spec.depth > GRAPH_MAX_LAYERS:
+        raise ValueError(f"the computational graph is drawn for at most {GRAPH_MAX_LAYERS} layers")
+    return _Builder(spec, example, cell, width).build(caption, intro)
+
+
+__all__ = ["GRAPH_MAX_LAYERS", "computational_graph"]

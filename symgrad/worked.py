@@ -1,0 +1,224 @@
+"""The worked example: every number of one sample, read off the program generated code runs.
+
+Beside the code targets and the renderers (program -> **worked example** -> notes, slides, cli).
+Nothing here computes a layer, a loss or a gradient of its own: the parameters are
+``init_params(SEED)`` of the generated NumPy module (the module is generated and its function
+called), and every other number is a variable of the matrix program that the code targets print
+(:func:`symgrad.program.lower_matrix`), evaluated in float64 for a batch of one sample and read
+off by what it means (:class:`symgrad.program.Quantity`). So the numbers in the notes, the slides,
+``symgrad example`` and the generated code agree by construction.
+
+The input and the target come from the same seed, by the rule of :func:`input_and_target`.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from symgrad import notation as nt
+from symgrad.derivation import Derivation, hidden_layers_backward, layers_backward
+from symgrad.errors import SpecError
+from symgrad.spec import NetworkSpec
+
+#: The worked example is for networks small enough to read: at most this many units a layer...
+MAX_UNITS = 3
+#: ... and at most this many layers of weights (``n_0 ... n_3``).
+MAX_LAYERS = 3
+
+#: The second word of the seed of the input and the target: ``default_rng([SEED, 1])``, a stream
+#: of its own, apart from the parameters' (whatever ``init_params`` draws them from).
+DATA_STREAM = 1
+
+
+def check_example(spec: NetworkSpec, seed: int) -> None:
+    """Refuse, with what to change, a network too large to read or a seed numpy cannot take."""
+    if seed < 0:
+        raise SpecError(f"the seed of the worked example must be 0 or more, got {seed}")
+    sizes = "-".join(str(n) for n in spec.sizes)
+    limit = (
+        f"the worked example is for networks small enough to read: at most {MAX_UNITS} units "
+        f"in every layer and at most {MAX_LAYERS} layers of weights"
+    )
+    if spec.depth > MAX_LAYERS:
+        raise SpecError(f"{limit}; {sizes} has {spec.depth} layers of weights")
+    for k, n in enumerate(spec.sizes):
+        if n > MAX_UNITS:
+            raise SpecError(f"{limit}; {sizes} has n_{k} = {n}")
+
+
+def input_and_target(spec: NetworkSpec, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The input ``x`` and target ``y`` of the example for ``seed``.
+
+    Drawn from ``numpy.random.default_rng([seed, 1])``: first ``x``, ``n_0`` numbers uniform in
+    ``[-1, 1]`` rounded to one decimal; then ``y``: for a softmax output one-hot, its class
+    uniform among the ``n_L`` units; for a sigmoid output ``n_L`` numbers 0 or 1; for an identity
+    output ``n_L`` numbers uniform in ``[-1, 1]`` rounded to one decimal.
+    """
+    rng = np.random.default_rng([seed, DATA_STREAM])
+    n0, nL = spec.sizes[0], spec.sizes[-1]
+    x = _decimals(rng.uniform(-1.0, 1.0, n0))
+    if spec.output == "softmax":
+        y = np.zeros(nL)
+        y[int(rng.integers(nL))] = 1.0
+    elif spec.output == "sigmoid":
+        y = rng.integers(0, 2, nL).astype(np.float64)
+    else:
+        y = _decimals(rng.uniform(-1.0, 1.0, nL))
+    return x, y
+
+
+def _decimals(values: np.ndarray) -> np.ndarray:
+    # Adding 0.0 turns the -0.0 that rounding a small negative number gives into 0.0.
+    return np.round(values, 1) + 0.0
+
+
+def generated_parameters(derivation: Derivation, seed: int) -> dict[str, np.ndarray]:
+    """``init_params(seed)`` of the NumPy module symgrad generates for this network.
+
+    The module is generated (vectorized style) and run in a fresh module object of its own; it
+    is symgrad's own output, built from the parsed network, never from text a user typed.
+    """
+    from symgrad.codegen import generate_module
+
+    module = types.ModuleType("symgrad_worked_example")
+    exec(compile(generate_module(derivation), "<generated module>", "exec"), module.__dict__)
+    params: dict[str, np.ndarray] = module.init_params(seed)
+    return params
+
+
+def key(base: str, layer: int | None = None) -> str:
+    """The name of a quantity: ``a1``, ``grad_W2``, ``yhat``, ``loss`` (1-based, as the notes)."""
+    return base if layer is None else f"{base}{layer}"
+
+
+def quantity_keys(spec: NetworkSpec) -> Iterator[tuple[str, int | None]]:
+    """Every quantity of the example as ``(base, layer)``, in the order of the derivation: the
+    forward pass, then the output layer, the hidden layers and the parameters going backwards."""
+    L = spec.depth
+    for k in range(1, L + 1):
+        yield "a", k
+        if k < L:
+            yield "h", k
+    yield "yhat", None
+    yield "loss", None
+    yield "grad_a", L
+    for k in hidden_layers_backward(L):
+        yield "grad_h", k
+        yield "grad_a", k
+    for k in layers_backward(L):
+        yield "grad_W", k
+        yield "grad_b", k
+
+
+@dataclass(frozen=True)
+class WorkedExample:
+    """The numbers of one sample ``(x, y)`` through one network, in float64.
+
+    ``values`` maps :func:`key` names (``a1``, ``h1``, ``grad_a2``, ``grad_W1``, ``yhat``,
+    ``loss``) to arrays shaped as in the notes: vectors ``(n_k,)``, matrices ``(n_k, n_{k-1})``,
+    the loss a 0-d array.
+    """
+
+    spec: NetworkSpec
+    seed: int
+    params: dict[str, np.ndarray]
+    x: np.ndarray
+    y: np.ndarray
+    values: dict[str, np.ndarray]
+
+    def value(self, base: str, layer: int | None = None) -> np.ndarray:
+        """The value of ``base_layer``: a quantity, a parameter (``W``, ``b``), ``x`` or ``y``;
+        ``h_0`` is ``x``."""
+        if base in ("W", "b") and layer is not None:
+            return self.params[nt.param_key(base, layer)]
+        if base == "x" or (base == "h" and layer == 0):
+            return self.x
+        if base == "y":
+            return self.y
+        return self.values[key(base, layer)]
+
+    @property
+    def loss(self) -> float:
+        return float(self.values["loss"])
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON object of ``symgrad example --format json``: ``params``, ``x``, ``y``, then
+        every quantity in the order of the derivation, as nested lists of floats."""
+        data: dict[str, Any] = {
+            "params": {name: array.tolist() for name, array in self.params.items()},
+            "x": self.x.tolist(),
+            "y": self.y.tolist(),
+        }
+        for base, layer in quantity_keys(self.spec):
+            data[key(base, layer)] = self.values[key(base, layer)].tolist()
+        return data
+
+    def to_json(self) -> str:
+        """:meth:`as_dict` as JSON text, one quantity a line; every float with all its digits
+        (Python's shortest representation that reads back to the same float64)."""
+        data = self.as_dict()
+        params = ",\n".join(
+            f"    {json.dumps(k)}: {json.dumps(v)}" for k, v in data["params"].items()
+        )
+        lines = [f'  "params": {{\n{params}\n  }}']
+        lines += [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items() if k != "params"]
+        return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def worked_example(derivation: Derivation, seed: int = 0) -> WorkedExample:
+    """The example of ``derivation`` for ``seed``: the program run on one sample.
+
+    Raises :class:`~symgrad.errors.SpecError` for a network beyond :data:`MAX_UNITS` and
+    :data:`MAX_LAYERS` or a negative seed.
+    """
+    from symgrad.program import evaluate, lower_matrix
+
+    spec = derivation.spec
+    check_example(spec, seed)
+    params = generated_parameters(derivation, seed)
+    x, y = input_and_target(spec, seed)
+    # The program as lowered, before any pass: every quantity of the notes is one of its
+    # variables (a pass may remove or merge intermediates the example shows).
+    program = lower_matrix(derivation)
+    evaluation = evaluate(program, params, x.reshape(1, -1), y.reshape(1, -1))
+    batch = evaluation.values["B"]  # the number of rows: one
+    found: dict[str, np.ndarray] = {}
+    for var in program.variables.values():
+        meaning = var.meaning
+        if meaning is None or meaning.entry:
+            continue
+        value = np.asarray(evaluation.values[var.name], dtype=np.float64)
+        if meaning.per_batch:  # Delta_k and G_k hold the gradient of a sample divided by B
+            value = value * batch
+        if var.shape and var.shape[0] == "B":
+            value = value[0]  # the one row of the batch
+        name = key(meaning.base, meaning.layer)
+        if name in found and not np.array_equal(found[name], value):
+            raise AssertionError(f"two variables of the program hold {name} with other values")
+        found[name] = value
+    values = {}
+    for base, layer in quantity_keys(spec):
+        name = key(base, layer)
+        if name not in found:
+            raise AssertionError(f"the program has no variable holding {name}")
+        values[name] = found[name]
+    return WorkedExample(spec, seed, params, x, y, values)
+
+
+__all__ = [
+    "MAX_LAYERS",
+    "MAX_UNITS",
+    "WorkedExample",
+    "check_example",
+    "generated_parameters",
+    "input_and_target",
+    "key",
+    "quantity_keys",
+    "worked_example",
+]

@@ -122,7 +122,11 @@ def proof_text(proof: ProofSummary | None, style: Style = PLAIN) -> list[str]:
     """Sentences that summarize the proof, for the closing section."""
     m, t, c = style.math, style.text, style.code
     if proof is None:
-        return [t("The derivation was not proved (run without ") + c("--no-proof") + t(").")]
+        return [
+            t("The derivation was not proved: it was built with ")
+            + c("derive(spec, prove=False)")
+            + t(", and every command proves it.")
+        ]
     lines = [
         t(
             "Every form of every step was compared with the one before it by SymPy: local "

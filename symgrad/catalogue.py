@@ -85,6 +85,11 @@ class Activation:
     stable_note: str = ""
     slope_note: str = ""
     builtin: bool = True
+    #: Where ``g`` and ``g'`` are finite and real, and where they are moreover smooth (``g''``
+    #: continuous), as SymPy sets; None: worked out from the expressions by
+    #: :mod:`symgrad.domain`. A gradient check needs points inside the smooth set.
+    domain: sp.Set | None = None
+    smooth_domain: sp.Set | None = None
 
     def __post_init__(self) -> None:
         if self.stable is None:
@@ -139,6 +144,9 @@ def _replace_keeping_order(expr: sp.Expr, mapping: dict[sp.Expr, sp.Expr]) -> sp
 
 
 _NO_OVERFLOW = "which cannot overflow"
+#: Where a built-in activation is defined and smooth: everywhere, or everywhere but its kink.
+_EVERYWHERE = {"domain": sp.S.Reals, "smooth_domain": sp.S.Reals}
+_KINK_AT_ZERO = {"domain": sp.S.Reals, "smooth_domain": sp.S.Reals - sp.FiniteSet(0)}
 
 ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": Activation(
@@ -150,6 +158,7 @@ ACTIVATIONS: dict[str, Activation] = {
         stable_note=f"computed as (1 + tanh(a/2))/2, {_NO_OVERFLOW}",
         slope=H * (1 - H),
         slope_note="sigmoid'(a) = h (1 - h), from the activation",
+        **_EVERYWHERE,
     ),
     "tanh": Activation(
         "tanh",
@@ -158,6 +167,7 @@ ACTIVATIONS: dict[str, Activation] = {
         _ordered(1, -(H**2)),
         slope=1 - H**2,
         slope_note="tanh'(a) = 1 - h², from the activation",
+        **_EVERYWHERE,
     ),
     # relu'(0) = 0, as PyTorch and JAX define it: Heaviside with value 0 at 0. h > 0 exactly
     # where a > 0, so the code reads the indicator off the activation.
@@ -168,6 +178,7 @@ ACTIVATIONS: dict[str, Activation] = {
         stable=sp.Max(X, 0),
         slope=sp.Heaviside(H, 0),
         slope_note="relu'(a) = [a > 0] = [h > 0], 0 at a = 0",
+        **_KINK_AT_ZERO,
     ),
     # leaky-relu'(0) = 0.01: the slope of the left piece, as PyTorch's leaky_relu gradient.
     "leaky-relu": Activation(
@@ -178,6 +189,7 @@ ACTIVATIONS: dict[str, Activation] = {
         stable_note="max(a, a/100) is a for a > 0 and a/100 otherwise",
         slope=sp.Piecewise((1, H > 0), (LEAKY_SLOPE, True)),
         slope_note="g'(a) = 1 for a > 0 and 0.01 otherwise (also at a = 0), read off h",
+        **_KINK_AT_ZERO,
     ),
     "softplus": Activation(
         "softplus",
@@ -188,6 +200,7 @@ ACTIVATIONS: dict[str, Activation] = {
         # 1 - exp(-h) = 1 - 1/(1 + exp(a)) = sigmoid(a); -expm1(-h) keeps it exact for small h.
         slope=-expm1(-H),
         slope_note="softplus'(a) = sigmoid(a) = 1 - exp(-h), from the activation",
+        **_EVERYWHERE,
     ),
     "identity": Activation(
         "identity",
@@ -195,6 +208,7 @@ ACTIVATIONS: dict[str, Activation] = {
         sp.Integer(1),
         sp.Integer(1),
         slope_note="g' = 1",
+        **_EVERYWHERE,
     ),
 }
 

@@ -134,8 +134,8 @@ def _grid_set(grid: np.ndarray, good: np.ndarray) -> sp.Set:
         elif not flag and start is not None:
             stop = n - 1
             if stop - start >= 4:
-                low = -sp.oo if start == 0 else sp.Float(grid[start + 1], 3)
-                high = sp.oo if stop == last else sp.Float(grid[stop - 1], 3)
+                low = -sp.oo if start == 0 else sp.Float(f"{grid[start + 1]:.3g}")
+                high = sp.oo if stop == last else sp.Float(f"{grid[stop - 1]:.3g}")
                 pieces.append(sp.Interval.open(low, high))
             start = None
     return sp.Union(*pieces) if pieces else sp.S.EmptySet
@@ -190,7 +190,7 @@ def describe(found: sp.Set) -> str:
 def _number(value: sp.Expr) -> str:
     if value in (sp.oo, -sp.oo):
         return "oo" if value == sp.oo else "-oo"
-    return sp.sstr(value.evalf(6) if not value.is_Rational else value)
+    return sp.sstr(value) if value.is_Rational else f"{float(value):.6g}"
 
 
 def restriction_warning(activation: Activation) -> str | None:

@@ -10,9 +10,9 @@ up to ``epsilon / h`` on top of its truncation error ``|L'''| h^2 / 6``. An entr
 first layer of a deep sigmoid network) beside a loss of 0.7 is below what a step of 1e-5
 resolves, and a checker with one fixed step calls a correct gradient wrong. So, per entry:
 
-1. ``epsilon`` is measured, not assumed: the loss along a few entries at seven points ``k s``
-   (``s`` is 1e-7 of the entry, where curvature is invisible) minus the least-squares parabola
-   through them is rounding alone; :data:`NOISE_SAFETY` times the largest residual, and at least
+1. ``epsilon`` is measured, not assumed: the loss along a few entries of each array at nine
+   points ``k s`` (``s`` is 1e-7 of the entry) minus the least-squares cubic through them is
+   rounding alone; :data:`NOISE_SAFETY` times the largest residual, and at least
    ``2 eps |L|``, is ``epsilon``.
 2. One central difference at ``h = FIRST_STEP max(1, |theta|)``. An entry that agrees with the
    analytic gradient within the tolerance passes: a wrong gradient cannot agree by accident.
@@ -25,8 +25,9 @@ resolves, and a checker with one fixed step calls a correct gradient wrong. So, 
    carries. The estimate with the smallest bound is kept; that bound is the resolution there.
    Large steps are what let a tiny gradient rise above the noise: ``H`` is 1 (relative to
    ``max(1, |theta|)``) where every function of the network is smooth, and smaller where an
-   activation has a kink or a restricted domain (the caller chooses points away from both, and
-   a step that leaves the domain gives a non-finite loss, which is skipped).
+   activation has a kink or a restricted domain (the caller chooses points away from both). A
+   step that leaves the domain gives a non-finite loss and is skipped; when most steps did, the
+   steps start again from the largest that stayed inside.
 4. The verdict: within the tolerance, ``ok``; off by more than the tolerance but by no more
    than the resolution, ``unresolved`` (reported, never a failure); off by more than both,
    ``FAIL``.
@@ -132,11 +133,12 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """``ok``, ``unresolved`` (off by no more than the resolution) or ``FAIL``."""
+        """``ok``, ``unresolved`` (off by no more than the resolution, or no estimate at all:
+        every step left the domain) or ``FAIL``."""
         error = self.error
         if error <= self.tolerance:
             return "ok"
-        if abs(self.numeric - self.analytic) <= self.resolution:
+        if not np.isfinite(self.numeric) or abs(self.numeric - self.analytic) <= self.resolution:
             return "unresolved"
         return "FAIL"
 
@@ -180,18 +182,22 @@ def estimate(values: Array, steps: Array, noise: float) -> Estimate:
     return best
 
 
-def measure_noise(loss_at: LossAt, probes: Sequence[Probe], value: float, eps: float) -> float:
-    """The rounding noise of the loss near the point (see the module docstring, step 1)."""
-    offsets = np.arange(-3, 4, dtype=np.float64)
-    moves = [(p.key, p.where, k * NOISE_STEP * p.width) for p in probes for k in offsets]
-    losses = loss_at(moves).reshape(len(probes), len(offsets)) if probes else np.zeros((0, 7))
-    basis = np.vander(offsets, 3)
+def measure_noise(
+    loss_at: LossAt, probes: Sequence[Probe], value: float, eps: float, dtype: np.dtype
+) -> float:
+    """The rounding noise of the loss near the point (see the module docstring, step 1): the
+    loss at nine points ``k s`` along each probe, less the least-squares cubic through them."""
+    offsets = np.arange(-4, 5, dtype=np.float64)
+    steps = [[_step(p, k * NOISE_STEP * p.width, dtype) for k in offsets] for p in probes]
+    moves = [(p.key, p.where, t) for p, row in zip(probes, steps, strict=True) for t in row]
+    losses = loss_at(moves).reshape(len(probes), len(offsets)) if probes else np.zeros((0, 9))
     largest = 0.0
-    for row in losses:
+    for row, ts, probe in zip(losses, steps, probes, strict=True):
         if not np.all(np.isfinite(row)):
             continue
-        fit, *_ = np.linalg.lstsq(basis, row - row[3], rcond=None)
-        largest = max(largest, float(np.abs(row - row[3] - basis @ fit).max()))
+        basis = np.vander(np.asarray(ts) / (NOISE_STEP * probe.width), 4)
+        fit, *_ = np.linalg.lstsq(basis, row - row[4], rcond=None)
+        largest = max(largest, float(np.abs(row - row[4] - basis @ fit).max()))
     return max(NOISE_SAFETY * largest, 2.0 * eps * abs(value), np.finfo(np.float64).tiny)
 
 
@@ -222,7 +228,7 @@ def compare(
         sample += [
             mine[n * (len(mine) - 1) // max(noise_probes - 1, 1)] for n in range(noise_probes)
         ]
-    noise = measure_noise(loss_at, sample, value, eps)
+    noise = measure_noise(loss_at, sample, value, eps, dtype)
 
     steps = [_step(p, FIRST_STEP * p.width, dtype) for p in probes]
     quotients = _quotients(loss_at, probes, [[h] for h in steps])[:, 0]
@@ -235,14 +241,25 @@ def compare(
         ):
             hard.append(n)
     second: dict[int, Estimate] = {}
-    if hard:
+    # Steps from H down; where the large ones leave the domain (a non-finite loss), once more
+    # from the largest step that stayed inside.
+    start = {n: max_step * probes[n].width for n in hard}
+    for _ in range(2):
+        if not start:
+            break
+        order = list(start)
         ladders = [
-            [_step(probes[n], max_step * probes[n].width * 0.5**j, dtype) for j in range(LEVELS)]
-            for n in hard
+            [_step(probes[n], start[n] * 0.5**j, dtype) for j in range(LEVELS)] for n in order
         ]
-        table = _quotients(loss_at, [probes[n] for n in hard], ladders)
-        for row, n, ladder in zip(table, hard, ladders, strict=True):
-            second[n] = estimate(row, np.asarray(ladder), noise)
+        table = _quotients(loss_at, [probes[n] for n in order], ladders)
+        start = {}
+        for row, n, ladder in zip(table, order, ladders, strict=True):
+            found = estimate(row, np.asarray(ladder), noise)
+            if n not in second or found.resolution < second[n].resolution:
+                second[n] = found
+            inside = np.flatnonzero(np.isfinite(row))
+            if len(inside) < LEVELS // 2 and len(inside) and inside[0] > 0:
+                start[n] = ladder[inside[0]]
     comparisons = []
     for n, probe in enumerate(probes):
         for source, analytic in probe.analytic.items():
@@ -274,8 +291,9 @@ def _error(numeric: float, analytic: float, floor: float) -> float:
 
 
 def _scale(numeric: float, analytic: float, floor: float) -> float:
-    scale = max(abs(numeric), abs(analytic), floor)
-    return scale if scale > 0 and np.isfinite(scale) else 1.0
+    values = [abs(v) for v in (numeric, analytic, floor) if np.isfinite(v)]
+    scale = max(values, default=0.0)
+    return scale if scale > 0 else 1.0
 
 
 def _step(probe: Probe, h: float, dtype: np.dtype) -> float:
@@ -425,18 +443,26 @@ def move_and_evaluate(
     directions: Mapping[str, Sequence[Array]],
     moves: Sequence[tuple[str, int, float]],
 ) -> Array:
-    """The loss of ``work`` moved from ``base`` by each move in turn, ``work`` restored after."""
+    """The loss of ``work`` moved from ``base`` by each move in turn, ``work`` restored after.
+
+    A loss that raises ``ValueError`` or ``ArithmeticError`` at a moved point (``math.log`` of a
+    negative number: a step that left a restricted domain) is not finite there.
+    """
     out = np.empty(len(moves))
     for n, (key, where, t) in enumerate(moves):
         theta, origin = work[key], base[key]
         if where >= 0:
             flat = theta.reshape(-1)
             flat[where] = origin.reshape(-1)[where] + t
-            out[n] = float(loss(work))  # type: ignore[arg-type]
-            flat[where] = origin.reshape(-1)[where]
         else:
             np.add(origin, t * directions[key][-1 - where], out=theta)
+        try:
             out[n] = float(loss(work))  # type: ignore[arg-type]
+        except (ValueError, ArithmeticError):
+            if t == 0:
+                raise
+            out[n] = np.nan
+        finally:
             theta[...] = origin
     return out
 
@@ -463,7 +489,15 @@ class ParameterCheck:
         return len(self.comparisons)
 
     def count(self, verdict: str) -> int:
-        return sum(c.verdict == verdict for c in self.comparisons)
+        """How many entries (or directions) of a path have a comparison with this verdict."""
+        return len(
+            {(c.path, c.index, c.direction) for c in self.comparisons if c.verdict == verdict}
+        )
+
+    @property
+    def probes(self) -> int:
+        """How many entries (or directions) were compared, counting each path once."""
+        return len({(c.path, c.index, c.direction) for c in self.comparisons})
 
     @property
     def passed(self) -> bool:
@@ -479,7 +513,7 @@ class ParameterCheck:
     def coarsest(self) -> Comparison | None:
         """The unresolved comparison with the coarsest resolution."""
         unresolved = [c for c in self.comparisons if c.verdict == "unresolved"]
-        return max(unresolved, key=lambda c: c.resolution / c.scale, default=None)
+        return max(unresolved, key=lambda c: abs(c.resolution / c.scale), default=None)
 
     @property
     def max_error(self) -> float:
@@ -555,16 +589,17 @@ def format_table(records: Sequence[ParameterCheck], tolerance: float) -> str:
         if worst is not None and worst.path:
             at += f", {worst.path}"
         failed = r.count("FAIL")
-        result = "ok" if not failed else f"FAIL ({failed} of {r.checked})"
+        result = "ok" if not failed else f"FAIL ({failed} of {r.probes})"
         row = [r.key, what, error, at]
         if unresolved:
             coarse = r.coarsest
-            row.append(
-                f"{r.count('unresolved')} (to {coarse.resolution / coarse.scale:.0e} at "
-                f"{location(coarse)})"
-                if coarse is not None
-                else "-"
-            )
+            if coarse is None:
+                row.append("-")
+            elif np.isfinite(coarse.numeric) and np.isfinite(coarse.resolution):
+                resolved = coarse.resolution / coarse.scale
+                row.append(f"{r.count('unresolved')} (to {resolved:.0e} at {location(coarse)})")
+            else:
+                row.append(f"{r.count('unresolved')} (no estimate at {location(coarse)})")
         rows.append([*row, result])
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = [

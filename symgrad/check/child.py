@@ -198,7 +198,9 @@ def main() -> None:
     if loader != "python":
         module_name, _, function = loader.partition(":")
         load = getattr(importlib.import_module(module_name), function)
-    guard_module.limit_resources(setup["cpu_seconds"], _address_space() + setup["memory_bytes"])
+    unlimited = guard_module.limit_resources(
+        setup["cpu_seconds"], _address_space() + setup["memory_bytes"]
+    )
     problem = guard_module.install_seccomp()
     if problem is not None and setup["native"]:
         wire.write(channel_out, {"unsandboxed": problem})
@@ -221,7 +223,7 @@ def main() -> None:
     except BaseException as exc:  # loading may raise anything
         reply = {"error": f"{type(exc).__name__}: {exc}"[:500], "line": _line(exc)}
     else:
-        reply = {"ready": True, "seccomp": problem}
+        reply = {"ready": True, "seccomp": problem, "unlimited": unlimited}
     if guard.refused is not None:
         wire.write(channel_out, {"refused": guard.refused})
         os._exit(3)

@@ -108,9 +108,11 @@ OTHER_EVENTS = {
 O_WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-def _shown(args: tuple[Any, ...]) -> str:
+def _shown(event: str, args: tuple[Any, ...]) -> str:
+    """``os.system: b'touch x'``: an event and its arguments, shortened."""
     text = ", ".join(repr(a) for a in args)
-    return text if len(text) <= 70 else text[:67] + "..."
+    text = text if len(text) <= 70 else text[:67] + "..."
+    return f"{event}: {text}" if text else event
 
 
 class AuditGuard:
@@ -138,11 +140,11 @@ class AuditGuard:
                 self.refuse(f"import {name}")
         elif event in PROCESS_EVENTS:
             what = "run a shell command" if event == "os.system" else "start a process"
-            self.refuse(f"{what} ({event}: {_shown(args)})")
+            self.refuse(f"{what} ({_shown(event, args)})")
         elif event.startswith("socket."):
-            self.refuse(f"use the network ({event}: {_shown(args)})")
+            self.refuse(f"use the network ({_shown(event, args)})")
         elif event in FILE_EVENTS:
-            self.refuse(f"change the file system ({event}: {_shown(args)})")
+            self.refuse(f"change the file system ({_shown(event, args)})")
         elif event == "ctypes.dlopen":
             if self.library is None or args[0] != self.library:
                 self.refuse(f"load the native library {args[0]!r}")
@@ -151,7 +153,7 @@ class AuditGuard:
             if self.library is None or owner != self.library:
                 self.refuse(f"look up the native function {args[1]!r}")
         elif event in OTHER_EVENTS:
-            self.refuse(f"{OTHER_EVENTS[event]} ({event}: {_shown(args)})")
+            self.refuse(f"{OTHER_EVENTS[event]} ({_shown(event, args)})")
 
     def _open(self, args: tuple[Any, ...]) -> None:
         path, mode, flags = (list(args) + [None, None, None])[:3]
@@ -161,14 +163,24 @@ class AuditGuard:
             self.refuse(f"write the file {path!r}")
 
 
-def limit_resources(cpu_seconds: int, memory_bytes: int) -> None:
-    """Processor time and address space; no file may grow, no core file is written."""
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def limit_resources(cpu_seconds: int, memory_bytes: int) -> list[str]:
+    """Processor time and address space; no file may grow, no core file is written. Returns the
+    limits this system would not set (macOS has no address-space limit, for one)."""
+    missing = []
+    limits = {
+        "processor time": ("RLIMIT_CPU", (cpu_seconds, cpu_seconds + 5)),
+        "memory": ("RLIMIT_AS", (memory_bytes, memory_bytes)),
+        "file size": ("RLIMIT_FSIZE", (0, 0)),
+        "core files": ("RLIMIT_CORE", (0, 0)),
+    }
+    for what, (name, value) in limits.items():
+        try:
+            resource.setrlimit(getattr(resource, name), value)
+        except (AttributeError, ValueError, OSError):
+            missing.append(what)
     # Past RLIMIT_FSIZE a write fails with EFBIG instead of killing the process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    return missing
 
 
 # Seccomp ---------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def draw(spec: NetworkSpec, seed: int, batch: int) -> Points:
     X = rng.standard_normal((rows, sizes[0]))
     params: dict[str, np.ndarray] = {}
     H = X
-    notes = []
+    restricted: dict[str, list[int]] = {}  # where each restricted activation was kept inside
     max_step = STEP_SMOOTH
     for k in range(1, len(sizes)):
         W = rng.standard_normal((sizes[k], sizes[k - 1])) / np.sqrt(sizes[k - 1])
@@ -76,10 +76,8 @@ def draw(spec: NetworkSpec, seed: int, batch: int) -> Points:
                 kinked = found.defined == sp.S.Reals
                 max_step = min(max_step, STEP_KINKED if kinked else STEP_RESTRICTED)
                 if not kinked:
-                    notes.append(
-                        f"layer {k} inside {domain.describe(found.smooth)}, where "
-                        f"{activation.name} is defined"
-                    )
+                    where = f"{activation.name} inside {domain.describe(found.smooth)}"
+                    restricted.setdefault(where, []).append(k)
             pieces = _targets(activation, found.smooth, k)
             A = _place(H @ W.T, W, b, pieces)
             H = _activate(activation, A, k)
@@ -98,7 +96,11 @@ def draw(spec: NetworkSpec, seed: int, batch: int) -> Points:
         Y[batch + 1 : batch + 2],
         labels,
         max_step,
-        "; ".join(dict.fromkeys(notes)),
+        "; ".join(
+            f"pre-activations of {activation} (hidden layer{'s' if len(layers) > 1 else ''} "
+            f"{', '.join(map(str, layers))})"
+            for activation, layers in restricted.items()
+        ),
     )
 
 

@@ -34,6 +34,8 @@ class CheckReport:
     points_note: str
     #: Why the system-call filter is missing (None when it is in place).
     seccomp: str | None
+    #: Resource limits the system would not set.
+    unlimited: tuple[str, ...]
     gradients: tuple[ParameterCheck, ...]
     findings: tuple[Finding, ...]
 
@@ -52,10 +54,14 @@ class CheckReport:
         activations = ", ".join(dict.fromkeys(a.display for a in spec.activations)) or "none"
         style = f", {self.inspected.style} style" if self.inspected.style else ""
         sandbox = (
-            "audit hook, seccomp filter, time and memory limits"
-            if self.seccomp is None
-            else f"audit hook, time and memory limits; no seccomp filter: {self.seccomp}"
+            "audit hook, "
+            + ("seccomp filter, " if self.seccomp is None else "")
+            + "time and memory limits"
         )
+        if self.seccomp is not None:
+            sandbox += f"; no seccomp filter: {self.seccomp}"
+        if self.unlimited:
+            sandbox += f"; this system set no limit on {', '.join(self.unlimited)}"
         lines = [
             f"{self.inspected.path}: network {'-'.join(map(str, spec.sizes))} (hidden "
             f"activation {activations}, {spec.output} output, {spec.loss} loss), "

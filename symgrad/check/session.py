@@ -45,6 +45,15 @@ class Refused(ModuleCheckError):
     """The checked code tried something the sandbox does not allow."""
 
 
+class Raised(ModuleCheckError):
+    """The checked code raised an exception while answering a request (``detail`` says which,
+    and where): the check counts that as a failure of the code, not as code it cannot run."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(f"{path} raised {detail} while being checked")
+        self.detail = detail
+
+
 class Sandbox:
     """The child process running the checked code, and its message channel."""
 
@@ -63,6 +72,8 @@ class Sandbox:
         self.process: subprocess.Popen[bytes] | None = None
         self.stderr: list[bytes] = []
         self.seccomp: str | None = None
+        #: The resource limits the child could not set.
+        self.unlimited: list[str] = []
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -100,7 +111,13 @@ class Sandbox:
             "cpu_seconds": cpu,
             "memory_bytes": self.memory_bytes,
         }
-        reply, _ = self._exchange(setup, {}, min(self.deadline, time.monotonic() + START_LIMIT))
+        try:
+            reply, _ = self._exchange(setup, {}, min(self.deadline, time.monotonic() + START_LIMIT))
+        except Raised as exc:
+            raise ModuleCheckError(
+                f"{self.path} raised {exc.detail} when it was loaded; it is not working "
+                "generated code: regenerate it with symgrad codegen"
+            ) from None
         if "unsandboxed" in reply:
             raise ModuleCheckError(
                 f"{self.path} is native code, and this system cannot filter its system calls "
@@ -108,6 +125,7 @@ class Sandbox:
                 "filter"
             )
         self.seccomp = reply.get("seccomp")
+        self.unlimited = [str(x) for x in reply.get("unlimited", [])]
 
     def _drain(self, stream: IO[bytes]) -> None:
         """Keep the last few kilobytes of the child's stderr (read on a thread, so a child
@@ -165,10 +183,7 @@ class Sandbox:
                     "symgrad check allows"
                 )
             line = f" at line {reply['line']}" if reply.get("line") else ""
-            raise ModuleCheckError(
-                f"{self.path} raised {reply['error']}{line} while being checked; it is not "
-                "working generated code: regenerate it with symgrad codegen"
-            )
+            raise Raised(self.path, f"{reply['error']}{line}")
         return reply, payload
 
     def _ended(self, exc: BaseException) -> ModuleCheckError:

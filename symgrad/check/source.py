@@ -10,7 +10,13 @@ A loader decides, in the checking process and without running the file, whether 
 its target (:meth:`Loader.inspect`), prepares what the sandboxed child needs before its sandbox
 closes (:meth:`Loader.prepare`: a C target compiles there, since the compiler is a process), and
 names the function that loads it in the child (``child_loader``). A new target plugs in with
-one entry in :data:`LOADERS`.
+one entry in :data:`LOADERS`: a Python target with a :class:`PythonLoader` naming its imports; a
+compiled one with a loader whose ``inspect`` returns ``native=True``, the dtype it computes in
+and ``child_loader="package.module:function"``, and whose ``prepare`` compiles the source in
+``workdir`` and returns ``Prepared(inspected, {"library": path, ...}, library=path)``. The child
+imports that function before its sandbox closes and calls it with those arguments after; the
+library it opens must be that very path (the audit hook lets ``ctypes`` open nothing else), and
+the object it returns must keep the contract of generated Python modules.
 """
 
 from __future__ import annotations

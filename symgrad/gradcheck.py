@@ -589,7 +589,9 @@ def format_table(records: Sequence[ParameterCheck], tolerance: float) -> str:
         if worst is not None and worst.path:
             at += f", {worst.path}"
         failed = r.count("FAIL")
-        result = "ok" if not failed else f"FAIL ({failed} of {r.probes})"
+        paths = len({c.path for c in r.comparisons})
+        over = f" over {paths} paths" if paths > 1 else ""
+        result = "ok" if not failed else f"FAIL ({failed} of {r.probes}{over})"
         row = [r.key, what, error, at]
         if unresolved:
             coarse = r.coarsest

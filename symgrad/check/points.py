@@ -4,8 +4,9 @@ activation is defined and smooth.
 Drawn from the seed as a user would initialize a network (``W_k`` entries N(0, 1/n_{k-1}),
 ``b_k`` entries N(0, 0.01), inputs N(0, 1), target rows of probabilities), then moved, layer by
 layer, into the smooth set of each hidden activation (:mod:`symgrad.domain`): every
-pre-activation of every row must lie in it, at least :data:`MARGIN` from its boundary (a
-restricted domain such as ``log``'s ``x > 0``, or a kink such as ``relu``'s at 0), and within
+pre-activation of every row must lie in it, at least :data:`MARGIN` from a kink such as
+``relu``'s at 0, a quarter of its interval from the boundary of a restricted domain such as
+``log``'s ``x > 0`` (near it, ``log`` would amplify rounding by 10 per layer), and within
 ``[-RANGE, RANGE]`` so that a deep stack of ``exp`` cannot overflow. A unit whose rows are not
 all inside gets the bias nearest to the drawn one that puts them inside; if none does, its row
 of weights is halved until one does. A smooth set with no interval at all means there is no
@@ -26,8 +27,10 @@ from symgrad.errors import ModuleCheckError
 from symgrad.expressions import X as SYMBOL
 from symgrad.spec import NetworkSpec
 
-#: Pre-activations stay this far from the boundary of a domain and from a kink.
+#: Pre-activations stay this far from a kink, and from the boundary of a domain at least this
+#: far and BOUNDARY_MARGIN of the length of their interval.
 MARGIN = 0.1
+BOUNDARY_MARGIN = 0.25
 #: Pre-activations stay inside [-RANGE, RANGE]; a domain with no interval there is searched up to
 #: FAR for the interval nearest to 0.
 RANGE = 6.0
@@ -78,7 +81,7 @@ def draw(spec: NetworkSpec, seed: int, batch: int) -> Points:
                 if not kinked:
                     where = f"{activation.name} inside {domain.describe(found.smooth)}"
                     restricted.setdefault(where, []).append(k)
-            pieces = _targets(activation, found.smooth, k)
+            pieces = _targets(activation, found, k)
             A = _place(H @ W.T, W, b, pieces)
             H = _activate(activation, A, k)
         params[f"W{k}"] = W
@@ -104,8 +107,14 @@ def draw(spec: NetworkSpec, seed: int, batch: int) -> Points:
     )
 
 
-def _targets(activation: Activation, smooth: sp.Set, layer: int) -> list[tuple[float, float]]:
-    """The closed intervals the pre-activations of a layer must lie in."""
+def _targets(
+    activation: Activation, found: domain.Domains, layer: int
+) -> list[tuple[float, float]]:
+    """The closed intervals the pre-activations of a layer must lie in: the smooth set within
+    [-RANGE, RANGE], MARGIN inside a kink, and a quarter of the interval inside a boundary of the
+    domain (``log`` near 0 would amplify rounding, layer after layer)."""
+    smooth = found.smooth
+    kinked = found.defined == sp.S.Reals
     pieces = domain.intervals(smooth, -RANGE, RANGE)
     if not pieces:
         far = domain.intervals(smooth, -FAR, FAR)
@@ -115,8 +124,9 @@ def _targets(activation: Activation, smooth: sp.Set, layer: int) -> list[tuple[f
             pieces = [(start, min(high, start + 2 * RANGE))]
     shrunk = []
     for low, high in pieces:
-        inner_low = low + MARGIN if low > -RANGE else low
-        inner_high = high - MARGIN if high < RANGE else high
+        margin = MARGIN if kinked else max(MARGIN, BOUNDARY_MARGIN * (high - low))
+        inner_low = low + margin if low > -RANGE else low
+        inner_high = high - margin if high < RANGE else high
         if inner_high - inner_low > MARGIN:
             shrunk.append((inner_low, inner_high))
     if not shrunk:

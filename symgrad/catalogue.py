@@ -95,6 +95,11 @@ class Activation:
     derivative_display: sp.Expr | None = None
     #: The value used for ``g'(0)`` where ``g`` has no derivative at 0 (relu, leaky-relu).
     derivative_at_kink: sp.Expr | None = None
+    #: Where ``g`` and ``g'`` are finite and real, and where they are moreover smooth (``g''``
+    #: continuous), as SymPy sets; None: worked out from the expressions by
+    #: :mod:`symgrad.domain`. A gradient check needs points inside the smooth set.
+    domain: sp.Set | None = None
+    smooth_domain: sp.Set | None = None
 
     def __post_init__(self) -> None:
         if self.stable is None:
@@ -159,6 +164,9 @@ def _replace_keeping_order(expr: sp.Expr, mapping: dict[sp.Expr, sp.Expr]) -> sp
 
 
 _NO_OVERFLOW = "which cannot overflow"
+#: Where a built-in activation is defined and smooth: everywhere, or everywhere but its kink.
+_EVERYWHERE = {"domain": sp.S.Reals, "smooth_domain": sp.S.Reals}
+_KINK_AT_ZERO = {"domain": sp.S.Reals, "smooth_domain": sp.S.Reals - sp.FiniteSet(0)}
 
 #: The hidden activation when ``--activation`` is not given.
 DEFAULT_ACTIVATION = "sigmoid"
@@ -173,6 +181,7 @@ ACTIVATIONS: dict[str, Activation] = {
         stable_note=f"computed as (1 + tanh(a/2))/2, {_NO_OVERFLOW}",
         slope=H * (1 - H),
         slope_note="sigmoid'(a) = h (1 - h), from the activation",
+        **_EVERYWHERE,
     ),
     "tanh": Activation(
         "tanh",
@@ -181,6 +190,7 @@ ACTIVATIONS: dict[str, Activation] = {
         _ordered(1, -(H**2)),
         slope=1 - H**2,
         slope_note="tanh'(a) = 1 - h², from the activation",
+        **_EVERYWHERE,
     ),
     # relu'(0) = 0, as PyTorch and JAX define it: Heaviside with value 0 at 0. h > 0 exactly
     # where a > 0, so the code reads the indicator off the activation.
@@ -192,6 +202,7 @@ ACTIVATIONS: dict[str, Activation] = {
         slope=sp.Heaviside(H, 0),
         slope_note="relu'(a) = [a > 0] = [h > 0], 0 at a = 0",
         derivative_at_kink=sp.Integer(0),
+        **_KINK_AT_ZERO,
     ),
     # leaky-relu'(0) = 0.01: the slope of the left piece, as PyTorch's leaky_relu gradient.
     "leaky-relu": Activation(
@@ -206,6 +217,7 @@ ACTIVATIONS: dict[str, Activation] = {
         # 1[x > 0] + 0.01 1[x <= 0]: Heaviside(-x, 1) is 1 for x <= 0, so g'(0) = 0.01.
         derivative_display=sp.Heaviside(X, 0) + LEAKY_SLOPE * sp.Heaviside(-X, 1),
         derivative_at_kink=LEAKY_SLOPE,
+        **_KINK_AT_ZERO,
     ),
     "softplus": Activation(
         "softplus",
@@ -216,6 +228,7 @@ ACTIVATIONS: dict[str, Activation] = {
         # 1 - exp(-h) = 1 - 1/(1 + exp(a)) = sigmoid(a); -expm1(-h) keeps it exact for small h.
         slope=-expm1(-H),
         slope_note="softplus'(a) = sigmoid(a) = 1 - exp(-h), from the activation",
+        **_EVERYWHERE,
     ),
     "identity": Activation(
         "identity",
@@ -223,6 +236,7 @@ ACTIVATIONS: dict[str, Activation] = {
         sp.Integer(1),
         sp.Integer(1),
         slope_note="g' = 1",
+        **_EVERYWHERE,
     ),
 }
 

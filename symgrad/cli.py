@@ -20,6 +20,7 @@ from symgrad.errors import SymgradError
 if TYPE_CHECKING:
     from symgrad.codegen.config import Target
     from symgrad.derivation import Derivation
+    from symgrad.spec import NetworkSpec
 
 PROG = "symgrad"
 
@@ -58,7 +59,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _notes_options(parser: argparse.ArgumentParser) -> None:
-    """The notes options of SPEC section 7 (``--example`` aside) and ``--expand``."""
+    """The notes options (``--example`` aside) and ``--expand``."""
     parser.add_argument(
         "--expand",
         type=int,
@@ -181,8 +182,23 @@ def build_parser() -> argparse.ArgumentParser:
     codegen.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(codegen)
 
-    check = commands.add_parser("check", help="gradient-check a module made by symgrad codegen")
-    check.add_argument("file", metavar="FILE.py")
+    check = commands.add_parser(
+        "check",
+        help="check code made by symgrad codegen against central differences, in a sandbox",
+    )
+    check.add_argument("file", metavar="FILE")
+    check.add_argument(
+        "--seed", default="0", help="seed of the parameters and data checked at (default 0)"
+    )
+    check.add_argument(
+        "--batch",
+        default="4",
+        help="rows of the larger batch checked, besides one sample (default 4)",
+    )
+    check.add_argument(
+        "--tolerance",
+        help="largest relative error that passes (default 1e-6; 1e-3 for float32-only code)",
+    )
     _version(check)
     return parser
 
@@ -233,12 +249,29 @@ def _error(message: str) -> None:
     sys.stderr.write(f"{PROG}: error: {line}\n")
 
 
+def _warn_about_domains(spec: NetworkSpec) -> None:
+    """One warning line for a custom activation that is not defined on all reals."""
+    from symgrad.domain import restriction_warning
+
+    for activation in dict.fromkeys(spec.activations):
+        warning = restriction_warning(activation)
+        if warning is not None:
+            sys.stderr.write(f"{PROG}: warning: {' '.join(warning.split())}\n")
+
+
 def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
     if options.command == "check":
-        from symgrad.checkmodule import check_module_file
+        from symgrad.check import check_file
 
-        result = check_module_file(options.file)
-        _emit(out, result.table())
+        result = check_file(
+            options.file,
+            seed=_integer("--seed", options.seed),
+            batch=_integer("--batch", options.batch),
+            tolerance=None
+            if options.tolerance is None
+            else _number("--tolerance", options.tolerance),
+        )
+        _emit(out, result.report())
         return 0 if result.passed else 1
 
     from symgrad.pipeline import derive
@@ -253,6 +286,7 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         style = options.style if options.style is not None else chosen.styles[0]
         chosen.check(spec, style, options.dtype)  # refuse before deriving and proving
         _check_output_file(options.out, chosen)
+        _warn_about_domains(spec)
     if options.command in ("latex", "markdown"):
         from symgrad.render.notes import NotesOptions
 
@@ -328,6 +362,21 @@ def _show(derivation: Derivation, what: str) -> str:
 
     lower = lower_matrix if what == "program" else lower_scalar
     return show(eliminate_common_subexpressions(lower(derivation)), derivation)
+
+
+def _integer(option: str, text: str) -> int:
+    """An option's value as a non-negative integer, or a one-line error."""
+    if not text.strip().isdigit() or len(text.strip()) > 18:
+        raise UsageError(f"{option} must be a non-negative integer, got {text!r}")
+    return int(text.strip())
+
+
+def _number(option: str, text: str) -> float:
+    """An option's value as a number, or a one-line error."""
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"{option} must be a number such as 1e-6, got {text!r}") from None
 
 
 def _refuse_file_name_as_output(output: str | None) -> None:

@@ -18,13 +18,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "symgrad"
 #: ``symgrad.derivation.steps``); ``""`` is the package itself.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "expressions", "arrays", "fileio"}),
-    frozenset({"catalogue", "notation"}),
+    frozenset({"catalogue", "notation", "domain"}),
     frozenset({"spec"}),
     frozenset({"model"}),
     frozenset({"derivation"}),
     frozenset({"proof"}),
     frozenset({"program"}),
-    frozenset({"pipeline", "render", "codegen", "gradcheck", "checkmodule", "printing", "interop"})
+    frozenset({"pipeline", "render", "codegen", "gradcheck", "check", "printing", "interop"})
     | {"worked"},
     frozenset({"cli", "jupyter", "examples", "__main__", ""}),
 )

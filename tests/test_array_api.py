@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from conftest import BUILTIN_ACTIVATIONS, PAIRS, SMALL_NETS, Named
 
-from symgrad.checkmodule import check_module
+from symgrad.check import check_file
 from symgrad.cli import main
 from symgrad.codegen import generate
 from symgrad.pipeline import derive
@@ -552,7 +552,7 @@ def test_unrolled_style_is_refused_with_a_reason(capsys: pytest.CaptureFixture[s
 
 
 def test_symgrad_check_passes_on_an_array_api_module(modules: dict[str, Pair]) -> None:
-    result = check_module(modules["depth-3-mixed"].path)
+    result = check_file(modules["depth-3-mixed"].path)
     assert result.passed, result.report()
 
 
@@ -566,7 +566,7 @@ def test_symgrad_check_fails_on_a_broken_array_api_module(
     assert broken != source
     path = tmp_path / "broken.py"
     path.write_text(broken, encoding="utf-8")
-    assert not check_module(path).passed
+    assert not check_file(path).passed
     params, X, Y = _data(pair.net)
     expected = pair.numpy.loss_and_gradients(params, X, Y)
     assert compare(_import(path).loss_and_gradients(params, X, Y), expected, np.asarray) > 1e-6

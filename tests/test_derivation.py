@@ -18,7 +18,7 @@ from symgrad import notation as nt
 from symgrad.derivation import CheckMethod, Derivation, Kind, ProofMethod, Stage, StepId
 from symgrad.errors import ProofError, SpecError
 from symgrad.expressions import X
-from symgrad.model import instantiate
+from symgrad.model import Network, instantiate
 from symgrad.pipeline import derive, program_gradient
 from symgrad.proof import prove
 from symgrad.proof.common import COMPOSED_LIMIT
@@ -55,6 +55,31 @@ def test_numeric_proof_agrees_to_high_precision(net: Named) -> None:
     assert derivation.proof is not None
     assert derivation.proof.method is ProofMethod.NUMERIC
     assert derivation.proof.max_error < 1e-30
+
+
+@pytest.mark.parametrize("method", ["composed", "numeric"])
+@pytest.mark.parametrize("activation", ["log(x)", "sqrt(x)", "1/x", "log(x),tanh"])
+def test_activations_with_a_restricted_domain_are_proved_inside_it(
+    activation: str, method: str
+) -> None:
+    """log(x) is complex for a negative pre-activation: the numeric proof (and the program
+    check every method runs) draws its point so that each one lies inside the domain."""
+    derivation = derive(NetworkSpec.parse([3, 4, 3, 2], activation), method=method)
+    assert derivation.proof is not None
+    assert derivation.proof.max_error < 1e-30
+
+
+def test_the_numeric_point_lies_inside_every_restricted_domain() -> None:
+    from symgrad.proof.numeric import random_point
+
+    net = Network(NetworkSpec.parse([5, 8, 8, 2], "log(x),sqrt(x)"))
+    for seed in range(5):
+        point = random_point(net, seed)
+        h = point.x
+        for k in (1, 2):
+            a = point.weights[k].matvec(h) + point.biases[k]
+            assert all(value > 0 for value in a), (seed, k)
+            h = np.array([mpmath.log(v) if k == 1 else mpmath.sqrt(v) for v in a], dtype=object)
 
 
 def test_three_stages_for_every_layer() -> None:

@@ -31,6 +31,7 @@ import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.derivation import Check, CheckMethod, Derivation, Kind, Step, StepId, build_step
+from symgrad.domain import domains, intervals
 from symgrad.errors import ProofError
 from symgrad.expressions import X
 from symgrad.model import Network, instantiate
@@ -43,6 +44,9 @@ from symgrad.proof.common import (
 )
 from symgrad.proof.precision import DIGITS, GridMatrix, Outer, elementwise, random_grid
 
+#: Pre-activations of an activation with a restricted domain are placed within this distance of
+#: 0, a quarter of their piece of the domain away from its ends.
+DOMAIN_REACH = 6.0
 #: Weights per layer in the sample (corners included) when not every weight fits the budget.
 SAMPLE_WEIGHTS = 6
 #: Biases per layer in the sample when not every bias fits the budget.
@@ -84,7 +88,43 @@ def random_point(net: Network, seed: int) -> Point:
         weights[k] = random_grid(net.n(k), net.n(k - 1), scale, rng)
         biases[k] = np.array([mpmath.mpf(draw.uniform(-0.5, 0.5)) for _ in range(net.n(k))])
     x = np.array([mpmath.mpf(draw.uniform(-1, 1)) for _ in range(net.n(0))], dtype=object)
+    _inside_domains(net, weights, biases, x, draw)
     return Point(weights, biases, x, random_targets(net, draw))
+
+
+def _inside_domains(
+    net: Network,
+    weights: dict[int, GridMatrix],
+    biases: dict[int, np.ndarray],
+    x: np.ndarray,
+    draw: random.Random,
+) -> None:
+    """Move the biases of a hidden layer whose activation is not smooth on all reals (``log(x)``,
+    ``sqrt(x)``) so that every pre-activation lies well inside a piece of its smooth domain:
+    the definitions are compared at a point where both sides are real and finite."""
+    h = x
+    for k in range(1, net.L):
+        activation = net.activation(k)
+        a = weights[k].matvec(h) + biases[k]
+        smooth = domains(activation).smooth
+        if smooth != sp.S.Reals:
+            pieces = intervals(smooth, -DOMAIN_REACH, DOMAIN_REACH)
+            if not pieces:
+                raise ProofError(
+                    f"the activation {activation.name} is smooth nowhere in "
+                    f"[-{DOMAIN_REACH:g}, {DOMAIN_REACH:g}]; there is no point to check it at"
+                )
+            for i, value in enumerate(a):
+                if not any(
+                    low + (high - low) / 4 <= value <= high - (high - low) / 4
+                    for low, high in pieces
+                ):
+                    low, high = pieces[draw.randrange(len(pieces))]
+                    quarter = (high - low) / 4
+                    target = mpmath.mpf(draw.uniform(low + quarter, high - quarter))
+                    biases[k][i] += target - value
+            a = weights[k].matvec(h) + biases[k]
+        h = elementwise(_mpmath(activation.function))(a)
 
 
 def random_targets(net: Network, draw: random.Random) -> np.ndarray:

@@ -92,7 +92,7 @@ _LABEL_PREFIX = re.compile(r"[A-Za-z0-9:._-]{0,40}")
 
 @dataclass(frozen=True)
 class NotesOptions:
-    """The notes options of SPEC section 7 and of ``--expand``."""
+    """The notes options and ``--expand``."""
 
     #: The layer whose chain rule and weight matrix are written in full (None: the default).
     expand: int | None = None

@@ -1,0 +1,202 @@
+"""The points ``symgrad check`` evaluates at: parameters, inputs and targets where every hidden
+activation is defined and smooth.
+
+Drawn from the seed as a user would initialize a network (``W_k`` entries N(0, 1/n_{k-1}),
+``b_k`` entries N(0, 0.01), inputs N(0, 1), target rows of probabilities), then moved, layer by
+layer, into the smooth set of each hidden activation (:mod:`symgrad.domain`): every
+pre-activation of every row must lie in it, at least :data:`MARGIN` from a kink such as
+``relu``'s at 0, a quarter of its interval from the boundary of a restricted domain such as
+``log``'s ``x > 0`` (near it, ``log`` would amplify rounding by 10 per layer), and within
+``[-RANGE, RANGE]`` so that a deep stack of ``exp`` cannot overflow. A unit whose rows are not
+all inside gets the bias nearest to the drawn one that puts them inside; if none does, its row
+of weights is halved until one does. A smooth set with no interval at all means there is no
+point to check at: :class:`~symgrad.errors.ModuleCheckError`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from symgrad import domain
+from symgrad.catalogue import Activation
+from symgrad.errors import ModuleCheckError
+from symgrad.expressions import X as SYMBOL
+from symgrad.spec import NetworkSpec
+
+#: Pre-activations stay this far from a kink, and from the boundary of a domain at least this
+#: far and BOUNDARY_MARGIN of the length of their interval.
+MARGIN = 0.1
+BOUNDARY_MARGIN = 0.25
+#: Pre-activations stay inside [-RANGE, RANGE]; a domain with no interval there is searched up to
+#: FAR for the interval nearest to 0.
+RANGE = 6.0
+FAR = 1000.0
+#: Largest central-difference step, relative to max(1, |theta|): networks smooth everywhere, with
+#: a restricted domain, with a kink (the step must not reach it from MARGIN away).
+STEP_SMOOTH = 1.0
+STEP_RESTRICTED = 1e-2
+STEP_KINKED = 1e-3
+
+
+@dataclass(frozen=True)
+class Points:
+    """Parameters and data of every code path, and what the choice of them implies."""
+
+    params: dict[str, np.ndarray]
+    X: np.ndarray  # (B, n_0), the larger batch
+    Y: np.ndarray
+    x: np.ndarray  # (n_0,), one sample
+    y: np.ndarray
+    X1: np.ndarray  # (1, n_0), a batch of one
+    Y1: np.ndarray
+    labels: np.ndarray  # (B,) class indices, for targets that accept them
+    max_step: float
+    #: How the points were placed, for the report ("" when drawn freely).
+    note: str
+
+
+def draw(spec: NetworkSpec, seed: int, batch: int) -> Points:
+    """The points of a check of ``spec`` with a batch of ``batch`` rows."""
+    rng = np.random.default_rng(seed)
+    sizes = spec.sizes
+    rows = batch + 2  # the batch, one sample, a batch of one
+    X = rng.standard_normal((rows, sizes[0]))
+    params: dict[str, np.ndarray] = {}
+    H = X
+    restricted: dict[str, list[int]] = {}  # where each restricted activation was kept inside
+    max_step = STEP_SMOOTH
+    for k in range(1, len(sizes)):
+        W = rng.standard_normal((sizes[k], sizes[k - 1])) / np.sqrt(sizes[k - 1])
+        b = 0.1 * rng.standard_normal(sizes[k])
+        if k < len(sizes) - 1:
+            activation = spec.activation(k)
+            found = domain.domains(activation)
+            if found.smooth != sp.S.Reals:
+                kinked = found.defined == sp.S.Reals
+                max_step = min(max_step, STEP_KINKED if kinked else STEP_RESTRICTED)
+                if not kinked:
+                    where = f"{activation.name} inside {domain.describe(found.smooth)}"
+                    restricted.setdefault(where, []).append(k)
+            pieces = _targets(activation, found, k)
+            A = _place(H @ W.T, W, b, pieces)
+            H = _activate(activation, A, k)
+        params[f"W{k}"] = W
+        params[f"b{k}"] = b
+    Y = rng.random((rows, sizes[-1])) + 0.05
+    Y /= Y.sum(axis=1, keepdims=True)
+    labels = rng.integers(0, sizes[-1], size=batch)
+    return Points(
+        params,
+        X[:batch],
+        Y[:batch],
+        X[batch],
+        Y[batch],
+        X[batch + 1 : batch + 2],
+        Y[batch + 1 : batch + 2],
+        labels,
+        max_step,
+        "; ".join(
+            f"pre-activations of {activation} (hidden layer{'s' if len(layers) > 1 else ''} "
+            f"{', '.join(map(str, layers))})"
+            for activation, layers in restricted.items()
+        ),
+    )
+
+
+def _targets(
+    activation: Activation, found: domain.Domains, layer: int
+) -> list[tuple[float, float]]:
+    """The closed intervals the pre-activations of a layer must lie in: the smooth set within
+    [-RANGE, RANGE], MARGIN inside a kink, and a quarter of the interval inside a boundary of the
+    domain (``log`` near 0 would amplify rounding, layer after layer)."""
+    smooth = found.smooth
+    kinked = found.defined == sp.S.Reals
+    pieces = domain.intervals(smooth, -RANGE, RANGE)
+    if not pieces:
+        far = domain.intervals(smooth, -FAR, FAR)
+        if far:
+            low, high = min(far, key=lambda p: min(abs(p[0]), abs(p[1])))
+            start = low if abs(low) < abs(high) else max(low, high - 2 * RANGE)
+            pieces = [(start, min(high, start + 2 * RANGE))]
+    shrunk = []
+    for low, high in pieces:
+        margin = MARGIN if kinked else max(MARGIN, BOUNDARY_MARGIN * (high - low))
+        inner_low = low + margin if low > -RANGE else low
+        inner_high = high - margin if high < RANGE else high
+        if inner_high - inner_low > MARGIN:
+            shrunk.append((inner_low, inner_high))
+    if not shrunk:
+        raise ModuleCheckError(
+            f"there is no point at which to check: the activation {activation.name} of hidden "
+            f"layer {layer} is smooth (defined, with a continuous derivative) only on "
+            f"{domain.describe(smooth)}, which holds no interval to draw pre-activations from"
+        )
+    return shrunk
+
+
+def _inside(values: np.ndarray, pieces: list[tuple[float, float]]) -> np.ndarray:
+    ok = np.zeros(values.shape, dtype=bool)
+    for low, high in pieces:
+        ok |= (values >= low) & (values <= high)
+    return ok
+
+
+def _place(
+    products: np.ndarray, W: np.ndarray, b: np.ndarray, pieces: list[tuple[float, float]]
+) -> np.ndarray:
+    """Pre-activations ``products + b`` with each unit moved inside ``pieces`` (``W`` and ``b``
+    are changed in place to match)."""
+    A = products + b
+    bad = np.flatnonzero(~np.all(_inside(A, pieces), axis=0))
+    for i in bad:
+        column = products[:, i]
+        for _ in range(60):
+            shift = _shift(column, float(b[i]), pieces)
+            if shift is not None:
+                b[i] = shift
+                break
+            column = column / 2
+            W[i] /= 2
+        else:  # pragma: no cover - a column halved 60 times fits any interval
+            raise ModuleCheckError("cannot place the pre-activations inside the domain")
+        A[:, i] = column + b[i]
+    return A
+
+
+def _shift(column: np.ndarray, drawn: float, pieces: list[tuple[float, float]]) -> float | None:
+    """The bias nearest to ``drawn`` that puts every value of ``column + bias`` inside."""
+    candidates = [drawn]
+    for low, high in pieces:
+        candidates += list(low - column) + list(high - column)
+    for bias in sorted(candidates, key=lambda c: abs(c - drawn)):
+        if np.all(_inside(column + bias, pieces)):
+            return float(bias)
+    return None
+
+
+def _activate(activation: Activation, A: np.ndarray, layer: int) -> np.ndarray:
+    """``g(A)``, after making sure ``g`` and ``g'`` are finite there."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = _numeric(activation.function)(A)
+        slopes = _numeric(activation.derivative)(A)
+    for what, found in (("the activation", values), ("its derivative", slopes)):
+        found = np.broadcast_to(np.asarray(found, dtype=np.complex128), A.shape)
+        bad = ~(np.isfinite(found.real) & (found.imag == 0))
+        if np.any(bad):
+            raise ModuleCheckError(
+                f"there is no point at which to check: {what} {activation.name} of hidden layer "
+                f"{layer} is not finite at the pre-activation {A[bad][0]:.3g}, chosen inside "
+                "the set where SymPy finds it smooth"
+            )
+    return np.broadcast_to(np.asarray(values, dtype=np.float64), A.shape).copy()
+
+
+def _numeric(expr: sp.Expr):  # type: ignore[no-untyped-def]
+    """``expr`` in :data:`~symgrad.expressions.X` as a NumPy function (printed by SymPy from the
+    parsed expression; no user text is run)."""
+    return sp.lambdify(SYMBOL, expr, modules="numpy")

@@ -8,7 +8,7 @@ networks and batch sizes, it times one evaluation of the mean loss and all its g
 - ``handwritten``: ``tests/reference_backprop.loss_and_gradients``, the baseline every other
   time is divided by;
 - ``generated-vectorized`` / ``generated-unrolled``: modules written by
-  ``python -m symgrad codegen`` into a temporary directory and imported (SPEC section 3);
+  ``python -m symgrad codegen`` into a temporary directory and imported;
   "refused" when the unrolled style declines a network (exit status 2), "unavailable" when
   generation or import fails;
 - ``torch`` (eager, autograd), ``jax`` (``jit(value_and_grad)``), ``autograd`` (HIPS): optional
@@ -83,7 +83,7 @@ SMALL_NETS: tuple[tuple[int, ...], ...] = ((3, 3, 2), (2, 8, 8, 2))
 """Networks on which the summary compares generated-unrolled with the fastest peer at batch 1."""
 
 CODEGEN_TIMEOUT_S = 300.0
-# The configuration every contestant implements (SPEC section 2 defaults, passed explicitly).
+# The configuration every contestant implements (the catalogue defaults, passed explicitly).
 CONFIG = {"activation": "sigmoid", "output": "softmax", "loss": "cross-entropy"}
 
 Params = dict[str, np.ndarray]

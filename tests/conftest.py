@@ -14,10 +14,10 @@ from hypothesis import settings
 
 from symgrad.spec import NetworkSpec
 
-#: The built-in hidden activations of SPEC section 2, then a custom expression.
+#: The built-in hidden activations of the catalogue, then a custom expression.
 BUILTIN_ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky-relu", "softplus", "identity"]
 ACTIVATIONS = [*BUILTIN_ACTIVATIONS, "x/(1+abs(x))"]
-#: The output/loss pairs of SPEC section 2.
+#: The output/loss pairs of the catalogue.
 PAIRS = [
     ("softmax", "cross-entropy"),
     ("sigmoid", "binary-cross-entropy"),

@@ -1,6 +1,6 @@
 """Hand-written NumPy backpropagation: the independent oracle and the benchmark baseline.
 
-This module shares no code with symgrad. It implements the networks of SPEC section 2 the way an
+This module shares no code with symgrad. It implements the networks of the catalogue the way an
 engineer would write them by hand: matrix form over the batch (rows are samples), ``A_k = H_{k-1}
 W_k^T + b_k``, no Python loop over samples, and numerically stable sigmoid, softplus, log-softmax
 and log-sigmoid, so that pre-activations up to ``|a| = 1e4`` give finite results without NumPy
@@ -37,7 +37,7 @@ OUTPUT_LOSS_PAIRS: tuple[tuple[str, str], ...] = (
     ("sigmoid", "squared-error"),
     ("identity", "squared-error"),
 )
-"""The (output function ``O``, loss) pairs of SPEC section 2."""
+"""The (output function ``O``, loss) pairs of the catalogue."""
 
 LEAKY_SLOPE = 0.01
 """Slope of leaky-relu below zero; also its derivative at zero."""

@@ -1,4 +1,4 @@
-"""The command line of SPEC section 4, through ``main(argv)`` and once as installed programs."""
+"""The command line, through ``main(argv)`` and once as installed programs."""
 
 from __future__ import annotations
 

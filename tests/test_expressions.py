@@ -1,4 +1,4 @@
-"""The custom-activation parser: the grammar of SPEC section 2, and nothing else, ever executed."""
+"""The custom-activation parser: the grammar the README states, and nothing else, ever executed."""
 
 from __future__ import annotations
 

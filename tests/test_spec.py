@@ -1,4 +1,4 @@
-"""Spec validation: every kind of bad input of SPEC section 4 is refused with a clear message."""
+"""Spec validation: every kind of bad input is refused with a clear message."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The command line under random input (SPEC section 4, issue #5 item 1).
+"""The command line under random input (issue #5 item 1).
 
 Property-based tests call ``main(argv)`` in-process with argument lists hypothesis builds: numbers,
 negative and huge sizes, floats, unknown names, unicode, empty strings and option soup. Whatever
@@ -139,7 +139,7 @@ LOSS_NAMES = [*catalogue.LOSSES, "cross-entropy ", "mse", "", "cross_entropy", "
 
 @dataclass
 class Request:
-    """A structured command line and whether SPEC section 4 says it is valid."""
+    """A structured command line and whether symgrad must accept it."""
 
     argv: list[str]
     valid: bool
@@ -148,7 +148,7 @@ class Request:
 
 
 def _pair_valid(output: str | None, loss: str | None) -> bool:
-    """The output/loss rule of SPEC section 2, with the defaults of ``NetworkSpec.parse``."""
+    """The output/loss rule of the catalogue, with the defaults of ``NetworkSpec.parse``."""
     out = output.strip() if output is not None else None
     los = loss.strip() if loss is not None else None
     if out is None and los is None:

@@ -1,4 +1,4 @@
-"""Determinism (issue #5 item 4, SPEC section 4): the same command gives the same bytes.
+"""Determinism (issue #5 item 4): the same command gives the same bytes.
 
 Fresh interpreters with ``PYTHONHASHSEED`` 0, 1, 12345 and ``random`` run every command (the
 derivation in the terminal, LaTeX standalone and fragment, Markdown, NumPy code in both styles,

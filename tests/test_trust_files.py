@@ -1,4 +1,4 @@
-"""No half-written files (issue #5 item 3, SPEC section 4).
+"""No half-written files (issue #5 item 3).
 
 ``-o FILE`` renders the whole text first, writes it to a temporary file beside the target, flushes
 it to disk and renames it over the target. These tests make each stage fail (the renderer, the

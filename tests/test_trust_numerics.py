@@ -1,4 +1,4 @@
-"""Numerical faults in the generated NumPy code (issue #5 item 5, SPEC section 3).
+"""Numerical faults in the generated NumPy code (issue #5 item 5).
 
 Modules made by ``symgrad codegen`` (both styles) run on extreme inputs: parameters scaled so that
 the pre-activations of every layer reach ``|a| = 1e4``, targets with zero probabilities, one-hot
@@ -41,7 +41,7 @@ SLOPE_ULPS = 16
 EPS = float(np.finfo(float).eps)
 #: Decimal digits of the reference.
 DIGITS = 50
-#: The largest pre-activation the inputs reach (SPEC section 3: up to |a| = 1e4).
+#: The largest pre-activation the inputs reach (the generated-code contract: up to |a| = 1e4).
 EXTREME = 1e4
 
 Vector = list[mpmath.mpf]
@@ -73,7 +73,7 @@ def _output_loss(output: str, loss: str, a: Vector, y: Vector) -> tuple[mpmath.m
     """The per-sample loss of logits ``a`` and target ``y``, its gradient in ``a``, and the size
     of the terms that gradient is computed from (its float64 rounding is relative to those).
 
-    Written from SPEC section 2 with log-domain forms (log-sum-exp, log-sigmoid), so that
+    Written from the catalogue definitions with log-domain forms (log-sum-exp, log-sigmoid), so that
     50 digits are enough at |a| = 1e4. The softmax gradient is the general ``yhat sum(y) - y``,
     not the ``yhat - y`` that assumes ``sum(y) = 1``.
     """
@@ -164,7 +164,7 @@ def reference(
 
     The gradient comes from backpropagation in mpmath. The bound is the first-order size of the
     error float64 code makes by computing ``g'`` from ``h`` (``h (1 - h)``, ``1 - h**2``, the form
-    the notes and the generated code use, SPEC section 2): those forms are accurate to about one
+    the notes and the generated code use): those forms are accurate to about one
     unit of roundoff *absolutely*, not relatively, so a saturated unit whose ``g'`` is 1e-130 gets
     0. The bound carries that absolute error of ``g'`` (and of ``h``) through the backward pass:
     ``e_k = |W_{k+1}|^T e_{k+1} (.) |g'(a_k)| + |W_{k+1}^T grad_{a_{k+1}} L|``, starting from the

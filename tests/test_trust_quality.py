@@ -39,7 +39,7 @@ SPECS: list[list[str]] = [
     ["2", "2", "2", "--activation", "softplus", "--output", "sigmoid", "--loss", "squared-error"],
 ]
 
-#: Modules a generated file may import (SPEC section 3: numpy and the standard library).
+#: Modules a generated file may import (the contract: numpy and the standard library).
 ALLOWED_IMPORTS = {"__future__", "math", "struct", "typing", "numpy", "numpy.typing"}
 
 

@@ -1,14 +1,24 @@
 """``symgrad check`` over a grid of correct modules and their mutants (minutes; not a test).
 
 The grid: depths 2 to 12 (weight layers), every hidden activation (the built-in ones, a smooth
-custom one, ``log(x)`` and ``sqrt(x)``), the output/loss pairs and widths 2 to 64 in turn, the
-vectorized style always and the unrolled one where it is allowed (at most 400 parameters). Every
-check also runs float32 inputs against float64. Prints, per module, the verdict, the entries
-below resolution and the time; then the totals, and the mutation test (one statement of each
-code path changed by a factor 1 + 1e-4, a sign or a swapped index; ``tests/mutants.py``) on
-every ``--mutate-every``-th module: mutants and how many the check fails (killed).
+custom one, ``log(x)`` and ``sqrt(x)``), the output/loss pairs and widths 2 to 64 in turn, for
+each target:
 
-    python bench/check_grid.py [--quick] [--mutate-every N] [--seed S]
+- ``numpy``: the vectorized style always and the unrolled one where it is allowed (at most 400
+  parameters);
+- ``array-api``: its one style;
+- ``c``: the looped form always and the unrolled one where it is allowed, in double; and every
+  ``--float-every``-th network in float too (unrolled where allowed, else looped).
+
+Every check of code that follows its inputs' dtype or computes in double also runs float32
+inputs against float64. Prints, per module, the verdict, the entries below resolution and the
+time; then the totals of each target, and the mutation test (one statement of each code path
+changed by a factor 1 + 1e-4 (1 + 1e-2 in float C), a sign or a swapped index;
+``tests/mutants.py``) on every ``--mutate-every``-th module: mutants and how many the check fails
+(killed).
+
+    python bench/check_grid.py [--target numpy|array-api|c|all] [--quick] [--mutate-every N]
+                               [--float-every N] [--seed S]
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import itertools
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,20 +38,49 @@ import conftest  # noqa: E402
 import mutants  # noqa: E402
 
 from symgrad.check import check_file  # noqa: E402
-from symgrad.codegen import UNROLLED_MAX_PARAMETERS, generate_module  # noqa: E402
+from symgrad.codegen import UNROLLED_MAX_PARAMETERS  # noqa: E402
 from symgrad.errors import ModuleCheckError  # noqa: E402
-from symgrad.pipeline import derive  # noqa: E402
 from symgrad.spec import NetworkSpec  # noqa: E402
 
 #: The hidden activations of the tests, and two with a restricted domain.
 ACTIVATIONS = [*conftest.ACTIVATIONS, "log(x)", "sqrt(x)"]
 PAIRS = conftest.PAIRS
 WIDTHS = [2, 3, 4, 8, 16, 32, 64]
+TARGETS = ("numpy", "array-api", "c")
 
 
-def grid(quick: bool) -> list[tuple[NetworkSpec, str]]:
-    """The specs and styles of the grid (every third depth with --quick)."""
-    cases = []
+@dataclass(frozen=True)
+class Case:
+    """One file of the grid: a network, the target, its style (C: its form) and real type."""
+
+    spec: NetworkSpec
+    target: str
+    style: str
+    dtype: str | None = None
+
+    def describe(self) -> str:
+        sizes = "-".join(map(str, self.spec.sizes))
+        kind = f"{self.style} {self.dtype}" if self.dtype else self.style
+        return f"{sizes} {self.spec.activation_text} {self.spec.output}/{self.spec.loss} {kind}"
+
+
+@dataclass
+class Totals:
+    """What the grid found for one target."""
+
+    modules: int = 0
+    failed: list[str] = field(default_factory=list)
+    unresolved_modules: int = 0
+    mutants: int = 0
+    killed: int = 0
+    refused: int = 0
+    survivors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def specs(quick: bool) -> list[NetworkSpec]:
+    """The networks of the grid (every third depth with --quick)."""
+    found = []
     counter = itertools.count()
     for depth in range(2, 13, 3 if quick else 1):
         for activation in ACTIVATIONS:
@@ -49,78 +89,132 @@ def grid(quick: bool) -> list[tuple[NetworkSpec, str]]:
             width = WIDTHS[n % len(WIDTHS)]
             n_out = 1 if output != "softmax" and n % 4 == 0 else 2 + n % 3
             sizes = [1 + n % 5, *[width] * (depth - 1), n_out]
-            spec = NetworkSpec.parse(sizes, activation, output, loss)
-            cases.append((spec, "vectorized"))
-            if spec.parameter_count <= UNROLLED_MAX_PARAMETERS:
-                cases.append((spec, "unrolled"))
-    return cases
+            found.append(NetworkSpec.parse(sizes, activation, output, loss))
+    return found
 
 
-def describe(spec: NetworkSpec, style: str) -> str:
-    sizes = "-".join(map(str, spec.sizes))
-    return f"{sizes} {spec.activation_text} {spec.output}/{spec.loss} {style}"
+def cases(networks: list[NetworkSpec], target: str, float_every: int) -> list[Case]:
+    """The files of ``target`` for ``networks``."""
+    found = []
+    for n, spec in enumerate(networks):
+        unrolled = spec.parameter_count <= UNROLLED_MAX_PARAMETERS
+        if target == "numpy":
+            found.append(Case(spec, target, "vectorized"))
+            if unrolled:
+                found.append(Case(spec, target, "unrolled"))
+        elif target == "array-api":
+            found.append(Case(spec, target, "vectorized"))
+        else:
+            found.append(Case(spec, target, "looped", "double"))
+            if unrolled:
+                found.append(Case(spec, target, "unrolled", "double"))
+            if n % float_every == 0:
+                found.append(Case(spec, target, "unrolled" if unrolled else "looped", "float"))
+    return found
+
+
+def check_case(
+    case: Case, folder: Path, totals: Totals, seed: int, mutate_seed: int | None
+) -> None:
+    """Check the file of ``case`` (points from ``seed``) and, unless ``mutate_seed`` is None, its
+    mutants (picked with that seed); count into ``totals``."""
+    text, header = mutants.generated(case.spec, case.target, case.style, case.dtype)
+    path = mutants.write(folder / "original", text, header)
+    totals.modules += 1
+    clock = time.perf_counter()
+    try:
+        report = check_file(path, seed=seed)
+    except ModuleCheckError as exc:
+        totals.failed.append(f"{case.describe()}: {exc}")
+        print(f"ERROR {case.describe()}: {exc}", flush=True)
+        return
+    seconds = time.perf_counter() - clock
+    unresolved = sum(r.count("unresolved") for r in report.gradients)
+    totals.unresolved_modules += unresolved > 0
+    verdict = "PASS" if report.passed else "FAIL"
+    print(
+        f"{verdict}  {case.target:9} {case.describe():62}  below resolution {unresolved:4}  "
+        f"{seconds:5.1f} s",
+        flush=True,
+    )
+    if not report.passed:
+        totals.failed.append(case.describe())
+        print(report.report())
+    if mutate_seed is not None:
+        check_mutants(case, text, header, folder, totals, seed, mutate_seed)
+
+
+def check_mutants(
+    case: Case,
+    text: str,
+    header: str | None,
+    folder: Path,
+    totals: Totals,
+    seed: int,
+    mutate_seed: int,
+) -> None:
+    """The mutation test of one file: every mutant checked, counted into ``totals``."""
+    found = mutants.mutants(text, case.style, seed=mutate_seed, header=header)
+    for n, mutant in enumerate(found):
+        path = mutants.write(folder / f"mutant-{n}", mutant.text, header)
+        totals.mutants += 1
+        try:
+            passed = check_file(path, seed=seed).passed
+        except ModuleCheckError:  # exit status 2: it raised while being checked
+            totals.refused += 1
+            continue
+        if passed:
+            totals.survivors.append(f"{case.describe()}: {mutant.name} {mutant.after}")
+            print(f"      survived: {mutant.name}: {mutant.before} -> {mutant.after}", flush=True)
+        else:
+            totals.killed += 1
+
+
+def run_target(target: str, options: argparse.Namespace) -> Totals:
+    """The grid of one target."""
+    totals = Totals()
+    started = time.perf_counter()
+    for n, case in enumerate(cases(specs(options.quick), target, options.float_every)):
+        with tempfile.TemporaryDirectory(prefix="check-grid-") as folder:
+            mutate_seed = n if n % options.mutate_every == 0 else None
+            check_case(case, Path(folder), totals, options.seed, mutate_seed)
+    totals.seconds = time.perf_counter() - started
+    return totals
+
+
+def summary(target: str, totals: Totals) -> list[str]:
+    """The printed totals of one target."""
+    lines = [
+        f"{target}: modules: {totals.modules}, FAIL: {len(totals.failed)}, with entries below "
+        f"resolution: {totals.unresolved_modules}",
+        f"{target}: mutants: {totals.mutants}, killed: {totals.killed + totals.refused} "
+        f"({totals.killed} FAIL, {totals.refused} raised while checked: exit status 2), "
+        f"survived: {len(totals.survivors)}",
+    ]
+    lines += [f"  {line}" for line in totals.failed + totals.survivors]
+    lines.append(f"{target}: time: {totals.seconds:.0f} s")
+    return lines
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--target", choices=[*TARGETS, "all"], default="all", help="the target (default all)"
+    )
     parser.add_argument("--quick", action="store_true", help="every third depth only")
     parser.add_argument("--mutate-every", type=int, default=4, help="mutate every N-th module")
+    parser.add_argument(
+        "--float-every", type=int, default=4, help="C: every N-th network in float too"
+    )
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args()
-    cases = grid(options.quick)
-    failed, unresolved_modules, mutant_count, killed, refused = [], 0, 0, 0, 0
-    survivors: list[str] = []
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "module.py"
-        for n, (spec, style) in enumerate(cases):
-            text = generate_module(derive(spec, prove=False), style)
-            path.write_text(text, encoding="utf-8")
-            clock = time.perf_counter()
-            try:
-                report = check_file(path, seed=options.seed)
-            except ModuleCheckError as exc:
-                failed.append(f"{describe(spec, style)}: {exc}")
-                print(f"ERROR {describe(spec, style)}: {exc}", flush=True)
-                continue
-            seconds = time.perf_counter() - clock
-            unresolved = sum(r.count("unresolved") for r in report.gradients)
-            unresolved_modules += unresolved > 0
-            verdict = "PASS" if report.passed else "FAIL"
-            print(
-                f"{verdict}  {describe(spec, style):60}  below resolution {unresolved:4}  "
-                f"{seconds:5.1f} s",
-                flush=True,
-            )
-            if not report.passed:
-                failed.append(describe(spec, style))
-                print(report.report())
-            if n % options.mutate_every:
-                continue
-            for mutant in mutants.mutants(text, style, seed=n):
-                path.write_text(mutant.text, encoding="utf-8")
-                mutant_count += 1
-                try:
-                    passed = check_file(path, seed=options.seed).passed
-                except ModuleCheckError:  # exit status 2: it raised while being checked
-                    refused += 1
-                    continue
-                if passed:
-                    survivors.append(f"{describe(spec, style)}: {mutant.name} {mutant.after}")
-                else:
-                    killed += 1
-    total = time.perf_counter() - started
+    targets = TARGETS if options.target == "all" else (options.target,)
+    results = {target: run_target(target, options) for target in targets}
     print()
-    print(f"modules: {len(cases)}, FAIL: {len(failed)}, with entries below resolution: "
-          f"{unresolved_modules}")  # fmt: skip
-    print(
-        f"mutants: {mutant_count}, killed: {killed + refused} ({killed} FAIL, {refused} raised "
-        f"while checked: exit status 2), survived: {len(survivors)}"
-    )
-    for line in failed + survivors:
-        print(f"  {line}")
-    print(f"time: {total:.0f} s")
-    return 0 if not failed and not survivors else 1
+    for target, totals in results.items():
+        print("\n".join(summary(target, totals)))
+    bad = any(totals.failed or totals.survivors for totals in results.values())
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

@@ -330,3 +330,30 @@ def test_the_installed_command_checks_a_module(modules: dict[str, Path]) -> None
     )
     assert child.returncode == 0, child.stderr
     assert child.stdout.rstrip().endswith("PASS") and child.stderr == ""
+
+
+#: A deep narrow relu network whose layers, drawn freely, are dead at some seeds' points: every
+#: gradient below the dead layer is then 0, right or wrong.
+DEEP_RELU = NetworkSpec.parse([5, *[3] * 10, 4], "relu", "identity", "squared-error")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_no_layer_is_dead_at_the_points(seed: int) -> None:
+    from symgrad.check.points import draw
+
+    namespace: dict[str, object] = {}
+    exec(generate_module(derive(DEEP_RELU, prove=False), "vectorized"), namespace)  # noqa: S102
+    points = draw(DEEP_RELU, seed, 4)
+    gradients = namespace["gradients"](points.params, points.X, points.Y)  # type: ignore[operator]
+    for key, value in gradients.items():
+        assert abs(value).max() > 0, f"{key} is 0 everywhere at seed {seed}'s points"
+
+
+def test_a_wrong_first_layer_of_a_deep_relu_network_fails(tmp_path: Path) -> None:
+    source = generate_module(derive(DEEP_RELU, prove=False), "vectorized")
+    line = next(ln for ln in source.splitlines() if ln.strip().startswith("dW1 = "))
+    broken = source.replace(line, f"{line} * 1.0001")
+    assert broken != source
+    path = tmp_path / "deep.py"
+    path.write_text(broken, encoding="utf-8")
+    assert not check_file(path).passed

@@ -236,11 +236,6 @@ def test_looped_c_bugs_of_large_batches_fail_on_a_large_batch(tmp_path: Path, bu
     assert not check_file(large_batch_bug(tmp_path, bug), batch=40).passed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: symgrad/check/run.py checks batches of BATCH = 4 rows, one sample and one row, "
-    "so the branches of looped C for 8 rows or more and for more than NAME_WORK_ROWS are never run",
-)
 @pytest.mark.parametrize("bug", LARGE_BATCH_BUGS)
 def test_looped_c_bugs_of_large_batches_fail_by_default(tmp_path: Path, bug: str) -> None:
     assert not check_file(large_batch_bug(tmp_path, bug)).passed

@@ -54,16 +54,19 @@ class Points:
     X1: np.ndarray  # (1, n_0), a batch of one
     Y1: np.ndarray
     labels: np.ndarray  # (B,) class indices, for targets that accept them
+    XL: np.ndarray  # (large, n_0), a large batch for code with branches by rows (maybe empty)
+    YL: np.ndarray
     max_step: float
     #: How the points were placed, for the report ("" when drawn freely).
     note: str
 
 
-def draw(spec: NetworkSpec, seed: int, batch: int) -> Points:
-    """The points of a check of ``spec`` with a batch of ``batch`` rows."""
+def draw(spec: NetworkSpec, seed: int, batch: int, large: int = 0) -> Points:
+    """The points of a check of ``spec`` with a batch of ``batch`` rows (and a batch of
+    ``large`` rows, if not 0)."""
     rng = np.random.default_rng(seed)
     sizes = spec.sizes
-    rows = batch + 2  # the batch, one sample, a batch of one
+    rows = batch + 2 + large  # the batch, one sample, a batch of one, the large batch
     X = rng.standard_normal((rows, sizes[0]))
     params: dict[str, np.ndarray] = {}
     H = X
@@ -82,7 +85,9 @@ def draw(spec: NetworkSpec, seed: int, batch: int) -> Points:
                     where = f"{activation.name} inside {domain.describe(found.smooth)}"
                     restricted.setdefault(where, []).append(k)
             pieces = _targets(activation, found, k)
-            A = _place(H @ W.T, W, b, pieces)
+            products = H @ W.T
+            A = _place(products, W, b, pieces)
+            A = _revive(activation, products, W, b, A, pieces)
             H = _activate(activation, A, k)
         params[f"W{k}"] = W
         params[f"b{k}"] = b
@@ -98,6 +103,8 @@ def draw(spec: NetworkSpec, seed: int, batch: int) -> Points:
         X[batch + 1 : batch + 2],
         Y[batch + 1 : batch + 2],
         labels,
+        X[batch + 2 :],
+        Y[batch + 2 :],
         max_step,
         "; ".join(
             f"pre-activations of {activation} (hidden layer{'s' if len(layers) > 1 else ''} "
@@ -146,12 +153,16 @@ def _inside(values: np.ndarray, pieces: list[tuple[float, float]]) -> np.ndarray
 
 
 def _place(
-    products: np.ndarray, W: np.ndarray, b: np.ndarray, pieces: list[tuple[float, float]]
+    products: np.ndarray,
+    W: np.ndarray,
+    b: np.ndarray,
+    pieces: list[tuple[float, float]],
+    units: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pre-activations ``products + b`` with each unit moved inside ``pieces`` (``W`` and ``b``
-    are changed in place to match)."""
+    are changed in place to match): the units outside, or ``units``."""
     A = products + b
-    bad = np.flatnonzero(~np.all(_inside(A, pieces), axis=0))
+    bad = np.flatnonzero(~np.all(_inside(A, pieces), axis=0)) if units is None else units
     for i in bad:
         column = products[:, i]
         for _ in range(60):
@@ -165,6 +176,31 @@ def _place(
             raise ModuleCheckError("cannot place the pre-activations inside the domain")
         A[:, i] = column + b[i]
     return A
+
+
+def _revive(
+    activation: Activation,
+    products: np.ndarray,
+    W: np.ndarray,
+    b: np.ndarray,
+    A: np.ndarray,
+    pieces: list[tuple[float, float]],
+) -> np.ndarray:
+    """``A`` with every dead unit moved into a piece where ``g'`` is not 0.
+
+    A unit whose ``g'`` is 0 on every row (a relu unit below 0 for the whole batch) passes no
+    gradient back: were all the units of a layer dead, every gradient below it would be 0 at
+    the points, right or wrong, and the check would prove nothing about them.
+    """
+    slope = _numeric(activation.derivative)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        live = [p for p in pieces if np.all(slope(np.linspace(*p, 5)) != 0)]
+        slopes = np.broadcast_to(np.asarray(slope(A), dtype=np.float64), A.shape)
+    dead = np.flatnonzero(np.all(slopes == 0, axis=0))
+    if not live or not len(dead):
+        return A
+    return _place(products, W, b, live, dead)
 
 
 def _shift(column: np.ndarray, drawn: float, pieces: list[tuple[float, float]]) -> float | None:

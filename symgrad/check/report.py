@@ -27,7 +27,8 @@ class CheckReport:
 
     inspected: Inspected
     seed: int
-    batch: int
+    #: The code paths checked: ``a batch of 4``, ``one sample (1-D)``, ...
+    paths: tuple[str, ...]
     tolerance: float
     dtype: str
     #: How the points were placed inside restricted domains ("" when drawn freely).
@@ -66,8 +67,8 @@ class CheckReport:
             f"{self.inspected.path}: network {'-'.join(map(str, spec.sizes))} (hidden "
             f"activation {activations}, {spec.output} output, {spec.loss} loss), "
             f"{self.inspected.target} target{style}",
-            f"paths: a batch of {self.batch}, one sample (1-D), a batch of one; points drawn "
-            f"from seed {self.seed}" + (f", {self.points_note}" if self.points_note else ""),
+            f"paths: {', '.join(self.paths)}; points drawn from seed {self.seed}"
+            + (f", {self.points_note}" if self.points_note else ""),
             f"run in a sandboxed process ({sandbox})",
             "",
             f"gradients of loss_and_gradients and gradients against central differences of "

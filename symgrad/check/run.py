@@ -100,7 +100,8 @@ def check_file(
     reference = inspected.dtypes[0]
     if tolerance is None:
         tolerance = TOLERANCE if reference == "float64" else TOLERANCE_FLOAT32
-    points = draw(inspected.spec, seed, batch)
+    large = inspected.large_batch if (inspected.large_batch or 0) > batch else 0
+    points = draw(inspected.spec, seed, batch, large or 0)
     with tempfile.TemporaryDirectory(prefix="symgrad-check-") as work:
         prepared = loader.prepare(inspected, Path(work))
         with Sandbox(prepared) as box:
@@ -135,11 +136,14 @@ class _Run:
         self.shapes = parameter_shapes(self.spec)
         self.params = {k: v.astype(self.reference) for k, v in points.params.items()}
         batch = points.X.shape[0]
-        self.paths = (
+        self.paths: tuple[_Path, ...] = (
             _Path("batch", f"a batch of {batch}", points.X, points.Y),
             _Path("one", "one sample (1-D)", points.x, points.y),
             _Path("single", "a batch of one", points.X1, points.Y1),
         )
+        if len(points.XL):  # every branch of code that works by blocks of rows
+            label = f"a batch of {len(points.XL)}"
+            self.paths += (_Path("large", label, points.XL, points.YL),)
         self.findings: list[Finding] = []
         self.noise: dict[str, float] = {}
 
@@ -191,7 +195,7 @@ class _Run:
         return CheckReport(
             self.inspected,
             self.seed,
-            self.points.X.shape[0],
+            tuple(path.label for path in self.paths),
             self.tolerance,
             self.reference,
             self.points.note,

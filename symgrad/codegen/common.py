@@ -52,7 +52,8 @@ def check_style(spec: NetworkSpec, style: str, styles: tuple[str, ...]) -> None:
         raise SpecError(
             f"the unrolled style writes every scalar out and is limited to "
             f"{UNROLLED_MAX_PARAMETERS} parameters; {'-'.join(map(str, spec.sizes))} has "
-            f"{spec.parameter_count}; use --style vectorized"
+            f"{spec.parameter_count}; use --style "
+            + " or ".join(s for s in styles if s != "unrolled")
         )
 
 

@@ -26,6 +26,15 @@ from symgrad.catalogue import Activation
 from symgrad.expressions import X
 
 _T = sp.Symbol("t")
+#: Pre-activations placed inside a domain (:func:`placement`) stay this far from a kink, and
+#: from the boundary of a domain at least this far and BOUNDARY_MARGIN of the length of their
+#: interval.
+MARGIN = 0.1
+BOUNDARY_MARGIN = 0.25
+#: They stay inside [-RANGE, RANGE]; a domain with no interval there is searched up to FAR for
+#: the interval nearest to 0.
+RANGE = 6.0
+FAR = 1000.0
 #: Half-width of the grid the numeric fallback scans, and its number of points.
 SCAN_RANGE = 64.0
 SCAN_POINTS = 64_001
@@ -156,6 +165,31 @@ def _simple_intervals(found: sp.Set, low: float, high: float) -> list[tuple[floa
         elif not isinstance(piece, sp.FiniteSet) and piece != sp.S.EmptySet:
             return None
     return sorted(out)
+
+
+def placement(activation: Activation) -> list[tuple[float, float]]:
+    """The closed intervals where points that evaluate ``activation`` put its pre-activations
+    (``symgrad check`` and the numeric proof): the smooth set within [-RANGE, RANGE], MARGIN
+    inside a kink, and a quarter of the interval inside a boundary of the domain (``log`` near
+    0 would amplify rounding, layer after layer). Empty when the smooth set holds no interval."""
+    found = domains(activation)
+    smooth = found.smooth
+    kinked = found.defined == sp.S.Reals
+    pieces = intervals(smooth, -RANGE, RANGE)
+    if not pieces:
+        far = intervals(smooth, -FAR, FAR)
+        if far:
+            low, high = min(far, key=lambda p: min(abs(p[0]), abs(p[1])))
+            start = low if abs(low) < abs(high) else max(low, high - 2 * RANGE)
+            pieces = [(start, min(high, start + 2 * RANGE))]
+    shrunk = []
+    for low, high in pieces:
+        margin = MARGIN if kinked else max(MARGIN, BOUNDARY_MARGIN * (high - low))
+        inner_low = low + margin if low > -RANGE else low
+        inner_high = high - margin if high < RANGE else high
+        if inner_high - inner_low > MARGIN:
+            shrunk.append((inner_low, inner_high))
+    return shrunk
 
 
 def intervals(found: sp.Set, low: float, high: float) -> list[tuple[float, float]]:

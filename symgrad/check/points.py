@@ -3,14 +3,14 @@ activation is defined and smooth.
 
 Drawn from the seed as a user would initialize a network (``W_k`` entries N(0, 1/n_{k-1}),
 ``b_k`` entries N(0, 0.01), inputs N(0, 1), target rows of probabilities), then moved, layer by
-layer, into the smooth set of each hidden activation (:mod:`symgrad.domain`): every
-pre-activation of every row must lie in it, at least :data:`MARGIN` from a kink such as
-``relu``'s at 0, a quarter of its interval from the boundary of a restricted domain such as
-``log``'s ``x > 0`` (near it, ``log`` would amplify rounding by 10 per layer), and within
-``[-RANGE, RANGE]`` so that a deep stack of ``exp`` cannot overflow. A unit whose rows are not
-all inside gets the bias nearest to the drawn one that puts them inside; if none does, its row
-of weights is halved until one does. A smooth set with no interval at all means there is no
-point to check at: :class:`~symgrad.errors.ModuleCheckError`.
+layer, into the intervals :func:`symgrad.domain.placement` gives for each hidden activation:
+every pre-activation of every row must lie in its smooth set, at least
+:data:`~symgrad.domain.MARGIN` from a kink such as ``relu``'s at 0, a quarter of its interval
+from the boundary of a restricted domain such as ``log``'s ``x > 0`` (near it, ``log`` would
+amplify rounding by 10 per layer), and within ``[-RANGE, RANGE]`` so that a deep stack of ``exp``
+cannot overflow. A unit whose rows are not all inside gets the bias nearest to the drawn one that
+puts them inside; if none does, its row of weights is halved until one does. A smooth set with
+no interval at all means there is no point to check at: :class:`~symgrad.errors.ModuleCheckError`.
 """
 
 from __future__ import annotations
@@ -27,16 +27,8 @@ from symgrad.errors import ModuleCheckError
 from symgrad.expressions import X as SYMBOL
 from symgrad.spec import NetworkSpec
 
-#: Pre-activations stay this far from a kink, and from the boundary of a domain at least this
-#: far and BOUNDARY_MARGIN of the length of their interval.
-MARGIN = 0.1
-BOUNDARY_MARGIN = 0.25
-#: Pre-activations stay inside [-RANGE, RANGE]; a domain with no interval there is searched up to
-#: FAR for the interval nearest to 0.
-RANGE = 6.0
-FAR = 1000.0
 #: Largest central-difference step, relative to max(1, |theta|): networks smooth everywhere, with
-#: a restricted domain, with a kink (the step must not reach it from MARGIN away).
+#: a restricted domain, with a kink (the step must not reach it from domain.MARGIN away).
 STEP_SMOOTH = 1.0
 STEP_RESTRICTED = 1e-2
 STEP_KINKED = 1e-3
@@ -117,32 +109,16 @@ def draw(spec: NetworkSpec, seed: int, batch: int, large: int = 0) -> Points:
 def _targets(
     activation: Activation, found: domain.Domains, layer: int
 ) -> list[tuple[float, float]]:
-    """The closed intervals the pre-activations of a layer must lie in: the smooth set within
-    [-RANGE, RANGE], MARGIN inside a kink, and a quarter of the interval inside a boundary of the
-    domain (``log`` near 0 would amplify rounding, layer after layer)."""
-    smooth = found.smooth
-    kinked = found.defined == sp.S.Reals
-    pieces = domain.intervals(smooth, -RANGE, RANGE)
+    """The closed intervals the pre-activations of a layer must lie in
+    (:func:`symgrad.domain.placement`), or :class:`ModuleCheckError` when there are none."""
+    pieces = domain.placement(activation)
     if not pieces:
-        far = domain.intervals(smooth, -FAR, FAR)
-        if far:
-            low, high = min(far, key=lambda p: min(abs(p[0]), abs(p[1])))
-            start = low if abs(low) < abs(high) else max(low, high - 2 * RANGE)
-            pieces = [(start, min(high, start + 2 * RANGE))]
-    shrunk = []
-    for low, high in pieces:
-        margin = MARGIN if kinked else max(MARGIN, BOUNDARY_MARGIN * (high - low))
-        inner_low = low + margin if low > -RANGE else low
-        inner_high = high - margin if high < RANGE else high
-        if inner_high - inner_low > MARGIN:
-            shrunk.append((inner_low, inner_high))
-    if not shrunk:
         raise ModuleCheckError(
             f"there is no point at which to check: the activation {activation.name} of hidden "
             f"layer {layer} is smooth (defined, with a continuous derivative) only on "
-            f"{domain.describe(smooth)}, which holds no interval to draw pre-activations from"
+            f"{domain.describe(found.smooth)}, which holds no interval to draw pre-activations from"
         )
-    return shrunk
+    return pieces
 
 
 def _inside(values: np.ndarray, pieces: list[tuple[float, float]]) -> np.ndarray:

@@ -100,8 +100,8 @@ def check_file(
     reference = inspected.dtypes[0]
     if tolerance is None:
         tolerance = TOLERANCE if reference == "float64" else TOLERANCE_FLOAT32
-    large = inspected.large_batch if (inspected.large_batch or 0) > batch else 0
-    points = draw(inspected.spec, seed, batch, large or 0)
+    large = inspected.large_batch or 0
+    points = draw(inspected.spec, seed, batch, large if large > batch else 0)
     with tempfile.TemporaryDirectory(prefix="symgrad-check-") as work:
         prepared = loader.prepare(inspected, Path(work))
         with Sandbox(prepared) as box:

@@ -31,7 +31,7 @@ import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.derivation import Check, CheckMethod, Derivation, Kind, Step, StepId, build_step
-from symgrad.domain import domains, intervals
+from symgrad.domain import domains, placement
 from symgrad.errors import ProofError
 from symgrad.expressions import X
 from symgrad.model import Network, instantiate
@@ -44,9 +44,6 @@ from symgrad.proof.common import (
 )
 from symgrad.proof.precision import DIGITS, GridMatrix, Outer, elementwise, random_grid
 
-#: Pre-activations of an activation with a restricted domain are placed within this distance of
-#: 0, a quarter of their piece of the domain away from its ends.
-DOMAIN_REACH = 6.0
 #: Weights per layer in the sample (corners included) when not every weight fits the budget.
 SAMPLE_WEIGHTS = 6
 #: Biases per layer in the sample when not every bias fits the budget.
@@ -100,29 +97,24 @@ def _inside_domains(
     draw: random.Random,
 ) -> None:
     """Move the biases of a hidden layer whose activation is not smooth on all reals (``log(x)``,
-    ``sqrt(x)``) so that every pre-activation lies well inside a piece of its smooth domain:
-    the definitions are compared at a point where both sides are real and finite."""
+    ``sqrt(x)``, relu's kink) so that every pre-activation lies in the intervals ``symgrad
+    check`` uses too (:func:`symgrad.domain.placement`): the definitions are compared at a
+    point where both sides are real and finite."""
     h = x
     for k in range(1, net.L):
         activation = net.activation(k)
         a = weights[k].matvec(h) + biases[k]
-        smooth = domains(activation).smooth
-        if smooth != sp.S.Reals:
-            pieces = intervals(smooth, -DOMAIN_REACH, DOMAIN_REACH)
+        if domains(activation).smooth != sp.S.Reals:
+            pieces = placement(activation)
             if not pieces:
                 raise ProofError(
-                    f"the activation {activation.name} is smooth nowhere in "
-                    f"[-{DOMAIN_REACH:g}, {DOMAIN_REACH:g}]; there is no point to check it at"
+                    f"the activation {activation.name} is smooth on no interval; there is no "
+                    "point to check it at"
                 )
             for i, value in enumerate(a):
-                if not any(
-                    low + (high - low) / 4 <= value <= high - (high - low) / 4
-                    for low, high in pieces
-                ):
+                if not any(low <= value <= high for low, high in pieces):
                     low, high = pieces[draw.randrange(len(pieces))]
-                    quarter = (high - low) / 4
-                    target = mpmath.mpf(draw.uniform(low + quarter, high - quarter))
-                    biases[k][i] += target - value
+                    biases[k][i] += mpmath.mpf(draw.uniform(low, high)) - value
             a = weights[k].matvec(h) + biases[k]
         h = elementwise(_mpmath(activation.function))(a)
 

@@ -4,7 +4,8 @@ Run ``python bench/bench_derive.py [--quick]``. Prints wall times of whole comma
 start included, median of several runs), the in-process time of the proof step, and, in the same
 run, the naive approach it replaces: build the composed per-sample loss in SymPy and differentiate
 it with respect to every parameter. Ratios are against that baseline where it finishes in time.
-Targets: ``derive 3 3 2`` < 1 s, ``derive 784 128 10`` < 5 s, ``latex 784 128 10`` < 5 s and
+Targets: ``derive 3 3 2`` < 1 s (and no slower, as a ratio to ``python -c "import sympy"`` timed
+in the same run, than before a change), ``derive 784 128 10`` < 5 s, ``latex 784 128 10`` < 5 s and
 < 200 KB, ``codegen 784 128 10`` < 5 s; ``derive``, ``latex`` and ``codegen`` of 2000-2000-2000-10
 each under 5 s and 400 MB, at most twice the cost of 784-128-10 (the last table).
 """
@@ -48,6 +49,17 @@ def wall_and_memory(argv: list[str]) -> tuple[float, float]:
     if status != 0:
         raise RuntimeError(f"symgrad {' '.join(argv)} exited with status {status}")
     return seconds, usage.ru_maxrss / 1024  # kilobytes on Linux
+
+
+def import_sympy(repeats: int) -> float:
+    """Median wall time of ``python -c "import sympy"``: the floor of every command, measured in
+    the same run, so that a machine's speed cancels out of the ratio of ``derive 3 3 2`` to it."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import sympy"], capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def proof_time(sizes: list[int]) -> tuple[float, float, str]:
@@ -110,6 +122,12 @@ def main() -> None:
     repeats = 1 if options.quick else 3
     nets = [[3, 3, 2], [64, 64, 10], [784, 128, 10]]
 
+    floor = import_sympy(max(repeats, 5))
+    small, _ = wall(["derive", "3", "3", "2"], max(repeats, 5))
+    print(
+        f"derive 3 3 2: {small:.2f} s; python -c 'import sympy': {floor:.2f} s; "
+        f"ratio {small / floor:.2f} (median of {max(repeats, 5)} runs each)\n"
+    )
     print("symgrad derive: wall time of the whole command (median of", repeats, "runs)")
     print(
         f"{'network':>14} {'params':>8} {'derive s':>9} {'build s':>8} {'proof s':>8} "

@@ -256,6 +256,12 @@ def activation(name: str) -> Activation:
             'in x such as "x/(1+abs(x))"'
         )
     function = parse_activation(text)
+    if X not in function.free_symbols:
+        raise SpecError(
+            f"the activation {text!r} is the constant {function}: it does not depend on x, so "
+            "the layers after it would ignore the input and no gradient would reach the layers "
+            "before it; give an expression in x"
+        )
     # The derivative of a sum term by term, each simplified on its own: simplify gives up on
     # large expressions, and d/dx x/(1+|x|) = 1/(1+|x|)^2 should read so inside any sum.
     derivative = sp.Add(*[_simplest(sp.diff(term, X)) for term in sp.Add.make_args(function)])

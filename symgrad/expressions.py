@@ -6,7 +6,8 @@ whitelist before the SymPy expression is built node by node. Nothing here calls 
 ``exec``, ``sympify`` or ``parse_expr``: those run Python and must never see user text.
 
 Grammar: numbers, the name ``x``, ``+ - * / **``, unary ``+``/``-``, parentheses, and calls of
-``exp log sqrt tanh sin cos abs`` with one argument.
+the functions of :mod:`symgrad.functions` marked for it (``exp log sqrt tanh sin cos abs``) with
+one argument.
 """
 
 from __future__ import annotations
@@ -14,25 +15,18 @@ from __future__ import annotations
 import ast
 import math
 import warnings
-from collections.abc import Callable
 from fractions import Fraction
 
 import sympy as sp
 
+from symgrad import functions
 from symgrad.errors import ExpressionError
 
 #: The one variable a custom activation may use.
 X = sp.Symbol("x", real=True)
 
-FUNCTIONS: dict[str, Callable[[sp.Expr], sp.Expr]] = {
-    "exp": sp.exp,
-    "log": sp.log,
-    "sqrt": sp.sqrt,
-    "tanh": sp.tanh,
-    "sin": sp.sin,
-    "cos": sp.cos,
-    "abs": sp.Abs,
-}
+#: The functions a custom activation may call: those of the registry marked for the grammar.
+FUNCTIONS = functions.GRAMMAR
 
 MAX_LENGTH = 300
 MAX_NODES = 200
@@ -218,7 +212,7 @@ class _Builder:
         argument = self.build(node.args[0], depth + 1)
         if name == "log" and argument == 0:
             raise ExpressionError(f"the custom activation {self.source!r} takes log(0)")
-        return FUNCTIONS[name](argument)
+        return FUNCTIONS[name].build(argument)
 
 
 def _describe(node: ast.AST) -> str:

@@ -19,7 +19,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
-from symgrad import notation
+from symgrad import functions, notation
 from symgrad.model import Elementwise, RowFunction
 
 _SUBSCRIPTS = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
@@ -151,10 +151,6 @@ def _factor_rank(factor: sp.Basic) -> int:
     if isinstance(factor, (sp.Add, sp.Mul)):
         return 1
     return 2
-
-
-#: Functions written with their TeX name and plain parentheses: \tanh(a), \sin(a).
-_NAMED_FUNCTIONS = (sp.tanh, sp.sin, sp.cos, sp.sinh, sp.cosh)
 
 
 def _compound(expr: sp.Basic) -> bool:
@@ -327,29 +323,43 @@ class NotesLatexPrinter(LatexPrinter):
             args = ", ".join(self._print(a) for a in expr.args)
             text = f"{head}{prime}({args})"
             return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
-        if isinstance(expr, _NAMED_FUNCTIONS) and len(expr.args) == 1:
-            # \tanh(a_{1j}), not \tanh{\left(a_{1j} \right)}
-            text = rf"\{expr.func.__name__}({self._print(expr.args[0])})"
-            return (
-                text
-                if exp is None
-                else rf"\{expr.func.__name__}^{{{exp}}}({self._print(expr.args[0])})"
-            )
+        if functions.of(expr) is not None:
+            return self._print_registered(expr, exp)
         return super()._print_Function(expr, exp)
+
+    def _print_registered(self, expr: sp.Expr, exp: Any = None) -> str:
+        # Every elementary function as the registry writes it: \tanh(a_{1j}), e^{x}, \log x.
+        entry = functions.of(expr)
+        assert entry is not None
+        arg = expr.args[0]
+        inner = self._print(arg)
+        if entry.latex_brackets and not (arg.is_Atom or isinstance(arg, sp.Indexed)):
+            inner = rf"\left({inner}\right)"
+        if exp is None:
+            return entry.latex.format(inner)
+        if entry.latex_power is not None:
+            return entry.latex_power.format(inner, p=exp)
+        return rf"\left({entry.latex.format(inner)}\right)^{{{exp}}}"
+
+    _print_exp = _print_log = _print_tanh = _print_sin = _print_cos = _print_registered
+    _print_Abs = _print_sign = _print_log1p = _print_expm1 = _print_registered
+
+    def _print_Pow(self, expr: sp.Pow, exp: Any = None) -> str:
+        # A square root as the registry writes it; other powers as SymPy does.
+        if expr.exp == sp.S.Half and exp is None:
+            return self._print_registered(expr)
+        return super()._print_Pow(expr)
+
+    def _print_NumberSymbol(self, expr: sp.NumberSymbol) -> str:
+        # e and \pi as the registry writes them (SymPy's pi is \text{\Pi} with some settings).
+        return functions.NUMBER_SYMBOLS[expr].latex
+
+    _print_Exp1 = _print_Pi = _print_NumberSymbol
 
     def _print_Max(self, expr: sp.Max, exp: Any = None) -> str:
         # max(x, 0.01 x) in the order given: SymPy sorts Max's arguments.
         args = sorted(expr.args, key=_size)
         text = rf"\max({', '.join(self._print(a) for a in args)})"
-        return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
-
-    def _print_log(self, expr: sp.log, exp: Any = None) -> str:
-        # \log \hat{y}_{i}, with parentheses only around compound arguments.
-        arg = expr.args[0]
-        inner = self._print(arg)
-        if not (arg.is_Atom or isinstance(arg, sp.Indexed)):
-            inner = rf"\left({inner}\right)"
-        text = rf"\log {inner}"
         return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
 
     def _print_Rational(self, expr: sp.Rational) -> str:
@@ -598,6 +608,8 @@ class UnicodePrinter(StrPrinter):
 
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         base, exponent = expr.args
+        if exponent == sp.S.Half:
+            return functions.BY_NAME["sqrt"].unicode.format(self._print(base))
         if exponent.is_Integer and exponent > 1:
             return self.parenthesize(base, 60) + str(exponent).translate(_SUPERSCRIPTS)
         return super()._print_Pow(expr, rational).replace("**", "^")
@@ -616,16 +628,24 @@ class UnicodePrinter(StrPrinter):
         bound = f"{self._print(index)}={self._print(low)}..{self._print(high)}"
         return f"Σ[{bound}] {self.parenthesize(expr.function, 45)}"
 
-    def _print_exp(self, expr: sp.exp) -> str:
-        return f"exp({self._print(expr.args[0])})"
-
     def _print_Function(self, expr: sp.Function) -> str:
+        entry = functions.of(expr)
+        if entry is not None:
+            return entry.unicode.format(self._print(expr.args[0]))
         name = expr.func.__name__
         if name.startswith("g_"):
             tail = name[2:]
             prime = tail.endswith("'")
             name = "g" + subscript(tail.rstrip("'")) + ("'" if prime else "")
         return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+
+    _print_exp = _print_log = _print_tanh = _print_sin = _print_cos = _print_Function
+    _print_Abs = _print_sign = _print_log1p = _print_expm1 = _print_Function
+
+    def _print_NumberSymbol(self, expr: sp.NumberSymbol) -> str:
+        return functions.NUMBER_SYMBOLS[expr].unicode
+
+    _print_Exp1 = _print_Pi = _print_NumberSymbol
 
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
         parts = []

@@ -7,6 +7,8 @@ with its reason. Output is already in ``ruff format`` style (spaces around ``*``
 Python targets (NumPy, array API) subclass :class:`ArrayPrinter`, which prints the elementwise
 functions on whole arrays. A function outside :data:`SUPPORTED_FUNCTIONS`
 raises :class:`CodegenError`; it is never turned into a comment or a call that might not exist.
+Function names come from the registry (:mod:`symgrad.functions`), constants are written as
+numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.pycode import PythonCodePrinter
 
+from symgrad import functions
 from symgrad.arrays import LogAddExp
 from symgrad.errors import SymgradError
 from symgrad.program.ir import Shape, Var
@@ -27,50 +30,17 @@ class CodegenError(SymgradError):
     """An expression that a printer of generated code cannot translate."""
 
 
-#: Names of the SymPy functions both printers translate (the custom-activation grammar and what
-#: the stable forms of the catalogue use).
-SUPPORTED_FUNCTIONS: frozenset[str] = frozenset(
-    {
-        "exp",
-        "log",
-        "log1p",
-        "expm1",
-        "tanh",
-        "sin",
-        "cos",
-        "Abs",
-        "sign",
-        "Max",
-        "Min",
-        "Heaviside",
-        "Piecewise",
-        "BatchSum",
-        "LogAddExp",
-        "Dot",
-        "Transpose",
-        "RowSum",
-        "RowMax",
-        "Total",
-    }
-)
-
 #: The primitives of whole arrays, which only array printers know.
 ARRAY_FUNCTIONS: frozenset[str] = frozenset(
     {"BatchSum", "Dot", "Transpose", "RowSum", "RowMax", "Total"}
 )
-
-_MATH_FUNCTIONS = {
-    "exp": "math.exp",
-    "log": "math.log",
-    "log1p": "math.log1p",
-    "expm1": "math.expm1",
-    "tanh": "math.tanh",
-    "sin": "math.sin",
-    "cos": "math.cos",
-    "Abs": "abs",
-    "Max": "max",
-    "Min": "min",
-}
+#: Names of the SymPy functions the printers of generated code translate: every function of the
+#: registry (:mod:`symgrad.functions`), the choices, and the array primitives.
+SUPPORTED_FUNCTIONS: frozenset[str] = frozenset(
+    {entry.__name__ for entry in functions.BY_CLASS}
+    | {"Max", "Min", "Heaviside", "Piecewise", "LogAddExp"}
+    | ARRAY_FUNCTIONS
+)
 
 
 def _is_simple_power_operand(text: str) -> bool:
@@ -91,16 +61,34 @@ def without_logaddexp(expr: sp.Expr) -> sp.Expr:
 class MathPrinter(PythonCodePrinter):
     """Python code for plain floats: ``math.exp(a1_0)``, ``max(a1_0, 0.0)``, ``x if c else y``."""
 
-    _functions: dict[str, str] = _MATH_FUNCTIONS
     _allowed: frozenset[str] = SUPPORTED_FUNCTIONS - ARRAY_FUNCTIONS
-    _sqrt = "math.sqrt"
 
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
         defaults: dict[str, Any] = {"fully_qualified_modules": True, "strict": True}
         defaults.update(settings or {})
         super().__init__(defaults)
-        # Only the supported names; the inherited table also holds math.gamma and friends.
-        self.known_functions = dict(self._functions)
+        # No inherited table (it holds math.gamma and friends): the registry's functions only.
+        self.known_functions: dict[str, str] = {}
+
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        # A constant (e, pi, log(2)) is the number it stands for, never computed at run time.
+        if isinstance(expr, sp.Basic) and functions.is_constant(expr):
+            return functions.literal(expr)
+        return str(super()._print(expr, **kwargs))
+
+    def _function(self, entry: functions.Function, arg: str) -> str:
+        """The call of a registry function on floats: ``math.exp(a)``, ``abs(a)``."""
+        assert entry.math is not None
+        return entry.math.format(arg)
+
+    def _print_registered(self, expr: sp.Expr) -> str:
+        # Every elementary function as the registry spells it for this printer.
+        entry = functions.of(expr)
+        assert entry is not None
+        return self._function(entry, self._print(expr.args[0]))
+
+    _print_exp = _print_log = _print_tanh = _print_sin = _print_cos = _print_registered
+    _print_Abs = _print_log1p = _print_expm1 = _print_registered
 
     def doprint(self, expr: Any, assign_to: Any = None) -> str:
         # Refuse unsupported functions up front with a message that names them.
@@ -180,7 +168,7 @@ class MathPrinter(PythonCodePrinter):
         # Square roots as sqrt, negative powers as a quotient, and ruff's spacing around **.
         base, exponent = expr.base, expr.exp
         if exponent == sp.S.Half:
-            return f"{self._sqrt}({self._print(base)})"
+            return self._function(functions.BY_NAME["sqrt"], self._print(base))
         if exponent.is_Rational and exponent.is_negative:
             return f"1.0 / {self.parenthesize(sp.Pow(base, -exponent), PRECEDENCE['Mul'], True)}"
         left = self.parenthesize(base, PRECEDENCE["Pow"], strict=True)
@@ -236,18 +224,6 @@ class MathPrinter(PythonCodePrinter):
         return str(self._print(expr))
 
 
-#: The elementwise functions of an array library, by SymPy name: NumPy and the array API standard
-#: spell them alike (``np.exp``, ``xp.exp``).
-_ARRAY_FUNCTIONS = ("exp", "log", "log1p", "expm1", "tanh", "sin", "cos", "sign")
-
-
-def array_functions(namespace: str) -> dict[str, str]:
-    """``{"exp": "np.exp", ..., "Abs": "np.abs"}`` for the array library called ``namespace``."""
-    functions = {name: f"{namespace}.{name}" for name in _ARRAY_FUNCTIONS}
-    functions["Abs"] = f"{namespace}.abs"
-    return functions
-
-
 class ArrayPrinter(MathPrinter):
     """The same expressions on whole arrays of a library ``namespace`` (``np``, ``xp``):
     ``xp.exp``, ``xp.maximum(a, 0.0)``, ``xp.where``.
@@ -262,6 +238,10 @@ class ArrayPrinter(MathPrinter):
     def __init__(self, variables: Mapping[str, Var] | None = None) -> None:
         super().__init__()
         self.variables: Mapping[str, Var] = variables or {}
+
+    def _function(self, entry: functions.Function, arg: str) -> str:
+        # NumPy and the array API standard spell every function of the registry alike.
+        return f"{self._namespace}.{entry.array}({arg})"
 
     def _ndim(self, expr: sp.Expr) -> int:
         shapes: list[Shape] = [
@@ -297,7 +277,7 @@ class ArrayPrinter(MathPrinter):
 
     def _print_sign(self, expr: sp.sign) -> str:
         # Array libraries have an elementwise sign.
-        return f"{self._namespace}.sign({self._print(expr.args[0])})"
+        return self._function(functions.BY_NAME["sign"], self._print(expr.args[0]))
 
     def _fold(self, name: str, args: tuple[sp.Expr, ...]) -> str:
         ordered = sorted(args, key=lambda a: (a.is_number, sp.default_sort_key(a)))

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-from sympy.codegen.cfunctions import expm1, log1p
 
+from symgrad import functions
 from symgrad.arrays import BatchSum, Dot, LogAddExp, RowMax, RowSum, Total, Transpose
 from symgrad.program.ir import BATCH, Output, Program, Var
 
@@ -37,8 +37,11 @@ class Arithmetic:
         return np.asarray(values, dtype=np.float64)
 
     def function(self, name: str) -> Callable[..., Any]:
-        """The elementwise function ``exp``, ``log``, ... of this arithmetic."""
-        return _NUMPY_FUNCTIONS[name]
+        """The elementwise function ``exp``, ``log``, ... of this arithmetic (the names of
+        :mod:`symgrad.functions`, and ``logaddexp``)."""
+        if name == "logaddexp":
+            return np.logaddexp
+        return functions.numpy_function(name)
 
     def dot(self, left: Any, right: Any) -> Any:
         return np.dot(left, right)
@@ -70,20 +73,6 @@ class Arithmetic:
     def power(self, base: Any, exponent: Any) -> Any:
         return np.power(base, exponent)
 
-
-_NUMPY_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "exp": np.exp,
-    "log": np.log,
-    "tanh": np.tanh,
-    "sin": np.sin,
-    "cos": np.cos,
-    "Abs": np.abs,
-    "sign": np.sign,
-    "log1p": np.log1p,
-    "expm1": np.expm1,
-    "sqrt": np.sqrt,
-    "logaddexp": np.logaddexp,
-}
 
 #: The evaluator's default arithmetic.
 FLOAT64 = Arithmetic()
@@ -145,6 +134,13 @@ def evaluate(
     return Evaluation(values, outputs)
 
 
+def evaluate_expression(
+    expr: sp.Expr, values: Mapping[str, Any], arithmetic: Arithmetic = FLOAT64
+) -> Any:
+    """One expression of a program's variables (``values`` by name) in ``arithmetic``."""
+    return _evaluate(expr, dict(values), arithmetic)
+
+
 def _assemble(output: Output, values: dict[str, Any], program: Program, ar: Arithmetic) -> Any:
     if output.whole is not None:
         return values[output.whole.name]
@@ -165,7 +161,7 @@ def _assemble(output: Output, values: dict[str, Any], program: Program, ar: Arit
 def _evaluate(expr: sp.Expr, values: dict[str, Any], ar: Arithmetic) -> Any:
     if isinstance(expr, sp.Symbol):
         return values[expr.name]
-    if expr.is_Number:
+    if expr.is_number:  # 2, 1/2, and the constants e, pi, log(2)
         return ar.number(expr)
     if isinstance(expr, (sp.Add, sp.Mul)):
         parts = [_evaluate(arg, values, ar) for arg in expr.args]
@@ -228,7 +224,7 @@ def _function(expr: sp.Expr, values: dict[str, Any], ar: Arithmetic) -> Any:
         return {">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right}[
             expr.rel_op
         ]
-    name = type(expr).__name__
-    if isinstance(expr, (log1p, expm1)) or name in _NUMPY_FUNCTIONS:
-        return ar.function(name)(arg())
-    raise EvaluationError(f"the evaluator has no rule for {name}")
+    entry = functions.of(expr)
+    if entry is not None:
+        return ar.function(entry.name)(arg())
+    raise EvaluationError(f"the evaluator has no rule for {type(expr).__name__}")

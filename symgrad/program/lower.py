@@ -62,19 +62,24 @@ class LoweringError(SymgradError):
     """A form of the derivation that the lowering does not know how to translate."""
 
 
-def total(expr: sp.Expr) -> sp.Expr:
-    """``Total(expr)``, the sum of every entry, distributed over sums and constant factors.
+def total(expr: sp.Expr, units: int, per_row: bool = True) -> sp.Expr:
+    """``Total(expr)``: the sum over the batch of a row form of ``units`` units, distributed over
+    sums and constant factors.
 
+    ``expr`` has one value per row (``per_row``, as a per-sample loss), or one per unit (the
+    argument of a row sum): a constant term ``c`` sums to ``B c``, or ``B n c``.
     ``Total(RowSum(e))`` is ``Total(e)``: the sum over the rows of the sums over each row.
     """
     if isinstance(expr, sp.Add):
-        return sp.Add(*[total(term) for term in expr.args])
+        return sp.Add(*[total(term, units, per_row) for term in expr.args])
+    if expr.is_number:
+        return expr * BATCH_SIZE.symbol * (1 if per_row else units)
     if isinstance(expr, sp.Mul):
         coefficient, rest = expr.as_coeff_Mul()
         if coefficient != 1:
-            return coefficient * total(rest)
+            return coefficient * total(rest, units, per_row)
     if isinstance(expr, RowSum):
-        return total(expr.args[0])
+        return total(expr.args[0], units, per_row=False)
     return Total(expr)
 
 
@@ -265,7 +270,7 @@ class _MatrixLowering(_Lowering):
             target = self.var("yhat", None, (BATCH, width))
             self.emit(target, yhat, self.id(Kind.BATCH_PREDICTION), note)
         batch = BATCH_SIZE.symbol
-        loss = total(pair.code_loss.xreplace(names)) / batch
+        loss = total(pair.code_loss.xreplace(names), width) / batch
         self.emit(self.var("loss", None, ()), loss, self.id(Kind.BATCH_LOSS), pair.loss_note)
         delta = pair.code_delta.xreplace(names) / batch
         note = pair.delta_note

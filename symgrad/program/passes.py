@@ -125,6 +125,7 @@ def eliminate_common_subexpressions(program: Program, prefix: str = "t") -> Prog
     )
     batch = sp.Symbol(BATCH, real=True)
     replacements, reduced = sp.cse(exprs, symbols=temporaries, order="canonical", ignore=(batch,))
+    replacements, reduced = _numbers_in_place(replacements, reduced)
     if not replacements:
         return program
     definitions = dict(replacements)
@@ -149,6 +150,25 @@ def eliminate_common_subexpressions(program: Program, prefix: str = "t") -> Prog
         out.append(Statement(statement.target, value, statement.step, statement.note))
     # Outputs name variables, which cse never replaces.
     return program.with_statements(tuple(out))
+
+
+def _numbers_in_place(
+    replacements: list[tuple[sp.Symbol, sp.Expr]], reduced: list[sp.Expr]
+) -> tuple[list[tuple[sp.Symbol, sp.Expr]], list[sp.Expr]]:
+    """The temporaries of ``cse`` without those that hold a number (``log(2)``): a constant is
+    written where it is used (code writes it as a literal), never as a variable of the program,
+    which a target would take for something computed at run time."""
+    numbers: dict[sp.Symbol, sp.Expr] = {}
+    kept: list[tuple[sp.Symbol, sp.Expr]] = []
+    for symbol, definition in replacements:
+        definition = definition.xreplace(numbers) if numbers else definition
+        if definition.is_number:
+            numbers[symbol] = definition
+        else:
+            kept.append((symbol, definition))
+    if not numbers:
+        return replacements, reduced
+    return kept, [expr.xreplace(numbers) for expr in reduced]
 
 
 def merge_totals(program: Program) -> Program:

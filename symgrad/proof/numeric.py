@@ -29,6 +29,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from symgrad import functions
 from symgrad import notation as nt
 from symgrad.derivation import Check, CheckMethod, Derivation, Kind, Step, StepId, build_step
 from symgrad.domain import domains, placement
@@ -158,8 +159,10 @@ def rowwise(expr: sp.Expr, tables: dict[sp.IndexedBase, np.ndarray]) -> Any:
         return tables[expr.base]
     if isinstance(expr, sp.Sum):
         return sum(np.asarray(rowwise(expr.function, tables), dtype=object).ravel())
-    if expr.is_Number:
-        return mpmath.mpf(int(expr.p)) / int(expr.q) if expr.is_Rational else mpmath.mpf(str(expr))
+    if expr.is_number:  # 2, 1/2, and the constants e, pi, log(2)
+        if expr.is_Rational:
+            return mpmath.mpf(int(expr.p)) / int(expr.q)
+        return mpmath.mpf(str(sp.N(expr, 2 * DIGITS + 20)))
     if isinstance(expr, sp.Add):
         total = rowwise(expr.args[0], tables)
         for arg in expr.args[1:]:
@@ -170,12 +173,12 @@ def rowwise(expr: sp.Expr, tables: dict[sp.IndexedBase, np.ndarray]) -> Any:
         for arg in expr.args[1:]:
             product = product * rowwise(arg, tables)
         return product
+    entry = functions.of(expr)
+    if entry is not None:
+        return elementwise(entry.mpmath)(rowwise(expr.args[0], tables))
     if isinstance(expr, sp.Pow):
         base = rowwise(expr.base, tables)
         return elementwise(lambda b: b ** _exponent(expr.exp))(base)
-    functions = {sp.exp: mpmath.exp, sp.log: mpmath.log}
-    if type(expr) in functions:
-        return elementwise(functions[type(expr)])(rowwise(expr.args[0], tables))
     raise ProofError(f"cannot evaluate {type(expr).__name__} in the output layer")
 
 

@@ -25,6 +25,8 @@ import numpy as np
 import sympy as sp
 from mpmath import libmp
 
+from symgrad import functions
+
 #: Decimal digits of the working precision of the numeric proof.
 DIGITS = 40
 #: Bits after the binary point of the fixed-point vectors: comfortably past :data:`DIGITS`.
@@ -158,20 +160,6 @@ class Outer:
         return sum(self.left * direction.matvec(self.right))
 
 
-_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "exp": mpmath.exp,
-    "log": mpmath.log,
-    "tanh": mpmath.tanh,
-    "sin": mpmath.sin,
-    "cos": mpmath.cos,
-    "Abs": abs,
-    "sign": mpmath.sign,
-    "log1p": mpmath.log1p,
-    "expm1": mpmath.expm1,
-    "sqrt": mpmath.sqrt,
-}
-
-
 def _logaddexp(a: Any, b: Any) -> Any:
     top = max(a, b)
     return top + mpmath.log1p(mpmath.exp(-abs(a - b)))
@@ -199,7 +187,7 @@ class HighPrecision:
     def number(self, value: sp.Expr) -> Any:
         if value.is_Rational:
             return mpmath.mpf(int(value.p)) / int(value.q)
-        return mpmath.mpf(str(sp.Float(value, DIGITS + 10)))
+        return mpmath.mpf(str(sp.N(value, DIGITS + 10)))  # e, pi, log(2) to the precision
 
     def array(self, values: Any) -> Any:
         if isinstance(values, (GridMatrix, Outer)):
@@ -210,7 +198,7 @@ class HighPrecision:
     def function(self, name: str) -> Callable[..., Any]:
         if name == "logaddexp":
             return elementwise(_logaddexp, 2)
-        return elementwise(_FUNCTIONS[name])
+        return elementwise(functions.mpmath_function(name))
 
     def dot(self, left: Any, right: Any) -> Any:
         if isinstance(right, GridMatrix):  # rows times a weight matrix: each row on its own

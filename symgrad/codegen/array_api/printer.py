@@ -15,15 +15,13 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from symgrad.arrays import Dot
-from symgrad.codegen.pyprinter import ArrayPrinter, CodegenError, array_functions
+from symgrad.codegen.pyprinter import ArrayPrinter, CodegenError
 
 
 class ArrayApiPrinter(ArrayPrinter):
     """Array API code on the namespace ``xp``: ``X @ W1.T + b1``, ``xp.where(H1 > 0.0, G1, G1)``."""
 
-    _functions = array_functions("xp")
     _namespace = "xp"
-    _sqrt = "xp.sqrt"
 
     def parenthesize(self, item: Any, level: int, strict: bool = False) -> str:
         # ``a @ b`` binds as ``*`` does and left to right: as a factor it needs parentheses

@@ -18,6 +18,7 @@ from sympy.codegen.ast import float32, float64, real
 from sympy.printing.c import C99CodePrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 
+from symgrad import functions
 from symgrad.arrays import LogAddExp
 from symgrad.codegen.pyprinter import ARRAY_FUNCTIONS, SUPPORTED_FUNCTIONS, CodegenError
 
@@ -53,6 +54,22 @@ class CPrinter(C99CodePrinter):
                         f"{', '.join(sorted(SUPPORTED_FUNCTIONS - ARRAY_FUNCTIONS))}"
                     )
         return str(super().doprint(expr, assign_to))
+
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        # A constant (e, pi, log(2)) is the number it stands for: C99 has no M_E or M_LN2 (they
+        # are POSIX), and no code computes it at run time.
+        if isinstance(expr, sp.Basic) and functions.is_constant(expr):
+            return functions.literal(expr, single=bool(self.suffix)) + self.suffix
+        return str(super()._print(expr, **kwargs))
+
+    def _print_registered(self, expr: sp.Expr) -> str:
+        # Every function of the registry by its C99 name, with the suffix of real_t (expf).
+        entry = functions.of(expr)
+        assert entry is not None and entry.c is not None
+        return f"{entry.c}{self.suffix}({self._print(expr.args[0])})"
+
+    _print_exp = _print_log = _print_tanh = _print_sin = _print_cos = _print_registered
+    _print_Abs = _print_log1p = _print_expm1 = _print_registered
 
     def literal(self, value: float) -> str:
         """A real constant as the shortest literal that reads back as the same ``real_t``."""
@@ -115,7 +132,7 @@ class CPrinter(C99CodePrinter):
         # as sqrt; other negative powers as a quotient.
         base, exponent = expr.base, expr.exp
         if exponent == sp.S.Half:
-            return f"{self._ns}sqrt{self.suffix}({self._print(base)})"
+            return f"{functions.BY_NAME['sqrt'].c}{self.suffix}({self._print(base)})"
         if exponent.is_Rational and exponent.is_negative:
             positive = self.parenthesize(sp.Pow(base, -exponent), PRECEDENCE["Mul"], strict=True)
             return f"{self.literal(1.0)} / {positive}"

@@ -24,24 +24,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sympy as sp
-from sympy.codegen.cfunctions import expm1, log1p
 
+from symgrad import functions
 from symgrad.arrays import LogAddExp
 from symgrad.codegen.numpy.printer import NumpyPrinter
 from symgrad.program import Role, Statement, Var, shape_of
 from symgrad.program.ir import Shape
 
-#: Elementwise functions with a NumPy ufunc that can write into its argument.
+#: Elementwise functions with a NumPy ufunc that can write into its argument (the registry's).
 _UFUNCS: dict[type, str] = {
-    sp.exp: "np.exp",
-    sp.log: "np.log",
-    sp.tanh: "np.tanh",
-    sp.sin: "np.sin",
-    sp.cos: "np.cos",
-    sp.Abs: "np.abs",
-    sp.sign: "np.sign",
-    log1p: "np.log1p",
-    expm1: "np.expm1",
+    cls: f"np.{entry.array}" for cls, entry in functions.BY_CLASS.items() if entry.ufunc
 }
 #: Binary functions written in place when their second argument is a number: ``np.maximum(A, 0.0,
 #: out=A)``.
@@ -150,7 +142,8 @@ class _Statement:
         if isinstance(expr, sp.Pow) and expr.exp == 2:
             return self.unary("np.square", expr.base, "", shape, target)
         if isinstance(expr, sp.Pow) and expr.exp == sp.S.Half:
-            return self.unary("np.sqrt", expr.base, "", shape, target)
+            sqrt = functions.BY_NAME["sqrt"].array
+            return self.unary(f"np.{sqrt}", expr.base, "", shape, target)
         return self.fresh(expr)
 
     def unary(

@@ -14,7 +14,6 @@ from symgrad.codegen.pyprinter import (
     ArrayPrinter,
     CodegenError,
     MathPrinter,
-    array_functions,
 )
 from symgrad.program.passes import shape_of
 
@@ -26,9 +25,7 @@ class NumpyPrinter(ArrayPrinter):
     need (the columns of a batch of a scalar program, or the rows of a whole array).
     """
 
-    _functions = array_functions("np")
     _namespace = "np"
-    _sqrt = "np.sqrt"
 
     def _print_Dot(self, expr: sp.Expr) -> str:
         # np.dot: for a batch of one, @ runs a generic loop on an outer product, np.dot BLAS.

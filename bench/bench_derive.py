@@ -64,7 +64,7 @@ def import_sympy(repeats: int) -> float:
 
 def proof_time(sizes: list[int]) -> tuple[float, float, str]:
     """Seconds to build the derivation and to prove it, in process; the proof method used."""
-    from symgrad.pipeline import derive, program_gradient
+    from symgrad.pipeline import derive, program_at
     from symgrad.proof import prove
     from symgrad.spec import NetworkSpec
 
@@ -72,7 +72,7 @@ def proof_time(sizes: list[int]) -> tuple[float, float, str]:
     start = time.perf_counter()
     derivation = derive(spec, prove=False)
     built = time.perf_counter()
-    proved = prove(derivation, gradient=program_gradient(derivation))
+    proved = prove(derivation, program=program_at(derivation))
     done = time.perf_counter()
     assert proved.proof is not None
     return built - start, done - built, proved.proof.method.value

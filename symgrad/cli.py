@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from symgrad import __version__
+from symgrad import __version__, options
 from symgrad.errors import SymgradError
 
 if TYPE_CHECKING:
@@ -38,24 +38,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
+    """The sizes and the options of the network (and its proof), from the option table."""
     parser.add_argument(
         "sizes", nargs="+", metavar="N", help="layer sizes n_0 ... n_L (input first)"
     )
-    parser.add_argument(
-        "--activation",
-        help="hidden activation: sigmoid (default), tanh, relu, leaky-relu, softplus, identity, "
-        'or an expression in x such as "x/(1+abs(x))"; a comma list gives one per hidden layer',
-    )
-    parser.add_argument("--output", help="output function: softmax (default), sigmoid, identity")
-    parser.add_argument(
-        "--loss", help="loss: cross-entropy (default), binary-cross-entropy, squared-error"
-    )
-    parser.add_argument(
-        "--proof",
-        default="auto",
-        choices=["auto", "composed", "numeric"],
-        help="how each step is proved (default auto: composed for small networks, else numeric)",
-    )
+    for option in (*options.NETWORK, options.PROOF):
+        option.add_to(parser)
 
 
 def _notes_options(parser: argparse.ArgumentParser) -> None:
@@ -162,23 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     codegen = commands.add_parser("codegen", help="write code computing the loss and gradients")
     _common(codegen)
-    codegen.add_argument(
-        "--target",
-        default="numpy",
-        metavar="TARGET",
-        help="numpy (default): a module importing only NumPy; array-api: one module for NumPy, "
-        "PyTorch, JAX, CuPy and Dask arrays (imports array_api_compat); c: NAME.c and NAME.h in "
-        "C99 (needs -o DIR/NAME.c)",
-    )
-    codegen.add_argument(
-        "--style",
-        help="vectorized (the default): matrix form over the batch; unrolled: every scalar "
-        "written out, for small networks; --target c: auto (the default: unrolled up to the "
-        "unrolled limit, else looped), unrolled or looped",
-    )
-    codegen.add_argument(
-        "--dtype", help="the real type of targets with a fixed one (--target c: double, float)"
-    )
+    for option in options.CODE:
+        option.add_to(codegen)
     codegen.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(codegen)
 
@@ -208,8 +181,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     out = stdout if stdout is not None else sys.stdout
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        options = build_parser().parse_args(arguments)
-        return _run(options, arguments, out)
+        args = build_parser().parse_args(arguments)
+        return _run(args, arguments, out)
     except SymgradError as exc:
         _error(str(exc))
         return 2
@@ -259,17 +232,15 @@ def _warn_about_domains(spec: NetworkSpec) -> None:
             sys.stderr.write(f"{PROG}: warning: {' '.join(warning.split())}\n")
 
 
-def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
-    if options.command == "check":
+def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
+    if args.command == "check":
         from symgrad.check import check_file
 
         result = check_file(
-            options.file,
-            seed=_integer("--seed", options.seed),
-            batch=_integer("--batch", options.batch),
-            tolerance=None
-            if options.tolerance is None
-            else _number("--tolerance", options.tolerance),
+            args.file,
+            seed=_integer("--seed", args.seed),
+            batch=_integer("--batch", args.batch),
+            tolerance=None if args.tolerance is None else _number("--tolerance", args.tolerance),
         )
         _emit(out, result.report())
         return 0 if result.passed else 1
@@ -277,75 +248,74 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
     from symgrad.pipeline import derive
     from symgrad.spec import NetworkSpec
 
-    _refuse_file_name_as_output(options.output)
-    spec = NetworkSpec.parse(options.sizes, options.activation, options.output, options.loss)
-    if options.command == "codegen":
+    _refuse_file_name_as_output(args.output)
+    kinds = {option.dest: getattr(args, option.dest) for option in options.layer_kinds()}
+    spec = NetworkSpec.parse(args.sizes, args.activation, args.output, args.loss, kinds)
+    if args.command == "codegen":
         from symgrad.codegen import target
 
-        chosen = target(options.target)
-        style = options.style if options.style is not None else chosen.styles[0]
-        chosen.check(spec, style, options.dtype)  # refuse before deriving and proving
-        _check_output_file(options.out, chosen)
+        chosen = target(args.target)
+        style = args.style if args.style is not None else chosen.styles[0]
+        chosen.check(spec, style, args.dtype)  # refuse before deriving and proving
+        _check_output_file(args.out, chosen)
         _warn_about_domains(spec)
-    if options.command in ("latex", "markdown"):
+    if args.command in ("latex", "markdown"):
         from symgrad.render.notes import NotesOptions
 
-        notes_options = NotesOptions(
-            options.expand, options.checks, options.label_prefix, options.example
-        )
+        notes_options = NotesOptions(args.expand, args.checks, args.label_prefix, args.example)
         notes_options.resolved(spec.depth)  # refuse before the work of deriving and proving
-    seed = options.seed if options.command == "example" else getattr(options, "example", None)
+    seed = args.seed if args.command == "example" else getattr(args, "example", None)
     if seed is not None:
         from symgrad.worked import check_example
 
         check_example(spec, seed)
-    derivation = derive(spec, method=options.proof)
-    if options.command == "example":
+    derivation = derive(spec, method=args.proof)
+    if args.command == "example":
         from symgrad.worked import worked_example
 
-        numbers = worked_example(derivation, options.seed)
-        if options.format == "json":
+        numbers = worked_example(derivation, args.seed)
+        if args.format == "json":
             _emit(out, numbers.to_json())
         else:
             from symgrad.render.example import render_example_text
 
             _emit(out, render_example_text(derivation, numbers))
         return 0
-    if options.command == "derive":
-        _emit(out, _show(derivation, options.show))
+    if args.command == "derive":
+        _emit(out, _show(derivation, args.show))
         return 0
-    if options.command == "codegen":
+    if args.command == "codegen":
         from symgrad.codegen import generate
 
-        stem = Path(options.out).stem if options.out is not None else "mlp"
-        files = generate(derivation, options.target, style, options.dtype, name=stem)
-        if options.out is None:
+        stem = Path(args.out).stem if args.out is not None else "mlp"
+        files = generate(derivation, args.target, style, args.dtype, name=stem)
+        if args.out is None:
             _emit(out, files[0].text)
             return 0
         from symgrad import fileio
 
         if len(files) == 1:
-            fileio.write_atomic(options.out, files[0].text)
+            fileio.write_atomic(args.out, files[0].text)
         else:
-            path = Path(options.out)
+            path = Path(args.out)
             fileio.write_all_atomic([(path.with_suffix(f.suffix), f.text) for f in files])
         return 0
-    if options.command == "latex":
+    if args.command == "latex":
         from symgrad.render.notes import render_latex
 
-        text = render_latex(derivation, fragment=options.fragment, options=notes_options)
-    elif options.command == "slides":
+        text = render_latex(derivation, fragment=args.fragment, options=notes_options)
+    elif args.command == "slides":
         from symgrad.render.slides import render_slides
 
-        text = render_slides(derivation, example=options.example)
+        text = render_slides(derivation, example=args.example)
     else:
         from symgrad.render.notes import render_markdown
 
         text = render_markdown(derivation, options=notes_options)
-    if options.out is not None:
+    if args.out is not None:
         from symgrad.fileio import write_atomic
 
-        write_atomic(options.out, text)
+        write_atomic(args.out, text)
     else:
         _emit(out, text)
     return 0

@@ -1,21 +1,27 @@
-"""The one place that names every mathematical object of the notes.
+"""The naming table: every quantity of the notes as an object, and its name in every notation.
 
-Each object (``W_k``, ``W_{kij}``, ``b_{ki}``, ``a_k``, ``h_k``, ``x``, ``y``, ``yhat``, the loss
-``L``, the error signal ``dL/da_k`` and the gradients) is a SymPy object built here, and here it
-gets its LaTeX, its Unicode and its Python identifier. Indices are 1-based in the math and
-0-based in code; the translation happens only in :func:`python_index`.
+A :class:`Quantity` knows what it is (``W``, ``b``, ``a``, ``h``, ``x``, ``y``, ``yhat``, the
+loss), its layer, and whether it is the gradient of the loss with respect to it. Its names all
+come from :data:`NAMES`, one row per kind of quantity: the LaTeX of the notes and the Unicode of
+the terminal, the SymPy symbol, the variable of the program and of generated code (whole, and one
+entry), the key of ``symgrad example --format json`` and of ``params``. Nothing reads a name
+back: the symbols made here carry their quantity (:class:`QuantitySymbol`), the elementwise bases
+are objects compared as objects (:func:`entry_quantity`), and the undefined functions ``g``,
+``g'`` carry their layer and their spellings. Indices are 1-based in the math and 0-based in code;
+the translation happens only in :func:`python_index`.
 
 Elementwise objects are :class:`sympy.Indexed` entries of the bases below, with the layer as the
-first index (``W[k, i, j]`` is ``W_{kij}``); ``h_0`` is written ``x``. Vectors and matrices are
-:class:`sympy.MatrixSymbol` objects whose names are looked up in :data:`MATRIX_KINDS`.
+first index (``W[k, i, j]`` is ``W_{kij}``); ``h_0`` is written ``x``.
 """
 
 from __future__ import annotations
 
-import re
+import enum
 from dataclasses import dataclass
+from typing import Any
 
 import sympy as sp
+from sympy.core.symbol import Str
 
 #: The generic unit indices of the notes.
 I = sp.Symbol("i", integer=True, positive=True)  # noqa: E741 - the notes' index i
@@ -40,43 +46,276 @@ MEAN_LOSS = sp.Symbol("Lbar")
 #: ``L^(s)``, the per-sample loss of sample ``s`` (an entry of this base).
 SAMPLE_LOSS = sp.IndexedBase("Lsample")
 
-_LATEX_BASES = {
-    "W": "W",
-    "b": "b",
-    "a": "a",
-    "h": "h",
-    "x": "x",
-    "y": "y",
-    "yhat": r"\hat{y}",
-    # the mini-batch matrices, rows as samples
-    "A": "A",
-    "H": "H",
-    "X": "X",
-    "Y": "Y",
-    "Yhat": r"\hat{Y}",
-    "Delta": r"\Delta",
-    "G": "G",
-}
-_UNICODE_BASES = {
-    "W": "W",
-    "b": "b",
-    "a": "a",
-    "h": "h",
-    "x": "x",
-    "y": "y",
-    "yhat": "ŷ",
-    "A": "A",
-    "H": "H",
-    "X": "X",
-    "Y": "Y",
-    "Yhat": "Ŷ",
-    "Delta": "Δ",
-    "G": "G",
-}
 LATEX_LOSS = r"\mathcal{L}"
 UNICODE_LOSS = "L"
 LATEX_MEAN_LOSS = r"\bar{\mathcal{L}}"
 UNICODE_MEAN_LOSS = "L̄"
+
+
+# Quantities and their names ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class Quantity:
+    """A quantity of the network: ``base`` of layer ``layer``, or (``gradient``) the gradient of
+    the loss with respect to it. ``h_0`` is ``x``: make it with :func:`quantity`."""
+
+    base: str
+    layer: int | None = None
+    gradient: bool = False
+
+    @property
+    def of(self) -> Quantity:
+        """The quantity a gradient is taken with respect to (itself when it is none)."""
+        return Quantity(self.base, self.layer)
+
+    def grad(self) -> Quantity:
+        """The gradient of the loss with respect to this quantity."""
+        return Quantity(self.base, self.layer, gradient=True)
+
+    @property
+    def names(self) -> Names:
+        return NAMES[(self.base, self.gradient)]
+
+    @property
+    def program(self) -> str:
+        """The program variable holding it whole (rows are samples): ``A2``, ``Delta2``, ``X``."""
+        return _formatted(self.names.program, self)
+
+    def entry(self, *indices: int) -> str:
+        """The program variable of one entry (0-based): ``W1_0_2``, ``d2_1``, ``x0``."""
+        return self.names.scalar.format(k=self.layer, e="_".join(str(i) for i in indices))
+
+    @property
+    def json(self) -> str:
+        """Its key in ``symgrad example --format json`` (``a1``, ``grad_W2``, ``yhat``), and in
+        ``params`` for a parameter (``W1``)."""
+        return _formatted(self.names.json, self)
+
+    @property
+    def plain(self) -> str:
+        """Its name in plain text, where no subscript can be drawn (Mermaid): ``W1``."""
+        return _formatted(self.names.plain, self)
+
+    @property
+    def latex(self) -> str:
+        """The LaTeX of the vector or matrix: ``W_{2}``, ``\\nabla_{a_{2}} \\mathcal{L}``."""
+        return _latex(self, Form.VECTOR)
+
+    @property
+    def unicode(self) -> str:
+        return _unicode(self, Form.VECTOR)
+
+
+def quantity(base: str, layer: int | None = None, gradient: bool = False) -> Quantity:
+    """The quantity ``base`` of ``layer``; ``h_0`` is the input ``x``."""
+    if base == "h" and layer == 0:
+        return Quantity("x", None, gradient)
+    return Quantity(base, layer, gradient)
+
+
+@dataclass(frozen=True)
+class Names:
+    """How one kind of quantity is written (``{k}`` is the layer, ``{e}`` the 0-based entry).
+
+    ``latex``, ``unicode``: the symbol of the notes and of the terminal (a gradient's is the
+    ``\\nabla`` of its quantity); ``symbol``: the SymPy name; ``program``: the program's variable
+    holding it whole, rows as samples; ``scalar``: one entry; ``json``: the key in ``symgrad
+    example --format json`` and ``params``; ``batch_*``: the matrix of a mini-batch, rows as
+    samples; ``plain``: plain text.
+    """
+
+    latex: str
+    unicode: str
+    symbol: str
+    program: str
+    scalar: str
+    json: str
+    batch_latex: str = ""
+    batch_unicode: str = ""
+    batch_symbol: str = ""
+    plain: str = ""
+    #: A parameter's gradient of the batch's mean loss (``meangrad_W``), shaped like it.
+    mean_symbol: str = ""
+
+
+#: The naming table. Gradients of the activations are held divided by ``B`` in the program (the
+#: rows of ``Delta_k`` and ``G_k``): the loss of a batch is the mean.
+NAMES: dict[tuple[str, bool], Names] = {
+    ("x", False): Names("x", "x", "x", "X", "x{e}", "x", "X", "X", "X", "x"),
+    ("y", False): Names("y", "y", "y", "Y", "y{e}", "y", "Y", "Y", "Y", "y"),
+    ("W", False): Names("W", "W", "W", "W{k}", "W{k}_{e}", "W{k}", plain="W{k}"),
+    ("b", False): Names("b", "b", "b", "b{k}", "b{k}_{e}", "b{k}", plain="b{k}"),
+    ("a", False): Names("a", "a", "a", "A{k}", "a{k}_{e}", "a{k}", "A", "A", "A", "a{k}"),
+    ("h", False): Names("h", "h", "h", "H{k}", "h{k}_{e}", "h{k}", "H", "H", "H", "h{k}"),
+    ("yhat", False): Names(
+        r"\hat{y}", "ŷ", "yhat", "Yhat", "yhat{e}", "yhat", r"\hat{Y}", "Ŷ", "Yhat", "yhat"
+    ),
+    ("loss", False): Names(
+        LATEX_LOSS, UNICODE_LOSS, "L", "value", "value", "loss", LATEX_MEAN_LOSS, "L̄", "Lbar"
+    ),
+    ("a", True): Names(
+        "", "", "grad_a", "Delta{k}", "d{k}_{e}", "grad_a{k}", r"\Delta", "Δ", "Delta"
+    ),
+    ("h", True): Names("", "", "grad_h", "G{k}", "gh{k}_{e}", "grad_h{k}", "G", "G", "G"),
+    ("W", True): Names(
+        "", "", "grad_W", "dW{k}", "dW{k}_{e}", "grad_W{k}", mean_symbol="meangrad_W"
+    ),
+    ("b", True): Names(
+        "", "", "grad_b", "db{k}", "db{k}_{e}", "grad_b{k}", mean_symbol="meangrad_b"
+    ),
+}
+
+
+def _formatted(pattern: str, q: Quantity) -> str:
+    return pattern.format(k=q.layer)
+
+
+class Form(enum.Enum):
+    """How a quantity is held by a symbol: a vector (or matrix) of one sample, the matrix of a
+    mini-batch (rows are samples), or the gradient of the batch's mean loss."""
+
+    VECTOR = "vector"
+    BATCH = "batch"
+    MEAN = "mean"
+
+
+def _latex(q: Quantity, form: Form) -> str:
+    names = q.names
+    layer = "" if q.layer is None else f"_{{{q.layer}}}"
+    if form is Form.BATCH:
+        return f"{names.batch_latex}{layer}"
+    if q.gradient:
+        loss = LATEX_MEAN_LOSS if form is Form.MEAN else LATEX_LOSS
+        return rf"\nabla_{{{_latex(q.of, Form.VECTOR)}}} {loss}"
+    return f"{names.latex}{layer}"
+
+
+def _unicode(q: Quantity, form: Form) -> str:
+    names = q.names
+    layer = "" if q.layer is None else subscript(str(q.layer))
+    if form is Form.BATCH:
+        return f"{names.batch_unicode}{layer}"
+    if q.gradient:
+        loss = UNICODE_MEAN_LOSS if form is Form.MEAN else UNICODE_LOSS
+        return f"∇_{_unicode(q.of, Form.VECTOR)} {loss}"
+    return f"{names.unicode}{layer}"
+
+
+_SUBSCRIPTS = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
+SUPERSCRIPTS = str.maketrans("0123456789+-()s", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ˢ")
+
+
+def subscript(text: str) -> str:
+    """Unicode subscript of ``text`` where every character has one, else ``_text``."""
+    translated = text.translate(_SUBSCRIPTS)
+    if any(ch == orig and ch not in "," for ch, orig in zip(translated, text, strict=True)):
+        return "_" + text
+    return translated
+
+
+# Symbols that carry their quantity ------------------------------------------------------------
+
+
+class Meaning(sp.Atom):
+    """What a :class:`QuantitySymbol` stands for: a quantity in a form (an argument of the symbol,
+    so that it survives every rebuild of the expression)."""
+
+    __slots__ = ("quantity", "form")
+
+    def __new__(cls, quantity: Quantity, form: Form) -> Meaning:
+        obj = sp.Basic.__new__(cls)
+        obj.quantity = quantity
+        obj.form = form
+        return obj  # type: ignore[no-any-return]
+
+    def __getnewargs__(self) -> tuple[Quantity, Form]:
+        return (self.quantity, self.form)
+
+    def _hashable_content(self) -> tuple[Quantity, Form]:
+        return (self.quantity, self.form)
+
+    def __str__(self) -> str:
+        return f"{self.quantity}:{self.form.value}"
+
+    __repr__ = __str__
+
+
+class QuantitySymbol(sp.MatrixSymbol):
+    """A vector or matrix of the notation, carrying the quantity it holds (never parsed from its
+    name, which is only for SymPy)."""
+
+    def __new__(cls, name: str | Str, rows: Any, cols: Any, meaning: Meaning) -> QuantitySymbol:
+        name = name if isinstance(name, Str) else Str(name)
+        rows, cols = sp.sympify(rows), sp.sympify(cols)
+        return sp.Basic.__new__(cls, name, rows, cols, meaning)  # type: ignore[return-value]
+
+    @property
+    def shape(self) -> tuple[sp.Expr, sp.Expr]:  # type: ignore[override]
+        return self.args[1], self.args[2]  # type: ignore[return-value]
+
+    @property
+    def meaning(self) -> Meaning:
+        return self.args[3]  # type: ignore[return-value]
+
+    @property
+    def quantity(self) -> Quantity:
+        return self.meaning.quantity
+
+    @property
+    def form(self) -> Form:
+        return self.meaning.form
+
+    @property
+    def latex(self) -> str:
+        return _latex(self.quantity, self.form)
+
+    @property
+    def unicode(self) -> str:
+        return _unicode(self.quantity, self.form)
+
+    def resized(self, rows: Any, cols: Any) -> QuantitySymbol:
+        """The same quantity with another shape (a network with other widths)."""
+        return QuantitySymbol(self.args[0], rows, cols, self.meaning)
+
+
+def _symbol(q: Quantity, form: Form, rows: Any, cols: Any) -> QuantitySymbol:
+    names = q.names
+    base = {Form.VECTOR: names.symbol, Form.BATCH: names.batch_symbol, Form.MEAN: names.mean_symbol}
+    name = base[form] if q.layer is None else f"{base[form]}_{q.layer}"
+    return QuantitySymbol(name, rows, cols, Meaning(q, form))
+
+
+def matrix(base: str, k: int | None, rows: int, cols: int = 1) -> QuantitySymbol:
+    """The matrix or column vector ``base_k`` (``W_k``, ``h_k``, ...) of the given shape."""
+    return _symbol(quantity(base, k), Form.VECTOR, rows, cols)
+
+
+def gradient(of: str, k: int | None, rows: int, cols: int = 1) -> QuantitySymbol:
+    """``grad_{of_k} L`` as a matrix symbol of the shape of ``of_k``."""
+    return _symbol(quantity(of, k, gradient=True), Form.VECTOR, rows, cols)
+
+
+def batch_matrix(base: str, k: int | None, cols: int, gradient: bool = False) -> QuantitySymbol:
+    """A matrix of the mini-batch, one row per sample: ``A_k``, ``H_k``, ``Y``; with
+    ``gradient``, ``Delta_k`` (``a``) or ``G_k`` (``h``), the rows ``grad / B``.
+
+    ``H_0`` is ``X``. It has :data:`BATCH` rows and ``cols`` columns.
+    """
+    return _symbol(quantity(base, k, gradient), Form.BATCH, BATCH, cols)
+
+
+def mean_gradient(of: str, k: int, rows: int, cols: int = 1) -> QuantitySymbol:
+    """``grad_{of_k} Lbar``, the gradient of the batch's mean loss, shaped like ``of_k``."""
+    return _symbol(quantity(of, k, gradient=True), Form.MEAN, rows, cols)
+
+
+def quantity_of(expr: sp.Basic) -> Quantity | None:
+    """The quantity a symbol of this table holds, or None for any other expression."""
+    return expr.quantity if isinstance(expr, QuantitySymbol) else None
+
+
+# Entries -------------------------------------------------------------------------------------
 
 
 def weight(k: int, i: sp.Expr | int, j: sp.Expr | int) -> sp.Indexed:
@@ -114,75 +353,18 @@ def partial(of: sp.Expr, wrt: sp.Expr | None = None) -> sp.Derivative:
     return sp.Derivative(of, wrt, evaluate=False)
 
 
-def activation_function(k: int, uniform: bool) -> type[sp.Function]:
-    """The undefined function ``g`` (or ``g_k`` when hidden layers differ)."""
-    return sp.Function("g" if uniform else f"g_{k}")
-
-
-def activation_derivative(k: int, uniform: bool) -> type[sp.Function]:
-    """The undefined function ``g'`` (or ``g_k'``)."""
-    return sp.Function("g'" if uniform else f"g_{k}'")
-
-
-# Vectors and matrices --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MatrixKind:
-    """What a :class:`sympy.MatrixSymbol` name stands for: ``base`` of layer ``layer``."""
-
-    base: str  # "W", "b", "a", "h", "x", "y", "yhat", "grad", "gprime", or a batch matrix
-    layer: int | None
-    of: str | None = None  # for "grad": the object the gradient is taken with respect to
-    #: For "grad": True for the gradient of the batch's mean loss, not of the per-sample loss.
-    mean: bool = False
-
-
-_MATRIX_NAME = re.compile(
-    r"(?:(grad|meangrad)_)?(W|b|a|h|x|y|yhat|gprime|A|H|X|Y|Yhat|Delta|G)(?:_(\d+))?"
-)
-
-
-def matrix_kind(name: str) -> MatrixKind:
-    """Decode a matrix symbol name built by this module."""
-    match = _MATRIX_NAME.fullmatch(name)
-    if match is None:
-        raise ValueError(f"not a symgrad matrix name: {name!r}")
-    grad, base, layer = match.groups()
-    number = int(layer) if layer is not None else None
-    if grad:
-        return MatrixKind("grad", number, base, mean=grad == "meangrad")
-    return MatrixKind(base, number)
-
-
-def matrix(base: str, k: int | None, rows: int, cols: int = 1) -> sp.MatrixSymbol:
-    """The matrix or column vector ``base_k`` (``W_k``, ``h_k``, ...) of the given shape."""
-    if base == "h" and k == 0:
-        base, k = "x", None
-    name = base if k is None else f"{base}_{k}"
-    return sp.MatrixSymbol(name, rows, cols)
-
-
-def gradient(of: str, k: int | None, rows: int, cols: int = 1) -> sp.MatrixSymbol:
-    """``grad_{of_k} L`` as a matrix symbol of the shape of ``of_k``."""
-    name = f"grad_{of}" if k is None else f"grad_{of}_{k}"
-    return sp.MatrixSymbol(name, rows, cols)
-
-
-def batch_matrix(base: str, k: int | None, cols: int) -> sp.MatrixSymbol:
-    """A matrix of the mini-batch, one row per sample: ``A_k``, ``H_k``, ``Delta_k``, ``Y``...
-
-    ``H_0`` is ``X``. It has :data:`BATCH` rows and ``cols`` columns.
-    """
-    if base == "H" and k == 0:
-        base, k = "X", None
-    name = base if k is None else f"{base}_{k}"
-    return sp.MatrixSymbol(name, BATCH, cols)
-
-
-def mean_gradient(of: str, k: int, rows: int, cols: int = 1) -> sp.MatrixSymbol:
-    """``grad_{of_k} Lbar``, the gradient of the batch's mean loss, shaped like ``of_k``."""
-    return sp.MatrixSymbol(f"meangrad_{of}_{k}", rows, cols)
+def entry(q: Quantity, row: sp.Expr | int, col: sp.Expr | int = 1) -> sp.Expr:
+    """The entry ``(row, col)`` (1-based) of the vector or matrix of ``q``: ``W_{krc}``,
+    ``a_{kr}``, ``x_r``; of a gradient, the partial ``dL/d(entry)``."""
+    if q.gradient:
+        return partial(entry(q.of, row, col))
+    k = q.layer or 0
+    if q.base == "W":
+        return weight(k, row, col)
+    makers = {"b": bias, "a": pre, "h": post}
+    if q.base in makers:
+        return makers[q.base](k, row)
+    return {"x": X, "y": Y, "yhat": YHAT}[q.base][row]
 
 
 def sample_loss(s: sp.Expr | int) -> sp.Indexed:
@@ -190,13 +372,48 @@ def sample_loss(s: sp.Expr | int) -> sp.Indexed:
     return SAMPLE_LOSS[s]
 
 
-# Index text ------------------------------------------------------------------------------------
+#: The elementwise bases and the quantity each holds entries of (the layer is the first index
+#: of the layered ones).
+_BASES: dict[sp.IndexedBase, str] = {W: "W", B: "b", A: "a", H: "h", X: "x", Y: "y", YHAT: "yhat"}
+#: Bases of the quantities that have a layer.
+_LAYERED = frozenset({W, B, A, H})
 
 
-def index_parts(entry: sp.Indexed) -> tuple[str, list[sp.Expr]]:
-    """Base name and 1-based index list of an elementwise object (``h_{0j}`` is ``x_j``)."""
-    base = str(entry.base.label)
-    return base, list(entry.indices)
+def entry_quantity(entry: sp.Indexed) -> tuple[Quantity, tuple[sp.Expr, ...]]:
+    """The quantity an elementwise object is an entry of, and its unit indices (1-based):
+    ``W_{2,1,3}`` is ``(W_2, (1, 3))``; the layer of a symbolic entry is None."""
+    base = entry.base
+    if base not in _BASES:
+        raise KeyError(f"{entry} is not an entry of the notation")
+    indices = tuple(entry.indices)
+    if base in _LAYERED:
+        layer = int(indices[0]) if indices[0].is_Integer else None
+        return Quantity(_BASES[base], layer), indices[1:]
+    return Quantity(_BASES[base]), indices
+
+
+def is_entry_of(entry: sp.Basic, base: str) -> bool:
+    """True for an entry of the elementwise base ``base`` (``"yhat"``, ``"h"``...)."""
+    return isinstance(entry, sp.Indexed) and _BASES.get(entry.base) == base
+
+
+def latex_entry_base(entry: sp.Indexed) -> str:
+    """The LaTeX of the base of an elementwise object: ``W``, ``\\hat{y}``."""
+    return NAMES[(_BASES[entry.base], False)].latex
+
+
+def unicode_entry_base(entry: sp.Indexed) -> str:
+    return NAMES[(_BASES[entry.base], False)].unicode
+
+
+def sample_copy(entry: sp.Indexed, s: int) -> sp.Indexed:
+    """``entry`` of sample ``s`` of a batch: its own copy, ``a^{(s)}_{ki}``."""
+    return sp.IndexedBase(f"{entry.base}^({s})")[entry.indices]
+
+
+def sample_partial(variable: sp.Expr, s: int) -> sp.Symbol:
+    """``dL^(s)/d(variable)``: the partial of sample ``s``'s loss, an opaque symbol."""
+    return sp.Symbol(f"dL^({s})/d{variable}")
 
 
 def join_indices(texts: list[str]) -> str:
@@ -206,25 +423,74 @@ def join_indices(texts: list[str]) -> str:
     return ",".join(texts)
 
 
-def latex_base(base: str) -> str:
-    return _LATEX_BASES[base]
+# The activations' undefined functions ---------------------------------------------------------
 
 
-def unicode_base(base: str) -> str:
-    return _UNICODE_BASES[base]
+def activation_function(k: int, uniform: bool) -> type[sp.Function]:
+    """The undefined function ``g`` (or ``g_k`` when hidden layers differ), carrying its layer
+    and how the notes and the terminal write it."""
+    return _activation(k, uniform, prime=False)
 
 
-# Python identifiers of generated code ----------------------------------------------------------
+def activation_derivative(k: int, uniform: bool) -> type[sp.Function]:
+    """The undefined function ``g'`` (or ``g_k'``)."""
+    return _activation(k, uniform, prime=True)
 
 
-def python_name(base: str, k: int | None = None) -> str:
-    """Identifier of a parameter or intermediate in generated code: ``W2``, ``b2``, ``H1``."""
-    return base if k is None else f"{base}{k}"
+def _activation(k: int, uniform: bool, prime: bool) -> type[sp.Function]:
+    mark = "'" if prime else ""
+    name = "g" if uniform else f"g_{k}"
+    latex = "g" if uniform else f"g_{{{k}}}"
+    unicode = "g" if uniform else "g" + subscript(str(k))
+    return sp.Function(
+        name + mark,
+        symgrad_layer=k,
+        symgrad_uniform=uniform,
+        symgrad_prime=prime,
+        symgrad_latex=latex + mark,
+        symgrad_unicode=unicode + mark,
+    )
+
+
+def activation_of(function: Any) -> tuple[int, bool] | None:
+    """``(layer, prime)`` of an undefined function made by :func:`activation_function` or
+    :func:`activation_derivative` (the layer of a shared ``g``: any hidden layer, so 1), or None."""
+    layer = getattr(function, "symgrad_layer", None)
+    if layer is None:
+        return None
+    return (1 if function.symgrad_uniform else layer), bool(function.symgrad_prime)
+
+
+# Code ------------------------------------------------------------------------------------------
 
 
 def param_key(base: str, k: int) -> str:
     """Key of ``params``: ``"W1"``, ``"b1"``, as every generated module names them."""
-    return f"{base}{k}"
+    return quantity(base, k).json
+
+
+def parameter_keys(depth: int) -> list[str]:
+    """``["W1", "b1", ..., "WL", "bL"]``: the keys of ``params`` in the order of the layers."""
+    return [param_key(base, k) for k in range(1, depth + 1) for base in ("W", "b")]
+
+
+def parameter_shapes(sizes: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """``{"W1": (n_1, n_0), "b1": (n_1,), ...}``: every parameter and its shape."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for k in range(1, len(sizes)):
+        shapes[param_key("W", k)] = (sizes[k], sizes[k - 1])
+        shapes[param_key("b", k)] = (sizes[k],)
+    return shapes
+
+
+def code_temporary(name: str, layer: int, *entry: int) -> str:
+    """An intermediate of the output layer's code forms in the scalar program: ``z2_0`` for
+    entry 0 of ``Z`` (``r0`` for the residual ``R``), ``s2`` for one number per row."""
+    if not entry:
+        return f"{name.lower()}{layer}"
+    if name == "R":
+        return f"r{entry[0]}"
+    return f"{name.lower()}{layer}_" + "_".join(str(i) for i in entry)
 
 
 def python_index(index: int) -> int:
@@ -232,62 +498,14 @@ def python_index(index: int) -> int:
     return index - 1
 
 
-def python_entry(base: str, k: int | None, *indices: int) -> str:
-    """Identifier of one scalar in unrolled code, from 0-based code indices.
-
-    ``python_entry("W", 1, 0, 2)`` is ``W1_0_2`` (``W_{1,1,3}`` in the math), ``python_entry("a",
-    2, 1)`` is ``a2_1``, ``python_entry("x", None, 0)`` is ``x0``.
-    """
-    head = base if k is None else f"{base}{k}"
-    if not indices:
-        return head
-    return head + ("" if k is None else "_") + "_".join(str(i) for i in indices)
-
-
-# Variables of the program (generated code) ------------------------------------------------------
-
-#: The program's name of each object, whole (matrix lowering, rows are samples): ``{k}`` is the
-#: layer. ``Delta_k`` holds the rows ``grad_{a_k} L / B``.
-_MATRIX_NAMES = {
-    "x": "X",
-    "y": "Y",
-    "W": "W{k}",
-    "b": "b{k}",
-    "a": "A{k}",
-    "h": "H{k}",
-    "yhat": "Yhat",
-    "loss": "value",
-    "grad_a": "Delta{k}",
-    "grad_h": "G{k}",
-    "grad_W": "dW{k}",
-    "grad_b": "db{k}",
-}
-#: The program's name of one entry (scalar lowering); ``{e}`` is the 0-based entry, ``_``-joined.
-_SCALAR_NAMES = {
-    "x": "x{e}",
-    "y": "y{e}",
-    "W": "W{k}_{e}",
-    "b": "b{k}_{e}",
-    "a": "a{k}_{e}",
-    "h": "h{k}_{e}",
-    "yhat": "yhat{e}",
-    "loss": "value",
-    "grad_a": "d{k}_{e}",
-    "grad_h": "gh{k}_{e}",
-    "grad_W": "dW{k}_{e}",
-    "grad_b": "db{k}_{e}",
-}
-
-
 def program_name(base: str, k: int | None = None) -> str:
-    """The program variable holding ``base`` of layer ``k`` whole: ``A2``, ``Delta2``, ``X``."""
-    if base == "h" and k == 0:
-        base = "x"
-    return _MATRIX_NAMES[base].format(k=k)
+    """The program variable holding ``base`` of layer ``k`` whole: ``A2``, ``Delta2``, ``X``;
+    ``grad_a``, ``grad_h``, ``grad_W``, ``grad_b`` name the gradients."""
+    gradient = base.startswith("grad_")
+    return quantity(base.removeprefix("grad_"), k, gradient).program
 
 
 def program_entry(base: str, k: int | None, *entry: int) -> str:
     """The program variable of one entry (0-based code indices): ``W1_0_2``, ``d2_1``, ``x0``."""
-    if base == "h" and k == 0:
-        base = "x"
-    return _SCALAR_NAMES[base].format(k=k, e="_".join(str(i) for i in entry))
+    gradient = base.startswith("grad_")
+    return quantity(base.removeprefix("grad_"), k, gradient).entry(*entry)

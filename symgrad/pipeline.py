@@ -1,9 +1,9 @@
 """The pipeline in one call: build the derivation of a network, lower it, prove both.
 
-spec -> catalogue / notation -> model -> derivation -> proof -> program -> targets / renderers ->
-cli. :func:`derive` is what the command line and the Python API use; it is the only place that
-runs the stages in order, so no stage needs to import a later one: the proof checks the program
-through a function handed to it here.
+spec -> network of ops -> derivation -> proof -> program -> targets / renderers -> cli.
+:func:`derive` is what the command line and the Python API use; it is the only place that runs
+the stages in order, so no stage needs to import a later one: the proof runs the program through
+a function handed to it here.
 """
 
 from __future__ import annotations
@@ -24,19 +24,32 @@ def derive(spec: NetworkSpec, *, prove: bool = True, method: str = "auto") -> De
     derivation = build_derivation(spec)
     if not prove:
         return derivation
-    return run_proof(derivation, method=method, gradient=program_gradient(derivation))
+    return run_proof(derivation, method=method, program=program_at(derivation))
 
 
-def program_gradient(derivation: Derivation) -> Any:
-    """The gradient of the matrix program at a point of the numeric proof, in high precision."""
-    from symgrad.program import evaluate, lower_matrix
+def program_at(derivation: Derivation) -> Any:
+    """The matrix program at a point of the numeric proof, in high precision: the gradient it
+    computes and its forward pass (:class:`symgrad.proof.numeric.ProgramAt`)."""
+    from symgrad.program import evaluate, lower_matrix, prune
+    from symgrad.program.evaluate import forward_values
+    from symgrad.proof.numeric import Evaluated
     from symgrad.proof.precision import HighPrecision
 
     program = lower_matrix(derivation)
+    forward = prune(program, ("yhat",))
 
-    def gradient(point: Any) -> dict[str, Any]:
+    def run(point: Any, *, forward_only: bool = False, watch: Any = None) -> Evaluated:
+        chosen = forward if forward_only else program
         X, Y = point.x.reshape(1, -1), point.y.reshape(1, -1)
-        outputs = evaluate(program, point.params(), X, Y, HighPrecision()).outputs  # type: ignore[arg-type]
-        return {name: outputs[name] for name in program.gradient_names}
 
-    return gradient
+        def seen(var: Any, value: Any) -> Any:
+            q = var.meaning.quantity if var.meaning is not None else None
+            return value if q is None or watch is None else watch(q, value)
+
+        evaluation = evaluate(chosen, point.params(), X, Y, HighPrecision(), seen)  # type: ignore[arg-type]
+        gradients = (
+            {} if forward_only else {n: evaluation.outputs[n] for n in program.gradient_names}
+        )
+        return Evaluated(gradients, forward_values(chosen, evaluation))
+
+    return run

@@ -22,16 +22,8 @@ from sympy.printing.str import StrPrinter
 from symgrad import functions, notation
 from symgrad.model import Elementwise, RowFunction
 
-_SUBSCRIPTS = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
-_SUPERSCRIPTS = str.maketrans("0123456789+-()s", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ˢ")
-
-
-def subscript(text: str) -> str:
-    """Unicode subscript of ``text`` where every character has one, else ``_text``."""
-    translated = text.translate(_SUBSCRIPTS)
-    if any(ch == orig and ch not in "," for ch, orig in zip(translated, text, strict=True)):
-        return "_" + text
-    return translated
+subscript = notation.subscript
+_SUPERSCRIPTS = notation.SUPERSCRIPTS
 
 
 def _index_text(printer: Any, index: sp.Expr) -> str:
@@ -123,7 +115,10 @@ def _is_gradient(expr: sp.Basic) -> bool:
     """``grad_v L`` as a matrix symbol: it must be bracketed before another factor."""
     if isinstance(expr, sp.Transpose):
         return False
-    return isinstance(expr, sp.MatrixSymbol) and notation.matrix_kind(expr.name).base == "grad"
+    # (a Delta_k or G_k of a mini-batch is one letter: it needs no brackets)
+    if not isinstance(expr, notation.QuantitySymbol):
+        return False
+    return expr.quantity.gradient and expr.form is not notation.Form.BATCH
 
 
 def _factors(expr: sp.Mul) -> list[sp.Basic]:
@@ -208,11 +203,10 @@ class NotesLatexPrinter(LatexPrinter):
 
     # elementwise objects: W[2, i, j] -> W_{2ij}; x[j] -> x_{j}; Lsample[s] -> L^{(s)}
     def _print_Indexed(self, expr: sp.Indexed) -> str:
-        base, indices = notation.index_parts(expr)
-        texts = [_index_text(self, i) for i in indices]
+        texts = [_index_text(self, i) for i in expr.indices]
         if expr.base == notation.SAMPLE_LOSS:
             return rf"{notation.LATEX_LOSS}^{{({texts[0]})}}"
-        return f"{notation.latex_base(base)}_{{{self._join(texts)}}}"
+        return f"{notation.latex_entry_base(expr)}_{{{self._join(texts)}}}"
 
     def _print_Derivative(self, expr: sp.Derivative) -> str:
         # Always the partial-derivative fraction of the notes, never SymPy's operator form.
@@ -228,14 +222,10 @@ class NotesLatexPrinter(LatexPrinter):
         )
 
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
-        kind = notation.matrix_kind(expr.name)
-        if kind.base == "grad":
-            of = _latex_vector(kind.of or "", kind.layer)
-            loss = notation.LATEX_MEAN_LOSS if kind.mean else notation.LATEX_LOSS
-            return rf"\nabla_{{{of}}} {loss}"
-        if kind.base == "gprime":
-            return rf"g'(a_{{{kind.layer}}})"
-        return _latex_vector(kind.base, kind.layer)
+        # The quantity's LaTeX from the naming table: W_{2}, \nabla_{a_{2}} \mathcal{L}, \Delta_{2}.
+        if isinstance(expr, notation.QuantitySymbol):
+            return expr.latex
+        return str(super()._print_MatrixSymbol(expr))
 
     def _print_Elementwise(self, expr: Elementwise) -> str:
         # f(a_1) read entry by entry: the variable of f printed as the matrix.
@@ -315,13 +305,10 @@ class NotesLatexPrinter(LatexPrinter):
 
     def _print_Function(self, expr: sp.Function, exp: Any = None) -> str:
         # g(a_{1j}), g'(a_{1j}), g_{2}'(a_{2j}) instead of \operatorname{g'}{\left(...\right)}.
-        name = expr.func.__name__
-        bare = name.rstrip("'")
-        if bare == "g" or bare.startswith("g_"):
-            prime = name[len(bare) :]
-            head = "g" if bare == "g" else f"g_{{{bare[2:]}}}"
+        head = getattr(expr.func, "symgrad_latex", None)
+        if head is not None:
             args = ", ".join(self._print(a) for a in expr.args)
-            text = f"{head}{prime}({args})"
+            text = f"{head}({args})"
             return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
         if functions.of(expr) is not None:
             return self._print_registered(expr, exp)
@@ -419,7 +406,7 @@ class NotesLatexPrinter(LatexPrinter):
             # 0.01 x, not x/100
             sign = "-" if coeff < 0 else ""
             return f"{sign}{_decimal(abs(sp.Rational(coeff)))} {self._print(rest)}"
-        weights = [a for a in args if isinstance(a, sp.Indexed) and str(a.base.label) == "W"]
+        weights = [a for a in args if notation.is_entry_of(a, "W")]
         if len(weights) == 1 and len(args) == 2:
             # W_{kij} h_{k-1,j}: the weight first, as in a_k = b_k + W_k h_{k-1}.
             other = args[0] if args[1] is weights[0] else args[1]
@@ -485,11 +472,6 @@ class NotesLatexPrinter(LatexPrinter):
         return text
 
 
-def _latex_vector(base: str, layer: int | None) -> str:
-    name = notation.latex_base(base)
-    return name if layer is None else f"{name}_{{{layer}}}"
-
-
 # Unicode -----------------------------------------------------------------------------------------
 
 
@@ -506,11 +488,10 @@ class UnicodePrinter(StrPrinter):
         return expr.name
 
     def _print_Indexed(self, expr: sp.Indexed) -> str:
-        base, indices = notation.index_parts(expr)
-        texts = [_index_text(self, i) for i in indices]
+        texts = [_index_text(self, i) for i in expr.indices]
         if expr.base == notation.SAMPLE_LOSS:
             return notation.UNICODE_LOSS + f"({texts[0]})".translate(_SUPERSCRIPTS)
-        return notation.unicode_base(base) + _unicode_subscript(texts)
+        return notation.unicode_entry_base(expr) + _unicode_subscript(texts)
 
     def _print_Derivative(self, expr: sp.Derivative) -> str:
         ((variable, count),) = expr.variable_count
@@ -518,13 +499,9 @@ class UnicodePrinter(StrPrinter):
         return f"∂{top}/∂{self._print(variable)}" + ("" if count == 1 else f"^{count}")
 
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
-        kind = notation.matrix_kind(expr.name)
-        if kind.base == "grad":
-            loss = notation.UNICODE_MEAN_LOSS if kind.mean else notation.UNICODE_LOSS
-            return f"∇_{_plain_vector(kind.of or '', kind.layer)} {loss}"
-        if kind.base == "gprime":
-            return f"g'(a{subscript(str(kind.layer))})"
-        return _plain_vector(kind.base, kind.layer)
+        if isinstance(expr, notation.QuantitySymbol):
+            return expr.unicode
+        return str(super()._print_MatrixSymbol(expr))
 
     def _print_Elementwise(self, expr: Elementwise) -> str:
         variable = expr.function.variables[0]
@@ -542,6 +519,8 @@ class UnicodePrinter(StrPrinter):
         if sums and len(sums) < len(expr.args):
             # (1/B) Σ[s=1..B] L⁽ˢ⁾: what multiplies a sum goes in front of it
             before = sp.Mul(*[f for f in expr.args if not isinstance(f, sp.Sum)], evaluate=False)
+            if before == -1:  # -Σ[...], as the notes write -\sum
+                return "-" + " ".join(self._print(s) for s in sums)
             text = self._print(before)
             if not (before.is_Atom or isinstance(before, sp.Indexed)):
                 text = f"({text})"
@@ -632,11 +611,7 @@ class UnicodePrinter(StrPrinter):
         entry = functions.of(expr)
         if entry is not None:
             return entry.unicode.format(self._print(expr.args[0]))
-        name = expr.func.__name__
-        if name.startswith("g_"):
-            tail = name[2:]
-            prime = tail.endswith("'")
-            name = "g" + subscript(tail.rstrip("'")) + ("'" if prime else "")
+        name = getattr(expr.func, "symgrad_unicode", None) or expr.func.__name__
         return f"{name}({', '.join(self._print(a) for a in expr.args)})"
 
     _print_exp = _print_log = _print_tanh = _print_sin = _print_cos = _print_Function
@@ -653,11 +628,6 @@ class UnicodePrinter(StrPrinter):
             cond = "otherwise" if condition is sp.true else f"if {self._print(condition)}"
             parts.append(f"{self._print(value)} {cond}")
         return "{" + "; ".join(parts) + "}"
-
-
-def _plain_vector(base: str, layer: int | None) -> str:
-    name = notation.unicode_base(base)
-    return name if layer is None else name + subscript(str(layer))
 
 
 def _unicode_subscript(texts: list[str]) -> str:

@@ -8,10 +8,11 @@ through :meth:`NetworkSpec.parse`, which checks it and raises
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from symgrad import catalogue
+from symgrad import catalogue, options
 from symgrad.catalogue import Activation, OutputLoss
 from symgrad.errors import SpecError
 
@@ -35,6 +36,13 @@ class NetworkSpec:
     activations: tuple[Activation, ...]
     output: str = catalogue.PAIRS[0][0]
     loss: str = catalogue.PAIRS[0][1]
+    #: The values of the layer kinds' options asked for (:func:`symgrad.options.layer_kinds`),
+    #: by ``dest``, in the table's order: ``(("weight_decay", 1/1000),)``.
+    kinds: tuple[tuple[str, Any], ...] = ()
+
+    def kind(self, dest: str) -> Any:
+        """The value of the layer kind's option ``dest``, or None when it was not asked for."""
+        return dict(self.kinds).get(dest)
 
     @property
     def depth(self) -> int:
@@ -77,6 +85,9 @@ class NetworkSpec:
             args += ["--output", self.output]
         if self.loss != catalogue.default_loss(self.output):
             args += ["--loss", self.loss]
+        for option in options.layer_kinds():
+            if self.kind(option.dest) is not None:
+                args += option.words(self.kind(option.dest))
         return args
 
     @classmethod
@@ -86,12 +97,14 @@ class NetworkSpec:
         activation: str | None = None,
         output: str | None = None,
         loss: str | None = None,
+        kinds: Mapping[str, Any] | None = None,
     ) -> NetworkSpec:
         """Validate user input and build the spec.
 
         ``activation`` is one name for every hidden layer or a comma list with one name per
         hidden layer. When only one of ``output`` and ``loss`` is given, the other defaults to
-        the one that pairs with it; with neither, softmax and cross-entropy.
+        the one that pairs with it; with neither, softmax and cross-entropy. ``kinds`` holds the
+        values given for the layer kinds' options, by ``dest`` (None or False: not asked for).
         """
         parsed = _parse_sizes(sizes)
         depth = len(parsed) - 1
@@ -127,7 +140,19 @@ class NetworkSpec:
                 f"a {out} over a single output unit is the constant 1 (its loss and gradients "
                 "are zero); use --output sigmoid for one output unit"
             )
-        return cls(parsed, activations, out, los or "")
+        return cls(parsed, activations, out, los or "", _kinds(kinds or {}, parsed))
+
+
+def _kinds(given: Mapping[str, Any], sizes: tuple[int, ...]) -> tuple[tuple[str, Any], ...]:
+    """The values of the layer kinds asked for, each checked by its option, in table order."""
+    found = []
+    for option in options.layer_kinds():
+        text = given.get(option.dest)
+        if text is None or text is False:
+            continue
+        assert option.parse is not None
+        found.append((option.dest, option.parse(text, sizes)))
+    return tuple(found)
 
 
 def _parse_sizes(sizes: Sequence[str | int]) -> tuple[int, ...]:

@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 
 from symgrad import notation as nt
-from symgrad.derivation import Derivation, hidden_layers_backward, layers_backward
+from symgrad.derivation import Derivation
 from symgrad.errors import SpecError
+from symgrad.network import Network
+from symgrad.notation import Quantity
 from symgrad.spec import NetworkSpec
 
 #: The worked example is for networks small enough to read: at most this many units a layer...
@@ -92,37 +94,21 @@ def generated_parameters(derivation: Derivation, seed: int) -> dict[str, np.ndar
     return params
 
 
-def key(base: str, layer: int | None = None) -> str:
-    """The name of a quantity: ``a1``, ``grad_W2``, ``yhat``, ``loss`` (1-based, as the notes)."""
-    return base if layer is None else f"{base}{layer}"
-
-
-def quantity_keys(spec: NetworkSpec) -> Iterator[tuple[str, int | None]]:
-    """Every quantity of the example as ``(base, layer)``, in the order of the derivation: the
-    forward pass, then the output layer, the hidden layers and the parameters going backwards."""
-    L = spec.depth
-    for k in range(1, L + 1):
-        yield "a", k
-        if k < L:
-            yield "h", k
-    yield "yhat", None
-    yield "loss", None
-    yield "grad_a", L
-    for k in hidden_layers_backward(L):
-        yield "grad_h", k
-        yield "grad_a", k
-    for k in layers_backward(L):
-        yield "grad_W", k
-        yield "grad_b", k
+def quantities(net: Network) -> Iterator[Quantity]:
+    """Every quantity of the example in the order of the derivation: the forward pass, then the
+    gradients of the output layer, the hidden layers and the parameters, as the network's
+    backward order takes them stage by stage."""
+    yield from net.forward_quantities()
+    yield from (q.grad() for q in net.backward_by_stage())
 
 
 @dataclass(frozen=True)
 class WorkedExample:
     """The numbers of one sample ``(x, y)`` through one network, in float64.
 
-    ``values`` maps :func:`key` names (``a1``, ``h1``, ``grad_a2``, ``grad_W1``, ``yhat``,
-    ``loss``) to arrays shaped as in the notes: vectors ``(n_k,)``, matrices ``(n_k, n_{k-1})``,
-    the loss a 0-d array.
+    ``values`` maps every quantity of :func:`quantities` (``a_1``, ``h_1``, ``grad_{a_2} L``,
+    ``yhat``, the loss) to an array shaped as in the notes: vectors ``(n_k,)``, matrices
+    ``(n_k, n_{k-1})``, the loss a 0-d array; ``order`` is their order in the derivation.
     """
 
     spec: NetworkSpec
@@ -130,33 +116,35 @@ class WorkedExample:
     params: dict[str, np.ndarray]
     x: np.ndarray
     y: np.ndarray
-    values: dict[str, np.ndarray]
+    values: dict[Quantity, np.ndarray]
+    order: tuple[Quantity, ...] = ()
 
-    def value(self, base: str, layer: int | None = None) -> np.ndarray:
-        """The value of ``base_layer``: a quantity, a parameter (``W``, ``b``), ``x`` or ``y``;
-        ``h_0`` is ``x``."""
-        if base in ("W", "b") and layer is not None:
-            return self.params[nt.param_key(base, layer)]
-        if base == "x" or (base == "h" and layer == 0):
+    def value(self, q: Quantity) -> np.ndarray:
+        """The value of ``q``: a quantity of the example, a parameter (``W``, ``b``), ``x`` or
+        ``y``."""
+        if q.base in ("W", "b") and not q.gradient:
+            return self.params[q.json]
+        if q.base == "x" and not q.gradient:
             return self.x
-        if base == "y":
+        if q.base == "y" and not q.gradient:
             return self.y
-        return self.values[key(base, layer)]
+        return self.values[q]
 
     @property
     def loss(self) -> float:
-        return float(self.values["loss"])
+        return float(self.values[nt.quantity("loss")])
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON object of ``symgrad example --format json``: ``params``, ``x``, ``y``, then
-        every quantity in the order of the derivation, as nested lists of floats."""
+        every quantity in the order of the derivation (keys of the naming table), as nested
+        lists of floats."""
         data: dict[str, Any] = {
             "params": {name: array.tolist() for name, array in self.params.items()},
             "x": self.x.tolist(),
             "y": self.y.tolist(),
         }
-        for base, layer in quantity_keys(self.spec):
-            data[key(base, layer)] = self.values[key(base, layer)].tolist()
+        for q in self.order:
+            data[q.json] = self.values[q].tolist()
         return data
 
     def to_json(self) -> str:
@@ -188,27 +176,27 @@ def worked_example(derivation: Derivation, seed: int = 0) -> WorkedExample:
     program = lower_matrix(derivation)
     evaluation = evaluate(program, params, x.reshape(1, -1), y.reshape(1, -1))
     batch = evaluation.values["B"]  # the number of rows: one
-    found: dict[str, np.ndarray] = {}
+    found: dict[Quantity, np.ndarray] = {}
     for var in program.variables.values():
         meaning = var.meaning
-        if meaning is None or meaning.entry:
+        if meaning is None or meaning.quantity is None or meaning.entry:
             continue
         value = np.asarray(evaluation.values[var.name], dtype=np.float64)
         if meaning.per_batch:  # Delta_k and G_k hold the gradient of a sample divided by B
             value = value * batch
         if var.shape and var.shape[0] == "B":
             value = value[0]  # the one row of the batch
-        name = key(meaning.base, meaning.layer)
-        if name in found and not np.array_equal(found[name], value):
-            raise AssertionError(f"two variables of the program hold {name} with other values")
-        found[name] = value
+        q = meaning.quantity
+        if q in found and not np.array_equal(found[q], value):
+            raise AssertionError(f"two variables of the program hold {q.json} with other values")
+        found[q] = value
+    order = tuple(quantities(derivation.network))
     values = {}
-    for base, layer in quantity_keys(spec):
-        name = key(base, layer)
-        if name not in found:
-            raise AssertionError(f"the program has no variable holding {name}")
-        values[name] = found[name]
-    return WorkedExample(spec, seed, params, x, y, values)
+    for q in order:
+        if q not in found:
+            raise AssertionError(f"the program has no variable holding {q.json}")
+        values[q] = found[q]
+    return WorkedExample(spec, seed, params, x, y, values, order)
 
 
 __all__ = [
@@ -218,7 +206,6 @@ __all__ = [
     "check_example",
     "generated_parameters",
     "input_and_target",
-    "key",
-    "quantity_keys",
+    "quantities",
     "worked_example",
 ]

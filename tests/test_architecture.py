@@ -1,8 +1,15 @@
-"""Imports point one way along the pipeline, and no primitive is spelled out twice.
+"""Imports point one way along the pipeline, nothing imports in a circle, and modules stay small.
 
-spec -> catalogue / notation -> model -> derivation -> proof -> program -> targets / renderers ->
-cli. A module may import modules of its own layer and of earlier layers, never of a later one;
-imports inside functions and under ``TYPE_CHECKING`` count too.
+errors / arrays / functions -> expressions -> catalogue / notation / domain -> options -> spec ->
+header / model / steps -> ops -> network -> derivation -> proof -> program -> pipeline / printing
+/ templating -> codegen -> worked / gradcheck / interop -> render / check -> cli.
+
+A module may import modules of its own layer and of earlier layers, never of a later one; imports
+inside functions and under ``TYPE_CHECKING`` count too. Besides: no import cycle between modules
+(a cycle within a layer is still one), no import of a ``_private`` name from another module, and
+no code target imports a renderer (they share :mod:`symgrad.templating` and
+:mod:`symgrad.printing`, which sit below both). Each check is also run on a broken input, to show
+it fails.
 """
 
 from __future__ import annotations
@@ -14,18 +21,24 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "symgrad"
 
-#: The layers, first to last. The name is the first part below ``symgrad`` (``derivation`` for
-#: ``symgrad.derivation.steps``); ``""`` is the package itself.
+#: The layers, first to last. A unit is the first part below ``symgrad`` (``derivation`` for
+#: ``symgrad.derivation.build``); ``""`` is the package itself.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "expressions", "arrays", "fileio"}),
+    frozenset({"errors", "arrays", "fileio", "functions"}),
+    frozenset({"expressions"}),
     frozenset({"catalogue", "notation", "domain"}),
+    frozenset({"options"}),
     frozenset({"spec"}),
-    frozenset({"model"}),
+    frozenset({"header", "model", "steps"}),
+    frozenset({"ops"}),
+    frozenset({"network"}),
     frozenset({"derivation"}),
     frozenset({"proof"}),
     frozenset({"program"}),
-    frozenset({"pipeline", "render", "codegen", "gradcheck", "check", "printing", "interop"})
-    | {"worked"},
+    frozenset({"pipeline", "printing", "templating"}),
+    frozenset({"codegen"}),
+    frozenset({"worked", "gradcheck", "interop"}),
+    frozenset({"render", "check"}),
     frozenset({"cli", "jupyter", "examples", "__main__", ""}),
 )
 
@@ -38,7 +51,7 @@ def layer_of(unit: str) -> int:
 
 
 def unit_of(module: str) -> str:
-    """``symgrad.derivation.steps`` -> ``derivation``; ``symgrad`` -> ``""``."""
+    """``symgrad.derivation.build`` -> ``derivation``; ``symgrad`` -> ``""``."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else ""
 
@@ -51,12 +64,13 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def imported_modules(source: str, module: str, is_package: bool) -> list[tuple[int, str]]:
-    """Every ``symgrad`` module ``source`` imports, with its line (absolute or relative)."""
-    found: list[tuple[int, str]] = []
+def imports(source: str, module: str, is_package: bool) -> list[tuple[int, str, list[str]]]:
+    """Every ``symgrad`` module ``source`` imports, with its line and the names taken from it
+    (absolute or relative; ``from symgrad import notation`` imports ``symgrad.notation``)."""
+    found: list[tuple[int, str, list[str]]] = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
+            found += [(node.lineno, alias.name, []) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
@@ -65,29 +79,95 @@ def imported_modules(source: str, module: str, is_package: bool) -> list[tuple[i
                     anchor = anchor[:-1]
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join([*anchor, base] if base else anchor)
+            names = [alias.name for alias in node.names]
             if base == "symgrad":
                 # from symgrad import notation: each name may be a module of the package.
-                found += [(node.lineno, f"symgrad.{alias.name}") for alias in node.names]
+                found += [(node.lineno, f"symgrad.{name}", []) for name in names]
             else:
-                found.append((node.lineno, base))
-    return [(line, name) for line, name in found if name.split(".")[0] == "symgrad"]
+                found.append((node.lineno, base, names))
+    return [(line, name, names) for line, name, names in found if name.split(".")[0] == "symgrad"]
 
 
 def violations(source: str, module: str, is_package: bool = False) -> list[str]:
-    """``module`` importing something of a later layer, as readable lines."""
+    """``module`` importing a later layer, a ``_private`` name of another module, or (a code
+    target) a renderer, as readable lines."""
     own = layer_of(unit_of(module))
     problems = []
     known = frozenset().union(*LAYERS)
-    for line, name in imported_modules(source, module, is_package):
+    for line, name, names in imports(source, module, is_package):
         # ``from symgrad import __version__`` names an attribute of the package itself.
         target = unit_of(name) if unit_of(name) in known else ""
         if layer_of(target) > own:
             problems.append(f"{module}:{line} imports {name} (a later layer)")
+        private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+        if private and name != module:
+            problems.append(f"{module}:{line} imports the private {', '.join(private)} of {name}")
+        if unit_of(module) == "codegen" and unit_of(name) == "render":
+            problems.append(f"{module}:{line} imports {name} (a code target imports a renderer)")
     return problems
 
 
 def all_modules() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
+
+
+def import_graph(sources: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
+    """Module -> the modules of ``sources`` it imports (a name of a package imported from it
+    counts as the module of that name where there is one)."""
+    graph: dict[str, set[str]] = {}
+    for module, (source, is_package) in sources.items():
+        edges: set[str] = set()
+        for _, name, names in imports(source, module, is_package):
+            for candidate in [f"{name}.{n}" for n in names] or [name]:
+                target = candidate if candidate in sources else name
+                while target not in sources and "." in target:
+                    target = target.rsplit(".", 1)[0]
+                if target in sources and target != module:
+                    edges.add(target)
+        graph[module] = edges
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected set of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph.get(node, ())):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            members = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                members.append(member)
+                if member == node:
+                    break
+            if len(members) > 1:
+                found.append(sorted(members))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def package_sources() -> dict[str, tuple[str, bool]]:
+    return {
+        module_name(path): (path.read_text(encoding="utf-8"), path.name == "__init__.py")
+        for path in all_modules()
+    }
 
 
 def test_every_module_is_in_a_layer() -> None:
@@ -97,31 +177,59 @@ def test_every_module_is_in_a_layer() -> None:
 
 def test_imports_point_one_way_along_the_pipeline() -> None:
     problems: list[str] = []
-    for path in all_modules():
-        source = path.read_text(encoding="utf-8")
-        problems += violations(source, module_name(path), path.name == "__init__.py")
+    for module, (source, is_package) in package_sources().items():
+        problems += violations(source, module, is_package)
     assert problems == []
 
 
+def test_no_module_imports_in_a_circle() -> None:
+    assert cycles(import_graph(package_sources())) == []
+
+
 @pytest.mark.parametrize(
-    ("module", "source"),
+    ("module", "source", "reason"),
     [
-        ("symgrad.derivation.steps", "from symgrad.render.notes import render_latex\n"),
-        ("symgrad.derivation.steps", "def f():\n    from symgrad.proof import prove\n"),
-        ("symgrad.catalogue", "from symgrad import model\n"),
-        ("symgrad.proof.numeric", "from ..program import ir\n"),
-        ("symgrad.model", "import symgrad.cli\n"),
+        ("symgrad.derivation.build", "from symgrad.render.notes import render_latex\n", "later"),
+        ("symgrad.derivation.build", "def f():\n    from symgrad.proof import prove\n", "later"),
+        ("symgrad.catalogue", "from symgrad import model\n", "later"),
+        ("symgrad.proof.numeric", "from ..program import ir\n", "later"),
+        ("symgrad.model", "import symgrad.cli\n", "later"),
+        ("symgrad.ops.affine", "from symgrad.network import Network\n", "later"),
         (
             "symgrad.spec",
             "import typing\nif typing.TYPE_CHECKING:\n    from symgrad.model import N\n",
+            "later",
         ),
+        ("symgrad.render.slides", "from symgrad.render.notes import _Builder\n", "private"),
+        ("symgrad.codegen.numpy.target", "from symgrad.render import wording\n", "renderer"),
     ],
 )
-def test_the_import_check_finds_an_import_against_the_order(module: str, source: str) -> None:
-    """The check itself: each of these imports goes against the pipeline and must be reported."""
-    assert len(violations(source, module)) == 1
+def test_the_import_check_finds_an_import_against_the_rules(
+    module: str, source: str, reason: str
+) -> None:
+    """The check itself: each of these imports breaks a rule and must be reported."""
+    problems = violations(source, module)
+    assert problems and any(reason in problem for problem in problems), problems
 
 
-def test_imports_with_the_order_are_accepted() -> None:
+def test_imports_with_the_rules_are_accepted() -> None:
     source = "from symgrad.derivation import Kind\nfrom . import common\nimport numpy\n"
     assert violations(source, "symgrad.proof.numeric") == []
+    own = "from symgrad.proof.numeric import _unit\n"
+    assert violations(own, "symgrad.proof.numeric") == []
+
+
+def test_the_cycle_check_finds_a_circle_of_imports() -> None:
+    """Two renderers that import each other (one only for its types) form a cycle."""
+    sources = {
+        "symgrad.render.notes": ("from symgrad.render.example import ExampleSection\n", False),
+        "symgrad.render.example": (
+            "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n    from symgrad.render.notes import Builder\n",
+            False,
+        ),
+        "symgrad.render.graph": ("from symgrad.render import notes\n", False),
+    }
+    assert cycles(import_graph(sources)) == [["symgrad.render.example", "symgrad.render.notes"]]
+    del sources["symgrad.render.example"]
+    assert cycles(import_graph(sources)) == []

@@ -14,13 +14,11 @@ from conftest import SMALL_NETS, Named
 
 from symgrad import notation as nt
 from symgrad.derivation import (
-    PER_SAMPLE,
     CheckMethod,
     Derivation,
     Kind,
     Stage,
     StepId,
-    batch_pass,
     build_step,
 )
 from symgrad.errors import ProofError
@@ -29,11 +27,29 @@ from symgrad.proof import prove
 from symgrad.spec import NetworkSpec
 
 
+def batch_order(depth: int) -> list[StepId]:
+    """The mini-batch steps in computing order, written out by hand: the forward pass and the
+    mean loss, then for k = L, ..., 1 the gradients of W_k, b_k, h_{k-1} and a_{k-1}."""
+    L = depth
+    ids = []
+    for k in range(1, L + 1):
+        ids.append(StepId(Kind.BATCH_FORWARD, k))
+        if k < L:
+            ids.append(StepId(Kind.BATCH_ACTIVATION, k))
+    ids += [StepId(Kind.BATCH_PREDICTION, L), StepId(Kind.BATCH_LOSS, L)]
+    ids.append(StepId(Kind.BATCH_OUTPUT_DELTA, L))
+    for k in range(L, 0, -1):
+        ids += [StepId(Kind.BATCH_WEIGHT, k), StepId(Kind.BATCH_BIAS, k)]
+        if k > 1:
+            ids += [StepId(Kind.BATCH_HIDDEN_GRAD, k - 1), StepId(Kind.BATCH_HIDDEN_DELTA, k - 1)]
+    return ids
+
+
 @pytest.mark.parametrize("net", SMALL_NETS, ids=lambda n: n.id)
 def test_every_batch_step_is_proved_against_the_per_sample_step(net: Named) -> None:
     derivation = derive(net.spec(), method="composed")
     batch = derivation.stage(Stage.BATCH)
-    assert [s.id for s in batch] == list(batch_pass(net.spec().depth))
+    assert [s.id for s in batch] == batch_order(net.spec().depth)
     for step in batch:
         assert step.check is not None
         if step.kind in (Kind.BATCH_LOSS, Kind.BATCH_PREDICTION):
@@ -60,7 +76,8 @@ def test_batch_steps_come_last_and_are_numbered_in_computing_order() -> None:
     ]
     assert keys[5:9] == ["batch-prediction", "batch-loss", "batch-output-delta", "batch-weight-3"]
     assert keys[-2:] == ["batch-weight-1", "batch-bias-1"]
-    assert set(PER_SAMPLE) == {s.kind for s in batch}
+    stacking = {k for k in Kind.ALL.values() if k.per_sample is not None}
+    assert stacking == {s.kind for s in batch}
     # one step is built alone, as the proof builds it
     single = build_step(derivation.network, StepId(Kind.BATCH_HIDDEN_DELTA, 2))
     assert single.forms == derivation.step(StepId(Kind.BATCH_HIDDEN_DELTA, 2)).forms
@@ -80,12 +97,12 @@ def _wrong_forms() -> list[tuple[str, int, sp.Basic]]:
     net = derive(NetworkSpec.parse([3, 3, 2]), prove=False).network
     B = nt.BATCH
     H1, X, Yhat, Y = (
-        net.batch("H", 1),
-        net.batch("X", None),
-        net.batch("Yhat", None),
-        net.batch("Y", None),
+        net.batch("h", 1),
+        net.batch("x", None),
+        net.batch("yhat", None),
+        net.batch("y", None),
     )
-    delta2, G1 = net.batch("Delta", 2), net.batch("G", 1)
+    delta2, G1 = net.batch("a", 2, gradient=True), net.batch("h", 1, gradient=True)
     return [
         # the mean forgotten: Delta_L = Yhat - Y
         ("batch-output-delta", 0, sp.MatAdd(Yhat, -Y)),
@@ -114,7 +131,7 @@ def test_the_pair_writes_its_own_batch_delta() -> None:
     plain = derive(NetworkSpec.parse([3, 2]), prove=False)
     squared = derive(NetworkSpec.parse([3, 2], output="softmax", loss="squared-error"))
     assert plain.step(StepId(Kind.BATCH_OUTPUT_DELTA, 1)).final == sp.MatMul(
-        1 / nt.BATCH, sp.MatAdd(plain.network.batch("Yhat", None), -plain.network.batch("Y", None))
+        1 / nt.BATCH, sp.MatAdd(plain.network.batch("yhat", None), -plain.network.batch("y", None))
     )
     step = squared.step(StepId(Kind.BATCH_OUTPUT_DELTA, 1))
     assert step.final.has(sp.HadamardProduct)

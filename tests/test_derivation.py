@@ -15,14 +15,14 @@ from conftest import SMALL_NETS, Named
 
 from symgrad import arrays, catalogue
 from symgrad import notation as nt
-from symgrad.derivation import CheckMethod, Derivation, Kind, ProofMethod, Stage, StepId
+from symgrad.derivation import CheckMethod, Derivation, Kind, ProofMethod, Rule, Stage, StepId
 from symgrad.errors import ProofError, SpecError
 from symgrad.expressions import X
-from symgrad.model import Network, instantiate
-from symgrad.pipeline import derive, program_gradient
+from symgrad.model import instantiate
+from symgrad.pipeline import derive, program_at
 from symgrad.proof import prove
 from symgrad.proof.common import COMPOSED_LIMIT
-from symgrad.proof.numeric import NumericProof, Point
+from symgrad.proof.numeric import Evaluated, NumericProof, Point
 from symgrad.proof.precision import Outer, random_grid
 from symgrad.proof.symbolic import CAPPED_WIDTH, capped
 from symgrad.spec import NetworkSpec
@@ -72,9 +72,10 @@ def test_activations_with_a_restricted_domain_are_proved_inside_it(
 def test_the_numeric_point_lies_inside_every_restricted_domain() -> None:
     from symgrad.proof.numeric import random_point
 
-    net = Network(NetworkSpec.parse([5, 8, 8, 2], "log(x),sqrt(x)"))
+    derivation = derive(NetworkSpec.parse([5, 8, 8, 2], "log(x),sqrt(x)"), prove=False)
+    net, program = derivation.network, program_at(derivation)
     for seed in range(5):
-        point = random_point(net, seed)
+        point = random_point(net, seed, program)
         h = point.x
         for k in (1, 2):
             a = point.weights[k].matvec(h) + point.biases[k]
@@ -115,10 +116,10 @@ def test_matrix_of_partials_is_built_lazily_for_large_layers() -> None:
 def test_softmax_cross_entropy_states_its_assumption() -> None:
     derivation = derive(NetworkSpec.parse([3, 3, 2]), prove=False)
     step = derivation.step(StepId(Kind.OUTPUT_DELTA, 2))
-    assert step.rules[-1].name == "TARGETS_SUM_TO_ONE"
+    assert step.rules[-1] is Rule.TARGETS_SUM_TO_ONE
     other = derive(NetworkSpec.parse([3, 3, 2], output="sigmoid"), prove=False)
     assert all(
-        r.name != "TARGETS_SUM_TO_ONE" for r in other.step(StepId(Kind.OUTPUT_DELTA, 2)).rules
+        r is not Rule.TARGETS_SUM_TO_ONE for r in other.step(StepId(Kind.OUTPUT_DELTA, 2)).rules
     )
 
 
@@ -160,7 +161,7 @@ def test_a_wrong_step_fails_to_prove(key: str, index: int, wrong: sp.Expr, metho
     spec = NetworkSpec.parse([3, 3, 2])
     broken = _with_form(derive(spec, prove=False), key, index, wrong)
     with pytest.raises(ProofError):
-        prove(broken, method=method, gradient=program_gradient(broken))
+        prove(broken, method=method, program=program_at(broken))
 
 
 def test_wrong_vector_form_fails_to_prove() -> None:
@@ -210,7 +211,7 @@ def test_a_wrong_step_of_a_wide_network_fails_to_prove(
 ) -> None:
     broken = _with_form(derive(NetworkSpec.parse(WIDE), prove=False), key, index, wrong)
     with pytest.raises(ProofError, match="not the formula proved on the network with its widths"):
-        prove(broken, gradient=program_gradient(broken))
+        prove(broken, program=program_at(broken))
 
 
 def test_a_wrong_matrix_form_of_a_wide_network_fails_in_the_program_check() -> None:
@@ -219,10 +220,10 @@ def test_a_wrong_matrix_form_of_a_wide_network_fails_in_the_program_check() -> N
     way."""
     derivation = derive(NetworkSpec.parse(WIDE), prove=False)
     net = derivation.network
-    wrong = net.batch("Delta", 2) * net.weight_matrix(2) * (1 + sp.Rational(1, 10**12))
+    wrong = net.batch("a", 2, gradient=True) * net.weight_matrix(2) * (1 + sp.Rational(1, 10**12))
     broken = _with_form(derivation, "batch-hidden-grad-1", 0, wrong)
     with pytest.raises(ProofError, match="derivative of the composed loss"):
-        NumericProof(broken, 7, program_gradient(broken)).run()
+        NumericProof(broken, 7, program_at(broken)).run()
 
 
 @pytest.mark.parametrize("parameter", ["W1", "b2"])
@@ -232,20 +233,21 @@ def test_the_program_check_fails_on_a_gradient_off_by_one_part_in_10_to_the_15(
     """The gradient under test, one output scaled by 1 + 1e-15: at the resolution of float64,
     caught at 40 digits."""
     derivation = derive(NetworkSpec.parse([3, 4, 2]), prove=False)
-    true = program_gradient(derivation)
+    true = program_at(derivation)
 
-    def tampered(point: Point) -> dict[str, object]:
-        gradient = dict(true(point))
+    def tampered(point: Point, **options: object) -> Evaluated:
+        evaluated = true(point, **options)
+        gradient = dict(evaluated.gradients)
         value = gradient[parameter]
         if isinstance(value, Outer):
             value = Outer(value.left * (1 + mpmath.mpf(10) ** -15), value.right)
         else:
             value = value * (1 + mpmath.mpf(10) ** -15)
         gradient[parameter] = value
-        return gradient
+        return Evaluated(gradient, evaluated.forward)
 
     with pytest.raises(ProofError, match=f"dL/d{parameter[0]}_{parameter[1]}"):
-        prove(derivation, method="numeric", gradient=tampered)
+        prove(derivation, method="numeric", program=tampered)
 
 
 def test_a_wrong_code_form_of_the_catalogue_fails_to_prove(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from examplecheck import RELATIVE, disagreements, generated_module, module_values, rounded
 
+from symgrad import notation as nt
 from symgrad.cli import main
 from symgrad.pipeline import derive
 from symgrad.render.numbers import number_tex, number_text
@@ -121,8 +122,8 @@ def test_json_has_every_digit_and_text_four() -> None:
     # the JSON floats read back to the same float64 the program computed
     derivation = derive(NetworkSpec.parse([3, 3, 2]), prove=False)
     example = worked_example(derivation, 7)
-    assert data["grad_W1"] == example.value("grad_W", 1).tolist()
-    assert data["loss"] == float(example.value("loss"))
+    assert data["grad_W1"] == example.value(nt.quantity("W", 1).grad()).tolist()
+    assert data["loss"] == float(example.value(nt.quantity("loss")))
     # the text shows each value to 4 significant digits, in the order of the derivation
     numbers = [int(n) for n in re.findall(r"^\((\d+)\)", text, re.M)]
     assert numbers == [1, 2, 3, 4, 5, 8, 10, 12, 14, 16, 18, 20]

@@ -40,8 +40,8 @@ from symgrad.render.notes import (
     render_markdown,
     shown_indices,
 )
-from symgrad.render.templating import environment, extension_of, render, tex_escape
 from symgrad.spec import NetworkSpec
+from symgrad.templating import environment, extension_of, render, tex_escape
 
 REPO = Path(__file__).resolve().parent.parent
 

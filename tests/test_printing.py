@@ -12,7 +12,8 @@ import sympy as sp
 from symgrad import notation as nt
 from symgrad.catalogue import ACTIVATIONS, LOSSES_BY_NAME, difference
 from symgrad.expressions import X
-from symgrad.model import Elementwise, Network, product
+from symgrad.model import Elementwise, product
+from symgrad.network import Network
 from symgrad.printing import latex, unicode
 from symgrad.spec import NetworkSpec
 
@@ -86,7 +87,7 @@ def test_a_gradient_is_bracketed_before_another_factor() -> None:
 
 def test_elementwise_functions_print_with_the_matrix_for_the_variable() -> None:
     a = nt.matrix("a", 1, 3)
-    g = nt.matrix("grad_h", 1, 3)
+    g = nt.gradient("h", 1, 3)
     relu = Elementwise(sp.Lambda(X, ACTIVATIONS["relu"].derivative), a)
     assert latex(relu) == r"\mathbf{1}[a_{1} > 0]"
     leaky = Elementwise(sp.Lambda(X, ACTIVATIONS["leaky-relu"].shown_derivative), a)
@@ -105,7 +106,7 @@ def test_a_hadamard_square_is_written_as_a_product() -> None:
 
 def test_transposed_sums_stay_whole() -> None:
     net = Network(NetworkSpec.parse([3, 3, 2], output="softmax", loss="squared-error"))
-    assert latex(net.output_delta_vector()) == (
+    assert latex(net.output.delta_vector(net)) == (
         r"\hat{y} \odot \left(\hat{y} - y - \mathbf{1} "
         r"\left(\hat{y} - y\right)^{\top} \hat{y}\right)"
     )
@@ -130,4 +131,4 @@ def test_unicode_order_and_decimals() -> None:
     assert unicode(Y * -1 + YHAT) == "ŷᵢ - yᵢ"
     assert unicode(ACTIVATIONS["leaky-relu"].shown_function) == "max(x, 0.01·x)"
     assert unicode(nt.mean_gradient("W", 2, 2, 3)) == "∇_W₂ L̄"
-    assert unicode(nt.batch_matrix("Delta", 2, 3)) == "Δ₂"
+    assert unicode(nt.batch_matrix("a", 2, 3, gradient=True)) == "Δ₂"

@@ -11,6 +11,8 @@ amplify rounding by 10 per layer), and within ``[-RANGE, RANGE]`` so that a deep
 cannot overflow. A unit whose rows are not all inside gets the bias nearest to the drawn one that
 puts them inside; if none does, its row of weights is halved until one does. A smooth set with
 no interval at all means there is no point to check at: :class:`~symgrad.errors.ModuleCheckError`.
+The forward pass that places them is the program's (:func:`symgrad.program.evaluate`), the one
+generated code is printed from.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ import numpy as np
 import sympy as sp
 
 from symgrad import domain
+from symgrad import notation as nt
 from symgrad.catalogue import Activation
+from symgrad.derivation import build_derivation
 from symgrad.errors import ModuleCheckError
 from symgrad.expressions import X as SYMBOL
+from symgrad.program import Var, evaluate, lower_matrix, prune
 from symgrad.spec import NetworkSpec
 
 #: Largest central-difference step, relative to max(1, |theta|): networks smooth everywhere, with
@@ -55,34 +60,24 @@ class Points:
 
 def draw(spec: NetworkSpec, seed: int, batch: int, large: int = 0) -> Points:
     """The points of a check of ``spec`` with a batch of ``batch`` rows (and a batch of
-    ``large`` rows, if not 0)."""
+    ``large`` rows, if not 0).
+
+    The forward pass that places each layer is the program's (the one generated code is printed
+    from), run in float64; its pre-activations are moved into place as it goes.
+    """
     rng = np.random.default_rng(seed)
     sizes = spec.sizes
     rows = batch + 2 + large  # the batch, one sample, a batch of one, the large batch
     X = rng.standard_normal((rows, sizes[0]))
     params: dict[str, np.ndarray] = {}
-    H = X
-    restricted: dict[str, list[int]] = {}  # where each restricted activation was kept inside
-    max_step = STEP_SMOOTH
     for k in range(1, len(sizes)):
-        W = rng.standard_normal((sizes[k], sizes[k - 1])) / np.sqrt(sizes[k - 1])
-        b = 0.1 * rng.standard_normal(sizes[k])
-        if k < len(sizes) - 1:
-            activation = spec.activation(k)
-            found = domain.domains(activation)
-            if found.smooth != sp.S.Reals:
-                kinked = found.defined == sp.S.Reals
-                max_step = min(max_step, STEP_KINKED if kinked else STEP_RESTRICTED)
-                if not kinked:
-                    where = f"{activation.name} inside {domain.describe(found.smooth)}"
-                    restricted.setdefault(where, []).append(k)
-            pieces = _targets(activation, found, k)
-            products = H @ W.T
-            A = _place(products, W, b, pieces)
-            A = _revive(activation, products, W, b, A, pieces)
-            H = _activate(activation, A, k)
-        params[f"W{k}"] = W
-        params[f"b{k}"] = b
+        params[nt.param_key("W", k)] = rng.standard_normal((sizes[k], sizes[k - 1])) / np.sqrt(
+            sizes[k - 1]
+        )
+        params[nt.param_key("b", k)] = 0.1 * rng.standard_normal(sizes[k])
+    placer = _Placer(spec, params)
+    forward = prune(lower_matrix(build_derivation(spec)), ("yhat",))
+    evaluate(forward, params, X, np.zeros((rows, sizes[-1])), watch=placer)
     Y = rng.random((rows, sizes[-1])) + 0.05
     Y /= Y.sum(axis=1, keepdims=True)
     labels = rng.integers(0, sizes[-1], size=batch)
@@ -97,13 +92,53 @@ def draw(spec: NetworkSpec, seed: int, batch: int, large: int = 0) -> Points:
         labels,
         X[batch + 2 :],
         Y[batch + 2 :],
-        max_step,
+        placer.max_step,
         "; ".join(
             f"pre-activations of {activation} (hidden layer{'s' if len(layers) > 1 else ''} "
             f"{', '.join(map(str, layers))})"
-            for activation, layers in restricted.items()
+            for activation, layers in placer.restricted.items()
         ),
     )
+
+
+class _Placer:
+    """A watch of the program's forward pass: each hidden layer's pre-activations moved into
+    the intervals of its activation (the layer's biases, and if needed its weights, changed to
+    match), dead units revived, and the activation checked finite where it is evaluated."""
+
+    def __init__(self, spec: NetworkSpec, params: dict[str, np.ndarray]) -> None:
+        self.spec = spec
+        self.params = params
+        self.max_step = STEP_SMOOTH
+        #: Where each restricted activation was kept inside, and in which layers.
+        self.restricted: dict[str, list[int]] = {}
+        self.pre: dict[int, np.ndarray] = {}
+
+    def __call__(self, var: Var, value: np.ndarray) -> np.ndarray:
+        q = var.meaning.quantity if var.meaning is not None else None
+        if q is None or q.gradient or q.layer is None or q.layer >= self.spec.depth:
+            return value
+        k = q.layer
+        activation = self.spec.activation(k)
+        if q.base == "h":
+            _check_finite(activation, self.pre[k], value, k)
+            return value
+        if q.base != "a":
+            return value
+        found = domain.domains(activation)
+        if found.smooth != sp.S.Reals:
+            kinked = found.defined == sp.S.Reals
+            self.max_step = min(self.max_step, STEP_KINKED if kinked else STEP_RESTRICTED)
+            if not kinked:
+                where = f"{activation.name} inside {domain.describe(found.smooth)}"
+                self.restricted.setdefault(where, []).append(k)
+        pieces = _targets(activation, found, k)
+        W, b = self.params[nt.param_key("W", k)], self.params[nt.param_key("b", k)]
+        products = np.asarray(value) - b
+        A = _place(products, W, b, pieces)
+        A = _revive(activation, products, W, b, A, pieces)
+        self.pre[k] = A
+        return A
 
 
 def _targets(
@@ -190,13 +225,12 @@ def _shift(column: np.ndarray, drawn: float, pieces: list[tuple[float, float]]) 
     return None
 
 
-def _activate(activation: Activation, A: np.ndarray, layer: int) -> np.ndarray:
-    """``g(A)``, after making sure ``g`` and ``g'`` are finite there."""
+def _check_finite(activation: Activation, A: np.ndarray, H: np.ndarray, layer: int) -> None:
+    """Refuse points where ``g`` (as the program computed it, ``H``) or ``g'`` is not finite."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        values = _numeric(activation.function)(A)
         slopes = _numeric(activation.derivative)(A)
-    for what, found in (("the activation", values), ("its derivative", slopes)):
+    for what, found in (("the activation", H), ("its derivative", slopes)):
         found = np.broadcast_to(np.asarray(found, dtype=np.complex128), A.shape)
         bad = ~(np.isfinite(found.real) & (found.imag == 0))
         if np.any(bad):
@@ -205,7 +239,6 @@ def _activate(activation: Activation, A: np.ndarray, layer: int) -> np.ndarray:
                 f"{layer} is not finite at the pre-activation {A[bad][0]:.3g}, chosen inside "
                 "the set where SymPy finds it smooth"
             )
-    return np.broadcast_to(np.asarray(values, dtype=np.float64), A.shape).copy()
 
 
 def _numeric(expr: sp.Expr):  # type: ignore[no-untyped-def]

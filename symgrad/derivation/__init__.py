@@ -1,28 +1,18 @@
-"""The derivation: the steps of the notes as data, their typed ids, and the backward schedule.
+"""The derivation: the steps of the notes, in order, for one network.
 
-The visible middle of the pipeline (spec -> model -> **derivation** -> proof -> program ->
-renderers). :func:`build_derivation` builds the steps; :func:`symgrad.pipeline.derive` builds and
-proves them. Every renderer and every code target consumes the one :class:`Derivation`, so the
-notes, the printout and the code cannot disagree.
+The visible middle of the pipeline (spec -> network of ops -> **derivation** -> proof -> program
+-> renderers). :func:`build_derivation` walks the network's graph and numbers the steps its ops
+give; :func:`symgrad.pipeline.derive` builds and proves them. Every renderer and every code target
+consumes the one :class:`Derivation`, so the notes, the printout and the code cannot disagree. The
+records the steps are made of live in :mod:`symgrad.steps`.
 """
 
 from __future__ import annotations
 
-from symgrad.derivation.build import build_derivation, build_step
-from symgrad.derivation.schedule import (
-    backward_pass,
-    batch_pass,
-    forward_pass,
-    hidden_layers_backward,
-    layers_backward,
-)
-from symgrad.derivation.steps import (
-    BATCH_OF,
-    ELEMENTWISE_TWIN,
-    PER_SAMPLE,
+from symgrad.derivation.build import Derivation, build_derivation, build_step
+from symgrad.steps import (
     Check,
     CheckMethod,
-    Derivation,
     EntryMatrix,
     Form,
     Kind,
@@ -35,9 +25,6 @@ from symgrad.derivation.steps import (
 )
 
 __all__ = [
-    "BATCH_OF",
-    "ELEMENTWISE_TWIN",
-    "PER_SAMPLE",
     "Check",
     "CheckMethod",
     "Derivation",
@@ -50,11 +37,6 @@ __all__ = [
     "Stage",
     "Step",
     "StepId",
-    "backward_pass",
-    "batch_pass",
     "build_derivation",
     "build_step",
-    "forward_pass",
-    "hidden_layers_backward",
-    "layers_backward",
 ]

@@ -8,7 +8,7 @@ one on numbers; :func:`show` prints one (``symgrad derive --show program``).
 from __future__ import annotations
 
 from symgrad.program.evaluate import FLOAT64, Arithmetic, Evaluation, evaluate
-from symgrad.program.ir import BATCH, Output, Program, Quantity, Role, Statement, Style, Var
+from symgrad.program.ir import BATCH, Holds, Output, Program, Role, Statement, Style, Var
 from symgrad.program.lower import lower_matrix, lower_scalar
 from symgrad.program.passes import (
     eliminate_common_subexpressions,
@@ -21,11 +21,11 @@ from symgrad.program.passes import (
 __all__ = [
     "BATCH",
     "FLOAT64",
+    "Holds",
     "Arithmetic",
     "Evaluation",
     "Output",
     "Program",
-    "Quantity",
     "Role",
     "Statement",
     "Style",

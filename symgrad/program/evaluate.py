@@ -107,16 +107,21 @@ def _read(var: Var, params: Mapping[str, Any], X: Any, Y: Any, ar: Arithmetic) -
     meaning = var.meaning
     if meaning is None:
         raise EvaluationError(f"input {var.name} says nothing of what it holds")
-    if meaning.base == "B":
+    q = meaning.quantity
+    if q is None:  # the batch size
         return X.shape[0]
-    if meaning.base in {"x", "y"}:
-        data = X if meaning.base == "x" else Y
+    if q.base in {"x", "y"}:
+        data = X if q.base == "x" else Y
         if not meaning.entry:
             return data
         # A column of the batch, or the number of a program specialized to one sample.
         return data[:, meaning.entry[0]] if var.shape else data[0, meaning.entry[0]]
-    array = ar.array(params[f"{meaning.base}{meaning.layer}"])
+    array = ar.array(params[q.json])
     return array[meaning.entry] if meaning.entry else array
+
+
+#: Called with each variable a statement computes and its value; returns the value to go on with.
+Watch = Callable[[Var, Any], Any]
 
 
 def evaluate(
@@ -125,13 +130,36 @@ def evaluate(
     X: Any,
     Y: Any,
     arithmetic: Arithmetic = FLOAT64,
+    watch: Watch | None = None,
 ) -> Evaluation:
-    """Run ``program`` on a batch ``X`` ``(B, n_0)``, targets ``Y`` and ``params``."""
+    """Run ``program`` on a batch ``X`` ``(B, n_0)``, targets ``Y`` and ``params``.
+
+    ``watch`` sees every value as it is computed and may change it (the points of a check place
+    each layer's pre-activations where its activation is smooth, moving its biases to match).
+    """
     values = bind(program, params, X, Y, arithmetic)
     for statement in program.statements:
-        values[statement.target.name] = _evaluate(statement.value, values, arithmetic)
+        value = _evaluate(statement.value, values, arithmetic)
+        if watch is not None:
+            value = watch(statement.target, value)
+        values[statement.target.name] = value
     outputs = {out.name: _assemble(out, values, program, arithmetic) for out in program.outputs}
     return Evaluation(values, outputs)
+
+
+def forward_values(program: Program, evaluation: Evaluation) -> dict[Any, Any]:
+    """The value of every quantity of the forward pass (``a_k``, ``h_k``, ``yhat``) the program
+    holds whole, for its first row: ``{quantity: vector}``."""
+    found: dict[Any, Any] = {}
+    for var in program.variables.values():
+        meaning = var.meaning
+        if meaning is None or meaning.quantity is None or meaning.entry:
+            continue
+        q = meaning.quantity
+        if q.gradient or q.base in ("x", "y", "W", "b") or not var.shape or var.shape[0] != BATCH:
+            continue
+        found[q] = evaluation.values[var.name][0]
+    return found
 
 
 def evaluate_expression(

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 import sympy as sp
 
 from symgrad import notation as nt
-from symgrad.derivation import StepId
 from symgrad.spec import NetworkSpec
+from symgrad.steps import StepId
 
 #: The batch dimension ``B`` of a shape.
 BATCH = "B"
@@ -47,17 +47,15 @@ class Style(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Quantity:
+class Holds:
     """What a variable holds in the notation of the notes, for the worked example and the proof.
 
-    ``base`` is ``x``, ``y``, ``W``, ``b``, ``a``, ``h``, ``yhat``, ``loss``, ``grad_a``,
-    ``grad_h``, ``grad_W`` or ``grad_b``; ``layer`` is ``k``; ``entry`` the 0-based entry of a
-    scalar program's variable (``(i, j)`` of ``W_{k}``). ``per_batch`` marks a gradient of a
-    sample divided by ``B`` (the rows of ``Delta_k``): the batch loss is the mean.
+    ``quantity`` is a quantity of the naming table (None for the batch size ``B``); ``entry`` the
+    0-based entry of a scalar program's variable (``(i, j)`` of ``W_{k}``). ``per_batch`` marks a
+    gradient of a sample divided by ``B`` (the rows of ``Delta_k``): the batch loss is the mean.
     """
 
-    base: str
-    layer: int | None = None
+    quantity: nt.Quantity | None
     entry: tuple[int, ...] = ()
     per_batch: bool = False
 
@@ -69,7 +67,7 @@ class Var:
     name: str
     shape: Shape
     role: Role = Role.TEMPORARY
-    meaning: Quantity | None = None
+    meaning: Holds | None = None
 
     @property
     def symbol(self) -> sp.Symbol:
@@ -169,8 +167,4 @@ class Program:
 
 def parameter_shapes(spec: NetworkSpec) -> dict[str, tuple[int, ...]]:
     """``{"W1": (n_1, n_0), "b1": (n_1,), ...}``: the parameters of ``spec`` and their shapes."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for k in range(1, spec.depth + 1):
-        shapes[nt.param_key("W", k)] = (spec.sizes[k], spec.sizes[k - 1])
-        shapes[nt.param_key("b", k)] = (spec.sizes[k],)
-    return shapes
+    return nt.parameter_shapes(spec.sizes)

@@ -1,61 +1,43 @@
-"""Lowering: the derivation becomes a program, whole matrices over the batch or scalar by scalar.
+"""Lowering: the derivation becomes a program, op by op, whole matrices over the batch or scalar by
+scalar.
 
-Part of the program stage (derivation -> proof -> **program** -> targets). Both lowerings read the
-derivation's steps and translate them, and tag every statement with the step it implements:
+Part of the program stage (derivation -> proof -> **program** -> targets). Both lowerings walk
+the network's graph in its two orders (the ops forward, then the quantities whose gradient
+backpropagation computes) and hand each op the steps it owns; an op writes their statements
+through the lowering (:class:`~symgrad.ops.base.Lowering`), or lets the matrix lowering translate
+its step as the notes write it. Every statement is tagged with the step it implements:
 
 :func:`lower_matrix`
-    Rows are samples. A step's matrix form for one sample (column vectors) is translated to the
-    batch: ``v`` becomes the ``(B, n)`` array of its rows, ``W_k v`` becomes ``V W_k^T``,
-    ``W^T g`` becomes ``G W``, ``(.)`` is elementwise, and a parameter's gradient, a sum over the
-    samples, becomes ``Delta_k^T H_{k-1}`` and the column sums of ``Delta_k``. ``Delta_k`` holds the
-    rows ``grad_{a_k} L / B``: the loss of a batch is the mean of the samples' losses.
-``lower_scalar``
+    Rows are samples. A step's matrix form for a mini-batch is translated: ``V W_k^T`` and
+    ``Delta W`` are matrix products, ``1 b^T`` is the row ``b`` broadcast over the rows,
+    ``Delta^T 1`` the sum of the rows (a parameter's gradient sums over the samples), ``(.)`` is
+    elementwise. ``Delta_k`` holds the rows ``grad_{a_k} L / B``: the loss of a batch is the mean
+    of the samples' losses.
+:func:`lower_scalar`
     Every elementwise step is instantiated for every index: one statement per scalar, each a column
     of the batch (``(B,)``); a parameter's gradient sums its column over the batch.
 
 Where generated code must not use the formula of the notes as written (an exponential that can
-overflow, ``yhat - y`` that assumes ``sum_i y_i = 1``), the statement takes the catalogue's code
-form, which the proof checks against the definition, and its note says why.
+overflow, ``yhat - y`` that assumes ``sum_i y_i = 1``), the op's statement takes the catalogue's
+code form, which the proof checks against the definition, and its note says why.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import sympy as sp
 
-from symgrad import arrays
 from symgrad import notation as nt
 from symgrad.arrays import BatchSum, Dot, RowSum, Total, Transpose
-from symgrad.catalogue import CodeStep
-from symgrad.catalogue import H as H_OUTPUT
-from symgrad.derivation import (
-    BATCH_OF,
-    Derivation,
-    Kind,
-    StepId,
-    batch_pass,
-    forward_pass,
-    layers_backward,
-)
+from symgrad.derivation import Derivation, Kind, Step, StepId
 from symgrad.errors import SymgradError
-from symgrad.expressions import X as X_INPUT
-from symgrad.model import Elementwise, instantiate
-from symgrad.program.ir import (
-    BATCH,
-    Output,
-    Program,
-    Quantity,
-    Role,
-    Shape,
-    Statement,
-    Style,
-    Var,
-)
+from symgrad.model import Elementwise
+from symgrad.notation import Quantity
+from symgrad.program.ir import BATCH, Holds, Output, Program, Role, Shape, Statement, Style, Var
 
 #: The number of rows of the batch, an input of every program.
-BATCH_SIZE = Var("B", (), Role.INPUT, Quantity("B"))
-
-#: The gradients of one sample that the program holds divided by ``B`` (its rows of ``Delta``).
-_PER_BATCH = frozenset({"grad_a", "grad_h"})
+BATCH_SIZE = Var("B", (), Role.INPUT, Holds(None))
 
 
 class LoweringError(SymgradError):
@@ -83,13 +65,12 @@ def total(expr: sp.Expr, units: int, per_row: bool = True) -> sp.Expr:
     return Total(expr)
 
 
-def _row_varying(expr: sp.Expr, row_symbols: frozenset[sp.Symbol]) -> bool:
-    """True when a row form has one value per unit (not one per row, like ``RowSum(e)``)."""
-    if isinstance(expr, (arrays.RowSum, arrays.RowMax)):
-        return False
-    if isinstance(expr, sp.Symbol):
-        return expr in row_symbols
-    return any(_row_varying(arg, row_symbols) for arg in expr.args)
+def _role(q: Quantity) -> Role:
+    if q.gradient:
+        return Role.TEMPORARY
+    if q.base in ("x", "y"):
+        return Role.INPUT
+    return Role.PARAMETER if q.base in ("W", "b") else Role.TEMPORARY
 
 
 class _Lowering:
@@ -102,17 +83,45 @@ class _Lowering:
         self.L = self.spec.depth
         self.statements: list[Statement] = []
         self.variables: dict[str, Var] = {BATCH_SIZE.name: BATCH_SIZE}
+        #: The variable that holds each quantity now (a layer kind may replace one, as weight
+        #: decay does the gradient of a weight), and the program's outputs read them.
+        self.holding: dict[tuple[Quantity, tuple[int, ...]], Var] = {}
+        self.batch = BATCH_SIZE.symbol
+        self.total = total
 
     def n(self, k: int) -> int:
         return self.spec.sizes[k]
 
-    def emit(self, target: Var, value: sp.Expr, step: StepId | None, note: str = "") -> sp.Symbol:
+    def step(self, kind: Kind, layer: int) -> Step:
+        """The derivation's step of ``kind`` and ``layer``."""
+        return self.d.step(StepId(kind, layer))
+
+    def add(self, target: Var, value: sp.Expr, step: Step | StepId | None, note: str) -> sp.Symbol:
         self.variables[target.name] = target
-        self.statements.append(Statement(target, sp.sympify(value), step, note))
+        id = step.id if isinstance(step, Step) else step  # noqa: A001 - a step's id
+        self.statements.append(Statement(target, sp.sympify(value), id, note))
         return target.symbol
 
-    def id(self, kind: Kind, layer: int | None = None) -> StepId:
-        return StepId(kind, self.L if layer is None else layer)
+    def width(self, q: Quantity) -> int:
+        """The number of units of a vector quantity of one sample."""
+        if q.base in ("y", "yhat"):
+            return self.n(self.L)
+        return self.n(q.layer or 0)
+
+    def walk(self) -> None:
+        """The statements of every op: the forward pass in order, then the gradients in the
+        order backpropagation computes them."""
+        net = self.net
+        for op in net.forward_order():
+            self.forward(op)
+        for q in net.backward_order():
+            self.backward(q)
+
+    def forward(self, op: Any) -> None:
+        raise NotImplementedError
+
+    def backward(self, q: Quantity) -> None:
+        raise NotImplementedError
 
 
 # ------------------------------------------------------------------------------------------------
@@ -121,27 +130,50 @@ class _Lowering:
 
 
 class _MatrixLowering(_Lowering):
-    def var(self, base: str, k: int | None, shape: Shape, role: Role = Role.TEMPORARY) -> Var:
-        name = nt.program_name(base, k)
-        found = self.variables.get(name)
+    def shape(self, q: Quantity) -> Shape:
+        if q.base == "W":
+            return (self.n(q.layer or 0), self.n((q.layer or 0) - 1))
+        if q.base == "b":
+            return (self.n(q.layer or 0),)
+        if q.base == "loss":
+            return ()
+        return (BATCH, self.width(q))
+
+    def var(self, q: Quantity, shape: Shape | None = None) -> Var:
+        """The variable holding ``q`` whole (made on first use)."""
+        found = self.holding.get((q, ()))
         if found is not None:
             return found
-        meaning = Quantity(base, k, per_batch=base in _PER_BATCH)
-        made = Var(name, shape, role, meaning)
-        self.variables[name] = made
+        per_batch = q.gradient and q.base in ("a", "h")
+        made = Var(q.program, shape or self.shape(q), _role(q), Holds(q, per_batch=per_batch))
+        self.variables[made.name] = made
+        self.holding[(q, ())] = made
         return made
 
-    def rows(self, base: str, k: int | None) -> sp.Symbol:
-        """The ``(B, n)`` array of the rows of the vector ``base_k``."""
-        if base == "h" and k == 0:
-            base, k = "x", None
-        width = self.n(0) if base == "x" else self.n(self.L if k is None else k)
-        role = Role.INPUT if base in {"x", "y"} else Role.TEMPORARY
-        return self.var(base, k, (BATCH, width), role).symbol
+    def symbol(self, q: Quantity) -> sp.Symbol:
+        return self.var(q).symbol
 
-    def parameter(self, base: str, k: int) -> sp.Symbol:
-        shape: Shape = (self.n(k), self.n(k - 1)) if base == "W" else (self.n(k),)
-        return self.var(base, k, shape, Role.PARAMETER).symbol
+    def emit(
+        self,
+        target: Quantity | str,
+        value: sp.Expr,
+        step: Step | StepId,
+        note: str = "",
+        *,
+        columns: int | None = None,
+        shape: Shape | None = None,
+        replace: bool = False,
+    ) -> sp.Symbol:
+        """``target = value``: a quantity (``replace``: a new variable of it, named by the
+        table's ``shape``-less name for a replacement) or a temporary's name, ``columns`` wide."""
+        if isinstance(target, str):
+            made = Var(target, shape or (BATCH, columns or 1))
+            return self.add(made, value, step, note)
+        if replace:
+            self.holding.pop((target, ()), None)
+        if columns is not None:
+            shape = (BATCH, columns)
+        return self.add(self.var(target, shape), value, step, note)
 
     def translate(self, expr: sp.Basic) -> sp.Expr:
         """A matrix form of a mini-batch step (rows are samples) as an expression of arrays.
@@ -149,8 +181,8 @@ class _MatrixLowering(_Lowering):
         ``V W^T`` and ``Delta W`` are matrix products, ``1 b^T`` is the row ``b`` broadcast over
         the rows, ``Delta^T 1`` the sum of the rows, ``(.)`` elementwise.
         """
-        if isinstance(expr, sp.MatrixSymbol):
-            return self._symbol(expr)
+        if isinstance(expr, nt.QuantitySymbol):
+            return self.symbol(expr.quantity)
         if isinstance(expr, sp.OneMatrix):
             return sp.Integer(1)
         if isinstance(expr, sp.MatAdd):
@@ -162,43 +194,9 @@ class _MatrixLowering(_Lowering):
         if isinstance(expr, sp.MatMul):
             return self._product(expr)
         if isinstance(expr, Elementwise):
-            return self._elementwise(expr)
+            variable = expr.function.variables[0]
+            return expr.function.expr.xreplace({variable: self.translate(expr.arg)})
         raise LoweringError(f"cannot lower {type(expr).__name__} to whole arrays: {expr}")
-
-    def _elementwise(self, expr: Elementwise) -> sp.Expr:
-        """``f`` applied entry by entry. ``g'(A_k)`` and ``g(A_k)`` are computed as the catalogue's
-        code does (proved equal to them, and free of the overflow of ``1/(1 + exp(-a))``)."""
-        arg = expr.arg
-        if isinstance(arg, sp.MatrixSymbol):
-            kind = nt.matrix_kind(arg.name)
-            k = kind.layer or 0
-            if kind.base == "A" and 0 < k < self.L:
-                act = self.spec.activation(k)
-                if expr.function in (
-                    sp.Lambda(X_INPUT, act.shown_derivative),
-                    sp.Lambda(X_INPUT, self.net.g_prime(k)(X_INPUT)),
-                ):
-                    return self.slope(k)
-                if expr.function in (
-                    sp.Lambda(X_INPUT, act.shown_function),
-                    sp.Lambda(X_INPUT, self.net.g(k)(X_INPUT)),
-                ):
-                    return act.code_function.xreplace({X_INPUT: self.rows("a", k)})
-        variable = expr.function.variables[0]
-        return expr.function.expr.xreplace({variable: self.translate(arg)})
-
-    #: The batch matrices of the notation and the program's names for them.
-    _BATCH_NAMES = {"A": "a", "H": "h", "X": "x", "Y": "y", "Yhat": "yhat", "Delta": "grad_a"}
-
-    def _symbol(self, expr: sp.MatrixSymbol) -> sp.Expr:
-        kind = nt.matrix_kind(expr.name)
-        if kind.base in {"W", "b"}:
-            return self.parameter(kind.base, kind.layer or 0)
-        if kind.base == "G":
-            return self.rows("grad_h", kind.layer)
-        if kind.base in self._BATCH_NAMES:
-            return self.rows(self._BATCH_NAMES[kind.base], kind.layer)
-        raise LoweringError(f"no array holds {expr.name}")
 
     def _product(self, expr: sp.MatMul) -> sp.Expr:
         coefficient = sp.Mul(*[a for a in expr.args if not a.is_Matrix])
@@ -218,124 +216,44 @@ class _MatrixLowering(_Lowering):
             value = Dot(self.translate(left), self.translate(right))
         return coefficient * value
 
-    def slope(self, k: int) -> sp.Expr:
-        """``g'(A_k)`` as the code computes it (from ``A_k`` or ``H_k``)."""
-        slope = self.spec.activation(k).code_slope
-        return slope.xreplace({X_INPUT: self.rows("a", k), H_OUTPUT: self.rows("h", k)})
+    def lower_step(self, ops: tuple[Any, ...], step: Step) -> None:
+        """``step`` by the first of ``ops`` that writes it, else as its first form says."""
+        for op in ops:
+            if op.lower_matrix(self, step):
+                return
+        lhs = step.lhs
+        if not isinstance(lhs, nt.QuantitySymbol):
+            raise LoweringError(f"step {step.key} holds no quantity of the notation")
+        self.emit(lhs.quantity, self.translate(step.forms[0]), step)
 
-    # the program ---------------------------------------------------------------------------
+    def forward(self, op: Any) -> None:
+        for step in op.batch_forward(self.net):
+            self.lower_step((op,), self.d.step(step.id))  # the derivation's step: what is proved
+
+    def backward(self, q: Quantity) -> None:
+        consumers = self.net.consumers(q)
+        for step in self.net.batch_gradient_steps(q):
+            self.lower_step(consumers, self.d.step(step.id))
 
     def lower(self) -> Program:
-        """The mini-batch steps, in computing order; the output layer from the pair's code."""
-        targets = {
-            Kind.BATCH_FORWARD: "a",
-            Kind.BATCH_ACTIVATION: "h",
-            Kind.BATCH_HIDDEN_GRAD: "grad_h",
-            Kind.BATCH_HIDDEN_DELTA: "grad_a",
-        }
-        for id in batch_pass(self.L):
-            k = id.layer
-            step = self.d.step(id)
-            if id.kind in {Kind.BATCH_PREDICTION, Kind.BATCH_LOSS, Kind.BATCH_OUTPUT_DELTA}:
-                if id.kind is Kind.BATCH_PREDICTION:
-                    self.output_layer()
-                continue
-            if id.kind is Kind.BATCH_WEIGHT:
-                target = self.var("grad_W", k, (self.n(k), self.n(k - 1)))
-            elif id.kind is Kind.BATCH_BIAS:
-                target = self.var("grad_b", k, (self.n(k),))
-            else:
-                target = self.var(targets[id.kind], k, (BATCH, self.n(k)))
-            note = ""
-            if id.kind is Kind.BATCH_ACTIVATION:
-                note = self.spec.activation(k).stable_note
-            elif id.kind is Kind.BATCH_HIDDEN_DELTA:
-                note = self.spec.activation(k).slope_note
-            self.emit(target, self.translate(step.forms[0]), id, note)
-        return self._program()
-
-    def output_layer(self) -> None:
-        """``yhat``, the mean loss and ``Delta_L`` from the pair's code forms."""
-        L, pair = self.L, self.spec.pair
-        width = self.n(L)
-        names: dict[sp.Symbol, sp.Expr] = {arrays.ROW_A: self.rows("a", L)}
-        names[arrays.ROW_Y] = self.rows("y", None)
-        row_symbols = frozenset({arrays.ROW_A, arrays.ROW_Y})
-        for code in pair.code_steps:
-            row_symbols = self._code_step(code, names, row_symbols, width)
-        yhat = pair.code_prediction.xreplace(names)
-        if not (isinstance(yhat, sp.Symbol) and yhat.name == nt.program_name("yhat")):
-            # Built from the pair's intermediates, whose notes say how it is kept stable.
-            note = "" if pair.code_steps else pair.output.code_note
-            target = self.var("yhat", None, (BATCH, width))
-            self.emit(target, yhat, self.id(Kind.BATCH_PREDICTION), note)
-        batch = BATCH_SIZE.symbol
-        loss = total(pair.code_loss.xreplace(names), width) / batch
-        self.emit(self.var("loss", None, ()), loss, self.id(Kind.BATCH_LOSS), pair.loss_note)
-        delta = pair.code_delta.xreplace(names) / batch
-        note = pair.delta_note
-        target = self.var("grad_a", L, (BATCH, width))
-        self.emit(target, delta, self.id(Kind.BATCH_OUTPUT_DELTA), note)
-
-    def _code_step(
-        self,
-        code: CodeStep,
-        names: dict[sp.Symbol, sp.Expr],
-        row_symbols: frozenset[sp.Symbol],
-        width: int,
-    ) -> frozenset[sp.Symbol]:
-        value = code.value.xreplace(names)
-        varying = _row_varying(code.value, row_symbols)
-        shape: Shape = (BATCH, width) if varying else (BATCH, 1)
-        if code.name == nt.program_name("yhat"):
-            target = self.var("yhat", None, shape)
-        else:
-            target = Var(code.name, shape)
-        implements = Kind(code.implements)
-        step = StepId(BATCH_OF.get(implements, implements), self.L)
-        symbol = self.emit(target, value, step, code.note)
-        names[sp.Symbol(code.name, real=True)] = symbol
-        own = sp.Symbol(code.name, real=True)
-        return row_symbols | {own} if varying else row_symbols
-
-    def _program(self) -> Program:
+        self.walk()
         L = self.L
         inputs = (
             BATCH_SIZE,
-            self.var("x", None, (BATCH, self.n(0)), Role.INPUT),
-            self.var("y", None, (BATCH, self.n(L)), Role.INPUT),
+            self.var(nt.quantity("x")),
+            self.var(nt.quantity("y")),
         )
-        parameters = []
-        for k in range(1, L + 1):
-            self.parameter("W", k)
-            self.parameter("b", k)
-            parameters += [self.variables[f"W{k}"], self.variables[f"b{k}"]]
+        keys = [nt.quantity(b, k) for k in range(1, L + 1) for b in "Wb"]
+        parameters = tuple(self.var(q) for q in keys)
         outputs = [
-            Output("loss", (), whole=self.variables[nt.program_name("loss")]),
-            Output("yhat", (self.n(L),), whole=self.variables[nt.program_name("yhat")]),
+            Output("loss", (), whole=self.var(nt.quantity("loss"))),
+            Output("yhat", (self.n(L),), whole=self.var(nt.quantity("yhat"))),
         ]
-        for k in range(1, L + 1):
-            outputs.append(
-                Output(
-                    nt.param_key("W", k),
-                    (self.n(k), self.n(k - 1)),
-                    whole=self.variables[nt.program_name("grad_W", k)],
-                )
-            )
-            outputs.append(
-                Output(
-                    nt.param_key("b", k),
-                    (self.n(k),),
-                    whole=self.variables[nt.program_name("grad_b", k)],
-                )
-            )
+        for q, parameter in zip(keys, parameters, strict=True):
+            shape = tuple(int(d) for d in parameter.shape)
+            outputs.append(Output(q.json, shape, whole=self.var(q.grad())))
         return Program(
-            self.spec,
-            Style.MATRIX,
-            inputs,
-            tuple(parameters),
-            tuple(self.statements),
-            tuple(outputs),
+            self.spec, Style.MATRIX, inputs, parameters, tuple(self.statements), tuple(outputs)
         )
 
 
@@ -350,37 +268,52 @@ def lower_matrix(derivation: Derivation) -> Program:
 
 
 class _ScalarLowering(_Lowering):
-    def entry(self, base: str, k: int | None, *index: int, role: Role = Role.TEMPORARY) -> Var:
-        """The variable of one entry (0-based ``index``) of ``base_k``.
+    def var(self, q: Quantity, entry: tuple[int, ...]) -> Var:
+        """The variable of one entry (0-based) of ``q``.
 
         Parameters and their gradients (sums over the batch) are numbers; every other entry is
         a column of the batch.
         """
-        name = nt.program_entry(base, k, *index)
-        found = self.variables.get(name)
+        found = self.holding.get((q, entry))
         if found is not None:
             return found
-        if base == "h" and k == 0:
-            base, k = "x", None
-        whole = role is Role.PARAMETER or base in {"grad_W", "grad_b"}
+        whole = q.base in ("W", "b", "loss")  # numbers, not columns of the batch
         shape: Shape = () if whole else (BATCH,)
-        if base in {"x", "y"}:
-            role = Role.INPUT
-        meaning = Quantity(base, k, tuple(index), per_batch=base in _PER_BATCH)
-        made = Var(name, shape, role, meaning)
-        self.variables[name] = made
+        per_batch = q.gradient and q.base in ("a", "h")
+        made = Var(q.entry(*entry), shape, _role(q), Holds(q, entry, per_batch))
+        self.variables[made.name] = made
+        self.holding[(q, entry)] = made
         return made
 
-    def symbol_of(self, entry: sp.Indexed) -> sp.Symbol:
-        """The variable of an elementwise object of the notation (``W_{2,1,3}`` -> ``W2_0_2``)."""
-        base, indices = nt.index_parts(entry)
-        numbers = [int(i) for i in indices]
-        if base in {"W", "b"}:
-            k, rest = numbers[0], numbers[1:]
-            return self.entry(base, k, *[i - 1 for i in rest], role=Role.PARAMETER).symbol
-        if base in {"x", "y", "yhat"}:
-            return self.entry(base, None, numbers[0] - 1).symbol
-        return self.entry(base, numbers[0], numbers[1] - 1).symbol
+    def symbol(self, q: Quantity, entry: tuple[int, ...] = ()) -> sp.Symbol:
+        return self.var(q, entry).symbol
+
+    def emit(
+        self,
+        target: Quantity | str,
+        value: sp.Expr,
+        step: Step | StepId,
+        note: str = "",
+        *,
+        entry: tuple[int, ...] = (),
+        replace: bool = False,
+        **_: Any,
+    ) -> sp.Symbol:
+        if isinstance(target, str):
+            return self.add(Var(target, (BATCH,)), value, step, note)
+        if replace:
+            self.holding.pop((target, entry), None)
+        return self.add(self.var(target, entry), value, step, note)
+
+    def code_entry(self, name: str, i: int) -> Quantity | str:
+        """Where entry ``i`` of an intermediate of the output layer's code forms goes."""
+        if name == nt.quantity("yhat").program:
+            return nt.quantity("yhat")
+        return nt.code_temporary(name, self.L, i)
+
+    def code_total(self, name: str) -> str:
+        """The variable of an intermediate of the code forms that is one number per row."""
+        return nt.code_temporary(name, self.L)
 
     def scalars(self, expr: sp.Expr) -> sp.Expr:
         """An instantiated elementwise form with every object replaced by its variable.
@@ -389,153 +322,50 @@ class _ScalarLowering(_Lowering):
         """
 
         def partial(e: sp.Derivative) -> sp.Expr:
-            base, indices = nt.index_parts(e.variables[0])
-            names = {"a": "grad_a", "h": "grad_h"}
-            k, i = (int(v) for v in indices)
-            return self.entry(names[base], k, i - 1).symbol
+            q, indices = nt.entry_quantity(e.variables[0])
+            return self.symbol(q.grad(), tuple(int(i) - 1 for i in indices))
+
+        def entry(e: sp.Indexed) -> sp.Expr:
+            q, indices = nt.entry_quantity(e)
+            return self.symbol(q, tuple(int(i) - 1 for i in indices))
 
         value = expr.replace(lambda e: isinstance(e, sp.Derivative) and e.expr == nt.LOSS, partial)
-        return value.replace(lambda e: isinstance(e, sp.Indexed), self.symbol_of)
+        return value.replace(lambda e: isinstance(e, sp.Indexed), entry)
+
+    def forward(self, op: Any) -> None:
+        op.lower_scalar(self, None)
+
+    def backward(self, q: Quantity) -> None:
+        for op in self.net.consumers(q):
+            op.lower_scalar(self, q)
 
     def lower(self) -> Program:
-        L = self.L
-        for id in forward_pass(L)[:-2]:
-            k = id.layer
-            step = self.d.step(id)
-            for i in range(self.n(k)):
-                if id.kind is Kind.FORWARD:
-                    value = self.scalars(instantiate(step.final, i=i + 1))
-                    self.emit(self.entry("a", k, i), value, id)
-                else:
-                    act = self.spec.activation(k)
-                    pre = self.entry("a", k, i).symbol
-                    value = act.code_function.xreplace({X_INPUT: pre})
-                    self.emit(self.entry("h", k, i), value, id, act.stable_note)
-        self.output_layer()
-        for k in layers_backward(L):
-            self.parameter_gradients(k)
-            if k > 1:
-                self.hidden(k - 1)
-        return self._program()
-
-    def parameter_gradients(self, k: int) -> None:
-        weight = self.d.step(StepId(Kind.WEIGHT, k))
-        bias = self.d.step(StepId(Kind.BIAS, k))
-        for i in range(self.n(k)):
-            for j in range(self.n(k - 1)):
-                value = BatchSum(self.scalars(instantiate(weight.final, i=i + 1, j=j + 1)))
-                self.emit(self.entry("grad_W", k, i, j), value, weight.id)
-        for i in range(self.n(k)):
-            value = BatchSum(self.scalars(instantiate(bias.final, i=i + 1)))
-            self.emit(self.entry("grad_b", k, i), value, bias.id)
-
-    def hidden(self, k: int) -> None:
-        grad = self.d.step(StepId(Kind.HIDDEN_GRAD, k))
-        for j in range(self.n(k)):
-            value = self.scalars(instantiate(grad.final, j=j + 1))
-            self.emit(self.entry("grad_h", k, j), value, grad.id)
-        delta = self.d.step(StepId(Kind.HIDDEN_DELTA, k))
-        act = self.spec.activation(k)
-        for j in range(self.n(k)):
-            slope = act.code_slope.xreplace(
-                {X_INPUT: self.entry("a", k, j).symbol, H_OUTPUT: self.entry("h", k, j).symbol}
-            )
-            value = self.entry("grad_h", k, j).symbol * slope
-            self.emit(self.entry("grad_a", k, j), value, delta.id, act.slope_note)
-
-    def output_layer(self) -> None:
-        L, pair = self.L, self.spec.pair
-        width = self.n(L)
-        units: list[dict[sp.Symbol, sp.Expr]] = [
-            {
-                arrays.ROW_A: self.entry("a", L, i).symbol,
-                arrays.ROW_Y: self.entry("y", None, i).symbol,
-            }
-            for i in range(width)
-        ]
-        row_symbols = frozenset({arrays.ROW_A, arrays.ROW_Y})
-        for code in pair.code_steps:
-            own = sp.Symbol(code.name, real=True)
-            step = StepId(Kind(code.implements), L)
-            values = arrays.expand_row(code.value, units)
-            if _row_varying(code.value, row_symbols):
-                row_symbols |= {own}
-                for i, value in enumerate(values):
-                    target = self._code_entry(code.name, i)
-                    units[i][own] = self.emit(target, value, step, code.note)
-            else:
-                symbol = self.emit(
-                    Var(f"{code.name.lower()}{L}", (BATCH,)), values[0], step, code.note
-                )
-                for unit in units:
-                    unit[own] = symbol
-        yhat = arrays.expand_row(pair.code_prediction, units)
-        prediction = StepId(Kind.PREDICTION, L)
-        for i, value in enumerate(yhat):
-            name = nt.program_entry("yhat", None, i)
-            if not (isinstance(value, sp.Symbol) and value.name == name):
-                note = "" if pair.code_steps else pair.output.code_note
-                self.emit(self.entry("yhat", None, i), value, prediction, note)
-        batch = BATCH_SIZE.symbol
-        sample = arrays.expand_row(pair.code_loss, units)[0]
-        loss_step = StepId(Kind.LOSS, L)
-        per_sample = self.emit(Var("sample_loss", (BATCH,)), sample, loss_step, pair.loss_note)
-        self.emit(
-            Var("value", (), meaning=Quantity("loss")), BatchSum(per_sample) / batch, loss_step
-        )
-        deltas = arrays.expand_row(pair.code_delta, units)
-        note = "; ".join(filter(None, [pair.delta_note, "divided by B for the mean"]))
-        for i, value in enumerate(deltas):
-            self.emit(self.entry("grad_a", L, i), value / batch, StepId(Kind.OUTPUT_DELTA, L), note)
-
-    def _code_entry(self, name: str, i: int) -> Var:
-        if name == nt.program_name("yhat"):
-            return self.entry("yhat", None, i)
-        if name == "R":
-            return Var(f"r{i}", (BATCH,))
-        return Var(f"{name.lower()}{self.L}_{i}", (BATCH,))
-
-    def _program(self) -> Program:
+        self.walk()
         L = self.L
         inputs = [BATCH_SIZE]
-        inputs += [self.entry("x", None, j) for j in range(self.n(0))]
-        inputs += [self.entry("y", None, i) for i in range(self.n(L))]
-        parameters: list[Var] = []
+        inputs += [self.var(nt.quantity("x"), (j,)) for j in range(self.n(0))]
+        inputs += [self.var(nt.quantity("y"), (i,)) for i in range(self.n(L))]
+        yhat = nt.quantity("yhat")
         outputs = [
-            Output("loss", (), whole=self.variables["value"]),
+            Output("loss", (), whole=self.var(nt.quantity("loss"), ())),
             Output(
                 "yhat",
                 (self.n(L),),
-                entries=tuple(self.entry("yhat", None, i).symbol for i in range(self.n(L))),
+                entries=tuple(self.symbol(yhat, (i,)) for i in range(self.n(L))),
             ),
         ]
+        parameters: list[Var] = []
         for k in range(1, L + 1):
             rows, cols = self.n(k), self.n(k - 1)
-            weights = [
-                self.entry("W", k, i, j, role=Role.PARAMETER)
-                for i in range(rows)
-                for j in range(cols)
-            ]
-            biases = [self.entry("b", k, i, role=Role.PARAMETER) for i in range(rows)]
-            parameters += weights + biases
-            outputs.append(
-                Output(
-                    nt.param_key("W", k),
-                    (rows, cols),
-                    entries=tuple(
-                        self.entry("grad_W", k, i, j).symbol
-                        for i in range(rows)
-                        for j in range(cols)
-                    ),
-                )
-            )
-            outputs.append(
-                Output(
-                    nt.param_key("b", k),
-                    (rows,),
-                    entries=tuple(self.entry("grad_b", k, i).symbol for i in range(rows)),
-                )
-            )
+            for base, indices in (
+                ("W", [(i, j) for i in range(rows) for j in range(cols)]),
+                ("b", [(i,) for i in range(rows)]),
+            ):
+                q = nt.quantity(base, k)
+                parameters += [self.var(q, index) for index in indices]
+                shape = (rows, cols) if base == "W" else (rows,)
+                gradient = tuple(self.symbol(q.grad(), index) for index in indices)
+                outputs.append(Output(q.json, shape, entries=gradient))
         return Program(
             self.spec,
             Style.SCALAR,

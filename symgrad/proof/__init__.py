@@ -12,7 +12,7 @@ evidence, each exact where it can be:
 ``composed`` (:mod:`symgrad.proof.composed`)
     For small networks, every partial against ``sympy.diff`` of the composed loss, exactly.
 ``numeric`` (:mod:`symgrad.proof.numeric`)
-    The gradient generated code computes (the program, passed in as ``gradient``) against the
+    The gradient generated code computes (the program, passed in as ``program``) against the
     derivative of the composed loss at a random point in high precision: the evidence for the
     parameters of larger networks, and an extra check of the program for small ones.
 """
@@ -59,20 +59,19 @@ def choose_method(parameters: int, method: str = "auto", layers: int = 1) -> Pro
 def prove(
     derivation: Derivation,
     method: str = "auto",
-    gradient: object | None = None,
+    program: object | None = None,
 ) -> Derivation:
     """Check every step of ``derivation`` and return it with the checks attached.
 
-    ``gradient`` is the gradient under test at a random point
-    (:data:`symgrad.proof.numeric.GradientFunction`): the pipeline passes the program generated
-    code is printed from. The numeric proof needs it; the composed proof checks it too when given.
+    ``program`` runs the program generated code is printed from at a random point
+    (:class:`symgrad.proof.numeric.ProgramAt`); the pipeline passes it. The numeric proof needs
+    it; the composed proof checks it too when given.
     """
     spec = derivation.spec
     chosen = choose_method(spec.parameter_count, method, spec.depth)
-    if chosen is ProofMethod.NUMERIC and gradient is None:
+    if chosen is ProofMethod.NUMERIC and program is None:
         raise ValueError(
-            "the numeric proof checks a gradient function; use symgrad.pipeline.derive, which "
-            "passes the program's"
+            "the numeric proof checks the program; use symgrad.pipeline.derive, which passes it"
         )
     net = derivation.network
     seed = seed_for(spec.sizes)
@@ -82,10 +81,10 @@ def prove(
     program_checked, directions, max_error = 0, 0, 0.0
     if chosen is ProofMethod.COMPOSED:
         partial_checks = ComposedProof(derivation).run()
-    if gradient is not None:
+    if program is not None:
         from symgrad.proof.numeric import NumericProof
 
-        numeric = NumericProof(derivation, seed, gradient)  # type: ignore[arg-type]
+        numeric = NumericProof(derivation, seed, program)  # type: ignore[arg-type]
         numeric_checks = numeric.run()
         program_checked, max_error = numeric.compared, numeric.max_error
         directions = numeric.directions
@@ -103,7 +102,7 @@ def prove(
         program_checked=program_checked,
         program_total=spec.parameter_count,
         program_directions=directions,
-        digits=DIGITS if gradient is not None else 0,
+        digits=DIGITS if program is not None else 0,
         seed=seed,
         max_error=max_error,
         capped=max((c.capped for c in checks.values()), default=0),

@@ -5,20 +5,25 @@ Part of the proof (derivation -> **proof** -> program). For networks with at mos
 :data:`~symgrad.proof.common.COMPOSED_HARD_LIMIT`), every partial ``dL/dW_{kij}``, ``dL/db_{ki}``,
 ``dL/da_{ki}`` and ``dL/dh_{kj}`` built by the chain rule from the steps equals the direct SymPy
 derivative of the fully composed per-sample loss ``l(a_L(theta))``; the difference is exactly
-zero. The activation ``g`` and the output-and-loss ``l`` stay abstract here; their concrete
-derivatives are proved by :mod:`symgrad.proof.symbolic`, which together prove the concrete partials.
+zero. The loss is composed by walking the network's ops in forward order, each giving its
+definition with the activation ``g`` left abstract, and the output-and-loss ``l`` is abstract too;
+their concrete derivatives are proved by :mod:`symgrad.proof.symbolic`, which together prove the
+concrete partials.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import sympy as sp
 
 from symgrad import notation as nt
-from symgrad.derivation import Check, CheckMethod, Derivation, Kind, Step, StepId
+from symgrad.derivation import Check, CheckMethod, Derivation, Kind, StepId
 from symgrad.errors import ProofError
 from symgrad.model import instantiate
+from symgrad.ops.output_loss import OutputAndLoss
+from symgrad.steps import Step
 
 
 def _named_function(name: str) -> type[sp.Function]:
@@ -48,23 +53,36 @@ class ComposedProof:
         self.ell_partials = [_named_function(f"ell_{i}") for i in range(1, n_out + 1)]
         self.ell = _abstract_function("ell", self.ell_partials)
         self.g_prime_abstract = {k: _named_function(f"gp{k}") for k in range(1, net.L)}
-        self.g = {
+        self.g: dict[int, Any] = {
             k: _abstract_function(f"g{k}", [self.g_prime_abstract[k]]) for k in range(1, net.L)
         }
-        self.composed_pre: dict[tuple[int, int], sp.Expr] = {}
-        self.composed_post: dict[tuple[int, int], sp.Expr] = {}
-        for j in range(1, net.n(0) + 1):
-            self.composed_post[(0, j)] = nt.post(0, j)
-        for k in range(1, net.L + 1):
-            for i in range(1, net.n(k) + 1):
-                a = instantiate(net.pre_activation(k, i)).xreplace(self._post_map(k - 1))
-                self.composed_pre[(k, i)] = a
-                if k < net.L:
-                    self.composed_post[(k, i)] = self.g[k](a)
-        self.loss = self.ell(*[self.composed_pre[(net.L, i)] for i in range(1, net.n(net.L) + 1)])
+        self.values = self.compose({})
+        self.loss = self.loss_of(self.values)
 
-    def _post_map(self, k: int) -> dict[sp.Expr, sp.Expr]:
-        return {nt.post(k, j): self.composed_post[(k, j)] for j in range(1, self.net.n(k) + 1)}
+    def compose(self, overrides: dict[sp.Expr, sp.Expr]) -> dict[sp.Expr, sp.Expr]:
+        """Every entry of the forward pass (``a_{ki}``, ``h_{kj}``) as an expression of the
+        parameters and ``x``, op by op in forward order; an entry of ``overrides`` is taken as
+        given (a free symbol) instead of its definition."""
+        net = self.net
+        values: dict[sp.Expr, sp.Expr] = {
+            nt.post(0, j): nt.post(0, j) for j in range(1, net.n(0) + 1)
+        }
+        for op in net.forward_order():
+            if isinstance(op, OutputAndLoss):
+                continue
+            for q in op.outputs:
+                for i in range(1, net.n(q.layer or 0) + 1):
+                    entry = nt.entry(q, i)
+                    if entry in overrides:
+                        values[entry] = overrides[entry]
+                        continue
+                    definition = op.composed(net, entry, self.g)
+                    values[entry] = definition.xreplace(values)
+        return values
+
+    def loss_of(self, values: dict[sp.Expr, sp.Expr]) -> sp.Expr:
+        net = self.net
+        return self.ell(*[values[nt.pre(net.L, i)] for i in range(1, net.n(net.L) + 1)])
 
     def step(self, kind: Kind, k: int) -> Step:
         return self.derivation.step(StepId(kind, k))
@@ -74,37 +92,42 @@ class ComposedProof:
         """``dL/da_{ki}`` by the chain rule of the steps, with ``g`` and ``l`` abstract."""
         net = self.net
         if k == net.L:
-            values = [self.composed_pre[(k, m)] for m in range(1, net.n(k) + 1)]
+            values = [self.values[nt.pre(k, m)] for m in range(1, net.n(k) + 1)]
             return self.ell_partials[i - 1](*values)
         structural = self.step(Kind.HIDDEN_DELTA, k).forms[1]  # dL/dh_{kj} g'(a_{kj})
-        value = instantiate(structural, j=i)
-        value = value.xreplace({nt.partial(nt.post(k, i)): self.hidden_grad(k, i)})
-        return self._abstract(value, k)
+        return self._abstract(self._partials(instantiate(structural, j=i)), k)
 
     @cache  # noqa: B019
     def hidden_grad(self, k: int, j: int) -> sp.Expr:
-        """``dL/dh_{kj}`` from step hidden-grad-k."""
-        value = instantiate(self.step(Kind.HIDDEN_GRAD, k).final, j=j)
-        return value.xreplace(
-            {
-                nt.partial(nt.pre(k + 1, i)): self.delta(k + 1, i)
-                for i in range(1, self.net.n(k + 1) + 1)
-            }
-        )
+        """``dL/dh_{kj}`` from step hidden-grad-k (every op that reads ``h_k`` has its share)."""
+        return self._partials(instantiate(self.step(Kind.HIDDEN_GRAD, k).final, j=j))
+
+    def _partials(self, value: sp.Expr) -> sp.Expr:
+        """``value`` with every partial ``dL/da_{ki}``, ``dL/dh_{kj}`` in it replaced by its own
+        chain rule."""
+        found: dict[sp.Basic, sp.Expr] = {}
+        for partial in value.atoms(sp.Derivative):
+            if partial.expr != nt.LOSS:
+                continue
+            of = partial.variables[0]
+            q, indices = nt.entry_quantity(of)
+            unit = int(indices[0])
+            if q.base == "a":
+                found[partial] = self.delta(q.layer or 0, unit)
+            elif q.base == "h":
+                found[partial] = self.hidden_grad(q.layer or 0, unit)
+        return value.xreplace(found)
 
     def _abstract(self, value: sp.Expr, k: int) -> sp.Expr:
         """Replace ``g'(a_{kj})`` by the derivative of the abstract ``g_k``, composed."""
         g_prime = self.g_prime_abstract[k]
 
         def slope(call: sp.Function) -> sp.Expr:
-            return g_prime(call.args[0].xreplace(self._pre_map(k)))
+            return g_prime(call.args[0].xreplace(self.values))
 
         return value.replace(
             lambda e: isinstance(e, sp.Function) and e.func == self.net.g_prime(k), slope
         )
-
-    def _pre_map(self, k: int) -> dict[sp.Expr, sp.Expr]:
-        return {nt.pre(k, i): self.composed_pre[(k, i)] for i in range(1, self.net.n(k) + 1)}
 
     def partial_value(self, kind: Kind, k: int, i: int, j: int = 0) -> sp.Expr:
         step = self.step(kind, k)
@@ -114,7 +137,7 @@ class ComposedProof:
             else instantiate(step.final, i=i)
         )
         value = value.xreplace({nt.partial(nt.pre(k, i)): self.delta(k, i)})
-        return value.xreplace(self._post_map(k - 1))
+        return value.xreplace(self.values)
 
     def run(self) -> dict[StepId, Check]:
         net = self.net
@@ -132,7 +155,7 @@ class ComposedProof:
             )
             checks[StepId(Kind.BIAS, k)] = Check(CheckMethod.COMPOSED, entries=rows, total=rows)
         for k in range(1, net.L):
-            # dL/dh_{kj} and dL/da_{kj}: differentiate the loss composed from layer k on.
+            # dL/dh_{kj} and dL/da_{kj}: differentiate the loss composed from a free one.
             for j in range(1, net.n(k) + 1):
                 self._compare_unit(k, j)
             n = net.n(k)
@@ -147,28 +170,16 @@ class ComposedProof:
             raise ProofError(f"dL/d{label}: the chain rule differs from the composed derivative")
 
     def _compare_unit(self, k: int, j: int) -> None:
-        """``dL/dh_{kj}`` and ``dL/da_{kj}`` against the loss composed from a free ``a_{kj}``."""
-        free = sp.Symbol(f"free_{k}_{j}")
-        net = self.net
-        pre = dict(self.composed_pre)
-        post = dict(self.composed_post)
-        pre[(k, j)] = free
-        post[(k, j)] = self.g[k](free)
-        for m in range(k + 1, net.L + 1):
-            for i in range(1, net.n(m) + 1):
-                post_map = {nt.post(m - 1, q): post[(m - 1, q)] for q in range(1, net.n(m - 1) + 1)}
-                pre[(m, i)] = instantiate(net.pre_activation(m, i)).xreplace(post_map)
-                if m < net.L:
-                    post[(m, i)] = self.g[m](pre[(m, i)])
-        loss = self.ell(*[pre[(net.L, i)] for i in range(1, net.n(net.L) + 1)])
-        direct = sp.diff(loss, free).xreplace({free: self.composed_pre[(k, j)]})
-        if sp.expand(direct - self.delta(k, j)) != 0 and sp.cancel(direct - self.delta(k, j)) != 0:
-            raise ProofError(f"dL/da_{k}{j}: the chain rule differs from the composed derivative")
-        h_free = sp.Symbol(f"hfree_{k}_{j}")
-        direct_h = sp.diff(loss.xreplace({self.g[k](free): h_free}), h_free)
-        direct_h = direct_h.xreplace(
-            {h_free: self.composed_post[(k, j)], free: self.composed_pre[(k, j)]}
-        )
-        chain_h = self.hidden_grad(k, j)
-        if sp.expand(direct_h - chain_h) != 0 and sp.cancel(direct_h - chain_h) != 0:
-            raise ProofError(f"dL/dh_{k}{j}: the chain rule differs from the composed derivative")
+        """``dL/da_{kj}`` and ``dL/dh_{kj}`` against the loss composed from a free ``a_{kj}``,
+        then from a free ``h_{kj}``."""
+        for entry, chain in (
+            (nt.pre(k, j), self.delta(k, j)),
+            (nt.post(k, j), self.hidden_grad(k, j)),
+        ):
+            free = sp.Dummy(f"free_{k}_{j}")
+            loss = self.loss_of(self.compose({entry: free}))
+            direct = sp.diff(loss, free).xreplace({free: self.values[entry]})
+            if sp.expand(direct - chain) != 0 and sp.cancel(direct - chain) != 0:
+                raise ProofError(
+                    f"dL/d{entry}: the chain rule differs from the composed derivative"
+                )

@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import mpmath
 import numpy as np
@@ -35,7 +35,10 @@ from symgrad.derivation import Check, CheckMethod, Derivation, Kind, Step, StepI
 from symgrad.domain import domains, placement
 from symgrad.errors import ProofError
 from symgrad.expressions import X
-from symgrad.model import Network, instantiate
+from symgrad.model import instantiate
+from symgrad.network import Network
+from symgrad.notation import Quantity
+from symgrad.ops.output_loss import OutputAndLoss
 from symgrad.proof.common import (
     TOLERANCE,
     UNIT_BUDGET,
@@ -71,13 +74,37 @@ class Point:
         return out
 
 
-#: The gradient under test at a point: ``{"W1": Outer or matrix, "b1": vector, ...}``.
-GradientFunction = Callable[[Point], Gradient]
+#: A watch of the forward pass: sees each quantity's value (one row) and may change it.
+Watch = Callable[[Quantity, Any], Any]
 
 
-def random_point(net: Network, seed: int) -> Point:
+@dataclass(frozen=True)
+class Evaluated:
+    """The program at a point: the gradient it computes (``{"W1": Outer or matrix, "b1": vector,
+    ...}``) and every quantity of its forward pass (``a_k``, ``h_k``, ``yhat``: vectors)."""
+
+    gradients: Gradient
+    forward: Mapping[Quantity, np.ndarray]
+
+
+class ProgramAt(Protocol):
+    """The program generated code is printed from, run at a point in high precision (the
+    pipeline passes it): the whole program, or its forward pass alone, with a watch."""
+
+    def __call__(
+        self, point: Point, *, forward_only: bool = False, watch: Watch | None = None
+    ) -> Evaluated: ...
+
+
+def random_point(net: Network, seed: int, program: ProgramAt | None = None) -> Point:
     """Weights on a grid (``|W| <~ 1.5/sqrt(n_{k-1})``), biases, input and a target that suits the
-    loss (on the simplex for cross-entropy, in (0, 1) for binary cross-entropy)."""
+    loss (on the simplex for cross-entropy, in (0, 1) for binary cross-entropy).
+
+    Where a hidden activation is not smooth on all reals (``log(x)``, ``sqrt(x)``, relu's kink),
+    the forward pass of ``program`` places its pre-activations in the intervals ``symgrad check``
+    uses too (:func:`symgrad.domain.placement`), moving the layer's biases to match: the
+    definitions are compared at a point where both sides are real and finite.
+    """
     rng = np.random.default_rng(seed)
     draw = random.Random(seed)
     weights, biases = {}, {}
@@ -86,25 +113,21 @@ def random_point(net: Network, seed: int) -> Point:
         weights[k] = random_grid(net.n(k), net.n(k - 1), scale, rng)
         biases[k] = np.array([mpmath.mpf(draw.uniform(-0.5, 0.5)) for _ in range(net.n(k))])
     x = np.array([mpmath.mpf(draw.uniform(-1, 1)) for _ in range(net.n(0))], dtype=object)
-    _inside_domains(net, weights, biases, x, draw)
+    pieces = _placements(net)
+    if pieces:
+        if program is None:
+            raise ValueError("a network with a restricted activation needs its program to place")
+        unplaced = Point(weights, biases, x, np.zeros(net.n(net.L), dtype=object))
+        program(unplaced, forward_only=True, watch=_placer(pieces, biases, draw))
     return Point(weights, biases, x, random_targets(net, draw))
 
 
-def _inside_domains(
-    net: Network,
-    weights: dict[int, GridMatrix],
-    biases: dict[int, np.ndarray],
-    x: np.ndarray,
-    draw: random.Random,
-) -> None:
-    """Move the biases of a hidden layer whose activation is not smooth on all reals (``log(x)``,
-    ``sqrt(x)``, relu's kink) so that every pre-activation lies in the intervals ``symgrad
-    check`` uses too (:func:`symgrad.domain.placement`): the definitions are compared at a
-    point where both sides are real and finite."""
-    h = x
+def _placements(net: Network) -> dict[int, list[tuple[float, float]]]:
+    """The intervals the pre-activations of each hidden layer whose activation is not smooth on
+    all reals must lie in."""
+    found: dict[int, list[tuple[float, float]]] = {}
     for k in range(1, net.L):
         activation = net.activation(k)
-        a = weights[k].matvec(h) + biases[k]
         if domains(activation).smooth != sp.S.Reals:
             pieces = placement(activation)
             if not pieces:
@@ -112,12 +135,29 @@ def _inside_domains(
                     f"the activation {activation.name} is smooth on no interval; there is no "
                     "point to check it at"
                 )
-            for i, value in enumerate(a):
-                if not any(low <= value <= high for low, high in pieces):
-                    low, high = pieces[draw.randrange(len(pieces))]
-                    biases[k][i] += mpmath.mpf(draw.uniform(low, high)) - value
-            a = weights[k].matvec(h) + biases[k]
-        h = elementwise(_mpmath(activation.function))(a)
+            found[k] = pieces
+    return found
+
+
+def _placer(
+    pieces: dict[int, list[tuple[float, float]]], biases: dict[int, np.ndarray], draw: random.Random
+) -> Watch:
+    """A watch that moves each pre-activation ``a_{ki}`` outside its intervals into a random one,
+    and the bias ``b_{ki}`` with it."""
+
+    def watch(q: Quantity, value: Any) -> Any:
+        if q.base != "a" or q.gradient or q.layer not in pieces:
+            return value
+        row = np.array(value, dtype=object).reshape(-1)
+        for i, entry in enumerate(row):
+            if not any(low <= entry <= high for low, high in pieces[q.layer]):
+                low, high = pieces[q.layer][draw.randrange(len(pieces[q.layer]))]
+                shift = mpmath.mpf(draw.uniform(low, high)) - entry
+                biases[q.layer][i] += shift
+                row[i] = entry + shift
+        return row.reshape(np.shape(value))
+
+    return watch
 
 
 def random_targets(net: Network, draw: random.Random) -> np.ndarray:
@@ -187,9 +227,14 @@ def _exponent(value: sp.Expr) -> Any:
 
 
 class Definitions:
-    """The forward pass and the loss as defined, in high precision, and tangents through them."""
+    """The loss as defined, in high precision, and tangents pushed through the network's ops.
 
-    def __init__(self, net: Network, point: Point) -> None:
+    The forward pass is the program's (``forward``, the quantities its evaluation holds); the
+    slopes are the catalogue's ``g'`` (proved equal to ``sympy.diff`` of ``g``) at its
+    pre-activations.
+    """
+
+    def __init__(self, net: Network, point: Point, forward: Mapping[Quantity, np.ndarray]) -> None:
         self.net = net
         self.point = point
         L, n = net.L, net.n(net.L)
@@ -197,16 +242,28 @@ class Definitions:
         pair = net.spec.pair
         self.prediction = pair.output.prediction(lambda m: _LOGIT[m], i, j, n)
         self.term = pair.loss.term(_YHAT[i], _Y[i])
-        self.g = {k: elementwise(_mpmath(net.activation(k).function)) for k in range(1, L)}
         self.g_prime = {k: elementwise(_mpmath(net.activation(k).derivative)) for k in range(1, L)}
         self.a: dict[int, np.ndarray] = {}
         self.h: dict[int, np.ndarray] = {0: point.x}
-        self.slope: dict[int, np.ndarray] = {}
+        self.slopes: dict[int, np.ndarray] = {}
         for k in range(1, L + 1):
-            self.a[k] = point.weights[k].matvec(self.h[k - 1]) + point.biases[k]
+            self.a[k] = np.asarray(forward[nt.quantity("a", k)], dtype=object).reshape(-1)
             if k < L:
-                self.h[k] = self.g[k](self.a[k])
-                self.slope[k] = self.g_prime[k](self.a[k])
+                self.h[k] = np.asarray(forward[nt.quantity("h", k)], dtype=object).reshape(-1)
+                self.slopes[k] = self.g_prime[k](self.a[k])
+
+    def slope(self, k: int) -> np.ndarray:
+        """``g'(a_k)`` at the point."""
+        return self.slopes[k]
+
+    def matvec(self, weight: Quantity, vector: np.ndarray) -> np.ndarray:
+        """``W_k v`` exactly; one column of ``W_k`` when one entry of ``v`` is not 0."""
+        matrix = self.point.weights[weight.layer or 0]
+        nonzero = [r for r, v in enumerate(vector) if v != 0]
+        if len(nonzero) == 1:
+            (r,) = nonzero
+            return matrix.column(r) * vector[r]  # type: ignore[no-any-return]
+        return matrix.matvec(vector)
 
     def output_loss(self, logits: np.ndarray) -> Any:
         """The per-sample loss of the logits ``a_L``, as the catalogue defines it."""
@@ -228,17 +285,17 @@ class Definitions:
             return (up - down) / (2 * step)
 
     def derivative(self, layer: int, tangent: np.ndarray) -> Any:
-        """The derivative of the loss when ``a_layer`` moves by ``tangent`` (pushed forward)."""
-        moved = tangent
-        for k in range(layer, self.net.L):
-            dh = self.slope[k] * moved
-            nonzero = [r for r, v in enumerate(dh) if v != 0]
-            if len(nonzero) == 1:  # one unit moved: one column of the next weights
-                (r,) = nonzero
-                moved = self.point.weights[k + 1].column(r) * dh[r]
-            else:
-                moved = self.point.weights[k + 1].matvec(dh)
-        return self.along(moved)
+        """The derivative of the loss when ``a_layer`` moves by ``tangent``: the tangent pushed
+        forward through each op after it (its own local derivative), then through the output and
+        the loss."""
+        net = self.net
+        moved: dict[Quantity, Any] = {nt.quantity("a", layer): tangent}
+        ops = net.forward_order()
+        start = ops.index(net.producer(nt.quantity("a", layer)))  # type: ignore[arg-type]
+        for op in ops[start + 1 :]:
+            if not isinstance(op, OutputAndLoss):
+                moved.update(op.tangent(self, moved))
+        return self.along(moved[nt.quantity("a", net.L)])
 
 
 # The proof ------------------------------------------------------------------------------------
@@ -247,11 +304,11 @@ class Definitions:
 class NumericProof:
     """The gradient under test against the derivative of the composed loss, layer by layer."""
 
-    def __init__(self, derivation: Derivation, seed: int, gradient: GradientFunction) -> None:
+    def __init__(self, derivation: Derivation, seed: int, program: ProgramAt) -> None:
         self.derivation = derivation
         self.net = derivation.network
         self.seed = seed
-        self.gradient_function = gradient
+        self.program = program
         self.rng = random.Random(seed)
         #: The largest relative difference of every comparison made; the partials compared one
         #: by one, and the random directions (one per layer, moving every parameter of it).
@@ -265,9 +322,10 @@ class NumericProof:
 
     def _run(self) -> dict[StepId, Check]:
         net = self.net
-        point = random_point(net, self.seed)
-        definitions = Definitions(net, point)
-        gradient = self.gradient_function(point)
+        point = random_point(net, self.seed, self.program)
+        evaluated = self.program(point)
+        definitions = Definitions(net, point, evaluated.forward)
+        gradient = evaluated.gradients
         checks: dict[StepId, Check] = {}
         for k in range(1, net.L + 1):
             grad_w, grad_b = gradient[nt.param_key("W", k)], gradient[nt.param_key("b", k)]

@@ -35,7 +35,8 @@ from symgrad.derivation import (
 )
 from symgrad.errors import ProofError
 from symgrad.expressions import X
-from symgrad.model import Elementwise, Network, instantiate
+from symgrad.model import Elementwise, instantiate
+from symgrad.network import Network
 from symgrad.proof.common import (
     CANCEL_LIMIT,
     OUTPUT_EXACT_LIMIT,
@@ -276,9 +277,12 @@ def _resized(expr: sp.Basic, cut: Callable[[sp.Expr], sp.Expr]) -> sp.Basic:
     if isinstance(expr, sp.Sum):
         limits = [sp.Tuple(i, low, cut(high)) for i, low, high in expr.limits]
         return sp.Basic.__new__(sp.Sum, _resized(expr.function, cut), *limits)
-    if isinstance(expr, (sp.MatrixSymbol, sp.OneMatrix)):
-        *head, rows, cols = expr.args
-        return sp.Basic.__new__(type(expr), *head, cut(rows), cut(cols))
+    if isinstance(expr, nt.QuantitySymbol):
+        rows, cols = expr.shape
+        return expr.resized(cut(rows), cut(cols))
+    if isinstance(expr, sp.OneMatrix):
+        rows, cols = expr.args
+        return sp.Basic.__new__(sp.OneMatrix, cut(rows), cut(cols))
     if not expr.args or isinstance(expr, (sp.Indexed, sp.Derivative)):
         return expr
     return sp.Basic.__new__(type(expr), *[_resized(arg, cut) for arg in expr.args])
@@ -299,6 +303,8 @@ def _full_count(net: Network, step: Step) -> int:
 
 
 def _check_in(net: Network, step: Step) -> Check:
+    if step.kind.prove is not None:  # a kind a layer kind brings, proved as it says
+        return step.kind.prove(net, step)
     if step.stage is Stage.SETUP:
         return Check(CheckMethod.DEFINITION)
     if step.stage is Stage.BATCH:
@@ -367,9 +373,7 @@ class _Normalizer:
             lambda e: (
                 isinstance(e, sp.Derivative)
                 and e.expr == nt.LOSS
-                and not (
-                    isinstance(e.variables[0], sp.Indexed) and str(e.variables[0].base) == "yhat"
-                )
+                and not nt.is_entry_of(e.variables[0], "yhat")
             ),
             hide,
         )
@@ -377,58 +381,62 @@ class _Normalizer:
             lambda e: (
                 isinstance(e, sp.Derivative)
                 and e.expr == nt.LOSS
-                and isinstance(e.variables[0], sp.Indexed)
-                and str(e.variables[0].base) == "yhat"
+                and nt.is_entry_of(e.variables[0], "yhat")
             ),
             lambda e: self.assume(sp.diff(net.loss(), e.variables[0]).doit()),
         )
+        result = result.replace(_is_slope_call, self.slope)
+        # h_{kj} by its definition, with the concrete g (a residual layer's refers to h_{k-1}).
+        while any(nt.is_entry_of(e, "h") for e in result.atoms(sp.Indexed)):
+            result = result.replace(
+                lambda e: nt.is_entry_of(e, "h"), lambda e: net.definition(e, self.over)
+            )
         result = result.replace(
-            lambda e: (
-                isinstance(e, sp.Function)
-                and getattr(e.func, "__name__", "").startswith("g")
-                and e.func.__name__.endswith("'")
-            ),
-            lambda e: self.slope(e),
-        )
-        result = result.replace(
-            lambda e: isinstance(e, sp.Indexed) and str(e.base) == "h",
-            lambda e: net.activation(int(e.indices[0])).function_at(
-                nt.pre(int(e.indices[0]), e.indices[1])
-            ),
-        )
-        result = result.replace(
-            lambda e: isinstance(e, sp.Indexed) and str(e.base) == "yhat",
+            lambda e: nt.is_entry_of(e, "yhat"),
             lambda e: net.prediction(e.indices[0], over=self.over),
         )
         return self.assume(result.doit())
 
     def slope(self, call: sp.Function) -> sp.Expr:
-        name = call.func.__name__
-        # "g'" is shared by every hidden layer (they all use one activation); "g_k'" is layer k's.
-        layer = 1 if name == "g'" else int(name[2:-1])
+        """``g'`` of the layer the function was made for, as the catalogue defines it."""
+        found = nt.activation_of(call.func)
+        assert found is not None
+        layer, _ = found
         return self.net.activation(layer).derivative.xreplace({X: call.args[0]})
 
     def local(self, of: sp.Expr, wrt: sp.Expr) -> sp.Expr:
-        """``d(of)/d(wrt)`` by differentiating the definition of ``of``."""
+        """``d(of)/d(wrt)`` by differentiating the definition of ``of`` (with the abstract ``g``
+        for an activation: its derivative is the catalogue's ``g'``)."""
         net = self.net
-        base, indices = str(of.base), of.indices
-        if base == "a":
-            definition = net.pre_activation(int(indices[0]), indices[1], over=self.over)
-        elif base == "h":
-            k = int(indices[0])
-            definition = net.g(k)(nt.pre(k, indices[1]))
-            return self.assume(sp.diff(definition, wrt).doit()).replace(
-                lambda e: isinstance(e, sp.Derivative), lambda e: self.slope(net.g_prime(k)(wrt))
+        if nt.is_entry_of(of, "h"):
+            op = net.producer(nt.entry_quantity(of)[0])
+            definition = op.abstract_definition(net, of)  # type: ignore[union-attr]
+            slopes = {
+                call: self.slope(net.g_prime(int(of.indices[0]))(call.args[0]))
+                for call in definition.atoms(sp.Function)
+                if nt.activation_of(call.func)
+            }
+            derivative = sp.diff(definition, wrt).doit()
+            derivative = derivative.replace(
+                lambda e: isinstance(e, sp.Derivative) and e.expr in slopes,
+                lambda e: slopes[e.expr],
             )
-        elif base == "yhat":
-            definition = net.prediction(indices[0], over=self.over)
-        else:
-            raise ProofError(f"no definition for {of}")
-        return self.assume(sp.diff(definition, wrt).doit())
+            return self.assume(derivative)
+        if nt.is_entry_of(of, "a") or nt.is_entry_of(of, "yhat"):
+            return self.assume(sp.diff(net.definition(of, self.over), wrt).doit())
+        raise ProofError(f"no definition for {of}")
 
     def assume(self, expr: sp.Expr) -> sp.Expr:
         """Use ``1 <= i <= n`` for the generic indices of the step."""
         return expr.xreplace(self.in_range) if self.in_range else expr
+
+
+def _is_slope_call(expr: sp.Basic) -> bool:
+    """``g'(...)`` or ``g_k'(...)``: the abstract derivative of an activation."""
+    if not isinstance(expr, sp.Function):
+        return False
+    found = nt.activation_of(expr.func)
+    return found is not None and found[1]
 
 
 def _is_zero(expr: sp.Expr) -> bool:
@@ -454,7 +462,7 @@ def _check_output(net: Network, step: Step) -> Check:
     if net.assumes_targets_sum_to_one:
         assumption = {nt.target(n): 1 - sp.Add(*[nt.target(m) for m in range(1, n)])}
     composed_loss = instantiate(net.loss()).replace(
-        lambda e: isinstance(e, sp.Indexed) and str(e.base) == "yhat",
+        lambda e: nt.is_entry_of(e, "yhat"),
         lambda e: instantiate(net.prediction(e.indices[0])),
     )
     points = [] if n <= CANCEL_LIMIT else _rational_points(net, logits, RATIONAL_POINTS)
@@ -536,25 +544,8 @@ class _ExplicitMatrices:
         return self._entry(expr, row, col)
 
     def _entry(self, expr: sp.Basic, r: int, c: int) -> sp.Expr:
-        net = self.net
-        if isinstance(expr, sp.MatrixSymbol):
-            kind = nt.matrix_kind(expr.name)
-            if kind.base == "grad":
-                of = kind.of or ""
-                if of == "W":
-                    return nt.partial(nt.weight(kind.layer or 0, r, c))
-                objects = {"a": nt.pre, "h": nt.post, "b": nt.bias}
-                return nt.partial(objects[of](kind.layer or 0, r))
-            if kind.base == "W":
-                return nt.weight(kind.layer or 0, r, c)
-            if kind.base == "gprime":
-                k = kind.layer or 0
-                return net.g_prime(k)(nt.pre(k, r))
-            if kind.base in {"yhat", "y", "x"}:
-                return {"yhat": nt.prediction, "y": nt.target, "x": lambda i: nt.post(0, i)}[
-                    kind.base
-                ](r)
-            return {"h": nt.post, "a": nt.pre, "b": nt.bias}[kind.base](kind.layer or 0, r)
+        if isinstance(expr, nt.QuantitySymbol):
+            return nt.entry(expr.quantity, r, c)
         if isinstance(expr, sp.OneMatrix):
             return sp.Integer(1)
         if isinstance(expr, Elementwise):
@@ -626,7 +617,8 @@ PROOF_BATCH = 2
 #: Products written out per mini-batch forward check: a wide layer checks fewer units.
 BATCH_TERM_BUDGET = 4000
 
-_SAMPLE_BASES = frozenset({"a", "h", "x", "y", "yhat"})
+#: The bases of the quantities each sample has a copy of (weights and biases are shared).
+_SAMPLE_BASES = frozenset({nt.A, nt.H, nt.X, nt.Y, nt.YHAT})
 
 
 def check_batch_step(net: Network, step: Step) -> Check:
@@ -670,10 +662,8 @@ def check_batch_step(net: Network, step: Step) -> Check:
 
         @functools.cache
         def unit_value(form: sp.Basic, c: int) -> sp.Expr:
-            if per_sample.kind is Kind.FORWARD:
-                return instantiate(form, i=c)
-            if per_sample.kind is Kind.ACTIVATION:
-                return instantiate(form, j=c)
+            if per_sample.indices:  # an elementwise step: its generic index at unit c
+                return instantiate(form, **{str(per_sample.indices[0][0]): c})
             return expand.explicit.entry(form, c)
 
         def expected(form: sp.Basic, r: int, c: int) -> sp.Expr:
@@ -697,18 +687,18 @@ def check_batch_step(net: Network, step: Step) -> Check:
 def _for_sample(expr: sp.Expr, s: int) -> sp.Expr:
     """``expr`` for sample ``s`` of the batch: every per-sample quantity gets its own copy."""
     if isinstance(expr, sp.Indexed):  # the common cases, leaves, without walking a tree
-        if str(expr.base) not in _SAMPLE_BASES:
+        if expr.base not in _SAMPLE_BASES:
             return expr
-        return sp.IndexedBase(f"{expr.base}^({s})")[expr.indices]
+        return nt.sample_copy(expr, s)
     if isinstance(expr, sp.Derivative) and expr.expr == nt.LOSS:
-        return sp.Symbol(f"dL^({s})/d{_for_sample(expr.variables[0], s)}")
+        return nt.sample_partial(_for_sample(expr.variables[0], s), s)
     copies: dict[sp.Basic, sp.Basic] = {}
     for partial in expr.atoms(sp.Derivative):
         if partial.expr == nt.LOSS:
-            copies[partial] = sp.Symbol(f"dL^({s})/d{_for_sample(partial.variables[0], s)}")
+            copies[partial] = nt.sample_partial(_for_sample(partial.variables[0], s), s)
     for entry in expr.atoms(sp.Indexed):
-        if str(entry.base) in _SAMPLE_BASES and entry not in copies:
-            copies[entry] = sp.IndexedBase(f"{entry.base}^({s})")[entry.indices]
+        if entry.base in _SAMPLE_BASES and entry not in copies:
+            copies[entry] = nt.sample_copy(entry, s)
     return expr.xreplace(copies)
 
 
@@ -724,21 +714,13 @@ class _BatchEntries:
         return self._entry(concrete, r, c)
 
     def _entry(self, expr: sp.Basic, r: int, c: int) -> sp.Expr:
-        if isinstance(expr, sp.MatrixSymbol):
-            kind = nt.matrix_kind(expr.name)
-            k = kind.layer or 0
-            per_sample = {
-                "A": lambda: nt.pre(k, c),
-                "H": lambda: nt.post(k, c),
-                "X": lambda: nt.post(0, c),
-                "Y": lambda: nt.target(c),
-                "Yhat": lambda: nt.prediction(c),
-                "Delta": lambda: nt.partial(nt.pre(k, c)) / PROOF_BATCH,
-                "G": lambda: nt.partial(nt.post(k, c)) / PROOF_BATCH,
-            }.get(kind.base)
-            if per_sample is not None:
-                return _for_sample(per_sample(), r)
-            return self.explicit.entry(expr, r, c)  # W_k, b_k: shared by every sample
+        if isinstance(expr, nt.QuantitySymbol):
+            if expr.form is not nt.Form.BATCH:
+                return self.explicit.entry(expr, r, c)  # W_k, b_k: shared by every sample
+            value = nt.entry(expr.quantity, c)
+            if expr.quantity.gradient:  # Delta_k, G_k: the rows of the gradients over B
+                value = value / PROOF_BATCH
+            return _for_sample(value, r)
         if isinstance(expr, sp.OneMatrix):
             return sp.Integer(1)
         if isinstance(expr, Elementwise):

@@ -21,10 +21,10 @@ import sympy as sp
 
 from symgrad import notation as nt
 from symgrad import printing
-from symgrad.derivation import Derivation, Kind, Step, StepId, hidden_layers_backward
-from symgrad.derivation import layers_backward as _layers_backward
-from symgrad.expressions import X as X_INPUT
-from symgrad.model import Elementwise, RowFunction, instantiate
+from symgrad.derivation import Derivation, Kind, Stage, Step, StepId
+from symgrad.model import instantiate
+from symgrad.network import Network
+from symgrad.notation import Quantity
 from symgrad.render.document import Block, Display, Heading, Row, Section, Text
 from symgrad.render.numbers import (
     SIGNIFICANT,
@@ -71,77 +71,66 @@ if TYPE_CHECKING:
 # Which quantity each step of the example computes --------------------------------------------
 
 
-def forward_ids(L: int) -> list[StepId]:
-    """``a_1, h_1, ..., a_L``, ``yhat``, the loss: the forward steps, in order."""
-    ids = []
-    for k in range(1, L + 1):
-        ids.append(StepId(Kind.FORWARD, k))
-        if k < L:
-            ids.append(StepId(Kind.ACTIVATION, k))
-    return [*ids, StepId(Kind.PREDICTION, L), StepId(Kind.LOSS, L)]
+def forward_ids(net: Network) -> list[StepId]:
+    """``a_1, h_1, ..., a_L``, ``yhat``, the loss: the forward steps, in the network's order."""
+    return [s.id for op in net.forward_order() for s in op.forward(net)]
 
 
-def backward_ids(L: int) -> list[StepId]:
+def backward_ids(net: Network) -> list[StepId]:
     """The matrix steps of the backward pass in the order (and numbering) of the derivation:
     the output layer, the hidden layers, the parameters."""
-    ids = [StepId(Kind.OUTPUT_DELTA_VECTOR, L)]
-    for k in hidden_layers_backward(L):
-        ids += [StepId(Kind.HIDDEN_GRAD_VECTOR, k), StepId(Kind.HIDDEN_DELTA_VECTOR, k)]
-    for k in _layers_backward(L):
-        ids += [StepId(Kind.WEIGHT_MATRIX, k), StepId(Kind.BIAS_VECTOR, k)]
-    return ids
+    return [
+        s.id
+        for q in net.backward_by_stage()
+        for s in net.gradient_steps(q)
+        if s.kind.twin is not None
+    ]
 
 
-#: The quantity (a :func:`symgrad.worked.key` base) each kind of step computes.
-RESULT = {
-    Kind.FORWARD: "a",
-    Kind.ACTIVATION: "h",
-    Kind.PREDICTION: "yhat",
-    Kind.LOSS: "loss",
-    Kind.OUTPUT_DELTA_VECTOR: "grad_a",
-    Kind.HIDDEN_GRAD_VECTOR: "grad_h",
-    Kind.HIDDEN_DELTA_VECTOR: "grad_a",
-    Kind.WEIGHT_MATRIX: "grad_W",
-    Kind.BIAS_VECTOR: "grad_b",
-}
+def result_of(step: Step) -> Quantity:
+    """The quantity a step of the example computes: its left side."""
+    lhs = step.lhs
+    if isinstance(lhs, nt.QuantitySymbol):
+        return lhs.quantity
+    if lhs == nt.LOSS:
+        return nt.quantity("loss")
+    if isinstance(lhs, sp.Indexed):
+        return nt.entry_quantity(lhs)[0]
+    raise KeyError(f"step {step.key} computes no quantity of the example")
 
 
-def result_of(id: StepId) -> tuple[str, int | None]:  # noqa: A002 - a step's id
-    """The quantity step ``id`` computes, as ``(base, layer)``."""
-    base = RESULT[id.kind]
-    return base, None if base in ("yhat", "loss") else id.layer
-
-
-def matrix_numbers(example: WorkedExample) -> dict[str, np.ndarray]:
-    """The value of every matrix symbol of the notation the example has a number for."""
-    spec = example.spec
-    L = spec.depth
-    numbers: dict[str, np.ndarray] = {"x": example.x, "y": example.y}
-    numbers["yhat"] = example.value("yhat")
-    for k in range(1, L + 1):
-        numbers[f"W_{k}"] = example.value("W", k)
-        numbers[f"b_{k}"] = example.value("b", k)
-        numbers[f"a_{k}"] = example.value("a", k)
-        numbers[f"grad_a_{k}"] = example.value("grad_a", k)
-        numbers[f"grad_W_{k}"] = example.value("grad_W", k)
-        numbers[f"grad_b_{k}"] = example.value("grad_b", k)
-        if k < L:
-            numbers[f"h_{k}"] = example.value("h", k)
-            numbers[f"grad_h_{k}"] = example.value("grad_h", k)
+def matrix_numbers(example: WorkedExample) -> dict[Quantity, np.ndarray]:
+    """The value of every vector and matrix of the notation the example has a number for."""
+    numbers: dict[Quantity, np.ndarray] = {
+        nt.quantity("x"): example.x,
+        nt.quantity("y"): example.y,
+    }
+    for k in range(1, example.spec.depth + 1):
+        for base in ("W", "b"):
+            numbers[nt.quantity(base, k)] = example.value(nt.quantity(base, k))
+    for q in example.order:
+        numbers[q] = example.value(q)
     return numbers
+
+
+def vector_forms(net: Network) -> dict[Quantity, tuple[sp.Basic, sp.Basic]]:
+    """Each quantity of the forward pass and its definition as a vector, with the abstract and
+    with the written functions, as its op gives them."""
+    return {
+        q: (form, written)
+        for op in net.forward_order()
+        for q, form, written in op.vector_forms(net)
+    }
 
 
 def entry_value(example: WorkedExample, entry: sp.Indexed) -> float | None:
     """The number of one entry of the notation (``a_{21}``, ``yhat_{1}``, ``y_{2}``)."""
-    base, indices = nt.index_parts(entry)
-    if not all(i.is_Integer for i in indices):
+    q, indices = nt.entry_quantity(entry)
+    if not all(i.is_Integer for i in indices) or q.base not in ("yhat", "y", "x", "a", "h"):
         return None
-    numbers = [int(i) for i in indices]
-    if base in ("yhat", "y", "x"):
-        return float(example.value(base)[numbers[0] - 1])
-    if base in ("a", "h") and len(numbers) == 2:
-        return float(example.value(base, numbers[0])[numbers[1] - 1])
-    return None
+    if q.base in ("a", "h") and q.layer is None:
+        return None
+    return float(example.value(q)[int(indices[0]) - 1])
 
 
 @dataclass(frozen=True)
@@ -164,6 +153,7 @@ class ExampleLines:
         self.L = derivation.spec.depth
         self.row_gap = row_gap
         self.numbers = matrix_numbers(example)
+        self.vectors = vector_forms(self.net)
 
     def tex(self, expr: sp.Basic) -> str:
         return printing.latex(expr)
@@ -171,8 +161,8 @@ class ExampleLines:
     def with_numbers(self, expr: sp.Basic) -> str:
         return latex_with_numbers(expr, self.numbers, row_gap=self.row_gap)
 
-    def result(self, id: StepId) -> str:  # noqa: A002 - a step's id
-        value = self.example.value(*result_of(id))
+    def result(self, step: Step) -> str:
+        value = self.example.value(result_of(step))
         if value.ndim == 0:
             return number_tex(float(value))
         return bmatrix(value)
@@ -190,36 +180,23 @@ class ExampleLines:
 
     def line(self, id: StepId) -> ExampleLine:  # noqa: A002 - a step's id
         step = self.d.step(id)
-        k, n = id.layer, self.net.n(id.layer)
-        if id.kind is Kind.FORWARD:
-            formula = self.net.pre_activation_vector(k)
-            lhs, forms = (
-                self.tex(nt.matrix("a", k, n)),
-                [self.tex(formula), self.with_numbers(formula)],
-            )
-        elif id.kind is Kind.ACTIVATION:
-            a = nt.matrix("a", k, n)
-            act = self.net.activation(k)
-            abstract = Elementwise(sp.Lambda(X_INPUT, self.net.g(k)(X_INPUT)), a)
-            written = Elementwise(sp.Lambda(X_INPUT, act.shown_function), a)
-            lhs, forms = (
-                self.tex(nt.matrix("h", k, n)),
-                [self.tex(abstract), self.with_numbers(written)],
-            )
-        elif id.kind is Kind.PREDICTION:
-            a = nt.matrix("a", k, n)
-            prediction = RowFunction(self.d.spec.pair.output.latex, a)
-            lhs = self.tex(nt.matrix("yhat", None, n))
-            forms = [self.tex(prediction), self.entries(step.final, n, "i")]
-        elif id.kind is Kind.LOSS:
+        q = result_of(step)
+        forms_of = self.vectors.get(q) if step.stage is Stage.SETUP else None
+        if q == nt.quantity("yhat") and forms_of is not None:
+            lhs = self.tex(self.net.symbol(q))
+            forms = [self.tex(forms_of[0]), self.entries(step.final, self.net.n(self.L), "i")]
+        elif q == nt.quantity("loss"):
             lhs = self.tex(step.lhs)
             numbers = latex_scalar_with_numbers(
                 instantiate(step.final), lambda e: entry_value(self.example, e)
             )
             forms = [self.tex(step.final), numbers]
+        elif forms_of is not None:
+            lhs = self.tex(self.net.symbol(q))
+            forms = [self.tex(forms_of[0]), self.with_numbers(forms_of[1])]
         else:
             lhs, forms = self.tex(step.lhs), [self.tex(step.final), self.with_numbers(step.final)]
-        forms.append(self.result(id))
+        forms.append(self.result(step))
         kept: list[str] = []
         for form in forms:
             if not kept or form != kept[-1]:
@@ -227,11 +204,11 @@ class ExampleLines:
         return ExampleLine(step, lhs, tuple(kept))
 
     def forward(self) -> Iterator[ExampleLine]:
-        for id in forward_ids(self.L):
+        for id in forward_ids(self.net):
             yield self.line(id)
 
     def backward(self) -> Iterator[ExampleLine]:
-        for id in backward_ids(self.L):
+        for id in backward_ids(self.net):
             yield self.line(id)
 
 
@@ -338,11 +315,12 @@ class ExampleSection:
         ]
         rows = []
         for k in range(1, L + 1):
+            weight, bias = nt.quantity("W", k), nt.quantity("b", k)
             rows.append(
                 Row(
-                    f"W_{{{k}}}",
-                    f"= {bmatrix(ex.value('W', k))}, "
-                    rf"\qquad b_{{{k}}} = {bmatrix(ex.value('b', k))}",
+                    weight.latex,
+                    f"= {bmatrix(ex.value(weight))}, "
+                    rf"\qquad {bias.latex} = {bmatrix(ex.value(bias))}",
                 )
             )
         rows.append(
@@ -380,17 +358,13 @@ class ExampleSection:
                 "which a step of gradient descent subtracts, times the learning rate:"
             )
         )
-        for k in range(L, 0, -1):
-            grad_W = bmatrix(ex.value("grad_W", k))
-            grad_b = bmatrix(ex.value("grad_b", k))
+        for k in self.b.net.layers_backward():
+            weight, bias = nt.quantity("W", k).grad(), nt.quantity("b", k).grad()
+            grad_W = bmatrix(ex.value(weight))
+            grad_b = bmatrix(ex.value(bias))
             blocks.append(
                 Display(
-                    (
-                        Row(
-                            rf"\nabla_{{W_{{{k}}}}} \mathcal{{L}}",
-                            rf"= {grad_W}, \qquad \nabla_{{b_{{{k}}}}} \mathcal{{L}} = {grad_b}",
-                        ),
-                    ),
+                    (Row(weight.latex, rf"= {grad_W}, \qquad {bias.latex} = {grad_b}"),),
                     kind="summary",
                 )
             )
@@ -474,41 +448,34 @@ def render_example_text(derivation: Derivation, example: WorkedExample) -> str:
         "",
     ]
     for k in range(1, L + 1):
-        sub = printing.subscript(str(k))
-        out += _matrix_lines(f"W{sub} = ", example.value("W", k))
-        out.append(f"b{sub} = {_vector(example.value('b', k))}")
+        weight, bias = nt.quantity("W", k), nt.quantity("b", k)
+        out += _matrix_lines(f"{weight.unicode} = ", example.value(weight))
+        out.append(f"{bias.unicode} = {_vector(example.value(bias))}")
     out += [f"x = {_vector(example.x)}", f"y = {_vector(example.y)}", "", "Forward pass"]
-    for id in forward_ids(L):
-        out += _text_line(derivation, example, id)
+    net = derivation.network
+    vectors = vector_forms(net)
+    for id in forward_ids(net):
+        out += _text_line(derivation, example, id, vectors)
     out += ["", "Backward pass"]
-    for id in backward_ids(L):
-        out += _text_line(derivation, example, id)
+    for id in backward_ids(net):
+        out += _text_line(derivation, example, id, vectors)
     return "\n".join(out) + "\n"
 
 
-def _text_line(derivation: Derivation, example: WorkedExample, id: StepId) -> list[str]:  # noqa: A002
+def _text_line(
+    derivation: Derivation,
+    example: WorkedExample,
+    id: StepId,  # noqa: A002 - a step's id
+    vectors: dict[Quantity, tuple[sp.Basic, sp.Basic]],
+) -> list[str]:
     step = derivation.step(id)
-    net = derivation.network
-    k, n = id.layer, net.n(id.layer)
-    if id.kind is Kind.FORWARD:
-        lhs, formula = (
-            f"a{printing.subscript(str(k))}",
-            printing.unicode(net.pre_activation_vector(k)),
-        )
-    elif id.kind is Kind.ACTIVATION:
-        a = nt.matrix("a", k, n)
-        lhs = f"h{printing.subscript(str(k))}"
-        formula = printing.unicode(Elementwise(sp.Lambda(X_INPUT, net.g(k)(X_INPUT)), a))
-    elif id.kind is Kind.PREDICTION:
-        lhs = "ŷ"
-        formula = printing.unicode(
-            RowFunction(derivation.spec.pair.output.latex, nt.matrix("a", k, n))
-        )
-    elif id.kind is Kind.LOSS:
-        lhs, formula = printing.unicode(step.lhs), printing.unicode(step.final)
+    q = result_of(step)
+    forms_of = vectors.get(q) if step.stage is Stage.SETUP else None
+    if forms_of is not None:
+        lhs, formula = q.unicode, printing.unicode(forms_of[0])
     else:
         lhs, formula = printing.unicode(step.lhs), printing.unicode(step.final)
-    value = example.value(*result_of(id))
+    value = example.value(q)
     lead = f"({step.number}) {lhs} = {formula} = "
     if value.ndim == 2:
         return [f"({step.number}) {lhs} = {formula}", *_matrix_lines(" " * 4 + "= ", value)]

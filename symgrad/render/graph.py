@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from symgrad import printing
+from symgrad import notation as nt
+from symgrad.network import Network
+from symgrad.notation import Quantity
 from symgrad.render.document import Graph, GraphLabel, GraphNode, Table
 from symgrad.render.numbers import number_tex, number_text
-from symgrad.spec import NetworkSpec
 from symgrad.worked import WorkedExample
 
 #: Networks with at most this many layers of weights get a computational graph.
@@ -99,15 +100,15 @@ def _row(values: np.ndarray) -> str:
 class _Builder:
     def __init__(
         self,
-        spec: NetworkSpec,
+        net: Network,
         example: WorkedExample | None,
         cell: Callable[[str], str],
         width: float = NOTES_WIDTH,
     ) -> None:
-        self.spec = spec
+        self.net = net
         self.width = width
         self.example = example
-        self.L = spec.depth
+        self.L = net.L
         self.cell = cell
         self.nodes: list[GraphNode] = []
         self.edges: list[tuple[str, str]] = []
@@ -119,25 +120,26 @@ class _Builder:
 
     # quantities ---------------------------------------------------------------------------
 
-    def quantity(self, base: str, layer: int | None) -> _Edge:
-        """The edge of ``base_layer``: ``x``, ``a``, ``h``, ``yhat``, ``loss``, ``W``, ``b``,
+    def quantity(self, q: Quantity) -> _Edge:
+        """The edge of ``q``: ``x``, ``a_k``, ``h_k``, ``yhat``, the loss, ``W_k``, ``b_k``,
         ``y``."""
-        tex = {"x": "x", "yhat": r"\hat{y}", "loss": r"\mathcal{L}", "y": "y"}
-        symbol = tex.get(base, f"{base}_{{{layer}}}")
-        gradient: str | None = rf"\nabla_{{{symbol}}} \mathcal{{L}}"
-        if base in ("x", "yhat", "y"):
+        symbol = q.latex
+        gradient: str | None
+        if q.base in ("x", "yhat", "y"):
             gradient = None  # backpropagation needs no gradient of these
-        elif base == "loss":
+        elif q.base == "loss":
             gradient = "1"  # dL/dL, where the backward pass starts
+        else:
+            gradient = q.grad().latex
         ex = self.example
         if ex is None:
             return _Edge(symbol, gradient)
-        value = ex.value("loss" if base == "loss" else base, layer)
+        value = ex.value(q)
         slope: np.ndarray | None = None
-        if base == "loss":
+        if q.base == "loss":
             slope = np.asarray(1.0)
         elif gradient is not None:
-            slope = ex.value(f"grad_{base}", layer)
+            slope = ex.value(q.grad())
         return _Edge(symbol, gradient, value, slope)
 
     def texts(self, edge: _Edge) -> tuple[str, str | None]:
@@ -156,19 +158,12 @@ class _Builder:
     # layout -------------------------------------------------------------------------------
 
     def build(self, caption: str, intro: str) -> Graph:
-        L = self.L
         chain: list[tuple[str, str, str]] = [("in", "end", "$x$")]
-        between: list[_Edge] = [self.quantity("x", None)]
-        for k in range(1, L + 1):
-            chain.append((f"affine{k}", "op", f"$b_{{{k}}} + W_{{{k}}} {self.previous(k)}$"))
-            between.append(self.quantity("a", k))
-            if k < L:
-                chain.append((f"act{k}", "op", self.activation_label(k)))
-                between.append(self.quantity("h", k))
-        chain.append(("output", "op", self.spec.pair.output.name))
-        between.append(self.quantity("yhat", None))
-        chain.append(("loss", "op", self.spec.pair.loss.display))
-        between.append(self.quantity("loss", None))
+        between: list[_Edge] = [self.quantity(nt.quantity("x"))]
+        for op in self.net.forward_order():
+            for node in op.nodes(self.net):
+                chain.append((node.name, "op", node.label))
+                between.append(self.quantity(node.out))
         chain.append(("out", "coordinate", ""))
         # a graph of symbols left to right where it fits (its estimate is generous)
         across = self.example is None and self.across_width(chain, between) <= self.width + 0.5
@@ -283,22 +278,19 @@ class _Builder:
                 source = "target" if edge.symbol == "y" else "parameter"
                 self.table_row(edge, source, self.label_of(node), at - 0.01)
 
-    def previous(self, k: int) -> str:
-        return "x" if k == 1 else f"h_{{{k - 1}}}"
-
-    def activation_label(self, k: int) -> str:
-        act = self.spec.activation(k)
-        return act.name if act.builtin else "$g$"
-
     def sides(self) -> list[tuple[str, float, float, list[tuple[_Edge, str]]]]:
-        """The nodes with inputs from the left, each with how far its inputs reach above and
-        below its centre, and the inputs (edge, node name)."""
+        """The nodes with inputs from the left (parameters, the target), each with how far its
+        inputs reach above and below its centre, and the inputs (edge, node name)."""
         found = []
-        for k in range(1, self.L + 1):
-            entering = [(self.quantity("W", k), f"W{k}"), (self.quantity("b", k), f"b{k}")]
-            found.append((f"affine{k}", *self.reach(entering), entering))
-        target = [(self.quantity("y", None), "target")]
-        found.append(("loss", *self.reach(target), target))
+        for op in self.net.forward_order():
+            nodes = op.nodes(self.net)
+            entering = [
+                (self.quantity(q), "target" if q.base == "y" else q.plain)
+                for q in op.inputs
+                if q.base in ("W", "b", "y") and not q.gradient
+            ]
+            if nodes and entering:
+                found.append((nodes[-1].name, *self.reach(entering), entering))
         return found
 
     def stacked(self, edge: _Edge) -> bool:
@@ -390,10 +382,10 @@ class _Builder:
                 lines.append(
                     f'  {source}["{plain[source]}"] -- "{text}" --> {target}["{plain[target]}"]'
                 )
-        for k in range(1, self.L + 1):
-            lines.append(f'  W{k}(["W{printing.subscript(str(k))}"]) --> affine{k}')
-            lines.append(f'  b{k}(["b{printing.subscript(str(k))}"]) --> affine{k}')
-        lines.append('  target(["y"]) --> loss')
+        for node, _, _, entering in self.sides():
+            for edge, name in entering:
+                label = "y" if name == "target" else _plain(f"${edge.symbol}$")
+                lines.append(f'  {name}(["{label}"]) --> {node}')
         return tuple(lines)
 
 
@@ -411,7 +403,7 @@ def _plain(label: str) -> str:
     n = 0
     while n < len(text):
         if text[n] == "_" and n + 1 < len(text):
-            out.append(printing.subscript(text[n + 1]))
+            out.append(nt.subscript(text[n + 1]))
             n += 2
             continue
         out.append(text[n])
@@ -420,19 +412,19 @@ def _plain(label: str) -> str:
 
 
 def computational_graph(
-    spec: NetworkSpec,
+    net: Network,
     example: WorkedExample | None,
     caption: str,
     cell: Callable[[str], str] = lambda text: text,
     intro: str = "",
     width: float = NOTES_WIDTH,
 ) -> Graph:
-    """The graph of ``spec`` with symbols on its edges, or the numbers of ``example``;
+    """The graph of ``net`` with symbols on its edges, or the numbers of ``example``;
     ``cell`` makes a table cell safe for Markdown, ``intro`` is a paragraph above it, ``width``
     the room it has (cm)."""
-    if spec.depth > GRAPH_MAX_LAYERS:
+    if net.L > GRAPH_MAX_LAYERS:
         raise ValueError(f"the computational graph is drawn for at most {GRAPH_MAX_LAYERS} layers")
-    return _Builder(spec, example, cell, width).build(caption, intro)
+    return _Builder(net, example, cell, width).build(caption, intro)
 
 
 __all__ = ["GRAPH_MAX_LAYERS", "computational_graph"]

@@ -27,19 +27,15 @@ import sympy as sp
 from symgrad import notation as nt
 from symgrad import printing
 from symgrad.derivation import (
-    ELEMENTWISE_TWIN,
     Check,
     Derivation,
     EntryMatrix,
     Form,
     Kind,
     Rule,
+    Stage,
     Step,
     StepId,
-    batch_pass,
-    forward_pass,
-    hidden_layers_backward,
-    layers_backward,
 )
 from symgrad.errors import SpecError
 from symgrad.render import wording
@@ -62,10 +58,10 @@ from symgrad.render.document import (
     matrix_tex,
     shown_indices,
 )
-from symgrad.render.example import ExampleSection, graph_caption
+from symgrad.render.example import ExampleSection, backward_ids, forward_ids, graph_caption
 from symgrad.render.graph import GRAPH_MAX_LAYERS, computational_graph
 from symgrad.render.pdf import Compiled, compile_pdf
-from symgrad.render.templating import render, tex_escape
+from symgrad.templating import render, tex_escape
 from symgrad.worked import WorkedExample, check_example, worked_example
 
 #: Layers of the diagram up to this many are drawn at full size; deeper ones are scaled down.
@@ -539,7 +535,7 @@ class _Builder:
 
     def rule_note(self, step: Step, rule: Rule) -> str:
         """The note beside a row: the rule, with a reference where it names another step."""
-        if rule in (Rule.CHAIN_RULE, Rule.MATRIX_FORM) and step.kind in ELEMENTWISE_TWIN:
+        if rule in (Rule.CHAIN_RULE, Rule.MATRIX_FORM) and step.kind.twin is not None:
             # a matrix whose entries are given by the elementwise step
             return f"by {self.fmt.note_ref(self.d.step(step.id.twin()))}"
         if rule is Rule.KRONECKER:  # in the index style of the document
@@ -909,7 +905,7 @@ class _Builder:
                 f"applies the {output} to {_math('a_{' + str(L) + '}')}:"
             )
         ]
-        ids = [i for i in forward_pass(L) if i.kind is not Kind.LOSS]
+        ids = [i for i in forward_ids(self.net) if i.kind is not Kind.LOSS]
         groups = [
             tuple(self.compact_step(self.d.step(i), self.forward_notes(self.d.step(i))))
             for i in ids
@@ -1100,7 +1096,7 @@ class _Builder:
             )
         ]
         full = self.hidden_steps(K)
-        compact_before = [k for k in hidden_layers_backward(self.L) if k > K]
+        compact_before = [k for k in self.net.hidden_layers() if k > K]
         if compact_before:
             blocks += self.compact_hidden(compact_before, full, before=True)
         grad, grad_v, delta, delta_v = full
@@ -1122,7 +1118,7 @@ class _Builder:
             ),
             self.step_display(delta_v, notes=False),
         ]
-        compact_after = [k for k in hidden_layers_backward(self.L) if k < K]
+        compact_after = [k for k in self.net.hidden_layers() if k < K]
         if compact_after:
             blocks += self.compact_hidden(compact_after, full, before=False)
         return Section(title, label, tuple(blocks))
@@ -1170,8 +1166,8 @@ class _Builder:
         ]
         K = self.expand
         full = self.parameter_steps(K)
-        before = [k for k in layers_backward(self.L) if k > K]
-        after = [k for k in layers_backward(self.L) if k < K]
+        before = [k for k in self.net.layers_backward() if k > K]
+        after = [k for k in self.net.layers_backward() if k < K]
         if before:
             blocks += self.compact_parameters(before, full, before=True)
         blocks += self.full_parameters(K)
@@ -1240,11 +1236,14 @@ class _Builder:
 
     def summary_section(self) -> Section:
         forward = Display(tuple(self.forward_vector_rows(tags=True)), kind="summary")
-        pairs = [[StepId(Kind.OUTPUT_DELTA_VECTOR, self.L)]]
-        for k in hidden_layers_backward(self.L):
-            pairs.append([StepId(Kind.HIDDEN_GRAD_VECTOR, k), StepId(Kind.HIDDEN_DELTA_VECTOR, k)])
-        for k in layers_backward(self.L):
-            pairs.append([StepId(Kind.WEIGHT_MATRIX, k), StepId(Kind.BIAS_VECTOR, k)])
+        # One row a layer: its matrix steps of one stage (a hidden layer's two, a layer's
+        # parameters), in the network's backward order.
+        pairs: list[list[StepId]] = []
+        for id in backward_ids(self.net):
+            if pairs and (pairs[-1][0].kind.stage, pairs[-1][0].layer) == (id.kind.stage, id.layer):
+                pairs[-1].append(id)
+            else:
+                pairs.append([id])
         rows = []
         for ids in pairs:
             steps = [self.d.step(i) for i in ids]
@@ -1291,7 +1290,7 @@ class _Builder:
         if self.L > GRAPH_MAX_LAYERS:
             return None
         caption = graph_caption(self.fmt.latex, example is not None)
-        return computational_graph(self.spec, example, caption, self.fmt.cell, intro)
+        return computational_graph(self.net, example, caption, self.fmt.cell, intro)
 
     def example_sections(self) -> list[Section]:
         """The worked example of ``--example``, after the summary of this network."""
@@ -1438,8 +1437,8 @@ class _Builder:
                 return f"{at(layers[0])} and {at(layers[1])}"
             return f"{at(layers[0])} and so on down to {at(layers[-1])}"
 
-        layers = list(layers_backward(self.L))
-        hidden = list(hidden_layers_backward(self.L))
+        layers = list(self.net.layers_backward())
+        hidden = list(self.net.hidden_layers())
         bp = self.bp_ref
         parts = [f"{ref(self.step(Kind.OUTPUT_DELTA_VECTOR))} for {bp(1)}"]
         if hidden:
@@ -1545,7 +1544,7 @@ class _Builder:
                 "gives the forward pass of the batch, and the mean loss:"
             ),
         ]
-        ids = batch_pass(L)
+        ids = [s.id for s in self.d.stage(Stage.BATCH)]
         forward = [self.d.step(i) for i in ids if i.kind in _BATCH_FORWARD]
         backward = [self.d.step(i) for i in ids if i.kind not in _BATCH_FORWARD]
         blocks.append(Display(self.placed(self.batch_rows(forward))))

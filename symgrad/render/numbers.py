@@ -107,7 +107,8 @@ class ScalarNumbersPrinter(NotesLatexPrinter):
 class NumbersLatexPrinter(NotesLatexPrinter):
     """The notes' LaTeX with the vectors and matrices of one sample written out as numbers.
 
-    ``numbers`` maps the name of a matrix symbol (``a_1``, ``W_2``, ``grad_a_2``) to its value;
+    ``numbers`` maps the quantity of a matrix symbol (``a_1``, ``W_2``, ``grad_{a_2} L``) to its
+    value;
     a symbol with no value prints as in the notes. ``h_1^{\\top}`` with a value is the row of its
     numbers, and ``f(a_1)`` applied entry by entry is the column of ``f`` at each number.
     """
@@ -115,10 +116,10 @@ class NumbersLatexPrinter(NotesLatexPrinter):
     _default_settings = {**NotesLatexPrinter._default_settings, "numbers": {}, "row_gap": ""}
 
     def _values(self, expr: sp.Basic) -> np.ndarray | None:
-        if not isinstance(expr, sp.MatrixSymbol):
+        if not isinstance(expr, nt.QuantitySymbol) or expr.form is not nt.Form.VECTOR:
             return None
-        numbers: Mapping[str, np.ndarray] = self._settings["numbers"]
-        found = numbers.get(expr.name)
+        numbers: Mapping[nt.Quantity, np.ndarray] = self._settings["numbers"]
+        found = numbers.get(expr.quantity)
         return None if found is None else np.asarray(found, dtype=np.float64)
 
     def _matrix(self, values: np.ndarray) -> str:
@@ -193,7 +194,7 @@ class NumbersLatexPrinter(NotesLatexPrinter):
 
 def latex_with_numbers(
     expr: sp.Basic,
-    numbers: Mapping[str, np.ndarray],
+    numbers: Mapping[nt.Quantity, np.ndarray],
     *,
     index_commas: bool = False,
     row_gap: str = LATEX_ROW_GAP,

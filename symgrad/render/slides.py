@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from symgrad.derivation import Derivation, Kind, forward_pass
+from symgrad.derivation import Derivation, Kind
 from symgrad.render import wording
 from symgrad.render.document import (
     Block,
@@ -32,10 +32,10 @@ from symgrad.render.document import (
     Table,
     Text,
 )
-from symgrad.render.example import graph_caption
+from symgrad.render.example import forward_ids, graph_caption
 from symgrad.render.graph import GRAPH_MAX_LAYERS, computational_graph
 from symgrad.render.notes import NotesOptions, _Builder, _Format, _joined
-from symgrad.render.templating import render, tex_escape
+from symgrad.templating import render, tex_escape
 from symgrad.worked import WorkedExample, check_example, worked_example
 
 #: The width of a frame's text in ems (16:9 Beamer at 11 pt, less room for a number).
@@ -98,7 +98,7 @@ class _SlideBuilder(_Builder):
         if example is not None or self.L > GRAPH_MAX_LAYERS:
             return None
         caption = graph_caption(True, False)
-        return computational_graph(self.spec, None, caption, width=GRAPH_CM)
+        return computational_graph(self.net, None, caption, width=GRAPH_CM)
 
 
 # Heights, roughly -------------------------------------------------------------------------
@@ -265,8 +265,7 @@ def _network_frame(builder: _SlideBuilder) -> list[Frame]:
 
 
 def _forward_frames(builder: _SlideBuilder) -> list[Frame]:
-    L = builder.L
-    ids = [i for i in forward_pass(L) if i.kind is not Kind.LOSS]
+    ids = [i for i in forward_ids(builder.net) if i.kind is not Kind.LOSS]
     groups = [
         tuple(builder.compact_step(builder.d.step(i), builder.forward_notes(builder.d.step(i))))
         for i in ids

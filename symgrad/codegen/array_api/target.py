@@ -68,7 +68,7 @@ class ArrayApiTarget:
 
     def source(self, derivation: Derivation, command: str) -> str:
         from symgrad.codegen.array_api.printer import ArrayApiPrinter
-        from symgrad.render.templating import render
+        from symgrad.templating import render
 
         program = lower_matrix(derivation)
         context = module_context(program, "vectorized", command)

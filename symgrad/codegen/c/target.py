@@ -152,7 +152,7 @@ class CTarget:
         command: str,
         name: str = "mlp",
     ) -> tuple[GeneratedFile, ...]:
-        from symgrad.render.templating import render
+        from symgrad.templating import render
 
         dtype = dtype or self.dtypes[0]
         self.check(derivation.spec, style, dtype)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from symgrad import notation as nt
 from symgrad.arrays import BatchSum
 from symgrad.codegen.c.layout import CBlock, declarations, from_blocks, statement
 from symgrad.codegen.c.printer import CPrinter
@@ -136,7 +137,8 @@ def unrolled_body(
 
 def _base(var: object) -> str | None:
     meaning = getattr(var, "meaning", None)
-    return meaning.base if meaning is not None else None
+    quantity = meaning.quantity if meaning is not None else None
+    return quantity.base if quantity is not None else None
 
 
 def _mentions(text: str, name: str) -> bool:
@@ -151,11 +153,12 @@ def _parameter_block(program: Program, used: set[str]) -> CBlock:
     lines: list[str] = []
     # One declaration per row of W_k and one for b_k; program.parameters is in the flat order.
     rows: list[list[str]] = []
-    current_key: tuple[str, int, int] | None = None
+    current_key: tuple[object, int] | None = None
     for position, var in enumerate(program.parameters):
         meaning = var.meaning
-        assert meaning is not None
-        key = (meaning.base, meaning.layer or 0, meaning.entry[0] if meaning.base == "W" else 0)
+        assert meaning is not None and meaning.quantity is not None
+        q = meaning.quantity
+        key = (q, meaning.entry[0] if q.base == "W" else 0)
         if key != current_key:
             rows.append([])
             current_key = key
@@ -165,7 +168,8 @@ def _parameter_block(program: Program, used: set[str]) -> CBlock:
         if row:
             lines += declarations("const real_t", row, 1)
     layout = ", ".join(
-        f"W{k} ({spec.sizes[k]} x {spec.sizes[k - 1]}), b{k}" for k in range(1, spec.depth + 1)
+        f"{nt.param_key('W', k)} ({spec.sizes[k]} x {spec.sizes[k - 1]}), {nt.param_key('b', k)}"
+        for k in range(1, spec.depth + 1)
     )
     comment = comment_lines([f"The parameters by name; params holds, row-major: {layout}."])
     return CBlock(comment, tuple(lines), 1)

@@ -75,7 +75,7 @@ class NumpyTarget:
         return (GeneratedFile(".py", self.source(derivation, style, command)),)
 
     def source(self, derivation: Derivation, style: str, command: str) -> str:
-        from symgrad.render.templating import render
+        from symgrad.templating import render
 
         if style == "vectorized":
             program = lower_matrix(derivation)
@@ -180,7 +180,12 @@ def _unrolled(derivation: Derivation, program: Program) -> dict[str, object]:
 
 
 def _names(program: Program, base: str) -> list[Target]:
-    return [v.name for v in program.inputs if v.meaning is not None and v.meaning.base == base]
+    """The scalar program's inputs that are entries of ``base`` (``x`` or ``y``), in order."""
+    return [
+        v.name
+        for v in program.inputs
+        if v.meaning is not None and v.meaning.quantity == nt.quantity(base)
+    ]
 
 
 def _unpack_weights(program: Program) -> list[str]:
@@ -191,14 +196,14 @@ def _unpack_weights(program: Program) -> list[str]:
         rows, cols = spec.sizes[k], spec.sizes[k - 1]
         if rows == 1:
             row: list[Target] = [nt.program_entry("W", k, 0, j) for j in range(cols)]
-            lines += target_lines(row, f"W{k}.ravel().tolist()")
+            lines += target_lines(row, f"{nt.program_name('W', k)}.ravel().tolist()")
         else:
             matrix: list[Target] = [
                 [nt.program_entry("W", k, i, j) for j in range(cols)] for i in range(rows)
             ]
-            lines += target_lines(matrix, f"W{k}.tolist()")
+            lines += target_lines(matrix, f"{nt.program_name('W', k)}.tolist()")
         biases: list[Target] = [nt.program_entry("b", k, i) for i in range(rows)]
-        lines += target_lines(biases, f"b{k}.tolist()")
+        lines += target_lines(biases, f"{nt.program_name('b', k)}.tolist()")
     return lines
 
 

@@ -1,10 +1,11 @@
-"""Jinja2 environments for the renderers: ``templates/<format>/<artifact>.<ext>.jinja``.
+"""Jinja2 environments for code targets and renderers: ``templates/<format>/<file>.<ext>.jinja``.
 
-The last stage of the pipeline before the CLI. Templates loop over strings that the renderers
-have prepared in Python and insert them; they never see SymPy objects. The extension in front of
-``.jinja`` picks the environment: ``.tex`` templates use LaTeX-looking delimiters (``\\VAR{...}``,
-``\\BLOCK{...}``, ``\\#{...}`` and ``%-`` line statements), because LaTeX's braces clash with
-Jinja's defaults (``{#1}`` opens a comment); every other extension keeps the default delimiters.
+Shared by the code targets and the renderers, below both. Templates loop over strings that the
+targets and renderers have prepared in Python and insert them; they never see SymPy objects. The
+extension in front of ``.jinja`` picks the environment: ``.tex`` templates use LaTeX-looking
+delimiters (``\\VAR{...}``, ``\\BLOCK{...}``, ``\\#{...}`` and ``%-`` line statements), because
+LaTeX's braces clash with Jinja's defaults (``{#1}`` opens a comment); every other extension keeps
+the default delimiters.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def tex_escape(text: str) -> str:
 
 def template_dir() -> Path:
     """``symgrad/templates`` in an installed wheel, else ``<repo>/templates`` in a checkout."""
-    package = Path(__file__).resolve().parent.parent
+    package = Path(__file__).resolve().parent
     installed = package / "templates"
     if installed.is_dir():
         return installed

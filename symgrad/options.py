@@ -1,0 +1,136 @@
+"""The options that describe a network and its generated code: one table, read by every user.
+
+Beside the spec (**options** -> spec -> ...). Each :class:`Option` is an option of the command
+line (``--activation``, ``--target``) with its help, and says how its value is written back into
+a command. Three readers, none with a list of its own:
+
+- the command line builds its arguments from :data:`NETWORK` and :data:`CODE`
+  (:mod:`symgrad.cli`);
+- the header of a generated file is written from them and read back by a parser built from them
+  (:mod:`symgrad.header`), so a file names exactly the command that remakes it;
+- the spec writes its command with them (:meth:`symgrad.spec.NetworkSpec.command_args`).
+
+A layer kind (:mod:`symgrad.ops.layers`) adds its option here, with ``parse``: the check of a
+value given (text) against the layer sizes, and the value the spec keeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: ``flag`` on the command line, ``dest`` its name in parsed arguments.
+
+    ``switch`` options take no value (``--residual``). ``parse(text, sizes)`` checks a value of a
+    layer kind and returns what the spec keeps (raising :class:`~symgrad.errors.SpecError`);
+    None for the options the spec parses itself.
+    """
+
+    flag: str
+    dest: str
+    help: str
+    metavar: str | None = None
+    switch: bool = False
+    choices: tuple[str, ...] | None = None
+    default: str | None = None
+    parse: Callable[[Any, tuple[int, ...]], Any] | None = None
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        """Add this option to ``parser``, as the command line has it."""
+        if self.switch:
+            parser.add_argument(self.flag, dest=self.dest, action="store_true", help=self.help)
+            return
+        parser.add_argument(
+            self.flag,
+            dest=self.dest,
+            metavar=self.metavar,
+            choices=self.choices,
+            default=self.default,
+            help=self.help,
+        )
+
+    def words(self, value: Any) -> list[str]:
+        """The words that give ``value`` on the command line (none for a switch that is off)."""
+        if self.switch:
+            return [self.flag] if value else []
+        return [self.flag, str(value)]
+
+
+#: What the network is (every command that builds one has them), in the order a command names
+#: them. The values of the first three are checked and kept by the spec itself.
+NETWORK: tuple[Option, ...] = (
+    Option(
+        "--activation",
+        "activation",
+        "hidden activation: sigmoid (default), tanh, relu, leaky-relu, softplus, identity, "
+        'or an expression in x such as "x/(1+abs(x))"; a comma list gives one per hidden layer',
+    ),
+    Option("--output", "output", "output function: softmax (default), sigmoid, identity"),
+    Option("--loss", "loss", "loss: cross-entropy (default), binary-cross-entropy, squared-error"),
+)
+
+#: How the code is generated (``symgrad codegen``), in the order a command names them.
+CODE: tuple[Option, ...] = (
+    Option(
+        "--target",
+        "target",
+        "numpy (default): a module importing only NumPy; array-api: one module for NumPy, "
+        "PyTorch, JAX, CuPy and Dask arrays (imports array_api_compat); c: NAME.c and NAME.h in "
+        "C99 (needs -o DIR/NAME.c)",
+        metavar="TARGET",
+        default="numpy",
+    ),
+    Option(
+        "--style",
+        "style",
+        "vectorized (the default): matrix form over the batch; unrolled: every scalar "
+        "written out, for small networks; --target c: auto (the default: unrolled up to the "
+        "unrolled limit, else looped), unrolled or looped",
+    ),
+    Option(
+        "--dtype", "dtype", "the real type of targets with a fixed one (--target c: double, float)"
+    ),
+)
+
+#: How the derivation is proved (every command that derives).
+PROOF = Option(
+    "--proof",
+    "proof",
+    "how each step is proved (default auto: composed for small networks, else numeric)",
+    choices=("auto", "composed", "numeric"),
+    default="auto",
+)
+
+
+def layer_kinds() -> tuple[Option, ...]:
+    """The options of the network that layer kinds bring (those with ``parse``)."""
+    return tuple(option for option in NETWORK if option.parse is not None)
+
+
+def codegen_parser(prog: str, error: Callable[[str], Any]) -> argparse.ArgumentParser:
+    """A parser of ``symgrad codegen``'s arguments (sizes, the network, the code), as the
+    command line has them; ``error(message)`` is called for arguments it refuses (argparse only
+    parses: no word is run)."""
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:  # type: ignore[override]
+            return error(message)
+
+    parser = Parser(prog=prog, add_help=False)
+    parser.add_argument("sizes", nargs="+")
+    for option in (*NETWORK, *CODE):
+        option.add_to(parser)
+    return parser
+
+
+def given(values: Any, options: Sequence[Option]) -> dict[str, Any]:
+    """The values of ``options`` in parsed arguments, by ``dest``."""
+    return {option.dest: getattr(values, option.dest, None) for option in options}
+
+
+__all__ = ["CODE", "NETWORK", "PROOF", "Option", "codegen_parser", "given", "layer_kinds"]

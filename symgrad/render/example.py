@@ -10,22 +10,19 @@ digits; nothing here computes a value.
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy as sp
 
 from symgrad import notation as nt
 from symgrad import printing
-from symgrad.derivation import Derivation, Kind, Stage, Step, StepId
+from symgrad.derivation import Derivation, Stage, Step, StepId
 from symgrad.model import instantiate
 from symgrad.network import Network
 from symgrad.notation import Quantity
-from symgrad.render.document import Block, Display, Heading, Row, Section, Text
 from symgrad.render.numbers import (
     SIGNIFICANT,
     bmatrix,
@@ -59,13 +56,6 @@ def split_sum(latex: str) -> list[str]:
         n += 1
     pieces.append(latex[start:])
     return pieces
-
-
-#: A number as :func:`~symgrad.render.numbers.number_tex` writes it.
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?: \\times 10\^\{-?\d+\})?")
-
-if TYPE_CHECKING:
-    from symgrad.render.notes import _Builder
 
 
 # Which quantity each step of the example computes --------------------------------------------
@@ -237,149 +227,6 @@ def rule_sentences(
     ]
 
 
-# The section of the notes ---------------------------------------------------------------------
-
-
-class ExampleSection:
-    """The worked example as a section of the notes (LaTeX or Markdown)."""
-
-    def __init__(self, builder: _Builder, example: WorkedExample) -> None:
-        self.b = builder
-        self.fmt = builder.fmt
-        self.example = example
-        self.lines = ExampleLines(builder.d, example, builder.fmt.row_gap)
-
-    def math(self, latex: str) -> str:
-        return f"${latex}$"
-
-    def display(self, line: ExampleLine) -> Display:
-        """One step: as many forms on a line as fit, the reference to its equation beside the
-        first; a sum too long for a line goes on over the next, term by term."""
-        tag = self.fmt.note_ref(line.step)
-        room = self.b.line_ems - 3.0
-        pieces: list[str] = []
-        for n, form in enumerate(line.forms):
-            terms = split_sum(form)
-            middle = 0 < n < len(line.forms) - 1
-            if middle and max(self.width(f"= {t}") for t in terms) > room:
-                continue  # numbers put into a formula too wide for a line: the value is enough
-            pieces += ["= " + terms[0], *terms[1:]]
-        rows: list[Row] = []
-        current = ""
-        for piece in pieces:
-            left = line.lhs if not rows else ""
-            trial = f"{current} {piece}" if current else piece
-            if current and self.width(f"{left} {trial}") + 3.0 > self.b.line_ems:
-                rows.append(Row(left, current, tag=tag if not rows else ""))
-                current = piece if piece.startswith("=") else rf"\quad {piece}"
-            else:
-                current = trial
-        rows.append(Row(line.lhs if not rows else "", current, tag=tag if not rows else ""))
-        spread = any(r"\frac" in form for form in line.forms)
-        return Display(tuple(rows), kind="summary", spread=spread)
-
-    def width(self, latex: str) -> float:
-        """About how many ems ``latex`` takes, numbers measured as typeset (a digit is half an
-        em; the minus of a negative number is no binary operator with space around it)."""
-
-        def measured(match: re.Match[str]) -> str:
-            text = match.group(0)
-            ems = 0.5 * sum(ch.isdigit() for ch in text) + 0.28 * text.count(".")
-            ems += 0.78 * text.startswith("-") + (2.5 if "times" in text else 0.0)
-            return "0" * max(1, round(ems / 0.55))
-
-        return self.b.width(_NUMBER.sub(measured, latex))
-
-    def section(self) -> Section:
-        ex = self.example
-        fmt = self.fmt
-        spec = ex.spec
-        L = spec.depth
-        seed = ex.seed
-        blocks: list[Block] = [
-            Text(
-                "The equations above, with numbers a student can check. The parameters are "
-                "those that "
-                + fmt.code(f"init_params({seed})")
-                + " returns in the module "
-                + fmt.code("symgrad codegen")
-                + " generates for this network; every other number is computed by the program "
-                "that generated code runs, in double precision, and shown to "
-                f"{SIGNIFICANT} significant digits ("
-                + fmt.code("symgrad example")
-                + " with "
-                + fmt.code(f"--seed {seed} --format json")
-                + " prints them with every digit). "
-                + " ".join(rule_sentences(ex, fmt.code, self.math))
-            ),
-        ]
-        rows = []
-        for k in range(1, L + 1):
-            weight, bias = nt.quantity("W", k), nt.quantity("b", k)
-            rows.append(
-                Row(
-                    weight.latex,
-                    f"= {bmatrix(ex.value(weight))}, "
-                    rf"\qquad {bias.latex} = {bmatrix(ex.value(bias))}",
-                )
-            )
-        rows.append(
-            Row(
-                "x",
-                f"= {bmatrix(ex.x)}, \\qquad y = {bmatrix(ex.y)}",
-            )
-        )
-        blocks.append(Display(tuple(rows), kind="summary"))
-        blocks += [
-            Heading("Forward pass"),
-            Text(
-                "Each line is an equation of the derivation, its number at the right, in matrix "
-                "form, then with the numbers put in, then its value:"
-            ),
-        ]
-        blocks += [self.display(line) for line in self.lines.forward()]
-        blocks.append(Heading("Backward pass"))
-        delta = self.b.step(Kind.OUTPUT_DELTA_VECTOR)
-        if self.b.net.assumes_targets_sum_to_one:
-            blocks.append(
-                Text(
-                    "The target is one-hot, so "
-                    + self.math(r"\sum_{i} y_{i} = 1")
-                    + f" and {fmt.ref(delta)} holds. Going backwards:"
-                )
-            )
-        else:
-            blocks.append(Text("Going backwards:"))
-        blocks += [self.display(line) for line in self.lines.backward()]
-        blocks.append(Heading("The gradients"))
-        blocks.append(
-            Text(
-                "The gradient of the loss of this sample with respect to every parameter, "
-                "which a step of gradient descent subtracts, times the learning rate:"
-            )
-        )
-        for k in self.b.net.layers_backward():
-            weight, bias = nt.quantity("W", k).grad(), nt.quantity("b", k).grad()
-            grad_W = bmatrix(ex.value(weight))
-            grad_b = bmatrix(ex.value(bias))
-            blocks.append(
-                Display(
-                    (Row(weight.latex, rf"= {grad_W}, \qquad {bias.latex} = {grad_b}"),),
-                    kind="summary",
-                )
-            )
-        graph = self.b.graph(
-            ex,
-            "The same numbers on the computational graph of "
-            + fmt.section_ref("summary", "Summary: backpropagation for this network")
-            + ": each quantity's value beside its edge, and the gradient of the loss with "
-            "respect to it.",
-        )
-        if graph is not None:
-            blocks += [Heading("On the computational graph"), graph]
-        return Section("A worked example", fmt.section_label("example"), tuple(blocks))
-
-
 def graph_caption(latex: bool, example: bool) -> str:
     """What the graph shows, in the words of the output format."""
     if not latex:
@@ -484,7 +331,6 @@ def _text_line(
 
 __all__ = [
     "ExampleLines",
-    "ExampleSection",
     "backward_ids",
     "forward_ids",
     "graph_caption",

@@ -1,15 +1,15 @@
 """Slides: the derivation as a Beamer deck for a lecture, one idea per frame.
 
 A renderer beside the notes (derivation -> notes / **slides** -> cli). The deck is built from the
-same sections as the notes (:class:`~symgrad.render.notes._Builder` with a narrower line), so every
-equation, its justification and its number are the notes' own: the network, the forward pass,
-the output layer, each hidden layer, the parameters with the matrix expansion once, this network's
-summary, the worked example (``--example``), the algorithm for any depth, the mini-batch form and
-what was checked. The blocks of a section are packed into frames by their estimated height; a
-heading starts a frame, a display too tall for one frame goes on over the next, row by row, and
-the paragraph that leads into a display moves with it. Nothing is set smaller than ``\\small``
-and nothing is scaled down, so the deck reads from the back of a lecture hall; the tests compile
-every case and fail on any overfull box.
+same sections as the notes (:class:`~symgrad.render.notes.builder.Builder` with a narrower line),
+so every equation, its justification and its number are the notes' own: the network, the forward
+pass, the output layer, each hidden layer, the parameters with the matrix expansion once, this
+network's summary, the worked example (``--example``), the algorithm for any depth, the mini-batch
+form and what was checked. The blocks of a section are packed into frames by their estimated
+height; a heading starts a frame, a display too tall for one frame goes on over the next, row by
+row, and the paragraph that leads into a display moves with it. Nothing is set smaller than
+``\\small`` and nothing is scaled down, so the deck reads from the back of a lecture hall; the
+tests compile every case and fail on any overfull box.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from symgrad.derivation import Derivation, Kind
-from symgrad.render import wording
+from symgrad.render import notes, wording
 from symgrad.render.document import (
     Block,
     Diagram,
@@ -34,7 +34,9 @@ from symgrad.render.document import (
 )
 from symgrad.render.example import forward_ids, graph_caption
 from symgrad.render.graph import GRAPH_MAX_LAYERS, computational_graph
-from symgrad.render.notes import NotesOptions, _Builder, _Format, _joined
+from symgrad.render.notes import NotesOptions, setup
+from symgrad.render.notes.builder import Builder, joined
+from symgrad.render.notes.formats import Format
 from symgrad.templating import render, tex_escape
 from symgrad.worked import WorkedExample, check_example, worked_example
 
@@ -69,7 +71,7 @@ class Deck:
     frames: tuple[Frame, ...]
 
 
-class _SlidesFormat(_Format):
+class _SlidesFormat(Format):
     """References between frames: equations by ``\\eqref`` (numbered by their own tags),
     sections by the title of their frames."""
 
@@ -80,7 +82,7 @@ class _SlidesFormat(_Format):
         return self.section_ref(name, title)
 
 
-class _SlideBuilder(_Builder):
+class _SlideBuilder(Builder):
     """The notes' builder for a frame's narrower line and a diagram that fits a frame."""
 
     line_ems = SLIDE_LINE_EMS
@@ -261,13 +263,15 @@ def _network_frame(builder: _SlideBuilder) -> list[Frame]:
         f"Layer sizes {sizes}; {hidden}; {spec.pair.output.name} output, "
         f"{spec.pair.loss.display} loss; {spec.parameter_count:,} parameters."
     )
-    return pack("The network", [builder.diagram(), Text(text)])
+    return pack("The network", [setup.diagram(builder), Text(text)])
 
 
 def _forward_frames(builder: _SlideBuilder) -> list[Frame]:
     ids = [i for i in forward_ids(builder.net) if i.kind is not Kind.LOSS]
     groups = [
-        tuple(builder.compact_step(builder.d.step(i), builder.forward_notes(builder.d.step(i))))
+        tuple(
+            builder.compact_step(builder.d.step(i), setup.forward_notes(builder, builder.d.step(i)))
+        )
         for i in ids
     ]
     blocks: list[Block] = [
@@ -276,7 +280,7 @@ def _forward_frames(builder: _SlideBuilder) -> list[Frame]:
             f"($h_{{0}} = x$); the output layer applies the {builder.spec.pair.output.name}:"
         )
     ]
-    blocks += [Display(builder.placed(list(rows))) for rows in _joined(groups, 6)]
+    blocks += [Display(builder.placed(list(rows))) for rows in joined(groups, 6)]
     blocks.append(Text(f"The per-sample loss, {builder.spec.pair.loss.display}:"))
     blocks.append(builder.step_display(builder.step(Kind.LOSS), notes=False))
     return pack("The forward pass", blocks)
@@ -298,8 +302,8 @@ def build_deck(derivation: Derivation, example: int | None = None) -> Deck:
         numbers = worked_example(derivation, example)
     options = NotesOptions(example=example).resolved(derivation.spec.depth)
     builder = _SlideBuilder(derivation, options, numbers)
-    notes = builder.build()
-    by_label = {s.label: s for s in notes.sections}
+    document = notes.build(builder)
+    by_label = {s.label: s for s in document.sections}
     frames = [*_network_frame(builder), *_forward_frames(builder)]
     for name in ("output", "hidden", "parameters", "summary", "example", "general", "batch"):
         section = by_label.get(builder.fmt.section_label(name))
@@ -313,7 +317,7 @@ def build_deck(derivation: Derivation, example: int | None = None) -> Deck:
     command = "symgrad slides " + " ".join(shlex.quote(a) for a in derivation.spec.command_args())
     if example is not None:
         command += f" --example {example}"
-    return Deck(notes.title, notes.subtitle, command, tuple(frames))
+    return Deck(document.title, document.subtitle, command, tuple(frames))
 
 
 def render_slides(derivation: Derivation, example: int | None = None) -> str:

@@ -1,0 +1,243 @@
+"""Lecture notes: the derivation as a LaTeX document, a LaTeX fragment, or Obsidian Markdown.
+
+A renderer at the end of the pipeline (spec -> network -> derivation -> proof -> **notes** ->
+cli). The package turns a :class:`~symgrad.derivation.Derivation` into the plain strings of
+:mod:`symgrad.render.document` (printed equations, prose, table cells, diagram coordinates) and
+hands them to the Jinja2 templates in ``templates/latex`` and ``templates/markdown``, which only
+loop and insert. Every step of the derivation is one numbered equation, in order, so the notes,
+the terminal printout and the comments of generated code cite the same numbers; every reference
+to an equation or a section is a ``\\eqref``/``\\ref`` of a label (with ``--label-prefix``),
+never a typed number, so a fragment keeps its references inside someone else's document.
+
+Length is under control: the chain rule of a hidden layer and the entry-by-entry expansion of a
+weight matrix are written in full for one layer (``--expand``, by default the output layer, met
+first going backwards); the other layers are stated compactly with a reference to it. Wide layers
+show their first rows and columns, then ``\\cdots``, ``\\vdots``, ``\\ddots`` and the last ones.
+
+The modules, one per part: :mod:`~symgrad.render.notes.options`,
+:mod:`~symgrad.render.notes.formats` (LaTeX and Markdown), :mod:`~symgrad.render.notes.widths`,
+:mod:`~symgrad.render.notes.builder` (steps as displays), and the sections:
+:mod:`~symgrad.render.notes.setup`, :mod:`~symgrad.render.notes.backward`,
+:mod:`~symgrad.render.notes.summary`, :mod:`~symgrad.render.notes.example`,
+:mod:`~symgrad.render.notes.batch`, :mod:`~symgrad.render.notes.checks`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import replace
+
+import sympy as sp
+
+from symgrad import printing
+from symgrad.derivation import Derivation, Kind
+from symgrad.render.document import Notes, Section, Table, shown_indices
+from symgrad.render.notes import backward, batch, checks, setup, summary
+from symgrad.render.notes.builder import Builder, inline
+from symgrad.render.notes.formats import Format, MarkdownFormat
+from symgrad.render.notes.options import CHECKS, FRAGMENT_PACKAGES, NotesOptions
+from symgrad.render.pdf import Compiled, compile_pdf
+from symgrad.templating import render
+from symgrad.worked import check_example, worked_example
+
+
+def build(b: Builder) -> Notes:
+    pair = b.spec.pair
+    hidden = b.L - 1
+    if hidden == 0:
+        hidden_text = "no hidden layer"
+    else:
+        names: list[str] = []
+        for k in range(1, b.L):
+            act = b.spec.activation(k)
+            name = act.name if act.builtin else "custom"
+            if name not in names:
+                names.append(name)
+        plural = "s" if hidden > 1 else ""
+        hidden_text = f"{hidden} hidden layer{plural} ({', '.join(names)})"
+    subtitle = f"{hidden_text}, {pair.output.name} output, {pair.loss.display} loss"
+    title = f"Backpropagation for a {b.sizes_text()} network"
+    sections = [
+        setup.setup_section(b),
+        backward.output_section(b),
+        backward.hidden_section(b),
+        backward.parameter_section(b),
+        summary.summary_section(b),
+        *summary.example_sections(b),
+        summary.general_section(b),
+        batch.batch_section(b),
+    ]
+    checked = checks.checks_section(b)
+    if checked is not None:
+        sections.append(checked)
+    sections = b.fmt.resolve([format_cells(b, s) for s in sections])
+    command = "symgrad {} " + " ".join(shlex.quote(a) for a in b.spec.command_args())
+    return Notes(
+        title=title,
+        subtitle=subtitle,
+        command=command + option_args(b),
+        intro=intro(b),
+        sections=tuple(sections),
+        packages=FRAGMENT_PACKAGES,
+    )
+
+
+def option_args(b: Builder) -> str:
+    """The notes options that differ from the defaults, as they were given."""
+    args = []
+    if b.options.expand not in (None, b.L):
+        args += ["--expand", str(b.options.expand)]
+    if b.options.checks != NotesOptions.checks:
+        args += ["--checks", b.options.checks]
+    if b.options.label_prefix:
+        args += ["--label-prefix", b.options.label_prefix]
+    if b.options.example is not None:
+        args += ["--example", str(b.options.example)]
+    return "".join(" " + shlex.quote(a) for a in args)
+
+
+def format_cells(b: Builder, section: Section) -> Section:
+    """Table cells made safe for the output format (Markdown: no bare ``|``)."""
+    blocks = [
+        replace(block, rows=tuple(tuple(b.fmt.cell(c) for c in row) for row in block.rows))
+        if isinstance(block, Table)
+        else block
+        for block in section.blocks
+    ]
+    return replace(section, blocks=tuple(blocks))
+
+
+def intro(b: Builder) -> tuple[str, ...]:
+    sizes = ", ".join(inline(f"n_{{{k}}} = {n}") for k, n in enumerate(b.spec.sizes))
+    L = b.L
+    first = (
+        "These notes derive the gradient of the loss with respect to every weight and bias "
+        f"of a feed-forward network with {L} layer{'s' if L > 1 else ''} of weights and layer "
+        f"sizes {sizes}. We first fix the notation and the forward pass, then go backwards "
+        "through the network as backpropagation does: the output layer, the hidden layers, "
+        "and finally the parameters. The same steps then give backpropagation for any depth, "
+        "and for a mini-batch of samples, the form that code computes."
+    )
+    return (first, checked_sentence(b))
+
+
+def checked_sentence(b: Builder) -> str:
+    """One sentence for the students: how far to trust the equations, and where to look."""
+    if b.d.proof is None:
+        return (
+            "The equations below were generated by symgrad but not checked (the proof was "
+            "skipped). Indices start at 1."
+        )
+    where = ""
+    if b.options.checks == "full":
+        where = f"; {b.fmt.section_ref('checks', 'What was checked')} says how"
+    elif b.options.checks == "appendix":
+        where = f"; {b.fmt.appendix_ref('checks', 'How each equation was checked')} says how"
+    return (
+        "Every equation below was generated by computer algebra and checked: each step "
+        f"against the one before it, and every partial against a direct derivative of the "
+        f"loss{where}. Indices start at 1."
+    )
+
+
+# Public API -------------------------------------------------------------------------------------
+
+
+def build_notes(
+    derivation: Derivation,
+    markdown: bool = False,
+    options: NotesOptions | None = None,
+    fragment: bool = False,
+) -> Notes:
+    """The strings the templates insert, for LaTeX or (``markdown=True``) Markdown."""
+    resolved = (options or NotesOptions()).resolved(derivation.spec.depth)
+    fmt_class = MarkdownFormat if markdown else Format
+    fmt = fmt_class(derivation, resolved.label_prefix, fragment)
+    example = None
+    if resolved.example is not None:
+        check_example(derivation.spec, resolved.example)
+        example = worked_example(derivation, resolved.example)
+    return build(Builder(derivation, fmt, resolved, example))
+
+
+def render_latex(
+    derivation: Derivation, fragment: bool = False, options: NotesOptions | None = None
+) -> str:
+    """The notes as a standalone LaTeX document, or (``fragment=True``) a body to ``\\input``."""
+    notes = build_notes(derivation, options=options, fragment=fragment)
+    template = "latex/fragment.tex.jinja" if fragment else "latex/document.tex.jinja"
+    command = notes.command.replace("{}", "latex" + (" --fragment" if fragment else ""))
+    return render(template, notes=notes, command=command, fragment=fragment)
+
+
+def render_markdown(derivation: Derivation, options: NotesOptions | None = None) -> str:
+    """The notes as Obsidian-flavoured Markdown: front matter, ``$$`` displays, ``$`` inline,
+    equation references as links to block ids."""
+    notes = build_notes(derivation, markdown=True, options=options)
+    command = notes.command.replace("{}", "markdown")
+    return render("markdown/derivation.md.jinja", notes=notes, command=command)
+
+
+def render_fragment_for_jupyter(derivation: Derivation) -> str:
+    """Every step as a numbered ``$$`` display, for Jupyter's LaTeX (MathJax) output."""
+    options = NotesOptions().resolved(derivation.spec.depth)
+    builder = Builder(derivation, MarkdownFormat(derivation, ""), options)
+    displays = []
+    for step in derivation:
+        if step.kind is Kind.WEIGHT_MATRIX:
+            displays.append(backward.weight_matrix_display(builder, step, step.layer))
+        else:
+            displays.append(builder.step_display(step))
+    return render("markdown/_jupyter.md.jinja", displays=displays)
+
+
+def markdown_math_blocks(text: str) -> list[tuple[str, bool]]:
+    """Every math block of rendered Markdown as ``(source, display)``, for checking with KaTeX."""
+    blocks: list[tuple[str, bool]] = []
+    lines = text.splitlines()
+    inside: list[str] | None = None
+    fence = False
+    for line in lines:
+        if line.startswith("```"):
+            fence = not fence
+            continue
+        if fence:
+            continue
+        if line.strip() == "$$":
+            if inside is None:
+                inside = []
+            else:
+                blocks.append(("\n".join(inside), True))
+                inside = None
+            continue
+        if inside is not None:
+            inside.append(line)
+            continue
+        blocks += [(m, False) for m in _inline_math(line)]
+    return blocks
+
+
+def _inline_math(line: str) -> list[str]:
+    parts = line.split("$")
+    return [parts[n] for n in range(1, len(parts) - 1, 2)]
+
+
+__all__: Sequence[str] = (
+    "CHECKS",
+    "Compiled",
+    "NotesOptions",
+    "build_notes",
+    "compile_pdf",
+    "markdown_math_blocks",
+    "render_fragment_for_jupyter",
+    "render_latex",
+    "render_markdown",
+    "shown_indices",
+    "tex",
+)
+
+
+def tex(expr: sp.Basic, index_commas: bool = False) -> str:
+    """LaTeX of ``expr`` for the notes (``index_commas``: every index list with commas)."""
+    return printing.latex(expr, index_commas)

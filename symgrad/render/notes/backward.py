@@ -1,0 +1,254 @@
+"""The sections that go backwards: the output layer, the hidden layers, the parameters.
+
+Part of the notes renderer (:mod:`symgrad.render.notes`). The chain rule of one hidden layer and
+the matrix of one layer's weights are written in full (``--expand``); the other layers are stated
+compactly, each step pointing to the one written in full.
+"""
+
+from __future__ import annotations
+
+from symgrad import notation as nt
+from symgrad.derivation import EntryMatrix, Kind, Step
+from symgrad.render.document import (
+    MAX_SHOWN,
+    Block,
+    Display,
+    Heading,
+    Row,
+    Section,
+    Text,
+)
+from symgrad.render.notes.builder import (
+    GRAD_A_K,
+    HEAD_WORD,
+    LAYER_ROWS,
+    ODOT,
+    SUM_Y,
+    YHAT,
+    YHAT_I,
+    YHAT_J,
+    Builder,
+    display_style,
+    inline,
+    joined,
+    span,
+    times,
+)
+
+
+def output_section(b: Builder) -> Section:
+    L = b.L
+    slope, delta, vector = (
+        b.step(Kind.LOSS_SLOPE),
+        b.step(Kind.OUTPUT_DELTA),
+        b.step(Kind.OUTPUT_DELTA_VECTOR),
+    )
+    blocks: list[Block] = [
+        Text(
+            "The loss depends on the parameters only through the prediction "
+            f"{YHAT}. Its partial with respect to each prediction is"
+        ),
+        b.step_display(slope),
+    ]
+    a_li, d_ij = b.idx(str(L), "i"), b.idx("i", "j")
+    ai = inline(f"a_{{{a_li}}}")
+    if b.net.diagonal_output:
+        chain = (
+            f"Each {inline(YHAT_I)} depends on {ai} alone, so the chain rule has a single "
+            f"term, for {b.ranges(delta)}:"
+        )
+    else:
+        jacobian = (
+            rf"\partial \hat{{y}}_{{j}} / \partial a_{{{a_li}}} = "
+            rf"\hat{{y}}_{{j}} (\delta_{{{d_ij}}} - \hat{{y}}_{{i}})"
+        )
+        chain = (
+            f"The softmax makes every {inline(YHAT_J)} depend on every {ai}, so the "
+            f"chain rule sums over {inline('j')}, with {inline(jacobian)}. For "
+            f"{b.ranges(delta)}:"
+        )
+    blocks += [Text(chain), b.step_display(delta)]
+    if b.net.assumes_targets_sum_to_one:
+        blocks.append(
+            Text(
+                f"The last step uses {inline(SUM_Y)}, which holds when "
+                f"{inline('y')} is a one-hot label or a probability distribution."
+            )
+        )
+    blocks += [
+        Text(f"For every {inline('i')} at once, with {b.fmt.ref(delta)} in matrix form:"),
+        b.step_display(vector, notes=False),
+    ]
+    return Section("The output layer", b.fmt.section_label("output"), tuple(blocks))
+
+
+def hidden_steps(b: Builder, k: int) -> list[Step]:
+    return [
+        b.step(kind, k)
+        for kind in (
+            Kind.HIDDEN_GRAD,
+            Kind.HIDDEN_GRAD_VECTOR,
+            Kind.HIDDEN_DELTA,
+            Kind.HIDDEN_DELTA_VECTOR,
+        )
+    ]
+
+
+def hidden_section(b: Builder) -> Section:
+    title, label = "The hidden layers", b.fmt.section_label("hidden")
+    if b.L == 1:
+        text = (
+            "This network has no hidden layer: the output layer reads the input "
+            f"{inline('x')} directly, so the parameters follow from "
+            f"{b.fmt.ref(b.step(Kind.OUTPUT_DELTA_VECTOR))} alone."
+        )
+        return Section(title, label, (Text(text),))
+    K = b.expand_hidden
+    h_kj = f"h_{{{b.idx('k', 'j')}}}"
+    a_next = f"a_{{{b.idx('k+1', 'i')}}}"
+    w_next = f"W_{{{b.idx('k+1', 'i', 'j')}}}"
+    blocks: list[Block] = [
+        Text(
+            "Going backwards, each hidden layer receives the gradient of the layer above "
+            f"it. A unit's activation {inline(h_kj)} reaches the loss "
+            f"through every pre-activation {inline(a_next)} of the "
+            "next layer, and " + inline(rf"\partial {a_next} / \partial {h_kj} = {w_next}") + "."
+        )
+    ]
+    full = hidden_steps(b, K)
+    compact_before = [k for k in b.net.hidden_layers() if k > K]
+    if compact_before:
+        blocks += compact_hidden(b, compact_before, full, before=True)
+    grad, grad_v, delta, delta_v = full
+    h_Kj, a_Kj = f"h_{{{b.idx(str(K), 'j')}}}", f"a_{{{b.idx(str(K), 'j')}}}"
+    blocks += [
+        Heading(f"Hidden layer {K}" + (" in full" if b.L > 2 else "")),
+        Text(f"For {b.ranges(grad)}:"),
+        b.step_display(grad),
+        Text(f"In matrix form, {b.fmt.ref(grad)} is"),
+        b.step_display(grad_v, notes=False),
+        Text(
+            f"The activation acts unit by unit, so {inline(h_Kj)} depends on {inline(a_Kj)} alone:"
+        ),
+        b.step_display(delta),
+        Text(f"and in matrix form, with {ODOT} the elementwise product, {b.fmt.ref(delta)} is"),
+        b.step_display(delta_v, notes=False),
+    ]
+    compact_after = [k for k in b.net.hidden_layers() if k < K]
+    if compact_after:
+        blocks += compact_hidden(b, compact_after, full, before=False)
+    return Section(title, label, tuple(blocks))
+
+
+def compact_hidden(b: Builder, layers: list[int], full: list[Step], before: bool) -> list[Block]:
+    """Hidden layers stated compactly, each step pointing to the layer written in full."""
+    K = b.expand_hidden
+    where = "below" if before else "above"
+    which = f"layer {layers[0]}" if len(layers) == 1 else f"layers {span(layers)}"
+    blocks: list[Block] = [
+        Heading(f"Hidden {which}"),
+        Text(
+            f"The same steps as for layer {K}, written in full {where} in "
+            f"{b.fmt.ref(full[0])} to {b.fmt.ref(full[-1])}, give for hidden "
+            f"{which}, with {inline('j')} running over the units of each:"
+        ),
+    ]
+    groups = [b.placed(b.compact_rows(hidden_steps(b, k), full)) for k in layers]
+    blocks += [Display(rows) for rows in joined(groups, LAYER_ROWS)]
+    return blocks
+
+
+def parameter_steps(b: Builder, k: int) -> list[Step]:
+    return [
+        b.step(kind, k) for kind in (Kind.WEIGHT, Kind.WEIGHT_MATRIX, Kind.BIAS, Kind.BIAS_VECTOR)
+    ]
+
+
+def parameter_section(b: Builder) -> Section:
+    title, label = "The parameters", b.fmt.section_label("parameters")
+    a_ki = f"a_{{{b.idx('k', 'i')}}}"
+    w_kij = f"W_{{{b.idx('k', 'i', 'j')}}}"
+    b_ki = f"b_{{{b.idx('k', 'i')}}}"
+    h_prev = f"h_{{{b.idx('k-1', 'j')}}}"
+    blocks: list[Block] = [
+        Text(
+            f"With the gradient {inline(GRAD_A_K)} of every layer "
+            "known, the parameters follow. Since "
+            + inline(rf"{a_ki} = {b_ki} + \sum_{{j}} {w_kij} {h_prev}")
+            + ", "
+            + inline(rf"\partial {a_ki} / \partial {w_kij} = {h_prev}")
+            + " and "
+            + inline(rf"\partial {a_ki} / \partial {b_ki} = 1")
+            + "."
+        )
+    ]
+    K = b.expand
+    full = parameter_steps(b, K)
+    before = [k for k in b.net.layers_backward() if k > K]
+    after = [k for k in b.net.layers_backward() if k < K]
+    if before:
+        blocks += compact_parameters(b, before, full, before=True)
+    blocks += full_parameters(b, K)
+    if after:
+        blocks += compact_parameters(b, after, full, before=False)
+    return Section(title, label, tuple(blocks))
+
+
+def full_parameters(b: Builder, k: int) -> list[Block]:
+    weight, matrix, bias, bias_v = parameter_steps(b, k)
+    n, m = b.spec.sizes[k], b.spec.sizes[k - 1]
+    prev = "x" if k == 1 else f"h_{{{k - 1}}}"
+    grad_a = rf"\nabla_{{a_{{{k}}}}} \mathcal{{L}}"
+    shown = (
+        f" (its first {HEAD_WORD} and last rows and columns shown)" if max(n, m) > MAX_SHOWN else ""
+    )
+    return [
+        Heading(f"Layer {k}: weights and biases" + (" in full" if b.L > 1 else "")),
+        Text(f"For {b.ranges(weight)}:"),
+        b.step_display(weight),
+        Text(
+            f"As {inline('W_{' + str(k) + '}')} is a matrix with {inline(times(n, m))} entries, "
+            f"the gradient collects these partials in a matrix of the same shape{shown}. "
+            f"Applying {b.fmt.ref(weight)} to every entry shows that it is the outer "
+            f"product of {inline(grad_a)} and {inline(prev)}:"
+        ),
+        weight_matrix_display(b, matrix, k),
+        Text(f"The biases: for {b.ranges(bias)},"),
+        b.step_display(bias),
+        Text("so the bias gradient is the gradient of the pre-activation itself:"),
+        b.step_display(bias_v, notes=False),
+    ]
+
+
+def compact_parameters(
+    b: Builder, layers: list[int], full: list[Step], before: bool
+) -> list[Block]:
+    where = "below" if before else "above"
+    which = f"layer {layers[0]}" if len(layers) == 1 else f"layers {span(layers)}"
+    blocks: list[Block] = [
+        Heading(f"Weights and biases of {which}"),
+        Text(
+            f"The same steps as for layer {b.expand}, written in full {where} in "
+            f"{b.fmt.ref(full[0])} to {b.fmt.ref(full[-1])}, give for {which}:"
+        ),
+    ]
+    groups = [b.placed(b.compact_rows(parameter_steps(b, k), full)) for k in layers]
+    blocks += [Display(rows) for rows in joined(groups, LAYER_ROWS)]
+    return blocks
+
+
+def weight_matrix_display(b: Builder, step: Step, k: int) -> Display:
+    """``grad_{W_k} L`` = partials = formula applied = column times row = outer product."""
+    entries, applied, outer = step.forms
+    assert isinstance(entries, EntryMatrix) and isinstance(applied, EntryMatrix)
+    n, m = entries.shape
+    column = b.matrix(n, 1, lambda r, c: display_style(b.tex(nt.partial(nt.pre(k, r)))))
+    row = b.matrix(1, m, lambda r, c: b.tex(nt.post(k - 1, c)))
+    by = f"by {b.fmt.note_ref(b.step(Kind.WEIGHT, k))}"
+    rows = [
+        Row(b.form(step.lhs), f"= {b.form(entries)}", "entries"),
+        Row("", f"= {b.form(applied)}", by),
+        Row("", f"= {column} {row}", "a column times a row"),
+        b.row(step, "", f"= {b.form(outer)}", "outer product", True),
+    ]
+    return Display(b.placed(rows), spread=True)

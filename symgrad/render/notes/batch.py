@@ -1,0 +1,195 @@
+"""The mini-batch section: rows as samples, the mean loss, the equations generated code runs.
+
+Part of the notes renderer (:mod:`symgrad.render.notes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from symgrad.derivation import Kind, Stage, Step
+from symgrad.render.document import (
+    Block,
+    Display,
+    Row,
+    Section,
+    Table,
+    Text,
+)
+from symgrad.render.notes.builder import (
+    LAYER_ROWS,
+    Builder,
+    inline,
+    joined,
+    times,
+)
+
+
+def batch_section(b: Builder) -> Section:
+    L = b.L
+    n0, nL = "n_{0}", f"n_{{{L}}}"
+    table = Table(
+        ("symbol", "meaning", "shape"),
+        (
+            (inline("B"), "the number of samples in the batch", ""),
+            (
+                inline(r"X, \; Y, \; \hat{Y}"),
+                "inputs, targets and predictions, one row per sample: row "
+                + inline("s")
+                + " of "
+                + inline("X")
+                + " is "
+                + inline(r"x^{(s)\top}"),
+                inline(times("B", n0)) + ", " + inline(times("B", nL)),
+            ),
+            (
+                inline("A_{k}, \\; H_{k}"),
+                "pre-activations and activations of layer "
+                + inline("k")
+                + ", row "
+                + inline("s")
+                + " is "
+                + inline(r"a_{k}^{(s)\top}")
+                + ", "
+                + inline(r"h_{k}^{(s)\top}")
+                + " (and "
+                + inline("H_{0} = X")
+                + ")",
+                inline(times("B", "n_{k}")),
+            ),
+            (
+                inline(r"\mathcal{L}^{(s)}, \; \bar{\mathcal{L}}"),
+                "the loss of sample " + inline("s") + "; the loss of the batch, their mean",
+                "scalars",
+            ),
+            (
+                inline(r"\Delta_{k} = \nabla_{A_{k}} \bar{\mathcal{L}}"),
+                "row "
+                + inline("s")
+                + " is "
+                + inline(r"\frac{1}{B} (\nabla_{a_{k}} \mathcal{L}^{(s)})^{\top}"),
+                inline(times("B", "n_{k}")),
+            ),
+            (
+                inline(r"G_{k} = \nabla_{H_{k}} \bar{\mathcal{L}}"),
+                "row "
+                + inline("s")
+                + " is "
+                + inline(r"\frac{1}{B} (\nabla_{h_{k}} \mathcal{L}^{(s)})^{\top}"),
+                inline(times("B", "n_{k}")),
+            ),
+            (
+                inline(r"\mathbf{1}"),
+                "a column of "
+                + inline("B")
+                + " ones: "
+                + inline(r"\mathbf{1} b_{k}^{\top}")
+                + " repeats "
+                + inline(r"b_{k}^{\top}")
+                + " in every row, "
+                + inline(r"\Delta_{k}^{\top} \mathbf{1}")
+                + " sums the rows of "
+                + inline(r"\Delta_{k}"),
+                inline(times("B", "1")),
+            ),
+        ),
+        r"@{}l >{\raggedright\arraybackslash}p{0.55\linewidth} l@{}",
+        ("left", "left", "left"),
+    )
+    blocks: list[Block] = [
+        Text(
+            "Code trains on a batch of " + inline("B") + " samples at once and stores each "
+            "sample as a row, as NumPy and the deep-learning libraries do: the column "
+            "vectors of the notes become the rows of matrices. The loss of a batch is the "
+            "mean of the per-sample losses, so each of its gradients is the mean of the "
+            "per-sample gradients. The symbols:"
+        ),
+        table,
+        Text(
+            "Transposing "
+            + inline(r"a_{k} = b_{k} + W_{k} h_{k-1}")
+            + " gives "
+            + inline(r"a_{k}^{\top} = h_{k-1}^{\top} W_{k}^{\top} + b_{k}^{\top}")
+            + ", one row of "
+            + inline("A_{k}")
+            + "; stacking the rows of all samples "
+            "gives the forward pass of the batch, and the mean loss:"
+        ),
+    ]
+    ids = [s.id for s in b.d.stage(Stage.BATCH)]
+    forward = [b.d.step(i) for i in ids if i.kind in _BATCH_FORWARD]
+    backward = [b.d.step(i) for i in ids if i.kind not in _BATCH_FORWARD]
+    blocks.append(Display(b.placed(batch_rows(b, forward))))
+    blocks.append(
+        Text(
+            "Since "
+            + inline(r"\bar{\mathcal{L}} = \frac{1}{B} \sum_{s} \mathcal{L}^{(s)}")
+            + " and sample "
+            + inline("s")
+            + " moves only "
+            + inline(r"\mathcal{L}^{(s)}")
+            + ", row "
+            + inline("s")
+            + " of "
+            + inline(r"\Delta_{k}")
+            + " is "
+            + inline(r"\frac{1}{B} (\nabla_{a_{k}} \mathcal{L}^{(s)})^{\top}")
+            + ": each per-sample equation, transposed, gives one row. The parameter "
+            "gradients add up the rows,"
+        )
+    )
+    blocks.append(
+        Display(
+            (
+                Row(
+                    "",
+                    r"\frac{1}{B} \sum_{s=1}^{B} \nabla_{a_{k}} \mathcal{L}^{(s)} "
+                    r"h_{k-1}^{(s)\top} = \Delta_{k}^{\top} H_{k-1},",
+                ),
+            )
+        )
+    )
+    blocks.append(Text("Layer by layer, backwards:"))
+    layer_rows: list[list[Step]] = []
+    for step in backward:
+        starts = step.kind in (Kind.BATCH_OUTPUT_DELTA, Kind.BATCH_HIDDEN_GRAD)
+        if starts or not layer_rows:
+            layer_rows.append([])
+        layer_rows[-1].append(step)
+    groups = [b.placed(batch_rows(b, group)) for group in layer_rows]
+    blocks += [Display(rows) for rows in joined(groups, LAYER_ROWS)]
+    blocks.append(
+        Text(
+            "These are the equations the generated code implements, in this order (the "
+            "vectorized style of "
+            + b.fmt.code("symgrad codegen")
+            + "): each statement carries the number of its equation in a comment. Its "
+            "arrays have the shapes above, and its parameters those of the notes: "
+            + b.fmt.code('params["W1"]')
+            + " is "
+            + inline(times("n_{1}", "n_{0}"))
+            + ", so the weights enter as "
+            + inline(r"W_{k}^{\top}")
+            + "."
+        )
+    )
+    title = "Mini-batches and the generated code"
+    return Section(title, b.fmt.section_label("batch"), tuple(blocks))
+
+
+def batch_rows(b: Builder, steps: Iterable[Step]) -> list[Row]:
+    """Each mini-batch step on one line where it fits, justified by the per-sample step it
+    stacks (``rows of (12)``): that step has the same forms, each justified there."""
+    rows: list[Row] = []
+    for step in steps:
+        notes = [b.rule_note(step, step.rules[0])] + [""] * (len(step.forms) - 1)
+        if len(b.compact_step(step, notes)) > 1:
+            notes = [b.rule_note(step, r) for r in step.rules]
+        rows += b.compact_step(step, notes)
+    return rows
+
+
+#: The mini-batch forward pass (the rest of the batch steps go backwards).
+_BATCH_FORWARD = frozenset(
+    {Kind.BATCH_FORWARD, Kind.BATCH_ACTIVATION, Kind.BATCH_PREDICTION, Kind.BATCH_LOSS}
+)

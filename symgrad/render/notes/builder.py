@@ -1,0 +1,283 @@
+"""The builder of the notes: the derivation's steps as displays, rows and references.
+
+Part of the notes renderer (:mod:`symgrad.render.notes`). A :class:`Builder` holds one
+derivation, one output format (:mod:`symgrad.render.notes.formats`) and the resolved options, and
+turns steps into the strings of :mod:`symgrad.render.document`: each step one numbered equation
+with the rule beside every row. The sections of the notes (:mod:`symgrad.render.notes.setup`,
+``backward``, ``summary``, ``batch``, ``checks``) are functions of a builder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import sympy as sp
+
+from symgrad import printing
+from symgrad.derivation import Derivation, EntryMatrix, Form, Kind, Rule, Step, StepId
+from symgrad.render.document import Display, Graph, Row, matrix_tex
+from symgrad.render.example import graph_caption
+from symgrad.render.graph import GRAPH_MAX_LAYERS, computational_graph
+from symgrad.render.notes.formats import Format
+from symgrad.render.notes.options import NotesOptions
+from symgrad.render.notes.widths import LINE_EMS, NUMBER_EMS, visible_width
+from symgrad.worked import WorkedExample
+
+#: Layers of the diagram up to this many are drawn at full size; deeper ones are scaled down.
+DIAGRAM_FULL_LAYERS = 6
+#: Networks with at most this many layers write out every pre-activation ``a_{ki}``; deeper
+#: ones only those of the layer that is expanded.
+WRITTEN_OUT_LAYERS = 3
+#: Rows of one summary display at most (a display never breaks across a page).
+SUMMARY_ROWS = 20
+#: Rows of one display of the forward pass at most.
+FORWARD_ROWS = 12
+#: Rows of one display of compactly stated layers at most (whole layers only).
+LAYER_ROWS = 8
+
+#: "three", for "the first three rows": how many an abbreviated matrix shows first.
+HEAD_WORD = "three"
+
+
+def inline(text: str) -> str:
+    """Math in a line of text."""
+    return f"${text}$"
+
+
+YHAT = inline(r"\hat{y}")
+PRIME = "'"
+PRIME_AT_ZERO = "g'(0) = "
+YHAT_I = r"\hat{y}_{i}"
+YHAT_J = r"\hat{y}_{j}"
+SUM_Y = r"\sum_{j} y_{j} = 1"
+GRAD_A_K = r"\nabla_{a_{k}} \mathcal{L}"
+ODOT = inline(r"\odot")
+
+
+def times(n: int | str, m: int | str) -> str:
+    return rf"{n} \times {m}"
+
+
+def display_style(entry: str) -> str:
+    """Partials in a matrix at full size (``\\dfrac``), as they are written by hand."""
+    return entry.replace(r"\frac{", r"\dfrac{")
+
+
+def span(layers: list[int]) -> str:
+    """``3 and 2``, ``5 to 2`` for layers counted down one by one."""
+    if len(layers) == 2:
+        return f"{layers[0]} and {layers[1]}"
+    return f"{layers[0]} to {layers[-1]}"
+
+
+def listing(items: list[str]) -> str:
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def reference_ranges(numbered: list[tuple[int, str]], ellipsis: str) -> str:
+    """References with runs of consecutive numbers joined: ``(1)-(3), (7)``; a long list
+    keeps its first two and its last."""
+    if len(numbered) > 3 and all(
+        b[0] - a[0] > 1 for a, b in zip(numbered, numbered[1:], strict=False)
+    ):
+        return f"{numbered[0][1]}, {numbered[1][1]}, {ellipsis} {numbered[-1][1]}"
+    groups: list[list[tuple[int, str]]] = []
+    for number, ref in numbered:
+        if groups and number == groups[-1][-1][0] + 1:
+            groups[-1].append((number, ref))
+        else:
+            groups.append([(number, ref)])
+    parts = [
+        g[0][1]
+        if len(g) == 1
+        else (f"{g[0][1]}, {g[1][1]}" if len(g) == 2 else f"{g[0][1]}--{g[-1][1]}")
+        for g in groups
+    ]
+    return ", ".join(parts)
+
+
+def joined(groups: list[tuple[Row, ...]], size: int) -> list[tuple[Row, ...]]:
+    """Groups of rows (one layer each) joined into displays of at most ``size`` rows; a group
+    is never split, so a layer stays in one piece on one page."""
+    joined: list[tuple[Row, ...]] = []
+    for group in groups:
+        if joined and len(joined[-1]) + len(group) <= size:
+            joined[-1] = joined[-1] + group
+        else:
+            joined.append(group)
+    return joined
+
+
+def chunks(rows: list[Row], size: int) -> list[tuple[Row, ...]]:
+    """``rows`` in displays of at most ``size`` rows, as even as possible."""
+    count = max(1, -(-len(rows) // size))
+    per = -(-len(rows) // count)
+    return [tuple(rows[n : n + per]) for n in range(0, len(rows), per)]
+
+
+class Builder:
+    """Builds the notes of one derivation, in one output format, with resolved options."""
+
+    #: The width of a line of the document in ems: a row and its note must fit in it.
+    line_ems = LINE_EMS
+    #: The distance between the columns and between the units of the network's diagram (cm).
+    diagram_spacing = 2.6
+    diagram_step = 1.0
+
+    def __init__(
+        self,
+        derivation: Derivation,
+        fmt: Format,
+        options: NotesOptions,
+        example: WorkedExample | None = None,
+    ) -> None:
+        self.d = derivation
+        self.net = derivation.network
+        self.spec = derivation.spec
+        self.fmt = fmt
+        self.options = options
+        #: The numbers of ``--example``, or None.
+        self.example = example
+        self.L = self.spec.depth
+        self.expand = options.expand or self.L
+        #: The hidden layer whose steps are written in full.
+        self.expand_hidden = min(self.expand, self.L - 1)
+        #: One index style for the whole document: commas as soon as an index can reach 10.
+        self.commas = max(self.spec.sizes) >= 10 or self.L >= 10
+
+    def tex(self, expr: sp.Basic, inline: bool = False) -> str:
+        return printing.latex(expr, self.commas, inline)
+
+    def width(self, latex: str) -> float:
+        """About how many ems ``latex`` takes in a display (:func:`visible_width`)."""
+        return visible_width(latex)
+
+    def form(self, form: Form) -> str:
+        """One form of a step: printed, or an :class:`EntryMatrix` as an abbreviated matrix."""
+        if isinstance(form, EntryMatrix):
+            return self.matrix(
+                form.rows, form.cols, lambda r, c: display_style(self.tex(form.entry(r, c)))
+            )
+        return self.tex(form)
+
+    def matrix(self, rows: int, cols: int, entry: Callable[[int, int], str]) -> str:
+        return matrix_tex(rows, cols, entry, self.fmt.row_gap)
+
+    def idx(self, *parts: str) -> str:
+        """An index list in the document's style: ``kij`` or ``k,i,j``."""
+        if self.commas or any(len(p) > 1 for p in parts):
+            return ",".join(parts)
+        return "".join(parts)
+
+    def step(self, kind: Kind, layer: int | None = None) -> Step:
+        return self.d.step(StepId(kind, self.L if layer is None else layer))
+
+    def sizes_text(self) -> str:
+        return "-".join(str(n) for n in self.spec.sizes)
+
+    def activation_name(self, k: int) -> str:
+        act = self.spec.activation(k)
+        return act.name if act.builtin else f"the custom activation {self.fmt.code(act.name)}"
+
+    def g(self, k: int | str = "k") -> str:
+        return "g" if self.spec.uniform_activation else f"g_{{{k}}}"
+
+    def ranges(self, step: Step) -> str:
+        """``$i = 1, 2$``, ``$j = 1$``, ``$i = 1, \\dots, 128$`` from the step's indices."""
+        parts = []
+        for index, n in step.indices:
+            name = self.tex(index)
+            values = ", ".join(str(v) for v in range(1, n + 1)) if n <= 3 else rf"1, \dots, {n}"
+            parts.append(inline(f"{name} = {values}"))
+        return " and ".join(parts)
+
+    def row(self, step: Step, left: str, right: str, note: str, last: bool) -> Row:
+        """A row of a display; the last row of a step carries its number and label."""
+        if not last:
+            return Row(left, right, note)
+        return Row(
+            left,
+            right,
+            note,
+            label=self.fmt.label(step.key),
+            anchor=self.fmt.anchor(step.key),
+            number=step.number,
+        )
+
+    def placed(self, rows: list[Row]) -> tuple[Row, ...]:
+        """Notes beside their rows where they fit, else (for the whole display, since the notes
+        share one column) each on a line of its own below its row."""
+        formulas = max(visible_width(r.left) + visible_width(r.right) for r in rows)
+        notes = max(visible_width(rf"\text{{{r.note}}}") if r.note else 0.0 for r in rows)
+        below = notes > 0 and formulas + notes + 2 + NUMBER_EMS > self.line_ems
+        return tuple(replace(r, note_below=below and bool(r.note)) for r in rows)
+
+    def step_display(self, step: Step, notes: bool = True) -> Display:
+        """``lhs = form_1 = form_2 ...`` as aligned rows, each with the rule that justifies it."""
+        lhs = self.form(step.lhs)
+        forms = [self.form(f) for f in step.forms]
+        show_notes = len(forms) > 1
+        rows = []
+        for n, (form, rule) in enumerate(zip(forms, step.rules, strict=True)):
+            note = self.rule_note(step, rule) if show_notes else ""
+            left = lhs if n == 0 else ""
+            rows.append(self.row(step, left, f"= {form}", note, n == len(forms) - 1))
+        spread = any(isinstance(f, EntryMatrix) for f in step.forms)
+        return Display(self.placed(rows), spread=spread)
+
+    def rule_note(self, step: Step, rule: Rule) -> str:
+        """The note beside a row: the rule, with a reference where it names another step."""
+        if rule in (Rule.CHAIN_RULE, Rule.MATRIX_FORM) and step.kind.twin is not None:
+            # a matrix whose entries are given by the elementwise step
+            return f"by {self.fmt.note_ref(self.d.step(step.id.twin()))}"
+        if rule is Rule.KRONECKER:  # in the index style of the document
+            return rf"$\delta_{{{self.idx('i', 'j')}}}$ keeps the term $j = i$"
+        if rule in (Rule.ROWS, Rule.BATCH_MEAN):
+            other = self.d.step(step.id.per_sample())
+            word = "rows of" if rule is Rule.ROWS else "mean of"
+            return f"{word} {self.fmt.note_ref(other)}"
+        return rule.note
+
+    def compact_rows(self, steps: Sequence[Step], like: Sequence[Step]) -> list[Row]:
+        """Each step on one line as ``lhs = final``, numbered, with a note pointing to the same
+        step of the layer written in full (``like``)."""
+        rows = []
+        for step, model in zip(steps, like, strict=True):
+            note = f"as {self.fmt.note_ref(model)}" if model is not step else ""
+            left, right = self.tex(step.lhs, inline=True), self.tex(step.final, inline=True)
+            rows.append(self.row(step, left, f"= {right}", note, True))
+        return rows
+
+    def compact_step(self, step: Step, notes: Sequence[str]) -> list[Row]:
+        """A step as compact as it prints (partials with a slash, sums with their limits beside
+        them): on one line, ``lhs = form_1 = form_2``, when that fits; else a line a form.
+        ``notes`` justify the forms; on one line they are joined."""
+        lhs = self.tex(step.lhs, inline=True)
+        forms = [self.tex(f, inline=True) for f in step.forms]
+        line = "= " + " = ".join(forms)
+        joined = "; ".join(n for n in notes if n)
+        notes = [n or "" for n in notes]
+        if (
+            visible_width(lhs) + visible_width(line) + NUMBER_EMS <= self.line_ems
+            or len(forms) == 1
+        ):
+            return [self.row(step, lhs, line, joined, True)]
+        return [
+            self.row(step, lhs if n == 0 else "", f"= {form}", note, n == len(forms) - 1)
+            for n, (form, note) in enumerate(zip(forms, notes, strict=True))
+        ]
+
+    def graph(self, example: WorkedExample | None, intro: str) -> Graph | None:
+        """The computational graph with symbols, or the numbers of ``example``, after the
+        paragraph ``intro``; None for a network too deep to draw it."""
+        if self.L > GRAPH_MAX_LAYERS:
+            return None
+        caption = graph_caption(self.fmt.latex, example is not None)
+        return computational_graph(self.net, example, caption, self.fmt.cell, intro)
+
+    def bp_ref(self, n: int) -> str:
+        """A reference to (BP1)-(BP4): ``\\eqref`` in LaTeX, the tag itself in Markdown."""
+        return self.fmt.ref_label(f"bp{n}", f"(BP{n})")

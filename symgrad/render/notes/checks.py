@@ -1,0 +1,108 @@
+"""What was checked: the table of how each equation was proved (``--checks``).
+
+Part of the notes renderer (:mod:`symgrad.render.notes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sympy as sp
+
+from symgrad import notation as nt
+from symgrad.derivation import Check, EntryMatrix, Kind, Step
+from symgrad.render import wording
+from symgrad.render.document import (
+    Block,
+    Section,
+    Table,
+    Text,
+)
+from symgrad.render.notes.builder import (
+    Builder,
+    inline,
+    reference_ranges,
+)
+
+
+def checks_section(b: Builder) -> Section | None:
+    mode = b.options.checks
+    if mode == "none":
+        return None
+    label = b.fmt.section_label("checks")
+    blocks: list[Block] = [Text(s) for s in wording.proof_text(b.d.proof, b.fmt)]
+    if b.d.proof is None:
+        return Section("What was checked", label, tuple(blocks))
+    if mode == "full":
+        rows = tuple(
+            (
+                b.fmt.ref(s),
+                inline(b.tex(s.lhs, inline=True)) if not isinstance(s.lhs, EntryMatrix) else "",
+                wording.check_text(s.check, b.fmt),
+            )
+            for s in b.d
+        )
+        header = ("eq.", "quantity", "how it was checked")
+        spec = r"@{}rl>{\raggedright\arraybackslash}p{0.62\linewidth}@{}"
+        title = "What was checked"
+    else:
+        rows = tuple(grouped_check_rows(b))
+        header = ("equations", "quantity", "how it was checked")
+        spec = (
+            r"@{}>{\raggedright\arraybackslash}p{0.22\linewidth}l"
+            r">{\raggedright\arraybackslash}p{0.5\linewidth}@{}"
+        )
+        title = "How each equation was checked"
+    blocks.append(Table(header, rows, spec, ("left", "left", "left"), breakable=True))
+    return Section(title, label, tuple(blocks), appendix=mode == "appendix")
+
+
+def grouped_check_rows(b: Builder) -> Iterable[tuple[str, str, str]]:
+    """One row per kind of step: its equations, the quantity with a generic layer ``k``,
+    and how they were checked (the largest error of them all)."""
+    kinds: list[Kind] = []
+    for step in b.d:
+        if step.kind not in kinds:
+            kinds.append(step.kind)
+    for kind in kinds:
+        steps = [s for s in b.d if s.kind is kind]
+        checks: list[Check | None] = [s.check for s in steps]
+        refs = reference_ranges([(s.number, b.fmt.ref(s)) for s in steps], b.fmt.ellipsis)
+        yield (
+            refs,
+            inline(generic_lhs(b, steps[0])),
+            wording.check_group_text(checks, b.fmt),
+        )
+
+
+def generic_lhs(b: Builder, step: Step) -> str:
+    """The quantity of a step with its layer written ``k``: ``dL/dW_{kij}``."""
+    kind = step.kind
+    if not kind.per_layer:
+        return b.tex(step.lhs, inline=True)
+    k = sp.Symbol("k", integer=True, positive=True)
+    elementwise: dict[Kind, sp.Expr] = {
+        Kind.FORWARD: nt.pre(k, nt.I),
+        Kind.ACTIVATION: nt.post(k, nt.J),
+        Kind.HIDDEN_GRAD: nt.partial(nt.post(k, nt.J)),
+        Kind.HIDDEN_DELTA: nt.partial(nt.pre(k, nt.J)),
+        Kind.WEIGHT: nt.partial(nt.weight(k, nt.I, nt.J)),
+        Kind.BIAS: nt.partial(nt.bias(k, nt.I)),
+    }
+    if kind in elementwise:
+        return b.tex(elementwise[kind], inline=True)
+    return _GENERIC_MATRICES[kind]
+
+
+_GENERIC_MATRICES = {
+    Kind.HIDDEN_GRAD_VECTOR: r"\nabla_{h_{k}} \mathcal{L}",
+    Kind.HIDDEN_DELTA_VECTOR: r"\nabla_{a_{k}} \mathcal{L}",
+    Kind.WEIGHT_MATRIX: r"\nabla_{W_{k}} \mathcal{L}",
+    Kind.BIAS_VECTOR: r"\nabla_{b_{k}} \mathcal{L}",
+    Kind.BATCH_FORWARD: "A_{k}",
+    Kind.BATCH_ACTIVATION: "H_{k}",
+    Kind.BATCH_WEIGHT: r"\nabla_{W_{k}} \bar{\mathcal{L}}",
+    Kind.BATCH_BIAS: r"\nabla_{b_{k}} \bar{\mathcal{L}}",
+    Kind.BATCH_HIDDEN_GRAD: "G_{k}",
+    Kind.BATCH_HIDDEN_DELTA: r"\Delta_{k}",
+}

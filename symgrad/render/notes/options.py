@@ -1,0 +1,55 @@
+"""The options of the notes: which layer is written in full, where the checks go, label prefixes.
+
+Part of the notes renderer (:mod:`symgrad.render.notes`); checked before any work is done, so a
+bad option is one line of error and no derivation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from symgrad.errors import SpecError
+
+#: LaTeX packages the fragment needs (stated in its top comment); the document loads them too.
+FRAGMENT_PACKAGES = ("amsmath", "amssymb", "array", "booktabs", "longtable", "tikz", "graphicx")
+
+#: The values of ``--checks``: the table of how each step was proved in the body, in an
+#: appendix, or not at all (a sentence in the introduction says that every step was checked).
+CHECKS = ("full", "appendix", "none")
+
+LABEL_PREFIX = re.compile(r"[A-Za-z0-9:._-]{0,40}")
+
+
+@dataclass(frozen=True)
+class NotesOptions:
+    """The notes options and ``--expand``."""
+
+    #: The layer whose chain rule and weight matrix are written in full (None: the default).
+    expand: int | None = None
+    #: Where the table of how each step was proved goes: one of :data:`CHECKS`.
+    checks: str = "appendix"
+    #: Prefixed to every LaTeX label (and Markdown block id), so two fragments can share one
+    #: document.
+    label_prefix: str = ""
+    #: ``--example SEED``: a worked example with the numbers of one sample (None: none).
+    example: int | None = None
+
+    def resolved(self, depth: int) -> NotesOptions:
+        """These options checked against a network of ``depth`` layers, ``expand`` filled in.
+
+        Raises :class:`~symgrad.errors.SpecError` with what to change.
+        """
+        expand = depth if self.expand is None else self.expand
+        if not 1 <= expand <= depth:
+            raise SpecError(
+                f"--expand must be a layer number from 1 to {depth} (L = {depth}), got {expand}"
+            )
+        if self.checks not in CHECKS:
+            raise SpecError(f"--checks must be one of {', '.join(CHECKS)}, got {self.checks!r}")
+        if not LABEL_PREFIX.fullmatch(self.label_prefix):
+            raise SpecError(
+                "--label-prefix may use letters, digits and : . _ - (at most 40), got "
+                f"{self.label_prefix!r}"
+            )
+        return replace(self, expand=expand)

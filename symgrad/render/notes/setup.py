@@ -1,0 +1,372 @@
+"""The first section of the notes: the notation, the network and the forward pass.
+
+Part of the notes renderer (:mod:`symgrad.render.notes`): functions of a
+:class:`~symgrad.render.notes.builder.Builder`.
+"""
+
+from __future__ import annotations
+
+from symgrad import notation as nt
+from symgrad.derivation import Kind, Step, StepId
+from symgrad.render.document import (
+    MAX_SHOWN,
+    Block,
+    Diagram,
+    DiagramNode,
+    Display,
+    Heading,
+    Row,
+    Section,
+    Table,
+    Text,
+    shown_indices,
+)
+from symgrad.render.example import forward_ids
+from symgrad.render.notes.builder import (
+    DIAGRAM_FULL_LAYERS,
+    FORWARD_ROWS,
+    HEAD_WORD,
+    PRIME,
+    PRIME_AT_ZERO,
+    WRITTEN_OUT_LAYERS,
+    YHAT,
+    Builder,
+    inline,
+    joined,
+)
+
+
+def setup_section(b: Builder) -> Section:
+    blocks: list[Block] = [
+        Heading("Notation"),
+        notation_table(b),
+        Text(
+            "The symbols of a mini-batch are listed with its equations, in "
+            + b.fmt.section_ref("batch", "Mini-batches and the generated code")
+            + "."
+        ),
+    ]
+    blocks += [Heading("The network"), diagram(b), shapes_table(b)]
+    blocks += [Heading("The forward pass")]
+    blocks += forward_blocks(b)
+    return Section("Setup", b.fmt.section_label("setup"), tuple(blocks))
+
+
+def notation_table(b: Builder) -> Table:
+    L = b.L
+    k, i, j = "k", "i", "j"
+    w_kij = f"W_{{{b.idx(k, i, j)}}}"
+    b_ki = f"b_{{{b.idx(k, i)}}}"
+    output = b.spec.pair.output
+    rows: list[tuple[str, ...]] = [
+        (inline(r"x = h_{0}"), "input", inline(r"\mathbb{R}^{n_{0}}")),
+        (
+            inline("W_{k}"),
+            f"weights of layer {inline('k')}; {inline(w_kij)} connects "
+            f"unit {inline('j')} of layer {inline('k-1')} to unit {inline('i')} of layer "
+            f"{inline('k')}",
+            inline(r"\mathbb{R}^{n_{k} \times n_{k-1}}"),
+        ),
+        (
+            inline("b_{k}"),
+            f"biases of layer {inline('k')}; {inline(b_ki)} belongs to unit {inline('i')}",
+            inline(r"\mathbb{R}^{n_{k}}"),
+        ),
+        (
+            inline("a_{k} = b_{k} + W_{k} h_{k-1}"),
+            "pre-activation of layer " + inline("k"),
+            inline(r"\mathbb{R}^{n_{k}}"),
+        ),
+    ]
+    if L > 1:
+        g = b.g()
+        rows.append(
+            (
+                inline(f"h_{{k}} = {g}(a_{{k}})"),
+                f"activation of hidden layer {inline('k')}: {inline(g)} acts on every entry",
+                inline(r"\mathbb{R}^{n_{k}}"),
+            )
+        )
+        rows.append(
+            (
+                inline(f"{g}'"),
+                f"the derivative of {inline(g)}; {inline(g + '(a_{k})')} and "
+                f"{inline(g + PRIME + '(a_{k})')} apply it entry by entry",
+                "",
+            )
+        )
+    what = {
+        "softmax": (
+            rf"the softmax, $\hat{{y}}_{{i}} = e^{{a_{{{b.idx(str(L), 'i')}}}}} / "
+            rf"\sum_{{j}} e^{{a_{{{b.idx(str(L), 'j')}}}}}$"
+        ),
+        "sigmoid": r"the sigmoid $\sigma(t) = 1 / (1 + e^{-t})$ of every entry",
+        "identity": "the identity",
+    }[output.name]
+    rows += [
+        (
+            inline(rf"\hat{{y}} = O(a_{{{L}}})"),
+            f"prediction; the output function {inline('O')} is {what}",
+            inline(rf"\mathbb{{R}}^{{n_{{{L}}}}}"),
+        ),
+        (inline("y"), "target", inline(rf"\mathbb{{R}}^{{n_{{{L}}}}}")),
+        (
+            inline(r"\mathcal{L}"),
+            f"per-sample loss, {b.spec.pair.loss.display}",
+            "scalar",
+        ),
+        (
+            inline(r"\nabla_{v} \mathcal{L}"),
+            "gradient: the partials "
+            + inline(r"\partial \mathcal{L} / \partial v_{i}")
+            + ", shaped like "
+            + inline("v"),
+            "shape of " + inline("v"),
+        ),
+        (
+            inline(r"u \odot v"),
+            "elementwise product, " + inline(r"(u \odot v)_{i} = u_{i} v_{i}"),
+            "",
+        ),
+        (inline(r"v^{\top}"), "transpose: a column vector becomes a row", ""),
+        (inline(r"\mathbf{1}"), "a vector (or matrix) of ones, of the shape needed", ""),
+    ]
+    if any(a.derivative_at_kink is not None for a in b.spec.activations[: L - 1]):
+        rows.append(
+            (
+                inline(r"\mathbf{1}[P]"),
+                "indicator: 1 where the condition " + inline("P") + " holds, else 0",
+                "",
+            )
+        )
+    if not output.diagonal:
+        rows.append(
+            (
+                inline(r"\delta_{" + b.idx(i, j) + "}"),
+                "Kronecker delta: 1 if " + inline("i = j") + ", else 0",
+                "",
+            )
+        )
+    return Table(
+        ("symbol", "meaning", "shape"),
+        tuple(rows),
+        r"@{}l >{\raggedright\arraybackslash}p{0.55\linewidth} l@{}",
+        ("left", "left", "left"),
+    )
+
+
+def shapes_table(b: Builder) -> Table:
+    rows = []
+    total = 0
+    for k in range(1, b.L + 1):
+        n, m = b.spec.sizes[k], b.spec.sizes[k - 1]
+        total += n * (m + 1)
+        if k < b.L:
+            act = b.spec.activation(k)
+            g = b.tex(act.shown_function)
+            what = f"{act.name if act.builtin else 'custom'}, {inline('g(x) = ' + g)}"
+        else:
+            what = f"{b.spec.pair.output.name} output"
+        rows.append(
+            (
+                inline(str(k)),
+                inline(f"n_{{{k}}} = {n}"),
+                inline(rf"W_{{{k}}} \in \mathbb{{R}}^{{{n} \times {m}}}"),
+                inline(rf"b_{{{k}}} \in \mathbb{{R}}^{{{n}}}"),
+                what,
+                f"{n * (m + 1):,}",
+            )
+        )
+    rows.append(("", "", "", "", "total", f"{total:,}"))
+    return Table(
+        ("layer", "units", "weights", "biases", "activation", "parameters"),
+        tuple(rows),
+        r"@{}clll>{\raggedright\arraybackslash}p{0.3\linewidth}r@{}",
+        ("center", "left", "left", "left", "left", "right"),
+        caption=(
+            f"The input has {inline('n_{0} = ' + str(b.spec.sizes[0]))} units. "
+            "Each layer and its parameters:"
+        ),
+    )
+
+
+def diagram(b: Builder) -> Diagram:
+    sizes = b.spec.sizes
+    L = b.L
+    spacing = b.diagram_spacing
+    step_y = b.diagram_step
+    nodes: list[DiagramNode] = []
+    edges: list[tuple[str, str]] = []
+    captions: list[tuple[str, str, str]] = []
+    weights: list[tuple[str, str, str]] = []
+    columns: list[list[str]] = []
+    lowest = 0.0
+    for k, n in enumerate(sizes):
+        shown = shown_indices(n)
+        x = k * spacing
+        top = (len(shown) - 1) * step_y / 2
+        names = []
+        for row, unit in enumerate(shown):
+            y = top - row * step_y
+            lowest = min(lowest, y)
+            name = f"u{k}x{row}"
+            if unit is None:
+                nodes.append(DiagramNode(name, f"{x:.2f}", f"{y:.2f}", r"\vdots", True))
+                continue
+            if k == 0:
+                label = b.tex(nt.post(0, unit))
+            elif k == L:
+                label = b.tex(nt.prediction(unit))
+            else:
+                label = b.tex(nt.post(k, unit))
+            nodes.append(DiagramNode(name, f"{x:.2f}", f"{y:.2f}", label, False))
+            names.append(name)
+        columns.append(names)
+    for k in range(1, L + 1):
+        edges += [(source, end) for source in columns[k - 1] for end in columns[k]]
+    caption_y = lowest - 0.9
+    for k, n in enumerate(sizes):
+        what = "input" if k == 0 else ("output" if k == L else f"hidden {k}")
+        text = rf"{what}\\$n_{{{k}}} = {n}$"
+        captions.append((f"{k * spacing:.2f}", f"{caption_y:.2f}", text))
+    top_y = (max(len(shown_indices(n)) for n in sizes) - 1) * step_y / 2 + 0.75
+    for k in range(1, L + 1):
+        weights.append(((f"{(k - 0.5) * spacing:.2f}"), f"{top_y:.2f}", f"$W_{{{k}}}, b_{{{k}}}$"))
+    wide = max(sizes) > MAX_SHOWN
+    caption = (
+        "The network. Every unit of a layer feeds every unit of the next; "
+        + (f"wide layers show their first {HEAD_WORD} and last units. " if wide else "")
+        + f"{inline('W_{k}')} and {inline('b_{k}')} are the parameters between layers "
+        f"{inline('k-1')} and {inline('k')}."
+    )
+    return Diagram(
+        tuple(nodes),
+        tuple(edges),
+        tuple(captions),
+        tuple(weights),
+        scaled=L > DIAGRAM_FULL_LAYERS,
+        mermaid=mermaid(b),
+        caption=caption,
+    )
+
+
+def mermaid(b: Builder) -> tuple[str, ...]:
+    sizes, L = b.spec.sizes, b.L
+    lines = ["graph LR"]
+    names = []
+    for k, n in enumerate(sizes):
+        if k == 0:
+            text = f"input x: {n} units"
+        elif k == L:
+            text = f"output ŷ: {n} units, {b.spec.output}"
+        else:
+            act = b.spec.activation(k)
+            text = f"hidden h{k}: {n} units, {act.name if act.builtin else 'custom g'}"
+        names.append(f'L{k}["{text}"]')
+    for k in range(1, L + 1):
+        lines.append(f'  {names[k - 1]} -- "W{k}, b{k}" --> {names[k]}')
+    return tuple(lines)
+
+
+def forward_blocks(b: Builder) -> list[Block]:
+    L = b.L
+    act_names = {b.activation_name(k) for k in range(1, L)}
+    applies = (
+        f", and each hidden layer applies {next(iter(act_names))} to every unit"
+        if len(act_names) == 1
+        else ", and hidden layer $k$ applies its activation $g_{k}$ to every unit"
+        if act_names
+        else ""
+    )
+    output = b.spec.pair.output.name
+    blocks: list[Block] = [
+        Text(
+            "Each layer adds its biases to a weighted sum of the previous layer's "
+            f"activations (the input is {inline('h_{0} = x')}){applies}; the output layer "
+            f"applies the {output} to {inline('a_{' + str(L) + '}')}:"
+        )
+    ]
+    ids = [i for i in forward_ids(b.net) if i.kind is not Kind.LOSS]
+    groups = [tuple(b.compact_step(b.d.step(i), forward_notes(b, b.d.step(i)))) for i in ids]
+    blocks += [Display(b.placed(list(rows))) for rows in joined(groups, FORWARD_ROWS)]
+    loss = b.step(Kind.LOSS)
+    blocks.append(
+        Text(
+            f"The per-sample loss is the {b.spec.pair.loss.display} of the prediction "
+            f"{YHAT} and the target {inline('y')}:"
+        )
+    )
+    blocks.append(b.step_display(loss, notes=False))
+    for k, activation in enumerate(b.spec.activations[: L - 1], start=1):
+        if activation.derivative_at_kink is not None and (
+            k == 1 or b.spec.activations[k - 2].name != activation.name
+        ):
+            blocks.append(Text(kink_sentence(b, k)))
+    blocks += written_out_blocks(b)
+    return blocks
+
+
+def forward_notes(b: Builder, step: Step) -> list[str]:
+    """The forward pass is made of definitions; an activation's row names its ``g``."""
+    if step.kind is Kind.ACTIVATION:
+        return ["", b.spec.activation(step.layer).display]
+    return [""] * len(step.forms)
+
+
+def kink_sentence(b: Builder, k: int) -> str:
+    """relu has no derivative at 0: the value used there, stated once."""
+    act = b.spec.activation(k)
+    value = b.tex(act.derivative_at_kink)
+    return (
+        f"The {act.name} has no derivative at {inline('0')}; these notes, like the generated "
+        f"code and like PyTorch and JAX, use {inline(PRIME_AT_ZERO + value)}."
+    )
+
+
+def forward_vector_rows(b: Builder, tags: bool = False) -> list[Row]:
+    """``a_k = b_k + W_k h_{k-1}``, ``h_k = g(a_k)`` side by side, one layer a row."""
+    rows = []
+    for k in range(1, b.L + 1):
+        prev = "x" if k == 1 else f"h_{{{k - 1}}}"
+        forward = f"= b_{{{k}}} + W_{{{k}}} {prev}"
+        if k < b.L:
+            second = f"h_{{{k}}} = {b.g(k)}(a_{{{k}}})"
+            ids = [StepId(Kind.FORWARD, k), StepId(Kind.ACTIVATION, k)]
+        else:
+            second = rf"\hat{{y}} = {b.spec.pair.output.latex}(a_{{{b.L}}})"
+            ids = [StepId(Kind.FORWARD, k), StepId(Kind.PREDICTION, b.L)]
+        tag = ", ".join(b.fmt.note_ref(b.d.step(i)) for i in ids) if tags else ""
+        rows.append(Row(f"a_{{{k}}}", rf"{forward}, \qquad {second}", tag=tag))
+    return rows
+
+
+def written_out_blocks(b: Builder) -> list[Block]:
+    """The pre-activations ``a_{ki}`` written out (abbreviated for wide layers); for a deep
+    network only those of the layer written in full."""
+    layers = list(range(1, b.L + 1))
+    if b.L > WRITTEN_OUT_LAYERS:
+        layers = [b.expand]
+    wide = any(b.spec.sizes[k] > MAX_SHOWN or b.spec.sizes[k - 1] > MAX_SHOWN for k in layers)
+    which = "for this network" if len(layers) == b.L else f"for layer {layers[0]}"
+    intro = (
+        f"Written out {which}"
+        + (f", showing the first {HEAD_WORD} and the last units of wide layers" if wide else "")
+        + ", the pre-activations are:"
+    )
+    blocks: list[Block] = [Text(intro)]
+    for k in layers:
+        rows = []
+        for i in shown_indices(b.spec.sizes[k]):
+            if i is None:
+                rows.append(Row("", r"\;\;\vdots"))
+                continue
+            terms = []
+            for j in shown_indices(b.spec.sizes[k - 1]):
+                if j is None:
+                    terms.append(r"\cdots")
+                else:
+                    terms.append(f"{b.tex(nt.weight(k, i, j))} {b.tex(nt.post(k - 1, j))}")
+            right = " + ".join([b.tex(nt.bias(k, i)), *terms])
+            rows.append(Row(b.tex(nt.pre(k, i)), f"= {right}"))
+        blocks.append(Display(tuple(rows)))
+    return blocks

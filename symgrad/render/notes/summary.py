@@ -1,0 +1,242 @@
+"""The summary of the network, its worked example, and backpropagation for any depth.
+
+Part of the notes renderer (:mod:`symgrad.render.notes`): the forward and backward pass of this
+network in matrix form, the worked example of ``--example``, and BP1-BP4 with their shapes,
+cross-referenced to the equations of this network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from symgrad.derivation import Kind, StepId
+from symgrad.render.document import (
+    Block,
+    Display,
+    Row,
+    Section,
+    Steps,
+    Text,
+)
+from symgrad.render.example import backward_ids
+from symgrad.render.notes import setup
+from symgrad.render.notes.builder import (
+    PRIME,
+    SUMMARY_ROWS,
+    Builder,
+    chunks,
+    inline,
+)
+from symgrad.render.notes.example import ExampleSection
+from symgrad.render.notes.widths import visible_width
+
+
+def summary_section(b: Builder) -> Section:
+    forward = Display(tuple(setup.forward_vector_rows(b, tags=True)), kind="summary")
+    # One row a layer: its matrix steps of one stage (a hidden layer's two, a layer's
+    # parameters), in the network's backward order.
+    pairs: list[list[StepId]] = []
+    for id in backward_ids(b.net):
+        if pairs and (pairs[-1][0].kind.stage, pairs[-1][0].layer) == (id.kind.stage, id.layer):
+            pairs[-1].append(id)
+        else:
+            pairs.append([id])
+    rows = []
+    for ids in pairs:
+        steps = [b.d.step(i) for i in ids]
+        first, rest = steps[0], steps[1:]
+        right = f"= {b.form(first.final)}" + "".join(
+            rf", \qquad {b.form(s.lhs)} = {b.form(s.final)}" for s in rest
+        )
+        tag = ", ".join(b.fmt.note_ref(s) for s in steps)
+        if visible_width(b.form(first.lhs) + right) + 6 <= b.line_ems:
+            rows.append(Row(b.form(first.lhs), right, tag=tag))
+            continue
+        for step in steps:  # too wide for one line: a line each
+            rows.append(
+                Row(
+                    b.form(step.lhs),
+                    f"= {b.form(step.final)}",
+                    tag=b.fmt.note_ref(step),
+                )
+            )
+    blocks: list[Block] = [
+        Text(
+            f"For one sample {inline('(x, y)')}, backpropagation computes the forward pass "
+            "and keeps every activation,"
+        ),
+        forward,
+        Text(
+            "then walks backwards from the output, each gradient computed from the one "
+            "before it, and finally the gradient of every parameter. The references are "
+            "to the equations derived above."
+        ),
+    ]
+    blocks += [Display(chunk, kind="summary") for chunk in chunks(rows, SUMMARY_ROWS)]
+    # The graph with symbols goes with the worked example, whose numbers it shows again;
+    # without one the notes keep their length.
+    graph = b.graph(None, "") if b.example is not None else None
+    if graph is not None:
+        blocks.append(graph)
+    title = "Summary: backpropagation for this network"
+    return Section(title, b.fmt.section_label("summary"), tuple(blocks))
+
+
+def example_sections(b: Builder) -> list[Section]:
+    """The worked example of ``--example``, after the summary of this network."""
+    if b.example is None:
+        return []
+    return [ExampleSection(b, b.example).section()]
+
+
+def general_section(b: Builder) -> Section:
+    """The algorithm for any depth, BP1-BP4 style, each equation with its shape."""
+    L = b.L
+    delta_L = b.tex(b.step(Kind.OUTPUT_DELTA_VECTOR).final)
+    g = b.g("k")
+    note_sum = ", with $\\sum_{i} y_{i} = 1$" if b.net.assumes_targets_sum_to_one else ""
+    rows = (
+        Row(
+            r"\nabla_{a_{L}} \mathcal{L}",
+            f"= {delta_L}",
+            inline(r"n_{L} \times 1") + note_sum,
+            tag="BP1",
+            label=b.fmt.label("bp1"),
+        ),
+        Row(
+            r"\nabla_{a_{k}} \mathcal{L}",
+            rf"= \left(W_{{k+1}}^{{\top}} \nabla_{{a_{{k+1}}}} \mathcal{{L}}\right) "
+            rf"\odot {g}'(a_{{k}})",
+            inline(r"n_{k} \times 1"),
+            tag="BP2",
+            label=b.fmt.label("bp2"),
+        ),
+        Row(
+            r"\nabla_{W_{k}} \mathcal{L}",
+            r"= \left(\nabla_{a_{k}} \mathcal{L}\right) h_{k-1}^{\top}",
+            inline(r"n_{k} \times n_{k-1}"),
+            tag="BP3",
+            label=b.fmt.label("bp3"),
+        ),
+        Row(
+            r"\nabla_{b_{k}} \mathcal{L}",
+            r"= \nabla_{a_{k}} \mathcal{L}",
+            inline(r"n_{k} \times 1"),
+            tag="BP4",
+            label=b.fmt.label("bp4"),
+        ),
+    )
+    refs = general_refs(b)
+    blocks: list[Block] = [
+        Text(
+            "Nothing in the steps above depends on the sizes of this network except the "
+            "ranges of the indices. For any feed-forward network with "
+            f"{inline('L')} layers (with {inline('h_{0} = x')} and the same output and loss), "
+            "the gradient of the per-sample loss is given by four equations, each shown "
+            "with the shape of its result:"
+        ),
+        Display(rows, kind="general"),
+        Text(
+            "{bp1} is the output layer; {bp2} joins the two steps of a hidden layer, "
+            + inline(r"\nabla_{h_{k}} \mathcal{L} = W_{k+1}^{\top} \nabla_{a_{k+1}} \mathcal{L}")
+            + " and the elementwise product with "
+            + inline(g + PRIME + "(a_{k})")
+            + "; {bp3} and {bp4} "
+            f"give the parameters. For this network they are {refs}. The shapes check "
+            + "each product: "
+            + inline(r"W_{k+1}^{\top}")
+            + " is "
+            + inline(r"n_{k} \times n_{k+1}")
+            + ", "
+            f"so it takes the {inline('n_{k+1}')} entries of "
+            + inline(r"\nabla_{a_{k+1}} \mathcal{L}")
+            + f" back to the {inline('n_{k}')} units "
+            "of layer "
+            + inline("k")
+            + "; a column times a row, "
+            + inline(r"(n_{k} \times 1)(1 \times n_{k-1})")
+            + ", has the shape of "
+            + inline("W_{k}")
+            + "."
+        ),
+        Text("As an algorithm, for one sample:"),
+        Steps(
+            (
+                "Forward: for "
+                + inline(r"k = 1, \dots, L")
+                + ", compute "
+                + inline(r"a_{k} = b_{k} + W_{k} h_{k-1}")
+                + " and "
+                + inline(f"h_{{k}} = {g}(a_{{k}})")
+                + " (at the last layer "
+                + inline(r"\hat{y} = O(a_{L})")
+                + "); keep every "
+                + inline("a_{k}")
+                + " and "
+                + inline("h_{k}")
+                + ".",
+                "Output: " + inline(r"\nabla_{a_{L}} \mathcal{L}") + " by {bp1}.",
+                "Backward: for "
+                + inline(r"k = L, \dots, 1")
+                + ", the parameter gradients by {bp3} and {bp4}; then, if "
+                + inline("k > 1")
+                + ", "
+                + inline(r"\nabla_{a_{k-1}} \mathcal{L}")
+                + " by {bp2}, which needs "
+                + inline(r"\nabla_{a_{k}} \mathcal{L}")
+                + " and "
+                + inline("W_{k}")
+                + " only.",
+            )
+        ),
+        Text(
+            "Each gradient is used as soon as it is known, so the backward pass costs about "
+            "as much as the forward pass: one product with every weight matrix."
+        ),
+    ]
+    del L
+    tokens = {f"{{bp{n}}}": b.bp_ref(n) for n in range(1, 5)}
+
+    def fill(text: str) -> str:
+        for token, ref in tokens.items():
+            text = text.replace(token, ref)
+        return text
+
+    blocks = [
+        replace(block, text=fill(block.text))
+        if isinstance(block, Text)
+        else replace(block, items=tuple(fill(i) for i in block.items))
+        if isinstance(block, Steps)
+        else block
+        for block in blocks
+    ]
+    title = "Backpropagation for any depth"
+    return Section(title, b.fmt.section_label("general"), tuple(blocks))
+
+
+def general_refs(b: Builder) -> str:
+    """Where (BP1)-(BP4) are in this network, the first and last layer of each."""
+    ref = b.fmt.ref
+
+    def span(kind: Kind, layers: list[int], other: Kind | None = None) -> str:
+        def at(k: int) -> str:
+            text = ref(b.step(kind, k))
+            return f"{text} with {ref(b.step(other, k))}" if other else text
+
+        if len(layers) == 1:
+            return at(layers[0])
+        if len(layers) == 2:
+            return f"{at(layers[0])} and {at(layers[1])}"
+        return f"{at(layers[0])} and so on down to {at(layers[-1])}"
+
+    layers = list(b.net.layers_backward())
+    hidden = list(b.net.hidden_layers())
+    bp = b.bp_ref
+    parts = [f"{ref(b.step(Kind.OUTPUT_DELTA_VECTOR))} for {bp(1)}"]
+    if hidden:
+        parts.append(
+            span(Kind.HIDDEN_GRAD_VECTOR, hidden, Kind.HIDDEN_DELTA_VECTOR) + f" for {bp(2)}"
+        )
+    parts.append(span(Kind.WEIGHT_MATRIX, layers) + f" for {bp(3)}")
+    parts.append(span(Kind.BIAS_VECTOR, layers) + f" for {bp(4)}")
+    return "; ".join(parts)

@@ -21,13 +21,14 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
+from symgrad import notation as nt
+
 Params = Mapping[str, Any]
 
 
 def _keys(module: ModuleType) -> list[str]:
     """``["W1", "b1", ..., "WL", "bL"]`` of a generated module."""
-    depth = len(module.LAYER_SIZES) - 1
-    return [f"{base}{k}" for k in range(1, depth + 1) for base in "Wb"]
+    return nt.parameter_keys(len(module.LAYER_SIZES) - 1)
 
 
 def torch_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:

@@ -98,6 +98,22 @@ class Quantity:
         return _formatted(self.names.plain, self)
 
     @property
+    def text(self) -> str:
+        """Its name in plain text, as code comments and messages write it: ``a_2``, ``W_1``,
+        ``grad_{a_2} L``."""
+        layer = "" if self.layer is None else f"_{self.layer}"
+        plain = f"{self.base}{layer}"
+        return f"grad_{{{plain}}} L" if self.gradient else plain
+
+    def partial(self, *entry: int) -> str:
+        """The partial of the loss with respect to one entry, for messages: ``dL/dW_2,1,3``."""
+        return f"dL/d{self.label(*entry)}"
+
+    def label(self, *entry: int) -> str:
+        """One entry in plain text, 1-based, for messages: ``W_2,1,3``, ``b_1,2``."""
+        return f"{self.base}_" + ",".join(str(i) for i in (self.layer, *entry) if i is not None)
+
+    @property
     def latex(self) -> str:
         """The LaTeX of the vector or matrix: ``W_{2}``, ``\\nabla_{a_{2}} \\mathcal{L}``."""
         return _latex(self, Form.VECTOR)

@@ -15,6 +15,7 @@ it fails.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "arrays", "fileio", "functions"}),
     frozenset({"expressions"}),
     frozenset({"catalogue", "notation", "domain"}),
+    frozenset({"initial"}),
     frozenset({"options"}),
     frozenset({"spec"}),
     frozenset({"header", "model", "steps"}),
@@ -233,3 +235,63 @@ def test_the_cycle_check_finds_a_circle_of_imports() -> None:
     assert cycles(import_graph(sources)) == [["symgrad.render.example", "symgrad.render.notes"]]
     del sources["symgrad.render.example"]
     assert cycles(import_graph(sources)) == []
+
+
+# Names: built and read in the naming table only ------------------------------------------------
+
+#: Source that builds the name of a quantity from its layer (``f"W{k}"``, ``f"a_{{{k}}}"``,
+#: ``f"{base}{k}"``, ``f"grad_{of}"``) or reads one back (a regex over names, the base of an
+#: entry as a string, a layer read from a function's name).
+NAME_PATTERNS = {
+    "builds a name from a layer": re.compile(
+        r"""f["'][^"'\n]*\b(?:W|b|a|h|A|H|G|dW|db|d|gh|Delta|Yhat|yhat)_?(?:\{\{)?\{"""
+        r"""[A-Za-z_][\w.]*(?: ?[-+] ?1)?\}"""
+    ),
+    "builds a name from a base": re.compile(r"""f["'][^"'\n]*\{base\}_?\{"""),
+    "builds a gradient's name": re.compile(r"""f["'](?:mean)?grad_\{"""),
+    "reads a base as text": re.compile(r"str\([\w.]*\.base(?:\.label)?\)"),
+    "reads a function's name": re.compile(r"__name__\.(?:startswith|endswith|rstrip)|name\[\d*:"),
+    "parses a name with a regex": re.compile(r"re\.compile\([^)]*\((?:grad|W\|b)"),
+}
+#: The naming table, where names are made.
+NAMING_TABLE = PACKAGE / "notation.py"
+
+
+def name_problems(source: str, where: str) -> list[str]:
+    return [
+        f"{where}:{number} {what}: {line.strip()}"
+        for number, line in enumerate(source.splitlines(), start=1)
+        for what, pattern in NAME_PATTERNS.items()
+        if pattern.search(line)
+    ]
+
+
+def test_names_are_built_and_read_only_in_the_naming_table() -> None:
+    problems: list[str] = []
+    for path in all_modules():
+        if path != NAMING_TABLE:
+            problems += name_problems(path.read_text(encoding="utf-8"), module_name(path))
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'params[f"W{k}"] = W',
+        'name = f"{base}_{k}"',
+        'label = rf"\\nabla_{{a_{{{k}}}}} \\mathcal{{L}}"',
+        'previous = f"h_{{{k - 1}}}"',
+        'symbol = f"grad_{of}_{k}"',
+        'if str(e.base) == "yhat":',
+        "layer = int(name[2:-1])",
+        'if e.func.__name__.startswith("g"):',
+        '_NAME = re.compile(r"(?:(grad|meangrad)_)?(W|b|a)(?:_(\\d+))?")',
+    ],
+)
+def test_the_name_check_finds_a_name_built_or_read_outside_the_table(line: str) -> None:
+    assert name_problems(line, "symgrad.example") != []
+
+
+def test_the_name_check_accepts_generic_indices_and_the_table() -> None:
+    assert name_problems('text = inline(f"h_{{k}} = {g}(a_{{k}})")', "symgrad.x") == []
+    assert name_problems('weight = nt.quantity("W", k).latex', "symgrad.x") == []

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from symgrad import domain
+from symgrad import domain, initial
 from symgrad import notation as nt
 from symgrad.catalogue import Activation
 from symgrad.derivation import build_derivation
@@ -69,12 +69,7 @@ def draw(spec: NetworkSpec, seed: int, batch: int, large: int = 0) -> Points:
     sizes = spec.sizes
     rows = batch + 2 + large  # the batch, one sample, a batch of one, the large batch
     X = rng.standard_normal((rows, sizes[0]))
-    params: dict[str, np.ndarray] = {}
-    for k in range(1, len(sizes)):
-        params[nt.param_key("W", k)] = rng.standard_normal((sizes[k], sizes[k - 1])) / np.sqrt(
-            sizes[k - 1]
-        )
-        params[nt.param_key("b", k)] = 0.1 * rng.standard_normal(sizes[k])
+    params = initial.draw(sizes, rng)  # as a user initializes them, after the inputs
     placer = _Placer(spec, params)
     forward = prune(lower_matrix(build_derivation(spec)), ("yhat",))
     evaluate(forward, params, X, np.zeros((rows, sizes[-1])), watch=placer)

@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from symgrad import header, printing
+from symgrad import notation as nt
 from symgrad.derivation import Derivation, StepId
 from symgrad.errors import SpecError
+from symgrad.network import Network
 from symgrad.program import Program, Statement
 from symgrad.spec import NetworkSpec
 
@@ -189,11 +191,13 @@ def program_description(program: Program) -> list[str]:
     net = "-".join(map(str, spec.sizes))
     paragraphs = [
         f"Network {net}: layer sizes n = {tuple(spec.sizes)!r}, {hidden}output yhat = "
-        f"{pair.output.name}(a_{L}), per-sample loss {pair.loss.display}, {pair.loss.formula}; "
-        "the loss of a batch is the mean over its rows.",
+        f"{pair.output.name}({nt.quantity('a', L).text}), per-sample loss {pair.loss.display}, "
+        f"{pair.loss.formula}; the loss of a batch is the mean over its rows.",
         "Layer k computes a_k = b_k + W_k h_{k-1} from h_0 = x"
         + (", then h_k = g(a_k)." if L > 1 else "."),
     ]
+    network = Network(spec)
+    paragraphs += dict.fromkeys(text for op in network.ops for text in op.remarks(network, "code"))
     if pair.assumes_targets_sum_to_one:
         paragraphs.append(
             "The notes simplify grad_{a_L} L = yhat sum_i y_i - y to yhat - y under sum_i y_i = 1 "

@@ -154,6 +154,13 @@ class Op:
 
     # The pictures -----------------------------------------------------------------------
 
+    def remarks(self, net: Network, part: str) -> tuple[str, ...]:
+        """What the notes say of this op in ``part`` (``"general"``: the algorithm for any
+        depth, with ``{bp1}``...``{bp4}`` for references to BP1-BP4; ``"batch"``: the mini-batch),
+        as paragraphs of text with math in ``$...$``. Ops of every network say nothing; a layer
+        kind says how it changes the equations."""
+        return ()
+
     def nodes(self, net: Network) -> tuple[Node, ...]:
         """Its boxes in the computational graph, in forward order (none: it draws none)."""
         return ()

@@ -146,10 +146,12 @@ class ComposedProof:
             rows, cols = net.n(k), net.n(k - 1)
             for i in range(1, rows + 1):
                 for j in range(1, cols + 1):
+                    label = nt.quantity("W", k).partial(i, j)
                     self._compare(
-                        self.partial_value(Kind.WEIGHT, k, i, j), nt.weight(k, i, j), f"W_{k}{i}{j}"
+                        self.partial_value(Kind.WEIGHT, k, i, j), nt.weight(k, i, j), label
                     )
-                self._compare(self.partial_value(Kind.BIAS, k, i), nt.bias(k, i), f"b_{k}{i}")
+                label = nt.quantity("b", k).partial(i)
+                self._compare(self.partial_value(Kind.BIAS, k, i), nt.bias(k, i), label)
             checks[StepId(Kind.WEIGHT, k)] = Check(
                 CheckMethod.COMPOSED, entries=rows * cols, total=rows * cols
             )
@@ -167,19 +169,19 @@ class ComposedProof:
         direct = sp.diff(self.loss, parameter)
         difference = sp.expand(direct - chain)
         if difference != 0 and sp.cancel(difference) != 0:
-            raise ProofError(f"dL/d{label}: the chain rule differs from the composed derivative")
+            raise ProofError(f"{label}: the chain rule differs from the composed derivative")
 
     def _compare_unit(self, k: int, j: int) -> None:
         """``dL/da_{kj}`` and ``dL/dh_{kj}`` against the loss composed from a free ``a_{kj}``,
         then from a free ``h_{kj}``."""
-        for entry, chain in (
-            (nt.pre(k, j), self.delta(k, j)),
-            (nt.post(k, j), self.hidden_grad(k, j)),
+        for entry, q, chain in (
+            (nt.pre(k, j), nt.quantity("a", k), self.delta(k, j)),
+            (nt.post(k, j), nt.quantity("h", k), self.hidden_grad(k, j)),
         ):
             free = sp.Dummy(f"free_{k}_{j}")
             loss = self.loss_of(self.compose({entry: free}))
             direct = sp.diff(loss, free).xreplace({free: self.values[entry]})
             if sp.expand(direct - chain) != 0 and sp.cancel(direct - chain) != 0:
                 raise ProofError(
-                    f"dL/d{entry}: the chain rule differs from the composed derivative"
+                    f"{q.partial(j)}: the chain rule differs from the composed derivative"
                 )

@@ -328,7 +328,8 @@ class NumericProof:
         gradient = evaluated.gradients
         checks: dict[StepId, Check] = {}
         for k in range(1, net.L + 1):
-            grad_w, grad_b = gradient[nt.param_key("W", k)], gradient[nt.param_key("b", k)]
+            weight, bias = nt.quantity("W", k), nt.quantity("b", k)
+            grad_w, grad_b = gradient[weight.json], gradient[bias.json]
             rows, cols = net.n(k), net.n(k - 1)
             h = definitions.h[k - 1]
             weight_error, bias_error = 0.0, 0.0
@@ -336,17 +337,17 @@ class NumericProof:
             for r in units:
                 tangent = _unit(rows, r - 1, mpmath.mpf(1))
                 direct = definitions.derivative(k, tangent)
-                bias_error = max(bias_error, self._record(direct, grad_b[r - 1], f"b_{k},{r}"))
+                bias_error = max(bias_error, self._record(direct, grad_b[r - 1], bias.partial(r)))
             for r, c in weights:
                 tangent = _unit(rows, r - 1, h[c - 1])
                 direct = definitions.derivative(k, tangent)
-                label = f"W_{k},{r},{c}"
+                label = weight.partial(r, c)
                 weight_error = max(weight_error, self._record(direct, grad_w[r - 1, c - 1], label))
             direction = random_grid(rows, cols, 1.0, np.random.default_rng(self.seed + k))
             shift = np.array([mpmath.mpf(self.rng.uniform(-1, 1)) for _ in range(rows)])
             direct = definitions.derivative(k, direction.matvec(h) + shift)
             along = _inner(grad_w, direction) + sum(grad_b * shift)
-            error = self._record(direct, along, f"a random direction of layer {k}")
+            error = self._record(direct, along, f"dL/d(a random direction of layer {k})")
             self.compared -= 1
             self.directions += 1
             weight_error, bias_error = max(weight_error, error), max(bias_error, error)
@@ -389,7 +390,7 @@ class NumericProof:
         self.max_error = max(self.max_error, relative)
         if not relative <= TOLERANCE:
             raise ProofError(
-                f"dL/d{label}: the gradient differs from the derivative of the composed loss by "
+                f"{label}: the gradient differs from the derivative of the composed loss by "
                 f"{relative:.3g} (relative, at {DIGITS} digits)"
             )
         return relative

@@ -116,8 +116,8 @@ CODE_FORM_UNITS = 3
 def _check_pair_code(net: Network) -> None:
     pair = net.spec.pair
     n = min(net.n(net.L), CODE_FORM_UNITS)
-    a = [sp.Symbol(f"a{i}", real=True) for i in range(n)]
-    y = [sp.Symbol(f"y{i}", real=True) for i in range(n)]
+    a = [sp.Dummy("logit", real=True) for _ in range(n)]
+    y = [sp.Dummy("target", real=True) for _ in range(n)]
     shift = sp.Symbol("m", real=True)
     units: list[dict[sp.Symbol, sp.Expr]] = [
         {arrays.ROW_A: a[i], arrays.ROW_Y: y[i]} for i in range(n)

@@ -33,6 +33,8 @@ from typing import Any
 import cffi
 import numpy as np
 
+from symgrad import initial
+from symgrad import notation as nt
 from symgrad.catalogue import pair as catalogue_pair
 from symgrad.errors import SymgradError
 
@@ -227,10 +229,7 @@ class CNetwork:
         self.dtype: type[np.floating[Any]] = np.float64 if header.real == "double" else np.float32
         self.LAYER_SIZES: tuple[int, ...] = header.layer_sizes
         sizes = self.LAYER_SIZES
-        self.PARAMETER_SHAPES: dict[str, tuple[int, ...]] = {}
-        for k in range(1, len(sizes)):
-            self.PARAMETER_SHAPES[f"W{k}"] = (sizes[k], sizes[k - 1])
-            self.PARAMETER_SHAPES[f"b{k}"] = (sizes[k],)
+        self.PARAMETER_SHAPES: dict[str, tuple[int, ...]] = nt.parameter_shapes(sizes)
         self._keys = tuple(self.PARAMETER_SHAPES)
         self._shapes = tuple(self.PARAMETER_SHAPES.values())
         self._shape_list = list(self._shapes)
@@ -436,14 +435,7 @@ class CNetwork:
     def init_params(self, seed: int = 0) -> Params:
         """Random float64 parameters: ``W_k`` entries N(0, 1/n_{k-1}), ``b_k`` entries N(0, 0.01),
         the same numbers as a generated NumPy module's ``init_params(seed)``."""
-        rng = np.random.default_rng(seed)
-        params: Params = {}
-        sizes = self.LAYER_SIZES
-        for k in range(1, len(sizes)):
-            n_out, n_in = sizes[k], sizes[k - 1]
-            params[f"W{k}"] = rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)
-            params[f"b{k}"] = 0.1 * rng.standard_normal(n_out)
-        return params
+        return initial.init_params(self.LAYER_SIZES, seed)
 
 
 def load_library(library: Path, source: Path) -> CNetwork:

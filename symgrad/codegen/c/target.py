@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import textwrap
 
+from symgrad import notation as nt
 from symgrad.codegen.c.loops import BLOCK_ROWS, looped_body
 from symgrad.codegen.c.printer import CPrinter
 from symgrad.codegen.c.unrolled import Body, unrolled_body
@@ -244,14 +245,13 @@ def _parameter_pointers(spec: NetworkSpec, function: str) -> list[str]:
     lines = []
     offset = 0
     grad = function == "loss_and_gradients"
-    for key, shape in parameter_shapes(spec).items():
-        lines.append(f"const real_t *const {key} = params + {offset};")
-        if grad:
-            lines.append(f"real_t *const d{key} = grad + {offset};")
-        size = 1
-        for dim in shape:
-            size *= dim
-        offset += size
+    for k in range(1, spec.depth + 1):
+        for base in ("W", "b"):
+            q = nt.quantity(base, k)
+            lines.append(f"const real_t *const {q.program} = params + {offset};")
+            if grad:
+                lines.append(f"real_t *const {q.grad().program} = grad + {offset};")
+            offset += spec.sizes[k] * (spec.sizes[k - 1] if base == "W" else 1)
     if function == "forward":
         lines.append("real_t *const Yhat = yhat;")
     return lines

@@ -192,7 +192,11 @@ def _result_blocks(part: Program, outputs: tuple[str, ...], printer: CPrinter) -
     if lines:
         note = (
             "The gradient, laid out as params: "
-            + ", ".join(f"d{out.name}" for out in part.outputs if out.name not in {"loss", "yhat"})
+            + ", ".join(
+                nt.quantity(base, k).grad().program
+                for k in range(1, part.spec.depth + 1)
+                for base in ("W", "b")
+            )
             + "."
         )
         blocks.append(CBlock(comment_lines([note]), tuple(lines), 1))

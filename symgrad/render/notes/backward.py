@@ -50,8 +50,8 @@ def output_section(b: Builder) -> Section:
         ),
         b.step_display(slope),
     ]
-    a_li, d_ij = b.idx(str(L), "i"), b.idx("i", "j")
-    ai = inline(f"a_{{{a_li}}}")
+    a_li, d_ij = b.tex(nt.pre(L, nt.I)), b.idx("i", "j")
+    ai = inline(a_li)
     if b.net.diagonal_output:
         chain = (
             f"Each {inline(YHAT_I)} depends on {ai} alone, so the chain rule has a single "
@@ -59,7 +59,7 @@ def output_section(b: Builder) -> Section:
         )
     else:
         jacobian = (
-            rf"\partial \hat{{y}}_{{j}} / \partial a_{{{a_li}}} = "
+            rf"\partial \hat{{y}}_{{j}} / \partial {a_li} = "
             rf"\hat{{y}}_{{j}} (\delta_{{{d_ij}}} - \hat{{y}}_{{i}})"
         )
         chain = (
@@ -197,8 +197,8 @@ def parameter_section(b: Builder) -> Section:
 def full_parameters(b: Builder, k: int) -> list[Block]:
     weight, matrix, bias, bias_v = parameter_steps(b, k)
     n, m = b.spec.sizes[k], b.spec.sizes[k - 1]
-    prev = "x" if k == 1 else f"h_{{{k - 1}}}"
-    grad_a = rf"\nabla_{{a_{{{k}}}}} \mathcal{{L}}"
+    prev = nt.quantity("h", k - 1).latex
+    grad_a = nt.quantity("a", k).grad().latex
     shown = (
         f" (its first {HEAD_WORD} and last rows and columns shown)" if max(n, m) > MAX_SHOWN else ""
     )

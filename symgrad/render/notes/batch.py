@@ -26,9 +26,20 @@ from symgrad.render.notes.builder import (
 
 
 def batch_section(b: Builder) -> Section:
-    L = b.L
-    n0, nL = "n_{0}", f"n_{{{L}}}"
-    table = Table(
+    """The mini-batch: its symbols, the forward pass of a batch, the gradients row by row."""
+    forward_ids = {s.id for op in b.net.forward_order() for s in op.batch_forward(b.net)}
+    steps = b.d.stage(Stage.BATCH)
+    forward = [s for s in steps if s.id in forward_ids]
+    backward = [s for s in steps if s.id not in forward_ids]
+    blocks = [*_introduction(b), *_forward(b, forward), *_backward(b, backward)]
+    title = "Mini-batches and the generated code"
+    return Section(title, b.fmt.section_label("batch"), tuple(blocks))
+
+
+def _symbols(b: Builder) -> Table:
+    """The symbols of a mini-batch, with their shapes."""
+    n0, nL = "n_{0}", f"n_{{{b.L}}}"
+    return Table(
         ("symbol", "meaning", "shape"),
         (
             (inline("B"), "the number of samples in the batch", ""),
@@ -96,7 +107,10 @@ def batch_section(b: Builder) -> Section:
         r"@{}l >{\raggedright\arraybackslash}p{0.55\linewidth} l@{}",
         ("left", "left", "left"),
     )
-    blocks: list[Block] = [
+
+
+def _introduction(b: Builder) -> list[Block]:
+    return [
         Text(
             "Code trains on a batch of " + inline("B") + " samples at once and stores each "
             "sample as a row, as NumPy and the deep-learning libraries do: the column "
@@ -104,7 +118,7 @@ def batch_section(b: Builder) -> Section:
             "mean of the per-sample losses, so each of its gradients is the mean of the "
             "per-sample gradients. The symbols:"
         ),
-        table,
+        _symbols(b),
         Text(
             "Transposing "
             + inline(r"a_{k} = b_{k} + W_{k} h_{k-1}")
@@ -116,10 +130,10 @@ def batch_section(b: Builder) -> Section:
             "gives the forward pass of the batch, and the mean loss:"
         ),
     ]
-    ids = [s.id for s in b.d.stage(Stage.BATCH)]
-    forward = [b.d.step(i) for i in ids if i.kind in _BATCH_FORWARD]
-    backward = [b.d.step(i) for i in ids if i.kind not in _BATCH_FORWARD]
-    blocks.append(Display(b.placed(batch_rows(b, forward))))
+
+
+def _forward(b: Builder, forward: list[Step]) -> list[Block]:
+    blocks: list[Block] = [Display(b.placed(batch_rows(b, forward)))]
     blocks.append(
         Text(
             "Since "
@@ -149,7 +163,11 @@ def batch_section(b: Builder) -> Section:
             )
         )
     )
-    blocks.append(Text("Layer by layer, backwards:"))
+    return blocks
+
+
+def _backward(b: Builder, backward: list[Step]) -> list[Block]:
+    blocks: list[Block] = [Text("Layer by layer, backwards:")]
     layer_rows: list[list[Step]] = []
     for step in backward:
         starts = step.kind in (Kind.BATCH_OUTPUT_DELTA, Kind.BATCH_HIDDEN_GRAD)
@@ -158,6 +176,8 @@ def batch_section(b: Builder) -> Section:
         layer_rows[-1].append(step)
     groups = [b.placed(batch_rows(b, group)) for group in layer_rows]
     blocks += [Display(rows) for rows in joined(groups, LAYER_ROWS)]
+    remarks = dict.fromkeys(text for op in b.net.ops for text in op.remarks(b.net, "batch"))
+    blocks += [Text(text) for text in remarks]
     blocks.append(
         Text(
             "These are the equations the generated code implements, in this order (the "
@@ -173,8 +193,7 @@ def batch_section(b: Builder) -> Section:
             + "."
         )
     )
-    title = "Mini-batches and the generated code"
-    return Section(title, b.fmt.section_label("batch"), tuple(blocks))
+    return blocks
 
 
 def batch_rows(b: Builder, steps: Iterable[Step]) -> list[Row]:
@@ -187,9 +206,3 @@ def batch_rows(b: Builder, steps: Iterable[Step]) -> list[Row]:
             notes = [b.rule_note(step, r) for r in step.rules]
         rows += b.compact_step(step, notes)
     return rows
-
-
-#: The mini-batch forward pass (the rest of the batch steps go backwards).
-_BATCH_FORWARD = frozenset(
-    {Kind.BATCH_FORWARD, Kind.BATCH_ACTIVATION, Kind.BATCH_PREDICTION, Kind.BATCH_LOSS}
-)

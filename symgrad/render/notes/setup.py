@@ -7,7 +7,7 @@ Part of the notes renderer (:mod:`symgrad.render.notes`): functions of a
 from __future__ import annotations
 
 from symgrad import notation as nt
-from symgrad.derivation import Kind, Step, StepId
+from symgrad.derivation import Kind, Step
 from symgrad.render.document import (
     MAX_SHOWN,
     Block,
@@ -53,11 +53,21 @@ def setup_section(b: Builder) -> Section:
 
 
 def notation_table(b: Builder) -> Table:
+    """Every symbol the notes use: the network's, then the operations'."""
+    return Table(
+        ("symbol", "meaning", "shape"),
+        (*_network_symbols(b), *_output_symbols(b), *_operations(b)),
+        r"@{}l >{\raggedright\arraybackslash}p{0.55\linewidth} l@{}",
+        ("left", "left", "left"),
+    )
+
+
+def _network_symbols(b: Builder) -> list[tuple[str, ...]]:
+    """The input, the parameters, the pre-activations and the hidden activations."""
     L = b.L
     k, i, j = "k", "i", "j"
     w_kij = f"W_{{{b.idx(k, i, j)}}}"
     b_ki = f"b_{{{b.idx(k, i)}}}"
-    output = b.spec.pair.output
     rows: list[tuple[str, ...]] = [
         (inline(r"x = h_{0}"), "input", inline(r"\mathbb{R}^{n_{0}}")),
         (
@@ -95,6 +105,13 @@ def notation_table(b: Builder) -> Table:
                 "",
             )
         )
+    return rows
+
+
+def _output_symbols(b: Builder) -> list[tuple[str, ...]]:
+    """The prediction, the target, the loss, gradients and the products of the notes."""
+    L = b.L
+    output = b.spec.pair.output
     what = {
         "softmax": (
             rf"the softmax, $\hat{{y}}_{{i}} = e^{{a_{{{b.idx(str(L), 'i')}}}}} / "
@@ -103,9 +120,9 @@ def notation_table(b: Builder) -> Table:
         "sigmoid": r"the sigmoid $\sigma(t) = 1 / (1 + e^{-t})$ of every entry",
         "identity": "the identity",
     }[output.name]
-    rows += [
+    return [
         (
-            inline(rf"\hat{{y}} = O(a_{{{L}}})"),
+            inline(rf"\hat{{y}} = O({nt.quantity('a', L).latex})"),
             f"prediction; the output function {inline('O')} is {what}",
             inline(rf"\mathbb{{R}}^{{n_{{{L}}}}}"),
         ),
@@ -131,6 +148,13 @@ def notation_table(b: Builder) -> Table:
         (inline(r"v^{\top}"), "transpose: a column vector becomes a row", ""),
         (inline(r"\mathbf{1}"), "a vector (or matrix) of ones, of the shape needed", ""),
     ]
+
+
+def _operations(b: Builder) -> list[tuple[str, ...]]:
+    """The indicator of a kink and the Kronecker delta, where the notes use them."""
+    L = b.L
+    i, j = "i", "j"
+    rows: list[tuple[str, ...]] = []
     if any(a.derivative_at_kink is not None for a in b.spec.activations[: L - 1]):
         rows.append(
             (
@@ -139,7 +163,7 @@ def notation_table(b: Builder) -> Table:
                 "",
             )
         )
-    if not output.diagonal:
+    if not b.spec.pair.output.diagonal:
         rows.append(
             (
                 inline(r"\delta_{" + b.idx(i, j) + "}"),
@@ -147,12 +171,7 @@ def notation_table(b: Builder) -> Table:
                 "",
             )
         )
-    return Table(
-        ("symbol", "meaning", "shape"),
-        tuple(rows),
-        r"@{}l >{\raggedright\arraybackslash}p{0.55\linewidth} l@{}",
-        ("left", "left", "left"),
-    )
+    return rows
 
 
 def shapes_table(b: Builder) -> Table:
@@ -171,8 +190,8 @@ def shapes_table(b: Builder) -> Table:
             (
                 inline(str(k)),
                 inline(f"n_{{{k}}} = {n}"),
-                inline(rf"W_{{{k}}} \in \mathbb{{R}}^{{{n} \times {m}}}"),
-                inline(rf"b_{{{k}}} \in \mathbb{{R}}^{{{n}}}"),
+                inline(rf"{nt.quantity('W', k).latex} \in \mathbb{{R}}^{{{n} \times {m}}}"),
+                inline(rf"{nt.quantity('b', k).latex} \in \mathbb{{R}}^{{{n}}}"),
                 what,
                 f"{n * (m + 1):,}",
             )
@@ -231,7 +250,8 @@ def diagram(b: Builder) -> Diagram:
         captions.append((f"{k * spacing:.2f}", f"{caption_y:.2f}", text))
     top_y = (max(len(shown_indices(n)) for n in sizes) - 1) * step_y / 2 + 0.75
     for k in range(1, L + 1):
-        weights.append(((f"{(k - 0.5) * spacing:.2f}"), f"{top_y:.2f}", f"$W_{{{k}}}, b_{{{k}}}$"))
+        label = inline(f"{nt.quantity('W', k).latex}, {nt.quantity('b', k).latex}")
+        weights.append((f"{(k - 0.5) * spacing:.2f}", f"{top_y:.2f}", label))
     wide = max(sizes) > MAX_SHOWN
     caption = (
         "The network. Every unit of a layer feeds every unit of the next; "
@@ -261,10 +281,12 @@ def mermaid(b: Builder) -> tuple[str, ...]:
             text = f"output ŷ: {n} units, {b.spec.output}"
         else:
             act = b.spec.activation(k)
-            text = f"hidden h{k}: {n} units, {act.name if act.builtin else 'custom g'}"
+            hidden = nt.quantity("h", k).plain
+            text = f"hidden {hidden}: {n} units, {act.name if act.builtin else 'custom g'}"
         names.append(f'L{k}["{text}"]')
     for k in range(1, L + 1):
-        lines.append(f'  {names[k - 1]} -- "W{k}, b{k}" --> {names[k]}')
+        weights = f"{nt.quantity('W', k).plain}, {nt.quantity('b', k).plain}"
+        lines.append(f'  {names[k - 1]} -- "{weights}" --> {names[k]}')
     return tuple(lines)
 
 
@@ -324,19 +346,21 @@ def kink_sentence(b: Builder, k: int) -> str:
 
 
 def forward_vector_rows(b: Builder, tags: bool = False) -> list[Row]:
-    """``a_k = b_k + W_k h_{k-1}``, ``h_k = g(a_k)`` side by side, one layer a row."""
+    """``a_k = b_k + W_k h_{k-1}``, ``h_k = g(a_k)`` side by side, one layer a row: each affine
+    map's vector form and that of the op that reads its result, as the ops give them."""
+    net = b.net
     rows = []
-    for k in range(1, b.L + 1):
-        prev = "x" if k == 1 else f"h_{{{k - 1}}}"
-        forward = f"= b_{{{k}}} + W_{{{k}}} {prev}"
-        if k < b.L:
-            second = f"h_{{{k}}} = {b.g(k)}(a_{{{k}}})"
-            ids = [StepId(Kind.FORWARD, k), StepId(Kind.ACTIVATION, k)]
-        else:
-            second = rf"\hat{{y}} = {b.spec.pair.output.latex}(a_{{{b.L}}})"
-            ids = [StepId(Kind.FORWARD, k), StepId(Kind.PREDICTION, b.L)]
+    for op in net.forward_order():
+        forms = op.vector_forms(net)
+        if not forms or forms[0][0].base != "a":
+            continue
+        q, form, _ = forms[0]
+        after = net.consumers(q)[0]
+        (then, then_form, _), *_ = after.vector_forms(net)
+        ids = [s.id for s in op.forward(net)] + [next(after.forward(net)).id]
         tag = ", ".join(b.fmt.note_ref(b.d.step(i)) for i in ids) if tags else ""
-        rows.append(Row(f"a_{{{k}}}", rf"{forward}, \qquad {second}", tag=tag))
+        right = rf"= {b.tex(form)}, \qquad {then.latex} = {b.tex(then_form)}"
+        rows.append(Row(q.latex, right, tag=tag))
     return rows
 
 

@@ -90,12 +90,36 @@ def example_sections(b: Builder) -> list[Section]:
 
 
 def general_section(b: Builder) -> Section:
-    """The algorithm for any depth, BP1-BP4 style, each equation with its shape."""
-    L = b.L
-    delta_L = b.tex(b.step(Kind.OUTPUT_DELTA_VECTOR).final)
+    """The algorithm for any depth, BP1-BP4 style, each equation with its shape; then what the
+    layer kinds of this network change in it (their ops' remarks)."""
     g = b.g("k")
+    blocks = [*_equations(b, g), *_algorithm(g)]
+    remarks = dict.fromkeys(text for op in b.net.ops for text in op.remarks(b.net, "general"))
+    blocks += [Text(text) for text in remarks]
+    tokens = {f"{{bp{n}}}": b.bp_ref(n) for n in range(1, 5)}
+
+    def fill(text: str) -> str:
+        for token, ref in tokens.items():
+            text = text.replace(token, ref)
+        return text
+
+    blocks = [
+        replace(block, text=fill(block.text))
+        if isinstance(block, Text)
+        else replace(block, items=tuple(fill(i) for i in block.items))
+        if isinstance(block, Steps)
+        else block
+        for block in blocks
+    ]
+    title = "Backpropagation for any depth"
+    return Section(title, b.fmt.section_label("general"), tuple(blocks))
+
+
+def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
+    """(BP1)-(BP4) with the shape of each."""
+    delta_L = b.tex(b.step(Kind.OUTPUT_DELTA_VECTOR).final)
     note_sum = ", with $\\sum_{i} y_{i} = 1$" if b.net.assumes_targets_sum_to_one else ""
-    rows = (
+    return (
         Row(
             r"\nabla_{a_{L}} \mathcal{L}",
             f"= {delta_L}",
@@ -126,8 +150,12 @@ def general_section(b: Builder) -> Section:
             label=b.fmt.label("bp4"),
         ),
     )
+
+
+def _equations(b: Builder, g: str) -> list[Block]:
+    """The four equations and what each is, with the references of this network."""
     refs = general_refs(b)
-    blocks: list[Block] = [
+    return [
         Text(
             "Nothing in the steps above depends on the sizes of this network except the "
             "ranges of the indices. For any feed-forward network with "
@@ -135,7 +163,7 @@ def general_section(b: Builder) -> Section:
             "the gradient of the per-sample loss is given by four equations, each shown "
             "with the shape of its result:"
         ),
-        Display(rows, kind="general"),
+        Display(_bp_rows(b, g), kind="general"),
         Text(
             "{bp1} is the output layer; {bp2} joins the two steps of a hidden layer, "
             + inline(r"\nabla_{h_{k}} \mathcal{L} = W_{k+1}^{\top} \nabla_{a_{k+1}} \mathcal{L}")
@@ -159,6 +187,12 @@ def general_section(b: Builder) -> Section:
             + inline("W_{k}")
             + "."
         ),
+    ]
+
+
+def _algorithm(g: str) -> list[Block]:
+    """The algorithm for one sample, in steps."""
+    return [
         Text("As an algorithm, for one sample:"),
         Steps(
             (
@@ -194,24 +228,6 @@ def general_section(b: Builder) -> Section:
             "as much as the forward pass: one product with every weight matrix."
         ),
     ]
-    del L
-    tokens = {f"{{bp{n}}}": b.bp_ref(n) for n in range(1, 5)}
-
-    def fill(text: str) -> str:
-        for token, ref in tokens.items():
-            text = text.replace(token, ref)
-        return text
-
-    blocks = [
-        replace(block, text=fill(block.text))
-        if isinstance(block, Text)
-        else replace(block, items=tuple(fill(i) for i in block.items))
-        if isinstance(block, Steps)
-        else block
-        for block in blocks
-    ]
-    title = "Backpropagation for any depth"
-    return Section(title, b.fmt.section_label("general"), tuple(blocks))
 
 
 def general_refs(b: Builder) -> str:

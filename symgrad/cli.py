@@ -20,6 +20,7 @@ from symgrad.errors import SymgradError
 if TYPE_CHECKING:
     from symgrad.codegen.config import Target
     from symgrad.derivation import Derivation
+    from symgrad.render.notes import NotesOptions
     from symgrad.spec import NetworkSpec
 
 PROG = "symgrad"
@@ -127,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     slides.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(slides)
 
+    _example_command(commands)
+    _codegen_command(commands)
+    _check_command(commands)
+    return parser
+
+
+def _example_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     example = commands.add_parser(
         "example", help="print the numbers of one sample through the network, forward and back"
     )
@@ -148,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _version(example)
 
+
+def _codegen_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     codegen = commands.add_parser("codegen", help="write code computing the loss and gradients")
     _common(codegen)
     for option in options.CODE:
@@ -155,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     codegen.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(codegen)
 
+
+def _check_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     check = commands.add_parser(
         "check",
         help="check code made by symgrad codegen against central differences, in a sandbox",
@@ -173,7 +185,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest relative error that passes (default 1e-6; 1e-3 for float32-only code)",
     )
     _version(check)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
@@ -234,17 +245,7 @@ def _warn_about_domains(spec: NetworkSpec) -> None:
 
 def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
     if args.command == "check":
-        from symgrad.check import check_file
-
-        result = check_file(
-            args.file,
-            seed=_integer("--seed", args.seed),
-            batch=_integer("--batch", args.batch),
-            tolerance=None if args.tolerance is None else _number("--tolerance", args.tolerance),
-        )
-        _emit(out, result.report())
-        return 0 if result.passed else 1
-
+        return _check(args, out)
     from symgrad.pipeline import derive
     from symgrad.spec import NetworkSpec
 
@@ -259,6 +260,7 @@ def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         chosen.check(spec, style, args.dtype)  # refuse before deriving and proving
         _check_output_file(args.out, chosen)
         _warn_about_domains(spec)
+    notes_options = None
     if args.command in ("latex", "markdown"):
         from symgrad.render.notes import NotesOptions
 
@@ -285,21 +287,36 @@ def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         _emit(out, _show(derivation, args.show))
         return 0
     if args.command == "codegen":
-        from symgrad.codegen import generate
+        _write_code(derivation, args, style, out)
+    else:
+        _write_document(derivation, args, notes_options, out)
+    return 0
 
-        stem = Path(args.out).stem if args.out is not None else "mlp"
-        files = generate(derivation, args.target, style, args.dtype, name=stem)
-        if args.out is None:
-            _emit(out, files[0].text)
-            return 0
-        from symgrad import fileio
 
-        if len(files) == 1:
-            fileio.write_atomic(args.out, files[0].text)
-        else:
-            path = Path(args.out)
-            fileio.write_all_atomic([(path.with_suffix(f.suffix), f.text) for f in files])
-        return 0
+def _write_code(derivation: Derivation, args: argparse.Namespace, style: str, out: TextIO) -> None:
+    from symgrad.codegen import generate
+
+    stem = Path(args.out).stem if args.out is not None else "mlp"
+    files = generate(derivation, args.target, style, args.dtype, name=stem)
+    if args.out is None:
+        _emit(out, files[0].text)
+        return
+    from symgrad import fileio
+
+    if len(files) == 1:
+        fileio.write_atomic(args.out, files[0].text)
+    else:
+        path = Path(args.out)
+        fileio.write_all_atomic([(path.with_suffix(f.suffix), f.text) for f in files])
+
+
+def _write_document(
+    derivation: Derivation,
+    args: argparse.Namespace,
+    notes_options: NotesOptions | None,
+    out: TextIO,
+) -> None:
+    """The notes (LaTeX or Markdown) or the slides, to ``--out`` or the terminal."""
     if args.command == "latex":
         from symgrad.render.notes import render_latex
 
@@ -318,7 +335,19 @@ def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         write_atomic(args.out, text)
     else:
         _emit(out, text)
-    return 0
+
+
+def _check(args: argparse.Namespace, out: TextIO) -> int:
+    from symgrad.check import check_file
+
+    result = check_file(
+        args.file,
+        seed=_integer("--seed", args.seed),
+        batch=_integer("--batch", args.batch),
+        tolerance=None if args.tolerance is None else _number("--tolerance", args.tolerance),
+    )
+    _emit(out, result.report())
+    return 0 if result.passed else 1
 
 
 def _show(derivation: Derivation, what: str) -> str:

@@ -29,7 +29,8 @@ from symgrad.proof.common import (
     seed_for,
 )
 from symgrad.proof.composed import ComposedProof
-from symgrad.proof.symbolic import check_activations, check_code_forms, check_step
+from symgrad.proof.identities import check_activations, check_code_forms
+from symgrad.proof.symbolic import check_step
 
 #: The values of ``--proof``.
 METHODS = ("auto", "composed", "numeric")

@@ -1,5 +1,8 @@
 """Symbolic proof of each step: every form of a step equals the one before it, by SymPy.
 
+The catalogue's identities are in :mod:`symgrad.proof.identities`, the mini-batch steps in
+:mod:`symgrad.proof.batch`.
+
 Part of the proof (derivation -> **proof** -> program). Local derivatives
 (``da_{ki}/dW_{kij} = h_{k-1,j}``, ``dh_{kj}/da_{kj} = g'(a_{kj})``, ``dyhat_j/da_{Li}``) are
 recomputed by differentiating the layer equations, with generic indices ``i, j``, so one check
@@ -11,19 +14,13 @@ and compared with the elementwise step they summarize. The catalogue's identitie
 
 from __future__ import annotations
 
-import functools
 import random
 from collections.abc import Callable
 from dataclasses import replace
 
 import sympy as sp
-from sympy.codegen.cfunctions import expm1, log1p
 
-from symgrad import arrays, catalogue
 from symgrad import notation as nt
-from symgrad.arrays import LogAddExp
-from symgrad.catalogue import Activation
-from symgrad.catalogue import H as H_OUTPUT
 from symgrad.derivation import (
     Check,
     CheckMethod,
@@ -35,8 +32,9 @@ from symgrad.derivation import (
 )
 from symgrad.errors import ProofError
 from symgrad.expressions import X
-from symgrad.model import Elementwise, instantiate
+from symgrad.model import instantiate
 from symgrad.network import Network
+from symgrad.proof.batch import PROOF_BATCH, check_batch_step
 from symgrad.proof.common import (
     CANCEL_LIMIT,
     OUTPUT_EXACT_LIMIT,
@@ -45,142 +43,7 @@ from symgrad.proof.common import (
     sample_units,
     seed_for,
 )
-
-# Activation identities -------------------------------------------------------------------------
-
-_RATIONAL_POINTS = [
-    sp.Rational(p, q) for p, q in [(-7, 3), (-1, 2), (-1, 7), (1, 9), (2, 5), (3, 1), (11, 4)]
-]
-
-
-def _distinct_activations(net: Network) -> list[Activation]:
-    """The hidden activations of ``net``, each once, in layer order."""
-    found: dict[str, Activation] = {}
-    for k in range(1, net.L):
-        found.setdefault(net.activation(k).name, net.activation(k))
-    return list(found.values())
-
-
-def check_activations(net: Network) -> None:
-    """``g'`` of every hidden activation equals ``d g/dx``; ``g'`` in terms of ``h`` as well."""
-    for act in _distinct_activations(net):
-        direct = sp.diff(act.function, X)
-        candidates = [act.derivative, act.shown_derivative]
-        if act.derivative_in_output is not None:
-            candidates.append(
-                act.derivative_in_output.xreplace({sp.Symbol("h", real=True): act.function})
-            )
-        for candidate in candidates:
-            if not _zero_at_points(direct - candidate):
-                raise ProofError(f"the derivative of activation {act.name} does not check")
-        if not _zero_at_points(act.shown_function - act.function):
-            raise ProofError(f"activation {act.name} as the notes write it does not check")
-        if act.derivative_at_kink is not None:
-            # The convention at 0 (no derivative there): the notes' g' and the code's agree on it.
-            for candidate in (act.derivative, act.shown_derivative):
-                if candidate.xreplace({X: 0}) != act.derivative_at_kink:
-                    raise ProofError(f"activation {act.name}: g'(0) is not the stated value")
-
-
-def check_code_forms(net: Network) -> None:
-    """Every form generated code computes equals the definition it replaces.
-
-    For each activation: the stable ``g`` against ``g``, and the code's ``g'`` (often in terms of
-    ``h = g(a)``) against ``g'``. For the output layer: the prediction, the per-sample loss and its
-    gradient with respect to the logits, as the code computes them from the logits (shifted by
-    their maximum, which must cancel, so the maximum is left a free number ``m``), against the
-    definitions, for any targets (not only those summing to 1): exactly where SymPy can decide it,
-    else at random points in high precision.
-    """
-    for act in _distinct_activations(net):
-        stable = _meaning(act.code_function) - act.function
-        slope = _meaning(act.code_slope).xreplace({H_OUTPUT: act.function}) - act.derivative
-        for what, difference in (("g", stable), ("g'", slope)):
-            if not _zero_at_points(difference):
-                raise ProofError(f"the code's {what} of activation {act.name} is not its {what}")
-    _check_pair_code(net)
-
-
-def _meaning(expr: sp.Expr) -> sp.Expr:
-    """A code form in plain functions: ``logaddexp``, ``log1p``, ``expm1`` written out."""
-    return expr.replace(lambda e: isinstance(e, LogAddExp), lambda e: e.meaning()).replace(
-        lambda e: isinstance(e, (log1p, expm1)),
-        lambda e: sp.log(1 + e.args[0]) if isinstance(e, log1p) else sp.exp(e.args[0]) - 1,
-    )
-
-
-#: Output units the code forms of a pair are checked on (they are written for any width).
-CODE_FORM_UNITS = 3
-
-
-def _check_pair_code(net: Network) -> None:
-    pair = net.spec.pair
-    n = min(net.n(net.L), CODE_FORM_UNITS)
-    a = [sp.Dummy("logit", real=True) for _ in range(n)]
-    y = [sp.Dummy("target", real=True) for _ in range(n)]
-    shift = sp.Symbol("m", real=True)
-    units: list[dict[sp.Symbol, sp.Expr]] = [
-        {arrays.ROW_A: a[i], arrays.ROW_Y: y[i]} for i in range(n)
-    ]
-
-    def written_out(form: sp.Expr) -> list[sp.Expr]:
-        form = form.replace(lambda e: isinstance(e, arrays.RowMax), lambda e: shift)
-        return [_meaning(e) for e in arrays.expand_row(form, units)]
-
-    for code in pair.code_steps:
-        for unit, value in zip(units, written_out(code.value), strict=True):
-            unit[sp.Symbol(code.name, real=True)] = value
-    yhat = catalogue.output_function(pair.output.name, list(a))
-    loss = catalogue.per_sample_loss(pair.loss.name, yhat, list(y))
-    predicted = written_out(pair.code_prediction)
-    identities = [("prediction", p - q) for p, q in zip(predicted, yhat, strict=True)]
-    identities.append(("loss", written_out(pair.code_loss)[0] - loss))
-    for i, value in enumerate(written_out(pair.code_delta)):
-        identities.append(("gradient", value - sp.diff(loss, a[i])))
-    points = _random_points([*a, *y, shift], seed_for(net.spec.sizes))
-    for what, difference in identities:
-        if not _zero_numerically(difference, points):
-            names = f"{pair.output.name} + {pair.loss.name}"
-            raise ProofError(f"the code's {what} of {names} is not the definition's")
-
-
-def _random_points(symbols: list[sp.Symbol], seed: int) -> list[dict[sp.Symbol, sp.Expr]]:
-    rng = random.Random(seed)
-    return [
-        {s: sp.Rational(rng.randint(-300, 300), rng.randint(50, 150)) for s in symbols}
-        for _ in range(RATIONAL_POINTS)
-    ]
-
-
-def _zero_numerically(expr: sp.Expr, points: list[dict[sp.Symbol, sp.Expr]]) -> bool:
-    """Zero at every point to 10^-40 relative, in 60-digit arithmetic (exactly zero first)."""
-    if expr == 0:
-        return True
-    for point in points:
-        value = sp.N(expr.xreplace(point), 60)
-        scale = max(1, max(abs(sp.N(v, 60)) for v in point.values()))
-        if not abs(value) <= sp.Float("1e-40", 60) * scale:
-            return False
-    return True
-
-
-def _zero_at_points(expr: sp.Expr) -> bool:
-    """Exactly zero: symbolically, or, for piecewise functions, at rational points off the kinks."""
-    if expr.has(sp.Heaviside, sp.Piecewise, sp.Max, sp.Abs, sp.sign):
-        for point in _RATIONAL_POINTS:
-            value = expr.xreplace({X: point})
-            value = value.rewrite(sp.exp) if value.has(sp.tanh) else value
-            if sp.nsimplify(sp.simplify(value)) != 0:
-                return False
-        return True
-    # Exponentials become a positive symbol T = exp(x): an identity between rational functions of
-    # T is decided by cancel, much faster than simplify; simplify remains the fallback.
-    t = sp.Symbol("T", positive=True)
-    rational = expr.rewrite(sp.exp).xreplace({X: sp.log(t)})
-    if sp.cancel(sp.together(rational)) == 0:
-        return True
-    return sp.simplify(expr.rewrite(sp.exp)) == 0
-
+from symgrad.proof.entries import ExplicitMatrices, is_zero
 
 # Symbolic checks of the forms of each step ---------------------------------------------------
 
@@ -327,7 +190,7 @@ def _check_in(net: Network, step: Step) -> Check:
     normal = _Normalizer(net, step.indices)
     reference = normal(step.forms[0])
     for form in step.forms[1:]:
-        if not _is_zero(normal(form) - reference):
+        if not is_zero(normal(form) - reference):
             raise ProofError(f"step {step.key}: a form does not equal the chain-rule form")
     return Check(CheckMethod.SYMBOLIC, entries=total, total=total)
 
@@ -439,18 +302,6 @@ def _is_slope_call(expr: sp.Basic) -> bool:
     return found is not None and found[1]
 
 
-def _is_zero(expr: sp.Expr) -> bool:
-    if expr == 0:  # the terms cancelled as the difference was built: no expansion needed
-        return True
-    expr = sp.expand(expr)
-    if expr == 0:
-        return True
-    if expr.has(sp.Heaviside, sp.Piecewise, sp.Max):
-        # Indicators as pieces, so that 1[a > 0] + 0.01 1[a <= 0] meets its piecewise definition.
-        return sp.simplify(expr.rewrite(sp.Piecewise)) == 0
-    return sp.simplify(sp.cancel(expr.rewrite(sp.exp))) == 0
-
-
 def _check_output(net: Network, step: Step) -> Check:
     """Output-layer steps: every form, for each output unit, equals the direct derivative."""
     L, n = net.L, net.n(net.L)
@@ -520,7 +371,7 @@ def _check_vector(net: Network, step: Step) -> Check:
     k = step.layer
     n = net.n(k)
     units = sample_units(n, OUTPUT_EXACT_LIMIT, seed_for(net.spec.sizes) + k)
-    explicit = _ExplicitMatrices(net)
+    explicit = ExplicitMatrices(net)
     twin = build_step(net, step.id.twin())
     index = twin.indices[0][0]
     normal = _Normalizer(net, ())
@@ -529,56 +380,9 @@ def _check_vector(net: Network, step: Step) -> Check:
             entry = explicit.entry(form, unit)
             # Normalized, every form of the twin is the same concrete expression: use the last.
             expected = instantiate(twin.final, **{str(index): unit})
-            if not _is_zero(normal(entry) - normal(expected)):
+            if not is_zero(normal(entry) - normal(expected)):
                 raise ProofError(f"step {step.key}: entry {unit} differs from step {twin.key}")
     return Check(CheckMethod.SYMBOLIC, entries=len(units), total=n)
-
-
-class _ExplicitMatrices:
-    """Entries of a matrix expression of the notation, one at a time, as elementwise SymPy."""
-
-    def __init__(self, net: Network) -> None:
-        self.net = net
-
-    def entry(self, expr: sp.MatrixExpr, row: int, col: int = 1) -> sp.Expr:
-        return self._entry(expr, row, col)
-
-    def _entry(self, expr: sp.Basic, r: int, c: int) -> sp.Expr:
-        if isinstance(expr, nt.QuantitySymbol):
-            return nt.entry(expr.quantity, r, c)
-        if isinstance(expr, sp.OneMatrix):
-            return sp.Integer(1)
-        if isinstance(expr, Elementwise):
-            return expr.at(self._entry(expr.arg, r, c))
-        if isinstance(expr, sp.Transpose):
-            return self._entry(expr.arg, c, r)
-        if isinstance(expr, sp.MatAdd):
-            return sp.Add(*[self._entry(a, r, c) for a in expr.args])
-        if isinstance(expr, sp.HadamardProduct):
-            return sp.Mul(*[self._entry(a, r, c) for a in expr.args])
-        if isinstance(expr, sp.HadamardPower):
-            return self._entry(expr.base, r, c) ** expr.exp
-        if isinstance(expr, sp.MatMul):
-            scalars = [a for a in expr.args if not a.is_Matrix]
-            matrices = [a for a in expr.args if a.is_Matrix]
-            coefficient = sp.Mul(*scalars)
-            return coefficient * self._product(matrices, r, c)
-        raise ProofError(f"cannot expand {type(expr).__name__} entrywise")
-
-    def _product(self, matrices: list[sp.MatrixExpr], r: int, c: int) -> sp.Expr:
-        if len(matrices) == 1:
-            return self._entry(matrices[0], r, c)
-        first, rest = matrices[0], matrices[1:]
-        inner = first.shape[1]
-        rest_expr = rest[0] if len(rest) == 1 else sp.MatMul(*rest)
-        return sp.Add(
-            *[
-                self._entry(first, r, m) * self._product(rest, m, c)
-                if len(rest) > 1
-                else self._entry(first, r, m) * self._entry(rest_expr, m, c)
-                for m in range(1, inner + 1)
-            ]
-        )
 
 
 def _check_entry_matrices(net: Network, step: Step) -> Check:
@@ -589,7 +393,7 @@ def _check_entry_matrices(net: Network, step: Step) -> Check:
     seed = seed_for(net.spec.sizes) + 7 * step.layer
     row_units = sample_units(rows, 6, seed)
     col_units = sample_units(cols, 6, seed + 1)
-    explicit = _ExplicitMatrices(net)
+    explicit = ExplicitMatrices(net)
     twin = build_step(net, step.id.twin())
     for r in row_units:
         for c in col_units:
@@ -608,143 +412,3 @@ def _check_entry_matrices(net: Network, step: Step) -> Check:
                 if sp.expand(value - expected) != 0:
                     raise ProofError(f"step {step.key}: entry ({r}, {c}) differs")
     return Check(CheckMethod.SYMBOLIC, entries=len(row_units) * len(col_units), total=rows * cols)
-
-
-# The mini-batch ------------------------------------------------------------------------------
-
-#: The batch size the mini-batch steps are expanded for, entry by entry.
-PROOF_BATCH = 2
-#: Products written out per mini-batch forward check: a wide layer checks fewer units.
-BATCH_TERM_BUDGET = 4000
-
-#: The bases of the quantities each sample has a copy of (weights and biases are shared).
-_SAMPLE_BASES = frozenset({nt.A, nt.H, nt.X, nt.Y, nt.YHAT})
-
-
-def check_batch_step(net: Network, step: Step) -> Check:
-    """A mini-batch step against the per-sample step it stacks, for a batch of two.
-
-    The batch form is expanded entry by entry with ``B = 2``; each sample gets its own copy of
-    every per-sample quantity (``a_{ki}``, ``h_{kj}``, ``y_i``, ``dL/da_{ki}``...), weights and
-    biases are shared. Row ``s`` of ``A_k`` must be the pre-activation of sample ``s``; row ``s``
-    of ``Delta_k`` and ``G_k`` is ``1/B`` times the per-sample gradient of sample ``s`` (the batch
-    loss is the mean), and ``grad_{W_k} Lbar`` must be the mean of the per-sample gradients.
-    """
-    if step.kind in {Kind.BATCH_LOSS, Kind.BATCH_PREDICTION}:
-        return Check(CheckMethod.DEFINITION)  # the mean loss; the output function row by row
-    per_sample = build_step(net, step.id.per_sample())
-    expand = _BatchEntries(net)
-    rows, cols = (int(sp.sympify(n).xreplace({nt.BATCH: PROOF_BATCH})) for n in step.lhs.shape)
-    seed = seed_for(net.spec.sizes) + 11 * step.layer
-    if step.kind in {Kind.BATCH_WEIGHT, Kind.BATCH_BIAS}:
-        # grad_{W_k} Lbar: entry (r, c) is the mean over the samples of (grad_{W_k} L)_{rc}.
-        row_units = sample_units(rows, OUTPUT_EXACT_LIMIT, seed)
-        entries = [(r, c) for r in row_units for c in sample_units(cols, OUTPUT_EXACT_LIMIT, seed)]
-        total = rows * cols
-
-        def expected(form: sp.Basic, r: int, c: int) -> sp.Expr:
-            samples = [
-                _for_sample(expand.explicit.entry(form, r, c), s) for s in range(1, PROOF_BATCH + 1)
-            ]
-            return sp.Add(*samples) / PROOF_BATCH
-
-    else:
-        # Row s, column c: the per-sample quantity of unit c for sample s (over B for gradients).
-        forward = step.kind in {Kind.BATCH_FORWARD, Kind.BATCH_ACTIVATION}
-        scale = 1 if forward else sp.Rational(1, PROOF_BATCH)
-        limit = OUTPUT_EXACT_LIMIT
-        if step.kind is Kind.BATCH_FORWARD:
-            # Each entry of A_k is a sum of n_{k-1} products: fewer units of a wide layer.
-            limit = max(2, min(limit, BATCH_TERM_BUDGET // (net.n(step.layer - 1) * PROOF_BATCH)))
-        units = sample_units(cols, limit, seed)
-        entries = [(s, c) for s in range(1, PROOF_BATCH + 1) for c in units]
-        total = PROOF_BATCH * cols
-
-        @functools.cache
-        def unit_value(form: sp.Basic, c: int) -> sp.Expr:
-            if per_sample.indices:  # an elementwise step: its generic index at unit c
-                return instantiate(form, **{str(per_sample.indices[0][0]): c})
-            return expand.explicit.entry(form, c)
-
-        def expected(form: sp.Basic, r: int, c: int) -> sp.Expr:
-            return scale * _for_sample(unit_value(form, c), r)
-
-    # Form n of the batch step stacks form n of the per-sample step (g'(A_k), then g' written
-    # out); a parameter gradient is the mean of the per-sample gradient's last form.
-    summed = step.kind in {Kind.BATCH_WEIGHT, Kind.BATCH_BIAS}
-    for n, form in enumerate(step.forms):
-        target = per_sample.final if summed else per_sample.forms[n]
-        for r, c in entries:
-            if not _is_zero(expand.entry(form, r, c) - expected(target, r, c)):
-                raise ProofError(
-                    f"step {step.key}: entry ({r}, {c}) is not the per-sample step "
-                    f"{per_sample.key} for a batch of {PROOF_BATCH}"
-                )
-    return Check(CheckMethod.SYMBOLIC, entries=len(entries), total=total)
-
-
-@functools.lru_cache(maxsize=8192)
-def _for_sample(expr: sp.Expr, s: int) -> sp.Expr:
-    """``expr`` for sample ``s`` of the batch: every per-sample quantity gets its own copy."""
-    if isinstance(expr, sp.Indexed):  # the common cases, leaves, without walking a tree
-        if expr.base not in _SAMPLE_BASES:
-            return expr
-        return nt.sample_copy(expr, s)
-    if isinstance(expr, sp.Derivative) and expr.expr == nt.LOSS:
-        return nt.sample_partial(_for_sample(expr.variables[0], s), s)
-    copies: dict[sp.Basic, sp.Basic] = {}
-    for partial in expr.atoms(sp.Derivative):
-        if partial.expr == nt.LOSS:
-            copies[partial] = nt.sample_partial(_for_sample(partial.variables[0], s), s)
-    for entry in expr.atoms(sp.Indexed):
-        if entry.base in _SAMPLE_BASES and entry not in copies:
-            copies[entry] = nt.sample_copy(entry, s)
-    return expr.xreplace(copies)
-
-
-class _BatchEntries:
-    """Entries of a mini-batch matrix expression for a batch of :data:`PROOF_BATCH` samples."""
-
-    def __init__(self, net: Network) -> None:
-        self.net = net
-        self.explicit = _ExplicitMatrices(net)
-
-    def entry(self, expr: sp.Basic, r: int, c: int) -> sp.Expr:
-        concrete = expr.xreplace({nt.BATCH: PROOF_BATCH})
-        return self._entry(concrete, r, c)
-
-    def _entry(self, expr: sp.Basic, r: int, c: int) -> sp.Expr:
-        if isinstance(expr, nt.QuantitySymbol):
-            if expr.form is not nt.Form.BATCH:
-                return self.explicit.entry(expr, r, c)  # W_k, b_k: shared by every sample
-            value = nt.entry(expr.quantity, c)
-            if expr.quantity.gradient:  # Delta_k, G_k: the rows of the gradients over B
-                value = value / PROOF_BATCH
-            return _for_sample(value, r)
-        if isinstance(expr, sp.OneMatrix):
-            return sp.Integer(1)
-        if isinstance(expr, Elementwise):
-            return expr.at(self._entry(expr.arg, r, c))
-        if isinstance(expr, sp.Transpose):
-            return self._entry(expr.arg, c, r)
-        if isinstance(expr, sp.MatAdd):
-            return sp.Add(*[self._entry(a, r, c) for a in expr.args])
-        if isinstance(expr, sp.HadamardProduct):
-            return sp.Mul(*[self._entry(a, r, c) for a in expr.args])
-        if isinstance(expr, sp.HadamardPower):
-            return self._entry(expr.base, r, c) ** expr.exp
-        if isinstance(expr, sp.MatMul):
-            scalars = [a for a in expr.args if not a.is_Matrix]
-            matrices = [a for a in expr.args if a.is_Matrix]
-            return sp.Mul(*scalars) * self._product(matrices, r, c)
-        raise ProofError(f"cannot expand {type(expr).__name__} entrywise for a batch")
-
-    def _product(self, matrices: list[sp.MatrixExpr], r: int, c: int) -> sp.Expr:
-        if len(matrices) == 1:
-            return self._entry(matrices[0], r, c)
-        first, rest = matrices[0], matrices[1:]
-        rest_expr = rest[0] if len(rest) == 1 else sp.MatMul(*rest)
-        inner = int(first.shape[1])
-        return sp.Add(
-            *[self._entry(first, r, m) * self._entry(rest_expr, m, c) for m in range(1, inner + 1)]
-        )

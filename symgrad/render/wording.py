@@ -159,28 +159,7 @@ def proof_text(proof: ProofSummary | None, style: Style = PLAIN) -> list[str]:
             "targets) was checked against the definition it replaces."
         )
     )
-    code = (
-        t(
-            "the gradient that generated code computes (the program lowered from the matrix "
-            f"forms) was evaluated at a random point (seed {proof.seed}) in {proof.digits}-digit "
-            f"arithmetic and compared with the derivative of the composed loss along "
-            f"{proof.program_checked} parameters (every bias, and every weight where the work is "
-            f"small, else a sample) and along {proof.program_directions} random directions (one "
-            "per layer) that move every weight and bias; the derivative of the composed loss is "
-            "pushed forward through the layer equations, with "
-        )
-        + m("g'", "g'")
-        + t(" proved equal to ")
-        + c("sympy.diff")
-        + t(" of ")
-        + m("g", "g")
-        + t(
-            ", and differentiated through the output and the loss numerically. The largest "
-            "relative difference was "
-        )
-        + _number(proof.max_error, style)
-        + t(".")
-    )
+    code = _program_text(proof, style)
     if proof.method is ProofMethod.COMPOSED:
         lines.append(
             t(f"The network has {proof.parameters} parameters (")
@@ -212,6 +191,33 @@ def proof_text(proof: ProofSummary | None, style: Style = PLAIN) -> list[str]:
             + code
         )
     return lines
+
+
+def _program_text(proof: ProofSummary, style: Style) -> str:
+    """How the gradient generated code computes was checked, as a clause."""
+    m, t, c = style.math, style.text, style.code
+    return (
+        t(
+            "the gradient that generated code computes (the program lowered from the matrix "
+            f"forms) was evaluated at a random point (seed {proof.seed}) in {proof.digits}-digit "
+            f"arithmetic and compared with the derivative of the composed loss along "
+            f"{proof.program_checked} parameters (every bias, and every weight where the work is "
+            f"small, else a sample) and along {proof.program_directions} random directions (one "
+            "per layer) that move every weight and bias; the derivative of the composed loss is "
+            "pushed forward through the layer equations, with "
+        )
+        + m("g'", "g'")
+        + t(" proved equal to ")
+        + c("sympy.diff")
+        + t(" of ")
+        + m("g", "g")
+        + t(
+            ", and differentiated through the output and the loss numerically. The largest "
+            "relative difference was "
+        )
+        + _number(proof.max_error, style)
+        + t(".")
+    )
 
 
 def _why(proof: ProofSummary, style: Style = PLAIN) -> str:

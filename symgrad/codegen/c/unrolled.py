@@ -44,38 +44,8 @@ def unrolled_body(
     part = eliminate_common_subexpressions(prune(program, outputs), prefix="t")
     printer = CPrinter(dtype)
     zero = printer.literal(0.0)
-    n_in, n_out = program.spec.sizes[0], program.spec.sizes[-1]
-
-    inside: list[Statement] = []  # per sample, in the loop
-    accumulators: list[str] = []  # sums over the batch, declared before the loop
-    after: list[Statement] = []  # from the sums, after the loop
-    summed: set[str] = set()
-    accumulate: dict[int, list[tuple[str, sp.Expr]]] = {}
-    for st in part.statements:
-        name = st.target.name
-        if st.target.shape == (BATCH,):
-            if st.reads() & summed:
-                raise CodegenError(f"{name} reads a sum over the batch inside the batch loop")
-            inside.append(st)
-        elif st.value.has(BatchSum):
-            sums: list[tuple[str, sp.Expr]] = []
-            if isinstance(st.value, BatchSum):
-                sums.append((name, st.value.args[0]))
-            else:
-                value = st.value
-                for n, node in enumerate(sorted(st.value.atoms(BatchSum), key=sp.default_sort_key)):
-                    total = f"sum_{name}" if n == 0 else f"sum{n}_{name}"
-                    sums.append((total, node.args[0]))
-                    value = value.xreplace({node: sp.Symbol(total, real=True)})
-                after.append(Statement(st.target, value, st.step, st.note))
-            accumulators += [total for total, _ in sums]
-            accumulate[id(st)] = sums
-            inside.append(st)
-            summed.add(name)
-        else:
-            # A number of the parameters and the batch size alone, or of the sums.
-            after.append(st)
-            summed.add(name)
+    n_out = program.spec.sizes[-1]
+    inside, accumulators, after, accumulate = _by_place(part)
 
     def in_loop(st: Statement) -> list[str]:
         if id(st) in accumulate:
@@ -107,18 +77,7 @@ def unrolled_body(
                 tuple(declarations("real_t", [f"{a} = {zero}" for a in accumulators], 1)),
             )
         )
-    loop: list[CBlock] = []
-    inputs = [
-        ("x", "X", n_in, [v.name for v in program.inputs if _base(v) == "x" and v.name in used]),
-        ("y", "Y", n_out, [v.name for v in program.inputs if _base(v) == "y" and v.name in used]),
-    ]
-    for row, array, width, names in inputs:
-        if not names:
-            continue
-        index = {v.name: j for j, v in enumerate(v for v in program.inputs if _base(v) == row)}
-        code = [f"const real_t *const {row} = {array} + s * {width};"]
-        code += declarations("const real_t", [f"{n} = {row}[{index[n]}]" for n in names], 2)
-        loop.append(CBlock((f"Row s of {array}.",), tuple(code), 2, blank_before=bool(loop)))
+    loop = _row_blocks(program, used)
     loop += loop_blocks
     if "yhat" in outputs:
         entries = part.output("yhat").entries
@@ -133,6 +92,63 @@ def unrolled_body(
     text = "\n".join(line for block in body.blocks for line in block.lines)
     body.uses_batch_size = _mentions(text, "B")
     return body
+
+
+def _row_blocks(program: Program, used: set[str]) -> list[CBlock]:
+    """The rows of ``X`` and ``Y`` of sample ``s``, as the named scalars the code reads."""
+    n_in, n_out = program.spec.sizes[0], program.spec.sizes[-1]
+    loop: list[CBlock] = []
+    inputs = [
+        ("x", "X", n_in, [v.name for v in program.inputs if _base(v) == "x" and v.name in used]),
+        ("y", "Y", n_out, [v.name for v in program.inputs if _base(v) == "y" and v.name in used]),
+    ]
+    for row, array, width, names in inputs:
+        if not names:
+            continue
+        index = {v.name: j for j, v in enumerate(v for v in program.inputs if _base(v) == row)}
+        code = [f"const real_t *const {row} = {array} + s * {width};"]
+        code += declarations("const real_t", [f"{n} = {row}[{index[n]}]" for n in names], 2)
+        loop.append(CBlock((f"Row s of {array}.",), tuple(code), 2, blank_before=bool(loop)))
+    return loop
+
+
+def _by_place(
+    part: Program,
+) -> tuple[list[Statement], list[str], list[Statement], dict[int, list[tuple[str, sp.Expr]]]]:
+    """The statements in the loop over the samples (per sample, and the terms each adds to a sum
+    over the batch), the sums declared before it, and the statements after it (of the sums, or
+    of the parameters alone)."""
+    inside: list[Statement] = []  # per sample, in the loop
+    accumulators: list[str] = []  # sums over the batch, declared before the loop
+    after: list[Statement] = []  # from the sums, after the loop
+    summed: set[str] = set()
+    accumulate: dict[int, list[tuple[str, sp.Expr]]] = {}
+    for st in part.statements:
+        name = st.target.name
+        if st.target.shape == (BATCH,):
+            if st.reads() & summed:
+                raise CodegenError(f"{name} reads a sum over the batch inside the batch loop")
+            inside.append(st)
+        elif st.value.has(BatchSum):
+            sums: list[tuple[str, sp.Expr]] = []
+            if isinstance(st.value, BatchSum):
+                sums.append((name, st.value.args[0]))
+            else:
+                value = st.value
+                for n, node in enumerate(sorted(st.value.atoms(BatchSum), key=sp.default_sort_key)):
+                    total = f"sum_{name}" if n == 0 else f"sum{n}_{name}"
+                    sums.append((total, node.args[0]))
+                    value = value.xreplace({node: sp.Symbol(total, real=True)})
+                after.append(Statement(st.target, value, st.step, st.note))
+            accumulators += [total for total, _ in sums]
+            accumulate[id(st)] = sums
+            inside.append(st)
+            summed.add(name)
+        else:
+            # A number of the parameters and the batch size alone, or of the sums.
+            after.append(st)
+            summed.add(name)
+    return inside, accumulators, after, accumulate
 
 
 def _base(var: object) -> str | None:

@@ -72,45 +72,8 @@ class ExampleSection:
         return self.b.width(_NUMBER.sub(measured, latex))
 
     def section(self) -> Section:
-        ex = self.example
         fmt = self.fmt
-        spec = ex.spec
-        L = spec.depth
-        seed = ex.seed
-        blocks: list[Block] = [
-            Text(
-                "The equations above, with numbers a student can check. The parameters are "
-                "those that "
-                + fmt.code(f"init_params({seed})")
-                + " returns in the module "
-                + fmt.code("symgrad codegen")
-                + " generates for this network; every other number is computed by the program "
-                "that generated code runs, in double precision, and shown to "
-                f"{SIGNIFICANT} significant digits ("
-                + fmt.code("symgrad example")
-                + " with "
-                + fmt.code(f"--seed {seed} --format json")
-                + " prints them with every digit). "
-                + " ".join(rule_sentences(ex, fmt.code, self.math))
-            ),
-        ]
-        rows = []
-        for k in range(1, L + 1):
-            weight, bias = nt.quantity("W", k), nt.quantity("b", k)
-            rows.append(
-                Row(
-                    weight.latex,
-                    f"= {bmatrix(ex.value(weight))}, "
-                    rf"\qquad {bias.latex} = {bmatrix(ex.value(bias))}",
-                )
-            )
-        rows.append(
-            Row(
-                "x",
-                f"= {bmatrix(ex.x)}, \\qquad y = {bmatrix(ex.y)}",
-            )
-        )
-        blocks.append(Display(tuple(rows), kind="summary"))
+        blocks: list[Block] = [self._introduction(), self._inputs()]
         blocks += [
             Heading("Forward pass"),
             Text(
@@ -119,38 +82,11 @@ class ExampleSection:
             ),
         ]
         blocks += [self.display(line) for line in self.lines.forward()]
-        blocks.append(Heading("Backward pass"))
-        delta = self.b.step(Kind.OUTPUT_DELTA_VECTOR)
-        if self.b.net.assumes_targets_sum_to_one:
-            blocks.append(
-                Text(
-                    "The target is one-hot, so "
-                    + self.math(r"\sum_{i} y_{i} = 1")
-                    + f" and {fmt.ref(delta)} holds. Going backwards:"
-                )
-            )
-        else:
-            blocks.append(Text("Going backwards:"))
+        blocks += [Heading("Backward pass"), self._going_backwards()]
         blocks += [self.display(line) for line in self.lines.backward()]
-        blocks.append(Heading("The gradients"))
-        blocks.append(
-            Text(
-                "The gradient of the loss of this sample with respect to every parameter, "
-                "which a step of gradient descent subtracts, times the learning rate:"
-            )
-        )
-        for k in self.b.net.layers_backward():
-            weight, bias = nt.quantity("W", k).grad(), nt.quantity("b", k).grad()
-            grad_W = bmatrix(ex.value(weight))
-            grad_b = bmatrix(ex.value(bias))
-            blocks.append(
-                Display(
-                    (Row(weight.latex, rf"= {grad_W}, \qquad {bias.latex} = {grad_b}"),),
-                    kind="summary",
-                )
-            )
+        blocks += self._gradients()
         graph = self.b.graph(
-            ex,
+            self.example,
             "The same numbers on the computational graph of "
             + fmt.section_ref("summary", "Summary: backpropagation for this network")
             + ": each quantity's value beside its edge, and the gradient of the loss with "
@@ -159,3 +95,67 @@ class ExampleSection:
         if graph is not None:
             blocks += [Heading("On the computational graph"), graph]
         return Section("A worked example", fmt.section_label("example"), tuple(blocks))
+
+    def _introduction(self) -> Text:
+        fmt, seed = self.fmt, self.example.seed
+        return Text(
+            "The equations above, with numbers a student can check. The parameters are "
+            "those that "
+            + fmt.code(f"init_params({seed})")
+            + " returns in the module "
+            + fmt.code("symgrad codegen")
+            + " generates for this network; every other number is computed by the program "
+            "that generated code runs, in double precision, and shown to "
+            f"{SIGNIFICANT} significant digits ("
+            + fmt.code("symgrad example")
+            + " with "
+            + fmt.code(f"--seed {seed} --format json")
+            + " prints them with every digit). "
+            + " ".join(rule_sentences(self.example, fmt.code, self.math))
+        )
+
+    def _inputs(self) -> Display:
+        """The parameters, the input and the target, one layer a row."""
+        ex = self.example
+        rows = []
+        for k in range(1, ex.spec.depth + 1):
+            weight, bias = nt.quantity("W", k), nt.quantity("b", k)
+            rows.append(
+                Row(
+                    weight.latex,
+                    f"= {bmatrix(ex.value(weight))}, "
+                    rf"\qquad {bias.latex} = {bmatrix(ex.value(bias))}",
+                )
+            )
+        rows.append(Row("x", f"= {bmatrix(ex.x)}, \\qquad y = {bmatrix(ex.y)}"))
+        return Display(tuple(rows), kind="summary")
+
+    def _going_backwards(self) -> Text:
+        if not self.b.net.assumes_targets_sum_to_one:
+            return Text("Going backwards:")
+        delta = self.b.step(Kind.OUTPUT_DELTA_VECTOR)
+        return Text(
+            "The target is one-hot, so "
+            + self.math(r"\sum_{i} y_{i} = 1")
+            + f" and {self.fmt.ref(delta)} holds. Going backwards:"
+        )
+
+    def _gradients(self) -> list[Block]:
+        blocks: list[Block] = [
+            Heading("The gradients"),
+            Text(
+                "The gradient of the loss of this sample with respect to every parameter, "
+                "which a step of gradient descent subtracts, times the learning rate:"
+            ),
+        ]
+        for k in self.b.net.layers_backward():
+            weight, bias = nt.quantity("W", k).grad(), nt.quantity("b", k).grad()
+            grad_W = bmatrix(self.example.value(weight))
+            grad_b = bmatrix(self.example.value(bias))
+            blocks.append(
+                Display(
+                    (Row(weight.latex, rf"= {grad_W}, \qquad {bias.latex} = {grad_b}"),),
+                    kind="summary",
+                )
+            )
+        return blocks

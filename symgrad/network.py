@@ -181,6 +181,24 @@ class Network:
         batch += [s for q in self.backward_order() for s in self.batch_gradient_steps(q)]
         return (*forward, *backward, *batch)
 
+    def batch_only(self) -> tuple[Step, ...]:
+        """The mini-batch steps that stack no per-sample step, in order (a layer kind's, such as
+        weight decay's objective, added once per batch): the worked example shows them for its
+        batch of one sample."""
+        return tuple(s for s in self.steps if s.stage is Stage.BATCH and s.kind.per_sample is None)
+
+    def remarks(self, part: str) -> tuple[str, ...]:
+        """What the ops say of themselves in ``part`` of a document (:meth:`Op.remarks`), each
+        paragraph once, in forward order."""
+        return tuple(dict.fromkeys(text for op in self.ops for text in op.remarks(self, part)))
+
+    def constants(self) -> dict[sp.Symbol, sp.Expr]:
+        """The constants the steps name (weight decay's ``lambda``) and their values."""
+        found: dict[sp.Symbol, sp.Expr] = {}
+        for op in self.ops:
+            found.update(op.constants(self))
+        return found
+
     @cached_property
     def _by_id(self) -> dict[StepId, Step]:
         return {s.id: s for s in self.steps}

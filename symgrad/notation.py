@@ -58,24 +58,32 @@ UNICODE_MEAN_LOSS = "L̄"
 @dataclass(frozen=True, order=True)
 class Quantity:
     """A quantity of the network: ``base`` of layer ``layer``, or (``gradient``) the gradient of
-    the loss with respect to it. ``h_0`` is ``x``: make it with :func:`quantity`."""
+    a scalar with respect to it: of the loss, or of the quantity ``scalar`` names (the objective
+    a layer kind adds to the loss). ``h_0`` is ``x``: make it with :func:`quantity`."""
 
     base: str
     layer: int | None = None
     gradient: bool = False
+    scalar: str = "loss"
 
     @property
     def of(self) -> Quantity:
         """The quantity a gradient is taken with respect to (itself when it is none)."""
         return Quantity(self.base, self.layer)
 
-    def grad(self) -> Quantity:
-        """The gradient of the loss with respect to this quantity."""
-        return Quantity(self.base, self.layer, gradient=True)
+    def grad(self, scalar: str = "loss") -> Quantity:
+        """The gradient of the loss (or of the scalar quantity ``scalar``) with respect to this
+        quantity."""
+        return Quantity(self.base, self.layer, gradient=True, scalar=scalar)
 
     @property
     def names(self) -> Names:
-        return NAMES[(self.base, self.gradient)]
+        return NAMES[(self.base, self.scalar if self.gradient else None)]
+
+    @property
+    def scalar_names(self) -> Names:
+        """The names of the scalar a gradient is of (the loss: ``L``, ``Lbar``)."""
+        return NAMES[(self.scalar, None)]
 
     @property
     def program(self) -> str:
@@ -103,7 +111,7 @@ class Quantity:
         ``grad_{a_2} L``."""
         layer = "" if self.layer is None else f"_{self.layer}"
         plain = f"{self.base}{layer}"
-        return f"grad_{{{plain}}} L" if self.gradient else plain
+        return f"grad_{{{plain}}} {self.scalar_names.unicode}" if self.gradient else plain
 
     def partial(self, *entry: int) -> str:
         """The partial of the loss with respect to one entry, for messages: ``dL/dW_2,1,3``."""
@@ -155,32 +163,50 @@ class Names:
     mean_symbol: str = ""
 
 
-#: The naming table. Gradients of the activations are held divided by ``B`` in the program (the
-#: rows of ``Delta_k`` and ``G_k``): the loss of a batch is the mean.
-NAMES: dict[tuple[str, bool], Names] = {
-    ("x", False): Names("x", "x", "x", "X", "x{e}", "x", "X", "X", "X", "x"),
-    ("y", False): Names("y", "y", "y", "Y", "y{e}", "y", "Y", "Y", "Y", "y"),
-    ("W", False): Names("W", "W", "W", "W{k}", "W{k}_{e}", "W{k}", plain="W{k}"),
-    ("b", False): Names("b", "b", "b", "b{k}", "b{k}_{e}", "b{k}", plain="b{k}"),
-    ("a", False): Names("a", "a", "a", "A{k}", "a{k}_{e}", "a{k}", "A", "A", "A", "a{k}"),
-    ("h", False): Names("h", "h", "h", "H{k}", "h{k}_{e}", "h{k}", "H", "H", "H", "h{k}"),
-    ("yhat", False): Names(
+#: The naming table, by ``(base, of)``: ``of`` is None for the quantity itself, or the scalar
+#: its gradient is of (``"loss"``). Gradients of the activations are held divided by ``B`` in the
+#: program (the rows of ``Delta_k`` and ``G_k``): the loss of a batch is the mean. A layer kind
+#: that brings quantities of its own adds their rows with :func:`define_names`.
+NAMES: dict[tuple[str, str | None], Names] = {
+    ("x", None): Names("x", "x", "x", "X", "x{e}", "x", "X", "X", "X", "x"),
+    ("y", None): Names("y", "y", "y", "Y", "y{e}", "y", "Y", "Y", "Y", "y"),
+    ("W", None): Names("W", "W", "W", "W{k}", "W{k}_{e}", "W{k}", plain="W{k}"),
+    ("b", None): Names("b", "b", "b", "b{k}", "b{k}_{e}", "b{k}", plain="b{k}"),
+    ("a", None): Names("a", "a", "a", "A{k}", "a{k}_{e}", "a{k}", "A", "A", "A", "a{k}"),
+    ("h", None): Names("h", "h", "h", "H{k}", "h{k}_{e}", "h{k}", "H", "H", "H", "h{k}"),
+    ("yhat", None): Names(
         r"\hat{y}", "ŷ", "yhat", "Yhat", "yhat{e}", "yhat", r"\hat{Y}", "Ŷ", "Yhat", "yhat"
     ),
-    ("loss", False): Names(
-        LATEX_LOSS, UNICODE_LOSS, "L", "value", "value", "loss", LATEX_MEAN_LOSS, "L̄", "Lbar"
+    ("loss", None): Names(
+        LATEX_LOSS,
+        UNICODE_LOSS,
+        "L",
+        "value",
+        "value",
+        "loss",
+        LATEX_MEAN_LOSS,
+        UNICODE_MEAN_LOSS,
+        "Lbar",
     ),
-    ("a", True): Names(
+    ("a", "loss"): Names(
         "", "", "grad_a", "Delta{k}", "d{k}_{e}", "grad_a{k}", r"\Delta", "Δ", "Delta"
     ),
-    ("h", True): Names("", "", "grad_h", "G{k}", "gh{k}_{e}", "grad_h{k}", "G", "G", "G"),
-    ("W", True): Names(
+    ("h", "loss"): Names("", "", "grad_h", "G{k}", "gh{k}_{e}", "grad_h{k}", "G", "G", "G"),
+    ("W", "loss"): Names(
         "", "", "grad_W", "dW{k}", "dW{k}_{e}", "grad_W{k}", mean_symbol="meangrad_W"
     ),
-    ("b", True): Names(
+    ("b", "loss"): Names(
         "", "", "grad_b", "db{k}", "db{k}_{e}", "grad_b{k}", mean_symbol="meangrad_b"
     ),
 }
+
+
+def define_names(base: str, names: Names, of: str | None = None) -> None:
+    """Add the row of a quantity a layer kind brings (``of``: the scalar of a gradient), refused
+    when the row exists: every name comes from this table, and each is defined once."""
+    if (base, of) in NAMES:
+        raise ValueError(f"the naming table has a row for {base!r} ({of}) already")
+    NAMES[(base, of)] = names
 
 
 def _formatted(pattern: str, q: Quantity) -> str:
@@ -202,7 +228,8 @@ def _latex(q: Quantity, form: Form) -> str:
     if form is Form.BATCH:
         return f"{names.batch_latex}{layer}"
     if q.gradient:
-        loss = LATEX_MEAN_LOSS if form is Form.MEAN else LATEX_LOSS
+        scalar = q.scalar_names
+        loss = scalar.batch_latex if form is Form.MEAN and scalar.batch_latex else scalar.latex
         return rf"\nabla_{{{_latex(q.of, Form.VECTOR)}}} {loss}"
     return f"{names.latex}{layer}"
 
@@ -213,7 +240,10 @@ def _unicode(q: Quantity, form: Form) -> str:
     if form is Form.BATCH:
         return f"{names.batch_unicode}{layer}"
     if q.gradient:
-        loss = UNICODE_MEAN_LOSS if form is Form.MEAN else UNICODE_LOSS
+        scalar = q.scalar_names
+        loss = (
+            scalar.batch_unicode if form is Form.MEAN and scalar.batch_unicode else scalar.unicode
+        )
         return f"∇_{_unicode(q.of, Form.VECTOR)} {loss}"
     return f"{names.unicode}{layer}"
 
@@ -300,6 +330,11 @@ def _symbol(q: Quantity, form: Form, rows: Any, cols: Any) -> QuantitySymbol:
     base = {Form.VECTOR: names.symbol, Form.BATCH: names.batch_symbol, Form.MEAN: names.mean_symbol}
     name = base[form] if q.layer is None else f"{base[form]}_{q.layer}"
     return QuantitySymbol(name, rows, cols, Meaning(q, form))
+
+
+def symbol(q: Quantity, form: Form = Form.VECTOR, rows: Any = 1, cols: Any = 1) -> QuantitySymbol:
+    """The symbol of any quantity in ``form`` (a scalar such as an objective is ``1 x 1``)."""
+    return _symbol(q, form, rows, cols)
 
 
 def matrix(base: str, k: int | None, rows: int, cols: int = 1) -> QuantitySymbol:
@@ -415,11 +450,11 @@ def is_entry_of(entry: sp.Basic, base: str) -> bool:
 
 def latex_entry_base(entry: sp.Indexed) -> str:
     """The LaTeX of the base of an elementwise object: ``W``, ``\\hat{y}``."""
-    return NAMES[(_BASES[entry.base], False)].latex
+    return NAMES[(_BASES[entry.base], None)].latex
 
 
 def unicode_entry_base(entry: sp.Indexed) -> str:
-    return NAMES[(_BASES[entry.base], False)].unicode
+    return NAMES[(_BASES[entry.base], None)].unicode
 
 
 def sample_copy(entry: sp.Indexed, s: int) -> sp.Indexed:

@@ -97,9 +97,14 @@ def generated_parameters(derivation: Derivation, seed: int) -> dict[str, np.ndar
 def quantities(net: Network) -> Iterator[Quantity]:
     """Every quantity of the example in the order of the derivation: the forward pass, then the
     gradients of the output layer, the hidden layers and the parameters, as the network's
-    backward order takes them stage by stage."""
-    yield from net.forward_quantities()
-    yield from (q.grad() for q in net.backward_by_stage())
+    backward order takes them stage by stage; then what the steps of a batch that stack no
+    per-sample step compute (a layer kind's objective and its gradients)."""
+    found = [*net.forward_quantities(), *(q.grad() for q in net.backward_by_stage())]
+    for step in net.batch_only():
+        q = nt.quantity_of(step.lhs)  # type: ignore[arg-type]
+        if q is not None and q not in found:
+            found.append(q)
+    yield from found
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from symgrad.codegen.common import (
     program_description,
 )
 from symgrad.codegen.pylayout import return_lines, target_lines
+from symgrad.network import Network
 from symgrad.program import Program
 from symgrad.program.ir import parameter_shapes
 from symgrad.spec import NetworkSpec
@@ -79,7 +80,27 @@ def module_context(program: Program, style: str, command: str) -> dict[str, obje
             break_long_words=False,
             break_on_hyphens=False,
         ),
+        "loss_name": loss_variable(program),
+        "loss_extra": _loss_extra(program),
     }
+
+
+def loss_variable(program: Program) -> str:
+    """The variable the program's loss is in (``value``; an objective's, under weight decay)."""
+    whole = program.output("loss").whole
+    assert whole is not None
+    return whole.name
+
+
+def _loss_extra(program: Program) -> str:
+    """What the layer kinds add to the docstring of ``loss`` (their ops' ``"loss"`` remarks), as
+    paragraphs after its first line; "" for the plain network."""
+    remarks = Network(program.spec).remarks("loss")
+    paragraphs = [
+        textwrap.fill(text, width=LINE_LENGTH - 4, initial_indent="    ", subsequent_indent="    ")
+        for text in remarks
+    ]
+    return "".join(f"\n\n{paragraph}" for paragraph in paragraphs) + ("\n    " if remarks else "")
 
 
 def _parameter_checks(shapes: dict[str, tuple[int, ...]]) -> list[str]:

@@ -62,7 +62,10 @@ class Lowering(Protocol):
     def emit(
         self, target: Quantity | str, value: sp.Expr, step: Step, note: str = "", **shape: Any
     ) -> sp.Symbol:
-        """``target = value`` for ``step``; ``target`` a quantity or a temporary's name."""
+        """``target = value`` for ``step``; ``target`` a quantity or a temporary's name. Keywords:
+        ``entry`` (scalar lowering), ``columns`` or ``shape`` (``()`` for one number), and
+        ``stands_for``: a quantity the target holds from here on (the program's output of it
+        reads the target)."""
         ...
 
     def symbol(self, q: Quantity) -> sp.Symbol:
@@ -146,23 +149,40 @@ class Op:
         """Its statements one entry at a time: the forward pass (``wrt`` None) or the gradient
         with respect to ``wrt``."""
 
+    def constants(self, net: Network) -> dict[sp.Symbol, sp.Expr]:
+        """The constants its steps name and their values (weight decay's ``lambda``): generated
+        code and the worked example put the values in; the notes keep the symbols."""
+        return {}
+
     # The numeric proof ------------------------------------------------------------------
 
     def tangent(self, values: Any, moved: dict[Quantity, Any]) -> dict[Quantity, Any]:
         """How its outputs move when its inputs move by ``moved`` (high precision)."""
         return {}
 
+    def direct_gradient(self, values: Any, q: Quantity) -> Any:
+        """The gradient, with respect to the parameter ``q``, of what it adds to the objective
+        directly, not through the loss of the samples (weight decay: ``lambda W_k``), at the
+        point of the numeric proof; None when it adds nothing."""
+        return None
+
     # The pictures -----------------------------------------------------------------------
 
     def remarks(self, net: Network, part: str) -> tuple[str, ...]:
-        """What the notes say of this op in ``part`` (``"general"``: the algorithm for any
-        depth, with ``{bp1}``...``{bp4}`` for references to BP1-BP4; ``"batch"``: the mini-batch),
-        as paragraphs of text with math in ``$...$``. Ops of every network say nothing; a layer
-        kind says how it changes the equations."""
+        """What the documents say of this op in ``part``, as paragraphs of text with math in
+        ``$...$``: ``"setup"``, after the forward pass of the notes and slides; ``"general"``,
+        the algorithm for any depth (``{bp1}``...``{bp4}`` refer to BP1-BP4); ``"batch"``, the
+        mini-batch; ``"code"``, plain text for the opening comment of generated code. Ops of
+        every network say nothing; a layer kind says how it changes the equations."""
         return ()
 
     def nodes(self, net: Network) -> tuple[Node, ...]:
         """Its boxes in the computational graph, in forward order (none: it draws none)."""
+        return ()
+
+    def skips(self) -> tuple[Quantity, ...]:
+        """The inputs it adds to its output unchanged (a skip connection, ``h_{k-1}`` of a
+        residual layer): the figures draw them as edges that go around the layer."""
         return ()
 
 

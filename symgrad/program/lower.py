@@ -83,8 +83,9 @@ class _Lowering:
         self.L = self.spec.depth
         self.statements: list[Statement] = []
         self.variables: dict[str, Var] = {BATCH_SIZE.name: BATCH_SIZE}
-        #: The variable that holds each quantity now (a layer kind may replace one, as weight
-        #: decay does the gradient of a weight), and the program's outputs read them.
+        #: The variable that holds each quantity now, by quantity and entry; the program's
+        #: outputs read them. A layer kind may have another quantity stand for one (weight decay:
+        #: the gradient of the objective for the gradient of the loss, see ``stands_for``).
         self.holding: dict[tuple[Quantity, tuple[int, ...]], Var] = {}
         self.batch = BATCH_SIZE.symbol
         self.total = total
@@ -162,18 +163,20 @@ class _MatrixLowering(_Lowering):
         *,
         columns: int | None = None,
         shape: Shape | None = None,
-        replace: bool = False,
+        stands_for: Quantity | None = None,
     ) -> sp.Symbol:
-        """``target = value``: a quantity (``replace``: a new variable of it, named by the
-        table's ``shape``-less name for a replacement) or a temporary's name, ``columns`` wide."""
+        """``target = value``: a quantity or a temporary's name, ``columns`` wide; with
+        ``stands_for``, the variable holds that quantity from here on (what reads it after, and
+        the program's output of it, read this one)."""
         if isinstance(target, str):
             made = Var(target, shape or (BATCH, columns or 1))
             return self.add(made, value, step, note)
-        if replace:
-            self.holding.pop((target, ()), None)
         if columns is not None:
             shape = (BATCH, columns)
-        return self.add(self.var(target, shape), value, step, note)
+        made = self.var(target, shape)
+        if stands_for is not None:
+            self.holding[(stands_for, ())] = made
+        return self.add(made, value, step, note)
 
     def translate(self, expr: sp.Basic) -> sp.Expr:
         """A matrix form of a mini-batch step (rows are samples) as an expression of arrays.
@@ -268,17 +271,17 @@ def lower_matrix(derivation: Derivation) -> Program:
 
 
 class _ScalarLowering(_Lowering):
-    def var(self, q: Quantity, entry: tuple[int, ...]) -> Var:
+    def var(self, q: Quantity, entry: tuple[int, ...], shape: Shape | None = None) -> Var:
         """The variable of one entry (0-based) of ``q``.
 
-        Parameters and their gradients (sums over the batch) are numbers; every other entry is
-        a column of the batch.
+        Parameters and their gradients (sums over the batch) and the loss are numbers, as is a
+        quantity made with ``shape=()``; every other entry is a column of the batch.
         """
         found = self.holding.get((q, entry))
         if found is not None:
             return found
-        whole = q.base in ("W", "b", "loss")  # numbers, not columns of the batch
-        shape: Shape = () if whole else (BATCH,)
+        whole = q.base in ("W", "b", "loss") or shape == ()  # numbers, not columns of the batch
+        shape = () if whole else (BATCH,)
         per_batch = q.gradient and q.base in ("a", "h")
         made = Var(q.entry(*entry), shape, _role(q), Holds(q, entry, per_batch))
         self.variables[made.name] = made
@@ -296,14 +299,16 @@ class _ScalarLowering(_Lowering):
         note: str = "",
         *,
         entry: tuple[int, ...] = (),
-        replace: bool = False,
+        shape: Shape | None = None,
+        stands_for: Quantity | None = None,
         **_: Any,
     ) -> sp.Symbol:
         if isinstance(target, str):
             return self.add(Var(target, (BATCH,)), value, step, note)
-        if replace:
-            self.holding.pop((target, entry), None)
-        return self.add(self.var(target, entry), value, step, note)
+        made = self.var(target, entry, shape)
+        if stands_for is not None:
+            self.holding[(stands_for, entry)] = made
+        return self.add(made, value, step, note)
 
     def code_entry(self, name: str, i: int) -> Quantity | str:
         """Where entry ``i`` of an intermediate of the output layer's code forms goes."""

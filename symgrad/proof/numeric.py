@@ -46,7 +46,7 @@ from symgrad.proof.common import (
     sample_units,
     seed_for,
 )
-from symgrad.proof.precision import DIGITS, GridMatrix, Outer, elementwise, random_grid
+from symgrad.proof.precision import DIGITS, GridMatrix, elementwise, random_grid
 
 #: Weights per layer in the sample (corners included) when not every weight fits the budget.
 SAMPLE_WEIGHTS = 6
@@ -330,22 +330,31 @@ class NumericProof:
         for k in range(1, net.L + 1):
             weight, bias = nt.quantity("W", k), nt.quantity("b", k)
             grad_w, grad_b = gradient[weight.json], gradient[bias.json]
+            # What an op adds to the objective directly (a penalty on the weights), not through
+            # the loss of the sample.
+            own_w = [
+                d for op in net.ops if (d := op.direct_gradient(definitions, weight)) is not None
+            ]
+            own_b = [
+                d for op in net.ops if (d := op.direct_gradient(definitions, bias)) is not None
+            ]
             rows, cols = net.n(k), net.n(k - 1)
             h = definitions.h[k - 1]
             weight_error, bias_error = 0.0, 0.0
             units, weights = self._sample(k)
             for r in units:
                 tangent = _unit(rows, r - 1, mpmath.mpf(1))
-                direct = definitions.derivative(k, tangent)
+                direct = definitions.derivative(k, tangent) + sum(d[r - 1] for d in own_b)
                 bias_error = max(bias_error, self._record(direct, grad_b[r - 1], bias.partial(r)))
             for r, c in weights:
                 tangent = _unit(rows, r - 1, h[c - 1])
-                direct = definitions.derivative(k, tangent)
+                direct = definitions.derivative(k, tangent) + sum(d[r - 1, c - 1] for d in own_w)
                 label = weight.partial(r, c)
                 weight_error = max(weight_error, self._record(direct, grad_w[r - 1, c - 1], label))
             direction = random_grid(rows, cols, 1.0, np.random.default_rng(self.seed + k))
             shift = np.array([mpmath.mpf(self.rng.uniform(-1, 1)) for _ in range(rows)])
             direct = definitions.derivative(k, direction.matvec(h) + shift)
+            direct += sum(_inner(d, direction) for d in own_w) + sum(sum(d * shift) for d in own_b)
             along = _inner(grad_w, direction) + sum(grad_b * shift)
             error = self._record(direct, along, f"dL/d(a random direction of layer {k})")
             self.compared -= 1
@@ -403,8 +412,9 @@ def _unit(n: int, index: int, value: Any) -> np.ndarray:
 
 
 def _inner(gradient: Any, direction: GridMatrix) -> Any:
-    """``<grad_{W_k} L, V>``: for an outer product without multiplying it out."""
-    if isinstance(gradient, Outer):
+    """``<grad_{W_k} L, V>``: for an outer product (or a sum with one) without multiplying it
+    out."""
+    if hasattr(gradient, "inner"):
         return gradient.inner(direction)
     rows, cols = direction.shape
     return sum(gradient[r, c] * direction.entry(r, c) for r in range(rows) for c in range(cols))

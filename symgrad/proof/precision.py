@@ -132,6 +132,30 @@ class GridMatrix:
             dtype=object,
         )
 
+    def _oriented(self) -> np.ndarray:
+        return self.integers.T if self.transposed else self.integers
+
+    def inner(self, direction: GridMatrix) -> Any:
+        """``<self, V> = sum_rc self_rc V_rc``, exactly: the products of the small integers and
+        their sum stay far below ``2^53``."""
+        total = int(np.sum(self._oriented() * direction._oriented()))
+        return mpmath.mpf(libmp.from_man_exp(total, -(self.shift + direction.shift)))
+
+    def total(self) -> Any:
+        """The sum of the entries, exactly."""
+        return mpmath.mpf(libmp.from_man_exp(int(np.sum(self.integers)), -self.shift))
+
+    def __mul__(self, other: Any) -> Any:
+        """Entry by entry with another grid matrix (a grid matrix again: ``W (.) W`` of a
+        penalty), or a number times it (kept as :class:`Scaled`)."""
+        if isinstance(other, GridMatrix):
+            return GridMatrix(self._oriented() * other._oriented(), self.shift + other.shift)
+        if isinstance(other, (mpmath.mpf, int, float)):
+            return Scaled(other, self)
+        return NotImplemented
+
+    __rmul__ = __mul__
+
 
 def random_grid(rows: int, cols: int, scale: float, rng: np.random.Generator) -> GridMatrix:
     """Entries uniform in about ``[-scale, scale]`` on a grid of ``2^WEIGHT_BITS`` steps."""
@@ -158,6 +182,58 @@ class Outer:
     def inner(self, direction: GridMatrix) -> Any:
         """``<u v^T, V> = u . (V v)`` for a grid matrix ``V`` of the same shape."""
         return sum(self.left * direction.matvec(self.right))
+
+    def __add__(self, other: Any) -> Any:
+        return Added((self, other))
+
+    __radd__ = __add__
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """A number times a grid matrix (``lambda W_k``), multiplied out only where it is read."""
+
+    factor: Any
+    matrix: GridMatrix
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.matrix.shape
+
+    def __getitem__(self, index: tuple[int, int]) -> Any:
+        return self.factor * self.matrix.entry(*index)
+
+    def inner(self, direction: GridMatrix) -> Any:
+        return self.factor * self.matrix.inner(direction)
+
+    def __add__(self, other: Any) -> Any:
+        return Added((self, other))
+
+    __radd__ = __add__
+
+
+@dataclass(frozen=True)
+class Added:
+    """A sum of matrices held unevaluated (:class:`Outer`, :class:`Scaled`): the gradient of an
+    objective that adds a penalty on the weights to the loss, read at entries and along
+    directions as its terms are."""
+
+    terms: tuple[Any, ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.terms[0].shape  # type: ignore[no-any-return]
+
+    def __getitem__(self, index: tuple[int, int]) -> Any:
+        return sum(term[index] for term in self.terms)
+
+    def inner(self, direction: GridMatrix) -> Any:
+        return sum(term.inner(direction) for term in self.terms)
+
+    def __add__(self, other: Any) -> Any:
+        return Added((*self.terms, other))
+
+    __radd__ = __add__
 
 
 def _logaddexp(a: Any, b: Any) -> Any:
@@ -190,7 +266,7 @@ class HighPrecision:
         return mpmath.mpf(str(sp.N(value, DIGITS + 10)))  # e, pi, log(2) to the precision
 
     def array(self, values: Any) -> Any:
-        if isinstance(values, (GridMatrix, Outer)):
+        if isinstance(values, (GridMatrix, Outer, Scaled, Added)):
             return values
         array = np.asarray(values, dtype=object)
         return array
@@ -222,6 +298,8 @@ class HighPrecision:
         return np.sum(value, axis=0)
 
     def total(self, value: Any) -> Any:
+        if isinstance(value, GridMatrix):  # the squared entries of a weight matrix, say
+            return value.total()
         return sum(np.asarray(value, dtype=object).ravel())
 
     def maximum(self, left: Any, right: Any) -> Any:

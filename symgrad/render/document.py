@@ -157,6 +157,8 @@ class Diagram:
     #: Mermaid lines for Markdown.
     mermaid: tuple[str, ...]
     caption: str
+    #: Unit to unit of a skip connection (``h_{k-1,j}`` added to ``h_{kj}``), dashed arcs.
+    skips: tuple[tuple[str, str], ...] = ()
     kind: str = "diagram"
 
 
@@ -185,6 +187,14 @@ class GraphLabel:
 
 
 @dataclass(frozen=True)
+class GraphSkip:
+    """An edge of the computational graph that goes around operations (a skip connection), as
+    the TikZ path from its source to its target."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class Graph:
     """The computational graph of one sample (TikZ in LaTeX; Mermaid and a table in Markdown).
 
@@ -206,6 +216,8 @@ class Graph:
     beside: bool = False
     #: A float (LaTeX places it at the top of a page); else it stays where it is.
     floating: bool = False
+    #: Edges around operations (a residual layer's ``h_{k-1}``), dashed.
+    skips: tuple[GraphSkip, ...] = ()
     kind: str = "graph"
 
 

@@ -77,6 +77,14 @@ def backward_ids(net: Network) -> list[StepId]:
     ]
 
 
+def batch_only_ids(net: Network, forward: bool) -> list[StepId]:
+    """The steps of a batch that stack no per-sample step (a layer kind's objective and its
+    gradients), which the example shows for its batch of one sample: those of the forward pass
+    (``forward``), or the others."""
+    made = {s.id for op in net.forward_order() for s in op.batch_forward(net)}
+    return [s.id for s in net.batch_only() if (s.id in made) == forward]
+
+
 def result_of(step: Step) -> Quantity:
     """The quantity a step of the example computes: its left side."""
     lhs = step.lhs
@@ -144,12 +152,15 @@ class ExampleLines:
         self.row_gap = row_gap
         self.numbers = matrix_numbers(example)
         self.vectors = vector_forms(self.net)
+        #: The constants of the steps (weight decay's ``lambda``) as the numbers they are.
+        self.constants = {s: sp.Float(float(v)) for s, v in self.net.constants().items()}
 
     def tex(self, expr: sp.Basic) -> str:
         return printing.latex(expr)
 
     def with_numbers(self, expr: sp.Basic) -> str:
-        return latex_with_numbers(expr, self.numbers, row_gap=self.row_gap)
+        numbered = expr.xreplace(self.constants) if self.constants else expr
+        return latex_with_numbers(numbered, self.numbers, row_gap=self.row_gap)
 
     def result(self, step: Step) -> str:
         value = self.example.value(result_of(step))
@@ -199,6 +210,11 @@ class ExampleLines:
 
     def backward(self) -> Iterator[ExampleLine]:
         for id in backward_ids(self.net):
+            yield self.line(id)
+
+    def once_per_batch(self, forward: bool) -> Iterator[ExampleLine]:
+        """The steps of :func:`batch_only_ids`, for the example's batch of one sample."""
+        for id in batch_only_ids(self.net, forward):
             yield self.line(id)
 
 
@@ -303,8 +319,12 @@ def render_example_text(derivation: Derivation, example: WorkedExample) -> str:
     vectors = vector_forms(net)
     for id in forward_ids(net):
         out += _text_line(derivation, example, id, vectors)
+    for id in batch_only_ids(net, forward=True):
+        out += _text_line(derivation, example, id, vectors)
     out += ["", "Backward pass"]
     for id in backward_ids(net):
+        out += _text_line(derivation, example, id, vectors)
+    for id in batch_only_ids(net, forward=False):
         out += _text_line(derivation, example, id, vectors)
     return "\n".join(out) + "\n"
 
@@ -332,6 +352,7 @@ def _text_line(
 __all__ = [
     "ExampleLines",
     "backward_ids",
+    "batch_only_ids",
     "forward_ids",
     "graph_caption",
     "matrix_numbers",

@@ -20,7 +20,7 @@ import numpy as np
 from symgrad import notation as nt
 from symgrad.network import Network
 from symgrad.notation import Quantity
-from symgrad.render.document import Graph, GraphLabel, GraphNode, Table
+from symgrad.render.document import Graph, GraphLabel, GraphNode, GraphSkip, Table
 from symgrad.render.numbers import number_tex, number_text
 from symgrad.worked import WorkedExample
 
@@ -97,6 +97,32 @@ def _row(values: np.ndarray) -> str:
     return _matrix(array)
 
 
+def _node_width(label: str) -> float:
+    """About how wide an operation's box is drawn (cm)."""
+    if label.startswith("$"):
+        return _symbol_width(label.strip("$")) + 0.35
+    return 0.16 * len(label) + 0.35
+
+
+def _skip_edges(net: Network) -> list[tuple[str, str, Quantity]]:
+    """The edges that go around operations: ``(source node, target node, quantity)`` for each
+    input an op adds to its output unchanged (:meth:`~symgrad.ops.base.Op.skips`)."""
+    made = {node.out: node.name for op in net.ops for node in op.nodes(net)}
+    found = []
+    for op in net.forward_order():
+        nodes = op.nodes(net)
+        for q in op.skips():
+            if nodes and q in made:
+                found.append((made[q], nodes[-1].name, q))
+    return found
+
+
+def _skip_mermaid(skips: list[tuple[str, str, Quantity]]) -> tuple[str, ...]:
+    return tuple(
+        f'  {source} -. "{_plain(f"${q.latex}$")}" .-> {target}' for source, target, q in skips
+    )
+
+
 class _Builder:
     def __init__(
         self,
@@ -113,6 +139,7 @@ class _Builder:
         self.nodes: list[GraphNode] = []
         self.edges: list[tuple[str, str]] = []
         self.labels: list[GraphLabel] = []
+        self.skips: list[GraphSkip] = []
         #: Rows of the Markdown table with how high their edge is drawn, to sort them by.
         self.rows: list[tuple[float, tuple[str, ...]]] = []
         #: How far the labels of the chain reach right of it (cm).
@@ -171,11 +198,14 @@ class _Builder:
             self.layout_across(chain, between)
         else:
             self.layout_down(chain, between)
+        skips = _skip_edges(self.net)
+        for source, target, q in skips:
+            self.skip(source, target, q, across)
         return Graph(
             tuple(self.nodes),
             tuple(self.edges),
             tuple(self.labels),
-            self.mermaid(chain, between),
+            _mermaid(chain, between, self.sides()) + _skip_mermaid(skips),
             Table(
                 ("quantity", "from", "into", "value", "gradient"),
                 tuple(row for _, row in sorted(self.rows, key=lambda r: r[0])),
@@ -186,7 +216,29 @@ class _Builder:
             intro,
             beside=not across and self.example is None,
             floating=self.example is None,
+            skips=tuple(self.skips),
         )
+
+    def skip(self, source: str, target: str, q: Quantity, across: bool) -> None:
+        """A dashed edge around the operations between ``source`` and ``target``: above the
+        chain drawn across, right of the labels of the chain drawn down."""
+        at = {node.name: (float(node.x), float(node.y)) for node in self.nodes}
+        (x1, y1), (x2, y2) = at[source], at[target]
+        if across:
+            lane = 1.35
+            path = (
+                f"({source}.north) -- ({x1:.2f},{lane:.2f}) -- ({x2:.2f},{lane:.2f}) -- "
+                f"({target}.north)"
+            )
+        else:
+            lane = self.right + _GAP
+            path = (
+                f"({source}.east) -- ({lane:.2f},{y1:.2f}) -- ({lane:.2f},{y2:.2f}) -- "
+                f"({target}.east)"
+            )
+        self.skips.append(GraphSkip(path))
+        edge = self.quantity(q)
+        self.table_row(edge, self.label_of(source), self.label_of(target), -(y1 + y2) / 2 + x1)
 
     def layout_down(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> None:
         """Top to bottom, the parameters entering from the left, labels right of the edges."""
@@ -224,19 +276,13 @@ class _Builder:
             for (edge, key), offset in zip(entering, offsets, strict=True):
                 self.parameter(edge, key, node, centre + offset)
 
-    def node_width(self, label: str) -> float:
-        """About how wide an operation's box is drawn (cm)."""
-        if label.startswith("$"):
-            return _symbol_width(label.strip("$")) + 0.35
-        return 0.16 * len(label) + 0.35
-
     def across_gaps(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> list[float]:
         """The length of each edge of the chain drawn left to right. Its labels sit above and
         below the boxes, so they may be wider than the edge by the half of a box each side."""
         return [max(0.75, max(self.sizes(e)[0], self.sizes(e)[2]) - 1.0) for e in between]
 
     def across_width(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> float:
-        boxes = sum(self.node_width(label) for _, kind, label in chain if kind != "coordinate")
+        boxes = sum(_node_width(label) for _, kind, label in chain if kind != "coordinate")
         return boxes + sum(self.across_gaps(chain, between))
 
     def layout_across(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> None:
@@ -246,7 +292,7 @@ class _Builder:
         x = 0.0
         centres: dict[str, float] = {}
         for n, (name, kind, label) in enumerate(chain):
-            width = 0.0 if kind == "coordinate" else self.node_width(label)
+            width = 0.0 if kind == "coordinate" else _node_width(label)
             centre = x + width / 2
             centres[name] = centre
             self.nodes.append(GraphNode(name, f"{centre:.2f}", "0", label, kind))
@@ -370,23 +416,29 @@ class _Builder:
         cells = (f"${edge.symbol}$", source, target, value, gradient or "none")
         self.rows.append((y, tuple(self.cell(c) for c in cells)))
 
-    def mermaid(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> tuple[str, ...]:
-        lines = ["graph TD"]
-        plain = {name: _plain(label) for name, _, label in chain}
-        for n, edge in enumerate(between):
-            source, target = chain[n][0], chain[n + 1][0]
-            text = _plain(f"${edge.symbol}$")
-            if target == "out":
-                lines.append(f'  {source}["{plain[source]}"] -- "{text}" --> out(("L"))')
-            else:
-                lines.append(
-                    f'  {source}["{plain[source]}"] -- "{text}" --> {target}["{plain[target]}"]'
-                )
-        for node, _, _, entering in self.sides():
-            for edge, name in entering:
-                label = "y" if name == "target" else _plain(f"${edge.symbol}$")
-                lines.append(f'  {name}(["{label}"]) --> {node}')
-        return tuple(lines)
+
+def _mermaid(
+    chain: list[tuple[str, str, str]],
+    between: list[_Edge],
+    sides: list[tuple[str, float, float, list[tuple[_Edge, str]]]],
+) -> tuple[str, ...]:
+    """The chain as a Mermaid flowchart, the parameters and the target entering it."""
+    lines = ["graph TD"]
+    plain = {name: _plain(label) for name, _, label in chain}
+    for n, edge in enumerate(between):
+        source, target = chain[n][0], chain[n + 1][0]
+        text = _plain(f"${edge.symbol}$")
+        if target == "out":
+            lines.append(f'  {source}["{plain[source]}"] -- "{text}" --> out(("L"))')
+        else:
+            lines.append(
+                f'  {source}["{plain[source]}"] -- "{text}" --> {target}["{plain[target]}"]'
+            )
+    for node, _, _, entering in sides:
+        for edge, name in entering:
+            label = "y" if name == "target" else _plain(f"${edge.symbol}$")
+            lines.append(f'  {name}(["{label}"]) --> {node}')
+    return tuple(lines)
 
 
 def _plain(label: str) -> str:

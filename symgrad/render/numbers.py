@@ -116,11 +116,21 @@ class NumbersLatexPrinter(NotesLatexPrinter):
     _default_settings = {**NotesLatexPrinter._default_settings, "numbers": {}, "row_gap": ""}
 
     def _values(self, expr: sp.Basic) -> np.ndarray | None:
-        if not isinstance(expr, nt.QuantitySymbol) or expr.form is not nt.Form.VECTOR:
+        # A vector of one sample; the gradient of a batch's mean loss is the sample's for the
+        # example's batch of one.
+        if not isinstance(expr, nt.QuantitySymbol) or expr.form is nt.Form.BATCH:
             return None
         numbers: Mapping[nt.Quantity, np.ndarray] = self._settings["numbers"]
         found = numbers.get(expr.quantity)
         return None if found is None else np.asarray(found, dtype=np.float64)
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        # The loss, of the sample or of the example's batch of one, as its number.
+        numbers: Mapping[nt.Quantity, np.ndarray] = self._settings["numbers"]
+        loss = numbers.get(nt.quantity("loss"))
+        if expr in (nt.LOSS, nt.MEAN_LOSS) and loss is not None:
+            return number_tex(float(loss))
+        return str(super()._print_Symbol(expr))
 
     def _matrix(self, values: np.ndarray) -> str:
         return bmatrix(values)

@@ -107,12 +107,14 @@ def _classify(st: Statement, variables: dict[str, Var]) -> _Statement:
             return _Statement(st, "nt", (left, right.args[0]), rest)
         if isinstance(left, Transpose) and isinstance(right, sp.Symbol) and rest == 0:
             return _Statement(st, "tn", (left.args[0], right))
-        if isinstance(left, sp.Symbol) and isinstance(right, sp.Symbol) and rest == 0:
-            return _Statement(st, "nn", (left, right))
+        if isinstance(left, sp.Symbol) and isinstance(right, sp.Symbol):
+            return _Statement(st, "nn", (left, right), rest)
         raise CodegenError(f"cannot write the product {product} as a loop")
     shape = st.target.shape
     if shape and shape[0] == BATCH:
         return _Statement(st, "row")
+    if not any(variables[n].shape[:1] == (BATCH,) for n in st.reads() if n in variables):
+        return _Statement(st, "scalar")  # of parameters and sums: after the loop
     if isinstance(value, BatchSum):
         return _Statement(st, "colsum")
     if shape == () and value.has(Total):
@@ -197,6 +199,38 @@ class _Writer:
     @property
     def _suffix(self) -> str:
         return CPrinter(self.printer_dtype).suffix
+
+    def once(self, st: Statement) -> list[str]:
+        """A statement after the loop: a number, or an array of a parameter's shape entry by
+        entry (a penalty's gradient), its sums over such arrays computed first."""
+        value, lines = st.value, []
+
+        def flat(symbol: sp.Symbol) -> str | None:
+            var = self.variables.get(symbol.name)
+            return None if var is None else f"{var.name}[i]" if var.shape else var.name
+
+        printer = CPrinter(self.printer_dtype, flat)
+        for node in sorted(value.atoms(Total), key=sp.default_sort_key):
+            name = f"sum{self.reductions}"
+            self.reductions += 1
+            size = _size(shape_of(node.args[0], self.variables))
+            lines.append(f"real_t {name} = {self.zero};")
+            lines += _unit_loop(size, statement(f"{name} += ", printer.doprint(node.args[0]), 2))
+            value = value.xreplace({node: sp.Symbol(name, real=True)})
+        if not st.target.shape:
+            return lines + statement(f"const real_t {st.target.name} = ", self.at(value, "0"), 1)
+        out = f"{st.target.name}[i]"
+        return lines + _unit_loop(
+            _size(st.target.shape), statement(f"{out} = ", printer.doprint(value), 2)
+        )
+
+
+def _size(shape: tuple[int | str, ...]) -> int:
+    """The number of entries of a shape without the batch dimension."""
+    size = 1
+    for dim in shape:
+        size *= int(dim)
+    return size
 
 
 def _unit_loop(width: int, body: list[str], start: int = 0, unit: str = "i") -> list[str]:
@@ -293,8 +327,10 @@ def looped_body(
         elif item.kind == "nn":
             rows, weight = item.operands
             n_mid = int(part.variables[weight.name].shape[0])
+            init, pre = writer.row_reductions(item.init)
             out = writer.entry(target, "j")
-            lines = _row_loop(_unit_loop(n_out, [f"{out} = {writer.zero};"], unit="j"))
+            start = statement(f"{out} = ", writer.at(init, "j"), 4)
+            lines = _row_loop(pre + _unit_loop(n_out, start, unit="j"))
             rows_at, rows_stride = writer.block(part.variables[rows.name])
             lines.append(
                 f"multiply_add(n_rows, {n_out}, {n_mid}, {rows_at}, {rows_stride}, "
@@ -380,12 +416,7 @@ def looped_body(
         loop_blocks += from_blocks(statement_blocks(derivation, [st], lambda s: code[id(s)]), 2)
     close_run()
     loop_blocks[0] = replace(loop_blocks[0], blank_before=False)
-    once_printer = writer.printer("0")
-
-    def once(st: Statement) -> list[str]:
-        return statement(f"const real_t {st.target.name} = ", once_printer.doprint(st.value), 1)
-
-    after_blocks = from_blocks(statement_blocks(derivation, after, once), depth=1)
+    after_blocks = from_blocks(statement_blocks(derivation, after, writer.once), depth=1)
     if before:
         note = "Before the loop: the sums over the batch start at zero"
         if transposed:

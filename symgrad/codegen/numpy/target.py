@@ -32,7 +32,7 @@ from symgrad.codegen.config import GeneratedFile
 from symgrad.codegen.numpy.buffers import Compiled, emit_body
 from symgrad.codegen.numpy.printer import NumpyPrinter
 from symgrad.codegen.pylayout import StatementWriter, Target, sequence_lines, target_lines
-from symgrad.codegen.pymodule import function_outputs, module_context
+from symgrad.codegen.pymodule import function_outputs, loss_variable, module_context
 from symgrad.codegen.pyprinter import MathPrinter, without_logaddexp
 from symgrad.derivation import Derivation
 from symgrad.program import (
@@ -108,7 +108,9 @@ def _vectorized(derivation: Derivation, program: Program) -> dict[str, object]:
         part = eliminate_common_subexpressions(prune(program, outputs), prefix="T")
         results = [out.whole.name for out in part.outputs if out.whole is not None]
         printer = NumpyPrinter(part.variables)
-        compiled = emit_body(part.statements, part.variables, results, printer, {"value": "float"})
+        compiled = emit_body(
+            part.statements, part.variables, results, printer, {loss_variable(program): "float"}
+        )
         table = {id(c.statement): c for c in compiled}
 
         def lines(statement: Statement, table: dict[int, Compiled] = table) -> list[str]:

@@ -82,9 +82,11 @@ class ExampleSection:
             ),
         ]
         blocks += [self.display(line) for line in self.lines.forward()]
+        blocks += self._once_per_batch(forward=True)
         blocks += [Heading("Backward pass"), self._going_backwards()]
         blocks += [self.display(line) for line in self.lines.backward()]
         blocks += self._gradients()
+        blocks += self._once_per_batch(forward=False)
         graph = self.b.graph(
             self.example,
             "The same numbers on the computational graph of "
@@ -139,6 +141,14 @@ class ExampleSection:
             + self.math(r"\sum_{i} y_{i} = 1")
             + f" and {self.fmt.ref(delta)} holds. Going backwards:"
         )
+
+    def _once_per_batch(self, forward: bool) -> list[Block]:
+        """The steps a layer kind adds once per batch (an objective, its gradients), for the
+        batch of this one sample; none for the plain network."""
+        lines = [self.display(line) for line in self.lines.once_per_batch(forward)]
+        if not lines:
+            return []
+        return [Text("Once per batch, here the batch of this one sample:"), *lines]
 
     def _gradients(self) -> list[Block]:
         blocks: list[Block] = [

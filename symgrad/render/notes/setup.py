@@ -243,6 +243,11 @@ def diagram(b: Builder) -> Diagram:
         columns.append(names)
     for k in range(1, L + 1):
         edges += [(source, end) for source in columns[k - 1] for end in columns[k]]
+    skips = [
+        (source, end)
+        for k, below in _skip_layers(b)
+        for source, end in zip(columns[below], columns[k], strict=True)
+    ]
     caption_y = lowest - 0.9
     for k, n in enumerate(sizes):
         what = "input" if k == 0 else ("output" if k == L else f"hidden {k}")
@@ -259,6 +264,11 @@ def diagram(b: Builder) -> Diagram:
         + f"{inline('W_{k}')} and {inline('b_{k}')} are the parameters between layers "
         f"{inline('k-1')} and {inline('k')}."
     )
+    if skips:
+        caption += (
+            " A dashed arc adds a unit's activation to the unit of the same number in the next "
+            "layer (a skip connection)."
+        )
     return Diagram(
         tuple(nodes),
         tuple(edges),
@@ -267,7 +277,18 @@ def diagram(b: Builder) -> Diagram:
         scaled=L > DIAGRAM_FULL_LAYERS,
         mermaid=mermaid(b),
         caption=caption,
+        skips=tuple(skips),
     )
+
+
+def _skip_layers(b: Builder) -> list[tuple[int, int]]:
+    """``(k, j)`` for each layer ``k`` that adds the activations of layer ``j`` to its own
+    unchanged (:meth:`~symgrad.ops.base.Op.skips`; ``x`` is layer 0)."""
+    found = []
+    for op in b.net.forward_order():
+        for q in op.skips():
+            found.append((op.layer, 0 if q.base == "x" else q.layer or 0))
+    return found
 
 
 def mermaid(b: Builder) -> tuple[str, ...]:
@@ -287,6 +308,9 @@ def mermaid(b: Builder) -> tuple[str, ...]:
     for k in range(1, L + 1):
         weights = f"{nt.quantity('W', k).plain}, {nt.quantity('b', k).plain}"
         lines.append(f'  {names[k - 1]} -- "{weights}" --> {names[k]}')
+    for k, below in _skip_layers(b):
+        added = nt.quantity("h", below).plain
+        lines.append(f'  L{below} -. "+ {added}" .-> L{k}')
     return tuple(lines)
 
 
@@ -311,6 +335,7 @@ def forward_blocks(b: Builder) -> list[Block]:
     ids = [i for i in forward_ids(b.net) if i.kind is not Kind.LOSS]
     groups = [tuple(b.compact_step(b.d.step(i), forward_notes(b, b.d.step(i)))) for i in ids]
     blocks += [Display(b.placed(list(rows))) for rows in joined(groups, FORWARD_ROWS)]
+    blocks += [Text(text) for text in b.net.remarks("setup")]
     loss = b.step(Kind.LOSS)
     blocks.append(
         Text(

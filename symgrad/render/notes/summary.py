@@ -94,8 +94,7 @@ def general_section(b: Builder) -> Section:
     layer kinds of this network change in it (their ops' remarks)."""
     g = b.g("k")
     blocks = [*_equations(b, g), *_algorithm(g)]
-    remarks = dict.fromkeys(text for op in b.net.ops for text in op.remarks(b.net, "general"))
-    blocks += [Text(text) for text in remarks]
+    blocks += [Text(text) for text in b.net.remarks("general")]
     tokens = {f"{{bp{n}}}": b.bp_ref(n) for n in range(1, 5)}
 
     def fill(text: str) -> str:

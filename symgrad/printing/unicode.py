@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import sympy as sp
+from sympy.printing.pretty.pretty_symbology import greek_unicode
 from sympy.printing.str import StrPrinter
 
 from symgrad import functions, notation
@@ -38,7 +39,7 @@ class UnicodePrinter(StrPrinter):
             return notation.UNICODE_LOSS
         if expr == notation.MEAN_LOSS:
             return notation.UNICODE_MEAN_LOSS
-        return expr.name
+        return greek_unicode.get(expr.name, expr.name)  # lambda as λ, as LaTeX writes it
 
     def _print_Indexed(self, expr: sp.Indexed) -> str:
         texts = [index_text(self, i) for i in expr.indices]

@@ -146,7 +146,12 @@ class _MatrixLowering(_Lowering):
         if found is not None:
             return found
         per_batch = q.gradient and q.base in ("a", "h")
-        made = Var(q.program, shape or self.shape(q), _role(q), Holds(q, per_batch=per_batch))
+        made = Var(
+            q.program,
+            self.shape(q) if shape is None else shape,
+            _role(q),
+            Holds(q, per_batch=per_batch),
+        )
         self.variables[made.name] = made
         self.holding[(q, ())] = made
         return made

@@ -68,8 +68,8 @@ class ComposedProof:
             nt.post(0, j): nt.post(0, j) for j in range(1, net.n(0) + 1)
         }
         for op in net.forward_order():
-            if isinstance(op, OutputAndLoss):
-                continue
+            if isinstance(op, OutputAndLoss) or next(op.forward(net), None) is None:
+                continue  # the loss is composed apart; an op of the batch alone has no entries
             for q in op.outputs:
                 for i in range(1, net.n(q.layer or 0) + 1):
                     entry = nt.entry(q, i)

@@ -14,6 +14,7 @@ and compared with the elementwise step they summarize. The catalogue's identitie
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import replace
@@ -44,6 +45,7 @@ from symgrad.proof.common import (
     seed_for,
 )
 from symgrad.proof.entries import ExplicitMatrices, is_zero
+from symgrad.spec import NetworkSpec
 
 # Symbolic checks of the forms of each step ---------------------------------------------------
 
@@ -71,7 +73,13 @@ def capped(net: Network) -> Network:
     sizes = tuple(mapping[n] for n in net.spec.sizes)
     if sizes == net.spec.sizes:
         return net
-    return Network(replace(net.spec, sizes=sizes))
+    return _network(replace(net.spec, sizes=sizes))
+
+
+@functools.lru_cache(maxsize=4)
+def _network(spec: NetworkSpec) -> Network:
+    """One shrunk copy per spec: its steps are built once for all the steps proved on it."""
+    return Network(spec)
 
 
 def check_step(net: Network, step: Step) -> Check:

@@ -319,14 +319,30 @@ def render_example_text(derivation: Derivation, example: WorkedExample) -> str:
     vectors = vector_forms(net)
     for id in forward_ids(net):
         out += _text_line(derivation, example, id, vectors)
-    for id in batch_only_ids(net, forward=True):
-        out += _text_line(derivation, example, id, vectors)
+    out += _once_per_batch(derivation, example, batch_only_ids(net, forward=True), vectors)
     out += ["", "Backward pass"]
     for id in backward_ids(net):
         out += _text_line(derivation, example, id, vectors)
-    for id in batch_only_ids(net, forward=False):
-        out += _text_line(derivation, example, id, vectors)
+    out += _once_per_batch(derivation, example, batch_only_ids(net, forward=False), vectors)
     return "\n".join(out) + "\n"
+
+
+#: What introduces the steps a layer kind adds once per batch, in the example.
+ONCE_PER_BATCH = "Once per batch, here the batch of this one sample:"
+
+
+def _once_per_batch(
+    derivation: Derivation,
+    example: WorkedExample,
+    ids: list[StepId],
+    vectors: dict[Quantity, tuple[sp.Basic, sp.Basic]],
+) -> list[str]:
+    if not ids:
+        return []
+    lines = [ONCE_PER_BATCH]
+    for id in ids:
+        lines += _text_line(derivation, example, id, vectors)
+    return lines
 
 
 def _text_line(
@@ -350,6 +366,7 @@ def _text_line(
 
 
 __all__ = [
+    "ONCE_PER_BATCH",
     "ExampleLines",
     "backward_ids",
     "batch_only_ids",

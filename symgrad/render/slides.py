@@ -281,7 +281,7 @@ def _forward_frames(builder: _SlideBuilder) -> list[Frame]:
         )
     ]
     blocks += [Display(builder.placed(list(rows))) for rows in joined(groups, 6)]
-    blocks += [Text(text) for text in builder.net.remarks("setup")]
+    blocks += builder.remarks("setup")
     blocks.append(Text(f"The per-sample loss, {builder.spec.pair.loss.display}:"))
     blocks.append(builder.step_display(builder.step(Kind.LOSS), notes=False))
     return pack("The forward pass", blocks)

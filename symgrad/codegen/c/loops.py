@@ -292,7 +292,7 @@ def looped_body(
 
     for item in items:
         st, target = item.st, item.st.target
-        if st.reads() & finished_after_loop:
+        if st.reads() & finished_after_loop and item.kind != "scalar":
             raise CodegenError(f"{target.name} reads a number that is known only after the loop")
         place(target)
         n_out = _width(target)

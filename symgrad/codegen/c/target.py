@@ -184,7 +184,7 @@ class CTarget:
                 body, scratch = looped_body(
                     derivation, program, outputs, dtype, block_macro=f"{macro}_WORK_ROWS"
                 )
-                pointers = _parameter_pointers(spec, function) + scratch.pointers
+                pointers = _parameter_pointers(program, function) + scratch.pointers
                 per_row = max(per_row, scratch.per_row)
                 fixed = max(fixed, scratch.fixed)
             functions.append(
@@ -240,8 +240,10 @@ class CTarget:
         }
 
 
-def _parameter_pointers(spec: NetworkSpec, function: str) -> list[str]:
-    """``const real_t *const W1 = params + 0;`` and, for the gradient, ``real_t *const dW1``."""
+def _parameter_pointers(program: Program, function: str) -> list[str]:
+    """``const real_t *const W1 = params + 0;`` and, for the gradient, ``real_t *const dW1``
+    (the variable that holds the gradient the program outputs)."""
+    spec = program.spec
     lines = []
     offset = 0
     grad = function == "loss_and_gradients"
@@ -250,7 +252,9 @@ def _parameter_pointers(spec: NetworkSpec, function: str) -> list[str]:
             q = nt.quantity(base, k)
             lines.append(f"const real_t *const {q.program} = params + {offset};")
             if grad:
-                lines.append(f"real_t *const {q.grad().program} = grad + {offset};")
+                held = program.output(q.json).whole
+                assert held is not None
+                lines.append(f"real_t *const {held.name} = grad + {offset};")
             offset += spec.sizes[k] * (spec.sizes[k - 1] if base == "W" else 1)
     if function == "forward":
         lines.append("real_t *const Yhat = yhat;")

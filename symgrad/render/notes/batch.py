@@ -176,7 +176,7 @@ def _backward(b: Builder, backward: list[Step]) -> list[Block]:
         layer_rows[-1].append(step)
     groups = [b.placed(batch_rows(b, group)) for group in layer_rows]
     blocks += [Display(rows) for rows in joined(groups, LAYER_ROWS)]
-    blocks += [Text(text) for text in b.net.remarks("batch")]
+    blocks += b.remarks("batch")
     blocks.append(
         Text(
             "These are the equations the generated code implements, in this order (the "

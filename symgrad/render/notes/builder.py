@@ -16,7 +16,7 @@ import sympy as sp
 
 from symgrad import printing
 from symgrad.derivation import Derivation, EntryMatrix, Form, Kind, Rule, Step, StepId
-from symgrad.render.document import Display, Graph, Row, matrix_tex
+from symgrad.render.document import Display, Graph, Row, Text, matrix_tex
 from symgrad.render.example import graph_caption
 from symgrad.render.graph import GRAPH_MAX_LAYERS, computational_graph
 from symgrad.render.notes.formats import Format
@@ -281,3 +281,15 @@ class Builder:
     def bp_ref(self, n: int) -> str:
         """A reference to (BP1)-(BP4): ``\\eqref`` in LaTeX, the tag itself in Markdown."""
         return self.fmt.ref_label(f"bp{n}", f"(BP{n})")
+
+    def remarks(self, part: str) -> list[Text]:
+        """What the ops say in ``part`` (:meth:`~symgrad.network.Network.remarks`), with
+        ``{bp1}``...``{bp4}`` and ``{ref:KEY}`` (the step ``KEY``) made references."""
+        texts = []
+        for text in self.net.remarks(part):
+            for n in range(1, 5):
+                text = text.replace(f"{{bp{n}}}", self.bp_ref(n))
+            for step in self.d:
+                text = text.replace(f"{{ref:{step.key}}}", self.fmt.ref(step))
+            texts.append(Text(text))
+        return texts

@@ -91,18 +91,5 @@ def generic_lhs(b: Builder, step: Step) -> str:
     }
     if kind in elementwise:
         return b.tex(elementwise[kind], inline=True)
-    return _GENERIC_MATRICES[kind]
-
-
-_GENERIC_MATRICES = {
-    Kind.HIDDEN_GRAD_VECTOR: r"\nabla_{h_{k}} \mathcal{L}",
-    Kind.HIDDEN_DELTA_VECTOR: r"\nabla_{a_{k}} \mathcal{L}",
-    Kind.WEIGHT_MATRIX: r"\nabla_{W_{k}} \mathcal{L}",
-    Kind.BIAS_VECTOR: r"\nabla_{b_{k}} \mathcal{L}",
-    Kind.BATCH_FORWARD: "A_{k}",
-    Kind.BATCH_ACTIVATION: "H_{k}",
-    Kind.BATCH_WEIGHT: r"\nabla_{W_{k}} \bar{\mathcal{L}}",
-    Kind.BATCH_BIAS: r"\nabla_{b_{k}} \bar{\mathcal{L}}",
-    Kind.BATCH_HIDDEN_GRAD: "G_{k}",
-    Kind.BATCH_HIDDEN_DELTA: r"\Delta_{k}",
-}
+    assert isinstance(step.lhs, nt.QuantitySymbol)
+    return nt.latex_at_layer(step.lhs, "k")

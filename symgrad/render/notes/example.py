@@ -12,7 +12,13 @@ import re
 from symgrad import notation as nt
 from symgrad.derivation import Kind
 from symgrad.render.document import Block, Display, Heading, Row, Section, Text
-from symgrad.render.example import ExampleLine, ExampleLines, rule_sentences, split_sum
+from symgrad.render.example import (
+    ONCE_PER_BATCH,
+    ExampleLine,
+    ExampleLines,
+    rule_sentences,
+    split_sum,
+)
 from symgrad.render.notes.builder import Builder
 from symgrad.render.numbers import SIGNIFICANT, bmatrix
 from symgrad.worked import WorkedExample
@@ -148,7 +154,7 @@ class ExampleSection:
         lines = [self.display(line) for line in self.lines.once_per_batch(forward)]
         if not lines:
             return []
-        return [Text("Once per batch, here the batch of this one sample:"), *lines]
+        return [Text(ONCE_PER_BATCH), *lines]
 
     def _gradients(self) -> list[Block]:
         blocks: list[Block] = [

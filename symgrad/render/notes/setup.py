@@ -335,7 +335,7 @@ def forward_blocks(b: Builder) -> list[Block]:
     ids = [i for i in forward_ids(b.net) if i.kind is not Kind.LOSS]
     groups = [tuple(b.compact_step(b.d.step(i), forward_notes(b, b.d.step(i)))) for i in ids]
     blocks += [Display(b.placed(list(rows))) for rows in joined(groups, FORWARD_ROWS)]
-    blocks += [Text(text) for text in b.net.remarks("setup")]
+    blocks += b.remarks("setup")
     loss = b.step(Kind.LOSS)
     blocks.append(
         Text(

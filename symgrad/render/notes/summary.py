@@ -94,7 +94,7 @@ def general_section(b: Builder) -> Section:
     layer kinds of this network change in it (their ops' remarks)."""
     g = b.g("k")
     blocks = [*_equations(b, g), *_algorithm(g)]
-    blocks += [Text(text) for text in b.net.remarks("general")]
+    blocks += b.remarks("general")
     tokens = {f"{{bp{n}}}": b.bp_ref(n) for n in range(1, 5)}
 
     def fill(text: str) -> str:

@@ -71,6 +71,27 @@ EXAMPLES: tuple[Example, ...] = (
     Example("notes/mlp-2-2-2-example-0.tex", ("latex", "2", "2", "2", "--example", "0")),
     Example("notes/mlp-2-2-2-example-0.md", ("markdown", "2", "2", "2", "--example", "0")),
     Example("slides/mlp-3-3-2-example-0.tex", ("slides", "3", "3", "2", "--example", "0")),
+    # The layer kinds: weight decay, and residual connections.
+    Example(
+        "example/mlp-2-2-2-weight-decay-seed-0.txt",
+        ("example", "2", "2", "2", "--weight-decay", "0.01", "--seed", "0"),
+    ),
+    Example(
+        "notes/mlp-3-3-2-weight-decay.md", ("markdown", "3", "3", "2", "--weight-decay", "0.01")
+    ),
+    Example(
+        "numpy/mlp_3_3_2_weight_decay_vectorized.py",
+        ("codegen", "3", "3", "2", "--weight-decay", "0.01"),
+    ),
+    Example("derive/mlp-2-3-3-2-residual.txt", ("derive", "2", "3", "3", "2", "--residual")),
+    Example(
+        "notes/mlp-2-3-3-2-residual-example-0.tex",
+        ("latex", "2", "3", "3", "2", "--residual", "--example", "0"),
+    ),
+    Example(
+        "c/mlp_2_3_3_2_residual.c",
+        ("codegen", "2", "3", "3", "2", "--residual", "--target", "c", "--style", "looped"),
+    ),
 )
 
 #: Commands whose output is printed, not written with -o.

@@ -17,9 +17,14 @@ value given (text) against the layer sizes, and the value the spec keeps.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import sympy as sp
+
+from symgrad.errors import SpecError
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,42 @@ class Option:
         return [self.flag, str(value)]
 
 
+#: Largest ``--weight-decay``: past it the penalty swamps any loss.
+MAX_WEIGHT_DECAY = 10**6
+_DECIMAL = re.compile(r"(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][+-]?[0-9]{1,3})?")
+
+
+def _weight_decay(text: Any, sizes: tuple[int, ...]) -> str:
+    """``LAMBDA``: a decimal number above 0 and at most :data:`MAX_WEIGHT_DECAY`, kept as given
+    (the header of generated code writes it back)."""
+    value = str(text).strip()
+    if not _DECIMAL.fullmatch(value):
+        raise SpecError(f"--weight-decay takes a number such as 0.01 or 1e-4, got {value!r}")
+    number = sp.Rational(value)
+    if number <= 0:
+        raise SpecError("--weight-decay must be above 0 (leave it out for no decay)")
+    if number > MAX_WEIGHT_DECAY:
+        raise SpecError(f"--weight-decay is at most {MAX_WEIGHT_DECAY}, got {value}")
+    return value
+
+
+def residual_layers(sizes: tuple[int, ...]) -> list[int]:
+    """The hidden layers ``--residual`` makes residual: ``k >= 2`` with ``n_k = n_{k-1}`` (the
+    input is never added; the output layer is not hidden)."""
+    return [k for k in range(2, len(sizes) - 1) if sizes[k] == sizes[k - 1]]
+
+
+def _residual(value: Any, sizes: tuple[int, ...]) -> bool:
+    """``--residual``: refused when no hidden layer qualifies."""
+    if not residual_layers(sizes):
+        shown = "-".join(str(n) for n in sizes)
+        raise SpecError(
+            f"--residual needs a hidden layer k >= 2 as wide as the layer below it "
+            f"(n_k = n_(k-1)); {shown} has none"
+        )
+    return True
+
+
 #: What the network is (every command that builds one has them), in the order a command names
 #: them. The values of the first three are checked and kept by the spec itself.
 NETWORK: tuple[Option, ...] = (
@@ -72,6 +113,22 @@ NETWORK: tuple[Option, ...] = (
     ),
     Option("--output", "output", "output function: softmax (default), sigmoid, identity"),
     Option("--loss", "loss", "loss: cross-entropy (default), binary-cross-entropy, squared-error"),
+    Option(
+        "--weight-decay",
+        "weight_decay",
+        "L2 weight decay: the loss of a batch gains (LAMBDA/2) sum_k ||W_k||_F^2, once per "
+        "batch (biases are not decayed)",
+        metavar="LAMBDA",
+        parse=_weight_decay,
+    ),
+    Option(
+        "--residual",
+        "residual",
+        "residual connections: h_k = g(a_k) + h_{k-1} for every hidden layer k >= 2 as wide as "
+        "the layer below (the input is never added)",
+        switch=True,
+        parse=_residual,
+    ),
 )
 
 #: How the code is generated (``symgrad codegen``), in the order a command names them.

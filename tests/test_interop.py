@@ -8,6 +8,7 @@ mode); a module whose gradient is wrong on purpose makes both fail.
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,10 @@ NETS = {
     "3-3-2": NetworkSpec.parse([3, 3, 2]),
     "2-4-3-3-relu-tanh-sigmoid-bce": NetworkSpec.parse(
         [2, 4, 3, 3], activation="relu,tanh", output="sigmoid"
+    ),
+    # The layer kinds: weight decay and a residual layer.
+    "3-4-4-2-decay-residual": NetworkSpec.parse(
+        [3, 4, 4, 2], kinds={"weight_decay": "0.05", "residual": True}
     ),
 }
 
@@ -45,7 +50,7 @@ def modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ModuleType]:
         (file,) = generate(derive(spec, prove=False), "array-api")
         made[name] = _load(file.text, folder / f"m_{len(made)}.py")
         # The same module with the gradient of W1 wrong: every checker below must notice.
-        broken = file.text.replace('"W1": dW1,', '"W1": 1.01 * dW1,')
+        broken = re.sub(r'"W1": (\w+),', r'"W1": 1.01 * \1,', file.text)
         assert broken != file.text
         made[f"{name}-broken"] = _load(broken, folder / f"m_{len(made)}_broken.py")
     return made

@@ -12,7 +12,10 @@ import sympy as sp
 
 from symgrad.cli import main
 from symgrad.codegen.c.loader import find_compiler, load_c
+from symgrad.errors import ProofError
 from symgrad.gradcheck import check_gradients
+from symgrad.pipeline import derive
+from symgrad.spec import NetworkSpec
 
 
 @pytest.mark.parametrize("activation", ["tanh(x)*exp(1)", "sin(x)*exp(2)/3", "tanh(x)+log(2)"])
@@ -70,3 +73,25 @@ def test_total_of_a_constant_is_the_constant_times_the_entries() -> None:
     assert float(found) == pytest.approx(A.sum() + 2 * 3 * np.log(2))
     per_row = total(RowSum(ROW_A) + 5, units=3)
     assert float(evaluate_expression(per_row, {"A": A, BATCH_SIZE.name: 2})) == A.sum() + 2 * 5
+
+
+def test_the_numeric_proof_checks_the_forward_pass_of_the_program(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The numeric proof takes its forward pass from the program: an activation lowered wrong
+    (its backward pass still consistent with it) must not pass for the definition."""
+    from symgrad.ops.activation import Activate
+    from symgrad.steps import Kind
+
+    original = Activate.lower_matrix
+
+    def off(self: Activate, low: object, step: object) -> bool:
+        if getattr(step, "kind", None) is Kind.BATCH_ACTIVATION:
+            value = self.code_value(low.symbol(self.pre)) * sp.Rational(1001, 1000)  # type: ignore[attr-defined]
+            low.emit(self.outputs[0], value, step)  # type: ignore[attr-defined]
+            return True
+        return original(self, low, step)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Activate, "lower_matrix", off)
+    with pytest.raises(ProofError, match="h_1,1: the program's forward pass differs"):
+        derive(NetworkSpec.parse([3, 3, 2]), method="numeric")

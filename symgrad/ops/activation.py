@@ -220,6 +220,10 @@ class Activate(Op):
 
     # the numeric proof -------------------------------------------------------------------
 
+    def evaluate(self, values: Any) -> dict[Quantity, Any]:
+        """``h_k = g(a_k)``."""
+        return {self.outputs[0]: values.activation(self.layer, values.value(self.pre))}
+
     def tangent(self, values: Any, moved: dict[Quantity, Any]) -> dict[Quantity, Any]:
         """``dh_k = g'(a_k) (.) da_k``."""
         change = moved.get(self.pre)

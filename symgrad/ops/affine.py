@@ -251,6 +251,11 @@ class Affine(Op):
 
     # the numeric proof -----------------------------------------------------------------------
 
+    def evaluate(self, values: Any) -> dict[Quantity, Any]:
+        """``a_k = W_k h_{k-1} + b_k``."""
+        made = values.matvec(self.weight, values.value(self.source)) + values.value(self.bias)
+        return {self.outputs[0]: made}
+
     def tangent(self, values: Any, moved: dict[Quantity, Any]) -> dict[Quantity, Any]:
         """``da_k = W_k dh_{k-1}`` (a moved ``a_k`` itself is given, not pushed)."""
         change = moved.get(self.source)

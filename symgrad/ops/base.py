@@ -156,6 +156,11 @@ class Op:
 
     # The numeric proof ------------------------------------------------------------------
 
+    def evaluate(self, values: Any) -> dict[Quantity, Any]:
+        """Its outputs by its definition, from the values of its inputs at the point of the
+        numeric proof, which checks the program's forward pass against them (high precision)."""
+        return {}
+
     def tangent(self, values: Any, moved: dict[Quantity, Any]) -> dict[Quantity, Any]:
         """How its outputs move when its inputs move by ``moved`` (high precision)."""
         return {}

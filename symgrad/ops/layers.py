@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from symgrad.ops import residual, weight_decay
 from symgrad.ops.base import Op
 from symgrad.spec import NetworkSpec
 
 #: Each layer kind: ``(option, transform)``; ``transform(spec, ops)`` gives the ops with the
 #: kind's own, when the spec's value of ``option`` asks for it.
-LAYER_KINDS: tuple[tuple[str, Callable[[NetworkSpec, tuple[Op, ...]], tuple[Op, ...]]], ...] = ()
+LAYER_KINDS: tuple[tuple[str, Callable[[NetworkSpec, tuple[Op, ...]], tuple[Op, ...]]], ...] = (
+    (weight_decay.OPTION, weight_decay.applied),
+    (residual.OPTION, residual.applied),
+)
 
 
 def applied(spec: NetworkSpec, ops: tuple[Op, ...]) -> tuple[Op, ...]:

@@ -243,6 +243,8 @@ class Definitions:
         self.prediction = pair.output.prediction(lambda m: _LOGIT[m], i, j, n)
         self.term = pair.loss.term(_YHAT[i], _Y[i])
         self.g_prime = {k: elementwise(_mpmath(net.activation(k).derivative)) for k in range(1, L)}
+        self.g = {k: elementwise(_mpmath(net.activation(k).function)) for k in range(1, L)}
+        self.forward = forward
         self.a: dict[int, np.ndarray] = {}
         self.h: dict[int, np.ndarray] = {0: point.x}
         self.slopes: dict[int, np.ndarray] = {}
@@ -255,6 +257,18 @@ class Definitions:
     def slope(self, k: int) -> np.ndarray:
         """``g'(a_k)`` at the point."""
         return self.slopes[k]
+
+    def value(self, q: Quantity) -> np.ndarray:
+        """A quantity at the point: ``x``, a bias, or what the program's forward pass holds."""
+        if q.base == "x":
+            return self.point.x
+        if q.base == "b":
+            return self.point.biases[q.layer or 0]
+        return np.asarray(self.forward[q], dtype=object).reshape(-1)
+
+    def activation(self, k: int, a: np.ndarray) -> np.ndarray:
+        """``g(a)`` of layer ``k``, as the catalogue defines it (not as code computes it)."""
+        return self.g[k](a)  # type: ignore[no-any-return]
 
     def matvec(self, weight: Quantity, vector: np.ndarray) -> np.ndarray:
         """``W_k v`` exactly; one column of ``W_k`` when one entry of ``v`` is not 0."""
@@ -325,6 +339,7 @@ class NumericProof:
         point = random_point(net, self.seed, self.program)
         evaluated = self.program(point)
         definitions = Definitions(net, point, evaluated.forward)
+        self._check_forward(definitions)
         gradient = evaluated.gradients
         checks: dict[StepId, Check] = {}
         for k in range(1, net.L + 1):
@@ -363,6 +378,20 @@ class NumericProof:
             checks[StepId(Kind.WEIGHT, k)] = _check(len(weights), rows * cols, weight_error)
             checks[StepId(Kind.BIAS, k)] = _check(len(units), rows, bias_error)
         return checks
+
+    def _check_forward(self, definitions: Definitions) -> None:
+        """The program's forward pass against the definitions, op by op: each quantity an op
+        makes, computed by its definition from the program's values of its inputs."""
+        for op in self.net.forward_order():
+            for q, expected in op.evaluate(definitions).items():
+                held = definitions.value(q)
+                for unit, (want, got) in enumerate(zip(expected, held, strict=True), start=1):
+                    relative = float(abs(want - got) / max(mpmath.mpf(1), abs(want)))
+                    if not relative <= TOLERANCE:
+                        raise ProofError(
+                            f"{q.label(unit)}: the program's forward pass differs from its "
+                            f"definition by {relative:.3g} (relative, at {DIGITS} digits)"
+                        )
 
     def _sample(self, k: int) -> tuple[list[int], list[tuple[int, int]]]:
         """The biases and weights of layer ``k`` checked one by one: all of them while the work

@@ -68,21 +68,30 @@ class Option:
 
 #: Largest ``--weight-decay``: past it the penalty swamps any loss.
 MAX_WEIGHT_DECAY = 10**6
-_DECIMAL = re.compile(r"(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][+-]?[0-9]{1,3})?")
+#: Smallest ``--weight-decay`` above 0: ``lambda/2`` stays a normal number in float code.
+MIN_WEIGHT_DECAY = sp.Rational(1, 10**30)
+_DECIMAL = re.compile(
+    r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][+-]?[0-9]{1,3})?"
+)
 
 
-def _weight_decay(text: Any, sizes: tuple[int, ...]) -> str:
-    """``LAMBDA``: a decimal number above 0 and at most :data:`MAX_WEIGHT_DECAY`, kept as given
-    (the header of generated code writes it back)."""
+def _weight_decay(text: Any, sizes: tuple[int, ...]) -> str | None:
+    """``LAMBDA``: a finite decimal number, 0 or from :data:`MIN_WEIGHT_DECAY` to
+    :data:`MAX_WEIGHT_DECAY`, kept as given (the header of generated code writes it back); 0 is
+    no decay (None: the kind is not asked for)."""
     value = str(text).strip()
     if not _DECIMAL.fullmatch(value):
-        raise SpecError(f"--weight-decay takes a number such as 0.01 or 1e-4, got {value!r}")
+        raise SpecError(
+            f"--weight-decay takes a finite decimal number such as 0.01 or 1e-4, got {value!r}"
+        )
     number = sp.Rational(value)
-    if number <= 0:
-        raise SpecError("--weight-decay must be above 0 (leave it out for no decay)")
+    if number < 0:
+        raise SpecError(f"--weight-decay must be 0 or more (0 is no decay), got {value}")
     if number > MAX_WEIGHT_DECAY:
         raise SpecError(f"--weight-decay is at most {MAX_WEIGHT_DECAY}, got {value}")
-    return value
+    if 0 < number < MIN_WEIGHT_DECAY:  # lambda/2 would be 0 in float code
+        raise SpecError(f"--weight-decay is 0 (no decay) or at least 1e-30, got {value}")
+    return None if number == 0 else value.lstrip("+")
 
 
 def residual_layers(sizes: tuple[int, ...]) -> list[int]:

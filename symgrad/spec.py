@@ -151,7 +151,9 @@ def _kinds(given: Mapping[str, Any], sizes: tuple[int, ...]) -> tuple[tuple[str,
         if text is None or text is False:
             continue
         assert option.parse is not None
-        found.append((option.dest, option.parse(text, sizes)))
+        value = option.parse(text, sizes)
+        if value is not None:  # a value that asks for nothing (--weight-decay 0)
+            found.append((option.dest, value))
     return tuple(found)
 
 

@@ -36,9 +36,13 @@ class Named:
     activation: str | None = None
     output: str | None = None
     loss: str | None = None
+    #: The layer kinds' options by their name (``(("residual", True),)``).
+    kinds: tuple[tuple[str, object], ...] = ()
 
     def spec(self) -> NetworkSpec:
-        return NetworkSpec.parse(list(self.sizes), self.activation, self.output, self.loss)
+        return NetworkSpec.parse(
+            list(self.sizes), self.activation, self.output, self.loss, kinds=dict(self.kinds)
+        )
 
     @property
     def builtin(self) -> bool:

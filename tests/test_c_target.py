@@ -65,12 +65,21 @@ CASES = (
         Named("depth-1", (3, 2)),
         Named("width-1", (1, 1, 1), output="identity", loss="squared-error"),
         Named("depth-3-mixed", (2, 2, 2, 2), activation="tanh,relu"),
+        # The layer kinds: the penalty after the batch loop, the skip inside it.
+        Named(
+            "kinds-decay-residual",
+            (3, 4, 4, 2),
+            activation="tanh",
+            kinds=(("weight_decay", "0.05"), ("residual", True)),
+        ),
     ]
 )
 FORMS = ("unrolled", "looped")
 #: Float32 code for the pairs with a log in the loss and for the custom activation.
 FLOAT_CASES = [
-    c for c in CASES if "cross-entropy" in (c.loss or "") or c.activation == ACTIVATIONS[-1]
+    c
+    for c in CASES
+    if "cross-entropy" in (c.loss or "") or c.activation == ACTIVATIONS[-1] or c.kinds
 ]
 
 

@@ -110,11 +110,14 @@ def derived() -> dict[str, object]:
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["3", "3", "2", "--weight-decay", "abc"], "takes a number"),
-        (["3", "3", "2", "--weight-decay", "-0.1"], "takes a number"),
-        (["3", "3", "2", "--weight-decay", "nan"], "takes a number"),
-        (["3", "3", "2", "--weight-decay", "0"], "above 0"),
+        (["3", "3", "2", "--weight-decay", "abc"], "takes a finite decimal number"),
+        (["3", "3", "2", "--weight-decay", "-0.1"], "must be 0 or more"),
+        (["3", "3", "2", "--weight-decay", "nan"], "takes a finite decimal number"),
+        (["3", "3", "2", "--weight-decay", "inf"], "takes a finite decimal number"),
+        (["3", "3", "2", "--weight-decay", "1/2"], "takes a finite decimal number"),
+        (["3", "3", "2", "--weight-decay", "__import__('os')"], "takes a finite decimal number"),
         (["3", "3", "2", "--weight-decay", "1e7"], "at most"),
+        (["3", "3", "2", "--weight-decay", "1e-31"], "at least 1e-30"),
         (["3", "4", "2", "--residual"], "3-4-2 has none"),
         (["2", "3", "3", "--residual"], "2-3-3 has none"),
         (["3", "3", "--residual"], "3-3 has none"),
@@ -127,6 +130,17 @@ def test_a_layer_kind_the_network_cannot_have_is_refused_in_one_line(
     out, err = capsys.readouterr()
     assert status == 2 and out == ""
     assert err.startswith("symgrad: error: ") and words in err and err.count("\n") == 1
+
+
+def test_a_weight_decay_of_0_is_no_decay(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["codegen", "3", "3", "2", "--weight-decay", "0.0"]) == 0
+    zero = capsys.readouterr().out
+    assert main(["codegen", "3", "3", "2"]) == 0
+    assert zero == capsys.readouterr().out
+    assert (
+        NetworkSpec.parse([3, 3, 2], kinds={"weight_decay": "+0.010"}).kind("weight_decay")
+        == "0.010"
+    )
 
 
 def test_residual_layers_are_the_hidden_ones_as_wide_as_the_layer_below() -> None:
@@ -277,10 +291,17 @@ def test_generated_python_matches_the_oracle(
 
 
 @pytest.mark.parametrize(
-    ("target", "style"), [("numpy", "vectorized"), ("c", "looped"), ("c", "unrolled")]
+    ("target", "style"),
+    [
+        ("numpy", "vectorized"),
+        ("numpy", "unrolled"),
+        ("array-api", None),
+        ("c", "looped"),
+        ("c", "unrolled"),
+    ],
 )
 def test_symgrad_check_passes_generated_code_of_both_kinds(
-    derived: dict, tmp_path: Path, target: str, style: str
+    derived: dict, tmp_path: Path, target: str, style: str | None
 ) -> None:
     suffix = ".c" if target == "c" else ".py"
     files = generate(derived["both"], target, style, name="net")
@@ -288,6 +309,24 @@ def test_symgrad_check_passes_generated_code_of_both_kinds(
         (tmp_path / f"net{f.suffix}").write_text(f.text, encoding="utf-8")
     result = check_file(tmp_path / f"net{suffix}")
     assert result.passed, result.report()
+
+
+@pytest.mark.parametrize(
+    ("right", "wrong"),
+    [
+        ("dJW2 += 0.05 * W2", "dJW2 += 0.06 * W2"),  # the decay's gradient off
+        ("G1 += np.dot(Delta2, W2)", "G1 = np.dot(Delta2, W2)"),  # the skip term forgotten
+    ],
+)
+def test_symgrad_check_fails_code_with_a_kind_broken(
+    tmp_path: Path, right: str, wrong: str
+) -> None:
+    spec = NetworkSpec.parse([3, 4, 4, 2], kinds={"weight_decay": "0.05", "residual": True})
+    (file,) = generate(derive(spec, prove=False), "numpy")
+    assert file.text.count(right) == 1
+    (tmp_path / "net.py").write_text(file.text.replace(right, wrong), encoding="utf-8")
+    result = check_file(tmp_path / "net.py")
+    assert not result.passed
 
 
 def test_the_c_code_computes_the_penalty_after_the_batch_loop(derived: dict) -> None:

@@ -59,9 +59,13 @@ class Case:
     loss: str | None = None
     proved: bool = False
     options: NotesOptions = NotesOptions()
+    #: The layer kinds' options by their name (``(("residual", True),)``).
+    kinds: tuple[tuple[str, object], ...] = ()
 
     def derivation(self) -> Derivation:
-        spec = NetworkSpec.parse(list(self.sizes), self.activation, self.output, self.loss)
+        spec = NetworkSpec.parse(
+            list(self.sizes), self.activation, self.output, self.loss, kinds=dict(self.kinds)
+        )
         return derive(spec, prove=self.proved)
 
 
@@ -90,6 +94,13 @@ CASES: dict[str, Case] = {
         options=NotesOptions(example=5),
     ),
     "long-custom-example": Case((3, 3, 2), LONG_CUSTOM, options=NotesOptions(example=0)),
+    # the layer kinds: weight decay and a residual layer, with their worked example
+    "3333-kinds-example": Case(
+        (3, 3, 3, 3),
+        "tanh",
+        options=NotesOptions(example=0),
+        kinds=(("weight_decay", "0.05"), ("residual", True)),
+    ),
 }
 
 #: Page counts before this version of the notes (issue 10) and the most they may have now.

@@ -95,3 +95,28 @@ def test_the_numeric_proof_checks_the_forward_pass_of_the_program(
     monkeypatch.setattr(Activate, "lower_matrix", off)
     with pytest.raises(ProofError, match="h_1,1: the program's forward pass differs"):
         derive(NetworkSpec.parse([3, 3, 2]), method="numeric")
+
+
+def test_per_layer_activations_print_the_layers_own_derivative(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With one activation per layer, the matrix form of the hidden delta of layer 2 writes
+    ``g_2'`` (it wrote ``g'``, which names no function of that network)."""
+    assert main(["latex", "2", "3", "3", "2", "--activation", "tanh,relu"]) == 0
+    out = capsys.readouterr().out
+    assert r"\odot g_{2}'(a_{2})" in out and r"\odot g_{2}'(A_{2})" in out
+    assert r"\odot g'(" not in out
+
+
+def test_the_terminal_writes_minus_a_sum_as_latex_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """``-sum`` is ``-Σ`` in the terminal, as ``-\\sum`` in LaTeX (it was ``-1 Σ``)."""
+    from symgrad.printing import latex, unicode
+
+    j, y = sp.Symbol("j", integer=True), sp.IndexedBase("y")
+    negated = -sp.Sum(y[j] * (2 - j), (j, 1, 2))
+    assert unicode(negated).startswith("-Σ[j=1..2] ")
+    assert latex(negated).startswith(r"- \sum_{j=1}^{2} ")
+    assert unicode(-3 * sp.Sum(y[j], (j, 1, 2))) == "-3 Σ[j=1..2] yⱼ"
+    assert main(["derive", "3", "3", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "= -Σ[j=1..2] yⱼ·(δᵢⱼ - ŷᵢ)" in out and "-1 Σ" not in out

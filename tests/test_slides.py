@@ -36,9 +36,13 @@ class Case:
     output: str | None = None
     loss: str | None = None
     example: int | None = None
+    #: The layer kinds' options by their name (``(("residual", True),)``).
+    kinds: tuple[tuple[str, object], ...] = ()
 
     def derivation(self) -> Derivation:
-        spec = NetworkSpec.parse(list(self.sizes), self.activation, self.output, self.loss)
+        spec = NetworkSpec.parse(
+            list(self.sizes), self.activation, self.output, self.loss, kinds=dict(self.kinds)
+        )
         return derive(spec, prove=False)
 
 
@@ -50,6 +54,9 @@ CASES = {
     "32-sigmoid-bce-example": Case((3, 2), None, "sigmoid", "binary-cross-entropy", 0),
     "3333-mixed-example": Case((3, 3, 3, 3), "tanh,relu", "sigmoid", "binary-cross-entropy", 5),
     "long-custom-example": Case((3, 3, 2), LONG_CUSTOM, example=0),
+    "2332-kinds-example": Case(
+        (2, 3, 3, 2), example=0, kinds=(("weight_decay", "0.01"), ("residual", True))
+    ),
 }
 
 

@@ -141,6 +141,8 @@ def _row_points(latex: str) -> float:
     rest = _MATRIX.sub("M", latex)
     if re.search(r"\\sum_\{[^}]*\}\^", rest):
         base = 30.0  # limits above and below
+    elif re.search(r"\\frac\{[^{}]*\\frac", rest):
+        base = 36.0  # a fraction in a numerator, in brackets as tall
     elif r"\dfrac" in rest or r"\frac" in rest:
         base = 24.0
     elif "^{" in rest or r"\sum" in rest:

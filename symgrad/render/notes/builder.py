@@ -245,11 +245,26 @@ class Builder:
         """Each step on one line as ``lhs = final``, numbered, with a note pointing to the same
         step of the layer written in full (``like``)."""
         rows = []
+        skipped = self.skip_shares()
         for step, model in zip(steps, like, strict=True):
             note = f"as {self.fmt.note_ref(model)}" if model is not step else ""
+            if note and (step.id in skipped) != (model.id in skipped):
+                # a skip connection adds its term to one of the two, not to the other
+                note += ", plus the skip term" if step.id in skipped else ", without the skip term"
             left, right = self.tex(step.lhs, inline=True), self.tex(step.final, inline=True)
             rows.append(self.row(step, left, f"= {right}", note, True))
         return rows
+
+    def skip_shares(self) -> frozenset[StepId]:
+        """The gradient steps a skip connection adds a term to (the inputs an op adds
+        unchanged, :meth:`~symgrad.ops.base.Op.skips`)."""
+        net = self.net
+        return frozenset(
+            s.id
+            for op in net.forward_order()
+            for q in op.skips()
+            for s in (*op.backward(net, q), *op.batch_backward(net, q))
+        )
 
     def compact_step(self, step: Step, notes: Sequence[str]) -> list[Row]:
         """A step as compact as it prints (partials with a slash, sums with their limits beside

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sympy as sp
 
+from symgrad.catalogue.activations import ACTIVATIONS
+from symgrad.catalogue.outputs import LOSSES, OUTPUTS
 from symgrad.errors import SpecError
 
 
@@ -111,17 +113,24 @@ def _residual(value: Any, sizes: tuple[int, ...]) -> bool:
     return True
 
 
+def _names(catalogued: Iterable[str]) -> str:
+    """The catalogue's names for a help text, its first (the default) marked: a new entry of the
+    catalogue is named here without an edit."""
+    first, *rest = catalogued
+    return ", ".join([f"{first} (default)", *rest])
+
+
 #: What the network is (every command that builds one has them), in the order a command names
 #: them. The values of the first three are checked and kept by the spec itself.
 NETWORK: tuple[Option, ...] = (
     Option(
         "--activation",
         "activation",
-        "hidden activation: sigmoid (default), tanh, relu, leaky-relu, softplus, identity, "
+        f"hidden activation: {_names(ACTIVATIONS)}, "
         'or an expression in x such as "x/(1+abs(x))"; a comma list gives one per hidden layer',
     ),
-    Option("--output", "output", "output function: softmax (default), sigmoid, identity"),
-    Option("--loss", "loss", "loss: cross-entropy (default), binary-cross-entropy, squared-error"),
+    Option("--output", "output", f"output function: {_names(OUTPUTS)}"),
+    Option("--loss", "loss", f"loss: {_names(LOSSES)}"),
     Option(
         "--weight-decay",
         "weight_decay",

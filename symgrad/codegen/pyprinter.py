@@ -87,9 +87,6 @@ class MathPrinter(PythonCodePrinter):
         assert entry is not None
         return self._function(entry, self._print(expr.args[0]))
 
-    _print_exp = _print_log = _print_tanh = _print_sin = _print_cos = _print_registered
-    _print_Abs = _print_log1p = _print_expm1 = _print_registered
-
     def doprint(self, expr: Any, assign_to: Any = None) -> str:
         # Refuse unsupported functions up front with a message that names them.
         if isinstance(expr, sp.Basic):
@@ -222,6 +219,13 @@ class MathPrinter(PythonCodePrinter):
         if isinstance(expr, sp.Integer):
             return f"{int(expr)}.0"
         return str(self._print(expr))
+
+
+# Every function of the registry with a SymPy class and a Python spelling prints as the registry
+# spells it, so a new entry needs no method here (``sign``, a choice in code, has its own).
+for _entry in functions.FUNCTIONS:
+    if _entry.sympy is not None and _entry.math is not None:
+        setattr(MathPrinter, f"_print_{_entry.sympy.__name__}", MathPrinter._print_registered)
 
 
 class ArrayPrinter(MathPrinter):

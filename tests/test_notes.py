@@ -233,7 +233,7 @@ def test_the_gap_check_finds_cramped_rows(tmp_path: Path, monkeypatch: pytest.Mo
     """The old separator, ``\\\\[1.5ex]``, left the rows of fractions 1.5 pt apart."""
     _require("pdftotext", "install poppler-utils")
     monkeypatch.setattr(document, "LATEX_ROW_GAP", r"\\[1.5ex]")
-    monkeypatch.setattr("symgrad.render.notes.LATEX_ROW_GAP", r"\\[1.5ex]")
+    monkeypatch.setattr("symgrad.render.notes.formats.LATEX_ROW_GAP", r"\\[1.5ex]")
     source = render_latex(CASES["332-sigmoid"].derivation(), options=NotesOptions(checks="none"))
     gaps = row_gaps(_compile(source, tmp_path).pdf, matrices_only=True)
     assert gaps[0].points < MIN_LINE_GAP < MIN_ROW_GAP

@@ -46,8 +46,11 @@ def _sigmoid(z: sp.Expr) -> sp.Expr:
 
 
 def _stable_sigmoid(z: sp.Expr) -> sp.Expr:
-    """``1/(1 + exp(-z)) = (1 + tanh(z/2))/2``, which cannot overflow."""
-    return (1 + sp.tanh(z / 2)) / 2
+    """``1/(1 + exp(-z))`` from ``e = exp(-|z|)``: ``1/(1 + e)`` for ``z >= 0``, ``e/(1 + e)``
+    below. ``e`` cannot overflow, and neither branch subtracts, so the value keeps its full
+    relative accuracy on both sides (``(1 + tanh(z/2))/2`` is 0 below ``z = -38``)."""
+    e = sp.exp(-sp.Abs(z))
+    return sp.Piecewise((1, z >= 0), (e, True)) / (1 + e)
 
 
 def _ordered(*terms: sp.Expr) -> sp.Expr:
@@ -164,6 +167,11 @@ def _replace_keeping_order(expr: sp.Expr, mapping: dict[sp.Expr, sp.Expr]) -> sp
 
 
 _NO_OVERFLOW = "which cannot overflow"
+#: How the code computes the sigmoid, for the comment above it.
+_EXACT_SIGMOID = (
+    "computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot "
+    "overflow and keeps full relative accuracy on both sides"
+)
 #: Where a built-in activation is defined and smooth: everywhere, or everywhere but its kink.
 _EVERYWHERE = {"domain": sp.S.Reals, "smooth_domain": sp.S.Reals}
 _KINK_AT_ZERO = {"domain": sp.S.Reals, "smooth_domain": sp.S.Reals - sp.FiniteSet(0)}
@@ -178,7 +186,7 @@ ACTIVATIONS: dict[str, Activation] = {
         _sigmoid(X) * (1 - _sigmoid(X)),
         _product(H, _ordered(1, -H)),
         stable=_stable_sigmoid(X),
-        stable_note=f"computed as (1 + tanh(a/2))/2, {_NO_OVERFLOW}",
+        stable_note=_EXACT_SIGMOID,
         slope=H * (1 - H),
         slope_note="sigmoid'(a) = h (1 - h), from the activation",
         **_EVERYWHERE,
@@ -367,7 +375,7 @@ OUTPUTS_BY_NAME: dict[str, OutputFunction] = {
         lambda logit, i, j, n: _sigmoid(logit(i)),
         _sigmoid_jacobian,
         code=_stable_sigmoid(ROW_A),
-        code_note=f"computed as (1 + tanh(a/2))/2, {_NO_OVERFLOW}",
+        code_note=_EXACT_SIGMOID,
     ),
     "identity": OutputFunction(
         "identity",
@@ -570,7 +578,7 @@ _pair(
             "from a_L without forming yhat: log yhat = -softplus(-a) and log(1 - yhat) = "
             "-softplus(a), so L = sum_i [softplus(a_i) - y_i a_i], softplus(a) = logaddexp(a, 0)"
         ),
-        delta_note=f"yhat = (1 + tanh(a/2))/2, {_NO_OVERFLOW}",
+        delta_note=f"yhat {_EXACT_SIGMOID}",
         # (-y/yhat + (1-y)/(1-yhat)) yhat (1-yhat) = (1-y) yhat - y (1-yhat)
         delta_algebra=lambda yhat, y, i, j, n: (
             (

@@ -191,8 +191,10 @@ def forward(params: Params, X: Array) -> Array:
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    H1 = 0.5 * xp.tanh(0.5 * A1) + 0.5
+    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
+    #   and keeps full relative accuracy on both sides.
+    T0 = xp.exp(-xp.abs(A1))
+    H1 = xp.where(A1 >= 0.0, 1.0, T0) / (T0 + 1)
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = b2 + H1 @ W2.T
@@ -218,8 +220,10 @@ def loss(params: Params, X: Array, Y: Array) -> Array:
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    H1 = 0.5 * xp.tanh(0.5 * A1) + 0.5
+    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
+    #   and keeps full relative accuracy on both sides.
+    T0 = xp.exp(-xp.abs(A1))
+    H1 = xp.where(A1 >= 0.0, 1.0, T0) / (T0 + 1)
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = b2 + H1 @ W2.T
@@ -254,8 +258,10 @@ def loss_and_gradients(params: Params, X: Array, Y: Array) -> tuple[Array, Param
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    H1 = 0.5 * xp.tanh(0.5 * A1) + 0.5
+    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
+    #   and keeps full relative accuracy on both sides.
+    T0 = xp.exp(-xp.abs(A1))
+    H1 = xp.where(A1 >= 0.0, 1.0, T0) / (T0 + 1)
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = b2 + H1 @ W2.T

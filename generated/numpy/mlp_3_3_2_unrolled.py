@@ -160,10 +160,14 @@ def forward(params: Params, X: ArrayLike) -> Array:
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    h1_0 = 0.5 * math.tanh(0.5 * a1_0) + 0.5
-    h1_1 = 0.5 * math.tanh(0.5 * a1_1) + 0.5
-    h1_2 = 0.5 * math.tanh(0.5 * a1_2) + 0.5
+    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
+    #   and keeps full relative accuracy on both sides.
+    t0 = math.exp(-abs(a1_0))
+    h1_0 = (1.0 if a1_0 >= 0.0 else t0) / (t0 + 1)
+    t1 = math.exp(-abs(a1_1))
+    h1_1 = (1.0 if a1_1 >= 0.0 else t1) / (t1 + 1)
+    t2 = math.exp(-abs(a1_2))
+    h1_2 = (1.0 if a1_2 >= 0.0 else t2) / (t2 + 1)
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -171,15 +175,15 @@ def forward(params: Params, X: ArrayLike) -> Array:
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
-    t0 = -max(a2_0, a2_1)
-    z2_0 = a2_0 + t0
-    z2_1 = a2_1 + t0
+    t3 = -max(a2_0, a2_1)
+    z2_0 = a2_0 + t3
+    z2_1 = a2_1 + t3
     e2_0 = math.exp(z2_0)
     e2_1 = math.exp(z2_1)
     s2 = e2_0 + e2_1
-    t1 = 1.0 / s2
-    yhat0 = e2_0 * t1
-    yhat1 = e2_1 * t1
+    t4 = 1.0 / s2
+    yhat0 = e2_0 * t4
+    yhat1 = e2_1 * t4
 
     # The prediction, one entry per output unit.
     Yhat = np.array(
@@ -209,10 +213,14 @@ def _forward_batch(weights: tuple[Array, ...], X: Array) -> Array:
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    h1_0 = 0.5 * np.tanh(0.5 * a1_0) + 0.5
-    h1_1 = 0.5 * np.tanh(0.5 * a1_1) + 0.5
-    h1_2 = 0.5 * np.tanh(0.5 * a1_2) + 0.5
+    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
+    #   and keeps full relative accuracy on both sides.
+    t0 = np.exp(-np.abs(a1_0))
+    h1_0 = np.where(a1_0 >= 0.0, 1.0, t0) / (t0 + 1)
+    t1 = np.exp(-np.abs(a1_1))
+    h1_1 = np.where(a1_1 >= 0.0, 1.0, t1) / (t1 + 1)
+    t2 = np.exp(-np.abs(a1_2))
+    h1_2 = np.where(a1_2 >= 0.0, 1.0, t2) / (t2 + 1)
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -220,15 +228,15 @@ def _forward_batch(weights: tuple[Array, ...], X: Array) -> Array:
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
-    t0 = -np.maximum(a2_0, a2_1)
-    z2_0 = a2_0 + t0
-    z2_1 = a2_1 + t0
+    t3 = -np.maximum(a2_0, a2_1)
+    z2_0 = a2_0 + t3
+    z2_1 = a2_1 + t3
     e2_0 = np.exp(z2_0)
     e2_1 = np.exp(z2_1)
     s2 = e2_0 + e2_1
-    t1 = 1.0 / s2
-    yhat0 = e2_0 * t1
-    yhat1 = e2_1 * t1
+    t4 = 1.0 / s2
+    yhat0 = e2_0 * t4
+    yhat1 = e2_1 * t4
 
     # The prediction, one entry per output unit.
     Yhat = np.column_stack(
@@ -262,10 +270,14 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    h1_0 = 0.5 * math.tanh(0.5 * a1_0) + 0.5
-    h1_1 = 0.5 * math.tanh(0.5 * a1_1) + 0.5
-    h1_2 = 0.5 * math.tanh(0.5 * a1_2) + 0.5
+    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
+    #   and keeps full relative accuracy on both sides.
+    t0 = math.exp(-abs(a1_0))
+    h1_0 = (1.0 if a1_0 >= 0.0 else t0) / (t0 + 1)
+    t1 = math.exp(-abs(a1_1))
+    h1_1 = (1.0 if a1_1 >= 0.0 else t1) / (t1 + 1)
+    t2 = math.exp(-abs(a1_2))
+    h1_2 = (1.0 if a1_2 >= 0.0 else t2) / (t2 + 1)
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -273,9 +285,9 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
-    t0 = -max(a2_0, a2_1)
-    z2_0 = a2_0 + t0
-    z2_1 = a2_1 + t0
+    t3 = -max(a2_0, a2_1)
+    z2_0 = a2_0 + t3
+    z2_1 = a2_1 + t3
     e2_0 = math.exp(z2_0)
     e2_1 = math.exp(z2_1)
     s2 = e2_0 + e2_1
@@ -307,10 +319,14 @@ def _loss_batch(weights: tuple[Array, ...], X: Array, Y: Array) -> float:
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    h1_0 = 0.5 * np.tanh(0.5 * a1_0) + 0.5
-    h1_1 = 0.5 * np.tanh(0.5 * a1_1) + 0.5
-    h1_2 = 0.5 * np.tanh(0.5 * a1_2) + 0.5
+    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
+    #   and keeps full relative accuracy on both sides.
+    t0 = np.exp(-np.abs(a1_0))
+    h1_0 = np.where(a1_0 >= 0.0, 1.0, t0) / (t0 + 1)
+    t1 = np.exp(-np.abs(a1_1))
+    h1_1 = np.where(a1_1 >= 0.0, 1.0, t1) / (t1 + 1)
+    t2 = np.exp(-np.abs(a1_2))
+    h1_2 = np.where(a1_2 >= 0.0, 1.0, t2) / (t2 + 1)
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -318,9 +334,9 @@ def _loss_batch(weights: tuple[Array, ...], X: Array, Y: Array) -> float:
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
-    t0 = -np.maximum(a2_0, a2_1)
-    z2_0 = a2_0 + t0
-    z2_1 = a2_1 + t0
+    t3 = -np.maximum(a2_0, a2_1)
+    z2_0 = a2_0 + t3
+    z2_1 = a2_1 + t3
     e2_0 = np.exp(z2_0)
     e2_1 = np.exp(z2_1)
     s2 = e2_0 + e2_1
@@ -360,10 +376,14 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    h1_0 = 0.5 * math.tanh(0.5 * a1_0) + 0.5
-    h1_1 = 0.5 * math.tanh(0.5 * a1_1) + 0.5
-    h1_2 = 0.5 * math.tanh(0.5 * a1_2) + 0.5
+    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
+    #   and keeps full relative accuracy on both sides.
+    t0 = math.exp(-abs(a1_0))
+    h1_0 = (1.0 if a1_0 >= 0.0 else t0) / (t0 + 1)
+    t1 = math.exp(-abs(a1_1))
+    h1_1 = (1.0 if a1_1 >= 0.0 else t1) / (t1 + 1)
+    t2 = math.exp(-abs(a1_2))
+    h1_2 = (1.0 if a1_2 >= 0.0 else t2) / (t2 + 1)
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -371,9 +391,9 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
-    t0 = -max(a2_0, a2_1)
-    z2_0 = a2_0 + t0
-    z2_1 = a2_1 + t0
+    t3 = -max(a2_0, a2_1)
+    z2_0 = a2_0 + t3
+    z2_1 = a2_1 + t3
     e2_0 = math.exp(z2_0)
     e2_1 = math.exp(z2_1)
     s2 = e2_0 + e2_1
@@ -381,16 +401,16 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
-    t1 = y0 + y1
-    sample_loss = t1 * math.log(s2) - y0 * z2_0 - y1 * z2_1
+    t4 = y0 + y1
+    sample_loss = t4 * math.log(s2) - y0 * z2_0 - y1 * z2_1
     value = sample_loss
 
     # (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
     #   for any y; divided by B for the mean.
-    t2 = t1 / s2
-    d2_0 = e2_0 * t2 - y0
-    d2_1 = e2_1 * t2 - y1
+    t5 = t4 / s2
+    d2_0 = e2_0 * t5 - y0
+    d2_1 = e2_1 * t5 - y1
 
     # (eq. 13) ∂L/∂W₂ᵢⱼ = ∂L/∂a₂ᵢ·h₁ⱼ
     dW2_0_0 = d2_0 * h1_0
@@ -491,10 +511,14 @@ def _loss_and_gradients_batch(
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    h1_0 = 0.5 * np.tanh(0.5 * a1_0) + 0.5
-    h1_1 = 0.5 * np.tanh(0.5 * a1_1) + 0.5
-    h1_2 = 0.5 * np.tanh(0.5 * a1_2) + 0.5
+    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
+    #   and keeps full relative accuracy on both sides.
+    t0 = np.exp(-np.abs(a1_0))
+    h1_0 = np.where(a1_0 >= 0.0, 1.0, t0) / (t0 + 1)
+    t1 = np.exp(-np.abs(a1_1))
+    h1_1 = np.where(a1_1 >= 0.0, 1.0, t1) / (t1 + 1)
+    t2 = np.exp(-np.abs(a1_2))
+    h1_2 = np.where(a1_2 >= 0.0, 1.0, t2) / (t2 + 1)
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -502,9 +526,9 @@ def _loss_and_gradients_batch(
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
-    t0 = -np.maximum(a2_0, a2_1)
-    z2_0 = a2_0 + t0
-    z2_1 = a2_1 + t0
+    t3 = -np.maximum(a2_0, a2_1)
+    z2_0 = a2_0 + t3
+    z2_1 = a2_1 + t3
     e2_0 = np.exp(z2_0)
     e2_1 = np.exp(z2_1)
     s2 = e2_0 + e2_1
@@ -512,16 +536,16 @@ def _loss_and_gradients_batch(
     # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
-    t1 = y0 + y1
-    sample_loss = t1 * np.log(s2) - y0 * z2_0 - y1 * z2_1
+    t4 = y0 + y1
+    sample_loss = t4 * np.log(s2) - y0 * z2_0 - y1 * z2_1
     value = np.sum(sample_loss) / B
 
     # (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
     #   for any y; divided by B for the mean.
-    t2 = t1 / s2
-    d2_0 = (e2_0 * t2 - y0) / B
-    d2_1 = (e2_1 * t2 - y1) / B
+    t5 = t4 / s2
+    d2_0 = (e2_0 * t5 - y0) / B
+    d2_1 = (e2_1 * t5 - y1) / B
 
     # (eq. 13) ∂L/∂W₂ᵢⱼ = ∂L/∂a₂ᵢ·h₁ⱼ
     dW2_0_0 = np.dot(d2_0, h1_0)

@@ -147,13 +147,15 @@ def forward(params: Params, X: ArrayLike) -> Array:
     A1 += b1
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    # In place: A1 is not needed again.
-    H1 = A1
-    H1 *= 0.5
-    np.tanh(H1, out=H1)
-    H1 *= 0.5
-    H1 += 0.5
+    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
+    #   and keeps full relative accuracy on both sides.
+    # In place: T0 is not needed again.
+    T0 = np.abs(A1)
+    T0 *= -1.0
+    np.exp(T0, out=T0)
+    H1 = np.where(A1 >= 0.0, 1.0, T0)
+    T0 += 1.0
+    H1 /= T0
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = np.dot(H1, W2.T)
@@ -184,13 +186,15 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     A1 += b1
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    # In place: A1 is not needed again.
-    H1 = A1
-    H1 *= 0.5
-    np.tanh(H1, out=H1)
-    H1 *= 0.5
-    H1 += 0.5
+    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
+    #   and keeps full relative accuracy on both sides.
+    # In place: T0 is not needed again.
+    T0 = np.abs(A1)
+    T0 *= -1.0
+    np.exp(T0, out=T0)
+    H1 = np.where(A1 >= 0.0, 1.0, T0)
+    T0 += 1.0
+    H1 /= T0
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = np.dot(H1, W2.T)
@@ -230,13 +234,15 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     A1 += b1
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    # In place: A1 is not needed again.
-    H1 = A1
-    H1 *= 0.5
-    np.tanh(H1, out=H1)
-    H1 *= 0.5
-    H1 += 0.5
+    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
+    #   and keeps full relative accuracy on both sides.
+    # In place: T0 is not needed again.
+    T0 = np.abs(A1)
+    T0 *= -1.0
+    np.exp(T0, out=T0)
+    H1 = np.where(A1 >= 0.0, 1.0, T0)
+    T0 += 1.0
+    H1 /= T0
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = np.dot(H1, W2.T)
@@ -253,15 +259,15 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     # (eq. 25) L̄ = (1/B) Σ[s=1..B] L⁽ˢ⁾
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
-    T0 = Y.sum(axis=1, keepdims=True)
-    value = float((np.vdot(T0, np.log(S)) - np.vdot(Y, Z)) / B)
+    T1 = Y.sum(axis=1, keepdims=True)
+    value = float((np.vdot(T1, np.log(S)) - np.vdot(Y, Z)) / B)
 
     # (eq. 26) Δ₂ = 1/B (Ŷ - Y)
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
     #   for any y.
     # In place: E is not needed again.
     Delta2 = E
-    Delta2 *= T0 / S
+    Delta2 *= T1 / S
     Delta2 -= Y
     Delta2 /= B
 

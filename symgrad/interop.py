@@ -34,30 +34,19 @@ def torch_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:
     """``loss(params, X, Y)`` of ``module`` as a torch function whose backward pass is the
     generated gradient.
 
-    The result is the 0-d loss tensor. When grad mode is on and a parameter requires grad, the
-    forward pass runs ``module.loss_and_gradients`` once and keeps the gradients; ``backward``
-    scales them by the incoming gradient. Otherwise (evaluation, ``torch.no_grad()``) it runs
-    ``module.loss`` alone. ``X`` and ``Y`` must not require grad: the module has no gradient for
-    them. Second derivatives are not available (``once_differentiable``).
+    The result is the 0-d loss tensor. When grad mode is on and a parameter requires grad, one
+    call of ``module.loss_and_gradients`` gives the loss and the gradients, which the backward
+    pass scales by the incoming gradient; otherwise (evaluation, ``torch.no_grad()``) it runs
+    ``module.loss`` alone. It works under ``torch.func`` (``grad``, ``vjp``, ``vmap``,
+    ``jacrev``: the function has ``setup_context`` and a generated vmap rule) and under
+    ``torch.compile(fullgraph=True)``. ``X`` and ``Y`` must not require grad: the module has no
+    gradient for them. Second derivatives (``grad`` of ``grad``, ``hessian``) raise: the
+    generated gradient has no derivative of its own.
     """
     import torch
-    from torch.autograd.function import once_differentiable
 
     keys = _keys(module)
-
-    class GeneratedLoss(torch.autograd.Function):
-        """The generated module's loss; its backward pass is the generated gradient."""
-
-        @staticmethod
-        def forward(ctx: Any, X: Any, Y: Any, *weights: Any) -> Any:
-            value, grads = module.loss_and_gradients(dict(zip(keys, weights, strict=True)), X, Y)
-            ctx.grads = [grads[key] for key in keys]
-            return value
-
-        @staticmethod
-        @once_differentiable
-        def backward(ctx: Any, grad_output: Any) -> tuple[Any, ...]:
-            return (None, None, *(grad_output * g for g in ctx.grads))
+    function = _generated_loss(module, keys)
 
     def loss(params: Params, X: Any, Y: Any) -> Any:
         weights = [params[key] for key in keys]
@@ -69,11 +58,50 @@ def torch_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:
                 )
         wanted = any(isinstance(w, torch.Tensor) and w.requires_grad for w in weights)
         if torch.is_grad_enabled() and wanted:
-            return GeneratedLoss.apply(X, Y, *weights)
+            return function.apply(X, Y, *weights)[0]
         return module.loss(params, X, Y)
 
-    loss.function = GeneratedLoss  # type: ignore[attr-defined]
+    loss.function = function  # type: ignore[attr-defined]
     return loss
+
+
+def _generated_loss(module: ModuleType, keys: list[str]) -> Any:
+    """The ``torch.autograd.Function`` of ``module``'s loss: ``forward(X, Y, *weights)`` returns
+    the loss and the gradients, which ``setup_context`` saves for the backward pass (outputs, so
+    that the ``torch.func`` transforms see every tensor the backward pass uses)."""
+    import torch
+
+    class GeneratedLoss(torch.autograd.Function):
+        """The generated module's loss; its backward pass is the generated gradient."""
+
+        generate_vmap_rule = True
+
+        @staticmethod
+        def forward(X: Any, Y: Any, *weights: Any) -> tuple[Any, ...]:
+            value, grads = module.loss_and_gradients(dict(zip(keys, weights, strict=True)), X, Y)
+            return (value, *(grads[key] for key in keys))
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
+            ctx.save_for_backward(*output[1:])
+            ctx.set_materialize_grads(False)  # an unused output's gradient stays None
+
+        @staticmethod
+        def backward(ctx: Any, grad_value: Any, *grad_grads: Any) -> tuple[Any, ...]:
+            # A gradient flowing into the gradients means a second derivative is being taken
+            # (torch.func.grad of grad, hessian); the generated code has none: refuse it
+            # rather than return zero. (A compiler traces every output's gradient; compiled
+            # graphs refuse double backward themselves.)
+            if not torch.compiler.is_compiling() and any(g is not None for g in grad_grads):
+                raise RuntimeError(
+                    "torch_loss gives first derivatives only: the generated module has no "
+                    "second derivative (grad of grad, hessian)"
+                )
+            if grad_value is None:
+                return (None,) * (2 + len(keys))
+            return (None, None, *(grad_value * g for g in ctx.saved_tensors))
+
+    return GeneratedLoss
 
 
 def jax_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:

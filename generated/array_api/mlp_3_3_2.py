@@ -111,6 +111,8 @@ def _array(xp: Namespace, where: Any, value: Any) -> Array:
 
 #: Half precision (float16, bfloat16 of NumPy, PyTorch, JAX): computed and returned in float32.
 _HALF = ("float16", "bfloat16")
+#: Real floating types known by name, which need no question to the library.
+_REAL = ("float64", "float32", *_HALF)
 
 
 def _name(dtype: Any) -> str:
@@ -125,7 +127,7 @@ def _floating(xp: Namespace, arrays: tuple[Array, ...]) -> Any:
     are refused. Decided from dtypes alone."""
     names = [_name(array.dtype) for array in arrays]
     for name, array in zip(names, arrays, strict=True):
-        if name not in _HALF and xp.isdtype(array.dtype, "complex floating"):
+        if name not in _REAL and xp.isdtype(array.dtype, "complex floating"):
             raise ValueError("complex numbers are not supported; give real arrays")
     if "float64" in names:
         return xp.float64
@@ -231,10 +233,11 @@ def forward(params: Params, X: Array) -> Array:
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
-    #   and keeps full relative accuracy on both sides.
-    T0 = xp.exp(-xp.abs(A1))
-    H1 = xp.where(A1 >= 0.0, 1.0, T0) / (T0 + 1)
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    T0 = xp.abs(A1)
+    H1 = xp.exp(0.5 * A1 - 0.5 * T0) / (1 + xp.exp(-T0))
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = b2 + H1 @ W2.T
@@ -260,10 +263,11 @@ def loss(params: Params, X: Array, Y: Array) -> Array:
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
-    #   and keeps full relative accuracy on both sides.
-    T0 = xp.exp(-xp.abs(A1))
-    H1 = xp.where(A1 >= 0.0, 1.0, T0) / (T0 + 1)
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    T0 = xp.abs(A1)
+    H1 = xp.exp(0.5 * A1 - 0.5 * T0) / (1 + xp.exp(-T0))
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = b2 + H1 @ W2.T
@@ -298,10 +302,11 @@ def loss_and_gradients(params: Params, X: Array, Y: Array) -> tuple[Array, Param
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
-    #   and keeps full relative accuracy on both sides.
-    T0 = xp.exp(-xp.abs(A1))
-    H1 = xp.where(A1 >= 0.0, 1.0, T0) / (T0 + 1)
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    T0 = xp.abs(A1)
+    H1 = xp.exp(0.5 * A1 - 0.5 * T0) / (1 + xp.exp(-T0))
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = b2 + H1 @ W2.T

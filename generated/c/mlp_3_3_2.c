@@ -44,14 +44,15 @@ int mlp_3_3_2_forward(const real_t *restrict params, const real_t *restrict X, i
         const real_t a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2;
 
         // (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-        // Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot
-        //   overflow and keeps full relative accuracy on both sides.
-        const real_t t0 = exp(-fabs(a1_0));
-        const real_t h1_0 = (a1_0 >= 0.0 ? 1.0 : t0) / (t0 + 1.0);
-        const real_t t1 = exp(-fabs(a1_1));
-        const real_t h1_1 = (a1_1 >= 0.0 ? 1.0 : t1) / (t1 + 1.0);
-        const real_t t2 = exp(-fabs(a1_2));
-        const real_t h1_2 = (a1_2 >= 0.0 ? 1.0 : t2) / (t2 + 1.0);
+        // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for
+        //   a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy
+        //   on both sides.
+        const real_t t0 = fabs(a1_0);
+        const real_t h1_0 = exp(0.5 * a1_0 - 0.5 * t0) / (1.0 + exp(-t0));
+        const real_t t1 = fabs(a1_1);
+        const real_t h1_1 = exp(0.5 * a1_1 - 0.5 * t1) / (1.0 + exp(-t1));
+        const real_t t2 = fabs(a1_2);
+        const real_t h1_2 = exp(0.5 * a1_2 - 0.5 * t2) / (1.0 + exp(-t2));
 
         // (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
         const real_t a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0;
@@ -119,14 +120,15 @@ int mlp_3_3_2_loss(const real_t *restrict params, const real_t *restrict X,
         const real_t a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2;
 
         // (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-        // Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot
-        //   overflow and keeps full relative accuracy on both sides.
-        const real_t t0 = exp(-fabs(a1_0));
-        const real_t h1_0 = (a1_0 >= 0.0 ? 1.0 : t0) / (t0 + 1.0);
-        const real_t t1 = exp(-fabs(a1_1));
-        const real_t h1_1 = (a1_1 >= 0.0 ? 1.0 : t1) / (t1 + 1.0);
-        const real_t t2 = exp(-fabs(a1_2));
-        const real_t h1_2 = (a1_2 >= 0.0 ? 1.0 : t2) / (t2 + 1.0);
+        // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for
+        //   a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy
+        //   on both sides.
+        const real_t t0 = fabs(a1_0);
+        const real_t h1_0 = exp(0.5 * a1_0 - 0.5 * t0) / (1.0 + exp(-t0));
+        const real_t t1 = fabs(a1_1);
+        const real_t h1_1 = exp(0.5 * a1_1 - 0.5 * t1) / (1.0 + exp(-t1));
+        const real_t t2 = fabs(a1_2);
+        const real_t h1_2 = exp(0.5 * a1_2 - 0.5 * t2) / (1.0 + exp(-t2));
 
         // (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
         const real_t a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0;
@@ -201,14 +203,15 @@ int mlp_3_3_2_loss_and_gradients(const real_t *restrict params, const real_t *re
         const real_t a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2;
 
         // (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-        // Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot
-        //   overflow and keeps full relative accuracy on both sides.
-        const real_t t0 = exp(-fabs(a1_0));
-        const real_t h1_0 = (a1_0 >= 0.0 ? 1.0 : t0) / (t0 + 1.0);
-        const real_t t1 = exp(-fabs(a1_1));
-        const real_t h1_1 = (a1_1 >= 0.0 ? 1.0 : t1) / (t1 + 1.0);
-        const real_t t2 = exp(-fabs(a1_2));
-        const real_t h1_2 = (a1_2 >= 0.0 ? 1.0 : t2) / (t2 + 1.0);
+        // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for
+        //   a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy
+        //   on both sides.
+        const real_t t0 = fabs(a1_0);
+        const real_t h1_0 = exp(0.5 * a1_0 - 0.5 * t0) / (1.0 + exp(-t0));
+        const real_t t1 = fabs(a1_1);
+        const real_t h1_1 = exp(0.5 * a1_1 - 0.5 * t1) / (1.0 + exp(-t1));
+        const real_t t2 = fabs(a1_2);
+        const real_t h1_2 = exp(0.5 * a1_2 - 0.5 * t2) / (1.0 + exp(-t2));
 
         // (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
         const real_t a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0;

@@ -169,14 +169,15 @@ def forward(params: Params, X: ArrayLike) -> Array:
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
-    #   and keeps full relative accuracy on both sides.
-    t0 = math.exp(-abs(a1_0))
-    h1_0 = (1.0 if a1_0 >= 0.0 else t0) / (t0 + 1)
-    t1 = math.exp(-abs(a1_1))
-    h1_1 = (1.0 if a1_1 >= 0.0 else t1) / (t1 + 1)
-    t2 = math.exp(-abs(a1_2))
-    h1_2 = (1.0 if a1_2 >= 0.0 else t2) / (t2 + 1)
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    t0 = abs(a1_0)
+    h1_0 = math.exp(0.5 * a1_0 - 0.5 * t0) / (1 + math.exp(-t0))
+    t1 = abs(a1_1)
+    h1_1 = math.exp(0.5 * a1_1 - 0.5 * t1) / (1 + math.exp(-t1))
+    t2 = abs(a1_2)
+    h1_2 = math.exp(0.5 * a1_2 - 0.5 * t2) / (1 + math.exp(-t2))
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -222,14 +223,15 @@ def _forward_batch(weights: tuple[Array, ...], X: Array) -> Array:
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
-    #   and keeps full relative accuracy on both sides.
-    t0 = np.exp(-np.abs(a1_0))
-    h1_0 = np.where(a1_0 >= 0.0, 1.0, t0) / (t0 + 1)
-    t1 = np.exp(-np.abs(a1_1))
-    h1_1 = np.where(a1_1 >= 0.0, 1.0, t1) / (t1 + 1)
-    t2 = np.exp(-np.abs(a1_2))
-    h1_2 = np.where(a1_2 >= 0.0, 1.0, t2) / (t2 + 1)
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    t0 = np.abs(a1_0)
+    h1_0 = np.exp(0.5 * a1_0 - 0.5 * t0) / (1 + np.exp(-t0))
+    t1 = np.abs(a1_1)
+    h1_1 = np.exp(0.5 * a1_1 - 0.5 * t1) / (1 + np.exp(-t1))
+    t2 = np.abs(a1_2)
+    h1_2 = np.exp(0.5 * a1_2 - 0.5 * t2) / (1 + np.exp(-t2))
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -279,14 +281,15 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
-    #   and keeps full relative accuracy on both sides.
-    t0 = math.exp(-abs(a1_0))
-    h1_0 = (1.0 if a1_0 >= 0.0 else t0) / (t0 + 1)
-    t1 = math.exp(-abs(a1_1))
-    h1_1 = (1.0 if a1_1 >= 0.0 else t1) / (t1 + 1)
-    t2 = math.exp(-abs(a1_2))
-    h1_2 = (1.0 if a1_2 >= 0.0 else t2) / (t2 + 1)
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    t0 = abs(a1_0)
+    h1_0 = math.exp(0.5 * a1_0 - 0.5 * t0) / (1 + math.exp(-t0))
+    t1 = abs(a1_1)
+    h1_1 = math.exp(0.5 * a1_1 - 0.5 * t1) / (1 + math.exp(-t1))
+    t2 = abs(a1_2)
+    h1_2 = math.exp(0.5 * a1_2 - 0.5 * t2) / (1 + math.exp(-t2))
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -328,14 +331,15 @@ def _loss_batch(weights: tuple[Array, ...], X: Array, Y: Array) -> float:
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
-    #   and keeps full relative accuracy on both sides.
-    t0 = np.exp(-np.abs(a1_0))
-    h1_0 = np.where(a1_0 >= 0.0, 1.0, t0) / (t0 + 1)
-    t1 = np.exp(-np.abs(a1_1))
-    h1_1 = np.where(a1_1 >= 0.0, 1.0, t1) / (t1 + 1)
-    t2 = np.exp(-np.abs(a1_2))
-    h1_2 = np.where(a1_2 >= 0.0, 1.0, t2) / (t2 + 1)
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    t0 = np.abs(a1_0)
+    h1_0 = np.exp(0.5 * a1_0 - 0.5 * t0) / (1 + np.exp(-t0))
+    t1 = np.abs(a1_1)
+    h1_1 = np.exp(0.5 * a1_1 - 0.5 * t1) / (1 + np.exp(-t1))
+    t2 = np.abs(a1_2)
+    h1_2 = np.exp(0.5 * a1_2 - 0.5 * t2) / (1 + np.exp(-t2))
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -385,14 +389,15 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
-    #   and keeps full relative accuracy on both sides.
-    t0 = math.exp(-abs(a1_0))
-    h1_0 = (1.0 if a1_0 >= 0.0 else t0) / (t0 + 1)
-    t1 = math.exp(-abs(a1_1))
-    h1_1 = (1.0 if a1_1 >= 0.0 else t1) / (t1 + 1)
-    t2 = math.exp(-abs(a1_2))
-    h1_2 = (1.0 if a1_2 >= 0.0 else t2) / (t2 + 1)
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    t0 = abs(a1_0)
+    h1_0 = math.exp(0.5 * a1_0 - 0.5 * t0) / (1 + math.exp(-t0))
+    t1 = abs(a1_1)
+    h1_1 = math.exp(0.5 * a1_1 - 0.5 * t1) / (1 + math.exp(-t1))
+    t2 = abs(a1_2)
+    h1_2 = math.exp(0.5 * a1_2 - 0.5 * t2) / (1 + math.exp(-t2))
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -520,14 +525,15 @@ def _loss_and_gradients_batch(
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
-    #   and keeps full relative accuracy on both sides.
-    t0 = np.exp(-np.abs(a1_0))
-    h1_0 = np.where(a1_0 >= 0.0, 1.0, t0) / (t0 + 1)
-    t1 = np.exp(-np.abs(a1_1))
-    h1_1 = np.where(a1_1 >= 0.0, 1.0, t1) / (t1 + 1)
-    t2 = np.exp(-np.abs(a1_2))
-    h1_2 = np.where(a1_2 >= 0.0, 1.0, t2) / (t2 + 1)
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    t0 = np.abs(a1_0)
+    h1_0 = np.exp(0.5 * a1_0 - 0.5 * t0) / (1 + np.exp(-t0))
+    t1 = np.abs(a1_1)
+    h1_1 = np.exp(0.5 * a1_1 - 0.5 * t1) / (1 + np.exp(-t1))
+    t2 = np.abs(a1_2)
+    h1_2 = np.exp(0.5 * a1_2 - 0.5 * t2) / (1 + np.exp(-t2))
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0

@@ -156,13 +156,17 @@ def forward(params: Params, X: ArrayLike) -> Array:
     A1 += b1
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
-    #   and keeps full relative accuracy on both sides.
-    # In place: T0 is not needed again.
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    # In place: A1 and T0 are not needed again.
     T0 = np.abs(A1)
+    H1 = A1
+    H1 *= 0.5
+    H1 += -0.5 * T0
+    np.exp(H1, out=H1)
     T0 *= -1.0
     np.exp(T0, out=T0)
-    H1 = np.where(A1 >= 0.0, 1.0, T0)
     T0 += 1.0
     H1 /= T0
 
@@ -195,13 +199,17 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     A1 += b1
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
-    #   and keeps full relative accuracy on both sides.
-    # In place: T0 is not needed again.
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    # In place: A1 and T0 are not needed again.
     T0 = np.abs(A1)
+    H1 = A1
+    H1 *= 0.5
+    H1 += -0.5 * T0
+    np.exp(H1, out=H1)
     T0 *= -1.0
     np.exp(T0, out=T0)
-    H1 = np.where(A1 >= 0.0, 1.0, T0)
     T0 += 1.0
     H1 /= T0
 
@@ -243,13 +251,17 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     A1 += b1
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed from e = exp(-|a|) as 1/(1 + e) for a >= 0 and e/(1 + e) below, which cannot overflow
-    #   and keeps full relative accuracy on both sides.
-    # In place: T0 is not needed again.
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    # In place: A1 and T0 are not needed again.
     T0 = np.abs(A1)
+    H1 = A1
+    H1 *= 0.5
+    H1 += -0.5 * T0
+    np.exp(H1, out=H1)
     T0 *= -1.0
     np.exp(T0, out=T0)
-    H1 = np.where(A1 >= 0.0, 1.0, T0)
     T0 += 1.0
     H1 /= T0
 

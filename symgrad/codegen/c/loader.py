@@ -222,6 +222,8 @@ def _narrow(arrays: Sequence[Array]) -> bool:
         return False
     names = {d.name for d in dtypes}
     return names <= {"float32", *_HALF} or bool(names & set(_HALF))
+
+
 _shape_and_dtype = operator.attrgetter("shape", "dtype")
 
 

@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -235,13 +236,21 @@ _MODULES: dict[str, ModuleType] = {}
 
 
 def _import(path: Path, key: str) -> ModuleType:
+    """The module at ``path``, imported as ``symgrad_net_<key>`` and registered in
+    ``sys.modules`` as an import would (``torch.compile`` looks a function's module up there)."""
     if key in _MODULES:
         return _MODULES[key]
-    spec = importlib.util.spec_from_file_location(f"symgrad_net_{key[:16]}", path)
+    name = f"symgrad_net_{key[:16]}"
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise SymgradError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
     _MODULES[key] = module
     return module
 

@@ -203,6 +203,8 @@ def _make_entry(
             digests[name] = hashlib.sha256(data).hexdigest()
         manifest = {"key": key, "command": command, "files": digests}
         _write_private(folder / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
+        if _verified(entry, key, command):  # another process made it meanwhile
+            return
         if entry.exists() or entry.is_symlink():  # an entry that failed its check
             _remove(entry)
         try:

@@ -161,9 +161,26 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> Any:
                 )
             if grad_value is None:
                 return (None,) * (2 + len(keys))
-            grads = [grad_value * g for g in ctx.saved_tensors]
+            grads = ctx.saved_tensors
+            if not _unit(grad_value):
+                grads = [grad_value * g for g in grads]
             cast = [g if g.dtype == d else g.to(d) for g, d in zip(grads, ctx.dtypes, strict=True)]
             return (None, None, *cast)
+
+    def _unit(grad_value: Any) -> bool:
+        """The incoming gradient is a plain 1 (``loss.backward()``): the saved gradients are the
+        result as they are, without a copy scaled by 1 (a pass over every parameter). Asked only
+        where the answer is at hand: on the CPU, outside compilers and ``torch.func``'s
+        transforms (where the value may be batched or symbolic)."""
+        active = getattr(torch._C, "_are_functorch_transforms_active", None)
+        return (
+            active is not None
+            and not active()
+            and not torch.compiler.is_compiling()
+            and grad_value.device.type == "cpu"
+            and grad_value.numel() == 1
+            and grad_value.item() == 1.0
+        )
 
     # torch binds the arguments of forward to its signature on every call; inspect reads a
     # signature kept on the function instead of working it out again (tens of microseconds).

@@ -212,6 +212,21 @@ def test_torch_func_grad_and_jacrev_equal_autograd(
     assert _close(pulled, {k: 2 * v for k, v in expected.items()})
 
 
+def test_a_scaled_loss_scales_the_gradient(modules: dict[str, ModuleType]) -> None:
+    """The backward pass multiplies by the incoming gradient unless it is 1 (then the saved
+    gradients are returned as they are)."""
+    pytest.importorskip("torch")
+    module = modules["3-3-2"]
+    params, X, Y = _tensors(module)
+    expected = _autograd(module, params, X, Y)
+    for factor in (1.0, -2.5):
+        leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+        (factor * torch_loss(module)(leaves, X, Y)).backward()
+        assert _close(
+            {k: v.grad for k, v in leaves.items()}, {k: factor * v for k, v in expected.items()}
+        )
+
+
 def test_torch_func_grad_sees_a_wrong_gradient(modules: dict[str, ModuleType]) -> None:
     """The comparison above fails for the module whose W1 gradient is off by 1%."""
     torch = pytest.importorskip("torch")

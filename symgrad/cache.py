@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -91,10 +92,17 @@ def load(
 
 def entry_key(command: str) -> str:
     """The SHA-256 (hex) of the command, the symgrad version and :func:`generator_hash`."""
-    from symgrad import __version__
-
-    facts = {"command": command, "symgrad": __version__, "generator": generator_hash()}
+    facts = {"command": command, "symgrad": _version(), "generator": generator_hash()}
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def _version() -> str:
+    """The installed symgrad's version (the package's ``__version__``, which this stage does
+    not import)."""
+    try:
+        return importlib.metadata.version("symgrad")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 @functools.cache

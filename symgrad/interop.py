@@ -58,7 +58,8 @@ def torch_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:
 
     _trace_compat_caches_quietly(torch)
     keys = _keys(module)
-    function = _generated_loss(module, keys)
+    function, eager = _generated_loss(module, keys)
+    transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)
 
     def loss(params: Params, X: Any, Y: Any) -> Any:
         weights = [params[key] for key in keys]
@@ -69,9 +70,11 @@ def torch_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:
                     "parameters only; pass it detached"
                 )
         wanted = any(isinstance(w, torch.Tensor) and w.requires_grad for w in weights)
-        if torch.is_grad_enabled() and wanted:
+        if not (torch.is_grad_enabled() and wanted):
+            return module.loss(params, X, Y)
+        if torch.compiler.is_compiling() or transforms_active is None or transforms_active():
             return function.apply(X, Y, *weights)[0]
-        return module.loss(params, X, Y)
+        return eager.apply(X, Y, *weights)
 
     loss.function = function  # type: ignore[attr-defined]
     return loss
@@ -124,11 +127,36 @@ class _AfterDynamo(importlib.abc.MetaPathFinder):
         return spec
 
 
-def _generated_loss(module: ModuleType, keys: list[str]) -> Any:
-    """The ``torch.autograd.Function`` of ``module``'s loss: ``forward(X, Y, *weights)`` returns
-    the loss and the gradients, which ``setup_context`` saves for the backward pass (outputs, so
-    that the ``torch.func`` transforms see every tensor the backward pass uses)."""
+def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
+    """The two ``torch.autograd.Function`` forms of ``module``'s loss, with one backward pass.
+
+    The first serves ``torch.func`` and compilers: ``forward(X, Y, *weights)`` returns the loss
+    and the gradients, which ``setup_context`` saves (outputs, so that the transforms see every
+    tensor the backward pass uses). The second, for plain eager autograd, keeps the gradients on
+    its context: a third less overhead a call (no arguments bound to a signature, nothing saved
+    with version checks), which is what a small network's step costs.
+    """
     import torch
+
+    def backward_pass(grad_value: Any, grads: Any, dtypes: list[Any], known: bool) -> tuple:
+        if grad_value is None:
+            return (None,) * (2 + len(keys))
+        # ``loss.backward()`` passes a plain 1: the gradients are the result as they are, not
+        # a copy scaled by 1 (a pass over every parameter). The value is asked only where it
+        # is at hand (``known``: eager autograd) and on the CPU.
+        unit = known and grad_value.device.type == "cpu" and grad_value.item() == 1.0
+        if not unit:
+            grads = [grad_value * g for g in grads]
+        # A parameter's gradient has its dtype (bfloat16 parameters are computed in float32,
+        # float32 ones beside float64 X in float64).
+        cast = [g if g.dtype == d else g.to(d) for g, d in zip(grads, dtypes, strict=True)]
+        return (None, None, *cast)
+
+    def refuse() -> None:
+        raise RuntimeError(
+            "torch_loss gives first derivatives only: the generated module has no second "
+            "derivative (grad of grad, hessian)"
+        )
 
     class GeneratedLoss(torch.autograd.Function):
         """The generated module's loss; its backward pass is the generated gradient."""
@@ -144,48 +172,40 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> Any:
         def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
             ctx.save_for_backward(*output[1:])
             ctx.set_materialize_grads(False)  # an unused output's gradient stays None
-            # A parameter's gradient has its dtype (bfloat16 parameters are computed in
-            # float32, float32 ones beside float64 X in float64).
             ctx.dtypes = [weight.dtype for weight in inputs[2:]]
 
         @staticmethod
         def backward(ctx: Any, grad_value: Any, *grad_grads: Any) -> tuple[Any, ...]:
             # A gradient flowing into the gradients means a second derivative is being taken
-            # (torch.func.grad of grad, hessian); the generated code has none: refuse it
-            # rather than return zero. (A compiler traces every output's gradient; compiled
-            # graphs refuse double backward themselves.)
+            # (torch.func.grad of grad); the generated code has none: refuse it rather than
+            # return zero. (A compiler traces every output's gradient; compiled graphs refuse
+            # double backward themselves.)
             if not torch.compiler.is_compiling() and any(g is not None for g in grad_grads):
-                raise RuntimeError(
-                    "torch_loss gives first derivatives only: the generated module has no "
-                    "second derivative (grad of grad, hessian)"
-                )
-            if grad_value is None:
-                return (None,) * (2 + len(keys))
-            grads = ctx.saved_tensors
-            if not _unit(grad_value):
-                grads = [grad_value * g for g in grads]
-            cast = [g if g.dtype == d else g.to(d) for g, d in zip(grads, ctx.dtypes, strict=True)]
-            return (None, None, *cast)
+                refuse()
+            return backward_pass(grad_value, ctx.saved_tensors, ctx.dtypes, known=False)
 
-    def _unit(grad_value: Any) -> bool:
-        """The incoming gradient is a plain 1 (``loss.backward()``): the saved gradients are the
-        result as they are, without a copy scaled by 1 (a pass over every parameter). Asked only
-        where the answer is at hand: on the CPU, outside compilers and ``torch.func``'s
-        transforms (where the value may be batched or symbolic)."""
-        active = getattr(torch._C, "_are_functorch_transforms_active", None)
-        return (
-            active is not None
-            and not active()
-            and not torch.compiler.is_compiling()
-            and grad_value.device.type == "cpu"
-            and grad_value.numel() == 1
-            and grad_value.item() == 1.0
-        )
+    class EagerLoss(torch.autograd.Function):
+        """The same for eager autograd, the gradients kept on the context."""
+
+        @staticmethod
+        def forward(ctx: Any, X: Any, Y: Any, *weights: Any) -> Any:
+            value, grads = module.loss_and_gradients(dict(zip(keys, weights, strict=True)), X, Y)
+            ctx.grads = [grads[key] for key in keys]
+            ctx.dtypes = [weight.dtype for weight in weights]
+            return value
+
+        @staticmethod
+        def backward(ctx: Any, grad_value: Any) -> tuple[Any, ...]:
+            # Grad mode in a backward pass: its graph is being recorded for a second
+            # derivative (create_graph=True), which the gradients kept here would miss.
+            if torch.is_grad_enabled():
+                refuse()
+            return backward_pass(grad_value, ctx.grads, ctx.dtypes, known=True)
 
     # torch binds the arguments of forward to its signature on every call; inspect reads a
     # signature kept on the function instead of working it out again (tens of microseconds).
     GeneratedLoss.forward.__signature__ = inspect.signature(GeneratedLoss.forward)  # type: ignore[attr-defined]
-    return GeneratedLoss
+    return GeneratedLoss, EagerLoss
 
 
 def jax_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:

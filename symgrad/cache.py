@@ -9,7 +9,10 @@ entry holds the generated files and ``manifest.json``, which states the key, the
 SHA-256 of every file. Before a file is imported or compiled, the entry is checked against its
 key: the manifest must name the key expected, every file must have the hash the manifest states
 and begin with the header of that command, and the entry must be the user's and writable by no
-one else. An entry that fails any of these is made again, never used.
+one else. An entry that fails any of these is made again, never used. What runs is the bytes
+that were checked, read once: the module is executed from them (never from a bytecode file
+beside it, which no manifest covers), and C is compiled from a private copy of them, so a file
+changed after its check is not the one that runs.
 
 The cache is ``$SYMGRAD_CACHE_DIR``, else ``$XDG_CACHE_HOME/symgrad``, else
 ``~/.cache/symgrad``; ``cache_dir=`` overrides all three.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib.abc
 import importlib.metadata
 import importlib.util
 import json
@@ -81,13 +85,12 @@ def load(
     key = entry_key(command)
     root = _private_root(cache_dir)
     entry = root / key
-    if not _verified(entry, key, command):
-        _make_entry(root, entry, key, command, spec, target, style, dtype)
+    files = _verified(entry, key, command)
+    if files is None:
+        files = _make_entry(root, entry, key, command, spec, target, style, dtype)
     if target == "c":
-        from symgrad.codegen.c.loader import load_c
-
-        return load_c(entry / f"{STEM}.c")
-    return _import(entry / f"{STEM}.py", key)
+        return _compile(files)
+    return _import(entry / f"{STEM}.py", key, files[f"{STEM}.py"])
 
 
 def entry_key(command: str) -> str:
@@ -156,27 +159,34 @@ def _private(path: Path) -> bool:
     )
 
 
-def _verified(entry: Path, key: str, command: str) -> bool:
-    """The entry exists and is what its key says: see the module docstring."""
+#: The files of an entry, by name: the bytes that were checked (or written).
+Files = dict[str, bytes]
+
+
+def _verified(entry: Path, key: str, command: str) -> Files | None:
+    """The files of the entry, each read once, when the entry is what its key says (see the
+    module docstring); None when any check fails."""
+    contents: Files = {}
     try:
         if not entry.is_dir() or not _private(entry):
-            return False
+            return None
         manifest = json.loads((entry / MANIFEST).read_text(encoding="utf-8"))
         if manifest.get("key") != key or manifest.get("command") != command:
-            return False
+            return None
         files = manifest.get("files")
         if not isinstance(files, dict) or not files:
-            return False
+            return None
         for name, digest in files.items():
             path = entry / name
             if Path(name).name != name or not _private(path):
-                return False
+                return None
             data = path.read_bytes()
             if hashlib.sha256(data).hexdigest() != digest or not _made_by(data, command):
-                return False
+                return None
+            contents[name] = data
     except (OSError, ValueError, AttributeError):
-        return False
-    return True
+        return None
+    return contents
 
 
 def _made_by(data: bytes, command: str) -> bool:
@@ -195,32 +205,33 @@ def _make_entry(
     target: str,
     style: str,
     dtype: str | None,
-) -> None:
-    """Generate the files of ``command`` into a new private folder, then put it at ``entry``."""
+) -> Files:
+    """Generate the files of ``command`` into a new private folder, put it at ``entry``, and
+    return the files."""
     from symgrad.codegen import generate
     from symgrad.pipeline import derive
 
     files = generate(derive(spec), target, style, dtype, name=STEM)
     folder = Path(tempfile.mkdtemp(prefix=".partial-", dir=root))  # mode 0700
     try:
-        digests = {}
+        contents: Files = {}
         for file in files:
-            data = file.text.encode("utf-8")
             name = f"{STEM}{file.suffix}"
-            _write_private(folder / name, data)
-            digests[name] = hashlib.sha256(data).hexdigest()
+            contents[name] = file.text.encode("utf-8")
+            _write_private(folder / name, contents[name])
+        digests = {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()}
         manifest = {"key": key, "command": command, "files": digests}
         _write_private(folder / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
-        if _verified(entry, key, command):  # another process made it meanwhile
-            return
-        if entry.exists() or entry.is_symlink():  # an entry that failed its check
-            _remove(entry)
-        try:
-            folder.rename(entry)
-        except OSError:
-            # Another process put a good entry there first; anything else is an error.
-            if not _verified(entry, key, command):
-                raise CacheError(f"cannot write the cache entry {entry}") from None
+        if _verified(entry, key, command) is None:  # else another process made it meanwhile
+            if entry.exists() or entry.is_symlink():  # an entry that failed its check
+                _remove(entry)
+            try:
+                folder.rename(entry)
+            except OSError:
+                # Another process put a good entry there first; anything else is an error.
+                if _verified(entry, key, command) is None:
+                    raise CacheError(f"cannot write the cache entry {entry}") from None
+        return contents
     finally:
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
@@ -245,13 +256,29 @@ def _remove(path: Path) -> None:
 _MODULES: dict[str, ModuleType] = {}
 
 
-def _import(path: Path, key: str) -> ModuleType:
-    """The module at ``path``, imported as ``symgrad_net_<key>`` and registered in
-    ``sys.modules`` as an import would (``torch.compile`` looks a function's module up there)."""
+class _CheckedSource(importlib.abc.Loader):
+    """Executes a module from the source that was checked, never from its file again or from a
+    bytecode file beside it; gives that source to ``inspect`` and to Dask's workers."""
+
+    def __init__(self, path: Path, source: bytes) -> None:
+        self.path, self.source = path, source
+
+    def exec_module(self, module: ModuleType) -> None:
+        code = compile(self.source, str(self.path), "exec", dont_inherit=True)
+        exec(code, vars(module))
+
+    def get_source(self, name: str) -> str:
+        return self.source.decode("utf-8")
+
+
+def _import(path: Path, key: str, source: bytes) -> ModuleType:
+    """The module of ``source`` (checked, from ``path``), imported as ``symgrad_net_<key>`` and
+    registered in ``sys.modules`` as an import would (``torch.compile`` looks a function's
+    module up there)."""
     if key in _MODULES:
         return _MODULES[key]
     name = f"symgrad_net_{key[:16]}"
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=_CheckedSource(path, source))
     if spec is None or spec.loader is None:
         raise SymgradError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
@@ -263,6 +290,17 @@ def _import(path: Path, key: str) -> ModuleType:
         raise
     _MODULES[key] = module
     return module
+
+
+def _compile(files: Files) -> Any:
+    """The C files, checked, compiled from a private copy: a file changed in the cache after its
+    check is not the one compiled."""
+    from symgrad.codegen.c.loader import load_c
+
+    with tempfile.TemporaryDirectory(prefix="symgrad-load-") as folder:  # mode 0700
+        for name, data in files.items():
+            _write_private(Path(folder) / name, data)
+        return load_c(Path(folder) / f"{STEM}.c")
 
 
 __all__ = ["CacheError", "default_cache_dir", "entry_key", "generator_hash", "load"]

@@ -6,19 +6,22 @@ to 1e-12; the graph has at most two tasks per chunk besides those of the inputs,
 parameters once (its tasks, each pickled as a scheduler sends it, do not grow by the parameters
 per chunk, as they do when every task holds them); chunk sizes that are unknown (``nan``, as a
 boolean mask or ``dask.dataframe`` gives them) are accepted, empty chunks too; mismatched chunks
-and modules that cannot travel are refused with a clear error.
+and modules without their source, which cannot travel, are refused with a clear error.
 """
 
 from __future__ import annotations
 
 import pickle
+import shutil
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 
 import symgrad
+from symgrad import cache
 from symgrad.interop import dask_loss_and_gradients
 
 da = pytest.importorskip("dask.array")
@@ -142,14 +145,23 @@ def test_chunks_that_cannot_be_matched_are_refused(modules: dict[str, Any]) -> N
         dask_loss_and_gradients(module, module.init_params(0), empty, empty[:, 0]).compute()
 
 
-def test_a_module_without_its_file_is_refused(
+def test_a_module_without_its_source_is_refused(
     modules: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    module = modules["numpy"]
+    """A module made in memory has no source to send; one whose cached file is gone still has
+    the source it was made from, from its loader."""
     X, Y = _data()
-    monkeypatch.setattr(module, "__file__", str(tmp_path / "gone.py"))
+    params = modules["numpy"].init_params(0)
+    copy = ModuleType("copy")
+    vars(copy).update({k: v for k, v in vars(modules["numpy"]).items() if not k.startswith("__")})
     with pytest.raises(ValueError, match="symgrad.load"):
-        dask_loss_and_gradients(module, module.init_params(0), da.from_array(X), da.from_array(Y))
+        dask_loss_and_gradients(copy, params, da.from_array(X), da.from_array(Y))
+    monkeypatch.setattr(cache, "_MODULES", {})  # as in a new process
+    module = symgrad.load(SIZES, cache_dir=tmp_path / "gone")
+    assert Path(module.__file__).is_relative_to(tmp_path / "gone")
+    shutil.rmtree(tmp_path / "gone")
+    lazy = dask_loss_and_gradients(module, params, da.from_array(X, chunks=300), da.from_array(Y))
+    _assert_equal(lazy.compute(), modules["numpy"].loss_and_gradients(params, X, Y))
 
 
 def test_worker_processes_import_the_module_from_its_text(modules: dict[str, Any]) -> None:

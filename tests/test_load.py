@@ -3,20 +3,25 @@
 The module (NumPy, array API) or the C object equals what ``symgrad codegen`` writes; a second
 call, also from a fresh process, reads the cache instead of generating. The cache is attacked:
 code written into a cached file, a file of another command put in an entry, an entry other users
-may write, an entry that is a link to someone else's folder, a cache of another user. None of it
-is ever imported or compiled: the entry is made again (or the cache refused). With the checks
-replaced by "the entry exists", the first attack succeeds, which shows that the checks are what
-stops it.
+may write, an entry that is a link to someone else's folder, a cache of another user, a bytecode
+file planted beside a checked module, a file changed right after its check. None of it is ever
+imported or compiled: the entry is made again (or the cache refused), and what runs is the bytes
+that were checked. With the checks replaced by "read the files", the first attack succeeds, and
+an ordinary import of the checked file runs the planted bytecode: the checks, and executing the
+checked bytes, are what stop them.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import os
 import re
 import shutil
 import stat
 import subprocess
 import sys
+from importlib._bootstrap_external import _code_to_timestamp_pyc as _timestamp_pyc
 from pathlib import Path
 
 import numpy as np
@@ -139,9 +144,93 @@ def test_without_the_checks_the_planted_code_runs(
     marker = tmp_path.parent / f"{tmp_path.name}-ran"
     _plant(_entry(tmp_path, "symgrad codegen 3 3 2"), marker)
     cache._MODULES.clear()
-    monkeypatch.setattr(cache, "_verified", lambda entry, key, command: entry.is_dir())
+
+    def unchecked(entry: Path, key: str, command: str) -> dict[str, bytes]:
+        return {path.name: path.read_bytes() for path in entry.iterdir()}
+
+    monkeypatch.setattr(cache, "_verified", unchecked)
     symgrad.load([3, 3, 2], cache_dir=tmp_path)
     assert marker.read_text() == "ran"
+
+
+def _plant_bytecode(entry: Path, marker: Path) -> Path:
+    """A bytecode file beside the cached module, stamped with the module's time and size as
+    Python's import wants it, compiled from the module plus the attacker's code. The module
+    itself is untouched: its hash is still the manifest's."""
+    source = entry / "net.py"
+    text = source.read_text(encoding="utf-8") + PAYLOAD.format(marker=str(marker))
+    facts = source.stat()
+    bytecode = Path(importlib.util.cache_from_source(str(source)))
+    bytecode.parent.mkdir(exist_ok=True)
+    data = _timestamp_pyc(compile(text, str(source), "exec"), facts.st_mtime, facts.st_size)
+    bytecode.write_bytes(data)
+    return source
+
+
+def test_a_bytecode_file_planted_beside_the_module_never_runs(tmp_path: Path) -> None:
+    symgrad.load([3, 3, 2], cache_dir=tmp_path)
+    marker = tmp_path.parent / f"{tmp_path.name}-ran"
+    _plant_bytecode(_entry(tmp_path, "symgrad codegen 3 3 2"), marker)
+    cache._MODULES.clear()
+    mlp = symgrad.load([3, 3, 2], cache_dir=tmp_path)
+    assert not marker.exists()
+    X, labels = _data()
+    assert mlp.loss(mlp.init_params(0), X, labels) > 0
+
+
+def test_an_ordinary_import_of_the_checked_file_runs_the_planted_bytecode(tmp_path: Path) -> None:
+    """The attack of the test above works on an import of the file, which is why the module is
+    executed from the checked bytes instead."""
+    symgrad.load([3, 3, 2], cache_dir=tmp_path)
+    marker = tmp_path.parent / f"{tmp_path.name}-ran"
+    source = _plant_bytecode(_entry(tmp_path, "symgrad codegen 3 3 2"), marker)
+    spec = importlib.util.spec_from_file_location("planted", source)
+    assert spec is not None and spec.loader is not None
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    assert marker.read_text() == "ran"
+
+
+def _changed_after_the_check(monkeypatch: pytest.MonkeyPatch, name: str, extra: str) -> None:
+    """The entry's ``name`` gets ``extra`` appended right after each check of the entry passes,
+    as a process racing ``load`` would do."""
+    check = cache._verified
+
+    def check_then_change(entry: Path, key: str, command: str) -> dict[str, bytes] | None:
+        files = check(entry, key, command)
+        if files is not None:
+            with open(entry / name, "a", encoding="utf-8") as file:
+                file.write(extra)
+        return files
+
+    monkeypatch.setattr(cache, "_verified", check_then_change)
+
+
+def test_a_module_changed_after_its_check_is_not_what_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    symgrad.load([3, 3, 2], cache_dir=tmp_path)
+    marker = tmp_path.parent / f"{tmp_path.name}-ran"
+    _changed_after_the_check(monkeypatch, "net.py", PAYLOAD.format(marker=str(marker)))
+    cache._MODULES.clear()
+    mlp = symgrad.load([3, 3, 2], cache_dir=tmp_path)
+    assert "pathlib" in (_entry(tmp_path, "symgrad codegen 3 3 2") / "net.py").read_text()
+    assert not marker.exists()
+    assert "pathlib" not in inspect.getsource(mlp.loss_and_gradients.__globals__["loss"])
+
+
+def test_c_changed_after_its_check_is_not_what_is_compiled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler on this machine")
+    symgrad.load([3, 2], "c", cache_dir=tmp_path)
+    # Code that does not compile, appended after the check: compiled, it would fail the load.
+    _changed_after_the_check(monkeypatch, "net.c", "\nthis is not C;\n")
+    net = symgrad.load([3, 2], "c", cache_dir=tmp_path)
+    entry = _entry(tmp_path, "symgrad codegen 3 2 --target c")
+    assert "this is not C" in (entry / "net.c").read_text()
+    X, labels = _data()
+    assert net.loss(net.init_params(0), X, labels) > 0
 
 
 def test_the_files_of_another_command_are_not_taken(tmp_path: Path) -> None:

@@ -21,6 +21,11 @@ networks and batch sizes, it times one evaluation of the mean loss and all its g
   same flags (``c_timer_flags``), the cost of the generated code without Python;
 - ``forward``: the reference forward pass alone, for gradient/forward ratios.
 
+A block of its own (``--torch-loss-only``, left out with ``--skip-torch-loss``) times
+``symgrad.interop.torch_loss`` of the generated array-API module, as ``loss.backward()`` and as
+``torch.func.grad``, against torch autograd on the network written in torch and on the generated
+``loss``; its target is at most ``TORCH_LOSS_LIMIT`` times torch autograd at batch >= 64.
+
 Each time is the median of many in-process calls after warm-up; the number of calls adapts to the
 cost of one call so that the full grid stays within about ten minutes on two cores (``--quick``
 uses a far smaller time budget). Within a cell the contestants' calls are interleaved in rounds,
@@ -1047,13 +1052,43 @@ def format_small_net_summary(cells: Sequence[Cell], nets: Sequence[str], batch: 
 
 # ----------------------------------------------------------------------------------------------
 # The torch_loss block: ``symgrad.interop.torch_loss`` (the generated gradient as a torch
-# autograd.Function) against torch autograd on the same loss, float64. Target: at batch >= 64 a
-# training step's loss and gradients at most TORCH_LOSS_LIMIT times torch autograd's time.
+# autograd.Function) against torch autograd, float64, on two baselines: ``torch``, the network
+# written in torch (``make_torch``: fused addmm, torch.sigmoid), and ``autograd-generated``, torch
+# autograd differentiating the generated module's own ``loss`` (the same forward code, torch's
+# tape instead of the generated gradient). Target: at batch >= 64 a training step's loss and
+# gradients at most TORCH_LOSS_LIMIT times torch autograd's time.
 # ----------------------------------------------------------------------------------------------
 
 TORCH_LOSS_LIMIT = 1.2
-#: Each contestant of the block and what it times (the peer is ``torch``, as ``make_torch``).
-TORCH_LOSS_CONTESTANTS: tuple[str, ...] = ("torch", "torch_loss", "torch.func.grad")
+#: Each contestant of the block; the first two are the baselines.
+TORCH_LOSS_CONTESTANTS: tuple[str, ...] = (
+    "torch",
+    "autograd-generated",
+    "torch_loss",
+    "torch.func.grad",
+)
+TORCH_LOSS_BASELINES = TORCH_LOSS_CONTESTANTS[:2]
+
+
+def make_autograd_generated(
+    module: ModuleType, params: Params, X: np.ndarray, Y: np.ndarray
+) -> LossAndGrads:
+    """torch autograd through the generated ``loss`` on torch tensors: leaf tensors with
+    ``requires_grad``, ``module.loss``, ``torch.autograd.grad``."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise NotInstalled(str(exc)) from exc
+
+    leaves = {k: torch.from_numpy(v).requires_grad_() for k, v in params.items()}
+    names = list(leaves)
+
+    def f() -> tuple[float, Params]:
+        value = module.loss(leaves, torch.from_numpy(X), torch.from_numpy(Y))
+        grads = torch.autograd.grad(value, list(leaves.values()))
+        return value.item(), {k: g.numpy() for k, g in zip(names, grads, strict=True)}
+
+    return f
 
 
 def make_torch_loss(
@@ -1105,6 +1140,7 @@ def _torch_loss_builders(
     """For each contestant of the block that can run, a function building its timed callable."""
     build: dict[str, Callable[[], Callable[[], Any]]] = {"torch": lambda: make_torch(params, X, Y)}
     if module is not None:
+        build["autograd-generated"] = lambda: make_autograd_generated(module, params, X, Y)
         build["torch_loss"] = lambda: make_torch_loss(module, params, X, Y)
         build["torch.func.grad"] = lambda: make_torch_func_grad(module, params, X, Y)
     return build
@@ -1147,12 +1183,21 @@ def run_torch_loss_grid(
     return cells
 
 
+#: Short names of the ratio columns: (contestant, baseline) -> header.
+_TORCH_LOSS_RATIOS = {
+    (name, base): f"{name.replace('torch.func.grad', 'func')}/{base.replace('-generated', '')}"
+    for name in TORCH_LOSS_CONTESTANTS[2:]
+    for base in TORCH_LOSS_BASELINES
+}
+
+
 def format_torch_loss_table(
     cells: Sequence[Cell], nets: Sequence[str], batches: Sequence[int]
 ) -> str:
-    """One row per (network, batch): medians in microseconds and the ratios to torch."""
+    """One row per (network, batch): medians in microseconds and the ratios of ``torch_loss``
+    and ``torch.func.grad`` to each baseline."""
     by = _lookup(cells)
-    headers = ["net", "batch", *TORCH_LOSS_CONTESTANTS, "torch_loss/torch", "func/torch"]
+    headers = ["net", "batch", *TORCH_LOSS_CONTESTANTS, *_TORCH_LOSS_RATIOS.values()]
     rows: list[list[str]] = []
     for net in nets:
         for batch in batches:
@@ -1166,8 +1211,8 @@ def format_torch_loss_table(
                     if cell.median_us
                     else cell.status
                 )
-            for name in TORCH_LOSS_CONTESTANTS[1:]:
-                ratio = _ratio(by.get((net, batch, name)), by.get((net, batch, "torch")))
+            for name, base in _TORCH_LOSS_RATIOS:
+                ratio = _ratio(by.get((net, batch, name)), by.get((net, batch, base)))
                 row.append(f"{ratio:.2f}" if ratio is not None else "-")
             rows.append(row)
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
@@ -1180,25 +1225,25 @@ def format_torch_loss_table(
 def format_torch_loss_summary(
     cells: Sequence[Cell], nets: Sequence[str], batches: Sequence[int]
 ) -> str:
-    """The figure: torch_loss / torch at batch >= 64, the worst cell and the cells over the
-    limit; the same for torch.func.grad."""
+    """The figure: ``torch_loss`` and ``torch.func.grad`` over each baseline at batch >= 64, the
+    worst cell and the cells over the limit."""
     by = _lookup(cells)
     lines = []
-    for name in TORCH_LOSS_CONTESTANTS[1:]:
+    for name, base in _TORCH_LOSS_RATIOS:
         ratios = {
             (net, batch): r
             for net in nets
             for batch in batches
             if batch >= 64
-            if (r := _ratio(by.get((net, batch, name)), by.get((net, batch, "torch")))) is not None
+            if (r := _ratio(by.get((net, batch, name)), by.get((net, batch, base)))) is not None
         }
         if not ratios:
-            lines.append(f"{name} / torch: n/a (not measured)")
+            lines.append(f"{name} / {base}: n/a (not measured)")
             continue
         worst = max(ratios, key=lambda key: ratios[key])
         over = sorted(k for k, r in ratios.items() if r > TORCH_LOSS_LIMIT)
         lines.append(
-            f"{name} / torch autograd at batch >= 64: max {ratios[worst]:.2f} "
+            f"{name} / {base} at batch >= 64: max {ratios[worst]:.2f} "
             f"({worst[0]}, batch {worst[1]}); "
             + (
                 f"above {TORCH_LOSS_LIMIT:.2f} in {len(over)} of {len(ratios)}: "
@@ -1339,7 +1384,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(
             "torch_loss (symgrad.interop: the generated gradient as a torch autograd.Function) "
-            "against torch autograd, float64: median microseconds per loss+gradients call"
+            "against torch autograd on the network written in torch (torch) and on the "
+            "generated loss (autograd-generated), float64: median microseconds per "
+            "loss+gradients call"
         )
         print(format_torch_loss_table(torch_loss, nets, BATCHES))
         print()

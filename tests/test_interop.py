@@ -79,6 +79,12 @@ def test_torch_function_passes_gradcheck(modules: dict[str, ModuleType], name: s
         return loss(dict(zip(keys, w, strict=True)), Xt, Yt)
 
     assert torch.autograd.gradcheck(f, weights, eps=1e-6, atol=1e-8, rtol=1e-6)
+
+    # The form torch.func and torch.compile get (the gradients as saved outputs), called directly.
+    def g(*w: object) -> object:
+        return loss.function.apply(Xt, Yt, *w)[0]
+
+    assert torch.autograd.gradcheck(g, weights, eps=1e-6, atol=1e-8, rtol=1e-6)
     # A training step sees exactly the generated gradients.
     value = f(*weights)
     value.backward()
@@ -102,6 +108,8 @@ def test_torch_gradcheck_fails_on_a_wrong_gradient(modules: dict[str, ModuleType
         torch.autograd.gradcheck(
             lambda *w: loss(dict(zip(keys, w, strict=True)), Xt, Yt), weights, eps=1e-6
         )
+    with pytest.raises(GradcheckError):
+        torch.autograd.gradcheck(lambda *w: loss.function.apply(Xt, Yt, *w)[0], weights, eps=1e-6)
 
 
 def test_torch_loss_without_grad_and_with_x_requiring_grad(modules: dict[str, ModuleType]) -> None:

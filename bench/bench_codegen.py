@@ -21,6 +21,11 @@ networks and batch sizes, it times one evaluation of the mean loss and all its g
   same flags (``c_timer_flags``), the cost of the generated code without Python;
 - ``forward``: the reference forward pass alone, for gradient/forward ratios.
 
+A block of its own (``--torch-loss-only``, left out with ``--skip-torch-loss``) times
+``symgrad.interop.torch_loss`` of the generated array-API module, as ``loss.backward()`` and as
+``torch.func.grad``, against torch autograd on the network written in torch and on the generated
+``loss``; its target is at most ``TORCH_LOSS_LIMIT`` times torch autograd at batch >= 64.
+
 Each time is the median of many in-process calls after warm-up; the number of calls adapts to the
 cost of one call so that the full grid stays within about ten minutes on two cores (``--quick``
 uses a far smaller time budget). Within a cell the contestants' calls are interleaved in rounds,
@@ -1045,6 +1050,211 @@ def format_small_net_summary(cells: Sequence[Cell], nets: Sequence[str], batch: 
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------------------------
+# The torch_loss block: ``symgrad.interop.torch_loss`` (the generated gradient as a torch
+# autograd.Function) against torch autograd, float64, on two baselines: ``torch``, the network
+# written in torch (``make_torch``: fused addmm, torch.sigmoid), and ``autograd-generated``, torch
+# autograd differentiating the generated module's own ``loss`` (the same forward code, torch's
+# tape instead of the generated gradient). Target: at batch >= 64 a training step's loss and
+# gradients at most TORCH_LOSS_LIMIT times torch autograd's time.
+# ----------------------------------------------------------------------------------------------
+
+TORCH_LOSS_LIMIT = 1.2
+#: Each contestant of the block; the first two are the baselines.
+TORCH_LOSS_CONTESTANTS: tuple[str, ...] = (
+    "torch",
+    "autograd-generated",
+    "torch_loss",
+    "torch.func.grad",
+)
+TORCH_LOSS_BASELINES = TORCH_LOSS_CONTESTANTS[:2]
+
+
+def make_autograd_generated(
+    module: ModuleType, params: Params, X: np.ndarray, Y: np.ndarray
+) -> LossAndGrads:
+    """torch autograd through the generated ``loss`` on torch tensors: leaf tensors with
+    ``requires_grad``, ``module.loss``, ``torch.autograd.grad``."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise NotInstalled(str(exc)) from exc
+
+    leaves = {k: torch.from_numpy(v).requires_grad_() for k, v in params.items()}
+    names = list(leaves)
+
+    def f() -> tuple[float, Params]:
+        value = module.loss(leaves, torch.from_numpy(X), torch.from_numpy(Y))
+        grads = torch.autograd.grad(value, list(leaves.values()))
+        return value.item(), {k: g.numpy() for k, g in zip(names, grads, strict=True)}
+
+    return f
+
+
+def make_torch_loss(
+    module: ModuleType, params: Params, X: np.ndarray, Y: np.ndarray
+) -> LossAndGrads:
+    """A training step with ``torch_loss(module)``: leaf tensors with ``requires_grad``, the
+    loss, ``torch.autograd.grad``; results converted as ``make_torch`` does."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise NotInstalled(str(exc)) from exc
+    from symgrad.interop import torch_loss
+
+    loss = torch_loss(module)
+    leaves = {k: torch.from_numpy(v).requires_grad_() for k, v in params.items()}
+    names = list(leaves)
+
+    def f() -> tuple[float, Params]:
+        value = loss(leaves, torch.from_numpy(X), torch.from_numpy(Y))
+        grads = torch.autograd.grad(value, list(leaves.values()))
+        return value.item(), {k: g.numpy() for k, g in zip(names, grads, strict=True)}
+
+    return f
+
+
+def make_torch_func_grad(
+    module: ModuleType, params: Params, X: np.ndarray, Y: np.ndarray
+) -> LossAndGrads:
+    """``torch.func.grad_and_value(torch_loss(module))`` on plain tensors."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise NotInstalled(str(exc)) from exc
+    from symgrad.interop import torch_loss
+
+    step = torch.func.grad_and_value(torch_loss(module))
+    tensors = {k: torch.from_numpy(v) for k, v in params.items()}
+
+    def f() -> tuple[float, Params]:
+        grads, value = step(tensors, torch.from_numpy(X), torch.from_numpy(Y))
+        return value.item(), {k: g.numpy() for k, g in grads.items()}
+
+    return f
+
+
+def _torch_loss_builders(
+    module: ModuleType | None, params: Params, X: np.ndarray, Y: np.ndarray
+) -> dict[str, Callable[[], Callable[[], Any]]]:
+    """For each contestant of the block that can run, a function building its timed callable."""
+    build: dict[str, Callable[[], Callable[[], Any]]] = {"torch": lambda: make_torch(params, X, Y)}
+    if module is not None:
+        build["autograd-generated"] = lambda: make_autograd_generated(module, params, X, Y)
+        build["torch_loss"] = lambda: make_torch_loss(module, params, X, Y)
+        build["torch.func.grad"] = lambda: make_torch_func_grad(module, params, X, Y)
+    return build
+
+
+def run_torch_loss_grid(
+    budget: Budget, nets: Sequence[tuple[int, ...]], batches: Sequence[int]
+) -> list[Cell]:
+    """The block's contestants on every (network, batch); a cell's contestant is its name."""
+    ref = load_reference()
+    cells: list[Cell] = []
+    with tempfile.TemporaryDirectory(prefix="symgrad-bench-torch-loss-") as tmp:
+        for sizes in nets:
+            net = net_name(sizes)
+            status, module, message = generate(sizes, "vectorized", Path(tmp), "array-api")
+            print(f"[{net}] codegen --target array-api: {status} {message}", file=sys.stderr)
+            params = ref.make_params(sizes, seed=0)
+            for batch in batches:
+                X, Y = make_data(sizes, batch)
+                expected = make_handwritten(ref, params, X, Y)()
+                build = _torch_loss_builders(module, params, X, Y)
+                row: dict[str, Cell] = {}
+                timed: dict[str, Callable[[], Any]] = {}
+                for name in TORCH_LOSS_CONTESTANTS:
+                    if name not in build:
+                        row[name] = Cell(net, batch, name, status, message=message)
+                        continue
+                    row[name], f = prepare(name, net, batch, build[name], expected)
+                    if f is not None:
+                        timed[name] = f
+                measure_cell(timed, budget, row)
+                for cell in row.values():
+                    shown = f"{cell.median_us:.1f} us" if cell.median_us is not None else ""
+                    print(
+                        f"[{net} B={batch}] {cell.contestant}: {cell.status} {shown} "
+                        f"{cell.message}".rstrip(),
+                        file=sys.stderr,
+                    )
+                cells.extend(row.values())
+    return cells
+
+
+#: Short names of the ratio columns: (contestant, baseline) -> header.
+_TORCH_LOSS_RATIOS = {
+    (name, base): f"{name.replace('torch.func.grad', 'func')}/{base.replace('-generated', '')}"
+    for name in TORCH_LOSS_CONTESTANTS[2:]
+    for base in TORCH_LOSS_BASELINES
+}
+
+
+def format_torch_loss_table(
+    cells: Sequence[Cell], nets: Sequence[str], batches: Sequence[int]
+) -> str:
+    """One row per (network, batch): medians in microseconds and the ratios of ``torch_loss``
+    and ``torch.func.grad`` to each baseline."""
+    by = _lookup(cells)
+    headers = ["net", "batch", *TORCH_LOSS_CONTESTANTS, *_TORCH_LOSS_RATIOS.values()]
+    rows: list[list[str]] = []
+    for net in nets:
+        for batch in batches:
+            row = [net, str(batch)]
+            for name in TORCH_LOSS_CONTESTANTS:
+                cell = by.get((net, batch, name))
+                row.append(
+                    "-"
+                    if cell is None
+                    else f"{cell.median_us:.1f}"
+                    if cell.median_us
+                    else cell.status
+                )
+            for name, base in _TORCH_LOSS_RATIOS:
+                ratio = _ratio(by.get((net, batch, name)), by.get((net, batch, base)))
+                row.append(f"{ratio:.2f}" if ratio is not None else "-")
+            rows.append(row)
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def format_torch_loss_summary(
+    cells: Sequence[Cell], nets: Sequence[str], batches: Sequence[int]
+) -> str:
+    """The figure: ``torch_loss`` and ``torch.func.grad`` over each baseline at batch >= 64, the
+    worst cell and the cells over the limit."""
+    by = _lookup(cells)
+    lines = []
+    for name, base in _TORCH_LOSS_RATIOS:
+        ratios = {
+            (net, batch): r
+            for net in nets
+            for batch in batches
+            if batch >= 64
+            if (r := _ratio(by.get((net, batch, name)), by.get((net, batch, base)))) is not None
+        }
+        if not ratios:
+            lines.append(f"{name} / {base}: n/a (not measured)")
+            continue
+        worst = max(ratios, key=lambda key: ratios[key])
+        over = sorted(k for k, r in ratios.items() if r > TORCH_LOSS_LIMIT)
+        lines.append(
+            f"{name} / {base} at batch >= 64: max {ratios[worst]:.2f} "
+            f"({worst[0]}, batch {worst[1]}); "
+            + (
+                f"above {TORCH_LOSS_LIMIT:.2f} in {len(over)} of {len(ratios)}: "
+                + ", ".join(f"{n} B={b} {ratios[(n, b)]:.2f}" for n, b in over)
+                if over
+                else f"at most {TORCH_LOSS_LIMIT:.2f} in all {len(ratios)} cells"
+            )
+        )
+    return "\n".join(lines)
+
+
 def environment() -> dict[str, Any]:
     """Versions and machine facts worth keeping with the numbers."""
     info: dict[str, Any] = {
@@ -1082,6 +1292,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--skip-array-api", action="store_true", help="leave the array-API block out"
+    )
+    parser.add_argument(
+        "--torch-loss-only",
+        action="store_true",
+        help="only the torch_loss block (symgrad.interop.torch_loss against torch autograd)",
+    )
+    parser.add_argument(
+        "--skip-torch-loss", action="store_true", help="leave the torch_loss block out"
     )
     parser.add_argument(
         "--threads",
@@ -1135,9 +1353,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if load_before > 0.5:
         print(f"warning: load average {load_before:.2f}: other processes will distort the times")
     t0 = time.perf_counter()
-    cells = [] if args.array_api_only else run_grid(budget, NETS, BATCHES)
+    only_torch_loss = args.torch_loss_only
+    cells = [] if args.array_api_only or only_torch_loss else run_grid(budget, NETS, BATCHES)
     # The array-API block (its own table below the NumPy one).
-    array_api = [] if args.skip_array_api else run_array_api_grid(budget, NETS, BATCHES)
+    skip_array_api = args.skip_array_api or only_torch_loss
+    array_api = [] if skip_array_api else run_array_api_grid(budget, NETS, BATCHES)
+    skip_torch_loss = args.skip_torch_loss or args.array_api_only
+    torch_loss = [] if skip_torch_loss else run_torch_loss_grid(budget, NETS, BATCHES)
     elapsed = time.perf_counter() - t0
     env["load_average_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
     nets = [net_name(s) for s in NETS]
@@ -1158,7 +1380,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(format_array_api_summary(array_api, nets, BATCHES))
         print(format_small_net_summary([*cells, *array_api], nets))
-    cells = [*cells, *array_api]
+    if torch_loss:
+        print()
+        print(
+            "torch_loss (symgrad.interop: the generated gradient as a torch autograd.Function) "
+            "against torch autograd on the network written in torch (torch) and on the "
+            "generated loss (autograd-generated), float64: median microseconds per "
+            "loss+gradients call"
+        )
+        print(format_torch_loss_table(torch_loss, nets, BATCHES))
+        print()
+        print(format_torch_loss_summary(torch_loss, nets, BATCHES))
+    cells = [*cells, *array_api, *torch_loss]
     notes = sorted({f"{c.contestant}: {c.status}: {c.message}" for c in cells if c.message})
     if notes:
         print()

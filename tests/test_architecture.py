@@ -24,7 +24,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"derivation"}),
     frozenset({"proof"}),
     frozenset({"program"}),
-    frozenset({"pipeline", "render", "codegen", "gradcheck", "check", "printing", "interop"})
+    frozenset(
+        {"pipeline", "render", "codegen", "gradcheck", "check", "printing", "interop", "cache"}
+    )
     | {"worked"},
     frozenset({"cli", "jupyter", "examples", "__main__", ""}),
 )

@@ -119,9 +119,9 @@ OTHER_PATHS = {
     # forward on a batch: one unit's probabilities scaled (the loss is untouched)
     "forward": (
         "unrolled",
-        "    yhat1 = e2_1 * t1\n\n    # The prediction, one entry per output unit.\n"
+        "    yhat1 = e2_1 * t4\n\n    # The prediction, one entry per output unit.\n"
         "    Yhat = np.c",
-        "    yhat1 = 1.0001 * e2_1 * t1\n\n    # The prediction, one entry per output unit.\n"
+        "    yhat1 = 1.0001 * e2_1 * t4\n\n    # The prediction, one entry per output unit.\n"
         "    Yhat = np.c",
         "FAIL  forward disagrees with the prediction implied by loss",
     ),

@@ -211,6 +211,19 @@ class _Buffers(threading.local):
 
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
+_HALF = ("float16", "bfloat16")
+
+
+def _narrow(arrays: Sequence[Array]) -> bool:
+    """Results in float32, the rule of the Python modules: no float64, and every array float32
+    or half precision, or some half precision (integers and booleans then join it)."""
+    dtypes = [array.dtype for array in arrays]
+    if any(d.kind == "f" and d.name not in ("float32", *_HALF) for d in dtypes):
+        return False
+    names = {d.name for d in dtypes}
+    return names <= {"float32", *_HALF} or bool(names & set(_HALF))
+
+
 _shape_and_dtype = operator.attrgetter("shape", "dtype")
 
 
@@ -313,7 +326,7 @@ class CNetwork:
             for array in (*arrays, X):
                 if array.dtype.kind == "c":
                     raise ValueError("complex numbers are not supported; give real arrays")
-            if X.dtype == _F32 and all(a.dtype == _F32 for a in arrays):
+            if _narrow([*arrays, X]):
                 result = np.float32
         for view, array in zip(buffers.param_views, arrays, strict=True):
             view[...] = array

@@ -223,7 +223,11 @@ class CTarget:
         dtype = dtype or self.dtypes[0]
         self.check(derivation.spec, style, dtype, blas)
         prefix = c_prefix(name)
-        chosen = Form("looped", "--blas: the looped form.") if blas else form(derivation, style)
+        chosen = (
+            Form("looped", f"--blas {blas}: the looped form, its products calls of the library.")
+            if blas
+            else form(derivation, style)
+        )
         context = self.context(derivation, chosen, dtype, command, prefix, blas)
         context["header_file"] = f"{name}.h"
         return (

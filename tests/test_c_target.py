@@ -405,15 +405,22 @@ def _table(entries: list[Built]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_harness(entries: list[Built], folder: Path) -> Path:
-    """tests/c/harness.c linked with ``entries``, every file built with the sanitizers."""
+def build_harness(entries: list[Built], folder: Path, sizes: dict[str, int] | None = None) -> Path:
+    """tests/c/harness.c linked with ``entries``, every file built with the sanitizers (and
+    ``sizes``, ``NAME_<size>`` defined for every network: its block sizes, on the command line as
+    the header says)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "networks.h").write_text(_table(entries), encoding="utf-8")
     includes = [f"-I{folder}"] + [f"-I{b.source.parent}" for b in entries]
+    defines = [
+        f"-D{b.prefix.upper()}_{name}={value}"
+        for b in entries
+        for name, value in (sizes or {}).items()
+    ]
     program = folder / "harness"
     sources = [str(HERE / "c" / "harness.c")] + [str(b.source) for b in entries]
     run = subprocess.run(
-        ["gcc", *PEDANTIC, *SANITIZE, *includes, "-o", str(program), *sources, "-lm"],
+        ["gcc", *PEDANTIC, *SANITIZE, *includes, *defines, "-o", str(program), *sources, "-lm"],
         capture_output=True,
         text=True,
     )
@@ -475,6 +482,36 @@ def test_no_sanitizer_report_and_the_same_numbers(
         assert relative_error(out["grad"], flat) <= 1e-12  # type: ignore[arg-type]
         yhat = b.reference.forward(out["params"], out["X"])
         assert relative_error(out["yhat"], yhat) <= 1e-12  # type: ignore[arg-type]
+
+
+#: Block sizes of the looped form other than the header's: the smallest, tiles and blocks that
+#: divide nothing, the largest tile (every edge of the products, a pass of fewer rows than a tile).
+ODD_BLOCKS = {
+    "ones": dict(GEMM_MR=1, GEMM_NR=1, GEMM_KC=1, GEMM_MC=1, GEMM_NC=1, WORK_ROWS=1),
+    "odd": dict(GEMM_MR=3, GEMM_NR=5, GEMM_KC=2, GEMM_MC=4, GEMM_NC=7, WORK_ROWS=5),
+    "wide": dict(GEMM_MR=8, GEMM_NR=3, GEMM_KC=7, GEMM_MC=17, GEMM_NC=2, WORK_ROWS=9),
+}
+
+
+@pytest.mark.parametrize("blocks", ODD_BLOCKS)
+def test_other_block_sizes_give_the_same_numbers_within_the_buffers(
+    blocks: str, built: dict[tuple[str, str, str], Built], tmp_path: Path
+) -> None:
+    """The block sizes a caller may define before including the header: the same numbers,
+    under the sanitizers, with the scratch of NAME_WORK_SIZE at those sizes (and the library's
+    NAME_work_size agreeing)."""
+    cases = ("act-0", "pair-softmax-squared-error", "depth-1", "depth-3-mixed")
+    entries = [built[(case, "looped", "double")] for case in cases]
+    program = build_harness(entries, tmp_path / "build", ODD_BLOCKS[blocks])
+    for b in entries:
+        for batch in (1, 4, 23):
+            run, out = run_harness(program, b, batch, tmp_path)
+            assert run.returncode == 0, run.stderr[-3000:]
+            want_loss, want = b.reference.loss_and_gradients(out["params"], out["X"], out["Y"])
+            flat = np.concatenate([g.ravel() for g in want.values()])
+            assert relative_error(out["grad"], flat) <= 1e-12  # type: ignore[arg-type]
+            yhat = b.reference.forward(out["params"], out["X"])
+            assert relative_error(out["yhat"], yhat) <= 1e-12  # type: ignore[arg-type]
 
 
 def test_the_sanitizer_catches_a_write_past_the_end(

@@ -82,7 +82,7 @@ def c_prefix(name: str) -> str:
 #: ``--style auto`` writes a network out scalar by scalar when the scalar program of its
 #: ``loss_and_gradients`` has at most this many statements after common subexpressions (about one
 #: line of C each: the unrolled code grows with it, the loops do not), else as loops.
-AUTO_UNROLLED_STATEMENTS = 150
+AUTO_UNROLLED_STATEMENTS = 100
 
 #: The libraries ``--blas`` names: the looped form's products as calls of their ``?gemm``.
 BLAS_LIBRARIES: tuple[str, ...] = ("cblas",)

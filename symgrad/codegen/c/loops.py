@@ -47,6 +47,9 @@ from symgrad.program.passes import shape_of
 #: of a block stay in the second-level cache, and each block of a weight matrix copied for the
 #: products serves this many rows.
 BLOCK_ROWS = 64
+#: The same for products computed by a BLAS library (``--blas``): fewer, larger calls, each with
+#: a sum over more rows (``Delta_k^T H_{k-1}``), at the cost of a larger scratch.
+BLAS_BLOCK_ROWS = 256
 
 
 @dataclass
@@ -64,7 +67,7 @@ class Scratch:
     rows: list[tuple[str, int]] = field(default_factory=list)  # name, offset per row
     fixed_arrays: list[tuple[str, int]] = field(default_factory=list)  # name, offset
     packs: bool = True
-    #: (m, n, k) of each product, a block of rows counted as BLOCK_ROWS.
+    #: (m, n, k) of each product, a block of rows counted as its default number of rows.
     products: list[tuple[int, int, int]] = field(default_factory=list)
 
     @property
@@ -266,9 +269,11 @@ def looped_body(
     dtype: str,
     block_macro: str = "BLOCK",
     packs: bool = True,
+    block_rows: int = BLOCK_ROWS,
 ) -> tuple[Body, Scratch]:
     """The body of the function that returns ``outputs``, and the scratch it needs (``packs``:
-    whether its products copy blocks into the scratch, as the file's own products do)."""
+    whether its products copy blocks into the scratch, as the file's own products do;
+    ``block_rows``: the default rows of a block)."""
     part = eliminate_common_subexpressions(prune(program, outputs), prefix="T")
     writer = _Writer(part, outputs, dtype)
     items = [_classify(st, part.variables) for st in part.statements]
@@ -315,7 +320,7 @@ def looped_body(
                 pre + _unit_loop(n_out, statement(f"{out} = ", writer.at(init, "i"), 4))
             )
             rows_at, rows_stride = writer.block(part.variables[rows.name])
-            scratch.products.append((BLOCK_ROWS, n_out, n_in))
+            scratch.products.append((block_rows, n_out, n_in))
             lines += statement(
                 "product(",
                 f"0, 1, n_rows, {n_out}, {n_in}, {rows_at}, {rows_stride}, {weight.name}, "
@@ -329,7 +334,7 @@ def looped_body(
             out = writer.entry(target, "j")
             lines = _row_loop(_unit_loop(n_out, [f"{out} = {writer.zero};"], unit="j"))
             rows_at, rows_stride = writer.block(part.variables[rows.name])
-            scratch.products.append((BLOCK_ROWS, n_out, n_mid))
+            scratch.products.append((block_rows, n_out, n_mid))
             lines += statement(
                 "product(",
                 f"0, 0, n_rows, {n_out}, {n_mid}, {rows_at}, {rows_stride}, {weight.name}, "
@@ -346,7 +351,7 @@ def looped_body(
             # block of Delta read as Delta^T where it is.
             delta_at, delta_stride = writer.block(part.variables[delta.name])
             rows_at, rows_stride = writer.block(part.variables[rows.name])
-            scratch.products.append((n_rows_t, n_cols, BLOCK_ROWS))
+            scratch.products.append((n_rows_t, n_cols, block_rows))
             lines = statement(
                 "product(",
                 f"1, 0, {n_rows_t}, {n_cols}, n_rows, {delta_at}, {delta_stride}, {rows_at}, "
@@ -425,7 +430,7 @@ def looped_body(
         CBlock(
             comment_lines(
                 [
-                    f"One pass over the batch in blocks of {block_macro} rows ({BLOCK_ROWS} unless "
+                    f"One pass over the batch in blocks of {block_macro} rows ({block_rows} unless "
                     "defined otherwise): each statement runs over the rows r of the block (rows "
                     "s0 + r of X and Y)."
                 ]
@@ -452,4 +457,4 @@ def looped_body(
     return body, scratch
 
 
-__all__ = ["BLOCK_ROWS", "ProductBlocks", "Scratch", "looped_body"]
+__all__ = ["BLAS_BLOCK_ROWS", "BLOCK_ROWS", "ProductBlocks", "Scratch", "looped_body"]

@@ -31,7 +31,7 @@ import textwrap
 from dataclasses import dataclass
 
 from symgrad.codegen.c.init import init_layers
-from symgrad.codegen.c.loops import BLOCK_ROWS, ProductBlocks, looped_body
+from symgrad.codegen.c.loops import BLAS_BLOCK_ROWS, BLOCK_ROWS, ProductBlocks, looped_body
 from symgrad.codegen.c.printer import CPrinter
 from symgrad.codegen.c.unrolled import Body, unrolled_body
 from symgrad.codegen.common import (
@@ -251,6 +251,7 @@ class CTarget:
             lower_scalar(derivation) if shape == "unrolled" else lower_matrix(derivation)
         )
         functions = []
+        block_rows = BLOCK_ROWS if blas is None else BLAS_BLOCK_ROWS
         work: dict[str, tuple[int, int]] = {}  # function: fixed values, values per row
         blocks = ProductBlocks()
         for function, summary, writes in FUNCTIONS:
@@ -267,6 +268,7 @@ class CTarget:
                     dtype,
                     block_macro=f"{macro}_WORK_ROWS",
                     packs=blas is None,
+                    block_rows=block_rows,
                 )
                 pointers = _parameter_pointers(spec, function) + scratch.pointers
                 work[function] = (scratch.fixed, scratch.per_row)
@@ -316,7 +318,7 @@ class CTarget:
             "layer_sizes": "{" + ", ".join(map(str, spec.sizes)) + "}",
             "output": spec.output,
             "loss": spec.loss,
-            "block_rows": BLOCK_ROWS if shape == "looped" else 1,
+            "block_rows": block_rows if shape == "looped" else 1,
             "work_size": _work_sizes(work, macro, blas is None),
             "functions": functions,
             "products": "" if shape == "unrolled" else (blas or "packed"),

@@ -13,12 +13,16 @@ networks and batch sizes, it times one evaluation of the mean loss and all its g
   generation or import fails;
 - ``torch`` (eager, autograd), ``jax`` (``jit(value_and_grad)``), ``autograd`` (HIPS): optional
   peers, "not installed" when they cannot be imported;
-- ``c``: the file of ``symgrad codegen --target c`` (unrolled up to 400 parameters, else
-  looped), compiled and called through ``symgrad.codegen.c.loader`` (its compile flags:
-  ``-std=c99 -O3 -fPIC -march=native -ffast-math``, plus ``-fno-associative-math`` for the
-  looped form, linked without them); ``c-raw``: the same
-  function called from C in a loop by ``bench/time_c.c``, the generated file compiled with the
-  same flags (``c_timer_flags``), the cost of the generated code without Python;
+- ``c``: the file of ``symgrad codegen --target c`` (``--style auto``), compiled and called
+  through ``symgrad.codegen.c.loader`` (its flags: ``symgrad.codegen.c.build.compile_flags``);
+  ``c-lean``: the same through the lean call on flat parameters
+  (``loss_and_gradients_flat(theta, X, Y, out=g)``); ``c-raw``: the same function called from C
+  in a loop by ``bench/time_c.c``, the generated file compiled with the same flags
+  (``c_timer_flags``), the cost of the generated code without Python;
+- the C table (``run_c_grid``): the looped form on the wide networks at batch 64 and 1024 against
+  the NumPy module, compiled as the loader compiles it, with ``-march=native`` alone for the
+  machine, with plain ``-O3 -march=native``, and with ``--blas cblas``, each through the dict
+  call and the lean call; and the time to generate the unrolled form against the output width;
 - ``forward``: the reference forward pass alone, for gradient/forward ratios.
 
 Each time is the median of many in-process calls after warm-up; the number of calls adapts to the

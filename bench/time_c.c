@@ -1,8 +1,7 @@
 // Times NAME_loss_and_gradients of a file made by `symgrad codegen --target c -o DIR/net.c`,
 // called from C: the cost of the generated code alone, without Python. Built and run by
-// bench/bench_codegen.py, which compiles DIR/net.c as the loader does (-std=c99 -O3 -fPIC
-// -march=native -ffast-math, for the looped form -fno-associative-math) and links it with this
-// file.
+// bench/bench_codegen.py, which compiles DIR/net.c as the loader does (the first flags of
+// symgrad.codegen.c.build.compile_flags) and links it with this file.
 //
 // Usage: time_c IN OUT SECONDS ROUNDS
 //   IN:  batch (int32), then params, X and Y (doubles, row-major);

@@ -389,3 +389,30 @@ def test_lean_calls_refuse_what_they_cannot_pass_as_it_is(tmp_path: Path) -> Non
     g.shape = (2, -1)
     with pytest.raises(ValueError, match="out must be"):
         network.loss_and_gradients_flat(theta, X, Y, out=g)
+
+
+def test_blas_options_that_do_not_apply_are_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv, message in (
+        (["--target", "c", "--blas", "mkl", "-o", str(tmp_path / "a.c")], "unknown --blas 'mkl'"),
+        (["--blas", "cblas", "-o", str(tmp_path / "a.py")], "--blas is an option of --target c"),
+        (
+            [
+                "--target",
+                "c",
+                "--style",
+                "unrolled",
+                "--blas",
+                "cblas",
+                "-o",
+                str(tmp_path / "a.c"),
+            ],
+            "use --style looped",
+        ),
+    ):
+        assert main(["codegen", "3", "3", "2", *argv]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("symgrad: error:") and message in error, error
+        assert len(error.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

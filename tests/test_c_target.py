@@ -760,8 +760,8 @@ def test_a_larger_looped_network_over_several_blocks(tmp_path: Path) -> None:
 
 
 def test_loading_leaves_tiny_numbers_alone(tmp_path: Path) -> None:
-    """Fast math at compile time only: a library linked with it would make the whole process
-    flush subnormal numbers to zero."""
+    """No flag of the build makes the process flush subnormal numbers to zero (as a library
+    linked with -ffast-math would, for every computation of the process)."""
     main(["codegen", "3", "3", "2", "--target", "c", "-o", str(tmp_path / "net.c")])
     tiny = np.float64(1e-310)
     assert tiny * 0.5 > 0

@@ -52,7 +52,8 @@ int main(int argc, char **argv)
     const size_t rows = (size_t)batch;
     real_t *params = take(NET_N_PARAMS), *grad = take(NET_N_PARAMS);
     real_t *X = take(rows * NET_N_INPUTS), *Y = take(rows * NET_N_OUTPUTS);
-    real_t *work = take(NET_WORK_SIZE(batch));
+    // The library's own size: it may be built with other block sizes than this file reads.
+    real_t *work = take(net_work_size(batch));
     real_t loss = 0;
     if (fread(params, sizeof *params, NET_N_PARAMS, in) != NET_N_PARAMS ||
         fread(X, sizeof *X, rows * NET_N_INPUTS, in) != rows * NET_N_INPUTS ||

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from symgrad.codegen.c.target import c_prefix
 from symgrad.codegen.common import LINE_LENGTH, header_lines
 from symgrad.errors import SymgradError
 
@@ -128,7 +127,8 @@ def export_weights(
     network = NetworkHeader(Path(header))
     arrays = read_parameters(Path(params_path), network.shapes)
     real = np.float64 if network.real == "double" else np.float32
-    name = f"{network.prefix}_{c_prefix(output_stem)}"
+    # NAME_<stem of -o>: an identifier whatever the stem (characters outside [A-Za-z0-9_] as _).
+    name = f"{network.prefix}_{re.sub(r'[^A-Za-z0-9_]', '_', output_stem)}"
     guard = name.upper() + "_H"
     net = "-".join(map(str, network.sizes))
     lines = [*header_lines(command, comment="//"), "//"]

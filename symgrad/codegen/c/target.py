@@ -81,10 +81,11 @@ def c_prefix(name: str) -> str:
 
 #: ``--style auto`` writes a network out scalar by scalar when the scalar program of its
 #: ``loss_and_gradients`` has at most this many statements after common subexpressions, else as
-#: loops. A statement is about one line of C (140 bytes of code at -Os): the unrolled code grows
-#: with them, the loops do not (6 to 8 KB). Past about 100 the loops are smaller, and from a few
-#: dozen rows of a batch faster (2-8-2: 88 statements, 9.4 KB unrolled, 6.6 KB looped).
-AUTO_UNROLLED_STATEMENTS = 100
+#: loops. A statement is about one line of C (120 bytes of code at -Os): the unrolled code grows
+#: with them, the loops do not (6 to 8 KB). Up to here the unrolled form runs one sample faster
+#: (2-8-8-2: 192 statements, 23.5 KB, a sample in two thirds of the looped form's time); past it
+#: the loops are far smaller, and from a few dozen rows of a batch faster anyway.
+AUTO_UNROLLED_STATEMENTS = 200
 
 #: The libraries ``--blas`` names: the looped form's products as calls of their ``?gemm``.
 BLAS_LIBRARIES: tuple[str, ...] = ("cblas",)

@@ -398,6 +398,12 @@ def test_blas_options_that_do_not_apply_are_one_clear_error(
         (["--target", "c", "--blas", "mkl", "-o", str(tmp_path / "a.c")], "unknown --blas 'mkl'"),
         (["--blas", "cblas", "-o", str(tmp_path / "a.py")], "--blas is an option of --target c"),
         (
+            ["--target", "array-api", "--blas", "cblas", "-o", str(tmp_path / "a.py")],
+            "not of --target array-api",
+        ),
+        (["--target", "c", "--blas", "", "-o", str(tmp_path / "a.c")], "unknown --blas ''"),
+        (["--target", "c", "--blas"], "argument --blas: expected one argument"),
+        (
             [
                 "--target",
                 "c",
@@ -415,4 +421,33 @@ def test_blas_options_that_do_not_apply_are_one_clear_error(
         error = capsys.readouterr().err
         assert error.startswith("symgrad: error:") and message in error, error
         assert len(error.strip().splitlines()) == 1
+    # Only codegen has the option.
+    assert main(["derive", "3", "3", "2", "--blas", "cblas"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("symgrad: error: unrecognized arguments: --blas cblas"), error
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_blas_file_that_cannot_be_built_or_names_another_library_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``check`` (exit status 2, one line) and ``load_c`` of a ``--blas cblas`` file where no
+    CBLAS library links, and of a file whose header names a library symgrad does not write."""
+    source = write_c(tmp_path, [3, 4, 2], "--blas", "cblas")
+    other = tmp_path / "other"
+    other.mkdir()
+    for path in (source, source.with_suffix(".h")):
+        text = path.read_text(encoding="utf-8").replace("--blas cblas", "--blas mkl")
+        (other / path.name).write_text(text, encoding="utf-8")
+    assert main(["check", str(other / "net.c")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("symgrad: error:") and "names --blas mkl; not generated C" in error
+    assert len(error.strip().splitlines()) == 1
+    monkeypatch.setattr(build, "BLAS_LINK", (("-lsymgrad_no_such_blas",),))
+    missing = "no CBLAS library to link (tried -lsymgrad_no_such_blas); install one"
+    assert main(["check", str(source)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("symgrad: error: cannot check") and missing in error, error
+    assert len(error.strip().splitlines()) == 1
+    with pytest.raises(build.CCompilerError, match=re.escape(missing)):
+        load_c(source)

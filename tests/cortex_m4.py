@@ -153,7 +153,7 @@ def losses(output: str) -> tuple[float, float]:
     return tuple(struct.unpack(">f", bytes.fromhex(bits))[0] for bits in (first, last))  # type: ignore[return-value]
 
 
-def tools_present() -> list[str]:
+def missing_tools() -> list[str]:
     """The tools of a cross-build that are missing (scripts/test.sh installs them)."""
     return [
         t

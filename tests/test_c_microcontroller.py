@@ -37,7 +37,7 @@ M4_BUILDS = {
 
 @pytest.fixture(scope="module")
 def m4(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, cortex_m4.Build]]:
-    assert cortex_m4.tools_present() == [], "scripts/test.sh installs the cross-build's tools"
+    assert cortex_m4.missing_tools() == [], "scripts/test.sh installs the cross-build's tools"
     out = {}
     for name, (sizes, style, blocks) in M4_BUILDS.items():
         folder = tmp_path_factory.mktemp(name.split()[0])

@@ -7,15 +7,16 @@ each target:
 - ``numpy``: the vectorized style always and the unrolled one where it is allowed (at most 400
   parameters);
 - ``array-api``: its one style;
-- ``c``: the looped form always and the unrolled one where it is allowed, in double; and every
-  ``--float-every``-th network in float too (unrolled where allowed, else looped).
+- ``c``: the looped form always and the unrolled one where it is allowed, in double; every
+  ``--float-every``-th network in float too (unrolled where allowed, else looped), and the
+  looped form with ``--blas cblas`` (double, and float on every other of those).
 
 Every check of code that follows its inputs' dtype or computes in double also runs float32
 inputs against float64. Prints, per module, the verdict, the entries below resolution and the
-time; then the totals of each target, and the mutation test (one statement of each code path
-changed by a factor 1 + 1e-4 (1 + 1e-2 in float C), a sign or a swapped index;
-``tests/mutants.py``) on every ``--mutate-every``-th module: mutants and how many the check fails
-(killed).
+time; then the totals of each target, and the mutation test (one statement of each code path,
+looped C's products included, changed by a factor 1 + 1e-4 (1 + 1e-2 in float C), a sign or a
+swapped index; ``tests/mutants.py``) on every ``--mutate-every``-th module: mutants and how many
+the check fails (killed).
 
     python bench/check_grid.py [--target numpy|array-api|c|all] [--quick] [--mutate-every N]
                                [--float-every N] [--seed S]
@@ -57,10 +58,12 @@ class Case:
     target: str
     style: str
     dtype: str | None = None
+    blas: str | None = None
 
     def describe(self) -> str:
         sizes = "-".join(map(str, self.spec.sizes))
         kind = f"{self.style} {self.dtype}" if self.dtype else self.style
+        kind += f" --blas {self.blas}" if self.blas else ""
         return f"{sizes} {self.spec.activation_text} {self.spec.output}/{self.spec.loss} {kind}"
 
 
@@ -110,6 +113,8 @@ def cases(networks: list[NetworkSpec], target: str, float_every: int) -> list[Ca
                 found.append(Case(spec, target, "unrolled", "double"))
             if n % float_every == 0:
                 found.append(Case(spec, target, "unrolled" if unrolled else "looped", "float"))
+                real = "float" if n % (2 * float_every) else "double"
+                found.append(Case(spec, target, "looped", real, "cblas"))
     return found
 
 
@@ -118,7 +123,7 @@ def check_case(
 ) -> None:
     """Check the file of ``case`` (points from ``seed``) and, unless ``mutate_seed`` is None, its
     mutants (picked with that seed); count into ``totals``."""
-    text, header = mutants.generated(case.spec, case.target, case.style, case.dtype)
+    text, header = mutants.generated(case.spec, case.target, case.style, case.dtype, case.blas)
     path = mutants.write(folder / "original", text, header)
     totals.modules += 1
     clock = time.perf_counter()
@@ -204,7 +209,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="every third depth only")
     parser.add_argument("--mutate-every", type=int, default=4, help="mutate every N-th module")
     parser.add_argument(
-        "--float-every", type=int, default=4, help="C: every N-th network in float too"
+        "--float-every",
+        type=int,
+        default=4,
+        help="C: every N-th network in float and with --blas cblas too",
     )
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args()

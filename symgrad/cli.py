@@ -179,8 +179,30 @@ def build_parser() -> argparse.ArgumentParser:
     codegen.add_argument(
         "--dtype", help="the real type of targets with a fixed one (--target c: double, float)"
     )
+    codegen.add_argument(
+        "--blas",
+        metavar="LIBRARY",
+        help="--target c: the looped form's products as calls of a BLAS library (cblas: the file "
+        "includes <cblas.h> and is linked with OpenBLAS or any CBLAS)",
+    )
     codegen.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(codegen)
+
+    export = commands.add_parser(
+        "export-weights",
+        help="write parameters saved in a .npz file as a C initialiser for a --target c network",
+    )
+    export.add_argument(
+        "params", metavar="PARAMS.npz", help="W1, b1, ... as numpy.savez saves them"
+    )
+    export.add_argument(
+        "--header",
+        required=True,
+        metavar="NAME.h",
+        help="the header symgrad codegen --target c wrote for the network (NAME alone: NAME.h)",
+    )
+    export.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    _version(export)
 
     check = commands.add_parser(
         "check",
@@ -274,17 +296,23 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         _emit(out, result.report())
         return 0 if result.passed else 1
 
+    if options.command == "export-weights":
+        return _export_weights(options, out)
+
     from symgrad.pipeline import derive
     from symgrad.spec import NetworkSpec
 
     _refuse_file_name_as_output(options.output)
     spec = NetworkSpec.parse(options.sizes, options.activation, options.output, options.loss)
     if options.command == "codegen":
-        from symgrad.codegen import target
+        from symgrad.codegen import check_blas, target
 
         chosen = target(options.target)
         style = options.style if options.style is not None else chosen.styles[0]
-        chosen.check(spec, style, options.dtype)  # refuse before deriving and proving
+        if options.blas is None:
+            chosen.check(spec, style, options.dtype)  # refuse before deriving and proving
+        else:
+            check_blas(chosen, spec, style, options.dtype, options.blas)
         _check_output_file(options.out, chosen)
         _warn_about_domains(spec)
     if options.command in ("latex", "markdown"):
@@ -318,7 +346,9 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         from symgrad.codegen import generate
 
         stem = Path(options.out).stem if options.out is not None else "mlp"
-        files = generate(derivation, options.target, style, options.dtype, name=stem)
+        files = generate(
+            derivation, options.target, style, options.dtype, name=stem, blas=options.blas
+        )
         if options.out is None:
             _emit(out, files[0].text)
             return 0
@@ -348,6 +378,24 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         write_atomic(options.out, text)
     else:
         _emit(out, text)
+    return 0
+
+
+def _export_weights(options: argparse.Namespace, out: TextIO) -> int:
+    """``symgrad export-weights PARAMS.npz --header NAME.h [-o FILE]``."""
+    from symgrad.codegen.c.weights import export_weights, header_path
+    from symgrad.codegen.common import shell_quote
+
+    words = ["symgrad", "export-weights", options.params, "--header", options.header]
+    stem = Path(options.out).stem if options.out is not None else "weights"
+    command = " ".join(shell_quote(word) for word in words)
+    text = export_weights(Path(options.params), header_path(options.header), command, stem)
+    if options.out is None:
+        _emit(out, text)
+    else:
+        from symgrad.fileio import write_atomic
+
+        write_atomic(options.out, text)
     return 0
 
 

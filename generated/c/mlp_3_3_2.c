@@ -309,3 +309,46 @@ int mlp_3_3_2_loss_and_gradients(const real_t *restrict params, const real_t *re
     grad[19] = db2_1;
     return MLP_3_3_2_OK;
 }
+
+size_t mlp_3_3_2_work_size(int batch)
+{
+    return batch < 1 ? 0 : MLP_3_3_2_WORK_SIZE(batch);
+}
+
+size_t mlp_3_3_2_forward_work_size(int batch)
+{
+    return batch < 1 ? 0 : MLP_3_3_2_FORWARD_WORK_SIZE(batch);
+}
+
+// The next 64 bits of the SplitMix64 stream of state (arithmetic modulo 2^64).
+static unsigned long long next_bits(unsigned long long *state)
+{
+    const unsigned long long mask = 0xFFFFFFFFFFFFFFFFULL;
+    unsigned long long z = *state = (*state + 0x9E3779B97F4A7C15ULL) & mask;
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL) & mask;
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EBULL) & mask;
+    return z ^ (z >> 31);
+}
+
+// n entries (2u - 1) s, u the top 24 bits of a draw over 2^24 (exact in float and double).
+static void uniform(unsigned long long *state, real_t *out, size_t n, real_t s)
+{
+    for (size_t k = 0; k < n; ++k) {
+        const real_t u = (real_t)(next_bits(state) >> 40) * 5.960464477539063e-08;
+        out[k] = (2 * u - 1) * s;
+    }
+}
+
+// Random parameters for a start, the same numbers on every machine (see mlp_3_3_2.h).
+int mlp_3_3_2_init_params(unsigned long long seed, real_t *params)
+{
+    if (params == NULL) {
+        return MLP_3_3_2_ERROR_NULL;
+    }
+    unsigned long long state = seed;
+    uniform(&state, params + 0, 9, 1.0); // W1: variance 1/n_0 = 1/3
+    uniform(&state, params + 9, 3, 0.17320508075688773); // b1: variance 0.01
+    uniform(&state, params + 12, 6, 1.0); // W2: variance 1/n_1 = 1/3
+    uniform(&state, params + 18, 2, 0.17320508075688773); // b2: variance 0.01
+    return MLP_3_3_2_OK;
+}

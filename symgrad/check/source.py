@@ -183,8 +183,10 @@ class PythonLoader:
         return Prepared(inspected)
 
 
-#: What a generated C file and its header may include.
+#: What a generated C file and its header may include; a file whose header names ``--blas``,
+#: also that library's header.
 C_INCLUDES = frozenset({"<math.h>", "<stddef.h>"})
+C_BLAS_INCLUDES = {"cblas": "<cblas.h>"}
 #: The preprocessor directives generated C uses; any other is refused.
 C_DIRECTIVES = frozenset({"include", "define", "ifdef", "ifndef", "endif"})
 #: Comments and literals (removed before directives are read), then the other spellings of a
@@ -228,7 +230,11 @@ class CLoader:
                 "regenerate both with symgrad codegen"
             )
         own = f'"{header_path.name}"'
-        _screen_c(path.name, source, C_INCLUDES | {own})
+        blas = options.get("blas")
+        if blas is not None and blas not in C_BLAS_INCLUDES:
+            raise ModuleCheckError(f"the header of {path} names --blas {blas}; not generated C")
+        library = {C_BLAS_INCLUDES[blas]} if blas is not None else set()
+        _screen_c(path.name, source, C_INCLUDES | {own} | library)
         _screen_c(header_path.name, header, C_INCLUDES)
         sizes = re.search(r"^#define \w+_LAYER_SIZES \{([\d, ]+)\}$", header, re.MULTILINE)
         found = tuple(int(n) for n in sizes.group(1).split(",")) if sizes else None
@@ -390,7 +396,7 @@ def parse_command(path: Path, command: str) -> tuple[NetworkSpec, dict[str, str]
         )
     sizes: list[str] = []
     options: dict[str, str] = {}
-    known = {"--activation", "--output", "--loss", "--target", "--style", "--dtype"}
+    known = {"--activation", "--output", "--loss", "--target", "--style", "--dtype", "--blas"}
     rest = iter(words[2:])
     for word in rest:
         if word in known:

@@ -54,6 +54,12 @@ from symgrad.program.ir import (
 #: The number of rows of the batch, an input of every program.
 BATCH_SIZE = Var("B", (), Role.INPUT, Quantity("B"))
 
+#: Rows of at most this many output units keep a reduction over the row (the softmax's maximum
+#: and sum, squared error's sum of R yhat) inside each unit's scalar expression, as the notes
+#: write it (common-subexpression elimination finds it again); on wider rows it is computed once,
+#: in a statement of its own, so that the scalar program grows linearly with n_L, not with n_L^2.
+INLINE_REDUCTION_UNITS = 3
+
 #: The gradients of one sample that the program holds divided by ``B`` (its rows of ``Delta``).
 _PER_BATCH = frozenset({"grad_a", "grad_h"})
 
@@ -449,39 +455,78 @@ class _ScalarLowering(_Lowering):
             for i in range(width)
         ]
         row_symbols = frozenset({arrays.ROW_A, arrays.ROW_Y})
+        once: dict[sp.Expr, sp.Symbol] = {}
         for code in pair.code_steps:
             own = sp.Symbol(code.name, real=True)
             step = StepId(Kind(code.implements), L)
-            values = arrays.expand_row(code.value, units)
             if _row_varying(code.value, row_symbols):
                 row_symbols |= {own}
-                for i, value in enumerate(values):
+                value = self._reductions_once(code.value, units, once, step, code.note)
+                for i, entry in enumerate(arrays.expand_row(value, units)):
                     target = self._code_entry(code.name, i)
-                    units[i][own] = self.emit(target, value, step, code.note)
+                    units[i][own] = self.emit(target, entry, step, code.note)
             else:
-                symbol = self.emit(
-                    Var(f"{code.name.lower()}{L}", (BATCH,)), values[0], step, code.note
-                )
+                value = arrays.expand_unit(code.value, units, 0)
+                symbol = self.emit(Var(f"{code.name.lower()}{L}", (BATCH,)), value, step, code.note)
                 for unit in units:
                     unit[own] = symbol
-        yhat = arrays.expand_row(pair.code_prediction, units)
         prediction = StepId(Kind.PREDICTION, L)
+        code_prediction = self._reductions_once(pair.code_prediction, units, once, prediction, "")
+        yhat = arrays.expand_row(code_prediction, units)
         for i, value in enumerate(yhat):
             name = nt.program_entry("yhat", None, i)
             if not (isinstance(value, sp.Symbol) and value.name == name):
                 note = "" if pair.code_steps else pair.output.code_note
                 self.emit(self.entry("yhat", None, i), value, prediction, note)
         batch = BATCH_SIZE.symbol
-        sample = arrays.expand_row(pair.code_loss, units)[0]
+        sample = arrays.expand_unit(pair.code_loss, units, 0)
         loss_step = StepId(Kind.LOSS, L)
         per_sample = self.emit(Var("sample_loss", (BATCH,)), sample, loss_step, pair.loss_note)
         self.emit(
             Var("value", (), meaning=Quantity("loss")), BatchSum(per_sample) / batch, loss_step
         )
-        deltas = arrays.expand_row(pair.code_delta, units)
+        delta_step = StepId(Kind.OUTPUT_DELTA, L)
+        code_delta = self._reductions_once(pair.code_delta, units, once, delta_step, "")
+        deltas = arrays.expand_row(code_delta, units)
         note = "; ".join(filter(None, [pair.delta_note, "divided by B for the mean"]))
         for i, value in enumerate(deltas):
-            self.emit(self.entry("grad_a", L, i), value / batch, StepId(Kind.OUTPUT_DELTA, L), note)
+            self.emit(self.entry("grad_a", L, i), value / batch, delta_step, note)
+
+    def _reductions_once(
+        self,
+        expr: sp.Expr,
+        units: list[dict[sp.Symbol, sp.Expr]],
+        once: dict[sp.Expr, sp.Symbol],
+        step: StepId,
+        note: str,
+    ) -> sp.Expr:
+        """``expr``, a form with one value per unit, with each reduction over the row (a row sum,
+        a row maximum) replaced by a variable computed once per row, on rows wider than
+        :data:`INLINE_REDUCTION_UNITS`. Written out inside every unit's expression, a reduction
+        over ``n_L`` units would be repeated ``n_L`` times: ``n_L^2`` terms (the softmax's Jacobian
+        product) for common-subexpression elimination to find again.
+        """
+        if len(units) <= INLINE_REDUCTION_UNITS:
+            return expr
+        while True:
+            nodes = [
+                node
+                for node in expr.atoms(arrays.RowSum, arrays.RowMax)
+                if not node.args[0].has(arrays.RowSum, arrays.RowMax)
+            ]
+            if not nodes:
+                return expr
+            for node in sorted(nodes, key=sp.default_sort_key):
+                if node not in once:
+                    kind = "rowsum" if isinstance(node, arrays.RowSum) else "rowmax"
+                    count = sum(1 for name in self.variables if name.startswith(f"{kind}{self.L}"))
+                    name = f"{kind}{self.L}" + (f"_{count}" if count else "")
+                    value = arrays.expand_unit(node, units, 0)
+                    said = "; ".join(
+                        filter(None, [note, "a reduction over the row, computed once"])
+                    )
+                    once[node] = self.emit(Var(name, (BATCH,)), value, step, said)
+                expr = expr.xreplace({node: once[node]})
 
     def _code_entry(self, name: str, i: int) -> Var:
         if name == nt.program_name("yhat"):

@@ -25,6 +25,7 @@ import operator
 import re
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 

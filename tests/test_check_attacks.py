@@ -27,7 +27,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -89,15 +88,6 @@ def c_files() -> dict[str, str]:
     """``net.c`` and ``net.h`` of a small network, by suffix."""
     files = generate(derive(NetworkSpec.parse([2, 3, 2]), prove=False), "c", "unrolled", name="net")
     return {f.suffix: f.text for f in files}
-
-
-@pytest.fixture
-def victim() -> Iterator[subprocess.Popen[bytes]]:
-    """A process of this test's, for the checked code to attack."""
-    process = subprocess.Popen(["sleep", "120"])
-    yield process
-    process.kill()
-    process.wait()
 
 
 def in_loss(text: str, code: str) -> str:

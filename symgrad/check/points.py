@@ -32,6 +32,11 @@ from symgrad.spec import NetworkSpec
 STEP_SMOOTH = 1.0
 STEP_RESTRICTED = 1e-2
 STEP_KINKED = 1e-3
+#: Where a saturated unit's pre-activations go (on the side where the activation saturates),
+#: and how small ``g'`` must be there, against its largest value where units are placed, for
+#: the activation to saturate on that side (sigmoid: 1.7e-5 at 11; tanh: 1e-9).
+SATURATED = (10.5, 12.0)
+SATURATION = 1e-3
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ def draw(spec: NetworkSpec, seed: int, batch: int, large: int = 0) -> Points:
             products = H @ W.T
             A = _place(products, W, b, pieces)
             A = _revive(activation, products, W, b, A, pieces)
+            A = _saturate(activation, found, products, W, b, A, pieces)
             H = _activate(activation, A, k)
         params[f"W{k}"] = W
         params[f"b{k}"] = b
@@ -177,6 +183,39 @@ def _revive(
     if not live or not len(dead):
         return A
     return _place(products, W, b, live, dead)
+
+
+def _saturate(
+    activation: Activation,
+    found: domain.Domains,
+    products: np.ndarray,
+    W: np.ndarray,
+    b: np.ndarray,
+    A: np.ndarray,
+    pieces: list[tuple[float, float]],
+) -> np.ndarray:
+    """``A`` with the last unit of a layer of two or more moved to ``|a| > 10``, where the
+    activation saturates (``g'`` nearly 0, as for sigmoid and tanh), if it does on a side where
+    it is smooth: code whose stable forms switch there is checked on both sides."""
+    if A.shape[1] < 2:
+        return A
+    slope = _numeric(activation.derivative)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inside = np.concatenate([np.linspace(low, high, 9) for low, high in pieces])
+        largest = float(np.max(np.abs(np.broadcast_to(slope(inside), inside.shape))))
+        for low, high in (SATURATED, (-SATURATED[1], -SATURATED[0])):
+            if not sp.Interval(low, high).is_subset(found.smooth):
+                continue
+            grid = np.linspace(low, high, 9)
+            values = np.abs(np.broadcast_to(np.asarray(slope(grid), dtype=float), grid.shape))
+            if (
+                np.all(np.isfinite(values))
+                and values.min() > 0
+                and values.max() < (SATURATION * largest)
+            ):
+                return _place(products, W, b, [(low, high)], np.array([A.shape[1] - 1]))
+    return A
 
 
 def _shift(column: np.ndarray, drawn: float, pieces: list[tuple[float, float]]) -> float | None:

@@ -273,6 +273,11 @@ def test_seed_batch_and_tolerance_change_the_check(modules: dict[str, Path]) -> 
         ("--tolerance", "0", "--tolerance must be a number between 0 and 1"),
         ("--tolerance", "nan", "--tolerance must be a number between 0 and 1"),
         ("--tolerance", "tiny", "--tolerance must be a number such as 1e-6"),
+        ("--limit", "speed=3", "--limit 'speed=3' names no limit; the limits are"),
+        ("--limit", "time=-1", "--limit time must be a positive number, got '-1'"),
+        ("--limit", "memory=lots", "--limit memory must be a positive number, got 'lots'"),
+        ("--arrays", "numpy,tensorflow", "--arrays names tensorflow; it takes numpy, torch, jax"),
+        ("--arrays", "torch", "--arrays torch: "),
     ],
 )
 def test_bad_options_are_one_error_line(
@@ -372,3 +377,52 @@ def test_a_wrong_first_layer_of_a_deep_relu_network_fails(tmp_path: Path) -> Non
     path = tmp_path / "deep.py"
     path.write_text(broken, encoding="utf-8")
     assert not check_file(path).passed
+
+
+# ------------------------------------------------------------------------------------------------
+# --arrays: array-API modules on other array libraries
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def array_api_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from symgrad.codegen import generate
+
+    (module,) = generate(derive(NetworkSpec.parse([3, 4, 2]), prove=False), "array-api")
+    path = tmp_path_factory.mktemp("arrays") / "mlp.py"
+    path.write_text(module.text, encoding="utf-8")
+    return path
+
+
+def test_arrays_checks_torch_and_jax(array_api_module: Path) -> None:
+    status, out, err = run(["check", str(array_api_module), "--arrays", "numpy,torch,jax"])
+    assert (status, err) == (0, ""), out
+    for library in ("torch", "jax"):
+        assert re.search(
+            rf"^ok    with {library} arrays every function gives {library} arrays on every path, "
+            "which agree with symgrad's evaluation",
+            out,
+            flags=re.MULTILINE,
+        ), out
+
+
+def test_arrays_finds_code_wrong_on_one_library(array_api_module: Path, tmp_path: Path) -> None:
+    """A module right on NumPy arrays and wrong on torch's (one gradient doubled there): only
+    the check on torch arrays sees it."""
+    text = array_api_module.read_text(encoding="utf-8")
+    line = "    return loss_and_gradients(params, X, Y)[1]\n"
+    assert line in text
+    wrong = text.replace(
+        line,
+        "    found = dict(loss_and_gradients(params, X, Y)[1])\n"
+        "    if type(X).__module__.startswith('torch'):\n"
+        "        found['b2'] = 2 * found['b2']\n"
+        "    return found\n",
+    )
+    path = tmp_path / "wrong.py"
+    path.write_text(wrong, encoding="utf-8")
+    status, out, _ = run(["check", str(path)])
+    assert status == 0, out
+    status, out, _ = run(["check", str(path), "--arrays", "torch"])
+    assert status == 1, out
+    assert "FAIL  with torch arrays, b2[" in out, out

@@ -565,6 +565,26 @@ def test_a_slow_activation_in_the_header_ends_in_seconds(module_text: str, tmp_p
     assert seconds < 60
 
 
+@pytest.mark.parametrize(
+    ("bomb", "limit", "said"),
+    [
+        ("while True:\n    pass", "time=3", "did not finish within the 3 s limit"),
+        ("_ = bytearray(8 << 30)", "memory=256", "needed more memory than the 256 MB"),
+    ],
+    ids=["loop", "memory"],
+)
+def test_the_checked_code_is_held_to_its_limits(
+    module_text: str, tmp_path: Path, bomb: str, limit: str, said: str
+) -> None:
+    path = tmp_path / "bomb.py"
+    path.write_text(in_loss(module_text, bomb), encoding="utf-8")
+    started = time.monotonic()
+    status, out, err = check(str(path), "--limit", limit)
+    refused(status, out, err)
+    assert said in err and f"--limit {limit.split('=')[0]}=" in err, err
+    assert time.monotonic() - started < 30
+
+
 def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
     path = tmp_path / "fifo.py"
     os.mkfifo(path)

@@ -41,10 +41,9 @@ CONTRACT = ("LAYER_SIZES", "forward", "loss", "gradients", "loss_and_gradients",
 
 
 def _sibling(name: str) -> types.ModuleType:
-    """A module of this folder, or of symgrad's, by its path (without importing the package
-    and without a name in ``sys.modules``)."""
-    path = HERE / f"{name}.py" if (HERE / f"{name}.py").exists() else HERE.parent / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"symgrad_check_{name}", path)
+    """A module of this folder by its path (without importing the package, and left out of
+    ``sys.modules`` once loaded)."""
+    spec = importlib.util.spec_from_file_location(f"symgrad_check_{name}", HERE / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it runs
@@ -107,7 +106,9 @@ def _load(setup: dict[str, Any], load: Any, reader: Any, out: int, wire: Any) ->
     except BaseException as exc:  # loading may raise anything
         wire.write(out, _raised(exc))
         return None
-    dtype = getattr(functions, "dtype", None)
+    # A compiled target's loader says the real type it computes in (C: real_t, read by the
+    # loader); a Python module says nothing the checker would believe.
+    dtype = getattr(functions, "dtype", None) if load is not None else None
     wire.write(out, {"loaded": True, "dtype": str(np_dtype_name(dtype)) if dtype else None})
     return functions
 

@@ -56,12 +56,14 @@ class Judged:
     ok: np.ndarray  # relative error that passes
     bound: np.ndarray  # relative error rounding explains
 
-    @property
-    def verdicts(self) -> np.ndarray:
+    #: Each entry's verdict: OK, UNRESOLVED or FAIL.
+    verdicts: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
         verdict = np.full(self.error.shape, UNRESOLVED, dtype=np.int8)
         verdict[self.error <= self.ok] = OK
         verdict[~(self.error <= np.maximum(self.ok, self.bound))] = FAIL
-        return verdict
+        object.__setattr__(self, "verdicts", verdict)
 
     def worst(self) -> int:
         """The flat index of the worst entry (a failure first)."""

@@ -214,6 +214,7 @@ def _child(  # pragma: no cover - runs in the forked process, which ends in os._
     status = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _die_with_parent()
         _bound(limits)
         _analyse(out, path, command, seed, batch, large, limits)
     except MemoryError:
@@ -243,6 +244,15 @@ def _child(  # pragma: no cover - runs in the forked process, which ends in os._
 def _send(out: int, header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
     with contextlib.suppress(OSError):
         wire.write(out, header, arrays)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked process
+    """Ask the kernel to kill this process when the checker dies (``PR_SET_PDEATHSIG``)."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
 def _bound(limits: Limits) -> None:

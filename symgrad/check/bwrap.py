@@ -196,6 +196,9 @@ def popen(
             stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            # bubblewrap itself gets no environment either: it stays PID 1 of the sandbox,
+            # whose /proc/1/environ the sandboxed process could read.
+            env={},
             pass_fds=(read,),
             start_new_session=True,
             preexec_fn=limits.apply,  # noqa: PLW1509 - only setrlimit and signal in the child

@@ -86,13 +86,13 @@ def check_file(
     ):
         raise ModuleCheckError(f"--tolerance must be a number between 0 and 1, got {tolerance!r}")
     limits = limits or Limits()
+    inspected, loader = inspect_file(path, limits)
+    libraries = _arrays(arrays, inspected)
     sandboxed = not unsandboxed
     if sandboxed:
         problem = bwrap.availability()
         if problem is not None:
             raise ModuleCheckError(problem)
-    inspected, loader = inspect_file(path, limits)
-    libraries = _arrays(arrays, inspected)
     sizes = [int(n) for n in command_options(inspected.path, inspected.command)[0]]
     numbers = _answer_numbers(sizes, max(batch, inspected.large_batch))
     analysis = Analysis(

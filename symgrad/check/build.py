@@ -149,9 +149,7 @@ def _which(compiler: str) -> str:
 
 
 def _sys_path() -> list[str]:
-    import symgrad
-
-    package = str(Path(symgrad.__file__).resolve().parent.parent)
+    package = str(HERE.parent.parent)  # the folder holding symgrad
     return [p for p in sys.path if p and os.path.isabs(p)] + [package]
 
 

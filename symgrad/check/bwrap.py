@@ -124,9 +124,7 @@ def system_view(compiler: str | None = None, extra: Sequence[str] = ()) -> View:
             and entry.rstrip("/").endswith(("site-packages", "dist-packages"))
         ):
             paths.append(os.path.realpath(entry))
-    import symgrad
-
-    paths.append(str(Path(symgrad.__file__).resolve().parent))
+    paths.append(str(Path(__file__).resolve().parent.parent))  # symgrad itself
     paths.append(os.path.dirname(os.path.realpath(sys.executable)))
     if compiler is not None:
         paths.append(os.path.dirname(os.path.realpath(compiler)))

@@ -140,9 +140,7 @@ class Sandbox:
             if self.sandboxed:  # pragma: no cover - availability() checked it
                 raise ModuleCheckError(f"sandbox unavailable: {exc}") from None
             program, call = b"", -1
-        import symgrad
-
-        package = str(Path(symgrad.__file__).resolve().parent.parent)
+        package = str(CHILD.resolve().parent.parent.parent)  # the folder holding symgrad
         setup = {
             "sys_path": [p for p in sys.path if p and os.path.isabs(p)]
             + [package, *self.prepared.extra_paths],

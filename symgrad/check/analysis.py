@@ -74,8 +74,11 @@ class Found:
 
     network: Network
     points: Points
-    #: ``nudged[j]``: parameters, and the inputs of each path, moved by float32 roundings.
-    nudged: tuple[tuple[dict[str, np.ndarray], dict[str, np.ndarray]], ...]
+    #: The parameters of each set by name: ``main`` (every path but one) and, when an
+    #: activation saturates, ``saturated`` (the path of that name).
+    params: dict[str, dict[str, np.ndarray]]
+    #: ``nudged[j]``: each set of parameters, and the inputs of each path, moved a little.
+    nudged: tuple[tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]], ...]
     #: The program in float64 at the point of each path, and at each nudged point; in float32
     #: at the point of each path.
     float64: dict[str, Results]
@@ -83,15 +86,20 @@ class Found:
     float32: dict[str, Results]
 
 
-def paths(points: Points) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The inputs and targets of each path by name (``one``: one sample, 1-D)."""
+def paths(
+    points: Points, saturated: Points | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+    """The inputs, targets and parameter set of each path by name (``one``: one sample, 1-D;
+    ``saturated``: the batch at the point where the last unit of each layer saturates)."""
     out = {
-        "batch": (points.X, points.Y),
-        "one": (points.x, points.y),
-        "single": (points.X1, points.Y1),
+        "batch": (points.X, points.Y, "main"),
+        "one": (points.x, points.y, "main"),
+        "single": (points.X1, points.Y1, "main"),
     }
     if len(points.XL):
-        out["large"] = (points.XL, points.YL)
+        out["large"] = (points.XL, points.YL, "main")
+    if saturated is not None and saturated.saturated:
+        out["saturated"] = (saturated.X, saturated.Y, "saturated")
     return out
 
 
@@ -279,15 +287,13 @@ def _analyse(  # pragma: no cover - runs in the forked process
     from symgrad.program import lower_matrix
 
     spec, _ = parse_command(path, command)
-    points = draw(spec, seed, batch, large)
-    data: dict[str, Any] = {
-        name: _float32(getattr(points, name))
-        for name in ("X", "Y", "x", "y", "X1", "Y1", "XL", "YL")
-    }
-    points = replace(points, params={k: _float32(v) for k, v in points.params.items()}, **data)
+    points = _rounded(draw(spec, seed, batch, large))
+    # The same draws (the same inputs and targets), with saturated units.
+    saturated = _rounded(draw(spec, seed, batch, large, saturate=True))
+    sets = {"main": points.params, "saturated": saturated.params}
     program = lower_matrix(build_derivation(spec))
     rng = np.random.default_rng([seed, 32])
-    by_path = paths(points)
+    by_path = paths(points, saturated)
     header: dict[str, Any] = {
         "network": {
             "sizes": list(spec.sizes),
@@ -298,34 +304,49 @@ def _analyse(  # pragma: no cover - runs in the forked process
         },
         "max_step": points.max_step,
         "note": points.note,
-        "paths": list(by_path),
+        "paths": {name: key for name, (_, _, key) in by_path.items()},
         "nudges": len(NUDGES),
     }
-    arrays: dict[str, np.ndarray] = {f"params/{k}": v for k, v in points.params.items()}
+    arrays: dict[str, np.ndarray] = {}
+    for key, params in sets.items():
+        arrays.update({f"params/{key}/{k}": v for k, v in params.items()})
     for name in ("X", "Y", "x", "y", "X1", "Y1", "XL", "YL", "labels"):
         arrays[f"points/{name}"] = np.asarray(getattr(points, name))
-    for name, (X, Y) in by_path.items():
-        _put(arrays, f"f64/{name}", reference.float64(program, points.params, _rows(X), _rows(Y)))
-        _put(arrays, f"f32/{name}", reference.float32(program, points.params, _rows(X), _rows(Y)))
+    for name, (X, Y, key) in by_path.items():
+        params = sets[key]
+        _put(arrays, f"f64/{name}", reference.float64(program, params, _rows(X), _rows(Y)))
+        _put(arrays, f"f32/{name}", reference.float32(program, params, _rows(X), _rows(Y)))
     for j, size in enumerate(NUDGES):
-        params = {k: _nudge(v, size, rng) for k, v in points.params.items()}
-        arrays.update({f"nudge{j}/params/{k}": v for k, v in params.items()})
-        for name, (X, Y) in by_path.items():
+        moved_sets = {}
+        for key, params in sets.items():
+            moved_sets[key] = {k: _nudge(v, size, rng) for k, v in params.items()}
+            arrays.update({f"nudge{j}/params/{key}/{k}": v for k, v in moved_sets[key].items()})
+        for name, (X, Y, key) in by_path.items():
             moved = _nudge(X, size, rng)
             arrays[f"nudge{j}/X/{name}"] = moved
-            results = reference.float64(program, params, _rows(moved), _rows(Y))
+            results = reference.float64(program, moved_sets[key], _rows(moved), _rows(Y))
             _put(arrays, f"f64/nudge{j}/{name}", results)
     wire.write(out, header, arrays)
     deadline = time.monotonic() + limits.reference_time
     found: dict[str, np.ndarray] = {}
     try:
-        for name, (X, Y) in by_path.items():
-            results = reference.high_precision(program, points.params, _rows(X), _rows(Y), deadline)
+        for name, (X, Y, key) in by_path.items():
+            results = reference.high_precision(program, sets[key], _rows(X), _rows(Y), deadline)
             _put(found, f"ref/{name}", results)
     except reference.TooSlow:
         wire.write(out, {"too_slow": True})
         return
     wire.write(out, {"paths": list(by_path)}, found)
+
+
+def _rounded(points: Points) -> Points:
+    """``points`` with every number rounded to float32 (so that float32 inputs are the same
+    point)."""
+    data: dict[str, Any] = {
+        name: _float32(getattr(points, name))
+        for name in ("X", "Y", "x", "y", "X1", "Y1", "XL", "YL")
+    }
+    return replace(points, params={k: _float32(v) for k, v in points.params.items()}, **data)
 
 
 def _rows(values: np.ndarray) -> np.ndarray:
@@ -347,6 +368,11 @@ def _results(arrays: dict[str, np.ndarray], prefix: str) -> Results:
     return Results(float(arrays[f"{prefix}/loss"]), arrays[f"{prefix}/yhat"], gradients)
 
 
+def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays under ``prefix``, by the rest of their names."""
+    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
 def _found(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Found:
     network = Network(
         tuple(header["network"]["sizes"]),
@@ -356,24 +382,32 @@ def _found(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Found:
         header["network"]["accepts_labels"],
     )
     get = {name: arrays[f"points/{name}"] for name in ("X", "Y", "x", "y", "X1", "Y1", "XL", "YL")}
+    keys = sorted(set(header["paths"].values()))
+    sets = {key: _prefixed(arrays, f"params/{key}/") for key in keys}
     points = Points(
-        params={k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("params/")},
-        labels=arrays["points/labels"],
-        max_step=float(header["max_step"]),
-        note=str(header["note"]),
-        **get,
+        sets["main"],
+        get["X"],
+        get["Y"],
+        get["x"],
+        get["y"],
+        get["X1"],
+        get["Y1"],
+        arrays["points/labels"],
+        get["XL"],
+        get["YL"],
+        float(header["max_step"]),
+        str(header["note"]),
     )
-    names = header["paths"]
+    names = list(header["paths"])
     nudged = []
     for j in range(header["nudges"]):
-        params = {
-            k.rsplit("/", 1)[1]: v for k, v in arrays.items() if k.startswith(f"nudge{j}/params/")
-        }
+        moved = {key: _prefixed(arrays, f"nudge{j}/params/{key}/") for key in keys}
         inputs = {name: arrays[f"nudge{j}/X/{name}"] for name in names}
-        nudged.append((params, inputs))
+        nudged.append((moved, inputs))
     return Found(
         network,
         points,
+        sets,
         tuple(nudged),
         {name: _results(arrays, f"f64/{name}") for name in names},
         tuple(

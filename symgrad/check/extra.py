@@ -47,8 +47,8 @@ def labels(run: Any) -> None:
         name = f"labels-{label}"
         run.send_data(name, X.astype(run.dtype), indices.astype(np.int64))
         run.send_data(name + "-rows", X.astype(run.dtype), rows.astype(run.dtype))
-        given = run.call("loss_and_gradients", run.dtype, name)
-        wanted = run.call("loss_and_gradients", run.dtype, name + "-rows")
+        given = run.call("loss_and_gradients", "main", name)
+        wanted = run.call("loss_and_gradients", "main", name + "-rows")
         for what, gap, scale in _differences(given, wanted):
             worst = max(worst, gap / scale)
             if not gap <= max(run.agreement * scale, 4 * level):
@@ -79,9 +79,11 @@ def float32_inputs(run: Any) -> None:
         else:
             results_ref = reference[path.name]
         moved, programs = [], []
-        for j, (params, inputs) in enumerate(run.found.nudged):
+        for j, (sets, inputs) in enumerate(run.found.nudged):
             name = f"nudge{j}-32"
-            run.send_params(name, {k: v.astype(np.float32) for k, v in params.items()})
+            if name not in run.sent:
+                run.send_params(name, {k: v.astype(np.float32) for k, v in sets["main"].items()})
+                run.sent.add(name)
             data = f"{path.name}-{name}"
             run.send_data(data, inputs[path.name].astype(np.float32), Y)
             moved.append(run.call_all(name, data, path, dtype="float32"))
@@ -128,8 +130,8 @@ def _as_results(results: dict[str, Any], program: Any) -> Any:
 
 
 def init_params(run: Any) -> None:
-    first = run.call("init_params", run.dtype, "batch")
-    again = run.call("init_params", run.dtype, "batch")
+    first = run.call("init_params", "main", "batch")
+    again = run.call("init_params", "main", "batch")
     call = f"init_params({run.seed})"
     problem = None
     shapes = run.shapes
@@ -169,7 +171,7 @@ def other_library(run: Any, library: str) -> None:
     before = len(run.findings)
     judged = []
     for path in run.paths:
-        results = run.call_all(run.dtype, path.name, path, library=library)
+        results = run.call_all(path.params, path.name, path, library=library)
         if reference is not None:
             suffix = f" with {library} arrays"
             judged += run.judge_results(path, results, reference[path.name], {}, None, suffix)

@@ -33,6 +33,11 @@ from symgrad.check.reference import Results
 from symgrad.gradcheck import FLOOR, Comparison, location
 
 FLOAT64_SAFETY = 16.0
+#: How close a value the code computes (not a derivative) must be in float64, at least; and
+#: two computations of the same quantity by the checked code (the loss of loss and of
+#: loss_and_gradients; labels and one-hot rows; a batch and its rows), or the measured
+#: rounding noise of the loss, whichever is larger.
+AGREEMENT = 1e-12
 FLOAT32_SAFETY = 8.0
 FLOAT32_MEDIAN = 8.0
 #: The smallest bound, in roundings of the dtype.
@@ -63,6 +68,8 @@ class Judged:
         verdict = np.full(self.error.shape, UNRESOLVED, dtype=np.int8)
         verdict[self.error <= self.ok] = OK
         verdict[~(self.error <= np.maximum(self.ok, self.bound))] = FAIL
+        # A result that is not a number where the network's is fails, whatever its noise.
+        verdict[~np.isfinite(self.given) & np.isfinite(self.wanted)] = FAIL
         object.__setattr__(self, "verdicts", verdict)
 
     def worst(self) -> int:
@@ -89,10 +96,13 @@ def judge(
     dtype: str,
     tolerance: float,
     noise: np.ndarray | None = None,
+    computed: bool = False,
 ) -> Judged:
     """``given`` (the checked code's) against ``wanted`` (symgrad's high-precision value), with
     ``program`` (symgrad's program in float64 at the same point) and, for float32, the noise
-    of each entry (relative to its scale)."""
+    of each entry (relative to its scale). A ``computed`` quantity (the loss, ``forward``: a
+    value, not a derivative) is held in float64 to rounding itself: :data:`AGREEMENT`, or what
+    rounding at the point explains, whichever is larger."""
     shape = np.shape(wanted)
     wanted_flat = np.asarray(wanted, dtype=np.float64).ravel()
     given_flat = np.asarray(given, dtype=np.float64).ravel()
@@ -108,7 +118,7 @@ def judge(
             off = np.abs(program_flat - wanted_flat) / scale
         rounding = float(np.nanmax(off, initial=0.0)) if off.size else 0.0
         bound = np.full(error.shape, max(FLOAT64_SAFETY * rounding, floor))
-        ok = np.full(error.shape, tolerance)
+        ok = np.maximum(bound, AGREEMENT) if computed else np.full(error.shape, tolerance)
     else:
         spread = np.asarray(noise, dtype=np.float64).ravel()
         spread = np.where(np.isfinite(spread), spread, np.inf)

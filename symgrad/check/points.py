@@ -56,11 +56,18 @@ class Points:
     max_step: float
     #: How the points were placed, for the report ("" when drawn freely).
     note: str
+    #: The hidden layers whose last unit was moved where the activation saturates (only when
+    #: asked for: see :func:`draw`).
+    saturated: tuple[int, ...] = ()
 
 
-def draw(spec: NetworkSpec, seed: int, batch: int, large: int = 0) -> Points:
+def draw(
+    spec: NetworkSpec, seed: int, batch: int, large: int = 0, saturate: bool = False
+) -> Points:
     """The points of a check of ``spec`` with a batch of ``batch`` rows (and a batch of
-    ``large`` rows, if not 0)."""
+    ``large`` rows, if not 0). With ``saturate``, the last unit of each hidden layer of two or
+    more units is moved where its activation saturates (:func:`_saturate`): a point of its own,
+    since the gradient through such a unit is too small to show a wrong statement about it."""
     rng = np.random.default_rng(seed)
     sizes = spec.sizes
     rows = batch + 2 + large  # the batch, one sample, a batch of one, the large batch
@@ -68,6 +75,7 @@ def draw(spec: NetworkSpec, seed: int, batch: int, large: int = 0) -> Points:
     params: dict[str, np.ndarray] = {}
     H = X
     restricted: dict[str, list[int]] = {}  # where each restricted activation was kept inside
+    saturated: list[int] = []
     max_step = STEP_SMOOTH
     for k in range(1, len(sizes)):
         W = rng.standard_normal((sizes[k], sizes[k - 1])) / np.sqrt(sizes[k - 1])
@@ -85,7 +93,11 @@ def draw(spec: NetworkSpec, seed: int, batch: int, large: int = 0) -> Points:
             products = H @ W.T
             A = _place(products, W, b, pieces)
             A = _revive(activation, products, W, b, A, pieces)
-            A = _saturate(activation, found, products, W, b, A, pieces)
+            if saturate:
+                moved = _saturate(activation, found, products, W, b, A, pieces)
+                if moved is not A:
+                    saturated.append(k)
+                A = moved
             H = _activate(activation, A, k)
         params[f"W{k}"] = W
         params[f"b{k}"] = b
@@ -109,6 +121,7 @@ def draw(spec: NetworkSpec, seed: int, batch: int, large: int = 0) -> Points:
             f"{', '.join(map(str, layers))})"
             for activation, layers in restricted.items()
         ),
+        tuple(saturated),
     )
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from symgrad.check import bwrap, extra
 from symgrad.check.analysis import Analysis, Found
 from symgrad.check.contract import Expect, rebuild
-from symgrad.check.judge import FAIL, Judged, join, judge, noises
+from symgrad.check.judge import AGREEMENT, FAIL, Judged, join, judge, noises
 from symgrad.check.limits import Limits
 from symgrad.check.reference import Results
 from symgrad.check.report import CheckReport, Finding
@@ -48,10 +48,6 @@ from symgrad.gradcheck import TOLERANCE, Comparison, compare, make_plan, make_pr
 #: Default batch size (more than 4 rows: code may branch on the batch), and the largest.
 BATCH = 8
 MAX_BATCH = 10_000
-#: Two computations of the same quantity by the checked code (the loss of loss and of
-#: loss_and_gradients; labels and one-hot rows; a batch and its rows) must agree to this, or to
-#: the rounding noise measured, whichever is larger (or to the tolerance, if smaller).
-AGREEMENT = 1e-12
 #: Default tolerance when the code computes in float32.
 TOLERANCE_FLOAT32 = 1e-3
 EPS = {"float64": float(np.finfo(np.float64).eps), "float32": float(np.finfo(np.float32).eps)}
@@ -160,12 +156,15 @@ def _answer_numbers(sizes: list[int], rows: int) -> int:
 
 @dataclass(frozen=True)
 class _Path:
-    """One code path: a name for the messages, a label for the report, its data."""
+    """One code path: a name for the messages, a label for the report, its data, the name of
+    its parameters in the child, and whether central differences judge it too."""
 
     name: str
     label: str
     X: np.ndarray
     Y: np.ndarray
+    params: str = "main"
+    differences: bool = True
 
 
 class _Run:
@@ -208,10 +207,17 @@ class _Run:
         if len(points.XL):  # every branch of code that works by blocks of rows
             label = f"a batch of {len(points.XL)}"
             self.paths += (_Path("large", label, points.XL, points.YL),)
+        if "saturated" in found.params:
+            # Its own point, judged by symgrad's evaluation: the gradient through a saturated
+            # unit is below what central differences (and a wrong statement about it) show.
+            label = f"a batch of {points.X.shape[0]} with saturated units"
+            self.paths += (_Path("saturated", label, points.X, points.Y, "saturated", False),)
         self.findings: list[Finding] = []
         self.noise: dict[str, float] = {}
         self.results: dict[str, dict[str, Any]] = {}
         self.expect = Expect(self.failed, self.shapes, inspected.loss_result)
+        #: The names of the parameters sent to the child besides the point's.
+        self.sent: set[str] = set()
 
     # Talking to the child ---------------------------------------------------------------------
 
@@ -236,7 +242,7 @@ class _Run:
     def row_losses(self, X: np.ndarray, Y: np.ndarray, params: str | None = None) -> np.ndarray:
         """``loss`` of each row of ``X`` and ``Y`` as one sample (1-D)."""
         data = {"x": X.astype(self.dtype), "y": Y.astype(self.dtype)}
-        _, arrays = self.box.request({"op": "rows", "params": params or self.dtype}, data)
+        _, arrays = self.box.request({"op": "rows", "params": params or "main"}, data)
         values = arrays.get("values")
         if values is None or values.shape != (len(X),):
             raise Raised(self.inspected.path, "a damaged answer")
@@ -245,7 +251,10 @@ class _Run:
     # The check --------------------------------------------------------------------------------
 
     def run(self) -> CheckReport:
-        self.send_params(self.dtype, self.params)
+        self.send_params("main", self.params)
+        if "saturated" in self.found.params:
+            saturated = self.found.params["saturated"]
+            self.send_params("saturated", {k: v.astype(self.dtype) for k, v in saturated.items()})
         # The same entries and directions on every path; directions are sent once.
         self.plan = make_plan(self.params, seed=self.seed)
         if self.plan.directions:
@@ -379,8 +388,10 @@ class _Run:
 
     def check_path(self, path: _Path) -> list[Comparison]:
         """Every function on one path; the gradients against central differences."""
-        results = self.call_all(self.dtype, path.name, path)
+        results = self.call_all(path.params, path.name, path)
         self.results[path.name] = results
+        if not path.differences:
+            return []
         grads = {
             name: value
             for name, value in (
@@ -396,7 +407,7 @@ class _Run:
         def loss_at(moves: Sequence[tuple[str, int, float]]) -> np.ndarray:
             request = {
                 "op": "losses",
-                "params": self.dtype,
+                "params": path.params,
                 "data": path.name,
                 "directions": "directions",
                 "moves": [list(m) for m in moves],
@@ -476,7 +487,10 @@ class _Run:
 
         def add(quantity: str, source: str, given: Any, want: Any, prog: Any) -> None:
             found = noises.get(f"{source}/{quantity}")
-            out.append(judge(quantity, source, label, given, want, prog, dtype, tolerance, found))
+            computed = quantity in ("the loss", "forward")
+            out.append(
+                judge(quantity, source, label, given, want, prog, dtype, tolerance, found, computed)
+            )
 
         yhat_shape = np.shape(path.X)[:-1] + (self.network.sizes[-1],)
         pair = results.get("loss_and_gradients")
@@ -500,10 +514,12 @@ class _Run:
         """The float32 noise of each result on ``path`` (:func:`symgrad.check.judge.noise`):
         the code run at the nearby points, against symgrad's program in float64 there."""
         moved, programs = [], []
-        for j, (params, inputs) in enumerate(self.found.nudged):
-            name = f"nudge{j}"
-            if path is self.paths[0]:  # the parameters once, the inputs of every path
+        for j, (sets, inputs) in enumerate(self.found.nudged):
+            name = f"nudge{j}-{path.params}"
+            if name not in self.sent:  # each set of parameters once, the inputs of every path
+                params = sets[path.params]
                 self.send_params(name, {k: v.astype(self.dtype) for k, v in params.items()})
+                self.sent.add(name)
             data = f"{path.name}-{name}"
             self.send_data(data, inputs[path.name].astype(self.dtype), path.Y.astype(self.dtype))
             moved.append(self.call_all(name, data, path))

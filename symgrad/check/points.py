@@ -15,6 +15,7 @@ no interval at all means there is no point to check at: :class:`~symgrad.errors.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -260,7 +261,8 @@ def _activate(activation: Activation, A: np.ndarray, layer: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(values, dtype=np.float64), A.shape).copy()
 
 
+@functools.lru_cache(maxsize=64)
 def _numeric(expr: sp.Expr):  # type: ignore[no-untyped-def]
     """``expr`` in :data:`~symgrad.expressions.X` as a NumPy function (printed by SymPy from the
-    parsed expression; no user text is run)."""
+    parsed expression; no user text is run), made once per expression."""
     return sp.lambdify(SYMBOL, expr, modules="numpy")

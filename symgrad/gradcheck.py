@@ -29,8 +29,9 @@ resolves, and a checker with one fixed step calls a correct gradient wrong. So, 
    step that leaves the domain gives a non-finite loss and is skipped; when most steps did, the
    steps start again from the largest that stayed inside.
 4. The verdict: within the tolerance, ``ok``; off by more than the tolerance but by no more
-   than the resolution, ``unresolved`` (reported, never a failure); off by more than both,
-   ``FAIL``.
+   than the resolution, ``unresolved`` (reported; not a failure, and not verified either:
+   :attr:`GradientCheck.verified` says whether every entry was, and ``symgrad check`` calls an
+   entry no other judge resolves unverified); off by more than both, ``FAIL``.
 
 The error of an entry is ``|numeric - analytic| / scale`` with ``scale`` the larger of
 ``|numeric|``, ``|analytic|`` and a thousandth of the largest analytic entry of its array, so an

@@ -25,7 +25,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,10 +44,6 @@ DESCRIPTION = (
     "bubblewrap: new user, PID, network, IPC, UTS and cgroup namespaces, a new session, an "
     "empty environment, system files read-only, a private tmpfs"
 )
-
-
-class SandboxUnavailable(Exception):
-    """This machine cannot build the sandbox (the message says why and what to do)."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +177,7 @@ def popen(
     """Start ``argv`` in the sandbox (stdin, stdout and stderr are pipes)."""
     bwrap = find()
     if bwrap is None:  # pragma: no cover - availability() is asked first
-        raise SandboxUnavailable(NOT_INSTALLED)
+        raise OSError(NOT_INSTALLED)
     program = seccomp.program(profile, arrays)
     read, write = os.pipe()
     try:
@@ -244,14 +240,3 @@ def availability() -> str | None:
             "seccomp; enable them or, for code you trust, pass --unsandboxed"
         )
     return None
-
-
-def ensure(unsandboxed: bool, warn: Callable[[str], None] | None = None) -> bool:
-    """Whether to sandbox: True when the sandbox is available; with ``unsandboxed``, False
-    (and ``warn`` told); else :class:`SandboxUnavailable`."""
-    if unsandboxed:
-        return False
-    problem = availability()
-    if problem is not None:
-        raise SandboxUnavailable(problem)
-    return True

@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from symgrad.check import seccomp
@@ -94,7 +94,6 @@ class View:
     read_only: tuple[str, ...]
     symlinks: tuple[tuple[str, str], ...]
     check_folder: str | None = None
-    extra: tuple[str, ...] = field(default_factory=tuple)
 
 
 def system_view(compiler: str | None = None, extra: Sequence[str] = ()) -> View:

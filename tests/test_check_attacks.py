@@ -596,9 +596,10 @@ def test_the_checked_code_is_held_to_its_limits(
 
 
 def test_a_huge_file_is_refused_by_its_size(module_text: str, tmp_path: Path) -> None:
-    """An 18 MB module (the old checker parsed it in its own process, with 8 GB)."""
+    """An 18 MB module: the old checker parsed it in its own process, for 100 s and with
+    5.5 GB of memory (a list of 4.7 million numbers)."""
     path = tmp_path / "huge.py"
-    path.write_text(module_text + "#" * (18 << 20) + "\n", encoding="utf-8")
+    path.write_text(module_text + "_PADDING = [" + "1.0," * (18 << 18) + "]\n", "utf-8")
     status, out, err, seconds = check_process(str(path), timeout=60)
     refused(status, out, err)
     assert "larger than the 16 MB symgrad check reads" in err
@@ -617,9 +618,18 @@ def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
 # A forged reply on the channel
 # ------------------------------------------------------------------------------------------------
 
+#: A message that is well formed but not what was asked (no result): the old checker took it
+#: for the answer and ended in an internal error, exit status 70. NUMBER is the number of the
+#: request it claims to answer (the attacker finds the request being served in the frames).
 FORGED = """
-import os
-message = b'{"result": {"type": "dict", "items": 5}, "arrays": [["a", "<f8", [-1]]]}'
+import json, os, sys
+frame, number = sys._getframe(), None
+while frame is not None and NUMBER:
+    request = frame.f_locals.get("request")
+    if isinstance(request, dict) and "n" in request:
+        number = request["n"]
+    frame = frame.f_back
+message = json.dumps({"n": number} if number is not None else {}).encode()
 for fd in range(3, 12):
     try:
         os.write(fd, len(message).to_bytes(4, "big") + message)
@@ -628,25 +638,38 @@ for fd in range(3, 12):
 """
 
 
-def test_a_forged_reply_ends_with_status_2(module_text: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("numbered", [False, True], ids=["unnumbered", "numbered"])
+def test_a_forged_reply_ends_with_status_2(
+    module_text: str, tmp_path: Path, numbered: bool
+) -> None:
+    """A forged message taken for the answer to one request leaves the child's own answer to
+    be read as the next one's, which carries the wrong number."""
     path = tmp_path / "forged.py"
-    path.write_text(in_loss(module_text, FORGED), encoding="utf-8")
-    refused(*check(str(path)))
+    path.write_text(in_loss(module_text, FORGED.replace("NUMBER", str(numbered))), "utf-8")
+    status, out, err = check(str(path))
+    refused(status, out, err)
+    assert "answered with a message symgrad check cannot read" in err, err
 
 
+#: An answer of 1 GiB of arrays, written in full, for a network of 20 parameters.
 HUGE = """
-import os
+import os, stat
 message = b'{"arrays": [["a", "<f8", [134217728]]]}'
+block = bytes(1 << 20)
 for fd in range(3, 12):
     try:
-        os.write(fd, len(message).to_bytes(4, "big") + message + bytes(1 << 16))
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            continue
+        os.write(fd, len(message).to_bytes(4, "big") + message)
+        for _ in range(1024):
+            os.write(fd, block)
     except OSError:
         pass
 """
 
 
 def test_a_huge_reply_is_refused_before_it_is_read(module_text: str, tmp_path: Path) -> None:
-    """An answer announcing 1 GiB of arrays for a network of 20 parameters."""
+    """The old checker read it all (2.2 GB of its memory), then ended in an internal error."""
     path = tmp_path / "huge.py"
     path.write_text(in_loss(module_text, HUGE), encoding="utf-8")
     status, out, err = check(str(path))

@@ -17,7 +17,8 @@ stderr. In order:
 5. it answers requests: call a function of the contract, evaluate the loss at moved parameters.
    Each call gets fresh copies of its inputs.
 
-It answers with data only; the parent judges everything. It imports nothing of symgrad as a
+It answers with data only, each answer carrying the number of the request it answers; the
+parent judges everything. It imports nothing of symgrad as a
 package before its sandbox closes but a compiled target's loader: its siblings are loaded by
 their paths.
 """
@@ -79,7 +80,10 @@ def main() -> None:
     guard.forget_ctypes()
     guard.install_hook(tuple(setup["imports"]), setup.get("library"), channel_out, wire.encode)
     del guard, arrays
-    wire.write(channel_out, {"ready": True, "limited": limited, "seccomp": problem})
+    # Every answer carries the number of the request it answers (``n``): a message the checked
+    # code writes to the channel itself cannot take the place of one.
+    answer = {"n": setup.get("n")}
+    wire.write(channel_out, {**answer, "ready": True, "limited": limited, "seccomp": problem})
     functions = _load(setup, load, reader, channel_out, wire)
     if functions is not None:
         serve(Served(functions, libraries, np), reader, channel_out, wire)
@@ -89,27 +93,29 @@ def _load(setup: dict[str, Any], load: Any, reader: Any, out: int, wire: Any) ->
     """Inspect the checked source (Python), wait for the parent's word, load the code."""
     source = setup.get("source", "")
     if load is None:
-        wire.write(out, inspect(source, setup["filename"]))
+        wire.write(out, {"n": setup.get("n"), **inspect(source, setup["filename"])})
     try:
         request, _ = reader.read()
     except EOFError:
         return None
     if request.get("op") != "load":
         return None
+    answer = {"n": request.get("n")}
     try:
         functions = (
             load_python(source, setup["filename"]) if load is None else load(**setup["arguments"])
         )
     except MemoryError:
-        wire.write(out, {"error": "MemoryError", "memory": True})
+        wire.write(out, {**answer, "error": "MemoryError", "memory": True})
         return None
     except BaseException as exc:  # loading may raise anything
-        wire.write(out, _raised(exc))
+        wire.write(out, {**answer, **_raised(exc)})
         return None
     # A compiled target's loader says the real type it computes in (C: real_t, read by the
     # loader); a Python module says nothing the checker would believe.
     dtype = getattr(functions, "dtype", None) if load is not None else None
-    wire.write(out, {"loaded": True, "dtype": str(np_dtype_name(dtype)) if dtype else None})
+    dtype_name = str(np_dtype_name(dtype)) if dtype else None
+    wire.write(out, {**answer, "loaded": True, "dtype": dtype_name})
     return functions
 
 
@@ -287,7 +293,7 @@ def serve(served: Served, reader: Any, out: int, wire: Any) -> None:
             reply, payload = {"error": "MemoryError", "memory": True}, {}
         except BaseException as exc:  # the checked code may raise anything
             reply, payload = _raised(exc), {}
-        wire.write(out, reply, payload)
+        wire.write(out, {**reply, "n": request.get("n")}, payload)
 
 
 #: Bytes of fresh inputs one ``losses`` request keeps alive (beyond it, copies are freed).

@@ -6,7 +6,9 @@ plain process with the same limits, an empty environment and its own session. It
 stdout are the message channel, its stderr is kept (the last few kilobytes). Every answer must
 come within the time left of the ``time`` limit and within :attr:`Sandbox.answer_bytes` (a
 stated multiple of the network's size): the parent never holds more than that of what the
-child says. An answer that is not what was asked for ends the check with exit status 2, as does
+child says. Every request is numbered and its answer must carry that number; an answer that
+is not what was asked for (a message the checked code wrote to the channel itself, which
+leaves the child's own answer to pass for the next) ends the check with exit status 2, as does
 every way the child can end: a refused action, a system call the kernel stopped, time or memory
 used up (each named, with its limit).
 """
@@ -82,6 +84,8 @@ class Sandbox:
         self.unlimited: list[str] = []
         #: The real type the loaded code computes in, when it says (compiled code).
         self.dtype: str | None = None
+        #: The number of the last request sent; the child's answer must carry it.
+        self.sent = 0
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -214,7 +218,8 @@ class Sandbox:
         assert self.process.stdin is not None
         try:
             if header is not None:
-                self.process.stdin.write(wire.encode(header, arrays))
+                self.sent += 1
+                self.process.stdin.write(wire.encode({**header, "n": self.sent}, arrays))
                 self.process.stdin.flush()
             reply, payload = self.reader.read(deadline)
         except TimeoutError:
@@ -235,6 +240,11 @@ class Sandbox:
                 "not start processes, use the network, write files or signal other processes, "
                 "so the check stopped there"
             )
+        number = reply.get("n")
+        if type(number) is not int or number != self.sent:
+            # Not the answer to this request: a message the checked code wrote to the channel
+            # itself (a refusal, which ends the check anyway, is the only one without a number).
+            raise self._nonsense("not the answer to the request")
         if "error" in reply:
             if reply.get("memory"):
                 self.close()

@@ -31,6 +31,7 @@ from typing import Any
 
 import mpmath
 import numpy as np
+from mpmath import libmp
 
 from symgrad.program import Program, evaluate
 from symgrad.program.evaluate import Arithmetic
@@ -89,6 +90,15 @@ class LimbMatrix(GridMatrix):
         return total
 
 
+class _HighPrecision(HighPrecision):
+    """:class:`HighPrecision` whose constants are 0-d object arrays: ``constant + array`` is
+    then NumPy's elementwise sum at once, where an mpmath number first fails to convert the
+    array (and formats all of it for its error message)."""
+
+    def number(self, value: Any) -> Any:
+        return np.asarray(super().number(value), dtype=object)
+
+
 @dataclass(frozen=True)
 class Results:
     """The loss, the prediction and the gradient of one path (float64)."""
@@ -117,7 +127,7 @@ def high_precision(
         for r in range(rows):
             if time.monotonic() > deadline:
                 raise TooSlow
-            arithmetic: Any = HighPrecision()  # an arithmetic of the evaluator, as the proof's
+            arithmetic: Any = _HighPrecision()  # an arithmetic of the evaluator, as the proof's
             outputs = evaluate(
                 program, hp, _mp(X[r : r + 1]), _mp(Y[r : r + 1]), arithmetic
             ).outputs
@@ -180,17 +190,24 @@ def _plain(
 def _mp(values: np.ndarray) -> np.ndarray:
     """float64 numbers as mpmath numbers (exactly)."""
     array = np.asarray(values, dtype=np.float64)
-    return np.array([mpmath.mpf(float(v)) for v in array.ravel()], dtype=object).reshape(
-        array.shape
-    )
+    make = mpmath.mp.make_mpf
+    return np.array(
+        [make(libmp.from_float(v)) for v in array.ravel().tolist()], dtype=object
+    ).reshape(array.shape)
 
 
 def _pair(values: Any) -> _DoubleDouble:
-    """mpmath numbers as double-double pairs ``hi + lo``."""
-    flat = np.ravel(np.asarray(values, dtype=object))
-    hi = np.array([float(v) for v in flat], dtype=np.float64)
-    lo = np.array([float(v - h) for v, h in zip(flat, hi, strict=True)], dtype=np.float64)
-    return _DoubleDouble(hi, lo)
+    """mpmath numbers as double-double pairs ``hi + lo``: ``hi`` the nearest float64, ``lo``
+    the rest rounded at the working precision, then to float64 (as ``float(v - hi)``; with
+    mpmath's own functions, which is the time of a gradient of a million entries)."""
+    flat = [mpmath.mpf(v)._mpf_ for v in np.ravel(np.asarray(values, dtype=object))]
+    prec = mpmath.mp.prec
+    hi = [libmp.to_float(v) for v in flat]
+    lo = [
+        libmp.to_float(libmp.mpf_sub(v, libmp.from_float(h), prec, libmp.round_nearest))
+        for v, h in zip(flat, hi, strict=True)
+    ]
+    return _DoubleDouble(np.array(hi, dtype=np.float64), np.array(lo, dtype=np.float64))
 
 
 _SPLIT = 134217729.0  # 2^27 + 1, Dekker's splitter

@@ -6,6 +6,8 @@
 #   - gcc, clang, OpenBLAS, the Arm cross-compiler with newlib and QEMU for Arm from Debian's
 #     packages when missing (generated C is compiled for real, linked with a BLAS, and run on a
 #     Cortex-M4 under QEMU);
+#   - bubblewrap and libseccomp from Debian's packages when missing (symgrad check runs the code
+#     it checks, and the C compiler, in bubblewrap with a seccomp allowlist);
 #   - KaTeX from npm into .tools/ (the Markdown math is rendered for real);
 #   - then the quality gates (ruff, mypy) and pytest. Extra arguments go to pytest.
 set -euo pipefail
@@ -37,6 +39,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
+fi
+
+# symgrad check sandboxes everything that touches a checked file with bubblewrap; its filter
+# is compiled by libseccomp (libseccomp2 is on every Debian with apt, named here all the same).
+if ! command -v bwrap >/dev/null 2>&1 || ! ldconfig -p 2>/dev/null | grep -q libseccomp.so.2; then
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+    bubblewrap libseccomp2 >/dev/null
 fi
 
 if [ ! -f .tools/node_modules/katex/package.json ]; then

@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check",
-        help="check code made by symgrad codegen against central differences, in a sandbox",
+        help="check code made by symgrad codegen against symgrad's own evaluation and central "
+        "differences, in a sandbox",
     )
     check.add_argument("file", metavar="FILE")
     check.add_argument(
@@ -214,12 +215,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--batch",
-        default="4",
-        help="rows of the larger batch checked, besides one sample (default 4)",
+        default="8",
+        help="rows of the larger batch checked, besides one sample (default 8)",
     )
     check.add_argument(
         "--tolerance",
         help="largest relative error that passes (default 1e-6; 1e-3 for float32-only code)",
+    )
+    check.add_argument(
+        "--arrays",
+        default="numpy",
+        metavar="LIBS",
+        help="array libraries an array-API module is checked on, a comma list of numpy, "
+        "torch, jax (default numpy)",
+    )
+    check.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a limit (seconds, megabytes): time, memory, compile-time, "
+        "compile-memory, disk, file-size, analysis-time, analysis-memory, reference-time, "
+        "processes, open-files; repeatable",
+    )
+    check.add_argument(
+        "--unsandboxed",
+        action="store_true",
+        help="run the file without bubblewrap's sandbox (only for code you trust, where "
+        "bubblewrap or user namespaces are missing)",
     )
     _version(check)
     return parser
@@ -283,8 +306,16 @@ def _warn_about_domains(spec: NetworkSpec) -> None:
 
 def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
     if options.command == "check":
-        from symgrad.check import check_file
+        from symgrad.check.limits import Limits
+        from symgrad.check.run import check_file
 
+        limits = Limits().with_settings(options.limit)
+        if options.unsandboxed:
+            sys.stderr.write(
+                f"{PROG}: warning: --unsandboxed: {options.file} runs without bubblewrap's "
+                "namespaces and read-only view, with only limits, an empty environment and the "
+                "system-call filter where libseccomp is; use it only on code you trust\n"
+            )
         result = check_file(
             options.file,
             seed=_integer("--seed", options.seed),
@@ -292,6 +323,9 @@ def _run(options: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
             tolerance=None
             if options.tolerance is None
             else _number("--tolerance", options.tolerance),
+            limits=limits,
+            arrays=[part.strip() for part in options.arrays.split(",") if part.strip()],
+            unsandboxed=options.unsandboxed,
         )
         _emit(out, result.report())
         return 0 if result.passed else 1

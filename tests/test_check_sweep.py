@@ -31,6 +31,8 @@ try:
 except ImportError:  # run from the repository root
     from tests import mutants
 
+pytestmark = pytest.mark.sandbox
+
 
 def named(style: str, sizes: tuple[int, ...], *options: str | None) -> tuple[Named, str]:
     """A network with a readable id (``3-8x7-2-tanh-sigmoid``) and the style to check."""

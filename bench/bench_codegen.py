@@ -13,13 +13,22 @@ networks and batch sizes, it times one evaluation of the mean loss and all its g
   generation or import fails;
 - ``torch`` (eager, autograd), ``jax`` (``jit(value_and_grad)``), ``autograd`` (HIPS): optional
   peers, "not installed" when they cannot be imported;
-- ``c``: the file of ``symgrad codegen --target c`` (unrolled up to 400 parameters, else
-  looped), compiled and called through ``symgrad.codegen.c.loader`` (its compile flags:
-  ``-std=c99 -O3 -fPIC -march=native -ffast-math``, plus ``-fno-associative-math`` for the
-  looped form, linked without them); ``c-raw``: the same
-  function called from C in a loop by ``bench/time_c.c``, the generated file compiled with the
-  same flags (``c_timer_flags``), the cost of the generated code without Python;
+- ``c``: the file of ``symgrad codegen --target c`` (``--style auto``), compiled and called
+  through ``symgrad.codegen.c.loader`` (its flags: ``symgrad.codegen.c.build.compile_flags``);
+  ``c-lean``: the same through the lean call on flat parameters
+  (``loss_and_gradients_flat(theta, X, Y, out=g)``); ``c-raw``: the same function called from C
+  in a loop by ``bench/time_c.c``, the generated file compiled with the same flags
+  (``c_timer_flags``), the cost of the generated code without Python;
+- the C table (``run_c_grid``): the looped form on the wide networks at batch 64 and 1024 against
+  the NumPy module, compiled as the loader compiles it, with ``-march=native`` alone for the
+  machine, with plain ``-O3 -march=native``, and with ``--blas cblas``, each through the dict
+  call and the lean call; and the time to generate the unrolled form against the output width;
 - ``forward``: the reference forward pass alone, for gradient/forward ratios.
+
+A block of its own (``--torch-loss-only``, left out with ``--skip-torch-loss``) times
+``symgrad.interop.torch_loss`` of the generated array-API module, as ``loss.backward()`` and as
+``torch.func.grad``, against torch autograd on the network written in torch and on the generated
+``loss``; its target is at most ``TORCH_LOSS_LIMIT`` times torch autograd at batch >= 64.
 
 Each time is the median of many in-process calls after warm-up; the number of calls adapts to the
 cost of one call so that the full grid stays within about ten minutes on two cores (``--quick``
@@ -43,6 +52,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -75,6 +85,7 @@ CONTESTANTS: tuple[str, ...] = (
     "jax",
     "autograd",
     "c",
+    "c-lean",
     "c-raw",
     "forward",
 )
@@ -480,6 +491,7 @@ def builders(
         out[peer] = lambda factory=factory: factory(params, X, Y)
     if c_network is not None:
         out["c"] = lambda: make_c(c_network, params, X, Y)
+        out["c-lean"] = lambda: make_c_lean(c_network, params, X, Y)
     return out
 
 
@@ -488,12 +500,18 @@ def builders(
 # ----------------------------------------------------------------------------------------------
 
 
-def c_timer_flags(source: Path) -> list[str]:
-    """How the generated file is compiled for "c-raw": as the loader compiles it first."""
-    from symgrad.codegen.c.loader import COMPILE_FLAGS, OPTIMIZATIONS
+def c_timer_flags(source: Path) -> tuple[list[str], list[str]]:
+    """How the generated file is compiled for "c-raw", as the loader compiles it first: the
+    compiler's flags and what the link adds."""
+    from symgrad.codegen.c.build import FileFacts, compile_flags, vector_math_declarations
 
-    looped = '_FORM "looped"' in source.with_suffix(".h").read_text(encoding="utf-8")
-    return [*COMPILE_FLAGS, *OPTIMIZATIONS["looped" if looped else "unrolled"][0]]
+    header = source.with_suffix(".h").read_text(encoding="utf-8")
+    first = compile_flags(FileFacts.read(header))[0]
+    if not first.vector_math:
+        return list(first.flags), []
+    declarations = source.parent / "vector_math.h"
+    declarations.write_text(vector_math_declarations(), encoding="utf-8")
+    return [*first.flags, "-include", str(declarations)], ["-lmvec"]
 
 
 C_TIMER = REPO / "bench" / "time_c.c"
@@ -535,8 +553,9 @@ def build_c(sizes: Sequence[int], outdir: Path) -> CBuild:
         network = load_c(source)
         # The generated file built as the loader builds it, the timer itself plainly.
         obj, timer = folder / "net.o", folder / "time_c"
+        flags, link = c_timer_flags(source)
         proc = subprocess.run(
-            ["cc", *c_timer_flags(source), "-c", "-o", str(obj), str(source)],
+            ["cc", *flags, "-c", "-o", str(obj), str(source)],
             capture_output=True,
             text=True,
             timeout=CODEGEN_TIMEOUT_S,
@@ -544,7 +563,7 @@ def build_c(sizes: Sequence[int], outdir: Path) -> CBuild:
         if proc.returncode == 0:
             proc = subprocess.run(
                 ["cc", "-std=c99", "-O2", f"-I{folder}", "-o", str(timer), str(C_TIMER)]
-                + [str(obj), "-lm"],
+                + [str(obj), *link, "-lm"],
                 capture_output=True,
                 text=True,
                 timeout=CODEGEN_TIMEOUT_S,
@@ -560,6 +579,21 @@ def make_c(network: Any, params: Params, X: np.ndarray, Y: np.ndarray) -> LossAn
     """The C target through the loader: ``loss_and_gradients(params, X, Y)``."""
     fn = network.loss_and_gradients
     return lambda: fn(params, X, Y)
+
+
+def make_c_lean(network: Any, params: Params, X: np.ndarray, Y: np.ndarray) -> LossAndGrads:
+    """The C target through the loader's lean call: the parameters in one flat array and the
+    gradient written into another, ``loss_and_gradients_flat(theta, X, Y, out=g)``, no copies.
+    Returns the loss and the named views of ``g`` (made once: they see every call's numbers)."""
+    theta = network.flat(params)
+    g = np.empty_like(theta)
+    views = network.params(g)
+    fn = network.loss_and_gradients_flat
+
+    def f() -> tuple[float, Params]:
+        return fn(theta, X, Y, out=g)[0], views
+
+    return f
 
 
 def time_c_raw(
@@ -607,9 +641,9 @@ def time_c_raw(
 
 
 def format_c_summary(cells: Sequence[Cell], nets: Sequence[str], batches: Sequence[int]) -> str:
-    """The C target's targets: at batch 1 on the small networks, c >= 5x and c-raw >= 50x
-    faster than jax; at batch 1024 on them, c faster than every peer; on the wide networks,
-    c within 1.5x of generated-vectorized."""
+    """The C target's targets: at batch 1 on the small networks, c-lean (the lean call) >= 5x
+    and c-raw >= 50x faster than jax; at batch 1024 on them, c faster than every peer; on the
+    wide networks, c within 1.5x of generated-vectorized."""
     by = _lookup(cells)
     lines = []
 
@@ -623,11 +657,12 @@ def format_c_summary(cells: Sequence[Cell], nets: Sequence[str], batches: Sequen
         if net not in nets:
             continue
         if 1 in batches:
-            c, raw, jax = (by.get((net, 1, n)) for n in ("c", "c-raw", "jax"))
-            speed = _ratio(jax, c)
+            c, lean, raw, jax = (by.get((net, 1, n)) for n in ("c", "c-lean", "c-raw", "jax"))
+            speed = _ratio(jax, lean)
             speed_raw = _ratio(jax, raw)
             lines.append(
-                f"{net} batch 1: c {us(c)}, c-raw {us(raw)}, jax {us(jax)}: c "
+                f"{net} batch 1: c {us(c)}, c-lean {us(lean)}, c-raw {us(raw)}, jax {us(jax)}: "
+                "c-lean "
                 + (f"{speed:.1f}x" if speed else "n/a")
                 + " faster than jax (target 5x), c-raw "
                 + (f"{speed_raw:.0f}x" if speed_raw else "n/a")
@@ -659,6 +694,249 @@ def format_c_summary(cells: Sequence[Cell], nets: Sequence[str], batches: Sequen
 
 
 # ----------------------------------------------------------------------------------------------
+# The C table: the looped form against the NumPy target, with the loader's flags, with plain
+# -march=native, and with --blas cblas (OpenBLAS)
+# ----------------------------------------------------------------------------------------------
+
+C_BATCHES: tuple[int, ...] = (64, 1024)
+#: Each contestant of the C table: the options of its file and how it is compiled: as the
+#: loader compiles it ("loader"), with the loader's flags but -march=native alone for the machine
+#: (the compiler's own tuning picks the vector width; the tile and the vector math follow what
+#: it targets), or as by hand with plain -O3 -march=native (the header's tile, no vector math).
+C_VARIANTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "c": (("--style", "looped"), "loader"),
+    "c -march=native": (("--style", "looped"), "-march=native"),
+    "c plain": (("--style", "looped"), "plain"),
+    "c --blas": (("--blas", "cblas"), "loader"),
+}
+PLAIN_FLAGS = ("-std=c99", "-O3", "-fPIC", "-march=native")
+#: The targets of the C table, at batch >= 64, against the NumPy target: per network, without
+#: --blas, and with it everywhere.
+C_TARGETS = {"64-64-64-10": 1.3, "784-128-10": 1.3, "784-512-512-10": 2.0}
+C_BLAS_TARGET = 1.05
+
+
+def build_c_variant(sizes: Sequence[int], outdir: Path, variant: str) -> Any:
+    """The C network of one variant of the C table, loaded; None when any step fails (the
+    reason on stderr)."""
+    from symgrad.codegen.c.build import (
+        FileFacts,
+        build_library,
+        compile_flags,
+        vector_math_declarations,
+    )
+    from symgrad.codegen.c.loader import load_c, load_library
+
+    options, how = C_VARIANTS[variant]
+    folder = outdir / f"{net_name(sizes)}-{variant.replace(' ', '_')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "net.c"
+    cmd = [sys.executable, "-m", "symgrad", "codegen", *map(str, sizes), "--target", "c"]
+    cmd += [*options, "--activation", CONFIG["activation"], "--output", CONFIG["output"]]
+    cmd += ["--loss", CONFIG["loss"], "-o", str(source)]
+    try:
+        subprocess.run(cmd, cwd=REPO, capture_output=True, check=True, timeout=CODEGEN_TIMEOUT_S)
+        if how == "loader":
+            return load_c(source)
+        library, link = folder / "libnet.so", []
+        flags = list(PLAIN_FLAGS)
+        if how == "-march=native":
+            facts = FileFacts.read(source.with_suffix(".h").read_text(encoding="utf-8"))
+            attempt = next(
+                a
+                for a in compile_flags(facts)
+                if "-march=native" in a.flags and "-mprefer-vector-width=512" not in a.flags
+            )
+            flags = list(attempt.flags)
+            if attempt.vector_math:
+                declarations = folder / "vector_math.h"
+                declarations.write_text(vector_math_declarations(), encoding="utf-8")
+                flags += ["-include", str(declarations)]
+                link = ["-lmvec"]
+        build_library([source], library, flags=flags, link=link)
+        return load_library(library, source)
+    except Exception as exc:  # noqa: BLE001 - the variant is then "unavailable"
+        print(f"[{net_name(sizes)}] {variant}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+
+
+def run_c_grid(budget: Budget, nets: Sequence[tuple[int, ...]]) -> list[Cell]:
+    """The C table: on every wide network and batch of C_BATCHES, the NumPy target and each C
+    variant through the dict call and the lean call, timed in interleaved rounds."""
+    ref = load_reference()
+    cells: list[Cell] = []
+    with tempfile.TemporaryDirectory(prefix="symgrad-bench-c-") as tmp:
+        for sizes in nets:
+            net = net_name(sizes)
+            _, module, message = generate(sizes, "vectorized", Path(tmp))
+            variants = {v: build_c_variant(sizes, Path(tmp), v) for v in C_VARIANTS}
+            params = ref.make_params(sizes, seed=0)
+            for batch in C_BATCHES:
+                X, Y = make_data(sizes, batch)
+                expected = make_handwritten(ref, params, X, Y)()
+                build: dict[str, Callable[[], Callable[[], Any]]] = {}
+                data = (params, X, Y)
+                if module is not None:
+                    build["numpy"] = lambda m=module, d=data: make_generated(m, *d)
+                for variant, network in variants.items():
+                    if network is not None:
+                        build[variant] = lambda n=network, d=data: make_c(n, *d)
+                        build[f"{variant} lean"] = lambda n=network, d=data: make_c_lean(n, *d)
+                row: dict[str, Cell] = {}
+                timed: dict[str, Callable[[], Any]] = {}
+                for name, make in build.items():
+                    row[name], f = prepare(name, net, batch, make, expected)
+                    if f is not None:
+                        timed[name] = f
+                measure_cell(timed, budget, row)
+                for cell in row.values():
+                    shown = f"{cell.median_us:.1f} us" if cell.median_us is not None else ""
+                    print(
+                        f"[{net} B={batch}] {cell.contestant}: {cell.status} {shown} "
+                        f"{cell.message}".rstrip(),
+                        file=sys.stderr,
+                    )
+                cells.extend(row.values())
+    return cells
+
+
+def format_c_tables(cells: Sequence[Cell]) -> str:
+    """Two tables, the loader's flags and plain -march=native: median microseconds per
+    loss+gradients call and, in parentheses, the ratio to the NumPy target; then the targets."""
+    by = _lookup(cells)
+    nets = sorted({c.net for c in cells}, key=lambda n: [int(x) for x in n.split("-")])
+    out = []
+    for title, variants in (
+        ("the loader's flags", ["c", "c lean", "c --blas", "c --blas lean"]),
+        (
+            "-march=native alone for the machine, and plain -O3 -march=native",
+            ["c -march=native", "c -march=native lean", "c plain", "c plain lean"],
+        ),
+    ):
+        headers = ["net", "batch", "numpy", *variants]
+        rows = []
+        for net in nets:
+            for batch in C_BATCHES:
+                base = by.get((net, batch, "numpy"))
+                row = [net, str(batch), f"{base.median_us:.1f}" if base and base.median_us else "-"]
+                for name in variants:
+                    cell = by.get((net, batch, name))
+                    ratio = _ratio(cell, base)
+                    if cell is None or cell.median_us is None:
+                        row.append(cell.status if cell else "-")
+                    else:
+                        row.append(f"{cell.median_us:.1f} ({ratio:.2f})" if ratio else "-")
+                rows.append(row)
+        widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+        out.append(f"C looped form, {title}: median us per call (ratio to the NumPy target)")
+        out.append("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
+        out.append("  ".join("-" * w for w in widths))
+        out += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        out.append("")
+    for variant, label in (
+        ("c", "loader's flags"),
+        ("c -march=native", "-march=native alone"),
+        ("c plain", "plain -O3 -march=native"),
+        ("c --blas", "--blas cblas"),
+    ):
+        parts = []
+        for net in nets:
+            worst = {
+                call: max(
+                    (
+                        r
+                        for batch in C_BATCHES
+                        if (r := _ratio(by.get((net, batch, name)), by.get((net, batch, "numpy"))))
+                    ),
+                    default=None,
+                )
+                for call, name in (("dict", variant), ("lean", f"{variant} lean"))
+            }
+            limit = C_BLAS_TARGET if variant == "c --blas" else C_TARGETS.get(net)
+            shown = ", ".join(f"{v:.2f} {k}" if v else f"n/a {k}" for k, v in worst.items())
+            parts.append(f"{net} max {shown}" + (f" (target {limit})" if limit else ""))
+        out.append(f"C / NumPy at batch >= 64, {label}: " + "; ".join(parts))
+    return "\n".join(out)
+
+
+#: Output widths of the generation benchmark (networks 2-n_L, the unrolled C form).
+GENERATION_WIDTHS: tuple[int, ...] = (16, 32, 64, 128)
+
+
+def generation_times() -> dict[str, list[float]]:
+    """Seconds to generate the unrolled C form of 2-n_L for each width of GENERATION_WIDTHS, per
+    output/loss pair: the derivation (without its proof, whose method changes with the size) and
+    the C files, in this process, best of two after one warm-up."""
+    from symgrad.catalogue import PAIRS as CATALOGUE_PAIRS
+    from symgrad.codegen import generate as generate_files
+    from symgrad.pipeline import derive
+    from symgrad.spec import NetworkSpec
+
+    def seconds(spec: NetworkSpec) -> float:
+        # Processor time of this process: on a machine shared with other work, wall time
+        # measures the others too.
+        best = float("inf")
+        for _ in range(2):
+            t0 = time.process_time()
+            generate_files(derive(spec, prove=False), "c", "unrolled")
+            best = min(best, time.process_time() - t0)
+        return best
+
+    seconds(NetworkSpec.parse([2, GENERATION_WIDTHS[0]]))  # warm-up: imports, caches
+    return {
+        f"{output} + {loss}": [
+            seconds(NetworkSpec.parse([2, w], output=output, loss=loss)) for w in GENERATION_WIDTHS
+        ]
+        for output, loss in CATALOGUE_PAIRS
+    }
+
+
+def generation_lines() -> list[str]:
+    """How generating the unrolled C form grows with the output width n_L, per output/loss pair
+    (:func:`generation_times`, run in a fresh process, in processor time), with the exponent of
+    the growth from the narrowest to the widest (1 is linear); again with SymPy's cache of
+    results 200 times larger than its default (SYMPY_CACHE_SIZE, read when SymPy is imported),
+    which takes the cost of its evictions out; then the wall and processor time of ``symgrad
+    codegen 2 30 --output softmax --loss squared-error --target c``, proof and interpreter start
+    included."""
+    runs = {}
+    for label, cache in (("", None), ("SYMPY_CACHE_SIZE=200000", "200000")):
+        env = dict(os.environ)
+        if cache is not None:
+            env["SYMPY_CACHE_SIZE"] = cache
+        probe = [sys.executable, str(Path(__file__).resolve()), "--generation-probe"]
+        proc = subprocess.run(probe, cwd=REPO, env=env, capture_output=True, text=True)
+        runs[label] = json.loads(proc.stdout) if proc.returncode == 0 else {}
+    widths = GENERATION_WIDTHS
+    lines = []
+    for pair, times in runs[""].items():
+        growth = np.log(times[-1] / times[0]) / np.log(widths[-1] / widths[0])
+        shown = ", ".join(f"{w}: {t:.2f} s" for w, t in zip(widths, times, strict=True))
+        line = f"unrolled C generation, {pair}, n_L {shown}; time ~ n_L^{growth:.2f}"
+        larger = runs["SYMPY_CACHE_SIZE=200000"].get(pair)
+        if larger:
+            exponent = np.log(larger[-1] / larger[0]) / np.log(widths[-1] / widths[0])
+            line += f" (n_L^{exponent:.2f} with SYMPY_CACHE_SIZE=200000)"
+        lines.append(line + "; target: at most linear")
+    with tempfile.TemporaryDirectory(prefix="symgrad-bench-gen-") as tmp:
+        cmd = [sys.executable, "-m", "symgrad", "codegen", "2", "30", "--output", "softmax"]
+        cmd += ["--loss", "squared-error", "--target", "c", "-o", str(Path(tmp) / "net.c")]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    status = "" if proc.returncode == 0 else f" (exit {proc.returncode})"
+    lines.append(
+        "symgrad codegen 2 30 --output softmax --loss squared-error --target c: "
+        f"{seconds:.2f} s wall, {cpu:.2f} s of processor time, interpreter start included"
+        f"{status} (target < 5 s)"
+    )
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------
 # The grid, the table and the summary
 # ----------------------------------------------------------------------------------------------
 
@@ -684,7 +962,11 @@ def run_grid(budget: Budget, nets: Sequence[tuple[int, ...]], batches: Sequence[
             modules = {name: module for name, (_, module, _) in generated.items()}
             t0 = time.perf_counter()
             c_build = build_c(sizes, Path(tmp))  # the C target
-            generated["c"] = generated["c-raw"] = (c_build.status, None, c_build.message)
+            generated["c"] = generated["c-lean"] = generated["c-raw"] = (
+                c_build.status,
+                None,
+                c_build.message,
+            )
             print(
                 f"[{net}] codegen --target c: {c_build.status} "
                 f"({time.perf_counter() - t0:.1f} s) {c_build.message}".rstrip(),
@@ -1045,6 +1327,211 @@ def format_small_net_summary(cells: Sequence[Cell], nets: Sequence[str], batch: 
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------------------------
+# The torch_loss block: ``symgrad.interop.torch_loss`` (the generated gradient as a torch
+# autograd.Function) against torch autograd, float64, on two baselines: ``torch``, the network
+# written in torch (``make_torch``: fused addmm, torch.sigmoid), and ``autograd-generated``, torch
+# autograd differentiating the generated module's own ``loss`` (the same forward code, torch's
+# tape instead of the generated gradient). Target: at batch >= 64 a training step's loss and
+# gradients at most TORCH_LOSS_LIMIT times torch autograd's time.
+# ----------------------------------------------------------------------------------------------
+
+TORCH_LOSS_LIMIT = 1.2
+#: Each contestant of the block; the first two are the baselines.
+TORCH_LOSS_CONTESTANTS: tuple[str, ...] = (
+    "torch",
+    "autograd-generated",
+    "torch_loss",
+    "torch.func.grad",
+)
+TORCH_LOSS_BASELINES = TORCH_LOSS_CONTESTANTS[:2]
+
+
+def make_autograd_generated(
+    module: ModuleType, params: Params, X: np.ndarray, Y: np.ndarray
+) -> LossAndGrads:
+    """torch autograd through the generated ``loss`` on torch tensors: leaf tensors with
+    ``requires_grad``, ``module.loss``, ``torch.autograd.grad``."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise NotInstalled(str(exc)) from exc
+
+    leaves = {k: torch.from_numpy(v).requires_grad_() for k, v in params.items()}
+    names = list(leaves)
+
+    def f() -> tuple[float, Params]:
+        value = module.loss(leaves, torch.from_numpy(X), torch.from_numpy(Y))
+        grads = torch.autograd.grad(value, list(leaves.values()))
+        return value.item(), {k: g.numpy() for k, g in zip(names, grads, strict=True)}
+
+    return f
+
+
+def make_torch_loss(
+    module: ModuleType, params: Params, X: np.ndarray, Y: np.ndarray
+) -> LossAndGrads:
+    """A training step with ``torch_loss(module)``: leaf tensors with ``requires_grad``, the
+    loss, ``torch.autograd.grad``; results converted as ``make_torch`` does."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise NotInstalled(str(exc)) from exc
+    from symgrad.interop import torch_loss
+
+    loss = torch_loss(module)
+    leaves = {k: torch.from_numpy(v).requires_grad_() for k, v in params.items()}
+    names = list(leaves)
+
+    def f() -> tuple[float, Params]:
+        value = loss(leaves, torch.from_numpy(X), torch.from_numpy(Y))
+        grads = torch.autograd.grad(value, list(leaves.values()))
+        return value.item(), {k: g.numpy() for k, g in zip(names, grads, strict=True)}
+
+    return f
+
+
+def make_torch_func_grad(
+    module: ModuleType, params: Params, X: np.ndarray, Y: np.ndarray
+) -> LossAndGrads:
+    """``torch.func.grad_and_value(torch_loss(module))`` on plain tensors."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise NotInstalled(str(exc)) from exc
+    from symgrad.interop import torch_loss
+
+    step = torch.func.grad_and_value(torch_loss(module))
+    tensors = {k: torch.from_numpy(v) for k, v in params.items()}
+
+    def f() -> tuple[float, Params]:
+        grads, value = step(tensors, torch.from_numpy(X), torch.from_numpy(Y))
+        return value.item(), {k: g.numpy() for k, g in grads.items()}
+
+    return f
+
+
+def _torch_loss_builders(
+    module: ModuleType | None, params: Params, X: np.ndarray, Y: np.ndarray
+) -> dict[str, Callable[[], Callable[[], Any]]]:
+    """For each contestant of the block that can run, a function building its timed callable."""
+    build: dict[str, Callable[[], Callable[[], Any]]] = {"torch": lambda: make_torch(params, X, Y)}
+    if module is not None:
+        build["autograd-generated"] = lambda: make_autograd_generated(module, params, X, Y)
+        build["torch_loss"] = lambda: make_torch_loss(module, params, X, Y)
+        build["torch.func.grad"] = lambda: make_torch_func_grad(module, params, X, Y)
+    return build
+
+
+def run_torch_loss_grid(
+    budget: Budget, nets: Sequence[tuple[int, ...]], batches: Sequence[int]
+) -> list[Cell]:
+    """The block's contestants on every (network, batch); a cell's contestant is its name."""
+    ref = load_reference()
+    cells: list[Cell] = []
+    with tempfile.TemporaryDirectory(prefix="symgrad-bench-torch-loss-") as tmp:
+        for sizes in nets:
+            net = net_name(sizes)
+            status, module, message = generate(sizes, "vectorized", Path(tmp), "array-api")
+            print(f"[{net}] codegen --target array-api: {status} {message}", file=sys.stderr)
+            params = ref.make_params(sizes, seed=0)
+            for batch in batches:
+                X, Y = make_data(sizes, batch)
+                expected = make_handwritten(ref, params, X, Y)()
+                build = _torch_loss_builders(module, params, X, Y)
+                row: dict[str, Cell] = {}
+                timed: dict[str, Callable[[], Any]] = {}
+                for name in TORCH_LOSS_CONTESTANTS:
+                    if name not in build:
+                        row[name] = Cell(net, batch, name, status, message=message)
+                        continue
+                    row[name], f = prepare(name, net, batch, build[name], expected)
+                    if f is not None:
+                        timed[name] = f
+                measure_cell(timed, budget, row)
+                for cell in row.values():
+                    shown = f"{cell.median_us:.1f} us" if cell.median_us is not None else ""
+                    print(
+                        f"[{net} B={batch}] {cell.contestant}: {cell.status} {shown} "
+                        f"{cell.message}".rstrip(),
+                        file=sys.stderr,
+                    )
+                cells.extend(row.values())
+    return cells
+
+
+#: Short names of the ratio columns: (contestant, baseline) -> header.
+_TORCH_LOSS_RATIOS = {
+    (name, base): f"{name.replace('torch.func.grad', 'func')}/{base.replace('-generated', '')}"
+    for name in TORCH_LOSS_CONTESTANTS[2:]
+    for base in TORCH_LOSS_BASELINES
+}
+
+
+def format_torch_loss_table(
+    cells: Sequence[Cell], nets: Sequence[str], batches: Sequence[int]
+) -> str:
+    """One row per (network, batch): medians in microseconds and the ratios of ``torch_loss``
+    and ``torch.func.grad`` to each baseline."""
+    by = _lookup(cells)
+    headers = ["net", "batch", *TORCH_LOSS_CONTESTANTS, *_TORCH_LOSS_RATIOS.values()]
+    rows: list[list[str]] = []
+    for net in nets:
+        for batch in batches:
+            row = [net, str(batch)]
+            for name in TORCH_LOSS_CONTESTANTS:
+                cell = by.get((net, batch, name))
+                row.append(
+                    "-"
+                    if cell is None
+                    else f"{cell.median_us:.1f}"
+                    if cell.median_us
+                    else cell.status
+                )
+            for name, base in _TORCH_LOSS_RATIOS:
+                ratio = _ratio(by.get((net, batch, name)), by.get((net, batch, base)))
+                row.append(f"{ratio:.2f}" if ratio is not None else "-")
+            rows.append(row)
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def format_torch_loss_summary(
+    cells: Sequence[Cell], nets: Sequence[str], batches: Sequence[int]
+) -> str:
+    """The figure: ``torch_loss`` and ``torch.func.grad`` over each baseline at batch >= 64, the
+    worst cell and the cells over the limit."""
+    by = _lookup(cells)
+    lines = []
+    for name, base in _TORCH_LOSS_RATIOS:
+        ratios = {
+            (net, batch): r
+            for net in nets
+            for batch in batches
+            if batch >= 64
+            if (r := _ratio(by.get((net, batch, name)), by.get((net, batch, base)))) is not None
+        }
+        if not ratios:
+            lines.append(f"{name} / {base}: n/a (not measured)")
+            continue
+        worst = max(ratios, key=lambda key: ratios[key])
+        over = sorted(k for k, r in ratios.items() if r > TORCH_LOSS_LIMIT)
+        lines.append(
+            f"{name} / {base} at batch >= 64: max {ratios[worst]:.2f} "
+            f"({worst[0]}, batch {worst[1]}); "
+            + (
+                f"above {TORCH_LOSS_LIMIT:.2f} in {len(over)} of {len(ratios)}: "
+                + ", ".join(f"{n} B={b} {ratios[(n, b)]:.2f}" for n, b in over)
+                if over
+                else f"at most {TORCH_LOSS_LIMIT:.2f} in all {len(ratios)} cells"
+            )
+        )
+    return "\n".join(lines)
+
+
 def environment() -> dict[str, Any]:
     """Versions and machine facts worth keeping with the numbers."""
     info: dict[str, Any] = {
@@ -1084,6 +1571,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-array-api", action="store_true", help="leave the array-API block out"
     )
     parser.add_argument(
+        "--torch-loss-only",
+        action="store_true",
+        help="only the torch_loss block (symgrad.interop.torch_loss against torch autograd)",
+    )
+    parser.add_argument(
+        "--skip-torch-loss", action="store_true", help="leave the torch_loss block out"
+    )
+    parser.add_argument(
+        "--generation-probe", action="store_true", help=argparse.SUPPRESS
+    )  # internal: print generation_times() as JSON
+    parser.add_argument(
+        "--c-only",
+        action="store_true",
+        help="only the C target: the C table (loader's flags, -march=native, --blas), the "
+        "small networks at batch 1 against jax, and the generation times",
+    )
+    parser.add_argument(
         "--threads",
         metavar="N",
         type=int,
@@ -1120,6 +1624,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.threads < 1:
             build_parser().error("--threads must be at least 1")
         _restart_with_threads(args.threads, argv)
+    if args.generation_probe:
+        print(json.dumps(generation_times()))
+        return 0
     budget = QUICK if args.quick else FULL
     env = environment()
     print(
@@ -1135,19 +1642,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if load_before > 0.5:
         print(f"warning: load average {load_before:.2f}: other processes will distort the times")
     t0 = time.perf_counter()
-    cells = [] if args.array_api_only else run_grid(budget, NETS, BATCHES)
-    # The array-API block (its own table below the NumPy one).
-    array_api = [] if args.skip_array_api else run_array_api_grid(budget, NETS, BATCHES)
+    only_torch_loss = args.torch_loss_only
+    no_c = args.array_api_only or only_torch_loss
+    grid_nets, grid_batches = (SMALL_NETS, (1,)) if args.c_only else (NETS, BATCHES)
+    cells = [] if no_c else run_grid(budget, grid_nets, grid_batches)
+    # The C table and the generation times (the C target's own), then the array-API block.
+    c_cells = [] if no_c else run_c_grid(budget, C_WIDE_NETS)
+    generation = [] if no_c else generation_lines()
+    skip_array_api = args.skip_array_api or args.c_only or only_torch_loss
+    array_api = [] if skip_array_api else run_array_api_grid(budget, NETS, BATCHES)
+    skip_torch_loss = args.skip_torch_loss or args.array_api_only or args.c_only
+    torch_loss = [] if skip_torch_loss else run_torch_loss_grid(budget, NETS, BATCHES)
     elapsed = time.perf_counter() - t0
     env["load_average_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
-    nets = [net_name(s) for s in NETS]
+    nets = [net_name(s) for s in grid_nets]
     if cells:
         print()
         print("median time per loss+gradients call in microseconds (ratio to handwritten)")
-        print(format_table(cells, nets, BATCHES))
+        print(format_table(cells, nets, grid_batches))
         print()
-        print(format_summary(cells, nets, BATCHES))
-        print(format_c_summary(cells, nets, BATCHES))
+        print(format_summary(cells, nets, grid_batches))
+        print(format_c_summary(cells, nets, grid_batches))
+    if c_cells:
+        print()
+        print(format_c_tables(c_cells))
+    if generation:
+        print()
+        print("\n".join(generation))
     if array_api:
         print()
         print(
@@ -1158,7 +1679,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(format_array_api_summary(array_api, nets, BATCHES))
         print(format_small_net_summary([*cells, *array_api], nets))
-    cells = [*cells, *array_api]
+    if torch_loss:
+        all_nets = [net_name(s) for s in NETS]
+        print()
+        print(
+            "torch_loss (symgrad.interop: the generated gradient as a torch autograd.Function) "
+            "against torch autograd on the network written in torch (torch) and on the "
+            "generated loss (autograd-generated), float64: median microseconds per "
+            "loss+gradients call"
+        )
+        print(format_torch_loss_table(torch_loss, all_nets, BATCHES))
+        print()
+        print(format_torch_loss_summary(torch_loss, all_nets, BATCHES))
+    cells = [*cells, *c_cells, *array_api, *torch_loss]
     notes = sorted({f"{c.contestant}: {c.status}: {c.message}" for c in cells if c.message})
     if notes:
         print()

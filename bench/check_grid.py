@@ -7,15 +7,18 @@ each target:
 - ``numpy``: the vectorized style always and the unrolled one where it is allowed (at most 400
   parameters);
 - ``array-api``: its one style;
-- ``c``: the looped form always and the unrolled one where it is allowed, in double; and every
-  ``--float-every``-th network in float too (unrolled where allowed, else looped).
+- ``c``: the looped form always and the unrolled one where it is allowed, in double; every
+  ``--float-every``-th network in float too (unrolled where allowed, else looped), and the
+  looped form with ``--blas cblas`` (double, and float on every other of those).
 
 Every check of code that follows its inputs' dtype or computes in double also runs float32
-inputs against float64. Prints, per module, the verdict, the entries below resolution and the
-time; then the totals of each target, and the mutation test (one statement of each code path
-changed by a factor 1 + 1e-4 (1 + 1e-2 in float C), a sign or a swapped index;
-``tests/mutants.py``) on every ``--mutate-every``-th module: mutants and how many the check fails
-(killed).
+inputs. Prints, per module, the verdict (PASS, FAIL or UNVERIFIED), the entries below what
+central differences resolve (judged by symgrad's own evaluation instead) and the time; then the
+totals of each target, and the mutation test (one statement of each code path, looped C's products
+included, changed by a
+factor 1 + 1e-4 (1 + 1e-2 in float C), a sign or a swapped index; ``tests/mutants.py``) on every
+``--mutate-every``-th module: mutants and how many the check fails (killed), leaves unverified,
+or passes (survived).
 
     python bench/check_grid.py [--target numpy|array-api|c|all] [--quick] [--mutate-every N]
                                [--float-every N] [--seed S]
@@ -57,10 +60,12 @@ class Case:
     target: str
     style: str
     dtype: str | None = None
+    blas: str | None = None
 
     def describe(self) -> str:
         sizes = "-".join(map(str, self.spec.sizes))
         kind = f"{self.style} {self.dtype}" if self.dtype else self.style
+        kind += f" --blas {self.blas}" if self.blas else ""
         return f"{sizes} {self.spec.activation_text} {self.spec.output}/{self.spec.loss} {kind}"
 
 
@@ -70,12 +75,15 @@ class Totals:
 
     modules: int = 0
     failed: list[str] = field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)
     unresolved_modules: int = 0
     mutants: int = 0
     killed: int = 0
     refused: int = 0
+    unverified_mutants: int = 0
     survivors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    check_seconds: float = 0.0
 
 
 def specs(quick: bool) -> list[NetworkSpec]:
@@ -110,6 +118,8 @@ def cases(networks: list[NetworkSpec], target: str, float_every: int) -> list[Ca
                 found.append(Case(spec, target, "unrolled", "double"))
             if n % float_every == 0:
                 found.append(Case(spec, target, "unrolled" if unrolled else "looped", "float"))
+                real = "float" if n % (2 * float_every) else "double"
+                found.append(Case(spec, target, "looped", real, "cblas"))
     return found
 
 
@@ -118,7 +128,7 @@ def check_case(
 ) -> None:
     """Check the file of ``case`` (points from ``seed``) and, unless ``mutate_seed`` is None, its
     mutants (picked with that seed); count into ``totals``."""
-    text, header = mutants.generated(case.spec, case.target, case.style, case.dtype)
+    text, header = mutants.generated(case.spec, case.target, case.style, case.dtype, case.blas)
     path = mutants.write(folder / "original", text, header)
     totals.modules += 1
     clock = time.perf_counter()
@@ -129,17 +139,20 @@ def check_case(
         print(f"ERROR {case.describe()}: {exc}", flush=True)
         return
     seconds = time.perf_counter() - clock
+    totals.check_seconds += seconds
     unresolved = sum(r.count("unresolved") for r in report.gradients)
     totals.unresolved_modules += unresolved > 0
-    verdict = "PASS" if report.passed else "FAIL"
+    verdict = report.verdict
     print(
-        f"{verdict}  {case.target:9} {case.describe():62}  below resolution {unresolved:4}  "
+        f"{verdict:10}  {case.target:9} {case.describe():62}  below resolution {unresolved:4}  "
         f"{seconds:5.1f} s",
         flush=True,
     )
-    if not report.passed:
+    if verdict == "FAIL":
         totals.failed.append(case.describe())
         print(report.report())
+    elif verdict == "UNVERIFIED":
+        totals.unverified.append(case.describe())
     if mutate_seed is not None:
         check_mutants(case, text, header, folder, totals, seed, mutate_seed)
 
@@ -159,13 +172,16 @@ def check_mutants(
         path = mutants.write(folder / f"mutant-{n}", mutant.text, header)
         totals.mutants += 1
         try:
-            passed = check_file(path, seed=seed).passed
+            verdict = check_file(path, seed=seed).verdict
         except ModuleCheckError:  # exit status 2: it raised while being checked
             totals.refused += 1
             continue
-        if passed:
+        if verdict == "PASS":
             totals.survivors.append(f"{case.describe()}: {mutant.name} {mutant.after}")
             print(f"      survived: {mutant.name}: {mutant.before} -> {mutant.after}", flush=True)
+        elif verdict == "UNVERIFIED":
+            totals.unverified_mutants += 1
+            print(f"      unverified: {mutant.name}: {mutant.before} -> {mutant.after}", flush=True)
         else:
             totals.killed += 1
 
@@ -185,14 +201,18 @@ def run_target(target: str, options: argparse.Namespace) -> Totals:
 def summary(target: str, totals: Totals) -> list[str]:
     """The printed totals of one target."""
     lines = [
-        f"{target}: modules: {totals.modules}, FAIL: {len(totals.failed)}, with entries below "
-        f"resolution: {totals.unresolved_modules}",
+        f"{target}: modules: {totals.modules}, FAIL: {len(totals.failed)}, UNVERIFIED: "
+        f"{len(totals.unverified)}, with entries below what central differences resolve: "
+        f"{totals.unresolved_modules}",
         f"{target}: mutants: {totals.mutants}, killed: {totals.killed + totals.refused} "
         f"({totals.killed} FAIL, {totals.refused} raised while checked: exit status 2), "
-        f"survived: {len(totals.survivors)}",
+        f"unverified: {totals.unverified_mutants}, survived: {len(totals.survivors)}",
     ]
-    lines += [f"  {line}" for line in totals.failed + totals.survivors]
-    lines.append(f"{target}: time: {totals.seconds:.0f} s")
+    lines += [f"  {line}" for line in totals.failed + totals.unverified + totals.survivors]
+    lines.append(
+        f"{target}: time: {totals.seconds:.0f} s (checks of the correct files: "
+        f"{totals.check_seconds:.0f} s)"
+    )
     return lines
 
 
@@ -204,7 +224,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="every third depth only")
     parser.add_argument("--mutate-every", type=int, default=4, help="mutate every N-th module")
     parser.add_argument(
-        "--float-every", type=int, default=4, help="C: every N-th network in float too"
+        "--float-every",
+        type=int,
+        default=4,
+        help="C: every N-th network in float and with --blas cblas too",
     )
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args()
@@ -213,7 +236,10 @@ def main() -> int:
     print()
     for target, totals in results.items():
         print("\n".join(summary(target, totals)))
-    bad = any(totals.failed or totals.survivors for totals in results.values())
+    bad = any(
+        totals.failed or totals.unverified or totals.survivors or totals.unverified_mutants
+        for totals in results.values()
+    )
     return 1 if bad else 0
 
 

@@ -1,8 +1,7 @@
 // Times NAME_loss_and_gradients of a file made by `symgrad codegen --target c -o DIR/net.c`,
 // called from C: the cost of the generated code alone, without Python. Built and run by
-// bench/bench_codegen.py, which compiles DIR/net.c as the loader does (-std=c99 -O3 -fPIC
-// -march=native -ffast-math, for the looped form -fno-associative-math) and links it with this
-// file.
+// bench/bench_codegen.py, which compiles DIR/net.c as the loader does (the first flags of
+// symgrad.codegen.c.build.compile_flags) and links it with this file.
 //
 // Usage: time_c IN OUT SECONDS ROUNDS
 //   IN:  batch (int32), then params, X and Y (doubles, row-major);
@@ -53,7 +52,8 @@ int main(int argc, char **argv)
     const size_t rows = (size_t)batch;
     real_t *params = take(NET_N_PARAMS), *grad = take(NET_N_PARAMS);
     real_t *X = take(rows * NET_N_INPUTS), *Y = take(rows * NET_N_OUTPUTS);
-    real_t *work = take(NET_WORK_SIZE(batch));
+    // The library's own size: it may be built with other block sizes than this file reads.
+    real_t *work = take(net_work_size(batch));
     real_t loss = 0;
     if (fread(params, sizeof *params, NET_N_PARAMS, in) != NET_N_PARAMS ||
         fread(X, sizeof *X, rows * NET_N_INPUTS, in) != rows * NET_N_INPUTS ||

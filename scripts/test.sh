@@ -3,7 +3,11 @@
 #   - symgrad with its test extra (pytest, hypothesis, ruff, mypy);
 #   - TeX Live from Debian's packages when pdflatex or Beamer is missing (the notes and the slides
 #     are compiled for real; Beamer is in texlive-latex-recommended, its TikZ in texlive-pictures);
-#   - gcc and clang from Debian's packages when missing (generated C is compiled for real);
+#   - gcc, clang, OpenBLAS, the Arm cross-compiler with newlib and QEMU for Arm from Debian's
+#     packages when missing (generated C is compiled for real, linked with a BLAS, and run on a
+#     Cortex-M4 under QEMU);
+#   - bubblewrap and libseccomp from Debian's packages when missing (symgrad check runs the code
+#     it checks, and the C compiler, in bubblewrap with a seccomp allowlist);
 #   - KaTeX from npm into .tools/ (the Markdown math is rendered for real);
 #   - then the quality gates (ruff, mypy) and pytest. Extra arguments go to pytest.
 set -euo pipefail
@@ -20,11 +24,29 @@ if ! command -v pdflatex >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&
     texlive-latex-base texlive-latex-recommended texlive-pictures lmodern poppler-utils >/dev/null
 fi
 
-# The C target's tests compile every generated file with gcc and clang (and gcc's sanitizers).
-if ! command -v gcc >/dev/null 2>&1 || ! command -v clang >/dev/null 2>&1; then
+# The C target's tests compile every generated file with gcc and clang (and gcc's sanitizers),
+# link --blas files with OpenBLAS, and cross-build a training program for a Cortex-M4 (with
+# newlib) that they run under QEMU.
+c_packages=(gcc libc6-dev clang libopenblas-dev gcc-arm-none-eabi libnewlib-arm-none-eabi
+  qemu-system-arm)
+missing=()
+for package in "${c_packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$package")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
-    gcc libc6-dev clang >/dev/null
+    "${missing[@]}" >/dev/null
+fi
+
+# symgrad check sandboxes everything that touches a checked file with bubblewrap; its filter
+# is compiled by libseccomp (libseccomp2 is on every Debian with apt, named here all the same).
+if ! command -v bwrap >/dev/null 2>&1 || ! ldconfig -p 2>/dev/null | grep -q libseccomp.so.2; then
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+    bubblewrap libseccomp2 >/dev/null
 fi
 
 if [ ! -f .tools/node_modules/katex/package.json ]; then

@@ -3,13 +3,15 @@
 Pipeline: spec -> catalogue / notation -> model -> derivation -> proof -> program -> targets /
 renderers -> cli (see :mod:`symgrad.pipeline`).
 
->>> from symgrad import NetworkSpec, derive
->>> derivation = derive(NetworkSpec.parse([3, 3, 2]))
+>>> import symgrad
+>>> derivation = symgrad.derive(symgrad.NetworkSpec.parse([3, 3, 2]))
+>>> mlp = symgrad.load([3, 3, 2])  # the generated NumPy module, from a private cache
 """
 
 from __future__ import annotations
 
 from symgrad import jupyter
+from symgrad.cache import load
 from symgrad.derivation import Derivation, Stage, Step, StepId
 from symgrad.errors import ExpressionError, ProofError, SpecError, SymgradError
 from symgrad.pipeline import derive
@@ -29,6 +31,7 @@ __all__ = [
     "SymgradError",
     "__version__",
     "derive",
+    "load",
 ]
 
 jupyter.register()

@@ -102,13 +102,23 @@ def expand_row(expr: sp.Expr, units: list[dict[sp.Symbol, sp.Expr]]) -> list[sp.
     return [_expand(expr, units, i) for i in range(len(units))]
 
 
+def expand_unit(expr: sp.Expr, units: list[dict[sp.Symbol, sp.Expr]], i: int) -> sp.Expr:
+    """Entry ``i`` of :func:`expand_row` alone (a form with one value per row: its value)."""
+    return _expand(expr, units, i)
+
+
 def _expand(expr: sp.Expr, units: list[dict[sp.Symbol, sp.Expr]], i: int) -> sp.Expr:
     if isinstance(expr, sp.Symbol):
         return units[i].get(expr, expr)
     if isinstance(expr, RowSum):
         return sp.Add(*[_expand(expr.args[0], units, m) for m in range(len(units))])
     if isinstance(expr, RowMax):
-        return sp.Max(*[_expand(expr.args[0], units, m) for m in range(len(units))])
+        entries = [_expand(expr.args[0], units, m) for m in range(len(units))]
+        if all(isinstance(e, sp.Symbol) for e in entries) and len(set(entries)) == len(entries):
+            # Distinct variables: nothing to simplify, and SymPy's search for arguments it could
+            # drop compares every pair (cubic in the width of the row).
+            return sp.Max(*entries, evaluate=False)
+        return sp.Max(*entries)
     if not expr.args:
         return expr
     return expr.func(*[_expand(arg, units, i) for arg in expr.args])

@@ -164,12 +164,32 @@ def _codegen_command(commands: argparse._SubParsersAction) -> None:  # type: ign
         option.add_to(codegen)
     codegen.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(codegen)
+    _export_command(commands)
+
+
+def _export_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    export = commands.add_parser(
+        "export-weights",
+        help="write parameters saved in a .npz file as a C initialiser for a --target c network",
+    )
+    export.add_argument(
+        "params", metavar="PARAMS.npz", help="W1, b1, ... as numpy.savez saves them"
+    )
+    export.add_argument(
+        "--header",
+        required=True,
+        metavar="NAME.h",
+        help="the header symgrad codegen --target c wrote for the network (NAME alone: NAME.h)",
+    )
+    export.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    _version(export)
 
 
 def _check_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     check = commands.add_parser(
         "check",
-        help="check code made by symgrad codegen against central differences, in a sandbox",
+        help="check code made by symgrad codegen against symgrad's own evaluation and central "
+        "differences, in a sandbox",
     )
     check.add_argument("file", metavar="FILE")
     check.add_argument(
@@ -177,12 +197,34 @@ def _check_command(commands: argparse._SubParsersAction) -> None:  # type: ignor
     )
     check.add_argument(
         "--batch",
-        default="4",
-        help="rows of the larger batch checked, besides one sample (default 4)",
+        default="8",
+        help="rows of the larger batch checked, besides one sample (default 8)",
     )
     check.add_argument(
         "--tolerance",
         help="largest relative error that passes (default 1e-6; 1e-3 for float32-only code)",
+    )
+    check.add_argument(
+        "--arrays",
+        default="numpy",
+        metavar="LIBS",
+        help="array libraries an array-API module is checked on, a comma list of numpy, "
+        "torch, jax (default numpy)",
+    )
+    check.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a limit (seconds, megabytes): time, memory, compile-time, "
+        "compile-memory, disk, file-size, analysis-time, analysis-memory, reference-time, "
+        "processes, open-files; repeatable",
+    )
+    check.add_argument(
+        "--unsandboxed",
+        action="store_true",
+        help="run the file without bubblewrap's sandbox (only for code you trust, where "
+        "bubblewrap or user namespaces are missing)",
     )
     _version(check)
 
@@ -246,6 +288,8 @@ def _warn_about_domains(spec: NetworkSpec) -> None:
 def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
     if args.command == "check":
         return _check(args, out)
+    if args.command == "export-weights":
+        return _export_weights(args, out)
     from symgrad.pipeline import derive
     from symgrad.spec import NetworkSpec
 
@@ -253,11 +297,14 @@ def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
     kinds = {option.dest: getattr(args, option.dest) for option in options.layer_kinds()}
     spec = NetworkSpec.parse(args.sizes, args.activation, args.output, args.loss, kinds)
     if args.command == "codegen":
-        from symgrad.codegen import target
+        from symgrad.codegen import check_blas, target
 
         chosen = target(args.target)
         style = args.style if args.style is not None else chosen.styles[0]
-        chosen.check(spec, style, args.dtype)  # refuse before deriving and proving
+        if args.blas is None:
+            chosen.check(spec, style, args.dtype)  # refuse before deriving and proving
+        else:
+            check_blas(chosen, spec, style, args.dtype, args.blas)
         _check_output_file(args.out, chosen)
         _warn_about_domains(spec)
     notes_options = None
@@ -297,7 +344,7 @@ def _write_code(derivation: Derivation, args: argparse.Namespace, style: str, ou
     from symgrad.codegen import generate
 
     stem = Path(args.out).stem if args.out is not None else "mlp"
-    files = generate(derivation, args.target, style, args.dtype, name=stem)
+    files = generate(derivation, args.target, style, args.dtype, name=stem, blas=args.blas)
     if args.out is None:
         _emit(out, files[0].text)
         return
@@ -338,16 +385,45 @@ def _write_document(
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
-    from symgrad.check import check_file
+    from symgrad.check.limits import Limits
+    from symgrad.check.run import check_file
 
+    limits = Limits().with_settings(args.limit)
+    if args.unsandboxed:
+        sys.stderr.write(
+            f"{PROG}: warning: --unsandboxed: {args.file} runs without bubblewrap's "
+            "namespaces and read-only view, with only limits, an empty environment and the "
+            "system-call filter where libseccomp is; use it only on code you trust\n"
+        )
     result = check_file(
         args.file,
         seed=_integer("--seed", args.seed),
         batch=_integer("--batch", args.batch),
         tolerance=None if args.tolerance is None else _number("--tolerance", args.tolerance),
+        limits=limits,
+        arrays=[part.strip() for part in args.arrays.split(",") if part.strip()],
+        unsandboxed=args.unsandboxed,
     )
     _emit(out, result.report())
     return 0 if result.passed else 1
+
+
+def _export_weights(args: argparse.Namespace, out: TextIO) -> int:
+    """``symgrad export-weights PARAMS.npz --header NAME.h [-o FILE]``."""
+    from symgrad.codegen.c.weights import export_weights, header_path
+    from symgrad.header import shell_quote
+
+    words = ["symgrad", "export-weights", args.params, "--header", args.header]
+    stem = Path(args.out).stem if args.out is not None else "weights"
+    command = " ".join(shell_quote(word) for word in words)
+    text = export_weights(Path(args.params), header_path(args.header), command, stem)
+    if args.out is None:
+        _emit(out, text)
+    else:
+        from symgrad.fileio import write_atomic
+
+        write_atomic(args.out, text)
+    return 0
 
 
 def _show(derivation: Derivation, what: str) -> str:

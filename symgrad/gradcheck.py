@@ -29,8 +29,9 @@ resolves, and a checker with one fixed step calls a correct gradient wrong. So, 
    step that leaves the domain gives a non-finite loss and is skipped; when most steps did, the
    steps start again from the largest that stayed inside.
 4. The verdict: within the tolerance, ``ok``; off by more than the tolerance but by no more
-   than the resolution, ``unresolved`` (reported, never a failure); off by more than both,
-   ``FAIL``.
+   than the resolution, ``unresolved`` (reported; not a failure, and not verified either:
+   :attr:`GradientCheck.verified` says whether every entry was, and ``symgrad check`` calls an
+   entry no other judge resolves unverified); off by more than both, ``FAIL``.
 
 The error of an entry is ``|numeric - analytic| / scale`` with ``scale`` the larger of
 ``|numeric|``, ``|analytic|`` and a thousandth of the largest analytic entry of its array, so an
@@ -47,9 +48,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from symgrad.check.table import ParameterCheck
 
 Array = np.ndarray
 LossFunction = Callable[[Mapping[str, Array], Array, Array], float]
@@ -470,72 +474,6 @@ def move_and_evaluate(
 # Summaries --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ParameterCheck:
-    """The comparisons of one parameter array, summed up."""
-
-    key: str
-    shape: tuple[int, ...]
-    comparisons: tuple[Comparison, ...]
-    tolerance: float
-
-    @property
-    def mode(self) -> str:
-        return "directions" if any(c.direction is not None for c in self.comparisons) else "entries"
-
-    @property
-    def checked(self) -> int:
-        """How many entries (or directions) were compared, counting each path and function."""
-        return len(self.comparisons)
-
-    def count(self, verdict: str) -> int:
-        """How many entries (or directions) of a path have a comparison with this verdict."""
-        return len(
-            {(c.path, c.index, c.direction) for c in self.comparisons if c.verdict == verdict}
-        )
-
-    @property
-    def probes(self) -> int:
-        """How many entries (or directions) were compared, counting each path once."""
-        return len({(c.path, c.index, c.direction) for c in self.comparisons})
-
-    @property
-    def passed(self) -> bool:
-        return self.count("FAIL") == 0
-
-    @property
-    def worst(self) -> Comparison | None:
-        """The resolved comparison with the largest error (a failure first)."""
-        resolved = [c for c in self.comparisons if c.verdict != "unresolved"]
-        return max(resolved, key=_badness, default=None)
-
-    @property
-    def coarsest(self) -> Comparison | None:
-        """The unresolved comparison with the coarsest resolution."""
-        unresolved = [c for c in self.comparisons if c.verdict == "unresolved"]
-        return max(unresolved, key=lambda c: abs(c.resolution / c.scale), default=None)
-
-    @property
-    def max_error(self) -> float:
-        worst = self.worst
-        return worst.error if worst is not None else 0.0
-
-
-def _badness(c: Comparison) -> tuple[bool, float]:
-    error = c.error
-    return (c.verdict == "FAIL", error if np.isfinite(error) else np.inf)
-
-
-def summarize(
-    comparisons: Sequence[Comparison], shapes: Mapping[str, tuple[int, ...]], tolerance: float
-) -> tuple[ParameterCheck, ...]:
-    """One :class:`ParameterCheck` per array, in the order of ``shapes``."""
-    return tuple(
-        ParameterCheck(key, shape, tuple(c for c in comparisons if c.key == key), tolerance)
-        for key, shape in shapes.items()
-    )
-
-
 def location(c: Comparison) -> str:
     """``W2[1,3]`` (1-based, as in the notes) or ``W2 direction 1``."""
     if c.direction is not None:
@@ -559,68 +497,22 @@ class GradientCheck:
 
     @property
     def passed(self) -> bool:
+        """No entry fails (entries below resolution are not failures, nor verified)."""
         return all(r.passed for r in self.records)
+
+    @property
+    def verified(self) -> bool:
+        """Every entry agrees within the tolerance: none fails, none is below resolution."""
+        return self.passed and not any(r.count("unresolved") for r in self.records)
 
     def __str__(self) -> str:
         return self.table()
 
     def table(self) -> str:
         """A plain-text table: parameter, what was checked, worst error, where, verdict."""
+        from symgrad.check.table import format_table
+
         return format_table(self.records, self.tolerance)
-
-
-def format_table(records: Sequence[ParameterCheck], tolerance: float) -> str:
-    """The table of :meth:`GradientCheck.table` (``symgrad check`` prints it too): per array, the
-    entries checked, the worst error and where (1-based, as in the notes), the entries below
-    resolution, the verdict; then one line that sums up."""
-    unresolved = any(r.count("unresolved") for r in records)
-    head = ["parameter", "checked", "worst error", "at (1-based)"]
-    rows = [head + (["below resolution"] if unresolved else []) + ["result"]]
-    for r in records:
-        entries = len({c.index for c in r.comparisons if c.direction is None})
-        directions = len({c.direction for c in r.comparisons if c.direction is not None})
-        size = int(np.prod(r.shape)) if r.shape else 1
-        what = f"all {size}" if entries == size else f"{entries} of {size}"
-        if directions:
-            what += f" + {plural(directions, 'direction')}"
-        worst = r.worst
-        error = f"{worst.error:.1e}" if worst is not None else "-"
-        at = location(worst) if worst is not None else "-"
-        if worst is not None and worst.path:
-            at += f", {worst.path}"
-        failed = r.count("FAIL")
-        paths = len({c.path for c in r.comparisons})
-        over = f" over {paths} paths" if paths > 1 else ""
-        result = "ok" if not failed else f"FAIL ({failed} of {r.probes}{over})"
-        row = [r.key, what, error, at]
-        if unresolved:
-            coarse = r.coarsest
-            if coarse is None:
-                row.append("-")
-            elif np.isfinite(coarse.numeric) and np.isfinite(coarse.resolution):
-                resolved = coarse.resolution / coarse.scale
-                row.append(f"{r.count('unresolved')} (to {resolved:.0e} at {location(coarse)})")
-            else:
-                row.append(f"{r.count('unresolved')} (no estimate at {location(coarse)})")
-        rows.append([*row, result])
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    failed = sum(not r.passed for r in records)
-    if failed:
-        lines.append(
-            f"{failed} of {plural(len(records), 'parameter')} FAIL (tolerance {tolerance:.0e})"
-        )
-    else:
-        lines.append(f"all {plural(len(records), 'parameter')} agree (tolerance {tolerance:.0e})")
-    if unresolved:
-        lines.append(
-            "below resolution: entries where central differences of the loss cannot resolve "
-            "the tolerance (the finest they resolve is shown); not failures"
-        )
-    return "\n".join(lines)
 
 
 def check_gradients(
@@ -665,5 +557,7 @@ def check_gradients(
     probes = make_probes(work, {"gradients": analytic}, plan)
     loss_at = MovedLoss(loss, work, X, Y, plan.directions)
     comparisons, value, noise = compare(loss_at, probes, tolerance=tolerance, max_step=max_step)
+    from symgrad.check.table import summarize
+
     shapes = {k: v.shape for k, v in work.items()}
     return GradientCheck(summarize(comparisons, shapes, tolerance), tolerance, value, noise)

@@ -16,7 +16,7 @@ import shlex
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from symgrad import options
 from symgrad.errors import ModuleCheckError, SpecError
@@ -97,9 +97,10 @@ def read(path: Path, source: str) -> tuple[str, str]:
     return mark, " ".join(p.strip() for p in parts if p.strip())
 
 
-def parse(path: Path, text: str) -> tuple[NetworkSpec, dict[str, str]]:
-    """The spec and the code options given (``target``, ``style``, ``dtype``) of a header's
-    command, parsed as the command line parses it: with a parser built from the option table."""
+def given(path: Path, text: str) -> tuple[list[str], dict[str, Any]]:
+    """The layer sizes and the options given (by ``dest``: ``activation``, ``weight_decay``,
+    ``target``, ``blas``...) of a header's command, parsed as the command line parses it, with a
+    parser built from the option table; no spec is built (its activation is not even parsed)."""
     try:
         words = shlex.split(text)
     except ValueError:
@@ -111,34 +112,47 @@ def parse(path: Path, text: str) -> tuple[NetworkSpec, dict[str, str]]:
 
     def refuse(message: str) -> NoReturn:
         raise ModuleCheckError(
-            f"the header of {path} names a command `symgrad codegen` refuses ({message}); not "
-            "generated code"
+            f"the header of {path} names a command `symgrad codegen` refuses ({message[:80]}); "
+            "not generated code"
         )
 
     values, unknown = options.codegen_parser("symgrad codegen", refuse).parse_known_args(words[2:])
     if unknown:
         raise ModuleCheckError(
-            f"the header of {path} names the option {unknown[0]!r}, which `symgrad codegen` "
+            f"the header of {path} names the option {unknown[0][:40]!r}, which `symgrad codegen` "
             "does not have; not generated code"
         )
-    network = options.given(values, options.NETWORK)
+    sizes = list(values.sizes)
+    for size in sizes:
+        if not (size.isdigit() and len(size) < 12):
+            raise ModuleCheckError(
+                f"the header of {path} names the option {size[:40]!r}, which `symgrad codegen` "
+                "does not have; not generated code"
+            )
+    found: dict[str, Any] = {}
+    for option in (*options.NETWORK, *options.CODE):
+        value = getattr(values, option.dest, None)
+        if value is not None and value is not False and option.flag in words:
+            found[option.dest] = value
+    return sizes, found
+
+
+def parse(path: Path, text: str) -> tuple[NetworkSpec, dict[str, str]]:
+    """The spec and the code options given (``target``, ``style``, ``dtype``, ``blas``) of a
+    header's command (:func:`given`), the spec built as the command line builds it."""
+    sizes, found = given(path, text)
+    network = {option.dest: found.get(option.dest) for option in options.NETWORK}
     kinds = {o.dest: network[o.dest] for o in options.layer_kinds()}
     try:
         spec = NetworkSpec.parse(
-            values.sizes, network["activation"], network["output"], network["loss"], kinds
+            sizes, network["activation"], network["output"], network["loss"], kinds
         )
     except SpecError as exc:
         raise ModuleCheckError(
             f"the header of {path} names a network symgrad refuses: {exc}"
         ) from None
-    code = {
-        option.dest: value
-        for option, value in zip(
-            options.CODE, options.given(values, options.CODE).values(), strict=True
-        )
-        if value is not None and option.flag in words
-    }
+    code = {option.dest: found[option.dest] for option in options.CODE if option.dest in found}
     return spec, code
 
 
-__all__ = ["HEADER", "command", "lines", "parse", "read", "shell_quote"]
+__all__ = ["HEADER", "command", "given", "lines", "parse", "read", "shell_quote"]

@@ -13,11 +13,23 @@ forward pass, no autodiff tape):
 Both differentiate with respect to the parameters only; asking for the gradient with respect to
 ``X`` or ``Y`` raises. torch and jax are imported when a wrapper is made, never by ``import
 symgrad``.
+
+:func:`dask_loss_and_gradients` computes the loss and the gradient of a whole data set held as a
+Dask array chunked along the rows, as Dask users write it: one task per chunk that calls the
+module on that chunk's NumPy arrays and returns its sums, then a tree of additions.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import importlib.abc
+import importlib.util
+import inspect
+import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -35,30 +47,21 @@ def torch_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:
     """``loss(params, X, Y)`` of ``module`` as a torch function whose backward pass is the
     generated gradient.
 
-    The result is the 0-d loss tensor. When grad mode is on and a parameter requires grad, the
-    forward pass runs ``module.loss_and_gradients`` once and keeps the gradients; ``backward``
-    scales them by the incoming gradient. Otherwise (evaluation, ``torch.no_grad()``) it runs
-    ``module.loss`` alone. ``X`` and ``Y`` must not require grad: the module has no gradient for
-    them. Second derivatives are not available (``once_differentiable``).
+    The result is the 0-d loss tensor. When grad mode is on and a parameter requires grad, one
+    call of ``module.loss_and_gradients`` gives the loss and the gradients, which the backward
+    pass scales by the incoming gradient; otherwise (evaluation, ``torch.no_grad()``) it runs
+    ``module.loss`` alone. It works under ``torch.func`` (``grad``, ``vjp``, ``vmap``,
+    ``jacrev``: the function has ``setup_context`` and a generated vmap rule) and under
+    ``torch.compile(fullgraph=True)``. ``X`` and ``Y`` must not require grad: the module has no
+    gradient for them. Second derivatives (``grad`` of ``grad``, ``hessian``) raise: the
+    generated gradient has no derivative of its own.
     """
     import torch
-    from torch.autograd.function import once_differentiable
 
+    _trace_compat_caches_quietly(torch)
     keys = _keys(module)
-
-    class GeneratedLoss(torch.autograd.Function):
-        """The generated module's loss; its backward pass is the generated gradient."""
-
-        @staticmethod
-        def forward(ctx: Any, X: Any, Y: Any, *weights: Any) -> Any:
-            value, grads = module.loss_and_gradients(dict(zip(keys, weights, strict=True)), X, Y)
-            ctx.grads = [grads[key] for key in keys]
-            return value
-
-        @staticmethod
-        @once_differentiable
-        def backward(ctx: Any, grad_output: Any) -> tuple[Any, ...]:
-            return (None, None, *(grad_output * g for g in ctx.grads))
+    function, eager = _generated_loss(module, keys)
+    transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)
 
     def loss(params: Params, X: Any, Y: Any) -> Any:
         weights = [params[key] for key in keys]
@@ -69,12 +72,142 @@ def torch_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:
                     "parameters only; pass it detached"
                 )
         wanted = any(isinstance(w, torch.Tensor) and w.requires_grad for w in weights)
-        if torch.is_grad_enabled() and wanted:
-            return GeneratedLoss.apply(X, Y, *weights)
-        return module.loss(params, X, Y)
+        if not (torch.is_grad_enabled() and wanted):
+            return module.loss(params, X, Y)
+        if torch.compiler.is_compiling() or transforms_active is None or transforms_active():
+            return function.apply(X, Y, *weights)[0]
+        return eager.apply(X, Y, *weights)
 
-    loss.function = GeneratedLoss  # type: ignore[attr-defined]
+    loss.function = function  # type: ignore[attr-defined]
     return loss
+
+
+def _trace_compat_caches_quietly(torch: Any) -> None:
+    """Let ``torch.compile`` trace ``array_api_compat``'s cached type checks without a warning.
+
+    The generated module finds its array library through ``array_api_compat``, whose checks of a
+    class (``is_torch_array``, ``array_namespace``) are memoized with ``functools.lru_cache``.
+    Dynamo traces through such a cache and warns at every call site that it might be unsound; for
+    these pure functions of a class it is exact, so they go on Dynamo's list of caches it may
+    trace quietly (as torch does for the pure helpers of einops). Dynamo takes seconds to import:
+    when it is not loaded yet, this waits for its import instead of causing it.
+    """
+    if "torch._dynamo.utils" in sys.modules:
+        _allow_compat_caches(sys.modules["torch._dynamo.utils"])
+    elif not any(isinstance(finder, _AfterDynamo) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _AfterDynamo())
+
+
+def _allow_compat_caches(utils: ModuleType) -> None:
+    allow = getattr(utils, "allow_lru_cache_wrapper_trace_without_warning", None)
+    if allow is None:  # a torch without the list
+        return
+    from array_api_compat.common import _helpers
+
+    for value in vars(_helpers).values():
+        if isinstance(value, functools._lru_cache_wrapper):
+            allow(value)
+
+
+class _AfterDynamo(importlib.abc.MetaPathFinder):
+    """Runs :func:`_allow_compat_caches` once ``torch._dynamo.utils`` has been imported."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "torch._dynamo.utils":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        loader, run = spec.loader, spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            run(module)
+            _allow_compat_caches(module)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
+    """The two ``torch.autograd.Function`` forms of ``module``'s loss, with one backward pass.
+
+    The first serves ``torch.func`` and compilers: ``forward(X, Y, *weights)`` returns the loss
+    and the gradients, which ``setup_context`` saves (outputs, so that the transforms see every
+    tensor the backward pass uses). The second, for plain eager autograd, keeps the gradients on
+    its context: a third less overhead a call (no arguments bound to a signature, nothing saved
+    with version checks), which is what a small network's step costs.
+    """
+    import torch
+
+    def backward_pass(grad_value: Any, grads: Any, dtypes: list[Any], known: bool) -> tuple:
+        if grad_value is None:
+            return (None,) * (2 + len(keys))
+        # ``loss.backward()`` passes a plain 1: the gradients are the result as they are, not
+        # a copy scaled by 1 (a pass over every parameter). The value is asked only where it
+        # is at hand (``known``: eager autograd) and on the CPU.
+        unit = known and grad_value.device.type == "cpu" and grad_value.item() == 1.0
+        if not unit:
+            grads = [grad_value * g for g in grads]
+        # A parameter's gradient has its dtype (bfloat16 parameters are computed in float32,
+        # float32 ones beside float64 X in float64).
+        cast = [g if g.dtype == d else g.to(d) for g, d in zip(grads, dtypes, strict=True)]
+        return (None, None, *cast)
+
+    def refuse() -> None:
+        raise RuntimeError(
+            "torch_loss gives first derivatives only: the generated module has no second "
+            "derivative (grad of grad, hessian)"
+        )
+
+    class GeneratedLoss(torch.autograd.Function):
+        """The generated module's loss; its backward pass is the generated gradient."""
+
+        generate_vmap_rule = True
+
+        @staticmethod
+        def forward(X: Any, Y: Any, *weights: Any) -> tuple[Any, ...]:
+            value, grads = module.loss_and_gradients(dict(zip(keys, weights, strict=True)), X, Y)
+            return (value, *(grads[key] for key in keys))
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
+            ctx.save_for_backward(*output[1:])
+            ctx.set_materialize_grads(False)  # an unused output's gradient stays None
+            ctx.dtypes = [weight.dtype for weight in inputs[2:]]
+
+        @staticmethod
+        def backward(ctx: Any, grad_value: Any, *grad_grads: Any) -> tuple[Any, ...]:
+            # A gradient flowing into the gradients means a second derivative is being taken
+            # (torch.func.grad of grad); the generated code has none: refuse it rather than
+            # return zero. (A compiler traces every output's gradient; compiled graphs refuse
+            # double backward themselves.)
+            if not torch.compiler.is_compiling() and any(g is not None for g in grad_grads):
+                refuse()
+            return backward_pass(grad_value, ctx.saved_tensors, ctx.dtypes, known=False)
+
+    class EagerLoss(torch.autograd.Function):
+        """The same for eager autograd, the gradients kept on the context."""
+
+        @staticmethod
+        def forward(ctx: Any, X: Any, Y: Any, *weights: Any) -> Any:
+            value, grads = module.loss_and_gradients(dict(zip(keys, weights, strict=True)), X, Y)
+            ctx.grads = [grads[key] for key in keys]
+            ctx.dtypes = [weight.dtype for weight in weights]
+            return value
+
+        @staticmethod
+        def backward(ctx: Any, grad_value: Any) -> tuple[Any, ...]:
+            # Grad mode in a backward pass: its graph is being recorded for a second
+            # derivative (create_graph=True), which the gradients kept here would miss.
+            if torch.is_grad_enabled():
+                refuse()
+            return backward_pass(grad_value, ctx.grads, ctx.dtypes, known=True)
+
+    # torch binds the arguments of forward to its signature on every call; inspect reads a
+    # signature kept on the function instead of working it out again (tens of microseconds).
+    GeneratedLoss.forward.__signature__ = inspect.signature(GeneratedLoss.forward)  # type: ignore[attr-defined]
+    return GeneratedLoss, EagerLoss
 
 
 def jax_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:
@@ -105,12 +238,165 @@ def jax_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:
             lambda leaf: leaf.value, params, is_leaf=lambda leaf: isinstance(leaf, CustomVJPPrimal)
         )
         value, grads = module.loss_and_gradients(values, X.value, Y.value)
-        return value, grads
+        # Each gradient in the dtype of its parameter (bfloat16 ones are computed in float32);
+        # the dtypes travel as 0-d arrays, as residuals must be arrays.
+        dtypes = {key: jax.numpy.zeros((), values[key].dtype) for key in grads}
+        return value, (grads, dtypes)
 
-    def backward(grads: Any, cotangent: Any) -> tuple[Any, None, None]:
+    def backward(saved: Any, cotangent: Any) -> tuple[Any, None, None]:
+        grads, dtypes = saved
         if isinstance(cotangent, SymbolicZero):  # the loss was not used: no gradient
             return {key: jax.numpy.zeros_like(grad) for key, grad in grads.items()}, None, None
-        return {key: cotangent * grad for key, grad in grads.items()}, None, None
+        scaled = {key: (cotangent * grad).astype(dtypes[key].dtype) for key, grad in grads.items()}
+        return scaled, None, None
 
     loss.defvjp(forward, backward, symbolic_zeros=True)
     return loss
+
+
+# Dask ------------------------------------------------------------------------------------------
+
+#: Partial results combined by one task of the reduction.
+SPLIT_EVERY = 8
+
+
+def dask_loss_and_gradients(
+    module: ModuleType, params: Params, X: Any, Y: Any, *, split_every: int = SPLIT_EVERY
+) -> Any:
+    """The mean loss over every row of the Dask arrays ``X`` and ``Y`` and its gradient, as one
+    lazy ``dask.delayed`` value of ``(loss, gradients)`` (``.compute()`` it, or hand it to a
+    distributed client).
+
+    The graph has one task per chunk of rows, which runs ``module.loss_and_gradients`` on the
+    chunk (NumPy arrays, or whatever the chunks are) and returns the sums over its rows (the
+    chunk's loss and gradients times its number of rows), and a tree of additions that combines
+    ``split_every`` partial sums a task; the last task divides by the number of rows. The
+    parameters (NumPy arrays) and the module's source are each one node of the graph, sent to a
+    worker once per computation, not once per task; each worker process imports the module once.
+    ``module`` is a generated NumPy or array-API module with its file at hand (``symgrad.load``
+    gives one). Chunk sizes may be unknown (``nan``, as ``dask.dataframe``'s ``to_dask_array()``
+    gives them): ``Y`` must then have the chunks of ``X``; empty chunks add nothing. ``Y`` holds
+    rows like ``forward``'s result or class labels, with the module's contract.
+    """
+    import dask
+    import dask.array as da
+
+    if split_every < 2:
+        raise ValueError(f"split_every must be at least 2, got {split_every}")
+    source = _GeneratedSource.of(module)
+    X, Y = _rows_aligned(da.asarray(X), da.asarray(Y))
+    inputs, targets = X.to_delayed().ravel(), Y.to_delayed().ravel()
+    shared_module = dask.delayed(source, pure=True, traverse=False)
+    shared_params = dask.delayed(dict(params), pure=True, traverse=False)
+    chunk = dask.delayed(_chunk_sums, pure=True)
+    parts = [
+        chunk(shared_module, shared_params, x, y) for x, y in zip(inputs, targets, strict=True)
+    ]
+    add = dask.delayed(_add_sums, pure=True)
+    while len(parts) > 1:
+        parts = [add(*parts[i : i + split_every]) for i in range(0, len(parts), split_every)]
+    return dask.delayed(_mean, pure=True)(parts[0])
+
+
+def _rows_aligned(X: Any, Y: Any) -> tuple[Any, Any]:
+    """``X`` in one block of columns, ``Y`` in the row chunks of ``X`` (and one block of
+    columns); refused when the row chunks cannot be matched."""
+    if X.ndim != 2 or Y.ndim not in (1, 2):
+        raise ValueError(
+            f"X must be a Dask array (rows, n_0) and Y (rows, n_L) or (rows,); got X of shape "
+            f"{X.shape} and Y of shape {Y.shape}"
+        )
+    if X.numblocks[1] > 1:
+        X = X.rechunk({1: -1})
+    if Y.ndim == 2 and Y.numblocks[1] > 1:
+        Y = Y.rechunk({1: -1})
+    unknown = _unknown(X) or _unknown(Y)
+    if X.chunks[0] == Y.chunks[0] or unknown and X.numblocks[0] == Y.numblocks[0]:
+        return X, Y
+    if unknown:
+        raise ValueError(
+            f"X and Y are chunked differently along the rows ({X.numblocks[0]} and "
+            f"{Y.numblocks[0]} chunks) and their sizes are unknown; give Y the chunks of X "
+            "(for example both from one dask.dataframe)"
+        )
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows and Y {Y.shape[0]}; they must match")
+    return X, Y.rechunk({0: X.chunks[0]})
+
+
+def _unknown(array: Any) -> bool:
+    return any(size != size for size in array.chunks[0])  # nan: not known until computed
+
+
+class _GeneratedSource:
+    """A generated module travelling as its source text: pickled as text (kilobytes), imported
+    once per process that needs it, by the hash of the text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.key = hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    @classmethod
+    def of(cls, module: ModuleType) -> _GeneratedSource:
+        """The source the module was made from: its loader's (for ``symgrad.load``'s modules,
+        the text checked before it ran), else its file's."""
+        text = ""
+        with contextlib.suppress(ImportError, OSError, AttributeError, UnicodeDecodeError):
+            loader: Any = module.__loader__
+            text = loader.get_source(module.__name__) or ""
+        path = getattr(module, "__file__", None)
+        if not text and path:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                text = Path(path).read_text(encoding="utf-8")
+        if not text.startswith("# Generated by symgrad from: symgrad codegen"):
+            raise ValueError(
+                "dask_loss_and_gradients needs a generated NumPy or array-API module whose "
+                "source is at hand, to send it to the workers; symgrad.load(sizes) gives one"
+            )
+        return cls(text)
+
+    def module(self) -> ModuleType:
+        found = _IMPORTED.get(self.key)
+        if found is None:
+            found = ModuleType(f"symgrad_net_{self.key[:16]}")
+            exec(compile(self.text, f"<symgrad module {self.key[:16]}>", "exec"), vars(found))
+            _IMPORTED[self.key] = found
+        return found
+
+    def __getstate__(self) -> str:
+        return self.text
+
+    def __setstate__(self, text: str) -> None:
+        self.__init__(text)  # type: ignore[misc]
+
+
+#: Modules imported in this process from their source, by the hash of the text.
+_IMPORTED: dict[str, ModuleType] = {}
+
+#: A chunk's sums: the loss times the rows, the rows, the gradients times the rows (None for an
+#: empty chunk).
+Sums = tuple[float, int, "dict[str, Any] | None"]
+
+
+def _chunk_sums(source: _GeneratedSource, params: Params, X: Any, Y: Any) -> Sums:
+    rows = int(X.shape[0])
+    if rows == 0:
+        return 0.0, 0, None
+    value, grads = source.module().loss_and_gradients(params, X, Y)
+    return float(value) * rows, rows, {key: grad * rows for key, grad in grads.items()}
+
+
+def _add_sums(*parts: Sums) -> Sums:
+    total, rows, grads = 0.0, 0, None
+    for value, count, part in parts:
+        total, rows = total + value, rows + count
+        if part is not None:
+            grads = part if grads is None else {key: grads[key] + part[key] for key in part}
+    return total, rows, grads
+
+
+def _mean(sums: Sums) -> tuple[float, dict[str, Any]]:
+    total, rows, grads = sums
+    if rows == 0 or grads is None:
+        raise ValueError("X has no rows: the mean loss over no samples is not defined")
+    return total / rows, {key: grad / rows for key, grad in grads.items()}

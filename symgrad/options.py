@@ -170,6 +170,13 @@ CODE: tuple[Option, ...] = (
     Option(
         "--dtype", "dtype", "the real type of targets with a fixed one (--target c: double, float)"
     ),
+    Option(
+        "--blas",
+        "blas",
+        "--target c: the looped form's products as calls of a BLAS library (cblas: the file "
+        "includes <cblas.h> and is linked with OpenBLAS or any CBLAS)",
+        metavar="LIBRARY",
+    ),
 )
 
 #: How the derivation is proved (every command that derives).

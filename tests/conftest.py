@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
@@ -96,3 +97,36 @@ def hang_guard(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sandbox: runs symgrad check, which needs bubblewrap and user namespaces (skipped, saying "
+        "why, where the sandbox cannot be built)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``sandbox`` where ``symgrad check``'s sandbox cannot be built (the
+    reason is the line ``symgrad check`` itself would give)."""
+    marked = [item for item in items if item.get_closest_marker("sandbox")]
+    if not marked:
+        return
+    from symgrad.check.bwrap import availability
+
+    problem = availability()
+    if problem is None:
+        return
+    skip = pytest.mark.skip(reason=problem)
+    for item in marked:
+        item.add_marker(skip)
+
+
+@pytest.fixture
+def victim() -> Iterator[subprocess.Popen[bytes]]:
+    """A process of the test's own, for checked code to attack (``symgrad check``'s tests)."""
+    process = subprocess.Popen(["sleep", "120"])
+    yield process
+    process.kill()
+    process.wait()

@@ -6,7 +6,9 @@ runs. A code path is a function of the generated code that computes on its own:
 - NumPy, ``vectorized``: ``forward``, ``loss``, ``loss_and_gradients``; ``unrolled``: those for
   one sample and their ``_batch`` twins;
 - array API (``vectorized``, its one style): ``forward``, ``loss``, ``loss_and_gradients``;
-- C, ``unrolled`` and ``looped``: ``NAME_forward``, ``NAME_loss``, ``NAME_loss_and_gradients``.
+- C, ``unrolled`` and ``looped``: ``NAME_forward``, ``NAME_loss``, ``NAME_loss_and_gradients``;
+  looped C with packed products also ``products``: the routines every product of the three
+  runs through (the register tile, the copies into panels, the product without copies).
 
 A mutation changes one assignment of it, written on one line:
 
@@ -17,7 +19,7 @@ A mutation changes one assignment of it, written on one line:
   valid for every array library, but ``symgrad check`` runs array-API modules on NumPy
   arrays); C looped: one array read with the loop index of its units reversed,
   ``A1[r * 4 + i]`` read as ``A1[r * 4 + (3 - i)]`` (the rows' index ``r`` when the read has
-  no other).
+  no other). Not in ``products``, whose copies would then read past the end of a block.
 
 Statements are picked with a seeded generator among those whose mutant differs from the
 original at every one of a few random points (:func:`differs` runs both in this process: C
@@ -60,6 +62,9 @@ PATHS = {
 }
 #: The code paths of a C file, after its prefix ``NAME_`` (both forms).
 C_PATHS = ("forward", "loss", "loss_and_gradients")
+#: The path of looped C's products, and the file's functions it is made of.
+PRODUCTS = "products"
+PRODUCT_FUNCTIONS = ("kernel", "pack_rows", "pack_columns", "product_direct", "product")
 KINDS = ("factor", "sign", "swap")
 #: The factor of ``factor`` mutants by the real type computed in: 1 + 1e-4 in double, 100
 #: times the tolerance of ``symgrad check`` there; 1 + 1e-2 in float (C's ``--dtype float``),
@@ -77,10 +82,14 @@ _C_STATEMENT = re.compile(
     r"(?P<operator>[-+*/]?=)\s*(?P<value>.+);"
 )
 #: C statements left alone: unpacking the parameters and the rows of X and Y, sizes, sums
-#: started at zero, packing the outputs (grad, yhat_row), the softmax shift.
+#: started at zero, packing the outputs (grad, yhat_row), the softmax shift, the step of a
+#: pointer to the next panel of a copy.
 _C_SKIP = re.compile(
-    r"params|\bx\[|\by\[|\(real_t\)batch|= 0\.0f?[;,]|^grad\[|_row\[|rowmax|-fmax\("
+    r"params|\bx\[|\by\[|\(real_t\)batch|= 0\.0f?[;,]|^grad\[|_row\[|rowmax|-fmax\(|^out \+="
 )
+#: A loop written on the line of the statement it runs (the register tile's rows):
+#: ``if (MR > 1) for (size_t j = 0; j < NR; ++j) c1[j] += ap[1] * bp[j];``.
+_C_LEAD = re.compile(r"(?:if \([^()]*\) )?for \(size_t (\w+) = (\w+); \1 < (\w+); \+\+\1\) ")
 #: How :func:`differs` compiles C (the check compiles as the loader does).
 C_DIFFERS_FLAGS = ("-std=c99", "-O0", "-fPIC")
 _C_LOOP = re.compile(r"for \(size_t (\w+) = (\w+); \1 < (\w+); \+\+\1\)")
@@ -109,6 +118,7 @@ class _Statement:
     index: int
     augmented: bool
     loops: tuple[tuple[str, str, str], ...] = ()
+    lead: str = ""
 
 
 # The generated files -------------------------------------------------------------------------
@@ -125,10 +135,16 @@ def target_of(text: str) -> str:
 
 
 def generated(
-    spec: NetworkSpec, target: str = "numpy", style: str | None = None, dtype: str | None = None
+    spec: NetworkSpec,
+    target: str = "numpy",
+    style: str | None = None,
+    dtype: str | None = None,
+    blas: str | None = None,
 ) -> tuple[str, str | None]:
-    """The generated code of ``spec`` (no proof) and, for C (``mlp.c``), its header ``mlp.h``."""
-    files = {f.suffix: f.text for f in generate(derive(spec, prove=False), target, style, dtype)}
+    """The generated code of ``spec`` (no proof) and, for C (``mlp.c``), its header ``mlp.h``
+    (``blas``: C's ``--blas``)."""
+    derivation = derive(spec, prove=False)
+    files = {f.suffix: f.text for f in generate(derivation, target, style, dtype, blas=blas)}
     if target == "c":
         return files[".c"], files[".h"]
     return files[".py"], None
@@ -159,8 +175,16 @@ def write(folder: Path, text: str, header: str | None = None, stem: str = "modul
 
 
 def paths(target: str, style: str) -> tuple[str, ...]:
-    """The code paths of a file of ``target`` in ``style`` (for C, after the prefix)."""
-    return C_PATHS if target == "c" else PATHS[style]
+    """The code paths of a file of ``target`` in ``style`` (for C, after the prefix; looped C
+    with packed products, not ``--blas``)."""
+    if target == "c":
+        return (*C_PATHS, PRODUCTS) if style == "looped" else C_PATHS
+    return PATHS[style]
+
+
+def kinds(path: str) -> tuple[str, ...]:
+    """The kinds of mutation of a code path."""
+    return tuple(k for k in KINDS if k != "swap") if path == PRODUCTS else KINDS
 
 
 def mutants(
@@ -187,8 +211,9 @@ def mutants(
         factor = FACTORS[_options(text).get("dtype", "double")]
 
         def change(statement: _Statement, kind: str) -> str | None:
-            body = lines[statement.index].strip()
-            return _c_mutated(body, kind, names, style, statement, factor)
+            body = lines[statement.index].strip()[len(statement.lead) :]
+            new = _c_mutated(body, kind, names, style, statement, factor)
+            return None if new is None else statement.lead + new
 
     else:
         found = _python_statements(text, lines, style)
@@ -198,7 +223,7 @@ def mutants(
             return _mutated(body, kind, names, style, statement.augmented)
 
     for function, statements in found.items():
-        for kind in KINDS:
+        for kind in kinds(function):
             mutant = _first(statements, kind, change, lines, rng, original, header)
             if mutant is not None:
                 yield Mutant(function, kind, *mutant)
@@ -322,25 +347,43 @@ def _c_statements(lines: list[str]) -> dict[str, list[_Statement]]:
     found: dict[str, list[_Statement]] = {}
     for path in C_PATHS:
         function = f"{prefix.group(1)}_{path}"
-        start = next(n for n, line in enumerate(lines) if line.startswith(f"int {function}("))
-        end = next(n for n in range(start, len(lines)) if lines[n].rstrip() == "}")
-        found[function] = [
-            s for n in range(start + 1, end) if (s := _c_statement(lines, n, start)) is not None
-        ]
+        found[function] = _c_function_statements(lines, f"int {function}(")
+    products = [
+        statement
+        for function in PRODUCT_FUNCTIONS
+        for statement in _c_function_statements(lines, f"static void {function}(")
+    ]
+    if products:
+        found[PRODUCTS] = products
     return found
+
+
+def _c_function_statements(lines: list[str], opening: str) -> list[_Statement]:
+    """The statements of the function whose definition starts with ``opening`` (none when the
+    file has no such function)."""
+    start = next((n for n, line in enumerate(lines) if line.startswith(opening)), None)
+    if start is None:
+        return []
+    end = next(n for n in range(start, len(lines)) if lines[n].rstrip() == "}")
+    return [s for n in range(start + 1, end) if (s := _c_statement(lines, n, start)) is not None]
 
 
 def _c_statement(lines: list[str], n: int, start: int) -> _Statement | None:
     """Line ``n`` as a statement that may be mutated, or None (not a whole statement, not an
     assignment of a real, or one left alone)."""
     body = lines[n].strip()
+    lead = _C_LEAD.match(body)
+    loops = ((lead[1], lead[2], lead[3]),) if lead else ()
+    if lead:
+        body = body[lead.end() :]
     match = _C_STATEMENT.fullmatch(body)
     if match is None or _C_SKIP.search(body) or _declares_several(match["value"]):
         return None
     previous = next((lines[k].strip() for k in range(n - 1, start - 1, -1) if _code(lines[k])), "")
     if not previous.endswith((";", "{", "}")):  # the continuation of a statement
         return None
-    return _Statement(n, match["operator"] != "=", _c_loops(lines, n, start))
+    loops += _c_loops(lines, n, start)
+    return _Statement(n, match["operator"] != "=", loops, lead[0] if lead else "")
 
 
 def _declares_several(value: str) -> bool:
@@ -436,6 +479,7 @@ def _load_c(text: str, header: str | None) -> Any:
     """The C file compiled without optimizations (ten times faster to compile than the
     loader's flags; :func:`differs` compares an original and a mutant built alike, and a
     mutation changes far more than the optimizer's roundings) and loaded by the C loader."""
+    from symgrad.codegen.c.build import FileFacts
     from symgrad.codegen.c.loader import build_library, load_library
 
     if header is None:
@@ -443,7 +487,8 @@ def _load_c(text: str, header: str | None) -> Any:
     with tempfile.TemporaryDirectory(prefix="symgrad-mutant-") as folder:
         source = write(Path(folder), text, header)
         library = Path(folder) / f"lib{source.stem}.so"
-        build_library([source], library, flags=C_DIFFERS_FLAGS)
+        # The header's facts name the CBLAS library a --blas file is linked with.
+        build_library([source], library, flags=C_DIFFERS_FLAGS, facts=FileFacts.read(header))
         return load_library(library, source)
 
 

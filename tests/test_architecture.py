@@ -2,8 +2,8 @@
 
 errors / arrays / fileio / functions -> expressions -> catalogue / notation / domain -> initial ->
 options -> spec -> header / model / steps -> ops -> network -> derivation -> proof -> program ->
-pipeline / printing / templating -> codegen -> worked / gradcheck / interop -> render / check ->
-cli.
+pipeline / printing / templating -> codegen -> worked / gradcheck / interop / cache -> render /
+check -> cli.
 
 A module may import modules of its own layer and of earlier layers, never of a later one; imports
 inside functions and under ``TYPE_CHECKING`` count too. Besides: no import cycle between modules
@@ -40,7 +40,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"program"}),
     frozenset({"pipeline", "printing", "templating"}),
     frozenset({"codegen"}),
-    frozenset({"worked", "gradcheck", "interop"}),
+    frozenset({"worked", "gradcheck", "interop", "cache"}),
     frozenset({"render", "check"}),
     frozenset({"cli", "jupyter", "examples", "__main__", ""}),
 )

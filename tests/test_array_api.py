@@ -551,11 +551,13 @@ def test_unrolled_style_is_refused_with_a_reason(capsys: pytest.CaptureFixture[s
     assert err.count("\n") == 1
 
 
+@pytest.mark.sandbox
 def test_symgrad_check_passes_on_an_array_api_module(modules: dict[str, Pair]) -> None:
     result = check_file(modules["depth-3-mixed"].path)
     assert result.passed, result.report()
 
 
+@pytest.mark.sandbox
 def test_symgrad_check_fails_on_a_broken_array_api_module(
     modules: dict[str, Pair], tmp_path: Path
 ) -> None:

@@ -5,7 +5,7 @@ width 1) is generated in both forms (unrolled, looped) and checked
 
 1. to compile with ``-std=c99 -Wall -Wextra -Werror -pedantic`` under gcc and clang;
 2. through the loader (:mod:`symgrad.codegen.c.loader`) against the NumPy target, 1e-12 relative
-   in double and 1e-4 in float, at batch 1, 37 and 70 (the looped form runs blocks of 32 rows);
+   in double and 1e-4 in float, at batch 1, 37 and 70 (the looped form runs blocks of 64 rows);
 3. in a C harness built with ``-fsanitize=address,undefined`` on exactly sized buffers, with the
    same numbers and no report (and a file edited to write one past the end is caught);
 4. for the return codes: a NULL pointer or ``batch < 1`` returns a negative number and writes
@@ -35,9 +35,9 @@ from conftest import ACTIVATIONS, PAIRS, Named
 from symgrad.arrays import LogAddExp
 from symgrad.cli import main
 from symgrad.codegen import generate
+from symgrad.codegen.c.build import FileFacts, compile_flags, vector_math_declarations
+from symgrad.codegen.c.init import init_params
 from symgrad.codegen.c.loader import (
-    COMPILE_FLAGS,
-    OPTIMIZATIONS,
     CCompilerError,
     CNetwork,
     build_library,
@@ -152,13 +152,22 @@ def libraries(
     what users get), with the warnings of the C target's promise as errors (some of gcc's need
     the optimizer)."""
     folder = tmp_path_factory.mktemp("c-library")
+    declarations = folder / "vector_math.h"
+    declarations.write_text(vector_math_declarations(), encoding="utf-8")
     out = {}
     for form in FORMS:
         path = folder / f"lib{form}.so"
         sources = [b.source for key, b in built.items() if key[1] == form]
-        flags = [*PEDANTIC, *COMPILE_FLAGS[1:], *OPTIMIZATIONS[form][0]]
+        flags: list[str] = [*PEDANTIC]
+        link: tuple[str, ...] = ()
+        for source in sources:  # the first way the loader tries, for every file (its tile)
+            first = compile_flags(FileFacts.read(source.with_suffix(".h").read_text()))[0]
+            flags += [f for f in first.flags if f not in flags]
+            if first.vector_math and "-include" not in flags:
+                flags += ["-include", str(declarations)]
+                link = ("-lmvec",)
         try:
-            out[form] = Library(path, 0, build_library(sources, path, flags))
+            out[form] = Library(path, 0, build_library(sources, path, flags, link=link))
         except CCompilerError as exc:
             out[form] = Library(path, 1, str(exc))
     return out
@@ -328,8 +337,10 @@ def test_one_sample_labels_and_errors_as_the_numpy_module(
             assert abs(got_loss - want_loss) <= 1e-12 * abs(want_loss)
             assert all(relative_error(got[k], want[k]) <= 1e-12 for k in want)
         assert network.forward(params, X[0]).shape == (2,)
-        init, again = network.init_params(7), reference.init_params(7)
-        assert all(np.array_equal(init[k], again[k]) for k in init)
+        init = network.init_params(7)
+        documented = init_params(case.spec(), 7)  # the generator the C code documents
+        assert np.array_equal(np.concatenate([v.ravel() for v in init.values()]), documented)
+        assert all(init[k].shape == reference.init_params(7)[k].shape for k in init)
         bad_inputs = [
             (dict(params, W2=np.zeros((3, 4))), X, Y),
             ({k: v for k, v in params.items() if k != "b1"}, X, Y),
@@ -369,6 +380,9 @@ def _table(entries: list[Built]) -> str:
         "    const char *name;",
         "    size_t n_in, n_out, n_params;",
         "    size_t (*work)(int batch);",
+        "    size_t (*forward_work)(int batch);",
+        "    size_t (*library_work)(int batch);",
+        "    size_t (*library_forward_work)(int batch);",
         "    forward_fn forward;",
         "    loss_fn loss;",
         "    gradients_fn loss_and_gradients;",
@@ -382,27 +396,40 @@ def _table(entries: list[Built]) -> str:
             "    (void)batch;",
             f"    return {macro}_WORK_SIZE(batch);",
             "}",
+            f"static size_t forward_work_{b.prefix}(int batch)",
+            "{",
+            "    (void)batch;",
+            f"    return {macro}_FORWARD_WORK_SIZE(batch);",
+            "}",
         ]
     lines.append("static const struct network networks[] = {")
     for b in entries:
         p, m = b.prefix, b.prefix.upper()
         lines.append(
-            f'    {{"{p}", {m}_N_INPUTS, {m}_N_OUTPUTS, {m}_N_PARAMS, work_{p}, {p}_forward, '
-            f"{p}_loss, {p}_loss_and_gradients}},"
+            f'    {{"{p}", {m}_N_INPUTS, {m}_N_OUTPUTS, {m}_N_PARAMS, work_{p}, forward_work_{p}, '
+            f"{p}_work_size, {p}_forward_work_size, {p}_forward, {p}_loss, "
+            f"{p}_loss_and_gradients}},"
         )
     lines.append("};")
     return "\n".join(lines) + "\n"
 
 
-def build_harness(entries: list[Built], folder: Path) -> Path:
-    """tests/c/harness.c linked with ``entries``, every file built with the sanitizers."""
+def build_harness(entries: list[Built], folder: Path, sizes: dict[str, int] | None = None) -> Path:
+    """tests/c/harness.c linked with ``entries``, every file built with the sanitizers (and
+    ``sizes``, ``NAME_<size>`` defined for every network: its block sizes, on the command line as
+    the header says)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "networks.h").write_text(_table(entries), encoding="utf-8")
     includes = [f"-I{folder}"] + [f"-I{b.source.parent}" for b in entries]
+    defines = [
+        f"-D{b.prefix.upper()}_{name}={value}"
+        for b in entries
+        for name, value in (sizes or {}).items()
+    ]
     program = folder / "harness"
     sources = [str(HERE / "c" / "harness.c")] + [str(b.source) for b in entries]
     run = subprocess.run(
-        ["gcc", *PEDANTIC, *SANITIZE, *includes, "-o", str(program), *sources, "-lm"],
+        ["gcc", *PEDANTIC, *SANITIZE, *includes, *defines, "-o", str(program), *sources, "-lm"],
         capture_output=True,
         text=True,
     )
@@ -453,7 +480,7 @@ def test_no_sanitizer_report_and_the_same_numbers(
     tmp_path: Path,
 ) -> None:
     b = built[key]
-    for batch in (1, 37):
+    for batch in BATCHES:
         run, out = run_harness(harness, b, batch, tmp_path)
         assert run.returncode == 0, run.stderr[-3000:]
         assert run.stderr == ""
@@ -464,6 +491,36 @@ def test_no_sanitizer_report_and_the_same_numbers(
         assert relative_error(out["grad"], flat) <= 1e-12  # type: ignore[arg-type]
         yhat = b.reference.forward(out["params"], out["X"])
         assert relative_error(out["yhat"], yhat) <= 1e-12  # type: ignore[arg-type]
+
+
+#: Block sizes of the looped form other than the header's: the smallest, tiles and blocks that
+#: divide nothing, the largest tile (every edge of the products, a pass of fewer rows than a tile).
+ODD_BLOCKS = {
+    "ones": dict(GEMM_MR=1, GEMM_NR=1, GEMM_KC=1, GEMM_MC=1, GEMM_NC=1, WORK_ROWS=1),
+    "odd": dict(GEMM_MR=3, GEMM_NR=5, GEMM_KC=2, GEMM_MC=4, GEMM_NC=7, WORK_ROWS=5),
+    "wide": dict(GEMM_MR=8, GEMM_NR=3, GEMM_KC=7, GEMM_MC=17, GEMM_NC=2, WORK_ROWS=9),
+}
+
+
+@pytest.mark.parametrize("blocks", ODD_BLOCKS)
+def test_other_block_sizes_give_the_same_numbers_within_the_buffers(
+    blocks: str, built: dict[tuple[str, str, str], Built], tmp_path: Path
+) -> None:
+    """The block sizes a caller may define before including the header: the same numbers,
+    under the sanitizers, with the scratch of NAME_WORK_SIZE at those sizes (and the library's
+    NAME_work_size agreeing)."""
+    cases = ("act-0", "pair-softmax-squared-error", "depth-1", "depth-3-mixed")
+    entries = [built[(case, "looped", "double")] for case in cases]
+    program = build_harness(entries, tmp_path / "build", ODD_BLOCKS[blocks])
+    for b in entries:
+        for batch in (1, 4, 23):
+            run, out = run_harness(program, b, batch, tmp_path)
+            assert run.returncode == 0, run.stderr[-3000:]
+            want_loss, want = b.reference.loss_and_gradients(out["params"], out["X"], out["Y"])
+            flat = np.concatenate([g.ravel() for g in want.values()])
+            assert relative_error(out["grad"], flat) <= 1e-12  # type: ignore[arg-type]
+            yhat = b.reference.forward(out["params"], out["X"])
+            assert relative_error(out["yhat"], yhat) <= 1e-12  # type: ignore[arg-type]
 
 
 def test_the_sanitizer_catches_a_write_past_the_end(
@@ -523,7 +580,7 @@ def test_null_pointers_and_bad_batches_return_negative_and_write_nothing(
         "yhat": batch * 2,
         "loss": 1,
         "grad": network._n_params,
-        "work": network._work_size,
+        "work": network.work_size,
     }
     arguments = {
         "forward": ["params", "X", "batch", "yhat", "work"],
@@ -712,8 +769,8 @@ def test_a_larger_looped_network_over_several_blocks(tmp_path: Path) -> None:
 
 
 def test_loading_leaves_tiny_numbers_alone(tmp_path: Path) -> None:
-    """Fast math at compile time only: a library linked with it would make the whole process
-    flush subnormal numbers to zero."""
+    """No flag of the build makes the process flush subnormal numbers to zero (as a library
+    linked with -ffast-math would, for every computation of the process)."""
     main(["codegen", "3", "3", "2", "--target", "c", "-o", str(tmp_path / "net.c")])
     tiny = np.float64(1e-310)
     assert tiny * 0.5 > 0

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from symgrad.check import check_file, inspect_file
-from symgrad.check.source import REQUIRED_NAMES
+from symgrad.check.run import check_file
+from symgrad.check.source import REQUIRED_NAMES, inspect_file
 from symgrad.cli import main
 from symgrad.codegen import generate_module
 from symgrad.errors import ModuleCheckError
 from symgrad.pipeline import derive
 from symgrad.spec import NetworkSpec
+
+pytestmark = pytest.mark.sandbox
 
 
 def write_module(
@@ -76,14 +78,15 @@ def test_a_generated_module_passes_on_every_path(modules: dict[str, Path], style
     status, out, err = run(["check", str(modules[style])])
     assert (status, err) == (0, ""), out
     assert out.rstrip().endswith("PASS")
-    assert "a batch of 4, one sample (1-D), a batch of one" in out
+    assert "a batch of 8, one sample (1-D), a batch of one" in out
     for line in out.splitlines():
         assert not line.startswith("FAIL"), line
     for what in (
-        "loss_and_gradients and loss give the same loss on a batch of 4",
+        "loss_and_gradients and loss give the same loss on a batch of 8",
         "loss_and_gradients and loss give the same loss on one sample (1-D)",
         "loss_and_gradients and loss give the same loss on a batch of one",
-        "forward agrees with the prediction implied by loss on every path",
+        "forward agrees with symgrad's evaluation of the network on every path",
+        "the loss agrees with symgrad's evaluation of the network on every path",
         "the loss of a batch is the mean of its rows' losses",
         "integer class labels give what one-hot rows give",
         "float32 inputs give float32 results",
@@ -93,8 +96,9 @@ def test_a_generated_module_passes_on_every_path(modules: dict[str, Path], style
     # Positions count from 1 and say so; no "1 entries".
     assert "at (1-based)" in out
     assert not re.search(r"\b1 entries\b", out)
+    # Two tables, each with a row per parameter: symgrad's evaluation, central differences.
     rows = [line.split()[0] for line in out.splitlines() if re.match(r"[Wb]\d ", line)]
-    assert rows == ["W1", "b1", "W2", "b2"]
+    assert rows == ["W1", "b1", "W2", "b2"] * 2
 
 
 def test_the_report_is_deterministic(modules: dict[str, Path]) -> None:
@@ -119,25 +123,26 @@ OTHER_PATHS = {
     # forward on a batch: one unit's probabilities scaled (the loss is untouched)
     "forward": (
         "unrolled",
-        "    yhat1 = e2_1 * t1\n\n    # The prediction, one entry per output unit.\n"
+        "    yhat1 = e2_1 * t4\n\n    # The prediction, one entry per output unit.\n"
         "    Yhat = np.c",
-        "    yhat1 = 1.0001 * e2_1 * t1\n\n    # The prediction, one entry per output unit.\n"
+        "    yhat1 = 1.0001 * e2_1 * t4\n\n    # The prediction, one entry per output unit.\n"
         "    Yhat = np.c",
-        "FAIL  forward disagrees with the prediction implied by loss",
+        "FAIL  forward (forward) is not that of the network the header names",
     ),
     # the loss of a batch alone
     "batch-loss": (
         "unrolled",
         "    value = np.sum(sample_loss) / B\n\n    return float(value)",
         "    value = 1.0001 * np.sum(sample_loss) / B\n\n    return float(value)",
-        "FAIL  loss_and_gradients and loss give the same loss on a batch of 4",
+        "FAIL  loss_and_gradients and loss give the same loss on a batch of 8",
     ),
     # float64 results for float32 inputs
     "float32": (
         "unrolled",
         "    flat = flat.astype(X.dtype, copy=False)\n",
         "    flat = flat.astype(np.float64)\n",
-        "FAIL  float32:",
+        "FAIL  loss_and_gradients['W1'] is an array of shape (3, 2) and dtype float64; "
+        "expected float32",
     ),
     "labels": (
         "vectorized",
@@ -268,6 +273,11 @@ def test_seed_batch_and_tolerance_change_the_check(modules: dict[str, Path]) -> 
         ("--tolerance", "0", "--tolerance must be a number between 0 and 1"),
         ("--tolerance", "nan", "--tolerance must be a number between 0 and 1"),
         ("--tolerance", "tiny", "--tolerance must be a number such as 1e-6"),
+        ("--limit", "speed=3", "--limit 'speed=3' names no limit; the limits are"),
+        ("--limit", "time=-1", "--limit time must be a positive number, got '-1'"),
+        ("--limit", "memory=lots", "--limit memory must be a positive number, got 'lots'"),
+        ("--arrays", "numpy,tensorflow", "--arrays names tensorflow; it takes numpy, torch, jax"),
+        ("--arrays", "torch", "--arrays torch: "),
     ],
 )
 def test_bad_options_are_one_error_line(
@@ -284,36 +294,46 @@ def test_bad_options_are_one_error_line(
 
 
 def test_files_that_are_not_modules_are_refused_before_running(tmp_path: Path) -> None:
+    """Refused by the header (in this process), or by what the sandboxed child read of the
+    module without running it: no line of it runs."""
     marker = tmp_path / "ran"
     payload = f"open({str(marker)!r}, 'w').close()\n"
     command = "# Generated by symgrad from: symgrad codegen"
     header = f"{command} 1 1 --output identity\n"
     defined = "".join(f"def {name}(): pass\n" for name in REQUIRED_NAMES[1:])
-    cases = {
+    by_header = {
         "no-header.py": (payload + "LAYER_SIZES = (1, 1)\n", "is not code generated by symgrad"),
-        "bad-import.py": (header + "import os\n" + payload, "imports os"),
-        "missing-names.py": (header + payload, "does not define LAYER_SIZES, forward"),
-        "not-python.py": (header + "def (:\n", "is not valid Python"),
         "bad-command.py": (
             "# Generated by symgrad from: rm -rf /\n" + payload,
             "does not name a `symgrad codegen` command",
         ),
         "bad-option.py": (f"{command} 2 2 --evil x\n", "names the option '--evil'"),
         "bad-target.py": (f"{command} 2 2 --target cobol\n", "--target cobol"),
+    }
+    by_child = {
+        "bad-import.py": (header + "import os\n" + payload, "imports os"),
+        "missing-names.py": (header + payload, "does not define LAYER_SIZES, forward"),
+        "not-python.py": (header + "def (:\n", "is not valid Python"),
         "bad-spec.py": (
-            f"{command} 2 2 --activation 'os.system(1)'\n",
+            f"{command} 2 2 --activation 'os.system(1)'\n" + payload,
             "names a network symgrad refuses",
         ),
         "wrong-sizes.py": (
-            header + defined + "LAYER_SIZES = (2, 2)\n",
+            header + defined + "LAYER_SIZES = (2, 2)\n" + payload,
             "has LAYER_SIZES (2, 2)",
         ),
     }
-    for name, (text, message) in cases.items():
+    for name, (text, message) in by_header.items():
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
         with pytest.raises(ModuleCheckError, match=re.escape(message)):
             inspect_file(path)
+    for name, (text, message) in {**by_header, **by_child}.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        status, out, err = run(["check", str(path)])
+        assert (status, out) == (2, ""), (name, out)
+        assert message in err and err.count("\n") == 1, (name, err)
         assert not marker.exists(), name
     with pytest.raises(ModuleCheckError, match="cannot read"):
         inspect_file(tmp_path / "absent.py")
@@ -357,3 +377,52 @@ def test_a_wrong_first_layer_of_a_deep_relu_network_fails(tmp_path: Path) -> Non
     path = tmp_path / "deep.py"
     path.write_text(broken, encoding="utf-8")
     assert not check_file(path).passed
+
+
+# ------------------------------------------------------------------------------------------------
+# --arrays: array-API modules on other array libraries
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def array_api_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from symgrad.codegen import generate
+
+    (module,) = generate(derive(NetworkSpec.parse([3, 4, 2]), prove=False), "array-api")
+    path = tmp_path_factory.mktemp("arrays") / "mlp.py"
+    path.write_text(module.text, encoding="utf-8")
+    return path
+
+
+def test_arrays_checks_torch_and_jax(array_api_module: Path) -> None:
+    status, out, err = run(["check", str(array_api_module), "--arrays", "numpy,torch,jax"])
+    assert (status, err) == (0, ""), out
+    for library in ("torch", "jax"):
+        assert re.search(
+            rf"^ok    with {library} arrays every function gives {library} arrays on every path, "
+            "which agree with symgrad's evaluation",
+            out,
+            flags=re.MULTILINE,
+        ), out
+
+
+def test_arrays_finds_code_wrong_on_one_library(array_api_module: Path, tmp_path: Path) -> None:
+    """A module right on NumPy arrays and wrong on torch's (one gradient doubled there): only
+    the check on torch arrays sees it."""
+    text = array_api_module.read_text(encoding="utf-8")
+    line = "    return loss_and_gradients(params, X, Y)[1]\n"
+    assert line in text
+    wrong = text.replace(
+        line,
+        "    found = dict(loss_and_gradients(params, X, Y)[1])\n"
+        "    if type(X).__module__.startswith('torch'):\n"
+        "        found['b2'] = 2 * found['b2']\n"
+        "    return found\n",
+    )
+    path = tmp_path / "wrong.py"
+    path.write_text(wrong, encoding="utf-8")
+    status, out, _ = run(["check", str(path)])
+    assert status == 0, out
+    status, out, _ = run(["check", str(path), "--arrays", "torch"])
+    assert status == 1, out
+    assert "FAIL  with torch arrays, b2[" in out, out

@@ -2,7 +2,11 @@
 
 ``torch_loss`` is checked by ``torch.autograd.gradcheck`` (float64 finite differences through
 the ``torch.autograd.Function``) and ``jax_loss`` by ``jax.test_util.check_grads`` (reverse
-mode); a module whose gradient is wrong on purpose makes both fail.
+mode); a module whose gradient is wrong on purpose makes both fail. Under ``torch.func``
+(``grad``, ``jacrev``, ``vjp``, ``vmap`` per sample and per model) ``torch_loss`` gives what torch
+autograd gives differentiating the generated ``loss`` itself; second derivatives raise;
+``torch.compile(fullgraph=True)`` traces a training step and ``torch.func.grad`` without a
+warning; half-precision parameters get gradients of their own dtype.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import importlib.util
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from types import ModuleType
 
@@ -38,6 +43,7 @@ def _load(text: str, path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # as an import does: torch.compile looks modules up there
     spec.loader.exec_module(module)
     return module
 
@@ -78,6 +84,12 @@ def test_torch_function_passes_gradcheck(modules: dict[str, ModuleType], name: s
         return loss(dict(zip(keys, w, strict=True)), Xt, Yt)
 
     assert torch.autograd.gradcheck(f, weights, eps=1e-6, atol=1e-8, rtol=1e-6)
+
+    # The form torch.func and torch.compile get (the gradients as saved outputs), called directly.
+    def g(*w: object) -> object:
+        return loss.function.apply(Xt, Yt, *w)[0]
+
+    assert torch.autograd.gradcheck(g, weights, eps=1e-6, atol=1e-8, rtol=1e-6)
     # A training step sees exactly the generated gradients.
     value = f(*weights)
     value.backward()
@@ -101,6 +113,8 @@ def test_torch_gradcheck_fails_on_a_wrong_gradient(modules: dict[str, ModuleType
         torch.autograd.gradcheck(
             lambda *w: loss(dict(zip(keys, w, strict=True)), Xt, Yt), weights, eps=1e-6
         )
+    with pytest.raises(GradcheckError):
+        torch.autograd.gradcheck(lambda *w: loss.function.apply(Xt, Yt, *w)[0], weights, eps=1e-6)
 
 
 def test_torch_loss_without_grad_and_with_x_requiring_grad(modules: dict[str, ModuleType]) -> None:
@@ -165,3 +179,161 @@ def test_importing_symgrad_imports_neither_torch_nor_jax() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# torch.func, torch.compile, dtypes ------------------------------------------------------------
+
+
+def _tensors(module: ModuleType, seed: int = 0) -> tuple[dict, object, object]:
+    torch = pytest.importorskip("torch")
+    params, X, Y = _data(module, seed)
+    return {k: torch.asarray(v) for k, v in params.items()}, torch.asarray(X), torch.asarray(Y)
+
+
+def _autograd(module: ModuleType, params: dict, X: object, Y: object) -> dict:
+    """torch autograd differentiating the generated ``loss`` itself."""
+    import torch
+
+    leaves = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
+    grads = torch.autograd.grad(module.loss(leaves, X, Y), list(leaves.values()))
+    return dict(zip(leaves, grads, strict=True))
+
+
+def _close(actual: dict, expected: dict, rtol: float = 1e-13) -> bool:
+    return all(
+        float((actual[k] - expected[k]).abs().max()) <= rtol * float(expected[k].abs().max())
+        for k in expected
+    )
+
+
+@pytest.mark.parametrize("name", list(NETS))
+def test_torch_func_grad_and_jacrev_equal_autograd(
+    modules: dict[str, ModuleType], name: str
+) -> None:
+    torch = pytest.importorskip("torch")
+    module = modules[name]
+    loss = torch_loss(module)
+    params, X, Y = _tensors(module)
+    expected = _autograd(module, params, X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        grads = torch.func.grad(loss)(params, X, Y)
+        jacobian = torch.func.jacrev(loss)(params, X, Y)
+        _, pullback = torch.func.vjp(lambda p: loss(p, X, Y), params)
+        (pulled,) = pullback(torch.tensor(2.0, dtype=torch.float64))
+    assert _close(grads, expected) and _close(jacobian, expected)
+    assert _close(pulled, {k: 2 * v for k, v in expected.items()})
+
+
+def test_a_scaled_loss_scales_the_gradient(modules: dict[str, ModuleType]) -> None:
+    """The backward pass multiplies by the incoming gradient unless it is 1 (then the saved
+    gradients are returned as they are)."""
+    pytest.importorskip("torch")
+    module = modules["3-3-2"]
+    params, X, Y = _tensors(module)
+    expected = _autograd(module, params, X, Y)
+    for factor in (1.0, -2.5):
+        leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+        (factor * torch_loss(module)(leaves, X, Y)).backward()
+        assert _close(
+            {k: v.grad for k, v in leaves.items()}, {k: factor * v for k, v in expected.items()}
+        )
+
+
+def test_torch_func_grad_sees_a_wrong_gradient(modules: dict[str, ModuleType]) -> None:
+    """The comparison above fails for the module whose W1 gradient is off by 1%."""
+    torch = pytest.importorskip("torch")
+    module = modules["3-3-2-broken"]
+    params, X, Y = _tensors(module)
+    grads = torch.func.grad(torch_loss(module))(params, X, Y)
+    assert not _close(grads, _autograd(module, params, X, Y))
+
+
+@pytest.mark.parametrize("name", list(NETS))
+def test_torch_vmap_gives_per_sample_and_per_model_gradients(
+    modules: dict[str, ModuleType], name: str
+) -> None:
+    torch = pytest.importorskip("torch")
+    module = modules[name]
+    loss = torch_loss(module)
+    params, X, Y = _tensors(module)
+    per_sample = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0, 0))(params, X, Y)
+    for s in range(X.shape[0]):  # one sample: a 1-D X, the module's own contract
+        expected = _autograd(module, params, X[s], Y[s])
+        assert _close({k: v[s] for k, v in per_sample.items()}, expected), s
+    models = {k: torch.stack([v, 0.5 * v]) for k, v in params.items()}
+    per_model = torch.func.vmap(torch.func.grad(loss), in_dims=(0, None, None))(models, X, Y)
+    for m in range(2):
+        expected = _autograd(module, {k: v[m] for k, v in models.items()}, X, Y)
+        assert _close({k: v[m] for k, v in per_model.items()}, expected), m
+
+
+def test_second_derivatives_are_refused(modules: dict[str, ModuleType]) -> None:
+    """Not silently zero: the generated gradient has no derivative of its own."""
+    torch = pytest.importorskip("torch")
+    module = modules["3-3-2"]
+    loss = torch_loss(module)
+    params, X, Y = _tensors(module)
+    with pytest.raises(RuntimeError, match="first derivatives only"):
+        torch.func.grad(lambda p: torch.func.grad(loss)(p, X, Y)["W1"].sum())(params)
+    leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+    with pytest.raises(RuntimeError, match="first derivatives only"):  # a graph of the gradient
+        torch.autograd.grad(loss(leaves, X, Y), list(leaves.values()), create_graph=True)
+
+
+def test_torch_compile_fullgraph_without_warnings(modules: dict[str, ModuleType]) -> None:
+    """A training step and torch.func.grad, each compiled whole (a graph break fails), through
+    AOTAutograd, which traces the backward pass too; no warning but torch's own deprecations."""
+    torch = pytest.importorskip("torch")
+    module = modules["2-4-3-3-relu-tanh-sigmoid-bce"]
+    loss = torch_loss(module)
+    params, X, Y = _tensors(module)
+    expected = _autograd(module, params, X, Y)
+    leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        step = torch.compile(loss, fullgraph=True, backend="aot_eager")
+        step(leaves, X, Y).backward()
+        grads = torch.compile(torch.func.grad(loss), fullgraph=True, backend="aot_eager")(
+            params, X, Y
+        )
+    assert _close({k: v.grad for k, v in leaves.items()}, expected) and _close(grads, expected)
+    own = [
+        w
+        for w in caught
+        if not (issubclass(w.category, DeprecationWarning) and "/torch/" in w.filename)
+    ]
+    assert own == [], [str(w.message) for w in own]
+
+
+def test_a_training_step_warns_nothing(modules: dict[str, ModuleType]) -> None:
+    """array_api_compat used to warn about torch.asarray(requires_grad) on every call."""
+    pytest.importorskip("torch")
+    module = modules["3-3-2"]
+    params, X, Y = _tensors(module)
+    leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch_loss(module)(leaves, X, Y).backward()
+        module.loss(leaves, X, Y).backward()  # torch's own autograd through the module too
+        module.loss_and_gradients(leaves, X, Y)
+
+
+@pytest.mark.parametrize("half", ["bfloat16", "float16"])
+def test_half_precision_parameters_get_gradients_of_their_dtype(
+    modules: dict[str, ModuleType], half: str
+) -> None:
+    torch = pytest.importorskip("torch")
+    jax = pytest.importorskip("jax")
+    module = modules["3-3-2"]
+    params, X, Y = _data(module)
+    dtype = getattr(torch, half)
+    leaves = {k: torch.asarray(v, dtype=dtype).requires_grad_() for k, v in params.items()}
+    value = torch_loss(module)(leaves, torch.asarray(X, dtype=dtype), torch.asarray(Y))
+    value.backward()
+    assert value.dtype == torch.float32
+    assert {v.grad.dtype for v in leaves.values()} == {dtype}
+    jnp = jax.numpy
+    arrays = {k: jnp.asarray(v, dtype=getattr(jnp, half)) for k, v in params.items()}
+    grads = jax.grad(jax_loss(module))(arrays, jnp.asarray(X, dtype=getattr(jnp, half)), Y)
+    assert {g.dtype for g in grads.values()} == {jnp.dtype(half)}

@@ -404,6 +404,7 @@ def make_check_file(module: str, kind: str, position: int, text: str) -> str:
     return module
 
 
+@pytest.mark.sandbox
 @settings(FUZZ, max_examples=60)
 @given(how=check_files())
 def test_check_of_random_and_damaged_files(

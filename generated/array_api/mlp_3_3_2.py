@@ -20,10 +20,13 @@ Shapes (B is the batch size; a 1-D X is one sample):
 params, X and Y are arrays of one library that array_api_compat knows (NumPy, PyTorch, JAX, CuPy,
 Dask, ...); NumPy arrays given with another library's arrays are converted to it. The results are
 arrays of that library on the device of the inputs, and loss is a 0-d array. They are float32 when
-every parameter and X are float32, else float64 (integer and bool inputs are converted; complex
-ones are refused), and stay finite for pre-activations up to |a| = 1e4. Nothing is updated in
-place, converted to a Python number or chosen by a branch on array values, so jax.jit, jax.grad,
-jax.vmap and torch.compile trace every function, and Dask arrays stay lazy until computed.
+every parameter and X are float32, float16 or bfloat16, and whenever half precision is among them
+with no float64; else float64 (float32 parameters with float64 X; float32 with integer X), or the
+library's default float where it has no float64 (JAX without x64). Integer and bool inputs are
+converted; complex ones are refused. Results stay finite for pre-activations up to |a| = 1e4.
+Nothing is updated in place, converted to a Python number or chosen by a branch on array values,
+so jax.jit, jax.grad, jax.vmap and torch.compile trace every function, and Dask arrays stay lazy
+until computed.
 A class index out of range raises ValueError for NumPy arrays; for other libraries, whose values
 may not be known yet, it makes the loss and the gradients NaN.
 
@@ -106,12 +109,47 @@ def _array(xp: Namespace, where: Any, value: Any) -> Array:
     return xp.asarray(value, device=where)
 
 
+#: Half precision (float16, bfloat16 of NumPy, PyTorch, JAX): computed and returned in float32.
+_HALF = ("float16", "bfloat16")
+#: Real floating types known by name, which need no question to the library.
+_REAL = ("float64", "float32", *_HALF)
+
+
+def _name(dtype: Any) -> str:
+    """``float32`` for NumPy's, PyTorch's (``torch.float32``) and JAX's float32 alike."""
+    return str(dtype).rsplit(".", 1)[-1]
+
+
 def _floating(xp: Namespace, arrays: tuple[Array, ...]) -> Any:
-    """float32 when every array is float32, else float64; complex numbers are refused."""
-    for array in arrays:
-        if xp.isdtype(array.dtype, "complex floating"):
+    """float64 when some array is float64; else float32 when every array is float32 or half
+    precision, or some is half precision (then integers and booleans join it); else float64,
+    or the library's default float where it has no float64 (JAX without x64). Complex numbers
+    are refused. Decided from dtypes alone."""
+    names = [_name(array.dtype) for array in arrays]
+    for name, array in zip(names, arrays, strict=True):
+        if name not in _REAL and xp.isdtype(array.dtype, "complex floating"):
             raise ValueError("complex numbers are not supported; give real arrays")
-    return xp.float32 if all(a.dtype == xp.float32 for a in arrays) else xp.float64
+    if "float64" in names:
+        return xp.float64
+    if all(name == "float32" or name in _HALF for name in names) or set(names) & set(_HALF):
+        return xp.float32
+    return _widest(xp)
+
+
+def _widest(xp: Namespace) -> Any:
+    """float64, or the default float of a library that has none (JAX without x64, where asking
+    for float64 warns on every call and gives float32 anyway)."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is None or "float64" in info().dtypes(kind="real floating"):
+        return xp.float64
+    return info().default_dtypes()["real floating"]
+
+
+def _zero_d(xp: Namespace, value: Array) -> Array:
+    """The loss as a 0-d array: NumPy's sums give NumPy scalars, made arrays here; the arrays of
+    other libraries are returned as they are (PyTorch's asarray warns about requires_grad on a
+    loss that has a gradient)."""
+    return xp.asarray(value) if is_numpy_array(value) else value
 
 
 def _inputs(
@@ -120,8 +158,9 @@ def _inputs(
     """The namespace of the arguments, the parameters and ``X`` in one float dtype, and whether
     ``X`` was one sample ``(3,)``.
 
-    The dtype is float32 when every parameter and ``X`` are float32, else float64 (integers and
-    booleans are converted). ``X`` becomes a batch ``(B, 3)``. Only shapes and dtypes are
+    The dtype is float32 when every parameter and ``X`` are float32 or half precision (float16,
+    bfloat16), or some are half precision and none float64; else float64 (integers and booleans
+    are converted). ``X`` becomes a batch ``(B, 3)``. Only shapes and dtypes are
     looked at, never values, so tracing libraries see the same code for every input.
     """
     weights = _parameters(params)
@@ -146,10 +185,13 @@ def _targets(xp: Namespace, Y: Array, X: Array, one: bool) -> Array:
     Integer class indices 0 ... 1 are accepted too: shape ``(B,)``, one number for a 1-D ``X``.
     """
     array = _array(xp, device_of(X), Y)
-    if xp.isdtype(array.dtype, "complex floating"):
+    # NumPy cannot ask isdtype about ml_dtypes' bfloat16: half precision is a real float.
+    half = _name(array.dtype) in _HALF
+    if not half and xp.isdtype(array.dtype, "complex floating"):
         raise ValueError("complex numbers are not supported; give real arrays")
     shape = tuple(array.shape)
-    if xp.isdtype(array.dtype, "integral") and shape == (() if one else (X.shape[0],)):
+    integral = not half and xp.isdtype(array.dtype, "integral")
+    if integral and shape == (() if one else (X.shape[0],)):
         return _one_hot(xp, array, X)
     expected = (2,) if one else (X.shape[0], 2)
     if shape != expected:
@@ -191,8 +233,11 @@ def forward(params: Params, X: Array) -> Array:
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    H1 = 0.5 * xp.tanh(0.5 * A1) + 0.5
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    T0 = xp.abs(A1)
+    H1 = xp.exp(0.5 * A1 - 0.5 * T0) / (1 + xp.exp(-T0))
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = b2 + H1 @ W2.T
@@ -218,8 +263,11 @@ def loss(params: Params, X: Array, Y: Array) -> Array:
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    H1 = 0.5 * xp.tanh(0.5 * A1) + 0.5
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    T0 = xp.abs(A1)
+    H1 = xp.exp(0.5 * A1 - 0.5 * T0) / (1 + xp.exp(-T0))
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = b2 + H1 @ W2.T
@@ -235,7 +283,7 @@ def loss(params: Params, X: Array, Y: Array) -> Array:
     #   y_i) log s - sum_i y_i z_i; the sums over the batch taken in one pass.
     value = xp.sum(Y * (-Z + xp.log(S))) / B
 
-    return xp.asarray(value)  # NumPy's sums give NumPy scalars: a 0-d array here
+    return _zero_d(xp, value)
 
 
 def loss_and_gradients(params: Params, X: Array, Y: Array) -> tuple[Array, Params]:
@@ -254,8 +302,11 @@ def loss_and_gradients(params: Params, X: Array, Y: Array) -> tuple[Array, Param
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    H1 = 0.5 * xp.tanh(0.5 * A1) + 0.5
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    T0 = xp.abs(A1)
+    H1 = xp.exp(0.5 * A1 - 0.5 * T0) / (1 + xp.exp(-T0))
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = b2 + H1 @ W2.T
@@ -301,7 +352,7 @@ def loss_and_gradients(params: Params, X: Array, Y: Array) -> tuple[Array, Param
         "W2": dW2,
         "b2": db2,
     }
-    return xp.asarray(value), gradients
+    return _zero_d(xp, value), gradients
 
 
 def gradients(params: Params, X: Array, Y: Array) -> Params:

@@ -44,10 +44,15 @@ int mlp_3_3_2_forward(const real_t *restrict params, const real_t *restrict X, i
         const real_t a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2;
 
         // (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-        // Computed as (1 + tanh(a/2))/2, which cannot overflow.
-        const real_t h1_0 = 0.5 * tanh(0.5 * a1_0) + 0.5;
-        const real_t h1_1 = 0.5 * tanh(0.5 * a1_1) + 0.5;
-        const real_t h1_2 = 0.5 * tanh(0.5 * a1_2) + 0.5;
+        // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for
+        //   a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy
+        //   on both sides.
+        const real_t t0 = fabs(a1_0);
+        const real_t h1_0 = exp(0.5 * a1_0 - 0.5 * t0) / (1.0 + exp(-t0));
+        const real_t t1 = fabs(a1_1);
+        const real_t h1_1 = exp(0.5 * a1_1 - 0.5 * t1) / (1.0 + exp(-t1));
+        const real_t t2 = fabs(a1_2);
+        const real_t h1_2 = exp(0.5 * a1_2 - 0.5 * t2) / (1.0 + exp(-t2));
 
         // (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
         const real_t a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0;
@@ -55,15 +60,15 @@ int mlp_3_3_2_forward(const real_t *restrict params, const real_t *restrict X, i
 
         // (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
         // Z = a_L - max_j a_Lj, so that exp cannot overflow.
-        const real_t t0 = -fmax(a2_0, a2_1);
-        const real_t z2_0 = a2_0 + t0;
-        const real_t z2_1 = a2_1 + t0;
+        const real_t t3 = -fmax(a2_0, a2_1);
+        const real_t z2_0 = a2_0 + t3;
+        const real_t z2_1 = a2_1 + t3;
         const real_t e2_0 = exp(z2_0);
         const real_t e2_1 = exp(z2_1);
         const real_t s2 = e2_0 + e2_1;
-        const real_t t1 = 1.0 / s2;
-        const real_t yhat0 = e2_0 * t1;
-        const real_t yhat1 = e2_1 * t1;
+        const real_t t4 = 1.0 / s2;
+        const real_t yhat0 = e2_0 * t4;
+        const real_t yhat1 = e2_1 * t4;
 
         // The prediction, row s of yhat.
         real_t *const yhat_row = yhat + s * 2;
@@ -115,10 +120,15 @@ int mlp_3_3_2_loss(const real_t *restrict params, const real_t *restrict X,
         const real_t a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2;
 
         // (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-        // Computed as (1 + tanh(a/2))/2, which cannot overflow.
-        const real_t h1_0 = 0.5 * tanh(0.5 * a1_0) + 0.5;
-        const real_t h1_1 = 0.5 * tanh(0.5 * a1_1) + 0.5;
-        const real_t h1_2 = 0.5 * tanh(0.5 * a1_2) + 0.5;
+        // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for
+        //   a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy
+        //   on both sides.
+        const real_t t0 = fabs(a1_0);
+        const real_t h1_0 = exp(0.5 * a1_0 - 0.5 * t0) / (1.0 + exp(-t0));
+        const real_t t1 = fabs(a1_1);
+        const real_t h1_1 = exp(0.5 * a1_1 - 0.5 * t1) / (1.0 + exp(-t1));
+        const real_t t2 = fabs(a1_2);
+        const real_t h1_2 = exp(0.5 * a1_2 - 0.5 * t2) / (1.0 + exp(-t2));
 
         // (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
         const real_t a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0;
@@ -126,9 +136,9 @@ int mlp_3_3_2_loss(const real_t *restrict params, const real_t *restrict X,
 
         // (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
         // Z = a_L - max_j a_Lj, so that exp cannot overflow.
-        const real_t t0 = -fmax(a2_0, a2_1);
-        const real_t z2_0 = a2_0 + t0;
-        const real_t z2_1 = a2_1 + t0;
+        const real_t t3 = -fmax(a2_0, a2_1);
+        const real_t z2_0 = a2_0 + t3;
+        const real_t z2_1 = a2_1 + t3;
         const real_t e2_0 = exp(z2_0);
         const real_t e2_1 = exp(z2_1);
         const real_t s2 = e2_0 + e2_1;
@@ -193,10 +203,15 @@ int mlp_3_3_2_loss_and_gradients(const real_t *restrict params, const real_t *re
         const real_t a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2;
 
         // (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-        // Computed as (1 + tanh(a/2))/2, which cannot overflow.
-        const real_t h1_0 = 0.5 * tanh(0.5 * a1_0) + 0.5;
-        const real_t h1_1 = 0.5 * tanh(0.5 * a1_1) + 0.5;
-        const real_t h1_2 = 0.5 * tanh(0.5 * a1_2) + 0.5;
+        // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for
+        //   a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy
+        //   on both sides.
+        const real_t t0 = fabs(a1_0);
+        const real_t h1_0 = exp(0.5 * a1_0 - 0.5 * t0) / (1.0 + exp(-t0));
+        const real_t t1 = fabs(a1_1);
+        const real_t h1_1 = exp(0.5 * a1_1 - 0.5 * t1) / (1.0 + exp(-t1));
+        const real_t t2 = fabs(a1_2);
+        const real_t h1_2 = exp(0.5 * a1_2 - 0.5 * t2) / (1.0 + exp(-t2));
 
         // (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
         const real_t a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0;
@@ -204,9 +219,9 @@ int mlp_3_3_2_loss_and_gradients(const real_t *restrict params, const real_t *re
 
         // (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
         // Z = a_L - max_j a_Lj, so that exp cannot overflow.
-        const real_t t0 = -fmax(a2_0, a2_1);
-        const real_t z2_0 = a2_0 + t0;
-        const real_t z2_1 = a2_1 + t0;
+        const real_t t3 = -fmax(a2_0, a2_1);
+        const real_t z2_0 = a2_0 + t3;
+        const real_t z2_1 = a2_1 + t3;
         const real_t e2_0 = exp(z2_0);
         const real_t e2_1 = exp(z2_1);
         const real_t s2 = e2_0 + e2_1;
@@ -214,16 +229,16 @@ int mlp_3_3_2_loss_and_gradients(const real_t *restrict params, const real_t *re
         // (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
         // From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L =
         //   (sum_i y_i) log s - sum_i y_i z_i.
-        const real_t t1 = y0 + y1;
-        const real_t sample_loss = t1 * log(s2) - y0 * z2_0 - y1 * z2_1;
+        const real_t t4 = y0 + y1;
+        const real_t sample_loss = t4 * log(s2) - y0 * z2_0 - y1 * z2_1;
         sum_value += sample_loss;
 
         // (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
         // The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient
         //   of L for any y; divided by B for the mean.
-        const real_t t2 = t1 / s2;
-        const real_t d2_0 = (e2_0 * t2 - y0) / B;
-        const real_t d2_1 = (e2_1 * t2 - y1) / B;
+        const real_t t5 = t4 / s2;
+        const real_t d2_0 = (e2_0 * t5 - y0) / B;
+        const real_t d2_1 = (e2_1 * t5 - y1) / B;
 
         // (eq. 13) ∂L/∂W₂ᵢⱼ = ∂L/∂a₂ᵢ·h₁ⱼ
         dW2_0_0 += d2_0 * h1_0;
@@ -292,5 +307,48 @@ int mlp_3_3_2_loss_and_gradients(const real_t *restrict params, const real_t *re
     grad[17] = dW2_1_2;
     grad[18] = db2_0;
     grad[19] = db2_1;
+    return MLP_3_3_2_OK;
+}
+
+size_t mlp_3_3_2_work_size(int batch)
+{
+    return batch < 1 ? 0 : MLP_3_3_2_WORK_SIZE(batch);
+}
+
+size_t mlp_3_3_2_forward_work_size(int batch)
+{
+    return batch < 1 ? 0 : MLP_3_3_2_FORWARD_WORK_SIZE(batch);
+}
+
+// The next 64 bits of the SplitMix64 stream of state (arithmetic modulo 2^64).
+static unsigned long long next_bits(unsigned long long *state)
+{
+    const unsigned long long mask = 0xFFFFFFFFFFFFFFFFULL;
+    unsigned long long z = *state = (*state + 0x9E3779B97F4A7C15ULL) & mask;
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL) & mask;
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EBULL) & mask;
+    return z ^ (z >> 31);
+}
+
+// n entries (2u - 1) s, u the top 24 bits of a draw over 2^24 (exact in float and double).
+static void uniform(unsigned long long *state, real_t *out, size_t n, real_t s)
+{
+    for (size_t k = 0; k < n; ++k) {
+        const real_t u = (real_t)(next_bits(state) >> 40) * 5.960464477539063e-08;
+        out[k] = (2 * u - 1) * s;
+    }
+}
+
+// Random parameters for a start, the same numbers on every machine (see mlp_3_3_2.h).
+int mlp_3_3_2_init_params(unsigned long long seed, real_t *params)
+{
+    if (params == NULL) {
+        return MLP_3_3_2_ERROR_NULL;
+    }
+    unsigned long long state = seed;
+    uniform(&state, params + 0, 9, 1.0); // W1: variance 1/n_0 = 1/3
+    uniform(&state, params + 9, 3, 0.17320508075688773); // b1: variance 0.01
+    uniform(&state, params + 12, 6, 1.0); // W2: variance 1/n_1 = 1/3
+    uniform(&state, params + 18, 2, 0.17320508075688773); // b2: variance 0.01
     return MLP_3_3_2_OK;
 }

@@ -43,10 +43,14 @@ typedef char mlp_3_3_2_real_t_is_double[sizeof(real_t) == sizeof(double) ? 1 : -
 #define MLP_3_3_2_OUTPUT "softmax"
 #define MLP_3_3_2_LOSS "cross-entropy"
 // How the code is written: "unrolled" (every scalar by name) or "looped" (loops over arrays).
+// --style auto chose the unrolled form: loss_and_gradients is 49 scalar statements, within the 200
+// it writes out.
 #define MLP_3_3_2_FORM "unrolled"
-// Rows of the batch processed per pass (the scratch holds one such block, whatever the batch).
+// Rows of the batch processed per pass (one sample a turn; no scratch).
 #define MLP_3_3_2_WORK_ROWS 1
+#define MLP_3_3_2_ROWS_PER_PASS(batch) ((size_t)1)
 #define MLP_3_3_2_WORK_SIZE(batch) ((size_t)1)
+#define MLP_3_3_2_FORWARD_WORK_SIZE(batch) ((size_t)1)
 
 #define MLP_3_3_2_OK 0
 #define MLP_3_3_2_ERROR_NULL (-1)
@@ -66,6 +70,16 @@ int mlp_3_3_2_loss(const real_t *params, const real_t *X, const real_t *Y, int b
 // The mean loss and its gradient, from one forward pass.
 int mlp_3_3_2_loss_and_gradients(const real_t *params, const real_t *X, const real_t *Y,
                                  int batch, real_t *loss, real_t *grad, real_t *work);
+
+// The values of scratch a call of this library with this batch needs (MLP_3_3_2_WORK_SIZE and
+// MLP_3_3_2_FORWARD_WORK_SIZE with the sizes it was compiled with), 0 for batch < 1.
+size_t mlp_3_3_2_work_size(int batch);
+size_t mlp_3_3_2_forward_work_size(int batch);
+
+// Random parameters for a start: each entry uniform in [-s, s), s = sqrt(3 / n_{k-1}) for W_k and
+// sqrt(3)/10 for b_k (variances 1/n_{k-1} and 0.01), from the SplitMix64 stream of seed; the
+// same numbers on every machine. Returns MLP_3_3_2_OK, or MLP_3_3_2_ERROR_NULL.
+int mlp_3_3_2_init_params(unsigned long long seed, real_t *params);
 
 #ifdef __cplusplus
 }

@@ -17,9 +17,10 @@ Shapes (B is the batch size; a 1-D X is one sample):
     X: (B, 3) or (3,); Y and forward(params, X): (B, 2) or (2,)
     Y may instead hold integer class indices 0 ... 1: shape (B,), or one number for a 1-D X.
 
-Results are float32 when every parameter and X are float32, else float64 (integer and bool inputs
-are converted; complex ones are refused). They stay finite, without NumPy warnings, for
-pre-activations up to |a| = 1e4.
+Results are float32 when every parameter and X are float32, float16 or bfloat16, and whenever half
+precision (float16, bfloat16) is among them with no float64; else float64 (float32 parameters
+with float64 X; float32 with integer X). Integer and bool inputs are converted; complex ones are
+refused. Results stay finite, without NumPy warnings, for pre-activations up to |a| = 1e4.
 
 Comments above the statements give the equation each implements; (eq. N) is its number in the
 notes made by `symgrad latex 3 3 2`.
@@ -82,20 +83,28 @@ def _parameter_problem(params: object) -> str:
 
 
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
+#: Half precision (NumPy's float16, ml_dtypes' bfloat16): computed and returned in float32.
+_HALF = ("float16", "bfloat16")
 
 
 def _float_dtype(dtypes: set[np.dtype[Any]]) -> np.dtype[Any]:
-    """float32 when every array is float32, else float64; complex numbers are refused."""
+    """float64 when some array is float64; else float32 when every array is float32 or half
+    precision, or some is half precision (then integers and booleans join it); else float64.
+    Complex numbers are refused."""
     if any(dtype.kind == "c" for dtype in dtypes):
         raise ValueError("complex numbers are not supported; give real arrays")
-    return _FLOATS[1] if dtypes == {_FLOATS[1]} else _FLOATS[0]
+    if any(dtype.kind == "f" and dtype.name not in ("float32", *_HALF) for dtype in dtypes):
+        return _FLOATS[0]
+    names = {dtype.name for dtype in dtypes}
+    return _FLOATS[1] if names <= {"float32", *_HALF} or names & set(_HALF) else _FLOATS[0]
 
 
 def _inputs(params: Params, X: ArrayLike) -> tuple[tuple[Array, ...], Array, bool]:
     """The parameters and ``X`` in one float dtype, and whether ``X`` was one sample ``(3,)``.
 
-    The dtype is float32 when every parameter and ``X`` are float32, else float64 (integers and
-    booleans are converted). ``X`` becomes a batch ``(B, 3)``.
+    The dtype is float32 when every parameter and ``X`` are float32 or half precision (float16,
+    bfloat16), or some are half precision and none float64; else float64 (integers and booleans
+    are converted). ``X`` becomes a batch ``(B, 3)``.
     """
     weights = _parameters(params)
     array = X if isinstance(X, np.ndarray) else np.asarray(X)
@@ -160,10 +169,15 @@ def forward(params: Params, X: ArrayLike) -> Array:
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    h1_0 = 0.5 * math.tanh(0.5 * a1_0) + 0.5
-    h1_1 = 0.5 * math.tanh(0.5 * a1_1) + 0.5
-    h1_2 = 0.5 * math.tanh(0.5 * a1_2) + 0.5
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    t0 = abs(a1_0)
+    h1_0 = math.exp(0.5 * a1_0 - 0.5 * t0) / (1 + math.exp(-t0))
+    t1 = abs(a1_1)
+    h1_1 = math.exp(0.5 * a1_1 - 0.5 * t1) / (1 + math.exp(-t1))
+    t2 = abs(a1_2)
+    h1_2 = math.exp(0.5 * a1_2 - 0.5 * t2) / (1 + math.exp(-t2))
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -171,15 +185,15 @@ def forward(params: Params, X: ArrayLike) -> Array:
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
-    t0 = -max(a2_0, a2_1)
-    z2_0 = a2_0 + t0
-    z2_1 = a2_1 + t0
+    t3 = -max(a2_0, a2_1)
+    z2_0 = a2_0 + t3
+    z2_1 = a2_1 + t3
     e2_0 = math.exp(z2_0)
     e2_1 = math.exp(z2_1)
     s2 = e2_0 + e2_1
-    t1 = 1.0 / s2
-    yhat0 = e2_0 * t1
-    yhat1 = e2_1 * t1
+    t4 = 1.0 / s2
+    yhat0 = e2_0 * t4
+    yhat1 = e2_1 * t4
 
     # The prediction, one entry per output unit.
     Yhat = np.array(
@@ -209,10 +223,15 @@ def _forward_batch(weights: tuple[Array, ...], X: Array) -> Array:
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    h1_0 = 0.5 * np.tanh(0.5 * a1_0) + 0.5
-    h1_1 = 0.5 * np.tanh(0.5 * a1_1) + 0.5
-    h1_2 = 0.5 * np.tanh(0.5 * a1_2) + 0.5
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    t0 = np.abs(a1_0)
+    h1_0 = np.exp(0.5 * a1_0 - 0.5 * t0) / (1 + np.exp(-t0))
+    t1 = np.abs(a1_1)
+    h1_1 = np.exp(0.5 * a1_1 - 0.5 * t1) / (1 + np.exp(-t1))
+    t2 = np.abs(a1_2)
+    h1_2 = np.exp(0.5 * a1_2 - 0.5 * t2) / (1 + np.exp(-t2))
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -220,15 +239,15 @@ def _forward_batch(weights: tuple[Array, ...], X: Array) -> Array:
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
-    t0 = -np.maximum(a2_0, a2_1)
-    z2_0 = a2_0 + t0
-    z2_1 = a2_1 + t0
+    t3 = -np.maximum(a2_0, a2_1)
+    z2_0 = a2_0 + t3
+    z2_1 = a2_1 + t3
     e2_0 = np.exp(z2_0)
     e2_1 = np.exp(z2_1)
     s2 = e2_0 + e2_1
-    t1 = 1.0 / s2
-    yhat0 = e2_0 * t1
-    yhat1 = e2_1 * t1
+    t4 = 1.0 / s2
+    yhat0 = e2_0 * t4
+    yhat1 = e2_1 * t4
 
     # The prediction, one entry per output unit.
     Yhat = np.column_stack(
@@ -262,10 +281,15 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    h1_0 = 0.5 * math.tanh(0.5 * a1_0) + 0.5
-    h1_1 = 0.5 * math.tanh(0.5 * a1_1) + 0.5
-    h1_2 = 0.5 * math.tanh(0.5 * a1_2) + 0.5
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    t0 = abs(a1_0)
+    h1_0 = math.exp(0.5 * a1_0 - 0.5 * t0) / (1 + math.exp(-t0))
+    t1 = abs(a1_1)
+    h1_1 = math.exp(0.5 * a1_1 - 0.5 * t1) / (1 + math.exp(-t1))
+    t2 = abs(a1_2)
+    h1_2 = math.exp(0.5 * a1_2 - 0.5 * t2) / (1 + math.exp(-t2))
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -273,9 +297,9 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
-    t0 = -max(a2_0, a2_1)
-    z2_0 = a2_0 + t0
-    z2_1 = a2_1 + t0
+    t3 = -max(a2_0, a2_1)
+    z2_0 = a2_0 + t3
+    z2_1 = a2_1 + t3
     e2_0 = math.exp(z2_0)
     e2_1 = math.exp(z2_1)
     s2 = e2_0 + e2_1
@@ -307,10 +331,15 @@ def _loss_batch(weights: tuple[Array, ...], X: Array, Y: Array) -> float:
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    h1_0 = 0.5 * np.tanh(0.5 * a1_0) + 0.5
-    h1_1 = 0.5 * np.tanh(0.5 * a1_1) + 0.5
-    h1_2 = 0.5 * np.tanh(0.5 * a1_2) + 0.5
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    t0 = np.abs(a1_0)
+    h1_0 = np.exp(0.5 * a1_0 - 0.5 * t0) / (1 + np.exp(-t0))
+    t1 = np.abs(a1_1)
+    h1_1 = np.exp(0.5 * a1_1 - 0.5 * t1) / (1 + np.exp(-t1))
+    t2 = np.abs(a1_2)
+    h1_2 = np.exp(0.5 * a1_2 - 0.5 * t2) / (1 + np.exp(-t2))
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -318,9 +347,9 @@ def _loss_batch(weights: tuple[Array, ...], X: Array, Y: Array) -> float:
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
-    t0 = -np.maximum(a2_0, a2_1)
-    z2_0 = a2_0 + t0
-    z2_1 = a2_1 + t0
+    t3 = -np.maximum(a2_0, a2_1)
+    z2_0 = a2_0 + t3
+    z2_1 = a2_1 + t3
     e2_0 = np.exp(z2_0)
     e2_1 = np.exp(z2_1)
     s2 = e2_0 + e2_1
@@ -360,10 +389,15 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    h1_0 = 0.5 * math.tanh(0.5 * a1_0) + 0.5
-    h1_1 = 0.5 * math.tanh(0.5 * a1_1) + 0.5
-    h1_2 = 0.5 * math.tanh(0.5 * a1_2) + 0.5
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    t0 = abs(a1_0)
+    h1_0 = math.exp(0.5 * a1_0 - 0.5 * t0) / (1 + math.exp(-t0))
+    t1 = abs(a1_1)
+    h1_1 = math.exp(0.5 * a1_1 - 0.5 * t1) / (1 + math.exp(-t1))
+    t2 = abs(a1_2)
+    h1_2 = math.exp(0.5 * a1_2 - 0.5 * t2) / (1 + math.exp(-t2))
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -371,9 +405,9 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
-    t0 = -max(a2_0, a2_1)
-    z2_0 = a2_0 + t0
-    z2_1 = a2_1 + t0
+    t3 = -max(a2_0, a2_1)
+    z2_0 = a2_0 + t3
+    z2_1 = a2_1 + t3
     e2_0 = math.exp(z2_0)
     e2_1 = math.exp(z2_1)
     s2 = e2_0 + e2_1
@@ -381,16 +415,16 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
-    t1 = y0 + y1
-    sample_loss = t1 * math.log(s2) - y0 * z2_0 - y1 * z2_1
+    t4 = y0 + y1
+    sample_loss = t4 * math.log(s2) - y0 * z2_0 - y1 * z2_1
     value = sample_loss
 
     # (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
     #   for any y; divided by B for the mean.
-    t2 = t1 / s2
-    d2_0 = e2_0 * t2 - y0
-    d2_1 = e2_1 * t2 - y1
+    t5 = t4 / s2
+    d2_0 = e2_0 * t5 - y0
+    d2_1 = e2_1 * t5 - y1
 
     # (eq. 13) ∂L/∂W₂ᵢⱼ = ∂L/∂a₂ᵢ·h₁ⱼ
     dW2_0_0 = d2_0 * h1_0
@@ -491,10 +525,15 @@ def _loss_and_gradients_batch(
     a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
 
     # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    h1_0 = 0.5 * np.tanh(0.5 * a1_0) + 0.5
-    h1_1 = 0.5 * np.tanh(0.5 * a1_1) + 0.5
-    h1_2 = 0.5 * np.tanh(0.5 * a1_2) + 0.5
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    t0 = np.abs(a1_0)
+    h1_0 = np.exp(0.5 * a1_0 - 0.5 * t0) / (1 + np.exp(-t0))
+    t1 = np.abs(a1_1)
+    h1_1 = np.exp(0.5 * a1_1 - 0.5 * t1) / (1 + np.exp(-t1))
+    t2 = np.abs(a1_2)
+    h1_2 = np.exp(0.5 * a1_2 - 0.5 * t2) / (1 + np.exp(-t2))
 
     # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
     a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
@@ -502,9 +541,9 @@ def _loss_and_gradients_batch(
 
     # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
     # Z = a_L - max_j a_Lj, so that exp cannot overflow.
-    t0 = -np.maximum(a2_0, a2_1)
-    z2_0 = a2_0 + t0
-    z2_1 = a2_1 + t0
+    t3 = -np.maximum(a2_0, a2_1)
+    z2_0 = a2_0 + t3
+    z2_1 = a2_1 + t3
     e2_0 = np.exp(z2_0)
     e2_1 = np.exp(z2_1)
     s2 = e2_0 + e2_1
@@ -512,16 +551,16 @@ def _loss_and_gradients_batch(
     # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
-    t1 = y0 + y1
-    sample_loss = t1 * np.log(s2) - y0 * z2_0 - y1 * z2_1
+    t4 = y0 + y1
+    sample_loss = t4 * np.log(s2) - y0 * z2_0 - y1 * z2_1
     value = np.sum(sample_loss) / B
 
     # (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
     #   for any y; divided by B for the mean.
-    t2 = t1 / s2
-    d2_0 = (e2_0 * t2 - y0) / B
-    d2_1 = (e2_1 * t2 - y1) / B
+    t5 = t4 / s2
+    d2_0 = (e2_0 * t5 - y0) / B
+    d2_1 = (e2_1 * t5 - y1) / B
 
     # (eq. 13) ∂L/∂W₂ᵢⱼ = ∂L/∂a₂ᵢ·h₁ⱼ
     dW2_0_0 = np.dot(d2_0, h1_0)

@@ -13,6 +13,7 @@ from sympy.codegen.cfunctions import expm1
 
 from symgrad.arrays import LogAddExp
 from symgrad.catalogue.forms import (
+    EXACT_SIGMOID,
     LEAKY_SLOPE,
     NO_OVERFLOW,
     H,
@@ -124,7 +125,7 @@ ACTIVATIONS: dict[str, Activation] = {
         sigmoid(X) * (1 - sigmoid(X)),
         product(H, ordered(1, -H)),
         stable=stable_sigmoid(X),
-        stable_note=f"computed as (1 + tanh(a/2))/2, {NO_OVERFLOW}",
+        stable_note=EXACT_SIGMOID,
         slope=H * (1 - H),
         slope_note="sigmoid'(a) = h (1 - h), from the activation",
         **_EVERYWHERE,

@@ -13,6 +13,7 @@ import sympy as sp
 
 from symgrad.arrays import ROW_A, ROW_Y, LogAddExp, RowMax, RowSum
 from symgrad.catalogue.forms import (
+    EXACT_SIGMOID,
     NO_OVERFLOW,
     Algebra,
     Index,
@@ -97,7 +98,7 @@ OUTPUTS_BY_NAME: dict[str, OutputFunction] = {
         lambda logit, i, j, n: sigmoid(logit(i)),
         _sigmoid_jacobian,
         code=stable_sigmoid(ROW_A),
-        code_note=f"computed as (1 + tanh(a/2))/2, {NO_OVERFLOW}",
+        code_note=EXACT_SIGMOID,
     ),
     "identity": OutputFunction(
         "identity",
@@ -300,7 +301,7 @@ _pair(
             "from a_L without forming yhat: log yhat = -softplus(-a) and log(1 - yhat) = "
             "-softplus(a), so L = sum_i [softplus(a_i) - y_i a_i], softplus(a) = logaddexp(a, 0)"
         ),
-        delta_note=f"yhat = (1 + tanh(a/2))/2, {NO_OVERFLOW}",
+        delta_note=f"yhat {EXACT_SIGMOID}",
         # (-y/yhat + (1-y)/(1-yhat)) yhat (1-yhat) = (1-y) yhat - y (1-yhat)
         delta_algebra=lambda yhat, y, i, j, n: (
             (

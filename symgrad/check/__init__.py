@@ -1,27 +1,56 @@
-"""``symgrad check``: generated code run in a sandbox and checked against central differences.
+"""``symgrad check``: generated code run in a sandbox and judged twice.
 
 Beside the pipeline, for its results. :func:`check_file` is the command; the parts:
-:mod:`~symgrad.check.source` (recognize a file without running it; one loader per target),
-:mod:`~symgrad.check.points` (points inside the activations' domains),
-:mod:`~symgrad.check.session` with :mod:`~symgrad.check.child` and :mod:`~symgrad.check.guard`
-(the sandboxed child process), :mod:`~symgrad.check.run` (the checks) and
-:mod:`~symgrad.check.report` (what is printed). The numbers come from :mod:`symgrad.gradcheck`.
+:mod:`~symgrad.check.source` (the file read and recognized by its header),
+:mod:`~symgrad.check.analysis` (the header's network, the points and symgrad's own evaluation,
+in a bounded process; :mod:`~symgrad.check.points`, :mod:`~symgrad.check.reference`),
+:mod:`~symgrad.check.bwrap` and :mod:`~symgrad.check.seccomp` (the sandbox: bubblewrap and an
+allowlist of system calls), :mod:`~symgrad.check.build` with :mod:`~symgrad.check.screen` (C
+screened and compiled in it), :mod:`~symgrad.check.session` with :mod:`~symgrad.check.child`
+and :mod:`~symgrad.check.guard` (the code run in it), :mod:`~symgrad.check.run` and
+:mod:`~symgrad.check.extra` (the checks), :mod:`~symgrad.check.judge` (both judges' verdicts),
+:mod:`~symgrad.check.report` and :mod:`~symgrad.check.table` (what is printed), and
+:mod:`~symgrad.check.limits` (every limit). Central differences come from
+:mod:`symgrad.gradcheck`.
+
+The names below are imported when first used, so that :mod:`symgrad.gradcheck` can use this
+package's tables without importing the whole check.
 """
 
 from __future__ import annotations
 
-from symgrad.check.report import CheckReport, Finding
-from symgrad.check.run import check_file
-from symgrad.check.source import LOADERS, Inspected, Loader, Prepared, PythonLoader, inspect_file
+from typing import Any
 
 __all__ = [
     "LOADERS",
     "CheckReport",
     "Finding",
     "Inspected",
+    "Limits",
     "Loader",
     "Prepared",
     "PythonLoader",
     "check_file",
     "inspect_file",
 ]
+
+_HOMES = {
+    "LOADERS": "source",
+    "Inspected": "source",
+    "Loader": "source",
+    "Prepared": "source",
+    "PythonLoader": "source",
+    "inspect_file": "source",
+    "CheckReport": "report",
+    "Finding": "report",
+    "Limits": "limits",
+    "check_file": "run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'symgrad.check' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"symgrad.check.{_HOMES[name]}"), name)

@@ -17,6 +17,7 @@ generated code is printed from.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -37,6 +38,11 @@ from symgrad.spec import NetworkSpec
 STEP_SMOOTH = 1.0
 STEP_RESTRICTED = 1e-2
 STEP_KINKED = 1e-3
+#: Where a saturated unit's pre-activations go (on the side where the activation saturates),
+#: and how small ``g'`` must be there, against its largest value where units are placed, for
+#: the activation to saturate on that side (sigmoid: 1.7e-5 at 11; tanh: 1e-9).
+SATURATED = (10.5, 12.0)
+SATURATION = 1e-3
 
 
 @dataclass(frozen=True)
@@ -56,11 +62,18 @@ class Points:
     max_step: float
     #: How the points were placed, for the report ("" when drawn freely).
     note: str
+    #: The hidden layers whose last unit was moved where the activation saturates (only when
+    #: asked for: see :func:`draw`).
+    saturated: tuple[int, ...] = ()
 
 
-def draw(spec: NetworkSpec, seed: int, batch: int, large: int = 0) -> Points:
+def draw(
+    spec: NetworkSpec, seed: int, batch: int, large: int = 0, saturate: bool = False
+) -> Points:
     """The points of a check of ``spec`` with a batch of ``batch`` rows (and a batch of
-    ``large`` rows, if not 0).
+    ``large`` rows, if not 0). With ``saturate``, the last unit of each hidden layer of two or
+    more units is moved where its activation saturates (:func:`_saturate`): a point of its own,
+    since the gradient through such a unit is too small to show a wrong statement about it.
 
     The forward pass that places each layer is the program's (the one generated code is printed
     from), run in float64; its pre-activations are moved into place as it goes.
@@ -70,7 +83,7 @@ def draw(spec: NetworkSpec, seed: int, batch: int, large: int = 0) -> Points:
     rows = batch + 2 + large  # the batch, one sample, a batch of one, the large batch
     X = rng.standard_normal((rows, sizes[0]))
     params = initial.draw(sizes, rng)  # as a user initializes them, after the inputs
-    placer = _Placer(spec, params)
+    placer = _Placer(spec, params, saturate)
     forward = prune(lower_matrix(build_derivation(spec)), ("yhat",))
     evaluate(forward, params, X, np.zeros((rows, sizes[-1])), watch=placer)
     Y = rng.random((rows, sizes[-1])) + 0.05
@@ -93,6 +106,7 @@ def draw(spec: NetworkSpec, seed: int, batch: int, large: int = 0) -> Points:
             f"{', '.join(map(str, layers))})"
             for activation, layers in placer.restricted.items()
         ),
+        tuple(placer.saturated),
     )
 
 
@@ -101,9 +115,14 @@ class _Placer:
     the intervals of its activation (the layer's biases, and if needed its weights, changed to
     match), dead units revived, and the activation checked finite where it is evaluated."""
 
-    def __init__(self, spec: NetworkSpec, params: dict[str, np.ndarray]) -> None:
+    def __init__(
+        self, spec: NetworkSpec, params: dict[str, np.ndarray], saturate: bool = False
+    ) -> None:
         self.spec = spec
         self.params = params
+        self.saturate = saturate
+        #: The hidden layers whose last unit was moved where the activation saturates.
+        self.saturated: list[int] = []
         self.max_step = STEP_SMOOTH
         #: Where each restricted activation was kept inside, and in which layers.
         self.restricted: dict[str, list[int]] = {}
@@ -132,6 +151,11 @@ class _Placer:
         products = np.asarray(value) - b
         A = _place(products, W, b, pieces)
         A = _revive(activation, products, W, b, A, pieces)
+        if self.saturate:
+            moved = _saturate(activation, found, products, W, b, A, pieces)
+            if moved is not A:
+                self.saturated.append(k)
+            A = moved
         self.pre[k] = A
         return A
 
@@ -209,6 +233,39 @@ def _revive(
     return _place(products, W, b, live, dead)
 
 
+def _saturate(
+    activation: Activation,
+    found: domain.Domains,
+    products: np.ndarray,
+    W: np.ndarray,
+    b: np.ndarray,
+    A: np.ndarray,
+    pieces: list[tuple[float, float]],
+) -> np.ndarray:
+    """``A`` with the last unit of a layer of two or more moved to ``|a| > 10``, where the
+    activation saturates (``g'`` nearly 0, as for sigmoid and tanh), if it does on a side where
+    it is smooth: code whose stable forms switch there is checked on both sides."""
+    if A.shape[1] < 2:
+        return A
+    slope = _numeric(activation.derivative)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inside = np.concatenate([np.linspace(low, high, 9) for low, high in pieces])
+        largest = float(np.max(np.abs(np.broadcast_to(slope(inside), inside.shape))))
+        for low, high in (SATURATED, (-SATURATED[1], -SATURATED[0])):
+            if not sp.Interval(low, high).is_subset(found.smooth):
+                continue
+            grid = np.linspace(low, high, 9)
+            values = np.abs(np.broadcast_to(np.asarray(slope(grid), dtype=float), grid.shape))
+            if (
+                np.all(np.isfinite(values))
+                and values.min() > 0
+                and values.max() < (SATURATION * largest)
+            ):
+                return _place(products, W, b, [(low, high)], np.array([A.shape[1] - 1]))
+    return A
+
+
 def _shift(column: np.ndarray, drawn: float, pieces: list[tuple[float, float]]) -> float | None:
     """The bias nearest to ``drawn`` that puts every value of ``column + bias`` inside."""
     candidates = [drawn]
@@ -236,7 +293,8 @@ def _check_finite(activation: Activation, A: np.ndarray, H: np.ndarray, layer: i
             )
 
 
+@functools.lru_cache(maxsize=64)
 def _numeric(expr: sp.Expr):  # type: ignore[no-untyped-def]
     """``expr`` in :data:`~symgrad.expressions.X` as a NumPy function (printed by SymPy from the
-    parsed expression; no user text is run)."""
+    parsed expression; no user text is run), made once per expression."""
     return sp.lambdify(SYMBOL, expr, modules="numpy")

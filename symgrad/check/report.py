@@ -1,23 +1,30 @@
 """The result of ``symgrad check`` and the report it prints.
 
-Beside the pipeline, for its results: what was checked (the network, the paths, the points),
-the table of gradients per parameter (:func:`symgrad.gradcheck.format_table`), one line per
-other check, and the verdict. Deterministic: no times, no absolute paths beyond the one given.
+Beside the pipeline, for its results: what was checked (the network, the paths, the points, the
+sandbox), the gradients against symgrad's own evaluation of the network and against central
+differences (:mod:`symgrad.check.table`), the entries neither judge resolved, one line per other
+check, and the verdict: PASS, FAIL or UNVERIFIED. Deterministic: no times, no absolute paths
+beyond the one given, and no text of the checked code's choosing beyond a short clean excerpt.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from symgrad.check.source import Inspected
-from symgrad.gradcheck import ParameterCheck, format_table
+if TYPE_CHECKING:
+    from symgrad.check.analysis import Network
+    from symgrad.check.judge import Entries
+    from symgrad.check.source import Inspected
+    from symgrad.check.table import ParameterCheck
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One check besides the gradient table, and whether it passed."""
+    """One check besides the gradient tables: passed (True), failed (False) or unverified
+    (None: nothing could tell)."""
 
-    passed: bool
+    passed: bool | None
     text: str
 
 
@@ -26,57 +33,77 @@ class CheckReport:
     """Everything ``symgrad check`` found in one file."""
 
     inspected: Inspected
+    network: Network
     seed: int
-    #: The code paths checked: ``a batch of 4``, ``one sample (1-D)``, ...
+    #: The code paths checked: ``a batch of 8``, ``one sample (1-D)``, ...
     paths: tuple[str, ...]
     tolerance: float
+    #: The dtype the code computes in (C: its ``real_t``).
     dtype: str
     #: How the points were placed inside restricted domains ("" when drawn freely).
     points_note: str
-    #: Why the system-call filter is missing (None when it is in place).
-    seccomp: str | None
-    #: Resource limits the system would not set.
-    unlimited: tuple[str, ...]
+    #: What the sandbox was made of.
+    sandbox: str
+    #: Central differences, per parameter array.
     gradients: tuple[ParameterCheck, ...]
+    #: Both judges, per parameter array.
+    entries: tuple[Entries, ...]
     findings: tuple[Finding, ...]
+    #: Why symgrad's evaluation of the network is missing (None when it judged).
+    reference_missing: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        """``FAIL`` when anything disagrees; else ``UNVERIFIED`` when an entry of a gradient
+        (or another check) was resolved by nothing; else ``PASS``."""
+        if any(e.failures() for e in self.entries) or any(f.passed is False for f in self.findings):
+            return "FAIL"
+        if any(e.unverified() for e in self.entries) or any(
+            f.passed is None for f in self.findings
+        ):
+            return "UNVERIFIED"
+        return "PASS"
 
     @property
     def passed(self) -> bool:
-        return all(r.passed for r in self.gradients) and all(f.passed for f in self.findings)
+        return self.verdict == "PASS"
 
     def __str__(self) -> str:
         return self.report()
 
-    def table(self) -> str:
-        return self.report()
-
     def report(self) -> str:
-        spec = self.inspected.spec
-        activations = ", ".join(dict.fromkeys(a.display for a in spec.activations)) or "none"
+        from symgrad.check.table import format_table, reference_table, unverified_lines
+
+        network = self.network
+        activations = ", ".join(dict.fromkeys(network.activations)) or "none"
         style = f", {self.inspected.style} style" if self.inspected.style else ""
-        sandbox = (
-            "audit hook, "
-            + ("seccomp filter, " if self.seccomp is None else "")
-            + "time and memory limits"
-        )
-        if self.seccomp is not None:
-            sandbox += f"; no seccomp filter: {self.seccomp}"
-        if self.unlimited:
-            sandbox += f"; this system set no limit on {', '.join(self.unlimited)}"
         lines = [
-            f"{self.inspected.path}: network {'-'.join(map(str, spec.sizes))} (hidden "
-            f"activation {activations}, {spec.output} output, {spec.loss} loss), "
-            f"{self.inspected.target} target{style}",
+            f"{self.inspected.path}: network {'-'.join(map(str, network.sizes))} (hidden "
+            f"activation {activations}, {network.output} output, {network.loss} loss), "
+            f"{self.inspected.target} target{style}, computing in {self.dtype}",
             f"paths: {', '.join(self.paths)}; points drawn from seed {self.seed}"
             + (f", {self.points_note}" if self.points_note else ""),
-            f"run in a sandboxed process ({sandbox})",
+            f"run in a sandbox ({self.sandbox})",
             "",
+        ]
+        if self.reference_missing is None:
+            lines += [
+                "gradients of loss_and_gradients and gradients against symgrad's own "
+                f"evaluation of the network (60 digits), every entry, on every path "
+                f"({self.dtype}):",
+                reference_table(self.entries, self.tolerance, self.dtype),
+                "",
+            ]
+        lines += [
             f"gradients of loss_and_gradients and gradients against central differences of "
             f"loss ({self.dtype}), on every path:",
             format_table(self.gradients, self.tolerance),
             "",
-            *(f"{'ok  ' if f.passed else 'FAIL'}  {f.text}" for f in self.findings),
-            "",
-            "PASS" if self.passed else "FAIL",
         ]
+        unverified = unverified_lines(self.entries)
+        if unverified:
+            lines += [*unverified, ""]
+        marks = {True: "ok  ", False: "FAIL", None: "??  "}
+        lines += [f"{marks[f.passed]}  {f.text}" for f in self.findings]
+        lines += ["", self.verdict]
         return "\n".join(lines) + "\n"

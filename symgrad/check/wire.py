@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 #: The dtypes an array in a message may have.
-DTYPES = frozenset({"<f8", "<f4", "<i8", "|b1"})
+DTYPES = frozenset({"<f8", "<f4", "<i8", "|b1", "|u1"})
 #: Largest JSON part of a message (the setup message carries the checked source).
 MAX_HEADER = 64 << 20
 
@@ -54,17 +54,18 @@ def write(fd: int, header: dict[str, Any], arrays: dict[str, np.ndarray] | None 
 class Reader:
     """Reads messages from a file descriptor, each within a deadline and a size limit."""
 
-    def __init__(self, fd: int, limit: int) -> None:
+    def __init__(self, fd: int, limit: int, header_limit: int = MAX_HEADER) -> None:
         self.fd = fd
         self.limit = limit
+        self.header_limit = header_limit
 
     def read(self, deadline: float | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         size = int.from_bytes(self._exact(4, deadline), "big")
-        if size > MAX_HEADER:
+        if size > self.header_limit:
             raise WireError(f"a message of {size} bytes")
         try:
             header = json.loads(self._exact(size, deadline).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise WireError(f"a damaged message ({type(exc).__name__})") from None
         if not isinstance(header, dict):
             raise WireError("a message that is not an object")
@@ -82,7 +83,9 @@ class Reader:
             ):
                 raise WireError("a message with a damaged list of arrays")
             name, dtype, shape = entry
-            count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            count = 1
+            for n in shape:
+                count *= n
             nbytes = count * np.dtype(dtype).itemsize
             total += nbytes
             if total > self.limit:

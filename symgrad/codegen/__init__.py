@@ -37,11 +37,19 @@ def default_style(name: str) -> str:
     return target(name).styles[0]
 
 
+def check_blas(chosen: Target, spec: NetworkSpec, style: str, dtype: str | None, blas: str) -> None:
+    """Refuse ``--blas`` for a target without it, else what the target refuses with it."""
+    if not isinstance(chosen, CTarget):
+        raise SpecError(f"--blas is an option of --target c, not of --target {chosen.name}")
+    chosen.check(spec, style, dtype, blas)
+
+
 def default_command(
     spec: NetworkSpec,
     target_name: str = "numpy",
     style: str | None = None,
     dtype: str | None = None,
+    blas: str | None = None,
 ) -> str:
     """``symgrad codegen <sizes and options>``: the one command that remakes a generated file.
 
@@ -51,9 +59,9 @@ def default_command(
     from symgrad.codegen.common import command_for
 
     chosen = target(target_name)
-    extra: list[str] = []
+    extra: dict[str, str | None] = {"blas": blas}
     if dtype is not None and chosen.dtypes and dtype != chosen.dtypes[0]:
-        extra = ["--dtype", dtype]
+        extra["dtype"] = dtype
     return command_for(
         spec,
         target_name,
@@ -70,18 +78,23 @@ def generate(
     style: str | None = None,
     dtype: str | None = None,
     name: str = "mlp",
+    blas: str | None = None,
 ) -> tuple[GeneratedFile, ...]:
     """The files of ``derivation`` for a target, in a style and dtype (the target's defaults
     when None). ``name`` is the stem of the output file, which a target may use for its public
-    names (C's ``NAME_loss``).
+    names (C's ``NAME_loss``); ``blas`` names the BLAS library of C's products (``--blas``).
     """
     chosen = target(target_name)
     style = style if style is not None else chosen.styles[0]
     if dtype is None and chosen.dtypes:
         dtype = chosen.dtypes[0]
-    chosen.check(derivation.spec, style, dtype)
-    command = default_command(derivation.spec, target_name, style, dtype)
-    return chosen.generate(derivation, style, dtype, command, name)
+    command = default_command(derivation.spec, target_name, style, dtype, blas)
+    if blas is None:
+        chosen.check(derivation.spec, style, dtype)
+        return chosen.generate(derivation, style, dtype, command, name)
+    check_blas(chosen, derivation.spec, style, dtype, blas)
+    assert isinstance(chosen, CTarget)
+    return chosen.generate(derivation, style, dtype, command, name, blas=blas)
 
 
 def generate_module(derivation: Derivation, style: str = "vectorized") -> str:
@@ -94,6 +107,7 @@ __all__ = [
     "STYLES",
     "TARGETS",
     "UNROLLED_MAX_PARAMETERS",
+    "check_blas",
     "GeneratedFile",
     "Target",
     "default_command",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from symgrad import header, printing
@@ -66,17 +66,18 @@ def command_for(
     *,
     default_target: str,
     default_style: str,
-    extra: Sequence[str] = (),
+    extra: Mapping[str, str | None] | None = None,
 ) -> str:
     """``symgrad codegen <sizes> [options]``: the one command that remakes a generated file
     (:func:`symgrad.header.command`), options at their default value left out.
 
-    ``extra`` is ``("--dtype", value)`` for a dtype that is not the target's default.
+    ``extra`` holds the other code options by name (``dtype`` when it is not the target's
+    default, ``blas``), None where not given.
     """
     code = {
         "target": target if target != default_target else None,
         "style": style if style != default_style else None,
-        "dtype": extra[1] if extra else None,
+        **(extra or {}),
     }
     return header.command(spec, code)
 

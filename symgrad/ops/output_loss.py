@@ -262,31 +262,81 @@ class OutputAndLoss(Op):
             for i in range(width)
         ]
         row_symbols = frozenset({arrays.ROW_A, arrays.ROW_Y})
+        once: dict[sp.Expr, sp.Symbol] = {}
         for code in pair.code_steps:
             own = sp.Symbol(code.name, real=True)
             code_step = low.step(Kind.named(code.implements), L)
-            values = arrays.expand_row(code.value, units)
             if row_varying(code.value, row_symbols):
                 row_symbols |= {own}
-                for i, value in enumerate(values):
+                value = reductions_once(low, L, code.value, units, once, code_step, code.note)
+                for i, entry in enumerate(arrays.expand_row(value, units)):
                     target = low.code_entry(code.name, i)
-                    units[i][own] = low.emit(target, value, code_step, code.note, entry=(i,))
+                    units[i][own] = low.emit(target, entry, code_step, code.note, entry=(i,))
             else:
-                symbol = low.emit(low.code_total(code.name), values[0], code_step, code.note)
+                value = arrays.expand_unit(code.value, units, 0)
+                symbol = low.emit(low.code_total(code.name), value, code_step, code.note)
                 for unit in units:
                     unit[own] = symbol
-        yhat = arrays.expand_row(pair.code_prediction, units)
         prediction = low.step(Kind.PREDICTION, L)
+        code_prediction = reductions_once(
+            low, L, pair.code_prediction, units, once, prediction, ""
+        )
+        yhat = arrays.expand_row(code_prediction, units)
         for i, value in enumerate(yhat):
             if value != low.symbol(nt.quantity("yhat"), entry=(i,)):
                 note = "" if pair.code_steps else pair.output.code_note
                 low.emit(nt.quantity("yhat"), value, prediction, note, entry=(i,))
-        sample = arrays.expand_row(pair.code_loss, units)[0]
+        sample = arrays.expand_unit(pair.code_loss, units, 0)
         loss_step = low.step(Kind.LOSS, L)
         per_sample = low.emit("sample_loss", sample, loss_step, pair.loss_note)
         low.emit(nt.quantity("loss"), BatchSum(per_sample) / low.batch, loss_step)
-        deltas = arrays.expand_row(pair.code_delta, units)
-        note = "; ".join(filter(None, [pair.delta_note, "divided by B for the mean"]))
         delta_step = low.step(Kind.OUTPUT_DELTA, L)
+        code_delta = reductions_once(low, L, pair.code_delta, units, once, delta_step, "")
+        deltas = arrays.expand_row(code_delta, units)
+        note = "; ".join(filter(None, [pair.delta_note, "divided by B for the mean"]))
         for i, value in enumerate(deltas):
             low.emit(self.logits.grad(), value / low.batch, delta_step, note, entry=(i,))
+
+
+#: Rows of at most this many output units keep a reduction over the row (the softmax's maximum
+#: and sum, squared error's sum of R yhat) inside each unit's scalar expression, as the notes
+#: write it (common-subexpression elimination finds it again); on wider rows it is computed once,
+#: in a statement of its own, so that the scalar program grows linearly with n_L, not with n_L^2.
+INLINE_REDUCTION_UNITS = 3
+
+
+def reductions_once(
+    low: Any,
+    layer: int,
+    expr: sp.Expr,
+    units: list[dict[sp.Symbol, sp.Expr]],
+    once: dict[sp.Expr, sp.Symbol],
+    at: Step,
+    note: str,
+) -> sp.Expr:
+    """``expr``, a form with one value per unit, with each reduction over the row (a row sum,
+    a row maximum) replaced by a variable computed once per row, on rows wider than
+    :data:`INLINE_REDUCTION_UNITS`. Written out inside every unit's expression, a reduction
+    over ``n_L`` units would be repeated ``n_L`` times: ``n_L^2`` terms (the softmax's Jacobian
+    product) for common-subexpression elimination to find again.
+    """
+    if len(units) <= INLINE_REDUCTION_UNITS:
+        return expr
+    while True:
+        nodes = [
+            node
+            for node in expr.atoms(RowSum, RowMax)
+            if not node.args[0].has(RowSum, RowMax)
+        ]
+        if not nodes:
+            return expr
+        for node in sorted(nodes, key=sp.default_sort_key):
+            if node not in once:
+                kind = "rowsum" if isinstance(node, RowSum) else "rowmax"
+                first = nt.code_temporary(kind, layer)
+                count = sum(1 for name in low.variables if name.startswith(first))
+                name = nt.code_temporary(kind, layer, count) if count else first
+                value = arrays.expand_unit(node, units, 0)
+                said = "; ".join(filter(None, [note, "a reduction over the row, computed once"]))
+                once[node] = low.emit(name, value, at, said)
+            expr = expr.xreplace({node: once[node]})

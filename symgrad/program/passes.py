@@ -124,7 +124,10 @@ def eliminate_common_subexpressions(program: Program, prefix: str = "t") -> Prog
         prefix, cls=sp.Symbol, real=True, exclude=[sp.Symbol(n, real=True) for n in taken]
     )
     batch = sp.Symbol(BATCH, real=True)
+    exprs = [e.replace(_is_wide_lattice, _opaque) for e in exprs]
     replacements, reduced = sp.cse(exprs, symbols=temporaries, order="canonical", ignore=(batch,))
+    replacements = [(symbol, value.replace(_is_opaque, _lattice)) for symbol, value in replacements]
+    reduced = [value.replace(_is_opaque, _lattice) for value in reduced]
     replacements, reduced = _numbers_in_place(replacements, reduced)
     if not replacements:
         return program
@@ -169,6 +172,41 @@ def _numbers_in_place(
     if not numbers:
         return replacements, reduced
     return kept, [expr.xreplace(numbers) for expr in reduced]
+
+
+class _Opaque(sp.Function):
+    """A maximum or minimum of many arguments while ``cse`` rebuilds every expression: SymPy's
+    ``Max`` searches its arguments for ones it could drop on every rebuild, comparing every pair
+    (the maximum over a wide softmax row then costs seconds)."""
+
+    @classmethod
+    def eval(cls, *args: sp.Expr) -> None:
+        return None
+
+
+class _OpaqueMax(_Opaque):
+    pass
+
+
+class _OpaqueMin(_Opaque):
+    pass
+
+
+def _is_wide_lattice(expr: sp.Basic) -> bool:
+    return isinstance(expr, (sp.Max, sp.Min)) and len(expr.args) > 2
+
+
+def _opaque(expr: sp.Expr) -> sp.Expr:
+    return (_OpaqueMax if isinstance(expr, sp.Max) else _OpaqueMin)(*expr.args)
+
+
+def _is_opaque(expr: sp.Basic) -> bool:
+    return isinstance(expr, _Opaque)
+
+
+def _lattice(expr: sp.Expr) -> sp.Expr:
+    # The arguments were those of a Max (or Min) already evaluated: nothing is left to simplify.
+    return (sp.Max if isinstance(expr, _OpaqueMax) else sp.Min)(*expr.args, evaluate=False)
 
 
 def merge_totals(program: Program) -> Program:

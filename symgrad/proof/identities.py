@@ -74,6 +74,11 @@ def check_code_forms(net: Network) -> None:
         for what, difference in (("g", stable), ("g'", slope)):
             if not _zero_at_points(difference):
                 raise ProofError(f"the code's {what} of activation {act.name} is not its {what}")
+    output = net.spec.pair.output
+    if output.diagonal:  # a unit's prediction from its own logit: proved as an activation's g
+        code = _meaning(output.code.xreplace({arrays.ROW_A: X}))
+        if not _zero_at_points(code - output.values([X])[0]):
+            raise ProofError(f"the code's {output.name} output is not its definition")
     _check_pair_code(net)
 
 
@@ -141,8 +146,12 @@ def _zero_numerically(expr: sp.Expr, points: list[dict[sp.Symbol, sp.Expr]]) -> 
 
 
 def _zero_at_points(expr: sp.Expr) -> bool:
-    """Exactly zero: symbolically, or, for piecewise functions, at rational points off the kinks."""
+    """Exactly zero: symbolically, for piecewise functions case by case on the sign of ``x``
+    (:func:`zero_by_sign`), and where those cases leave a choice, at rational points off the
+    kinks."""
     if expr.has(sp.Heaviside, sp.Piecewise, sp.Max, sp.Abs, sp.sign):
+        if zero_by_sign(expr):
+            return True
         for point in _RATIONAL_POINTS:
             value = expr.xreplace({X: point})
             value = value.rewrite(sp.exp) if value.has(sp.tanh) else value
@@ -156,3 +165,21 @@ def _zero_at_points(expr: sp.Expr) -> bool:
     if sp.cancel(sp.together(rational)) == 0:
         return True
     return sp.simplify(expr.rewrite(sp.exp)) == 0
+
+
+def zero_by_sign(expr: sp.Expr) -> bool:
+    """``expr`` in ``x`` is zero for every real ``x``, proved in three cases: ``x = p``, ``x = -p``
+    (``p > 0``) and ``x = 0``. In each case SymPy knows the sign of ``x``, so ``|x|``, ``max``,
+    steps and choices on the sign of ``x`` resolve (``exp(-|x|)`` is ``exp(-p)`` in the first case,
+    ``exp(p)`` in the second), and what is left is decided as an identity in ``exp(p)``. False
+    when a case keeps a choice or SymPy cannot decide it."""
+    p = sp.Symbol("p", positive=True)
+    t = sp.Symbol("T", positive=True)
+    for case in (p, -p, sp.Integer(0)):
+        value = expr.xreplace({X: case})
+        if value.has(sp.Heaviside, sp.Piecewise, sp.Max, sp.Min, sp.Abs, sp.sign):
+            return False
+        rational = value.rewrite(sp.exp).xreplace({p: sp.log(t)})
+        if sp.cancel(sp.together(rational)) != 0 and sp.simplify(value.rewrite(sp.exp)) != 0:
+            return False
+    return True

@@ -6,8 +6,11 @@
 //   IN:  batch (int32), then params, X and Y (doubles, row-major);
 //   OUT: yhat from NAME_forward, the loss from NAME_loss, then the loss and the gradient from
 //        NAME_loss_and_gradients (doubles).
-// Every buffer is allocated at exactly its size, so that the address sanitizer reports any access
-// outside it. Exit status: 0, 2 for bad usage or input, 3 when a function returns an error.
+// Every buffer is allocated at exactly its size (the scratch of NAME_forward at
+// NAME_FORWARD_WORK_SIZE, the others' at NAME_WORK_SIZE, each also as NAME_work_size and
+// NAME_forward_work_size say), so that the address sanitizer reports any access outside it.
+// Exit status: 0, 2 for bad usage or input, 3 when a function returns an error, 4 when the
+// library's sizes are not the header's.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,12 +64,17 @@ int main(int argc, char **argv)
     double *params = take(net->n_params), *X = take(rows * net->n_in);
     double *Y = take(rows * net->n_out), *yhat = take(rows * net->n_out);
     double *grad = take(net->n_params), *work = take(net->work((int)batch));
+    double *forward_work = take(net->forward_work((int)batch));
+    if (net->work((int)batch) != net->library_work((int)batch) ||
+        net->forward_work((int)batch) != net->library_forward_work((int)batch)) {
+        return 4;
+    }
     double *loss = take(1), *loss_too = take(1);
     read_all(in, params, net->n_params);
     read_all(in, X, rows * net->n_in);
     read_all(in, Y, rows * net->n_out);
     fclose(in);
-    int status = net->forward(params, X, (int)batch, yhat, work);
+    int status = net->forward(params, X, (int)batch, yhat, forward_work);
     status |= net->loss(params, X, Y, (int)batch, loss, work);
     status |= net->loss_and_gradients(params, X, Y, (int)batch, loss_too, grad, work);
     if (status != 0) {
@@ -87,6 +95,7 @@ int main(int argc, char **argv)
     free(yhat);
     free(grad);
     free(work);
+    free(forward_work);
     free(loss);
     free(loss_too);
     return 0;

@@ -1,29 +1,28 @@
-"""Compile a file of ``symgrad codegen --target c`` and call it from Python like a NumPy module.
+"""Load a file of ``symgrad codegen --target c`` and call it from Python like a NumPy module.
 
 Part of the C target. Three steps, kept apart because ``symgrad check`` compiles before it enters
 a sandbox in which no process may start:
 
-- :func:`compile_c` runs the system C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``) on
-  ``NAME.c`` (with ``NAME.h`` beside it) and returns the shared library;
+- :func:`compile_c` (:mod:`symgrad.codegen.c.build`) runs the system C compiler (``$CC``, else
+  ``cc``, ``gcc`` or ``clang``) on ``NAME.c`` (with ``NAME.h`` beside it), with the flags of
+  :func:`~symgrad.codegen.c.build.compile_flags`, and returns the shared library;
 - :func:`load_library` opens the library and returns a :class:`CNetwork`, an object with the
   contract of a generated NumPy module: ``LAYER_SIZES``, ``forward(params, X)``,
   ``loss(params, X, Y)``, ``gradients(params, X, Y)``, ``loss_and_gradients(params, X, Y)`` and
   ``init_params(seed=0)``, taking the same arguments and raising the same ``ValueError``s;
 - :func:`load_c` does both in a temporary directory.
 
-Calls go through cffi's ABI mode (no compiler needed for it), with the address of every buffer
-computed once: the arguments are copied into buffers that the object keeps per thread (the
-parameters into one flat array in the layout of the C code), so a call costs the copies and one
-foreign call, a few microseconds.
+Calls go through cffi's ABI mode (no compiler needed for it). The dict functions copy the
+arguments into buffers that the object keeps per thread (the parameters into one flat array in the
+layout of the C code), a few microseconds a call. The lean functions (:mod:`symgrad.codegen.c.flat`:
+``loss_and_gradients_flat(theta, X, Y, out=g)``, ``params(theta)``) pass the caller's flat arrays
+to the C code as they are: no copy in or out.
 """
 
 from __future__ import annotations
 
 import operator
-import os
 import re
-import shutil
-import subprocess
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -33,125 +32,29 @@ from typing import Any
 import cffi
 import numpy as np
 
-from symgrad import initial
 from symgrad import notation as nt
 from symgrad.catalogue import pair as catalogue_pair
+from symgrad.codegen.c.build import (
+    COMPILE_FLAGS,
+    CCompilerError,
+    FileFacts,
+    build_library,
+    compile_c,
+    compile_flags,
+    find_compiler,
+)
+from symgrad.codegen.c.flat import FlatCalls
 from symgrad.errors import SymgradError
 
-#: Flags of every compilation: C99, optimized, position-independent code for a shared library.
-COMPILE_FLAGS: tuple[str, ...] = ("-std=c99", "-O3", "-fPIC")
-#: Added to COMPILE_FLAGS, tried in turn until the compiler accepts one, by the form of the file
-#: (``NAME_FORM`` in its header). First: vector instructions of this machine and fast math. With
-#: it gcc runs the unrolled form's loop over the samples several at a time, through glibc's
-#: vector tanh, exp and log (2-8-8-2 at batch 1024: 3x), and fuses multiply-adds. Reordered sums
-#: (associative math) make the looped form's tiled products five times slower, so they are
-#: turned off there. Fast math also lets the compiler assume finite numbers: the generated code
-#: computes only finite numbers from finite inputs (its stable forms), and the tests check it
-#: under these flags.
-OPTIMIZATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "unrolled": (("-march=native", "-ffast-math"), ("-march=native",), ()),
-    "looped": (
-        ("-march=native", "-ffast-math", "-fno-associative-math"),
-        ("-march=native",),
-        (),
-    ),
-}
-COMPILE_TIMEOUT_S = 600
 #: From this many parameters on, the C code writes the gradient straight into the arrays
 #: returned (one address to take per call) instead of into the thread's buffer, copied after.
 DIRECT_GRADIENT_SIZE = 4096
+#: The largest batch ``NAME_work_size`` is asked about: the scratch of a block of rows, the most
+#: any batch needs.
+_ANY_BATCH = 2**31 - 1
 
 Array = np.ndarray
 Params = dict[str, Array]
-
-
-class CCompilerError(SymgradError):
-    """No C compiler, or one that rejects the file."""
-
-
-def find_compiler() -> str:
-    """The C compiler to use: ``$CC``, else the first of ``cc``, ``gcc``, ``clang`` on PATH."""
-    chosen = os.environ.get("CC")
-    if chosen:
-        return chosen
-    for name in ("cc", "gcc", "clang"):
-        found = shutil.which(name)
-        if found:
-            return found
-    raise CCompilerError(
-        "no C compiler found (looked for $CC, cc, gcc and clang); install one, for example "
-        "with `apt-get install gcc`, to load C code from Python"
-    )
-
-
-def compile_c(source: Path, workdir: Path) -> Path:
-    """Compile ``source`` (``NAME.c``, with ``NAME.h`` beside it) into a shared library in
-    ``workdir`` and return its path (``libNAME.so``). Raises :class:`CCompilerError`."""
-    source = Path(source)
-    header = source.with_suffix(".h")
-    if not source.is_file() or not header.is_file():
-        raise CCompilerError(f"{source} needs {header.name} beside it; write both with -o")
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    library = workdir / f"lib{source.stem}.so"
-    text = header.read_text(encoding="utf-8", errors="replace")
-    found = re.search(r'^#define \w+_FORM "(unrolled|looped)"$', text, flags=re.MULTILINE)
-    build_library([source], library, form=found.group(1) if found else "looped")
-    return library
-
-
-def build_library(
-    sources: Sequence[Path], library: Path, flags: Sequence[str] | None = None, form: str = "looped"
-) -> str:
-    """Compile ``sources`` and link them into the shared library ``library``; return what the
-    compiler printed (its warnings).
-
-    ``flags`` replaces the default: :data:`COMPILE_FLAGS` with the first of
-    ``OPTIMIZATIONS[form]`` the compiler accepts. Compiling and linking are two steps: the link
-    does without the optimization flags, so that ``-ffast-math`` cannot bring in the startup code
-    that makes the whole process flush tiny numbers to zero.
-    """
-    compiler = find_compiler()
-    library = Path(library)
-    if flags is not None:
-        attempts = [list(flags)]
-    else:
-        attempts = [[*COMPILE_FLAGS, *o] for o in OPTIMIZATIONS[form]]
-    names = ", ".join(Path(s).name for s in sources)
-    problem = ""
-    with tempfile.TemporaryDirectory(prefix="symgrad-cc-") as scratch:
-        objects = [Path(scratch) / f"{n}_{Path(s).stem}.o" for n, s in enumerate(sources)]
-        # A new file renamed to the final name (not an overwrite), so that a library loaded
-        # before from that path is never the one a later load finds.
-        partial = Path(scratch) / library.name
-        for attempt in attempts:
-            compiled = [
-                _run([compiler, *attempt, "-c", "-o", str(o), str(s)])
-                for o, s in zip(objects, sources, strict=True)
-            ]
-            failed = next((run for run in compiled if run.returncode != 0), None)
-            if failed is None:
-                linked = _run([compiler, "-shared", "-o", str(partial), *map(str, objects), "-lm"])
-                if linked.returncode == 0:
-                    shutil.move(str(partial), library)
-                    return "".join(run.stderr for run in compiled)
-                failed = linked
-            problem = next((ln for ln in failed.stderr.splitlines() if "error" in ln), "")
-            problem = problem or (failed.stderr.strip().splitlines() or ["no message"])[-1]
-    raise CCompilerError(f"{Path(compiler).name} could not compile {names}: {problem}")
-
-
-def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
-    except FileNotFoundError:
-        raise CCompilerError(
-            f"the C compiler {command[0]!r} was not found; install one or set CC"
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise CCompilerError(
-            f"{command[0]} took more than {COMPILE_TIMEOUT_S} s to compile {command[-1]}"
-        ) from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -175,7 +78,6 @@ class _Header:
         sizes = find(rf"^#define {macro}_LAYER_SIZES \{{([0-9, ]+)\}}$")
         self.layer_sizes = tuple(int(n) for n in sizes.split(","))
         self.n_params = int(find(rf"^#define {macro}_N_PARAMS (\d+)$"))
-        self.work_size = int(find(rf"^#define {macro}_WORK_SIZE\(batch\) \(\(size_t\)(\d+)\)$"))
         output = find(rf'^#define {macro}_OUTPUT "([a-z-]+)"$')
         loss = find(rf'^#define {macro}_LOSS "([a-z-]+)"$')
         self.accepts_labels = catalogue_pair(output, loss).accepts_labels
@@ -193,7 +95,7 @@ class _Buffers(threading.local):
         self.param_views = [self.params[a:b].reshape(s) for _, a, b, s in network._slices]
         self.grad_views = [self.grad[a:b].reshape(s) for _, a, b, s in network._slices]
         self.loss = np.zeros(1, dtype=real)
-        self.work = np.zeros(max(network._work_size, 1), dtype=real)
+        self.work = np.zeros(max(network.work_size, 1), dtype=real)
         self.n_in, self.n_out = network._n_in, network._n_out
         self.room(1)
         self.p_params, self.p_grad = self.address(self.params), self.address(self.grad)
@@ -213,11 +115,25 @@ class _Buffers(threading.local):
 
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
+_HALF = ("float16", "bfloat16")
+
+
+def _narrow(arrays: Sequence[Array]) -> bool:
+    """Results in float32, the rule of the Python modules: no float64, and every array float32
+    or half precision, or some half precision (integers and booleans then join it)."""
+    dtypes = [array.dtype for array in arrays]
+    if any(d.kind == "f" and d.name not in ("float32", *_HALF) for d in dtypes):
+        return False
+    names = {d.name for d in dtypes}
+    return names <= {"float32", *_HALF} or bool(names & set(_HALF))
+
+
 _shape_and_dtype = operator.attrgetter("shape", "dtype")
 
 
-class CNetwork:
-    """A compiled network with the Python contract of a generated NumPy module.
+class CNetwork(FlatCalls):
+    """A compiled network with the Python contract of a generated NumPy module, and the lean
+    calls on flat parameters of :class:`~symgrad.codegen.c.flat.FlatCalls`.
 
     ``dtype`` is the C code's real type: the computation runs in it. Results are float32 when
     every parameter and ``X`` are float32, else float64, as for the NumPy module.
@@ -236,7 +152,7 @@ class CNetwork:
         self._float64_parameters = [(shape, _F64) for shape in self._shapes]
         self._take = operator.itemgetter(*self._keys)
         self._n_params = header.n_params
-        self._work_size = header.work_size
+        self.N_PARAMS = header.n_params
         self._labels = header.accepts_labels
         self._n_in, self._n_out = sizes[0], sizes[-1]
         self._slices: list[tuple[str, int, int, tuple[int, ...]]] = []
@@ -246,6 +162,8 @@ class CNetwork:
             self._slices.append((key, start, start + size, shape))
             start += size
         self._bind(header.real)
+        #: Values of scratch a call needs, whatever its batch (as the library was compiled).
+        self.work_size: int = int(self._c_work_size(_ANY_BATCH))
         self._buffers = _Buffers(self)
 
     def _bind(self, real: str) -> None:
@@ -259,11 +177,15 @@ class CNetwork:
             f" {real} *);"
             f"int {p}_loss_and_gradients(const {real} *, const {real} *, const {real} *, int,"
             f" {real} *, {real} *, {real} *);"
+            f"size_t {p}_work_size(int);"
+            f"int {p}_init_params(unsigned long long, {real} *);"
         )
         library = ffi.dlopen(str(self.library_path))
         self._c_forward = getattr(library, f"{p}_forward")
         self._c_loss = getattr(library, f"{p}_loss")
         self._c_loss_and_gradients = getattr(library, f"{p}_loss_and_gradients")
+        self._c_work_size = getattr(library, f"{p}_work_size")
+        self._c_init_params = getattr(library, f"{p}_init_params")
         self._ffi, self._library = ffi, library
         pointer = f"{real} *"
         self._pointer = f"{real}[]"
@@ -312,7 +234,7 @@ class CNetwork:
             for array in (*arrays, X):
                 if array.dtype.kind == "c":
                     raise ValueError("complex numbers are not supported; give real arrays")
-            if X.dtype == _F32 and all(a.dtype == _F32 for a in arrays):
+            if _narrow([*arrays, X]):
                 result = np.float32
         for view, array in zip(buffers.param_views, arrays, strict=True):
             view[...] = array
@@ -433,9 +355,15 @@ class CNetwork:
         return self.loss_and_gradients(params, X, Y)[1]
 
     def init_params(self, seed: int = 0) -> Params:
-        """Random float64 parameters: ``W_k`` entries N(0, 1/n_{k-1}), ``b_k`` entries N(0, 0.01),
-        the same numbers as a generated NumPy module's ``init_params(seed)``."""
-        return initial.init_params(self.LAYER_SIZES, seed)
+        """Random float64 parameters from the C code's ``NAME_init_params(seed, params)``: a C
+        program that calls it starts from the same numbers. Entries uniform in ``[-s, s)`` with
+        the variances of the NumPy module's (``1/n_{k-1}`` for ``W_k``, ``0.01`` for ``b_k``),
+        from another stream (:mod:`symgrad.codegen.c.init`)."""
+        flat = self.init_flat(seed)
+        return {
+            key: flat[start:stop].reshape(shape).astype(np.float64)
+            for key, start, stop, shape in self._slices
+        }
 
 
 def load_library(library: Path, source: Path) -> CNetwork:
@@ -462,10 +390,13 @@ def load_c(source: Path) -> CNetwork:
 
 
 __all__ = [
+    "COMPILE_FLAGS",
     "CCompilerError",
     "CNetwork",
+    "FileFacts",
     "build_library",
     "compile_c",
+    "compile_flags",
     "find_compiler",
     "load_c",
     "load_library",

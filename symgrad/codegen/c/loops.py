@@ -7,9 +7,11 @@ in one loop over blocks of :data:`BLOCK_ROWS` rows, each statement over the rows
 turn. The arrays of a block stay in cache between the statements of a layer, and the scratch
 holds one block, whatever the batch. Kinds of statement:
 
-- products: ``A_k = b_k + H_{k-1} W_k^T`` (``W_k`` is transposed once per call into the scratch,
-  so that the innermost loop runs over contiguous memory and the compiler vectorizes it),
-  ``G_k = Delta_{k+1} W_{k+1}`` and ``dW_k = Delta_k^T H_{k-1}`` (added to over the blocks);
+- products: ``A_k = b_k + H_{k-1} W_k^T``, ``G_k = Delta_{k+1} W_{k+1}`` and
+  ``dW_k = Delta_k^T H_{k-1}`` (added to over the blocks), each one call of the file's
+  ``product`` (``templates/c/_products.c.jinja``: packed blocks and a register tile, BLIS's
+  structure; with ``--blas cblas`` a call of ``cblas_dgemm``), reading the operands where they
+  are, transposed or not;
 - elementwise statements over a row, with the row sums and maxima they read computed first;
 - sums over the batch: the column sums ``db_k`` and the totals of the loss.
 
@@ -19,6 +21,7 @@ A number computed from the sums (the mean loss) follows the loop.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import sympy as sp
 
@@ -40,44 +43,87 @@ from symgrad.program import (
 )
 from symgrad.program.passes import shape_of
 
-#: From this many rows of the batch on, ``W_k`` is transposed for the products ``h W_k^T``; below,
-#: dot products of rows cost less than the transposition.
-TRANSPOSE_FROM_ROWS = 8
-
-#: Rows of the batch per pass of the loop: the arrays of a block of a wide layer stay in the
-#: second-level cache, and each row of a weight matrix read from memory serves this many rows.
-BLOCK_ROWS = 32
+#: Rows of the batch per pass of the loop (``NAME_WORK_ROWS`` unless defined otherwise): the arrays
+#: of a block stay in the second-level cache, and each block of a weight matrix copied for the
+#: products serves this many rows.
+BLOCK_ROWS = 64
+#: The same for products computed by a BLAS library (``--blas``): fewer, larger calls, each with
+#: a sum over more rows (``Delta_k^T H_{k-1}``), at the cost of a larger scratch.
+BLAS_BLOCK_ROWS = 256
 
 
 @dataclass
 class Scratch:
     """Where the arrays of one function live in the scratch buffer ``work``.
 
-    First ``fixed`` values of fixed size (transposed weights), then the arrays of a block,
-    ``per_row`` values per row of the block (``block`` rows: ``BLOCK``, or the batch if smaller).
+    First the blocks the products copy their operands into (``packed`` values: ``NAME_PACK_SIZE``,
+    none for a batch of fewer rows than a tile), then ``fixed`` values of arrays of fixed size,
+    then the arrays of a block, ``per_row`` values per row of the block (``block`` rows:
+    ``NAME_WORK_ROWS``, or the batch if smaller).
     """
 
     per_row: int = 0
     fixed: int = 0
     rows: list[tuple[str, int]] = field(default_factory=list)  # name, offset per row
     fixed_arrays: list[tuple[str, int]] = field(default_factory=list)  # name, offset
+    packs: bool = True
+    #: (m, n, k) of each product, a block of rows counted as its default number of rows.
+    products: list[tuple[int, int, int]] = field(default_factory=list)
 
     @property
     def pointers(self) -> list[str]:
-        lines = [f"real_t *const {name} = work + {offset};" for name, offset in self.fixed_arrays]
+        lines = []
+        base = ["packed"] if self.packs else []
+        for name, offset in self.fixed_arrays:
+            lines.append(_pointer(name, [*base, str(offset) if offset else ""]))
         for name, offset in self.rows:
-            start = " + ".join(
-                filter(
-                    None,
-                    [str(self.fixed) if self.fixed else "", f"block * {offset}" if offset else ""],
-                )
-            )
-            lines.append(
-                f"real_t *const {name} = work + {start};"
-                if start
-                else f"real_t *const {name} = work;"
-            )
-        return [line.replace("work + 0;", "work;") for line in lines]
+            terms = [
+                *base,
+                str(self.fixed) if self.fixed else "",
+                f"block * {offset}" if offset else "",
+            ]
+            lines.append(_pointer(name, terms))
+        return lines
+
+
+@dataclass(frozen=True)
+class ProductBlocks:
+    """The default block sizes of the products (``NAME_GEMM_MR`` ...), from the largest sizes the
+    products of a file meet: blocks no larger than the matrices, so that the scratch of a small
+    network stays small. A header can be told other values before it is included."""
+
+    #: The register tile of ``templates/c/_products.c.jinja`` holds at most this many rows.
+    MAX_TILE_ROWS: ClassVar[int] = 8
+    #: Terms of the sum per block (the MR x KC and KC x NR panels stay in the first-level cache),
+    #: rows of A and columns of B per block (MC x KC stays in the second-level cache).
+    KC: ClassVar[int] = 256
+    MC: ClassVar[int] = 96
+    NC: ClassVar[int] = 512
+
+    m: int = 0
+    n: int = 0
+    k: int = 0
+
+    def widened(self, products: list[tuple[int, int, int]]) -> ProductBlocks:
+        sizes = [(self.m, self.n, self.k), *products]
+        return ProductBlocks(*(max(size[d] for size in sizes) for d in range(3)))
+
+    def defaults(self, dtype: str) -> list[tuple[str, int]]:
+        """``(name, value)`` of each block size: a tile of 4 rows by two vectors of 256 bits
+        (8 doubles, 16 floats), which compilers keep in registers for any target."""
+        rows, columns = 4, 8 if dtype == "double" else 16
+        return [
+            ("MR", rows),
+            ("NR", columns),
+            ("KC", max(1, min(self.KC, self.k))),
+            ("MC", max(rows, min(self.MC, -(-self.m // rows) * rows))),
+            ("NC", max(columns, min(self.NC, -(-self.n // columns) * columns))),
+        ]
+
+
+def _pointer(name: str, terms: list[str]) -> str:
+    start = " + ".join(t for t in terms if t)
+    return f"real_t *const {name} = work + {start};" if start else f"real_t *const {name} = work;"
 
 
 @dataclass
@@ -256,19 +302,22 @@ def looped_body(
     outputs: tuple[str, ...],
     dtype: str,
     block_macro: str = "BLOCK",
+    packs: bool = True,
+    block_rows: int = BLOCK_ROWS,
 ) -> tuple[Body, Scratch]:
-    """The body of the function that returns ``outputs``, and the scratch it needs."""
+    """The body of the function that returns ``outputs``, and the scratch it needs (``packs``:
+    whether its products copy blocks into the scratch, as the file's own products do;
+    ``block_rows``: the default rows of a block)."""
     part = eliminate_common_subexpressions(prune(program, outputs), prefix="T")
     writer = _Writer(part, outputs, dtype)
     items = [_classify(st, part.variables) for st in part.statements]
-    scratch = Scratch()
-    before: list[str] = []  # zeroed sums, transposed weights
+    scratch = Scratch(packs=packs)
+    before: list[str] = []  # zeroed sums
     inside: list[Statement] = []
     after: list[Statement] = []
     code: dict[int, list[str]] = {}  # products: their own loops
     row_body: dict[int, list[str]] = {}  # the rest: the body of a loop over the rows r
     n_totals = 0
-    transposed: dict[str, str] = {}
     finished_after_loop: set[str] = set()
 
     def place(var: Var) -> None:
@@ -299,30 +348,19 @@ def looped_body(
         if item.kind == "nt":
             rows, weight = item.operands
             n_in = int(part.variables[weight.name].shape[1])
-            if weight.name not in transposed:
-                transposed[weight.name] = f"{weight.name}_T"
-                scratch.fixed_arrays.append((f"{weight.name}_T", scratch.fixed))
-                scratch.fixed += n_in * n_out
-                before += [
-                    f"if (rows >= {TRANSPOSE_FROM_ROWS}) {{",
-                    f"    transpose({n_out}, {n_in}, {weight.name}, {weight.name}_T);",
-                    "}",
-                ]
             init, pre = writer.row_reductions(item.init)
             out = writer.entry(target, "i")
             lines = _row_loop(
                 pre + _unit_loop(n_out, statement(f"{out} = ", writer.at(init, "i"), 4))
             )
             rows_at, rows_stride = writer.block(part.variables[rows.name])
-            lines += [
-                f"if (rows < {TRANSPOSE_FROM_ROWS}) {{",
-                f"    multiply_add_transposed(n_rows, {n_out}, {n_in}, {rows_at}, {rows_stride}, "
-                f"{weight.name}, {n_in}, {target.name}, {n_out});",
-                "} else {",
-                f"    multiply_add(n_rows, {n_out}, {n_in}, {rows_at}, {rows_stride}, "
-                f"{weight.name}_T, {n_out}, {target.name}, {n_out});",
-                "}",
-            ]
+            scratch.products.append((block_rows, n_out, n_in))
+            lines += statement(
+                "product(",
+                f"0, 1, n_rows, {n_out}, {n_in}, {rows_at}, {rows_stride}, {weight.name}, "
+                f"{n_in}, {target.name}, {n_out}, pack)",
+                2,
+            )
             code[id(st)] = lines
         elif item.kind == "nn":
             rows, weight = item.operands
@@ -332,9 +370,12 @@ def looped_body(
             start = statement(f"{out} = ", writer.at(init, "j"), 4)
             lines = _row_loop(pre + _unit_loop(n_out, start, unit="j"))
             rows_at, rows_stride = writer.block(part.variables[rows.name])
-            lines.append(
-                f"multiply_add(n_rows, {n_out}, {n_mid}, {rows_at}, {rows_stride}, "
-                f"{weight.name}, {n_out}, {target.name}, {n_out});"
+            scratch.products.append((block_rows, n_out, n_mid))
+            lines += statement(
+                "product(",
+                f"0, 0, n_rows, {n_out}, {n_mid}, {rows_at}, {rows_stride}, {weight.name}, "
+                f"{n_out}, {target.name}, {n_out}, pack)",
+                2,
             )
             code[id(st)] = lines
         elif item.kind == "tn":
@@ -342,20 +383,16 @@ def looped_body(
             n_rows_t, n_cols = (int(d) for d in target.shape)
             if writer.storage.get(target.name) != "grad":
                 before += _unit_loop(n_rows_t * n_cols, [f"{target.name}[i] = {writer.zero};"])
-            # The rows of the block of Delta become the columns of Delta^T, so that the sum
-            # over the rows is the inner index of one product.
-            flipped = f"{delta.name}_T"
-            if flipped not in writer.storage:
-                writer.storage[flipped] = "work"
-                scratch.rows.append((flipped, scratch.per_row))
-                scratch.per_row += n_rows_t
-            source = writer.entry(part.variables[delta.name], "i")
-            entry = f"{flipped}[i * n_rows + r]" if n_rows_t > 1 else f"{flipped}[r]"
-            lines = _row_loop(_unit_loop(n_rows_t, [f"{entry} = {source};"]))
+            # The sum over the rows of the block is the inner index of one product, with the
+            # block of Delta read as Delta^T where it is.
+            delta_at, delta_stride = writer.block(part.variables[delta.name])
             rows_at, rows_stride = writer.block(part.variables[rows.name])
-            lines.append(
-                f"multiply_add({n_rows_t}, {n_cols}, n_rows, {flipped}, n_rows, {rows_at}, "
-                f"{rows_stride}, {target.name}, {n_cols});"
+            scratch.products.append((n_rows_t, n_cols, block_rows))
+            lines = statement(
+                "product(",
+                f"1, 0, {n_rows_t}, {n_cols}, n_rows, {delta_at}, {delta_stride}, {rows_at}, "
+                f"{rows_stride}, {target.name}, {n_cols}, pack)",
+                2,
             )
             code[id(st)] = lines
         elif item.kind == "row":
@@ -418,19 +455,15 @@ def looped_body(
     loop_blocks[0] = replace(loop_blocks[0], blank_before=False)
     after_blocks = from_blocks(statement_blocks(derivation, after, writer.once), depth=1)
     if before:
-        note = "Before the loop: the sums over the batch start at zero"
-        if transposed:
-            note += (
-                f"; for {TRANSPOSE_FROM_ROWS} rows or more, each W_k of a product h W_k^T is "
-                "transposed, so that the products below read it row by row"
-            )
-        body.blocks.append(CBlock(comment_lines([note + "."]), tuple(before), 1))
+        note = "Before the loop: the sums over the batch start at zero."
+        body.blocks.append(CBlock(comment_lines([note]), tuple(before), 1))
     body.blocks.append(
         CBlock(
             comment_lines(
                 [
-                    f"One pass over the batch in blocks of {block_macro} = {BLOCK_ROWS} rows: each "
-                    "statement runs over the rows r of the block (rows s0 + r of X and Y)."
+                    f"One pass over the batch in blocks of {block_macro} rows ({block_rows} unless "
+                    "defined otherwise): each statement runs over the rows r of the block (rows "
+                    "s0 + r of X and Y)."
                 ]
             ),
             (
@@ -455,4 +488,4 @@ def looped_body(
     return body, scratch
 
 
-__all__ = ["BLOCK_ROWS", "Scratch", "looped_body"]
+__all__ = ["BLAS_BLOCK_ROWS", "BLOCK_ROWS", "ProductBlocks", "Scratch", "looped_body"]

@@ -7,22 +7,32 @@ is :mod:`symgrad.codegen.c.printer`. ``symgrad codegen ... --target c -o DIR/NAM
 header, never allocates, and reads and writes only the buffers it is given. Styles:
 
 ``auto`` (the default)
-    ``unrolled`` up to :data:`UNROLLED_MAX_PARAMETERS` parameters, else ``looped``.
+    ``unrolled`` when the scalar program of ``loss_and_gradients`` has at most
+    :data:`AUTO_UNROLLED_STATEMENTS` statements after common subexpressions (counted, never
+    measured, so the bytes are the same on every machine), else ``looped``; the header says which
+    and why.
 ``unrolled``
     The scalar program after common subexpressions, one sample a turn
-    (:mod:`symgrad.codegen.c.unrolled`); refused above the limit, as for the NumPy target.
+    (:mod:`symgrad.codegen.c.unrolled`); refused above :data:`UNROLLED_MAX_PARAMETERS`
+    parameters, as for the NumPy target.
 ``looped``
     The matrix program as loops fused into one pass over blocks of the batch
-    (:mod:`symgrad.codegen.c.loops`), for any size.
+    (:mod:`symgrad.codegen.c.loops`), its products packed and register-tiled (or, with
+    ``--blas cblas``, calls of the CBLAS library), for any size.
+
+Both forms also write ``NAME_work_size(batch)`` (the scratch the library was compiled for) and
+``NAME_init_params(seed, params)`` (:mod:`symgrad.codegen.c.init`).
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
+from dataclasses import dataclass
 
 from symgrad import notation as nt
-from symgrad.codegen.c.loops import BLOCK_ROWS, looped_body
+from symgrad.codegen.c.init import init_layers
+from symgrad.codegen.c.loops import BLAS_BLOCK_ROWS, BLOCK_ROWS, ProductBlocks, looped_body
 from symgrad.codegen.c.printer import CPrinter
 from symgrad.codegen.c.unrolled import Body, unrolled_body
 from symgrad.codegen.common import (
@@ -37,7 +47,13 @@ from symgrad.codegen.common import (
 from symgrad.codegen.config import GeneratedFile
 from symgrad.derivation import Derivation
 from symgrad.errors import SpecError
-from symgrad.program import Program, lower_matrix, lower_scalar
+from symgrad.program import (
+    Program,
+    eliminate_common_subexpressions,
+    lower_matrix,
+    lower_scalar,
+    prune,
+)
 from symgrad.program.ir import parameter_shapes
 from symgrad.spec import NetworkSpec
 
@@ -64,11 +80,54 @@ def c_prefix(name: str) -> str:
     return prefix
 
 
-def form(spec: NetworkSpec, style: str) -> str:
-    """``unrolled`` or ``looped``: what ``style`` means for ``spec``."""
-    if style == "auto":
-        return "unrolled" if spec.parameter_count <= UNROLLED_MAX_PARAMETERS else "looped"
-    return style
+#: ``--style auto`` writes a network out scalar by scalar when the scalar program of its
+#: ``loss_and_gradients`` has at most this many statements after common subexpressions, else as
+#: loops. A statement is about one line of C (120 bytes of code at -Os): the unrolled code grows
+#: with them, the loops do not (6 to 8 KB). Up to here the unrolled form runs one sample faster
+#: (2-8-8-2: 192 statements, 23.5 KB, a sample in two thirds of the looped form's time); past it
+#: the loops are far smaller, and from a few dozen rows of a batch faster anyway.
+AUTO_UNROLLED_STATEMENTS = 200
+
+#: The libraries ``--blas`` names: the looped form's products as calls of their ``?gemm``.
+BLAS_LIBRARIES: tuple[str, ...] = ("cblas",)
+
+
+@dataclass(frozen=True)
+class Form:
+    """What ``--style`` chose for a network: ``unrolled`` or ``looped``, and why (for ``auto``:
+    a sentence of the header), with the scalar program of ``loss_and_gradients`` when counted."""
+
+    shape: str
+    reason: str = ""
+    scalar: Program | None = None
+
+
+def form(derivation: Derivation, style: str) -> Form:
+    """``unrolled`` or ``looped``: what ``style`` means for the network of ``derivation``."""
+    if style != "auto":
+        return Form(style)
+    spec = derivation.spec
+    if spec.parameter_count > UNROLLED_MAX_PARAMETERS:
+        return Form(
+            "looped",
+            f"--style auto chose the looped form: {spec.parameter_count} parameters, more than "
+            f"the {UNROLLED_MAX_PARAMETERS} the unrolled form is written for.",
+        )
+    outputs = _outputs(spec, "loss_and_gradients")
+    scalar = eliminate_common_subexpressions(prune(lower_scalar(derivation), outputs), prefix="t")
+    count = len(scalar.statements)
+    if count <= AUTO_UNROLLED_STATEMENTS:
+        return Form(
+            "unrolled",
+            f"--style auto chose the unrolled form: loss_and_gradients is {count} scalar "
+            f"statements, within the {AUTO_UNROLLED_STATEMENTS} it writes out.",
+            scalar,
+        )
+    return Form(
+        "looped",
+        f"--style auto chose the looped form: loss_and_gradients would be {count} scalar "
+        f"statements, more than the {AUTO_UNROLLED_STATEMENTS} it writes out.",
+    )
 
 
 #: The C functions: name, the program outputs each computes, the buffers it writes.
@@ -141,9 +200,18 @@ class CTarget:
     suffix = ".c"
     needs_output_file = True
 
-    def check(self, spec: NetworkSpec, style: str, dtype: str | None = None) -> None:
+    def check(
+        self, spec: NetworkSpec, style: str, dtype: str | None = None, blas: str | None = None
+    ) -> None:
         check_style(spec, style, self.styles)
         check_dtype(self.name, self.dtypes, dtype)
+        if blas is not None and blas not in BLAS_LIBRARIES:
+            raise SpecError(f"unknown --blas {blas!r}; use {', '.join(BLAS_LIBRARIES)}")
+        if blas is not None and style == "unrolled":
+            raise SpecError(
+                "--blas makes the products of the looped form calls of the library; the unrolled "
+                "form has no products: use --style looped (or auto, which then loops)"
+            )
 
     def generate(
         self,
@@ -152,13 +220,19 @@ class CTarget:
         dtype: str | None,
         command: str,
         name: str = "mlp",
+        blas: str | None = None,
     ) -> tuple[GeneratedFile, ...]:
         from symgrad.templating import render
 
         dtype = dtype or self.dtypes[0]
-        self.check(derivation.spec, style, dtype)
+        self.check(derivation.spec, style, dtype, blas)
         prefix = c_prefix(name)
-        context = self.context(derivation, form(derivation.spec, style), dtype, command, prefix)
+        chosen = (
+            Form("looped", f"--blas {blas}: the looped form, its products calls of the library.")
+            if blas
+            else form(derivation, style)
+        )
+        context = self.context(derivation, chosen, dtype, command, prefix, blas)
         context["header_file"] = f"{name}.h"
         return (
             GeneratedFile(".c", render(SOURCE_TEMPLATE, **context)),
@@ -166,27 +240,43 @@ class CTarget:
         )
 
     def context(
-        self, derivation: Derivation, shape: str, dtype: str, command: str, prefix: str
+        self,
+        derivation: Derivation,
+        chosen: Form,
+        dtype: str,
+        command: str,
+        prefix: str,
+        blas: str | None = None,
     ) -> dict[str, object]:
         spec = derivation.spec
         macro = prefix.upper()
+        shape = chosen.shape
         program: Program = (
             lower_scalar(derivation) if shape == "unrolled" else lower_matrix(derivation)
         )
         functions = []
-        per_row = fixed = 0
+        block_rows = BLOCK_ROWS if blas is None else BLAS_BLOCK_ROWS
+        work: dict[str, tuple[int, int]] = {}  # function: fixed values, values per row
+        blocks = ProductBlocks()
         for function, summary, writes in FUNCTIONS:
             outputs = _outputs(spec, function)
             if shape == "unrolled":
-                body = unrolled_body(derivation, program, outputs, dtype)
+                part = chosen.scalar if function == "loss_and_gradients" else None
+                body = unrolled_body(derivation, program, outputs, dtype, part)
                 pointers: list[str] = []
             else:
                 body, scratch = looped_body(
-                    derivation, program, outputs, dtype, block_macro=f"{macro}_WORK_ROWS"
+                    derivation,
+                    program,
+                    outputs,
+                    dtype,
+                    block_macro=f"{macro}_WORK_ROWS",
+                    packs=blas is None,
+                    block_rows=block_rows,
                 )
                 pointers = _parameter_pointers(program, function) + scratch.pointers
-                per_row = max(per_row, scratch.per_row)
-                fixed = max(fixed, scratch.fixed)
+                work[function] = (scratch.fixed, scratch.per_row)
+                blocks = blocks.widened(scratch.products)
             functions.append(
                 {
                     "name": f"{prefix}_{function}",
@@ -194,11 +284,10 @@ class CTarget:
                     "declaration": _signature(prefix, function, restrict=False),
                     "definition": _signature(prefix, function, restrict=True),
                     "pointers": [name for c_type, name in _arguments(function) if "*" in c_type],
-                    "frame": _frame(body, pointers, shape, "grad" in writes, macro, dtype),
+                    "frame": _frame(body, pointers, shape, "grad" in writes, macro, dtype, blas),
                     "blocks": [(block.blank_before, block.lines) for block in body.blocks],
                 }
             )
-        work_size = 1 if shape == "unrolled" else fixed + BLOCK_ROWS * per_row
         shapes = parameter_shapes(spec)
         layout = ", ".join(
             f"{key} ({' x '.join(map(str, shape_))})" for key, shape_ in shapes.items()
@@ -233,10 +322,19 @@ class CTarget:
             "layer_sizes": "{" + ", ".join(map(str, spec.sizes)) + "}",
             "output": spec.output,
             "loss": spec.loss,
-            "block_rows": BLOCK_ROWS if shape == "looped" else 1,
-            "work_size": work_size,
+            "block_rows": block_rows if shape == "looped" else 1,
+            "work_size": _work_sizes(work, macro, blas is None),
             "functions": functions,
-            "multiply_add": shape == "looped",
+            "products": "" if shape == "unrolled" else (blas or "packed"),
+            "blocks": blocks.defaults(dtype),
+            "max_tile_rows": ProductBlocks.MAX_TILE_ROWS,
+            "blas_prefix": "s" if dtype == "float" else "d",
+            "one": CPrinter(dtype).literal(1.0),
+            "style_note": textwrap.wrap(
+                chosen.reason, width=LINE_LENGTH - 3, break_long_words=False, break_on_hyphens=False
+            ),
+            "init": init_layers(spec, dtype),
+            "literal_2_24": CPrinter(dtype).literal(2.0**-24),
         }
 
 
@@ -266,14 +364,29 @@ def _sentence(text: str) -> str:
 
 
 def _frame(
-    body: Body, pointers: list[str], shape: str, zero_grad: bool, macro: str, dtype: str
+    body: Body,
+    pointers: list[str],
+    shape: str,
+    zero_grad: bool,
+    macro: str,
+    dtype: str,
+    blas: str | None,
 ) -> list[str]:
     """The lines between the checks and the statements: sizes and where each array lives."""
     lines = ["const size_t rows = (size_t)batch;"]
     if body.uses_batch_size:
         lines.append("const real_t B = (real_t)batch;")
     if shape == "looped":
-        lines.append(f"const size_t block = {macro}_WORK_ROWS;")
+        lines.append(f"const size_t block = {macro}_ROWS_PER_PASS(rows);")
+        if blas is not None:
+            lines.append("real_t *const pack = NULL; // the library's products need no scratch")
+        else:
+            lines += [
+                f"real_t *const pack = block < {macro}_GEMM_MR ? NULL : work;",
+                f"const size_t packed = pack == NULL ? 0 : {macro}_PACK_SIZE;",
+            ]
+            if not any("packed" in p for p in pointers):
+                lines[-1:] = []
     lines += pointers
     if zero_grad and shape == "looped":
         lines += [
@@ -286,4 +399,22 @@ def _frame(
     return lines
 
 
-__all__ = ["CTarget", "c_prefix", "form"]
+def _work_sizes(work: dict[str, tuple[int, int]], macro: str, packs: bool) -> dict[str, str]:
+    """The C expressions of ``NAME_WORK_SIZE(batch)`` (every function) and
+    ``NAME_FORWARD_WORK_SIZE(batch)``: the products' blocks (none for a batch of fewer rows than a
+    tile), the arrays of fixed size, then the arrays of a block of rows."""
+    if not work:
+        return {"all": "((size_t)1)", "forward": "((size_t)1)"}
+
+    def size(fixed: int, per_row: int) -> str:
+        rows = f"{macro}_ROWS_PER_PASS(batch)"
+        terms = [f"{macro}_PACK_FOR(batch)"] if packs else []
+        terms += [f"(size_t){fixed}"] if fixed else []
+        terms += [f"(size_t){per_row} * {rows}"]
+        return "(" + " + ".join(terms) + ")"
+
+    largest = (max(f for f, _ in work.values()), max(r for _, r in work.values()))
+    return {"all": size(*largest), "forward": size(*work["forward"])}
+
+
+__all__ = ["AUTO_UNROLLED_STATEMENTS", "BLAS_LIBRARIES", "CTarget", "Form", "c_prefix", "form"]

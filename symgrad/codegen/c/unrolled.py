@@ -38,10 +38,16 @@ def _free_names(expr: sp.Expr) -> set[str]:
 
 
 def unrolled_body(
-    derivation: Derivation, program: Program, outputs: tuple[str, ...], dtype: str
+    derivation: Derivation,
+    program: Program,
+    outputs: tuple[str, ...],
+    dtype: str,
+    part: Program | None = None,
 ) -> Body:
-    """The body of the function that returns ``outputs`` ("yhat", "loss", the gradients)."""
-    part = eliminate_common_subexpressions(prune(program, outputs), prefix="t")
+    """The body of the function that returns ``outputs`` ("yhat", "loss", the gradients);
+    ``part`` is the program of those outputs after common subexpressions, when made already."""
+    if part is None:
+        part = eliminate_common_subexpressions(prune(program, outputs), prefix="t")
     printer = CPrinter(dtype)
     zero = printer.literal(0.0)
     n_out = program.spec.sizes[-1]
@@ -54,7 +60,14 @@ def unrolled_body(
                 for total, term in accumulate[id(st)]
                 for line in statement(f"{total} += ", printer.doprint(term), 2)
             ]
-        return statement(f"const real_t {st.target.name} = ", printer.doprint(st.value), 2)
+        value = st.value
+        if isinstance(value, (sp.Max, sp.Min)) and len(value.args) > 2:
+            # The maximum of a wide row, one unit a line.
+            name, function = st.target.name, "fmax" if isinstance(value, sp.Max) else "fmin"
+            first, *rest = (printer.doprint(arg) for arg in value.args)
+            lines = [f"real_t {name} = {first};"]
+            return lines + [f"{name} = {function}{printer.suffix}({name}, {r});" for r in rest]
+        return statement(f"const real_t {st.target.name} = ", printer.doprint(value), 2)
 
     def once(st: Statement) -> list[str]:
         return statement(f"const real_t {st.target.name} = ", printer.doprint(st.value), 1)

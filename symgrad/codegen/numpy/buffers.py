@@ -227,7 +227,9 @@ class _Statement:
 
     def choose(self, terms: Sequence[_Term], shape: Shape) -> _Term | None:
         """The operand to accumulate in: a dead array (no allocation) read by at most one other
-        operand, else a compound operand of the result's shape, else none."""
+        operand, else a compound operand of the result's shape (one that is added or multiplied
+        before one that is subtracted or divided by, which would have to be inverted), else
+        none."""
         for term in terms:
             if not isinstance(term.expr, sp.Symbol):
                 continue
@@ -238,7 +240,7 @@ class _Statement:
                 not others or (len(others) == 1 and term.sign > 0)
             ):
                 return term
-        for term in terms:
+        for term in sorted(terms, key=lambda t: t.sign < 0):
             if term.shape == shape and not isinstance(term.expr, sp.Symbol):
                 return term
         return None

@@ -14,7 +14,6 @@ import sympy as sp
 from symgrad.arrays import ROW_A, ROW_Y, LogAddExp, RowMax, RowSum
 from symgrad.catalogue.forms import (
     EXACT_SIGMOID,
-    NO_OVERFLOW,
     Algebra,
     Index,
     Indexed,

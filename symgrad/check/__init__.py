@@ -13,8 +13,8 @@ and :mod:`~symgrad.check.guard` (the code run in it), :mod:`~symgrad.check.run` 
 :mod:`~symgrad.check.limits` (every limit). Central differences come from
 :mod:`symgrad.gradcheck`.
 
-The names below are imported when first used, so that :mod:`symgrad.gradcheck` can use this
-package's tables without importing the whole check.
+The names below are imported when first used: importing one part does not import the whole
+check.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from symgrad import notation as nt
 from symgrad.check import wire
 from symgrad.check.limits import Limits, describe
 from symgrad.check.points import Points
@@ -57,11 +58,7 @@ class Network:
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """``{"W1": (n_1, n_0), "b1": (n_1,), ...}``."""
-        out: dict[str, tuple[int, ...]] = {}
-        for k in range(1, len(self.sizes)):
-            out[f"W{k}"] = (self.sizes[k], self.sizes[k - 1])
-            out[f"b{k}"] = (self.sizes[k],)
-        return out
+        return nt.parameter_shapes(self.sizes)
 
     @property
     def parameters(self) -> int:

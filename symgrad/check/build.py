@@ -34,7 +34,7 @@ def compile_checked(
 ) -> str:
     """Screen and compile ``folder/name`` (with its header) in the sandbox; write the library
     into ``folder`` and return its file name. ``path`` is the file as the user named it."""
-    from symgrad.check import bwrap, wire
+    from symgrad.check import wire
     from symgrad.check.limits import describe
     from symgrad.check.text import excerpt
     from symgrad.codegen.c.loader import CCompilerError, find_compiler
@@ -52,43 +52,7 @@ def compile_checked(
         "source": name,
         "includes": {k: sorted(v) for k, v in includes.items()},
     }
-    environment = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "TMPDIR": "/tmp" if sandboxed else str(folder),
-        "LC_ALL": "C",
-        "CC": found,
-        "HOME": "/tmp",
-    }
-    resources = bwrap.Resources(
-        cpu_seconds=int(limits.compile_time) + 1,
-        file_bytes=limits.disk_bytes,
-        address_space=limits.compile_memory_bytes,
-        processes=bwrap.process_limit(int(limits.processes)),
-        open_files=int(limits.open_files),
-    )
-    argv = [sys.executable, "-I", "-B", str(HERE / "build.py")]
-    if sandboxed:
-        view = bwrap.system_view(compiler=found)
-        view = bwrap.View(view.read_only, view.symlinks, check_folder=str(folder))
-        process = bwrap.popen(
-            argv,
-            profile="compile",
-            limits=resources,
-            view=view,
-            environment=environment,
-            tmpfs_bytes=limits.disk_bytes,
-        )
-    else:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=environment,
-            cwd=str(folder),
-            start_new_session=True,
-            preexec_fn=resources.apply,  # noqa: PLW1509 - only setrlimit and signal
-        )
+    process = _start(found, folder, limits, sandboxed)
     assert process.stdin is not None and process.stdout is not None
     deadline = time.monotonic() + limits.compile_time
     try:
@@ -126,6 +90,51 @@ def compile_checked(
     library = f"lib{Path(name).stem}.so"
     (folder / library).write_bytes(data.tobytes())
     return library
+
+
+def _start(found: str, folder: Path, limits: Any, sandboxed: bool) -> subprocess.Popen[bytes]:
+    """The compiling process (this module run as a script), in bubblewrap unless not
+    ``sandboxed``, with the limits of a compilation and an environment of its own."""
+    from symgrad.check import bwrap
+
+    environment = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "TMPDIR": "/tmp" if sandboxed else str(folder),
+        "LC_ALL": "C",
+        "CC": found,
+        "HOME": "/tmp",
+    }
+    resources = bwrap.Resources(
+        cpu_seconds=int(limits.compile_time) + 1,
+        file_bytes=limits.disk_bytes,
+        address_space=limits.compile_memory_bytes,
+        processes=bwrap.process_limit(int(limits.processes)),
+        open_files=int(limits.open_files),
+    )
+    argv = [sys.executable, "-I", "-B", str(HERE / "build.py")]
+    if sandboxed:
+        view = bwrap.system_view(compiler=found)
+        view = bwrap.View(view.read_only, view.symlinks, check_folder=str(folder))
+        process = bwrap.popen(
+            argv,
+            profile="compile",
+            limits=resources,
+            view=view,
+            environment=environment,
+            tmpfs_bytes=limits.disk_bytes,
+        )
+    else:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment,
+            cwd=str(folder),
+            start_new_session=True,
+            preexec_fn=resources.apply,  # noqa: PLW1509 - only setrlimit and signal
+        )
+    return process
 
 
 def _why(status: int | None, limits: Any) -> str:

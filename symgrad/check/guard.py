@@ -169,9 +169,9 @@ def install_hook(
             if writing or (isinstance(flags, int) and flags & O_WRITING):
                 refuse(f"write the file {_short(path)}")
         elif event == "import":
-            name = str(args[0])
-            if not any(name == p or name.startswith(p + ".") for p in allowed):
-                refuse(f"import {name[:60]}")
+            module = str(args[0])
+            if not any(module == p or module.startswith(p + ".") for p in allowed):
+                refuse(f"import {module[:60]}")
         elif event in PROCESS_EVENTS:
             what = "run a shell command" if event == "os.system" else "start a process"
             refuse(f"{what} ({_shown(event, args)})")

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from symgrad.check.analysis import Network
     from symgrad.check.judge import Entries
     from symgrad.check.source import Inspected
-    from symgrad.check.table import ParameterCheck
+    from symgrad.gradcheck import ParameterCheck
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,8 @@ class CheckReport:
         return self.report()
 
     def report(self) -> str:
-        from symgrad.check.table import format_table, reference_table, unverified_lines
+        from symgrad.check.table import reference_table, unverified_lines
+        from symgrad.gradcheck import format_table
 
         network = self.network
         activations = ", ".join(dict.fromkeys(network.activations)) or "none"

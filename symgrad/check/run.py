@@ -282,7 +282,7 @@ class _Run:
         self.declared_dtype()
         missing = self.analysis.reference_problem
         entries = join(self.shapes, judged or [], comparisons, missing)
-        from symgrad.check.table import summarize
+        from symgrad.gradcheck import summarize
 
         return CheckReport(
             self.inspected,

@@ -278,9 +278,7 @@ class OutputAndLoss(Op):
                 for unit in units:
                     unit[own] = symbol
         prediction = low.step(Kind.PREDICTION, L)
-        code_prediction = reductions_once(
-            low, L, pair.code_prediction, units, once, prediction, ""
-        )
+        code_prediction = reductions_once(low, L, pair.code_prediction, units, once, prediction, "")
         yhat = arrays.expand_row(code_prediction, units)
         for i, value in enumerate(yhat):
             if value != low.symbol(nt.quantity("yhat"), entry=(i,)):
@@ -324,9 +322,7 @@ def reductions_once(
         return expr
     while True:
         nodes = [
-            node
-            for node in expr.atoms(RowSum, RowMax)
-            if not node.args[0].has(RowSum, RowMax)
+            node for node in expr.atoms(RowSum, RowMax) if not node.args[0].has(RowSum, RowMax)
         ]
         if not nodes:
             return expr

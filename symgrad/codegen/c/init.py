@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from symgrad import notation as nt
 from symgrad.codegen.c.printer import CPrinter
 from symgrad.spec import NetworkSpec
 
@@ -50,9 +51,14 @@ def scales(spec: NetworkSpec) -> list[tuple[str, int, float, str]]:
     for k in range(1, spec.depth + 1):
         rows, cols = spec.sizes[k], spec.sizes[k - 1]
         out.append(
-            (f"W{k}", rows * cols, math.sqrt(3.0 / cols), f"variance 1/n_{k - 1} = 1/{cols}")
+            (
+                nt.param_key("W", k),
+                rows * cols,
+                math.sqrt(3.0 / cols),
+                f"variance 1/n_{k - 1} = 1/{cols}",
+            )
         )
-        out.append((f"b{k}", rows, math.sqrt(3.0) / 10.0, "variance 0.01"))
+        out.append((nt.param_key("b", k), rows, math.sqrt(3.0) / 10.0, "variance 0.01"))
     return out
 
 

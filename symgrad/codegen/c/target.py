@@ -254,40 +254,10 @@ class CTarget:
         program: Program = (
             lower_scalar(derivation) if shape == "unrolled" else lower_matrix(derivation)
         )
-        functions = []
         block_rows = BLOCK_ROWS if blas is None else BLAS_BLOCK_ROWS
-        work: dict[str, tuple[int, int]] = {}  # function: fixed values, values per row
-        blocks = ProductBlocks()
-        for function, summary, writes in FUNCTIONS:
-            outputs = _outputs(spec, function)
-            if shape == "unrolled":
-                part = chosen.scalar if function == "loss_and_gradients" else None
-                body = unrolled_body(derivation, program, outputs, dtype, part)
-                pointers: list[str] = []
-            else:
-                body, scratch = looped_body(
-                    derivation,
-                    program,
-                    outputs,
-                    dtype,
-                    block_macro=f"{macro}_WORK_ROWS",
-                    packs=blas is None,
-                    block_rows=block_rows,
-                )
-                pointers = _parameter_pointers(program, function) + scratch.pointers
-                work[function] = (scratch.fixed, scratch.per_row)
-                blocks = blocks.widened(scratch.products)
-            functions.append(
-                {
-                    "name": f"{prefix}_{function}",
-                    "summary": _sentence(summary.format(output=spec.output)),
-                    "declaration": _signature(prefix, function, restrict=False),
-                    "definition": _signature(prefix, function, restrict=True),
-                    "pointers": [name for c_type, name in _arguments(function) if "*" in c_type],
-                    "frame": _frame(body, pointers, shape, "grad" in writes, macro, dtype, blas),
-                    "blocks": [(block.blank_before, block.lines) for block in body.blocks],
-                }
-            )
+        functions, work, blocks = _functions(
+            derivation, program, chosen, dtype, prefix, blas, block_rows
+        )
         shapes = parameter_shapes(spec)
         layout = ", ".join(
             f"{key} ({' x '.join(map(str, shape_))})" for key, shape_ in shapes.items()
@@ -336,6 +306,56 @@ class CTarget:
             "init": init_layers(spec, dtype),
             "literal_2_24": CPrinter(dtype).literal(2.0**-24),
         }
+
+
+def _functions(
+    derivation: Derivation,
+    program: Program,
+    chosen: Form,
+    dtype: str,
+    prefix: str,
+    blas: str | None,
+    block_rows: int,
+) -> tuple[list[dict[str, object]], dict[str, tuple[int, int]], ProductBlocks]:
+    """The template's entry of each C function, the scratch each needs (fixed values, values
+    per row) and the block sizes of the products they make."""
+    spec = derivation.spec
+    macro = prefix.upper()
+    shape = chosen.shape
+    functions: list[dict[str, object]] = []
+    work: dict[str, tuple[int, int]] = {}  # function: fixed values, values per row
+    blocks = ProductBlocks()
+    for function, summary, writes in FUNCTIONS:
+        outputs = _outputs(spec, function)
+        if shape == "unrolled":
+            part = chosen.scalar if function == "loss_and_gradients" else None
+            body = unrolled_body(derivation, program, outputs, dtype, part)
+            pointers: list[str] = []
+        else:
+            body, scratch = looped_body(
+                derivation,
+                program,
+                outputs,
+                dtype,
+                block_macro=f"{macro}_WORK_ROWS",
+                packs=blas is None,
+                block_rows=block_rows,
+            )
+            pointers = _parameter_pointers(program, function) + scratch.pointers
+            work[function] = (scratch.fixed, scratch.per_row)
+            blocks = blocks.widened(scratch.products)
+        functions.append(
+            {
+                "name": f"{prefix}_{function}",
+                "summary": _sentence(summary.format(output=spec.output)),
+                "declaration": _signature(prefix, function, restrict=False),
+                "definition": _signature(prefix, function, restrict=True),
+                "pointers": [name for c_type, name in _arguments(function) if "*" in c_type],
+                "frame": _frame(body, pointers, shape, "grad" in writes, macro, dtype, blas),
+                "blocks": [(block.blank_before, block.lines) for block in body.blocks],
+            }
+        )
+    return functions, work, blocks
 
 
 def _parameter_pointers(program: Program, function: str) -> list[str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from symgrad import notation as nt
 from symgrad.codegen.common import LINE_LENGTH, header_lines
 from symgrad.errors import SymgradError
 
@@ -53,10 +54,7 @@ class NetworkHeader:
         self.real = find(r"^typedef (double|float) real_t;$")
         sizes = find(rf"^#define {re.escape(self.macro)}_LAYER_SIZES \{{([0-9, ]+)\}}$")
         self.sizes = tuple(int(n) for n in sizes.split(","))
-        self.shapes: dict[str, tuple[int, ...]] = {}
-        for k in range(1, len(self.sizes)):
-            self.shapes[f"W{k}"] = (self.sizes[k], self.sizes[k - 1])
-            self.shapes[f"b{k}"] = (self.sizes[k],)
+        self.shapes: dict[str, tuple[int, ...]] = nt.parameter_shapes(self.sizes)
 
 
 def header_path(name: str) -> Path:

@@ -11,103 +11,200 @@
 #include <math.h>
 #include <stddef.h>
 
-// C += A B for row-major matrices: A is m x k, B is k x n, C is m x n, with row strides lda, ldb
-// and ldc. Every product of the looped code (a_k = b_k + W_k h, the gradients) runs through here.
-// The loops keep a tile of 4 rows by 8 columns of C in local variables over a slice of the sum, so
-// that each entry of B read from cache feeds four multiply-adds; the compiler vectorizes the
-// innermost loops. Each entry of C still sums its terms in the order of the index p.
-static void multiply_add(size_t m, size_t n, size_t k, const real_t *restrict A, size_t lda,
-                         const real_t *restrict B, size_t ldb, real_t *restrict C, size_t ldc)
+// A block of no rows would never end the pass over the batch.
+typedef char mlp_2_3_3_2_residual_work_rows_are_positive[MLP_2_3_3_2_RESIDUAL_WORK_ROWS >= 1 ? 1 : -1];
+// The register tile of the products (below) is written for at most 8 rows.
+typedef char mlp_2_3_3_2_residual_tile_rows_are_1_to_8[MLP_2_3_3_2_RESIDUAL_GEMM_MR >= 1 && MLP_2_3_3_2_RESIDUAL_GEMM_MR <= 8 ? 1 : -1];
+
+// C += A B for the MR x NR tile C (row stride ldc), over kc terms: a holds MR values per term
+// (a column of A), b holds NR (a row of B). The tile stays in local arrays, one per row, while
+// every term adds to each of its entries; the compiler keeps them in vector registers. Each entry
+// adds its terms in the order of the sum, starting from its value in C.
+static void kernel(size_t kc, const real_t *restrict a, const real_t *restrict b,
+                   real_t *restrict c, size_t ldc)
 {
-    enum { ROWS = 4, COLUMNS = 8, SLICE = 256 };
-    const size_t m_tiled = m - m % ROWS, n_tiled = n - n % COLUMNS;
-    for (size_t p0 = 0; p0 < k; p0 += SLICE) {
-        const size_t p1 = k - p0 < SLICE ? k : p0 + SLICE;
-        for (size_t i = 0; i < m_tiled; i += ROWS) {
-            for (size_t j = 0; j < n_tiled; j += COLUMNS) {
-                real_t c[ROWS][COLUMNS];
-                for (size_t r = 0; r < ROWS; ++r) {
-                    for (size_t t = 0; t < COLUMNS; ++t) {
-                        c[r][t] = C[(i + r) * ldc + j + t];
-                    }
+    enum { MR = MLP_2_3_3_2_RESIDUAL_GEMM_MR, NR = MLP_2_3_3_2_RESIDUAL_GEMM_NR };
+    real_t c0[NR];
+    real_t c1[NR];
+    real_t c2[NR];
+    real_t c3[NR];
+    real_t c4[NR];
+    real_t c5[NR];
+    real_t c6[NR];
+    real_t c7[NR];
+    for (size_t j = 0; j < NR; ++j) c0[j] = c[0 * ldc + j];
+    if (MR > 1) for (size_t j = 0; j < NR; ++j) c1[j] = c[1 * ldc + j];
+    if (MR > 2) for (size_t j = 0; j < NR; ++j) c2[j] = c[2 * ldc + j];
+    if (MR > 3) for (size_t j = 0; j < NR; ++j) c3[j] = c[3 * ldc + j];
+    if (MR > 4) for (size_t j = 0; j < NR; ++j) c4[j] = c[4 * ldc + j];
+    if (MR > 5) for (size_t j = 0; j < NR; ++j) c5[j] = c[5 * ldc + j];
+    if (MR > 6) for (size_t j = 0; j < NR; ++j) c6[j] = c[6 * ldc + j];
+    if (MR > 7) for (size_t j = 0; j < NR; ++j) c7[j] = c[7 * ldc + j];
+    for (size_t p = 0; p < kc; ++p) {
+        const real_t *const ap = a + p * MR;
+        const real_t *const bp = b + p * NR;
+        for (size_t j = 0; j < NR; ++j) c0[j] += ap[0] * bp[j];
+        if (MR > 1) for (size_t j = 0; j < NR; ++j) c1[j] += ap[1] * bp[j];
+        if (MR > 2) for (size_t j = 0; j < NR; ++j) c2[j] += ap[2] * bp[j];
+        if (MR > 3) for (size_t j = 0; j < NR; ++j) c3[j] += ap[3] * bp[j];
+        if (MR > 4) for (size_t j = 0; j < NR; ++j) c4[j] += ap[4] * bp[j];
+        if (MR > 5) for (size_t j = 0; j < NR; ++j) c5[j] += ap[5] * bp[j];
+        if (MR > 6) for (size_t j = 0; j < NR; ++j) c6[j] += ap[6] * bp[j];
+        if (MR > 7) for (size_t j = 0; j < NR; ++j) c7[j] += ap[7] * bp[j];
+    }
+    for (size_t j = 0; j < NR; ++j) c[0 * ldc + j] = c0[j];
+    if (MR > 1) for (size_t j = 0; j < NR; ++j) c[1 * ldc + j] = c1[j];
+    if (MR > 2) for (size_t j = 0; j < NR; ++j) c[2 * ldc + j] = c2[j];
+    if (MR > 3) for (size_t j = 0; j < NR; ++j) c[3 * ldc + j] = c3[j];
+    if (MR > 4) for (size_t j = 0; j < NR; ++j) c[4 * ldc + j] = c4[j];
+    if (MR > 5) for (size_t j = 0; j < NR; ++j) c[5 * ldc + j] = c5[j];
+    if (MR > 6) for (size_t j = 0; j < NR; ++j) c[6 * ldc + j] = c6[j];
+    if (MR > 7) for (size_t j = 0; j < NR; ++j) c[7 * ldc + j] = c7[j];
+}
+
+// Copies the m x kc block of A into MR-row panels, a column of MR values per term, rows past m
+// as zeros. A(i, p) is A[i * rs + p * cs].
+static void pack_rows(size_t m, size_t kc, const real_t *restrict A, size_t rs, size_t cs,
+                      real_t *restrict out)
+{
+    enum { MR = MLP_2_3_3_2_RESIDUAL_GEMM_MR };
+    for (size_t i0 = 0; i0 < m; i0 += MR) {
+        const size_t mr = m - i0 < MR ? m - i0 : MR;
+        for (size_t p = 0; p < kc; ++p) {
+            for (size_t i = 0; i < MR; ++i) {
+                out[p * MR + i] = i < mr ? A[(i0 + i) * rs + p * cs] : 0;
+            }
+        }
+        out += MR * kc;
+    }
+}
+
+// Copies the kc x n block of B into NR-column panels, a row of NR values per term, columns past
+// n as zeros. B(p, j) is B[p * rs + j * cs].
+static void pack_columns(size_t kc, size_t n, const real_t *restrict B, size_t rs, size_t cs,
+                         real_t *restrict out)
+{
+    enum { NR = MLP_2_3_3_2_RESIDUAL_GEMM_NR };
+    for (size_t j0 = 0; j0 < n; j0 += NR) {
+        const size_t nr = n - j0 < NR ? n - j0 : NR;
+        for (size_t p = 0; p < kc; ++p) {
+            for (size_t j = 0; j < NR; ++j) {
+                out[p * NR + j] = j < nr ? B[p * rs + (j0 + j) * cs] : 0;
+            }
+        }
+        out += NR * kc;
+    }
+}
+
+// C += A B without copies, for blocks of fewer rows than a tile: where B's rows are contiguous,
+// each term adds a multiple of a row of B to a row of C; where its columns are, each entry of C
+// is a dot product (four at a time, so that four sums run side by side).
+static void product_direct(size_t m, size_t n, size_t k, const real_t *restrict A, size_t a_rs,
+                           size_t a_cs, const real_t *restrict B, size_t b_rs, size_t b_cs,
+                           real_t *restrict C, size_t ldc)
+{
+    if (b_cs == 1) {
+        for (size_t i = 0; i < m; ++i) {
+            real_t *const c = C + i * ldc;
+            for (size_t p = 0; p < k; ++p) {
+                const real_t a = A[i * a_rs + p * a_cs];
+                const real_t *const b = B + p * b_rs;
+                for (size_t j = 0; j < n; ++j) {
+                    c[j] += a * b[j];
                 }
-                for (size_t p = p0; p < p1; ++p) {
-                    const real_t *const b = B + p * ldb + j;
-                    for (size_t r = 0; r < ROWS; ++r) {
-                        const real_t a = A[(i + r) * lda + p];
-                        for (size_t t = 0; t < COLUMNS; ++t) {
-                            c[r][t] += a * b[t];
+            }
+        }
+        return;
+    }
+    const size_t n4 = n - n % 4;
+    for (size_t i = 0; i < m; ++i) {
+        real_t *const c = C + i * ldc;
+        for (size_t j = 0; j < n4; j += 4) {
+            const real_t *const b = B + j * b_cs;
+            real_t c0 = c[j], c1 = c[j + 1], c2 = c[j + 2], c3 = c[j + 3];
+            for (size_t p = 0; p < k; ++p) {
+                const real_t a = A[i * a_rs + p * a_cs];
+                c0 += a * b[p * b_rs];
+                c1 += a * b[b_cs + p * b_rs];
+                c2 += a * b[2 * b_cs + p * b_rs];
+                c3 += a * b[3 * b_cs + p * b_rs];
+            }
+            c[j] = c0;
+            c[j + 1] = c1;
+            c[j + 2] = c2;
+            c[j + 3] = c3;
+        }
+        for (size_t j = n4; j < n; ++j) {
+            real_t s = c[j];
+            for (size_t p = 0; p < k; ++p) {
+                s += A[i * a_rs + p * a_cs] * B[j * b_cs + p * b_rs];
+            }
+            c[j] = s;
+        }
+    }
+}
+
+// C += op(A) op(B), C m x n (row stride ldc), the sum over k terms; op(A) is A (m x k, row stride
+// lda) or, with trans_a, the transpose of the k x m matrix A; likewise op(B). Every product of
+// the looped code runs through here (A_k = H_{k-1} W_k^T + 1 b_k^T, Delta_k^T H_{k-1},
+// Delta_{k+1} W_{k+1}). BLIS's structure: blocks of KC terms, MC rows and NC columns are copied
+// into pack (rows of A in panels of MR, columns of B in panels of NR, each read from contiguous
+// memory), and the MR x NR tiles of C are computed by kernel; tiles on the edges of C go
+// through a full tile of their own. With pack NULL (a block of fewer rows than a tile), the
+// product runs without copies. Each entry of C adds its terms in the order of the sum either way.
+static void product(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                    const real_t *restrict A, size_t lda, const real_t *restrict B, size_t ldb,
+                    real_t *restrict C, size_t ldc, real_t *restrict pack)
+{
+    enum {
+        MR = MLP_2_3_3_2_RESIDUAL_GEMM_MR,
+        NR = MLP_2_3_3_2_RESIDUAL_GEMM_NR,
+        KC = MLP_2_3_3_2_RESIDUAL_GEMM_KC,
+        MC = (MLP_2_3_3_2_RESIDUAL_GEMM_MC + MR - 1) / MR * MR,
+        NC = (MLP_2_3_3_2_RESIDUAL_GEMM_NC + NR - 1) / NR * NR
+    };
+    const size_t a_rs = trans_a ? 1 : lda, a_cs = trans_a ? lda : 1;
+    const size_t b_rs = trans_b ? 1 : ldb, b_cs = trans_b ? ldb : 1;
+    if (pack == NULL) {
+        product_direct(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc);
+        return;
+    }
+    real_t *const packed_a = pack;
+    real_t *const packed_b = pack + (size_t)MC * KC;
+    for (size_t j0 = 0; j0 < n; j0 += NC) {
+        const size_t nc = n - j0 < NC ? n - j0 : NC;
+        for (size_t p0 = 0; p0 < k; p0 += KC) {
+            const size_t kc = k - p0 < KC ? k - p0 : KC;
+            pack_columns(kc, nc, B + p0 * b_rs + j0 * b_cs, b_rs, b_cs, packed_b);
+            for (size_t i0 = 0; i0 < m; i0 += MC) {
+                const size_t mc = m - i0 < MC ? m - i0 : MC;
+                pack_rows(mc, kc, A + i0 * a_rs + p0 * a_cs, a_rs, a_cs, packed_a);
+                for (size_t j = 0; j < nc; j += NR) {
+                    const size_t nr = nc - j < NR ? nc - j : NR;
+                    for (size_t i = 0; i < mc; i += MR) {
+                        const size_t mr = mc - i < MR ? mc - i : MR;
+                        real_t *const c = C + (i0 + i) * ldc + j0 + j;
+                        const real_t *const a = packed_a + i * kc;
+                        const real_t *const b = packed_b + j * kc;
+                        if (mr == MR && nr == NR) {
+                            kernel(kc, a, b, c, ldc);
+                            continue;
+                        }
+                        real_t edge[MR * NR];
+                        for (size_t r = 0; r < MR; ++r) {
+                            for (size_t t = 0; t < NR; ++t) {
+                                edge[r * NR + t] = r < mr && t < nr ? c[r * ldc + t] : 0;
+                            }
+                        }
+                        kernel(kc, a, b, edge, NR);
+                        for (size_t r = 0; r < mr; ++r) {
+                            for (size_t t = 0; t < nr; ++t) {
+                                c[r * ldc + t] = edge[r * NR + t];
+                            }
                         }
                     }
                 }
-                for (size_t r = 0; r < ROWS; ++r) {
-                    for (size_t t = 0; t < COLUMNS; ++t) {
-                        C[(i + r) * ldc + j + t] = c[r][t];
-                    }
-                }
             }
-        }
-        // The rows and columns left over by the tiles, one row at a time.
-        for (size_t i = 0; i < m; ++i) {
-            const size_t first = i < m_tiled ? n_tiled : 0;
-            for (size_t p = p0; p < p1; ++p) {
-                const real_t a = A[i * lda + p];
-                for (size_t t = first; t < n; ++t) {
-                    C[i * ldc + t] += a * B[p * ldb + t];
-                }
-            }
-        }
-    }
-}
-
-// T = W^T for a row-major m x n matrix W: T is n x m. In tiles of 8 x 8, so that both the rows
-// read and the rows written stay in cache.
-static void transpose(size_t m, size_t n, const real_t *restrict W, real_t *restrict T)
-{
-    enum { TILE = 8 };
-    for (size_t i0 = 0; i0 < m; i0 += TILE) {
-        const size_t i1 = m - i0 < TILE ? m : i0 + TILE;
-        for (size_t j0 = 0; j0 < n; j0 += TILE) {
-            const size_t j1 = n - j0 < TILE ? n : j0 + TILE;
-            for (size_t i = i0; i < i1; ++i) {
-                for (size_t j = j0; j < j1; ++j) {
-                    T[j * m + i] = W[i * n + j];
-                }
-            }
-        }
-    }
-}
-
-// C += A W^T for row-major A (m x k) and W (n x k): every entry a dot product of two rows, four
-// entries at a time. For a few rows of A (a small batch), where transposing W for multiply_add
-// would cost more than it saves.
-static void multiply_add_transposed(size_t m, size_t n, size_t k, const real_t *restrict A,
-                                    size_t lda, const real_t *restrict W, size_t ldw,
-                                    real_t *restrict C, size_t ldc)
-{
-    const size_t n_tiled = n - n % 4;
-    for (size_t r = 0; r < m; ++r) {
-        const real_t *const a = A + r * lda;
-        for (size_t i = 0; i < n_tiled; i += 4) {
-            const real_t *const w = W + i * ldw;
-            real_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
-            for (size_t p = 0; p < k; ++p) {
-                c0 += a[p] * w[p];
-                c1 += a[p] * w[ldw + p];
-                c2 += a[p] * w[2 * ldw + p];
-                c3 += a[p] * w[3 * ldw + p];
-            }
-            C[r * ldc + i] += c0;
-            C[r * ldc + i + 1] += c1;
-            C[r * ldc + i + 2] += c2;
-            C[r * ldc + i + 3] += c3;
-        }
-        for (size_t i = n_tiled; i < n; ++i) {
-            real_t c = 0;
-            for (size_t p = 0; p < k; ++p) {
-                c += a[p] * W[i * ldw + p];
-            }
-            C[r * ldc + i] += c;
         }
     }
 }
@@ -123,7 +220,9 @@ int mlp_2_3_3_2_residual_forward(const real_t *restrict params, const real_t *re
         return MLP_2_3_3_2_RESIDUAL_ERROR_BATCH;
     }
     const size_t rows = (size_t)batch;
-    const size_t block = MLP_2_3_3_2_RESIDUAL_WORK_ROWS;
+    const size_t block = MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(rows);
+    real_t *const pack = block < MLP_2_3_3_2_RESIDUAL_GEMM_MR ? NULL : work;
+    const size_t packed = pack == NULL ? 0 : MLP_2_3_3_2_RESIDUAL_PACK_SIZE;
     const real_t *const W1 = params + 0;
     const real_t *const b1 = params + 6;
     const real_t *const W2 = params + 9;
@@ -131,33 +230,20 @@ int mlp_2_3_3_2_residual_forward(const real_t *restrict params, const real_t *re
     const real_t *const W3 = params + 21;
     const real_t *const b3 = params + 27;
     real_t *const Yhat = yhat;
-    real_t *const W1_T = work;
-    real_t *const W2_T = work + 6;
-    real_t *const W3_T = work + 15;
-    real_t *const A1 = work + 21;
-    real_t *const H1 = work + 21 + block * 3;
-    real_t *const A2 = work + 21 + block * 6;
-    real_t *const U2 = work + 21 + block * 9;
-    real_t *const H2 = work + 21 + block * 12;
-    real_t *const A3 = work + 21 + block * 15;
-    real_t *const Z = work + 21 + block * 17;
-    real_t *const E = work + 21 + block * 19;
-    real_t *const S = work + 21 + block * 21;
+    real_t *const A1 = work + packed;
+    real_t *const T0 = work + packed + block * 3;
+    real_t *const H1 = work + packed + block * 6;
+    real_t *const A2 = work + packed + block * 9;
+    real_t *const T1 = work + packed + block * 12;
+    real_t *const U2 = work + packed + block * 15;
+    real_t *const H2 = work + packed + block * 18;
+    real_t *const A3 = work + packed + block * 21;
+    real_t *const Z = work + packed + block * 23;
+    real_t *const E = work + packed + block * 25;
+    real_t *const S = work + packed + block * 27;
 
-    // Before the loop: the sums over the batch start at zero; for 8 rows or more, each W_k of a
-    //   product h W_k^T is transposed, so that the products below read it row by row.
-    if (rows >= 8) {
-        transpose(3, 2, W1, W1_T);
-    }
-    if (rows >= 8) {
-        transpose(3, 3, W2, W2_T);
-    }
-    if (rows >= 8) {
-        transpose(2, 3, W3, W3_T);
-    }
-
-    // One pass over the batch in blocks of MLP_2_3_3_2_RESIDUAL_WORK_ROWS = 32 rows: each statement
-    //   runs over the rows r of the block (rows s0 + r of X and Y).
+    // One pass over the batch in blocks of MLP_2_3_3_2_RESIDUAL_WORK_ROWS rows (64 unless defined
+    //   otherwise): each statement runs over the rows r of the block (rows s0 + r of X and Y).
     for (size_t s0 = 0; s0 < rows; s0 += block) {
         const size_t n_rows = rows - s0 < block ? rows - s0 : block;
         // (eq. 31) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
@@ -166,17 +252,18 @@ int mlp_2_3_3_2_residual_forward(const real_t *restrict params, const real_t *re
                 A1[r * 3 + i] = b1[i];
             }
         }
-        if (rows < 8) {
-            multiply_add_transposed(n_rows, 3, 2, X + s0 * 2, 2, W1, 2, A1, 3);
-        } else {
-            multiply_add(n_rows, 3, 2, X + s0 * 2, 2, W1_T, 3, A1, 3);
-        }
+        product(0, 1, n_rows, 3, 2, X + s0 * 2, 2, W1, 2, A1, 3, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 32) H₁ = 1/(1 + exp(-A₁))
-            // Computed as (1 + tanh(a/2))/2, which cannot overflow.
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
             for (size_t i = 0; i < 3; ++i) {
-                H1[r * 3 + i] = 0.5 * tanh(0.5 * A1[r * 3 + i]) + 0.5;
+                T0[r * 3 + i] = fabs(A1[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                H1[r * 3 + i] = exp(0.5 * A1[r * 3 + i] - 0.5 * T0[r * 3 + i]) / (1.0 + exp(-T0[r * 3 + i]));
             }
         }
 
@@ -186,18 +273,19 @@ int mlp_2_3_3_2_residual_forward(const real_t *restrict params, const real_t *re
                 A2[r * 3 + i] = b2[i];
             }
         }
-        if (rows < 8) {
-            multiply_add_transposed(n_rows, 3, 3, H1, 3, W2, 3, A2, 3);
-        } else {
-            multiply_add(n_rows, 3, 3, H1, 3, W2_T, 3, A2, 3);
-        }
+        product(0, 1, n_rows, 3, 3, H1, 3, W2, 3, A2, 3, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 34) H₂ = 1/(1 + exp(-A₂)) + H₁
-            // Computed as (1 + tanh(a/2))/2, which cannot overflow.
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
             // The skip connection adds the input of the layer.
             for (size_t i = 0; i < 3; ++i) {
-                U2[r * 3 + i] = 0.5 * tanh(0.5 * A2[r * 3 + i]) + 0.5;
+                T1[r * 3 + i] = fabs(A2[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                U2[r * 3 + i] = exp(0.5 * A2[r * 3 + i] - 0.5 * T1[r * 3 + i]) / (1.0 + exp(-T1[r * 3 + i]));
             }
             for (size_t i = 0; i < 3; ++i) {
                 H2[r * 3 + i] = H1[r * 3 + i] + U2[r * 3 + i];
@@ -210,11 +298,7 @@ int mlp_2_3_3_2_residual_forward(const real_t *restrict params, const real_t *re
                 A3[r * 2 + i] = b3[i];
             }
         }
-        if (rows < 8) {
-            multiply_add_transposed(n_rows, 2, 3, H2, 3, W3, 3, A3, 2);
-        } else {
-            multiply_add(n_rows, 2, 3, H2, 3, W3_T, 2, A3, 2);
-        }
+        product(0, 1, n_rows, 2, 3, H2, 3, W3, 3, A3, 2, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 36) Ŷ = softmax(A₃)
@@ -255,41 +339,32 @@ int mlp_2_3_3_2_residual_loss(const real_t *restrict params, const real_t *restr
     }
     const size_t rows = (size_t)batch;
     const real_t B = (real_t)batch;
-    const size_t block = MLP_2_3_3_2_RESIDUAL_WORK_ROWS;
+    const size_t block = MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(rows);
+    real_t *const pack = block < MLP_2_3_3_2_RESIDUAL_GEMM_MR ? NULL : work;
+    const size_t packed = pack == NULL ? 0 : MLP_2_3_3_2_RESIDUAL_PACK_SIZE;
     const real_t *const W1 = params + 0;
     const real_t *const b1 = params + 6;
     const real_t *const W2 = params + 9;
     const real_t *const b2 = params + 18;
     const real_t *const W3 = params + 21;
     const real_t *const b3 = params + 27;
-    real_t *const W1_T = work;
-    real_t *const W2_T = work + 6;
-    real_t *const W3_T = work + 15;
-    real_t *const A1 = work + 21;
-    real_t *const H1 = work + 21 + block * 3;
-    real_t *const A2 = work + 21 + block * 6;
-    real_t *const U2 = work + 21 + block * 9;
-    real_t *const H2 = work + 21 + block * 12;
-    real_t *const A3 = work + 21 + block * 15;
-    real_t *const Z = work + 21 + block * 17;
-    real_t *const E = work + 21 + block * 19;
-    real_t *const S = work + 21 + block * 21;
+    real_t *const A1 = work + packed;
+    real_t *const T0 = work + packed + block * 3;
+    real_t *const H1 = work + packed + block * 6;
+    real_t *const A2 = work + packed + block * 9;
+    real_t *const T1 = work + packed + block * 12;
+    real_t *const U2 = work + packed + block * 15;
+    real_t *const H2 = work + packed + block * 18;
+    real_t *const A3 = work + packed + block * 21;
+    real_t *const Z = work + packed + block * 23;
+    real_t *const E = work + packed + block * 25;
+    real_t *const S = work + packed + block * 27;
 
-    // Before the loop: the sums over the batch start at zero; for 8 rows or more, each W_k of a
-    //   product h W_k^T is transposed, so that the products below read it row by row.
-    if (rows >= 8) {
-        transpose(3, 2, W1, W1_T);
-    }
-    if (rows >= 8) {
-        transpose(3, 3, W2, W2_T);
-    }
-    if (rows >= 8) {
-        transpose(2, 3, W3, W3_T);
-    }
+    // Before the loop: the sums over the batch start at zero.
     real_t total0 = 0.0, total1 = 0.0;
 
-    // One pass over the batch in blocks of MLP_2_3_3_2_RESIDUAL_WORK_ROWS = 32 rows: each statement
-    //   runs over the rows r of the block (rows s0 + r of X and Y).
+    // One pass over the batch in blocks of MLP_2_3_3_2_RESIDUAL_WORK_ROWS rows (64 unless defined
+    //   otherwise): each statement runs over the rows r of the block (rows s0 + r of X and Y).
     for (size_t s0 = 0; s0 < rows; s0 += block) {
         const size_t n_rows = rows - s0 < block ? rows - s0 : block;
         // (eq. 31) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
@@ -298,17 +373,18 @@ int mlp_2_3_3_2_residual_loss(const real_t *restrict params, const real_t *restr
                 A1[r * 3 + i] = b1[i];
             }
         }
-        if (rows < 8) {
-            multiply_add_transposed(n_rows, 3, 2, X + s0 * 2, 2, W1, 2, A1, 3);
-        } else {
-            multiply_add(n_rows, 3, 2, X + s0 * 2, 2, W1_T, 3, A1, 3);
-        }
+        product(0, 1, n_rows, 3, 2, X + s0 * 2, 2, W1, 2, A1, 3, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 32) H₁ = 1/(1 + exp(-A₁))
-            // Computed as (1 + tanh(a/2))/2, which cannot overflow.
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
             for (size_t i = 0; i < 3; ++i) {
-                H1[r * 3 + i] = 0.5 * tanh(0.5 * A1[r * 3 + i]) + 0.5;
+                T0[r * 3 + i] = fabs(A1[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                H1[r * 3 + i] = exp(0.5 * A1[r * 3 + i] - 0.5 * T0[r * 3 + i]) / (1.0 + exp(-T0[r * 3 + i]));
             }
         }
 
@@ -318,18 +394,19 @@ int mlp_2_3_3_2_residual_loss(const real_t *restrict params, const real_t *restr
                 A2[r * 3 + i] = b2[i];
             }
         }
-        if (rows < 8) {
-            multiply_add_transposed(n_rows, 3, 3, H1, 3, W2, 3, A2, 3);
-        } else {
-            multiply_add(n_rows, 3, 3, H1, 3, W2_T, 3, A2, 3);
-        }
+        product(0, 1, n_rows, 3, 3, H1, 3, W2, 3, A2, 3, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 34) H₂ = 1/(1 + exp(-A₂)) + H₁
-            // Computed as (1 + tanh(a/2))/2, which cannot overflow.
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
             // The skip connection adds the input of the layer.
             for (size_t i = 0; i < 3; ++i) {
-                U2[r * 3 + i] = 0.5 * tanh(0.5 * A2[r * 3 + i]) + 0.5;
+                T1[r * 3 + i] = fabs(A2[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                U2[r * 3 + i] = exp(0.5 * A2[r * 3 + i] - 0.5 * T1[r * 3 + i]) / (1.0 + exp(-T1[r * 3 + i]));
             }
             for (size_t i = 0; i < 3; ++i) {
                 H2[r * 3 + i] = H1[r * 3 + i] + U2[r * 3 + i];
@@ -342,11 +419,7 @@ int mlp_2_3_3_2_residual_loss(const real_t *restrict params, const real_t *restr
                 A3[r * 2 + i] = b3[i];
             }
         }
-        if (rows < 8) {
-            multiply_add_transposed(n_rows, 2, 3, H2, 3, W3, 3, A3, 2);
-        } else {
-            multiply_add(n_rows, 2, 3, H2, 3, W3_T, 2, A3, 2);
-        }
+        product(0, 1, n_rows, 2, 3, H2, 3, W3, 3, A3, 2, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 36) Ŷ = softmax(A₃)
@@ -405,7 +478,9 @@ int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *restrict params,
     }
     const size_t rows = (size_t)batch;
     const real_t B = (real_t)batch;
-    const size_t block = MLP_2_3_3_2_RESIDUAL_WORK_ROWS;
+    const size_t block = MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(rows);
+    real_t *const pack = block < MLP_2_3_3_2_RESIDUAL_GEMM_MR ? NULL : work;
+    const size_t packed = pack == NULL ? 0 : MLP_2_3_3_2_RESIDUAL_PACK_SIZE;
     const real_t *const W1 = params + 0;
     real_t *const dW1 = grad + 0;
     const real_t *const b1 = params + 6;
@@ -418,46 +493,32 @@ int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *restrict params,
     real_t *const dW3 = grad + 21;
     const real_t *const b3 = params + 27;
     real_t *const db3 = grad + 27;
-    real_t *const W1_T = work;
-    real_t *const W2_T = work + 6;
-    real_t *const W3_T = work + 15;
-    real_t *const A1 = work + 21;
-    real_t *const H1 = work + 21 + block * 3;
-    real_t *const A2 = work + 21 + block * 6;
-    real_t *const U2 = work + 21 + block * 9;
-    real_t *const H2 = work + 21 + block * 12;
-    real_t *const A3 = work + 21 + block * 15;
-    real_t *const Z = work + 21 + block * 17;
-    real_t *const E = work + 21 + block * 19;
-    real_t *const S = work + 21 + block * 21;
-    real_t *const T0 = work + 21 + block * 22;
-    real_t *const Delta3 = work + 21 + block * 23;
-    real_t *const Delta3_T = work + 21 + block * 25;
-    real_t *const G2 = work + 21 + block * 27;
-    real_t *const Delta2 = work + 21 + block * 30;
-    real_t *const Delta2_T = work + 21 + block * 33;
-    real_t *const G1 = work + 21 + block * 36;
-    real_t *const Delta1 = work + 21 + block * 39;
-    real_t *const Delta1_T = work + 21 + block * 42;
+    real_t *const A1 = work + packed;
+    real_t *const T0 = work + packed + block * 3;
+    real_t *const H1 = work + packed + block * 6;
+    real_t *const A2 = work + packed + block * 9;
+    real_t *const T1 = work + packed + block * 12;
+    real_t *const U2 = work + packed + block * 15;
+    real_t *const H2 = work + packed + block * 18;
+    real_t *const A3 = work + packed + block * 21;
+    real_t *const Z = work + packed + block * 23;
+    real_t *const E = work + packed + block * 25;
+    real_t *const S = work + packed + block * 27;
+    real_t *const T2 = work + packed + block * 28;
+    real_t *const Delta3 = work + packed + block * 29;
+    real_t *const G2 = work + packed + block * 31;
+    real_t *const Delta2 = work + packed + block * 34;
+    real_t *const G1 = work + packed + block * 37;
+    real_t *const Delta1 = work + packed + block * 40;
     for (size_t k = 0; k < MLP_2_3_3_2_RESIDUAL_N_PARAMS; ++k) {
         grad[k] = 0.0;
     }
 
-    // Before the loop: the sums over the batch start at zero; for 8 rows or more, each W_k of a
-    //   product h W_k^T is transposed, so that the products below read it row by row.
-    if (rows >= 8) {
-        transpose(3, 2, W1, W1_T);
-    }
-    if (rows >= 8) {
-        transpose(3, 3, W2, W2_T);
-    }
-    if (rows >= 8) {
-        transpose(2, 3, W3, W3_T);
-    }
+    // Before the loop: the sums over the batch start at zero.
     real_t total0 = 0.0, total1 = 0.0;
 
-    // One pass over the batch in blocks of MLP_2_3_3_2_RESIDUAL_WORK_ROWS = 32 rows: each statement
-    //   runs over the rows r of the block (rows s0 + r of X and Y).
+    // One pass over the batch in blocks of MLP_2_3_3_2_RESIDUAL_WORK_ROWS rows (64 unless defined
+    //   otherwise): each statement runs over the rows r of the block (rows s0 + r of X and Y).
     for (size_t s0 = 0; s0 < rows; s0 += block) {
         const size_t n_rows = rows - s0 < block ? rows - s0 : block;
         // (eq. 31) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
@@ -466,17 +527,18 @@ int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *restrict params,
                 A1[r * 3 + i] = b1[i];
             }
         }
-        if (rows < 8) {
-            multiply_add_transposed(n_rows, 3, 2, X + s0 * 2, 2, W1, 2, A1, 3);
-        } else {
-            multiply_add(n_rows, 3, 2, X + s0 * 2, 2, W1_T, 3, A1, 3);
-        }
+        product(0, 1, n_rows, 3, 2, X + s0 * 2, 2, W1, 2, A1, 3, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 32) H₁ = 1/(1 + exp(-A₁))
-            // Computed as (1 + tanh(a/2))/2, which cannot overflow.
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
             for (size_t i = 0; i < 3; ++i) {
-                H1[r * 3 + i] = 0.5 * tanh(0.5 * A1[r * 3 + i]) + 0.5;
+                T0[r * 3 + i] = fabs(A1[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                H1[r * 3 + i] = exp(0.5 * A1[r * 3 + i] - 0.5 * T0[r * 3 + i]) / (1.0 + exp(-T0[r * 3 + i]));
             }
         }
 
@@ -486,18 +548,19 @@ int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *restrict params,
                 A2[r * 3 + i] = b2[i];
             }
         }
-        if (rows < 8) {
-            multiply_add_transposed(n_rows, 3, 3, H1, 3, W2, 3, A2, 3);
-        } else {
-            multiply_add(n_rows, 3, 3, H1, 3, W2_T, 3, A2, 3);
-        }
+        product(0, 1, n_rows, 3, 3, H1, 3, W2, 3, A2, 3, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 34) H₂ = 1/(1 + exp(-A₂)) + H₁
-            // Computed as (1 + tanh(a/2))/2, which cannot overflow.
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
             // The skip connection adds the input of the layer.
             for (size_t i = 0; i < 3; ++i) {
-                U2[r * 3 + i] = 0.5 * tanh(0.5 * A2[r * 3 + i]) + 0.5;
+                T1[r * 3 + i] = fabs(A2[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                U2[r * 3 + i] = exp(0.5 * A2[r * 3 + i] - 0.5 * T1[r * 3 + i]) / (1.0 + exp(-T1[r * 3 + i]));
             }
             for (size_t i = 0; i < 3; ++i) {
                 H2[r * 3 + i] = H1[r * 3 + i] + U2[r * 3 + i];
@@ -510,11 +573,7 @@ int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *restrict params,
                 A3[r * 2 + i] = b3[i];
             }
         }
-        if (rows < 8) {
-            multiply_add_transposed(n_rows, 2, 3, H2, 3, W3, 3, A3, 2);
-        } else {
-            multiply_add(n_rows, 2, 3, H2, 3, W3_T, 2, A3, 2);
-        }
+        product(0, 1, n_rows, 2, 3, H2, 3, W3, 3, A3, 2, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 36) Ŷ = softmax(A₃)
@@ -542,8 +601,8 @@ int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *restrict params,
             for (size_t i = 0; i < 2; ++i) {
                 rowsum2 += Y[(s0 + r) * 2 + i];
             }
-            T0[r] = rowsum2;
-            total0 += T0[r] * log(S[r]);
+            T2[r] = rowsum2;
+            total0 += T2[r] * log(S[r]);
             for (size_t i = 0; i < 2; ++i) {
                 total1 += Y[(s0 + r) * 2 + i] * Z[r * 2 + i];
             }
@@ -552,17 +611,12 @@ int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *restrict params,
             // The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the
             //   gradient of L for any y.
             for (size_t i = 0; i < 2; ++i) {
-                Delta3[r * 2 + i] = (E[r * 2 + i] * T0[r] / S[r] - Y[(s0 + r) * 2 + i]) / B;
+                Delta3[r * 2 + i] = (E[r * 2 + i] * T2[r] / S[r] - Y[(s0 + r) * 2 + i]) / B;
             }
         }
 
         // (eq. 39) ∇_W₃ L̄ = Δ₃ᵀ H₂
-        for (size_t r = 0; r < n_rows; ++r) {
-            for (size_t i = 0; i < 2; ++i) {
-                Delta3_T[i * n_rows + r] = Delta3[r * 2 + i];
-            }
-        }
-        multiply_add(2, 3, n_rows, Delta3_T, n_rows, H2, 3, dW3, 3);
+        product(1, 0, 2, 3, n_rows, Delta3, 2, H2, 3, dW3, 3, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 40) ∇_b₃ L̄ = Δ₃ᵀ 𝟏
@@ -577,7 +631,7 @@ int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *restrict params,
                 G2[r * 3 + j] = 0.0;
             }
         }
-        multiply_add(n_rows, 3, 2, Delta3, 2, W3, 3, G2, 3);
+        product(0, 0, n_rows, 3, 2, Delta3, 2, W3, 3, G2, 3, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 42) Δ₂ = G₂ ⊙ ((1 - 1/(1 + exp(-A₂)))/(1 + exp(-A₂)))
@@ -589,12 +643,7 @@ int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *restrict params,
         }
 
         // (eq. 43) ∇_W₂ L̄ = Δ₂ᵀ H₁
-        for (size_t r = 0; r < n_rows; ++r) {
-            for (size_t i = 0; i < 3; ++i) {
-                Delta2_T[i * n_rows + r] = Delta2[r * 3 + i];
-            }
-        }
-        multiply_add(3, 3, n_rows, Delta2_T, n_rows, H1, 3, dW2, 3);
+        product(1, 0, 3, 3, n_rows, Delta2, 3, H1, 3, dW2, 3, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 44) ∇_b₂ L̄ = Δ₂ᵀ 𝟏
@@ -609,7 +658,7 @@ int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *restrict params,
                 G1[r * 3 + j] = G2[r * 3 + j];
             }
         }
-        multiply_add(n_rows, 3, 3, Delta2, 3, W2, 3, G1, 3);
+        product(0, 0, n_rows, 3, 3, Delta2, 3, W2, 3, G1, 3, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 46) Δ₁ = G₁ ⊙ H₁ ⊙ (𝟏 - H₁)
@@ -620,12 +669,7 @@ int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *restrict params,
         }
 
         // (eq. 47) ∇_W₁ L̄ = Δ₁ᵀ X
-        for (size_t r = 0; r < n_rows; ++r) {
-            for (size_t i = 0; i < 3; ++i) {
-                Delta1_T[i * n_rows + r] = Delta1[r * 3 + i];
-            }
-        }
-        multiply_add(3, 2, n_rows, Delta1_T, n_rows, X + s0 * 2, 2, dW1, 2);
+        product(1, 0, 3, 2, n_rows, Delta1, 3, X + s0 * 2, 2, dW1, 2, pack);
 
         for (size_t r = 0; r < n_rows; ++r) {
             // (eq. 48) ∇_b₁ L̄ = Δ₁ᵀ 𝟏
@@ -642,5 +686,50 @@ int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *restrict params,
 
     // The mean loss over the batch.
     *loss = value;
+    return MLP_2_3_3_2_RESIDUAL_OK;
+}
+
+size_t mlp_2_3_3_2_residual_work_size(int batch)
+{
+    return batch < 1 ? 0 : MLP_2_3_3_2_RESIDUAL_WORK_SIZE(batch);
+}
+
+size_t mlp_2_3_3_2_residual_forward_work_size(int batch)
+{
+    return batch < 1 ? 0 : MLP_2_3_3_2_RESIDUAL_FORWARD_WORK_SIZE(batch);
+}
+
+// The next 64 bits of the SplitMix64 stream of state (arithmetic modulo 2^64).
+static unsigned long long next_bits(unsigned long long *state)
+{
+    const unsigned long long mask = 0xFFFFFFFFFFFFFFFFULL;
+    unsigned long long z = *state = (*state + 0x9E3779B97F4A7C15ULL) & mask;
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL) & mask;
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EBULL) & mask;
+    return z ^ (z >> 31);
+}
+
+// n entries (2u - 1) s, u the top 24 bits of a draw over 2^24 (exact in float and double).
+static void uniform(unsigned long long *state, real_t *out, size_t n, real_t s)
+{
+    for (size_t k = 0; k < n; ++k) {
+        const real_t u = (real_t)(next_bits(state) >> 40) * 5.960464477539063e-08;
+        out[k] = (2 * u - 1) * s;
+    }
+}
+
+// Random parameters for a start, the same numbers on every machine (see mlp_2_3_3_2_residual.h).
+int mlp_2_3_3_2_residual_init_params(unsigned long long seed, real_t *params)
+{
+    if (params == NULL) {
+        return MLP_2_3_3_2_RESIDUAL_ERROR_NULL;
+    }
+    unsigned long long state = seed;
+    uniform(&state, params + 0, 6, 1.224744871391589); // W1: variance 1/n_0 = 1/2
+    uniform(&state, params + 6, 3, 0.17320508075688773); // b1: variance 0.01
+    uniform(&state, params + 9, 9, 1.0); // W2: variance 1/n_1 = 1/3
+    uniform(&state, params + 18, 3, 0.17320508075688773); // b2: variance 0.01
+    uniform(&state, params + 21, 6, 1.0); // W3: variance 1/n_2 = 1/3
+    uniform(&state, params + 27, 2, 0.17320508075688773); // b3: variance 0.01
     return MLP_2_3_3_2_RESIDUAL_OK;
 }

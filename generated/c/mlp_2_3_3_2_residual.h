@@ -21,7 +21,8 @@
 //     params and grad, row-major, one after the other: W1 (3 x 2), b1 (3), W2 (3 x 3), b2 (3), W3 (2
 //     x 3), b3 (2).
 //   X: batch x MLP_2_3_3_2_RESIDUAL_N_INPUTS; Y and yhat: batch x MLP_2_3_3_2_RESIDUAL_N_OUTPUTS (one row a sample);
-//   work: MLP_2_3_3_2_RESIDUAL_WORK_SIZE(batch) values of scratch, overwritten.
+//   work: MLP_2_3_3_2_RESIDUAL_WORK_SIZE(batch) values of scratch, overwritten; mlp_2_3_3_2_residual_forward needs only
+//     MLP_2_3_3_2_RESIDUAL_FORWARD_WORK_SIZE(batch).
 // The buffers must not overlap. Each function returns MLP_2_3_3_2_RESIDUAL_OK (0), or a negative number when a
 // pointer is NULL (MLP_2_3_3_2_RESIDUAL_ERROR_NULL) or batch < 1 (MLP_2_3_3_2_RESIDUAL_ERROR_BATCH); then it writes nothing.
 // Results stay finite for pre-activations up to |a| = 1e4 (stable sigmoid, softmax, log-softmax).
@@ -47,9 +48,41 @@ typedef char mlp_2_3_3_2_residual_real_t_is_double[sizeof(real_t) == sizeof(doub
 #define MLP_2_3_3_2_RESIDUAL_LOSS "cross-entropy"
 // How the code is written: "unrolled" (every scalar by name) or "looped" (loops over arrays).
 #define MLP_2_3_3_2_RESIDUAL_FORM "looped"
-// Rows of the batch processed per pass (the scratch holds one such block, whatever the batch).
-#define MLP_2_3_3_2_RESIDUAL_WORK_ROWS 32
-#define MLP_2_3_3_2_RESIDUAL_WORK_SIZE(batch) ((size_t)1461)
+// How the products of the looped form are computed: "packed" (this file's own) or "cblas".
+#define MLP_2_3_3_2_RESIDUAL_PRODUCTS "packed"
+// Rows of the batch processed per pass: the scratch holds one block of rows, whatever the batch.
+// The sizes below can be changed by defining them before this header is included, the same way
+// where mlp_2_3_3_2_residual.c is compiled (-DMLP_2_3_3_2_RESIDUAL_WORK_ROWS=8): smaller blocks for a small memory.
+// mlp_2_3_3_2_residual_work_size(batch) gives the scratch of the library as it was compiled.
+#ifndef MLP_2_3_3_2_RESIDUAL_WORK_ROWS
+#define MLP_2_3_3_2_RESIDUAL_WORK_ROWS 64
+#endif
+#define MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(batch) ((size_t)(batch) < MLP_2_3_3_2_RESIDUAL_WORK_ROWS ? (size_t)(batch) : MLP_2_3_3_2_RESIDUAL_WORK_ROWS)
+// The blocks of the products (BLIS's names): a tile of MR x NR entries of the result held in
+// registers, sums taken KC terms at a time, MC rows and NC columns of the operands copied into the
+// scratch at once. MR is at most 8; an NR of a few vector lengths is fastest.
+#ifndef MLP_2_3_3_2_RESIDUAL_GEMM_MR
+#define MLP_2_3_3_2_RESIDUAL_GEMM_MR 4
+#endif
+#ifndef MLP_2_3_3_2_RESIDUAL_GEMM_NR
+#define MLP_2_3_3_2_RESIDUAL_GEMM_NR 8
+#endif
+#ifndef MLP_2_3_3_2_RESIDUAL_GEMM_KC
+#define MLP_2_3_3_2_RESIDUAL_GEMM_KC 64
+#endif
+#ifndef MLP_2_3_3_2_RESIDUAL_GEMM_MC
+#define MLP_2_3_3_2_RESIDUAL_GEMM_MC 64
+#endif
+#ifndef MLP_2_3_3_2_RESIDUAL_GEMM_NC
+#define MLP_2_3_3_2_RESIDUAL_GEMM_NC 8
+#endif
+// The scratch the products copy their blocks into (none for a batch of fewer rows than MR).
+#define MLP_2_3_3_2_RESIDUAL_PACK_ROWS ((MLP_2_3_3_2_RESIDUAL_GEMM_MC + MLP_2_3_3_2_RESIDUAL_GEMM_MR - 1) / MLP_2_3_3_2_RESIDUAL_GEMM_MR * MLP_2_3_3_2_RESIDUAL_GEMM_MR)
+#define MLP_2_3_3_2_RESIDUAL_PACK_COLUMNS ((MLP_2_3_3_2_RESIDUAL_GEMM_NC + MLP_2_3_3_2_RESIDUAL_GEMM_NR - 1) / MLP_2_3_3_2_RESIDUAL_GEMM_NR * MLP_2_3_3_2_RESIDUAL_GEMM_NR)
+#define MLP_2_3_3_2_RESIDUAL_PACK_SIZE ((size_t)(MLP_2_3_3_2_RESIDUAL_PACK_ROWS + MLP_2_3_3_2_RESIDUAL_PACK_COLUMNS) * MLP_2_3_3_2_RESIDUAL_GEMM_KC)
+#define MLP_2_3_3_2_RESIDUAL_PACK_FOR(batch) (MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(batch) < MLP_2_3_3_2_RESIDUAL_GEMM_MR ? 0 : MLP_2_3_3_2_RESIDUAL_PACK_SIZE)
+#define MLP_2_3_3_2_RESIDUAL_WORK_SIZE(batch) (MLP_2_3_3_2_RESIDUAL_PACK_FOR(batch) + (size_t)43 * MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(batch))
+#define MLP_2_3_3_2_RESIDUAL_FORWARD_WORK_SIZE(batch) (MLP_2_3_3_2_RESIDUAL_PACK_FOR(batch) + (size_t)28 * MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(batch))
 
 #define MLP_2_3_3_2_RESIDUAL_OK 0
 #define MLP_2_3_3_2_RESIDUAL_ERROR_NULL (-1)
@@ -71,6 +104,16 @@ int mlp_2_3_3_2_residual_loss(const real_t *params, const real_t *X, const real_
 int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *params, const real_t *X,
                                             const real_t *Y, int batch, real_t *loss,
                                             real_t *grad, real_t *work);
+
+// The values of scratch a call of this library with this batch needs (MLP_2_3_3_2_RESIDUAL_WORK_SIZE and
+// MLP_2_3_3_2_RESIDUAL_FORWARD_WORK_SIZE with the sizes it was compiled with), 0 for batch < 1.
+size_t mlp_2_3_3_2_residual_work_size(int batch);
+size_t mlp_2_3_3_2_residual_forward_work_size(int batch);
+
+// Random parameters for a start: each entry uniform in [-s, s), s = sqrt(3 / n_{k-1}) for W_k and
+// sqrt(3)/10 for b_k (variances 1/n_{k-1} and 0.01), from the SplitMix64 stream of seed; the
+// same numbers on every machine. Returns MLP_2_3_3_2_RESIDUAL_OK, or MLP_2_3_3_2_RESIDUAL_ERROR_NULL.
+int mlp_2_3_3_2_residual_init_params(unsigned long long seed, real_t *params);
 
 #ifdef __cplusplus
 }

@@ -21,9 +21,10 @@ Shapes (B is the batch size; a 1-D X is one sample):
     X: (B, 3) or (3,); Y and forward(params, X): (B, 2) or (2,)
     Y may instead hold integer class indices 0 ... 1: shape (B,), or one number for a 1-D X.
 
-Results are float32 when every parameter and X are float32, else float64 (integer and bool inputs
-are converted; complex ones are refused). They stay finite, without NumPy warnings, for
-pre-activations up to |a| = 1e4.
+Results are float32 when every parameter and X are float32, float16 or bfloat16, and whenever half
+precision (float16, bfloat16) is among them with no float64; else float64 (float32 parameters
+with float64 X; float32 with integer X). Integer and bool inputs are converted; complex ones are
+refused. Results stay finite, without NumPy warnings, for pre-activations up to |a| = 1e4.
 
 Comments above the statements give the equation each implements; (eq. N) is its number in the
 notes made by `symgrad latex 3 3 2 --weight-decay 0.01`.
@@ -84,20 +85,28 @@ def _parameter_problem(params: object) -> str:
 
 
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
+#: Half precision (NumPy's float16, ml_dtypes' bfloat16): computed and returned in float32.
+_HALF = ("float16", "bfloat16")
 
 
 def _float_dtype(dtypes: set[np.dtype[Any]]) -> np.dtype[Any]:
-    """float32 when every array is float32, else float64; complex numbers are refused."""
+    """float64 when some array is float64; else float32 when every array is float32 or half
+    precision, or some is half precision (then integers and booleans join it); else float64.
+    Complex numbers are refused."""
     if any(dtype.kind == "c" for dtype in dtypes):
         raise ValueError("complex numbers are not supported; give real arrays")
-    return _FLOATS[1] if dtypes == {_FLOATS[1]} else _FLOATS[0]
+    if any(dtype.kind == "f" and dtype.name not in ("float32", *_HALF) for dtype in dtypes):
+        return _FLOATS[0]
+    names = {dtype.name for dtype in dtypes}
+    return _FLOATS[1] if names <= {"float32", *_HALF} or names & set(_HALF) else _FLOATS[0]
 
 
 def _inputs(params: Params, X: ArrayLike) -> tuple[tuple[Array, ...], Array, bool]:
     """The parameters and ``X`` in one float dtype, and whether ``X`` was one sample ``(3,)``.
 
-    The dtype is float32 when every parameter and ``X`` are float32, else float64 (integers and
-    booleans are converted). ``X`` becomes a batch ``(B, 3)``.
+    The dtype is float32 when every parameter and ``X`` are float32 or half precision (float16,
+    bfloat16), or some are half precision and none float64; else float64 (integers and booleans
+    are converted). ``X`` becomes a batch ``(B, 3)``.
     """
     weights = _parameters(params)
     array = X if isinstance(X, np.ndarray) else np.asarray(X)
@@ -151,13 +160,19 @@ def forward(params: Params, X: ArrayLike) -> Array:
     A1 += b1
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    # In place: A1 is not needed again.
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    # In place: A1 and T0 are not needed again.
+    T0 = np.abs(A1)
     H1 = A1
     H1 *= 0.5
-    np.tanh(H1, out=H1)
-    H1 *= 0.5
-    H1 += 0.5
+    H1 += -0.5 * T0
+    np.exp(H1, out=H1)
+    T0 *= -1.0
+    np.exp(T0, out=T0)
+    T0 += 1.0
+    H1 /= T0
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = np.dot(H1, W2.T)
@@ -192,13 +207,19 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     A1 += b1
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    # In place: A1 is not needed again.
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    # In place: A1 and T0 are not needed again.
+    T0 = np.abs(A1)
     H1 = A1
     H1 *= 0.5
-    np.tanh(H1, out=H1)
-    H1 *= 0.5
-    H1 += 0.5
+    H1 += -0.5 * T0
+    np.exp(H1, out=H1)
+    T0 *= -1.0
+    np.exp(T0, out=T0)
+    T0 += 1.0
+    H1 /= T0
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = np.dot(H1, W2.T)
@@ -242,13 +263,19 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     A1 += b1
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as (1 + tanh(a/2))/2, which cannot overflow.
-    # In place: A1 is not needed again.
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    # In place: A1 and T0 are not needed again.
+    T0 = np.abs(A1)
     H1 = A1
     H1 *= 0.5
-    np.tanh(H1, out=H1)
-    H1 *= 0.5
-    H1 += 0.5
+    H1 += -0.5 * T0
+    np.exp(H1, out=H1)
+    T0 *= -1.0
+    np.exp(T0, out=T0)
+    T0 += 1.0
+    H1 /= T0
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = np.dot(H1, W2.T)
@@ -265,15 +292,15 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     # (eq. 25) L̄ = (1/B) Σ[s=1..B] L⁽ˢ⁾
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
-    T0 = Y.sum(axis=1, keepdims=True)
-    value = (np.vdot(T0, np.log(S)) - np.vdot(Y, Z)) / B
+    T1 = Y.sum(axis=1, keepdims=True)
+    value = (np.vdot(T1, np.log(S)) - np.vdot(Y, Z)) / B
 
     # (eq. 27) Δ₂ = 1/B (Ŷ - Y)
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
     #   for any y.
     # In place: E is not needed again.
     Delta2 = E
-    Delta2 *= T0 / S
+    Delta2 *= T1 / S
     Delta2 -= Y
     Delta2 /= B
 

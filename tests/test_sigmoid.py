@@ -30,7 +30,7 @@ import pytest
 import sympy as sp
 
 import symgrad
-from symgrad import NetworkSpec, catalogue, derive
+from symgrad import NetworkSpec, arrays, catalogue, derive
 from symgrad.errors import ProofError
 from symgrad.expressions import X
 from symgrad.proof.identities import zero_by_sign
@@ -217,7 +217,7 @@ def test_a_sigmoid_with_a_sign_slip_fails_to_prove(
         spec = dataclasses.replace(NetworkSpec.parse([2, 2, 2]), activations=(wrong,))
         message = "code's g of activation sigmoid"
     else:
-        row = slipped.xreplace({X: catalogue.ROW_A})
+        row = slipped.xreplace({X: arrays.ROW_A})
         wrong_output = dataclasses.replace(catalogue.OUTPUTS_BY_NAME["sigmoid"], code=row)
         pair = catalogue.PAIRS_BY_NAMES[("sigmoid", "binary-cross-entropy")]
         monkeypatch.setitem(

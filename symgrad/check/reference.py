@@ -35,7 +35,7 @@ from mpmath import libmp
 
 from symgrad.program import Program, evaluate
 from symgrad.program.evaluate import Arithmetic
-from symgrad.proof.precision import GridMatrix, HighPrecision, Outer
+from symgrad.proof.precision import Added, GridMatrix, HighPrecision, Outer, Scaled
 
 #: Decimal digits of the evaluation.
 DIGITS = 60
@@ -134,17 +134,31 @@ def high_precision(
             loss += outputs["loss"] * scale
             yhat.append([float(v) for v in np.asarray(outputs["yhat"]).ravel()])
             for name in program.gradient_names:
-                value = outputs[name]
-                if isinstance(value, Outer):
-                    left = _pair(np.array([v * scale for v in value.left], dtype=object))
-                    right = _pair(value.right)
-                    term = _outer(left, right)
-                else:
-                    term = _pair(np.array([v * scale for v in np.ravel(value)], dtype=object))
+                term = _term(outputs[name], scale)
                 sums[name] = term if name not in sums else sums[name].plus(term)
         shapes = {k: np.shape(v) for k, v in params.items()}
         gradients = {k: sums[k].value().reshape(shapes[k]) for k in program.gradient_names}
         return Results(float(loss), np.array(yhat), gradients)
+
+
+def _term(value: Any, scale: Any) -> _DoubleDouble:
+    """One sample's gradient times ``scale``, flat, as double-doubles: an outer product kept
+    apart (:class:`Outer`), a penalty's ``lambda W`` (:class:`Scaled`) and their sum
+    (:class:`Added`, the gradient of a layer kind that adds a penalty) read entry by entry."""
+    if isinstance(value, Added):
+        terms = [_term(part, scale) for part in value.terms]
+        total = terms[0]
+        for part in terms[1:]:
+            total = total.plus(part)
+        return total
+    if isinstance(value, Outer):
+        left = _pair(np.array([v * scale for v in value.left], dtype=object))
+        return _outer(left, _pair(value.right))
+    if isinstance(value, Scaled):
+        rows, cols = value.shape
+        entries = [value[i, j] * scale for i in range(rows) for j in range(cols)]
+        return _pair(np.array(entries, dtype=object))
+    return _pair(np.array([v * scale for v in np.ravel(value)], dtype=object))
 
 
 class Float32(Arithmetic):

@@ -21,6 +21,7 @@ import sympy as sp
 from symgrad import header
 from symgrad import notation as nt
 from symgrad.check import check_file
+from symgrad.check.judge import FAIL
 from symgrad.cli import main
 from symgrad.codegen import generate
 from symgrad.derivation import Kind, StepId, build_step
@@ -309,6 +310,8 @@ def test_symgrad_check_passes_generated_code_of_both_kinds(
         (tmp_path / f"net{f.suffix}").write_text(f.text, encoding="utf-8")
     result = check_file(tmp_path / f"net{suffix}")
     assert result.passed, result.report()
+    # The second judge evaluated the header's network, penalty and skips included.
+    assert result.reference_missing is None, result.report()
 
 
 @pytest.mark.parametrize(
@@ -327,6 +330,9 @@ def test_symgrad_check_fails_code_with_a_kind_broken(
     (tmp_path / "net.py").write_text(file.text.replace(right, wrong), encoding="utf-8")
     result = check_file(tmp_path / "net.py")
     assert not result.passed
+    # symgrad's own evaluation of the network (the second judge) fails it too, entry by entry.
+    assert result.reference_missing is None
+    assert any(int((j.verdicts == FAIL).sum()) for e in result.entries for j in e.judged)
 
 
 def test_the_c_code_computes_the_penalty_after_the_batch_loop(derived: dict) -> None:

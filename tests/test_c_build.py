@@ -27,7 +27,7 @@ import pytest
 import sympy as sp
 import torch
 
-import symgrad.program.lower as lower
+from symgrad.ops import output_loss
 from symgrad.check import check_file
 from symgrad.cli import main
 from symgrad.codegen import generate
@@ -265,7 +265,7 @@ def test_the_scalar_program_grows_linearly_with_the_output_width(
     """The softmax's Jacobian product is not written out as n_L^2 terms; with the reductions
     left inside every unit (the rule for rows of up to 3 units), the same measure fails."""
     assert _terms([2, 32]) <= 2.3 * _terms([2, 16])
-    monkeypatch.setattr(lower, "INLINE_REDUCTION_UNITS", 1000)
+    monkeypatch.setattr(output_loss, "INLINE_REDUCTION_UNITS", 1000)
     assert _terms([2, 32]) > 3 * _terms([2, 16])
 
 

@@ -27,7 +27,6 @@ import pytest
 import sympy as sp
 import torch
 
-from symgrad.ops import output_loss
 from symgrad.check import check_file
 from symgrad.cli import main
 from symgrad.codegen import generate
@@ -37,6 +36,7 @@ from symgrad.codegen.c.init import init_params
 from symgrad.codegen.c.loader import CNetwork, build_library, load_c, load_library
 from symgrad.codegen.c.target import AUTO_UNROLLED_STATEMENTS
 from symgrad.errors import SymgradError
+from symgrad.ops import output_loss
 from symgrad.pipeline import derive
 from symgrad.program import lower_scalar
 from symgrad.spec import NetworkSpec

@@ -60,22 +60,27 @@ def load(
     style: str | None = None,
     dtype: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    **kinds: Any,
 ) -> Any:
     """The generated code of ``symgrad codegen SIZES --target TARGET [options]``, ready to call.
 
     For ``numpy`` and ``array-api`` the imported module; for ``c`` the compiled file as a
     :class:`~symgrad.codegen.c.loader.CNetwork` (the module's contract, through the system C
     compiler). ``activation``, ``output``, ``loss``, ``style`` and ``dtype`` are the options of
-    ``symgrad codegen``. The first call for a command derives, proves and generates (seconds);
+    ``symgrad codegen``, and so are the layer kinds' options, as keywords named as in Python
+    (``weight_decay=0.01``, ``residual=True``). The first call for a command derives, proves and generates (seconds);
     later ones read the cache (milliseconds), after checking it (see the module docstring).
 
     >>> import symgrad
     >>> mlp = symgrad.load([784, 128, 10], target="array-api")  # doctest: +SKIP
     """
-    from symgrad import codegen
+    from symgrad import codegen, options
     from symgrad.spec import NetworkSpec
 
-    spec = NetworkSpec.parse([int(n) for n in sizes], activation, output, loss)
+    unknown = sorted(set(kinds) - {option.dest for option in options.layer_kinds()})
+    if unknown:
+        raise TypeError(f"load() got an unexpected keyword argument {unknown[0]!r}")
+    spec = NetworkSpec.parse([int(n) for n in sizes], activation, output, loss, kinds)
     chosen = codegen.target(target)
     style = style if style is not None else chosen.styles[0]
     if dtype is None and chosen.dtypes:

@@ -67,6 +67,21 @@ def test_load_gives_what_codegen_writes_and_keeps_it(tmp_path: Path) -> None:
     assert symgrad.load([3, 3, 2], activation="tanh", cache_dir=tmp_path) is mlp
 
 
+def test_load_takes_the_layer_kinds(tmp_path: Path) -> None:
+    """``weight_decay`` and ``residual`` as keywords: their own entry, their penalty."""
+    mlp = symgrad.load([3, 4, 4, 2], weight_decay=0.05, residual=True, cache_dir=tmp_path)
+    plain = symgrad.load([3, 4, 4, 2], residual=True, cache_dir=tmp_path)
+    assert _entry(tmp_path, "symgrad codegen 3 4 4 2 --weight-decay 0.05 --residual").is_dir()
+    X, labels = _data()
+    params = mlp.init_params(1)
+    penalty = 0.05 / 2 * sum(np.sum(np.square(params[f"W{k}"])) for k in (1, 2, 3))
+    assert mlp.loss(params, X, labels) == pytest.approx(plain.loss(params, X, labels) + penalty)
+    with pytest.raises(TypeError, match="weight_decy"):
+        symgrad.load([3, 4, 4, 2], weight_decy=0.05, cache_dir=tmp_path)
+    with pytest.raises(SpecError, match="--residual needs"):
+        symgrad.load([3, 4, 2], residual=True, cache_dir=tmp_path)
+
+
 def test_a_second_process_reads_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     symgrad.load([3, 3, 2], "array-api", cache_dir=tmp_path)
     monkeypatch.setattr(cache, "_MODULES", {})

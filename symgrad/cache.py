@@ -68,8 +68,9 @@ def load(
     :class:`~symgrad.codegen.c.loader.CNetwork` (the module's contract, through the system C
     compiler). ``activation``, ``output``, ``loss``, ``style`` and ``dtype`` are the options of
     ``symgrad codegen``, and so are the layer kinds' options, as keywords named as in Python
-    (``weight_decay=0.01``, ``residual=True``). The first call for a command derives, proves and generates (seconds);
-    later ones read the cache (milliseconds), after checking it (see the module docstring).
+    (``weight_decay=0.01``, ``residual=True``). The first call for a command derives, proves
+    and generates (seconds); later ones read the cache (milliseconds), after checking it (see
+    the module docstring).
 
     >>> import symgrad
     >>> mlp = symgrad.load([784, 128, 10], target="array-api")  # doctest: +SKIP

@@ -266,7 +266,20 @@ class CLoader:
         library = compile_checked(inspected.path, folder, name, includes, limits, sandboxed)
         inside = "/check" if sandboxed else str(folder)
         arguments = {"library": f"{inside}/{library}", "source": f"{inside}/{name}"}
-        return Prepared(inspected, arguments, library=arguments["library"], folder=str(folder))
+        # A BLAS is reached through the system's alternatives (Debian's libopenblas.so.0 is a
+        # link into /etc/alternatives): the sandbox must see them for the library to load.
+        extra = (
+            ("/etc/alternatives",)
+            if blas is not None and os.path.isdir("/etc/alternatives")
+            else ()
+        )
+        return Prepared(
+            inspected,
+            arguments,
+            library=arguments["library"],
+            folder=str(folder),
+            extra_paths=extra,
+        )
 
 
 #: The loader of each target, by its ``--target`` name.

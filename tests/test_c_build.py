@@ -87,20 +87,40 @@ def test_the_flags_keep_ieee_arithmetic() -> None:
 
 
 def test_check_compiles_as_load_c_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both go through compile_c, which takes its flags from compile_flags alone."""
+    """Both go through build_c, which takes its flags from compile_flags alone: the flags the
+    sandboxed compiler reports (and the report prints) are the ones load_c used here."""
     source = write_c(tmp_path, [3, 4, 2], "--style", "looped")
-    seen: list[tuple[str, list[Any]]] = []
+    seen: list[Any] = []
+    original = build.build_library
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        built = original(*args, **kwargs)
+        seen.append(built)
+        return built
+
+    monkeypatch.setattr(build, "build_library", recording)
+    load_c(source)
+    report = check_file(source)
+    assert report.passed
+    assert len(seen) == 1 and "-O3" in seen[0].flags
+    assert report.compiled == seen[0].describe()
+    assert f"\ncompiled with {seen[0].describe()}\n" in report.report()
+
+
+def test_check_reports_other_flags_than_load_c_s_as_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutation test of the comparison above: with other flags in this process only, load_c's
+    build and the sandbox's no longer agree, and the comparison sees it."""
+    source = write_c(tmp_path, [3, 4, 2], "--style", "looped")
     original = build.compile_flags
 
-    def recording(facts: FileFacts, compiler: str | None = None) -> list[Any]:
-        attempts = original(facts, compiler)
-        seen.append((facts.macro, attempts))
-        return attempts
+    def other(facts: FileFacts, compiler: str | None = None) -> list[Any]:
+        return [build.Attempt((*a.flags, "-O1")) for a in original(facts, compiler)]
 
-    monkeypatch.setattr(build, "compile_flags", recording)
-    load_c(source)
-    assert check_file(source).passed
-    assert len(seen) == 2 and seen[0] == seen[1]
+    monkeypatch.setattr(build, "compile_flags", other)
+    built = build.build_c(source, tmp_path / "build")
+    assert check_file(source).compiled != built.describe()
 
 
 @pytest.mark.parametrize(
@@ -445,11 +465,9 @@ def test_a_blas_file_that_cannot_be_built_or_names_another_library_is_one_clear_
     error = capsys.readouterr().err
     assert error.startswith("symgrad: error:") and "names --blas mkl; not generated C" in error
     assert len(error.strip().splitlines()) == 1
+    # check compiles in the sandbox with build_c, the function load_c uses (the test above), so
+    # the missing library is shown where this process can reach it: load_c.
     monkeypatch.setattr(build, "BLAS_LINK", (("-lsymgrad_no_such_blas",),))
     missing = "no CBLAS library to link (tried -lsymgrad_no_such_blas); install one"
-    assert main(["check", str(source)]) == 2
-    error = capsys.readouterr().err
-    assert error.startswith("symgrad: error: cannot check") and missing in error, error
-    assert len(error.strip().splitlines()) == 1
     with pytest.raises(build.CCompilerError, match=re.escape(missing)):
         load_c(source)

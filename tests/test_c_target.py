@@ -167,7 +167,7 @@ def libraries(
                 flags += ["-include", str(declarations)]
                 link = ("-lmvec",)
         try:
-            out[form] = Library(path, 0, build_library(sources, path, flags, link=link))
+            out[form] = Library(path, 0, build_library(sources, path, flags, link=link).warnings)
         except CCompilerError as exc:
             out[form] = Library(path, 1, str(exc))
     return out

@@ -31,9 +31,10 @@ def compile_checked(
     includes: dict[str, frozenset[str]],
     limits: Any,
     sandboxed: bool,
-) -> str:
+) -> tuple[str, str]:
     """Screen and compile ``folder/name`` (with its header) in the sandbox; write the library
-    into ``folder`` and return its file name. ``path`` is the file as the user named it."""
+    into ``folder`` and return its file name, and how it was compiled and linked (for the
+    report). ``path`` is the file as the user named it."""
     from symgrad.check import wire
     from symgrad.check.limits import describe
     from symgrad.check.text import excerpt
@@ -89,7 +90,7 @@ def compile_checked(
         raise ModuleCheckError(f"compiling {path} gave no library")
     library = f"lib{Path(name).stem}.so"
     (folder / library).write_bytes(data.tobytes())
-    return library
+    return library, excerpt(str(reply.get("compiled", "")), 400)
 
 
 def _start(found: str, folder: Path, limits: Any, sandboxed: bool) -> subprocess.Popen[bytes]:
@@ -204,16 +205,16 @@ def main() -> None:  # pragma: no cover - runs in the sandbox
     sys.path[:] = setup["sys_path"]
     import numpy as np
 
-    from symgrad.codegen.c.loader import compile_c
+    from symgrad.codegen.c.build import build_c
     from symgrad.errors import SymgradError
 
     try:
-        library = compile_c(folder / setup["source"], Path(os.environ["TMPDIR"]) / "build")
+        built = build_c(folder / setup["source"], Path(os.environ["TMPDIR"]) / "build")
     except SymgradError as exc:
         wire.write(out, {"failed": str(exc)})
         return
-    data = np.frombuffer(library.read_bytes(), dtype=np.uint8)
-    wire.write(out, {"library": True}, {"library": data})
+    data = np.frombuffer(built.library.read_bytes(), dtype=np.uint8)
+    wire.write(out, {"library": True, "compiled": built.describe()}, {"library": data})
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ class CheckReport:
     findings: tuple[Finding, ...]
     #: Why symgrad's evaluation of the network is missing (None when it judged).
     reference_missing: str | None = None
+    #: How a C file was compiled and linked in the sandbox ("" for Python).
+    compiled: str = ""
 
     @property
     def verdict(self) -> str:
@@ -85,8 +87,10 @@ class CheckReport:
             f"paths: {', '.join(self.paths)}; points drawn from seed {self.seed}"
             + (f", {self.points_note}" if self.points_note else ""),
             f"run in a sandbox ({self.sandbox})",
-            "",
         ]
+        if self.compiled:
+            lines.append(f"compiled with {self.compiled}")
+        lines.append("")
         if self.reference_missing is None:
             lines += [
                 "gradients of loss_and_gradients and gradients against symgrad's own "

@@ -297,6 +297,7 @@ class _Run:
             tuple(entries),
             tuple(self.findings),
             missing,
+            self.box.prepared.compiled,
         )
 
     def sandbox_description(self) -> str:

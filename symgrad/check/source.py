@@ -97,6 +97,8 @@ class Prepared:
     folder: str | None = None
     #: Folders the child needs on its path and in its view besides symgrad's (tests' loaders).
     extra_paths: tuple[str, ...] = ()
+    #: How a compiled file was compiled and linked ("" for Python).
+    compiled: str = ""
 
 
 class Loader(Protocol):
@@ -263,7 +265,9 @@ class CLoader:
             name: C_INCLUDES | {f'"{Path(name).with_suffix(".h").name}"'} | library_header,
             **{companion: C_INCLUDES for companion, _ in inspected.companions},
         }
-        library = compile_checked(inspected.path, folder, name, includes, limits, sandboxed)
+        library, compiled = compile_checked(
+            inspected.path, folder, name, includes, limits, sandboxed
+        )
         inside = "/check" if sandboxed else str(folder)
         arguments = {"library": f"{inside}/{library}", "source": f"{inside}/{name}"}
         # A BLAS is reached through the system's alternatives (Debian's libopenblas.so.0 is a
@@ -279,6 +283,7 @@ class CLoader:
             library=arguments["library"],
             folder=str(folder),
             extra_paths=extra,
+            compiled=compiled,
         )
 
 

@@ -210,9 +210,30 @@ def _vector_unit(compiler: str, machine: tuple[str, ...]) -> tuple[int, int] | N
     return None
 
 
+@dataclass(frozen=True)
+class Built:
+    """A library :func:`build_library` made, and how: what the compiler printed (its warnings),
+    the compiler and flags that compiled it, and what it was linked with."""
+
+    library: Path
+    warnings: str
+    compiler: str
+    flags: tuple[str, ...]
+    linked: tuple[str, ...]
+
+    def describe(self) -> str:
+        """``gcc -std=c99 -O3 ...; linked with -lm``, for a report."""
+        return f"{' '.join([self.compiler, *self.flags])}; linked with {' '.join(self.linked)}"
+
+
 def compile_c(source: Path, workdir: Path) -> Path:
     """Compile ``source`` (``NAME.c``, with ``NAME.h`` beside it) into a shared library in
     ``workdir`` and return its path (``libNAME.so``). Raises :class:`CCompilerError`."""
+    return build_c(source, workdir).library
+
+
+def build_c(source: Path, workdir: Path) -> Built:
+    """:func:`compile_c`, saying how the library was built."""
     source = Path(source)
     header = source.with_suffix(".h")
     if not source.is_file() or not header.is_file():
@@ -221,8 +242,7 @@ def compile_c(source: Path, workdir: Path) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     library = workdir / f"lib{source.stem}.so"
     facts = FileFacts.read(header.read_text(encoding="utf-8", errors="replace"))
-    build_library([source], library, facts=facts)
-    return library
+    return build_library([source], library, facts=facts)
 
 
 def build_library(
@@ -231,9 +251,9 @@ def build_library(
     flags: Sequence[str] | None = None,
     facts: FileFacts | None = None,
     link: Sequence[str] = (),
-) -> str:
-    """Compile ``sources`` and link them into the shared library ``library``; return what the
-    compiler printed (its warnings).
+) -> Built:
+    """Compile ``sources`` and link them into the shared library ``library``; return it with
+    what the compiler printed (its warnings) and the flags that built it.
 
     ``flags`` replaces the default, :func:`compile_flags` of ``facts`` (a looped file of double
     when None). Compiling and linking are two steps, the link without the optimization flags;
@@ -265,10 +285,17 @@ def build_library(
                 vector = ["-lmvec"] if attempt.vector_math else []
                 for blas in libraries:
                     command = [compiler, "-shared", "-o", str(partial), *map(str, objects)]
-                    linked = _run([*command, *blas, *link, *vector, "-lm"])
+                    libraries_used = (*blas, *link, *vector, "-lm")
+                    linked = _run([*command, *libraries_used])
                     if linked.returncode == 0:
                         shutil.move(str(partial), library)
-                        return "".join(run.stderr for run in compiled)
+                        return Built(
+                            library,
+                            "".join(run.stderr for run in compiled),
+                            Path(compiler).name,
+                            attempt.flags,
+                            libraries_used,
+                        )
                 failed = linked
                 if facts.products == "cblas" and not attempt.vector_math:
                     problem = (
@@ -296,6 +323,7 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 __all__ = [
+    "Built",
     "BLAS_LINK",
     "VECTOR_MATH",
     "Attempt",
@@ -303,6 +331,7 @@ __all__ = [
     "MACHINE_FLAGS",
     "CCompilerError",
     "FileFacts",
+    "build_c",
     "build_library",
     "compile_c",
     "compile_flags",

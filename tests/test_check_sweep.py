@@ -9,8 +9,8 @@
    (``1 + 1e-2`` in float C), a sign, or a swapped index (:mod:`mutants`), for each NumPy
    style, the array API, C unrolled and looped in double, and one float C file.
 
-The full grid runs in ``bench/check_grid.py`` (minutes); its numbers are in the report of
-issue 9. Code is generated without the proof, which other tests cover.
+The full grid runs in ``bench/check_grid.py`` (minutes). Code is generated without the proof,
+which other tests cover.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ SWEEP = [
     named("vectorized", (5, *[16] * 5, 4), "softplus", "identity"),
     named("unrolled", (2, *[4] * 6, 2), "identity"),
     named("vectorized", (3, *[8] * 7, 2), "x/(1+abs(x))", "sigmoid"),
-    named("vectorized", (3, *[4] * 7, 2)),  # the issue's false failures
+    named("vectorized", (3, *[4] * 7, 2)),  # deep sigmoid networks once failed falsely
     named("vectorized", (3, *[8] * 10, 2)),  # ten hidden sigmoid layers
     named("unrolled", (2, *[3] * 11, 2), "tanh"),
     named("vectorized", (8, 64, 64, 10), "tanh"),

@@ -103,7 +103,7 @@ CASES: dict[str, Case] = {
     ),
 }
 
-#: Page counts before this version of the notes (issue 10) and the most they may have now.
+#: The most pages each case's notes may have (the page counts of an earlier, looser layout).
 PAGE_LIMITS = {"784-128-10": 10, "2-4-4-3-2-tanh": 10, "9-layer-tanh": 12, "332-proved": 8}
 
 

@@ -380,6 +380,14 @@ def _timed_calls(f: Callable[[], Any], calls: int, samples: list[int]) -> None:
         samples.append(clock() - t0)
 
 
+def log_row(net: str, batch: int, row: dict[str, Cell]) -> None:
+    """One line per contestant of a measured cell on stderr, while the grid runs."""
+    for cell in row.values():
+        shown = f"{cell.median_us:.1f} us" if cell.median_us is not None else ""
+        message = f"[{net} B={batch}] {cell.contestant}: {cell.status} {shown} {cell.message}"
+        print(message.rstrip(), file=sys.stderr)
+
+
 def measure_cell(
     contestants: dict[str, Callable[[], Any]], budget: Budget, cells: dict[str, Cell]
 ) -> None:
@@ -789,13 +797,7 @@ def run_c_grid(budget: Budget, nets: Sequence[tuple[int, ...]]) -> list[Cell]:
                     if f is not None:
                         timed[name] = f
                 measure_cell(timed, budget, row)
-                for cell in row.values():
-                    shown = f"{cell.median_us:.1f} us" if cell.median_us is not None else ""
-                    print(
-                        f"[{net} B={batch}] {cell.contestant}: {cell.status} {shown} "
-                        f"{cell.message}".rstrip(),
-                        file=sys.stderr,
-                    )
+                log_row(net, batch, row)
                 cells.extend(row.values())
     return cells
 
@@ -993,13 +995,7 @@ def run_grid(budget: Budget, nets: Sequence[tuple[int, ...]], batches: Sequence[
                         timed[contestant] = f
                 measure_cell(timed, budget, row)
                 row["c-raw"] = time_c_raw(c_build, net, batch, params, X, Y, expected, budget)
-                for cell in row.values():
-                    shown = f"{cell.median_us:.1f} us" if cell.median_us is not None else ""
-                    print(
-                        f"[{net} B={batch}] {cell.contestant}: {cell.status} {shown} "
-                        f"{cell.message}".rstrip(),
-                        file=sys.stderr,
-                    )
+                log_row(net, batch, row)
                 cells.extend(row.values())
     return cells
 
@@ -1206,13 +1202,7 @@ def run_array_api_grid(
                             else:
                                 timed[name] = f
                     measure_cell(timed, budget, row)
-                    for cell in row.values():
-                        shown = f"{cell.median_us:.1f} us" if cell.median_us is not None else ""
-                        print(
-                            f"[{net} B={batch}] {cell.contestant}: {cell.status} {shown} "
-                            f"{cell.message}".rstrip(),
-                            file=sys.stderr,
-                        )
+                    log_row(net, batch, row)
                     cells.extend(row.values())
     return cells
 
@@ -1449,13 +1439,7 @@ def run_torch_loss_grid(
                     if f is not None:
                         timed[name] = f
                 measure_cell(timed, budget, row)
-                for cell in row.values():
-                    shown = f"{cell.median_us:.1f} us" if cell.median_us is not None else ""
-                    print(
-                        f"[{net} B={batch}] {cell.contestant}: {cell.status} {shown} "
-                        f"{cell.message}".rstrip(),
-                        file=sys.stderr,
-                    )
+                log_row(net, batch, row)
                 cells.extend(row.values())
     return cells
 

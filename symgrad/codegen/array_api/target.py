@@ -77,7 +77,7 @@ class ArrayApiTarget:
         context["unpack_inputs_and_targets"] = target_lines(
             ["xp", keys, "X", "one"], "_inputs(params, X, Y)"
         )
-        for function, outputs in function_outputs(program.spec).items():
+        for function, outputs in function_outputs(program).items():
             # One reduction for the loss (a pass over memory, a kernel under a compiler).
             part = merge_totals(prune(program, outputs))
             part = eliminate_common_subexpressions(part, prefix="T")

@@ -22,7 +22,8 @@ def derive(
     """Derive every partial and gradient of the loss for ``spec``; prove each step unless told not.
 
     With ``input_gradient``, the gradient with respect to the input is derived and proved too
-    (generated code needs it; the notes leave it out). ``method`` chooses the proof (``auto``, ``composed`` or ``numeric``; see :mod:`symgrad.proof`).
+    (generated code needs it; the notes leave it out). ``method`` chooses the proof (``auto``,
+    ``composed`` or ``numeric``; see :mod:`symgrad.proof`).
     The program generated code is printed from is lowered here and checked by the proof too.
     """
     derivation = build_derivation(spec, input_gradient=input_gradient)

@@ -19,7 +19,6 @@ from symgrad.codegen.pylayout import return_lines, target_lines
 from symgrad.network import Network
 from symgrad.program import Program
 from symgrad.program.ir import parameter_shapes
-from symgrad.spec import NetworkSpec
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

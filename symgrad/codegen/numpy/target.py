@@ -142,7 +142,6 @@ def _vectorized(derivation: Derivation, program: Program) -> dict[str, object]:
 
 
 def _unrolled(derivation: Derivation, program: Program) -> dict[str, object]:
-    spec = program.spec
     functions: dict[str, dict[str, object]] = {}
     uses_math = False
     for function, outputs in function_outputs(program).items():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from symgrad import notation as nt
 from symgrad.codegen.common import check_dtype, check_style, statement_blocks
 from symgrad.codegen.config import GeneratedFile
 from symgrad.codegen.pylayout import StatementWriter, Target, target_lines
@@ -94,7 +95,9 @@ class ArrayApiTarget:
         context["gradient_names"] = [
             (out.name, out.whole.name)
             for out in program.outputs
-            if out.name not in {"loss", "yhat"} and out.whole is not None
+            if out.name not in {"loss", "yhat", nt.INPUT_GRADIENT} and out.whole is not None
         ]
         context["yhat_name"] = program.output("yhat").whole.name  # type: ignore[union-attr]
+        gradient_x = program.output(nt.INPUT_GRADIENT).whole
+        context["input_gradient_name"] = gradient_x.name  # type: ignore[union-attr]
         return render(TEMPLATE, **context)

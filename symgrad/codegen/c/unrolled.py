@@ -213,7 +213,7 @@ def _result_blocks(part: Program, outputs: tuple[str, ...], printer: CPrinter) -
     offset = 0
     lines: list[str] = []
     for out in part.outputs:
-        if out.name in {"loss", "yhat"}:
+        if out.name in {"loss", "yhat", nt.INPUT_GRADIENT}:
             continue
         for entry in out.entries:
             lines.append(f"grad[{offset}] = {printer.doprint(entry)};")

@@ -123,7 +123,7 @@ def _vectorized(derivation: Derivation, program: Program) -> dict[str, object]:
     gradients = [
         (out.name, out.whole.name)
         for out in program.outputs
-        if out.name not in {"loss", "yhat"} and out.whole is not None
+        if out.name not in {"loss", "yhat", nt.INPUT_GRADIENT} and out.whole is not None
     ]
     return {
         "forward_body": bodies["forward"],
@@ -254,7 +254,7 @@ def _gradient_views(program: Program) -> list[tuple[str, str]]:
     views = []
     start = 0
     for out in program.outputs:
-        if out.name in {"loss", "yhat"}:
+        if out.name in {"loss", "yhat", nt.INPUT_GRADIENT}:
             continue
         stop = start + len(out.entries)
         shape = ", ".join(str(n) for n in out.shape)

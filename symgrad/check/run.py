@@ -55,7 +55,7 @@ EPS = {"float64": float(np.finfo(np.float64).eps), "float32": float(np.finfo(np.
 TINY = float(np.finfo(np.float64).tiny)
 FUNCTIONS = ("loss_and_gradients", "gradients")
 #: The targets whose code has ``input_gradient`` (the gradient of the loss with respect to X).
-INPUT_GRADIENT_TARGETS = ("numpy", "array-api")
+INPUT_GRADIENT_TARGETS = ("numpy", "array-api", "c")
 #: Array libraries ``--arrays`` may name.
 ARRAYS = ("numpy", "torch", "jax")
 

@@ -2,8 +2,8 @@
 
 Derived (the affine map of layer 1 backpropagates to ``x``), proved (symbolically, and by the
 numeric proof along a random direction of ``x``), generated in the NumPy (both styles) and
-array-API modules, compared here with torch autograd, and checked by ``symgrad check`` with both
-its judges; a wrong input gradient fails the proof and the check.
+array-API modules and in C, compared here with torch autograd, and checked by ``symgrad check``
+with both its judges; a wrong input gradient fails the proof and the check.
 """
 
 from __future__ import annotations
@@ -194,3 +194,36 @@ def test_a_wrong_input_gradient_fails_both_judges(modules: dict[str, Path], tmp_
     assert status == 1, out
     assert "FAIL  the input gradient (input_gradient) is not that of the network" in out
     assert "FAIL  input_gradient agrees with central differences of loss in X" in out
+
+
+@pytest.fixture(scope="module")
+def c_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("input_gradient_c")
+    files = generate(derive(NetworkSpec.parse([3, 4, 2]), prove=False), "c", "looped", name="mlp")
+    for generated in files:
+        (folder / f"mlp{generated.suffix}").write_text(generated.text, encoding="utf-8")
+    return folder / "mlp.c"
+
+
+def test_c_input_gradient_equals_torch_autograd(c_file: Path) -> None:
+    """The looped C code over several blocks of rows (70 rows; a block is 32)."""
+    from symgrad.codegen.c.loader import load_c
+
+    network = load_c(c_file)
+    params = network.init_params(4)
+    rng = np.random.default_rng(6)
+    X, labels = rng.standard_normal((70, 3)), rng.integers(0, 2, 70)
+    found = network.input_gradient(params, X, labels)
+    np.testing.assert_allclose(found, _torch_input_gradient(params, X, labels), rtol=1e-12)
+    one = network.input_gradient(params, X[5], labels[5])
+    np.testing.assert_allclose(
+        one, _torch_input_gradient(params, X[5:6], labels[5:6])[0], rtol=1e-12
+    )
+
+
+@pytest.mark.sandbox
+def test_symgrad_check_checks_the_input_gradient_of_c(c_file: Path) -> None:
+    status, out = _check(c_file)
+    assert status == 0, out
+    assert "ok    the input gradient agrees with symgrad's evaluation of the network" in out
+    assert "ok    input_gradient agrees with central differences of loss in X" in out

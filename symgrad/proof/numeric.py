@@ -393,6 +393,7 @@ class NumericProof:
         direct = definitions.along(moved[nt.quantity("a", net.L)])
         along = sum(g * t for g, t in zip(np.asarray(grad_x).ravel(), tangent, strict=True))
         self._record(direct, along, "dL/d(a random direction of x)")
+        self.compared -= 1  # a direction, not a parameter
         self.directions += 1
 
     def _check_forward(self, definitions: Definitions) -> None:

@@ -351,9 +351,9 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
 
 
 def input_gradient(params: Params, X: ArrayLike, Y: ArrayLike) -> Array:
-    """The gradient of ``loss(params, X, Y)`` with respect to ``X``, shaped like ``X``: row ``s``
-    is ``W_1^T grad_{a_1} L`` of sample ``s`` divided by ``B`` (the loss is the mean), backpropagated
-    one layer further than ``loss_and_gradients`` goes.
+    """The gradient of ``loss(params, X, Y)`` with respect to ``X``, shaped like ``X``: row
+    ``s`` is ``W_1^T grad_{a_1} L`` of sample ``s`` divided by ``B`` (the loss is the mean),
+    backpropagated one layer further than ``loss_and_gradients`` goes.
     """
     (W1, b1, W2, b2), X, one = _inputs(params, X)
     Y = _targets(Y, X, one)

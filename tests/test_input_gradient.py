@@ -8,15 +8,14 @@ with both its judges; a wrong input gradient fails the proof and the check.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import import_file as _load
 
 from symgrad import notation as nt
 from symgrad.cli import main
@@ -42,14 +41,6 @@ def _module(
     path = folder / f"{name}.py"
     path.write_text(module.text, encoding="utf-8")
     return path
-
-
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 CASES = {

@@ -35,6 +35,7 @@ from conftest import import_file as _import
 from symgrad.arrays import LogAddExp
 from symgrad.cli import main
 from symgrad.codegen import generate
+from symgrad.codegen.c import loader
 from symgrad.codegen.c.build import FileFacts, compile_flags, vector_math_declarations
 from symgrad.codegen.c.init import init_params
 from symgrad.codegen.c.loader import (
@@ -311,6 +312,33 @@ def test_results_follow_the_numpy_dtype_rule(
     integers = {k: np.round(v * 4).astype(np.int64) for k, v in params.items()}
     as_float = {k: v.astype(np.float64) for k, v in integers.items()}
     assert network.loss(integers, X, Y) == network.loss(as_float, X, Y)
+
+
+@pytest.mark.parametrize("in_place", [1, 10**9], ids=["in-place", "copied"])
+def test_repeated_calls_read_each_call_s_own_x_and_y(
+    built: dict[tuple[str, str, str], Built],
+    networks: dict[tuple[str, str, str], CNetwork],
+    monkeypatch: pytest.MonkeyPatch,
+    in_place: int,
+) -> None:
+    """A large batch of the last call's shape reaches double C code without a copy when it is
+    C-contiguous, and through the buffers when it is not (or when it is small): every layout
+    gives the reference's numbers for its own X and Y, never those of the call before."""
+    monkeypatch.setattr(loader, "IN_PLACE_SIZE", in_place)
+    case = CASES[0]
+    key = (case.id, "looped", "double")
+    network, reference = networks[key], built[key].reference
+    params, X, Y = data(case, 7, seed=1)
+    _, X2, Y2 = data(case, 7, seed=2)
+    network.loss_and_gradients(params, X, Y)
+    wide = np.zeros((7, 2 * X2.shape[1]))
+    wide[:, ::2] = X2
+    for x, y in ((X2, Y2), (np.asfortranarray(X2), Y2), (wide[:, ::2], np.asfortranarray(Y2))):
+        want_loss, want = reference.loss_and_gradients(params, X2, Y2)
+        got_loss, got = network.loss_and_gradients(params, x, y)
+        assert abs(got_loss - want_loss) <= 1e-12 * abs(want_loss)
+        assert all(relative_error(got[k], want[k]) <= 1e-12 for k in want)
+        network.loss_and_gradients(params, X, Y)  # the next call starts from other numbers
 
 
 def test_one_sample_labels_and_errors_as_the_numpy_module(

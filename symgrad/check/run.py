@@ -281,7 +281,7 @@ class _Run:
         judged = self.guarded("while compared with symgrad's evaluation", self.check_reference)
         self.guarded("on the rows of a batch", extra.batch_mean, self)
         self.guarded("in input_gradient", extra.input_differences, self)
-        if self.inspected.target in INPUT_GRADIENT_TARGETS:
+        if self.inspected.target in weighted.TARGETS:
             self.guarded("with sample weights or reduction='none'", weighted.check, self)
         if self.network.accepts_labels:
             self.guarded("with integer class labels", extra.labels, self)

@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+#: The targets whose modules take ``sample_weight`` and ``reduction`` (C code has neither).
+TARGETS = ("numpy", "array-api")
+
 #: The name of the weighted batch: in the analysis's reference and of the weights in the child.
 WEIGHTED = "weighted"
 

@@ -222,10 +222,11 @@ def _one_hot(xp: Namespace, labels: Array, X: Array) -> Array:
     return xp.where((classes >= 0) & (classes < 2), rows, xp.nan)
 
 
-def _row_weights(xp: Namespace, sample_weight: Any, X: Array, one: bool) -> Array:
-    """The weight ``r_s`` of each row in the loss, a column ``(B, 1)`` of ``X``'s dtype:
-    ``w_s / sum(w)`` for sample weights ``w`` (shape ``(B,)``, one number for a 1-D ``X``),
-    ``1/B`` without them (the mean).
+def _row_weights(xp: Namespace, sample_weight: Any, X: Array, one: bool) -> Any:
+    """The weight ``r_s`` of each row in the loss: a column ``(B, 1)`` of ``X``'s dtype,
+    ``w_s / sum(w)`` for sample weights ``w`` (shape ``(B,)``, one number for a 1-D ``X``); or,
+    without them, the Python number ``1/B`` (the mean), which every row shares and no library
+    needs an array for.
 
     Weights must be finite and not negative, with a positive sum: a NumPy array that is not
     raises ValueError; for other libraries, whose values may be unknown while the code is
@@ -233,7 +234,7 @@ def _row_weights(xp: Namespace, sample_weight: Any, X: Array, one: bool) -> Arra
     """
     B = X.shape[0]
     if sample_weight is None:
-        return xp.full((B, 1), 1.0 / B, dtype=X.dtype, device=device_of(X))
+        return 1.0 / B
     w = _array(xp, device_of(X), sample_weight)
     expected = () if one else (B,)
     if tuple(w.shape) != expected:

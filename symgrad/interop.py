@@ -216,6 +216,7 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
         ) -> Any:
             value, ctx.in_x, ctx.grads = compute(X, Y, sample_weight, inputs, weights)
             ctx.dtypes = [weight.dtype for weight in weights] + [X.dtype]
+            ctx.arguments = (X, Y, sample_weight, inputs, weights)
             return value
 
         @staticmethod
@@ -224,7 +225,13 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
             # derivative (create_graph=True), which the gradients kept here would miss.
             if torch.is_grad_enabled():
                 refuse()
-            return backward_pass(grad_value, ctx.in_x, ctx.grads, ctx.dtypes, known=True)
+            # Let go of the gradients first: autograd then moves each into ``.grad`` as it is,
+            # where a tensor still held here would be copied (a pass over every parameter). A
+            # second backward pass of a retained graph (gradcheck) computes them again.
+            if ctx.grads is None:
+                _, ctx.in_x, ctx.grads = compute(*ctx.arguments)
+            in_x, grads, ctx.in_x, ctx.grads = ctx.in_x, ctx.grads, None, None
+            return backward_pass(grad_value, in_x, grads, ctx.dtypes, known=True)
 
     # torch binds the arguments of forward to its signature on every call; inspect reads a
     # signature kept on the function instead of working it out again (tens of microseconds).

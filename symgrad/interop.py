@@ -133,6 +133,52 @@ class _AfterDynamo(importlib.abc.MetaPathFinder):
         return spec
 
 
+def _compute(
+    module: ModuleType,
+    keys: list[str],
+    X: Any,
+    Y: Any,
+    sample_weight: Any,
+    inputs: bool,
+    weights: Any,
+) -> tuple[Any, Any, list[Any]]:
+    """The loss, the gradient in ``X`` (None unless ``inputs``), the parameters' gradients."""
+    params = dict(zip(keys, weights, strict=True))
+    value, grads = module.loss_and_gradients(params, X, Y, sample_weight=sample_weight)
+    in_x = module.input_gradient(params, X, Y, sample_weight=sample_weight) if inputs else None
+    return value, in_x, [grads[key] for key in keys]
+
+
+def _backward_pass(
+    grad_value: Any, in_x: Any, grads: list[Any], dtypes: list[Any], known: bool
+) -> tuple[Any, ...]:
+    """What a backward pass returns for ``(X, Y, sample_weight, inputs, *weights)``: the
+    gradients scaled by ``grad_value``, each in its input's dtype (``dtypes``: the parameters',
+    then X's)."""
+    if grad_value is None:
+        return (None,) * (4 + len(grads))
+    # ``loss.backward()`` passes a plain 1: the gradients are the result as they are, not a copy
+    # scaled by 1 (a pass over every parameter). The value is asked only where it is at hand
+    # (``known``: eager autograd) and on the CPU.
+    unit = known and grad_value.device.type == "cpu" and grad_value.item() == 1.0
+    if not unit:
+        grads = [grad_value * g for g in grads]
+    # A parameter's gradient has its dtype (bfloat16 parameters are computed in float32, float32
+    # ones beside float64 X in float64).
+    cast = [g if g.dtype == d else g.to(d) for g, d in zip(grads, dtypes[:-1], strict=True)]
+    if in_x is not None:
+        in_x = in_x if unit else grad_value * in_x
+        in_x = in_x if in_x.dtype == dtypes[-1] else in_x.to(dtypes[-1])
+    return (in_x, None, None, None, *cast)
+
+
+def _refuse() -> None:
+    raise RuntimeError(
+        "torch_loss gives first derivatives only: the generated module has no second "
+        "derivative (grad of grad, hessian)"
+    )
+
+
 def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
     """The two ``torch.autograd.Function`` forms of ``module``'s loss, with one backward pass.
 
@@ -145,38 +191,7 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
     """
     import torch
 
-    def compute(X: Any, Y: Any, sample_weight: Any, inputs: bool, weights: Any) -> tuple:
-        """The loss, the gradient in ``X`` (None unless ``inputs``), the parameters' ones."""
-        params = dict(zip(keys, weights, strict=True))
-        value, grads = module.loss_and_gradients(params, X, Y, sample_weight=sample_weight)
-        in_x = module.input_gradient(params, X, Y, sample_weight=sample_weight) if inputs else None
-        return value, in_x, [grads[key] for key in keys]
-
-    def backward_pass(
-        grad_value: Any, in_x: Any, grads: Any, dtypes: list[Any], known: bool
-    ) -> tuple:
-        if grad_value is None:
-            return (None,) * (4 + len(keys))
-        # ``loss.backward()`` passes a plain 1: the gradients are the result as they are, not
-        # a copy scaled by 1 (a pass over every parameter). The value is asked only where it
-        # is at hand (``known``: eager autograd) and on the CPU.
-        unit = known and grad_value.device.type == "cpu" and grad_value.item() == 1.0
-        if not unit:
-            grads = [grad_value * g for g in grads]
-        # A parameter's gradient has its dtype (bfloat16 parameters are computed in float32,
-        # float32 ones beside float64 X in float64).
-        # (``dtypes`` ends with X's.)
-        cast = [g if g.dtype == d else g.to(d) for g, d in zip(grads, dtypes[:-1], strict=True)]
-        if in_x is not None:
-            in_x = in_x if unit else grad_value * in_x
-            in_x = in_x if in_x.dtype == dtypes[-1] else in_x.to(dtypes[-1])
-        return (in_x, None, None, None, *cast)
-
-    def refuse() -> None:
-        raise RuntimeError(
-            "torch_loss gives first derivatives only: the generated module has no second "
-            "derivative (grad of grad, hessian)"
-        )
+    compute = functools.partial(_compute, module, keys)
 
     class GeneratedLoss(torch.autograd.Function):
         """The generated module's loss; its backward pass is the generated gradient."""
@@ -202,10 +217,10 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
             # return zero. (A compiler traces every output's gradient; compiled graphs refuse
             # double backward themselves.)
             if not torch.compiler.is_compiling() and any(g is not None for g in grad_grads):
-                refuse()
+                _refuse()
             saved = ctx.saved_tensors
             in_x, grads = (saved[0], saved[1:]) if ctx.inputs else (None, saved)
-            return backward_pass(grad_value, in_x, grads, ctx.dtypes, known=False)
+            return _backward_pass(grad_value, in_x, grads, ctx.dtypes, known=False)
 
     class EagerLoss(torch.autograd.Function):
         """The same for eager autograd, the gradients kept on the context."""
@@ -224,14 +239,14 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
             # Grad mode in a backward pass: its graph is being recorded for a second
             # derivative (create_graph=True), which the gradients kept here would miss.
             if torch.is_grad_enabled():
-                refuse()
+                _refuse()
             # Let go of the gradients first: autograd then moves each into ``.grad`` as it is,
             # where a tensor still held here would be copied (a pass over every parameter). A
             # second backward pass of a retained graph (gradcheck) computes them again.
             if ctx.grads is None:
                 _, ctx.in_x, ctx.grads = compute(*ctx.arguments)
             in_x, grads, ctx.in_x, ctx.grads = ctx.in_x, ctx.grads, None, None
-            return backward_pass(grad_value, in_x, grads, ctx.dtypes, known=True)
+            return _backward_pass(grad_value, in_x, grads, ctx.dtypes, known=True)
 
     # torch binds the arguments of forward to its signature on every call; inspect reads a
     # signature kept on the function instead of working it out again (tens of microseconds).

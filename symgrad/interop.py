@@ -191,7 +191,8 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
     """
     import torch
 
-    compute = functools.partial(_compute, module, keys)
+    def compute(*arguments: Any) -> tuple[Any, Any, list[Any]]:
+        return _compute(module, keys, *arguments)
 
     class GeneratedLoss(torch.autograd.Function):
         """The generated module's loss; its backward pass is the generated gradient."""

@@ -43,18 +43,21 @@ def _keys(module: ModuleType) -> list[str]:
     return nt.parameter_keys(len(module.LAYER_SIZES) - 1)
 
 
-def torch_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:
-    """``loss(params, X, Y)`` of ``module`` as a torch function whose backward pass is the
-    generated gradient.
+def torch_loss(module: ModuleType) -> Callable[..., Any]:
+    """``loss(params, X, Y, *, sample_weight=None)`` of ``module`` as a torch function whose
+    backward pass is the generated gradient.
 
     The result is the 0-d loss tensor. When grad mode is on and a parameter requires grad, one
     call of ``module.loss_and_gradients`` gives the loss and the gradients, which the backward
     pass scales by the incoming gradient; otherwise (evaluation, ``torch.no_grad()``) it runs
     ``module.loss`` alone. It works under ``torch.func`` (``grad``, ``vjp``, ``vmap``,
     ``jacrev``: the function has ``setup_context`` and a generated vmap rule) and under
-    ``torch.compile(fullgraph=True)``. ``X`` and ``Y`` must not require grad: the module has no
-    gradient for them. Second derivatives (``grad`` of ``grad``, ``hessian``) raise: the
-    generated gradient has no derivative of its own.
+    ``torch.compile(fullgraph=True)``. When ``X`` requires grad (or is differentiated by a
+    ``torch.func`` transform), its gradient is the module's ``input_gradient``, computed in the
+    same call; ``Y`` and ``sample_weight`` must not require grad (the module has no gradient for
+    them). ``sample_weight`` (shape ``(B,)``) weighs the mean, as the module's functions do.
+    Second derivatives (``grad`` of ``grad``, ``hessian``) raise: the generated gradient has no
+    derivative of its own.
     """
     import torch
 
@@ -63,20 +66,21 @@ def torch_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:
     function, eager = _generated_loss(module, keys)
     transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)
 
-    def loss(params: Params, X: Any, Y: Any) -> Any:
+    def loss(params: Params, X: Any, Y: Any, *, sample_weight: Any = None) -> Any:
         weights = [params[key] for key in keys]
-        for name, value in (("X", X), ("Y", Y)):
+        for name, value in (("Y", Y), ("sample_weight", sample_weight)):
             if isinstance(value, torch.Tensor) and value.requires_grad:
                 raise ValueError(
                     f"{name} requires grad, but the generated module computes gradients of the "
-                    "parameters only; pass it detached"
+                    "parameters and of X only; pass it detached"
                 )
-        wanted = any(isinstance(w, torch.Tensor) and w.requires_grad for w in weights)
+        inputs = isinstance(X, torch.Tensor) and X.requires_grad
+        wanted = inputs or any(isinstance(w, torch.Tensor) and w.requires_grad for w in weights)
         if not (torch.is_grad_enabled() and wanted):
-            return module.loss(params, X, Y)
+            return module.loss(params, X, Y, sample_weight=sample_weight)
         if torch.compiler.is_compiling() or transforms_active is None or transforms_active():
-            return function.apply(X, Y, *weights)[0]
-        return eager.apply(X, Y, *weights)
+            return function.apply(X, Y, sample_weight, inputs, *weights)[0]
+        return eager.apply(X, Y, sample_weight, inputs, *weights)
 
     loss.function = function  # type: ignore[attr-defined]
     return loss
@@ -129,36 +133,66 @@ class _AfterDynamo(importlib.abc.MetaPathFinder):
         return spec
 
 
+def _compute(
+    module: ModuleType,
+    keys: list[str],
+    X: Any,
+    Y: Any,
+    sample_weight: Any,
+    inputs: bool,
+    weights: Any,
+) -> tuple[Any, Any, list[Any]]:
+    """The loss, the gradient in ``X`` (None unless ``inputs``), the parameters' gradients."""
+    params = dict(zip(keys, weights, strict=True))
+    value, grads = module.loss_and_gradients(params, X, Y, sample_weight=sample_weight)
+    in_x = module.input_gradient(params, X, Y, sample_weight=sample_weight) if inputs else None
+    return value, in_x, [grads[key] for key in keys]
+
+
+def _backward_pass(
+    grad_value: Any, in_x: Any, grads: list[Any], dtypes: list[Any], known: bool
+) -> tuple[Any, ...]:
+    """What a backward pass returns for ``(X, Y, sample_weight, inputs, *weights)``: the
+    gradients scaled by ``grad_value``, each in its input's dtype (``dtypes``: the parameters',
+    then X's)."""
+    if grad_value is None:
+        return (None,) * (4 + len(grads))
+    # ``loss.backward()`` passes a plain 1: the gradients are the result as they are, not a copy
+    # scaled by 1 (a pass over every parameter). The value is asked only where it is at hand
+    # (``known``: eager autograd) and on the CPU.
+    unit = known and grad_value.device.type == "cpu" and grad_value.item() == 1.0
+    if not unit:
+        grads = [grad_value * g for g in grads]
+    # A parameter's gradient has its dtype (bfloat16 parameters are computed in float32, float32
+    # ones beside float64 X in float64).
+    cast = [g if g.dtype == d else g.to(d) for g, d in zip(grads, dtypes[:-1], strict=True)]
+    if in_x is not None:
+        in_x = in_x if unit else grad_value * in_x
+        in_x = in_x if in_x.dtype == dtypes[-1] else in_x.to(dtypes[-1])
+    return (in_x, None, None, None, *cast)
+
+
+def _refuse() -> None:
+    raise RuntimeError(
+        "torch_loss gives first derivatives only: the generated module has no second "
+        "derivative (grad of grad, hessian)"
+    )
+
+
 def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
     """The two ``torch.autograd.Function`` forms of ``module``'s loss, with one backward pass.
 
-    The first serves ``torch.func`` and compilers: ``forward(X, Y, *weights)`` returns the loss
-    and the gradients, which ``setup_context`` saves (outputs, so that the transforms see every
+    The first serves ``torch.func`` and compilers: ``forward(X, Y, sample_weight, inputs,
+    *weights)`` returns the loss and the gradients (first the one in ``X`` when ``inputs``), which
+    ``setup_context`` saves (outputs, so that the transforms see every
     tensor the backward pass uses). The second, for plain eager autograd, keeps the gradients on
     its context: a third less overhead a call (no arguments bound to a signature, nothing saved
     with version checks), which is what a small network's step costs.
     """
     import torch
 
-    def backward_pass(grad_value: Any, grads: Any, dtypes: list[Any], known: bool) -> tuple:
-        if grad_value is None:
-            return (None,) * (2 + len(keys))
-        # ``loss.backward()`` passes a plain 1: the gradients are the result as they are, not
-        # a copy scaled by 1 (a pass over every parameter). The value is asked only where it
-        # is at hand (``known``: eager autograd) and on the CPU.
-        unit = known and grad_value.device.type == "cpu" and grad_value.item() == 1.0
-        if not unit:
-            grads = [grad_value * g for g in grads]
-        # A parameter's gradient has its dtype (bfloat16 parameters are computed in float32,
-        # float32 ones beside float64 X in float64).
-        cast = [g if g.dtype == d else g.to(d) for g, d in zip(grads, dtypes, strict=True)]
-        return (None, None, *cast)
-
-    def refuse() -> None:
-        raise RuntimeError(
-            "torch_loss gives first derivatives only: the generated module has no second "
-            "derivative (grad of grad, hessian)"
-        )
+    def compute(*arguments: Any) -> tuple[Any, Any, list[Any]]:
+        return _compute(module, keys, *arguments)
 
     class GeneratedLoss(torch.autograd.Function):
         """The generated module's loss; its backward pass is the generated gradient."""
@@ -166,15 +200,16 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
         generate_vmap_rule = True
 
         @staticmethod
-        def forward(X: Any, Y: Any, *weights: Any) -> tuple[Any, ...]:
-            value, grads = module.loss_and_gradients(dict(zip(keys, weights, strict=True)), X, Y)
-            return (value, *(grads[key] for key in keys))
+        def forward(X: Any, Y: Any, sample_weight: Any, inputs: bool, *weights: Any) -> tuple:
+            value, in_x, grads = compute(X, Y, sample_weight, inputs, weights)
+            return (value, *grads) if in_x is None else (value, in_x, *grads)
 
         @staticmethod
         def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
             ctx.save_for_backward(*output[1:])
             ctx.set_materialize_grads(False)  # an unused output's gradient stays None
-            ctx.dtypes = [weight.dtype for weight in inputs[2:]]
+            ctx.inputs = bool(inputs[3])
+            ctx.dtypes = [weight.dtype for weight in inputs[4:]] + [inputs[0].dtype]
 
         @staticmethod
         def backward(ctx: Any, grad_value: Any, *grad_grads: Any) -> tuple[Any, ...]:
@@ -183,17 +218,21 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
             # return zero. (A compiler traces every output's gradient; compiled graphs refuse
             # double backward themselves.)
             if not torch.compiler.is_compiling() and any(g is not None for g in grad_grads):
-                refuse()
-            return backward_pass(grad_value, ctx.saved_tensors, ctx.dtypes, known=False)
+                _refuse()
+            saved = ctx.saved_tensors
+            in_x, grads = (saved[0], saved[1:]) if ctx.inputs else (None, saved)
+            return _backward_pass(grad_value, in_x, grads, ctx.dtypes, known=False)
 
     class EagerLoss(torch.autograd.Function):
         """The same for eager autograd, the gradients kept on the context."""
 
         @staticmethod
-        def forward(ctx: Any, X: Any, Y: Any, *weights: Any) -> Any:
-            value, grads = module.loss_and_gradients(dict(zip(keys, weights, strict=True)), X, Y)
-            ctx.grads = [grads[key] for key in keys]
-            ctx.dtypes = [weight.dtype for weight in weights]
+        def forward(
+            ctx: Any, X: Any, Y: Any, sample_weight: Any, inputs: bool, *weights: Any
+        ) -> Any:
+            value, ctx.in_x, ctx.grads = compute(X, Y, sample_weight, inputs, weights)
+            ctx.dtypes = [weight.dtype for weight in weights] + [X.dtype]
+            ctx.arguments = (X, Y, sample_weight, inputs, weights)
             return value
 
         @staticmethod
@@ -201,8 +240,14 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
             # Grad mode in a backward pass: its graph is being recorded for a second
             # derivative (create_graph=True), which the gradients kept here would miss.
             if torch.is_grad_enabled():
-                refuse()
-            return backward_pass(grad_value, ctx.grads, ctx.dtypes, known=True)
+                _refuse()
+            # Let go of the gradients first: autograd then moves each into ``.grad`` as it is,
+            # where a tensor still held here would be copied (a pass over every parameter). A
+            # second backward pass of a retained graph (gradcheck) computes them again.
+            if ctx.grads is None:
+                _, ctx.in_x, ctx.grads = compute(*ctx.arguments)
+            in_x, grads, ctx.in_x, ctx.grads = ctx.in_x, ctx.grads, None, None
+            return _backward_pass(grad_value, in_x, grads, ctx.dtypes, known=True)
 
     # torch binds the arguments of forward to its signature on every call; inspect reads a
     # signature kept on the function instead of working it out again (tens of microseconds).
@@ -210,12 +255,14 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
     return GeneratedLoss, EagerLoss
 
 
-def jax_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:
-    """``loss(params, X, Y)`` of ``module`` as a ``jax.custom_vjp`` function: ``jax.grad`` of it
-    is the generated gradient.
+def jax_loss(module: ModuleType) -> Callable[..., Any]:
+    """``loss(params, X, Y, sample_weight=None)`` of ``module`` as a ``jax.custom_vjp`` function:
+    ``jax.grad`` of it is the generated gradient.
 
-    Differentiate with respect to ``params`` (the first argument, JAX's default); differentiating
-    with respect to ``X`` or ``Y`` raises ``ValueError``. Reverse mode only (``jax.grad``,
+    Differentiate with respect to ``params`` (the first argument, JAX's default) or ``X`` (its
+    gradient is the module's ``input_gradient``, computed only when asked for); differentiating
+    with respect to ``Y`` or ``sample_weight`` raises ``ValueError``. ``sample_weight`` (shape
+    ``(B,)``) weighs the mean, as the module's functions do. Reverse mode only (``jax.grad``,
     ``jax.vjp``), as for every ``custom_vjp`` function; it composes with ``jax.jit`` and
     ``jax.vmap``.
     """
@@ -223,32 +270,41 @@ def jax_loss(module: ModuleType) -> Callable[[Params, Any, Any], Any]:
     from jax.custom_derivatives import CustomVJPPrimal, SymbolicZero
 
     @jax.custom_vjp
-    def loss(params: Params, X: Any, Y: Any) -> Any:
-        return module.loss(params, X, Y)
+    def loss(params: Params, X: Any, Y: Any, sample_weight: Any = None) -> Any:
+        return module.loss(params, X, Y, sample_weight=sample_weight)
 
-    def forward(params: Any, X: Any, Y: Any) -> tuple[Any, Any]:
+    def primal(tree: Any) -> Any:
+        return jax.tree_util.tree_map(
+            lambda leaf: leaf.value, tree, is_leaf=lambda leaf: isinstance(leaf, CustomVJPPrimal)
+        )
+
+    def forward(params: Any, X: Any, Y: Any, sample_weight: Any = None) -> tuple[Any, Any]:
         # With symbolic zeros, each argument says whether it is being differentiated.
-        for name, argument in (("X", X), ("Y", Y)):
-            if argument.perturbed:
+        for name, argument in (("Y", Y), ("sample_weight", sample_weight)):
+            if isinstance(argument, CustomVJPPrimal) and argument.perturbed:
                 raise ValueError(
                     f"the gradient with respect to {name} was asked for, but the generated "
-                    "module computes gradients of the parameters only"
+                    "module computes gradients of the parameters and of X only"
                 )
-        values = jax.tree_util.tree_map(
-            lambda leaf: leaf.value, params, is_leaf=lambda leaf: isinstance(leaf, CustomVJPPrimal)
-        )
-        value, grads = module.loss_and_gradients(values, X.value, Y.value)
+        values, weights = primal(params), primal(sample_weight)
+        value, grads = module.loss_and_gradients(values, X.value, Y.value, sample_weight=weights)
+        in_x = None
+        if X.perturbed:
+            in_x = module.input_gradient(values, X.value, Y.value, sample_weight=weights)
+            in_x = in_x.astype(X.value.dtype)
         # Each gradient in the dtype of its parameter (bfloat16 ones are computed in float32);
         # the dtypes travel as 0-d arrays, as residuals must be arrays.
         dtypes = {key: jax.numpy.zeros((), values[key].dtype) for key in grads}
-        return value, (grads, dtypes)
+        return value, (grads, dtypes, in_x)
 
-    def backward(saved: Any, cotangent: Any) -> tuple[Any, None, None]:
-        grads, dtypes = saved
+    def backward(saved: Any, cotangent: Any) -> tuple[Any, Any, None, None]:
+        grads, dtypes, in_x = saved
         if isinstance(cotangent, SymbolicZero):  # the loss was not used: no gradient
-            return {key: jax.numpy.zeros_like(grad) for key, grad in grads.items()}, None, None
+            zeros = {key: jax.numpy.zeros_like(grad) for key, grad in grads.items()}
+            return zeros, None if in_x is None else jax.numpy.zeros_like(in_x), None, None
         scaled = {key: (cotangent * grad).astype(dtypes[key].dtype) for key, grad in grads.items()}
-        return scaled, None, None
+        moved = None if in_x is None else (cotangent * in_x).astype(in_x.dtype)
+        return scaled, moved, None, None
 
     loss.defvjp(forward, backward, symbolic_zeros=True)
     return loss
@@ -261,7 +317,13 @@ SPLIT_EVERY = 8
 
 
 def dask_loss_and_gradients(
-    module: ModuleType, params: Params, X: Any, Y: Any, *, split_every: int = SPLIT_EVERY
+    module: ModuleType,
+    params: Params,
+    X: Any,
+    Y: Any,
+    *,
+    sample_weight: Any = None,
+    split_every: int = SPLIT_EVERY,
 ) -> Any:
     """The mean loss over every row of the Dask arrays ``X`` and ``Y`` and its gradient, as one
     lazy ``dask.delayed`` value of ``(loss, gradients)`` (``.compute()`` it, or hand it to a
@@ -277,6 +339,11 @@ def dask_loss_and_gradients(
     gives one). Chunk sizes may be unknown (``nan``, as ``dask.dataframe``'s ``to_dask_array()``
     gives them): ``Y`` must then have the chunks of ``X``; empty chunks add nothing. ``Y`` holds
     rows like ``forward``'s result or class labels, with the module's contract.
+
+    ``sample_weight`` (a Dask array of one weight per row, chunked like ``X`` or rechunked to it)
+    weighs the mean, as the module's functions do: each task returns its sums weighted by its
+    rows' weights and their total, and the last task divides by the total of every weight (a
+    chunk whose weights are all 0 adds nothing).
     """
     import dask
     import dask.array as da
@@ -286,11 +353,18 @@ def dask_loss_and_gradients(
     source = _GeneratedSource.of(module)
     X, Y = _rows_aligned(da.asarray(X), da.asarray(Y))
     inputs, targets = X.to_delayed().ravel(), Y.to_delayed().ravel()
+    weights: list[Any] = [None] * len(inputs)
+    if sample_weight is not None:
+        given = da.asarray(sample_weight)
+        if given.ndim != 1:
+            raise ValueError(f"sample_weight must have one weight per row, got shape {given.shape}")
+        weights = list(_rows_aligned(X, given)[1].to_delayed().ravel())
     shared_module = dask.delayed(source, pure=True, traverse=False)
     shared_params = dask.delayed(dict(params), pure=True, traverse=False)
     chunk = dask.delayed(_chunk_sums, pure=True)
     parts = [
-        chunk(shared_module, shared_params, x, y) for x, y in zip(inputs, targets, strict=True)
+        chunk(shared_module, shared_params, x, y, w)
+        for x, y, w in zip(inputs, targets, weights, strict=True)
     ]
     add = dask.delayed(_add_sums, pure=True)
     while len(parts) > 1:
@@ -373,21 +447,31 @@ class _GeneratedSource:
 #: Modules imported in this process from their source, by the hash of the text.
 _IMPORTED: dict[str, ModuleType] = {}
 
-#: A chunk's sums: the loss times the rows, the rows, the gradients times the rows (None for an
-#: empty chunk).
-Sums = tuple[float, int, "dict[str, Any] | None"]
+#: A chunk's sums: the loss times the chunk's weight, that weight (its rows, or the total of its
+#: sample weights), the gradients times the weight (None for an empty chunk).
+Sums = tuple[float, float, "dict[str, Any] | None"]
 
 
-def _chunk_sums(source: _GeneratedSource, params: Params, X: Any, Y: Any) -> Sums:
+def _chunk_sums(
+    source: _GeneratedSource, params: Params, X: Any, Y: Any, weights: Any = None
+) -> Sums:
     rows = int(X.shape[0])
     if rows == 0:
         return 0.0, 0, None
-    value, grads = source.module().loss_and_gradients(params, X, Y)
-    return float(value) * rows, rows, {key: grad * rows for key, grad in grads.items()}
+    total: float = rows
+    if weights is not None:
+        import numpy as np
+
+        total = float(np.sum(weights))
+        if total == 0.0 and not np.any(np.asarray(weights) < 0):  # the rows are left out
+            return 0.0, 0.0, None
+    module = source.module()
+    value, grads = module.loss_and_gradients(params, X, Y, sample_weight=weights)
+    return float(value) * total, total, {key: grad * total for key, grad in grads.items()}
 
 
 def _add_sums(*parts: Sums) -> Sums:
-    total, rows, grads = 0.0, 0, None
+    total, rows, grads = 0.0, 0.0, None
     for value, count, part in parts:
         total, rows = total + value, rows + count
         if part is not None:
@@ -398,5 +482,8 @@ def _add_sums(*parts: Sums) -> Sums:
 def _mean(sums: Sums) -> tuple[float, dict[str, Any]]:
     total, rows, grads = sums
     if rows == 0 or grads is None:
-        raise ValueError("X has no rows: the mean loss over no samples is not defined")
+        raise ValueError(
+            "X has no rows, or sample_weight sums to 0: the mean loss over no samples is not "
+            "defined"
+        )
     return total / rows, {key: grad / rows for key, grad in grads.items()}

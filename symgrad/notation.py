@@ -188,6 +188,7 @@ NAMES: dict[tuple[str, str | None], Names] = {
         UNICODE_MEAN_LOSS,
         "Lbar",
     ),
+    ("r", None): Names("r", "r", "r", "Rw", "rw", "row_weight", "r", "r", "R", "r"),
     ("a", "loss"): Names(
         "", "", "grad_a", "Delta{k}", "d{k}_{e}", "grad_a{k}", r"\Delta", "Δ", "Delta"
     ),
@@ -204,6 +205,15 @@ NAMES: dict[tuple[str, str | None], Names] = {
 #: The name of the gradient of the loss with respect to the input (one row per sample): the
 #: program's output and the generated function that returns it.
 INPUT_GRADIENT = "input_gradient"
+
+#: The weight ``r_s`` of row ``s`` in the loss of a batch, an input of the program of generated
+#: code: ``w_s / sum(w)`` for sample weights ``w``, ``1/B`` without (the mean). The loss of the
+#: batch is ``sum_s r_s L^(s)`` and the rows of ``Delta_L`` are ``r_s grad_{a_L} L^(s)``.
+ROW_WEIGHT = "r"
+
+#: The program's output of the per-sample losses (one per row, before the weighted sum), what
+#: ``loss(..., reduction="none")`` returns.
+SAMPLE_LOSSES = "sample_losses"
 
 
 def define_names(base: str, names: Names, of: str | None = None) -> None:

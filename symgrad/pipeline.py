@@ -29,7 +29,34 @@ def derive(
     derivation = build_derivation(spec, input_gradient=input_gradient)
     if not prove:
         return derivation
-    return run_proof(derivation, method=method, program=program_at(derivation))
+    proved = run_proof(derivation, method=method, program=program_at(derivation))
+    if input_gradient:  # what generated code computes: its weighted form too
+        from symgrad.proof.weighted import check_weighted
+
+        for run in weighted_runs(derivation):
+            check_weighted(derivation, run)
+    return proved
+
+
+def weighted_runs(derivation: Derivation) -> list[Any]:
+    """The weighted programs of generated code (the matrix one; the scalar one when the network
+    is small enough to be written out), each run in float64 with sample weights
+    (:data:`symgrad.proof.weighted.WeightedRun`)."""
+    from symgrad.program import evaluate, lower_matrix, lower_scalar
+    from symgrad.program.lower import SCALAR_MAX_PARAMETERS
+
+    programs = [lower_matrix(derivation, weighted=True)]
+    if derivation.spec.parameter_count <= SCALAR_MAX_PARAMETERS:
+        programs.append(lower_scalar(derivation, weighted=True))
+
+    def runner(program: Any) -> Any:
+        def run(params: Any, X: Any, Y: Any, weights: Any) -> dict[str, Any]:
+            outputs = evaluate(program, params, X, Y, weights=weights).outputs
+            return {name: value for name, value in outputs.items() if name != "yhat"}
+
+        return run
+
+    return [runner(program) for program in programs]
 
 
 def program_at(derivation: Derivation) -> Any:
@@ -40,7 +67,7 @@ def program_at(derivation: Derivation) -> Any:
     from symgrad.proof.numeric import Evaluated
     from symgrad.proof.precision import HighPrecision
 
-    program = lower_matrix(derivation)
+    program = lower_matrix(derivation, weighted=True)
     forward = prune(program, ("yhat",))
 
     def run(point: Any, *, forward_only: bool = False, watch: Any = None) -> Evaluated:

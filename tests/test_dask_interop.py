@@ -70,6 +70,31 @@ def test_the_loss_and_gradient_of_all_rows(
     _assert_equal(lazy.compute(), modules["numpy"].loss_and_gradients(params, X, Y))
 
 
+@pytest.mark.parametrize("target", ["numpy", "array-api"])
+def test_sample_weights_weigh_the_mean(modules: dict[str, Any], target: str) -> None:
+    """Weights chunked otherwise than X (rechunked to it), a chunk of weights all 0 adding
+    nothing: the module's weighted loss and gradient of every row."""
+    module = modules[target]
+    X, Y = _data()
+    weights = np.random.default_rng(5).uniform(0.0, 2.0, ROWS)
+    weights[:CHUNK] = 0.0
+    params = module.init_params(1)
+    lazy = dask_loss_and_gradients(
+        module,
+        params,
+        da.from_array(X, chunks=(CHUNK, 6)),
+        da.from_array(Y, chunks=CHUNK),
+        sample_weight=da.from_array(weights, chunks=CHUNK + 7),
+    )
+    expected = modules["numpy"].loss_and_gradients(params, X, Y, sample_weight=weights)
+    _assert_equal(lazy.compute(), expected)
+    nothing = dask_loss_and_gradients(
+        module, params, da.from_array(X), da.from_array(Y), sample_weight=np.zeros(ROWS)
+    )
+    with pytest.raises(ValueError, match="sample_weight sums to 0"):
+        nothing.compute()
+
+
 def _added(lazy: Any, *inputs: Any) -> dict[Any, Any]:
     """The tasks of ``lazy``'s graph that are not tasks of the ``inputs``' graphs."""
     graph = dict(lazy.__dask_graph__())

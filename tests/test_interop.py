@@ -18,6 +18,7 @@ import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -87,7 +88,7 @@ def test_torch_function_passes_gradcheck(modules: dict[str, ModuleType], name: s
 
     # The form torch.func and torch.compile get (the gradients as saved outputs), called directly.
     def g(*w: object) -> object:
-        return loss.function.apply(Xt, Yt, *w)[0]
+        return loss.function.apply(Xt, Yt, None, False, *w)[0]
 
     assert torch.autograd.gradcheck(g, weights, eps=1e-6, atol=1e-8, rtol=1e-6)
     # A training step sees exactly the generated gradients.
@@ -114,7 +115,9 @@ def test_torch_gradcheck_fails_on_a_wrong_gradient(modules: dict[str, ModuleType
             lambda *w: loss(dict(zip(keys, w, strict=True)), Xt, Yt), weights, eps=1e-6
         )
     with pytest.raises(GradcheckError):
-        torch.autograd.gradcheck(lambda *w: loss.function.apply(Xt, Yt, *w)[0], weights, eps=1e-6)
+        torch.autograd.gradcheck(
+            lambda *w: loss.function.apply(Xt, Yt, None, False, *w)[0], weights, eps=1e-6
+        )
 
 
 def test_torch_loss_without_grad_and_with_x_requiring_grad(modules: dict[str, ModuleType]) -> None:
@@ -127,8 +130,12 @@ def test_torch_loss_without_grad_and_with_x_requiring_grad(modules: dict[str, Mo
         value = loss(tensors, torch.asarray(X), torch.asarray(Y))
     assert value.grad_fn is None
     assert float(value) == pytest.approx(float(module.loss(params, X, Y)), rel=1e-14)
-    with pytest.raises(ValueError, match="X requires grad"):
-        loss(tensors, torch.asarray(X).requires_grad_(), torch.asarray(Y))
+    # X requiring grad gets the module's input_gradient; Y may not require grad.
+    Xt = torch.asarray(X).requires_grad_()
+    loss(tensors, Xt, torch.asarray(Y)).backward()
+    assert np.allclose(Xt.grad.numpy(), module.input_gradient(params, X, Y), rtol=1e-13, atol=0)
+    with pytest.raises(ValueError, match="Y requires grad"):
+        loss(tensors, torch.asarray(X), torch.asarray(Y, dtype=torch.float64).requires_grad_())
 
 
 @pytest.mark.parametrize("name", list(NETS))
@@ -162,14 +169,24 @@ def test_jax_check_grads_fails_on_a_wrong_gradient(modules: dict[str, ModuleType
         check_grads(lambda q: loss(q, X, Y), (p,), order=1, modes=["rev"])
 
 
-def test_jax_gradient_with_respect_to_x_is_refused(modules: dict[str, ModuleType]) -> None:
+def test_jax_gradient_with_respect_to_x_is_the_input_gradient(
+    modules: dict[str, ModuleType],
+) -> None:
+    """``jax.grad`` in ``X`` is the module's ``input_gradient`` (with sample weights too);
+    in ``Y`` it is refused."""
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
     module = modules["3-3-2"]
     loss = jax_loss(module)
     params, X, Y = _data(module)
-    with pytest.raises(ValueError, match="with respect to X"):
-        jax.grad(loss, argnums=1)(params, jax.numpy.asarray(X), Y)
+    found = jax.grad(loss, argnums=1)(params, jax.numpy.asarray(X), Y)
+    assert np.allclose(np.asarray(found), module.input_gradient(params, X, Y), rtol=1e-13, atol=0)
+    w = np.linspace(0.0, 2.0, len(X))
+    found = jax.jit(jax.grad(loss, argnums=1))(params, jax.numpy.asarray(X), Y, w)
+    wanted = module.input_gradient(params, X, Y, sample_weight=w)
+    assert np.allclose(np.asarray(found), wanted, rtol=1e-13, atol=0)
+    with pytest.raises(ValueError, match="with respect to Y"):
+        jax.grad(loss, argnums=2)(params, jax.numpy.asarray(X), jax.numpy.asarray(Y, float))
 
 
 def test_importing_symgrad_imports_neither_torch_nor_jax() -> None:
@@ -337,3 +354,39 @@ def test_half_precision_parameters_get_gradients_of_their_dtype(
     arrays = {k: jnp.asarray(v, dtype=getattr(jnp, half)) for k, v in params.items()}
     grads = jax.grad(jax_loss(module))(arrays, jnp.asarray(X, dtype=getattr(jnp, half)), Y)
     assert {g.dtype for g in grads.values()} == {jnp.dtype(half)}
+
+
+def test_torch_loss_with_sample_weight_and_x_gradient(modules: dict[str, ModuleType]) -> None:
+    """Sample weights weigh the mean; the gradient in X flows through autograd (gradcheck in X
+    and the parameters at once) and through ``torch.func.grad``, equal to torch autograd's of
+    the weighted per-sample losses."""
+    torch = pytest.importorskip("torch")
+    module = modules["3-3-2"]
+    loss = torch_loss(module)
+    params, X, Y = _data(module)
+    keys = list(params)
+    w = torch.tensor([0.0, 1.0, 2.5, 0.5, 1.0], dtype=torch.float64)
+    Xt, Yt = torch.asarray(X).requires_grad_(), torch.asarray(Y)
+    weights = [torch.asarray(params[k]).requires_grad_() for k in keys]
+
+    def f(x: Any, *p: Any) -> Any:
+        return loss(dict(zip(keys, p, strict=True)), x, Yt, sample_weight=w)
+
+    assert torch.autograd.gradcheck(f, (Xt, *weights), eps=1e-6, atol=1e-8, rtol=1e-6)
+    # torch autograd of the same weighted mean
+    copies = [p.detach().clone().requires_grad_() for p in weights]
+    x = Xt.detach().clone().requires_grad_()
+    h = torch.sigmoid(x @ copies[0].T + copies[1])
+    logits = h @ copies[2].T + copies[3]
+    per_sample = -(Yt * torch.log_softmax(logits, dim=1)).sum(dim=1)
+    ((w * per_sample).sum() / w.sum()).backward()
+    value = f(Xt, *weights)
+    value.backward()
+    assert np.allclose(Xt.grad.numpy(), x.grad.numpy(), rtol=1e-12, atol=1e-18)
+    for mine, theirs in zip(weights, copies, strict=True):
+        assert np.allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=1e-12, atol=1e-18)
+    detached = [p.detach() for p in weights]
+    by_func = torch.func.grad(lambda x: f(x, *detached))(Xt.detach())
+    assert np.allclose(by_func.numpy(), x.grad.numpy(), rtol=1e-12, atol=1e-18)
+    with pytest.raises(ValueError, match="sample_weight requires grad"):
+        loss(dict(zip(keys, weights, strict=True)), Xt, Yt, sample_weight=w.requires_grad_())

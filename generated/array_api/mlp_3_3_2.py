@@ -222,6 +222,51 @@ def _one_hot(xp: Namespace, labels: Array, X: Array) -> Array:
     return xp.where((classes >= 0) & (classes < 2), rows, xp.nan)
 
 
+def _row_weights(xp: Namespace, sample_weight: Any, X: Array, one: bool) -> Any:
+    """The weight ``r_s`` of each row in the loss: a column ``(B, 1)`` of ``X``'s dtype,
+    ``w_s / sum(w)`` for sample weights ``w`` (shape ``(B,)``, one number for a 1-D ``X``); or,
+    without them, the Python number ``1/B`` (the mean), which every row shares and no library
+    needs an array for.
+
+    Weights must be finite and not negative, with a positive sum: a NumPy array that is not
+    raises ValueError; for other libraries, whose values may be unknown while the code is
+    traced, every weight becomes NaN, and so do the loss and the gradients.
+    """
+    B = X.shape[0]
+    if sample_weight is None:
+        return 1.0 / B
+    w = _array(xp, device_of(X), sample_weight)
+    expected = () if one else (B,)
+    if tuple(w.shape) != expected:
+        shape = tuple(w.shape)
+        raise ValueError(f"sample_weight has shape {shape}; expected {expected}, one per row of X")
+    real = ("real floating", "integral", "bool")
+    if _name(w.dtype) not in _HALF and not xp.isdtype(w.dtype, real):
+        raise ValueError(f"sample_weight must hold real numbers, not {w.dtype}")
+    if is_numpy_array(w):  # values at hand: say what is wrong
+        values = w.astype("float64")
+        if not bool((abs(values) < float("inf")).all()):  # NaN is not below infinity either
+            raise ValueError("sample_weight holds a weight that is not finite")
+        if bool((values < 0).any()):
+            raise ValueError("sample_weight holds a negative weight")
+        if not values.sum() > 0:
+            raise ValueError("sample_weight sums to 0; give at least one positive weight")
+    if w.dtype != X.dtype:
+        w = xp.astype(w, X.dtype)
+    w = xp.reshape(w, (B, 1))
+    total = xp.sum(w)
+    valid = xp.all(xp.isfinite(w) & (w >= 0)) & (total > 0)
+    return xp.where(valid, w / total, xp.nan)
+
+
+def _check_reduction(reduction: str, sample_weight: Any) -> None:
+    """Refuse a ``reduction`` other than ``"mean"`` and ``"none"``, and weights without a mean."""
+    if reduction not in ("mean", "none"):
+        raise ValueError(f'reduction must be "mean" or "none", got {reduction!r}')
+    if reduction == "none" and sample_weight is not None:
+        raise ValueError('sample_weight weighs the mean; reduction="none" returns every loss')
+
+
 def forward(params: Params, X: Array) -> Array:
     """The prediction ``yhat = softmax(a_L)``, row by row.
 
@@ -252,12 +297,20 @@ def forward(params: Params, X: Array) -> Array:
     return xp.reshape(Yhat, (2,)) if one else Yhat
 
 
-def loss(params: Params, X: Array, Y: Array) -> Array:
+def loss(
+    params: Params, X: Array, Y: Array, *, sample_weight: Any = None, reduction: str = "mean"
+) -> Array:
     """The mean over the rows of the per-sample loss (the per-sample loss for a 1-D ``X``), as a
-    0-d array."""
+    0-d array.
+
+    ``sample_weight`` (shape ``(B,)``) weighs the mean: ``sum_s w_s L(s) / sum_s w_s``.
+    ``reduction="none"`` returns the loss of each row instead, shape ``(B,)`` (``()`` for a 1-D
+    ``X``).
+    """
+    _check_reduction(reduction, sample_weight)
     xp, (W1, b1, W2, b2), X, one = _inputs(params, X, Y)
     Y = _targets(xp, Y, X, one)
-    B = X.shape[0]
+    Rw = _row_weights(xp, sample_weight, X, one)
 
     # (eq. 21) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
     A1 = b1 + X @ W1.T
@@ -280,23 +333,32 @@ def loss(params: Params, X: Array, Y: Array) -> Array:
 
     # (eq. 25) L̄ = (1/B) Σ[s=1..B] L⁽ˢ⁾
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
-    #   y_i) log s - sum_i y_i z_i; the sums over the batch taken in one pass.
-    value = xp.sum(Y * (-Z + xp.log(S))) / B
+    #   y_i) log s - sum_i y_i z_i.
+    # The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
+    #   notes' mean).
+    losses = xp.sum(Y, axis=1, keepdims=True) * xp.log(S) - xp.sum(Y * Z, axis=1, keepdims=True)
+    value = xp.sum(Rw * losses)
 
+    if reduction == "none":
+        return xp.reshape(losses, () if one else (X.shape[0],))
     return _zero_d(xp, value)
 
 
-def loss_and_gradients(params: Params, X: Array, Y: Array) -> tuple[Array, Params]:
-    """``(loss(params, X, Y), gradients(params, X, Y))`` from one forward pass.
+def loss_and_gradients(
+    params: Params, X: Array, Y: Array, *, sample_weight: Any = None
+) -> tuple[Array, Params]:
+    """``(loss(params, X, Y), gradients(params, X, Y))`` from one forward pass (both weighted
+    by ``sample_weight`` when given).
 
     Backpropagation in matrix form, rows are samples: ``Delta_k`` of shape ``(B, n_k)`` holds the
-    rows ``grad_{a_k} L / B``; ``dW_k = Delta_k^T H_{k-1}`` and ``db_k`` is the column sums of
-    ``Delta_k``, which sums the per-sample outer products ``grad_{a_k} L h_{k-1}^T``. Every
-    statement makes a new array; none is updated in place.
+    rows ``r_s grad_{a_k} L`` (``r_s = 1/B``, or ``w_s / sum(w)`` with sample weights);
+    ``dW_k = Delta_k^T H_{k-1}`` and ``db_k`` is the column sums of ``Delta_k``, which sums the
+    per-sample outer products ``grad_{a_k} L h_{k-1}^T``. Every statement makes a new array;
+    none is updated in place.
     """
     xp, (W1, b1, W2, b2), X, one = _inputs(params, X, Y)
     Y = _targets(xp, Y, X, one)
-    B = X.shape[0]
+    Rw = _row_weights(xp, sample_weight, X, one)
 
     # (eq. 21) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
     A1 = b1 + X @ W1.T
@@ -319,13 +381,17 @@ def loss_and_gradients(params: Params, X: Array, Y: Array) -> tuple[Array, Param
 
     # (eq. 25) L̄ = (1/B) Σ[s=1..B] L⁽ˢ⁾
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
-    #   y_i) log s - sum_i y_i z_i; the sums over the batch taken in one pass.
-    value = xp.sum(Y * (-Z + xp.log(S))) / B
+    #   y_i) log s - sum_i y_i z_i.
+    # The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
+    #   notes' mean).
+    T1 = xp.sum(Y, axis=1, keepdims=True)
+    losses = T1 * xp.log(S) - xp.sum(Y * Z, axis=1, keepdims=True)
+    value = xp.sum(Rw * losses)
 
     # (eq. 26) Δ₂ = 1/B (Ŷ - Y)
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
-    #   for any y.
-    Delta2 = (E * xp.sum(Y, axis=1, keepdims=True) / S - Y) / B
+    #   for any y; row s times r_s = w_s/sum(w), 1/B without sample weights.
+    Delta2 = Rw * (E * T1 / S - Y)
 
     # (eq. 27) ∇_W₂ L̄ = Δ₂ᵀ H₁
     dW2 = Delta2.T @ H1
@@ -355,13 +421,14 @@ def loss_and_gradients(params: Params, X: Array, Y: Array) -> tuple[Array, Param
     return _zero_d(xp, value), gradients
 
 
-def input_gradient(params: Params, X: Array, Y: Array) -> Array:
-    """The gradient of ``loss(params, X, Y)`` with respect to ``X``, shaped like ``X``: row ``s``
-    is ``W_1^T grad_{a_1} L`` of sample ``s`` divided by ``B`` (the loss is the mean).
+def input_gradient(params: Params, X: Array, Y: Array, *, sample_weight: Any = None) -> Array:
+    """The gradient of ``loss(params, X, Y)`` (weighted by ``sample_weight`` when given) with
+    respect to ``X``, shaped like ``X``: row ``s`` is ``W_1^T grad_{a_1} L`` of sample ``s``
+    times ``r_s`` (``1/B``, or ``w_s / sum(w)``).
     """
     xp, (W1, b1, W2, b2), X, one = _inputs(params, X, Y)
     Y = _targets(xp, Y, X, one)
-    B = X.shape[0]
+    Rw = _row_weights(xp, sample_weight, X, one)
 
     # (eq. 21) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
     A1 = b1 + X @ W1.T
@@ -384,8 +451,8 @@ def input_gradient(params: Params, X: Array, Y: Array) -> Array:
 
     # (eq. 26) Δ₂ = 1/B (Ŷ - Y)
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
-    #   for any y.
-    Delta2 = (E * xp.sum(Y, axis=1, keepdims=True) / S - Y) / B
+    #   for any y; row s times r_s = w_s/sum(w), 1/B without sample weights.
+    Delta2 = Rw * (E * xp.sum(Y, axis=1, keepdims=True) / S - Y)
 
     # (eq. 29) G₁ = Δ₂ W₂
     G1 = Delta2 @ W2
@@ -400,9 +467,10 @@ def input_gradient(params: Params, X: Array, Y: Array) -> Array:
     return xp.reshape(G0, (3,)) if one else G0
 
 
-def gradients(params: Params, X: Array, Y: Array) -> Params:
-    """The gradient of ``loss(params, X, Y)``: ``{"W1": ..., "b1": ...}`` shaped like ``params``."""
-    return loss_and_gradients(params, X, Y)[1]
+def gradients(params: Params, X: Array, Y: Array, *, sample_weight: Any = None) -> Params:
+    """The gradient of ``loss(params, X, Y)`` (weighted by ``sample_weight`` when given):
+    ``{"W1": ..., "b1": ...}`` shaped like ``params``."""
+    return loss_and_gradients(params, X, Y, sample_weight=sample_weight)[1]
 
 
 def init_params(

@@ -146,6 +146,41 @@ def _targets(Y: ArrayLike, X: Array, one: bool) -> Array:
     return array.reshape(1, 2) if one else array
 
 
+def _row_weights(sample_weight: ArrayLike | None, X: Array, one: bool) -> Array:
+    """The weight ``r_s`` of each row in the loss, a column ``(B, 1)`` of ``X``'s dtype:
+    ``w_s / sum(w)`` for sample weights ``w`` (shape ``(B,)``, one number for a 1-D ``X``;
+    finite, not negative, with a positive sum), ``1/B`` without them (the mean).
+    """
+    B = X.shape[0]
+    if sample_weight is None:
+        return np.full((B, 1), 1.0 / B, dtype=X.dtype)
+    w = sample_weight if isinstance(sample_weight, np.ndarray) else np.asarray(sample_weight)
+    expected = () if one else (B,)
+    if w.shape != expected:
+        raise ValueError(
+            f"sample_weight has shape {w.shape}; expected {expected}, one weight per row of X"
+        )
+    if w.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must hold real numbers, not {w.dtype}")
+    w = w.astype(np.float64).reshape(B, 1)
+    if not np.isfinite(w).all():
+        raise ValueError("sample_weight holds a weight that is not finite")
+    if (w < 0).any():
+        raise ValueError("sample_weight holds a negative weight")
+    total = w.sum()
+    if not total > 0:
+        raise ValueError("sample_weight sums to 0; give at least one positive weight")
+    return (w / total).astype(X.dtype, copy=False)
+
+
+def _check_reduction(reduction: str, sample_weight: ArrayLike | None) -> None:
+    """Refuse a ``reduction`` other than ``"mean"`` and ``"none"``, and weights without a mean."""
+    if reduction not in ("mean", "none"):
+        raise ValueError(f'reduction must be "mean" or "none", got {reduction!r}')
+    if reduction == "none" and sample_weight is not None:
+        raise ValueError('sample_weight weighs the mean; reduction="none" returns every loss')
+
+
 def forward(params: Params, X: ArrayLike) -> Array:
     """The prediction ``yhat = softmax(a_L)``, every scalar written out.
 
@@ -260,12 +295,26 @@ def _forward_batch(weights: tuple[Array, ...], X: Array) -> Array:
     return Yhat
 
 
-def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
-    """The mean over the rows of the per-sample loss (the per-sample loss for a 1-D ``X``)."""
+def loss(
+    params: Params,
+    X: ArrayLike,
+    Y: ArrayLike,
+    *,
+    sample_weight: ArrayLike | None = None,
+    reduction: str = "mean",
+) -> Any:
+    """The mean over the rows of the per-sample loss (the per-sample loss for a 1-D ``X``).
+
+    ``sample_weight`` (shape ``(B,)``) weighs the mean: ``sum_s w_s L(s) / sum_s w_s``.
+    ``reduction="none"`` returns the loss of each row instead, shape ``(B,)``.
+    """
+    _check_reduction(reduction, sample_weight)
     weights, X, one = _inputs(params, X)
     Y = _targets(Y, X, one)
+    rw = _row_weights(sample_weight, X, one)[:, 0]
     if X.shape[0] > 1:
-        return _loss_batch(weights, X, Y)
+        value, losses = _loss_batch(weights, X, Y, rw)
+        return losses if reduction == "none" else value
     W1, b1, W2, b2 = weights
     (W1_0_0, W1_0_1, W1_0_2), (W1_1_0, W1_1_1, W1_1_2), (W1_2_0, W1_2_1, W1_2_2) = W1.tolist()
     b1_0, b1_1, b1_2 = b1.tolist()
@@ -307,15 +356,19 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
-    sample_loss = -y0 * z2_0 - y1 * z2_1 + (y0 + y1) * math.log(s2)
-    value = sample_loss
+    # The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
+    #   notes' mean).
+    losses = -y0 * z2_0 - y1 * z2_1 + (y0 + y1) * math.log(s2)
+    value = losses
 
+    if reduction == "none":
+        return losses if one else np.array([losses], dtype=X.dtype)
     return value
 
 
-def _loss_batch(weights: tuple[Array, ...], X: Array, Y: Array) -> float:
-    """``loss`` on a batch of two or more rows, one column of the batch per scalar."""
-    B = X.shape[0]
+def _loss_batch(weights: tuple[Array, ...], X: Array, Y: Array, rw: Array) -> tuple[float, Array]:
+    """``loss`` on a batch of two or more rows, one column of the batch per scalar, each row
+    weighing ``r_s``; and the loss of each row."""
     W1, b1, W2, b2 = weights
     (W1_0_0, W1_0_1, W1_0_2), (W1_1_0, W1_1_1, W1_1_2), (W1_2_0, W1_2_1, W1_2_2) = W1.tolist()
     b1_0, b1_1, b1_2 = b1.tolist()
@@ -357,14 +410,19 @@ def _loss_batch(weights: tuple[Array, ...], X: Array, Y: Array) -> float:
     # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
-    sample_loss = -y0 * z2_0 - y1 * z2_1 + (y0 + y1) * np.log(s2)
-    value = np.sum(sample_loss) / B
+    # The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
+    #   notes' mean).
+    losses = -y0 * z2_0 - y1 * z2_1 + (y0 + y1) * np.log(s2)
+    value = np.dot(losses, rw)
 
-    return float(value)
+    return float(value), losses
 
 
-def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[float, Params]:
-    """``(loss(params, X, Y), gradients(params, X, Y))`` from one forward pass.
+def loss_and_gradients(
+    params: Params, X: ArrayLike, Y: ArrayLike, *, sample_weight: ArrayLike | None = None
+) -> tuple[float, Params]:
+    """``(loss(params, X, Y), gradients(params, X, Y))`` from one forward pass (both weighted
+    by ``sample_weight`` when given: row ``s`` weighs ``r_s = w_s / sum(w)``, else ``1/B``).
 
     Every scalar partial of the notes as its own statement: ``d{k}_{i}`` is ``dL/da_{ki}`` and
     ``gh{k}_{j}`` is ``dL/dh_{kj}`` (0-based indices in the names). One sample runs on Python
@@ -372,8 +430,9 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     """
     weights, X, one = _inputs(params, X)
     Y = _targets(Y, X, one)
+    rw = _row_weights(sample_weight, X, one)[:, 0]
     if X.shape[0] > 1:
-        return _loss_and_gradients_batch(weights, X, Y)
+        return _loss_and_gradients_batch(weights, X, Y, rw)
     W1, b1, W2, b2 = weights
     (W1_0_0, W1_0_1, W1_0_2), (W1_1_0, W1_1_1, W1_1_2), (W1_2_0, W1_2_1, W1_2_2) = W1.tolist()
     b1_0, b1_1, b1_2 = b1.tolist()
@@ -415,13 +474,15 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
+    # The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
+    #   notes' mean).
     t4 = y0 + y1
-    sample_loss = t4 * math.log(s2) - y0 * z2_0 - y1 * z2_1
-    value = sample_loss
+    losses = t4 * math.log(s2) - y0 * z2_0 - y1 * z2_1
+    value = losses
 
     # (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
-    #   for any y; divided by B for the mean.
+    #   for any y; row s times r_s = w_s/sum(w), 1/B without sample weights.
     t5 = t4 / s2
     d2_0 = e2_0 * t5 - y0
     d2_1 = e2_1 * t5 - y1
@@ -506,10 +567,9 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
 
 
 def _loss_and_gradients_batch(
-    weights: tuple[Array, ...], X: Array, Y: Array
+    weights: tuple[Array, ...], X: Array, Y: Array, rw: Array
 ) -> tuple[float, Params]:
     """``loss_and_gradients`` on a batch: each scalar is a column ``(B,)``; sums over the batch."""
-    B = X.shape[0]
     W1, b1, W2, b2 = weights
     (W1_0_0, W1_0_1, W1_0_2), (W1_1_0, W1_1_1, W1_1_2), (W1_2_0, W1_2_1, W1_2_2) = W1.tolist()
     b1_0, b1_1, b1_2 = b1.tolist()
@@ -551,16 +611,18 @@ def _loss_and_gradients_batch(
     # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
+    # The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
+    #   notes' mean).
     t4 = y0 + y1
-    sample_loss = t4 * np.log(s2) - y0 * z2_0 - y1 * z2_1
-    value = np.sum(sample_loss) / B
+    losses = t4 * np.log(s2) - y0 * z2_0 - y1 * z2_1
+    value = np.dot(losses, rw)
 
     # (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
-    #   for any y; divided by B for the mean.
+    #   for any y; row s times r_s = w_s/sum(w), 1/B without sample weights.
     t5 = t4 / s2
-    d2_0 = (e2_0 * t5 - y0) / B
-    d2_1 = (e2_1 * t5 - y1) / B
+    d2_0 = rw * (e2_0 * t5 - y0)
+    d2_1 = rw * (e2_1 * t5 - y1)
 
     # (eq. 13) ∂L/∂W₂ᵢⱼ = ∂L/∂a₂ᵢ·h₁ⱼ
     dW2_0_0 = np.dot(d2_0, h1_0)
@@ -641,13 +703,16 @@ def _loss_and_gradients_batch(
     return float(value), gradients
 
 
-def input_gradient(params: Params, X: ArrayLike, Y: ArrayLike) -> Array:
-    """The gradient of ``loss(params, X, Y)`` with respect to ``X``, shaped like ``X``: ``gx{j}``
-    is ``dL/dx_j`` of each sample divided by ``B`` (the loss is the mean), each a column ``(B,)``.
+def input_gradient(
+    params: Params, X: ArrayLike, Y: ArrayLike, *, sample_weight: ArrayLike | None = None
+) -> Array:
+    """The gradient of ``loss(params, X, Y)`` (weighted by ``sample_weight`` when given) with
+    respect to ``X``, shaped like ``X``: ``gx{j}`` is ``dL/dx_j`` of each sample times ``r_s``
+    (``1/B``, or ``w_s / sum(w)``), each a column ``(B,)``.
     """
     weights, X, one = _inputs(params, X)
     Y = _targets(Y, X, one)
-    B = X.shape[0]
+    rw = _row_weights(sample_weight, X, one)[:, 0]
     W1, b1, W2, b2 = weights
     (W1_0_0, W1_0_1, W1_0_2), (W1_1_0, W1_1_1, W1_1_2), (W1_2_0, W1_2_1, W1_2_2) = W1.tolist()
     b1_0, b1_1, b1_2 = b1.tolist()
@@ -688,10 +753,10 @@ def input_gradient(params: Params, X: ArrayLike, Y: ArrayLike) -> Array:
 
     # (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
-    #   for any y; divided by B for the mean.
+    #   for any y; row s times r_s = w_s/sum(w), 1/B without sample weights.
     t4 = (y0 + y1) / s2
-    d2_0 = (e2_0 * t4 - y0) / B
-    d2_1 = (e2_1 * t4 - y1) / B
+    d2_0 = rw * (e2_0 * t4 - y0)
+    d2_1 = rw * (e2_1 * t4 - y1)
 
     # (eq. 9) ∂L/∂h₁ⱼ = Σ[i=1..2] ∂L/∂a₂ᵢ·W₂ᵢⱼ
     gh1_0 = W2_0_0 * d2_0 + W2_1_0 * d2_1
@@ -722,9 +787,12 @@ def input_gradient(params: Params, X: ArrayLike, Y: ArrayLike) -> Array:
     return G0[0] if one else G0
 
 
-def gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> Params:
-    """The gradient of ``loss(params, X, Y)``: ``{"W1": ..., "b1": ...}`` shaped like ``params``."""
-    return loss_and_gradients(params, X, Y)[1]
+def gradients(
+    params: Params, X: ArrayLike, Y: ArrayLike, *, sample_weight: ArrayLike | None = None
+) -> Params:
+    """The gradient of ``loss(params, X, Y)`` (weighted by ``sample_weight`` when given):
+    ``{"W1": ..., "b1": ...}`` shaped like ``params``."""
+    return loss_and_gradients(params, X, Y, sample_weight=sample_weight)[1]
 
 
 def init_params(seed: int = 0) -> Params:

@@ -144,6 +144,41 @@ def _targets(Y: ArrayLike, X: Array, one: bool) -> Array:
     return array.reshape(1, 2) if one else array
 
 
+def _row_weights(sample_weight: ArrayLike | None, X: Array, one: bool) -> Array:
+    """The weight ``r_s`` of each row in the loss, a column ``(B, 1)`` of ``X``'s dtype:
+    ``w_s / sum(w)`` for sample weights ``w`` (shape ``(B,)``, one number for a 1-D ``X``;
+    finite, not negative, with a positive sum), ``1/B`` without them (the mean).
+    """
+    B = X.shape[0]
+    if sample_weight is None:
+        return np.full((B, 1), 1.0 / B, dtype=X.dtype)
+    w = sample_weight if isinstance(sample_weight, np.ndarray) else np.asarray(sample_weight)
+    expected = () if one else (B,)
+    if w.shape != expected:
+        raise ValueError(
+            f"sample_weight has shape {w.shape}; expected {expected}, one weight per row of X"
+        )
+    if w.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must hold real numbers, not {w.dtype}")
+    w = w.astype(np.float64).reshape(B, 1)
+    if not np.isfinite(w).all():
+        raise ValueError("sample_weight holds a weight that is not finite")
+    if (w < 0).any():
+        raise ValueError("sample_weight holds a negative weight")
+    total = w.sum()
+    if not total > 0:
+        raise ValueError("sample_weight sums to 0; give at least one positive weight")
+    return (w / total).astype(X.dtype, copy=False)
+
+
+def _check_reduction(reduction: str, sample_weight: ArrayLike | None) -> None:
+    """Refuse a ``reduction`` other than ``"mean"`` and ``"none"``, and weights without a mean."""
+    if reduction not in ("mean", "none"):
+        raise ValueError(f'reduction must be "mean" or "none", got {reduction!r}')
+    if reduction == "none" and sample_weight is not None:
+        raise ValueError('sample_weight weighs the mean; reduction="none" returns every loss')
+
+
 def forward(params: Params, X: ArrayLike) -> Array:
     """The prediction ``yhat = softmax(a_L)``, row by row.
 
@@ -188,11 +223,23 @@ def forward(params: Params, X: ArrayLike) -> Array:
     return Yhat[0] if one else Yhat
 
 
-def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
-    """The mean over the rows of the per-sample loss (the per-sample loss for a 1-D ``X``)."""
+def loss(
+    params: Params,
+    X: ArrayLike,
+    Y: ArrayLike,
+    *,
+    sample_weight: ArrayLike | None = None,
+    reduction: str = "mean",
+) -> Any:
+    """The mean over the rows of the per-sample loss (the per-sample loss for a 1-D ``X``).
+
+    ``sample_weight`` (shape ``(B,)``) weighs the mean: ``sum_s w_s L(s) / sum_s w_s``.
+    ``reduction="none"`` returns the loss of each row instead, shape ``(B,)``.
+    """
+    _check_reduction(reduction, sample_weight)
     (W1, b1, W2, b2), X, one = _inputs(params, X)
     Y = _targets(Y, X, one)
-    B = X.shape[0]
+    Rw = _row_weights(sample_weight, X, one)
 
     # (eq. 21) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
     A1 = np.dot(X, W1.T)
@@ -228,23 +275,36 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     # (eq. 25) L̄ = (1/B) Σ[s=1..B] L⁽ˢ⁾
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
-    value = float((-np.vdot(Y, Z) + np.vdot(Y.sum(axis=1, keepdims=True), np.log(S))) / B)
+    # The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
+    #   notes' mean).
+    # In place: S is not needed again.
+    losses = Y.sum(axis=1, keepdims=True)
+    np.log(S, out=S)
+    losses *= S
+    losses -= (Y * Z).sum(axis=1, keepdims=True)
+    value = float(np.vdot(Rw, losses))
 
+    if reduction == "none":
+        return float(losses[0, 0]) if one else losses[:, 0]
     return value
 
 
-def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[float, Params]:
-    """``(loss(params, X, Y), gradients(params, X, Y))`` from one forward pass.
+def loss_and_gradients(
+    params: Params, X: ArrayLike, Y: ArrayLike, *, sample_weight: ArrayLike | None = None
+) -> tuple[float, Params]:
+    """``(loss(params, X, Y), gradients(params, X, Y))`` from one forward pass (both weighted
+    by ``sample_weight`` when given).
 
     Backpropagation in matrix form, rows are samples: ``Delta_k`` of shape ``(B, n_k)`` holds the
-    rows ``grad_{a_k} L / B``; ``dW_k = Delta_k^T H_{k-1}`` and ``db_k`` is the column sums of
-    ``Delta_k``, which sums the per-sample outer products ``grad_{a_k} L h_{k-1}^T``. Products
-    use ``np.dot``: for a batch of one it calls BLAS, where ``@`` takes a slow generic loop.
-    Arrays that are not needed again are overwritten in place.
+    rows ``r_s grad_{a_k} L`` (``r_s = 1/B``, or ``w_s / sum(w)`` with sample weights);
+    ``dW_k = Delta_k^T H_{k-1}`` and ``db_k`` is the column sums of ``Delta_k``, which sums the
+    per-sample outer products ``grad_{a_k} L h_{k-1}^T``. Products use ``np.dot``: for a batch
+    of one it calls BLAS, where ``@`` takes a slow generic loop. Arrays that are not needed again
+    are overwritten in place.
     """
     (W1, b1, W2, b2), X, one = _inputs(params, X)
     Y = _targets(Y, X, one)
-    B = X.shape[0]
+    Rw = _row_weights(sample_weight, X, one)
 
     # (eq. 21) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
     A1 = np.dot(X, W1.T)
@@ -280,17 +340,22 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     # (eq. 25) L̄ = (1/B) Σ[s=1..B] L⁽ˢ⁾
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
+    # The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
+    #   notes' mean).
     T1 = Y.sum(axis=1, keepdims=True)
-    value = float((np.vdot(T1, np.log(S)) - np.vdot(Y, Z)) / B)
+    losses = np.log(S)
+    losses *= T1
+    losses -= (Y * Z).sum(axis=1, keepdims=True)
+    value = float(np.vdot(Rw, losses))
 
     # (eq. 26) Δ₂ = 1/B (Ŷ - Y)
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
-    #   for any y.
+    #   for any y; row s times r_s = w_s/sum(w), 1/B without sample weights.
     # In place: E is not needed again.
     Delta2 = E
     Delta2 *= T1 / S
     Delta2 -= Y
-    Delta2 /= B
+    Delta2 *= Rw
 
     # (eq. 27) ∇_W₂ L̄ = Δ₂ᵀ H₁
     dW2 = np.dot(Delta2.T, H1)
@@ -324,14 +389,17 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     return value, gradients
 
 
-def input_gradient(params: Params, X: ArrayLike, Y: ArrayLike) -> Array:
-    """The gradient of ``loss(params, X, Y)`` with respect to ``X``, shaped like ``X``: row
-    ``s`` is ``W_1^T grad_{a_1} L`` of sample ``s`` divided by ``B`` (the loss is the mean),
-    backpropagated one layer further than ``loss_and_gradients`` goes.
+def input_gradient(
+    params: Params, X: ArrayLike, Y: ArrayLike, *, sample_weight: ArrayLike | None = None
+) -> Array:
+    """The gradient of ``loss(params, X, Y)`` (weighted by ``sample_weight`` when given) with
+    respect to ``X``, shaped like ``X``: row ``s`` is ``W_1^T grad_{a_1} L`` of sample ``s``
+    times ``r_s`` (``1/B``, or ``w_s / sum(w)``), backpropagated one layer further than
+    ``loss_and_gradients`` goes.
     """
     (W1, b1, W2, b2), X, one = _inputs(params, X)
     Y = _targets(Y, X, one)
-    B = X.shape[0]
+    Rw = _row_weights(sample_weight, X, one)
 
     # (eq. 21) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
     A1 = np.dot(X, W1.T)
@@ -367,12 +435,12 @@ def input_gradient(params: Params, X: ArrayLike, Y: ArrayLike) -> Array:
 
     # (eq. 26) Δ₂ = 1/B (Ŷ - Y)
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
-    #   for any y.
+    #   for any y; row s times r_s = w_s/sum(w), 1/B without sample weights.
     # In place: E is not needed again.
     Delta2 = E
     Delta2 *= Y.sum(axis=1, keepdims=True) / S
     Delta2 -= Y
-    Delta2 /= B
+    Delta2 *= Rw
 
     # (eq. 29) G₁ = Δ₂ W₂
     G1 = np.dot(Delta2, W2)
@@ -391,9 +459,12 @@ def input_gradient(params: Params, X: ArrayLike, Y: ArrayLike) -> Array:
     return G0[0] if one else G0
 
 
-def gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> Params:
-    """The gradient of ``loss(params, X, Y)``: ``{"W1": ..., "b1": ...}`` shaped like ``params``."""
-    return loss_and_gradients(params, X, Y)[1]
+def gradients(
+    params: Params, X: ArrayLike, Y: ArrayLike, *, sample_weight: ArrayLike | None = None
+) -> Params:
+    """The gradient of ``loss(params, X, Y)`` (weighted by ``sample_weight`` when given):
+    ``{"W1": ..., "b1": ...}`` shaped like ``params``."""
+    return loss_and_gradients(params, X, Y, sample_weight=sample_weight)[1]
 
 
 def init_params(seed: int = 0) -> Params:

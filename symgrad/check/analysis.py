@@ -35,6 +35,7 @@ from symgrad.check import wire
 from symgrad.check.limits import Limits, describe
 from symgrad.check.points import Points
 from symgrad.check.reference import Results
+from symgrad.check.weighted import WEIGHTED, sample_weights
 from symgrad.errors import ModuleCheckError
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -170,6 +171,7 @@ class Analysis:
             )
             return None
         self._reference = {name: _results(arrays, f"ref/{name}") for name in header["paths"]}
+        self._reference[WEIGHTED] = _results(arrays, f"ref/{WEIGHTED}")
         self.close()
         return self._reference
 
@@ -330,6 +332,11 @@ def _analyse(  # pragma: no cover - runs in the forked process
         for name, (X, Y, key) in by_path.items():
             results = reference.high_precision(program, sets[key], _rows(X), _rows(Y), deadline)
             _put(found, f"ref/{name}", results)
+        # The batch with sample weights (symgrad.check.weighted draws the same ones).
+        X, Y, key = by_path["batch"]
+        weights = sample_weights(seed, X.shape[0])
+        results = reference.high_precision(program, sets[key], X, Y, deadline, weights)
+        _put(found, f"ref/{WEIGHTED}", results)
     except reference.TooSlow:
         wire.write(out, {"too_slow": True})
         return
@@ -356,6 +363,8 @@ def _put(arrays: dict[str, np.ndarray], prefix: str, results: Results) -> None:
     arrays.update({f"{prefix}/grad/{k}": v for k, v in results.gradients.items()})
     if results.input_gradient is not None:
         arrays[f"{prefix}/input_gradient"] = results.input_gradient
+    if results.sample_losses is not None:
+        arrays[f"{prefix}/sample_losses"] = results.sample_losses
 
 
 def _results(arrays: dict[str, np.ndarray], prefix: str) -> Results:
@@ -366,7 +375,7 @@ def _results(arrays: dict[str, np.ndarray], prefix: str) -> Results:
     }
     gradient_x = arrays.get(f"{prefix}/input_gradient")
     loss, yhat = float(arrays[f"{prefix}/loss"]), arrays[f"{prefix}/yhat"]
-    return Results(loss, yhat, gradients, gradient_x)
+    return Results(loss, yhat, gradients, gradient_x, arrays.get(f"{prefix}/sample_losses"))
 
 
 def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

@@ -184,6 +184,7 @@ class Served:
         self.params: dict[str, dict[str, Any]] = {}
         self.data: dict[str, tuple[Any, Any]] = {}
         self.directions: dict[str, dict[str, list[Any]]] = {}
+        self.weights: dict[str, Any] = {}
 
     def convert(self, value: Any, library: str) -> Any:
         """A fresh copy of a NumPy array (or a dict of them) in ``library``."""
@@ -201,7 +202,12 @@ class Served:
         if name == "forward":
             return self.functions.forward(params, self.convert(x, library))
         function = getattr(self.functions, name)
-        return function(params, self.convert(x, library), self.convert(y, library))
+        options: dict[str, Any] = {}
+        if request.get("weights"):
+            options["sample_weight"] = self.convert(self.weights[request["weights"]], library)
+        if request.get("reduction"):
+            options["reduction"] = str(request["reduction"])
+        return function(params, self.convert(x, library), self.convert(y, library), **options)
 
 
 def describe(value: Any, arrays: dict[str, Any], np: Any) -> Any:
@@ -269,6 +275,8 @@ def serve(served: Served, reader: Any, out: int, wire: Any) -> None:
                 served.params[request["name"]] = arrays
             elif op == "data":
                 served.data[request["name"]] = (arrays["x"], arrays["y"])
+            elif op == "weights":
+                served.weights[request["name"]] = arrays["w"]
             elif op == "directions":
                 served.directions[request["name"]] = {
                     k: [arrays[f"{k}/{n}"] for n in range(request["counts"][k])]

@@ -109,6 +109,8 @@ class Results:
     gradients: dict[str, np.ndarray]
     #: The gradient of the loss with respect to ``X`` (rows are samples), when the program has it.
     input_gradient: np.ndarray | None = None
+    #: The loss of each row (high precision only).
+    sample_losses: np.ndarray | None = None
 
 
 def high_precision(
@@ -117,15 +119,21 @@ def high_precision(
     X: np.ndarray,
     Y: np.ndarray,
     deadline: float,
+    weights: np.ndarray | None = None,
 ) -> Results:
     """The program's results for the batch ``X``, ``Y`` (rows are samples), each sample
-    evaluated at :data:`DIGITS` digits; :class:`TooSlow` past ``deadline``."""
+    evaluated at :data:`DIGITS` digits; :class:`TooSlow` past ``deadline``. With sample
+    ``weights``, row ``s`` weighs ``w_s / sum(w)`` in the loss and its gradients, else ``1/B``."""
     with mpmath.workdps(DIGITS):
         hp = {k: (LimbMatrix.of(v) if v.ndim == 2 else _mp(v)) for k, v in params.items()}
         rows = X.shape[0]
-        scale = mpmath.mpf(1) / rows
+        if weights is None:
+            scales = [mpmath.mpf(1) / rows] * rows
+        else:
+            given = [mpmath.mpf(float(w)) for w in weights]
+            scales = [w / mpmath.fsum(given) for w in given]
         loss = mpmath.mpf(0)
-        yhat, inputs = [], []
+        yhat, inputs, losses = [], [], []
         sums: dict[str, _DoubleDouble] = {}
         for r in range(rows):
             if time.monotonic() > deadline:
@@ -134,7 +142,9 @@ def high_precision(
             outputs = evaluate(
                 program, hp, _mp(X[r : r + 1]), _mp(Y[r : r + 1]), arithmetic
             ).outputs
+            scale = scales[r]
             loss += outputs["loss"] * scale
+            losses.append(float(outputs["loss"]))
             yhat.append([float(v) for v in np.asarray(outputs["yhat"]).ravel()])
             if nt.INPUT_GRADIENT in outputs:  # one sample's row, divided by B for the mean
                 row = np.asarray(outputs[nt.INPUT_GRADIENT]).ravel()
@@ -145,7 +155,7 @@ def high_precision(
         shapes = {k: np.shape(v) for k, v in params.items()}
         gradients = {k: sums[k].value().reshape(shapes[k]) for k in program.gradient_names}
         gradient_x = np.array(inputs) if inputs else None
-        return Results(float(loss), np.array(yhat), gradients, gradient_x)
+        return Results(float(loss), np.array(yhat), gradients, gradient_x, np.array(losses))
 
 
 def _term(value: Any, scale: Any) -> _DoubleDouble:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from symgrad import notation as nt
-from symgrad.check import bwrap, extra
+from symgrad.check import bwrap, extra, weighted
 from symgrad.check.analysis import Analysis, Found
 from symgrad.check.contract import Expect, rebuild
 from symgrad.check.judge import AGREEMENT, FAIL, Judged, join, judge, noises
@@ -230,7 +230,11 @@ class _Run:
     def send_data(self, name: str, X: np.ndarray, Y: np.ndarray) -> None:
         self.box.request({"op": "data", "name": name}, {"x": X, "y": Y})
 
-    def call(self, function: str, params: str, data: str, library: str = "numpy") -> Any:
+    def call(
+        self, function: str, params: str, data: str, library: str = "numpy", **options: str
+    ) -> Any:
+        """``function(params, X, Y)`` in the child; ``options`` name sample ``weights`` sent
+        before, or a ``reduction``."""
         request = {
             "op": "call",
             "function": function,
@@ -238,6 +242,7 @@ class _Run:
             "data": data,
             "seed": self.seed,
             "library": library,
+            **options,
         }
         reply, arrays = self.box.request(request)
         return rebuild(reply.get("result"), arrays)
@@ -276,6 +281,8 @@ class _Run:
         judged = self.guarded("while compared with symgrad's evaluation", self.check_reference)
         self.guarded("on the rows of a batch", extra.batch_mean, self)
         self.guarded("in input_gradient", extra.input_differences, self)
+        if self.inspected.target in weighted.TARGETS:
+            self.guarded("with sample weights or reduction='none'", weighted.check, self)
         if self.network.accepts_labels:
             self.guarded("with integer class labels", extra.labels, self)
         if self.dtype == "float64" and "float32" in self.inspected.dtypes:

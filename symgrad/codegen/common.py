@@ -19,11 +19,12 @@ from symgrad.derivation import Derivation, StepId
 from symgrad.errors import SpecError
 from symgrad.network import Network
 from symgrad.program import Program, Statement
+from symgrad.program.lower import SCALAR_MAX_PARAMETERS
 from symgrad.spec import NetworkSpec
 
 #: Largest network (number of scalar parameters ``sum_k n_k (n_{k-1} + 1)``) written out scalar
 #: by scalar (``--style unrolled``); 2-8-8-2 has 114, 4-16-3 has 131, 10-20-10 has 430.
-UNROLLED_MAX_PARAMETERS = 400
+UNROLLED_MAX_PARAMETERS = SCALAR_MAX_PARAMETERS
 
 #: Longest line of generated code (the project's ruff setting).
 LINE_LENGTH = 100

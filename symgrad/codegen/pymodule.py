@@ -19,6 +19,7 @@ from symgrad.codegen.pylayout import return_lines, target_lines
 from symgrad.network import Network
 from symgrad.program import Program
 from symgrad.program.ir import parameter_shapes
+from symgrad.program.lower import LOSSES
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -35,7 +36,10 @@ def function_outputs(program: Program) -> dict[str, tuple[str, ...]]:
         "loss": ("loss",),
         "gradients": ("loss", *gradients),
     }
-    if any(out.name == nt.INPUT_GRADIENT for out in program.outputs):
+    names = {out.name for out in program.outputs}
+    if nt.SAMPLE_LOSSES in names:  # the weighted program: loss(..., reduction="none") too
+        functions["loss"] = ("loss", nt.SAMPLE_LOSSES)
+    if nt.INPUT_GRADIENT in names:
         functions[nt.INPUT_GRADIENT] = (nt.INPUT_GRADIENT,)
     return functions
 
@@ -85,6 +89,7 @@ def module_context(program: Program, style: str, command: str) -> dict[str, obje
             break_on_hyphens=False,
         ),
         "loss_name": loss_variable(program),
+        "losses_name": LOSSES,
         "loss_extra": _loss_extra(program),
     }
 
@@ -98,13 +103,14 @@ def loss_variable(program: Program) -> str:
 
 def _loss_extra(program: Program) -> str:
     """What the layer kinds add to the docstring of ``loss`` (their ops' ``"loss"`` remarks), as
-    paragraphs after its first line; "" for the plain network."""
+    paragraphs after its first line (the paragraph on ``sample_weight`` follows); "" for the plain
+    network."""
     remarks = Network(program.spec).remarks("loss")
     paragraphs = [
         textwrap.fill(text, width=LINE_LENGTH - 4, initial_indent="    ", subsequent_indent="    ")
         for text in remarks
     ]
-    return "".join(f"\n\n{paragraph}" for paragraph in paragraphs) + ("\n    " if remarks else "")
+    return "".join(f"\n\n{paragraph}" for paragraph in paragraphs)
 
 
 def _parameter_checks(shapes: dict[str, tuple[int, ...]]) -> list[str]:

@@ -19,12 +19,19 @@ import sympy as sp
 
 from symgrad import arrays
 from symgrad import notation as nt
-from symgrad.arrays import BatchSum, RowMax, RowSum
+from symgrad.arrays import BatchSum, RowMax, RowSum, Total
 from symgrad.catalogue import CodeStep, OutputLoss
 from symgrad.model import I, J, RowFunction, ones, product
 from symgrad.notation import Quantity
 from symgrad.ops.base import Network, Node, Op
 from symgrad.steps import Kind, Rule, Step, step
+
+#: The notes of the weighted form of generated code: the loss of a batch and ``Delta_L``.
+WEIGHTED_LOSS_NOTE = (
+    "The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without "
+    "(the notes' mean)."
+)
+WEIGHTED_DELTA_NOTE = "row s times r_s = w_s/sum(w), 1/B without sample weights"
 
 
 def _evaluated(expr: sp.Basic) -> sp.Basic:
@@ -222,10 +229,19 @@ class OutputAndLoss(Op):
             # Built from the pair's intermediates, whose notes say how it is kept stable.
             note = "" if pair.code_steps else pair.output.code_note
             low.emit(nt.quantity("yhat"), yhat, low.step(Kind.BATCH_PREDICTION, L), note)
-        loss = low.total(pair.code_loss.xreplace(names), net_width) / low.batch
-        low.emit(nt.quantity("loss"), loss, low.step(Kind.BATCH_LOSS, L), pair.loss_note)
-        delta = pair.code_delta.xreplace(names) / low.batch
-        low.emit(self.logits.grad(), delta, low.step(Kind.BATCH_OUTPUT_DELTA, L), pair.delta_note)
+        weight = low.row_weight()
+        loss_step, delta_step = low.step(Kind.BATCH_LOSS, L), low.step(Kind.BATCH_OUTPUT_DELTA, L)
+        if weight is None:
+            loss = low.total(pair.code_loss.xreplace(names), net_width) / low.batch
+            low.emit(nt.quantity("loss"), loss, loss_step, pair.loss_note)
+            delta = pair.code_delta.xreplace(names) / low.batch
+            low.emit(self.logits.grad(), delta, delta_step, pair.delta_note)
+            return
+        losses = low.per_sample_losses(pair.code_loss.xreplace(names), loss_step, pair.loss_note)
+        low.emit(nt.quantity("loss"), Total(weight * losses), loss_step, WEIGHTED_LOSS_NOTE)
+        delta = pair.code_delta.xreplace(names) * weight
+        note = "; ".join(filter(None, [pair.delta_note, WEIGHTED_DELTA_NOTE]))
+        low.emit(self.logits.grad(), delta, delta_step, note)
 
     def _matrix_code_step(
         self,
@@ -286,14 +302,23 @@ class OutputAndLoss(Op):
                 low.emit(nt.quantity("yhat"), value, prediction, note, entry=(i,))
         sample = arrays.expand_unit(pair.code_loss, units, 0)
         loss_step = low.step(Kind.LOSS, L)
-        per_sample = low.emit("sample_loss", sample, loss_step, pair.loss_note)
-        low.emit(nt.quantity("loss"), BatchSum(per_sample) / low.batch, loss_step)
+        weight = low.row_weight()
+        if weight is None:
+            per_sample = low.emit("sample_loss", sample, loss_step, pair.loss_note)
+            low.emit(nt.quantity("loss"), BatchSum(per_sample) / low.batch, loss_step)
+        else:
+            per_sample = low.per_sample_losses(sample, loss_step, pair.loss_note)
+            low.emit(
+                nt.quantity("loss"), BatchSum(weight * per_sample), loss_step, WEIGHTED_LOSS_NOTE
+            )
         delta_step = low.step(Kind.OUTPUT_DELTA, L)
         code_delta = reductions_once(low, L, pair.code_delta, units, once, delta_step, "")
         deltas = arrays.expand_row(code_delta, units)
-        note = "; ".join(filter(None, [pair.delta_note, "divided by B for the mean"]))
+        why = "divided by B for the mean" if weight is None else WEIGHTED_DELTA_NOTE
+        note = "; ".join(filter(None, [pair.delta_note, why]))
         for i, value in enumerate(deltas):
-            low.emit(self.logits.grad(), value / low.batch, delta_step, note, entry=(i,))
+            scaled = value / low.batch if weight is None else value * weight
+            low.emit(self.logits.grad(), scaled, delta_step, note, entry=(i,))
 
 
 #: Rows of at most this many output units keep a reduction over the row (the softmax's maximum

@@ -18,6 +18,7 @@ import numpy as np
 import sympy as sp
 
 from symgrad import functions
+from symgrad import notation as nt
 from symgrad.arrays import BatchSum, Dot, LogAddExp, RowMax, RowSum, Total, Transpose
 from symgrad.program.ir import BATCH, Output, Program, Var
 
@@ -90,26 +91,42 @@ class Evaluation:
     outputs: dict[str, Any]
 
 
-def bind(program: Program, params: Mapping[str, Any], X: Any, Y: Any, ar: Arithmetic) -> dict:
+def bind(
+    program: Program,
+    params: Mapping[str, Any],
+    X: Any,
+    Y: Any,
+    ar: Arithmetic,
+    weights: Any = None,
+) -> dict:
     """The values of the program's inputs and parameters, read off arrays by their meaning.
 
     ``X`` is ``(B, n_0)`` and ``Y`` ``(B, n_L)``; a scalar program's ``x0`` is the column
-    ``X[:, 0]`` and its ``W1_0_2`` the number ``W1[0, 2]``.
+    ``X[:, 0]`` and its ``W1_0_2`` the number ``W1[0, 2]``. A weighted program's row weights
+    ``r`` are ``weights / sum(weights)`` (``weights`` of shape ``(B,)``), ``1/B`` without.
     """
     X, Y = ar.array(X), ar.array(Y)
+    rows = X.shape[0]
+    if weights is None:
+        r = ar.array([ar.number(sp.Rational(1, rows))] * rows)
+    else:
+        given = ar.array([ar.number(sp.Rational(float(w))) for w in np.ravel(weights)])
+        r = given / sum(given)
     values: dict[str, Any] = {}
     for var in (*program.inputs, *program.parameters):
-        values[var.name] = _read(var, params, X, Y, ar)
+        values[var.name] = _read(var, params, X, Y, ar, r)
     return values
 
 
-def _read(var: Var, params: Mapping[str, Any], X: Any, Y: Any, ar: Arithmetic) -> Any:
+def _read(var: Var, params: Mapping[str, Any], X: Any, Y: Any, ar: Arithmetic, r: Any) -> Any:
     meaning = var.meaning
     if meaning is None:
         raise EvaluationError(f"input {var.name} says nothing of what it holds")
     q = meaning.quantity
     if q is None:  # the batch size
         return X.shape[0]
+    if q.base == nt.ROW_WEIGHT:  # a column (B, 1) of whole arrays, (B,) of scalars, or 1 number
+        return r.reshape(-1, 1) if len(var.shape) == 2 else r if var.shape else r[0]
     if q.base in {"x", "y"}:
         data = X if q.base == "x" else Y
         if not meaning.entry:
@@ -131,13 +148,15 @@ def evaluate(
     Y: Any,
     arithmetic: Arithmetic = FLOAT64,
     watch: Watch | None = None,
+    weights: Any = None,
 ) -> Evaluation:
-    """Run ``program`` on a batch ``X`` ``(B, n_0)``, targets ``Y`` and ``params``.
+    """Run ``program`` on a batch ``X`` ``(B, n_0)``, targets ``Y`` and ``params`` (and the
+    sample ``weights`` ``(B,)`` of a weighted program; without, each row weighs ``1/B``).
 
     ``watch`` sees every value as it is computed and may change it (the points of a check place
     each layer's pre-activations where its activation is smooth, moving its biases to match).
     """
-    values = bind(program, params, X, Y, arithmetic)
+    values = bind(program, params, X, Y, arithmetic, weights)
     for statement in program.statements:
         value = _evaluate(statement.value, values, arithmetic)
         if watch is not None:

@@ -36,6 +36,13 @@ from symgrad.model import Elementwise
 from symgrad.notation import Quantity
 from symgrad.program.ir import BATCH, Holds, Output, Program, Role, Shape, Statement, Style, Var
 
+#: Largest network (number of scalar parameters) whose scalar program generated code prints
+#: (the unrolled styles); the proof checks the weighted scalar program up to it too.
+SCALAR_MAX_PARAMETERS = 400
+
+#: The variable of the per-sample losses in a weighted program (its output ``sample_losses``).
+LOSSES = "losses"
+
 #: The number of rows of the batch, an input of every program.
 BATCH_SIZE = Var("B", (), Role.INPUT, Holds(None))
 
@@ -68,7 +75,7 @@ def total(expr: sp.Expr, units: int, per_row: bool = True) -> sp.Expr:
 def _role(q: Quantity) -> Role:
     if q.gradient:
         return Role.TEMPORARY
-    if q.base in ("x", "y"):
+    if q.base in ("x", "y", nt.ROW_WEIGHT):
         return Role.INPUT
     return Role.PARAMETER if q.base in ("W", "b") else Role.TEMPORARY
 
@@ -76,8 +83,13 @@ def _role(q: Quantity) -> Role:
 class _Lowering:
     """What both lowerings share: the derivation, the variables made so far, the statements."""
 
-    def __init__(self, derivation: Derivation) -> None:
+    def __init__(self, derivation: Derivation, weighted: bool = False) -> None:
         self.d = derivation
+        #: Whether the loss of a batch weighs its rows by the input ``r`` (``w_s / sum(w)``, or
+        #: ``1/B``) rather than dividing by ``B``; the per-sample losses are an output then.
+        self.weighted = weighted
+        #: The variable of the per-sample losses, once an op has made it (weighted programs).
+        self.sample_losses: Var | None = None
         self.spec = derivation.spec
         self.net = derivation.network
         self.L = self.spec.depth
@@ -92,6 +104,28 @@ class _Lowering:
 
     def n(self, k: int) -> int:
         return self.spec.sizes[k]
+
+    def row_weight(self) -> sp.Expr | None:
+        """The weight of each row in the loss of a batch (a column of the batch), None when the
+        program divides by ``B``."""
+        return self.symbol(nt.quantity(nt.ROW_WEIGHT)) if self.weighted else None  # type: ignore[attr-defined]
+
+    def per_sample_losses(self, value: sp.Expr, step: Step, note: str) -> sp.Symbol:
+        """``value``, the loss of each row, in a variable of its own: the program's output
+        ``sample_losses`` (weighted programs)."""
+        symbol = self.emit(LOSSES, value, step, note, columns=1)  # type: ignore[attr-defined]
+        self.sample_losses = self.variables[LOSSES]
+        return symbol
+
+    def weighted_outputs(self) -> tuple[list[Var], list[Output]]:
+        """The input ``r`` and the output ``sample_losses`` of a weighted program."""
+        if not self.weighted or self.sample_losses is None:
+            return [], []
+        weight = self.holding[(nt.quantity(nt.ROW_WEIGHT), ())]
+        out = self.sample_losses
+        if out.shape == (BATCH,):  # a column of a scalar program
+            return [weight], [Output(nt.SAMPLE_LOSSES, (), entries=(out.symbol,))]
+        return [weight], [Output(nt.SAMPLE_LOSSES, (), whole=out)]
 
     def step(self, kind: Kind, layer: int) -> Step:
         """The derivation's step of ``kind`` and ``layer``."""
@@ -138,6 +172,8 @@ class _MatrixLowering(_Lowering):
             return (self.n(q.layer or 0),)
         if q.base == "loss":
             return ()
+        if q.base == nt.ROW_WEIGHT:
+            return (BATCH, 1)
         return (BATCH, self.width(q))
 
     def var(self, q: Quantity, shape: Shape | None = None) -> Var:
@@ -263,14 +299,25 @@ class _MatrixLowering(_Lowering):
         if self.net.input_gradient:
             source = self.var(nt.quantity("h", 0).grad())
             outputs.append(Output(nt.INPUT_GRADIENT, (self.n(0),), whole=source))
+        weight, losses = self.weighted_outputs()
         return Program(
-            self.spec, Style.MATRIX, inputs, parameters, tuple(self.statements), tuple(outputs)
+            self.spec,
+            Style.MATRIX,
+            (*inputs, *weight),
+            parameters,
+            tuple(self.statements),
+            (*outputs, *losses),
         )
 
 
-def lower_matrix(derivation: Derivation) -> Program:
-    """The program of whole arrays over the batch (rows are samples)."""
-    return _MatrixLowering(derivation).lower()
+def lower_matrix(derivation: Derivation, *, weighted: bool = False) -> Program:
+    """The program of whole arrays over the batch (rows are samples).
+
+    ``weighted``: the loss of a batch is ``sum_s r_s L^(s)`` with the row weights ``r`` an input
+    (``1/B`` gives the mean; ``w / sum(w)`` weighs the samples by ``w``), the rows of ``Delta_L``
+    are ``r_s grad_{a_L} L^(s)``, and the per-sample losses are an output.
+    """
+    return _MatrixLowering(derivation, weighted).lower()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -383,16 +430,18 @@ class _ScalarLowering(_Lowering):
             source = nt.quantity("h", 0).grad()
             entries = tuple(self.symbol(source, (j,)) for j in range(self.n(0)))
             outputs.append(Output(nt.INPUT_GRADIENT, (self.n(0),), entries=entries))
+        weight, losses = self.weighted_outputs()
         return Program(
             self.spec,
             Style.SCALAR,
-            tuple(inputs),
+            (*inputs, *weight),
             tuple(parameters),
             tuple(self.statements),
-            tuple(outputs),
+            (*outputs, *losses),
         )
 
 
-def lower_scalar(derivation: Derivation) -> Program:
-    """The program of one statement per scalar, each a column of the batch."""
-    return _ScalarLowering(derivation).lower()
+def lower_scalar(derivation: Derivation, *, weighted: bool = False) -> Program:
+    """The program of one statement per scalar, each a column of the batch (``weighted``: as
+    :func:`lower_matrix` says, ``r`` a column)."""
+    return _ScalarLowering(derivation, weighted).lower()

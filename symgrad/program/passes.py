@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import sympy as sp
 
+from symgrad import notation as nt
 from symgrad.arrays import BatchSum, Dot, RowMax, RowSum, Total, Transpose
 from symgrad.program.ir import BATCH, Program, Shape, Statement, Style, Var
 
@@ -87,20 +88,24 @@ def prune(program: Program, outputs: Sequence[str]) -> Program:
 
 
 def one_sample(program: Program) -> Program:
-    """A scalar program for a batch of one: ``B = 1`` and every sum over the batch its one term."""
+    """A scalar program for a batch of one: ``B = 1``, every sum over the batch its one term,
+    and the weight of the one row (``w / sum(w)``, or ``1/B``) 1."""
     if program.style is not Style.SCALAR:
         raise ValueError("only a scalar program is specialized to one sample")
-    batch = sp.Symbol(BATCH, real=True)
+    ones = {sp.Symbol(BATCH, real=True): sp.Integer(1)}
+    for var in program.inputs:
+        if var.meaning is not None and var.meaning.quantity == nt.quantity(nt.ROW_WEIGHT):
+            ones[var.symbol] = sp.Integer(1)
 
     def specialize(value: sp.Expr) -> sp.Expr:
         value = value.replace(lambda e: isinstance(e, BatchSum), lambda e: e.args[0])
-        return value.xreplace({batch: sp.Integer(1)})
+        return value.xreplace(ones)
 
     statements = tuple(
         Statement(_scalar(s.target), specialize(s.value), s.step, s.note)
         for s in program.statements
     )
-    inputs = tuple(_scalar(v) for v in program.inputs if v.name != BATCH)
+    inputs = tuple(_scalar(v) for v in program.inputs if v.name != BATCH and v.symbol not in ones)
     return Program(
         program.spec, program.style, inputs, program.parameters, statements, program.outputs
     )

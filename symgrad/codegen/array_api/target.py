@@ -71,7 +71,7 @@ class ArrayApiTarget:
         from symgrad.codegen.array_api.printer import ArrayApiPrinter
         from symgrad.templating import render
 
-        program = lower_matrix(derivation)
+        program = lower_matrix(derivation, weighted=True)
         context = module_context(program, "vectorized", command)
         keys: list[Target] = list(parameter_shapes(program.spec))
         context["unpack_inputs"] = target_lines(["xp", keys, "X", "one"], "_inputs(params, X)")
@@ -95,7 +95,8 @@ class ArrayApiTarget:
         context["gradient_names"] = [
             (out.name, out.whole.name)
             for out in program.outputs
-            if out.name not in {"loss", "yhat", nt.INPUT_GRADIENT} and out.whole is not None
+            if out.name not in {"loss", "yhat", nt.INPUT_GRADIENT, nt.SAMPLE_LOSSES}
+            and out.whole is not None
         ]
         context["yhat_name"] = program.output("yhat").whole.name  # type: ignore[union-attr]
         gradient_x = program.output(nt.INPUT_GRADIENT).whole

@@ -78,11 +78,11 @@ class NumpyTarget:
         from symgrad.templating import render
 
         if style == "vectorized":
-            program = lower_matrix(derivation)
+            program = lower_matrix(derivation, weighted=True)
             context = module_context(program, style, command)
             context.update(_vectorized(derivation, program))
         else:
-            program = lower_scalar(derivation)
+            program = lower_scalar(derivation, weighted=True)
             context = module_context(program, style, command)
             context.update(_unrolled(derivation, program))
         return render(TEMPLATE, **context)
@@ -123,7 +123,8 @@ def _vectorized(derivation: Derivation, program: Program) -> dict[str, object]:
     gradients = [
         (out.name, out.whole.name)
         for out in program.outputs
-        if out.name not in {"loss", "yhat", nt.INPUT_GRADIENT} and out.whole is not None
+        if out.name not in {"loss", "yhat", nt.INPUT_GRADIENT, nt.SAMPLE_LOSSES}
+        and out.whole is not None
     ]
     return {
         "forward_body": bodies["forward"],
@@ -254,7 +255,7 @@ def _gradient_views(program: Program) -> list[tuple[str, str]]:
     views = []
     start = 0
     for out in program.outputs:
-        if out.name in {"loss", "yhat", nt.INPUT_GRADIENT}:
+        if out.name in {"loss", "yhat", nt.INPUT_GRADIENT, nt.SAMPLE_LOSSES}:
             continue
         stop = start + len(out.entries)
         shape = ", ".join(str(n) for n in out.shape)

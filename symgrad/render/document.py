@@ -13,7 +13,8 @@ never breaks across a page: a block that could be long is split into several dis
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 #: Rows or columns up to this many are shown in full; beyond it, abbreviated.
 MAX_SHOWN = 6
@@ -26,6 +27,32 @@ HEAD = 3
 LATEX_ROW_GAP = r"\\ \noalign{\vskip 1.5ex}"
 #: The same in Markdown math (KaTeX and MathJax have no ``\noalign``).
 MARKDOWN_ROW_GAP = r"\\[1.2ex]"
+
+
+class Role(StrEnum):
+    """What a block says, so that an audience can keep or drop it without reading it."""
+
+    #: Notation and the network: what the symbols mean.
+    DEFINITION = "definition"
+    #: A step of the derivation, or prose that carries it.
+    STEP = "step"
+    #: Why a step holds (a rule, an identity).
+    REASON = "reason"
+    #: An aside: a consequence, a cost, a comparison.
+    REMARK = "remark"
+    #: The numbers of the worked example.
+    EXAMPLE = "example"
+    #: Anything about the tool: how the document was made and checked, generated code, seeds.
+    PROVENANCE = "provenance"
+
+
+class Audience(StrEnum):
+    """Who a document is for (``--audience``)."""
+
+    #: Nothing about the tool: no block or section whose role is provenance.
+    STUDENTS = "students"
+    #: Everything, with how the document was checked and the command that regenerates it.
+    INSTRUCTORS = "instructors"
 
 
 @dataclass(frozen=True)
@@ -54,6 +81,7 @@ class Display:
 
     rows: tuple[Row, ...]
     kind: str = "display"
+    role: Role = Role.STEP
     #: Rows of matrices: more space between the rows of the display.
     spread: bool = False
 
@@ -99,6 +127,7 @@ class Text:
     text: str
     par: bool = True
     kind: str = "text"
+    role: Role = Role.STEP
 
 
 @dataclass(frozen=True)
@@ -107,6 +136,7 @@ class Heading:
 
     title: str
     kind: str = "heading"
+    role: Role = Role.STEP
 
 
 @dataclass(frozen=True)
@@ -115,6 +145,7 @@ class Steps:
 
     items: tuple[str, ...]
     kind: str = "steps"
+    role: Role = Role.STEP
 
 
 @dataclass(frozen=True)
@@ -128,6 +159,7 @@ class Table:
     caption: str = ""
     breakable: bool = False
     kind: str = "table"
+    role: Role = Role.STEP
 
     @property
     def long(self) -> bool:
@@ -160,6 +192,7 @@ class Diagram:
     #: Unit to unit of a skip connection (``h_{k-1,j}`` added to ``h_{kj}``), dashed arcs.
     skips: tuple[tuple[str, str], ...] = ()
     kind: str = "diagram"
+    role: Role = Role.STEP
 
 
 @dataclass(frozen=True)
@@ -219,6 +252,7 @@ class Graph:
     #: Edges around operations (a residual layer's ``h_{k-1}``), dashed.
     skips: tuple[GraphSkip, ...] = ()
     kind: str = "graph"
+    role: Role = Role.STEP
 
 
 Block = Display | Text | Heading | Steps | Table | Diagram | Graph
@@ -226,18 +260,27 @@ Block = Display | Text | Heading | Steps | Table | Diagram | Graph
 
 @dataclass(frozen=True)
 class Section:
+    """A part of a document: its title, its label in the output format, its blocks.
+
+    ``id`` is stable (``setup``, ``output``, ...): ``--sections`` names it, and labels and
+    block ids are made of it.
+    """
+
     title: str
     label: str
     blocks: tuple[Block, ...]
     #: The first section of the appendix (a standalone LaTeX document starts ``\appendix``).
     appendix: bool = False
+    id: str = ""
+    #: A section about the tool (how each equation was checked) has the role provenance.
+    role: Role = Role.STEP
 
     def __post_init__(self) -> None:
         # Prose that introduces a display runs on into it, as in a printed book.
         blocks = list(self.blocks)
         for n, block in enumerate(blocks[:-1]):
             if isinstance(block, Text) and isinstance(blocks[n + 1], Display):
-                blocks[n] = Text(block.text, par=False)
+                blocks[n] = replace(block, par=False)
         object.__setattr__(self, "blocks", tuple(blocks))
 
 
@@ -248,10 +291,27 @@ class Notes:
     title: str
     subtitle: str
     command: str
-    intro: tuple[str, ...]
+    intro: tuple[Text, ...]
     sections: tuple[Section, ...]
     packages: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
+
+    def for_audience(self, audience: Audience) -> Notes:
+        """These notes as ``audience`` reads them: for students, without any block or section
+        whose role is provenance. Writers only ever see the notes filtered."""
+        if audience is Audience.INSTRUCTORS:
+            return self
+
+        def kept(blocks: tuple[Block, ...]) -> tuple[Block, ...]:
+            return tuple(b for b in blocks if b.role is not Role.PROVENANCE)
+
+        sections = tuple(
+            replace(section, blocks=kept(section.blocks))
+            for section in self.sections
+            if section.role is not Role.PROVENANCE
+        )
+        intro = tuple(t for t in self.intro if t.role is not Role.PROVENANCE)
+        return replace(self, intro=intro, sections=sections)
 
 
 # Matrices, abbreviated ----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import sympy as sp
 
 from symgrad import printing
 from symgrad.derivation import Derivation, Kind
-from symgrad.render.document import Notes, Section, Table, shown_indices
+from symgrad.render.document import Notes, Role, Section, Table, Text, shown_indices
 from symgrad.render.notes import backward, batch, checks, setup, summary
 from symgrad.render.notes.builder import Builder, inline
 from symgrad.render.notes.formats import Format, MarkdownFormat
@@ -108,7 +108,7 @@ def format_cells(b: Builder, section: Section) -> Section:
     return replace(section, blocks=tuple(blocks))
 
 
-def intro(b: Builder) -> tuple[str, ...]:
+def intro(b: Builder) -> tuple[Text, ...]:
     sizes = ", ".join(inline(f"n_{{{k}}} = {n}") for k, n in enumerate(b.spec.sizes))
     L = b.L
     first = (
@@ -119,7 +119,7 @@ def intro(b: Builder) -> tuple[str, ...]:
         "and finally the parameters. The same steps then give backpropagation for any depth, "
         "and for a mini-batch of samples, the form that code computes."
     )
-    return (first, checked_sentence(b))
+    return (Text(first), Text(checked_sentence(b), role=Role.PROVENANCE))
 
 
 def checked_sentence(b: Builder) -> str:

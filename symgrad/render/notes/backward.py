@@ -79,7 +79,7 @@ def output_section(b: Builder) -> Section:
         Text(f"For every {inline('i')} at once, with {b.fmt.ref(delta)} in matrix form:"),
         b.step_display(vector, notes=False),
     ]
-    return Section("The output layer", b.fmt.section_label("output"), tuple(blocks))
+    return Section("The output layer", b.fmt.section_label("output"), tuple(blocks), id="output")
 
 
 def hidden_steps(b: Builder, k: int) -> list[Step]:
@@ -102,7 +102,7 @@ def hidden_section(b: Builder) -> Section:
             f"{inline('x')} directly, so the parameters follow from "
             f"{b.fmt.ref(b.step(Kind.OUTPUT_DELTA_VECTOR))} alone."
         )
-        return Section(title, label, (Text(text),))
+        return Section(title, label, (Text(text),), id="hidden")
     K = b.expand_hidden
     h_kj = f"h_{{{b.idx('k', 'j')}}}"
     a_next = f"a_{{{b.idx('k+1', 'i')}}}"
@@ -137,7 +137,7 @@ def hidden_section(b: Builder) -> Section:
     compact_after = [k for k in b.net.hidden_layers() if k < K]
     if compact_after:
         blocks += compact_hidden(b, compact_after, full, before=False)
-    return Section(title, label, tuple(blocks))
+    return Section(title, label, tuple(blocks), id="hidden")
 
 
 def compact_hidden(b: Builder, layers: list[int], full: list[Step], before: bool) -> list[Block]:
@@ -191,7 +191,7 @@ def parameter_section(b: Builder) -> Section:
     blocks += full_parameters(b, K)
     if after:
         blocks += compact_parameters(b, after, full, before=False)
-    return Section(title, label, tuple(blocks))
+    return Section(title, label, tuple(blocks), id="parameters")
 
 
 def full_parameters(b: Builder, k: int) -> list[Block]:

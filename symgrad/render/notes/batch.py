@@ -11,6 +11,7 @@ from symgrad.derivation import Kind, Stage, Step
 from symgrad.render.document import (
     Block,
     Display,
+    Role,
     Row,
     Section,
     Table,
@@ -33,7 +34,7 @@ def batch_section(b: Builder) -> Section:
     backward = [s for s in steps if s.id not in forward_ids]
     blocks = [*_introduction(b), *_forward(b, forward), *_backward(b, backward)]
     title = "Mini-batches and the generated code"
-    return Section(title, b.fmt.section_label("batch"), tuple(blocks))
+    return Section(title, b.fmt.section_label("batch"), tuple(blocks), id="batch")
 
 
 def _symbols(b: Builder) -> Table:
@@ -189,7 +190,8 @@ def _backward(b: Builder, backward: list[Step]) -> list[Block]:
             + inline(times("n_{1}", "n_{0}"))
             + ", so the weights enter as "
             + inline(r"W_{k}^{\top}")
-            + "."
+            + ".",
+            role=Role.PROVENANCE,
         )
     )
     return blocks

@@ -14,6 +14,7 @@ from symgrad.derivation import Check, EntryMatrix, Kind, Step
 from symgrad.render import wording
 from symgrad.render.document import (
     Block,
+    Role,
     Section,
     Table,
     Text,
@@ -32,7 +33,7 @@ def checks_section(b: Builder) -> Section | None:
     label = b.fmt.section_label("checks")
     blocks: list[Block] = [Text(s) for s in wording.proof_text(b.d.proof, b.fmt)]
     if b.d.proof is None:
-        return Section("What was checked", label, tuple(blocks))
+        return Section("What was checked", label, tuple(blocks), id="checks", role=Role.PROVENANCE)
     if mode == "full":
         rows = tuple(
             (
@@ -54,7 +55,14 @@ def checks_section(b: Builder) -> Section | None:
         )
         title = "How each equation was checked"
     blocks.append(Table(header, rows, spec, ("left", "left", "left"), breakable=True))
-    return Section(title, label, tuple(blocks), appendix=mode == "appendix")
+    return Section(
+        title,
+        label,
+        tuple(blocks),
+        appendix=mode == "appendix",
+        id="checks",
+        role=Role.PROVENANCE,
+    )
 
 
 def grouped_check_rows(b: Builder) -> Iterable[tuple[str, str, str]]:

@@ -102,7 +102,9 @@ class ExampleSection:
         )
         if graph is not None:
             blocks += [Heading("On the computational graph"), graph]
-        return Section("A worked example", fmt.section_label("example"), tuple(blocks))
+        return Section(
+            "A worked example", fmt.section_label("example"), tuple(blocks), id="example"
+        )
 
     def _introduction(self) -> Text:
         fmt, seed = self.fmt, self.example.seed

@@ -49,7 +49,7 @@ def setup_section(b: Builder) -> Section:
     blocks += [Heading("The network"), diagram(b), shapes_table(b)]
     blocks += [Heading("The forward pass")]
     blocks += forward_blocks(b)
-    return Section("Setup", b.fmt.section_label("setup"), tuple(blocks))
+    return Section("Setup", b.fmt.section_label("setup"), tuple(blocks), id="setup")
 
 
 def notation_table(b: Builder) -> Table:

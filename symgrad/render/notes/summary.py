@@ -79,7 +79,7 @@ def summary_section(b: Builder) -> Section:
     if graph is not None:
         blocks.append(graph)
     title = "Summary: backpropagation for this network"
-    return Section(title, b.fmt.section_label("summary"), tuple(blocks))
+    return Section(title, b.fmt.section_label("summary"), tuple(blocks), id="summary")
 
 
 def example_sections(b: Builder) -> list[Section]:
@@ -111,7 +111,7 @@ def general_section(b: Builder) -> Section:
         for block in blocks
     ]
     title = "Backpropagation for any depth"
-    return Section(title, b.fmt.section_label("general"), tuple(blocks))
+    return Section(title, b.fmt.section_label("general"), tuple(blocks), id="general")
 
 
 def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:

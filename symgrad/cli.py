@@ -58,10 +58,12 @@ def _notes_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--checks",
-        default="appendix",
         choices=["full", "appendix", "none"],
-        help="where the table of how each equation was proved goes (default: appendix)",
+        help="where the table of how each equation was proved goes: in the body, in an "
+        "appendix, or nowhere (for instructors; default: appendix for instructors, none for "
+        "students)",
     )
+    _audience_option(parser)
     parser.add_argument(
         "--label-prefix",
         default="",
@@ -69,6 +71,17 @@ def _notes_options(parser: argparse.ArgumentParser) -> None:
         help="prefix every label with P, so that two fragments can share one document",
     )
     _example_option(parser)
+
+
+def _audience_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--audience",
+        default="students",
+        choices=["students", "instructors"],
+        help="students (default): the mathematics only, nothing about how the document was "
+        "made; instructors: also how every equation was checked, where the numbers come from "
+        "and the command that regenerates the document",
+    )
 
 
 def _example_option(parser: argparse.ArgumentParser) -> None:
@@ -125,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     slides = commands.add_parser("slides", help="write the derivation as a Beamer slide deck")
     _common(slides)
     _example_option(slides)
+    _audience_option(slides)
     slides.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(slides)
 
@@ -311,7 +325,9 @@ def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
     if args.command in ("latex", "markdown"):
         from symgrad.render.notes import NotesOptions
 
-        notes_options = NotesOptions(args.expand, args.checks, args.label_prefix, args.example)
+        notes_options = NotesOptions(
+            args.expand, args.checks, args.label_prefix, args.example, args.audience
+        )
         notes_options.resolved(spec.depth)  # refuse before the work of deriving and proving
     seed = args.seed if args.command == "example" else getattr(args, "example", None)
     if seed is not None:
@@ -371,7 +387,7 @@ def _write_document(
     elif args.command == "slides":
         from symgrad.render.slides import render_slides
 
-        text = render_slides(derivation, example=args.example)
+        text = render_slides(derivation, example=args.example, audience=args.audience)
     else:
         from symgrad.render.notes import render_markdown
 

@@ -27,6 +27,7 @@ from pdfcheck import MIN_LINE_GAP, MIN_ROW_GAP, mark_displays, row_gaps, split_d
 
 from symgrad import jupyter
 from symgrad.derivation import Derivation, Kind, StepId
+from symgrad.errors import SpecError
 from symgrad.pipeline import derive
 from symgrad.render import document
 from symgrad.render.notes import (
@@ -71,6 +72,9 @@ class Case:
 
 DEEP = (2, 4, 4, 4, 4, 4, 4, 4, 4, 2)
 
+#: The instructors' edition, with the default checks (an appendix).
+INSTRUCTORS = NotesOptions(audience="instructors")
+
 #: Every LaTeX case, by readable id.
 CASES: dict[str, Case] = {
     **{f"332-{a}": Case((3, 3, 2), a) for a in ACTIVATIONS},
@@ -80,7 +84,9 @@ CASES: dict[str, Case] = {
     "2-4-4-3-2-tanh": Case((2, 4, 4, 3, 2), "tanh", proved=True),
     "2-4-4-3-2-expand-2": Case((2, 4, 4, 3, 2), "tanh", options=NotesOptions(expand=2)),
     "332-proved": Case((3, 3, 2), proved=True),
-    "332-full-checks": Case((3, 3, 2), proved=True, options=NotesOptions(1, "full")),
+    "332-full-checks": Case(
+        (3, 3, 2), proved=True, options=NotesOptions(1, "full", audience="instructors")
+    ),
     "332-no-checks": Case((3, 3, 2), proved=True, options=NotesOptions(checks="none")),
     "long-custom": Case((3, 3, 2), LONG_CUSTOM),
     "9-layer-tanh": Case(DEEP, "tanh"),
@@ -460,7 +466,7 @@ def test_label_prefix_prefixes_every_label_and_reference() -> None:
 
 
 def test_stages_follow_the_notes() -> None:
-    text = render_latex(CASES["332-proved"].derivation())
+    text = render_latex(CASES["332-proved"].derivation(), options=INSTRUCTORS)
     order = [
         "Notation",
         "tikzpicture",
@@ -470,7 +476,8 @@ def test_stages_follow_the_notes() -> None:
         "The parameters",
         "Summary",
         "Backpropagation for any depth",
-        "Mini-batches and the generated code",
+        r"\section{Mini-batches}",
+        "For the lecturer",
         r"\appendix",
         "How each equation was checked",
     ]
@@ -498,7 +505,7 @@ def test_general_algorithm_states_bp1_to_bp4_with_shapes() -> None:
 def test_mini_batch_section_stacks_the_per_sample_steps() -> None:
     derivation = CASES["332-sigmoid"].derivation()
     text = render_latex(derivation)
-    batch = text.split("Mini-batches and the generated code")[1]
+    batch = text.split(r"\section{Mini-batches}")[1]
     for row in (
         r"A_{1} &= X W_{1}^{\top} + \mathbf{1} b_{1}^{\top}",
         r"\Delta_{2} &= \frac{1}{B} \left(\hat{Y} - Y\right)",
@@ -535,20 +542,25 @@ def test_expand_writes_one_layer_in_full_and_the_others_compactly() -> None:
 
 def test_checks_modes() -> None:
     derivation = CASES["332-proved"].derivation()
-    full = render_latex(derivation, options=NotesOptions(checks="full"))
-    appendix = render_latex(derivation)
-    none = render_latex(derivation, options=NotesOptions(checks="none"))
+    full = render_latex(derivation, options=NotesOptions(checks="full", audience="instructors"))
+    appendix = render_latex(derivation, options=INSTRUCTORS)
+    none = render_latex(derivation, options=NotesOptions(checks="none", audience="instructors"))
     assert "What was checked" in full and r"\appendix" not in full
     assert r"Section~\ref{sec:checks} says how" in full
     assert r"\appendix" in appendix and r"Appendix~\ref{sec:checks} says how" in appendix
     assert "How each equation was checked" not in none and "checked" in none
+    # students read nothing of the proof, and may not ask for it
+    students = render_latex(derivation)
+    assert "checked" not in students and r"\appendix" not in students
+    with pytest.raises(SpecError, match="--checks appendix is for --audience instructors"):
+        NotesOptions(checks="appendix").resolved(2)
     # full lists every step; the appendix groups them by kind
     assert r"\eqref{eq:activation-1} & $h_{1j}$ & definition \\" in full
     assert r"\eqref{eq:forward-1}, \eqref{eq:forward-2} & $a_{ki}$ & definition \\" in appendix
     # the checks speak maths and code, not plain text
     assert r"\texttt{sympy.diff}" in full and r"$\ell(a_L(\theta))$" in full
     # a fragment has no appendix of its own
-    fragment = render_latex(derivation, fragment=True)
+    fragment = render_latex(derivation, fragment=True, options=INSTRUCTORS)
     assert r"\appendix" not in fragment and r"Section~\ref{sec:checks}" in fragment
 
 
@@ -660,10 +672,11 @@ def test_single_layer_network_says_there_is_no_hidden_layer() -> None:
 
 def test_proof_records_drive_the_checks_section() -> None:
     proved = render_latex(
-        CASES["332-full-checks"].derivation(), options=NotesOptions(checks="full")
+        CASES["332-full-checks"].derivation(),
+        options=NotesOptions(checks="full", audience="instructors"),
     )
     assert r"\texttt{sympy.diff} of the composed loss" in proved
-    unproved = render_latex(CASES["332-sigmoid"].derivation())
+    unproved = render_latex(CASES["332-sigmoid"].derivation(), options=INSTRUCTORS)
     assert "not proved" in unproved and "not checked" in unproved
 
 
@@ -688,9 +701,13 @@ def test_custom_activation_is_quoted_in_the_header_and_escaped_in_prose() -> Non
 
 
 def test_the_header_repeats_the_notes_options() -> None:
-    text = render_latex(CASES["332-sigmoid"].derivation(), options=NotesOptions(1, "none", "p:"))
+    text = render_latex(CASES["332-sigmoid"].derivation(), options=NotesOptions(1, None, "p:"))
+    assert text.startswith("% Made by symgrad: symgrad latex 3 3 2 --expand 1 --label-prefix p:\n")
+    instructors = NotesOptions(1, "none", "p:", audience="instructors")
+    text = render_latex(CASES["332-sigmoid"].derivation(), options=instructors)
     assert text.startswith(
-        "% Made by symgrad: symgrad latex 3 3 2 --expand 1 --checks none --label-prefix p:"
+        "% Made by symgrad: symgrad latex 3 3 2 --expand 1 --audience instructors --checks none "
+        "--label-prefix p:\n"
     )
 
 
@@ -705,7 +722,6 @@ def test_the_header_repeats_the_notes_options() -> None:
     ],
 )
 def test_bad_notes_options_are_refused(options: NotesOptions, message: str) -> None:
-    from symgrad.errors import SpecError
 
     with pytest.raises(SpecError, match=re.escape(message)):
         render_latex(CASES["332-sigmoid"].derivation(), options=options)

@@ -149,6 +149,15 @@ class Steps:
 
 
 @dataclass(frozen=True)
+class Verbatim:
+    """Lines set as they are, in a typewriter face: a command to copy."""
+
+    lines: tuple[str, ...]
+    kind: str = "verbatim"
+    role: Role = Role.STEP
+
+
+@dataclass(frozen=True)
 class Table:
     """A table of prepared cells; ``spec`` is the LaTeX column spec, ``align`` Markdown's."""
 
@@ -255,7 +264,7 @@ class Graph:
     role: Role = Role.STEP
 
 
-Block = Display | Text | Heading | Steps | Table | Diagram | Graph
+Block = Display | Text | Heading | Steps | Verbatim | Table | Diagram | Graph
 
 
 @dataclass(frozen=True)

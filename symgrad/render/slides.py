@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from symgrad.derivation import Derivation, Kind
 from symgrad.render import notes, wording
 from symgrad.render.document import (
+    Audience,
     Block,
     Diagram,
     Display,
@@ -297,15 +298,18 @@ def _graph_frames(builder: _SlideBuilder) -> list[Frame]:
     return [Frame("The computational graph", (graph,))]
 
 
-def build_deck(derivation: Derivation, example: int | None = None) -> Deck:
-    """The frames of the deck for ``derivation``, with a worked example for seed ``example``."""
+def build_deck(
+    derivation: Derivation, example: int | None = None, audience: str = "students"
+) -> Deck:
+    """The frames of the deck for ``derivation``, with a worked example for seed ``example``,
+    as ``audience`` reads it (students: no frame and no words about how it was made)."""
     numbers = None
     if example is not None:
         check_example(derivation.spec, example)
         numbers = worked_example(derivation, example)
-    options = NotesOptions(example=example).resolved(derivation.spec.depth)
+    options = NotesOptions(example=example, audience=audience).resolved(derivation.spec.depth)
     builder = _SlideBuilder(derivation, options, numbers)
-    document = notes.build(builder)
+    document = notes.build(builder).for_audience(Audience(audience))
     by_label = {s.label: s for s in document.sections}
     frames = [*_network_frame(builder), *_forward_frames(builder)]
     for name in ("output", "hidden", "parameters", "summary", "example", "general", "batch"):
@@ -315,17 +319,22 @@ def build_deck(derivation: Derivation, example: int | None = None) -> Deck:
             frames += pack(section.title, blocks)
         if name == "summary":
             frames += _graph_frames(builder)
-    checked = [Text(s) for s in wording.proof_text(derivation.proof, builder.fmt)]
-    frames += pack("What was checked", checked)
+    if audience == Audience.INSTRUCTORS:
+        checked = [Text(s) for s in wording.proof_text(derivation.proof, builder.fmt)]
+        frames += pack("What was checked", checked)
     command = "symgrad slides " + " ".join(shlex.quote(a) for a in derivation.spec.command_args())
     if example is not None:
         command += f" --example {example}"
+    if audience != Audience.STUDENTS:
+        command += f" --audience {audience}"
     return Deck(document.title, document.subtitle, command, tuple(frames))
 
 
-def render_slides(derivation: Derivation, example: int | None = None) -> str:
+def render_slides(
+    derivation: Derivation, example: int | None = None, audience: str = "students"
+) -> str:
     """The deck as a Beamer document that compiles with pdflatex."""
-    deck = build_deck(derivation, example)
+    deck = build_deck(derivation, example, audience)
     return render("slides/deck.tex.jinja", deck=deck, tag_numbers=True)
 
 

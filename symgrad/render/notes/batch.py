@@ -33,7 +33,7 @@ def batch_section(b: Builder) -> Section:
     forward = [s for s in steps if s.id in forward_ids]
     backward = [s for s in steps if s.id not in forward_ids]
     blocks = [*_introduction(b), *_forward(b, forward), *_backward(b, backward)]
-    title = "Mini-batches and the generated code"
+    title = "Mini-batches"
     return Section(title, b.fmt.section_label("batch"), tuple(blocks), id="batch")
 
 
@@ -114,7 +114,7 @@ def _introduction(b: Builder) -> list[Block]:
     return [
         Text(
             "Code trains on a batch of " + inline("B") + " samples at once and stores each "
-            "sample as a row, as NumPy and the deep-learning libraries do: the column "
+            "sample as a row, as array libraries and deep-learning frameworks do: the column "
             "vectors of the notes become the rows of matrices. The loss of a batch is the "
             "mean of the per-sample losses, so each of its gradients is the mean of the "
             "per-sample gradients. The symbols:"

@@ -11,7 +11,7 @@ import re
 
 from symgrad import notation as nt
 from symgrad.derivation import Kind
-from symgrad.render.document import Block, Display, Heading, Row, Section, Text
+from symgrad.render.document import Block, Display, Heading, Role, Row, Section, Text
 from symgrad.render.example import (
     ONCE_PER_BATCH,
     ExampleLine,
@@ -79,7 +79,8 @@ class ExampleSection:
 
     def section(self) -> Section:
         fmt = self.fmt
-        blocks: list[Block] = [self._introduction(), self._inputs()]
+        introduction, provenance = self._introduction()
+        blocks: list[Block] = [introduction, self._inputs(), provenance]
         blocks += [
             Heading("Forward pass"),
             Text(
@@ -106,23 +107,31 @@ class ExampleSection:
             "A worked example", fmt.section_label("example"), tuple(blocks), id="example"
         )
 
-    def _introduction(self) -> Text:
+    def _introduction(self) -> tuple[Text, Text]:
+        """What the example is (for everyone), then where its numbers come from (provenance,
+        for the instructors)."""
         fmt, seed = self.fmt, self.example.seed
-        return Text(
-            "The equations above, with numbers a student can check. The parameters are "
-            "those that "
+        students = Text(
+            "The equations above, with numbers a student can check: every number is computed "
+            "from the parameters, the input and the target in double precision and shown to "
+            f"{SIGNIFICANT} significant digits. The parameters, the input and the target are",
+            role=Role.EXAMPLE,
+        )
+        provenance = Text(
+            "The parameters are those that "
             + fmt.code(f"init_params({seed})")
             + " returns in the module "
             + fmt.code("symgrad codegen")
             + " generates for this network; every other number is computed by the program "
-            "that generated code runs, in double precision, and shown to "
-            f"{SIGNIFICANT} significant digits ("
+            "that generated code runs ("
             + fmt.code("symgrad example")
             + " with "
             + fmt.code(f"--seed {seed} --format json")
             + " prints them with every digit). "
-            + " ".join(rule_sentences(self.example, fmt.code, self.math))
+            + " ".join(rule_sentences(self.example, fmt.code, self.math)),
+            role=Role.PROVENANCE,
         )
+        return students, provenance
 
     def _inputs(self) -> Display:
         """The parameters, the input and the target, one layer a row."""

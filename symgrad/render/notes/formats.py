@@ -69,7 +69,8 @@ class Format(wording.Style):
         return f"${latex}$"
 
     def code(self, text: str) -> str:
-        return rf"\texttt{{{tex_escape(text)}}}"
+        # "-{}-": two hyphens as typed, not an en dash, so that a copied option is right.
+        return rf"\texttt{{{tex_escape(text).replace('-', '-{}')}}}"
 
     def text(self, text: str) -> str:
         return tex_escape(text)

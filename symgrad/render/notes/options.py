@@ -18,6 +18,12 @@ FRAGMENT_PACKAGES = ("amsmath", "amssymb", "array", "booktabs", "longtable", "ti
 #: appendix, or not at all (a sentence in the introduction says that every step was checked).
 CHECKS = ("full", "appendix", "none")
 
+#: The values of ``--audience``, the default first.
+AUDIENCES = ("students", "instructors")
+
+#: ``--checks`` when it is not given, per audience: students read nothing of the proof.
+DEFAULT_CHECKS = {"students": "none", "instructors": "appendix"}
+
 LABEL_PREFIX = re.compile(r"[A-Za-z0-9:._-]{0,40}")
 
 
@@ -27,13 +33,16 @@ class NotesOptions:
 
     #: The layer whose chain rule and weight matrix are written in full (None: the default).
     expand: int | None = None
-    #: Where the table of how each step was proved goes: one of :data:`CHECKS`.
-    checks: str = "appendix"
+    #: Where the table of how each step was proved goes: one of :data:`CHECKS` (None: the
+    #: audience's default, :data:`DEFAULT_CHECKS`).
+    checks: str | None = None
     #: Prefixed to every LaTeX label (and Markdown block id), so two fragments can share one
     #: document.
     label_prefix: str = ""
     #: ``--example SEED``: a worked example with the numbers of one sample (None: none).
     example: int | None = None
+    #: ``--audience``: who reads the document, one of :data:`AUDIENCES`.
+    audience: str = AUDIENCES[0]
 
     def resolved(self, depth: int) -> NotesOptions:
         """These options checked against a network of ``depth`` layers, ``expand`` filled in.
@@ -45,11 +54,20 @@ class NotesOptions:
             raise SpecError(
                 f"--expand must be a layer number from 1 to {depth} (L = {depth}), got {expand}"
             )
-        if self.checks not in CHECKS:
-            raise SpecError(f"--checks must be one of {', '.join(CHECKS)}, got {self.checks!r}")
+        if self.audience not in AUDIENCES:
+            raise SpecError(
+                f"--audience must be one of {', '.join(AUDIENCES)}, got {self.audience!r}"
+            )
+        checks = DEFAULT_CHECKS[self.audience] if self.checks is None else self.checks
+        if checks not in CHECKS:
+            raise SpecError(f"--checks must be one of {', '.join(CHECKS)}, got {checks!r}")
+        if self.audience == "students" and checks != "none":
+            raise SpecError(
+                f"--checks {checks} is for --audience instructors (students read no proof)"
+            )
         if not LABEL_PREFIX.fullmatch(self.label_prefix):
             raise SpecError(
                 "--label-prefix may use letters, digits and : . _ - (at most 40), got "
                 f"{self.label_prefix!r}"
             )
-        return replace(self, expand=expand)
+        return replace(self, expand=expand, checks=checks)

@@ -500,6 +500,25 @@ def test_general_algorithm_states_bp1_to_bp4_with_shapes() -> None:
     # cross-referenced to the instance
     assert r"\eqref{eq:output-delta-vector} for \eqref{eq:bp1}" in general
     assert r"\eqref{eq:weight-matrix-4}" in general
+    # numbered as Nielsen numbers them: BP1 the output error in general form (the Jacobian of
+    # the softmax), then this network's; BP3 the biases, BP4 the weights
+    rows = {
+        tag: line for line in general.splitlines() for tag in re.findall(r"\\tag\{(BP\d)\}", line)
+    }
+    assert r"= J^{\top} \nabla_{\hat{y}} \mathcal{L}" in rows["BP1"]
+    assert r"\nabla_{b_{k}} \mathcal{L} &= \nabla_{a_{k}} \mathcal{L}" in rows["BP3"]
+    assert r"\nabla_{W_{k}} \mathcal{L} &=" in rows["BP4"]
+    assert r"&= \hat{y} - y &&\text{here, \eqref{eq:output-delta-vector}" in general
+    assert (
+        r"\eqref{eq:bias-vector-4} and so on down to \eqref{eq:bias-vector-1} for \eqref{eq:bp3}"
+        in general
+    )
+    # the two sentences the algorithm once got wrong
+    assert r"$W_{k}$ and $g'(a_{k-1})$ (from $a_{k-1}$" in general
+    assert "about twice as much as the forward pass" in general
+    # an elementwise output: Nielsen's Hadamard form
+    sigmoid = render_latex(CASES["32-sigmoid-binary-cross-entropy"].derivation())
+    assert r"\nabla_{a_{L}} \mathcal{L} &= \nabla_{\hat{y}} \mathcal{L} \odot O'(a_{L})" in sigmoid
 
 
 def test_mini_batch_section_stacks_the_per_sample_steps() -> None:

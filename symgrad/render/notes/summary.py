@@ -115,17 +115,28 @@ def general_section(b: Builder) -> Section:
 
 
 def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
-    """(BP1)-(BP4) with the shape of each."""
-    delta_L = b.tex(b.step(Kind.OUTPUT_DELTA_VECTOR).final)
+    """(BP1)-(BP4) with the shape of each, numbered as Nielsen numbers them: the output error
+    in general form (then what it is for this network), the recurrence, the biases, the
+    weights."""
+    output_step = b.step(Kind.OUTPUT_DELTA_VECTOR)
+    delta_L = b.tex(output_step.final)
     note_sum = ", with $\\sum_{i} y_{i} = 1$" if b.net.assumes_targets_sum_to_one else ""
+    grad_yhat = r"\nabla_{\hat{y}} \mathcal{L}"
+    if b.spec.pair.output.diagonal:
+        # An elementwise output: the Jacobian is diagonal, Nielsen's Hadamard product.
+        general, what = rf"= {grad_yhat} \odot O'(a_{{L}})", ""
+    else:
+        general = rf"= J^{{\top}} {grad_yhat}"
+        what = r", $J = \partial \hat{y} / \partial a_{L}$ the Jacobian of $O$"
     return (
         Row(
             r"\nabla_{a_{L}} \mathcal{L}",
-            f"= {delta_L}",
-            inline(r"n_{L} \times 1") + note_sum,
+            general,
+            inline(r"n_{L} \times 1") + what,
             tag="BP1",
             label=b.fmt.label("bp1"),
         ),
+        Row("", f"= {delta_L}", f"here, {b.fmt.note_ref(output_step)}{note_sum}"),
         Row(
             r"\nabla_{a_{k}} \mathcal{L}",
             rf"= \left(W_{{k+1}}^{{\top}} \nabla_{{a_{{k+1}}}} \mathcal{{L}}\right) "
@@ -135,16 +146,16 @@ def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
             label=b.fmt.label("bp2"),
         ),
         Row(
-            r"\nabla_{W_{k}} \mathcal{L}",
-            r"= \left(\nabla_{a_{k}} \mathcal{L}\right) h_{k-1}^{\top}",
-            inline(r"n_{k} \times n_{k-1}"),
+            r"\nabla_{b_{k}} \mathcal{L}",
+            r"= \nabla_{a_{k}} \mathcal{L}",
+            inline(r"n_{k} \times 1"),
             tag="BP3",
             label=b.fmt.label("bp3"),
         ),
         Row(
-            r"\nabla_{b_{k}} \mathcal{L}",
-            r"= \nabla_{a_{k}} \mathcal{L}",
-            inline(r"n_{k} \times 1"),
+            r"\nabla_{W_{k}} \mathcal{L}",
+            r"= \left(\nabla_{a_{k}} \mathcal{L}\right) h_{k-1}^{\top}",
+            inline(r"n_{k} \times n_{k-1}"),
             tag="BP4",
             label=b.fmt.label("bp4"),
         ),
@@ -164,7 +175,9 @@ def _equations(b: Builder, g: str) -> list[Block]:
         ),
         Display(_bp_rows(b, g), kind="general"),
         Text(
-            "{bp1} is the output layer; {bp2} joins the two steps of a hidden layer, "
+            "{bp1} is the output layer, in the general form that holds for any output "
+            "function and loss, then as it simplifies for this network; {bp2} joins the two "
+            "steps of a hidden layer, "
             + inline(r"\nabla_{h_{k}} \mathcal{L} = W_{k+1}^{\top} \nabla_{a_{k+1}} \mathcal{L}")
             + " and the elementwise product with "
             + inline(g + PRIME + "(a_{k})")
@@ -217,14 +230,25 @@ def _algorithm(g: str) -> list[Block]:
                 + inline(r"\nabla_{a_{k-1}} \mathcal{L}")
                 + " by {bp2}, which needs "
                 + inline(r"\nabla_{a_{k}} \mathcal{L}")
-                + " and "
+                + ", "
                 + inline("W_{k}")
-                + " only.",
+                + " and "
+                + inline(f"{g}'(a_{{k-1}})")
+                + " (from "
+                + inline("a_{k-1}")
+                + ", kept in the forward pass).",
             )
         ),
         Text(
-            "Each gradient is used as soon as it is known, so the backward pass costs about "
-            "as much as the forward pass: one product with every weight matrix."
+            "Each gradient is used as soon as it is known. The backward pass costs about "
+            "twice as much as the forward pass: for every layer it computes two products as "
+            "large as the forward pass's "
+            + inline(r"W_{k} h_{k-1}")
+            + ", the product with "
+            + inline(r"W_{k}^{\top}")
+            + " that takes the gradient back and the outer product that gives "
+            + inline(r"\nabla_{W_{k}} \mathcal{L}")
+            + " (the first layer needs only the second)."
         ),
     ]
 
@@ -252,6 +276,6 @@ def general_refs(b: Builder) -> str:
         parts.append(
             span(Kind.HIDDEN_GRAD_VECTOR, hidden, Kind.HIDDEN_DELTA_VECTOR) + f" for {bp(2)}"
         )
-    parts.append(span(Kind.WEIGHT_MATRIX, layers) + f" for {bp(3)}")
-    parts.append(span(Kind.BIAS_VECTOR, layers) + f" for {bp(4)}")
+    parts.append(span(Kind.BIAS_VECTOR, layers) + f" for {bp(3)}")
+    parts.append(span(Kind.WEIGHT_MATRIX, layers) + f" for {bp(4)}")
     return "; ".join(parts)

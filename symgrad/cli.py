@@ -20,6 +20,7 @@ from symgrad.errors import SymgradError
 if TYPE_CHECKING:
     from symgrad.codegen.config import Target
     from symgrad.derivation import Derivation
+    from symgrad.render.document import Framing
     from symgrad.render.notes import NotesOptions
     from symgrad.spec import NetworkSpec
 
@@ -64,6 +65,7 @@ def _notes_options(parser: argparse.ArgumentParser) -> None:
         "students)",
     )
     _audience_option(parser)
+    _framing_options(parser)
     parser.add_argument(
         "--label-prefix",
         default="",
@@ -82,6 +84,22 @@ def _audience_option(parser: argparse.ArgumentParser) -> None:
         "made; instructors: also how every equation was checked, where the numbers come from "
         "and the command that regenerates the document",
     )
+
+
+def _framing_options(parser: argparse.ArgumentParser) -> None:
+    """The course's framing of a document: plain text, shown as typed in every format."""
+    for name, what in (
+        ("title", "the title (default: Backpropagation for a N0-...-NL network)"),
+        ("author", "the author or lecturer"),
+        ("course", "the course, e.g. its code and name"),
+        ("date", "the date, as it should read (no date unless given)"),
+    ):
+        parser.add_argument(
+            f"--{name}",
+            default="",
+            metavar="TEXT",
+            help=f"{what}; plain text, never markup",
+        )
 
 
 def _example_option(parser: argparse.ArgumentParser) -> None:
@@ -139,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(slides)
     _example_option(slides)
     _audience_option(slides)
+    _framing_options(slides)
     slides.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(slides)
 
@@ -326,7 +345,12 @@ def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         from symgrad.render.notes import NotesOptions
 
         notes_options = NotesOptions(
-            args.expand, args.checks, args.label_prefix, args.example, args.audience
+            args.expand,
+            args.checks,
+            args.label_prefix,
+            args.example,
+            args.audience,
+            _framing(args),
         )
         notes_options.resolved(spec.depth)  # refuse before the work of deriving and proving
     seed = args.seed if args.command == "example" else getattr(args, "example", None)
@@ -373,6 +397,12 @@ def _write_code(derivation: Derivation, args: argparse.Namespace, style: str, ou
         fileio.write_all_atomic([(path.with_suffix(f.suffix), f.text) for f in files])
 
 
+def _framing(args: argparse.Namespace) -> Framing:
+    from symgrad.render.document import Framing
+
+    return Framing(args.title, args.author, args.course, args.date)
+
+
 def _write_document(
     derivation: Derivation,
     args: argparse.Namespace,
@@ -387,7 +417,9 @@ def _write_document(
     elif args.command == "slides":
         from symgrad.render.slides import render_slides
 
-        text = render_slides(derivation, example=args.example, audience=args.audience)
+        text = render_slides(
+            derivation, example=args.example, audience=args.audience, framing=_framing(args)
+        )
     else:
         from symgrad.render.notes import render_markdown
 

@@ -60,7 +60,7 @@ def visible_latex(source: str) -> str:
     text = "\n".join(re.sub(r"(?<!\\)%.*", "", line) for line in source.splitlines())
     text = re.sub(r"\\hypersetup\{.*\}", "", text)
     text = re.sub(r"\\(?:label|eqref|ref)\{[^}]*\}", "", text)
-    return text.replace("\\_", "_").replace("\\textunderscore{}", "_")
+    return text.replace("\\_", "_").replace("-{}", "-")
 
 
 def visible_markdown(source: str) -> str:

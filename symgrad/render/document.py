@@ -56,6 +56,36 @@ class Audience(StrEnum):
 
 
 @dataclass(frozen=True)
+class Framing:
+    """The course's own framing of a document (``--title``, ``--author``, ``--course``,
+    ``--date``): the user's plain text, never markup. Each writer escapes it for its format,
+    so no TeX command, HTML tag or formula in it survives; an empty field is left out."""
+
+    title: str = ""
+    author: str = ""
+    course: str = ""
+    date: str = ""
+
+    #: The longest a field may be.
+    LIMIT = 200
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """The course, the author and the date, those given, one a line under the title."""
+        return tuple(v for v in (self.course, self.author, self.date) if v)
+
+    def problem(self) -> str:
+        """What is wrong with these fields, in one line ("" when nothing is)."""
+        for name in ("title", "author", "course", "date"):
+            value = getattr(self, name)
+            if len(value) > self.LIMIT:
+                return f"--{name} may be at most {self.LIMIT} characters, got {len(value)}"
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+                return f"--{name} may not contain a line break or other control character"
+        return ""
+
+
+@dataclass(frozen=True)
 class Row:
     """One row of a display: ``left & right`` (``right`` starts with its relation, ``= ...``).
 
@@ -304,6 +334,7 @@ class Notes:
     sections: tuple[Section, ...]
     packages: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
+    framing: Framing = Framing()
 
     def for_audience(self, audience: Audience) -> Notes:
         """These notes as ``audience`` reads them: for students, without any block or section

@@ -27,6 +27,7 @@ from symgrad.render.document import (
     Block,
     Diagram,
     Display,
+    Framing,
     Graph,
     Heading,
     Steps,
@@ -62,6 +63,10 @@ class Frame:
     blocks: tuple[Block, ...]
 
 
+#: No title, author, course or date of the user's: the deck's own title.
+NO_FRAMING = Framing()
+
+
 @dataclass(frozen=True)
 class Deck:
     """Everything the deck's template needs, as strings."""
@@ -70,6 +75,7 @@ class Deck:
     subtitle: str
     command: str
     frames: tuple[Frame, ...]
+    framing: Framing = Framing()
 
 
 class _SlidesFormat(Format):
@@ -299,7 +305,10 @@ def _graph_frames(builder: _SlideBuilder) -> list[Frame]:
 
 
 def build_deck(
-    derivation: Derivation, example: int | None = None, audience: str = "students"
+    derivation: Derivation,
+    example: int | None = None,
+    audience: str = "students",
+    framing: Framing = NO_FRAMING,
 ) -> Deck:
     """The frames of the deck for ``derivation``, with a worked example for seed ``example``,
     as ``audience`` reads it (students: no frame and no words about how it was made)."""
@@ -307,7 +316,8 @@ def build_deck(
     if example is not None:
         check_example(derivation.spec, example)
         numbers = worked_example(derivation, example)
-    options = NotesOptions(example=example, audience=audience).resolved(derivation.spec.depth)
+    options = NotesOptions(example=example, audience=audience, framing=framing)
+    options = options.resolved(derivation.spec.depth)
     builder = _SlideBuilder(derivation, options, numbers)
     document = notes.build(builder).for_audience(Audience(audience))
     by_label = {s.label: s for s in document.sections}
@@ -327,14 +337,18 @@ def build_deck(
         command += f" --example {example}"
     if audience != Audience.STUDENTS:
         command += f" --audience {audience}"
-    return Deck(document.title, document.subtitle, command, tuple(frames))
+    command += "".join(" " + shlex.quote(a) for a in notes.framing_args(framing))
+    return Deck(document.title, document.subtitle, command, tuple(frames), framing)
 
 
 def render_slides(
-    derivation: Derivation, example: int | None = None, audience: str = "students"
+    derivation: Derivation,
+    example: int | None = None,
+    audience: str = "students",
+    framing: Framing = NO_FRAMING,
 ) -> str:
     """The deck as a Beamer document that compiles with pdflatex."""
-    deck = build_deck(derivation, example, audience)
+    deck = build_deck(derivation, example, audience, framing)
     return render("slides/deck.tex.jinja", deck=deck, tag_numbers=True)
 
 

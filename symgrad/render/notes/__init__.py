@@ -34,6 +34,7 @@ from symgrad import printing
 from symgrad.derivation import Derivation, Kind
 from symgrad.render.document import (
     Audience,
+    Framing,
     Notes,
     Role,
     Section,
@@ -95,6 +96,7 @@ def build(b: Builder) -> Notes:
         intro=intro(b),
         sections=tuple(sections),
         packages=FRAGMENT_PACKAGES,
+        framing=b.options.framing,
     )
 
 
@@ -111,7 +113,14 @@ def option_args(b: Builder) -> str:
         args += ["--label-prefix", b.options.label_prefix]
     if b.options.example is not None:
         args += ["--example", str(b.options.example)]
+    args += framing_args(b.options.framing)
     return "".join(" " + shlex.quote(a) for a in args)
+
+
+def framing_args(framing: Framing) -> list[str]:
+    """``--title T`` and the rest, for the fields that are given."""
+    fields = ("title", "author", "course", "date")
+    return [a for f in fields if getattr(framing, f) for a in (f"--{f}", getattr(framing, f))]
 
 
 def format_cells(b: Builder, section: Section) -> Section:

@@ -22,7 +22,7 @@ from symgrad.render.document import (
     Table,
     Text,
 )
-from symgrad.templating import tex_escape
+from symgrad.templating import tex_code, tex_escape
 
 
 class Format(wording.Style):
@@ -69,8 +69,7 @@ class Format(wording.Style):
         return f"${latex}$"
 
     def code(self, text: str) -> str:
-        # "-{}-": two hyphens as typed, not an en dash, so that a copied option is right.
-        return rf"\texttt{{{tex_escape(text).replace('-', '-{}')}}}"
+        return tex_code(text)
 
     def text(self, text: str) -> str:
         return tex_escape(text)

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, replace
 
 from symgrad.errors import SpecError
+from symgrad.render.document import Framing
 
 #: LaTeX packages the fragment needs (stated in its top comment); the document loads them too.
 FRAGMENT_PACKAGES = ("amsmath", "amssymb", "array", "booktabs", "longtable", "tikz", "graphicx")
@@ -43,6 +44,8 @@ class NotesOptions:
     example: int | None = None
     #: ``--audience``: who reads the document, one of :data:`AUDIENCES`.
     audience: str = AUDIENCES[0]
+    #: ``--title``, ``--author``, ``--course``, ``--date``.
+    framing: Framing = Framing()
 
     def resolved(self, depth: int) -> NotesOptions:
         """These options checked against a network of ``depth`` layers, ``expand`` filled in.
@@ -58,6 +61,8 @@ class NotesOptions:
             raise SpecError(
                 f"--audience must be one of {', '.join(AUDIENCES)}, got {self.audience!r}"
             )
+        if problem := self.framing.problem():
+            raise SpecError(problem)
         checks = DEFAULT_CHECKS[self.audience] if self.checks is None else self.checks
         if checks not in CHECKS:
             raise SpecError(f"--checks must be one of {', '.join(CHECKS)}, got {checks!r}")

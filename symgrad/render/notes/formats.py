@@ -17,6 +17,7 @@ from symgrad.render.document import (
     MARKDOWN_ROW_GAP,
     Block,
     Display,
+    Row,
     Section,
     Steps,
     Table,
@@ -135,6 +136,10 @@ class MarkdownFormat(Format):
         return MARKDOWN_ROW_GAP
 
     def resolve(self, sections: list[Section]) -> list[Section]:
+        sections = [
+            replace(s, blocks=tuple(b for block in s.blocks for b in one_number_each(block)))
+            for s in sections
+        ]
         anchors: dict[str, tuple[str, int]] = {}
         for section in sections:
             for block in section.blocks:
@@ -166,3 +171,20 @@ class MarkdownFormat(Format):
                 blocks.append(block)
             resolved.append(replace(section, blocks=tuple(blocks)))
         return resolved
+
+
+def one_number_each(block: Block) -> list[Block]:
+    """A display with several numbered rows as one display per number, each ending with its
+    numbered row: Markdown math gives a display one ``\\tag`` and Obsidian one block id, so
+    every equation gets its own number as a tag and its own link target. Rows after the last
+    numbered row stay with it."""
+    if not isinstance(block, Display) or block.tagged or len(block.numbers) < 2:
+        return [block]
+    groups: list[list[Row]] = [[]]
+    for row in block.rows:
+        groups[-1].append(row)
+        if row.number:
+            groups.append([])
+    tail = groups.pop()
+    groups[-1] += tail
+    return [replace(block, rows=tuple(group)) for group in groups]

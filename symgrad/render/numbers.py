@@ -32,13 +32,18 @@ def rounded(value: float) -> float:
 
 
 def number_text(value: float) -> str:
-    """``value`` to 4 significant digits in plain text: ``0.1235``, ``-1.5``, ``1.235e-05``."""
+    """``value`` in plain text: as it is when that is exact (``0.5``, ``1``, ``-0.3``: the
+    data of an example), else to 4 significant digits with the trailing zeros that say so
+    (``0.1235``, ``0.6310``, ``-1.000``, ``1.235e-05``)."""
     value = float(value)
     if value == 0:
         return "0"  # also for -0.0
     if not math.isfinite(value):
         return str(value)
-    return f"{value:.{SIGNIFICANT}g}"
+    short = f"{value:.{SIGNIFICANT}g}"
+    if float(short) == value:
+        return short
+    return f"{value:#.{SIGNIFICANT}g}".replace(".e", "e").rstrip(".")
 
 
 def number_tex(value: float) -> str:

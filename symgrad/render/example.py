@@ -251,20 +251,23 @@ def graph_caption(latex: bool, example: bool) -> str:
             "The computational graph of one sample: each box is an operation, each arrow "
             "carries a quantity. The table gives, for each, where it comes from and goes, its "
             f"value and the gradient of the loss with respect to it, in {what}. The backward "
-            "pass starts from 1 at the loss; the input, the target and the prediction need no "
-            "gradient."
+            "pass starts from 1 at the loss. The input and the target are data and get no "
+            "gradient; the prediction's is not shown, as the backward pass goes from the loss "
+            "straight to the last pre-activation."
         )
     if not example:
         return (
-            "The computational graph of one sample: operations in boxes, each edge's quantity "
-            "above it (green, forward) and its gradient below (red, backward from 1 at the "
-            "loss)."
+            "The computational graph of one sample: operations in boxes; beside each edge its "
+            "quantity (forward, green) and, in a dashed frame, its gradient (backward from 1 "
+            "at the loss, red)."
         )
     return (
         "The computational graph of one sample: each box is an operation; beside each edge, "
-        "its quantity's value (green) and the gradient of the loss with respect to it (red). "
-        "The backward pass starts from 1 at the loss; the input, the target and the prediction "
-        "need no gradient."
+        "its quantity's value (green) and, in a dashed frame, the gradient of the loss with "
+        "respect to it (red). "
+        "The backward pass starts from 1 at the loss. The input and the target are data and "
+        "get no gradient; the prediction's is not shown, as the backward pass goes from the "
+        "loss straight to the last pre-activation."
     )
 
 

@@ -4,7 +4,8 @@ Part of the renderers (derivation, worked example -> **graph** -> notes). The gr
 bottom: the input ``x`` enters, each layer's operation ``b_k + W_k h_{k-1}`` takes its parameters
 from the left, the activation, the output function and the loss follow, and ``L`` leaves at the
 bottom. Beside every edge is its quantity's value (green) and the gradient of the loss with
-respect to it (red): symbols, or the numbers of the worked example. Positions are computed here
+respect to it (red, in a dashed frame: told apart without colour too), below it or after it:
+symbols, or the numbers of the worked example. Positions are computed here
 from the sizes of the labels; the TikZ template only places what it is given. Markdown has no
 TikZ: it gets the operations as a Mermaid flowchart and the quantities as a table.
 """

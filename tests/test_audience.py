@@ -109,3 +109,13 @@ def test_comments_are_not_visible_but_text_is() -> None:
     assert tool_words(visible_latex(source)) == ["symgrad"]
     assert "50\\% done" in visible_latex(source)
     assert tool_words(visible_markdown("<!-- symgrad -->\nsympy here")) == ["sympy"]
+
+
+def test_squared_error_notes_compare_with_mse_loss() -> None:
+    """A lecturer's question answered in the notes: PyTorch's MSELoss is 2/n_L times this
+    loss (it averages over the outputs and has no 1/2)."""
+    spec = NetworkSpec.parse([3, 3, 2], output="identity", loss="squared-error")
+    text = visible_latex(render_latex(derive(spec, prove=False)))
+    assert r"MSELoss averages" in text and r"$\frac{2}{n_{L}}$ times this one" in text
+    cross_entropy = visible_latex(render_latex(_derivation("3-3-2")[0]))
+    assert "MSELoss" not in cross_entropy

@@ -14,6 +14,7 @@ from symgrad.render.document import (
     Block,
     Display,
     Heading,
+    Role,
     Row,
     Section,
     Text,
@@ -50,6 +51,8 @@ def output_section(b: Builder) -> Section:
         ),
         b.step_display(slope),
     ]
+    if b.spec.pair.loss.remark:
+        blocks.append(Text(b.spec.pair.loss.remark, role=Role.REMARK))
     a_li, d_ij = b.tex(nt.pre(L, nt.I)), b.idx("i", "j")
     ai = inline(a_li)
     if b.net.diagonal_output:

@@ -178,6 +178,14 @@ def one_number_each(block: Block) -> list[Block]:
     numbered row: Markdown math gives a display one ``\\tag`` and Obsidian one block id, so
     every equation gets its own number as a tag and its own link target. Rows after the last
     numbered row stay with it."""
+    if isinstance(block, Display) and block.kind == "general":
+        # BP1-BP4: one display each, its tag (BP1) as the display's \tag
+        general: list[list[Row]] = []
+        for row in block.rows:
+            if row.tag or not general:
+                general.append([])
+            general[-1].append(row)
+        return [replace(block, rows=tuple(group)) for group in general]
     if not isinstance(block, Display) or block.tagged or len(block.numbers) < 2:
         return [block]
     groups: list[list[Row]] = [[]]

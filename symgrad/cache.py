@@ -217,7 +217,7 @@ def _make_entry(
     from symgrad.codegen import generate
     from symgrad.pipeline import derive
 
-    files = generate(derive(spec), target, style, dtype, name=STEM)
+    files = generate(derive(spec, input_gradient=True), target, style, dtype, name=STEM)
     folder = Path(tempfile.mkdtemp(prefix=".partial-", dir=root))  # mode 0700
     try:
         contents: Files = {}

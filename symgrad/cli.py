@@ -358,7 +358,8 @@ def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         from symgrad.worked import check_example
 
         check_example(spec, seed)
-    derivation = derive(spec, method=args.proof)
+    # generated code has input_gradient, which the notes leave out
+    derivation = derive(spec, method=args.proof, input_gradient=args.command == "codegen")
     if args.command == "example":
         from symgrad.worked import worked_example
 

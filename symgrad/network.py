@@ -43,6 +43,9 @@ class Network:
     """The network of a :class:`NetworkSpec` as a graph of ops, in the notation of the notes."""
 
     spec: NetworkSpec
+    #: Whether the gradient of the loss with respect to the input ``x = h_0`` is derived too (the
+    #: generated code's ``input_gradient``); the notes leave it out.
+    input_gradient: bool = False
 
     # sizes and names ----------------------------------------------------------------------
 
@@ -140,7 +143,7 @@ class Network:
         found: list[Quantity] = []
         for op in reversed(self.ops):
             for q in op.inputs:
-                if q.base in ("x", "y") or q in found:
+                if q.base == "y" or (q.base == "x" and not self.input_gradient) or q in found:
                     continue
                 if self.consumers(q)[0] is op:
                     found.append(q)

@@ -192,6 +192,7 @@ NAMES: dict[tuple[str, str | None], Names] = {
         "", "", "grad_a", "Delta{k}", "d{k}_{e}", "grad_a{k}", r"\Delta", "Δ", "Delta"
     ),
     ("h", "loss"): Names("", "", "grad_h", "G{k}", "gh{k}_{e}", "grad_h{k}", "G", "G", "G"),
+    ("x", "loss"): Names("", "", "grad_x", "G0", "gx{e}", "grad_x", "G", "G", "G"),
     ("W", "loss"): Names(
         "", "", "grad_W", "dW{k}", "dW{k}_{e}", "grad_W{k}", mean_symbol="meangrad_W"
     ),
@@ -199,6 +200,10 @@ NAMES: dict[tuple[str, str | None], Names] = {
         "", "", "grad_b", "db{k}", "db{k}_{e}", "grad_b{k}", mean_symbol="meangrad_b"
     ),
 }
+
+#: The name of the gradient of the loss with respect to the input (one row per sample): the
+#: program's output and the generated function that returns it.
+INPUT_GRADIENT = "input_gradient"
 
 
 def define_names(base: str, names: Names, of: str | None = None) -> None:

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from symgrad import notation as nt
 from symgrad.derivation import Derivation, build_derivation
 from symgrad.proof import prove as run_proof
 from symgrad.spec import NetworkSpec
 
 
-def derive(spec: NetworkSpec, *, prove: bool = True, method: str = "auto") -> Derivation:
+def derive(
+    spec: NetworkSpec, *, prove: bool = True, method: str = "auto", input_gradient: bool = False
+) -> Derivation:
     """Derive every partial and gradient of the loss for ``spec``; prove each step unless told not.
 
-    ``method`` chooses the proof (``auto``, ``composed`` or ``numeric``; see :mod:`symgrad.proof`).
+    With ``input_gradient``, the gradient with respect to the input is derived and proved too
+    (generated code needs it; the notes leave it out). ``method`` chooses the proof (``auto``,
+    ``composed`` or ``numeric``; see :mod:`symgrad.proof`).
     The program generated code is printed from is lowered here and checked by the proof too.
     """
-    derivation = build_derivation(spec)
+    derivation = build_derivation(spec, input_gradient=input_gradient)
     if not prove:
         return derivation
     return run_proof(derivation, method=method, program=program_at(derivation))
@@ -47,9 +52,11 @@ def program_at(derivation: Derivation) -> Any:
             return value if q is None or watch is None else watch(q, value)
 
         evaluation = evaluate(chosen, point.params(), X, Y, HighPrecision(), seen)  # type: ignore[arg-type]
-        gradients = (
-            {} if forward_only else {n: evaluation.outputs[n] for n in program.gradient_names}
-        )
+        names = [
+            *program.gradient_names,
+            *(o.name for o in program.outputs if o.name == nt.INPUT_GRADIENT),
+        ]
+        gradients = {} if forward_only else {n: evaluation.outputs[n] for n in names}
         return Evaluated(gradients, forward_values(chosen, evaluation))
 
     return run

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import io
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import FrameType
+from pathlib import Path
+from types import FrameType, ModuleType
 
 import pytest
 from hypothesis import settings
@@ -130,3 +134,26 @@ def victim() -> Iterator[subprocess.Popen[bytes]]:
     yield process
     process.kill()
     process.wait()
+
+
+def import_file(path: Path) -> ModuleType:
+    """The module in the file ``path``, imported under its stem."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """``symgrad ARGV`` in this process: its exit status, stdout and stderr."""
+    from symgrad.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stderr
+    sys.stderr = err
+    try:
+        status = main(argv, stdout=out)
+    finally:
+        sys.stderr = saved
+    return status, out.getvalue(), err.getvalue()

@@ -13,7 +13,6 @@ CuPy. Tracing is checked with ``torch.compile(fullgraph=True)``, which fails on 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import subprocess
 import sys
 import warnings
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import BUILTIN_ACTIVATIONS, PAIRS, SMALL_NETS, Named
+from conftest import import_file as _import
 
 from symgrad.check import check_file
 from symgrad.cli import main
@@ -51,14 +51,6 @@ EXTREME = 1e4
 # ------------------------------------------------------------------------------------------------
 # Generated modules, once per network
 # ------------------------------------------------------------------------------------------------
-
-
-def _import(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass

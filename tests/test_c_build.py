@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from conftest import import_file as _import
 
 from symgrad.check import check_file
 from symgrad.cli import main
@@ -40,14 +40,6 @@ from symgrad.ops import output_loss
 from symgrad.pipeline import derive
 from symgrad.program import lower_scalar
 from symgrad.spec import NetworkSpec
-
-
-def _import(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_c(folder: Path, sizes: list[int], *options: str, name: str = "net") -> Path:

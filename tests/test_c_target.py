@@ -18,7 +18,6 @@ Each file is generated and compiled once per module (fixtures), so the whole fil
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ import numpy as np
 import pytest
 import sympy as sp
 from conftest import ACTIVATIONS, PAIRS, Named
+from conftest import import_file as _import
 
 from symgrad.arrays import LogAddExp
 from symgrad.cli import main
@@ -100,14 +100,6 @@ class Built:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
-
-def _import(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

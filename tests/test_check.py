@@ -8,17 +8,16 @@ mutation test theirs (``test_check_sweep.py``).
 
 from __future__ import annotations
 
-import io
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli as run
 
 from symgrad.check.run import check_file
 from symgrad.check.source import REQUIRED_NAMES, inspect_file
-from symgrad.cli import main
 from symgrad.codegen import generate_module
 from symgrad.errors import ModuleCheckError
 from symgrad.pipeline import derive
@@ -47,17 +46,6 @@ def modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "log": write_module(folder, "log", [3, 4, 2], activation="log(x)"),
         "sqrt": write_module(folder, "sqrt", [2, 3, 3, 2], activation="sqrt(x)", output="sigmoid"),
     }
-
-
-def run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stderr
-    sys.stderr = err
-    try:
-        status = main(argv, stdout=out)
-    finally:
-        sys.stderr = saved
-    return status, out.getvalue(), err.getvalue()
 
 
 def mutate(path: Path, old: str, new: str, count: int = 1) -> Path:

@@ -12,17 +12,15 @@ names. Without that evaluation (past its time limit) the check says UNVERIFIED, 
 
 from __future__ import annotations
 
-import io
 import re
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import Named
+from conftest import run_cli as run
 
 from symgrad.check.limits import Limits
 from symgrad.check.run import check_file
-from symgrad.cli import main
 from symgrad.codegen import generate_module
 from symgrad.pipeline import derive
 from symgrad.spec import NetworkSpec
@@ -33,17 +31,6 @@ except ImportError:  # run from the repository root
     from tests import mutants
 
 pytestmark = pytest.mark.sandbox
-
-
-def run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stderr
-    sys.stderr = err
-    try:
-        status = main(argv, stdout=out)
-    finally:
-        sys.stderr = saved
-    return status, out.getvalue(), err.getvalue()
 
 
 def body_of(text: str, function: str) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import io
+import os
 import shutil
 import socket
 import subprocess
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symgrad.check import seccomp
+from symgrad.check import bwrap, seccomp
 from symgrad.check.session import Refused, Sandbox
 from symgrad.check.source import Inspected, Prepared
 from symgrad.cli import main
@@ -520,3 +521,31 @@ def test_a_call_the_allowlist_leaves_out_kills_the_process() -> None:
         text=True,
     )
     assert unfiltered.stdout.strip() == "ok"
+
+
+# Where the checked folder is shown ------------------------------------------------------------
+
+
+def test_the_checked_folder_never_hides_a_path_the_sandbox_needs() -> None:
+    """The checked folder is mounted at a path the host lacks, so no read-only path of a view
+    (Python, site-packages, symgrad's own package, the compiler) lies under it, wherever the
+    project was cloned (``/check/work/...`` hid symgrad from the compile step once)."""
+    mount = bwrap.check_mount()
+    assert not os.path.lexists(mount)
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    for path in bwrap.system_view(compiler=compiler).read_only:
+        assert not f"{path}/".startswith(f"{mount}/"), path
+
+
+def test_a_checked_folder_over_symgrad_breaks_the_check(
+    c_files: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mutation test of the above: mounted over the folder that holds symgrad's package, the
+    checked folder hides the compile step's own script, and the check ends in an error."""
+    path = write_c(tmp_path, c_files, c_files[".c"])
+    assert check(path)[0] == 0
+    package = Path(bwrap.__file__).resolve().parents[2]
+    monkeypatch.setattr(bwrap, "check_mount", lambda: str(package))
+    status, out, err = check(path)
+    assert (status, out) == (2, ""), err
+    assert "ended without a library" in err

@@ -7,15 +7,14 @@ On a difference the test fails with a diff and the command that rewrites the fol
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import import_file as _load
 
 from symgrad.examples import EXAMPLES, GENERATED, PDF_SOURCES, regenerate
 from symgrad.gradcheck import check_gradients
@@ -72,14 +71,6 @@ def _pdf_text(pdf: Path) -> str:
     return subprocess.run(
         ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
-
-
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize(

@@ -355,6 +355,51 @@ def loss_and_gradients(params: Params, X: Array, Y: Array) -> tuple[Array, Param
     return _zero_d(xp, value), gradients
 
 
+def input_gradient(params: Params, X: Array, Y: Array) -> Array:
+    """The gradient of ``loss(params, X, Y)`` with respect to ``X``, shaped like ``X``: row ``s``
+    is ``W_1^T grad_{a_1} L`` of sample ``s`` divided by ``B`` (the loss is the mean).
+    """
+    xp, (W1, b1, W2, b2), X, one = _inputs(params, X, Y)
+    Y = _targets(xp, Y, X, one)
+    B = X.shape[0]
+
+    # (eq. 21) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
+    A1 = b1 + X @ W1.T
+
+    # (eq. 22) H₁ = 1/(1 + exp(-A₁))
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    T0 = xp.abs(A1)
+    H1 = xp.exp(0.5 * A1 - 0.5 * T0) / (1 + xp.exp(-T0))
+
+    # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
+    A2 = b2 + H1 @ W2.T
+
+    # (eq. 24) Ŷ = softmax(A₂)
+    # Z = a_L - max_j a_Lj, so that exp cannot overflow.
+    Z = A2 - xp.max(A2, axis=1, keepdims=True)
+    E = xp.exp(Z)
+    S = xp.sum(E, axis=1, keepdims=True)
+
+    # (eq. 26) Δ₂ = 1/B (Ŷ - Y)
+    # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
+    #   for any y.
+    Delta2 = (E * xp.sum(Y, axis=1, keepdims=True) / S - Y) / B
+
+    # (eq. 29) G₁ = Δ₂ W₂
+    G1 = Delta2 @ W2
+
+    # (eq. 30) Δ₁ = G₁ ⊙ H₁ ⊙ (𝟏 - H₁)
+    # sigmoid'(a) = h (1 - h), from the activation.
+    Delta1 = G1 * H1 * (1 - H1)
+
+    # (not in the notes) G = Δ₁ W₁
+    G0 = Delta1 @ W1
+
+    return xp.reshape(G0, (3,)) if one else G0
+
+
 def gradients(params: Params, X: Array, Y: Array) -> Params:
     """The gradient of ``loss(params, X, Y)``: ``{"W1": ..., "b1": ...}`` shaped like ``params``."""
     return loss_and_gradients(params, X, Y)[1]

@@ -71,6 +71,10 @@ int mlp_3_3_2_loss(const real_t *params, const real_t *X, const real_t *Y, int b
 int mlp_3_3_2_loss_and_gradients(const real_t *params, const real_t *X, const real_t *Y,
                                  int batch, real_t *loss, real_t *grad, real_t *work);
 
+// The gradient of the mean loss with respect to X, row by row, shaped like X.
+int mlp_3_3_2_input_gradient(const real_t *params, const real_t *X, const real_t *Y, int batch,
+                             real_t *grad_x, real_t *work);
+
 // The values of scratch a call of this library with this batch needs (MLP_3_3_2_WORK_SIZE and
 // MLP_3_3_2_FORWARD_WORK_SIZE with the sizes it was compiled with), 0 for batch < 1.
 size_t mlp_3_3_2_work_size(int batch);

@@ -641,6 +641,87 @@ def _loss_and_gradients_batch(
     return float(value), gradients
 
 
+def input_gradient(params: Params, X: ArrayLike, Y: ArrayLike) -> Array:
+    """The gradient of ``loss(params, X, Y)`` with respect to ``X``, shaped like ``X``: ``gx{j}``
+    is ``dL/dx_j`` of each sample divided by ``B`` (the loss is the mean), each a column ``(B,)``.
+    """
+    weights, X, one = _inputs(params, X)
+    Y = _targets(Y, X, one)
+    B = X.shape[0]
+    W1, b1, W2, b2 = weights
+    (W1_0_0, W1_0_1, W1_0_2), (W1_1_0, W1_1_1, W1_1_2), (W1_2_0, W1_2_1, W1_2_2) = W1.tolist()
+    b1_0, b1_1, b1_2 = b1.tolist()
+    (W2_0_0, W2_0_1, W2_0_2), (W2_1_0, W2_1_1, W2_1_2) = W2.tolist()
+    b2_0, b2_1 = b2.tolist()
+
+    x0, x1, x2 = np.ascontiguousarray(X.T)
+    y0, y1 = np.ascontiguousarray(Y.T)
+
+    # (eq. 1) a₁ᵢ = b₁ᵢ + Σ[j=1..3] W₁ᵢⱼ·xⱼ
+    a1_0 = W1_0_0 * x0 + W1_0_1 * x1 + W1_0_2 * x2 + b1_0
+    a1_1 = W1_1_0 * x0 + W1_1_1 * x1 + W1_1_2 * x2 + b1_1
+    a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2
+
+    # (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    t0 = np.abs(a1_0)
+    h1_0 = np.exp(0.5 * a1_0 - 0.5 * t0) / (1 + np.exp(-t0))
+    t1 = np.abs(a1_1)
+    h1_1 = np.exp(0.5 * a1_1 - 0.5 * t1) / (1 + np.exp(-t1))
+    t2 = np.abs(a1_2)
+    h1_2 = np.exp(0.5 * a1_2 - 0.5 * t2) / (1 + np.exp(-t2))
+
+    # (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
+    a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0
+    a2_1 = W2_1_0 * h1_0 + W2_1_1 * h1_1 + W2_1_2 * h1_2 + b2_1
+
+    # (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
+    # Z = a_L - max_j a_Lj, so that exp cannot overflow.
+    t3 = -np.maximum(a2_0, a2_1)
+    z2_0 = a2_0 + t3
+    z2_1 = a2_1 + t3
+    e2_0 = np.exp(z2_0)
+    e2_1 = np.exp(z2_1)
+    s2 = e2_0 + e2_1
+
+    # (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
+    # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
+    #   for any y; divided by B for the mean.
+    t4 = (y0 + y1) / s2
+    d2_0 = (e2_0 * t4 - y0) / B
+    d2_1 = (e2_1 * t4 - y1) / B
+
+    # (eq. 9) ∂L/∂h₁ⱼ = Σ[i=1..2] ∂L/∂a₂ᵢ·W₂ᵢⱼ
+    gh1_0 = W2_0_0 * d2_0 + W2_1_0 * d2_1
+    gh1_1 = W2_0_1 * d2_0 + W2_1_1 * d2_1
+    gh1_2 = W2_0_2 * d2_0 + W2_1_2 * d2_1
+
+    # (eq. 11) ∂L/∂a₁ⱼ = ∂L/∂h₁ⱼ·(h₁ⱼ·(1 - h₁ⱼ))
+    # sigmoid'(a) = h (1 - h), from the activation.
+    d1_0 = gh1_0 * h1_0 * (1 - h1_0)
+    d1_1 = gh1_1 * h1_1 * (1 - h1_1)
+    d1_2 = gh1_2 * h1_2 * (1 - h1_2)
+
+    # (not in the notes) ∂L/∂xⱼ = Σ[i=1..3] ∂L/∂a₁ᵢ·W₁ᵢⱼ
+    gx0 = W1_0_0 * d1_0 + W1_1_0 * d1_1 + W1_2_0 * d1_2
+    gx1 = W1_0_1 * d1_0 + W1_1_1 * d1_1 + W1_2_1 * d1_2
+    gx2 = W1_0_2 * d1_0 + W1_1_2 * d1_1 + W1_2_2 * d1_2
+
+    # The gradient with respect to X, one column per input.
+    G0 = np.column_stack(
+        (
+            gx0,
+            gx1,
+            gx2,
+        )
+    )
+
+    G0 = G0.astype(X.dtype, copy=False)
+    return G0[0] if one else G0
+
+
 def gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> Params:
     """The gradient of ``loss(params, X, Y)``: ``{"W1": ..., "b1": ...}`` shaped like ``params``."""
     return loss_and_gradients(params, X, Y)[1]

@@ -324,6 +324,73 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     return value, gradients
 
 
+def input_gradient(params: Params, X: ArrayLike, Y: ArrayLike) -> Array:
+    """The gradient of ``loss(params, X, Y)`` with respect to ``X``, shaped like ``X``: row
+    ``s`` is ``W_1^T grad_{a_1} L`` of sample ``s`` divided by ``B`` (the loss is the mean),
+    backpropagated one layer further than ``loss_and_gradients`` goes.
+    """
+    (W1, b1, W2, b2), X, one = _inputs(params, X)
+    Y = _targets(Y, X, one)
+    B = X.shape[0]
+
+    # (eq. 21) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
+    A1 = np.dot(X, W1.T)
+    A1 += b1
+
+    # (eq. 22) H₁ = 1/(1 + exp(-A₁))
+    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
+    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
+    #   sides.
+    # In place: A1 and T0 are not needed again.
+    T0 = np.abs(A1)
+    H1 = A1
+    H1 *= 0.5
+    H1 += -0.5 * T0
+    np.exp(H1, out=H1)
+    T0 *= -1.0
+    np.exp(T0, out=T0)
+    T0 += 1.0
+    H1 /= T0
+
+    # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
+    A2 = np.dot(H1, W2.T)
+    A2 += b2
+
+    # (eq. 24) Ŷ = softmax(A₂)
+    # Z = a_L - max_j a_Lj, so that exp cannot overflow.
+    # In place: A2 and Z are not needed again.
+    Z = A2
+    Z -= A2.max(axis=1, keepdims=True)
+    E = Z
+    np.exp(E, out=E)
+    S = E.sum(axis=1, keepdims=True)
+
+    # (eq. 26) Δ₂ = 1/B (Ŷ - Y)
+    # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
+    #   for any y.
+    # In place: E is not needed again.
+    Delta2 = E
+    Delta2 *= Y.sum(axis=1, keepdims=True) / S
+    Delta2 -= Y
+    Delta2 /= B
+
+    # (eq. 29) G₁ = Δ₂ W₂
+    G1 = np.dot(Delta2, W2)
+
+    # (eq. 30) Δ₁ = G₁ ⊙ H₁ ⊙ (𝟏 - H₁)
+    # sigmoid'(a) = h (1 - h), from the activation.
+    # In place: G1 and H1 are not needed again.
+    Delta1 = G1
+    Delta1 *= H1
+    np.subtract(1.0, H1, out=H1)
+    Delta1 *= H1
+
+    # (not in the notes) G = Δ₁ W₁
+    G0 = np.dot(Delta1, W1)
+
+    return G0[0] if one else G0
+
+
 def gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> Params:
     """The gradient of ``loss(params, X, Y)``: ``{"W1": ..., "b1": ...}`` shaped like ``params``."""
     return loss_and_gradients(params, X, Y)[1]

@@ -288,7 +288,7 @@ def _analyse(  # pragma: no cover - runs in the forked process
     # The same draws (the same inputs and targets), with saturated units.
     saturated = _rounded(draw(spec, seed, batch, large, saturate=True))
     sets = {"main": points.params, "saturated": saturated.params}
-    program = lower_matrix(build_derivation(spec))
+    program = lower_matrix(build_derivation(spec, input_gradient=True))
     rng = np.random.default_rng([seed, 32])
     by_path = paths(points, saturated)
     header: dict[str, Any] = {
@@ -354,6 +354,8 @@ def _put(arrays: dict[str, np.ndarray], prefix: str, results: Results) -> None:
     arrays[f"{prefix}/loss"] = np.array(results.loss)
     arrays[f"{prefix}/yhat"] = results.yhat
     arrays.update({f"{prefix}/grad/{k}": v for k, v in results.gradients.items()})
+    if results.input_gradient is not None:
+        arrays[f"{prefix}/input_gradient"] = results.input_gradient
 
 
 def _results(arrays: dict[str, np.ndarray], prefix: str) -> Results:
@@ -362,7 +364,9 @@ def _results(arrays: dict[str, np.ndarray], prefix: str) -> Results:
         for name, value in arrays.items()
         if name.startswith(f"{prefix}/grad/")
     }
-    return Results(float(arrays[f"{prefix}/loss"]), arrays[f"{prefix}/yhat"], gradients)
+    gradient_x = arrays.get(f"{prefix}/input_gradient")
+    loss, yhat = float(arrays[f"{prefix}/loss"]), arrays[f"{prefix}/yhat"]
+    return Results(loss, yhat, gradients, gradient_x)
 
 
 def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

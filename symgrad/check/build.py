@@ -2,15 +2,15 @@
 
 Beside the pipeline, for ``symgrad check``. :func:`compile_checked` (in the checking process)
 runs this file as a script in bubblewrap (:mod:`symgrad.check.bwrap`) with the ``compile``
-seccomp profile, the folder holding the C file and its header read-only at ``/check``, a tmpfs
-of ``disk`` megabytes as the only writable place, and limits on each process's processor time,
-address space and file size, on processes and open files; the checker kills it after
-``compile-time`` seconds. Inside, the script screens both files (:mod:`symgrad.check.screen`),
-then compiles them with :func:`symgrad.codegen.c.loader.compile_c`, so the compiler, its flags
-and the link are the loader's, and writes the library back on its stdout. A compiler that runs
-out of time, memory or disk ends the check with exit status 2 and a line saying which limit;
-what the compiler said reaches the report only as a short excerpt with no character of control.
-"""
+seccomp profile, the folder holding the C file and its header read-only (at
+:func:`symgrad.check.bwrap.check_mount`), a tmpfs of ``disk`` megabytes as the only writable
+place, and limits on each process's processor time, address space and file size, on processes
+and open files; the checker kills it after ``compile-time`` seconds. Inside, the script screens
+both files (:mod:`symgrad.check.screen`), then compiles them with
+:func:`symgrad.codegen.c.loader.compile_c`, so the compiler, its flags and the link are the
+loader's, and writes the library back on its stdout. A compiler that runs out of time, memory or
+disk ends the check with exit status 2 and a line saying which limit; what the compiler said
+reaches the report only as a short excerpt with no character of control."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def compile_checked(
     """Screen and compile ``folder/name`` (with its header) in the sandbox; write the library
     into ``folder`` and return its file name, and how it was compiled and linked (for the
     report). ``path`` is the file as the user named it."""
-    from symgrad.check import wire
+    from symgrad.check import bwrap, wire
     from symgrad.check.limits import describe
     from symgrad.check.text import excerpt
     from symgrad.codegen.c.loader import CCompilerError, find_compiler
@@ -46,7 +46,7 @@ def compile_checked(
     except CCompilerError as exc:
         raise ModuleCheckError(f"cannot check {path}: {exc}") from None
     found = _which(compiler)
-    inside = "/check" if sandboxed else str(folder)
+    inside = bwrap.check_mount() if sandboxed else str(folder)
     setup = {
         "sys_path": _sys_path(),
         "folder": inside,

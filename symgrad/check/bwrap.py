@@ -19,6 +19,7 @@ if not, why, in a sentence that says what to install or enable.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import resource
 import shutil
@@ -87,9 +88,19 @@ def process_limit(processes: int) -> int:
     return processes + running
 
 
+@functools.cache
+def check_mount() -> str:
+    """Where the sandbox shows the checked folder: ``/check``, or ``/check-2``, ``/check-3`` ...
+    when the host has that path. A path the host lacks cannot hold any of the read-only paths a
+    view binds, so the folder never hides one (a project cloned under ``/check`` still sees its
+    own package)."""
+    candidates = itertools.chain(["/check"], (f"/check-{n}" for n in itertools.count(2)))
+    return next(path for path in candidates if not os.path.lexists(path))
+
+
 @dataclass(frozen=True)
 class View:
-    """What a sandbox shows: read-only paths (and the folder given at ``/check``)."""
+    """What a sandbox shows: read-only paths (and the folder given at :func:`check_mount`)."""
 
     read_only: tuple[str, ...]
     symlinks: tuple[tuple[str, str], ...]
@@ -152,7 +163,7 @@ def command(
     for target, link in view.symlinks:
         out += ["--symlink", target, link]
     if view.check_folder is not None:
-        out += ["--ro-bind", view.check_folder, "/check"]
+        out += ["--ro-bind", view.check_folder, check_mount()]
     out += ["--chdir", "/tmp", "--seccomp", str(seccomp_fd), "--", *argv]
     return out
 

@@ -33,6 +33,39 @@ def batch_mean(run: Any) -> None:
     run.compare_values(value, mean, level, "the loss of a batch is the mean of its rows' losses")
 
 
+def input_differences(run: Any) -> None:
+    """``input_gradient`` on the batch against central differences of ``loss`` in ``X``: the
+    change of the loss between ``X + h D`` and ``X - h D`` (a random direction ``D``, the points as
+    the code's dtype holds them) against the gradient's inner product with that move, at two
+    steps ``h``; the closer one counts, within the tolerance or the loss's rounding."""
+    path = run.paths[0]
+    given = run.results.get(path.name, {}).get("input_gradient")
+    value = run.results.get(path.name, {}).get("loss")
+    if given is None or value is None:
+        return
+    X = np.asarray(path.X, dtype=np.float64)
+    direction = np.random.default_rng([run.seed, 24]).uniform(-1.0, 1.0, X.shape)
+    eps = float(np.finfo(np.dtype(run.dtype)).eps)
+    step = eps ** (1 / 3) * max(1.0, float(np.max(np.abs(X))))
+    errors, along = [], 0.0
+    for h in (step, step / 2):
+        moved = [(X + sign * h * direction).astype(run.dtype) for sign in (1, -1)]
+        losses = []
+        for n, points in enumerate(moved):
+            name = f"{path.name}-input{h!r}-{n}"
+            run.send_data(name, points, path.Y.astype(run.dtype))
+            losses.append(float(run.call("loss", path.params, name)))
+        along = float(np.vdot(given.astype(np.float64), moved[0] - moved[1]))
+        errors.append((abs(losses[0] - losses[1] - along), abs(along)))
+    error, size = min(errors)
+    allowed = max(run.tolerance * size, 16 * eps * abs(value))
+    run.finding(
+        bool(error <= allowed),
+        f"input_gradient agrees with central differences of loss in X on {path.label} "
+        f"(along a random direction: difference {error:.1e}, allowed {allowed:.1e})",
+    )
+
+
 def labels(run: Any) -> None:
     """Integer class indices give the loss and gradients one-hot rows give."""
     points = run.points

@@ -33,6 +33,7 @@ import mpmath
 import numpy as np
 from mpmath import libmp
 
+from symgrad import notation as nt
 from symgrad.program import Program, evaluate
 from symgrad.program.evaluate import Arithmetic
 from symgrad.proof.precision import Added, GridMatrix, HighPrecision, Outer, Scaled
@@ -106,6 +107,8 @@ class Results:
     loss: float
     yhat: np.ndarray
     gradients: dict[str, np.ndarray]
+    #: The gradient of the loss with respect to ``X`` (rows are samples), when the program has it.
+    input_gradient: np.ndarray | None = None
 
 
 def high_precision(
@@ -122,7 +125,7 @@ def high_precision(
         rows = X.shape[0]
         scale = mpmath.mpf(1) / rows
         loss = mpmath.mpf(0)
-        yhat = []
+        yhat, inputs = [], []
         sums: dict[str, _DoubleDouble] = {}
         for r in range(rows):
             if time.monotonic() > deadline:
@@ -133,12 +136,16 @@ def high_precision(
             ).outputs
             loss += outputs["loss"] * scale
             yhat.append([float(v) for v in np.asarray(outputs["yhat"]).ravel()])
+            if nt.INPUT_GRADIENT in outputs:  # one sample's row, divided by B for the mean
+                row = np.asarray(outputs[nt.INPUT_GRADIENT]).ravel()
+                inputs.append([float(v * scale) for v in row])
             for name in program.gradient_names:
                 term = _term(outputs[name], scale)
                 sums[name] = term if name not in sums else sums[name].plus(term)
         shapes = {k: np.shape(v) for k, v in params.items()}
         gradients = {k: sums[k].value().reshape(shapes[k]) for k in program.gradient_names}
-        return Results(float(loss), np.array(yhat), gradients)
+        gradient_x = np.array(inputs) if inputs else None
+        return Results(float(loss), np.array(yhat), gradients, gradient_x)
 
 
 def _term(value: Any, scale: Any) -> _DoubleDouble:
@@ -198,7 +205,11 @@ def _plain(
         inputs = (arithmetic.array(X), arithmetic.array(Y))
         outputs = evaluate(program, values, *inputs, arithmetic).outputs
     gradients = {k: np.asarray(outputs[k], dtype=np.float64) for k in program.gradient_names}
-    return Results(float(outputs["loss"]), np.asarray(outputs["yhat"], dtype=np.float64), gradients)
+    gradient_x = outputs.get(nt.INPUT_GRADIENT)
+    if gradient_x is not None:
+        gradient_x = np.asarray(gradient_x, dtype=np.float64)
+    yhat = np.asarray(outputs["yhat"], dtype=np.float64)
+    return Results(float(outputs["loss"]), yhat, gradients, gradient_x)
 
 
 def _mp(values: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from symgrad import notation as nt
 from symgrad.check import bwrap, extra
 from symgrad.check.analysis import Analysis, Found
 from symgrad.check.contract import Expect, rebuild
@@ -53,6 +54,8 @@ TOLERANCE_FLOAT32 = 1e-3
 EPS = {"float64": float(np.finfo(np.float64).eps), "float32": float(np.finfo(np.float32).eps)}
 TINY = float(np.finfo(np.float64).tiny)
 FUNCTIONS = ("loss_and_gradients", "gradients")
+#: The targets whose code has ``input_gradient`` (the gradient of the loss with respect to X).
+INPUT_GRADIENT_TARGETS = ("numpy", "array-api", "c")
 #: Array libraries ``--arrays`` may name.
 ARRAYS = ("numpy", "torch", "jax")
 
@@ -272,6 +275,7 @@ class _Run:
             comparisons += self.guarded(f"on {path.label}", self.check_path, path) or []
         judged = self.guarded("while compared with symgrad's evaluation", self.check_reference)
         self.guarded("on the rows of a batch", extra.batch_mean, self)
+        self.guarded("in input_gradient", extra.input_differences, self)
         if self.network.accepts_labels:
             self.guarded("with integer class labels", extra.labels, self)
         if self.dtype == "float64" and "float32" in self.inspected.dtypes:
@@ -385,6 +389,12 @@ class _Run:
         forward = calls["forward"]
         if forward is not None and self.expect.array(forward, shape, dtype, "forward", where):
             out["forward"] = forward
+        if self.inspected.target in INPUT_GRADIENT_TARGETS:
+            value, wrong = unwrap(self.call(nt.INPUT_GRADIENT, params, data, library), library)
+            if wrong is not None:
+                self.failed(f"input_gradient returned {wrong} arrays for {library} arrays, {where}")
+            elif self.expect.array(value, np.shape(path.X), dtype, "input_gradient", where):
+                out[nt.INPUT_GRADIENT] = value
         return out
 
     def check_path(self, path: _Path) -> list[Comparison]:
@@ -502,6 +512,13 @@ class _Run:
         if results.get("forward") is not None:
             shaped = (wanted.yhat.reshape(yhat_shape), program.yhat.reshape(yhat_shape))
             add("forward", "forward", results["forward"], *shaped)
+        given_x, wanted_x = results.get(nt.INPUT_GRADIENT), wanted.input_gradient
+        if given_x is not None and wanted_x is not None and program.input_gradient is not None:
+            shaped = (
+                wanted_x.reshape(np.shape(path.X)),
+                program.input_gradient.reshape(given_x.shape),
+            )
+            add("the input gradient", nt.INPUT_GRADIENT, given_x, *shaped)
         for source in FUNCTIONS:
             value = results.get(source)
             grads = value[1] if source == "loss_and_gradients" and value else value
@@ -532,7 +549,7 @@ class _Run:
 
     def report_judged(self, judged: list[Judged], suffix: str) -> list[Judged]:
         """Findings for the loss and ``forward``; the gradients' judgements returned."""
-        for quantity in ("the loss", "forward"):
+        for quantity in ("the loss", "forward", "the input gradient"):
             mine = [j for j in judged if j.quantity == quantity]
             if not mine:
                 continue

@@ -89,7 +89,8 @@ class Inspected:
 @dataclass(frozen=True)
 class Prepared:
     """What the sandboxed child needs: the loader, its arguments, the one library it may open,
-    and the folder (read-only at ``/check`` in the sandbox) that holds them."""
+    and the folder that holds them (read-only in the sandbox, at
+    :func:`symgrad.check.bwrap.check_mount`)."""
 
     inspected: Inspected
     arguments: dict[str, str] = field(default_factory=dict)
@@ -251,6 +252,7 @@ class CLoader:
     def prepare(
         self, inspected: Inspected, workdir: Path, limits: Limits, sandboxed: bool
     ) -> Prepared:
+        from symgrad.check import bwrap
         from symgrad.check.build import compile_checked
 
         folder = workdir / "check"
@@ -268,7 +270,7 @@ class CLoader:
         library, compiled = compile_checked(
             inspected.path, folder, name, includes, limits, sandboxed
         )
-        inside = "/check" if sandboxed else str(folder)
+        inside = bwrap.check_mount() if sandboxed else str(folder)
         arguments = {"library": f"{inside}/{library}", "source": f"{inside}/{name}"}
         # A BLAS is reached through the system's alternatives (Debian's libopenblas.so.0 is a
         # link into /etc/alternatives): the sandbox must see them for the library to load.

@@ -85,6 +85,11 @@ def generate(
     names (C's ``NAME_loss``); ``blas`` names the BLAS library of C's products (``--blas``).
     """
     chosen = target(target_name)
+    if not derivation.network.input_gradient:  # generated code has ``input_gradient``
+        from symgrad.pipeline import derive
+
+        proved = derivation.proof is not None
+        derivation = derive(derivation.spec, prove=proved, input_gradient=True)
     style = style if style is not None else chosen.styles[0]
     if dtype is None and chosen.dtypes:
         dtype = chosen.dtypes[0]

@@ -120,6 +120,8 @@ def equation(derivation: Derivation, id: StepId) -> str:  # noqa: A002 - the ste
     """``(eq. N) lhs = rhs`` of a step, in the Unicode of the terminal printout."""
     step = derivation.step(id)
     text = f"{printing.unicode(step.lhs)} = {printing.unicode(step.final)}"  # type: ignore[arg-type]
+    if not step.number:  # the gradient with respect to the input: not in the notes
+        return f"(not in the notes) {text}"
     return f"(eq. {step.number}) {text}"
 
 

@@ -19,21 +19,25 @@ from symgrad.codegen.pylayout import return_lines, target_lines
 from symgrad.network import Network
 from symgrad.program import Program
 from symgrad.program.ir import parameter_shapes
-from symgrad.spec import NetworkSpec
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
     return repr(tuple(shape))
 
 
-def function_outputs(spec: NetworkSpec) -> dict[str, tuple[str, ...]]:
-    """The functions of a generated module and the program outputs each returns."""
+def function_outputs(program: Program) -> dict[str, tuple[str, ...]]:
+    """The functions of a generated module and the program outputs each returns
+    (``input_gradient`` when the program computes the gradient with respect to the input)."""
+    spec = program.spec
     gradients = tuple(nt.param_key(b, k) for k in range(1, spec.depth + 1) for b in "Wb")
-    return {
+    functions = {
         "forward": ("yhat",),
         "loss": ("loss",),
         "gradients": ("loss", *gradients),
     }
+    if any(out.name == nt.INPUT_GRADIENT for out in program.outputs):
+        functions[nt.INPUT_GRADIENT] = (nt.INPUT_GRADIENT,)
+    return functions
 
 
 def module_context(program: Program, style: str, command: str) -> dict[str, object]:

@@ -51,10 +51,17 @@ class Derivation:
         return replace(self, steps=steps, proof=proof)
 
 
-def build_derivation(spec: NetworkSpec) -> Derivation:
-    """Every step of the derivation for ``spec``, numbered in order, not yet proved."""
-    network = Network(spec)
-    steps = tuple(replace(s, number=n) for n, s in enumerate(network.steps, start=1))
+def build_derivation(spec: NetworkSpec, *, input_gradient: bool = False) -> Derivation:
+    """Every step of the derivation for ``spec``, numbered in order, not yet proved.
+
+    With ``input_gradient``, the steps of the gradient with respect to the input ``x = h_0`` are
+    there too (what generated code's ``input_gradient`` computes); they are not in the notes, so
+    they get the number 0, and every other step keeps its number in the notes.
+    """
+    network = Network(spec, input_gradient)
+    noted = Network(spec) if input_gradient else network
+    numbers = {s.id: n for n, s in enumerate(noted.steps, start=1)}
+    steps = tuple(replace(s, number=numbers.get(s.id, 0)) for s in network.steps)
     return Derivation(spec, network, steps)
 
 

@@ -106,7 +106,7 @@ class Affine(Op):
             yield from self._weight_steps(net)
         elif wrt == self.bias:
             yield from self._bias_steps(net)
-        elif wrt == self.source and self.layer > 1:
+        elif wrt == self.source and (self.layer > 1 or net.input_gradient):
             yield from self._source_steps(net)
 
     def _weight_steps(self, net: Network) -> Iterator[Step]:
@@ -204,7 +204,7 @@ class Affine(Op):
             gradient = nt.mean_gradient("b", k, net.n(k))
             form = sp.MatMul(sp.Transpose(delta), ones)
             yield step(Kind.BATCH_BIAS, k, gradient, (form,), (Rule.BATCH_MEAN,))
-        elif wrt == self.source and k > 1:
+        elif wrt == self.source and (k > 1 or net.input_gradient):
             form = sp.MatMul(delta, net.weight_matrix(k))
             yield step(
                 Kind.BATCH_HIDDEN_GRAD,
@@ -243,7 +243,7 @@ class Affine(Op):
             for i in range(low.n(k)):
                 value = BatchSum(low.scalars(instantiate(bias.final, i=i + 1)))
                 low.emit(self.bias.grad(), value, bias, entry=(i,))
-        elif wrt == self.source and k > 1:
+        elif wrt == self.source and (k > 1 or low.net.input_gradient):
             grad = low.step(Kind.HIDDEN_GRAD, k - 1)
             for j in range(low.n(k - 1)):
                 value = low.scalars(instantiate(grad.final, j=j + 1))

@@ -37,6 +37,9 @@ class Network(Protocol):
     @property
     def L(self) -> int: ...  # noqa: N802 - the notes' number of layers
 
+    @property
+    def input_gradient(self) -> bool: ...  # the gradient with respect to x = h_0 is derived too
+
     def n(self, k: int) -> int: ...
 
     def g(self, k: int) -> type[sp.Function]: ...

@@ -260,6 +260,9 @@ class _MatrixLowering(_Lowering):
         for q, parameter in zip(keys, parameters, strict=True):
             shape = tuple(int(d) for d in parameter.shape)
             outputs.append(Output(q.json, shape, whole=self.var(q.grad())))
+        if self.net.input_gradient:
+            source = self.var(nt.quantity("h", 0).grad())
+            outputs.append(Output(nt.INPUT_GRADIENT, (self.n(0),), whole=source))
         return Program(
             self.spec, Style.MATRIX, inputs, parameters, tuple(self.statements), tuple(outputs)
         )
@@ -376,6 +379,10 @@ class _ScalarLowering(_Lowering):
                 shape = (rows, cols) if base == "W" else (rows,)
                 gradient = tuple(self.symbol(q.grad(), index) for index in indices)
                 outputs.append(Output(q.json, shape, entries=gradient))
+        if self.net.input_gradient:
+            source = nt.quantity("h", 0).grad()
+            entries = tuple(self.symbol(source, (j,)) for j in range(self.n(0)))
+            outputs.append(Output(nt.INPUT_GRADIENT, (self.n(0),), entries=entries))
         return Program(
             self.spec,
             Style.SCALAR,

@@ -377,7 +377,24 @@ class NumericProof:
             weight_error, bias_error = max(weight_error, error), max(bias_error, error)
             checks[StepId(Kind.WEIGHT, k)] = _check(len(weights), rows * cols, weight_error)
             checks[StepId(Kind.BIAS, k)] = _check(len(units), rows, bias_error)
+        if net.input_gradient:
+            self._check_input(definitions, gradient[nt.INPUT_GRADIENT])
         return checks
+
+    def _check_input(self, definitions: Definitions, grad_x: Any) -> None:
+        """The program's gradient with respect to the input along a random direction of ``x``,
+        against the derivative of the loss when ``x`` moves that way (pushed through every op)."""
+        net = self.net
+        tangent = np.array([mpmath.mpf(self.rng.uniform(-1, 1)) for _ in range(net.n(0))])
+        moved: dict[Quantity, Any] = {nt.quantity("x"): tangent}
+        for op in net.forward_order():
+            if not isinstance(op, OutputAndLoss):
+                moved.update(op.tangent(definitions, moved))
+        direct = definitions.along(moved[nt.quantity("a", net.L)])
+        along = sum(g * t for g, t in zip(np.asarray(grad_x).ravel(), tangent, strict=True))
+        self._record(direct, along, "dL/d(a random direction of x)")
+        self.compared -= 1  # a direction, not a parameter
+        self.directions += 1
 
     def _check_forward(self, definitions: Definitions) -> None:
         """The program's forward pass against the definitions, op by op: each quantity an op

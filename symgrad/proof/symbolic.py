@@ -73,13 +73,13 @@ def capped(net: Network) -> Network:
     sizes = tuple(mapping[n] for n in net.spec.sizes)
     if sizes == net.spec.sizes:
         return net
-    return _network(replace(net.spec, sizes=sizes))
+    return _network(replace(net.spec, sizes=sizes), net.input_gradient)
 
 
 @functools.lru_cache(maxsize=4)
-def _network(spec: NetworkSpec) -> Network:
+def _network(spec: NetworkSpec, input_gradient: bool) -> Network:
     """One shrunk copy per spec: its steps are built once for all the steps proved on it."""
-    return Network(spec)
+    return Network(spec, input_gradient)
 
 
 def check_step(net: Network, step: Step) -> Check:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from symgrad import notation as nt
 from symgrad.codegen.common import check_dtype, check_style, statement_blocks
 from symgrad.codegen.config import GeneratedFile
 from symgrad.codegen.pylayout import StatementWriter, Target, target_lines
@@ -77,7 +78,7 @@ class ArrayApiTarget:
         context["unpack_inputs_and_targets"] = target_lines(
             ["xp", keys, "X", "one"], "_inputs(params, X, Y)"
         )
-        for function, outputs in function_outputs(program.spec).items():
+        for function, outputs in function_outputs(program).items():
             # One reduction for the loss (a pass over memory, a kernel under a compiler).
             part = merge_totals(prune(program, outputs))
             part = eliminate_common_subexpressions(part, prefix="T")
@@ -94,7 +95,9 @@ class ArrayApiTarget:
         context["gradient_names"] = [
             (out.name, out.whole.name)
             for out in program.outputs
-            if out.name not in {"loss", "yhat"} and out.whole is not None
+            if out.name not in {"loss", "yhat", nt.INPUT_GRADIENT} and out.whole is not None
         ]
         context["yhat_name"] = program.output("yhat").whole.name  # type: ignore[union-attr]
+        gradient_x = program.output(nt.INPUT_GRADIENT).whole
+        context["input_gradient_name"] = gradient_x.name  # type: ignore[union-attr]
         return render(TEMPLATE, **context)

@@ -107,10 +107,12 @@ class _Buffers(threading.local):
         self.X = np.zeros((rows, self.n_in), dtype=real)
         self.Y = np.zeros((rows, self.n_out), dtype=real)
         self.yhat = np.zeros((rows, self.n_out), dtype=real)
+        self.grad_x = np.zeros((rows, self.n_in), dtype=real)
         self.rows = rows
         self.X_shape, self.Y_shape = self.X.shape, self.Y.shape
         self.p_X, self.p_Y = self.address(self.X), self.address(self.Y)
         self.p_yhat = self.address(self.yhat)
+        self.p_grad_x = self.address(self.grad_x)
 
 
 _F64 = np.dtype(np.float64)
@@ -177,6 +179,8 @@ class CNetwork(FlatCalls):
             f" {real} *);"
             f"int {p}_loss_and_gradients(const {real} *, const {real} *, const {real} *, int,"
             f" {real} *, {real} *, {real} *);"
+            f"int {p}_input_gradient(const {real} *, const {real} *, const {real} *, int,"
+            f" {real} *, {real} *);"
             f"size_t {p}_work_size(int);"
             f"int {p}_init_params(unsigned long long, {real} *);"
         )
@@ -184,6 +188,7 @@ class CNetwork(FlatCalls):
         self._c_forward = getattr(library, f"{p}_forward")
         self._c_loss = getattr(library, f"{p}_loss")
         self._c_loss_and_gradients = getattr(library, f"{p}_loss_and_gradients")
+        self._c_input_gradient = getattr(library, f"{p}_input_gradient")
         self._c_work_size = getattr(library, f"{p}_work_size")
         self._c_init_params = getattr(library, f"{p}_init_params")
         self._ffi, self._library = ffi, library
@@ -353,6 +358,17 @@ class CNetwork(FlatCalls):
     def gradients(self, params: Params, X: Any, Y: Any) -> Params:
         """The gradient of ``loss(params, X, Y)``, shaped like ``params``."""
         return self.loss_and_gradients(params, X, Y)[1]
+
+    def input_gradient(self, params: Params, X: Any, Y: Any) -> Array:
+        """The gradient of ``loss(params, X, Y)`` with respect to ``X``, shaped like ``X``."""
+        b = self._buffers
+        result, rows, one = self._inputs(params, X, b)
+        self._targets(Y, rows, one, b)
+        status = self._c_input_gradient(b.p_params, b.p_X, b.p_Y, rows, b.p_grad_x, b.p_work)
+        if status:
+            raise self._failed(status, "input_gradient")
+        grad_x = b.grad_x.astype(result)
+        return grad_x[0] if one else grad_x
 
     def init_params(self, seed: int = 0) -> Params:
         """Random float64 parameters from the C code's ``NAME_init_params(seed, params)``: a C

@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import sympy as sp
 
+from symgrad import notation as nt
 from symgrad.arrays import BatchSum, Dot, RowMax, RowSum, Total, Transpose
 from symgrad.codegen.c.layout import CBlock, declarations, from_blocks, indented, statement
 from symgrad.codegen.c.printer import CPrinter
@@ -181,7 +182,7 @@ class _Writer:
         self.storage: dict[str, str] = {}  # name -> "input", "yhat", "grad", "work", "param"...
         self.reductions = 0
         for out in part.outputs:
-            if out.whole is not None and out.name == "yhat":
+            if out.whole is not None and out.name in ("yhat", nt.INPUT_GRADIENT):
                 self.storage[out.whole.name] = "output-rows"
             elif out.whole is not None and out.name != "loss":
                 self.storage[out.whole.name] = "grad"
@@ -358,7 +359,7 @@ def looped_body(
             lines += statement(
                 "product(",
                 f"0, 1, n_rows, {n_out}, {n_in}, {rows_at}, {rows_stride}, {weight.name}, "
-                f"{n_in}, {target.name}, {n_out}, pack)",
+                f"{n_in}, {writer.block(target)[0]}, {n_out}, pack)",
                 2,
             )
             code[id(st)] = lines
@@ -374,7 +375,7 @@ def looped_body(
             lines += statement(
                 "product(",
                 f"0, 0, n_rows, {n_out}, {n_mid}, {rows_at}, {rows_stride}, {weight.name}, "
-                f"{n_out}, {target.name}, {n_out}, pack)",
+                f"{n_out}, {writer.block(target)[0]}, {n_out}, pack)",
                 2,
             )
             code[id(st)] = lines

@@ -139,6 +139,11 @@ FUNCTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "the mean loss and its gradient, from one forward pass",
         ("loss", "grad"),
     ),
+    (
+        "input_gradient",
+        "the gradient of the mean loss with respect to X, row by row, shaped like X",
+        ("grad_x",),
+    ),
 )
 
 
@@ -150,6 +155,8 @@ def _arguments(function: str) -> list[tuple[str, str]]:
     args.append(("int", "batch"))
     if function == "forward":
         args.append(("real_t *", "yhat"))
+    elif function == nt.INPUT_GRADIENT:
+        args.append(("real_t *", "grad_x"))
     else:
         args.append(("real_t *", "loss"))
     if function == "loss_and_gradients":
@@ -188,6 +195,7 @@ def _outputs(spec: NetworkSpec, function: str) -> tuple[str, ...]:
         "forward": ("yhat",),
         "loss": ("loss",),
         "loss_and_gradients": ("loss", *gradients),
+        nt.INPUT_GRADIENT: (nt.INPUT_GRADIENT,),
     }[function]
 
 
@@ -376,6 +384,10 @@ def _parameter_pointers(program: Program, function: str) -> list[str]:
             offset += spec.sizes[k] * (spec.sizes[k - 1] if base == "W" else 1)
     if function == "forward":
         lines.append("real_t *const Yhat = yhat;")
+    if function == nt.INPUT_GRADIENT:
+        held = program.output(nt.INPUT_GRADIENT).whole
+        assert held is not None
+        lines.append(f"real_t *const {held.name} = grad_x;")
     return lines
 
 

@@ -97,6 +97,11 @@ def unrolled_body(
         code = [f"real_t *const yhat_row = yhat + s * {n_out};"]
         code += [f"yhat_row[{i}] = {printer.doprint(e)};" for i, e in enumerate(entries)]
         loop.append(CBlock(("The prediction, row s of yhat.",), tuple(code), 2))
+    if nt.INPUT_GRADIENT in outputs:
+        entries = part.output(nt.INPUT_GRADIENT).entries
+        code = [f"real_t *const grad_x_row = grad_x + s * {program.spec.sizes[0]};"]
+        code += [f"grad_x_row[{j}] = {printer.doprint(e)};" for j, e in enumerate(entries)]
+        loop.append(CBlock(("The gradient with respect to x, row s of grad_x.",), tuple(code), 2))
     body.blocks.append(CBlock((), ("for (size_t s = 0; s < rows; ++s) {",), 1, blank_before=True))
     body.blocks += loop
     body.blocks.append(CBlock((), ("}",), 1, blank_before=False))
@@ -213,7 +218,7 @@ def _result_blocks(part: Program, outputs: tuple[str, ...], printer: CPrinter) -
     offset = 0
     lines: list[str] = []
     for out in part.outputs:
-        if out.name in {"loss", "yhat"}:
+        if out.name in {"loss", "yhat", nt.INPUT_GRADIENT}:
             continue
         for entry in out.entries:
             lines.append(f"grad[{offset}] = {printer.doprint(entry)};")

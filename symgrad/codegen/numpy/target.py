@@ -104,7 +104,7 @@ def _reuse_note(reused: list[str]) -> list[str]:
 
 def _vectorized(derivation: Derivation, program: Program) -> dict[str, object]:
     bodies: dict[str, list[Block]] = {}
-    for function, outputs in function_outputs(program.spec).items():
+    for function, outputs in function_outputs(program).items():
         part = eliminate_common_subexpressions(prune(program, outputs), prefix="T")
         results = [out.whole.name for out in part.outputs if out.whole is not None]
         printer = NumpyPrinter(part.variables)
@@ -123,12 +123,14 @@ def _vectorized(derivation: Derivation, program: Program) -> dict[str, object]:
     gradients = [
         (out.name, out.whole.name)
         for out in program.outputs
-        if out.name not in {"loss", "yhat"} and out.whole is not None
+        if out.name not in {"loss", "yhat", nt.INPUT_GRADIENT} and out.whole is not None
     ]
     return {
         "forward_body": bodies["forward"],
         "loss_body": bodies["loss"],
         "gradient_body": bodies["gradients"],
+        "input_gradient_body": bodies[nt.INPUT_GRADIENT],
+        "input_gradient_name": program.output(nt.INPUT_GRADIENT).whole.name,  # type: ignore[union-attr]
         "gradient_names": gradients,
         "yhat_name": program.output("yhat").whole.name,  # type: ignore[union-attr]
     }
@@ -140,11 +142,10 @@ def _vectorized(derivation: Derivation, program: Program) -> dict[str, object]:
 
 
 def _unrolled(derivation: Derivation, program: Program) -> dict[str, object]:
-    spec = program.spec
     functions: dict[str, dict[str, object]] = {}
     uses_math = False
-    for function, outputs in function_outputs(spec).items():
-        for batch in (False, True):
+    for function, outputs in function_outputs(program).items():
+        for batch in (False, True) if function != nt.INPUT_GRADIENT else (True,):
             part = prune(program, outputs)
             if not batch:
                 part = one_sample(part)
@@ -225,6 +226,11 @@ def _results(program: Program, function: str, batch: bool, printer: MathPrinter)
         return Block(("The prediction, one entry per output unit.",), tuple(code))
     if function == "loss":
         return Block((), ())
+    if function == nt.INPUT_GRADIENT:
+        items = [text(e) for e in program.output(nt.INPUT_GRADIENT).entries]
+        items = [f"np.full(B, {v})" if _is_number(v) else v for v in items]
+        code = sequence_lines("G0 = np.column_stack", items, "")
+        return Block(("The gradient with respect to X, one column per input.",), tuple(code))
     items = [text(e) for out in program.outputs if out.name != "loss" for e in out.entries]
     code = [
         "flat = np.frombuffer(",
@@ -248,7 +254,7 @@ def _gradient_views(program: Program) -> list[tuple[str, str]]:
     views = []
     start = 0
     for out in program.outputs:
-        if out.name in {"loss", "yhat"}:
+        if out.name in {"loss", "yhat", nt.INPUT_GRADIENT}:
             continue
         stop = start + len(out.entries)
         shape = ", ".join(str(n) for n in out.shape)

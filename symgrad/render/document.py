@@ -12,7 +12,7 @@ never breaks across a page: a block that could be long is split into several dis
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -44,6 +44,92 @@ class Role(StrEnum):
     EXAMPLE = "example"
     #: Anything about the tool: how the document was made and checked, generated code, seeds.
     PROVENANCE = "provenance"
+
+
+class To(StrEnum):
+    """What a :class:`Ref` points at."""
+
+    #: A numbered equation, by its step's key: ``(12)``.
+    EQUATION = "equation"
+    #: A tagged equation, by its key (``bp1``): ``(BP1)``.
+    TAG = "tag"
+    #: A section, by its id.
+    SECTION = "section"
+    #: A section of the appendix, by its id.
+    APPENDIX = "appendix"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference in prose, a value until a writer prints it: the writer knows the numbers of
+    the whole document and which sections it prints, and writes ``\\eqref``, a link, or, for a
+    target left out by ``--sections``, its number and where it is as plain text.
+
+    ``note``: the reference stands in a display's note or tag column, where Markdown math
+    allows no link. Joined to text with ``+`` it gives an :class:`Inline`.
+    """
+
+    target: str
+    to: To = To.EQUATION
+    note: bool = False
+
+    def __format__(self, spec: str) -> str:
+        raise TypeError("a Ref is a value: join it to text with +, never format it")
+
+    def __add__(self, other: str | Ref | Inline) -> Inline:
+        return Inline.of(self, other)
+
+    def __radd__(self, other: str) -> Inline:
+        return Inline.of(other, self)
+
+
+class Inline(tuple[str | Ref, ...]):
+    """Prose with references in it: text and :class:`Ref` values, joined with ``+``."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, *parts: str | Ref | tuple[str | Ref, ...]) -> Inline:
+        flat: list[str | Ref] = []
+        for part in parts:
+            for piece in part if isinstance(part, tuple) else (part,):
+                if isinstance(piece, str) and flat and isinstance(flat[-1], str):
+                    flat[-1] += piece
+                elif piece != "":
+                    flat.append(piece)
+        return cls(flat)
+
+    def __format__(self, spec: str) -> str:
+        raise TypeError("prose with references: join it to text with +, never format it")
+
+    def __add__(self, other: object) -> Inline:  # type: ignore[override]
+        assert isinstance(other, str | Ref | tuple)
+        return Inline.of(self, other)
+
+    def __radd__(self, other: str) -> Inline:
+        return Inline.of(other, self)
+
+    def join(self, items: Sequence[str | Ref | Inline]) -> Inline:
+        """``items`` with this between them, as ``str.join``."""
+        parts: list[str | Ref | Inline] = []
+        for n, item in enumerate(items):
+            parts += [self, item] if n else [item]
+        return Inline.of(*parts)
+
+
+#: Prose: plain text, a reference, or text with references.
+Prose = str | Ref | Inline
+
+
+def printed_text(text: Prose) -> str:
+    """Prose a writer has printed: plain text (a reference left in it is a mistake)."""
+    assert isinstance(text, str), "a reference was not printed"
+    return text
+
+
+def joined_prose(separator: str, items: Sequence[Prose]) -> Prose:
+    """``separator.join(items)`` for prose with references."""
+    return Inline.of(separator).join(items)
 
 
 class Audience(StrEnum):
@@ -96,13 +182,15 @@ class Row:
 
     left: str
     right: str
-    note: str = ""
+    note: Prose = ""
     label: str = ""
     anchor: str = ""
     number: int = 0
-    tag: str = ""
+    tag: Prose = ""
     #: The note goes on a line of its own below the row (the row is too wide for it beside).
     note_below: bool = False
+    #: The key a :class:`Ref` names this row by: its step's key, or ``bp1`` for a tag.
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,7 +242,7 @@ class Text:
     ``par`` is False when a display follows that continues the sentence (no paragraph break).
     """
 
-    text: str
+    text: Prose
     par: bool = True
     kind: str = "text"
     role: Role = Role.STEP
@@ -173,7 +261,7 @@ class Heading:
 class Steps:
     """A numbered list (the algorithm, step by step)."""
 
-    items: tuple[str, ...]
+    items: tuple[Prose, ...]
     kind: str = "steps"
     role: Role = Role.STEP
 
@@ -192,7 +280,7 @@ class Table:
     """A table of prepared cells; ``spec`` is the LaTeX column spec, ``align`` Markdown's."""
 
     header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
+    rows: tuple[tuple[Prose, ...], ...]
     spec: str
     align: tuple[str, ...]
     caption: str = ""
@@ -283,7 +371,7 @@ class Graph:
     table: Table
     caption: str
     #: A paragraph that introduces the graph, kept on its page.
-    intro: str = ""
+    intro: Prose = ""
     #: The words go beside the picture (a narrow graph of symbols), not below it.
     beside: bool = False
     #: A float (LaTeX places it at the top of a page); else it stays where it is.
@@ -313,6 +401,16 @@ class Section:
     id: str = ""
     #: A section about the tool (how each equation was checked) has the role provenance.
     role: Role = Role.STEP
+    #: The number the whole document gives this section (``3``, ``A``), set when
+    #: ``--sections`` prints a selection, so that LaTeX numbers it as the whole document does.
+    number: str = ""
+
+    @property
+    def counter(self) -> int:
+        """LaTeX's section counter just before this section, so that it prints ``number``."""
+        if self.number.isdigit():
+            return int(self.number) - 1
+        return ord(self.number) - ord("A")
 
     def __post_init__(self) -> None:
         # Prose that introduces a display runs on into it, as in a printed book.
@@ -352,6 +450,66 @@ class Notes:
         )
         intro = tuple(t for t in self.intro if t.role is not Role.PROVENANCE)
         return replace(self, intro=intro, sections=sections)
+
+    def numbering(self, printed: Sequence[str] = ()) -> Numbering:
+        """The numbers of these whole notes, the sections in ``printed`` (all when empty)
+        those a selection prints."""
+        numbers: dict[str, str] = {}
+        homes: dict[str, str] = {}
+        anchors: dict[str, str] = {}
+        for section in self.sections:
+            for block in section.blocks:
+                if not isinstance(block, Display):
+                    continue
+                for row in block.rows:
+                    if row.key and (row.number or row.label):
+                        numbers[row.key] = str(row.number) if row.number else str(row.tag)
+                        homes[row.key] = section.id
+                        anchors[row.key] = block.anchor
+        places: dict[str, tuple[str, str]] = {}
+        body, appendix = 0, 0
+        for section in self.sections:
+            appendix += section.appendix or appendix > 0
+            body += appendix == 0
+            number = chr(ord("A") + appendix - 1) if appendix else str(body)
+            places[section.id] = (number, section.title)
+        shown = frozenset(printed or places)
+        return Numbering(numbers, homes, anchors, places, shown)
+
+    def selected(self, ids: Sequence[str]) -> Notes:
+        """The sections ``ids`` of these notes (all when empty), each with the number the
+        whole document gives it; the introduction goes with the first section."""
+        if not ids:
+            return self
+        numbering = self.numbering(ids)
+        sections = tuple(
+            replace(s, number=numbering.places[s.id][0]) for s in self.sections if s.id in ids
+        )
+        first = self.sections[0].id in ids
+        return replace(self, sections=sections, intro=self.intro if first else ())
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """The numbers of a whole document, known from its tree before any writer runs: what a
+    writer needs to print a :class:`Ref`."""
+
+    #: An equation's key -> its number (``12``) or tag (``BP1``).
+    numbers: dict[str, str]
+    #: An equation's key -> the id of the section that holds it.
+    homes: dict[str, str]
+    #: An equation's key -> the Markdown block id of its display.
+    anchors: dict[str, str]
+    #: A section's id -> (its number, ``3`` or ``A`` in the appendix; its title).
+    places: dict[str, tuple[str, str]]
+    #: The ids of the sections printed (all, unless ``--sections`` chose some).
+    printed: frozenset[str]
+
+    def here(self, ref: Ref) -> bool:
+        """Whether the target of ``ref`` is printed in this document."""
+        if ref.to in (To.SECTION, To.APPENDIX):
+            return ref.target in self.printed
+        return self.homes[ref.target] in self.printed
 
 
 # Matrices, abbreviated ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import numpy as np
 from symgrad import notation as nt
 from symgrad.network import Network
 from symgrad.notation import Quantity
-from symgrad.render.document import Graph, GraphLabel, GraphNode, GraphSkip, Table
+from symgrad.render.document import Graph, GraphLabel, GraphNode, GraphSkip, Prose, Table
 from symgrad.render.numbers import number_tex, number_text
 from symgrad.worked import WorkedExample
 
@@ -185,7 +185,7 @@ class _Builder:
 
     # layout -------------------------------------------------------------------------------
 
-    def build(self, caption: str, intro: str) -> Graph:
+    def build(self, caption: str, intro: Prose) -> Graph:
         chain: list[tuple[str, str, str]] = [("in", "end", "$x$")]
         between: list[_Edge] = [self.quantity(nt.quantity("x"))]
         for op in self.net.forward_order():
@@ -469,7 +469,7 @@ def computational_graph(
     example: WorkedExample | None,
     caption: str,
     cell: Callable[[str], str] = lambda text: text,
-    intro: str = "",
+    intro: Prose = "",
     width: float = NOTES_WIDTH,
 ) -> Graph:
     """The graph of ``net`` with symbols on its edges, or the numbers of ``example``;

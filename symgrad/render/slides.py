@@ -30,9 +30,15 @@ from symgrad.render.document import (
     Framing,
     Graph,
     Heading,
+    Numbering,
+    Prose,
+    Ref,
+    Section,
     Steps,
     Table,
     Text,
+    To,
+    printed_text,
 )
 from symgrad.render.example import forward_ids, graph_caption
 from symgrad.render.graph import GRAPH_MAX_LAYERS, computational_graph
@@ -50,6 +56,20 @@ FRAME_POINTS = 190.0
 DIAGRAM_CM = 12.0
 #: The width the computational graph may take on a frame (cm).
 GRAPH_CM = 14.0
+
+#: The sections of the notes a deck shows, in its order (the setup as frames of its own; the
+#: checks for instructors).
+DECK_SECTIONS = (
+    "setup",
+    "output",
+    "hidden",
+    "parameters",
+    "summary",
+    "example",
+    "general",
+    "batch",
+    "checks",
+)
 
 #: LaTeX size commands smaller than ``\small``; the slides never use one.
 SMALLER_THAN_SMALL = (r"\footnotesize", r"\scriptsize", r"\tiny", r"\resizebox", r"\scalebox")
@@ -82,11 +102,13 @@ class _SlidesFormat(Format):
     """References between frames: equations by ``\\eqref`` (numbered by their own tags),
     sections by the title of their frames."""
 
-    def section_ref(self, name: str, title: str) -> str:
-        return rf"\emph{{{tex_escape(title)}}}"
+    def reference(self, ref: Ref, numbers: Numbering) -> str:
+        if ref.to is To.SECTION or ref.to is To.APPENDIX:
+            return self.place(ref.target, numbers, "")
+        return super().reference(ref, numbers)
 
-    def appendix_ref(self, name: str, title: str) -> str:
-        return self.section_ref(name, title)
+    def place(self, section: str, numbers: Numbering, word: str) -> str:
+        return rf"\emph{{{tex_escape(numbers.places[section][1])}}}"
 
 
 class _SlideBuilder(Builder):
@@ -101,7 +123,7 @@ class _SlideBuilder(Builder):
         self.diagram_spacing = min(2.6, DIAGRAM_CM / max(self.L, 1))
         self.diagram_step = 0.9
 
-    def graph(self, example: WorkedExample | None, intro: str) -> Graph | None:
+    def graph(self, example: WorkedExample | None, intro: Prose) -> Graph | None:
         """The graph with symbols, drawn for a frame; the one with numbers is in the notes (a
         column of matrices is taller than a frame)."""
         if example is not None or self.L > GRAPH_MAX_LAYERS:
@@ -162,7 +184,7 @@ def _row_points(latex: str) -> float:
 def block_points(block: Block) -> float:
     """About how tall a block is set on a frame, in points."""
     if isinstance(block, Text):
-        return _text_points(block.text)
+        return _text_points(printed_text(block.text))
     if isinstance(block, Display):
         rows = sum(
             _row_points(r.left + r.right) + (_LINE if r.note_below else 0.0) for r in block.rows
@@ -170,10 +192,12 @@ def block_points(block: Block) -> float:
         gaps = (len(block.rows) - 1) * (7.0 if block.spread else 3.0)
         return rows + gaps + 20.0
     if isinstance(block, Steps):
-        return sum(_text_points(item) for item in block.items) + 6.0
+        return sum(_text_points(printed_text(item)) for item in block.items) + 6.0
     if isinstance(block, Table):
         # \small rows, a cell's text wrapping at about 52 characters
-        lines = sum(max(math.ceil(len(_plain(c)) / 52) for c in row) for row in block.rows)
+        lines = sum(
+            max(math.ceil(len(_plain(printed_text(c))) / 52) for c in row) for row in block.rows
+        )
         caption = _text_points(block.caption) if block.caption else 0.0
         return (lines + 2) * 13.5 + 10.0 + caption
     if isinstance(block, Diagram):
@@ -309,9 +333,11 @@ def build_deck(
     example: int | None = None,
     audience: str = "students",
     framing: Framing = NO_FRAMING,
+    sections: tuple[str, ...] = (),
 ) -> Deck:
     """The frames of the deck for ``derivation``, with a worked example for seed ``example``,
-    as ``audience`` reads it (students: no frame and no words about how it was made)."""
+    as ``audience`` reads it (students: no frame and no words about how it was made); only
+    the frames of ``sections`` (ids, all when empty), numbered as in the whole deck."""
     numbers = None
     if example is not None:
         check_example(derivation.spec, example)
@@ -319,25 +345,39 @@ def build_deck(
     options = NotesOptions(example=example, audience=audience, framing=framing)
     options = options.resolved(derivation.spec.depth)
     builder = _SlideBuilder(derivation, options, numbers)
-    document = notes.build(builder).for_audience(Audience(audience))
-    by_label = {s.label: s for s in document.sections}
-    frames = [*_network_frame(builder), *_forward_frames(builder)]
-    for name in ("output", "hidden", "parameters", "summary", "example", "general", "batch"):
-        section = by_label.get(builder.fmt.section_label(name))
-        if section is not None:
-            blocks = [b for b in section.blocks if not isinstance(b, Graph)]
-            frames += pack(section.title, blocks)
-        if name == "summary":
-            frames += _graph_frames(builder)
+    whole = notes.build(builder).for_audience(Audience(audience))
+    kept = [s for s in whole.sections if s.id in DECK_SECTIONS and s.id != "checks"]
     if audience == Audience.INSTRUCTORS:
-        checked = [Text(s) for s in wording.proof_text(derivation.proof, builder.fmt)]
-        frames += pack("What was checked", checked)
+        checked = tuple(Text(s) for s in wording.proof_text(derivation.proof, builder.fmt))
+        kept.append(Section("What was checked", "", checked, id="checks"))
+    whole = replace(whole, sections=tuple(kept))
+    document = notes.printed(whole, builder.fmt, sections)
+    numbering = whole.numbering(sections)
+
+    def printed(frames: list[Frame]) -> list[Frame]:
+        return [
+            replace(f, blocks=tuple(builder.fmt.printed(b, numbering) for b in f.blocks))
+            for f in frames
+        ]
+
+    frames: list[Frame] = []
+    if "setup" in numbering.printed:
+        frames += printed([*_network_frame(builder), *_forward_frames(builder)])
+    for section in document.sections:
+        if section.id == "setup":
+            continue
+        blocks = [b for b in section.blocks if not isinstance(b, Graph)]
+        frames += pack(section.title, blocks)
+        if section.id == "summary":
+            frames += _graph_frames(builder)
     command = "symgrad slides " + " ".join(shlex.quote(a) for a in derivation.spec.command_args())
     if example is not None:
         command += f" --example {example}"
     if audience != Audience.STUDENTS:
         command += f" --audience {audience}"
     command += "".join(" " + shlex.quote(a) for a in notes.framing_args(framing))
+    if sections:
+        command += " --sections " + ",".join(sections)
     return Deck(document.title, document.subtitle, command, tuple(frames), framing)
 
 
@@ -346,9 +386,10 @@ def render_slides(
     example: int | None = None,
     audience: str = "students",
     framing: Framing = NO_FRAMING,
+    sections: tuple[str, ...] = (),
 ) -> str:
     """The deck as a Beamer document that compiles with pdflatex."""
-    deck = build_deck(derivation, example, audience, framing)
+    deck = build_deck(derivation, example, audience, framing, sections)
     return render("slides/deck.tex.jinja", deck=deck, tag_numbers=True)
 
 

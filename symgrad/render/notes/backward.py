@@ -79,7 +79,7 @@ def output_section(b: Builder) -> Section:
             )
         )
     blocks += [
-        Text(f"For every {inline('i')} at once, with {b.fmt.ref(delta)} in matrix form:"),
+        Text(f"For every {inline('i')} at once, with " + b.ref(delta) + " in matrix form:"),
         b.step_display(vector, notes=False),
     ]
     return Section("The output layer", b.fmt.section_label("output"), tuple(blocks), id="output")
@@ -103,7 +103,8 @@ def hidden_section(b: Builder) -> Section:
         text = (
             "This network has no hidden layer: the output layer reads the input "
             f"{inline('x')} directly, so the parameters follow from "
-            f"{b.fmt.ref(b.step(Kind.OUTPUT_DELTA_VECTOR))} alone."
+            + b.ref(b.step(Kind.OUTPUT_DELTA_VECTOR))
+            + " alone."
         )
         return Section(title, label, (Text(text),), id="hidden")
     K = b.expand_hidden
@@ -128,13 +129,13 @@ def hidden_section(b: Builder) -> Section:
         Heading(f"Hidden layer {K}" + (" in full" if b.L > 2 else "")),
         Text(f"For {b.ranges(grad)}:"),
         b.step_display(grad),
-        Text(f"In matrix form, {b.fmt.ref(grad)} is"),
+        Text("In matrix form, " + b.ref(grad) + " is"),
         b.step_display(grad_v, notes=False),
         Text(
             f"The activation acts unit by unit, so {inline(h_Kj)} depends on {inline(a_Kj)} alone:"
         ),
         b.step_display(delta),
-        Text(f"and in matrix form, with {ODOT} the elementwise product, {b.fmt.ref(delta)} is"),
+        Text(f"and in matrix form, with {ODOT} the elementwise product, " + b.ref(delta) + " is"),
         b.step_display(delta_v, notes=False),
     ]
     compact_after = [k for k in b.net.hidden_layers() if k < K]
@@ -152,8 +153,10 @@ def compact_hidden(b: Builder, layers: list[int], full: list[Step], before: bool
         Heading(f"Hidden {which}"),
         Text(
             f"The same steps as for layer {K}, written in full {where} in "
-            f"{b.fmt.ref(full[0])} to {b.fmt.ref(full[-1])}, give for hidden "
-            f"{which}, with {inline('j')} running over the units of each:"
+            + b.ref(full[0])
+            + " to "
+            + b.ref(full[-1])
+            + f", give for hidden {which}, with {inline('j')} running over the units of each:"
         ),
     ]
     groups = [b.placed(b.compact_rows(hidden_steps(b, k), full)) for k in layers]
@@ -212,7 +215,7 @@ def full_parameters(b: Builder, k: int) -> list[Block]:
         Text(
             f"As {inline('W_{' + str(k) + '}')} is a matrix with {inline(times(n, m))} entries, "
             f"the gradient collects these partials in a matrix of the same shape{shown}. "
-            f"Applying {b.fmt.ref(weight)} to every entry shows that it is the outer "
+            "Applying " + b.ref(weight) + " to every entry shows that it is the outer "
             f"product of {inline(grad_a)} and {inline(prev)}:"
         ),
         weight_matrix_display(b, matrix, k),
@@ -232,7 +235,10 @@ def compact_parameters(
         Heading(f"Weights and biases of {which}"),
         Text(
             f"The same steps as for layer {b.expand}, written in full {where} in "
-            f"{b.fmt.ref(full[0])} to {b.fmt.ref(full[-1])}, give for {which}:"
+            + b.ref(full[0])
+            + " to "
+            + b.ref(full[-1])
+            + f", give for {which}:"
         ),
     ]
     groups = [b.placed(b.compact_rows(parameter_steps(b, k), full)) for k in layers]
@@ -247,7 +253,7 @@ def weight_matrix_display(b: Builder, step: Step, k: int) -> Display:
     n, m = entries.shape
     column = b.matrix(n, 1, lambda r, c: display_style(b.tex(nt.partial(nt.pre(k, r)))))
     row = b.matrix(1, m, lambda r, c: b.tex(nt.post(k - 1, c)))
-    by = f"by {b.fmt.note_ref(b.step(Kind.WEIGHT, k))}"
+    by = "by " + b.note_ref(b.step(Kind.WEIGHT, k))
     rows = [
         Row(b.form(step.lhs), f"= {b.form(entries)}", "entries"),
         Row("", f"= {b.form(applied)}", by),

@@ -9,6 +9,7 @@ with the rule beside every row. The sections of the notes (:mod:`symgrad.render.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -16,7 +17,18 @@ import sympy as sp
 
 from symgrad import printing
 from symgrad.derivation import Derivation, EntryMatrix, Form, Kind, Rule, Step, StepId
-from symgrad.render.document import Display, Graph, Row, Text, matrix_tex
+from symgrad.render.document import (
+    Display,
+    Graph,
+    Inline,
+    Prose,
+    Ref,
+    Row,
+    Text,
+    To,
+    joined_prose,
+    matrix_tex,
+)
 from symgrad.render.example import graph_caption
 from symgrad.render.graph import GRAPH_MAX_LAYERS, computational_graph
 from symgrad.render.notes.formats import Format
@@ -35,6 +47,9 @@ SUMMARY_ROWS = 20
 FORWARD_ROWS = 12
 #: Rows of one display of compactly stated layers at most (whole layers only).
 LAYER_ROWS = 8
+
+#: A reference in the text of an op's remark: ``{bp2}``, ``{ref:objective}``.
+TOKEN = re.compile(r"\{(bp[1-4]|ref:[A-Za-z0-9_:.-]+)\}")
 
 #: "three", for "the first three rows": how many an abbreviated matrix shows first.
 HEAD_WORD = "three"
@@ -77,14 +92,14 @@ def listing(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def reference_ranges(numbered: list[tuple[int, str]], ellipsis: str) -> str:
+def reference_ranges(numbered: list[tuple[int, Ref]], ellipsis: str) -> Prose:
     """References with runs of consecutive numbers joined: ``(1)-(3), (7)``; a long list
     keeps its first two and its last."""
     if len(numbered) > 3 and all(
         b[0] - a[0] > 1 for a, b in zip(numbered, numbered[1:], strict=False)
     ):
-        return f"{numbered[0][1]}, {numbered[1][1]}, {ellipsis} {numbered[-1][1]}"
-    groups: list[list[tuple[int, str]]] = []
+        return Inline.of(numbered[0][1], ", ", numbered[1][1], f", {ellipsis} ", numbered[-1][1])
+    groups: list[list[tuple[int, Ref]]] = []
     for number, ref in numbered:
         if groups and number == groups[-1][-1][0] + 1:
             groups[-1].append((number, ref))
@@ -93,10 +108,10 @@ def reference_ranges(numbered: list[tuple[int, str]], ellipsis: str) -> str:
     parts = [
         g[0][1]
         if len(g) == 1
-        else (f"{g[0][1]}, {g[1][1]}" if len(g) == 2 else f"{g[0][1]}--{g[-1][1]}")
+        else (g[0][1] + ", " + g[1][1] if len(g) == 2 else g[0][1] + "--" + g[-1][1])
         for g in groups
     ]
-    return ", ".join(parts)
+    return joined_prose(", ", parts)
 
 
 def joined(groups: list[tuple[Row, ...]], size: int) -> list[tuple[Row, ...]]:
@@ -194,7 +209,7 @@ class Builder:
             parts.append(inline(f"{name} = {values}"))
         return " and ".join(parts)
 
-    def row(self, step: Step, left: str, right: str, note: str, last: bool) -> Row:
+    def row(self, step: Step, left: str, right: str, note: Prose, last: bool) -> Row:
         """A row of a display; the last row of a step carries its number and label."""
         if not last:
             return Row(left, right, note)
@@ -205,13 +220,17 @@ class Builder:
             label=self.fmt.label(step.key),
             anchor=self.fmt.anchor(step.key),
             number=step.number,
+            key=step.key,
         )
 
     def placed(self, rows: list[Row]) -> tuple[Row, ...]:
         """Notes beside their rows where they fit, else (for the whole display, since the notes
         share one column) each on a line of its own below its row."""
         formulas = max(visible_width(r.left) + visible_width(r.right) for r in rows)
-        notes = max(visible_width(rf"\text{{{r.note}}}") if r.note else 0.0 for r in rows)
+        notes = max(
+            visible_width(r"\text{" + self.fmt.sketch(r.note) + "}") if r.note else 0.0
+            for r in rows
+        )
         below = notes > 0 and formulas + notes + 2 + NUMBER_EMS > self.line_ems
         return tuple(replace(r, note_below=below and bool(r.note)) for r in rows)
 
@@ -228,17 +247,17 @@ class Builder:
         spread = any(isinstance(f, EntryMatrix) for f in step.forms)
         return Display(self.placed(rows), spread=spread)
 
-    def rule_note(self, step: Step, rule: Rule) -> str:
+    def rule_note(self, step: Step, rule: Rule) -> Prose:
         """The note beside a row: the rule, with a reference where it names another step."""
         if rule in (Rule.CHAIN_RULE, Rule.MATRIX_FORM) and step.kind.twin is not None:
             # a matrix whose entries are given by the elementwise step
-            return f"by {self.fmt.note_ref(self.d.step(step.id.twin()))}"
+            return "by " + self.note_ref(self.d.step(step.id.twin()))
         if rule is Rule.KRONECKER:  # in the index style of the document
             return rf"$\delta_{{{self.idx('i', 'j')}}}$ keeps the term $j = i$"
         if rule in (Rule.ROWS, Rule.BATCH_MEAN):
             other = self.d.step(step.id.per_sample())
             word = "rows of" if rule is Rule.ROWS else "mean of"
-            return f"{word} {self.fmt.note_ref(other)}"
+            return f"{word} " + self.note_ref(other)
         return rule.note
 
     def compact_rows(self, steps: Sequence[Step], like: Sequence[Step]) -> list[Row]:
@@ -247,7 +266,7 @@ class Builder:
         rows = []
         skipped = self.skip_shares()
         for step, model in zip(steps, like, strict=True):
-            note = f"as {self.fmt.note_ref(model)}" if model is not step else ""
+            note: Prose = "as " + self.note_ref(model) if model is not step else ""
             if note and (step.id in skipped) != (model.id in skipped):
                 # a skip connection adds its term to one of the two, not to the other
                 note += ", plus the skip term" if step.id in skipped else ", without the skip term"
@@ -266,14 +285,14 @@ class Builder:
             for s in (*op.backward(net, q), *op.batch_backward(net, q))
         )
 
-    def compact_step(self, step: Step, notes: Sequence[str]) -> list[Row]:
+    def compact_step(self, step: Step, notes: Sequence[Prose]) -> list[Row]:
         """A step as compact as it prints (partials with a slash, sums with their limits beside
         them): on one line, ``lhs = form_1 = form_2``, when that fits; else a line a form.
         ``notes`` justify the forms; on one line they are joined."""
         lhs = self.tex(step.lhs, inline=True)
         forms = [self.tex(f, inline=True) for f in step.forms]
         line = "= " + " = ".join(forms)
-        joined = "; ".join(n for n in notes if n)
+        joined = joined_prose("; ", [n for n in notes if n])
         notes = [n or "" for n in notes]
         if (
             visible_width(lhs) + visible_width(line) + NUMBER_EMS <= self.line_ems
@@ -285,7 +304,7 @@ class Builder:
             for n, (form, note) in enumerate(zip(forms, notes, strict=True))
         ]
 
-    def graph(self, example: WorkedExample | None, intro: str) -> Graph | None:
+    def graph(self, example: WorkedExample | None, intro: Prose) -> Graph | None:
         """The computational graph with symbols, or the numbers of ``example``, after the
         paragraph ``intro``; None for a network too deep to draw it."""
         if self.L > GRAPH_MAX_LAYERS:
@@ -293,18 +312,41 @@ class Builder:
         caption = graph_caption(self.fmt.latex, example is not None)
         return computational_graph(self.net, example, caption, self.fmt.cell, intro)
 
-    def bp_ref(self, n: int) -> str:
-        """A reference to (BP1)-(BP4): ``\\eqref`` in LaTeX, the tag itself in Markdown."""
-        return self.fmt.ref_label(f"bp{n}", f"(BP{n})")
+    def ref(self, step: Step) -> Ref:
+        """A reference to a step's equation in prose."""
+        return Ref(step.key)
+
+    def note_ref(self, step: Step) -> Ref:
+        """A reference to a step's equation in a display's note or tag column."""
+        return Ref(step.key, note=True)
+
+    def bp_ref(self, n: int) -> Ref:
+        """A reference to (BP1)-(BP4)."""
+        return Ref(f"bp{n}", To.TAG)
+
+    def section_ref(self, id: str) -> Ref:
+        return Ref(id, To.SECTION)
+
+    def appendix_ref(self, id: str) -> Ref:
+        return Ref(id, To.APPENDIX)
+
+    def with_refs(self, text: str) -> Prose:
+        """Text whose ``{bp1}``...``{bp4}`` and ``{ref:KEY}`` (the step ``KEY``) are
+        references, as the ops write their remarks."""
+        keys = {s.key for s in self.d}
+        parts: list[str | Ref] = []
+        for n, piece in enumerate(TOKEN.split(text)):
+            if n % 2 == 0:
+                parts.append(piece)
+            elif piece.startswith("bp"):
+                parts.append(self.bp_ref(int(piece[2:])))
+            else:
+                key = piece.removeprefix("ref:")
+                assert key in keys, f"a remark refers to no step: {key}"
+                parts.append(Ref(key))
+        return Inline.of(*parts) if len(parts) > 1 else text
 
     def remarks(self, part: str) -> list[Text]:
         """What the ops say in ``part`` (:meth:`~symgrad.network.Network.remarks`), with
-        ``{bp1}``...``{bp4}`` and ``{ref:KEY}`` (the step ``KEY``) made references."""
-        texts = []
-        for text in self.net.remarks(part):
-            for n in range(1, 5):
-                text = text.replace(f"{{bp{n}}}", self.bp_ref(n))
-            for step in self.d:
-                text = text.replace(f"{{ref:{step.key}}}", self.fmt.ref(step))
-            texts.append(Text(text))
-        return texts
+        their references (:meth:`with_refs`)."""
+        return [Text(self.with_refs(text)) for text in self.net.remarks(part)]

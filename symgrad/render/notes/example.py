@@ -42,7 +42,7 @@ class ExampleSection:
     def display(self, line: ExampleLine) -> Display:
         """One step: as many forms on a line as fit, the reference to its equation beside the
         first; a sum too long for a line goes on over the next, term by term."""
-        tag = self.fmt.note_ref(line.step)
+        tag = self.b.note_ref(line.step)
         room = self.b.line_ems - 3.0
         pieces: list[str] = []
         for n, form in enumerate(line.forms):
@@ -97,7 +97,7 @@ class ExampleSection:
         graph = self.b.graph(
             self.example,
             "The same numbers on the computational graph of "
-            + fmt.section_ref("summary", "Summary: backpropagation for this network")
+            + self.b.section_ref("summary")
             + ": each quantity's value beside its edge, and the gradient of the loss with "
             "respect to it.",
         )
@@ -156,7 +156,9 @@ class ExampleSection:
         return Text(
             "The target is one-hot, so "
             + self.math(r"\sum_{i} y_{i} = 1")
-            + f" and {self.fmt.ref(delta)} holds. Going backwards:"
+            + " and "
+            + self.b.ref(delta)
+            + " holds. Going backwards:"
         )
 
     def _once_per_batch(self, forward: bool) -> list[Block]:

@@ -25,6 +25,39 @@ AUDIENCES = ("students", "instructors")
 #: ``--checks`` when it is not given, per audience: students read nothing of the proof.
 DEFAULT_CHECKS = {"students": "none", "instructors": "appendix"}
 
+#: The sections of a document (``--sections``), in the order they come, each with what it
+#: holds; a document has those that apply to it (the worked example needs ``--example``; the
+#: lecturer's page and the checks are for instructors).
+SECTIONS = {
+    "setup": "notation, the network and the forward pass",
+    "output": "the output layer",
+    "hidden": "the hidden layers",
+    "parameters": "the gradients of the weights and biases",
+    "summary": "backpropagation for this network in matrix form",
+    "example": "the worked example (with --example)",
+    "general": "BP1-BP4 and the algorithm for any depth",
+    "batch": "mini-batches",
+    "lecturer": "the lecturer's page (instructors)",
+    "checks": "how each equation was checked (instructors)",
+}
+
+
+def parse_sections(text: str | None) -> tuple[str, ...]:
+    """``--sections ID[,ID...]`` as ids in the order of the document (empty: all).
+
+    Raises :class:`~symgrad.errors.SpecError` for an unknown id.
+    """
+    if text is None:
+        return ()
+    ids = [part.strip() for part in text.split(",")]
+    for id in ids:
+        if id not in SECTIONS:
+            raise SpecError(
+                f"--sections: unknown section {id!r}; the sections are {', '.join(SECTIONS)}"
+            )
+    return tuple(id for id in SECTIONS if id in ids)
+
+
 LABEL_PREFIX = re.compile(r"[A-Za-z0-9:._-]{0,40}")
 
 
@@ -46,6 +79,8 @@ class NotesOptions:
     audience: str = AUDIENCES[0]
     #: ``--title``, ``--author``, ``--course``, ``--date``.
     framing: Framing = Framing()
+    #: ``--sections``: the ids of the sections printed, in the document's order (empty: all).
+    sections: tuple[str, ...] = ()
 
     def resolved(self, depth: int) -> NotesOptions:
         """These options checked against a network of ``depth`` layers, ``expand`` filled in.

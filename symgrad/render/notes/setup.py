@@ -19,6 +19,7 @@ from symgrad.render.document import (
     Section,
     Table,
     Text,
+    joined_prose,
     shown_indices,
 )
 from symgrad.render.example import forward_ids
@@ -42,7 +43,7 @@ def setup_section(b: Builder) -> Section:
         notation_table(b),
         Text(
             "The symbols of a mini-batch are listed with its equations, in "
-            + b.fmt.section_ref("batch", "Mini-batches and the generated code")
+            + b.section_ref("batch")
             + "."
         ),
     ]
@@ -383,7 +384,7 @@ def forward_vector_rows(b: Builder, tags: bool = False) -> list[Row]:
         after = net.consumers(q)[0]
         (then, then_form, _), *_ = after.vector_forms(net)
         ids = [s.id for s in op.forward(net)] + [next(after.forward(net)).id]
-        tag = ", ".join(b.fmt.note_ref(b.d.step(i)) for i in ids) if tags else ""
+        tag = joined_prose(", ", [b.note_ref(b.d.step(i)) for i in ids]) if tags else ""
         right = rf"= {b.tex(form)}, \qquad {then.latex} = {b.tex(then_form)}"
         rows.append(Row(q.latex, right, tag=tag))
     return rows

@@ -13,10 +13,13 @@ from symgrad.derivation import Kind, StepId
 from symgrad.render.document import (
     Block,
     Display,
+    Inline,
+    Prose,
     Row,
     Section,
     Steps,
     Text,
+    joined_prose,
 )
 from symgrad.render.example import backward_ids
 from symgrad.render.notes import setup
@@ -48,7 +51,7 @@ def summary_section(b: Builder) -> Section:
         right = f"= {b.form(first.final)}" + "".join(
             rf", \qquad {b.form(s.lhs)} = {b.form(s.final)}" for s in rest
         )
-        tag = ", ".join(b.fmt.note_ref(s) for s in steps)
+        tag = joined_prose(", ", [b.note_ref(s) for s in steps])
         if visible_width(b.form(first.lhs) + right) + 6 <= b.line_ems:
             rows.append(Row(b.form(first.lhs), right, tag=tag))
             continue
@@ -57,7 +60,7 @@ def summary_section(b: Builder) -> Section:
                 Row(
                     b.form(step.lhs),
                     f"= {b.form(step.final)}",
-                    tag=b.fmt.note_ref(step),
+                    tag=b.note_ref(step),
                 )
             )
     blocks: list[Block] = [
@@ -95,12 +98,12 @@ def general_section(b: Builder) -> Section:
     g = b.g("k")
     blocks = [*_equations(b, g), *_algorithm(g)]
     blocks += b.remarks("general")
-    tokens = {f"{{bp{n}}}": b.bp_ref(n) for n in range(1, 5)}
 
-    def fill(text: str) -> str:
-        for token, ref in tokens.items():
-            text = text.replace(token, ref)
-        return text
+    def fill(text: Prose) -> Prose:
+        if isinstance(text, str):
+            return b.with_refs(text)
+        parts = text if isinstance(text, Inline) else (text,)
+        return Inline.of(*(b.with_refs(p) if isinstance(p, str) else p for p in parts))
 
     blocks = [
         replace(block, text=fill(block.text))
@@ -135,8 +138,9 @@ def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
             inline(r"n_{L} \times 1") + what,
             tag="BP1",
             label=b.fmt.label("bp1"),
+            key="bp1",
         ),
-        Row("", f"= {delta_L}", f"here, {b.fmt.note_ref(output_step)}{note_sum}"),
+        Row("", f"= {delta_L}", "here, " + b.note_ref(output_step) + note_sum),
         Row(
             r"\nabla_{a_{k}} \mathcal{L}",
             rf"= \left(W_{{k+1}}^{{\top}} \nabla_{{a_{{k+1}}}} \mathcal{{L}}\right) "
@@ -144,6 +148,7 @@ def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
             inline(r"n_{k} \times 1"),
             tag="BP2",
             label=b.fmt.label("bp2"),
+            key="bp2",
         ),
         Row(
             r"\nabla_{b_{k}} \mathcal{L}",
@@ -151,6 +156,7 @@ def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
             inline(r"n_{k} \times 1"),
             tag="BP3",
             label=b.fmt.label("bp3"),
+            key="bp3",
         ),
         Row(
             r"\nabla_{W_{k}} \mathcal{L}",
@@ -158,6 +164,7 @@ def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
             inline(r"n_{k} \times n_{k-1}"),
             tag="BP4",
             label=b.fmt.label("bp4"),
+            key="bp4",
         ),
     )
 
@@ -182,7 +189,9 @@ def _equations(b: Builder, g: str) -> list[Block]:
             + " and the elementwise product with "
             + inline(g + PRIME + "(a_{k})")
             + "; {bp3} and {bp4} "
-            f"give the parameters. For this network they are {refs}. The shapes check "
+            "give the parameters. For this network they are "
+            + refs
+            + ". The shapes check "
             + "each product: "
             + inline(r"W_{k+1}^{\top}")
             + " is "
@@ -253,29 +262,29 @@ def _algorithm(g: str) -> list[Block]:
     ]
 
 
-def general_refs(b: Builder) -> str:
+def general_refs(b: Builder) -> Prose:
     """Where (BP1)-(BP4) are in this network, the first and last layer of each."""
-    ref = b.fmt.ref
+    ref = b.ref
 
-    def span(kind: Kind, layers: list[int], other: Kind | None = None) -> str:
-        def at(k: int) -> str:
+    def span(kind: Kind, layers: list[int], other: Kind | None = None) -> Prose:
+        def at(k: int) -> Prose:
             text = ref(b.step(kind, k))
-            return f"{text} with {ref(b.step(other, k))}" if other else text
+            return text + " with " + ref(b.step(other, k)) if other else Inline.of(text)
 
         if len(layers) == 1:
             return at(layers[0])
         if len(layers) == 2:
-            return f"{at(layers[0])} and {at(layers[1])}"
-        return f"{at(layers[0])} and so on down to {at(layers[-1])}"
+            return at(layers[0]) + " and " + at(layers[1])
+        return at(layers[0]) + " and so on down to " + at(layers[-1])
 
     layers = list(b.net.layers_backward())
     hidden = list(b.net.hidden_layers())
     bp = b.bp_ref
-    parts = [f"{ref(b.step(Kind.OUTPUT_DELTA_VECTOR))} for {bp(1)}"]
+    parts: list[Prose] = [ref(b.step(Kind.OUTPUT_DELTA_VECTOR)) + " for " + bp(1)]
     if hidden:
         parts.append(
-            span(Kind.HIDDEN_GRAD_VECTOR, hidden, Kind.HIDDEN_DELTA_VECTOR) + f" for {bp(2)}"
+            span(Kind.HIDDEN_GRAD_VECTOR, hidden, Kind.HIDDEN_DELTA_VECTOR) + " for " + bp(2)
         )
-    parts.append(span(Kind.BIAS_VECTOR, layers) + f" for {bp(3)}")
-    parts.append(span(Kind.WEIGHT_MATRIX, layers) + f" for {bp(4)}")
-    return "; ".join(parts)
+    parts.append(span(Kind.BIAS_VECTOR, layers) + " for " + bp(3))
+    parts.append(span(Kind.WEIGHT_MATRIX, layers) + " for " + bp(4))
+    return joined_prose("; ", parts)

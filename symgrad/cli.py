@@ -66,6 +66,7 @@ def _notes_options(parser: argparse.ArgumentParser) -> None:
     )
     _audience_option(parser)
     _framing_options(parser)
+    _sections_option(parser)
     parser.add_argument(
         "--label-prefix",
         default="",
@@ -83,6 +84,19 @@ def _audience_option(parser: argparse.ArgumentParser) -> None:
         help="students (default): the mathematics only, nothing about how the document was "
         "made; instructors: also how every equation was checked, where the numbers come from "
         "and the command that regenerates the document",
+    )
+
+
+def _sections_option(parser: argparse.ArgumentParser, slides: bool = False) -> None:
+    from symgrad.render.notes.options import SECTIONS
+
+    ids = [i for i in SECTIONS if not (slides and i == "lecturer")]
+    listed = "; ".join(f"{i}: {SECTIONS[i]}" for i in ids)
+    parser.add_argument(
+        "--sections",
+        metavar="ID[,ID...]",
+        help="print only these sections, numbered as in the whole document (a reference to a "
+        f"section left out names its number and where it is): {listed}",
     )
 
 
@@ -158,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     _example_option(slides)
     _audience_option(slides)
     _framing_options(slides)
+    _sections_option(slides, slides=True)
     slides.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(slides)
 
@@ -341,16 +356,18 @@ def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         _check_output_file(args.out, chosen)
         _warn_about_domains(spec)
     notes_options = None
-    if args.command in ("latex", "markdown"):
+    if args.command in ("latex", "markdown", "slides"):
         from symgrad.render.notes import NotesOptions
+        from symgrad.render.notes.options import parse_sections
 
         notes_options = NotesOptions(
-            args.expand,
-            args.checks,
-            args.label_prefix,
+            getattr(args, "expand", None),
+            getattr(args, "checks", None),
+            getattr(args, "label_prefix", ""),
             args.example,
             args.audience,
             _framing(args),
+            parse_sections(args.sections),
         )
         notes_options.resolved(spec.depth)  # refuse before the work of deriving and proving
     seed = args.seed if args.command == "example" else getattr(args, "example", None)
@@ -418,8 +435,13 @@ def _write_document(
     elif args.command == "slides":
         from symgrad.render.slides import render_slides
 
+        assert notes_options is not None
         text = render_slides(
-            derivation, example=args.example, audience=args.audience, framing=_framing(args)
+            derivation,
+            example=args.example,
+            audience=args.audience,
+            framing=_framing(args),
+            sections=notes_options.sections,
         )
     else:
         from symgrad.render.notes import render_markdown

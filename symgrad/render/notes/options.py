@@ -110,4 +110,18 @@ class NotesOptions:
                 "--label-prefix may use letters, digits and : . _ - (at most 40), got "
                 f"{self.label_prefix!r}"
             )
+        if problem := sections_problem(self.sections, self.example, self.audience, checks):
+            raise SpecError(problem)
         return replace(self, expand=expand, checks=checks)
+
+
+def sections_problem(ids: tuple[str, ...], example: int | None, audience: str, checks: str) -> str:
+    """Why a document with these options lacks a section of ``ids`` ("" when it has them all)."""
+    for id in ids:
+        if id == "example" and example is None:
+            return "--sections example: the worked example needs --example SEED"
+        if id in ("lecturer", "checks") and audience == "students":
+            return f"--sections {id}: that section is for --audience instructors"
+        if id == "checks" and checks == "none":
+            return "--sections checks: this document has no checks (--checks none)"
+    return ""

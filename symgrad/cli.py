@@ -176,6 +176,20 @@ def build_parser() -> argparse.ArgumentParser:
     slides.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(slides)
 
+    summary = commands.add_parser(
+        "summary", help="write backpropagation on one page: BP1-BP4, the algorithm, a batch"
+    )
+    _common(summary)
+    summary.add_argument(
+        "--format",
+        default="latex",
+        choices=["latex", "markdown"],
+        help="latex (default): a standalone document that compiles to one page; markdown",
+    )
+    _framing_options(summary)
+    summary.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    _version(summary)
+
     _example_command(commands)
     _codegen_command(commands)
     _check_command(commands)
@@ -432,6 +446,10 @@ def _write_document(
         from symgrad.render.notes import render_latex
 
         text = render_latex(derivation, fragment=args.fragment, options=notes_options)
+    elif args.command == "summary":
+        from symgrad.render.notes.handout import render_summary
+
+        text = render_summary(derivation, args.format, _framing(args))
     elif args.command == "slides":
         from symgrad.render.slides import render_slides
 

@@ -71,6 +71,12 @@ EXAMPLES: tuple[Example, ...] = (
     Example("notes/mlp-2-2-2-example-0.tex", ("latex", "2", "2", "2", "--example", "0")),
     Example("notes/mlp-2-2-2-example-0.md", ("markdown", "2", "2", "2", "--example", "0")),
     Example("slides/mlp-3-3-2-example-0.tex", ("slides", "3", "3", "2", "--example", "0")),
+    # A handout: the parameters and the algorithm, numbered as in the whole notes.
+    Example(
+        "notes/mlp-3-3-2-parameters.md",
+        ("markdown", "3", "3", "2", "--sections", "parameters,general"),
+    ),
+    Example("summary/mlp-3-3-2.tex", ("summary", "3", "3", "2")),
     # The layer kinds: weight decay, and residual connections.
     Example(
         "example/mlp-2-2-2-weight-decay-seed-0.txt",

@@ -160,6 +160,12 @@ class Framing:
         """The course, the author and the date, those given, one a line under the title."""
         return tuple(v for v in (self.course, self.author, self.date) if v)
 
+    @property
+    def args(self) -> list[str]:
+        """``--title T`` and the rest, for the fields that are given."""
+        fields = ("title", "author", "course", "date")
+        return [a for f in fields if getattr(self, f) for a in (f"--{f}", getattr(self, f))]
+
     def problem(self) -> str:
         """What is wrong with these fields, in one line ("" when nothing is)."""
         for name in ("title", "author", "course", "date"):

@@ -60,20 +60,7 @@ from symgrad.worked import check_example, worked_example
 
 
 def build(b: Builder) -> Notes:
-    pair = b.spec.pair
-    hidden = b.L - 1
-    if hidden == 0:
-        hidden_text = "no hidden layer"
-    else:
-        names: list[str] = []
-        for k in range(1, b.L):
-            act = b.spec.activation(k)
-            name = act.name if act.builtin else "custom"
-            if name not in names:
-                names.append(name)
-        plural = "s" if hidden > 1 else ""
-        hidden_text = f"{hidden} hidden layer{plural} ({', '.join(names)})"
-    subtitle = f"{hidden_text}, {pair.output.name} output, {pair.loss.display} loss"
+    subtitle = b.network_words()
     title = f"Backpropagation for a {b.sizes_text()} network"
     sections = [
         setup.setup_section(b),
@@ -122,8 +109,7 @@ def option_args(b: Builder) -> str:
 
 def framing_args(framing: Framing) -> list[str]:
     """``--title T`` and the rest, for the fields that are given."""
-    fields = ("title", "author", "course", "date")
-    return [a for f in fields if getattr(framing, f) for a in (f"--{f}", getattr(framing, f))]
+    return framing.args
 
 
 def intro(b: Builder) -> tuple[Text, ...]:

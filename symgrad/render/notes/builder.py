@@ -190,6 +190,20 @@ class Builder:
     def step(self, kind: Kind, layer: int | None = None) -> Step:
         return self.d.step(StepId(kind, self.L if layer is None else layer))
 
+    def network_words(self) -> str:
+        """``1 hidden layer (sigmoid), softmax output, cross-entropy loss``."""
+        pair = self.spec.pair
+        names: list[str] = []
+        for k in range(1, self.L):
+            act = self.spec.activation(k)
+            name = act.name if act.builtin else "custom"
+            if name not in names:
+                names.append(name)
+        hidden = self.L - 1
+        layers = "no hidden layer" if hidden == 0 else f"{hidden} hidden layer{'s' * (hidden > 1)}"
+        which = f" ({', '.join(names)})" if names else ""
+        return f"{layers}{which}, {pair.output.name} output, {pair.loss.display} loss"
+
     def sizes_text(self) -> str:
         return "-".join(str(n) for n in self.spec.sizes)
 

@@ -96,7 +96,7 @@ def general_section(b: Builder) -> Section:
     """The algorithm for any depth, BP1-BP4 style, each equation with its shape; then what the
     layer kinds of this network change in it (their ops' remarks)."""
     g = b.g("k")
-    blocks = [*_equations(b, g), *_algorithm(g)]
+    blocks = [*_equations(b, g), *algorithm(g)]
     blocks += b.remarks("general")
 
     def fill(text: Prose) -> Prose:
@@ -115,6 +115,16 @@ def general_section(b: Builder) -> Section:
     ]
     title = "Backpropagation for any depth"
     return Section(title, b.fmt.section_label("general"), tuple(blocks), id="general")
+
+
+def bp_rows(b: Builder, g: str, cite: bool = True) -> tuple[Row, ...]:
+    """(BP1)-(BP4), as :func:`_bp_rows` gives them; without ``cite`` (a document that has not
+    the notes' equations) what BP1 is for this network names no equation."""
+    rows = _bp_rows(b, g)
+    if cite:
+        return rows
+    note_sum = ", with $\\sum_{i} y_{i} = 1$" if b.net.assumes_targets_sum_to_one else ""
+    return (rows[0], replace(rows[1], note="for this network" + note_sum), *rows[2:])
 
 
 def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
@@ -211,7 +221,7 @@ def _equations(b: Builder, g: str) -> list[Block]:
     ]
 
 
-def _algorithm(g: str) -> list[Block]:
+def algorithm(g: str) -> list[Block]:
     """The algorithm for one sample, in steps."""
     return [
         Text("As an algorithm, for one sample:"),

@@ -13,11 +13,14 @@ from test_audience import TOOL_WORDS, visible_latex
 
 from symgrad.render.notes import compile_pdf
 
-#: 3-3-2, MNIST's 784-128-10, and a deep net: 4, eight hidden layers of 6, 3 (``4-6x8-3``).
+#: 3-3-2, MNIST's 784-128-10, and a deep net: 4, eight hidden layers of 6, 3 (``4-6x8-3``),
+#: also with residual connections and weight decay.
 NETWORKS = {
     "3-3-2": ["3", "3", "2"],
     "784-128-10": ["784", "128", "10"],
     "4-6x8-3": ["4", *["6"] * 8, "3"],
+    # the remarks of both layer kinds, the longest summary
+    "4-6x8-3-kinds": ["4", *["6"] * 8, "3", "--residual", "--weight-decay", "0.01"],
 }
 
 
@@ -44,7 +47,9 @@ def summary_tex(tmp_path: Path, argv: list[str]) -> str:
 
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_the_summary_is_one_page(tmp_path: Path, name: str) -> None:
-    tex = summary_tex(tmp_path, NETWORKS[name])
+    framing = ["--title", "Week 5: backpropagation on one page", "--author", "A. Lecturer"]
+    framing += ["--course", "MA 301 Machine learning", "--date", "14 October 2026"]
+    tex = summary_tex(tmp_path, [*NETWORKS[name], *framing])
     assert compiled_pages(tex, tmp_path / "pdf") == 1
     # BP1-BP4, each with a shape; the algorithm; the mini-batch form
     for tag in ("BP1", "BP2", "BP3", "BP4"):

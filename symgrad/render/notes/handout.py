@@ -91,7 +91,7 @@ def render_summary(
 
 
 def _shapes(b: Builder) -> tuple[Block, ...]:
-    sizes = ", ".join(f"n_{{{k}}} = {n}" for k, n in enumerate(b.spec.sizes))
+    sizes = _sizes(b.spec.sizes)
     g = b.g("k")
     hidden = "" if b.L == 1 else f"{inline(f'h_{{k}} = {g}(a_{{k}})')} for {inline('k < L')}, "
     intro = Text(
@@ -106,8 +106,11 @@ def _shapes(b: Builder) -> tuple[Block, ...]:
     col = "n_{k} \\times 1"
     rows = (
         (inline("x = h_{0}"), "the input", inline(times("n_{0}", 1))),
-        (inline("W_{k}"), f"the weights of layer {inline('k')}", inline(times("n_{k}", "n_{k-1}"))),
-        (inline("b_{k}"), f"the biases of layer {inline('k')}", inline(col)),
+        (
+            inline(r"W_{k}, \; b_{k}"),
+            f"the weights and the biases of layer {inline('k')}",
+            inline(times("n_{k}", "n_{k-1}")) + ", " + inline(col),
+        ),
         (inline("a_{k}, \\; h_{k}"), "its pre-activations and activations", inline(col)),
         (inline(r"\hat{y}, \; y"), "the prediction and the target", inline(times("n_{L}", 1))),
         (inline(r"\mathcal{L}"), "the loss of the sample", "a number"),
@@ -121,7 +124,6 @@ def _shapes(b: Builder) -> tuple[Block, ...]:
             + inline(r"\partial \mathcal{L} / \partial v_{i}"),
             "the shape of " + inline("v"),
         ),
-        (inline(r"\odot"), "the product entry by entry", ""),
     )
     table = Table(
         ("symbol", "meaning", "shape"),
@@ -140,7 +142,9 @@ def _equations(b: Builder, g: str) -> tuple[Block, ...]:
             + inline("O")
             + " is the output function, "
             + layer
-            + "):"
+            + ", "
+            + inline(r"\odot")
+            + " the product entry by entry):"
         ),
         Display(summary.bp_rows(b, g, cite=False), kind="general"),
         *(Text(_uncited(t.text)) for t in b.remarks("general")),
@@ -163,23 +167,40 @@ def _uncited(text: Prose) -> Prose:
 
 
 def _algorithm(b: Builder, g: str) -> tuple[Block, ...]:
-    blocks = summary.algorithm(g)
-    return tuple(
-        Steps(tuple(b.with_refs(str(i)) for i in block.items))
-        if isinstance(block, Steps)
-        else Text(b.with_refs(str(block.text)))
-        if isinstance(block, Text)
-        else block
-        for block in blocks
-    )
+    """The notes' algorithm, its steps only (the heading says what they are)."""
+    steps = [block for block in summary.algorithm(g) if isinstance(block, Steps)]
+    return tuple(Steps(tuple(b.with_refs(str(i)) for i in s.items)) for s in steps)
+
+
+def _sizes(sizes: tuple[int, ...]) -> str:
+    r"""``n_{0} = 4, n_{1} = \dots = n_{8} = 6, n_{9} = 3``: a run of equal sizes at once."""
+    runs: list[list[int]] = []
+    for k, n in enumerate(sizes):
+        if runs and sizes[runs[-1][0]] == n:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    parts = []
+    for run in runs:
+        n = sizes[run[0]]
+        if len(run) > 2:
+            parts.append(f"n_{{{run[0]}}} = \\dots = n_{{{run[-1]}}} = {n}")
+        else:
+            parts += [f"n_{{{k}}} = {n}" for k in run]
+    return ", ".join(parts)
 
 
 def _batch(b: Builder, g: str) -> tuple[Block, ...]:
     delta = b.step(Kind.BATCH_OUTPUT_DELTA)
     bn = times("B", "n_{k}")
     rows = (
-        Row("A_{k}", r"= H_{k-1} W_{k}^{\top} + \mathbf{1} b_{k}^{\top}", inline(bn)),
-        Row("H_{k}", f"= {g}(A_{{k}})" + r", \qquad \hat{Y} = O(A_{L})", inline(bn)),
+        Row(
+            "A_{k}",
+            r"= H_{k-1} W_{k}^{\top} + \mathbf{1} b_{k}^{\top}, \qquad "
+            + f"H_{{k}} = {g}(A_{{k}}), "
+            + r"\qquad \hat{Y} = O(A_{L})",
+            inline(bn),
+        ),
         Row(r"\Delta_{L}", "= " + b.tex(delta.final), inline(times("B", "n_{L}"))),
         Row(
             r"\Delta_{k}",
@@ -188,13 +209,9 @@ def _batch(b: Builder, g: str) -> tuple[Block, ...]:
         ),
         Row(
             r"\nabla_{W_{k}} \bar{\mathcal{L}}",
-            r"= \Delta_{k}^{\top} H_{k-1}",
-            inline(times("n_{k}", "n_{k-1}")),
-        ),
-        Row(
-            r"\nabla_{b_{k}} \bar{\mathcal{L}}",
-            r"= \Delta_{k}^{\top} \mathbf{1}",
-            inline("n_{k} \\times 1"),
+            r"= \Delta_{k}^{\top} H_{k-1}, \qquad "
+            r"\nabla_{b_{k}} \bar{\mathcal{L}} = \Delta_{k}^{\top} \mathbf{1}",
+            inline(times("n_{k}", "n_{k-1}")) + ", " + inline(times("n_{k}", 1)),
         ),
     )
     return (

@@ -103,6 +103,8 @@ def test_a_selection_of_a_fragment_names_a_left_out_part_by_its_title() -> None:
     tex = render_latex(d, fragment=True, options=NotesOptions(sections=("general",)))
     assert not dangling_refs(tex)
     assert r"(8) in \emph{The output layer}" in tex
+    # the host document numbers its own sections
+    assert r"\setcounter{section}" not in tex
 
 
 def test_a_markdown_selection_links_only_to_blocks_it_has() -> None:

@@ -187,3 +187,18 @@ def run_cli_help(command: str) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit:
         run_cli([command, "--help"])
     return int(exit.value.code or 0), out.getvalue(), ""
+
+
+def test_katex_renders_a_selection_and_the_summary_in_markdown() -> None:
+    """The notes of parts left out ("(8) in "The output layer"") and the summary are valid
+    Markdown math."""
+    from test_notes import _katex_errors
+
+    from symgrad.render.notes import markdown_math_blocks
+    from symgrad.render.notes.handout import render_summary
+
+    d = derivation(3, 3, 2)
+    part = render_markdown(d, options=NotesOptions(sections=("parameters", "general")))
+    blocks = markdown_math_blocks(part) + markdown_math_blocks(render_summary(d, "markdown"))
+    assert len(blocks) > 50
+    assert not _katex_errors(blocks)

@@ -1,8 +1,10 @@
-"""The document model of the notes: what the templates receive, as plain strings.
+"""The document model of the notes: sections of typed blocks, what the templates receive.
 
 Part of the notes renderer (derivation -> **notes** -> cli). :mod:`symgrad.render.notes` builds
 these blocks from a derivation; ``templates/latex`` and ``templates/markdown`` loop over them and
-insert the strings. Nothing here is a SymPy object.
+insert the strings. Nothing here is a SymPy object. Prose may hold references (:class:`Ref`),
+values until a writer prints them from the :class:`Numbering` of the whole document; the
+templates only ever see them printed.
 
 A :class:`Display` is a list of aligned :class:`Row` objects. A row that completes a step of the
 derivation carries that step's label and number: LaTeX numbers it (``\\label``), Markdown writes
@@ -103,7 +105,8 @@ class Inline(tuple[str | Ref, ...]):
         raise TypeError("prose with references: join it to text with +, never format it")
 
     def __add__(self, other: object) -> Inline:  # type: ignore[override]
-        assert isinstance(other, str | Ref | tuple)
+        if not isinstance(other, str | Ref | tuple):
+            return NotImplemented
         return Inline.of(self, other)
 
     def __radd__(self, other: str) -> Inline:

@@ -18,7 +18,7 @@ from symgrad import printing
 from symgrad.derivation import Derivation, EntryMatrix, Form, Kind, Rule, Step, StepId
 from symgrad.render.document import Display, Graph, Row, Text, matrix_tex
 from symgrad.render.example import graph_caption
-from symgrad.render.graph import GRAPH_MAX_LAYERS, computational_graph
+from symgrad.render.graph import computational_graph
 from symgrad.render.notes.formats import Format
 from symgrad.render.notes.options import NotesOptions
 from symgrad.render.notes.widths import LINE_EMS, NUMBER_EMS, visible_width
@@ -287,9 +287,7 @@ class Builder:
 
     def graph(self, example: WorkedExample | None, intro: str) -> Graph | None:
         """The computational graph with symbols, or the numbers of ``example``, after the
-        paragraph ``intro``; None for a network too deep to draw it."""
-        if self.L > GRAPH_MAX_LAYERS:
-            return None
+        paragraph ``intro`` (a deep network's with its middle layers elided)."""
         caption = graph_caption(self.fmt.latex, example is not None)
         return computational_graph(self.net, example, caption, self.fmt.cell, intro)
 

@@ -146,18 +146,11 @@ def _skip_mermaid(skips: list[tuple[str, str, Quantity]]) -> tuple[str, ...]:
     )
 
 
-class _Builder:
-    def __init__(
-        self,
-        net: Network,
-        example: WorkedExample | None,
-        cell: Callable[[str], str],
-        width: float = NOTES_WIDTH,
-    ) -> None:
-        self.net = net
-        self.width = width
-        self.example = example
-        self.L = net.L
+class _Canvas:
+    """What a graph draws, as it is placed: nodes, edges and labels, the box each takes, and the
+    rows of the Markdown table."""
+
+    def __init__(self, cell: Callable[[str], str]) -> None:
         self.cell = cell
         self.nodes: list[GraphNode] = []
         self.edges: list[tuple[str, str]] = []
@@ -165,15 +158,64 @@ class _Builder:
         self.skips: list[GraphSkip] = []
         #: Rows of the Markdown table with how high their edge is drawn, to sort them by.
         self.rows: list[tuple[float, tuple[str, ...]]] = []
+        #: Where each node and label is drawn, about (cm).
+        self.boxes: dict[str, Box] = {}
+        #: The lines around the chain (skip connections), through the points they turn at.
+        self.lanes: list[tuple[str, str, tuple[tuple[float, float], ...]]] = []
+
+    def node(self, name: str, x: float, y: float, label: str, kind: str) -> None:
+        """A node at ``(x, y)``: a box (``op``, ``elided``), a symbol (``end``) or a point."""
+        self.nodes.append(GraphNode(name, f"{x:.2f}", f"{y:.2f}", label, kind))
+        if kind == "coordinate":
+            w = h = 0.0
+        elif kind == "end":
+            w, h = _symbol_width(label.strip("$")) + 0.14, 0.5
+        else:
+            w, h = _node_width(label), _NODE
+        self.boxes[name] = Box(x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+
+    def put(
+        self, x: float, y: float, anchor: str, text: str, role: str, size: tuple[float, float]
+    ) -> None:
+        """A label at ``(x, y)`` by its ``anchor``, about ``size`` (cm) wide and tall."""
+        self.labels.append(GraphLabel(f"{x:.2f}", f"{y:.2f}", anchor, text, role))
+        w, h = size
+        left = x - w / 2 if anchor in ("north", "south") else (x if "west" in anchor else x - w)
+        low = y - h / 2 if anchor in ("east", "west") else (y - h if "north" in anchor else y)
+        self.boxes[f"{role} {len(self.labels)}"] = Box(left, low, left + w, low + h)
+
+    def label_of(self, name: str) -> str:
+        return next(n.label for n in self.nodes if n.name == name)
+
+    def table_row(self, edge: _Edge, source: str, target: str, y: float) -> None:
+        """A row of the table: the quantity, where it comes from and goes, value, gradient."""
+        if edge.value is None:
+            value, gradient = f"${edge.symbol}$", f"${edge.gradient}$" if edge.gradient else ""
+        else:
+            value = f"${_row(edge.value)}$"
+            gradient = "" if edge.slope is None else f"${_row(edge.slope)}$"
+        cells = (f"${edge.symbol}$", source, target, value, gradient or "none")
+        self.rows.append((y, tuple(self.cell(c) for c in cells)))
+
+
+class _Builder(_Canvas):
+    def __init__(
+        self,
+        net: Network,
+        example: WorkedExample | None,
+        cell: Callable[[str], str],
+        width: float = NOTES_WIDTH,
+    ) -> None:
+        super().__init__(cell)
+        self.net = net
+        self.width = width
+        self.example = example
+        self.L = net.L
         #: How far the labels of the chain reach right of it (cm).
         self.right = 0.0
         #: Where the parameters and the target enter, drawn down: left of the widest box they
         #: enter, so that no arrow starts under a box.
         self.parameter_x = _PARAMETER_X
-        #: Where each node and label is drawn, about: ``(left, bottom, right, top)`` in cm.
-        self.boxes: dict[str, Box] = {}
-        #: The lines around the chain (skip connections), through the points they turn at.
-        self.lanes: list[tuple[str, str, tuple[tuple[float, float], ...]]] = []
 
     # quantities ---------------------------------------------------------------------------
 
@@ -451,42 +493,6 @@ class _Builder:
                 self.put(x, y, "east", value, "value", (vw, vh))
         source = "target" if edge.symbol == "y" else "parameter"
         self.table_row(edge, source, self.label_of(into), -y)
-
-    def node(self, name: str, x: float, y: float, label: str, kind: str) -> None:
-        """A node at ``(x, y)``: a box (``op``, ``elided``), a symbol (``end``) or a point."""
-        self.nodes.append(GraphNode(name, f"{x:.2f}", f"{y:.2f}", label, kind))
-        if kind == "coordinate":
-            w = h = 0.0
-        elif kind == "end":
-            w, h = _symbol_width(label.strip("$")) + 0.14, 0.5
-        else:
-            w, h = _node_width(label), _NODE
-        self.boxes[name] = Box(x - w / 2, y - h / 2, x + w / 2, y + h / 2)
-
-    def put(
-        self, x: float, y: float, anchor: str, text: str, role: str, size: tuple[float, float]
-    ) -> None:
-        """A label at ``(x, y)`` by its ``anchor``, about ``size`` (cm) wide and tall."""
-        self.labels.append(GraphLabel(f"{x:.2f}", f"{y:.2f}", anchor, text, role))
-        w, h = size
-        left = x - w / 2 if anchor in ("north", "south") else (x if "west" in anchor else x - w)
-        low = y - h / 2 if anchor in ("east", "west") else (y - h if "north" in anchor else y)
-        self.boxes[f"{role} {len(self.labels)}"] = Box(left, low, left + w, low + h)
-
-    def label_of(self, name: str) -> str:
-        return next(n.label for n in self.nodes if n.name == name)
-
-    # Markdown ---------------------------------------------------------------------------
-
-    def table_row(self, edge: _Edge, source: str, target: str, y: float) -> None:
-        """A row of the table: the quantity, where it comes from and goes, value, gradient."""
-        if edge.value is None:
-            value, gradient = f"${edge.symbol}$", f"${edge.gradient}$" if edge.gradient else ""
-        else:
-            value = f"${_row(edge.value)}$"
-            gradient = "" if edge.slope is None else f"${_row(edge.slope)}$"
-        cells = (f"${edge.symbol}$", source, target, value, gradient or "none")
-        self.rows.append((y, tuple(self.cell(c) for c in cells)))
 
 
 def _mermaid(

@@ -295,6 +295,22 @@ def diagram(b: Builder) -> Diagram:
         k = drawn[c] or 2
         label = inline(f"{nt.quantity('W', k).latex}, {nt.quantity('b', k).latex}")
         weights.append((f"{(c - 0.5) * spacing:.2f}", f"{top_y:.2f}", label))
+    caption = _diagram_caption(sizes, bool(skips))
+    return Diagram(
+        tuple(nodes),
+        tuple(edges),
+        tuple(captions),
+        tuple(weights),
+        scaled=len(drawn) - 1 > DIAGRAM_FULL_LAYERS,
+        mermaid=mermaid(b),
+        caption=caption,
+        skips=tuple(skips),
+    )
+
+
+def _diagram_caption(sizes: tuple[int, ...], skips: bool) -> str:
+    """What the network's figure shows, and what it leaves out."""
+    L = len(sizes) - 1
     wide = max(sizes) > DIAGRAM_SHOWN
     left_out = "Layer 2 is" if L == DIAGRAM_SHOWN + 1 else f"Layers 2 to {L - 2} are"
     dots = inline(r"\cdots")
@@ -310,16 +326,7 @@ def diagram(b: Builder) -> Diagram:
             " A dashed arc adds a unit's activation to the unit of the same number in the next "
             "layer (a skip connection)."
         )
-    return Diagram(
-        tuple(nodes),
-        tuple(edges),
-        tuple(captions),
-        tuple(weights),
-        scaled=len(drawn) - 1 > DIAGRAM_FULL_LAYERS,
-        mermaid=mermaid(b),
-        caption=caption,
-        skips=tuple(skips),
-    )
+    return caption
 
 
 def _skip_layers(b: Builder) -> list[tuple[int, int]]:

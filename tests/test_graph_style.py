@@ -15,9 +15,10 @@ import pytest
 from graphcheck import overlaps, problems
 
 import symgrad.render.graph as graph
+from symgrad import notation as nt
 from symgrad.network import Network
 from symgrad.pipeline import derive
-from symgrad.render.graph import Layout, computational_graph, graph_layout
+from symgrad.render.graph import Layout, _matrix, computational_graph, graph_layout
 from symgrad.render.notes import NotesOptions, render_latex, render_markdown
 from symgrad.spec import NetworkSpec
 from symgrad.worked import worked_example
@@ -175,3 +176,19 @@ def test_deep_networks_show_their_first_layer_dots_and_their_last_two() -> None:
         assert f"$W_{{{k}}}, b_{{{k}}}$" in source
     assert "$W_{5}, b_{5}$" not in source
     assert "resizebox" not in source  # drawn at full size
+
+
+def test_the_prediction_has_its_gradient_on_the_graph() -> None:
+    """dL/dyhat is derived in the notes, so the graph shows it: as a symbol, and in the worked
+    example as numbers, -y_i / yhat_i for cross-entropy and (yhat_i - y_i) / (yhat_i (1 -
+    yhat_i)) for binary cross-entropy."""
+    symbols = computational_graph(Network(NetworkSpec.parse([3, 3, 2])), None, "")
+    assert r"\nabla_{\hat{y}} \mathcal{L}" in {label.text for label in symbols.labels}
+    for loss in ("cross-entropy", "binary-cross-entropy"):
+        derivation = derive(NetworkSpec.parse([2, 2, 2], loss=loss), prove=False)
+        example = worked_example(derivation, 0)
+        yhat, y = example.value(nt.quantity("yhat")), example.value(nt.quantity("y"))
+        expected = -y / yhat if loss == "cross-entropy" else (yhat - y) / (yhat * (1 - yhat))
+        drawn = computational_graph(derivation.network, example, "")
+        gradients = [label.text for label in drawn.labels if label.role == "gradient"]
+        assert _matrix(expected) in gradients

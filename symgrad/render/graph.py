@@ -22,6 +22,7 @@ from symgrad import notation as nt
 from symgrad.network import Network
 from symgrad.notation import Quantity
 from symgrad.ops.base import Op
+from symgrad.ops.output_loss import OutputAndLoss
 from symgrad.render.document import Graph, GraphLabel, GraphNode, GraphSkip, Table
 from symgrad.render.numbers import number_tex, number_text
 from symgrad.worked import WorkedExample
@@ -127,6 +128,19 @@ def _node_width(label: str) -> float:
     return 0.16 * len(label) + 0.35
 
 
+def _prediction_slope(net: Network, example: WorkedExample) -> np.ndarray:
+    """``dL/dyhat`` of the example: the loss's slope at its prediction and target."""
+    op = net.op(OutputAndLoss)
+    assert isinstance(op, OutputAndLoss)
+    yhat, y = example.value(nt.quantity("yhat")), example.value(nt.quantity("y"))
+    return np.array(
+        [
+            float(op.loss_slope(i).subs({nt.prediction(i): yhat[i - 1], nt.target(i): y[i - 1]}))
+            for i in range(1, len(yhat) + 1)
+        ]
+    )
+
+
 def _skip_edges(net: Network) -> list[tuple[str, str, Quantity]]:
     """The edges that go around operations: ``(source node, target node, quantity)`` for each
     input an op adds to its output unchanged (:meth:`~symgrad.ops.base.Op.skips`)."""
@@ -224,8 +238,8 @@ class _Builder(_Canvas):
         ``y``."""
         symbol = q.latex
         gradient: str | None
-        if q.base in ("x", "yhat", "y"):
-            gradient = None  # backpropagation needs no gradient of these
+        if q.base in ("x", "y"):
+            gradient = None  # data: backpropagation needs no gradient of these
         elif q.base == "loss":
             gradient = "1"  # dL/dL, where the backward pass starts
         else:
@@ -237,6 +251,8 @@ class _Builder(_Canvas):
         slope: np.ndarray | None = None
         if q.base == "loss":
             slope = np.asarray(1.0)
+        elif q.base == "yhat":
+            slope = _prediction_slope(self.net, ex)
         elif gradient is not None:
             slope = ex.value(q.grad())
         return _Edge(symbol, gradient, value, slope)

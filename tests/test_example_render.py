@@ -20,6 +20,7 @@ import pytest
 from examplecheck import (
     example_section,
     matrices,
+    prediction_slopes,
     result_mismatches,
     rounded,
     stray_numbers,
@@ -141,7 +142,7 @@ def latex_problems(text: str, data: dict, derivation: Derivation) -> list[str]:
     return (
         result_mismatches(displays, data, keys)
         + _layout_mismatches(displays, data, L)
-        + stray_numbers(section, data)
+        + stray_numbers(section, data, prediction_slopes(data, derivation.spec.pair.loss.name))
     )
 
 
@@ -153,7 +154,7 @@ def markdown_problems(text: str, data: dict, derivation: Derivation) -> list[str
     return (
         result_mismatches(displays, data, keys)
         + _layout_mismatches(displays, data, L)
-        + stray_numbers(section, data)
+        + stray_numbers(section, data, prediction_slopes(data, derivation.spec.pair.loss.name))
     )
 
 

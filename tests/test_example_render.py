@@ -20,6 +20,7 @@ import pytest
 from examplecheck import (
     example_section,
     matrices,
+    prediction_slopes,
     result_mismatches,
     rounded,
     stray_numbers,
@@ -141,7 +142,7 @@ def latex_problems(text: str, data: dict, derivation: Derivation) -> list[str]:
     return (
         result_mismatches(displays, data, keys)
         + _layout_mismatches(displays, data, L)
-        + stray_numbers(section, data)
+        + stray_numbers(section, data, prediction_slopes(data, derivation.spec.pair.loss.name))
     )
 
 
@@ -153,7 +154,7 @@ def markdown_problems(text: str, data: dict, derivation: Derivation) -> list[str
     return (
         result_mismatches(displays, data, keys)
         + _layout_mismatches(displays, data, L)
-        + stray_numbers(section, data)
+        + stray_numbers(section, data, prediction_slopes(data, derivation.spec.pair.loss.name))
     )
 
 
@@ -238,16 +239,15 @@ def test_the_example_walks_the_derivation_in_order(rendered: dict) -> None:
     assert r"\tag*{\eqref{eq:forward-1}}" in slides
 
 
-def test_the_summary_shows_the_graph_of_symbols_with_an_example_only() -> None:
-    """With --example the summary draws the computational graph with symbols (the example draws
-    it again with numbers); without, the notes are as long as before."""
+def test_the_summary_shows_the_graph_of_symbols() -> None:
+    """With or without --example the summary draws the computational graph with symbols (the
+    example draws it again with numbers)."""
     derivation = NETS["3-3-2"].derivation()
-    text = render_latex(derivation, options=NotesOptions(example=0))
-    summary = text.split("Summary: backpropagation")[1].split(r"\section")[0]
-    assert r"\begin{tikzpicture}" in summary
-    labels = re.findall(r"\{\$([^$]*)\$\}", summary.split("tikzpicture")[1])
-    assert r"\nabla_{a_{1}} \mathcal{L}" in labels and "a_{1}" in labels
-    assert not any(re.search(r"\d\.\d", label) for label in labels)
     plain = render_latex(derivation)
-    assert "tikzpicture" not in plain.split("Summary: backpropagation")[1]
+    for text in (render_latex(derivation, options=NotesOptions(example=0)), plain):
+        summary = text.split("Summary: backpropagation")[1].split(r"\section")[0]
+        assert r"\begin{tikzpicture}" in summary
+        labels = re.findall(r"\{\$([^$]*)\$\}", summary.split("tikzpicture")[1])
+        assert r"\nabla_{a_{1}} \mathcal{L}" in labels and "a_{1}" in labels
+        assert not any(re.search(r"\d\.\d", label) for label in labels)
     assert "A worked example" not in plain

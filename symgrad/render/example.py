@@ -252,8 +252,7 @@ def graph_caption(latex: bool, example: bool) -> str:
             "carries a quantity. The table gives, for each, where it comes from and goes, its "
             f"value and the gradient of the loss with respect to it, in {what}. The backward "
             "pass starts from 1 at the loss. The input and the target are data and get no "
-            "gradient; the prediction's is not shown, as the backward pass goes from the loss "
-            "straight to the last pre-activation."
+            "gradient."
         )
     if not example:
         return (
@@ -266,8 +265,7 @@ def graph_caption(latex: bool, example: bool) -> str:
         "its quantity's value (green) and, in a dashed frame, the gradient of the loss with "
         "respect to it (red). "
         "The backward pass starts from 1 at the loss. The input and the target are data and "
-        "get no gradient; the prediction's is not shown, as the backward pass goes from the "
-        "loss straight to the last pre-activation."
+        "get no gradient."
     )
 
 

@@ -41,7 +41,7 @@ from symgrad.render.document import (
     printed_text,
 )
 from symgrad.render.example import forward_ids, graph_caption
-from symgrad.render.graph import GRAPH_MAX_LAYERS, computational_graph
+from symgrad.render.graph import computational_graph
 from symgrad.render.notes import NotesOptions, setup
 from symgrad.render.notes.builder import Builder, joined
 from symgrad.render.notes.formats import Format
@@ -120,13 +120,13 @@ class _SlideBuilder(Builder):
         self, derivation: Derivation, options: NotesOptions, example: WorkedExample | None
     ) -> None:
         super().__init__(derivation, _SlidesFormat(derivation, ""), options, example)
-        self.diagram_spacing = min(2.6, DIAGRAM_CM / max(self.L, 1))
+        self.diagram_spacing = min(2.6, DIAGRAM_CM / (len(setup.diagram_columns(self.L)) - 1))
         self.diagram_step = 0.9
 
     def graph(self, example: WorkedExample | None, intro: Prose) -> Graph | None:
         """The graph with symbols, drawn for a frame; the one with numbers is in the notes (a
         column of matrices is taller than a frame)."""
-        if example is not None or self.L > GRAPH_MAX_LAYERS:
+        if example is not None:
             return None
         caption = graph_caption(True, False)
         return computational_graph(self.net, None, caption, width=GRAPH_CM)

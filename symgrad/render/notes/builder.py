@@ -30,7 +30,7 @@ from symgrad.render.document import (
     matrix_tex,
 )
 from symgrad.render.example import graph_caption
-from symgrad.render.graph import GRAPH_MAX_LAYERS, computational_graph
+from symgrad.render.graph import computational_graph
 from symgrad.render.notes.formats import Format
 from symgrad.render.notes.options import NotesOptions
 from symgrad.render.notes.widths import LINE_EMS, NUMBER_EMS, visible_width
@@ -320,9 +320,7 @@ class Builder:
 
     def graph(self, example: WorkedExample | None, intro: Prose) -> Graph | None:
         """The computational graph with symbols, or the numbers of ``example``, after the
-        paragraph ``intro``; None for a network too deep to draw it."""
-        if self.L > GRAPH_MAX_LAYERS:
-            return None
+        paragraph ``intro`` (a deep network's with its middle layers elided)."""
         caption = graph_caption(self.fmt.latex, example is not None)
         return computational_graph(self.net, example, caption, self.fmt.cell, intro)
 

@@ -76,9 +76,7 @@ def summary_section(b: Builder) -> Section:
         ),
     ]
     blocks += [Display(chunk, kind="summary") for chunk in chunks(rows, SUMMARY_ROWS)]
-    # The graph with symbols goes with the worked example, whose numbers it shows again;
-    # without one the notes keep their length.
-    graph = b.graph(None, "") if b.example is not None else None
+    graph = b.graph(None, "")
     if graph is not None:
         blocks.append(graph)
     title = "Summary: backpropagation for this network"

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import ACTIVATIONS, PAIRS
+from conftest import ACTIVATIONS, PAIRS, run_cli
 from pdfcheck import MIN_LINE_GAP, MIN_ROW_GAP, mark_displays, row_gaps, split_displays
 
 from symgrad import jupyter
@@ -533,7 +533,7 @@ def test_mini_batch_section_stacks_the_per_sample_steps() -> None:
         r"\left(\mathbf{1} - H_{1}\right)",
         r"\nabla_{W_{1}} \bar{\mathcal{L}} &= \Delta_{1}^{\top} X",
         r"\nabla_{b_{1}} \bar{\mathcal{L}} &= \Delta_{1}^{\top} \mathbf{1}",
-        r"\bar{\mathcal{L}} &= \frac{1}{B} \sum\nolimits_{s=1}^{B} \mathcal{L}^{(s)}",
+        r"\bar{\mathcal{L}} &= \frac{1}{B} \sum_{s=1}^{B} \mathcal{L}^{(s)}",
     ):
         assert row in batch, row
     # each row justified by the per-sample step it stacks
@@ -549,7 +549,15 @@ def test_expand_writes_one_layer_in_full_and_the_others_compactly() -> None:
     for layer in (4, 2, 1):
         text = render_latex(derivation, options=NotesOptions(expand=layer))
         matrices = re.findall(r"\\nabla_\{W_\{(\d)\}\} \\mathcal\{L\} &= \\begin\{bmatrix\}", text)
-        assert matrices == [str(layer)]
+        # the layer in full first, then W_4 (2 x 3) written out entry by entry as well
+        assert matrices == [str(layer)] + (["4"] if layer != 4 else [])
+        # it reads in order: the layer in full, then the others pointing back to it
+        assert "full below" not in text and "written in full above" in text
+        for section in ("hidden", "parameters"):
+            part = text.split(rf"\label{{sec:{section}}}")[1].split(r"\section")[0]
+            headings = re.findall(r"\\subsection\*\{([^}]*)\}", part)
+            assert "in full" in headings[0], (layer, headings)
+            assert not any("in full" in h for h in headings[1:]), (layer, headings)
         # the chain rule written in full for one hidden layer only
         hidden = min(layer, 3)
         assert text.count(r"\text{chain rule}") == 1 + 2 + 2  # output, hidden K, parameters K
@@ -661,24 +669,62 @@ def test_every_form_of_every_step_has_its_justification() -> None:
                     assert noted, (name, step.key, row)
 
 
-def test_one_index_style_per_document() -> None:
-    text = render_latex(CASES["784-128-10"].derivation())
-    assert r"\ddots" in text and r"\vdots" in text and r"\cdots" in text
-    assert r"W_{1,128,784}" in text and r"W_{2,1,1}" in text and r"W_{k,i,j}" in text
-    assert not re.search(r"W_\{\d\d\d\}|W_\{\d[ij][ij]\}", text)
-    # no index list without commas anywhere: a_{2,i}, delta_{i,j}, b_{k,i}
-    assert not re.search(r"[A-Za-z]_\{(?:\d[a-z]|[a-z][a-z]|[a-z]\d)[a-z\d]*\}", text)
-    small = render_latex(CASES["332-sigmoid"].derivation())
-    assert r"W_{211}" in small and "W_{2,1,1}" not in small
+def index_style_errors(text: str) -> list[str]:
+    """Index lists against the rule the README states: run together when every index is one
+    character (W_{kij}, W_{211}), with commas when one is longer (h_{k-1,j}, W_{1,12,3})."""
+    errors = []
+    for sub in re.findall(r"(?<![\\A-Za-z])[A-Za-z]+_\{([^{}=\\]+)\}", text):
+        parts = sub.split(",")
+        if len(parts) > 1 and all(len(p) == 1 for p in parts):
+            errors.append(sub)  # commas where none is needed: W_{k,i,j}
+        if len(parts) == 1 and re.search(r"[-+]", sub) and not re.fullmatch(r"[a-z][-+]\d", sub):
+            errors.append(sub)  # an index of two characters run into another: h_{k-1j}
+    return errors
+
+
+def test_one_index_style_for_every_network() -> None:
+    texts = {
+        name: render_latex(CASES[name].derivation())
+        for name in ("784-128-10", "332-sigmoid", "2-4-4-3-2-tanh", "9-layer-tanh")
+    }
+    texts["515"] = render_latex(derive(NetworkSpec.parse([5, 1, 5]), prove=False))
+    example = CASES["222-example"]
+    texts["222-md"] = render_markdown(example.derivation(), example.options)
+    for name, text in texts.items():
+        assert index_style_errors(text) == [], name
+        # the general pattern reads as in the lecture whatever the network's size
+        assert r"W_{kij}" in text and r"W_{k+1,i,j}" in text and r"h_{k-1,j}" in text, name
+        assert "W_{k,i,j}" not in text and "b_{k,i}" not in text, name
+    big = texts["784-128-10"]
+    assert r"\ddots" in big and r"\vdots" in big and r"\cdots" in big
+    # one layer's symbols as everywhere; commas only where an index has two digits or more
+    assert r"W_{1ij}" in big and "W_{1,i,j}" not in big
+    assert r"W_{1,128,784}" in big and r"W_{211}" in big and "W_{2,1,1}" not in big
+    assert r"W_{211}" in texts["332-sigmoid"] and "W_{2,1,1}" not in texts["332-sigmoid"]
     assert shown_indices(6) == [1, 2, 3, 4, 5, 6]
     assert shown_indices(784) == [1, 2, 3, None, 784]
-    assert "its first three and last rows and columns shown" in text
+    assert "its first three and last rows and columns shown" in big
+
+
+def test_the_index_style_check_fails_on_the_old_forms() -> None:
+    # the check of the test above, on the forms the notes used to mix
+    assert index_style_errors(r"$W_{k,i,j}$ and $W_{2,1,1}$") == ["k,i,j", "2,1,1"]
+    assert index_style_errors(r"$h_{k-1j}$") == ["k-1j"]
+    assert index_style_errors(r"$W_{kij}$, $h_{k-1,j}$, $W_{1,12,3}$, $n_{k-1}$") == []
 
 
 def test_ranges_are_written_as_people_write_them() -> None:
     text = render_latex(derive(NetworkSpec.parse([3, 1, 2], "tanh"), prove=False))
-    assert "$j = 1$" in text and r"$i = 1, 2$" in text
+    assert r"$i = 1, 2$" in text
     assert r"1, \dots, 1" not in text
+    # a layer of one unit: said once, no "For j = 1:" loop, no sum of one term
+    assert text.count("Layer 1 has a single unit") == 1
+    assert "$j = 1$" not in text and "For $j" not in text
+    assert not re.search(r"\\sum(\\nolimits)?_\{[a-z]=1\}\^\{1\}", text)
+    assert r"a_{2i} &= b_{2i} + W_{2i1} h_{11}" in text
+    assert r"\frac{\partial \mathcal{L}}{\partial h_{11}} \left(1 - h_{11}^{2}\right)" in text
+    out = run_cli(["derive", "3", "1", "2", "--activation", "tanh"])[1]
+    assert "Σ[j=1..1]" not in out and "W₂ᵢ₁·h₁₁" in out
     big = render_latex(CASES["784-128-10"].derivation())
     assert r"$j = 1, \dots, 128$" in big
 

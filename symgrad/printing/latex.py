@@ -25,6 +25,7 @@ from symgrad.printing.order import (
     negated,
     power_of_ten,
     product_factors,
+    substituted,
     term_size,
 )
 
@@ -219,6 +220,8 @@ class NotesLatexPrinter(LatexPrinter):
     def _print_Sum(self, expr: sp.Sum) -> str:
         # Constant factors and signs go in front of the sum: -\sum_i y_i \log \hat{y}_i.
         ((index, low, high),) = expr.limits
+        if low == high:  # a sum of one term (over a layer of one unit) is that term
+            return self._print(substituted(expr.function, {index: low}))
         sigma = r"\sum\nolimits" if self._settings["inline_partials"] else r"\sum"
         head = rf"{sigma}_{{{self._print(index)}={self._print(low)}}}^{{{self._print(high)}}} "
         body = expr.function

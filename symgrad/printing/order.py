@@ -75,6 +75,21 @@ def term_size(term: sp.Basic) -> int:
     return sum(1 for _ in sp.preorder_traversal(term))
 
 
+def substituted(expr: sp.Basic, mapping: dict[sp.Basic, sp.Basic]) -> sp.Basic:
+    """``expr`` with ``mapping`` applied and its sums and products kept as they were built
+    (``xreplace`` would flatten ``dL/dh (h (1 - h))`` into one product and reorder it)."""
+    if expr in mapping:
+        return mapping[expr]
+    if not expr.args:
+        return expr
+    args = [substituted(a, mapping) for a in expr.args]
+    if all(a is b for a, b in zip(args, expr.args, strict=True)):
+        return expr
+    if isinstance(expr, (sp.Add, sp.Mul)):
+        return expr.func(*args, evaluate=False)
+    return expr.func(*args)
+
+
 def conventional_order(expr: sp.Basic) -> list[sp.Basic]:
     """The terms of the sum ``expr`` in the order they are written by hand.
 

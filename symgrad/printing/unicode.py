@@ -22,6 +22,7 @@ from symgrad.printing.order import (
     is_negative,
     negated,
     power_of_ten,
+    substituted,
     term_size,
 )
 
@@ -158,6 +159,8 @@ class UnicodePrinter(StrPrinter):
 
     def _print_Sum(self, expr: sp.Sum) -> str:
         ((index, low, high),) = expr.limits
+        if low == high:  # a sum of one term (over a layer of one unit) is that term
+            return self._print(substituted(expr.function, {index: low}))
         bound = f"{self._print(index)}={self._print(low)}..{self._print(high)}"
         return f"Σ[{bound}] {self.parenthesize(expr.function, 45)}"
 

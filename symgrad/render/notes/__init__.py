@@ -44,7 +44,7 @@ from symgrad.render.document import (
     shown_indices,
 )
 from symgrad.render.notes import backward, batch, checks, setup, summary
-from symgrad.render.notes.builder import Builder, inline
+from symgrad.render.notes.builder import Builder, inline, listing
 from symgrad.render.notes.formats import Format, MarkdownFormat
 from symgrad.render.notes.options import (
     AUDIENCES,
@@ -145,7 +145,26 @@ def intro(b: Builder) -> tuple[Text, ...]:
         "and finally the parameters. The same steps then give backpropagation for any depth, "
         "and for a mini-batch of samples, the form that code computes. Indices start at 1."
     )
-    return (Text(first), Text(checked_sentence(b), role=Role.PROVENANCE))
+    return (Text(first + single_units(b)), Text(checked_sentence(b), role=Role.PROVENANCE))
+
+
+def single_units(b: Builder) -> str:
+    """Said once, for the layers of one unit: their index is written as 1 (``h_{11}``), with
+    no range and no sum of one term."""
+    ones = [k for k, n in enumerate(b.spec.sizes) if n == 1]
+    if not ones:
+        return ""
+    names = ["the input" if k == 0 else f"layer {k}" for k in ones]
+    names[0] = names[0][0].upper() + names[0][1:]
+    if len(ones) == 1:
+        return (
+            f" {names[0]} has a single unit: its index is always 1, and a sum over it is "
+            "its one term."
+        )
+    return (
+        f" {listing(names)} have a single unit each: their index is always 1, and a sum over "
+        "one of them is its one term."
+    )
 
 
 def checked_sentence(b: Builder, where_equations: str = "below") -> str:

@@ -1,10 +1,11 @@
-"""How the worked example writes its numbers into formulas: the loss line and signs.
+"""Numbers and shapes in formulas: the worked example's loss line and signs, shapes of products.
 
 The loss line has a term for each output in the formula's order, without the terms a target of
 0 makes vanish and without a factor 1 (``-\\log 0.8299``, not ``-1 \\log 0.8299 - 0 \\log
 0.1701``); binary cross-entropy keeps the order of its formula and starts its numbers on a line
 of their own when they do not fit after it; a negative number stays inside the function it is
-put into (``\\tanh(-0.4054)``, not ``-\\tanh(0.4054)``).
+put into (``\\tanh(-0.4054)``, not ``-\\tanh(0.4054)``). And the products of the general
+and mini-batch forms carry the shape of each factor underneath, shapes that multiply.
 """
 
 from __future__ import annotations
@@ -61,3 +62,54 @@ def test_a_negative_number_stays_inside_its_function() -> None:
     assert latex_scalar_with_numbers(sp.sin(nt.pre(1, 1)), lambda e: -0.5) == r"\sin(-0.5)"
     # elsewhere signs combine as by hand: e^{-a} at a = -0.5 is e^{0.5}
     assert latex_scalar_with_numbers(sp.exp(-nt.pre(1, 1)), lambda e: -0.5) == "e^{0.5}"
+
+
+# Shapes under the products of the general and the mini-batch forms ---------------------------
+
+_UNDER = re.compile(
+    r"\\underbrace\{.*?\}_\{([^{}]*(?:\{[^{}]*\}[^{}]*)*) \\times ([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}"
+)
+
+
+def shape_errors(row: str) -> list[str]:
+    """What is wrong with the shapes written under a row ``lhs &= f_1 f_2 + g_1 g_2``: every
+    product's inner sizes must agree, and every term must have the shape of the left side."""
+    left, right = row.split("&=")
+    (lhs,) = _UNDER.findall(left)
+    errors = []
+    for term in right.split(" + "):
+        shapes = _UNDER.findall(term)
+        for (_, cols), (rows, _) in zip(shapes, shapes[1:], strict=False):
+            if cols != rows:
+                errors.append(f"{cols} against {rows}")
+        if shapes and (shapes[0][0], shapes[-1][1]) != lhs:
+            errors.append(f"{shapes[0][0]} x {shapes[-1][1]} is not {lhs[0]} x {lhs[1]}")
+    return errors
+
+
+def shape_rows(text: str, section: str) -> list[str]:
+    part = text.split(rf"\label{{sec:{section}}}")[1].split(r"\section")[0]
+    return [r for r in part.splitlines() if r"\underbrace" in r]
+
+
+def test_products_carry_their_shapes_in_the_general_and_batch_forms() -> None:
+    spec = NetworkSpec.parse([3, 3, 2])
+    text = render_latex(derive(spec, prove=False))
+    general, batch = shape_rows(text, "general"), shape_rows(text, "batch")
+    assert len(general) == 3 and len(batch) == 3
+    w_h = r"\underbrace{W_{k}}_{n_{k} \times n_{k-1}} \; \underbrace{h_{k-1}}_{n_{k-1} \times 1}"
+    assert w_h in general[0]
+    delta_h = r"\underbrace{\Delta_{k}^{\top}}_{n_{k} \times B} \; \underbrace{H_{k-1}}"
+    assert delta_h + r"_{B \times n_{k-1}}" in batch[2]
+    for row in general + batch:
+        assert shape_errors(row) == [], row
+
+
+def test_the_shape_check_fails_on_a_wrong_shape() -> None:
+    right = (
+        r"\underbrace{A_{k}}_{B \times n_{k}} &= \underbrace{H_{k-1}}_{B \times n_{k-1}} \; "
+        r"\underbrace{W_{k}^{\top}}_{n_{k-1} \times n_{k}}"
+    )
+    assert shape_errors(right) == []
+    assert shape_errors(right.replace(r"{n_{k-1} \times n_{k}}", r"{n_{k} \times n_{k-1}}"))
+    assert shape_errors(right.replace(r"{B \times n_{k}} &", r"{n_{k} \times B} &"))

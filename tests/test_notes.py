@@ -558,6 +558,16 @@ def test_expand_writes_one_layer_in_full_and_the_others_compactly() -> None:
             headings = re.findall(r"\\subsection\*\{([^}]*)\}", part)
             assert "in full" in headings[0], (layer, headings)
             assert not any("in full" in h for h in headings[1:]), (layer, headings)
+        # out of the derivation's order, each equation keeps its number (as in Markdown, the
+        # terminal and the code): a tag; in order, LaTeX numbers them itself
+        tags = dict(re.findall(r"\\tag\{(\d+)\}\\label\{eq:([a-z0-9-]+)\}", text))
+        if layer == 4:
+            assert tags == {}
+        else:
+            assert {key: int(n) for n, key in tags.items()} == {
+                s.key: s.number for s in derivation if s.key in tags.values()
+            }
+            assert len(tags) == sum(1 for s in derivation if rf"\label{{eq:{s.key}}}" in text)
         # the chain rule written in full for one hidden layer only
         hidden = min(layer, 3)
         assert text.count(r"\text{chain rule}") == 1 + 2 + 2  # output, hidden K, parameters K
@@ -704,6 +714,30 @@ def test_one_index_style_for_every_network() -> None:
     assert shown_indices(6) == [1, 2, 3, 4, 5, 6]
     assert shown_indices(784) == [1, 2, 3, None, 784]
     assert "its first three and last rows and columns shown" in big
+
+
+def repeated_citations(text: str) -> list[str]:
+    """The equations one numbered step cites twice ("by (15)" beside two of its rows): each
+    row should cite what it uses."""
+    repeated = []
+    for block in re.findall(r"\\begin\{align\}(.*?)\\end\{align\}", text, re.S):
+        for step in re.split(r"\\label\{[^}]*\}", block):
+            refs = re.findall(r"\\text\{by (\\eqref\{[^}]*\})\}", step)
+            repeated += sorted({r for r in refs if refs.count(r) > 1})
+    return repeated
+
+
+def test_no_step_cites_one_equation_for_two_rows() -> None:
+    for name in ("332-sigmoid", "2-4-4-3-2-mixed", "3333-example"):
+        text = render_latex(CASES[name].derivation(), options=CASES[name].options)
+        assert repeated_citations(text) == [], name
+        assert re.search(r"\\text\{the entries of \$\\nabla_\{a_\{\d\}\}", text), name
+    # the check fails on the bias vector as it was: "by (15)" for both of its steps
+    twice = (
+        "\\begin{align}\n x &= y &&\\text{by \\eqref{eq:bias-2}}\\notag \\\\\n"
+        " &= z &&\\text{by \\eqref{eq:bias-2}}\\label{eq:bias-vector-2}\n\\end{align}"
+    )
+    assert repeated_citations(twice) == [r"\eqref{eq:bias-2}"]
 
 
 def test_the_index_style_check_fails_on_the_old_forms() -> None:

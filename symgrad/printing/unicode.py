@@ -162,7 +162,19 @@ class UnicodePrinter(StrPrinter):
         if low == high:  # a sum of one term (over a layer of one unit) is that term
             return self._print(substituted(expr.function, {index: low}))
         bound = f"{self._print(index)}={self._print(low)}..{self._print(high)}"
-        return f"Σ[{bound}] {self.parenthesize(expr.function, 45)}"
+        # Signs and constant factors go in front, as the notes write them:
+        # -Σ[i=1..2] yᵢ·log(ŷᵢ), (1/2) Σ[i=1..2] (ŷᵢ - yᵢ)², not Σ (-yᵢ·log(ŷᵢ)).
+        body, prefix = expr.function, ""
+        if isinstance(body, sp.Add) and all(t.could_extract_minus_sign() for t in body.args):
+            prefix, body = "-", -body
+        coeff, rest = body.as_coeff_Mul() if isinstance(body, sp.Mul) else (sp.S.One, body)
+        if coeff.is_Rational and coeff != 1 and body.is_commutative:
+            if coeff < 0:
+                prefix, coeff = ("" if prefix else "-"), -coeff
+            if coeff != 1:
+                prefix += f"({self._print(coeff)}) "
+            body = rest
+        return f"{prefix}Σ[{bound}] {self.parenthesize(body, 45)}"
 
     def _print_Function(self, expr: sp.Function) -> str:
         entry = functions.of(expr)

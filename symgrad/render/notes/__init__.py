@@ -34,6 +34,7 @@ from symgrad import printing
 from symgrad.derivation import Derivation, Kind
 from symgrad.render.document import (
     Audience,
+    Display,
     Framing,
     Notes,
     Role,
@@ -244,7 +245,24 @@ def render_latex(
     notes = build_notes(derivation, options=options, fragment=fragment, command_name=name)
     template = "latex/fragment.tex.jinja" if fragment else "latex/document.tex.jinja"
     command = notes.command.replace("{}", name)
-    return render(template, notes=notes, command=command, fragment=fragment)
+    # LaTeX numbers equations in the order they appear; where --expand puts a layer's
+    # equations before those of layers met earlier going backwards, each carries the number
+    # the derivation gives it, as in Markdown, the terminal and the generated code.
+    tags = not numbers_in_order(notes)
+    return render(template, notes=notes, command=command, fragment=fragment, tag_numbers=tags)
+
+
+def numbers_in_order(notes: Notes) -> bool:
+    """Whether the numbered equations of ``notes`` appear in the order of their numbers."""
+    numbers = [
+        row.number
+        for section in notes.sections
+        for block in section.blocks
+        if isinstance(block, Display)
+        for row in block.rows
+        if row.number
+    ]
+    return numbers == sorted(numbers)
 
 
 def render_markdown(derivation: Derivation, options: NotesOptions | None = None) -> str:

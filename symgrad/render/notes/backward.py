@@ -36,10 +36,6 @@ from symgrad.render.notes.builder import (
     times,
 )
 
-#: ``grad_{W_k} L`` is written out entry by entry for every layer with at most this many rows
-#: and columns, whichever layer is written in full: the lecture's ``3 x 3`` matrix.
-ENTRY_BY_ENTRY = 3
-
 
 def output_section(b: Builder) -> Section:
     L = b.L
@@ -204,8 +200,8 @@ def parameter_section(b: Builder) -> Section:
 def written_out(b: Builder, k: int) -> bool:
     """Whether ``grad_{W_k} L`` is written out entry by entry: for the layer written in full
     (abbreviated where it is wider than :data:`MAX_SHOWN`), and for every layer whose weights
-    have at most :data:`ENTRY_BY_ENTRY` rows and columns (the lecture's ``3 x 3`` matrix)."""
-    return k == b.expand or max(b.spec.sizes[k], b.spec.sizes[k - 1]) <= ENTRY_BY_ENTRY
+    have at most :attr:`Builder.entry_by_entry` rows and columns (the lecture's ``3 x 3``)."""
+    return k == b.expand or max(b.spec.sizes[k], b.spec.sizes[k - 1]) <= b.entry_by_entry
 
 
 def full_parameters(b: Builder, k: int) -> list[Block]:

@@ -61,6 +61,21 @@ def times(n: int | str, m: int | str) -> str:
     return rf"{n} \times {m}"
 
 
+def shaped(*factors: tuple[str, str, str]) -> str:
+    """Factors, each with its shape written under it: ``(W_k, n_k, n_{k-1})`` is
+    ``\\underbrace{W_k}_{n_k \\times n_{k-1}}``; a factor ``("+", "", "")`` or ``("=", "", "")``
+    is written as it is."""
+    text = ""
+    for n, (tex, rows, cols) in enumerate(factors):
+        if not rows:
+            text += f" {tex} "
+            continue
+        # a thick space between two factors, so that their shapes do not run together
+        gap = r" \; " if n and factors[n - 1][1] else ""
+        text += gap + rf"\underbrace{{{tex}}}_{{{times(rows, cols)}}}"
+    return text.strip()
+
+
 def display_style(entry: str) -> str:
     """Partials in a matrix at full size (``\\dfrac``), as they are written by hand."""
     return entry.replace(r"\frac{", r"\dfrac{")
@@ -130,6 +145,9 @@ class Builder:
     #: The distance between the columns and between the units of the network's diagram (cm).
     diagram_spacing = 2.6
     diagram_step = 1.0
+    #: ``grad_{W_k} L`` is written out entry by entry for every layer with at most this many
+    #: rows and columns, besides the layer written in full: the lecture's ``3 x 3`` matrix.
+    entry_by_entry = 3
 
     def __init__(
         self,

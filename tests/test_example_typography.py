@@ -51,6 +51,16 @@ def test_binary_cross_entropy_keeps_its_order_and_drops_the_vanishing_terms() ->
     assert "(1 - 1)" not in line and "(1 - 0)" not in line and "0 \\log" not in line
 
 
+def test_squared_error_keeps_the_order_of_its_formula() -> None:
+    # yhat = (-1.031, -0.2697), y = (0.9, -0.9): (yhat_i - y_i) with yhat_i first
+    text = notes([3, 2, 2], output="identity")
+    line = text[text.index(r"\mathcal{L} &= \frac{1}{2} \sum") :].split("\n")[0]
+    assert (
+        r"= \frac{1}{2} \left(\left(-1.031 - 0.9\right)^{2} + \left(-0.2697 + 0.9\right)^{2}\right)"
+        in line
+    )
+
+
 def test_a_negative_number_stays_inside_its_function() -> None:
     text = notes([2, 2, 2], "tanh", seed=3)  # a_1 = (-0.4054, -0.08909)
     h = next(r for r in text.splitlines() if r.lstrip().startswith("h_{1} &= g(a_{1}) ="))

@@ -23,6 +23,7 @@ from symgrad.printing.order import (
     negated,
     power_of_ten,
     substituted,
+    summand_in_front,
     term_size,
 )
 
@@ -164,16 +165,9 @@ class UnicodePrinter(StrPrinter):
         bound = f"{self._print(index)}={self._print(low)}..{self._print(high)}"
         # Signs and constant factors go in front, as the notes write them:
         # -Σ[i=1..2] yᵢ·log(ŷᵢ), (1/2) Σ[i=1..2] (ŷᵢ - yᵢ)², not Σ (-yᵢ·log(ŷᵢ)).
-        body, prefix = expr.function, ""
-        if isinstance(body, sp.Add) and all(t.could_extract_minus_sign() for t in body.args):
-            prefix, body = "-", -body
-        coeff, rest = body.as_coeff_Mul() if isinstance(body, sp.Mul) else (sp.S.One, body)
-        if coeff.is_Rational and coeff != 1 and body.is_commutative:
-            if coeff < 0:
-                prefix, coeff = ("" if prefix else "-"), -coeff
-            if coeff != 1:
-                prefix += f"({self._print(coeff)}) "
-            body = rest
+        prefix, coeff, body = summand_in_front(expr.function)
+        if coeff != 1:
+            prefix += f"({self._print(coeff)}) "
         return f"{prefix}Σ[{bound}] {self.parenthesize(body, 45)}"
 
     def _print_Function(self, expr: sp.Function) -> str:

@@ -23,7 +23,7 @@ from symgrad.derivation import Derivation, Stage, Step, StepId
 from symgrad.model import instantiate
 from symgrad.network import Network
 from symgrad.notation import Quantity
-from symgrad.printing.order import conventional_order
+from symgrad.printing.order import conventional_order, summand_in_front
 from symgrad.render.numbers import (
     SIGNIFICANT,
     bmatrix,
@@ -193,6 +193,22 @@ class ExampleLines:
                 found[entry] = sp.Integer(int(value))
         return found
 
+    def in_order(self, term: sp.Expr) -> str:
+        """``term`` with its numbers, a sum in it (squared error's ``(yhat_i - y_i)^2``) kept in
+        the order of the formula: ``(-1.031 - 0.9)^{2}``, not ``(-0.9 - 1.031)^{2}``, which the
+        numbers' signs would make of it."""
+        if isinstance(term, sp.Pow) and isinstance(term.base, sp.Add) and term.exp.is_Integer:
+            return rf"\left({self.in_order(term.base)}\right)^{{{term.exp}}}"
+        if not isinstance(term, sp.Add):
+            return latex_scalar_with_numbers(term, self.value_of)
+        text = ""
+        for part in conventional_order(term):
+            printed = latex_scalar_with_numbers(part, self.value_of)
+            if text:
+                printed = f"- {printed[1:]}" if printed.startswith("-") else f"+ {printed}"
+            text = f"{text} {printed}" if text else printed
+        return text
+
     def loss_terms(self, loss: sp.Expr) -> str:
         r"""The loss with the numbers put in, a term for each ``i`` in the formula's order and,
         within it, as the formula writes its terms; a term the target makes 0 (``y_i \log
@@ -201,10 +217,10 @@ class ExampleLines:
         if not isinstance(loss, sp.Sum):
             return latex_scalar_with_numbers(instantiate(loss), self.value_of)
         ((index, low, high),) = loss.limits
-        body, prefix = loss.function, ""
-        coeff, rest = body.as_coeff_Mul() if isinstance(body, sp.Mul) else (sp.S.One, body)
-        if coeff.is_Rational and abs(coeff) != 1:  # a constant factor in front, as written
-            prefix, body = self.tex(coeff) + " ", rest
+        # the sign stays with the terms (-\log 0.8299 - ...); a constant factor goes in front
+        sign, coeff, body = summand_in_front(loss.function)
+        body = -body if sign else body
+        prefix = "" if coeff == 1 else self.tex(coeff) + " "
         order = conventional_order(body) if isinstance(body, sp.Add) else [body]
         texts: list[str] = []
         for v in range(int(low), int(high) + 1):
@@ -213,7 +229,7 @@ class ExampleLines:
                 term = term.xreplace(self.targets(term))
                 if term == 0:
                     continue
-                text = latex_scalar_with_numbers(term, self.value_of)
+                text = self.in_order(term)
                 if texts:
                     text = f"- {text[1:]}" if text.startswith("-") else f"+ {text}"
                 texts.append(text)

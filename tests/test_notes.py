@@ -544,11 +544,28 @@ def test_mini_batch_section_stacks_the_per_sample_steps() -> None:
             assert rf"\label{{eq:{step.key}}}" in batch
 
 
+def written_out(text: str) -> list[str]:
+    """The layers whose weight gradient a display writes out entry by entry."""
+    return re.findall(r"\\nabla_\{W_\{(\d)\}\} \\mathcal\{L\} &= \\begin\{bmatrix\}", text)
+
+
+def test_the_lectures_3x3_matrix_is_written_out_entry_by_entry() -> None:
+    derivation = CASES["332-sigmoid"].derivation()
+    for text in (render_latex(derivation), render_markdown(derivation)):
+        # grad_{W_1} L (3 x 3) entry by entry, as in the lecture, besides the layer in full
+        assert r"\dfrac{\partial \mathcal{L}}{\partial W_{133}}" in text
+        assert r"\dfrac{\partial \mathcal{L}}{\partial a_{13}} x_{3}" in text
+    assert written_out(render_latex(derivation)) == ["2", "1"]
+    # wider layers keep the pattern: only the layer in full, with its ellipses
+    assert written_out(render_latex(CASES["784-128-10"].derivation())) == ["2"]
+    assert written_out(render_latex(CASES["2-4-4-3-2-tanh"].derivation())) == ["4"]
+
+
 def test_expand_writes_one_layer_in_full_and_the_others_compactly() -> None:
     derivation = CASES["2-4-4-3-2-tanh"].derivation()
     for layer in (4, 2, 1):
         text = render_latex(derivation, options=NotesOptions(expand=layer))
-        matrices = re.findall(r"\\nabla_\{W_\{(\d)\}\} \\mathcal\{L\} &= \\begin\{bmatrix\}", text)
+        matrices = written_out(text)
         # the layer in full first, then W_4 (2 x 3) written out entry by entry as well
         assert matrices == [str(layer)] + (["4"] if layer != 4 else [])
         # it reads in order: the layer in full, then the others pointing back to it

@@ -13,11 +13,13 @@ from __future__ import annotations
 import re
 
 import sympy as sp
+from conftest import run_cli
 
 from symgrad import notation as nt
 from symgrad.pipeline import derive
 from symgrad.render.notes import NotesOptions, render_latex
 from symgrad.render.numbers import latex_scalar_with_numbers
+from symgrad.render.terminal import render_terminal
 from symgrad.spec import NetworkSpec
 
 
@@ -123,3 +125,16 @@ def test_the_shape_check_fails_on_a_wrong_shape() -> None:
     assert shape_errors(right) == []
     assert shape_errors(right.replace(r"{n_{k-1} \times n_{k}}", r"{n_{k} \times n_{k-1}}"))
     assert shape_errors(right.replace(r"{B \times n_{k}} &", r"{n_{k} \times B} &"))
+
+
+def test_the_terminal_writes_the_loss_as_the_notes() -> None:
+    outputs = {
+        "softmax": "(5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)   [definition]",
+        "sigmoid": "(5) L = -Σ[i=1..2] (yᵢ·log(ŷᵢ) + (1 - yᵢ)·log(1 - ŷᵢ))   [definition]",
+        "identity": "(5) L = (1/2) Σ[i=1..2] (ŷᵢ - yᵢ)²   [definition]",
+    }
+    for output, line in outputs.items():
+        spec = NetworkSpec.parse([3, 3, 2], output=output)
+        assert line in render_terminal(derive(spec, prove=False)).splitlines(), output
+    example = run_cli(["example", "2", "2", "2"])[1]
+    assert "(5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ) = 0.1864" in example

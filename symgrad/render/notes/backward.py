@@ -1,8 +1,9 @@
 """The sections that go backwards: the output layer, the hidden layers, the parameters.
 
 Part of the notes renderer (:mod:`symgrad.render.notes`). The chain rule of one hidden layer and
-the matrix of one layer's weights are written in full (``--expand``); the other layers are stated
-compactly, each step pointing to the one written in full.
+the matrix of one layer's weights are written in full (``--expand``), first in their section; the
+other layers are stated compactly after it, each step pointing back to the one written in full,
+and a weight gradient of at most 3 x 3 entries is still written out entry by entry.
 """
 
 from __future__ import annotations

@@ -255,7 +255,8 @@ def compact_parameters(b: Builder, layers: list[int], full: list[Step]) -> list[
         n, m = b.spec.sizes[k], b.spec.sizes[k - 1]
         blocks += [
             Text(
-                f"The gradient of {inline(f'W_{{{k}}}')}, a {inline(times(n, m))} matrix, "
+                f"The gradient of {inline(nt.quantity('W', k).latex)}, a {inline(times(n, m))} "
+                "matrix, "
                 f"written out entry by entry as for layer {b.expand}:"
             ),
             weight_matrix_display(b, matrix, k),

@@ -160,13 +160,13 @@ def _forward(b: Builder, forward: list[Step]) -> list[Block]:
                 Row(
                     "",
                     r"\frac{1}{B} \sum_{s=1}^{B} \nabla_{a_{k}} \mathcal{L}^{(s)} "
-                    r"h_{k-1}^{(s)\top} = \Delta_{k}^{\top} H_{k-1},",
+                    r"h_{k-1}^{(s)\top} = \Delta_{k}^{\top} H_{k-1}.",
                 ),
             )
         )
     )
     blocks += [
-        Text("and the shapes of every product fit, each written under its factor:"),
+        Text("The shapes fit in every product of a batch; under each factor, its shape:"),
         Display(batch_shapes(), spread=True),
     ]
     return blocks

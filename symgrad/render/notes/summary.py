@@ -188,7 +188,7 @@ def _equations(b: Builder, g: str) -> list[Block]:
         ),
         Display(general_shapes(), spread=True),
         Text(
-            "so "
+            "So "
             + inline(r"W_{k+1}^{\top}")
             + f" takes the {inline('n_{k+1}')} entries of "
             + inline(r"\nabla_{a_{k+1}} \mathcal{L}")

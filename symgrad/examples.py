@@ -192,7 +192,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     regenerate(GENERATED)
     first_page_png(GENERATED / PDF_SOURCES[0].replace(".tex", ".pdf"), README_PICTURE)
     notes = GENERATED / "notes" / "mlp-2-2-2-example-0.pdf"
-    page_png(notes, EXAMPLE_PAGE_PICTURE, page_starting(notes, "A worked example"))
+    # the page with the example's forward pass: its section may start low on a page
+    page_png(notes, EXAMPLE_PAGE_PICTURE, page_starting(notes, "Forward pass"))
     slides = GENERATED / "slides" / "mlp-3-3-2-example-0.pdf"
     # a slide is 16 cm wide: more dots for the same width as a page
     page_png(slides, SLIDE_PICTURE, page_starting(slides, "Backward pass"), resolution=110)

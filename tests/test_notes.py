@@ -22,7 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import ACTIVATIONS, PAIRS
+from conftest import ACTIVATIONS, PAIRS, run_cli
 from pdfcheck import MIN_LINE_GAP, MIN_ROW_GAP, mark_displays, row_gaps, split_displays
 
 from symgrad import jupyter
@@ -533,7 +533,7 @@ def test_mini_batch_section_stacks_the_per_sample_steps() -> None:
         r"\left(\mathbf{1} - H_{1}\right)",
         r"\nabla_{W_{1}} \bar{\mathcal{L}} &= \Delta_{1}^{\top} X",
         r"\nabla_{b_{1}} \bar{\mathcal{L}} &= \Delta_{1}^{\top} \mathbf{1}",
-        r"\bar{\mathcal{L}} &= \frac{1}{B} \sum\nolimits_{s=1}^{B} \mathcal{L}^{(s)}",
+        r"\bar{\mathcal{L}} &= \frac{1}{B} \sum_{s=1}^{B} \mathcal{L}^{(s)}",
     ):
         assert row in batch, row
     # each row justified by the per-sample step it stacks
@@ -544,12 +544,47 @@ def test_mini_batch_section_stacks_the_per_sample_steps() -> None:
             assert rf"\label{{eq:{step.key}}}" in batch
 
 
+def written_out(text: str) -> list[str]:
+    """The layers whose weight gradient a display writes out entry by entry."""
+    return re.findall(r"\\nabla_\{W_\{(\d)\}\} \\mathcal\{L\} &= \\begin\{bmatrix\}", text)
+
+
+def test_the_lectures_3x3_matrix_is_written_out_entry_by_entry() -> None:
+    derivation = CASES["332-sigmoid"].derivation()
+    for text in (render_latex(derivation), render_markdown(derivation)):
+        # grad_{W_1} L (3 x 3) entry by entry, as in the lecture, besides the layer in full
+        assert r"\dfrac{\partial \mathcal{L}}{\partial W_{133}}" in text
+        assert r"\dfrac{\partial \mathcal{L}}{\partial a_{13}} x_{3}" in text
+    assert written_out(render_latex(derivation)) == ["2", "1"]
+    # wider layers keep the pattern: only the layer in full, with its ellipses
+    assert written_out(render_latex(CASES["784-128-10"].derivation())) == ["2"]
+    assert written_out(render_latex(CASES["2-4-4-3-2-tanh"].derivation())) == ["4"]
+
+
 def test_expand_writes_one_layer_in_full_and_the_others_compactly() -> None:
     derivation = CASES["2-4-4-3-2-tanh"].derivation()
     for layer in (4, 2, 1):
         text = render_latex(derivation, options=NotesOptions(expand=layer))
-        matrices = re.findall(r"\\nabla_\{W_\{(\d)\}\} \\mathcal\{L\} &= \\begin\{bmatrix\}", text)
-        assert matrices == [str(layer)]
+        matrices = written_out(text)
+        # the layer in full first, then W_4 (2 x 3) written out entry by entry as well
+        assert matrices == [str(layer)] + (["4"] if layer != 4 else [])
+        # it reads in order: the layer in full, then the others pointing back to it
+        assert "full below" not in text and "written in full above" in text
+        for section in ("hidden", "parameters"):
+            part = text.split(rf"\label{{sec:{section}}}")[1].split(r"\section")[0]
+            headings = re.findall(r"\\subsection\*\{([^}]*)\}", part)
+            assert "in full" in headings[0], (layer, headings)
+            assert not any("in full" in h for h in headings[1:]), (layer, headings)
+        # out of the derivation's order, each equation keeps its number (as in Markdown, the
+        # terminal and the code): a tag; in order, LaTeX numbers them itself
+        tags = dict(re.findall(r"\\tag\{(\d+)\}\\label\{eq:([a-z0-9-]+)\}", text))
+        if layer == 4:
+            assert tags == {}
+        else:
+            assert {key: int(n) for n, key in tags.items()} == {
+                s.key: s.number for s in derivation if s.key in tags.values()
+            }
+            assert len(tags) == sum(1 for s in derivation if rf"\label{{eq:{s.key}}}" in text)
         # the chain rule written in full for one hidden layer only
         hidden = min(layer, 3)
         assert text.count(r"\text{chain rule}") == 1 + 2 + 2  # output, hidden K, parameters K
@@ -661,24 +696,86 @@ def test_every_form_of_every_step_has_its_justification() -> None:
                     assert noted, (name, step.key, row)
 
 
-def test_one_index_style_per_document() -> None:
-    text = render_latex(CASES["784-128-10"].derivation())
-    assert r"\ddots" in text and r"\vdots" in text and r"\cdots" in text
-    assert r"W_{1,128,784}" in text and r"W_{2,1,1}" in text and r"W_{k,i,j}" in text
-    assert not re.search(r"W_\{\d\d\d\}|W_\{\d[ij][ij]\}", text)
-    # no index list without commas anywhere: a_{2,i}, delta_{i,j}, b_{k,i}
-    assert not re.search(r"[A-Za-z]_\{(?:\d[a-z]|[a-z][a-z]|[a-z]\d)[a-z\d]*\}", text)
-    small = render_latex(CASES["332-sigmoid"].derivation())
-    assert r"W_{211}" in small and "W_{2,1,1}" not in small
+def index_style_errors(text: str) -> list[str]:
+    """Index lists against the rule the README states: run together when every index is one
+    character (W_{kij}, W_{211}), with commas when one is longer (h_{k-1,j}, W_{1,12,3})."""
+    errors = []
+    for sub in re.findall(r"(?<![\\A-Za-z])[A-Za-z]+_\{([^{}=\\]+)\}", text):
+        parts = sub.split(",")
+        if len(parts) > 1 and all(len(p) == 1 for p in parts):
+            errors.append(sub)  # commas where none is needed: W_{k,i,j}
+        if len(parts) == 1 and re.search(r"[-+]", sub) and not re.fullmatch(r"[a-z][-+]\d", sub):
+            errors.append(sub)  # an index of two characters run into another: h_{k-1j}
+    return errors
+
+
+def test_one_index_style_for_every_network() -> None:
+    texts = {
+        name: render_latex(CASES[name].derivation())
+        for name in ("784-128-10", "332-sigmoid", "2-4-4-3-2-tanh", "9-layer-tanh")
+    }
+    texts["515"] = render_latex(derive(NetworkSpec.parse([5, 1, 5]), prove=False))
+    example = CASES["222-example"]
+    texts["222-md"] = render_markdown(example.derivation(), example.options)
+    for name, text in texts.items():
+        assert index_style_errors(text) == [], name
+        # the general pattern reads as in the lecture whatever the network's size
+        assert r"W_{kij}" in text and r"W_{k+1,i,j}" in text and r"h_{k-1,j}" in text, name
+        assert "W_{k,i,j}" not in text and "b_{k,i}" not in text, name
+    big = texts["784-128-10"]
+    assert r"\ddots" in big and r"\vdots" in big and r"\cdots" in big
+    # one layer's symbols as everywhere; commas only where an index has two digits or more
+    assert r"W_{1ij}" in big and "W_{1,i,j}" not in big
+    assert r"W_{1,128,784}" in big and r"W_{211}" in big and "W_{2,1,1}" not in big
+    assert r"W_{211}" in texts["332-sigmoid"] and "W_{2,1,1}" not in texts["332-sigmoid"]
     assert shown_indices(6) == [1, 2, 3, 4, 5, 6]
     assert shown_indices(784) == [1, 2, 3, None, 784]
-    assert "its first three and last rows and columns shown" in text
+    assert "its first three and last rows and columns shown" in big
+
+
+def repeated_citations(text: str) -> list[str]:
+    """The equations one numbered step cites twice ("by (15)" beside two of its rows): each
+    row should cite what it uses."""
+    repeated = []
+    for block in re.findall(r"\\begin\{align\}(.*?)\\end\{align\}", text, re.S):
+        for step in re.split(r"\\label\{[^}]*\}", block):
+            refs = re.findall(r"\\text\{by (\\eqref\{[^}]*\})\}", step)
+            repeated += sorted({r for r in refs if refs.count(r) > 1})
+    return repeated
+
+
+def test_no_step_cites_one_equation_for_two_rows() -> None:
+    for name in ("332-sigmoid", "2-4-4-3-2-mixed", "3333-example"):
+        text = render_latex(CASES[name].derivation(), options=CASES[name].options)
+        assert repeated_citations(text) == [], name
+        assert re.search(r"\\text\{the entries of \$\\nabla_\{a_\{\d\}\}", text), name
+    # the check fails on the bias vector as it was: "by (15)" for both of its steps
+    twice = (
+        "\\begin{align}\n x &= y &&\\text{by \\eqref{eq:bias-2}}\\notag \\\\\n"
+        " &= z &&\\text{by \\eqref{eq:bias-2}}\\label{eq:bias-vector-2}\n\\end{align}"
+    )
+    assert repeated_citations(twice) == [r"\eqref{eq:bias-2}"]
+
+
+def test_the_index_style_check_fails_on_the_old_forms() -> None:
+    # the check of the test above, on the forms the notes used to mix
+    assert index_style_errors(r"$W_{k,i,j}$ and $W_{2,1,1}$") == ["k,i,j", "2,1,1"]
+    assert index_style_errors(r"$h_{k-1j}$") == ["k-1j"]
+    assert index_style_errors(r"$W_{kij}$, $h_{k-1,j}$, $W_{1,12,3}$, $n_{k-1}$") == []
 
 
 def test_ranges_are_written_as_people_write_them() -> None:
     text = render_latex(derive(NetworkSpec.parse([3, 1, 2], "tanh"), prove=False))
-    assert "$j = 1$" in text and r"$i = 1, 2$" in text
+    assert r"$i = 1, 2$" in text
     assert r"1, \dots, 1" not in text
+    # a layer of one unit: said once, no "For j = 1:" loop, no sum of one term
+    assert text.count("Layer 1 has a single unit") == 1
+    assert "$j = 1$" not in text and "For $j" not in text
+    assert not re.search(r"\\sum(\\nolimits)?_\{[a-z]=1\}\^\{1\}", text)
+    assert r"a_{2i} &= b_{2i} + W_{2i1} h_{11}" in text
+    assert r"\frac{\partial \mathcal{L}}{\partial h_{11}} \left(1 - h_{11}^{2}\right)" in text
+    out = run_cli(["derive", "3", "1", "2", "--activation", "tanh"])[1]
+    assert "Σ[j=1..1]" not in out and "W₂ᵢ₁·h₁₁" in out
     big = render_latex(CASES["784-128-10"].derivation())
     assert r"$j = 1, \dots, 128$" in big
 

@@ -304,7 +304,7 @@ def loss(params: Params, X: ArrayLike, Y: ArrayLike) -> float:
     e2_1 = math.exp(z2_1)
     s2 = e2_0 + e2_1
 
-    # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+    # (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
     sample_loss = -y0 * z2_0 - y1 * z2_1 + (y0 + y1) * math.log(s2)
@@ -354,7 +354,7 @@ def _loss_batch(weights: tuple[Array, ...], X: Array, Y: Array) -> float:
     e2_1 = np.exp(z2_1)
     s2 = e2_0 + e2_1
 
-    # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+    # (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
     sample_loss = -y0 * z2_0 - y1 * z2_1 + (y0 + y1) * np.log(s2)
@@ -412,7 +412,7 @@ def loss_and_gradients(params: Params, X: ArrayLike, Y: ArrayLike) -> tuple[floa
     e2_1 = math.exp(z2_1)
     s2 = e2_0 + e2_1
 
-    # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+    # (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
     t4 = y0 + y1
@@ -548,7 +548,7 @@ def _loss_and_gradients_batch(
     e2_1 = np.exp(z2_1)
     s2 = e2_0 + e2_1
 
-    # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+    # (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
     t4 = y0 + y1

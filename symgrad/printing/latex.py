@@ -25,6 +25,8 @@ from symgrad.printing.order import (
     negated,
     power_of_ten,
     product_factors,
+    substituted,
+    summand_in_front,
     term_size,
 )
 
@@ -219,19 +221,13 @@ class NotesLatexPrinter(LatexPrinter):
     def _print_Sum(self, expr: sp.Sum) -> str:
         # Constant factors and signs go in front of the sum: -\sum_i y_i \log \hat{y}_i.
         ((index, low, high),) = expr.limits
+        if low == high:  # a sum of one term (over a layer of one unit) is that term
+            return self._print(substituted(expr.function, {index: low}))
         sigma = r"\sum\nolimits" if self._settings["inline_partials"] else r"\sum"
         head = rf"{sigma}_{{{self._print(index)}={self._print(low)}}}^{{{self._print(high)}}} "
-        body = expr.function
-        prefix = ""
-        if isinstance(body, sp.Add) and all(t.could_extract_minus_sign() for t in body.args):
-            prefix, body = "-", -body
-        coeff, rest = body.as_coeff_Mul() if isinstance(body, sp.Mul) else (sp.S.One, body)
-        if coeff.is_Rational and coeff != 1 and body.is_commutative:
-            if coeff < 0:
-                prefix, coeff = ("" if prefix else "-"), -coeff
-            if coeff != 1:
-                prefix += self._print(coeff) + " "
-            body = rest
+        prefix, coeff, body = summand_in_front(expr.function)
+        if coeff != 1:
+            prefix += self._print(coeff) + " "
         text = self._print(body)
         if isinstance(body, sp.Add) or text.startswith("-"):
             text = rf"\left({text}\right)"

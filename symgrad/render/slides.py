@@ -115,6 +115,8 @@ class _SlideBuilder(Builder):
     """The notes' builder for a frame's narrower line and a diagram that fits a frame."""
 
     line_ems = SLIDE_LINE_EMS
+    #: A frame has room for one matrix written out entry by entry: that of the layer in full.
+    entry_by_entry = 0
 
     def __init__(
         self, derivation: Derivation, options: NotesOptions, example: WorkedExample | None

@@ -35,6 +35,7 @@ from symgrad.derivation import Derivation, Kind
 from symgrad.errors import SpecError
 from symgrad.render.document import (
     Audience,
+    Display,
     Framing,
     Notes,
     Prose,
@@ -45,7 +46,7 @@ from symgrad.render.document import (
     shown_indices,
 )
 from symgrad.render.notes import backward, batch, checks, setup, summary
-from symgrad.render.notes.builder import Builder, inline
+from symgrad.render.notes.builder import Builder, inline, listing
 from symgrad.render.notes.formats import Format, MarkdownFormat
 from symgrad.render.notes.options import (
     AUDIENCES,
@@ -123,7 +124,26 @@ def intro(b: Builder) -> tuple[Text, ...]:
         "and finally the parameters. The same steps then give backpropagation for any depth, "
         "and for a mini-batch of samples, the form that code computes. Indices start at 1."
     )
-    return (Text(first), Text(checked_sentence(b), role=Role.PROVENANCE))
+    return (Text(first + single_units(b)), Text(checked_sentence(b), role=Role.PROVENANCE))
+
+
+def single_units(b: Builder) -> str:
+    """Said once, for the layers of one unit: their index is written as 1 (``h_{11}``), with
+    no range and no sum of one term."""
+    ones = [k for k, n in enumerate(b.spec.sizes) if n == 1]
+    if not ones:
+        return ""
+    names = ["the input" if k == 0 else f"layer {k}" for k in ones]
+    names[0] = names[0][0].upper() + names[0][1:]
+    if len(ones) == 1:
+        return (
+            f" {names[0]} has a single unit: its index is always 1, and a sum over it is "
+            "its one term."
+        )
+    return (
+        f" {listing(names)} have a single unit each: their index is always 1, and a sum over "
+        "one of them is its one term."
+    )
 
 
 def checked_sentence(b: Builder, where_equations: str = "below") -> Prose:
@@ -228,9 +248,25 @@ def render_latex(
     notes = build_notes(derivation, options=options, fragment=fragment, command_name=name)
     template = "latex/fragment.tex.jinja" if fragment else "latex/document.tex.jinja"
     command = notes.command.replace("{}", name)
-    # A selection numbers its equations as the whole document does: each by its own tag.
-    tagged = bool(options and options.sections)
-    return render(template, notes=notes, command=command, fragment=fragment, tag_numbers=tagged)
+    # LaTeX numbers equations in the order they appear. A selection, and --expand where it
+    # puts a layer's equations before those of layers met earlier going backwards, tag each
+    # with the number the whole document (the derivation) gives it, as in Markdown, the
+    # terminal and the generated code.
+    tags = bool(options and options.sections) or not numbers_in_order(notes)
+    return render(template, notes=notes, command=command, fragment=fragment, tag_numbers=tags)
+
+
+def numbers_in_order(notes: Notes) -> bool:
+    """Whether the numbered equations of ``notes`` appear in the order of their numbers."""
+    numbers = [
+        row.number
+        for section in notes.sections
+        for block in section.blocks
+        if isinstance(block, Display)
+        for row in block.rows
+        if row.number
+    ]
+    return numbers == sorted(numbers)
 
 
 def render_markdown(derivation: Derivation, options: NotesOptions | None = None) -> str:

@@ -22,6 +22,7 @@ from symgrad.render.notes.builder import (
     Builder,
     inline,
     joined,
+    shaped,
     times,
 )
 
@@ -159,12 +160,42 @@ def _forward(b: Builder, forward: list[Step]) -> list[Block]:
                 Row(
                     "",
                     r"\frac{1}{B} \sum_{s=1}^{B} \nabla_{a_{k}} \mathcal{L}^{(s)} "
-                    r"h_{k-1}^{(s)\top} = \Delta_{k}^{\top} H_{k-1},",
+                    r"h_{k-1}^{(s)\top} = \Delta_{k}^{\top} H_{k-1}.",
                 ),
             )
         )
     )
+    blocks += [
+        Text("The shapes fit in every product of a batch; under each factor, its shape:"),
+        Display(batch_shapes(), spread=True),
+    ]
     return blocks
+
+
+def batch_shapes() -> tuple[Row, ...]:
+    """The products of a batch's forward and backward pass, a shape under each factor."""
+    n_k, n_prev = "n_{k}", "n_{k-1}"
+    return (
+        Row(
+            shaped(("A_{k}", "B", n_k)),
+            "= "
+            + shaped(
+                ("H_{k-1}", "B", n_prev),
+                (r"W_{k}^{\top}", n_prev, n_k),
+                ("+", "", ""),
+                (r"\mathbf{1}", "B", "1"),
+                (r"b_{k}^{\top}", "1", n_k),
+            ),
+        ),
+        Row(
+            shaped(("G_{k-1}", "B", n_prev)),
+            "= " + shaped((r"\Delta_{k}", "B", n_k), ("W_{k}", n_k, n_prev)),
+        ),
+        Row(
+            shaped((r"\nabla_{W_{k}} \bar{\mathcal{L}}", n_k, n_prev)),
+            "= " + shaped((r"\Delta_{k}^{\top}", n_k, "B"), ("H_{k-1}", "B", n_prev)),
+        ),
+    )
 
 
 def _backward(b: Builder, backward: list[Step]) -> list[Block]:

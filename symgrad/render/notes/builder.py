@@ -15,8 +15,10 @@ from dataclasses import replace
 
 import sympy as sp
 
+from symgrad import notation as nt
 from symgrad import printing
 from symgrad.derivation import Derivation, EntryMatrix, Form, Kind, Rule, Step, StepId
+from symgrad.printing.order import substituted
 from symgrad.render.document import (
     Display,
     Graph,
@@ -74,15 +76,32 @@ def times(n: int | str, m: int | str) -> str:
     return rf"{n} \times {m}"
 
 
+def shaped(*factors: tuple[str, str, str]) -> str:
+    """Factors, each with its shape written under it: ``(W_k, n_k, n_{k-1})`` is
+    ``\\underbrace{W_k}_{n_k \\times n_{k-1}}``; a factor ``("+", "", "")`` or ``("=", "", "")``
+    is written as it is."""
+    text = ""
+    for n, (tex, rows, cols) in enumerate(factors):
+        if not rows:
+            text += f" {tex} "
+            continue
+        # a thick space between two factors, so that their shapes do not run together
+        gap = r" \; " if n and factors[n - 1][1] else ""
+        text += gap + rf"\underbrace{{{tex}}}_{{{times(rows, cols)}}}"
+    return text.strip()
+
+
 def display_style(entry: str) -> str:
     """Partials in a matrix at full size (``\\dfrac``), as they are written by hand."""
     return entry.replace(r"\frac{", r"\dfrac{")
 
 
 def span(layers: list[int]) -> str:
-    """``3 and 2``, ``5 to 2`` for layers counted down one by one."""
-    if len(layers) == 2:
-        return f"{layers[0]} and {layers[1]}"
+    """``3 and 2``, ``5 to 2`` for layers counted down one by one; ``4, 3 and 1`` when one is
+    missing (the layer written in full)."""
+    steps = {a - b for a, b in zip(layers, layers[1:], strict=False)}
+    if len(layers) == 2 or steps != {1}:
+        return listing([str(k) for k in layers])
     return f"{layers[0]} to {layers[-1]}"
 
 
@@ -141,6 +160,9 @@ class Builder:
     #: The distance between the columns and between the units of the network's diagram (cm).
     diagram_spacing = 2.6
     diagram_step = 1.0
+    #: ``grad_{W_k} L`` is written out entry by entry for every layer with at most this many
+    #: rows and columns, besides the layer written in full: the lecture's ``3 x 3`` matrix.
+    entry_by_entry = 3
 
     def __init__(
         self,
@@ -160,32 +182,41 @@ class Builder:
         self.expand = options.expand or self.L
         #: The hidden layer whose steps are written in full.
         self.expand_hidden = min(self.expand, self.L - 1)
-        #: One index style for the whole document: commas as soon as an index can reach 10.
-        self.commas = max(self.spec.sizes) >= 10 or self.L >= 10
 
     def tex(self, expr: sp.Basic, inline: bool = False) -> str:
-        return printing.latex(expr, self.commas, inline)
+        return printing.latex(expr, inline=inline)
 
     def width(self, latex: str) -> float:
         """About how many ems ``latex`` takes in a display (:func:`visible_width`)."""
         return visible_width(latex)
 
-    def form(self, form: Form) -> str:
-        """One form of a step: printed, or an :class:`EntryMatrix` as an abbreviated matrix."""
+    def form(self, form: Form, step: Step | None = None) -> str:
+        """One form of a step: printed (with the indices that take one value only, those of a
+        layer of one unit, as that value), or an :class:`EntryMatrix` as an abbreviated
+        matrix."""
         if isinstance(form, EntryMatrix):
             return self.matrix(
                 form.rows, form.cols, lambda r, c: display_style(self.tex(form.entry(r, c)))
             )
-        return self.tex(form)
+        return self.tex(self.fixed(form, step))
+
+    def fixed(self, expr: sp.Basic, step: Step | None) -> sp.Basic:
+        """``expr`` with the indices of ``step`` that take one value set to it: a layer of one
+        unit has ``h_{11}``, never "for ``j = 1``"."""
+        if step is None:
+            return expr
+        fixed = {index: sp.Integer(1) for index, n in step.indices if n == 1}
+        if not fixed:
+            return expr
+        return substituted(expr, fixed)
 
     def matrix(self, rows: int, cols: int, entry: Callable[[int, int], str]) -> str:
         return matrix_tex(rows, cols, entry, self.fmt.row_gap)
 
     def idx(self, *parts: str) -> str:
-        """An index list in the document's style: ``kij`` or ``k,i,j``."""
-        if self.commas or any(len(p) > 1 for p in parts):
-            return ",".join(parts)
-        return "".join(parts)
+        """An index list as every index list is written (:func:`~symgrad.notation.join_indices`):
+        ``kij`` when each index is one character, ``k-1,j`` when one is longer."""
+        return nt.join_indices(list(parts))
 
     def step(self, kind: Kind, layer: int | None = None) -> Step:
         return self.d.step(StepId(kind, self.L if layer is None else layer))
@@ -215,9 +246,13 @@ class Builder:
         return "g" if self.spec.uniform_activation else f"g_{{{k}}}"
 
     def ranges(self, step: Step) -> str:
-        """``$i = 1, 2$``, ``$j = 1$``, ``$i = 1, \\dots, 128$`` from the step's indices."""
+        """``$i = 1, 2$``, ``$i = 1, \\dots, 128$`` from the step's indices; an index that
+        takes one value only is written as that value in the step (:meth:`fixed`), so it is no
+        range (empty when none is left)."""
         parts = []
         for index, n in step.indices:
+            if n == 1:
+                continue
             name = self.tex(index)
             values = ", ".join(str(v) for v in range(1, n + 1)) if n <= 3 else rf"1, \dots, {n}"
             parts.append(inline(f"{name} = {values}"))
@@ -250,12 +285,15 @@ class Builder:
 
     def step_display(self, step: Step, notes: bool = True) -> Display:
         """``lhs = form_1 = form_2 ...`` as aligned rows, each with the rule that justifies it."""
-        lhs = self.form(step.lhs)
-        forms = [self.form(f) for f in step.forms]
+        lhs = self.form(step.lhs, step)
+        forms = [self.form(f, step) for f in step.forms]
         show_notes = len(forms) > 1
         rows = []
         for n, (form, rule) in enumerate(zip(forms, step.rules, strict=True)):
             note = self.rule_note(step, rule) if show_notes else ""
+            if n > 0 and rule is Rule.MATRIX_FORM and isinstance(step.forms[n - 1], EntryMatrix):
+                # the column just written is the vector's entries: each row cites its own step
+                note = f"the entries of ${form}$"
             left = lhs if n == 0 else ""
             rows.append(self.row(step, left, f"= {form}", note, n == len(forms) - 1))
         spread = any(isinstance(f, EntryMatrix) for f in step.forms)
@@ -276,7 +314,7 @@ class Builder:
 
     def compact_rows(self, steps: Sequence[Step], like: Sequence[Step]) -> list[Row]:
         """Each step on one line as ``lhs = final``, numbered, with a note pointing to the same
-        step of the layer written in full (``like``)."""
+        step of the layer written in full (``like``); fractions stacked as in the full layer."""
         rows = []
         skipped = self.skip_shares()
         for step, model in zip(steps, like, strict=True):
@@ -284,7 +322,7 @@ class Builder:
             if note and (step.id in skipped) != (model.id in skipped):
                 # a skip connection adds its term to one of the two, not to the other
                 note += ", plus the skip term" if step.id in skipped else ", without the skip term"
-            left, right = self.tex(step.lhs, inline=True), self.tex(step.final, inline=True)
+            left, right = self.form(step.lhs, step), self.form(step.final, step)
             rows.append(self.row(step, left, f"= {right}", note, True))
         return rows
 
@@ -300,11 +338,12 @@ class Builder:
         )
 
     def compact_step(self, step: Step, notes: Sequence[Prose]) -> list[Row]:
-        """A step as compact as it prints (partials with a slash, sums with their limits beside
-        them): on one line, ``lhs = form_1 = form_2``, when that fits; else a line a form.
+        """A step as compact as it prints: on one line, ``lhs = form_1 = form_2``, when that
+        fits; else a line a form. Partials and sums are set as in every other display (stacked
+        fractions, limits under the sum); slashes are for running text and table cells.
         ``notes`` justify the forms; on one line they are joined."""
-        lhs = self.tex(step.lhs, inline=True)
-        forms = [self.tex(f, inline=True) for f in step.forms]
+        lhs = self.form(step.lhs, step)
+        forms = [self.form(f, step) for f in step.forms]
         line = "= " + " = ".join(forms)
         joined = joined_prose("; ", [n for n in notes if n])
         notes = [n or "" for n in notes]

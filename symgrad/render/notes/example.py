@@ -44,23 +44,36 @@ class ExampleSection:
         first; a sum too long for a line goes on over the next, term by term."""
         tag = self.b.note_ref(line.step)
         room = self.b.line_ems - 3.0
-        pieces: list[str] = []
+        forms: list[list[str]] = []
         for n, form in enumerate(line.forms):
             terms = split_sum(form)
             middle = 0 < n < len(line.forms) - 1
             if middle and max(self.width(f"= {t}") for t in terms) > room:
                 continue  # numbers put into a formula too wide for a line: the value is enough
-            pieces += ["= " + terms[0], *terms[1:]]
+            forms.append(["= " + terms[0], *terms[1:]])
         rows: list[Row] = []
         current = ""
-        for piece in pieces:
+
+        def fits(text: str) -> bool:
             left = line.lhs if not rows else ""
-            trial = f"{current} {piece}" if current else piece
-            if current and self.width(f"{left} {trial}") + 3.0 > self.b.line_ems:
-                rows.append(Row(left, current, tag=tag if not rows else ""))
-                current = piece if piece.startswith("=") else rf"\quad {piece}"
-            else:
-                current = trial
+            return self.width(f"{left} {text}") + 3.0 <= self.b.line_ems
+
+        for pieces in forms:
+            whole = " ".join(pieces)
+            if current and not fits(f"{current} {whole}"):
+                # a form that does not fit after the one before starts a line of its own,
+                # rather than leave its first term alone at the end of this one
+                rows.append(Row(line.lhs if not rows else "", current, tag=tag if not rows else ""))
+                current = ""
+            for piece in pieces:
+                trial = f"{current} {piece}" if current else piece
+                if current and not fits(trial):
+                    rows.append(
+                        Row(line.lhs if not rows else "", current, tag=tag if not rows else "")
+                    )
+                    current = piece if piece.startswith("=") else rf"\quad {piece}"
+                else:
+                    current = trial
         rows.append(Row(line.lhs if not rows else "", current, tag=tag if not rows else ""))
         spread = any(r"\frac" in form for form in line.forms)
         return Display(tuple(rows), kind="summary", spread=spread)

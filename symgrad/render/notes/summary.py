@@ -29,6 +29,7 @@ from symgrad.render.notes.builder import (
     Builder,
     chunks,
     inline,
+    shaped,
 )
 from symgrad.render.notes.example import ExampleSection
 from symgrad.render.notes.widths import visible_width
@@ -199,24 +200,47 @@ def _equations(b: Builder, g: str) -> list[Block]:
             + "; {bp3} and {bp4} "
             "give the parameters. For this network they are "
             + refs
-            + ". The shapes check "
-            + "each product: "
+            + ". The shapes check each product; under each factor, its shape:"
+        ),
+        Display(general_shapes(), spread=True),
+        Text(
+            "So "
             + inline(r"W_{k+1}^{\top}")
-            + " is "
-            + inline(r"n_{k} \times n_{k+1}")
-            + ", "
-            f"so it takes the {inline('n_{k+1}')} entries of "
+            + f" takes the {inline('n_{k+1}')} entries of "
             + inline(r"\nabla_{a_{k+1}} \mathcal{L}")
-            + f" back to the {inline('n_{k}')} units "
-            "of layer "
+            + f" back to the {inline('n_{k}')} units of layer "
             + inline("k")
-            + "; a column times a row, "
-            + inline(r"(n_{k} \times 1)(1 \times n_{k-1})")
-            + ", has the shape of "
+            + ", and a column times a row has the shape of "
             + inline("W_{k}")
             + "."
         ),
     ]
+
+
+def general_shapes() -> tuple[Row, ...]:
+    """The products of one sample's forward and backward pass, a shape under each factor."""
+    n_k, n_prev, n_next = "n_{k}", "n_{k-1}", "n_{k+1}"
+    grad_a = r"\nabla_{a_{k}} \mathcal{L}"
+    return (
+        Row(
+            shaped(("a_{k}", n_k, "1")),
+            "= "
+            + shaped(
+                ("b_{k}", n_k, "1"), ("+", "", ""), ("W_{k}", n_k, n_prev), ("h_{k-1}", n_prev, "1")
+            ),
+        ),
+        Row(
+            shaped((r"\nabla_{h_{k}} \mathcal{L}", n_k, "1")),
+            "= "
+            + shaped(
+                (r"W_{k+1}^{\top}", n_k, n_next), (r"\nabla_{a_{k+1}} \mathcal{L}", n_next, "1")
+            ),
+        ),
+        Row(
+            shaped((r"\nabla_{W_{k}} \mathcal{L}", n_k, n_prev)),
+            "= " + shaped((rf"\left({grad_a}\right)", n_k, "1"), (r"h_{k-1}^{\top}", "1", n_prev)),
+        ),
+    )
 
 
 def algorithm(g: str) -> list[Block]:

@@ -322,10 +322,22 @@ def build_deck(
     document = notes.build(builder).for_audience(Audience(audience))
     by_label = {s.label: s for s in document.sections}
     frames = [*_network_frame(builder), *_forward_frames(builder)]
-    for name in ("output", "hidden", "parameters", "summary", "example", "general", "batch"):
+    parts = (
+        "output",
+        "hidden",
+        "parameters",
+        "summary",
+        "example",
+        "general",
+        "batch",
+        "derivatives",
+    )
+    for name in parts:
         section = by_label.get(builder.fmt.section_label(name))
         if section is not None:
             blocks = [b for b in section.blocks if not isinstance(b, Graph)]
+            if name == "derivatives":  # one title for its frames, as the notes refer to it
+                blocks = [b for b in blocks if not isinstance(b, Heading)]
             frames += pack(section.title, blocks)
         if name == "summary":
             frames += _graph_frames(builder)

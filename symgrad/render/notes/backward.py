@@ -35,6 +35,7 @@ from symgrad.render.notes.builder import (
     span,
     times,
 )
+from symgrad.render.notes.derivatives import activation_phrase, reference
 
 
 def output_section(b: Builder) -> Section:
@@ -56,9 +57,14 @@ def output_section(b: Builder) -> Section:
     a_li, d_ij = b.tex(nt.pre(L, nt.I)), b.idx("i", "j")
     ai = inline(a_li)
     if b.net.diagonal_output:
+        derived = ""
+        if b.spec.pair.output.name != "identity":
+            derived = (
+                f" (the derivative of the {b.spec.pair.output.name} is derived in {reference(b)})"
+            )
         chain = (
             f"Each {inline(YHAT_I)} depends on {ai} alone, so the chain rule has a single "
-            f"term, for {b.ranges(delta)}:"
+            f"term{derived}, for {b.ranges(delta)}:"
         )
     else:
         jacobian = (
@@ -67,7 +73,8 @@ def output_section(b: Builder) -> Section:
         )
         chain = (
             f"The softmax makes every {inline(YHAT_J)} depend on every {ai}, so the "
-            f"chain rule sums over {inline('j')}, with {inline(jacobian)}. For "
+            f"chain rule sums over {inline('j')}, with {inline(jacobian)} (derived in "
+            f"{reference(b)}). For "
             f"{b.ranges(delta)}:"
         )
     blocks += [Text(chain), b.step_display(delta)]
@@ -131,7 +138,8 @@ def hidden_section(b: Builder) -> Section:
         Text(f"In matrix form, {b.fmt.ref(grad)} is"),
         b.step_display(grad_v, notes=False),
         Text(
-            f"The activation acts unit by unit, so {inline(h_Kj)} depends on {inline(a_Kj)} alone:"
+            f"The activation acts unit by unit, so {inline(h_Kj)} depends on {inline(a_Kj)} "
+            f"alone ({activation_phrase(b, K)}):"
         ),
         b.step_display(delta),
         Text(f"and in matrix form, with {ODOT} the elementwise product, {b.fmt.ref(delta)} is"),

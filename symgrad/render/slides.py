@@ -336,8 +336,10 @@ def build_deck(
         section = by_label.get(builder.fmt.section_label(name))
         if section is not None:
             blocks = [b for b in section.blocks if not isinstance(b, Graph)]
-            if name == "derivatives":  # one title for its frames, as the notes refer to it
-                blocks = [b for b in blocks if not isinstance(b, Heading)]
+            if name == "derivatives":
+                # One title for its frames, as the notes refer to it; the notes' opening
+                # paragraph would be a frame of its own.
+                blocks = [b for b in blocks[1:] if not isinstance(b, Heading)]
             frames += pack(section.title, blocks)
         if name == "summary":
             frames += _graph_frames(builder)

@@ -38,6 +38,8 @@ RELU = _named("relu", r"\operatorname{relu}", "relu")
 RELU_PRIME = _named("relu'", r"\operatorname{relu}'", "relu'")
 SOFTPLUS = _named("softplus", r"\operatorname{softplus}", "softplus")
 SOFTPLUS_PRIME = _named("softplus'", r"\operatorname{softplus}'", "softplus'")
+IDENTITY = _named("id", r"\operatorname{id}", "id")
+IDENTITY_PRIME = _named("id'", r"\operatorname{id}'", "id'")
 G = _named("g", "g", "g")
 G_PRIME = _named("g'", "g'", "g'")
 
@@ -302,11 +304,11 @@ def activation_derivation(activation: Activation) -> LocalDerivation:
     if name == "softplus":
         return softplus_derivation(activation)
     if name == "identity":
-        steps = (Step(sp.Integer(1), "the slope of the line $g(x) = x$"),)
-        derivation = LocalDerivation(
-            "identity", "the identity", (G(X), X), (Chain(G_PRIME(X), steps),)
-        )
-        return checked(derivation, {G_PRIME: _lam(lambda t: sp.Integer(1))}, (sp.Integer(1),))
+        steps = (Step(sp.Integer(1), "its graph is a line of slope $1$"),)
+        chains = (Chain(IDENTITY_PRIME(X), steps),)
+        derivation = LocalDerivation("identity", "the identity", (IDENTITY(X), X), chains)
+        definitions = {IDENTITY_PRIME: _lam(lambda t: sp.diff(t, t))}
+        return checked(derivation, definitions, (sp.Integer(1),))
     return custom_derivation(activation, f"the custom activation {activation.name}")
 
 

@@ -80,7 +80,8 @@ class LocalDerivation:
     """The derivative of one function, from its definition, in steps.
 
     ``definition`` is ``(f(x), its formula)``; ``chains`` the derivative's steps (the softmax
-    has three: the general entry, then ``i = j`` and ``i != j``); ``name`` the named function
+    has five: the derivatives of its numerator and of its sum, the general entry, then
+    ``i = j`` and ``i != j``); ``name`` the named function
     the result was proved to be ("sigmoid"), "" when it is none.
     """
 

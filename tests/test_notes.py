@@ -519,7 +519,9 @@ def test_general_algorithm_states_bp1_to_bp4_with_shapes() -> None:
     assert "about twice as much as the forward pass" in general
     # an elementwise output: Nielsen's Hadamard form
     sigmoid = render_latex(CASES["32-sigmoid-binary-cross-entropy"].derivation())
-    assert r"\nabla_{a_{L}} \mathcal{L} &= \nabla_{\hat{y}} \mathcal{L} \odot O'(a_{L})" in sigmoid
+    # (the gradient bracketed before the product, as in every other Hadamard product)
+    hadamard = r"\left(\nabla_{\hat{y}} \mathcal{L}\right) \odot O'(a_{L})"
+    assert rf"\nabla_{{a_{{L}}}} \mathcal{{L}} &= {hadamard}" in sigmoid
 
 
 def test_mini_batch_section_stacks_the_per_sample_steps() -> None:

@@ -45,6 +45,8 @@ NETWORKS = {
         0,
     ),
     "2-4-4-3-2-tanh": ((2, 4, 4, 3, 2), "tanh", None, None, {}, False, None),
+    # custom activations: one named the sigmoid, one with a domain remark
+    "2-3-3-2-custom": ((2, 3, 3, 2), "log(1+exp(x)),sqrt(x)", None, None, {}, False, None),
 }
 
 

@@ -190,6 +190,7 @@ def test_frames_follow_the_lecture() -> None:
         "The gradients",
         "Backpropagation for any depth",
         "Mini-batches",
+        "Derivatives of the activation and output functions",
     ]
     # the instructors' deck closes with how it was checked
     instructors = build_deck(derivation, example=0, audience="instructors")

@@ -75,6 +75,8 @@ class NotesLatexPrinter(LatexPrinter):
     def _print_Derivative(self, expr: sp.Derivative) -> str:
         # Always the partial-derivative fraction of the notes, never SymPy's operator form.
         ((variable, count),) = expr.variable_count
+        if not isinstance(expr.expr, (sp.Symbol, sp.Indexed)):
+            return _operator_derivative(self, expr, variable, count)
         top = self._print(expr.expr)
         power = "" if count == 1 else f"^{{{count}}}"
         if self._settings["inline_partials"]:
@@ -84,6 +86,11 @@ class NotesLatexPrinter(LatexPrinter):
             rf"\frac{{\partial{power} {top}}}{{\partial {self._print(variable)}"
             rf"{'' if count == 1 else f'^{{{count}}}'}}}"
         )
+
+    def _print_Infinity(self, expr: sp.Expr) -> str:
+        return r"\infty" if expr == sp.oo else r"-\infty"
+
+    _print_NegativeInfinity = _print_Infinity
 
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
         # The quantity's LaTeX from the naming table: W_{2}, \nabla_{a_{2}} \mathcal{L}, \Delta_{2}.
@@ -332,3 +339,19 @@ def _chain_product(printer: NotesLatexPrinter, args: list[sp.Basic]) -> str:
             text = f"({text})"
         parts.append(rf"\left({text}\right)" if bracket else text)
     return " ".join(parts)
+
+
+def _operator_derivative(
+    printer: NotesLatexPrinter, expr: sp.Derivative, variable: sp.Expr, count: int
+) -> str:
+    """The derivative of a formula, as an operator before it: ``d/dx (1 + e^{-x})`` for a
+    function of one real variable, a partial for an entry of the notation."""
+    d = "d" if isinstance(variable, sp.Symbol) else r"\partial"
+    power = "" if count == 1 else f"^{{{count}}}"
+    body = printer._print(expr.expr)
+    if isinstance(expr.expr, (sp.Add, sp.Mul)) and not body.startswith(r"\frac"):
+        body = rf"\left({body}\right)"
+    if printer._settings["inline_partials"]:
+        return rf"({d}{power} / {d} {printer._print(variable)}{power}) {body}"
+    gap = "" if d == "d" else " "
+    return rf"\frac{{{d}{power}}}{{{d}{gap}{printer._print(variable)}{power}}} {body}"

@@ -154,9 +154,13 @@ def is_denominator(factor: sp.Basic) -> bool:
 
 def factor_rank(factor: sp.Basic) -> int:
     """Where a factor goes in a written product: letters, then brackets and products, then
-    functions (``log``, ``exp``)."""
-    if isinstance(factor, (sp.Symbol, sp.Indexed)) or (
-        isinstance(factor, sp.Pow) and isinstance(factor.base, (sp.Symbol, sp.Indexed))
+    functions (``log``, ``exp``). A named function of the notes (``\\sigma(x)``, ``g(x)``) is
+    written as a letter: ``\\sigma(x) (1 - \\sigma(x))``."""
+    named = isinstance(factor, sp.Function) and hasattr(factor.func, "symgrad_latex")
+    if (
+        named
+        or isinstance(factor, (sp.Symbol, sp.Indexed))
+        or (isinstance(factor, sp.Pow) and isinstance(factor.base, (sp.Symbol, sp.Indexed)))
     ):
         return 0
     if isinstance(factor, (sp.Add, sp.Mul)):

@@ -405,7 +405,8 @@ class Section:
     title: str
     label: str
     blocks: tuple[Block, ...]
-    #: The first section of the appendix (a standalone LaTeX document starts ``\appendix``).
+    #: A section of the appendix (a standalone LaTeX document starts ``\appendix`` before the
+    #: first one).
     appendix: bool = False
     id: str = ""
     #: A section about the tool (how each equation was checked) has the role provenance.

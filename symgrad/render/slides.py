@@ -68,6 +68,7 @@ DECK_SECTIONS = (
     "example",
     "general",
     "batch",
+    "derivatives",
     "checks",
 )
 
@@ -369,6 +370,10 @@ def build_deck(
         if section.id == "setup":
             continue
         blocks = [b for b in section.blocks if not isinstance(b, Graph)]
+        if section.id == "derivatives":
+            # One title for its frames, as the notes refer to it; the notes' opening paragraph
+            # would be a frame of its own.
+            blocks = [b for b in blocks[1:] if not isinstance(b, Heading)]
         frames += pack(section.title, blocks)
         if section.id == "summary":
             frames += _graph_frames(builder)

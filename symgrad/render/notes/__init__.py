@@ -19,7 +19,8 @@ The modules, one per part: :mod:`~symgrad.render.notes.options`,
 :mod:`~symgrad.render.notes.builder` (steps as displays), and the sections:
 :mod:`~symgrad.render.notes.setup`, :mod:`~symgrad.render.notes.backward`,
 :mod:`~symgrad.render.notes.summary`, :mod:`~symgrad.render.notes.example`,
-:mod:`~symgrad.render.notes.batch`, :mod:`~symgrad.render.notes.checks`.
+:mod:`~symgrad.render.notes.batch`, :mod:`~symgrad.render.notes.checks`, and the appendix
+:mod:`~symgrad.render.notes.derivatives`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from symgrad.render.document import (
     Verbatim,
     shown_indices,
 )
-from symgrad.render.notes import backward, batch, checks, setup, summary
+from symgrad.render.notes import backward, batch, checks, derivatives, setup, summary
 from symgrad.render.notes.builder import Builder, inline, listing
 from symgrad.render.notes.formats import Format, MarkdownFormat
 from symgrad.render.notes.options import (
@@ -73,8 +74,12 @@ def build(b: Builder) -> Notes:
         summary.general_section(b),
         batch.batch_section(b),
     ]
+    # The appendix: the local derivatives, then (as an appendix) how each equation was checked.
     checked = checks.checks_section(b)
-    if checked is not None:
+    if checked is not None and not checked.appendix:
+        sections.append(checked)
+    sections.append(derivatives.derivatives_section(b))
+    if checked is not None and checked.appendix:
         sections.append(checked)
     sections = b.fmt.layout(sections)
     command = "symgrad {} " + " ".join(shlex.quote(a) for a in b.spec.command_args())

@@ -15,6 +15,7 @@ from symgrad.render.document import (
     Block,
     Display,
     Heading,
+    Prose,
     Role,
     Row,
     Section,
@@ -36,6 +37,7 @@ from symgrad.render.notes.builder import (
     span,
     times,
 )
+from symgrad.render.notes.derivatives import activation_phrase, reference
 
 
 def output_section(b: Builder) -> Section:
@@ -57,9 +59,16 @@ def output_section(b: Builder) -> Section:
     a_li, d_ij = b.tex(nt.pre(L, nt.I)), b.idx("i", "j")
     ai = inline(a_li)
     if b.net.diagonal_output:
-        chain = (
+        derived: Prose = ""
+        if b.spec.pair.output.name != "identity":
+            derived = (
+                f" (the derivative of the {b.spec.pair.output.name} is derived in "
+                + reference(b)
+                + ")"
+            )
+        chain: Prose = (
             f"Each {inline(YHAT_I)} depends on {ai} alone, so the chain rule has a single "
-            "term" + (f", for {b.ranges(delta)}:" if b.ranges(delta) else ":")
+            "term" + derived + (f", for {b.ranges(delta)}:" if b.ranges(delta) else ":")
         )
     else:
         jacobian = (
@@ -68,7 +77,9 @@ def output_section(b: Builder) -> Section:
         )
         chain = (
             f"The softmax makes every {inline(YHAT_J)} depend on every {ai}, so the "
-            f"chain rule sums over {inline('j')}, with {inline(jacobian)}."
+            f"chain rule sums over {inline('j')}, with {inline(jacobian)} (derived in "
+            + reference(b)
+            + ")."
             + (f" For {b.ranges(delta)}:" if b.ranges(delta) else "")
         )
     blocks += [Text(chain), b.step_display(delta)]
@@ -136,7 +147,10 @@ def hidden_section(b: Builder) -> Section:
         Text("In matrix form, " + b.ref(grad) + " is"),
         b.step_display(grad_v, notes=False),
         Text(
-            f"The activation acts unit by unit, so {inline(h_Kj)} depends on {inline(a_Kj)} alone:"
+            f"The activation acts unit by unit, so {inline(h_Kj)} depends on {inline(a_Kj)} "
+            + "alone ("
+            + activation_phrase(b, K)
+            + "):"
         ),
         b.step_display(delta),
         Text(f"and in matrix form, with {ODOT} the elementwise product, " + b.ref(delta) + " is"),

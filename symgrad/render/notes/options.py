@@ -37,6 +37,7 @@ SECTIONS = {
     "example": "the worked example (with --example)",
     "general": "BP1-BP4 and the algorithm for any depth",
     "batch": "mini-batches",
+    "derivatives": "the derivatives of the activation and output functions (appendix)",
     "lecturer": "the lecturer's page (instructors)",
     "checks": "how each equation was checked (instructors)",
 }

@@ -23,6 +23,7 @@ from symgrad.render.document import (
     shown_indices,
 )
 from symgrad.render.example import forward_ids
+from symgrad.render.notes import derivatives
 from symgrad.render.notes.builder import (
     DIAGRAM_FULL_LAYERS,
     FORWARD_ROWS,
@@ -398,6 +399,8 @@ def forward_blocks(b: Builder) -> list[Block]:
             k == 1 or b.spec.activations[k - 2].name != activation.name
         ):
             blocks.append(Text(kink_sentence(b, k)))
+    remarks = [derivatives.domain_remark(b, act) for act in derivatives.distinct_activations(b)]
+    blocks += [r for r in remarks if r is not None]
     blocks += written_out_blocks(b)
     return blocks
 

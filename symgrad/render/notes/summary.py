@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import sympy as sp
+
+from symgrad import notation as nt
 from symgrad.derivation import Kind, StepId
+from symgrad.expressions import X
+from symgrad.model import Elementwise
 from symgrad.render.document import (
     Block,
     Display,
@@ -30,6 +35,7 @@ from symgrad.render.notes.builder import (
     chunks,
     inline,
     shaped,
+    times,
 )
 from symgrad.render.notes.example import ExampleSection
 from symgrad.render.notes.widths import visible_width
@@ -129,53 +135,94 @@ def bp_rows(b: Builder, g: str, cite: bool = True) -> tuple[Row, ...]:
 def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
     """(BP1)-(BP4) with the shape of each, numbered as Nielsen numbers them: the output error
     in general form (then what it is for this network), the recurrence, the biases, the
-    weights."""
+    weights. Each is an expression of the quantities of any network (:func:`general_equations`),
+    printed as every other equation is."""
     output_step = b.step(Kind.OUTPUT_DELTA_VECTOR)
-    delta_L = b.tex(output_step.final)
     note_sum = ", with $\\sum_{i} y_{i} = 1$" if b.net.assumes_targets_sum_to_one else ""
-    grad_yhat = r"\nabla_{\hat{y}} \mathcal{L}"
-    if b.spec.pair.output.diagonal:
-        # An elementwise output: the Jacobian is diagonal, Nielsen's Hadamard product.
-        general, what = rf"= {grad_yhat} \odot O'(a_{{L}})", ""
-    else:
-        general = rf"= J^{{\top}} {grad_yhat}"
+    what = ""
+    if not b.spec.pair.output.diagonal:
         what = r", $J = \partial \hat{y} / \partial a_{L}$ the Jacobian of $O$"
-    return (
-        Row(
-            r"\nabla_{a_{L}} \mathcal{L}",
-            general,
-            inline(r"n_{L} \times 1") + what,
-            tag="BP1",
-            label=b.fmt.label("bp1"),
-            key="bp1",
+    rows: list[Row] = []
+    for n, (left, right) in enumerate(general_equations(b.spec.pair.output.diagonal, g), 1):
+        rows.append(
+            Row(
+                b.tex(left),
+                f"= {b.tex(right)}",
+                inline(times(*(b.tex(size) for size in left.shape))) + (what if n == 1 else ""),
+                tag=f"BP{n}",
+                label=b.fmt.label(f"bp{n}"),
+                key=f"bp{n}",
+            )
+        )
+        if n == 1:
+            here = "here, " + b.note_ref(output_step) + note_sum
+            rows.append(Row("", f"= {b.tex(output_step.final)}", here))
+    return tuple(rows)
+
+
+def general_equations(diagonal: bool, g: str) -> list[tuple[sp.MatrixExpr, sp.MatrixExpr]]:
+    """BP1-BP4 as ``(left, right)`` in the quantities of any network with ``L`` layers:
+    ``grad_{a_L} L`` from ``grad_yhat L`` (elementwise output: the Hadamard product with
+    ``O'(a_L)``; else ``J^T grad_yhat L``), the recurrence with ``g'`` (``g`` as the document
+    writes it: ``g`` or ``g_{k}``), the biases, the weights."""
+    grad_yhat = general("yhat", None, gradient=True)
+    a_L = general("a", "L")
+    if diagonal:
+        slope = sp.Function("O'", symgrad_latex="O'")
+        output = sp.HadamardProduct(grad_yhat, Elementwise(sp.Lambda(X, slope(X)), a_L))
+    else:
+        jacobian = sp.MatrixSymbol("J", a_L.shape[0], a_L.shape[0])
+        output = sp.MatMul(jacobian.T, grad_yhat)
+    g_prime = sp.Function("g'", symgrad_latex=f"{g}'")
+    back = sp.MatMul(general("W", "k+1").T, general("a", "k+1", gradient=True))
+    grad_a_k = general("a", "k", gradient=True)
+    equations = [
+        (general("a", "L", gradient=True), output),
+        (
+            grad_a_k,
+            sp.HadamardProduct(back, Elementwise(sp.Lambda(X, g_prime(X)), general("a", "k"))),
         ),
-        Row("", f"= {delta_L}", "here, " + b.note_ref(output_step) + note_sum),
-        Row(
-            r"\nabla_{a_{k}} \mathcal{L}",
-            rf"= \left(W_{{k+1}}^{{\top}} \nabla_{{a_{{k+1}}}} \mathcal{{L}}\right) "
-            rf"\odot {g}'(a_{{k}})",
-            inline(r"n_{k} \times 1"),
-            tag="BP2",
-            label=b.fmt.label("bp2"),
-            key="bp2",
-        ),
-        Row(
-            r"\nabla_{b_{k}} \mathcal{L}",
-            r"= \nabla_{a_{k}} \mathcal{L}",
-            inline(r"n_{k} \times 1"),
-            tag="BP3",
-            label=b.fmt.label("bp3"),
-            key="bp3",
-        ),
-        Row(
-            r"\nabla_{W_{k}} \mathcal{L}",
-            r"= \left(\nabla_{a_{k}} \mathcal{L}\right) h_{k-1}^{\top}",
-            inline(r"n_{k} \times n_{k-1}"),
-            tag="BP4",
-            label=b.fmt.label("bp4"),
-            key="bp4",
-        ),
-    )
+        (general("b", "k", gradient=True), grad_a_k),
+        (general("W", "k", gradient=True), sp.MatMul(grad_a_k, general("h", "k-1").T)),
+    ]
+    for left, right in equations:
+        fitted(left, right)
+    return equations
+
+
+def general(base: str, layer: str | None, gradient: bool = False) -> nt.QuantitySymbol:
+    """A vector or matrix of any network, its layer written as text (``k``, ``k+1``, ``L``) and
+    its shape in the sizes ``n_{k}``: what the equations for any depth are made of. ``W`` is
+    ``n_{k} x n_{k-1}``, every other quantity a column."""
+    q = nt.Quantity(base, layer, gradient)  # type: ignore[arg-type]
+    rows = _size(layer or "L")
+    cols = _size(_below(layer)) if base == "W" and layer else sp.Integer(1)
+    return nt.symbol(q, nt.Form.VECTOR, rows, cols)
+
+
+def _size(layer: str) -> sp.Symbol:
+    return sp.Symbol(f"n_{{{layer}}}", integer=True, positive=True)
+
+
+def _below(layer: str) -> str:
+    """The layer before ``layer``: ``k-1`` for ``k``, ``k`` for ``k+1``."""
+    return layer[: -len("+1")] if layer.endswith("+1") else f"{layer}-1"
+
+
+def fitted(left: sp.MatrixExpr, right: sp.MatrixExpr) -> None:
+    """Raise ``ValueError`` unless both sides have the same shape and every product and
+    elementwise product in ``right`` fits, size for size (SymPy lets ``n_{k}`` meet ``1``, as
+    ``n_{k}`` could be 1)."""
+    for part in sp.preorder_traversal(right):
+        if isinstance(part, sp.MatMul):
+            factors = [f for f in part.args if isinstance(f, sp.MatrixExpr)]
+            for before, after in zip(factors, factors[1:], strict=False):
+                if before.shape[1] != after.shape[0]:
+                    raise ValueError(f"{before} times {after} does not fit")
+        if isinstance(part, sp.HadamardProduct) and len({a.shape for a in part.args}) > 1:
+            raise ValueError(f"the factors of {part} differ in shape")
+    if left.shape != right.shape:
+        raise ValueError(f"{left} is {left.shape}, {right} is {right.shape}")
 
 
 def _equations(b: Builder, g: str) -> list[Block]:

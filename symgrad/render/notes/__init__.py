@@ -43,7 +43,7 @@ from symgrad.render.document import (
     Verbatim,
     shown_indices,
 )
-from symgrad.render.notes import backward, batch, checks, setup, summary
+from symgrad.render.notes import backward, batch, checks, setup, summary, widths
 from symgrad.render.notes.builder import Builder, inline
 from symgrad.render.notes.formats import Format, MarkdownFormat
 from symgrad.render.notes.options import (
@@ -225,7 +225,9 @@ def render_latex(
     notes = build_notes(derivation, options=options, fragment=fragment, command_name=name)
     template = "latex/fragment.tex.jinja" if fragment else "latex/document.tex.jinja"
     command = notes.command.replace("{}", name)
-    return render(template, notes=notes, command=command, fragment=fragment)
+    return render(
+        template, notes=notes, command=command, fragment=fragment, breakable=widths.breakable
+    )
 
 
 def render_markdown(derivation: Derivation, options: NotesOptions | None = None) -> str:

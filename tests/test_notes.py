@@ -23,7 +23,18 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import ACTIVATIONS, PAIRS, run_cli
-from pdfcheck import MIN_LINE_GAP, MIN_ROW_GAP, mark_displays, row_gaps, split_displays
+from pdfcheck import (
+    MIN_FILL,
+    MIN_LINE_GAP,
+    MIN_ROW_GAP,
+    PageFill,
+    mark_displays,
+    mark_figures,
+    page_fills,
+    row_gaps,
+    split_displays,
+    underfilled,
+)
 
 from symgrad import jupyter
 from symgrad.derivation import Derivation, Kind, StepId
@@ -40,6 +51,7 @@ from symgrad.render.notes import (
     render_latex,
     render_markdown,
     shown_indices,
+    widths,
 )
 from symgrad.spec import NetworkSpec
 from symgrad.templating import environment, extension_of, render, tex_escape
@@ -90,6 +102,8 @@ CASES: dict[str, Case] = {
     "332-no-checks": Case((3, 3, 2), proved=True, options=NotesOptions(checks="none")),
     "long-custom": Case((3, 3, 2), LONG_CUSTOM),
     "9-layer-tanh": Case(DEEP, "tanh"),
+    "4-6x8-3": Case((4, *[6] * 8, 3)),
+    "332-expand-1": Case((3, 3, 2), options=NotesOptions(expand=1)),
     # the worked example (--example), with the computational graph of its numbers
     "222-example": Case((2, 2, 2), options=NotesOptions(example=0)),
     "3333-example": Case(
@@ -127,18 +141,20 @@ _PDFLATEX_HINT = (
 
 @dataclass(frozen=True)
 class Built:
-    """One compiled case: the PDF, the log, and where the display marks were written."""
+    """One compiled case: the PDF, the log, and where the display marks and the pictures' places
+    were written."""
 
     compiled: Compiled
     pdf: Path
     marks: Path
+    fills: Path
 
 
 def _compile(source: str, folder: Path, name: str = "notes") -> Built:
-    """Compile with every ``align`` marking the pages of its first and last row (the marks take
-    no space, so the layout is that of the notes as shipped)."""
-    compiled = compile_pdf(mark_displays(source), folder, name)
-    return Built(compiled, folder / f"{name}.pdf", folder / f"{name}.marks")
+    """Compile with every ``align`` marking the pages of its first and last row and every
+    picture its place (the marks take no space, so the layout is that of the notes as shipped)."""
+    compiled = compile_pdf(mark_figures(mark_displays(source)), folder, name)
+    return Built(compiled, *(folder / f"{name}.{end}" for end in ("pdf", "marks", "fills")))
 
 
 _WRAPPER = r"""\documentclass[11pt,a4paper]{article}
@@ -250,6 +266,97 @@ def test_the_gap_check_finds_cramped_rows(tmp_path: Path, monkeypatch: pytest.Mo
 def test_page_counts(compiled: dict[str, Built], case: str) -> None:
     pages = compiled[case].compiled.pages
     assert 0 < pages <= PAGE_LIMITS[case], f"{case}: {pages} pages"
+
+
+#: The students' notes whose page counts and fills the notes report (the others are checked too).
+FILL_REPORTED = ["332-sigmoid", "222-example", "2-4-4-3-2-tanh", "784-128-10", "4-6x8-3"]
+#: Every students' standalone document compiled above.
+STUDENT_CASES = [name for name, case in CASES.items() if case.options.audience == "students"]
+
+
+def _fills_line(case: str, fills: list[PageFill]) -> str:
+    shown = " ".join(f"{round(100 * page.fill)}%" for page in fills)
+    return f"{case}: {len(fills)} pages, filled {shown}"
+
+
+@pytest.mark.parametrize("case", STUDENT_CASES)
+def test_every_page_of_the_students_notes_is_filled(
+    compiled: dict[str, Built], case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No page of a student's notes filled less than 60%, but the last one and one followed by a
+    picture too tall for the room left on it."""
+    fills = page_fills(compiled[case].pdf, compiled[case].fills)
+    assert len(fills) == compiled[case].compiled.pages
+    with capsys.disabled():
+        if case in FILL_REPORTED:
+            print("\n" + _fills_line(case, fills))
+    short = [f"page {p.page} {round(100 * p.fill)}%" for p in underfilled(fills)]
+    assert short == [], f"{_fills_line(case, fills)}; below {MIN_FILL:.0%}: {short}"
+
+
+def test_a_forced_page_break_fails_the_fill_check(tmp_path: Path) -> None:
+    """A page break in the middle of the first section leaves its page a quarter full."""
+    _require("pdflatex", _PDFLATEX_HINT)
+    source = render_latex(CASES["332-sigmoid"].derivation())
+    broken = source.replace(r"\subsection*{Notation}", "\\clearpage\n\\subsection*{Notation}", 1)
+    assert broken != source
+    built = _compile(broken, tmp_path)
+    fills = page_fills(built.pdf, built.fills)
+    assert [p.page for p in underfilled(fills)] == [1]
+    assert fills[0].fill < 0.4
+
+
+def test_only_tall_displays_may_break_between_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 4x4 weight matrix of 2-4-4-3-2 (--expand 2) is a display of half a page: it may end a
+    page between its rows, nothing shorter may. Kept whole, as before, it left a page 57% full,
+    which the fill check finds."""
+    case = CASES["2-4-4-3-2-expand-2"]
+    source = render_latex(case.derivation(), options=case.options)
+    pieces = source.count(r"\displaybreak[0]")
+    # the entries, by (33), a column times a row: three breaks in each of the two matrices
+    assert pieces == 6, pieces
+    small = render_latex(CASES["332-sigmoid"].derivation())
+    assert r"\displaybreak" not in small.split(r"\begin{document}")[1]
+    _require("pdflatex", _PDFLATEX_HINT)
+    monkeypatch.setattr(widths, "breakable", lambda display: False)
+    whole = render_latex(case.derivation(), options=case.options)
+    assert r"\displaybreak" not in whole.split(r"\begin{document}")[1]
+    built = _compile(whole, tmp_path)
+    assert [p.page for p in underfilled(page_fills(built.pdf, built.fills))] == [5]
+
+
+_SHORT_PAGE = r"""\documentclass[11pt,a4paper]{article}
+\usepackage[a4paper,margin=2.5cm]{geometry}
+\usepackage{tikz}
+\begin{document}
+%s
+%s
+\begin{tikzpicture}\draw (0,0) rectangle (5,%s\textheight);\end{tikzpicture}
+
+Last words.
+\end{document}
+"""
+
+
+@pytest.mark.parametrize(
+    ("height", "page_break", "short"), [(0.8, "", []), (0.3, r"\clearpage", [1])]
+)
+def test_only_a_picture_too_tall_excuses_a_short_page(
+    tmp_path: Path, height: float, page_break: str, short: list[int]
+) -> None:
+    """Half a page of text, then a picture: one of 80% of the text block cannot be pulled back,
+    so the half-empty page before it passes; one of 30% could, so a page break before it fails."""
+    _require("pdflatex", _PDFLATEX_HINT)
+    text = "\n\n".join(["Words of a paragraph that runs over a few lines of the page. " * 6] * 6)
+    built = _compile(_SHORT_PAGE % (text, page_break, height), tmp_path)
+    fills = page_fills(built.pdf, built.fills)
+    assert len(fills) == 2 and 0.3 < fills[0].fill < 0.6
+    assert fills[1].first_figure is not None
+    figure = fills[1].first_figure
+    assert abs((figure.bottom - figure.top) - height * 702.78 * 72 / 72.27) < 2.0
+    assert [p.page for p in underfilled(fills)] == short
 
 
 # Two fragments in one report -----------------------------------------------------------------

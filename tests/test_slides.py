@@ -187,7 +187,6 @@ def test_frames_follow_the_lecture() -> None:
         "A worked example",
         "Forward pass",
         "Backward pass",
-        "The gradients",
         "Backpropagation for any depth",
         "Mini-batches",
         "Derivatives of the activation and output functions",

@@ -46,7 +46,7 @@ from symgrad.render.document import (
     Verbatim,
     shown_indices,
 )
-from symgrad.render.notes import backward, batch, checks, derivatives, setup, summary
+from symgrad.render.notes import backward, batch, checks, derivatives, setup, summary, widths
 from symgrad.render.notes.builder import Builder, inline, listing
 from symgrad.render.notes.formats import Format, MarkdownFormat
 from symgrad.render.notes.options import (
@@ -258,7 +258,14 @@ def render_latex(
     # with the number the whole document (the derivation) gives it, as in Markdown, the
     # terminal and the generated code.
     tags = bool(options and options.sections) or not numbers_in_order(notes)
-    return render(template, notes=notes, command=command, fragment=fragment, tag_numbers=tags)
+    return render(
+        template,
+        notes=notes,
+        command=command,
+        fragment=fragment,
+        tag_numbers=tags,
+        breakable=widths.breakable,
+    )
 
 
 def numbers_in_order(notes: Notes) -> bool:

@@ -8,6 +8,7 @@ parameters and the data first and the gradients and the computational graph afte
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from symgrad import notation as nt
 from symgrad.derivation import Kind
@@ -16,6 +17,7 @@ from symgrad.render.example import (
     ONCE_PER_BATCH,
     ExampleLine,
     ExampleLines,
+    result_of,
     rule_sentences,
     split_sum,
 )
@@ -107,15 +109,21 @@ class ExampleSection:
         blocks += [self.display(line) for line in self.lines.backward()]
         blocks += self._gradients()
         blocks += self._once_per_batch(forward=False)
-        graph = self.b.graph(
-            self.example,
+        intro = (
             "The same numbers on the computational graph of "
             + self.b.section_ref("summary")
             + ": each quantity's value beside its edge, and the gradient of the loss with "
-            "respect to it.",
+            "respect to it."
         )
-        if graph is not None:
-            blocks += [Heading("On the computational graph"), graph]
+        title = "On the computational graph"
+        if fmt.latex:
+            # a float with its title and words, so that a graph too tall for the rest of the
+            # page leaves no gap: the text goes on and the graph takes the top of a page
+            graph = self.b.graph(self.example, rf"\textbf{{{title}.}} {intro}")
+            blocks += [replace(graph, floating=True)] if graph is not None else []
+        else:
+            graph = self.b.graph(self.example, intro)
+            blocks += [Heading(title), graph] if graph is not None else []
         return Section(
             "A worked example", fmt.section_label("example"), tuple(blocks), id="example"
         )
@@ -183,21 +191,20 @@ class ExampleSection:
         return [Text(ONCE_PER_BATCH), *lines]
 
     def _gradients(self) -> list[Block]:
-        blocks: list[Block] = [
-            Heading("The gradients"),
+        """The parameters' gradients are the results of the backward pass's last lines: a
+        sentence points to them rather than printing their matrices again."""
+        wanted = {
+            nt.quantity(name, k).grad() for k in self.b.net.layers_backward() for name in "Wb"
+        }
+        steps = [line.step for line in self.lines.backward() if result_of(line.step) in wanted]
+        if not steps:
+            return []
+        refs = [self.fmt.ref(step) for step in steps]
+        listed = refs[0] if len(refs) == 1 else ", ".join(refs[:-1]) + " and " + refs[-1]
+        return [
             Text(
-                "The gradient of the loss of this sample with respect to every parameter, "
-                "which a step of gradient descent subtracts, times the learning rate:"
-            ),
-        ]
-        for k in self.b.net.layers_backward():
-            weight, bias = nt.quantity("W", k).grad(), nt.quantity("b", k).grad()
-            grad_W = bmatrix(self.example.value(weight))
-            grad_b = bmatrix(self.example.value(bias))
-            blocks.append(
-                Display(
-                    (Row(weight.latex, rf"= {grad_W}, \qquad {bias.latex} = {grad_b}"),),
-                    kind="summary",
-                )
+                f"The results of {listed} are the gradient of the loss of this sample with "
+                "respect to every parameter: what a step of gradient descent subtracts, times "
+                "the learning rate."
             )
-        return blocks
+        ]

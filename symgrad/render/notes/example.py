@@ -12,7 +12,17 @@ from dataclasses import replace
 
 from symgrad import notation as nt
 from symgrad.derivation import Kind
-from symgrad.render.document import Block, Display, Heading, Role, Row, Section, Text
+from symgrad.render.document import (
+    Block,
+    Display,
+    Heading,
+    Prose,
+    Role,
+    Row,
+    Section,
+    Text,
+    joined_prose,
+)
 from symgrad.render.example import (
     ONCE_PER_BATCH,
     ExampleLine,
@@ -119,7 +129,7 @@ class ExampleSection:
         if fmt.latex:
             # a float with its title and words, so that a graph too tall for the rest of the
             # page leaves no gap: the text goes on and the graph takes the top of a page
-            graph = self.b.graph(self.example, rf"\textbf{{{title}.}} {intro}")
+            graph = self.b.graph(self.example, rf"\textbf{{{title}.}} " + intro)
             blocks += [replace(graph, floating=True)] if graph is not None else []
         else:
             graph = self.b.graph(self.example, intro)
@@ -199,11 +209,13 @@ class ExampleSection:
         steps = [line.step for line in self.lines.backward() if result_of(line.step) in wanted]
         if not steps:
             return []
-        refs = [self.fmt.ref(step) for step in steps]
-        listed = refs[0] if len(refs) == 1 else ", ".join(refs[:-1]) + " and " + refs[-1]
+        refs = [self.b.ref(step) for step in steps]
+        listed: Prose = refs[0]
+        if len(refs) > 1:
+            listed = joined_prose(", ", refs[:-1]) + " and " + refs[-1]
         return [
             Text(
-                f"The results of {listed} are the gradient of the loss of this sample with "
+                "The results of " + listed + " are the gradient of the loss of this sample with "
                 "respect to every parameter: what a step of gradient descent subtracts, times "
                 "the learning rate."
             )

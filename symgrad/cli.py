@@ -20,6 +20,7 @@ from symgrad.errors import SymgradError
 if TYPE_CHECKING:
     from symgrad.codegen.config import Target
     from symgrad.derivation import Derivation
+    from symgrad.render.document import Framing
     from symgrad.render.notes import NotesOptions
     from symgrad.spec import NetworkSpec
 
@@ -58,10 +59,14 @@ def _notes_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--checks",
-        default="appendix",
         choices=["full", "appendix", "none"],
-        help="where the table of how each equation was proved goes (default: appendix)",
+        help="where the table of how each equation was proved goes: in the body, in an "
+        "appendix, or nowhere (for instructors; default: appendix for instructors, none for "
+        "students)",
     )
+    _audience_option(parser)
+    _framing_options(parser)
+    _sections_option(parser)
     parser.add_argument(
         "--label-prefix",
         default="",
@@ -69,6 +74,46 @@ def _notes_options(parser: argparse.ArgumentParser) -> None:
         help="prefix every label with P, so that two fragments can share one document",
     )
     _example_option(parser)
+
+
+def _audience_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--audience",
+        default="students",
+        choices=["students", "instructors"],
+        help="students (default): the mathematics only, nothing about how the document was "
+        "made; instructors: also how every equation was checked, where the numbers come from "
+        "and the command that regenerates the document",
+    )
+
+
+def _sections_option(parser: argparse.ArgumentParser, slides: bool = False) -> None:
+    from symgrad.render.notes.options import SECTIONS
+
+    ids = [i for i in SECTIONS if not (slides and i == "lecturer")]
+    listed = "; ".join(f"{i}: {SECTIONS[i]}" for i in ids)
+    parser.add_argument(
+        "--sections",
+        metavar="ID[,ID...]",
+        help="print only these sections, numbered as in the whole document (a reference to a "
+        f"section left out names its number and where it is): {listed}",
+    )
+
+
+def _framing_options(parser: argparse.ArgumentParser) -> None:
+    """The course's framing of a document: plain text, shown as typed in every format."""
+    for name, what in (
+        ("title", "the title (default: Backpropagation for a N0-...-NL network)"),
+        ("author", "the author or lecturer"),
+        ("course", "the course, e.g. its code and name"),
+        ("date", "the date, as it should read (no date unless given)"),
+    ):
+        parser.add_argument(
+            f"--{name}",
+            default="",
+            metavar="TEXT",
+            help=f"{what}; plain text, never markup",
+        )
 
 
 def _example_option(parser: argparse.ArgumentParser) -> None:
@@ -125,8 +170,25 @@ def build_parser() -> argparse.ArgumentParser:
     slides = commands.add_parser("slides", help="write the derivation as a Beamer slide deck")
     _common(slides)
     _example_option(slides)
+    _audience_option(slides)
+    _framing_options(slides)
+    _sections_option(slides, slides=True)
     slides.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(slides)
+
+    summary = commands.add_parser(
+        "summary", help="write backpropagation on one page: BP1-BP4, the algorithm, a batch"
+    )
+    _common(summary)
+    summary.add_argument(
+        "--format",
+        default="latex",
+        choices=["latex", "markdown"],
+        help="latex (default): a standalone document that compiles to one page; markdown",
+    )
+    _framing_options(summary)
+    summary.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    _version(summary)
 
     _example_command(commands)
     _codegen_command(commands)
@@ -308,10 +370,19 @@ def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         _check_output_file(args.out, chosen)
         _warn_about_domains(spec)
     notes_options = None
-    if args.command in ("latex", "markdown"):
+    if args.command in ("latex", "markdown", "slides"):
         from symgrad.render.notes import NotesOptions
+        from symgrad.render.notes.options import parse_sections
 
-        notes_options = NotesOptions(args.expand, args.checks, args.label_prefix, args.example)
+        notes_options = NotesOptions(
+            getattr(args, "expand", None),
+            getattr(args, "checks", None),
+            getattr(args, "label_prefix", ""),
+            args.example,
+            args.audience,
+            _framing(args),
+            parse_sections(args.sections),
+        )
         notes_options.resolved(spec.depth)  # refuse before the work of deriving and proving
     seed = args.seed if args.command == "example" else getattr(args, "example", None)
     if seed is not None:
@@ -358,6 +429,12 @@ def _write_code(derivation: Derivation, args: argparse.Namespace, style: str, ou
         fileio.write_all_atomic([(path.with_suffix(f.suffix), f.text) for f in files])
 
 
+def _framing(args: argparse.Namespace) -> Framing:
+    from symgrad.render.document import Framing
+
+    return Framing(args.title, args.author, args.course, args.date)
+
+
 def _write_document(
     derivation: Derivation,
     args: argparse.Namespace,
@@ -369,10 +446,21 @@ def _write_document(
         from symgrad.render.notes import render_latex
 
         text = render_latex(derivation, fragment=args.fragment, options=notes_options)
+    elif args.command == "summary":
+        from symgrad.render.notes.handout import render_summary
+
+        text = render_summary(derivation, args.format, _framing(args))
     elif args.command == "slides":
         from symgrad.render.slides import render_slides
 
-        text = render_slides(derivation, example=args.example)
+        assert notes_options is not None
+        text = render_slides(
+            derivation,
+            example=args.example,
+            audience=args.audience,
+            framing=_framing(args),
+            sections=notes_options.sections,
+        )
     else:
         from symgrad.render.notes import render_markdown
 

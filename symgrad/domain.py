@@ -227,12 +227,20 @@ def _number(value: sp.Expr) -> str:
     return sp.sstr(value) if value.is_Rational else f"{float(value):.6g}"
 
 
-def restriction_warning(activation: Activation) -> str | None:
-    """The warning ``symgrad codegen`` prints for an activation not defined on all reals."""
+def restriction(activation: Activation) -> sp.Set | None:
+    """Where a custom activation and its derivative are both defined (finite and real), when
+    that is not every real number; None for one defined everywhere (every built-in one). The
+    warning of ``symgrad codegen`` and the remark of the notes both say this set."""
     if activation.builtin:
         return None
     found = domains(activation).defined
-    if found == sp.S.Reals:
+    return None if found == sp.S.Reals else found
+
+
+def restriction_warning(activation: Activation) -> str | None:
+    """The warning ``symgrad codegen`` prints for an activation not defined on all reals."""
+    found = restriction(activation)
+    if found is None:
         return None
     if found == sp.S.EmptySet:
         return (

@@ -71,6 +71,12 @@ EXAMPLES: tuple[Example, ...] = (
     Example("notes/mlp-2-2-2-example-0.tex", ("latex", "2", "2", "2", "--example", "0")),
     Example("notes/mlp-2-2-2-example-0.md", ("markdown", "2", "2", "2", "--example", "0")),
     Example("slides/mlp-3-3-2-example-0.tex", ("slides", "3", "3", "2", "--example", "0")),
+    # A handout: the parameters and the algorithm, numbered as in the whole notes.
+    Example(
+        "notes/mlp-3-3-2-parameters.md",
+        ("markdown", "3", "3", "2", "--sections", "parameters,general"),
+    ),
+    Example("summary/mlp-3-3-2.tex", ("summary", "3", "3", "2")),
     # The layer kinds: weight decay, and residual connections.
     Example(
         "example/mlp-2-2-2-weight-decay-seed-0.txt",
@@ -186,7 +192,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     regenerate(GENERATED)
     first_page_png(GENERATED / PDF_SOURCES[0].replace(".tex", ".pdf"), README_PICTURE)
     notes = GENERATED / "notes" / "mlp-2-2-2-example-0.pdf"
-    page_png(notes, EXAMPLE_PAGE_PICTURE, page_starting(notes, "A worked example"))
+    # the page with the example's forward pass: its section may start low on a page
+    page_png(notes, EXAMPLE_PAGE_PICTURE, page_starting(notes, "Forward pass"))
     slides = GENERATED / "slides" / "mlp-3-3-2-example-0.pdf"
     # a slide is 16 cm wide: more dots for the same width as a page
     page_png(slides, SLIDE_PICTURE, page_starting(slides, "Backward pass"), resolution=110)

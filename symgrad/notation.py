@@ -192,6 +192,7 @@ NAMES: dict[tuple[str, str | None], Names] = {
     ("a", "loss"): Names(
         "", "", "grad_a", "Delta{k}", "d{k}_{e}", "grad_a{k}", r"\Delta", "Δ", "Delta"
     ),
+    ("yhat", "loss"): Names("", "", "grad_yhat", "Gyhat", "gyhat{e}", "grad_yhat"),
     ("h", "loss"): Names("", "", "grad_h", "G{k}", "gh{k}_{e}", "grad_h{k}", "G", "G", "G"),
     ("x", "loss"): Names("", "", "grad_x", "G0", "gx{e}", "grad_x", "G", "G", "G"),
     ("W", "loss"): Names(

@@ -35,6 +35,32 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX_SPECIALS.get(ch, ch) for ch in str(text))
 
 
+#: What TeX would set otherwise in text typed by a user: ``--`` as an en dash, quotes curled.
+_TEX_LIGATURES = {"-": "-{}", "`": r"\textasciigrave{}", "'": r"\textquotesingle{}"}
+
+
+def tex_literal(text: str) -> str:
+    """User text (a title, an author) set exactly as typed: escaped, and with no ligature that
+    would change a character (``--``, quotes)."""
+    return "".join(_TEX_LIGATURES.get(ch) or tex_escape(ch) for ch in str(text))
+
+
+def tex_code(text: str) -> str:
+    """``text`` in a typewriter face, literally: escaped, and ``-{}-`` so that two hyphens stay
+    two hyphens (a copied option is right), never an en dash."""
+    return rf"\texttt{{{tex_escape(text).replace('-', '-{}')}}}"
+
+
+#: ASCII punctuation: Markdown (CommonMark) lets a backslash make each of them literal.
+_MARKDOWN_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def markdown_escape(text: str) -> str:
+    """``text`` shown literally in Markdown: no emphasis, link, HTML tag or ``$`` formula
+    survives (every ASCII punctuation mark backslash-escaped)."""
+    return "".join("\\" + ch if ch in _MARKDOWN_PUNCTUATION else ch for ch in str(text))
+
+
 def template_dir() -> Path:
     """``symgrad/templates`` in an installed wheel, else ``<repo>/templates`` in a checkout."""
     package = Path(__file__).resolve().parent
@@ -73,6 +99,9 @@ def environment(extension: str) -> jinja2.Environment:
     else:
         env = jinja2.Environment(**_common_options())  # type: ignore[arg-type]
     env.filters["tex_escape"] = tex_escape
+    env.filters["tex_code"] = tex_code
+    env.filters["tex_literal"] = tex_literal
+    env.filters["markdown_escape"] = markdown_escape
     return env
 
 

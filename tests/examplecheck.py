@@ -192,10 +192,25 @@ def printed_math(section: str) -> str:
     return re.sub(r"\\noalign\{[^}]*\}|\\\\\[[^]]*\]", " ", math)
 
 
-def stray_numbers(section: str, example: Mapping[str, Any]) -> list[str]:
-    """Decimal numbers in the mathematics of ``section`` that are no value of the example,
-    rounded."""
-    allowed = rounded_values(example) | {0.01, -0.01}  # the leaky-relu slope
+def prediction_slopes(example: Mapping[str, Any], loss: str) -> list[float]:
+    """``dL/dyhat`` of the example (the graph shows it; the JSON has no key for it), computed
+    here from its prediction and target: ``-y/yhat`` for cross-entropy, ``(yhat - y) / (yhat
+    (1 - yhat))`` for binary cross-entropy, ``yhat - y`` for squared error."""
+    yhat, y = np.asarray(example["yhat"]), np.asarray(example["y"])
+    slopes = {
+        "cross-entropy": lambda: -y / yhat,
+        "binary-cross-entropy": lambda: (yhat - y) / (yhat * (1 - yhat)),
+        "squared-error": lambda: yhat - y,
+    }[loss]()
+    return [float(v) for v in slopes]
+
+
+def stray_numbers(
+    section: str, example: Mapping[str, Any], also: Iterable[float] = ()
+) -> list[str]:
+    """Decimal numbers in the mathematics of ``section`` that are no value of the example (nor
+    one of ``also``), rounded."""
+    allowed = rounded_values({"example": example, "also": list(also)}) | {0.01, -0.01}
     return [m for m in _NUMBER.findall(printed_math(section)) if parse_number(m) not in allowed]
 
 

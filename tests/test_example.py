@@ -201,5 +201,9 @@ def test_numbers_are_shown_to_four_significant_digits() -> None:
     assert number_text(0.123456) == "0.1235"
     assert number_text(-0.0) == "0" and number_text(1.0) == "1" and number_text(0.5) == "0.5"
     assert number_text(1.23456e-5) == "1.235e-05"
+    # rounded values keep the zeros of their 4 digits; exact ones are shown as they are
+    assert number_text(0.63100004) == "0.6310" and number_text(-1.0000485) == "-1.000"
+    assert number_text(1234.4) == "1234" and number_text(1.00000001e-5) == "1.000e-05"
+    assert number_text(0.631) == "0.631" and number_text(-0.3) == "-0.3"
     assert number_tex(1.23456e-5) == r"1.235 \times 10^{-5}"
     assert number_tex(-123456.0) == r"-1.235 \times 10^{5}"

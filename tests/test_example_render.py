@@ -20,6 +20,7 @@ import pytest
 from examplecheck import (
     example_section,
     matrices,
+    prediction_slopes,
     result_mismatches,
     rounded,
     stray_numbers,
@@ -112,24 +113,23 @@ def _markdown_displays(section: str) -> list[tuple[str, str]]:
 
 
 def _layout_mismatches(displays: list[tuple[str, str]], data: dict, L: int) -> list[str]:
-    """The displays with no equation number, the parameters, x and y first and the gradients
-    last, against the JSON values."""
+    """The displays with no equation number, the parameters, x and y, against the JSON values
+    (the gradients are the results of numbered lines, not printed again)."""
     problems = []
     want = [data["params"][f"{p}{k}"] for k in range(1, L + 1) for p in "Wb"] + [
         data["x"],
         data["y"],
     ]
-    grads = [data[f"grad_{p}{k}"] for k in range(L, 0, -1) for p in "Wb"]
     shown = [m for tag, body in displays if not tag for m in matrices(body)]
-    for have, expect in zip(shown, want + grads, strict=False):
+    for have, expect in zip(shown, want, strict=False):
         expected = np.vectorize(rounded)(np.asarray(expect, dtype=np.float64))
         got = np.asarray(have)
         if expected.ndim == 1:
             got = got.ravel()
         if got.shape != expected.shape or not np.array_equal(got, expected):
             problems.append(f"printed {got.tolist()} for {expected.tolist()}")
-    if len(shown) != len(want + grads):
-        problems.append(f"{len(shown)} matrices for {len(want + grads)} values")
+    if len(shown) != len(want):
+        problems.append(f"{len(shown)} matrices for {len(want)} values")
     return problems
 
 
@@ -141,7 +141,7 @@ def latex_problems(text: str, data: dict, derivation: Derivation) -> list[str]:
     return (
         result_mismatches(displays, data, keys)
         + _layout_mismatches(displays, data, L)
-        + stray_numbers(section, data)
+        + stray_numbers(section, data, prediction_slopes(data, derivation.spec.pair.loss.name))
     )
 
 
@@ -153,7 +153,7 @@ def markdown_problems(text: str, data: dict, derivation: Derivation) -> list[str
     return (
         result_mismatches(displays, data, keys)
         + _layout_mismatches(displays, data, L)
-        + stray_numbers(section, data)
+        + stray_numbers(section, data, prediction_slopes(data, derivation.spec.pair.loss.name))
     )
 
 
@@ -236,18 +236,23 @@ def test_the_example_walks_the_derivation_in_order(rendered: dict) -> None:
     # the graph with numbers is there in LaTeX; Markdown gets Mermaid and a table instead
     assert r"\begin{tikzpicture}" in section and "```mermaid" in md and "| quantity |" in md
     assert r"\tag*{\eqref{eq:forward-1}}" in slides
+    # the gradients, once: the results of their lines, which a sentence then points to
+    assert len(re.findall(r"\\nabla_\{W_\{1\}\} \\mathcal\{L\} &?=", section)) == 1
+    assert (
+        r"The results of \eqref{eq:weight-matrix-2}, \eqref{eq:bias-vector-2}, "
+        r"\eqref{eq:weight-matrix-1} and \eqref{eq:bias-vector-1} are the gradient" in section
+    )
 
 
-def test_the_summary_shows_the_graph_of_symbols_with_an_example_only() -> None:
-    """With --example the summary draws the computational graph with symbols (the example draws
-    it again with numbers); without, the notes are as long as before."""
+def test_the_summary_shows_the_graph_of_symbols() -> None:
+    """With or without --example the summary draws the computational graph with symbols (the
+    example draws it again with numbers)."""
     derivation = NETS["3-3-2"].derivation()
-    text = render_latex(derivation, options=NotesOptions(example=0))
-    summary = text.split("Summary: backpropagation")[1].split(r"\section")[0]
-    assert r"\begin{tikzpicture}" in summary
-    labels = re.findall(r"\{\$([^$]*)\$\}", summary.split("tikzpicture")[1])
-    assert r"\nabla_{a_{1}} \mathcal{L}" in labels and "a_{1}" in labels
-    assert not any(re.search(r"\d\.\d", label) for label in labels)
     plain = render_latex(derivation)
-    assert "tikzpicture" not in plain.split("Summary: backpropagation")[1]
+    for text in (render_latex(derivation, options=NotesOptions(example=0)), plain):
+        summary = text.split("Summary: backpropagation")[1].split(r"\section")[0]
+        assert r"\begin{tikzpicture}" in summary
+        labels = re.findall(r"\{\$([^$]*)\$\}", summary.split("tikzpicture")[1])
+        assert r"\nabla_{a_{1}} \mathcal{L}" in labels and "a_{1}" in labels
+        assert not any(re.search(r"\d\.\d", label) for label in labels)
     assert "A worked example" not in plain

@@ -22,11 +22,23 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import ACTIVATIONS, PAIRS
-from pdfcheck import MIN_LINE_GAP, MIN_ROW_GAP, mark_displays, row_gaps, split_displays
+from conftest import ACTIVATIONS, PAIRS, run_cli
+from pdfcheck import (
+    MIN_FILL,
+    MIN_LINE_GAP,
+    MIN_ROW_GAP,
+    PageFill,
+    mark_displays,
+    mark_figures,
+    page_fills,
+    row_gaps,
+    split_displays,
+    underfilled,
+)
 
 from symgrad import jupyter
 from symgrad.derivation import Derivation, Kind, StepId
+from symgrad.errors import SpecError
 from symgrad.pipeline import derive
 from symgrad.render import document
 from symgrad.render.notes import (
@@ -39,6 +51,7 @@ from symgrad.render.notes import (
     render_latex,
     render_markdown,
     shown_indices,
+    widths,
 )
 from symgrad.spec import NetworkSpec
 from symgrad.templating import environment, extension_of, render, tex_escape
@@ -71,6 +84,9 @@ class Case:
 
 DEEP = (2, 4, 4, 4, 4, 4, 4, 4, 4, 2)
 
+#: The instructors' edition, with the default checks (an appendix).
+INSTRUCTORS = NotesOptions(audience="instructors")
+
 #: Every LaTeX case, by readable id.
 CASES: dict[str, Case] = {
     **{f"332-{a}": Case((3, 3, 2), a) for a in ACTIVATIONS},
@@ -80,10 +96,14 @@ CASES: dict[str, Case] = {
     "2-4-4-3-2-tanh": Case((2, 4, 4, 3, 2), "tanh", proved=True),
     "2-4-4-3-2-expand-2": Case((2, 4, 4, 3, 2), "tanh", options=NotesOptions(expand=2)),
     "332-proved": Case((3, 3, 2), proved=True),
-    "332-full-checks": Case((3, 3, 2), proved=True, options=NotesOptions(1, "full")),
+    "332-full-checks": Case(
+        (3, 3, 2), proved=True, options=NotesOptions(1, "full", audience="instructors")
+    ),
     "332-no-checks": Case((3, 3, 2), proved=True, options=NotesOptions(checks="none")),
     "long-custom": Case((3, 3, 2), LONG_CUSTOM),
     "9-layer-tanh": Case(DEEP, "tanh"),
+    "4-6x8-3": Case((4, *[6] * 8, 3)),
+    "332-expand-1": Case((3, 3, 2), options=NotesOptions(expand=1)),
     # the worked example (--example), with the computational graph of its numbers
     "222-example": Case((2, 2, 2), options=NotesOptions(example=0)),
     "3333-example": Case(
@@ -103,8 +123,9 @@ CASES: dict[str, Case] = {
     ),
 }
 
-#: The most pages each case's notes may have (the page counts of an earlier, looser layout).
-PAGE_LIMITS = {"784-128-10": 10, "2-4-4-3-2-tanh": 10, "9-layer-tanh": 12, "332-proved": 8}
+#: The most pages each case's notes may have (the page counts of an earlier, looser layout; the
+#: 9-layer notes one more for the appendix that derives tanh' and the softmax's Jacobian).
+PAGE_LIMITS = {"784-128-10": 10, "2-4-4-3-2-tanh": 11, "9-layer-tanh": 15, "332-proved": 9}
 
 
 def _require(tool: str, hint: str) -> None:
@@ -120,18 +141,20 @@ _PDFLATEX_HINT = (
 
 @dataclass(frozen=True)
 class Built:
-    """One compiled case: the PDF, the log, and where the display marks were written."""
+    """One compiled case: the PDF, the log, and where the display marks and the pictures' places
+    were written."""
 
     compiled: Compiled
     pdf: Path
     marks: Path
+    fills: Path
 
 
 def _compile(source: str, folder: Path, name: str = "notes") -> Built:
-    """Compile with every ``align`` marking the pages of its first and last row (the marks take
-    no space, so the layout is that of the notes as shipped)."""
-    compiled = compile_pdf(mark_displays(source), folder, name)
-    return Built(compiled, folder / f"{name}.pdf", folder / f"{name}.marks")
+    """Compile with every ``align`` marking the pages of its first and last row and every
+    picture its place (the marks take no space, so the layout is that of the notes as shipped)."""
+    compiled = compile_pdf(mark_figures(mark_displays(source)), folder, name)
+    return Built(compiled, *(folder / f"{name}.{end}" for end in ("pdf", "marks", "fills")))
 
 
 _WRAPPER = r"""\documentclass[11pt,a4paper]{article}
@@ -243,6 +266,99 @@ def test_the_gap_check_finds_cramped_rows(tmp_path: Path, monkeypatch: pytest.Mo
 def test_page_counts(compiled: dict[str, Built], case: str) -> None:
     pages = compiled[case].compiled.pages
     assert 0 < pages <= PAGE_LIMITS[case], f"{case}: {pages} pages"
+
+
+#: The students' notes whose page counts and fills the notes report (the others are checked too).
+FILL_REPORTED = ["332-sigmoid", "222-example", "2-4-4-3-2-tanh", "784-128-10", "4-6x8-3"]
+#: Every students' standalone document compiled above.
+STUDENT_CASES = [name for name, case in CASES.items() if case.options.audience == "students"]
+
+
+def _fills_line(case: str, fills: list[PageFill]) -> str:
+    shown = " ".join(f"{round(100 * page.fill)}%" for page in fills)
+    return f"{case}: {len(fills)} pages, filled {shown}"
+
+
+@pytest.mark.parametrize("case", STUDENT_CASES)
+def test_every_page_of_the_students_notes_is_filled(
+    compiled: dict[str, Built], case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No page of a student's notes filled less than 60%, but the last one and one followed by a
+    picture too tall for the room left on it."""
+    fills = page_fills(compiled[case].pdf, compiled[case].fills)
+    assert len(fills) == compiled[case].compiled.pages
+    with capsys.disabled():
+        if case in FILL_REPORTED:
+            print("\n" + _fills_line(case, fills))
+    short = [f"page {p.page} {round(100 * p.fill)}%" for p in underfilled(fills)]
+    assert short == [], f"{_fills_line(case, fills)}; below {MIN_FILL:.0%}: {short}"
+
+
+def test_a_forced_page_break_fails_the_fill_check(tmp_path: Path) -> None:
+    """A page break in the middle of the first section leaves its page a quarter full."""
+    _require("pdflatex", _PDFLATEX_HINT)
+    source = render_latex(CASES["332-sigmoid"].derivation())
+    broken = source.replace(r"\subsection*{Notation}", "\\clearpage\n\\subsection*{Notation}", 1)
+    assert broken != source
+    built = _compile(broken, tmp_path)
+    fills = page_fills(built.pdf, built.fills)
+    assert [p.page for p in underfilled(fills)] == [1]
+    assert fills[0].fill < 0.4
+
+
+def test_only_tall_displays_may_break_between_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 4x4 weight matrix of 2-4-4-3-2 (--expand 2) is a display of half a page: it may end a
+    page between its rows (as 3-3-2's 3x3 ones may), nothing shorter may. Kept whole, as
+    before, the tall displays of 3-3-2 --expand 1 leave page 4 under 60% full, which the fill
+    check finds."""
+    case = CASES["2-4-4-3-2-expand-2"]
+    source = render_latex(case.derivation(), options=case.options)
+    pieces = source.count(r"\displaybreak[0]")
+    # the entries, by (33), a column times a row: three breaks in each of the two matrices
+    assert pieces == 6, pieces
+    small = render_latex(CASES["32-sigmoid-squared-error"].derivation())
+    assert r"\displaybreak" not in small.split(r"\begin{document}")[1]
+    _require("pdflatex", _PDFLATEX_HINT)
+    monkeypatch.setattr(widths, "breakable", lambda display: False)
+    expand_1 = CASES["332-expand-1"]
+    whole = render_latex(expand_1.derivation(), options=expand_1.options)
+    assert r"\displaybreak" not in whole.split(r"\begin{document}")[1]
+    built = _compile(whole, tmp_path)
+    assert [p.page for p in underfilled(page_fills(built.pdf, built.fills))] == [4]
+
+
+_SHORT_PAGE = r"""\documentclass[11pt,a4paper]{article}
+\usepackage[a4paper,margin=2.5cm]{geometry}
+\usepackage{tikz}
+\begin{document}
+%s
+%s
+\begin{tikzpicture}\draw (0,0) rectangle (5,%s\textheight);\end{tikzpicture}
+
+Last words.
+\end{document}
+"""
+
+
+@pytest.mark.parametrize(
+    ("height", "page_break", "short"), [(0.8, "", []), (0.3, r"\clearpage", [1])]
+)
+def test_only_a_picture_too_tall_excuses_a_short_page(
+    tmp_path: Path, height: float, page_break: str, short: list[int]
+) -> None:
+    """Half a page of text, then a picture: one of 80% of the text block cannot be pulled back,
+    so the half-empty page before it passes; one of 30% could, so a page break before it fails."""
+    _require("pdflatex", _PDFLATEX_HINT)
+    text = "\n\n".join(["Words of a paragraph that runs over a few lines of the page. " * 6] * 6)
+    built = _compile(_SHORT_PAGE % (text, page_break, height), tmp_path)
+    fills = page_fills(built.pdf, built.fills)
+    assert len(fills) == 2 and 0.3 < fills[0].fill < 0.6
+    assert fills[1].first_figure is not None
+    figure = fills[1].first_figure
+    assert abs((figure.bottom - figure.top) - height * 702.78 * 72 / 72.27) < 2.0
+    assert [p.page for p in underfilled(fills)] == short
 
 
 # Two fragments in one report -----------------------------------------------------------------
@@ -460,7 +576,7 @@ def test_label_prefix_prefixes_every_label_and_reference() -> None:
 
 
 def test_stages_follow_the_notes() -> None:
-    text = render_latex(CASES["332-proved"].derivation())
+    text = render_latex(CASES["332-proved"].derivation(), options=INSTRUCTORS)
     order = [
         "Notation",
         "tikzpicture",
@@ -470,7 +586,8 @@ def test_stages_follow_the_notes() -> None:
         "The parameters",
         "Summary",
         "Backpropagation for any depth",
-        "Mini-batches and the generated code",
+        r"\section{Mini-batches}",
+        "For the lecturer",
         r"\appendix",
         "How each equation was checked",
     ]
@@ -493,12 +610,33 @@ def test_general_algorithm_states_bp1_to_bp4_with_shapes() -> None:
     # cross-referenced to the instance
     assert r"\eqref{eq:output-delta-vector} for \eqref{eq:bp1}" in general
     assert r"\eqref{eq:weight-matrix-4}" in general
+    # numbered as Nielsen numbers them: BP1 the output error in general form (the Jacobian of
+    # the softmax), then this network's; BP3 the biases, BP4 the weights
+    rows = {
+        tag: line for line in general.splitlines() for tag in re.findall(r"\\tag\{(BP\d)\}", line)
+    }
+    assert r"= J^{\top} \nabla_{\hat{y}} \mathcal{L}" in rows["BP1"]
+    assert r"\nabla_{b_{k}} \mathcal{L} &= \nabla_{a_{k}} \mathcal{L}" in rows["BP3"]
+    assert r"\nabla_{W_{k}} \mathcal{L} &=" in rows["BP4"]
+    assert r"&= \hat{y} - y &&\text{here, \eqref{eq:output-delta-vector}" in general
+    assert (
+        r"\eqref{eq:bias-vector-4} and so on down to \eqref{eq:bias-vector-1} for \eqref{eq:bp3}"
+        in general
+    )
+    # the two sentences the algorithm once got wrong
+    assert r"$W_{k}$ and $g'(a_{k-1})$ (from $a_{k-1}$" in general
+    assert "about twice as much as the forward pass" in general
+    # an elementwise output: Nielsen's Hadamard form
+    sigmoid = render_latex(CASES["32-sigmoid-binary-cross-entropy"].derivation())
+    # (the gradient bracketed before the product, as in every other Hadamard product)
+    hadamard = r"\left(\nabla_{\hat{y}} \mathcal{L}\right) \odot O'(a_{L})"
+    assert rf"\nabla_{{a_{{L}}}} \mathcal{{L}} &= {hadamard}" in sigmoid
 
 
 def test_mini_batch_section_stacks_the_per_sample_steps() -> None:
     derivation = CASES["332-sigmoid"].derivation()
     text = render_latex(derivation)
-    batch = text.split("Mini-batches and the generated code")[1]
+    batch = text.split(r"\section{Mini-batches}")[1]
     for row in (
         r"A_{1} &= X W_{1}^{\top} + \mathbf{1} b_{1}^{\top}",
         r"\Delta_{2} &= \frac{1}{B} \left(\hat{Y} - Y\right)",
@@ -507,7 +645,7 @@ def test_mini_batch_section_stacks_the_per_sample_steps() -> None:
         r"\left(\mathbf{1} - H_{1}\right)",
         r"\nabla_{W_{1}} \bar{\mathcal{L}} &= \Delta_{1}^{\top} X",
         r"\nabla_{b_{1}} \bar{\mathcal{L}} &= \Delta_{1}^{\top} \mathbf{1}",
-        r"\bar{\mathcal{L}} &= \frac{1}{B} \sum\nolimits_{s=1}^{B} \mathcal{L}^{(s)}",
+        r"\bar{\mathcal{L}} &= \frac{1}{B} \sum_{s=1}^{B} \mathcal{L}^{(s)}",
     ):
         assert row in batch, row
     # each row justified by the per-sample step it stacks
@@ -518,12 +656,47 @@ def test_mini_batch_section_stacks_the_per_sample_steps() -> None:
             assert rf"\label{{eq:{step.key}}}" in batch
 
 
+def written_out(text: str) -> list[str]:
+    """The layers whose weight gradient a display writes out entry by entry."""
+    return re.findall(r"\\nabla_\{W_\{(\d)\}\} \\mathcal\{L\} &= \\begin\{bmatrix\}", text)
+
+
+def test_the_lectures_3x3_matrix_is_written_out_entry_by_entry() -> None:
+    derivation = CASES["332-sigmoid"].derivation()
+    for text in (render_latex(derivation), render_markdown(derivation)):
+        # grad_{W_1} L (3 x 3) entry by entry, as in the lecture, besides the layer in full
+        assert r"\dfrac{\partial \mathcal{L}}{\partial W_{133}}" in text
+        assert r"\dfrac{\partial \mathcal{L}}{\partial a_{13}} x_{3}" in text
+    assert written_out(render_latex(derivation)) == ["2", "1"]
+    # wider layers keep the pattern: only the layer in full, with its ellipses
+    assert written_out(render_latex(CASES["784-128-10"].derivation())) == ["2"]
+    assert written_out(render_latex(CASES["2-4-4-3-2-tanh"].derivation())) == ["4"]
+
+
 def test_expand_writes_one_layer_in_full_and_the_others_compactly() -> None:
     derivation = CASES["2-4-4-3-2-tanh"].derivation()
     for layer in (4, 2, 1):
         text = render_latex(derivation, options=NotesOptions(expand=layer))
-        matrices = re.findall(r"\\nabla_\{W_\{(\d)\}\} \\mathcal\{L\} &= \\begin\{bmatrix\}", text)
-        assert matrices == [str(layer)]
+        matrices = written_out(text)
+        # the layer in full first, then W_4 (2 x 3) written out entry by entry as well
+        assert matrices == [str(layer)] + (["4"] if layer != 4 else [])
+        # it reads in order: the layer in full, then the others pointing back to it
+        assert "full below" not in text and "written in full above" in text
+        for section in ("hidden", "parameters"):
+            part = text.split(rf"\label{{sec:{section}}}")[1].split(r"\section")[0]
+            headings = re.findall(r"\\subsection\*\{([^}]*)\}", part)
+            assert "in full" in headings[0], (layer, headings)
+            assert not any("in full" in h for h in headings[1:]), (layer, headings)
+        # out of the derivation's order, each equation keeps its number (as in Markdown, the
+        # terminal and the code): a tag; in order, LaTeX numbers them itself
+        tags = dict(re.findall(r"\\tag\{(\d+)\}\\label\{eq:([a-z0-9-]+)\}", text))
+        if layer == 4:
+            assert tags == {}
+        else:
+            assert {key: int(n) for n, key in tags.items()} == {
+                s.key: s.number for s in derivation if s.key in tags.values()
+            }
+            assert len(tags) == sum(1 for s in derivation if rf"\label{{eq:{s.key}}}" in text)
         # the chain rule written in full for one hidden layer only
         hidden = min(layer, 3)
         assert text.count(r"\text{chain rule}") == 1 + 2 + 2  # output, hidden K, parameters K
@@ -535,20 +708,27 @@ def test_expand_writes_one_layer_in_full_and_the_others_compactly() -> None:
 
 def test_checks_modes() -> None:
     derivation = CASES["332-proved"].derivation()
-    full = render_latex(derivation, options=NotesOptions(checks="full"))
-    appendix = render_latex(derivation)
-    none = render_latex(derivation, options=NotesOptions(checks="none"))
-    assert "What was checked" in full and r"\appendix" not in full
+    full = render_latex(derivation, options=NotesOptions(checks="full", audience="instructors"))
+    appendix = render_latex(derivation, options=INSTRUCTORS)
+    none = render_latex(derivation, options=NotesOptions(checks="none", audience="instructors"))
+    # --checks full: the checks in the body, before the appendix (which derives g' and O')
+    assert "What was checked" in full
+    assert full.index("What was checked") < full.index(r"\appendix")
     assert r"Section~\ref{sec:checks} says how" in full
     assert r"\appendix" in appendix and r"Appendix~\ref{sec:checks} says how" in appendix
     assert "How each equation was checked" not in none and "checked" in none
+    # students read nothing of the proof, and may not ask for it
+    students = render_latex(derivation)
+    assert "checked" not in students and r"\label{sec:checks}" not in students
+    with pytest.raises(SpecError, match="--checks appendix is for --audience instructors"):
+        NotesOptions(checks="appendix").resolved(2)
     # full lists every step; the appendix groups them by kind
     assert r"\eqref{eq:activation-1} & $h_{1j}$ & definition \\" in full
     assert r"\eqref{eq:forward-1}, \eqref{eq:forward-2} & $a_{ki}$ & definition \\" in appendix
     # the checks speak maths and code, not plain text
     assert r"\texttt{sympy.diff}" in full and r"$\ell(a_L(\theta))$" in full
     # a fragment has no appendix of its own
-    fragment = render_latex(derivation, fragment=True)
+    fragment = render_latex(derivation, fragment=True, options=INSTRUCTORS)
     assert r"\appendix" not in fragment and r"Section~\ref{sec:checks}" in fragment
 
 
@@ -592,7 +772,8 @@ def test_relu_states_its_value_at_zero_and_the_indicator_is_defined() -> None:
     assert r"$\mathbf{1}[P]$ & indicator" in text
     leaky = render_latex(CASES["332-leaky-relu"].derivation())
     assert r"$g'(0) = 0.01$" in leaky
-    assert r"\max(a_{1j}, 0.01 a_{1j})" in leaky and r"\begin{cases}" not in leaky
+    body = leaky[: leaky.index(r"\appendix")]  # the appendix derives g' piece by piece
+    assert r"\max(a_{1j}, 0.01 a_{1j})" in body and r"\begin{cases}" not in body
 
 
 def test_binary_cross_entropy_is_written_in_the_usual_order() -> None:
@@ -630,24 +811,86 @@ def test_every_form_of_every_step_has_its_justification() -> None:
                     assert noted, (name, step.key, row)
 
 
-def test_one_index_style_per_document() -> None:
-    text = render_latex(CASES["784-128-10"].derivation())
-    assert r"\ddots" in text and r"\vdots" in text and r"\cdots" in text
-    assert r"W_{1,128,784}" in text and r"W_{2,1,1}" in text and r"W_{k,i,j}" in text
-    assert not re.search(r"W_\{\d\d\d\}|W_\{\d[ij][ij]\}", text)
-    # no index list without commas anywhere: a_{2,i}, delta_{i,j}, b_{k,i}
-    assert not re.search(r"[A-Za-z]_\{(?:\d[a-z]|[a-z][a-z]|[a-z]\d)[a-z\d]*\}", text)
-    small = render_latex(CASES["332-sigmoid"].derivation())
-    assert r"W_{211}" in small and "W_{2,1,1}" not in small
+def index_style_errors(text: str) -> list[str]:
+    """Index lists against the rule the README states: run together when every index is one
+    character (W_{kij}, W_{211}), with commas when one is longer (h_{k-1,j}, W_{1,12,3})."""
+    errors = []
+    for sub in re.findall(r"(?<![\\A-Za-z])[A-Za-z]+_\{([^{}=\\]+)\}", text):
+        parts = sub.split(",")
+        if len(parts) > 1 and all(len(p) == 1 for p in parts):
+            errors.append(sub)  # commas where none is needed: W_{k,i,j}
+        if len(parts) == 1 and re.search(r"[-+]", sub) and not re.fullmatch(r"[a-z][-+]\d", sub):
+            errors.append(sub)  # an index of two characters run into another: h_{k-1j}
+    return errors
+
+
+def test_one_index_style_for_every_network() -> None:
+    texts = {
+        name: render_latex(CASES[name].derivation())
+        for name in ("784-128-10", "332-sigmoid", "2-4-4-3-2-tanh", "9-layer-tanh")
+    }
+    texts["515"] = render_latex(derive(NetworkSpec.parse([5, 1, 5]), prove=False))
+    example = CASES["222-example"]
+    texts["222-md"] = render_markdown(example.derivation(), example.options)
+    for name, text in texts.items():
+        assert index_style_errors(text) == [], name
+        # the general pattern reads as in the lecture whatever the network's size
+        assert r"W_{kij}" in text and r"W_{k+1,i,j}" in text and r"h_{k-1,j}" in text, name
+        assert "W_{k,i,j}" not in text and "b_{k,i}" not in text, name
+    big = texts["784-128-10"]
+    assert r"\ddots" in big and r"\vdots" in big and r"\cdots" in big
+    # one layer's symbols as everywhere; commas only where an index has two digits or more
+    assert r"W_{1ij}" in big and "W_{1,i,j}" not in big
+    assert r"W_{1,128,784}" in big and r"W_{211}" in big and "W_{2,1,1}" not in big
+    assert r"W_{211}" in texts["332-sigmoid"] and "W_{2,1,1}" not in texts["332-sigmoid"]
     assert shown_indices(6) == [1, 2, 3, 4, 5, 6]
     assert shown_indices(784) == [1, 2, 3, None, 784]
-    assert "its first three and last rows and columns shown" in text
+    assert "its first three and last rows and columns shown" in big
+
+
+def repeated_citations(text: str) -> list[str]:
+    """The equations one numbered step cites twice ("by (15)" beside two of its rows): each
+    row should cite what it uses."""
+    repeated = []
+    for block in re.findall(r"\\begin\{align\}(.*?)\\end\{align\}", text, re.S):
+        for step in re.split(r"\\label\{[^}]*\}", block):
+            refs = re.findall(r"\\text\{by (\\eqref\{[^}]*\})\}", step)
+            repeated += sorted({r for r in refs if refs.count(r) > 1})
+    return repeated
+
+
+def test_no_step_cites_one_equation_for_two_rows() -> None:
+    for name in ("332-sigmoid", "2-4-4-3-2-mixed", "3333-example"):
+        text = render_latex(CASES[name].derivation(), options=CASES[name].options)
+        assert repeated_citations(text) == [], name
+        assert re.search(r"\\text\{the entries of \$\\nabla_\{a_\{\d\}\}", text), name
+    # the check fails on the bias vector as it was: "by (15)" for both of its steps
+    twice = (
+        "\\begin{align}\n x &= y &&\\text{by \\eqref{eq:bias-2}}\\notag \\\\\n"
+        " &= z &&\\text{by \\eqref{eq:bias-2}}\\label{eq:bias-vector-2}\n\\end{align}"
+    )
+    assert repeated_citations(twice) == [r"\eqref{eq:bias-2}"]
+
+
+def test_the_index_style_check_fails_on_the_old_forms() -> None:
+    # the check of the test above, on the forms the notes used to mix
+    assert index_style_errors(r"$W_{k,i,j}$ and $W_{2,1,1}$") == ["k,i,j", "2,1,1"]
+    assert index_style_errors(r"$h_{k-1j}$") == ["k-1j"]
+    assert index_style_errors(r"$W_{kij}$, $h_{k-1,j}$, $W_{1,12,3}$, $n_{k-1}$") == []
 
 
 def test_ranges_are_written_as_people_write_them() -> None:
     text = render_latex(derive(NetworkSpec.parse([3, 1, 2], "tanh"), prove=False))
-    assert "$j = 1$" in text and r"$i = 1, 2$" in text
+    assert r"$i = 1, 2$" in text
     assert r"1, \dots, 1" not in text
+    # a layer of one unit: said once, no "For j = 1:" loop, no sum of one term
+    assert text.count("Layer 1 has a single unit") == 1
+    assert "$j = 1$" not in text and "For $j" not in text
+    assert not re.search(r"\\sum(\\nolimits)?_\{[a-z]=1\}\^\{1\}", text)
+    assert r"a_{2i} &= b_{2i} + W_{2i1} h_{11}" in text
+    assert r"\frac{\partial \mathcal{L}}{\partial h_{11}} \left(1 - h_{11}^{2}\right)" in text
+    out = run_cli(["derive", "3", "1", "2", "--activation", "tanh"])[1]
+    assert "Σ[j=1..1]" not in out and "W₂ᵢ₁·h₁₁" in out
     big = render_latex(CASES["784-128-10"].derivation())
     assert r"$j = 1, \dots, 128$" in big
 
@@ -660,10 +903,11 @@ def test_single_layer_network_says_there_is_no_hidden_layer() -> None:
 
 def test_proof_records_drive_the_checks_section() -> None:
     proved = render_latex(
-        CASES["332-full-checks"].derivation(), options=NotesOptions(checks="full")
+        CASES["332-full-checks"].derivation(),
+        options=NotesOptions(checks="full", audience="instructors"),
     )
     assert r"\texttt{sympy.diff} of the composed loss" in proved
-    unproved = render_latex(CASES["332-sigmoid"].derivation())
+    unproved = render_latex(CASES["332-sigmoid"].derivation(), options=INSTRUCTORS)
     assert "not proved" in unproved and "not checked" in unproved
 
 
@@ -688,9 +932,13 @@ def test_custom_activation_is_quoted_in_the_header_and_escaped_in_prose() -> Non
 
 
 def test_the_header_repeats_the_notes_options() -> None:
-    text = render_latex(CASES["332-sigmoid"].derivation(), options=NotesOptions(1, "none", "p:"))
+    text = render_latex(CASES["332-sigmoid"].derivation(), options=NotesOptions(1, None, "p:"))
+    assert text.startswith("% Made by symgrad: symgrad latex 3 3 2 --expand 1 --label-prefix p:\n")
+    instructors = NotesOptions(1, "none", "p:", audience="instructors")
+    text = render_latex(CASES["332-sigmoid"].derivation(), options=instructors)
     assert text.startswith(
-        "% Made by symgrad: symgrad latex 3 3 2 --expand 1 --checks none --label-prefix p:"
+        "% Made by symgrad: symgrad latex 3 3 2 --expand 1 --audience instructors --checks none "
+        "--label-prefix p:\n"
     )
 
 
@@ -705,7 +953,6 @@ def test_the_header_repeats_the_notes_options() -> None:
     ],
 )
 def test_bad_notes_options_are_refused(options: NotesOptions, message: str) -> None:
-    from symgrad.errors import SpecError
 
     with pytest.raises(SpecError, match=re.escape(message)):
         render_latex(CASES["332-sigmoid"].derivation(), options=options)

@@ -143,14 +143,14 @@ int mlp_3_3_2_loss(const real_t *restrict params, const real_t *restrict X,
         const real_t e2_1 = exp(z2_1);
         const real_t s2 = e2_0 + e2_1;
 
-        // (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+        // (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
         // From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L =
         //   (sum_i y_i) log s - sum_i y_i z_i.
         const real_t sample_loss = -y0 * z2_0 - y1 * z2_1 + (y0 + y1) * log(s2);
         sum_value += sample_loss;
     }
 
-    // (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+    // (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
     const real_t value = sum_value / B;
 
     // The mean loss over the batch.
@@ -226,7 +226,7 @@ int mlp_3_3_2_loss_and_gradients(const real_t *restrict params, const real_t *re
         const real_t e2_1 = exp(z2_1);
         const real_t s2 = e2_0 + e2_1;
 
-        // (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+        // (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
         // From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L =
         //   (sum_i y_i) log s - sum_i y_i z_i.
         const real_t t4 = y0 + y1;
@@ -280,7 +280,7 @@ int mlp_3_3_2_loss_and_gradients(const real_t *restrict params, const real_t *re
         db1_2 += d1_2;
     }
 
-    // (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+    // (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
     const real_t value = sum_value / B;
 
     // The mean loss over the batch.

@@ -353,7 +353,7 @@ def loss(
     e2_1 = math.exp(z2_1)
     s2 = e2_0 + e2_1
 
-    # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+    # (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
     # The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
@@ -407,7 +407,7 @@ def _loss_batch(weights: tuple[Array, ...], X: Array, Y: Array, rw: Array) -> tu
     e2_1 = np.exp(z2_1)
     s2 = e2_0 + e2_1
 
-    # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+    # (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
     # The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
@@ -471,7 +471,7 @@ def loss_and_gradients(
     e2_1 = math.exp(z2_1)
     s2 = e2_0 + e2_1
 
-    # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+    # (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
     # The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
@@ -608,7 +608,7 @@ def _loss_and_gradients_batch(
     e2_1 = np.exp(z2_1)
     s2 = e2_0 + e2_1
 
-    # (eq. 5) L = Σ[i=1..2] (-yᵢ·log(ŷᵢ))
+    # (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
     # From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L = (sum_i
     #   y_i) log s - sum_i y_i z_i.
     # The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the

@@ -60,6 +60,8 @@ class Activation:
     #: :mod:`symgrad.domain`. A gradient check needs points inside the smooth set.
     domain: sp.Set | None = None
     smooth_domain: sp.Set | None = None
+    #: The named function ``g'`` was proved equal to ("sigmoid" for ``log(1 + exp(x))``), or "".
+    derivative_name: str = ""
 
     def __post_init__(self) -> None:
         if self.stable is None:
@@ -212,12 +214,39 @@ def activation(name: str) -> Activation:
     # The derivative of a sum term by term, each simplified on its own: simplify gives up on
     # large expressions, and d/dx x/(1+|x|) = 1/(1+|x|)^2 should read so inside any sum.
     derivative = sp.Add(*[_simplest(sp.diff(term, X)) for term in sp.Add.make_args(function)])
+    name = named_derivative(derivative)
     return Activation(
         name=text,
         function=function,
         derivative=derivative,
         builtin=False,
+        derivative_display=NAMED_DERIVATIVES[name] if name else None,
+        derivative_name=name,
     )
+
+
+#: The named functions a custom derivative is recognised as, in the form the notes write them.
+NAMED_DERIVATIVES: dict[str, sp.Expr] = {"sigmoid": sigmoid(X)}
+#: Where a derivative proved equal to a named function is also compared with it in numbers.
+_NAMED_CHECK_POINTS = tuple(sp.Rational(p, 4) for p in (-30, -9, -2, 0, 3, 12, 48))
+
+
+def named_derivative(derivative: sp.Expr) -> str:
+    """The name of the function ``derivative`` is (``e^x/(1 + e^x)`` is the sigmoid), or "".
+
+    SymPy must prove the difference zero, and the two must then agree in numbers at a few
+    points too: a simplification that went wrong names nothing.
+    """
+    if sp.count_ops(derivative) > SIMPLIFY_LIMIT:
+        return ""
+    for name, named in NAMED_DERIVATIVES.items():
+        proved = derivative == named or sp.simplify(derivative - named) == 0
+        if proved and all(
+            abs(complex(sp.N((derivative - named).xreplace({X: p}), 30))) < 1e-20
+            for p in _NAMED_CHECK_POINTS
+        ):
+            return name
+    return ""
 
 
 #: Custom derivatives with more operations than this are left as differentiated: simplify's cost

@@ -123,6 +123,9 @@ class Loss:
     #: The targets it is meant for: "distribution" (rows on the simplex), "probabilities"
     #: (each in [0, 1]) or "reals"; random checks draw their targets accordingly.
     targets: str = "reals"
+    #: What a reader should know when comparing with a library's loss of the same name
+    #: (LaTeX prose with math in ``$...$``; "" for nothing).
+    remark: str = ""
 
 
 LOSSES_BY_NAME: dict[str, Loss] = {
@@ -150,6 +153,12 @@ LOSSES_BY_NAME: dict[str, Loss] = {
         "1/2 sum_i (yhat_i - y_i)^2",
         lambda yhat, y: sp.Rational(1, 2) * (yhat - y) ** 2,
         difference,
+        remark=(
+            r"The factor $\frac{1}{2}$ is there so that the partial has no 2. PyTorch's "
+            r"MSELoss averages $(\hat{y}_{i} - y_{i})^{2}$ over the $n_{L}$ outputs instead: "
+            r"its loss is $\frac{2}{n_{L}}$ times this one, and so is every gradient it "
+            r"gives (it also averages over a batch, as the mini-batch section does here)."
+        ),
     ),
 }
 

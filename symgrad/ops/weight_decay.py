@@ -221,9 +221,9 @@ class WeightDecay(Op):
                 f"With weight decay ({lam}), training minimizes the objective of a batch "
                 r"$\mathcal{J} = \bar{\mathcal{L}} + \frac{\lambda}{2} \sum_{k} \lVert W_{k} "
                 r"\rVert_{F}^{2}$ {ref:objective}, the penalty added once per batch, not per "
-                r"sample: {bp3}, averaged over the batch, gains $\lambda W_{k}$, "
+                r"sample: {bp4}, averaged over the batch, gains $\lambda W_{k}$, "
                 r"$\nabla_{W_{k}} \mathcal{J} = \nabla_{W_{k}} \bar{\mathcal{L}} + \lambda "
-                r"W_{k}$. The biases are not decayed, so {bp4} does not change, nor do {bp1} "
+                r"W_{k}$. The biases are not decayed, so {bp3} does not change, nor do {bp1} "
                 "and {bp2}.",
             )
         if part == "batch":

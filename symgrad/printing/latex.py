@@ -25,6 +25,8 @@ from symgrad.printing.order import (
     negated,
     power_of_ten,
     product_factors,
+    substituted,
+    summand_in_front,
     term_size,
 )
 
@@ -73,6 +75,8 @@ class NotesLatexPrinter(LatexPrinter):
     def _print_Derivative(self, expr: sp.Derivative) -> str:
         # Always the partial-derivative fraction of the notes, never SymPy's operator form.
         ((variable, count),) = expr.variable_count
+        if not isinstance(expr.expr, (sp.Symbol, sp.Indexed)):
+            return _operator_derivative(self, expr, variable, count)
         top = self._print(expr.expr)
         power = "" if count == 1 else f"^{{{count}}}"
         if self._settings["inline_partials"]:
@@ -82,6 +86,11 @@ class NotesLatexPrinter(LatexPrinter):
             rf"\frac{{\partial{power} {top}}}{{\partial {self._print(variable)}"
             rf"{'' if count == 1 else f'^{{{count}}}'}}}"
         )
+
+    def _print_Infinity(self, expr: sp.Expr) -> str:
+        return r"\infty" if expr == sp.oo else r"-\infty"
+
+    _print_NegativeInfinity = _print_Infinity
 
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
         # The quantity's LaTeX from the naming table: W_{2}, \nabla_{a_{2}} \mathcal{L}, \Delta_{2}.
@@ -219,19 +228,13 @@ class NotesLatexPrinter(LatexPrinter):
     def _print_Sum(self, expr: sp.Sum) -> str:
         # Constant factors and signs go in front of the sum: -\sum_i y_i \log \hat{y}_i.
         ((index, low, high),) = expr.limits
+        if low == high:  # a sum of one term (over a layer of one unit) is that term
+            return self._print(substituted(expr.function, {index: low}))
         sigma = r"\sum\nolimits" if self._settings["inline_partials"] else r"\sum"
         head = rf"{sigma}_{{{self._print(index)}={self._print(low)}}}^{{{self._print(high)}}} "
-        body = expr.function
-        prefix = ""
-        if isinstance(body, sp.Add) and all(t.could_extract_minus_sign() for t in body.args):
-            prefix, body = "-", -body
-        coeff, rest = body.as_coeff_Mul() if isinstance(body, sp.Mul) else (sp.S.One, body)
-        if coeff.is_Rational and coeff != 1 and body.is_commutative:
-            if coeff < 0:
-                prefix, coeff = ("" if prefix else "-"), -coeff
-            if coeff != 1:
-                prefix += self._print(coeff) + " "
-            body = rest
+        prefix, coeff, body = summand_in_front(expr.function)
+        if coeff != 1:
+            prefix += self._print(coeff) + " "
         text = self._print(body)
         if isinstance(body, sp.Add) or text.startswith("-"):
             text = rf"\left({text}\right)"
@@ -336,3 +339,19 @@ def _chain_product(printer: NotesLatexPrinter, args: list[sp.Basic]) -> str:
             text = f"({text})"
         parts.append(rf"\left({text}\right)" if bracket else text)
     return " ".join(parts)
+
+
+def _operator_derivative(
+    printer: NotesLatexPrinter, expr: sp.Derivative, variable: sp.Expr, count: int
+) -> str:
+    """The derivative of a formula, as an operator before it: ``d/dx (1 + e^{-x})`` for a
+    function of one real variable, a partial for an entry of the notation."""
+    d = "d" if isinstance(variable, sp.Symbol) else r"\partial"
+    power = "" if count == 1 else f"^{{{count}}}"
+    body = printer._print(expr.expr)
+    if isinstance(expr.expr, (sp.Add, sp.Mul)) and not body.startswith(r"\frac"):
+        body = rf"\left({body}\right)"
+    if printer._settings["inline_partials"]:
+        return rf"({d}{power} / {d} {printer._print(variable)}{power}) {body}"
+    gap = "" if d == "d" else " "
+    return rf"\frac{{{d}{power}}}{{{d}{gap}{printer._print(variable)}{power}}} {body}"

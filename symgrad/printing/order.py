@@ -75,6 +75,36 @@ def term_size(term: sp.Basic) -> int:
     return sum(1 for _ in sp.preorder_traversal(term))
 
 
+def substituted(expr: sp.Basic, mapping: dict[sp.Basic, sp.Basic]) -> sp.Basic:
+    """``expr`` with ``mapping`` applied and its sums and products kept as they were built
+    (``xreplace`` would flatten ``dL/dh (h (1 - h))`` into one product and reorder it)."""
+    if expr in mapping:
+        return mapping[expr]
+    if not expr.args:
+        return expr
+    args = [substituted(a, mapping) for a in expr.args]
+    if all(a is b for a, b in zip(args, expr.args, strict=True)):
+        return expr
+    if isinstance(expr, (sp.Add, sp.Mul)):
+        return expr.func(*args, evaluate=False)
+    return expr.func(*args)
+
+
+def summand_in_front(body: sp.Expr) -> tuple[str, sp.Expr, sp.Expr]:
+    """What of a sum's term goes in front of the sum sign, as the notes write it:
+    ``("-", 1, y_i log yhat_i)`` for ``-y_i log yhat_i``, ``("", 1/2, (yhat_i - y_i)^2)``; the
+    sign, the constant factor (1 when none) and what stays under the sum."""
+    sign = ""
+    if isinstance(body, sp.Add) and all(t.could_extract_minus_sign() for t in body.args):
+        sign, body = "-", -body
+    coeff, rest = body.as_coeff_Mul() if isinstance(body, sp.Mul) else (sp.S.One, body)
+    if not (coeff.is_Rational and coeff != 1 and body.is_commutative):
+        return sign, sp.S.One, body
+    if coeff < 0:
+        sign, coeff = ("" if sign else "-"), -coeff
+    return sign, coeff, rest
+
+
 def conventional_order(expr: sp.Basic) -> list[sp.Basic]:
     """The terms of the sum ``expr`` in the order they are written by hand.
 
@@ -124,9 +154,13 @@ def is_denominator(factor: sp.Basic) -> bool:
 
 def factor_rank(factor: sp.Basic) -> int:
     """Where a factor goes in a written product: letters, then brackets and products, then
-    functions (``log``, ``exp``)."""
-    if isinstance(factor, (sp.Symbol, sp.Indexed)) or (
-        isinstance(factor, sp.Pow) and isinstance(factor.base, (sp.Symbol, sp.Indexed))
+    functions (``log``, ``exp``). A named function of the notes (``\\sigma(x)``, ``g(x)``) is
+    written as a letter: ``\\sigma(x) (1 - \\sigma(x))``."""
+    named = isinstance(factor, sp.Function) and hasattr(factor.func, "symgrad_latex")
+    if (
+        named
+        or isinstance(factor, (sp.Symbol, sp.Indexed))
+        or (isinstance(factor, sp.Pow) and isinstance(factor.base, (sp.Symbol, sp.Indexed)))
     ):
         return 0
     if isinstance(factor, (sp.Add, sp.Mul)):

@@ -22,6 +22,8 @@ from symgrad.printing.order import (
     is_negative,
     negated,
     power_of_ten,
+    substituted,
+    summand_in_front,
     term_size,
 )
 
@@ -158,8 +160,15 @@ class UnicodePrinter(StrPrinter):
 
     def _print_Sum(self, expr: sp.Sum) -> str:
         ((index, low, high),) = expr.limits
+        if low == high:  # a sum of one term (over a layer of one unit) is that term
+            return self._print(substituted(expr.function, {index: low}))
         bound = f"{self._print(index)}={self._print(low)}..{self._print(high)}"
-        return f"Σ[{bound}] {self.parenthesize(expr.function, 45)}"
+        # Signs and constant factors go in front, as the notes write them:
+        # -Σ[i=1..2] yᵢ·log(ŷᵢ), (1/2) Σ[i=1..2] (ŷᵢ - yᵢ)², not Σ (-yᵢ·log(ŷᵢ)).
+        prefix, coeff, body = summand_in_front(expr.function)
+        if coeff != 1:
+            prefix += f"({self._print(coeff)}) "
+        return f"{prefix}Σ[{bound}] {self.parenthesize(body, 45)}"
 
     def _print_Function(self, expr: sp.Function) -> str:
         entry = functions.of(expr)

@@ -23,6 +23,7 @@ from symgrad.derivation import Derivation, Stage, Step, StepId
 from symgrad.model import instantiate
 from symgrad.network import Network
 from symgrad.notation import Quantity
+from symgrad.printing.order import conventional_order, summand_in_front
 from symgrad.render.numbers import (
     SIGNIFICANT,
     bmatrix,
@@ -179,6 +180,64 @@ class ExampleLines:
         column = [entry.replace(r"\frac{", r"\dfrac{") for entry in column]
         return r"\begin{bmatrix} " + f" {self.row_gap} ".join(column) + r" \end{bmatrix}"
 
+    def value_of(self, entry: sp.Indexed) -> float | None:
+        return entry_value(self.example, entry)
+
+    def targets(self, term: sp.Expr) -> dict[sp.Basic, sp.Expr]:
+        r"""The targets in ``term`` that are whole numbers (a one-hot label's 0 and 1), as
+        those numbers: they are data, and ``0 \log`` vanishes, ``1 \log`` is ``\log``."""
+        found = {}
+        for entry in term.atoms(sp.Indexed):
+            value = self.value_of(entry) if nt.is_entry_of(entry, "y") else None
+            if value is not None and float(value).is_integer():
+                found[entry] = sp.Integer(int(value))
+        return found
+
+    def in_order(self, term: sp.Expr) -> str:
+        """``term`` with its numbers, a sum in it (squared error's ``(yhat_i - y_i)^2``) kept in
+        the order of the formula: ``(-1.031 - 0.9)^{2}``, not ``(-0.9 - 1.031)^{2}``, which the
+        numbers' signs would make of it."""
+        if isinstance(term, sp.Pow) and isinstance(term.base, sp.Add) and term.exp.is_Integer:
+            return rf"\left({self.in_order(term.base)}\right)^{{{term.exp}}}"
+        if not isinstance(term, sp.Add):
+            return latex_scalar_with_numbers(term, self.value_of)
+        text = ""
+        for part in conventional_order(term):
+            printed = latex_scalar_with_numbers(part, self.value_of)
+            if text:
+                printed = f"- {printed[1:]}" if printed.startswith("-") else f"+ {printed}"
+            text = f"{text} {printed}" if text else printed
+        return text
+
+    def loss_terms(self, loss: sp.Expr) -> str:
+        r"""The loss with the numbers put in, a term for each ``i`` in the formula's order and,
+        within it, as the formula writes its terms; a term the target makes 0 (``y_i \log
+        \hat{y}_i`` at ``y_i = 0``) is left out, and a target of 1 multiplies nothing:
+        ``-\log 0.8299``, not ``-1 \log 0.8299 - 0 \log 0.1701``."""
+        if not isinstance(loss, sp.Sum):
+            return latex_scalar_with_numbers(instantiate(loss), self.value_of)
+        ((index, low, high),) = loss.limits
+        # the sign stays with the terms (-\log 0.8299 - ...); a constant factor goes in front
+        sign, coeff, body = summand_in_front(loss.function)
+        body = -body if sign else body
+        prefix = "" if coeff == 1 else self.tex(coeff) + " "
+        order = conventional_order(body) if isinstance(body, sp.Add) else [body]
+        texts: list[str] = []
+        for v in range(int(low), int(high) + 1):
+            for generic in order:
+                term = generic.xreplace({index: v})
+                term = term.xreplace(self.targets(term))
+                if term == 0:
+                    continue
+                text = self.in_order(term)
+                if texts:
+                    text = f"- {text[1:]}" if text.startswith("-") else f"+ {text}"
+                texts.append(text)
+        joined = " ".join(texts) or "0"
+        if prefix:
+            return prefix + (rf"\left({joined}\right)" if len(texts) > 1 else joined)
+        return joined
+
     def line(self, id: StepId) -> ExampleLine:  # noqa: A002 - a step's id
         step = self.d.step(id)
         q = result_of(step)
@@ -188,10 +247,7 @@ class ExampleLines:
             forms = [self.tex(forms_of[0]), self.entries(step.final, self.net.n(self.L), "i")]
         elif q == nt.quantity("loss"):
             lhs = self.tex(step.lhs)
-            numbers = latex_scalar_with_numbers(
-                instantiate(step.final), lambda e: entry_value(self.example, e)
-            )
-            forms = [self.tex(step.final), numbers]
+            forms = [self.tex(step.final), self.loss_terms(step.final)]
         elif forms_of is not None:
             lhs = self.tex(self.net.symbol(q))
             forms = [self.tex(forms_of[0]), self.with_numbers(forms_of[1])]
@@ -251,20 +307,21 @@ def graph_caption(latex: bool, example: bool) -> str:
             "The computational graph of one sample: each box is an operation, each arrow "
             "carries a quantity. The table gives, for each, where it comes from and goes, its "
             f"value and the gradient of the loss with respect to it, in {what}. The backward "
-            "pass starts from 1 at the loss; the input, the target and the prediction need no "
+            "pass starts from 1 at the loss. The input and the target are data and get no "
             "gradient."
         )
     if not example:
         return (
-            "The computational graph of one sample: operations in boxes, each edge's quantity "
-            "above it (green, forward) and its gradient below (red, backward from 1 at the "
-            "loss)."
+            "The computational graph of one sample: operations in boxes; beside each edge its "
+            "quantity (forward, green) and, in a dashed frame, its gradient (backward from 1 "
+            "at the loss, red)."
         )
     return (
         "The computational graph of one sample: each box is an operation; beside each edge, "
-        "its quantity's value (green) and the gradient of the loss with respect to it (red). "
-        "The backward pass starts from 1 at the loss; the input, the target and the prediction "
-        "need no gradient."
+        "its quantity's value (green) and, in a dashed frame, the gradient of the loss with "
+        "respect to it (red). "
+        "The backward pass starts from 1 at the loss. The input and the target are data and "
+        "get no gradient."
     )
 
 

@@ -4,7 +4,8 @@ Part of the renderers (derivation, worked example -> **graph** -> notes). The gr
 bottom: the input ``x`` enters, each layer's operation ``b_k + W_k h_{k-1}`` takes its parameters
 from the left, the activation, the output function and the loss follow, and ``L`` leaves at the
 bottom. Beside every edge is its quantity's value (green) and the gradient of the loss with
-respect to it (red): symbols, or the numbers of the worked example. Positions are computed here
+respect to it (red, in a dashed frame: told apart without colour too), below it or after it:
+symbols, or the numbers of the worked example. Positions are computed here
 from the sizes of the labels; the TikZ template only places what it is given. Markdown has no
 TikZ: it gets the operations as a Mermaid flowchart and the quantities as a table.
 """
@@ -20,11 +21,14 @@ import numpy as np
 from symgrad import notation as nt
 from symgrad.network import Network
 from symgrad.notation import Quantity
-from symgrad.render.document import Graph, GraphLabel, GraphNode, GraphSkip, Table
+from symgrad.ops.base import Op
+from symgrad.ops.output_loss import OutputAndLoss
+from symgrad.render.document import Graph, GraphLabel, GraphNode, GraphSkip, Prose, Table
 from symgrad.render.numbers import number_tex, number_text
 from symgrad.worked import WorkedExample
 
-#: Networks with at most this many layers of weights get a computational graph.
+#: Networks with at most this many layers of weights are drawn whole; deeper ones show their
+#: first layer and their last two, the layers between elided in one dotted box.
 GRAPH_MAX_LAYERS = 3
 
 # Sizes in centimetres of what is drawn at \small (the template's size).
@@ -36,10 +40,30 @@ _SYMBOL = (1.6, 0.55)  # the width and height of a symbol such as \nabla_{a_1} L
 _NODE = 0.65  # the height of an operation's box
 _MIN_EDGE = 1.15  # between the centres of two nodes of the chain
 _GAP = 0.3
-_PARAMETER_X = -1.9  # where a parameter enters, left of the chain
+_PARAMETER_X = -1.9  # where a parameter enters, left of the chain (or further left of a wide box)
+_ENTRY = 0.75  # at least this far between a wide box and the parameters entering it
 _LABEL_X = 0.3  # right of the chain, where the labels of its edges start
 #: The width a graph may take (cm): a line of the notes (16 cm), less room for error.
 NOTES_WIDTH = 15.5
+
+
+@dataclass(frozen=True)
+class Box:
+    """Where a node or label of the graph is drawn, about (cm)."""
+
+    left: float
+    bottom: float
+    right: float
+    top: float
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The geometry of a graph as it is computed: the box of every node and label by name, and
+    every line drawn ``(source, target, the points it goes through)``."""
+
+    boxes: dict[str, Box]
+    lines: tuple[tuple[str, str, tuple[tuple[float, float], ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -104,6 +128,19 @@ def _node_width(label: str) -> float:
     return 0.16 * len(label) + 0.35
 
 
+def _prediction_slope(net: Network, example: WorkedExample) -> np.ndarray:
+    """``dL/dyhat`` of the example: the loss's slope at its prediction and target."""
+    op = net.op(OutputAndLoss)
+    assert isinstance(op, OutputAndLoss)
+    yhat, y = example.value(nt.quantity("yhat")), example.value(nt.quantity("y"))
+    return np.array(
+        [
+            float(op.loss_slope(i).subs({nt.prediction(i): yhat[i - 1], nt.target(i): y[i - 1]}))
+            for i in range(1, len(yhat) + 1)
+        ]
+    )
+
+
 def _skip_edges(net: Network) -> list[tuple[str, str, Quantity]]:
     """The edges that go around operations: ``(source node, target node, quantity)`` for each
     input an op adds to its output unchanged (:meth:`~symgrad.ops.base.Op.skips`)."""
@@ -123,18 +160,11 @@ def _skip_mermaid(skips: list[tuple[str, str, Quantity]]) -> tuple[str, ...]:
     )
 
 
-class _Builder:
-    def __init__(
-        self,
-        net: Network,
-        example: WorkedExample | None,
-        cell: Callable[[str], str],
-        width: float = NOTES_WIDTH,
-    ) -> None:
-        self.net = net
-        self.width = width
-        self.example = example
-        self.L = net.L
+class _Canvas:
+    """What a graph draws, as it is placed: nodes, edges and labels, the box each takes, and the
+    rows of the Markdown table."""
+
+    def __init__(self, cell: Callable[[str], str]) -> None:
         self.cell = cell
         self.nodes: list[GraphNode] = []
         self.edges: list[tuple[str, str]] = []
@@ -142,8 +172,64 @@ class _Builder:
         self.skips: list[GraphSkip] = []
         #: Rows of the Markdown table with how high their edge is drawn, to sort them by.
         self.rows: list[tuple[float, tuple[str, ...]]] = []
+        #: Where each node and label is drawn, about (cm).
+        self.boxes: dict[str, Box] = {}
+        #: The lines around the chain (skip connections), through the points they turn at.
+        self.lanes: list[tuple[str, str, tuple[tuple[float, float], ...]]] = []
+
+    def node(self, name: str, x: float, y: float, label: str, kind: str) -> None:
+        """A node at ``(x, y)``: a box (``op``, ``elided``), a symbol (``end``) or a point."""
+        self.nodes.append(GraphNode(name, f"{x:.2f}", f"{y:.2f}", label, kind))
+        if kind == "coordinate":
+            w = h = 0.0
+        elif kind == "end":
+            w, h = _symbol_width(label.strip("$")) + 0.14, 0.5
+        else:
+            w, h = _node_width(label), _NODE
+        self.boxes[name] = Box(x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+
+    def put(
+        self, x: float, y: float, anchor: str, text: str, role: str, size: tuple[float, float]
+    ) -> None:
+        """A label at ``(x, y)`` by its ``anchor``, about ``size`` (cm) wide and tall."""
+        self.labels.append(GraphLabel(f"{x:.2f}", f"{y:.2f}", anchor, text, role))
+        w, h = size
+        left = x - w / 2 if anchor in ("north", "south") else (x if "west" in anchor else x - w)
+        low = y - h / 2 if anchor in ("east", "west") else (y - h if "north" in anchor else y)
+        self.boxes[f"{role} {len(self.labels)}"] = Box(left, low, left + w, low + h)
+
+    def label_of(self, name: str) -> str:
+        return next(n.label for n in self.nodes if n.name == name)
+
+    def table_row(self, edge: _Edge, source: str, target: str, y: float) -> None:
+        """A row of the table: the quantity, where it comes from and goes, value, gradient."""
+        if edge.value is None:
+            value, gradient = f"${edge.symbol}$", f"${edge.gradient}$" if edge.gradient else ""
+        else:
+            value = f"${_row(edge.value)}$"
+            gradient = "" if edge.slope is None else f"${_row(edge.slope)}$"
+        cells = (f"${edge.symbol}$", source, target, value, gradient or "none")
+        self.rows.append((y, tuple(self.cell(c) for c in cells)))
+
+
+class _Builder(_Canvas):
+    def __init__(
+        self,
+        net: Network,
+        example: WorkedExample | None,
+        cell: Callable[[str], str],
+        width: float = NOTES_WIDTH,
+    ) -> None:
+        super().__init__(cell)
+        self.net = net
+        self.width = width
+        self.example = example
+        self.L = net.L
         #: How far the labels of the chain reach right of it (cm).
         self.right = 0.0
+        #: Where the parameters and the target enter, drawn down: left of the widest box they
+        #: enter, so that no arrow starts under a box.
+        self.parameter_x = _PARAMETER_X
 
     # quantities ---------------------------------------------------------------------------
 
@@ -152,8 +238,8 @@ class _Builder:
         ``y``."""
         symbol = q.latex
         gradient: str | None
-        if q.base in ("x", "yhat", "y"):
-            gradient = None  # backpropagation needs no gradient of these
+        if q.base in ("x", "y"):
+            gradient = None  # data: backpropagation needs no gradient of these
         elif q.base == "loss":
             gradient = "1"  # dL/dL, where the backward pass starts
         else:
@@ -165,6 +251,8 @@ class _Builder:
         slope: np.ndarray | None = None
         if q.base == "loss":
             slope = np.asarray(1.0)
+        elif q.base == "yhat":
+            slope = _prediction_slope(self.net, ex)
         elif gradient is not None:
             slope = ex.value(q.grad())
         return _Edge(symbol, gradient, value, slope)
@@ -184,11 +272,19 @@ class _Builder:
 
     # layout -------------------------------------------------------------------------------
 
-    def build(self, caption: str, intro: str) -> Graph:
+    def build(self, caption: str, intro: Prose) -> Graph:
         chain: list[tuple[str, str, str]] = [("in", "end", "$x$")]
         between: list[_Edge] = [self.quantity(nt.quantity("x"))]
+        last: Quantity | None = None  # the quantity out of the elided layers
         for op in self.net.forward_order():
             for node in op.nodes(self.net):
+                if not self.kept(op):
+                    last = node.out
+                    continue
+                if last is not None:
+                    chain.append(("elided", "elided", self.elided_label()))
+                    between.append(self.quantity(last))
+                    last = None
                 chain.append((node.name, "op", node.label))
                 between.append(self.quantity(node.out))
         chain.append(("out", "coordinate", ""))
@@ -198,7 +294,12 @@ class _Builder:
             self.layout_across(chain, between)
         else:
             self.layout_down(chain, between)
-        skips = _skip_edges(self.net)
+        names = {name for name, _, _ in chain}
+        skips = [
+            (source if source in names else "elided", target, q)
+            for source, target, q in _skip_edges(self.net)
+            if target in names
+        ]
         for source, target, q in skips:
             self.skip(source, target, q, across)
         return Graph(
@@ -219,6 +320,16 @@ class _Builder:
             skips=tuple(self.skips),
         )
 
+    def kept(self, op: Op) -> bool:
+        """Whether ``op`` is drawn: every op of a shallow network; of a deep one, those of the
+        first layer and of the last two."""
+        return self.L <= GRAPH_MAX_LAYERS or op.layer <= 1 or op.layer >= self.L - 1
+
+    def elided_label(self) -> str:
+        """The text of the box that stands for the layers left out."""
+        last = self.L - 2
+        return "layer 2" if last == 2 else f"layers 2 to {last}"
+
     def skip(self, source: str, target: str, q: Quantity, across: bool) -> None:
         """A dashed edge around the operations between ``source`` and ``target``: above the
         chain drawn across, right of the labels of the chain drawn down."""
@@ -237,6 +348,9 @@ class _Builder:
                 f"({target}.east)"
             )
         self.skips.append(GraphSkip(path))
+        corner = (x1, lane) if across else (lane, y1)
+        turn = (x2, lane) if across else (lane, y2)
+        self.lanes.append((source, target, ((x1, y1), corner, turn, (x2, y2))))
         edge = self.quantity(q)
         self.table_row(edge, self.label_of(source), self.label_of(target), -(y1 + y2) / 2 + x1)
 
@@ -244,6 +358,9 @@ class _Builder:
         """Top to bottom, the parameters entering from the left, labels right of the edges."""
         # Each edge long enough for its labels; then the parameters of consecutive layers
         # (left of the chain) kept apart by stretching the edges between their operations.
+        labels = {name: label for name, _, label in chain}
+        widest = max((_node_width(labels[side[0]]) for side in self.sides()), default=0.0)
+        self.parameter_x = min(_PARAMETER_X, -widest / 2 - _ENTRY)
         shortest = _MIN_EDGE if self.example is not None else _MIN_EDGE - 0.25
         lengths = [max(shortest, max(self.sizes(e)[1], self.sizes(e)[3]) + _NODE) for e in between]
         self.right = max(_LABEL_X + w + _GAP + g for w, _, g, _ in map(self.sizes, between))
@@ -261,7 +378,7 @@ class _Builder:
         positions: dict[str, float] = {}
         for n, (name, kind, label) in enumerate(chain):
             positions[name] = y
-            self.nodes.append(GraphNode(name, "0", f"{y:.2f}", label, kind))
+            self.node(name, 0.0, y, label, kind)
             if n < len(between):
                 edge = between[n]
                 middle = y - lengths[n] / 2
@@ -295,18 +412,17 @@ class _Builder:
             width = 0.0 if kind == "coordinate" else _node_width(label)
             centre = x + width / 2
             centres[name] = centre
-            self.nodes.append(GraphNode(name, f"{centre:.2f}", "0", label, kind))
+            self.node(name, centre, 0.0, label, kind)
             x += width
             if n < len(between):
                 edge = between[n]
                 middle = x + gaps[n] / 2
                 self.edges.append((name, chain[n + 1][0]))
                 value, gradient = self.texts(edge)
-                self.labels.append(GraphLabel(f"{middle:.2f}", "0.36", "south", value, "value"))
+                vw, vh, gw, gh = self.sizes(edge)
+                self.put(middle, 0.36, "south", value, "value", (vw, vh))
                 if gradient is not None:
-                    self.labels.append(
-                        GraphLabel(f"{middle:.2f}", "-0.36", "north", gradient, "gradient")
-                    )
+                    self.put(middle, -0.36, "north", gradient, "gradient", (gw, gh))
                 source = "input" if n == 0 else chain[n][2]
                 self.table_row(edge, source, chain[n + 1][2] or "the end", middle)
                 x += gaps[n]
@@ -314,13 +430,11 @@ class _Builder:
             spread = [-0.55, 0.55] if len(entering) == 2 else [0.0]
             for (edge, name), offset in zip(entering, spread, strict=True):
                 at = centres[node] + offset
-                self.nodes.append(GraphNode(name, f"{at:.2f}", "-1.25", f"${edge.symbol}$", "end"))
+                self.node(name, at, -1.25, f"${edge.symbol}$", "end")
                 self.edges.append((name, node))
                 _, gradient = self.texts(edge)
                 if gradient is not None:
-                    self.labels.append(
-                        GraphLabel(f"{at:.2f}", "-1.5", "north", gradient, "gradient")
-                    )
+                    self.put(at, -1.5, "north", gradient, "gradient", self.sizes(edge)[2:])
                 source = "target" if edge.symbol == "y" else "parameter"
                 self.table_row(edge, source, self.label_of(node), at - 0.01)
 
@@ -330,6 +444,8 @@ class _Builder:
         found = []
         for op in self.net.forward_order():
             nodes = op.nodes(self.net)
+            if not self.kept(op):
+                continue
             entering = [
                 (self.quantity(q), "target" if q.base == "y" else q.plain)
                 for q in op.inputs
@@ -343,7 +459,7 @@ class _Builder:
         """True when a parameter's value and gradient side by side would make the graph too
         wide: then the value goes above the gradient."""
         w, _, g, _ = self.sizes(edge)
-        extent = -_PARAMETER_X + 0.45 + w + _GAP + g + self.right
+        extent = -self.parameter_x + 0.45 + w + _GAP + g + self.right
         return edge.value is not None and extent > self.width
 
     def heights(self, entering: list[tuple[_Edge, str]]) -> list[float]:
@@ -370,51 +486,29 @@ class _Builder:
 
     def edge_labels(self, edge: _Edge, y: float) -> None:
         value, gradient = self.texts(edge)
-        vw = self.sizes(edge)[0]
-        self.labels.append(GraphLabel(f"{_LABEL_X:.2f}", f"{y:.2f}", "west", value, "value"))
+        vw, vh, gw, gh = self.sizes(edge)
+        self.put(_LABEL_X, y, "west", value, "value", (vw, vh))
         if gradient is not None:
-            x = _LABEL_X + vw + _GAP
-            self.labels.append(GraphLabel(f"{x:.2f}", f"{y:.2f}", "west", gradient, "gradient"))
+            self.put(_LABEL_X + vw + _GAP, y, "west", gradient, "gradient", (gw, gh))
 
     def parameter(self, edge: _Edge, name: str, into: str, y: float) -> None:
-        self.nodes.append(
-            GraphNode(name, f"{_PARAMETER_X:.2f}", f"{y:.2f}", f"${edge.symbol}$", "end")
-        )
+        self.node(name, self.parameter_x, y, f"${edge.symbol}$", "end")
         self.edges.append((name, into))
         value, gradient = self.texts(edge)
-        vw, _, gw, _ = self.sizes(edge)
-        x = _PARAMETER_X - 0.45
+        vw, vh, gw, gh = self.sizes(edge)
+        x = self.parameter_x - 0.45
         if gradient is not None and self.stacked(edge):
             # the value above the gradient, both ending at the same x
-            self.labels.append(
-                GraphLabel(f"{x:.2f}", f"{y + 0.05:.2f}", "south east", value, "value")
-            )
-            self.labels.append(
-                GraphLabel(f"{x:.2f}", f"{y - 0.05:.2f}", "north east", gradient, "gradient")
-            )
+            self.put(x, y + 0.05, "south east", value, "value", (vw, vh))
+            self.put(x, y - 0.05, "north east", gradient, "gradient", (gw, gh))
         else:
             if gradient is not None:
-                self.labels.append(GraphLabel(f"{x:.2f}", f"{y:.2f}", "east", gradient, "gradient"))
+                self.put(x, y, "east", gradient, "gradient", (gw, gh))
                 x -= gw + _GAP
             if edge.value is not None:  # a symbol is the node's own label already
-                self.labels.append(GraphLabel(f"{x:.2f}", f"{y:.2f}", "east", value, "value"))
+                self.put(x, y, "east", value, "value", (vw, vh))
         source = "target" if edge.symbol == "y" else "parameter"
         self.table_row(edge, source, self.label_of(into), -y)
-
-    def label_of(self, name: str) -> str:
-        return next(n.label for n in self.nodes if n.name == name)
-
-    # Markdown ---------------------------------------------------------------------------
-
-    def table_row(self, edge: _Edge, source: str, target: str, y: float) -> None:
-        """A row of the table: the quantity, where it comes from and goes, value, gradient."""
-        if edge.value is None:
-            value, gradient = f"${edge.symbol}$", f"${edge.gradient}$" if edge.gradient else ""
-        else:
-            value = f"${_row(edge.value)}$"
-            gradient = "" if edge.slope is None else f"${_row(edge.slope)}$"
-        cells = (f"${edge.symbol}$", source, target, value, gradient or "none")
-        self.rows.append((y, tuple(self.cell(c) for c in cells)))
 
 
 def _mermaid(
@@ -463,20 +557,36 @@ def _plain(label: str) -> str:
     return "".join(out)
 
 
+def graph_layout(
+    net: Network, example: WorkedExample | None = None, width: float = NOTES_WIDTH
+) -> Layout:
+    """Where :func:`computational_graph` draws the nodes, labels and lines of ``net``'s graph."""
+    builder = _Builder(net, example, lambda text: text, width)
+    builder.build("", "")
+    centre = {
+        node.name: ((b.left + b.right) / 2, (b.bottom + b.top) / 2)
+        for node in builder.nodes
+        for b in [builder.boxes[node.name]]
+    }
+    lines = [(a, b, (centre[a], centre[b])) for a, b in builder.edges]
+    return Layout(dict(builder.boxes), tuple(lines + builder.lanes))
+
+
 def computational_graph(
     net: Network,
     example: WorkedExample | None,
     caption: str,
     cell: Callable[[str], str] = lambda text: text,
-    intro: str = "",
+    intro: Prose = "",
     width: float = NOTES_WIDTH,
 ) -> Graph:
     """The graph of ``net`` with symbols on its edges, or the numbers of ``example``;
     ``cell`` makes a table cell safe for Markdown, ``intro`` is a paragraph above it, ``width``
     the room it has (cm)."""
     if net.L > GRAPH_MAX_LAYERS:
-        raise ValueError(f"the computational graph is drawn for at most {GRAPH_MAX_LAYERS} layers")
+        which = "Layer 2 is" if net.L == GRAPH_MAX_LAYERS + 1 else f"Layers 2 to {net.L - 2} are"
+        caption += f" {which} left out, in one box: each is drawn as layer {net.L - 1} is."
     return _Builder(net, example, cell, width).build(caption, intro)
 
 
-__all__ = ["GRAPH_MAX_LAYERS", "computational_graph"]
+__all__ = ["GRAPH_MAX_LAYERS", "Box", "Layout", "computational_graph", "graph_layout"]

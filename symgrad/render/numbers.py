@@ -32,13 +32,18 @@ def rounded(value: float) -> float:
 
 
 def number_text(value: float) -> str:
-    """``value`` to 4 significant digits in plain text: ``0.1235``, ``-1.5``, ``1.235e-05``."""
+    """``value`` in plain text: as it is when that is exact (``0.5``, ``1``, ``-0.3``: the
+    data of an example), else to 4 significant digits with the trailing zeros that say so
+    (``0.1235``, ``0.6310``, ``-1.000``, ``1.235e-05``)."""
     value = float(value)
     if value == 0:
         return "0"  # also for -0.0
     if not math.isfinite(value):
         return str(value)
-    return f"{value:.{SIGNIFICANT}g}"
+    short = f"{value:.{SIGNIFICANT}g}"
+    if float(short) == value:
+        return short
+    return f"{value:#.{SIGNIFICANT}g}".replace(".e", "e").rstrip(".")
 
 
 def number_tex(value: float) -> str:
@@ -73,18 +78,38 @@ def signed_placeholder(value: float, names: dict[sp.Symbol, str]) -> sp.Expr:
     return -symbol if value < 0 else symbol
 
 
+def put_number(
+    expr: sp.Expr, variable: sp.Expr, value: float, names: dict[sp.Symbol, str]
+) -> sp.Expr:
+    """``expr`` with ``value`` in place of ``variable``: as the argument of a function, the
+    number with its sign (``tanh(-0.04891)``, not ``-tanh(0.04891)``, which SymPy's odd
+    functions would make of a negated stand-in); elsewhere a :func:`signed_placeholder`, so
+    that signs combine (``e^{-a}`` at ``a = -0.5`` is ``e^{0.5}``)."""
+    applied = {
+        f: f.func(*(_signed_number(value, names) if a == variable else a for a in f.args))
+        for f in expr.atoms(sp.Function)
+        if variable in f.args
+    }
+    return expr.xreplace(applied).xreplace({variable: signed_placeholder(value, names)})
+
+
+def _signed_number(value: float, names: dict[sp.Symbol, str]) -> sp.Symbol:
+    symbol = sp.Symbol(f"{_STAND_IN}{len(names)}")
+    names[symbol] = number_tex(value)
+    return symbol
+
+
 def with_numbers(
     expr: sp.Expr, value_of: Callable[[sp.Indexed], float | None]
 ) -> tuple[sp.Expr, dict[sp.Symbol, str]]:
     """``expr`` with every entry (``a_{21}``, ``y_{1}``) that has a value replaced by a stand-in
     of it, and the names that print the stand-ins."""
     names: dict[sp.Symbol, str] = {}
-    replacements: dict[sp.Basic, sp.Expr] = {}
     for entry in sorted(expr.atoms(sp.Indexed), key=sp.default_sort_key):
         value = value_of(entry)
         if value is not None:
-            replacements[entry] = signed_placeholder(value, names)
-    return expr.xreplace(replacements), names
+            expr = put_number(expr, entry, value, names)
+    return expr, names
 
 
 _STAND_IN = "symgrad_number_"
@@ -154,7 +179,7 @@ class NumbersLatexPrinter(NotesLatexPrinter):
         entries = []
         for value in values.ravel():
             names = dict(self._settings["symbol_names"])
-            stand_in = signed_placeholder(float(value), names)
+            filled = put_number(expr.function.expr, variable, float(value), names)
             settings = {k: v for k, v in self._settings.items() if k in self._default_settings}
             inner = ScalarNumbersPrinter(
                 {
@@ -163,7 +188,7 @@ class NumbersLatexPrinter(NotesLatexPrinter):
                     "inline_partials": settings["inline_partials"],
                 }
             )
-            entry = inner.doprint(expr.function.expr.xreplace({variable: stand_in}))
+            entry = inner.doprint(filled)
             entries.append(entry.replace(r"\frac{", r"\dfrac{"))  # full size, as by hand
         gap = self._settings["row_gap"] or LATEX_ROW_GAP
         return r"\begin{bmatrix} " + f" {gap} ".join(entries) + r" \end{bmatrix}"

@@ -23,17 +23,25 @@ from dataclasses import dataclass, replace
 from symgrad.derivation import Derivation, Kind
 from symgrad.render import notes, wording
 from symgrad.render.document import (
+    Audience,
     Block,
     Diagram,
     Display,
+    Framing,
     Graph,
     Heading,
+    Numbering,
+    Prose,
+    Ref,
+    Section,
     Steps,
     Table,
     Text,
+    To,
+    printed_text,
 )
 from symgrad.render.example import forward_ids, graph_caption
-from symgrad.render.graph import GRAPH_MAX_LAYERS, computational_graph
+from symgrad.render.graph import computational_graph
 from symgrad.render.notes import NotesOptions, setup
 from symgrad.render.notes.builder import Builder, joined
 from symgrad.render.notes.formats import Format
@@ -49,6 +57,21 @@ DIAGRAM_CM = 12.0
 #: The width the computational graph may take on a frame (cm).
 GRAPH_CM = 14.0
 
+#: The sections of the notes a deck shows, in its order (the setup as frames of its own; the
+#: checks for instructors).
+DECK_SECTIONS = (
+    "setup",
+    "output",
+    "hidden",
+    "parameters",
+    "summary",
+    "example",
+    "general",
+    "batch",
+    "derivatives",
+    "checks",
+)
+
 #: LaTeX size commands smaller than ``\small``; the slides never use one.
 SMALLER_THAN_SMALL = (r"\footnotesize", r"\scriptsize", r"\tiny", r"\resizebox", r"\scalebox")
 
@@ -61,6 +84,10 @@ class Frame:
     blocks: tuple[Block, ...]
 
 
+#: No title, author, course or date of the user's: the deck's own title.
+NO_FRAMING = Framing()
+
+
 @dataclass(frozen=True)
 class Deck:
     """Everything the deck's template needs, as strings."""
@@ -69,35 +96,40 @@ class Deck:
     subtitle: str
     command: str
     frames: tuple[Frame, ...]
+    framing: Framing = Framing()
 
 
 class _SlidesFormat(Format):
     """References between frames: equations by ``\\eqref`` (numbered by their own tags),
     sections by the title of their frames."""
 
-    def section_ref(self, name: str, title: str) -> str:
-        return rf"\emph{{{tex_escape(title)}}}"
+    def reference(self, ref: Ref, numbers: Numbering) -> str:
+        if ref.to is To.SECTION or ref.to is To.APPENDIX:
+            return self.place(ref.target, numbers, "")
+        return super().reference(ref, numbers)
 
-    def appendix_ref(self, name: str, title: str) -> str:
-        return self.section_ref(name, title)
+    def place(self, section: str, numbers: Numbering, word: str) -> str:
+        return rf"\emph{{{tex_escape(numbers.places[section][1])}}}"
 
 
 class _SlideBuilder(Builder):
     """The notes' builder for a frame's narrower line and a diagram that fits a frame."""
 
     line_ems = SLIDE_LINE_EMS
+    #: A frame has room for one matrix written out entry by entry: that of the layer in full.
+    entry_by_entry = 0
 
     def __init__(
         self, derivation: Derivation, options: NotesOptions, example: WorkedExample | None
     ) -> None:
         super().__init__(derivation, _SlidesFormat(derivation, ""), options, example)
-        self.diagram_spacing = min(2.6, DIAGRAM_CM / max(self.L, 1))
+        self.diagram_spacing = min(2.6, DIAGRAM_CM / (len(setup.diagram_columns(self.L)) - 1))
         self.diagram_step = 0.9
 
-    def graph(self, example: WorkedExample | None, intro: str) -> Graph | None:
+    def graph(self, example: WorkedExample | None, intro: Prose) -> Graph | None:
         """The graph with symbols, drawn for a frame; the one with numbers is in the notes (a
         column of matrices is taller than a frame)."""
-        if example is not None or self.L > GRAPH_MAX_LAYERS:
+        if example is not None:
             return None
         caption = graph_caption(True, False)
         return computational_graph(self.net, None, caption, width=GRAPH_CM)
@@ -155,7 +187,7 @@ def _row_points(latex: str) -> float:
 def block_points(block: Block) -> float:
     """About how tall a block is set on a frame, in points."""
     if isinstance(block, Text):
-        return _text_points(block.text)
+        return _text_points(printed_text(block.text))
     if isinstance(block, Display):
         rows = sum(
             _row_points(r.left + r.right) + (_LINE if r.note_below else 0.0) for r in block.rows
@@ -163,10 +195,12 @@ def block_points(block: Block) -> float:
         gaps = (len(block.rows) - 1) * (7.0 if block.spread else 3.0)
         return rows + gaps + 20.0
     if isinstance(block, Steps):
-        return sum(_text_points(item) for item in block.items) + 6.0
+        return sum(_text_points(printed_text(item)) for item in block.items) + 6.0
     if isinstance(block, Table):
         # \small rows, a cell's text wrapping at about 52 characters
-        lines = sum(max(math.ceil(len(_plain(c)) / 52) for c in row) for row in block.rows)
+        lines = sum(
+            max(math.ceil(len(_plain(printed_text(c))) / 52) for c in row) for row in block.rows
+        )
         caption = _text_points(block.caption) if block.caption else 0.0
         return (lines + 2) * 13.5 + 10.0 + caption
     if isinstance(block, Diagram):
@@ -297,35 +331,72 @@ def _graph_frames(builder: _SlideBuilder) -> list[Frame]:
     return [Frame("The computational graph", (graph,))]
 
 
-def build_deck(derivation: Derivation, example: int | None = None) -> Deck:
-    """The frames of the deck for ``derivation``, with a worked example for seed ``example``."""
+def build_deck(
+    derivation: Derivation,
+    example: int | None = None,
+    audience: str = "students",
+    framing: Framing = NO_FRAMING,
+    sections: tuple[str, ...] = (),
+) -> Deck:
+    """The frames of the deck for ``derivation``, with a worked example for seed ``example``,
+    as ``audience`` reads it (students: no frame and no words about how it was made); only
+    the frames of ``sections`` (ids, all when empty), numbered as in the whole deck."""
     numbers = None
     if example is not None:
         check_example(derivation.spec, example)
         numbers = worked_example(derivation, example)
-    options = NotesOptions(example=example).resolved(derivation.spec.depth)
+    options = NotesOptions(example=example, audience=audience, framing=framing)
+    options = options.resolved(derivation.spec.depth)
     builder = _SlideBuilder(derivation, options, numbers)
-    document = notes.build(builder)
-    by_label = {s.label: s for s in document.sections}
-    frames = [*_network_frame(builder), *_forward_frames(builder)]
-    for name in ("output", "hidden", "parameters", "summary", "example", "general", "batch"):
-        section = by_label.get(builder.fmt.section_label(name))
-        if section is not None:
-            blocks = [b for b in section.blocks if not isinstance(b, Graph)]
-            frames += pack(section.title, blocks)
-        if name == "summary":
+    whole = notes.build(builder).for_audience(Audience(audience))
+    kept = [s for s in whole.sections if s.id in DECK_SECTIONS and s.id != "checks"]
+    if audience == Audience.INSTRUCTORS:
+        checked = tuple(Text(s) for s in wording.proof_text(derivation.proof, builder.fmt))
+        kept.append(Section("What was checked", "", checked, id="checks"))
+    whole = replace(whole, sections=tuple(kept))
+    document = notes.printed(whole, builder.fmt, sections)
+    numbering = whole.numbering(sections)
+
+    def printed(frames: list[Frame]) -> list[Frame]:
+        return [
+            replace(f, blocks=tuple(builder.fmt.printed(b, numbering) for b in f.blocks))
+            for f in frames
+        ]
+
+    frames: list[Frame] = []
+    if "setup" in numbering.printed:
+        frames += printed([*_network_frame(builder), *_forward_frames(builder)])
+    for section in document.sections:
+        if section.id == "setup":
+            continue
+        blocks = [b for b in section.blocks if not isinstance(b, Graph)]
+        if section.id == "derivatives":
+            # One title for its frames, as the notes refer to it; the notes' opening paragraph
+            # would be a frame of its own.
+            blocks = [b for b in blocks[1:] if not isinstance(b, Heading)]
+        frames += pack(section.title, blocks)
+        if section.id == "summary":
             frames += _graph_frames(builder)
-    checked = [Text(s) for s in wording.proof_text(derivation.proof, builder.fmt)]
-    frames += pack("What was checked", checked)
     command = "symgrad slides " + " ".join(shlex.quote(a) for a in derivation.spec.command_args())
     if example is not None:
         command += f" --example {example}"
-    return Deck(document.title, document.subtitle, command, tuple(frames))
+    if audience != Audience.STUDENTS:
+        command += f" --audience {audience}"
+    command += "".join(" " + shlex.quote(a) for a in notes.framing_args(framing))
+    if sections:
+        command += " --sections " + ",".join(sections)
+    return Deck(document.title, document.subtitle, command, tuple(frames), framing)
 
 
-def render_slides(derivation: Derivation, example: int | None = None) -> str:
+def render_slides(
+    derivation: Derivation,
+    example: int | None = None,
+    audience: str = "students",
+    framing: Framing = NO_FRAMING,
+    sections: tuple[str, ...] = (),
+) -> str:
     """The deck as a Beamer document that compiles with pdflatex."""
-    deck = build_deck(derivation, example)
+    deck = build_deck(derivation, example, audience, framing, sections)
     return render("slides/deck.tex.jinja", deck=deck, tag_numbers=True)
 
 

@@ -19,7 +19,8 @@ The modules, one per part: :mod:`~symgrad.render.notes.options`,
 :mod:`~symgrad.render.notes.builder` (steps as displays), and the sections:
 :mod:`~symgrad.render.notes.setup`, :mod:`~symgrad.render.notes.backward`,
 :mod:`~symgrad.render.notes.summary`, :mod:`~symgrad.render.notes.example`,
-:mod:`~symgrad.render.notes.batch`, :mod:`~symgrad.render.notes.checks`.
+:mod:`~symgrad.render.notes.batch`, :mod:`~symgrad.render.notes.checks`, and the appendix
+:mod:`~symgrad.render.notes.derivatives`.
 """
 
 from __future__ import annotations
@@ -32,31 +33,36 @@ import sympy as sp
 
 from symgrad import printing
 from symgrad.derivation import Derivation, Kind
-from symgrad.render.document import Notes, Section, Table, shown_indices
-from symgrad.render.notes import backward, batch, checks, setup, summary
-from symgrad.render.notes.builder import Builder, inline
+from symgrad.errors import SpecError
+from symgrad.render.document import (
+    Audience,
+    Display,
+    Framing,
+    Notes,
+    Prose,
+    Role,
+    Section,
+    Text,
+    Verbatim,
+    shown_indices,
+)
+from symgrad.render.notes import backward, batch, checks, derivatives, setup, summary, widths
+from symgrad.render.notes.builder import Builder, inline, listing
 from symgrad.render.notes.formats import Format, MarkdownFormat
-from symgrad.render.notes.options import CHECKS, FRAGMENT_PACKAGES, NotesOptions
+from symgrad.render.notes.options import (
+    AUDIENCES,
+    CHECKS,
+    DEFAULT_CHECKS,
+    FRAGMENT_PACKAGES,
+    NotesOptions,
+)
 from symgrad.render.pdf import Compiled, compile_pdf
 from symgrad.templating import render
 from symgrad.worked import check_example, worked_example
 
 
 def build(b: Builder) -> Notes:
-    pair = b.spec.pair
-    hidden = b.L - 1
-    if hidden == 0:
-        hidden_text = "no hidden layer"
-    else:
-        names: list[str] = []
-        for k in range(1, b.L):
-            act = b.spec.activation(k)
-            name = act.name if act.builtin else "custom"
-            if name not in names:
-                names.append(name)
-        plural = "s" if hidden > 1 else ""
-        hidden_text = f"{hidden} hidden layer{plural} ({', '.join(names)})"
-    subtitle = f"{hidden_text}, {pair.output.name} output, {pair.loss.display} loss"
+    subtitle = b.network_words()
     title = f"Backpropagation for a {b.sizes_text()} network"
     sections = [
         setup.setup_section(b),
@@ -68,10 +74,14 @@ def build(b: Builder) -> Notes:
         summary.general_section(b),
         batch.batch_section(b),
     ]
+    # The appendix: the local derivatives, then (as an appendix) how each equation was checked.
     checked = checks.checks_section(b)
-    if checked is not None:
+    if checked is not None and not checked.appendix:
         sections.append(checked)
-    sections = b.fmt.resolve([format_cells(b, s) for s in sections])
+    sections.append(derivatives.derivatives_section(b))
+    if checked is not None and checked.appendix:
+        sections.append(checked)
+    sections = b.fmt.layout(sections)
     command = "symgrad {} " + " ".join(shlex.quote(a) for a in b.spec.command_args())
     return Notes(
         title=title,
@@ -80,6 +90,7 @@ def build(b: Builder) -> Notes:
         intro=intro(b),
         sections=tuple(sections),
         packages=FRAGMENT_PACKAGES,
+        framing=b.options.framing,
     )
 
 
@@ -88,27 +99,26 @@ def option_args(b: Builder) -> str:
     args = []
     if b.options.expand not in (None, b.L):
         args += ["--expand", str(b.options.expand)]
-    if b.options.checks != NotesOptions.checks:
-        args += ["--checks", b.options.checks]
+    if b.options.audience != NotesOptions.audience:
+        args += ["--audience", b.options.audience]
+    if b.options.checks != DEFAULT_CHECKS[b.options.audience]:
+        args += ["--checks", str(b.options.checks)]
     if b.options.label_prefix:
         args += ["--label-prefix", b.options.label_prefix]
     if b.options.example is not None:
         args += ["--example", str(b.options.example)]
+    args += framing_args(b.options.framing)
+    if b.options.sections:
+        args += ["--sections", ",".join(b.options.sections)]
     return "".join(" " + shlex.quote(a) for a in args)
 
 
-def format_cells(b: Builder, section: Section) -> Section:
-    """Table cells made safe for the output format (Markdown: no bare ``|``)."""
-    blocks = [
-        replace(block, rows=tuple(tuple(b.fmt.cell(c) for c in row) for row in block.rows))
-        if isinstance(block, Table)
-        else block
-        for block in section.blocks
-    ]
-    return replace(section, blocks=tuple(blocks))
+def framing_args(framing: Framing) -> list[str]:
+    """``--title T`` and the rest, for the fields that are given."""
+    return framing.args
 
 
-def intro(b: Builder) -> tuple[str, ...]:
+def intro(b: Builder) -> tuple[Text, ...]:
     sizes = ", ".join(inline(f"n_{{{k}}} = {n}") for k, n in enumerate(b.spec.sizes))
     L = b.L
     first = (
@@ -117,28 +127,66 @@ def intro(b: Builder) -> tuple[str, ...]:
         f"sizes {sizes}. We first fix the notation and the forward pass, then go backwards "
         "through the network as backpropagation does: the output layer, the hidden layers, "
         "and finally the parameters. The same steps then give backpropagation for any depth, "
-        "and for a mini-batch of samples, the form that code computes."
+        "and for a mini-batch of samples, the form that code computes. Indices start at 1."
     )
-    return (first, checked_sentence(b))
+    return (Text(first + single_units(b)), Text(checked_sentence(b), role=Role.PROVENANCE))
 
 
-def checked_sentence(b: Builder) -> str:
-    """One sentence for the students: how far to trust the equations, and where to look."""
+def single_units(b: Builder) -> str:
+    """Said once, for the layers of one unit: their index is written as 1 (``h_{11}``), with
+    no range and no sum of one term."""
+    ones = [k for k, n in enumerate(b.spec.sizes) if n == 1]
+    if not ones:
+        return ""
+    names = ["the input" if k == 0 else f"layer {k}" for k in ones]
+    names[0] = names[0][0].upper() + names[0][1:]
+    if len(ones) == 1:
+        return (
+            f" {names[0]} has a single unit: its index is always 1, and a sum over it is "
+            "its one term."
+        )
+    return (
+        f" {listing(names)} have a single unit each: their index is always 1, and a sum over "
+        "one of them is its one term."
+    )
+
+
+def checked_sentence(b: Builder, where_equations: str = "below") -> Prose:
+    """One sentence for the instructors: how far to trust the equations (those ``below``, or
+    ``of this document``), and where to look."""
     if b.d.proof is None:
         return (
-            "The equations below were generated by symgrad but not checked (the proof was "
-            "skipped). Indices start at 1."
+            f"The equations {where_equations} were generated by symgrad but not checked (the "
+            "proof was skipped)."
         )
-    where = ""
+    where: Prose = ""
     if b.options.checks == "full":
-        where = f"; {b.fmt.section_ref('checks', 'What was checked')} says how"
+        where = "; " + b.section_ref("checks") + " says how"
     elif b.options.checks == "appendix":
-        where = f"; {b.fmt.appendix_ref('checks', 'How each equation was checked')} says how"
+        where = "; " + b.appendix_ref("checks") + " says how"
     return (
-        "Every equation below was generated by computer algebra and checked: each step "
+        f"Every equation {where_equations} was generated by computer algebra and checked: "
+        "each step "
         f"against the one before it, and every partial against a direct derivative of the "
-        f"loss{where}. Indices start at 1."
+        "loss" + where + "."
     )
+
+
+def lecturer_section(b: Builder, command: str) -> Section:
+    """The instructors' page: how the document was checked and the command that makes it."""
+    blocks = (
+        Text(
+            "This part is for the lecturer and is left out of the students' edition, the "
+            "default of "
+            + b.fmt.code("--audience")
+            + ". "
+            + checked_sentence(b, "of this document")
+        ),
+        Text("The command that regenerates this document, byte for byte:"),
+        Verbatim((command,)),
+    )
+    label = b.fmt.section_label("lecturer")
+    return Section("For the lecturer", label, blocks, id="lecturer", role=Role.PROVENANCE)
 
 
 # Public API -------------------------------------------------------------------------------------
@@ -149,8 +197,11 @@ def build_notes(
     markdown: bool = False,
     options: NotesOptions | None = None,
     fragment: bool = False,
+    command_name: str = "latex",
 ) -> Notes:
-    """The strings the templates insert, for LaTeX or (``markdown=True``) Markdown."""
+    """The strings the templates insert, for LaTeX or (``markdown=True``) Markdown, as the
+    audience of ``options`` reads them; ``command_name`` is the command that writes them
+    (``latex --fragment``), for the lecturer's page."""
     resolved = (options or NotesOptions()).resolved(derivation.spec.depth)
     fmt_class = MarkdownFormat if markdown else Format
     fmt = fmt_class(derivation, resolved.label_prefix, fragment)
@@ -158,23 +209,82 @@ def build_notes(
     if resolved.example is not None:
         check_example(derivation.spec, resolved.example)
         example = worked_example(derivation, resolved.example)
-    return build(Builder(derivation, fmt, resolved, example))
+    builder = Builder(derivation, fmt, resolved, example)
+    notes = build(builder)
+    command = notes.command.replace("{}", command_name)
+    sections = list(notes.sections)
+    # The lecturer's page closes the body, before the appendix.
+    at = next((n for n, s in enumerate(sections) if s.appendix), len(sections))
+    sections.insert(at, lecturer_section(builder, command))
+    notes = replace(notes, sections=tuple(sections))
+    return printed(notes.for_audience(Audience(resolved.audience)), fmt, resolved.sections)
+
+
+def printed(notes: Notes, fmt: Format, ids: Sequence[str]) -> Notes:
+    """The sections ``ids`` of ``notes`` (all when empty), their references printed by
+    ``fmt`` from the numbers of the whole document.
+
+    Raises :class:`~symgrad.errors.SpecError` for an id this document has no section for.
+    """
+    have = [s.id for s in notes.sections]
+    if missing := [i for i in ids if i not in have]:
+        raise SpecError(
+            f"--sections: this document has no section {missing[0]!r}; it has "
+            + ", ".join(have)
+            + section_hint(missing[0])
+        )
+    return fmt.resolve(notes.selected(ids), notes.numbering(ids))
+
+
+def section_hint(id: str) -> str:
+    """Why a known section may be missing from a document."""
+    if id == "example":
+        return " (the worked example needs --example)"
+    if id in ("checks", "lecturer"):
+        return " (that section is for --audience instructors)"
+    return ""
 
 
 def render_latex(
     derivation: Derivation, fragment: bool = False, options: NotesOptions | None = None
 ) -> str:
     """The notes as a standalone LaTeX document, or (``fragment=True``) a body to ``\\input``."""
-    notes = build_notes(derivation, options=options, fragment=fragment)
+    name = "latex" + (" --fragment" if fragment else "")
+    notes = build_notes(derivation, options=options, fragment=fragment, command_name=name)
     template = "latex/fragment.tex.jinja" if fragment else "latex/document.tex.jinja"
-    command = notes.command.replace("{}", "latex" + (" --fragment" if fragment else ""))
-    return render(template, notes=notes, command=command, fragment=fragment)
+    command = notes.command.replace("{}", name)
+    # LaTeX numbers equations in the order they appear. A selection, and --expand where it
+    # puts a layer's equations before those of layers met earlier going backwards, tag each
+    # with the number the whole document (the derivation) gives it, as in Markdown, the
+    # terminal and the generated code.
+    tags = bool(options and options.sections) or not numbers_in_order(notes)
+    return render(
+        template,
+        notes=notes,
+        command=command,
+        fragment=fragment,
+        tag_numbers=tags,
+        breakable=widths.breakable,
+    )
+
+
+def numbers_in_order(notes: Notes) -> bool:
+    """Whether the numbered equations of ``notes`` appear in the order of their numbers."""
+    numbers = [
+        row.number
+        for section in notes.sections
+        for block in section.blocks
+        if isinstance(block, Display)
+        for row in block.rows
+        if row.number
+    ]
+    return numbers == sorted(numbers)
 
 
 def render_markdown(derivation: Derivation, options: NotesOptions | None = None) -> str:
     """The notes as Obsidian-flavoured Markdown: front matter, ``$$`` displays, ``$`` inline,
     equation references as links to block ids."""
-    notes = build_notes(derivation, markdown=True, options=options)
+    notes = build_notes(derivation, markdown=True, options=options, command_name="markdown")
     command = notes.command.replace("{}", "markdown")
     return render("markdown/derivation.md.jinja", notes=notes, command=command)
 
@@ -224,6 +334,7 @@ def _inline_math(line: str) -> list[str]:
 
 
 __all__: Sequence[str] = (
+    "AUDIENCES",
     "CHECKS",
     "Compiled",
     "NotesOptions",

@@ -1,8 +1,9 @@
 """The sections that go backwards: the output layer, the hidden layers, the parameters.
 
 Part of the notes renderer (:mod:`symgrad.render.notes`). The chain rule of one hidden layer and
-the matrix of one layer's weights are written in full (``--expand``); the other layers are stated
-compactly, each step pointing to the one written in full.
+the matrix of one layer's weights are written in full (``--expand``), first in their section; the
+other layers are stated compactly after it, each step pointing back to the one written in full,
+and a weight gradient of at most 3 x 3 entries is still written out entry by entry.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from symgrad.render.document import (
     Block,
     Display,
     Heading,
+    Prose,
+    Role,
     Row,
     Section,
     Text,
@@ -34,6 +37,7 @@ from symgrad.render.notes.builder import (
     span,
     times,
 )
+from symgrad.render.notes.derivatives import activation_phrase, reference
 
 
 def output_section(b: Builder) -> Section:
@@ -50,12 +54,21 @@ def output_section(b: Builder) -> Section:
         ),
         b.step_display(slope),
     ]
+    if b.spec.pair.loss.remark:
+        blocks.append(Text(b.spec.pair.loss.remark, role=Role.REMARK))
     a_li, d_ij = b.tex(nt.pre(L, nt.I)), b.idx("i", "j")
     ai = inline(a_li)
     if b.net.diagonal_output:
-        chain = (
+        derived: Prose = ""
+        if b.spec.pair.output.name != "identity":
+            derived = (
+                f" (the derivative of the {b.spec.pair.output.name} is derived in "
+                + reference(b)
+                + ")"
+            )
+        chain: Prose = (
             f"Each {inline(YHAT_I)} depends on {ai} alone, so the chain rule has a single "
-            f"term, for {b.ranges(delta)}:"
+            "term" + derived + (f", for {b.ranges(delta)}:" if b.ranges(delta) else ":")
         )
     else:
         jacobian = (
@@ -64,8 +77,10 @@ def output_section(b: Builder) -> Section:
         )
         chain = (
             f"The softmax makes every {inline(YHAT_J)} depend on every {ai}, so the "
-            f"chain rule sums over {inline('j')}, with {inline(jacobian)}. For "
-            f"{b.ranges(delta)}:"
+            f"chain rule sums over {inline('j')}, with {inline(jacobian)} (derived in "
+            + reference(b)
+            + ")."
+            + (f" For {b.ranges(delta)}:" if b.ranges(delta) else "")
         )
     blocks += [Text(chain), b.step_display(delta)]
     if b.net.assumes_targets_sum_to_one:
@@ -76,10 +91,16 @@ def output_section(b: Builder) -> Section:
             )
         )
     blocks += [
-        Text(f"For every {inline('i')} at once, with {b.fmt.ref(delta)} in matrix form:"),
+        Text(f"For every {inline('i')} at once, with " + b.ref(delta) + " in matrix form:"),
         b.step_display(vector, notes=False),
     ]
-    return Section("The output layer", b.fmt.section_label("output"), tuple(blocks))
+    return Section("The output layer", b.fmt.section_label("output"), tuple(blocks), id="output")
+
+
+def for_ranges(b: Builder, step: Step) -> list[Block]:
+    """ "For $i = 1, 2$:" before a step, or nothing when its indices take one value each."""
+    ranges = b.ranges(step)
+    return [Text(f"For {ranges}:")] if ranges else []
 
 
 def hidden_steps(b: Builder, k: int) -> list[Step]:
@@ -100,9 +121,10 @@ def hidden_section(b: Builder) -> Section:
         text = (
             "This network has no hidden layer: the output layer reads the input "
             f"{inline('x')} directly, so the parameters follow from "
-            f"{b.fmt.ref(b.step(Kind.OUTPUT_DELTA_VECTOR))} alone."
+            + b.ref(b.step(Kind.OUTPUT_DELTA_VECTOR))
+            + " alone."
         )
-        return Section(title, label, (Text(text),))
+        return Section(title, label, (Text(text),), id="hidden")
     K = b.expand_hidden
     h_kj = f"h_{{{b.idx('k', 'j')}}}"
     a_next = f"a_{{{b.idx('k+1', 'i')}}}"
@@ -116,41 +138,43 @@ def hidden_section(b: Builder) -> Section:
         )
     ]
     full = hidden_steps(b, K)
-    compact_before = [k for k in b.net.hidden_layers() if k > K]
-    if compact_before:
-        blocks += compact_hidden(b, compact_before, full, before=True)
     grad, grad_v, delta, delta_v = full
     h_Kj, a_Kj = f"h_{{{b.idx(str(K), 'j')}}}", f"a_{{{b.idx(str(K), 'j')}}}"
     blocks += [
         Heading(f"Hidden layer {K}" + (" in full" if b.L > 2 else "")),
-        Text(f"For {b.ranges(grad)}:"),
+        *for_ranges(b, grad),
         b.step_display(grad),
-        Text(f"In matrix form, {b.fmt.ref(grad)} is"),
+        Text("In matrix form, " + b.ref(grad) + " is"),
         b.step_display(grad_v, notes=False),
         Text(
-            f"The activation acts unit by unit, so {inline(h_Kj)} depends on {inline(a_Kj)} alone:"
+            f"The activation acts unit by unit, so {inline(h_Kj)} depends on {inline(a_Kj)} "
+            + "alone ("
+            + activation_phrase(b, K)
+            + "):"
         ),
         b.step_display(delta),
-        Text(f"and in matrix form, with {ODOT} the elementwise product, {b.fmt.ref(delta)} is"),
+        Text(f"and in matrix form, with {ODOT} the elementwise product, " + b.ref(delta) + " is"),
         b.step_display(delta_v, notes=False),
     ]
-    compact_after = [k for k in b.net.hidden_layers() if k < K]
-    if compact_after:
-        blocks += compact_hidden(b, compact_after, full, before=False)
-    return Section(title, label, tuple(blocks))
+    # The layer written in full comes first, so every other layer points back to it.
+    others = [k for k in b.net.hidden_layers() if k != K]
+    if others:
+        blocks += compact_hidden(b, others, full)
+    return Section(title, label, tuple(blocks), id="hidden")
 
 
-def compact_hidden(b: Builder, layers: list[int], full: list[Step], before: bool) -> list[Block]:
-    """Hidden layers stated compactly, each step pointing to the layer written in full."""
+def compact_hidden(b: Builder, layers: list[int], full: list[Step]) -> list[Block]:
+    """Hidden layers stated compactly after the one written in full, each step pointing to it."""
     K = b.expand_hidden
-    where = "below" if before else "above"
     which = f"layer {layers[0]}" if len(layers) == 1 else f"layers {span(layers)}"
     blocks: list[Block] = [
         Heading(f"Hidden {which}"),
         Text(
-            f"The same steps as for layer {K}, written in full {where} in "
-            f"{b.fmt.ref(full[0])} to {b.fmt.ref(full[-1])}, give for hidden "
-            f"{which}, with {inline('j')} running over the units of each:"
+            f"The same steps as for layer {K}, written in full above in "
+            + b.ref(full[0])
+            + " to "
+            + b.ref(full[-1])
+            + f", give for hidden {which}, with {inline('j')} running over the units of each:"
         ),
     ]
     groups = [b.placed(b.compact_rows(hidden_steps(b, k), full)) for k in layers]
@@ -183,15 +207,19 @@ def parameter_section(b: Builder) -> Section:
         )
     ]
     K = b.expand
-    full = parameter_steps(b, K)
-    before = [k for k in b.net.layers_backward() if k > K]
-    after = [k for k in b.net.layers_backward() if k < K]
-    if before:
-        blocks += compact_parameters(b, before, full, before=True)
+    # The layer written in full comes first, so every other layer points back to it.
     blocks += full_parameters(b, K)
-    if after:
-        blocks += compact_parameters(b, after, full, before=False)
-    return Section(title, label, tuple(blocks))
+    others = [k for k in b.net.layers_backward() if k != K]
+    if others:
+        blocks += compact_parameters(b, others, parameter_steps(b, K))
+    return Section(title, label, tuple(blocks), id="parameters")
+
+
+def written_out(b: Builder, k: int) -> bool:
+    """Whether ``grad_{W_k} L`` is written out entry by entry: for the layer written in full
+    (abbreviated where it is wider than :data:`MAX_SHOWN`), and for every layer whose weights
+    have at most :attr:`Builder.entry_by_entry` rows and columns (the lecture's ``3 x 3``)."""
+    return k == b.expand or max(b.spec.sizes[k], b.spec.sizes[k - 1]) <= b.entry_by_entry
 
 
 def full_parameters(b: Builder, k: int) -> list[Block]:
@@ -204,35 +232,56 @@ def full_parameters(b: Builder, k: int) -> list[Block]:
     )
     return [
         Heading(f"Layer {k}: weights and biases" + (" in full" if b.L > 1 else "")),
-        Text(f"For {b.ranges(weight)}:"),
+        *for_ranges(b, weight),
         b.step_display(weight),
         Text(
             f"As {inline('W_{' + str(k) + '}')} is a matrix with {inline(times(n, m))} entries, "
             f"the gradient collects these partials in a matrix of the same shape{shown}. "
-            f"Applying {b.fmt.ref(weight)} to every entry shows that it is the outer "
+            "Applying " + b.ref(weight) + " to every entry shows that it is the outer "
             f"product of {inline(grad_a)} and {inline(prev)}:"
         ),
         weight_matrix_display(b, matrix, k),
-        Text(f"The biases: for {b.ranges(bias)},"),
+        Text("The biases" + (f": for {b.ranges(bias)}," if b.ranges(bias) else ":")),
         b.step_display(bias),
         Text("so the bias gradient is the gradient of the pre-activation itself:"),
         b.step_display(bias_v, notes=False),
     ]
 
 
-def compact_parameters(
-    b: Builder, layers: list[int], full: list[Step], before: bool
-) -> list[Block]:
-    where = "below" if before else "above"
+def compact_parameters(b: Builder, layers: list[int], full: list[Step]) -> list[Block]:
+    """The layers other than the one written in full, stated compactly after it; a small
+    weight matrix (:func:`written_out`) is still written out entry by entry."""
     which = f"layer {layers[0]}" if len(layers) == 1 else f"layers {span(layers)}"
     blocks: list[Block] = [
         Heading(f"Weights and biases of {which}"),
         Text(
-            f"The same steps as for layer {b.expand}, written in full {where} in "
-            f"{b.fmt.ref(full[0])} to {b.fmt.ref(full[-1])}, give for {which}:"
+            f"The same steps as for layer {b.expand}, written in full above in "
+            + b.ref(full[0])
+            + " to "
+            + b.ref(full[-1])
+            + f", give for {which}:"
         ),
     ]
-    groups = [b.placed(b.compact_rows(parameter_steps(b, k), full)) for k in layers]
+    groups: list[tuple[Row, ...]] = []
+    for k in layers:
+        steps = parameter_steps(b, k)
+        if not written_out(b, k):
+            groups.append(b.placed(b.compact_rows(steps, full)))
+            continue
+        weight, matrix, bias, bias_v = steps
+        groups.append(b.placed(b.compact_rows([weight], full[:1])))
+        blocks += [Display(rows) for rows in joined(groups, LAYER_ROWS)]
+        groups = []
+        n, m = b.spec.sizes[k], b.spec.sizes[k - 1]
+        blocks += [
+            Text(
+                f"The gradient of {inline(nt.quantity('W', k).latex)}, a {inline(times(n, m))} "
+                "matrix, "
+                f"written out entry by entry as for layer {b.expand}:"
+            ),
+            weight_matrix_display(b, matrix, k),
+        ]
+        groups.append(b.placed(b.compact_rows([bias, bias_v], full[2:])))
     blocks += [Display(rows) for rows in joined(groups, LAYER_ROWS)]
     return blocks
 
@@ -244,7 +293,7 @@ def weight_matrix_display(b: Builder, step: Step, k: int) -> Display:
     n, m = entries.shape
     column = b.matrix(n, 1, lambda r, c: display_style(b.tex(nt.partial(nt.pre(k, r)))))
     row = b.matrix(1, m, lambda r, c: b.tex(nt.post(k - 1, c)))
-    by = f"by {b.fmt.note_ref(b.step(Kind.WEIGHT, k))}"
+    by = "by " + b.note_ref(b.step(Kind.WEIGHT, k))
     rows = [
         Row(b.form(step.lhs), f"= {b.form(entries)}", "entries"),
         Row("", f"= {b.form(applied)}", by),

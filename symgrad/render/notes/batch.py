@@ -11,6 +11,7 @@ from symgrad.derivation import Kind, Stage, Step
 from symgrad.render.document import (
     Block,
     Display,
+    Role,
     Row,
     Section,
     Table,
@@ -21,6 +22,7 @@ from symgrad.render.notes.builder import (
     Builder,
     inline,
     joined,
+    shaped,
     times,
 )
 
@@ -32,8 +34,8 @@ def batch_section(b: Builder) -> Section:
     forward = [s for s in steps if s.id in forward_ids]
     backward = [s for s in steps if s.id not in forward_ids]
     blocks = [*_introduction(b), *_forward(b, forward), *_backward(b, backward)]
-    title = "Mini-batches and the generated code"
-    return Section(title, b.fmt.section_label("batch"), tuple(blocks))
+    title = "Mini-batches"
+    return Section(title, b.fmt.section_label("batch"), tuple(blocks), id="batch")
 
 
 def _symbols(b: Builder) -> Table:
@@ -113,7 +115,7 @@ def _introduction(b: Builder) -> list[Block]:
     return [
         Text(
             "Code trains on a batch of " + inline("B") + " samples at once and stores each "
-            "sample as a row, as NumPy and the deep-learning libraries do: the column "
+            "sample as a row, as array libraries and deep-learning frameworks do: the column "
             "vectors of the notes become the rows of matrices. The loss of a batch is the "
             "mean of the per-sample losses, so each of its gradients is the mean of the "
             "per-sample gradients. The symbols:"
@@ -158,12 +160,42 @@ def _forward(b: Builder, forward: list[Step]) -> list[Block]:
                 Row(
                     "",
                     r"\frac{1}{B} \sum_{s=1}^{B} \nabla_{a_{k}} \mathcal{L}^{(s)} "
-                    r"h_{k-1}^{(s)\top} = \Delta_{k}^{\top} H_{k-1},",
+                    r"h_{k-1}^{(s)\top} = \Delta_{k}^{\top} H_{k-1}.",
                 ),
             )
         )
     )
+    blocks += [
+        Text("The shapes fit in every product of a batch; under each factor, its shape:"),
+        Display(batch_shapes(), spread=True),
+    ]
     return blocks
+
+
+def batch_shapes() -> tuple[Row, ...]:
+    """The products of a batch's forward and backward pass, a shape under each factor."""
+    n_k, n_prev = "n_{k}", "n_{k-1}"
+    return (
+        Row(
+            shaped(("A_{k}", "B", n_k)),
+            "= "
+            + shaped(
+                ("H_{k-1}", "B", n_prev),
+                (r"W_{k}^{\top}", n_prev, n_k),
+                ("+", "", ""),
+                (r"\mathbf{1}", "B", "1"),
+                (r"b_{k}^{\top}", "1", n_k),
+            ),
+        ),
+        Row(
+            shaped(("G_{k-1}", "B", n_prev)),
+            "= " + shaped((r"\Delta_{k}", "B", n_k), ("W_{k}", n_k, n_prev)),
+        ),
+        Row(
+            shaped((r"\nabla_{W_{k}} \bar{\mathcal{L}}", n_k, n_prev)),
+            "= " + shaped((r"\Delta_{k}^{\top}", n_k, "B"), ("H_{k-1}", "B", n_prev)),
+        ),
+    )
 
 
 def _backward(b: Builder, backward: list[Step]) -> list[Block]:
@@ -189,7 +221,8 @@ def _backward(b: Builder, backward: list[Step]) -> list[Block]:
             + inline(times("n_{1}", "n_{0}"))
             + ", so the weights enter as "
             + inline(r"W_{k}^{\top}")
-            + "."
+            + ".",
+            role=Role.PROVENANCE,
         )
     )
     return blocks

@@ -9,16 +9,30 @@ with the rule beside every row. The sections of the notes (:mod:`symgrad.render.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import sympy as sp
 
+from symgrad import notation as nt
 from symgrad import printing
 from symgrad.derivation import Derivation, EntryMatrix, Form, Kind, Rule, Step, StepId
-from symgrad.render.document import Display, Graph, Row, Text, matrix_tex
+from symgrad.printing.order import substituted
+from symgrad.render.document import (
+    Display,
+    Graph,
+    Inline,
+    Prose,
+    Ref,
+    Row,
+    Text,
+    To,
+    joined_prose,
+    matrix_tex,
+)
 from symgrad.render.example import graph_caption
-from symgrad.render.graph import GRAPH_MAX_LAYERS, computational_graph
+from symgrad.render.graph import computational_graph
 from symgrad.render.notes.formats import Format
 from symgrad.render.notes.options import NotesOptions
 from symgrad.render.notes.widths import LINE_EMS, NUMBER_EMS, visible_width
@@ -35,6 +49,9 @@ SUMMARY_ROWS = 20
 FORWARD_ROWS = 12
 #: Rows of one display of compactly stated layers at most (whole layers only).
 LAYER_ROWS = 8
+
+#: A reference in the text of an op's remark: ``{bp2}``, ``{ref:objective}``.
+TOKEN = re.compile(r"\{(bp[1-4]|ref:[A-Za-z0-9_:.-]+)\}")
 
 #: "three", for "the first three rows": how many an abbreviated matrix shows first.
 HEAD_WORD = "three"
@@ -59,15 +76,32 @@ def times(n: int | str, m: int | str) -> str:
     return rf"{n} \times {m}"
 
 
+def shaped(*factors: tuple[str, str, str]) -> str:
+    """Factors, each with its shape written under it: ``(W_k, n_k, n_{k-1})`` is
+    ``\\underbrace{W_k}_{n_k \\times n_{k-1}}``; a factor ``("+", "", "")`` or ``("=", "", "")``
+    is written as it is."""
+    text = ""
+    for n, (tex, rows, cols) in enumerate(factors):
+        if not rows:
+            text += f" {tex} "
+            continue
+        # a thick space between two factors, so that their shapes do not run together
+        gap = r" \; " if n and factors[n - 1][1] else ""
+        text += gap + rf"\underbrace{{{tex}}}_{{{times(rows, cols)}}}"
+    return text.strip()
+
+
 def display_style(entry: str) -> str:
     """Partials in a matrix at full size (``\\dfrac``), as they are written by hand."""
     return entry.replace(r"\frac{", r"\dfrac{")
 
 
 def span(layers: list[int]) -> str:
-    """``3 and 2``, ``5 to 2`` for layers counted down one by one."""
-    if len(layers) == 2:
-        return f"{layers[0]} and {layers[1]}"
+    """``3 and 2``, ``5 to 2`` for layers counted down one by one; ``4, 3 and 1`` when one is
+    missing (the layer written in full)."""
+    steps = {a - b for a, b in zip(layers, layers[1:], strict=False)}
+    if len(layers) == 2 or steps != {1}:
+        return listing([str(k) for k in layers])
     return f"{layers[0]} to {layers[-1]}"
 
 
@@ -77,14 +111,14 @@ def listing(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def reference_ranges(numbered: list[tuple[int, str]], ellipsis: str) -> str:
+def reference_ranges(numbered: list[tuple[int, Ref]], ellipsis: str) -> Prose:
     """References with runs of consecutive numbers joined: ``(1)-(3), (7)``; a long list
     keeps its first two and its last."""
     if len(numbered) > 3 and all(
         b[0] - a[0] > 1 for a, b in zip(numbered, numbered[1:], strict=False)
     ):
-        return f"{numbered[0][1]}, {numbered[1][1]}, {ellipsis} {numbered[-1][1]}"
-    groups: list[list[tuple[int, str]]] = []
+        return Inline.of(numbered[0][1], ", ", numbered[1][1], f", {ellipsis} ", numbered[-1][1])
+    groups: list[list[tuple[int, Ref]]] = []
     for number, ref in numbered:
         if groups and number == groups[-1][-1][0] + 1:
             groups[-1].append((number, ref))
@@ -93,10 +127,10 @@ def reference_ranges(numbered: list[tuple[int, str]], ellipsis: str) -> str:
     parts = [
         g[0][1]
         if len(g) == 1
-        else (f"{g[0][1]}, {g[1][1]}" if len(g) == 2 else f"{g[0][1]}--{g[-1][1]}")
+        else (g[0][1] + ", " + g[1][1] if len(g) == 2 else g[0][1] + "--" + g[-1][1])
         for g in groups
     ]
-    return ", ".join(parts)
+    return joined_prose(", ", parts)
 
 
 def joined(groups: list[tuple[Row, ...]], size: int) -> list[tuple[Row, ...]]:
@@ -126,6 +160,9 @@ class Builder:
     #: The distance between the columns and between the units of the network's diagram (cm).
     diagram_spacing = 2.6
     diagram_step = 1.0
+    #: ``grad_{W_k} L`` is written out entry by entry for every layer with at most this many
+    #: rows and columns, besides the layer written in full: the lecture's ``3 x 3`` matrix.
+    entry_by_entry = 3
 
     def __init__(
         self,
@@ -145,35 +182,58 @@ class Builder:
         self.expand = options.expand or self.L
         #: The hidden layer whose steps are written in full.
         self.expand_hidden = min(self.expand, self.L - 1)
-        #: One index style for the whole document: commas as soon as an index can reach 10.
-        self.commas = max(self.spec.sizes) >= 10 or self.L >= 10
 
     def tex(self, expr: sp.Basic, inline: bool = False) -> str:
-        return printing.latex(expr, self.commas, inline)
+        return printing.latex(expr, inline=inline)
 
     def width(self, latex: str) -> float:
         """About how many ems ``latex`` takes in a display (:func:`visible_width`)."""
         return visible_width(latex)
 
-    def form(self, form: Form) -> str:
-        """One form of a step: printed, or an :class:`EntryMatrix` as an abbreviated matrix."""
+    def form(self, form: Form, step: Step | None = None) -> str:
+        """One form of a step: printed (with the indices that take one value only, those of a
+        layer of one unit, as that value), or an :class:`EntryMatrix` as an abbreviated
+        matrix."""
         if isinstance(form, EntryMatrix):
             return self.matrix(
                 form.rows, form.cols, lambda r, c: display_style(self.tex(form.entry(r, c)))
             )
-        return self.tex(form)
+        return self.tex(self.fixed(form, step))
+
+    def fixed(self, expr: sp.Basic, step: Step | None) -> sp.Basic:
+        """``expr`` with the indices of ``step`` that take one value set to it: a layer of one
+        unit has ``h_{11}``, never "for ``j = 1``"."""
+        if step is None:
+            return expr
+        fixed = {index: sp.Integer(1) for index, n in step.indices if n == 1}
+        if not fixed:
+            return expr
+        return substituted(expr, fixed)
 
     def matrix(self, rows: int, cols: int, entry: Callable[[int, int], str]) -> str:
         return matrix_tex(rows, cols, entry, self.fmt.row_gap)
 
     def idx(self, *parts: str) -> str:
-        """An index list in the document's style: ``kij`` or ``k,i,j``."""
-        if self.commas or any(len(p) > 1 for p in parts):
-            return ",".join(parts)
-        return "".join(parts)
+        """An index list as every index list is written (:func:`~symgrad.notation.join_indices`):
+        ``kij`` when each index is one character, ``k-1,j`` when one is longer."""
+        return nt.join_indices(list(parts))
 
     def step(self, kind: Kind, layer: int | None = None) -> Step:
         return self.d.step(StepId(kind, self.L if layer is None else layer))
+
+    def network_words(self) -> str:
+        """``1 hidden layer (sigmoid), softmax output, cross-entropy loss``."""
+        pair = self.spec.pair
+        names: list[str] = []
+        for k in range(1, self.L):
+            act = self.spec.activation(k)
+            name = act.name if act.builtin else "custom"
+            if name not in names:
+                names.append(name)
+        hidden = self.L - 1
+        layers = "no hidden layer" if hidden == 0 else f"{hidden} hidden layer{'s' * (hidden > 1)}"
+        which = f" ({', '.join(names)})" if names else ""
+        return f"{layers}{which}, {pair.output.name} output, {pair.loss.display} loss"
 
     def sizes_text(self) -> str:
         return "-".join(str(n) for n in self.spec.sizes)
@@ -186,15 +246,19 @@ class Builder:
         return "g" if self.spec.uniform_activation else f"g_{{{k}}}"
 
     def ranges(self, step: Step) -> str:
-        """``$i = 1, 2$``, ``$j = 1$``, ``$i = 1, \\dots, 128$`` from the step's indices."""
+        """``$i = 1, 2$``, ``$i = 1, \\dots, 128$`` from the step's indices; an index that
+        takes one value only is written as that value in the step (:meth:`fixed`), so it is no
+        range (empty when none is left)."""
         parts = []
         for index, n in step.indices:
+            if n == 1:
+                continue
             name = self.tex(index)
             values = ", ".join(str(v) for v in range(1, n + 1)) if n <= 3 else rf"1, \dots, {n}"
             parts.append(inline(f"{name} = {values}"))
         return " and ".join(parts)
 
-    def row(self, step: Step, left: str, right: str, note: str, last: bool) -> Row:
+    def row(self, step: Step, left: str, right: str, note: Prose, last: bool) -> Row:
         """A row of a display; the last row of a step carries its number and label."""
         if not last:
             return Row(left, right, note)
@@ -205,53 +269,60 @@ class Builder:
             label=self.fmt.label(step.key),
             anchor=self.fmt.anchor(step.key),
             number=step.number,
+            key=step.key,
         )
 
     def placed(self, rows: list[Row]) -> tuple[Row, ...]:
         """Notes beside their rows where they fit, else (for the whole display, since the notes
         share one column) each on a line of its own below its row."""
         formulas = max(visible_width(r.left) + visible_width(r.right) for r in rows)
-        notes = max(visible_width(rf"\text{{{r.note}}}") if r.note else 0.0 for r in rows)
+        notes = max(
+            visible_width(r"\text{" + self.fmt.sketch(r.note) + "}") if r.note else 0.0
+            for r in rows
+        )
         below = notes > 0 and formulas + notes + 2 + NUMBER_EMS > self.line_ems
         return tuple(replace(r, note_below=below and bool(r.note)) for r in rows)
 
     def step_display(self, step: Step, notes: bool = True) -> Display:
         """``lhs = form_1 = form_2 ...`` as aligned rows, each with the rule that justifies it."""
-        lhs = self.form(step.lhs)
-        forms = [self.form(f) for f in step.forms]
+        lhs = self.form(step.lhs, step)
+        forms = [self.form(f, step) for f in step.forms]
         show_notes = len(forms) > 1
         rows = []
         for n, (form, rule) in enumerate(zip(forms, step.rules, strict=True)):
             note = self.rule_note(step, rule) if show_notes else ""
+            if n > 0 and rule is Rule.MATRIX_FORM and isinstance(step.forms[n - 1], EntryMatrix):
+                # the column just written is the vector's entries: each row cites its own step
+                note = f"the entries of ${form}$"
             left = lhs if n == 0 else ""
             rows.append(self.row(step, left, f"= {form}", note, n == len(forms) - 1))
         spread = any(isinstance(f, EntryMatrix) for f in step.forms)
         return Display(self.placed(rows), spread=spread)
 
-    def rule_note(self, step: Step, rule: Rule) -> str:
+    def rule_note(self, step: Step, rule: Rule) -> Prose:
         """The note beside a row: the rule, with a reference where it names another step."""
         if rule in (Rule.CHAIN_RULE, Rule.MATRIX_FORM) and step.kind.twin is not None:
             # a matrix whose entries are given by the elementwise step
-            return f"by {self.fmt.note_ref(self.d.step(step.id.twin()))}"
+            return "by " + self.note_ref(self.d.step(step.id.twin()))
         if rule is Rule.KRONECKER:  # in the index style of the document
             return rf"$\delta_{{{self.idx('i', 'j')}}}$ keeps the term $j = i$"
         if rule in (Rule.ROWS, Rule.BATCH_MEAN):
             other = self.d.step(step.id.per_sample())
             word = "rows of" if rule is Rule.ROWS else "mean of"
-            return f"{word} {self.fmt.note_ref(other)}"
+            return f"{word} " + self.note_ref(other)
         return rule.note
 
     def compact_rows(self, steps: Sequence[Step], like: Sequence[Step]) -> list[Row]:
         """Each step on one line as ``lhs = final``, numbered, with a note pointing to the same
-        step of the layer written in full (``like``)."""
+        step of the layer written in full (``like``); fractions stacked as in the full layer."""
         rows = []
         skipped = self.skip_shares()
         for step, model in zip(steps, like, strict=True):
-            note = f"as {self.fmt.note_ref(model)}" if model is not step else ""
+            note: Prose = "as " + self.note_ref(model) if model is not step else ""
             if note and (step.id in skipped) != (model.id in skipped):
                 # a skip connection adds its term to one of the two, not to the other
                 note += ", plus the skip term" if step.id in skipped else ", without the skip term"
-            left, right = self.tex(step.lhs, inline=True), self.tex(step.final, inline=True)
+            left, right = self.form(step.lhs, step), self.form(step.final, step)
             rows.append(self.row(step, left, f"= {right}", note, True))
         return rows
 
@@ -266,14 +337,15 @@ class Builder:
             for s in (*op.backward(net, q), *op.batch_backward(net, q))
         )
 
-    def compact_step(self, step: Step, notes: Sequence[str]) -> list[Row]:
-        """A step as compact as it prints (partials with a slash, sums with their limits beside
-        them): on one line, ``lhs = form_1 = form_2``, when that fits; else a line a form.
+    def compact_step(self, step: Step, notes: Sequence[Prose]) -> list[Row]:
+        """A step as compact as it prints: on one line, ``lhs = form_1 = form_2``, when that
+        fits; else a line a form. Partials and sums are set as in every other display (stacked
+        fractions, limits under the sum); slashes are for running text and table cells.
         ``notes`` justify the forms; on one line they are joined."""
-        lhs = self.tex(step.lhs, inline=True)
-        forms = [self.tex(f, inline=True) for f in step.forms]
+        lhs = self.form(step.lhs, step)
+        forms = [self.form(f, step) for f in step.forms]
         line = "= " + " = ".join(forms)
-        joined = "; ".join(n for n in notes if n)
+        joined = joined_prose("; ", [n for n in notes if n])
         notes = [n or "" for n in notes]
         if (
             visible_width(lhs) + visible_width(line) + NUMBER_EMS <= self.line_ems
@@ -285,26 +357,47 @@ class Builder:
             for n, (form, note) in enumerate(zip(forms, notes, strict=True))
         ]
 
-    def graph(self, example: WorkedExample | None, intro: str) -> Graph | None:
+    def graph(self, example: WorkedExample | None, intro: Prose) -> Graph | None:
         """The computational graph with symbols, or the numbers of ``example``, after the
-        paragraph ``intro``; None for a network too deep to draw it."""
-        if self.L > GRAPH_MAX_LAYERS:
-            return None
+        paragraph ``intro`` (a deep network's with its middle layers elided)."""
         caption = graph_caption(self.fmt.latex, example is not None)
         return computational_graph(self.net, example, caption, self.fmt.cell, intro)
 
-    def bp_ref(self, n: int) -> str:
-        """A reference to (BP1)-(BP4): ``\\eqref`` in LaTeX, the tag itself in Markdown."""
-        return self.fmt.ref_label(f"bp{n}", f"(BP{n})")
+    def ref(self, step: Step) -> Ref:
+        """A reference to a step's equation in prose."""
+        return Ref(step.key)
+
+    def note_ref(self, step: Step) -> Ref:
+        """A reference to a step's equation in a display's note or tag column."""
+        return Ref(step.key, note=True)
+
+    def bp_ref(self, n: int) -> Ref:
+        """A reference to (BP1)-(BP4)."""
+        return Ref(f"bp{n}", To.TAG)
+
+    def section_ref(self, id: str) -> Ref:
+        return Ref(id, To.SECTION)
+
+    def appendix_ref(self, id: str) -> Ref:
+        return Ref(id, To.APPENDIX)
+
+    def with_refs(self, text: str) -> Prose:
+        """Text whose ``{bp1}``...``{bp4}`` and ``{ref:KEY}`` (the step ``KEY``) are
+        references, as the ops write their remarks."""
+        keys = {s.key for s in self.d}
+        parts: list[str | Ref] = []
+        for n, piece in enumerate(TOKEN.split(text)):
+            if n % 2 == 0:
+                parts.append(piece)
+            elif piece.startswith("bp"):
+                parts.append(self.bp_ref(int(piece[2:])))
+            else:
+                key = piece.removeprefix("ref:")
+                assert key in keys, f"a remark refers to no step: {key}"
+                parts.append(Ref(key))
+        return Inline.of(*parts) if len(parts) > 1 else text
 
     def remarks(self, part: str) -> list[Text]:
         """What the ops say in ``part`` (:meth:`~symgrad.network.Network.remarks`), with
-        ``{bp1}``...``{bp4}`` and ``{ref:KEY}`` (the step ``KEY``) made references."""
-        texts = []
-        for text in self.net.remarks(part):
-            for n in range(1, 5):
-                text = text.replace(f"{{bp{n}}}", self.bp_ref(n))
-            for step in self.d:
-                text = text.replace(f"{{ref:{step.key}}}", self.fmt.ref(step))
-            texts.append(Text(text))
-        return texts
+        their references (:meth:`with_refs`)."""
+        return [Text(self.with_refs(text)) for text in self.net.remarks(part)]

@@ -14,6 +14,8 @@ from symgrad.derivation import Check, EntryMatrix, Kind, Step
 from symgrad.render import wording
 from symgrad.render.document import (
     Block,
+    Prose,
+    Role,
     Section,
     Table,
     Text,
@@ -32,11 +34,12 @@ def checks_section(b: Builder) -> Section | None:
     label = b.fmt.section_label("checks")
     blocks: list[Block] = [Text(s) for s in wording.proof_text(b.d.proof, b.fmt)]
     if b.d.proof is None:
-        return Section("What was checked", label, tuple(blocks))
+        return Section("What was checked", label, tuple(blocks), id="checks", role=Role.PROVENANCE)
+    rows: tuple[tuple[Prose, str, str], ...]
     if mode == "full":
         rows = tuple(
             (
-                b.fmt.ref(s),
+                b.ref(s),
                 inline(b.tex(s.lhs, inline=True)) if not isinstance(s.lhs, EntryMatrix) else "",
                 wording.check_text(s.check, b.fmt),
             )
@@ -54,10 +57,17 @@ def checks_section(b: Builder) -> Section | None:
         )
         title = "How each equation was checked"
     blocks.append(Table(header, rows, spec, ("left", "left", "left"), breakable=True))
-    return Section(title, label, tuple(blocks), appendix=mode == "appendix")
+    return Section(
+        title,
+        label,
+        tuple(blocks),
+        appendix=mode == "appendix",
+        id="checks",
+        role=Role.PROVENANCE,
+    )
 
 
-def grouped_check_rows(b: Builder) -> Iterable[tuple[str, str, str]]:
+def grouped_check_rows(b: Builder) -> Iterable[tuple[Prose, str, str]]:
     """One row per kind of step: its equations, the quantity with a generic layer ``k``,
     and how they were checked (the largest error of them all)."""
     kinds: list[Kind] = []
@@ -67,7 +77,7 @@ def grouped_check_rows(b: Builder) -> Iterable[tuple[str, str, str]]:
     for kind in kinds:
         steps = [s for s in b.d if s.kind is kind]
         checks: list[Check | None] = [s.check for s in steps]
-        refs = reference_ranges([(s.number, b.fmt.ref(s)) for s in steps], b.fmt.ellipsis)
+        refs = reference_ranges([(s.number, b.ref(s)) for s in steps], b.fmt.ellipsis)
         yield (
             refs,
             inline(generic_lhs(b, steps[0])),

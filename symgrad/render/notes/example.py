@@ -8,14 +8,26 @@ parameters and the data first and the gradients and the computational graph afte
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from symgrad import notation as nt
 from symgrad.derivation import Kind
-from symgrad.render.document import Block, Display, Heading, Row, Section, Text
+from symgrad.render.document import (
+    Block,
+    Display,
+    Heading,
+    Prose,
+    Role,
+    Row,
+    Section,
+    Text,
+    joined_prose,
+)
 from symgrad.render.example import (
     ONCE_PER_BATCH,
     ExampleLine,
     ExampleLines,
+    result_of,
     rule_sentences,
     split_sum,
 )
@@ -42,25 +54,38 @@ class ExampleSection:
     def display(self, line: ExampleLine) -> Display:
         """One step: as many forms on a line as fit, the reference to its equation beside the
         first; a sum too long for a line goes on over the next, term by term."""
-        tag = self.fmt.note_ref(line.step)
+        tag = self.b.note_ref(line.step)
         room = self.b.line_ems - 3.0
-        pieces: list[str] = []
+        forms: list[list[str]] = []
         for n, form in enumerate(line.forms):
             terms = split_sum(form)
             middle = 0 < n < len(line.forms) - 1
             if middle and max(self.width(f"= {t}") for t in terms) > room:
                 continue  # numbers put into a formula too wide for a line: the value is enough
-            pieces += ["= " + terms[0], *terms[1:]]
+            forms.append(["= " + terms[0], *terms[1:]])
         rows: list[Row] = []
         current = ""
-        for piece in pieces:
+
+        def fits(text: str) -> bool:
             left = line.lhs if not rows else ""
-            trial = f"{current} {piece}" if current else piece
-            if current and self.width(f"{left} {trial}") + 3.0 > self.b.line_ems:
-                rows.append(Row(left, current, tag=tag if not rows else ""))
-                current = piece if piece.startswith("=") else rf"\quad {piece}"
-            else:
-                current = trial
+            return self.width(f"{left} {text}") + 3.0 <= self.b.line_ems
+
+        for pieces in forms:
+            whole = " ".join(pieces)
+            if current and not fits(f"{current} {whole}"):
+                # a form that does not fit after the one before starts a line of its own,
+                # rather than leave its first term alone at the end of this one
+                rows.append(Row(line.lhs if not rows else "", current, tag=tag if not rows else ""))
+                current = ""
+            for piece in pieces:
+                trial = f"{current} {piece}" if current else piece
+                if current and not fits(trial):
+                    rows.append(
+                        Row(line.lhs if not rows else "", current, tag=tag if not rows else "")
+                    )
+                    current = piece if piece.startswith("=") else rf"\quad {piece}"
+                else:
+                    current = trial
         rows.append(Row(line.lhs if not rows else "", current, tag=tag if not rows else ""))
         spread = any(r"\frac" in form for form in line.forms)
         return Display(tuple(rows), kind="summary", spread=spread)
@@ -79,7 +104,8 @@ class ExampleSection:
 
     def section(self) -> Section:
         fmt = self.fmt
-        blocks: list[Block] = [self._introduction(), self._inputs()]
+        introduction, provenance = self._introduction()
+        blocks: list[Block] = [introduction, self._inputs(), provenance]
         blocks += [
             Heading("Forward pass"),
             Text(
@@ -93,34 +119,50 @@ class ExampleSection:
         blocks += [self.display(line) for line in self.lines.backward()]
         blocks += self._gradients()
         blocks += self._once_per_batch(forward=False)
-        graph = self.b.graph(
-            self.example,
+        intro = (
             "The same numbers on the computational graph of "
-            + fmt.section_ref("summary", "Summary: backpropagation for this network")
+            + self.b.section_ref("summary")
             + ": each quantity's value beside its edge, and the gradient of the loss with "
-            "respect to it.",
+            "respect to it."
         )
-        if graph is not None:
-            blocks += [Heading("On the computational graph"), graph]
-        return Section("A worked example", fmt.section_label("example"), tuple(blocks))
+        title = "On the computational graph"
+        if fmt.latex:
+            # a float with its title and words, so that a graph too tall for the rest of the
+            # page leaves no gap: the text goes on and the graph takes the top of a page
+            graph = self.b.graph(self.example, rf"\textbf{{{title}.}} " + intro)
+            blocks += [replace(graph, floating=True)] if graph is not None else []
+        else:
+            graph = self.b.graph(self.example, intro)
+            blocks += [Heading(title), graph] if graph is not None else []
+        return Section(
+            "A worked example", fmt.section_label("example"), tuple(blocks), id="example"
+        )
 
-    def _introduction(self) -> Text:
+    def _introduction(self) -> tuple[Text, Text]:
+        """What the example is (for everyone), then where its numbers come from (provenance,
+        for the instructors)."""
         fmt, seed = self.fmt, self.example.seed
-        return Text(
-            "The equations above, with numbers a student can check. The parameters are "
-            "those that "
+        students = Text(
+            "The equations above, with numbers a student can check: every number is computed "
+            "from the parameters, the input and the target in double precision and shown to "
+            f"{SIGNIFICANT} significant digits. The parameters, the input and the target are",
+            role=Role.EXAMPLE,
+        )
+        provenance = Text(
+            "The parameters are those that "
             + fmt.code(f"init_params({seed})")
             + " returns in the module "
             + fmt.code("symgrad codegen")
             + " generates for this network; every other number is computed by the program "
-            "that generated code runs, in double precision, and shown to "
-            f"{SIGNIFICANT} significant digits ("
+            "that generated code runs ("
             + fmt.code("symgrad example")
             + " with "
             + fmt.code(f"--seed {seed} --format json")
             + " prints them with every digit). "
-            + " ".join(rule_sentences(self.example, fmt.code, self.math))
+            + " ".join(rule_sentences(self.example, fmt.code, self.math)),
+            role=Role.PROVENANCE,
         )
+        return students, provenance
 
     def _inputs(self) -> Display:
         """The parameters, the input and the target, one layer a row."""
@@ -145,7 +187,9 @@ class ExampleSection:
         return Text(
             "The target is one-hot, so "
             + self.math(r"\sum_{i} y_{i} = 1")
-            + f" and {self.fmt.ref(delta)} holds. Going backwards:"
+            + " and "
+            + self.b.ref(delta)
+            + " holds. Going backwards:"
         )
 
     def _once_per_batch(self, forward: bool) -> list[Block]:
@@ -157,21 +201,22 @@ class ExampleSection:
         return [Text(ONCE_PER_BATCH), *lines]
 
     def _gradients(self) -> list[Block]:
-        blocks: list[Block] = [
-            Heading("The gradients"),
+        """The parameters' gradients are the results of the backward pass's last lines: a
+        sentence points to them rather than printing their matrices again."""
+        wanted = {
+            nt.quantity(name, k).grad() for k in self.b.net.layers_backward() for name in "Wb"
+        }
+        steps = [line.step for line in self.lines.backward() if result_of(line.step) in wanted]
+        if not steps:
+            return []
+        refs = [self.b.ref(step) for step in steps]
+        listed: Prose = refs[0]
+        if len(refs) > 1:
+            listed = joined_prose(", ", refs[:-1]) + " and " + refs[-1]
+        return [
             Text(
-                "The gradient of the loss of this sample with respect to every parameter, "
-                "which a step of gradient descent subtracts, times the learning rate:"
-            ),
-        ]
-        for k in self.b.net.layers_backward():
-            weight, bias = nt.quantity("W", k).grad(), nt.quantity("b", k).grad()
-            grad_W = bmatrix(self.example.value(weight))
-            grad_b = bmatrix(self.example.value(bias))
-            blocks.append(
-                Display(
-                    (Row(weight.latex, rf"= {grad_W}, \qquad {bias.latex} = {grad_b}"),),
-                    kind="summary",
-                )
+                "The results of " + listed + " are the gradient of the loss of this sample with "
+                "respect to every parameter: what a step of gradient descent subtracts, times "
+                "the learning rate."
             )
-        return blocks
+        ]

@@ -1,8 +1,10 @@
 """How the notes refer to equations and sections and mark up words, per output format.
 
 Part of the notes renderer (:mod:`symgrad.render.notes`): LaTeX (``\\eqref`` of labels, the
-label prefix of ``--label-prefix``) and Markdown for Obsidian (links to block ids, filled in once
-every display exists).
+label prefix of ``--label-prefix``) and Markdown for Obsidian (links to block ids). A reference
+is a :class:`~symgrad.render.document.Ref` until :meth:`Format.resolve` prints it from the
+numbers of the whole document; a target that ``--sections`` left out is printed as plain text,
+its number and where it is.
 """
 
 from __future__ import annotations
@@ -10,19 +12,27 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from symgrad.derivation import Derivation, Step
+from symgrad.derivation import Derivation
 from symgrad.render import wording
 from symgrad.render.document import (
     LATEX_ROW_GAP,
     MARKDOWN_ROW_GAP,
     Block,
     Display,
+    Graph,
+    Inline,
+    Notes,
+    Numbering,
+    Prose,
+    Ref,
+    Row,
     Section,
     Steps,
     Table,
     Text,
+    To,
 )
-from symgrad.templating import tex_escape
+from symgrad.templating import tex_code, tex_escape
 
 
 class Format(wording.Style):
@@ -33,7 +43,8 @@ class Format(wording.Style):
     def __init__(self, derivation: Derivation, prefix: str, fragment: bool = False) -> None:
         self.derivation = derivation
         self.prefix = prefix
-        #: A fragment has no appendix of its own: its last section is referred to as a section.
+        #: A fragment has no appendix and no section numbers of its own: a section is referred
+        #: to as a section, one left out by its title.
         self.fragment = fragment
 
     def label(self, key: str) -> str:
@@ -45,31 +56,52 @@ class Format(wording.Style):
     def anchor(self, key: str) -> str:
         return ""
 
-    def ref(self, step: Step) -> str:
-        """A reference to an equation in prose."""
-        return rf"\eqref{{{self.label(step.key)}}}"
+    def reference(self, ref: Ref, numbers: Numbering) -> str:
+        """``ref`` as this format prints it, from the numbers of the whole document: a
+        reference where its target is printed, else plain text with its number and where it
+        is."""
+        here = numbers.here(ref)
+        if ref.to is To.SECTION or ref.to is To.APPENDIX:
+            word = "Appendix" if ref.to is To.APPENDIX and not self.fragment else "Section"
+            if here:
+                return rf"{word}~\ref{{{self.section_label(ref.target)}}}"
+            return self.place(ref.target, numbers, word)
+        if here:
+            return rf"\eqref{{{self.label(ref.target)}}}"
+        home = numbers.homes[ref.target]
+        appendix = numbers.places[home][0].isalpha()
+        where = self.place(home, numbers, "Appendix" if appendix else "Section")
+        return f"({numbers.numbers[ref.target]}) in {where}"
 
-    def note_ref(self, step: Step) -> str:
-        """A reference to an equation inside a display's note."""
-        return self.ref(step)
-
-    def ref_label(self, key: str, shown: str) -> str:
-        """A reference to a tagged equation (``(BP1)``) by its label."""
-        return rf"\eqref{{{self.label(key)}}}"
-
-    def section_ref(self, name: str, title: str) -> str:
-        return rf"Section~\ref{{{self.section_label(name)}}}"
-
-    def appendix_ref(self, name: str, title: str) -> str:
+    def place(self, section: str, numbers: Numbering, word: str) -> str:
+        """A section left out of this document: its number in the whole document (a fragment
+        has none of its own: its title)."""
+        number, title = numbers.places[section]
         if self.fragment:
-            return self.section_ref(name, title)
-        return rf"Appendix~\ref{{{self.section_label(name)}}}"
+            return self.emph(self.text(title))
+        return f"{word}~{number}"
+
+    def prose(self, text: Prose, numbers: Numbering) -> str:
+        """Prose with its references printed."""
+        if isinstance(text, str):
+            return text
+        parts = text if isinstance(text, Inline) else (text,)
+        return "".join(p if isinstance(p, str) else self.reference(p, numbers) for p in parts)
+
+    def sketch(self, text: Prose) -> str:
+        """Prose as wide as it will print, for the layout, before the numbers of the whole
+        document are known (every target taken as printed)."""
+        parts = text if isinstance(text, Inline) else (text,)
+        return "".join(p if isinstance(p, str) else self.sketched(p) for p in parts)
+
+    def sketched(self, ref: Ref) -> str:
+        return rf"\eqref{{{self.label(ref.target)}}}"
 
     def math(self, latex: str, plain: str = "") -> str:
         return f"${latex}$"
 
     def code(self, text: str) -> str:
-        return rf"\texttt{{{tex_escape(text)}}}"
+        return tex_code(text)
 
     def text(self, text: str) -> str:
         return tex_escape(text)
@@ -87,9 +119,40 @@ class Format(wording.Style):
     def row_gap(self) -> str:
         return LATEX_ROW_GAP
 
-    def resolve(self, sections: list[Section]) -> list[Section]:
-        """Fill in what can only be known once every display exists (Markdown's links)."""
+    def layout(self, sections: list[Section]) -> list[Section]:
+        """The displays as this format sets them (Markdown: one number each)."""
         return sections
+
+    def resolve(self, notes: Notes, numbers: Numbering) -> Notes:
+        """``notes`` with every reference printed, from ``numbers``, the numbers of the whole
+        document (``notes`` may be a selection of its sections)."""
+
+        sections = tuple(
+            replace(s, blocks=tuple(self.printed(b, numbers) for b in s.blocks))
+            for s in notes.sections
+        )
+        intro = tuple(replace(t, text=self.prose(t.text, numbers)) for t in notes.intro)
+        return replace(notes, sections=sections, intro=intro)
+
+    def printed(self, b: Block, numbers: Numbering) -> Block:
+        """A block with its references printed (and table cells made safe)."""
+
+        def prose(text: Prose) -> str:
+            return self.prose(text, numbers)
+
+        if isinstance(b, Text):
+            return replace(b, text=prose(b.text))
+        if isinstance(b, Steps):
+            return replace(b, items=tuple(prose(i) for i in b.items))
+        if isinstance(b, Table):
+            cells = tuple(tuple(self.cell(prose(c)) for c in row) for row in b.rows)
+            return replace(b, rows=cells)
+        if isinstance(b, Graph):
+            return replace(b, intro=prose(b.intro))
+        if isinstance(b, Display):
+            rows = tuple(replace(r, note=prose(r.note), tag=prose(r.tag)) for r in b.rows)
+            return replace(b, rows=rows)
+        return b
 
 
 class MarkdownFormat(Format):
@@ -99,21 +162,25 @@ class MarkdownFormat(Format):
         # Obsidian block ids allow letters, digits and dashes only.
         return re.sub(r"[^A-Za-z0-9-]", "-", f"{self.prefix}eq-{key}")
 
-    def ref(self, step: Step) -> str:
-        # A link to the display that holds the step, resolved by :meth:`resolve`.
-        return f"\x00ref:{step.key}\x00"
+    def reference(self, ref: Ref, numbers: Numbering) -> str:
+        # Markdown math has no links: in a note or a tag column a reference is its number.
+        if ref.to is To.SECTION or ref.to is To.APPENDIX:
+            word = "appendix" if ref.to is To.APPENDIX else "section"
+            return f"the {word} *{numbers.places[ref.target][1]}*"
+        number = numbers.numbers[ref.target]
+        shown = f"({number})"
+        if numbers.here(ref):
+            anchor = numbers.anchors[ref.target]
+            return shown if ref.note or ref.to is To.TAG or not anchor else f"[{shown}](#^{anchor})"
+        title = numbers.places[numbers.homes[ref.target]][1]
+        if ref.note:
+            return f'{shown} in "{title}"'
+        return f"{shown} in the section *{title}*"
 
-    def note_ref(self, step: Step) -> str:
-        return f"({step.number})"
-
-    def ref_label(self, key: str, shown: str) -> str:
-        return shown
-
-    def section_ref(self, name: str, title: str) -> str:
-        return f"the section *{title}*"
-
-    def appendix_ref(self, name: str, title: str) -> str:
-        return f"the appendix *{title}*"
+    def sketched(self, ref: Ref) -> str:
+        if ref.to is To.TAG:
+            return f"({ref.target.upper()})"
+        return f"({next(s.number for s in self.derivation if s.key == ref.target)})"
 
     def code(self, text: str) -> str:
         return f"`{text}`"
@@ -134,35 +201,33 @@ class MarkdownFormat(Format):
     def row_gap(self) -> str:
         return MARKDOWN_ROW_GAP
 
-    def resolve(self, sections: list[Section]) -> list[Section]:
-        anchors: dict[str, tuple[str, int]] = {}
-        for section in sections:
-            for block in section.blocks:
-                if isinstance(block, Display) and block.numbered:
-                    for row in block.rows:
-                        if row.number:
-                            key = row.label.split("eq:", 1)[-1]
-                            anchors[key] = (block.anchor, row.number)
+    def layout(self, sections: list[Section]) -> list[Section]:
+        return [
+            replace(s, blocks=tuple(b for block in s.blocks for b in one_number_each(block)))
+            for s in sections
+        ]
 
-        def link(match: re.Match[str]) -> str:
-            anchor, number = anchors[match.group(1)]
-            return f"[({number})](#^{anchor})"
 
-        def fix(text: str) -> str:
-            return re.sub("\x00ref:([^\x00]*)\x00", link, text)
-
-        resolved = []
-        for section in sections:
-            blocks: list[Block] = []
-            for block in section.blocks:
-                if isinstance(block, Text):
-                    block = replace(block, text=fix(block.text))
-                elif isinstance(block, Table):
-                    block = replace(
-                        block, rows=tuple(tuple(fix(c) for c in row) for row in block.rows)
-                    )
-                elif isinstance(block, Steps):
-                    block = replace(block, items=tuple(fix(i) for i in block.items))
-                blocks.append(block)
-            resolved.append(replace(section, blocks=tuple(blocks)))
-        return resolved
+def one_number_each(block: Block) -> list[Block]:
+    """A display with several numbered rows as one display per number, each ending with its
+    numbered row: Markdown math gives a display one ``\\tag`` and Obsidian one block id, so
+    every equation gets its own number as a tag and its own link target. Rows after the last
+    numbered row stay with it."""
+    if isinstance(block, Display) and block.kind == "general":
+        # BP1-BP4: one display each, its tag (BP1) as the display's \tag
+        general: list[list[Row]] = []
+        for row in block.rows:
+            if row.tag or not general:
+                general.append([])
+            general[-1].append(row)
+        return [replace(block, rows=tuple(group)) for group in general]
+    if not isinstance(block, Display) or block.tagged or len(block.numbers) < 2:
+        return [block]
+    groups: list[list[Row]] = [[]]
+    for row in block.rows:
+        groups[-1].append(row)
+        if row.number:
+            groups.append([])
+    tail = groups.pop()
+    groups[-1] += tail
+    return [replace(block, rows=tuple(group)) for group in groups]

@@ -19,9 +19,11 @@ from symgrad.render.document import (
     Section,
     Table,
     Text,
+    joined_prose,
     shown_indices,
 )
 from symgrad.render.example import forward_ids
+from symgrad.render.notes import derivatives
 from symgrad.render.notes.builder import (
     DIAGRAM_FULL_LAYERS,
     FORWARD_ROWS,
@@ -42,14 +44,14 @@ def setup_section(b: Builder) -> Section:
         notation_table(b),
         Text(
             "The symbols of a mini-batch are listed with its equations, in "
-            + b.fmt.section_ref("batch", "Mini-batches and the generated code")
+            + b.section_ref("batch")
             + "."
         ),
     ]
     blocks += [Heading("The network"), diagram(b), shapes_table(b)]
     blocks += [Heading("The forward pass")]
     blocks += forward_blocks(b)
-    return Section("Setup", b.fmt.section_label("setup"), tuple(blocks))
+    return Section("Setup", b.fmt.section_label("setup"), tuple(blocks), id="setup")
 
 
 def notation_table(b: Builder) -> Table:
@@ -209,6 +211,26 @@ def shapes_table(b: Builder) -> Table:
     )
 
 
+#: The network's figure draws a layer of at most this many units whole, a wider one as its
+#: first two units, a column of dots and its last unit; and a network of at most this many
+#: layers whole, a deeper one as its first layer, a column of dots and its last two layers.
+DIAGRAM_SHOWN = 3
+
+
+def diagram_units(n: int) -> list[int | None]:
+    """The 1-based units of a layer of ``n`` the figure draws; ``None`` marks the dots."""
+    if n <= DIAGRAM_SHOWN:
+        return list(range(1, n + 1))
+    return [1, 2, None, n]
+
+
+def diagram_columns(L: int) -> list[int | None]:
+    """The layers ``0 ... L`` the figure draws, left to right; ``None`` marks the dots."""
+    if L <= DIAGRAM_SHOWN:
+        return list(range(L + 1))
+    return [0, 1, None, L - 1, L]
+
+
 def diagram(b: Builder) -> Diagram:
     sizes = b.spec.sizes
     L = b.L
@@ -218,11 +240,17 @@ def diagram(b: Builder) -> Diagram:
     edges: list[tuple[str, str]] = []
     captions: list[tuple[str, str, str]] = []
     weights: list[tuple[str, str, str]] = []
+    drawn = diagram_columns(L)
+    #: The names of the units drawn in each column (the dots column: its one node).
     columns: list[list[str]] = []
     lowest = 0.0
-    for k, n in enumerate(sizes):
-        shown = shown_indices(n)
-        x = k * spacing
+    for c, k in enumerate(drawn):
+        x = c * spacing
+        if k is None:
+            nodes.append(DiagramNode(f"u{c}dots", f"{x:.2f}", "0.00", r"\cdots", True))
+            columns.append([f"u{c}dots"])
+            continue
+        shown = diagram_units(sizes[k])
         top = (len(shown) - 1) * step_y / 2
         names = []
         for row, unit in enumerate(shown):
@@ -241,26 +269,57 @@ def diagram(b: Builder) -> Diagram:
             nodes.append(DiagramNode(name, f"{x:.2f}", f"{y:.2f}", label, False))
             names.append(name)
         columns.append(names)
-    for k in range(1, L + 1):
-        edges += [(source, end) for source in columns[k - 1] for end in columns[k]]
+    for c in range(1, len(drawn)):
+        edges += [(source, end) for source in columns[c - 1] for end in columns[c]]
+    at = {k: c for c, k in enumerate(drawn) if k is not None}
     skips = [
         (source, end)
         for k, below in _skip_layers(b)
-        for source, end in zip(columns[below], columns[k], strict=True)
+        if k in at and below in at
+        for source, end in zip(columns[at[below]], columns[at[k]], strict=True)
     ]
-    caption_y = lowest - 0.9
-    for k, n in enumerate(sizes):
-        what = "input" if k == 0 else ("output" if k == L else f"hidden {k}")
-        text = rf"{what}\\$n_{{{k}}} = {n}$"
-        captions.append((f"{k * spacing:.2f}", f"{caption_y:.2f}", text))
-    top_y = (max(len(shown_indices(n)) for n in sizes) - 1) * step_y / 2 + 0.75
-    for k in range(1, L + 1):
+    caption_y = lowest - 1.0
+    for c, k in enumerate(drawn):
+        if k is None:
+            text = (
+                rf"hidden 2\\$n_{{2}} = {sizes[2]}$"
+                if L == DIAGRAM_SHOWN + 1
+                else rf"hidden\\$2, \ldots, {L - 2}$"
+            )
+        else:
+            what = "input" if k == 0 else ("output" if k == L else f"hidden {k}")
+            text = rf"{what}\\$n_{{{k}}} = {sizes[k]}$"
+        captions.append((f"{c * spacing:.2f}", f"{caption_y:.2f}", text))
+    top_y = (max(len(diagram_units(sizes[k])) for k in at) - 1) * step_y / 2 + 0.75
+    # over the gap between two drawn columns, the parameters of the layer at its right (the
+    # dots start at layer 2)
+    for c in range(1, len(drawn)):
+        k = drawn[c] or 2
         label = inline(f"{nt.quantity('W', k).latex}, {nt.quantity('b', k).latex}")
-        weights.append((f"{(k - 0.5) * spacing:.2f}", f"{top_y:.2f}", label))
-    wide = max(sizes) > MAX_SHOWN
+        weights.append((f"{(c - 0.5) * spacing:.2f}", f"{top_y:.2f}", label))
+    caption = _diagram_caption(sizes, bool(skips))
+    return Diagram(
+        tuple(nodes),
+        tuple(edges),
+        tuple(captions),
+        tuple(weights),
+        scaled=len(drawn) - 1 > DIAGRAM_FULL_LAYERS,
+        mermaid=mermaid(b),
+        caption=caption,
+        skips=tuple(skips),
+    )
+
+
+def _diagram_caption(sizes: tuple[int, ...], skips: bool) -> str:
+    """What the network's figure shows, and what it leaves out."""
+    L = len(sizes) - 1
+    wide = max(sizes) > DIAGRAM_SHOWN
+    left_out = "Layer 2 is" if L == DIAGRAM_SHOWN + 1 else f"Layers 2 to {L - 2} are"
+    dots = inline(r"\cdots")
     caption = (
         "The network. Every unit of a layer feeds every unit of the next; "
-        + (f"wide layers show their first {HEAD_WORD} and last units. " if wide else "")
+        + ("wide layers show their first two units and their last. " if wide else "")
+        + (f"{left_out} left out ({dots}). " if L > DIAGRAM_SHOWN else "")
         + f"{inline('W_{k}')} and {inline('b_{k}')} are the parameters between layers "
         f"{inline('k-1')} and {inline('k')}."
     )
@@ -269,16 +328,7 @@ def diagram(b: Builder) -> Diagram:
             " A dashed arc adds a unit's activation to the unit of the same number in the next "
             "layer (a skip connection)."
         )
-    return Diagram(
-        tuple(nodes),
-        tuple(edges),
-        tuple(captions),
-        tuple(weights),
-        scaled=L > DIAGRAM_FULL_LAYERS,
-        mermaid=mermaid(b),
-        caption=caption,
-        skips=tuple(skips),
-    )
+    return caption
 
 
 def _skip_layers(b: Builder) -> list[tuple[int, int]]:
@@ -349,6 +399,8 @@ def forward_blocks(b: Builder) -> list[Block]:
             k == 1 or b.spec.activations[k - 2].name != activation.name
         ):
             blocks.append(Text(kink_sentence(b, k)))
+    remarks = [derivatives.domain_remark(b, act) for act in derivatives.distinct_activations(b)]
+    blocks += [r for r in remarks if r is not None]
     blocks += written_out_blocks(b)
     return blocks
 
@@ -383,7 +435,7 @@ def forward_vector_rows(b: Builder, tags: bool = False) -> list[Row]:
         after = net.consumers(q)[0]
         (then, then_form, _), *_ = after.vector_forms(net)
         ids = [s.id for s in op.forward(net)] + [next(after.forward(net)).id]
-        tag = ", ".join(b.fmt.note_ref(b.d.step(i)) for i in ids) if tags else ""
+        tag = joined_prose(", ", [b.note_ref(b.d.step(i)) for i in ids]) if tags else ""
         right = rf"= {b.tex(form)}, \qquad {then.latex} = {b.tex(then_form)}"
         rows.append(Row(q.latex, right, tag=tag))
     return rows

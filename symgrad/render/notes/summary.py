@@ -9,14 +9,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import sympy as sp
+
+from symgrad import notation as nt
 from symgrad.derivation import Kind, StepId
+from symgrad.expressions import X
+from symgrad.model import Elementwise
 from symgrad.render.document import (
     Block,
     Display,
+    Inline,
+    Prose,
     Row,
     Section,
     Steps,
     Text,
+    joined_prose,
 )
 from symgrad.render.example import backward_ids
 from symgrad.render.notes import setup
@@ -26,6 +34,8 @@ from symgrad.render.notes.builder import (
     Builder,
     chunks,
     inline,
+    shaped,
+    times,
 )
 from symgrad.render.notes.example import ExampleSection
 from symgrad.render.notes.widths import visible_width
@@ -48,7 +58,7 @@ def summary_section(b: Builder) -> Section:
         right = f"= {b.form(first.final)}" + "".join(
             rf", \qquad {b.form(s.lhs)} = {b.form(s.final)}" for s in rest
         )
-        tag = ", ".join(b.fmt.note_ref(s) for s in steps)
+        tag = joined_prose(", ", [b.note_ref(s) for s in steps])
         if visible_width(b.form(first.lhs) + right) + 6 <= b.line_ems:
             rows.append(Row(b.form(first.lhs), right, tag=tag))
             continue
@@ -57,7 +67,7 @@ def summary_section(b: Builder) -> Section:
                 Row(
                     b.form(step.lhs),
                     f"= {b.form(step.final)}",
-                    tag=b.fmt.note_ref(step),
+                    tag=b.note_ref(step),
                 )
             )
     blocks: list[Block] = [
@@ -73,13 +83,11 @@ def summary_section(b: Builder) -> Section:
         ),
     ]
     blocks += [Display(chunk, kind="summary") for chunk in chunks(rows, SUMMARY_ROWS)]
-    # The graph with symbols goes with the worked example, whose numbers it shows again;
-    # without one the notes keep their length.
-    graph = b.graph(None, "") if b.example is not None else None
+    graph = b.graph(None, "")
     if graph is not None:
         blocks.append(graph)
     title = "Summary: backpropagation for this network"
-    return Section(title, b.fmt.section_label("summary"), tuple(blocks))
+    return Section(title, b.fmt.section_label("summary"), tuple(blocks), id="summary")
 
 
 def example_sections(b: Builder) -> list[Section]:
@@ -93,14 +101,14 @@ def general_section(b: Builder) -> Section:
     """The algorithm for any depth, BP1-BP4 style, each equation with its shape; then what the
     layer kinds of this network change in it (their ops' remarks)."""
     g = b.g("k")
-    blocks = [*_equations(b, g), *_algorithm(g)]
+    blocks = [*_equations(b, g), *algorithm(g)]
     blocks += b.remarks("general")
-    tokens = {f"{{bp{n}}}": b.bp_ref(n) for n in range(1, 5)}
 
-    def fill(text: str) -> str:
-        for token, ref in tokens.items():
-            text = text.replace(token, ref)
-        return text
+    def fill(text: Prose) -> Prose:
+        if isinstance(text, str):
+            return b.with_refs(text)
+        parts = text if isinstance(text, Inline) else (text,)
+        return Inline.of(*(b.with_refs(p) if isinstance(p, str) else p for p in parts))
 
     blocks = [
         replace(block, text=fill(block.text))
@@ -111,44 +119,110 @@ def general_section(b: Builder) -> Section:
         for block in blocks
     ]
     title = "Backpropagation for any depth"
-    return Section(title, b.fmt.section_label("general"), tuple(blocks))
+    return Section(title, b.fmt.section_label("general"), tuple(blocks), id="general")
+
+
+def bp_rows(b: Builder, g: str, cite: bool = True) -> tuple[Row, ...]:
+    """(BP1)-(BP4), as :func:`_bp_rows` gives them; without ``cite`` (a document that has not
+    the notes' equations) what BP1 is for this network names no equation."""
+    rows = _bp_rows(b, g)
+    if cite:
+        return rows
+    note_sum = ", with $\\sum_{i} y_{i} = 1$" if b.net.assumes_targets_sum_to_one else ""
+    return (rows[0], replace(rows[1], note="for this network" + note_sum), *rows[2:])
 
 
 def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
-    """(BP1)-(BP4) with the shape of each."""
-    delta_L = b.tex(b.step(Kind.OUTPUT_DELTA_VECTOR).final)
+    """(BP1)-(BP4) with the shape of each, numbered as Nielsen numbers them: the output error
+    in general form (then what it is for this network), the recurrence, the biases, the
+    weights. Each is an expression of the quantities of any network (:func:`general_equations`),
+    printed as every other equation is."""
+    output_step = b.step(Kind.OUTPUT_DELTA_VECTOR)
     note_sum = ", with $\\sum_{i} y_{i} = 1$" if b.net.assumes_targets_sum_to_one else ""
-    return (
-        Row(
-            r"\nabla_{a_{L}} \mathcal{L}",
-            f"= {delta_L}",
-            inline(r"n_{L} \times 1") + note_sum,
-            tag="BP1",
-            label=b.fmt.label("bp1"),
+    what = ""
+    if not b.spec.pair.output.diagonal:
+        what = r", $J = \partial \hat{y} / \partial a_{L}$ the Jacobian of $O$"
+    rows: list[Row] = []
+    for n, (left, right) in enumerate(general_equations(b.spec.pair.output.diagonal, g), 1):
+        rows.append(
+            Row(
+                b.tex(left),
+                f"= {b.tex(right)}",
+                inline(times(*(b.tex(size) for size in left.shape))) + (what if n == 1 else ""),
+                tag=f"BP{n}",
+                label=b.fmt.label(f"bp{n}"),
+                key=f"bp{n}",
+            )
+        )
+        if n == 1:
+            here = "here, " + b.note_ref(output_step) + note_sum
+            rows.append(Row("", f"= {b.tex(output_step.final)}", here))
+    return tuple(rows)
+
+
+def general_equations(diagonal: bool, g: str) -> list[tuple[sp.MatrixExpr, sp.MatrixExpr]]:
+    """BP1-BP4 as ``(left, right)`` in the quantities of any network with ``L`` layers:
+    ``grad_{a_L} L`` from ``grad_yhat L`` (elementwise output: the Hadamard product with
+    ``O'(a_L)``; else ``J^T grad_yhat L``), the recurrence with ``g'`` (``g`` as the document
+    writes it: ``g`` or ``g_{k}``), the biases, the weights."""
+    grad_yhat = general("yhat", None, gradient=True)
+    a_L = general("a", "L")
+    if diagonal:
+        slope = sp.Function("O'", symgrad_latex="O'")
+        output = sp.HadamardProduct(grad_yhat, Elementwise(sp.Lambda(X, slope(X)), a_L))
+    else:
+        jacobian = sp.MatrixSymbol("J", a_L.shape[0], a_L.shape[0])
+        output = sp.MatMul(jacobian.T, grad_yhat)
+    g_prime = sp.Function("g'", symgrad_latex=f"{g}'")
+    back = sp.MatMul(general("W", "k+1").T, general("a", "k+1", gradient=True))
+    grad_a_k = general("a", "k", gradient=True)
+    equations = [
+        (general("a", "L", gradient=True), output),
+        (
+            grad_a_k,
+            sp.HadamardProduct(back, Elementwise(sp.Lambda(X, g_prime(X)), general("a", "k"))),
         ),
-        Row(
-            r"\nabla_{a_{k}} \mathcal{L}",
-            rf"= \left(W_{{k+1}}^{{\top}} \nabla_{{a_{{k+1}}}} \mathcal{{L}}\right) "
-            rf"\odot {g}'(a_{{k}})",
-            inline(r"n_{k} \times 1"),
-            tag="BP2",
-            label=b.fmt.label("bp2"),
-        ),
-        Row(
-            r"\nabla_{W_{k}} \mathcal{L}",
-            r"= \left(\nabla_{a_{k}} \mathcal{L}\right) h_{k-1}^{\top}",
-            inline(r"n_{k} \times n_{k-1}"),
-            tag="BP3",
-            label=b.fmt.label("bp3"),
-        ),
-        Row(
-            r"\nabla_{b_{k}} \mathcal{L}",
-            r"= \nabla_{a_{k}} \mathcal{L}",
-            inline(r"n_{k} \times 1"),
-            tag="BP4",
-            label=b.fmt.label("bp4"),
-        ),
-    )
+        (general("b", "k", gradient=True), grad_a_k),
+        (general("W", "k", gradient=True), sp.MatMul(grad_a_k, general("h", "k-1").T)),
+    ]
+    for left, right in equations:
+        fitted(left, right)
+    return equations
+
+
+def general(base: str, layer: str | None, gradient: bool = False) -> nt.QuantitySymbol:
+    """A vector or matrix of any network, its layer written as text (``k``, ``k+1``, ``L``) and
+    its shape in the sizes ``n_{k}``: what the equations for any depth are made of. ``W`` is
+    ``n_{k} x n_{k-1}``, every other quantity a column."""
+    q = nt.Quantity(base, layer, gradient)  # type: ignore[arg-type]
+    rows = _size(layer or "L")
+    cols = _size(_below(layer)) if base == "W" and layer else sp.Integer(1)
+    return nt.symbol(q, nt.Form.VECTOR, rows, cols)
+
+
+def _size(layer: str) -> sp.Symbol:
+    return sp.Symbol(f"n_{{{layer}}}", integer=True, positive=True)
+
+
+def _below(layer: str) -> str:
+    """The layer before ``layer``: ``k-1`` for ``k``, ``k`` for ``k+1``."""
+    return layer[: -len("+1")] if layer.endswith("+1") else f"{layer}-1"
+
+
+def fitted(left: sp.MatrixExpr, right: sp.MatrixExpr) -> None:
+    """Raise ``ValueError`` unless both sides have the same shape and every product and
+    elementwise product in ``right`` fits, size for size (SymPy lets ``n_{k}`` meet ``1``, as
+    ``n_{k}`` could be 1)."""
+    for part in sp.preorder_traversal(right):
+        if isinstance(part, sp.MatMul):
+            factors = [f for f in part.args if isinstance(f, sp.MatrixExpr)]
+            for before, after in zip(factors, factors[1:], strict=False):
+                if before.shape[1] != after.shape[0]:
+                    raise ValueError(f"{before} times {after} does not fit")
+        if isinstance(part, sp.HadamardProduct) and len({a.shape for a in part.args}) > 1:
+            raise ValueError(f"the factors of {part} differ in shape")
+    if left.shape != right.shape:
+        raise ValueError(f"{left} is {left.shape}, {right} is {right.shape}")
 
 
 def _equations(b: Builder, g: str) -> list[Block]:
@@ -164,32 +238,59 @@ def _equations(b: Builder, g: str) -> list[Block]:
         ),
         Display(_bp_rows(b, g), kind="general"),
         Text(
-            "{bp1} is the output layer; {bp2} joins the two steps of a hidden layer, "
+            "{bp1} is the output layer, in the general form that holds for any output "
+            "function and loss, then as it simplifies for this network; {bp2} joins the two "
+            "steps of a hidden layer, "
             + inline(r"\nabla_{h_{k}} \mathcal{L} = W_{k+1}^{\top} \nabla_{a_{k+1}} \mathcal{L}")
             + " and the elementwise product with "
             + inline(g + PRIME + "(a_{k})")
             + "; {bp3} and {bp4} "
-            f"give the parameters. For this network they are {refs}. The shapes check "
-            + "each product: "
+            "give the parameters. For this network they are "
+            + refs
+            + ". The shapes check each product; under each factor, its shape:"
+        ),
+        Display(general_shapes(), spread=True),
+        Text(
+            "So "
             + inline(r"W_{k+1}^{\top}")
-            + " is "
-            + inline(r"n_{k} \times n_{k+1}")
-            + ", "
-            f"so it takes the {inline('n_{k+1}')} entries of "
+            + f" takes the {inline('n_{k+1}')} entries of "
             + inline(r"\nabla_{a_{k+1}} \mathcal{L}")
-            + f" back to the {inline('n_{k}')} units "
-            "of layer "
+            + f" back to the {inline('n_{k}')} units of layer "
             + inline("k")
-            + "; a column times a row, "
-            + inline(r"(n_{k} \times 1)(1 \times n_{k-1})")
-            + ", has the shape of "
+            + ", and a column times a row has the shape of "
             + inline("W_{k}")
             + "."
         ),
     ]
 
 
-def _algorithm(g: str) -> list[Block]:
+def general_shapes() -> tuple[Row, ...]:
+    """The products of one sample's forward and backward pass, a shape under each factor."""
+    n_k, n_prev, n_next = "n_{k}", "n_{k-1}", "n_{k+1}"
+    grad_a = r"\nabla_{a_{k}} \mathcal{L}"
+    return (
+        Row(
+            shaped(("a_{k}", n_k, "1")),
+            "= "
+            + shaped(
+                ("b_{k}", n_k, "1"), ("+", "", ""), ("W_{k}", n_k, n_prev), ("h_{k-1}", n_prev, "1")
+            ),
+        ),
+        Row(
+            shaped((r"\nabla_{h_{k}} \mathcal{L}", n_k, "1")),
+            "= "
+            + shaped(
+                (r"W_{k+1}^{\top}", n_k, n_next), (r"\nabla_{a_{k+1}} \mathcal{L}", n_next, "1")
+            ),
+        ),
+        Row(
+            shaped((r"\nabla_{W_{k}} \mathcal{L}", n_k, n_prev)),
+            "= " + shaped((rf"\left({grad_a}\right)", n_k, "1"), (r"h_{k-1}^{\top}", "1", n_prev)),
+        ),
+    )
+
+
+def algorithm(g: str) -> list[Block]:
     """The algorithm for one sample, in steps."""
     return [
         Text("As an algorithm, for one sample:"),
@@ -217,41 +318,52 @@ def _algorithm(g: str) -> list[Block]:
                 + inline(r"\nabla_{a_{k-1}} \mathcal{L}")
                 + " by {bp2}, which needs "
                 + inline(r"\nabla_{a_{k}} \mathcal{L}")
-                + " and "
+                + ", "
                 + inline("W_{k}")
-                + " only.",
+                + " and "
+                + inline(f"{g}'(a_{{k-1}})")
+                + " (from "
+                + inline("a_{k-1}")
+                + ", kept in the forward pass).",
             )
         ),
         Text(
-            "Each gradient is used as soon as it is known, so the backward pass costs about "
-            "as much as the forward pass: one product with every weight matrix."
+            "Each gradient is used as soon as it is known. The backward pass costs about "
+            "twice as much as the forward pass: for every layer it computes two products as "
+            "large as the forward pass's "
+            + inline(r"W_{k} h_{k-1}")
+            + ", the product with "
+            + inline(r"W_{k}^{\top}")
+            + " that takes the gradient back and the outer product that gives "
+            + inline(r"\nabla_{W_{k}} \mathcal{L}")
+            + " (the first layer needs only the second)."
         ),
     ]
 
 
-def general_refs(b: Builder) -> str:
+def general_refs(b: Builder) -> Prose:
     """Where (BP1)-(BP4) are in this network, the first and last layer of each."""
-    ref = b.fmt.ref
+    ref = b.ref
 
-    def span(kind: Kind, layers: list[int], other: Kind | None = None) -> str:
-        def at(k: int) -> str:
+    def span(kind: Kind, layers: list[int], other: Kind | None = None) -> Prose:
+        def at(k: int) -> Prose:
             text = ref(b.step(kind, k))
-            return f"{text} with {ref(b.step(other, k))}" if other else text
+            return text + " with " + ref(b.step(other, k)) if other else Inline.of(text)
 
         if len(layers) == 1:
             return at(layers[0])
         if len(layers) == 2:
-            return f"{at(layers[0])} and {at(layers[1])}"
-        return f"{at(layers[0])} and so on down to {at(layers[-1])}"
+            return at(layers[0]) + " and " + at(layers[1])
+        return at(layers[0]) + " and so on down to " + at(layers[-1])
 
     layers = list(b.net.layers_backward())
     hidden = list(b.net.hidden_layers())
     bp = b.bp_ref
-    parts = [f"{ref(b.step(Kind.OUTPUT_DELTA_VECTOR))} for {bp(1)}"]
+    parts: list[Prose] = [ref(b.step(Kind.OUTPUT_DELTA_VECTOR)) + " for " + bp(1)]
     if hidden:
         parts.append(
-            span(Kind.HIDDEN_GRAD_VECTOR, hidden, Kind.HIDDEN_DELTA_VECTOR) + f" for {bp(2)}"
+            span(Kind.HIDDEN_GRAD_VECTOR, hidden, Kind.HIDDEN_DELTA_VECTOR) + " for " + bp(2)
         )
-    parts.append(span(Kind.WEIGHT_MATRIX, layers) + f" for {bp(3)}")
-    parts.append(span(Kind.BIAS_VECTOR, layers) + f" for {bp(4)}")
-    return "; ".join(parts)
+    parts.append(span(Kind.BIAS_VECTOR, layers) + " for " + bp(3))
+    parts.append(span(Kind.WEIGHT_MATRIX, layers) + " for " + bp(4))
+    return joined_prose("; ", parts)

@@ -1,4 +1,5 @@
-"""The width of printed LaTeX, roughly: where a note goes, beside its row or below it.
+"""The size of printed LaTeX, roughly: where a note goes, beside its row or below it, and which
+displays are tall enough to break across pages.
 
 Part of the notes renderer (:mod:`symgrad.render.notes`). The estimate only decides the layout;
 the tests compile every case and fail on any overfull box, so an estimate that is too low cannot
@@ -8,6 +9,9 @@ go unnoticed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+
+from symgrad.render.document import Display, Row
 
 #: Width of the text in ems (A4, 2.5 cm margins, 11 pt); a row and its note must fit in it.
 LINE_EMS = 36.0
@@ -120,3 +124,34 @@ def visible_width(latex: str) -> float:
         else:
             width += 0.55
     return width
+
+
+#: A display of more lines than this may break between its rows: kept whole, a display of 40% of
+#: the page (51 lines) could leave the page before it less than 60% full.
+BREAKABLE_LINES = 20.0
+
+
+def _height_lines(latex: str) -> float:
+    """About how many lines of text ``latex`` is high in a display: a matrix its rows (those
+    with fractions twice as high), a fraction two."""
+    tallest = 2.0 if re.search(r"\\d?frac\b", _MATRIX.sub("", latex)) else 1.0
+    for match in _MATRIX.finditer(latex):
+        rows = re.split(r"\\\\(?:\[[^]]*\])?", match.group(1))
+        high = sum(2.4 if re.search(r"\\d?frac\b", row) else 1.2 for row in rows) + 0.4
+        tallest = max(tallest, high)
+    return tallest
+
+
+def display_lines(rows: Iterable[Row]) -> float:
+    """About how many lines of text the aligned ``rows`` of a display take on the page."""
+    return sum(
+        _height_lines(row.left + " " + row.right) + 0.3 + (1.0 if row.note_below else 0.0)
+        for row in rows
+    )
+
+
+def breakable(display: Display) -> bool:
+    """True when ``display`` is so tall (more than :data:`BREAKABLE_LINES`) that keeping it
+    whole could leave most of a page empty: a page may then end between two of its rows,
+    never inside one (a matrix, or a row and its note below)."""
+    return len(display.rows) > 1 and display_lines(display.rows) > BREAKABLE_LINES

@@ -1,0 +1,248 @@
+"""The appendix that derives the local derivatives: ``g'`` of each activation, the output's.
+
+Part of the notes renderer (:mod:`symgrad.render.notes`). The steps of the notes use
+``sigma' = sigma (1 - sigma)``, ``tanh' = 1 - tanh^2`` and the softmax's Jacobian; this section
+derives each one the network uses, a step a row with its rule beside it. The steps are SymPy
+expressions, each checked against the one before it when it is built
+(:mod:`symgrad.catalogue.derivatives`); here they are only printed. The output and hidden
+sections refer here (:func:`reference`); a custom activation defined only on part of the real
+line gets a remark on its domain (:func:`domain_remark`), the set ``symgrad codegen`` warns of.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import sympy as sp
+
+from symgrad import notation as nt
+from symgrad.catalogue import ACTIVATIONS, OUTPUTS_BY_NAME, Activation
+from symgrad.catalogue import derivatives as local
+from symgrad.domain import DESCRIBED_PIECES, restriction
+from symgrad.expressions import X
+from symgrad.render.document import Block, Display, Heading, Prose, Ref, Role, Row, Section, Text
+from symgrad.render.notes.builder import Builder, inline
+
+TITLE = "Derivatives of the activation and output functions"
+ID = "derivatives"
+
+
+@functools.lru_cache(maxsize=32)
+def _activation(activation: Activation) -> local.LocalDerivation:
+    return local.activation_derivation(activation)
+
+
+@functools.lru_cache(maxsize=8)
+def _softmax(layer: int, units: int) -> local.LocalDerivation:
+    return local.softmax_derivation(
+        lambda m: nt.pre(layer, m),
+        nt.prediction,
+        OUTPUTS_BY_NAME["softmax"].jacobian,
+        units,
+        nt.I,
+        nt.J,
+    )
+
+
+def distinct_activations(b: Builder) -> list[Activation]:
+    """The hidden activations, each once, in layer order."""
+    found: dict[str, Activation] = {}
+    for k in range(1, b.L):
+        found.setdefault(b.spec.activation(k).name, b.spec.activation(k))
+    return list(found.values())
+
+
+def _output(b: Builder) -> Activation | None:
+    """The output function as an activation when it is elementwise (sigmoid, identity)."""
+    name = b.spec.pair.output.name
+    return ACTIVATIONS.get(name)
+
+
+def reference(b: Builder) -> Ref:
+    """Where the derivatives are derived, for prose (``Appendix~\\ref{...}`` in LaTeX)."""
+    return b.appendix_ref(ID)
+
+
+def activation_phrase(b: Builder, k: int) -> Prose:
+    """``the derivative of the sigmoid is derived in Appendix A``, for the hidden section."""
+    act = b.spec.activation(k)
+    name = _activation(act).title
+    if not act.builtin:
+        named = f"; it is the {act.derivative_name}" if act.derivative_name else ""
+        return f"the derivative of {inline('g')} is derived in " + reference(b) + named
+    return f"the derivative of {name} is derived in " + reference(b)
+
+
+def derivatives_section(b: Builder) -> Section:
+    blocks: list[Block] = [
+        Text(
+            "The steps above use the derivatives of the activation and output functions of this "
+            "network. Each is derived here from the function's definition, a rule of "
+            "differentiation in every step.",
+            role=Role.DEFINITION,
+        )
+    ]
+    done: set[str] = set()
+    output = _output(b)
+    for act in distinct_activations(b):
+        blocks += _activation_blocks(b, act, output=output is not None and output.name == act.name)
+        done.add(act.name)
+    if b.spec.pair.output.name == "softmax":
+        blocks += _softmax_blocks(b)
+    elif output is not None and output.name not in done:
+        blocks += _activation_blocks(b, output, output=True, hidden=False)
+    return Section(TITLE, b.fmt.section_label(ID), tuple(blocks), appendix=True, id=ID)
+
+
+def _rows(b: Builder, chain: local.Chain, lhs: bool = True) -> list[Row]:
+    rows = []
+    for n, step in enumerate(chain.steps):
+        left = b.tex(chain.lhs) if n == 0 and lhs else ""
+        reason = step.reason
+        if step.terms:
+            reason = reason.format(*(inline(b.tex(t)) for t in step.terms))
+        rows.append(Row(left, f"= {b.tex(step.expr)}", reason))
+    return rows
+
+
+def _activation_blocks(
+    b: Builder, act: Activation, output: bool = False, hidden: bool = True
+) -> list[Block]:
+    derivation = _activation(act)
+    left, right = derivation.definition
+    title = derivation.title
+    if not act.builtin:
+        title = "the custom activation " + b.fmt.code(act.name)
+    heading = title[0].upper() + title[1:]
+    where = [
+        w for w, used in (("a hidden activation", hidden), ("the output function", output)) if used
+    ]
+    blocks: list[Block] = [
+        Heading(heading),
+        Text(
+            f"{heading}, {' and '.join(where)} of this network: its definition and derivative,",
+            role=Role.DEFINITION,
+        ),
+    ]
+    definition = Row(b.tex(left), f"= {b.tex(right)}", "definition")
+    for chain in derivation.chains:
+        blocks.append(Display(tuple(b.placed([definition, *_rows(b, chain)]))))
+    blocks += _afterwards(b, act, derivation)
+    return blocks
+
+
+def _afterwards(b: Builder, act: Activation, derivation: local.LocalDerivation) -> list[Block]:
+    """What the result means where it is used: in terms of the activation, or its name."""
+    blocks: list[Block] = []
+    if act.derivative_in_output is not None and act.name in ("sigmoid", "tanh"):
+        value = act.derivative_in_output
+        named = derivation.definition[0].xreplace({X: sp.Symbol("a")})
+        blocks.append(
+            Text(
+                "With "
+                + inline(f"h = {b.tex(named)}")
+                + " kept from the forward pass, the derivative at "
+                + inline("a")
+                + " is "
+                + inline(b.tex(value))
+                + ": no exponential has to be computed again.",
+                role=Role.REASON,
+            )
+        )
+    if derivation.name:
+        blocks.append(
+            Text(
+                f"So the derivative of this activation is the {derivation.name}, "
+                + inline(local.NAMED[derivation.name][1])
+                + ".",
+                role=Role.REASON,
+            )
+        )
+    remark = domain_remark(b, act)
+    if remark is not None:
+        blocks.append(remark)
+    return blocks
+
+
+def _softmax_blocks(b: Builder) -> list[Block]:
+    L = b.L
+    derivation = _softmax(L, b.spec.sizes[L])
+    top, bottom, general, same, other = derivation.chains
+    left, right = derivation.definition
+    short, total = derivation.abbreviations[0]
+    return [
+        Heading("The softmax"),
+        Text(
+            "The softmax, the output function of this network: its definition, with "
+            f"{inline(b.tex(short))} the sum below its fraction,",
+            role=Role.DEFINITION,
+        ),
+        Display(
+            (
+                Row(b.tex(left), f"= {b.tex(right.xreplace({total: short}))}", "definition"),
+                Row(b.tex(short), f"= {b.tex(total)}"),
+            )
+        ),
+        Text(
+            f"Every {inline(b.tex(left))} depends on every {inline(b.tex(nt.pre(L, nt.I)))}. "
+            f"The quotient rule needs the derivatives of the numerator and of {inline('S')},",
+            role=Role.STEP,
+        ),
+        Display(tuple(b.placed(_rows(b, top) + _rows(b, bottom)))),
+        Text("so that", role=Role.STEP),
+        Display(tuple(b.placed(_rows(b, general)))),
+        Text(
+            "The Kronecker delta gives the two cases: a unit's own logit, "
+            + inline(same.case)
+            + ", and another unit's, "
+            + inline(other.case)
+            + ":",
+            role=Role.STEP,
+        ),
+        Display(tuple(b.placed(_rows(b, same) + _rows(b, other)))),
+        Text(
+            "Raising one logit raises its own prediction and lowers every other: the "
+            "predictions keep summing to 1.",
+            role=Role.REASON,
+        ),
+    ]
+
+
+def domain_remark(b: Builder, act: Activation) -> Text | None:
+    """Where a custom activation and its derivative are defined, when not on every real."""
+    found = restriction(act)
+    if found is None:
+        return None
+    g = b.tex(act.shown_function)
+    if found == sp.S.EmptySet:
+        where = "for no real number: every value it gives is undefined"
+    else:
+        where = "only for " + inline(f"x \\in {_set_tex(b, found)}")
+    return Text(
+        "The activation "
+        + inline(f"g(x) = {g}")
+        + " and its derivative "
+        + inline(f"g'(x) = {b.tex(act.shown_derivative)}")
+        + f" are defined {where}; every pre-activation of a layer that applies "
+        + inline("g")
+        + " must lie there, or the forward and the backward pass have no value.",
+        role=Role.REMARK,
+    )
+
+
+def _set_tex(b: Builder, found: sp.Set) -> str:
+    pieces = found.args if isinstance(found, sp.Union) else (found,)
+    if len(pieces) > DESCRIBED_PIECES + 1:
+        shown = r" \cup ".join(b.tex(p) for p in pieces[:DESCRIBED_PIECES])
+        return shown + r" \cup \dots"
+    return b.tex(found)
+
+
+__all__ = [
+    "ID",
+    "TITLE",
+    "activation_phrase",
+    "distinct_activations",
+    "derivatives_section",
+    "domain_remark",
+]

@@ -1,0 +1,238 @@
+"""The one-page summary (``symgrad summary``): BP1-BP4 with the shape of every quantity, the
+algorithm for one sample, and the mini-batch form, for a handout.
+
+Part of the notes renderer (:mod:`symgrad.render.notes`): a document of its own, built from the
+same builder and the same blocks as the notes (BP1-BP4 and the algorithm are the notes' own,
+from :mod:`~symgrad.render.notes.summary`), written by the same writers. It is for students: no
+word about how it was made.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from symgrad.derivation import Derivation, Kind
+from symgrad.render.document import (
+    Block,
+    Display,
+    Framing,
+    Inline,
+    Notes,
+    Prose,
+    Ref,
+    Row,
+    Section,
+    Steps,
+    Table,
+    Text,
+    To,
+)
+from symgrad.render.notes import summary
+from symgrad.render.notes.builder import Builder, inline, times
+from symgrad.render.notes.formats import Format, MarkdownFormat
+from symgrad.render.notes.options import NotesOptions
+from symgrad.templating import render
+
+#: The formats of ``symgrad summary --format``, the default first.
+SUMMARY_FORMATS = ("latex", "markdown")
+
+
+#: No title, author, course or date of the user's.
+NO_FRAMING = Framing()
+
+
+def build_summary(
+    derivation: Derivation, markdown: bool = False, framing: Framing = NO_FRAMING
+) -> Notes:
+    """The one-page summary of ``derivation`` as a document, its references printed."""
+    options = NotesOptions(framing=framing).resolved(derivation.spec.depth)
+    fmt_class = MarkdownFormat if markdown else Format
+    b = Builder(derivation, fmt_class(derivation, ""), options)
+    g = b.g("k")
+    sections = [
+        Section("Notation and shapes", b.fmt.section_label("shapes"), _shapes(b), id="shapes"),
+        Section(
+            "The four equations",
+            b.fmt.section_label("equations"),
+            _equations(b, g),
+            id="equations",
+        ),
+        Section(
+            "The algorithm, for one sample",
+            b.fmt.section_label("algorithm"),
+            _algorithm(b, g),
+            id="algorithm",
+        ),
+        Section("A mini-batch", b.fmt.section_label("batch"), _batch(b, g), id="batch"),
+    ]
+    sections = b.fmt.layout(sections)
+    notes = Notes(
+        title="Backpropagation on one page",
+        subtitle=f"a {b.sizes_text()} network: {b.network_words()}",
+        command="symgrad summary "
+        + " ".join(shlex.quote(a) for a in (*derivation.spec.command_args(), *framing.args))
+        + (" --format markdown" if markdown else ""),
+        intro=(),
+        sections=tuple(sections),
+        framing=framing,
+    )
+    return b.fmt.resolve(notes, notes.numbering())
+
+
+def render_summary(
+    derivation: Derivation, format: str = "latex", framing: Framing = NO_FRAMING
+) -> str:
+    """The summary as a standalone LaTeX document (one page) or as Markdown."""
+    if format == "markdown":
+        notes = build_summary(derivation, markdown=True, framing=framing)
+        return render("markdown/derivation.md.jinja", notes=notes, command=notes.command)
+    notes = build_summary(derivation, framing=framing)
+    return render("latex/summary.tex.jinja", notes=notes, command=notes.command)
+
+
+def _shapes(b: Builder) -> tuple[Block, ...]:
+    sizes = _sizes(b.spec.sizes)
+    g = b.g("k")
+    hidden = "" if b.L == 1 else f"{inline(f'h_{{k}} = {g}(a_{{k}})')} for {inline('k < L')}, "
+    intro = Text(
+        f"A network of {inline(f'L = {b.L}')} layers of weights, with {inline(sizes)} units. "
+        f"Vectors are columns. For one sample {inline('(x, y)')}, layer {inline('k')} computes "
+        f"{inline('a_{k} = b_{k} + W_{k} h_{k-1}')}, then {hidden}and the output is "
+        + inline(r"\hat{y} = O(a_{L})")
+        + f" ({b.spec.pair.output.name}), with {inline('h_{0} = x')}; the loss is "
+        + inline(r"\mathcal{L}(\hat{y}, y)")
+        + f" ({b.spec.pair.loss.display})."
+    )
+    col = "n_{k} \\times 1"
+    rows = (
+        (inline("x = h_{0}"), "the input", inline(times("n_{0}", 1))),
+        (
+            inline(r"W_{k}, \; b_{k}"),
+            f"the weights and the biases of layer {inline('k')}",
+            inline(times("n_{k}", "n_{k-1}")) + ", " + inline(col),
+        ),
+        (inline("a_{k}, \\; h_{k}"), "its pre-activations and activations", inline(col)),
+        (inline(r"\hat{y}, \; y"), "the prediction and the target", inline(times("n_{L}", 1))),
+        (inline(r"\mathcal{L}"), "the loss of the sample", "a number"),
+        (
+            inline(r"\nabla_{v} \mathcal{L}"),
+            "the gradient of the loss with respect to "
+            + inline("v")
+            + ", entry "
+            + inline("i")
+            + " is "
+            + inline(r"\partial \mathcal{L} / \partial v_{i}"),
+            "the shape of " + inline("v"),
+        ),
+    )
+    table = Table(
+        ("symbol", "meaning", "shape"),
+        rows,
+        r"@{}l >{\raggedright\arraybackslash}p{0.55\linewidth} l@{}",
+        ("left", "left", "left"),
+    )
+    return (intro, table)
+
+
+def _equations(b: Builder, g: str) -> tuple[Block, ...]:
+    layer = f"{inline(f'{g}' + chr(39))} the derivative of the activation"
+    return (
+        Text(
+            "Backpropagation is four equations, each shown with the shape of its result ("
+            + inline("O")
+            + " is the output function, "
+            + layer
+            + ", "
+            + inline(r"\odot")
+            + " the product entry by entry):"
+        ),
+        Display(summary.bp_rows(b, g, cite=False), kind="general"),
+        *(Text(_uncited(t.text)) for t in b.remarks("general")),
+    )
+
+
+def _uncited(text: Prose) -> Prose:
+    """A remark without its references to the notes' numbered equations, which this page
+    does not hold (references to BP1-BP4 stay)."""
+    if not isinstance(text, Inline):
+        return text
+    parts: list[str | Ref] = []
+    for part in text:
+        if isinstance(part, Ref) and part.to is not To.TAG:
+            if parts and isinstance(parts[-1], str):
+                parts[-1] = parts[-1].rstrip()
+            continue
+        parts.append(part)
+    return Inline.of(*parts)
+
+
+def _algorithm(b: Builder, g: str) -> tuple[Block, ...]:
+    """The notes' algorithm, its steps only (the heading says what they are)."""
+    steps = [block for block in summary.algorithm(g) if isinstance(block, Steps)]
+    return tuple(Steps(tuple(b.with_refs(str(i)) for i in s.items)) for s in steps)
+
+
+def _sizes(sizes: tuple[int, ...]) -> str:
+    r"""``n_{0} = 4, n_{1} = \dots = n_{8} = 6, n_{9} = 3``: a run of equal sizes at once."""
+    runs: list[list[int]] = []
+    for k, n in enumerate(sizes):
+        if runs and sizes[runs[-1][0]] == n:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    parts = []
+    for run in runs:
+        n = sizes[run[0]]
+        if len(run) > 2:
+            parts.append(f"n_{{{run[0]}}} = \\dots = n_{{{run[-1]}}} = {n}")
+        else:
+            parts += [f"n_{{{k}}} = {n}" for k in run]
+    return ", ".join(parts)
+
+
+def _batch(b: Builder, g: str) -> tuple[Block, ...]:
+    delta = b.step(Kind.BATCH_OUTPUT_DELTA)
+    bn = times("B", "n_{k}")
+    rows = (
+        Row(
+            "A_{k}",
+            r"= H_{k-1} W_{k}^{\top} + \mathbf{1} b_{k}^{\top}, \qquad "
+            + f"H_{{k}} = {g}(A_{{k}}), "
+            + r"\qquad \hat{Y} = O(A_{L})",
+            inline(bn),
+        ),
+        Row(r"\Delta_{L}", "= " + b.tex(delta.final), inline(times("B", "n_{L}"))),
+        Row(
+            r"\Delta_{k}",
+            rf"= \left(\Delta_{{k+1}} W_{{k+1}}\right) \odot {g}'(A_{{k}})",
+            inline(bn),
+        ),
+        Row(
+            r"\nabla_{W_{k}} \bar{\mathcal{L}}",
+            r"= \Delta_{k}^{\top} H_{k-1}, \qquad "
+            r"\nabla_{b_{k}} \bar{\mathcal{L}} = \Delta_{k}^{\top} \mathbf{1}",
+            inline(times("n_{k}", "n_{k-1}")) + ", " + inline(times("n_{k}", 1)),
+        ),
+    )
+    return (
+        Text(
+            f"For {inline('B')} samples at once, each sample is a row: {inline('X = H_{0}')} is "
+            + inline(times("B", "n_{0}"))
+            + ", "
+            + inline(r"Y, \hat{Y}")
+            + " are "
+            + inline(times("B", "n_{L}"))
+            + ", "
+            + inline(r"\mathbf{1}")
+            + " is a column of ones, and the loss "
+            + inline(r"\bar{\mathcal{L}}")
+            + " is the mean over the batch. Row "
+            + inline("s")
+            + " of "
+            + inline(r"\Delta_{k} = \nabla_{A_{k}} \bar{\mathcal{L}}")
+            + " is "
+            + inline(r"\frac{1}{B} (\nabla_{a_{k}} \mathcal{L}^{(s)})^{\top}")
+            + "; the parameter gradients add up the rows:"
+        ),
+        Display(rows),
+    )

@@ -56,6 +56,8 @@ IN_PLACE_SIZE = 4096
 #: The largest batch ``NAME_work_size`` is asked about: the scratch of a block of rows, the most
 #: any batch needs.
 _ANY_BATCH = 2**31 - 1
+#: ``NAME_ERROR_WEIGHTS``: a weighted C function refused its weights.
+_ERROR_WEIGHTS = -3
 
 Array = np.ndarray
 Params = dict[str, Array]
@@ -85,6 +87,9 @@ class _Header:
         output = find(rf'^#define {macro}_OUTPUT "([a-z-]+)"$')
         loss = find(rf'^#define {macro}_LOSS "([a-z-]+)"$')
         self.accepts_labels = catalogue_pair(output, loss).accepts_labels
+        #: Whether the file has the weighted and per-sample functions (files of symgrad
+        #: versions before them do not).
+        self.weighted = re.search(rf"^int {re.escape(self.prefix)}_loss_weighted\(", text, re.M)
 
 
 class _Buffers(threading.local):
@@ -112,11 +117,14 @@ class _Buffers(threading.local):
         self.Y = np.zeros((rows, self.n_out), dtype=real)
         self.yhat = np.zeros((rows, self.n_out), dtype=real)
         self.grad_x = np.zeros((rows, self.n_in), dtype=real)
+        self.weights = np.zeros(rows, dtype=real)
+        self.losses = np.zeros(rows, dtype=real)
         self.rows = rows
         self.X_shape, self.Y_shape = self.X.shape, self.Y.shape
         self.p_X, self.p_Y = self.address(self.X), self.address(self.Y)
         self.p_yhat = self.address(self.yhat)
         self.p_grad_x = self.address(self.grad_x)
+        self.p_weights, self.p_losses = self.address(self.weights), self.address(self.losses)
 
 
 _F64 = np.dtype(np.float64)
@@ -167,16 +175,25 @@ class CNetwork(FlatCalls):
             size = int(np.prod(shape))
             self._slices.append((key, start, start + size, shape))
             start += size
-        self._bind(header.real)
+        self._bind(header.real, bool(header.weighted))
         #: Values of scratch a call needs, whatever its batch (as the library was compiled).
         self.work_size: int = int(self._c_work_size(_ANY_BATCH))
         self._buffers = _Buffers(self)
 
-    def _bind(self, real: str) -> None:
-        """The three C functions, called through cffi's ABI mode (no compiler involved): a call
-        with the addresses prepared once costs about half what the same call costs in ctypes."""
+    def _bind(self, real: str, weighted: bool) -> None:
+        """The C functions, called through cffi's ABI mode (no compiler involved): a call with
+        the addresses prepared once costs about half what the same call costs in ctypes."""
         ffi = cffi.FFI()
         p = self.prefix
+        r = f"const {real} *"
+        if weighted:
+            ffi.cdef(
+                f"int {p}_loss_weighted({r}, {r}, {r}, {r}, int, {real} *, {real} *);"
+                f"int {p}_loss_and_gradients_weighted({r}, {r}, {r}, {r}, int, {real} *,"
+                f" {real} *, {real} *);"
+                f"int {p}_input_gradient_weighted({r}, {r}, {r}, {r}, int, {real} *, {real} *);"
+                f"int {p}_sample_losses({r}, {r}, {r}, int, {real} *, {real} *);"
+            )
         ffi.cdef(
             f"int {p}_forward(const {real} *, const {real} *, int, {real} *, {real} *);"
             f"int {p}_loss(const {real} *, const {real} *, const {real} *, int, {real} *,"
@@ -195,6 +212,16 @@ class CNetwork(FlatCalls):
         self._c_input_gradient = getattr(library, f"{p}_input_gradient")
         self._c_work_size = getattr(library, f"{p}_work_size")
         self._c_init_params = getattr(library, f"{p}_init_params")
+        self._c_weighted: dict[str, Any] = {
+            name: getattr(library, f"{p}_{name}")
+            for name in (
+                "loss_weighted",
+                "loss_and_gradients_weighted",
+                "input_gradient_weighted",
+                "sample_losses",
+            )
+            if weighted
+        }
         self._ffi, self._library = ffi, library
         pointer = f"{real} *"
         self._pointer = f"{real}[]"
@@ -292,6 +319,43 @@ class CNetwork(FlatCalls):
         buffer[...] = array
         return p_buffer
 
+    def _weights(self, sample_weight: Any, rows: int, one: bool, buffers: _Buffers) -> None:
+        """Checks ``sample_weight`` as the NumPy module does and copies it into the buffer."""
+        self._require_weighted("sample_weight")
+        w = sample_weight if type(sample_weight) is np.ndarray else np.asarray(sample_weight)
+        expected = () if one else (rows,)
+        if w.shape != expected:
+            raise ValueError(
+                f"sample_weight has shape {w.shape}; expected {expected}, one weight per row of X"
+            )
+        if w.dtype.kind not in "biuf":
+            raise ValueError(f"sample_weight must hold real numbers, not {w.dtype}")
+        w = w.astype(np.float64).reshape(rows)
+        if not np.isfinite(w).all():
+            raise ValueError("sample_weight holds a weight that is not finite")
+        if (w < 0).any():
+            raise ValueError("sample_weight holds a negative weight")
+        if not w.sum() > 0:
+            raise ValueError("sample_weight sums to 0; give at least one positive weight")
+        buffers.weights[...] = w
+
+    def _require_weighted(self, what: str) -> None:
+        if not self._c_weighted:
+            raise ValueError(
+                f"{self.library_path.name} has no weighted or per-sample functions; generate it "
+                f"again with this symgrad to pass {what}"
+            )
+
+    def _call_weighted(self, name: str, *arguments: Any) -> None:
+        """Calls the C function ``NAME_<name>``; its refusal of the weights is a ValueError
+        (in float C code, a weight or a sum past the largest float)."""
+        status = self._c_weighted[name](*arguments)
+        if status == _ERROR_WEIGHTS:
+            real = np.dtype(self.dtype).name
+            raise ValueError(f"sample_weight holds a weight or sums to a number past {real}")
+        if status:
+            raise self._failed(status, name)
+
     def _failed(self, status: int, name: str) -> SymgradError:
         return SymgradError(f"{self.prefix}_{name} returned {status}")
 
@@ -307,18 +371,50 @@ class CNetwork(FlatCalls):
         yhat = b.yhat.astype(result)
         return yhat[0] if one else yhat
 
-    def loss(self, params: Params, X: Any, Y: Any) -> float:
-        """The mean over the rows of the per-sample loss (the per-sample loss for a 1-D ``X``)."""
+    def loss(
+        self,
+        params: Params,
+        X: Any,
+        Y: Any,
+        *,
+        sample_weight: Any = None,
+        reduction: str = "mean",
+    ) -> Any:
+        """The mean over the rows of the per-sample loss (the per-sample loss for a 1-D ``X``).
+
+        ``sample_weight`` (shape ``(B,)``) weighs the mean: ``sum_s w_s L(s) / sum_s w_s``.
+        ``reduction="none"`` returns the loss of each row instead, shape ``(B,)``.
+        """
+        if reduction not in ("mean", "none"):
+            raise ValueError(f'reduction must be "mean" or "none", got {reduction!r}')
+        if reduction == "none" and sample_weight is not None:
+            raise ValueError('sample_weight weighs the mean; reduction="none" returns every loss')
         b = self._buffers
         result, rows, one = self._inputs(params, X, b)
         self._targets(Y, rows, one, b)
+        if reduction == "none":
+            self._require_weighted('reduction="none"')
+            self._call_weighted(
+                "sample_losses", b.p_params, b.p_X, b.p_Y, rows, b.p_losses, b.p_work
+            )
+            return b.losses.item(0) if one else b.losses.astype(result)
+        if sample_weight is not None:
+            self._weights(sample_weight, rows, one, b)
+            arguments = (b.p_params, b.p_X, b.p_Y, b.p_weights, rows, b.p_loss, b.p_work)
+            self._call_weighted("loss_weighted", *arguments)
+            return b.loss.item(0)
         status = self._c_loss(b.p_params, b.p_X, b.p_Y, rows, b.p_loss, b.p_work)
         if status:
             raise self._failed(status, "loss")
         return b.loss.item(0)
 
-    def loss_and_gradients(self, params: Params, X: Any, Y: Any) -> tuple[float, Params]:
-        """``(loss(params, X, Y), gradients(params, X, Y))`` from one call of the C code."""
+    def loss_and_gradients(
+        self, params: Params, X: Any, Y: Any, *, sample_weight: Any = None
+    ) -> tuple[float, Params]:
+        """``(loss(params, X, Y), gradients(params, X, Y))`` from one call of the C code (both
+        weighted by ``sample_weight`` when given)."""
+        if sample_weight is not None:
+            return self._weighted_loss_and_gradients(params, X, Y, sample_weight)
         b = self._buffers
         # The common case first, checked in few steps: float64 arrays of the right shapes, a
         # batch of the size of the last call.
@@ -365,24 +461,49 @@ class CNetwork(FlatCalls):
         )
         if status:
             raise self._failed(status, "loss_and_gradients")
-        if result is self.dtype:
-            gradients = dict(zip(self._keys, map(np.ndarray.copy, b.grad_views), strict=True))
-        else:
-            gradients = {k: v.astype(result) for k, v in zip(self._keys, b.grad_views, strict=True)}
-        return b.loss.item(0), gradients
+        return b.loss.item(0), self._gradient_copy(result)
 
-    def gradients(self, params: Params, X: Any, Y: Any) -> Params:
-        """The gradient of ``loss(params, X, Y)``, shaped like ``params``."""
-        return self.loss_and_gradients(params, X, Y)[1]
-
-    def input_gradient(self, params: Params, X: Any, Y: Any) -> Array:
-        """The gradient of ``loss(params, X, Y)`` with respect to ``X``, shaped like ``X``."""
+    def _weighted_loss_and_gradients(
+        self, params: Params, X: Any, Y: Any, sample_weight: Any
+    ) -> tuple[float, Params]:
         b = self._buffers
         result, rows, one = self._inputs(params, X, b)
         self._targets(Y, rows, one, b)
-        status = self._c_input_gradient(b.p_params, b.p_X, b.p_Y, rows, b.p_grad_x, b.p_work)
-        if status:
-            raise self._failed(status, "input_gradient")
+        self._weights(sample_weight, rows, one, b)
+        self._call_weighted(
+            "loss_and_gradients_weighted",
+            *(b.p_params, b.p_X, b.p_Y, b.p_weights, rows, b.p_loss, b.p_grad, b.p_work),
+        )
+        return b.loss.item(0), self._gradient_copy(result)
+
+    def _gradient_copy(self, result: Any) -> Params:
+        """The gradient in this thread's buffer, as new arrays of the dtype ``result``."""
+        views = self._buffers.grad_views
+        if result is self.dtype:
+            return dict(zip(self._keys, map(np.ndarray.copy, views), strict=True))
+        return {k: v.astype(result) for k, v in zip(self._keys, views, strict=True)}
+
+    def gradients(self, params: Params, X: Any, Y: Any, *, sample_weight: Any = None) -> Params:
+        """The gradient of ``loss(params, X, Y)`` (weighted by ``sample_weight`` when given),
+        shaped like ``params``."""
+        return self.loss_and_gradients(params, X, Y, sample_weight=sample_weight)[1]
+
+    def input_gradient(self, params: Params, X: Any, Y: Any, *, sample_weight: Any = None) -> Array:
+        """The gradient of ``loss(params, X, Y)`` (weighted by ``sample_weight`` when given)
+        with respect to ``X``, shaped like ``X``."""
+        b = self._buffers
+        result, rows, one = self._inputs(params, X, b)
+        self._targets(Y, rows, one, b)
+        if sample_weight is not None:
+            self._weights(sample_weight, rows, one, b)
+            self._call_weighted(
+                "input_gradient_weighted",
+                *(b.p_params, b.p_X, b.p_Y, b.p_weights, rows, b.p_grad_x, b.p_work),
+            )
+        else:
+            status = self._c_input_gradient(b.p_params, b.p_X, b.p_Y, rows, b.p_grad_x, b.p_work)
+            if status:
+                raise self._failed(status, "input_gradient")
         grad_x = b.grad_x.astype(result)
         return grad_x[0] if one else grad_x
 

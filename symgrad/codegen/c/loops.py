@@ -29,7 +29,7 @@ from symgrad import notation as nt
 from symgrad.arrays import BatchSum, Dot, RowMax, RowSum, Total, Transpose
 from symgrad.codegen.c.layout import CBlock, declarations, from_blocks, indented, statement
 from symgrad.codegen.c.printer import CPrinter
-from symgrad.codegen.c.unrolled import Body
+from symgrad.codegen.c.unrolled import Body, loss_note
 from symgrad.codegen.common import comment_lines, statement_blocks
 from symgrad.codegen.pyprinter import CodegenError
 from symgrad.derivation import Derivation
@@ -182,7 +182,7 @@ class _Writer:
         self.storage: dict[str, str] = {}  # name -> "input", "yhat", "grad", "work", "param"...
         self.reductions = 0
         for out in part.outputs:
-            if out.whole is not None and out.name in ("yhat", nt.INPUT_GRADIENT):
+            if out.whole is not None and out.name in ("yhat", nt.INPUT_GRADIENT, nt.SAMPLE_LOSSES):
                 self.storage[out.whole.name] = "output-rows"
             elif out.whole is not None and out.name != "loss":
                 self.storage[out.whole.name] = "grad"
@@ -480,9 +480,7 @@ def looped_body(
     if "loss" in outputs:
         value_var = part.output("loss").whole
         assert value_var is not None
-        body.blocks.append(
-            CBlock(("The mean loss over the batch.",), (f"*loss = {value_var.name};",), 1)
-        )
+        body.blocks.append(CBlock((loss_note(part),), (f"*loss = {value_var.name};",), 1))
     body.uses_batch_size = any(
         sp.Symbol("B", real=True) in st.value.free_symbols for st in part.statements
     )

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.codegen.c.init import init_layers
@@ -54,7 +56,7 @@ from symgrad.program import (
     lower_scalar,
     prune,
 )
-from symgrad.program.ir import parameter_shapes
+from symgrad.program.ir import Role, Var, parameter_shapes
 from symgrad.spec import NetworkSpec
 
 SOURCE_TEMPLATE = "c/source.c.jinja"
@@ -144,7 +146,28 @@ FUNCTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "the gradient of the mean loss with respect to X, row by row, shaped like X",
         ("grad_x",),
     ),
+    (
+        "loss_weighted",
+        "the weighted mean of the per-sample losses, sum_s w_s L_s / sum_s w_s",
+        ("loss",),
+    ),
+    (
+        "loss_and_gradients_weighted",
+        "the weighted mean loss and its gradient, from one forward pass",
+        ("loss", "grad"),
+    ),
+    (
+        "input_gradient_weighted",
+        "the gradient of the weighted mean loss with respect to X, shaped like X",
+        ("grad_x",),
+    ),
+    ("sample_losses", "the loss of each sample, one value a row of X", ("losses",)),
 )
+
+#: The functions computed by the weighted program (the row weights ``w_s / sum(w)`` an input).
+WEIGHTED = ("loss_weighted", "loss_and_gradients_weighted", "input_gradient_weighted")
+#: The function of the weighted program that reads no weights: the per-sample losses.
+PER_SAMPLE = nt.SAMPLE_LOSSES
 
 
 def _arguments(function: str) -> list[tuple[str, str]]:
@@ -152,14 +175,19 @@ def _arguments(function: str) -> list[tuple[str, str]]:
     args = [("const real_t *", "params"), ("const real_t *", "X")]
     if function != "forward":
         args.append(("const real_t *", "Y"))
+    if function in WEIGHTED:
+        args.append(("const real_t *", "weights"))
     args.append(("int", "batch"))
-    if function == "forward":
+    base = _unweighted(function)
+    if base == "forward":
         args.append(("real_t *", "yhat"))
-    elif function == nt.INPUT_GRADIENT:
+    elif base == nt.INPUT_GRADIENT:
         args.append(("real_t *", "grad_x"))
+    elif base == PER_SAMPLE:
+        args.append(("real_t *", "losses"))
     else:
         args.append(("real_t *", "loss"))
-    if function == "loss_and_gradients":
+    if base == "loss_and_gradients":
         args.append(("real_t *", "grad"))
     args.append(("real_t *", "work"))
     return args
@@ -189,6 +217,11 @@ def _signature(prefix: str, function: str, restrict: bool) -> list[str]:
     return lines
 
 
+def _unweighted(function: str) -> str:
+    """``loss`` for ``loss_weighted``: the function whose results a weighted one computes."""
+    return function.removesuffix("_weighted")
+
+
 def _outputs(spec: NetworkSpec, function: str) -> tuple[str, ...]:
     gradients = tuple(key for key in parameter_shapes(spec))
     return {
@@ -196,7 +229,66 @@ def _outputs(spec: NetworkSpec, function: str) -> tuple[str, ...]:
         "loss": ("loss",),
         "loss_and_gradients": ("loss", *gradients),
         nt.INPUT_GRADIENT: (nt.INPUT_GRADIENT,),
-    }[function]
+        PER_SAMPLE: (nt.SAMPLE_LOSSES,),
+    }[_unweighted(function)]
+
+
+def _weighted_program(derivation: Derivation, shape: str) -> Program:
+    """The weighted program of ``shape`` with its row weights read as ``weights[s] / weight_sum``:
+    the variable of the row weights points at the caller's ``weights``, and the sum is what the
+    prepass over them computes (:func:`_weights_prepass`)."""
+    lower = lower_scalar if shape == "unrolled" else lower_matrix
+    program = lower(derivation, weighted=True)
+    (weight,) = (v for v in program.inputs if _is_row_weight(v))
+    held = program.output(nt.SAMPLE_LOSSES)
+    old = held.whole or program.variables[str(held.entries[0])]
+    new = replace(old, name=SAMPLE_LOSS)  # not the name of the argument losses
+    change = {weight.symbol: weight.symbol / WEIGHT_SUM, old.symbol: new.symbol}
+    statements = tuple(
+        replace(
+            st,
+            target=new if st.target == old else st.target,
+            value=st.value.xreplace(change),
+        )
+        for st in program.statements
+    )
+    outputs = tuple(
+        (replace(out, whole=new) if out.whole else replace(out, entries=(new.symbol,)))
+        if out.name == nt.SAMPLE_LOSSES
+        else out
+        for out in program.outputs
+    )
+    total = Var(WEIGHT_SUM.name, (), Role.INPUT)
+    return replace(program, inputs=(*program.inputs, total), statements=statements, outputs=outputs)
+
+
+def _is_row_weight(var: Var) -> bool:
+    quantity = var.meaning.quantity if var.meaning is not None else None
+    return quantity is not None and quantity.base == nt.ROW_WEIGHT
+
+
+#: The variable of the per-sample losses in the C code (the argument is ``losses``).
+SAMPLE_LOSS = "sample_loss"
+#: The sum of the weights in a weighted function, computed before anything is written.
+WEIGHT_SUM = sp.Symbol("weight_sum", real=True)
+
+
+def _weights_prepass(macro: str, dtype: str) -> list[str]:
+    """The check of the weights and their sum: a non-finite or negative weight or a zero (or
+    overflowing) sum returns ``NAME_ERROR_WEIGHTS`` before anything is written."""
+    zero = CPrinter(dtype).literal(0.0)
+    return [
+        f"real_t weight_sum = {zero};",
+        "for (size_t s = 0; s < rows; ++s) {",
+        f"    if (!isfinite(weights[s]) || weights[s] < {zero}) {{",
+        f"        return {macro}_ERROR_WEIGHTS;",
+        "    }",
+        "    weight_sum += weights[s];",
+        "}",
+        f"if (!(weight_sum > {zero}) || !isfinite(weight_sum)) {{",
+        f"    return {macro}_ERROR_WEIGHTS; // every weight zero, or a sum past the largest real",
+        "}",
+    ]
 
 
 class CTarget:
@@ -333,23 +425,25 @@ def _functions(
     functions: list[dict[str, object]] = []
     work: dict[str, tuple[int, int]] = {}  # function: fixed values, values per row
     blocks = ProductBlocks()
+    weighted = _weighted_program(derivation, shape)
     for function, summary, writes in FUNCTIONS:
         outputs = _outputs(spec, function)
+        source = weighted if function in (*WEIGHTED, PER_SAMPLE) else program
         if shape == "unrolled":
             part = chosen.scalar if function == "loss_and_gradients" else None
-            body = unrolled_body(derivation, program, outputs, dtype, part)
+            body = unrolled_body(derivation, source, outputs, dtype, part)
             pointers: list[str] = []
         else:
             body, scratch = looped_body(
                 derivation,
-                program,
+                source,
                 outputs,
                 dtype,
                 block_macro=f"{macro}_WORK_ROWS",
                 packs=blas is None,
                 block_rows=block_rows,
             )
-            pointers = _parameter_pointers(program, function) + scratch.pointers
+            pointers = _parameter_pointers(source, function) + scratch.pointers
             work[function] = (scratch.fixed, scratch.per_row)
             blocks = blocks.widened(scratch.products)
         functions.append(
@@ -359,7 +453,16 @@ def _functions(
                 "declaration": _signature(prefix, function, restrict=False),
                 "definition": _signature(prefix, function, restrict=True),
                 "pointers": [name for c_type, name in _arguments(function) if "*" in c_type],
-                "frame": _frame(body, pointers, shape, "grad" in writes, macro, dtype, blas),
+                "frame": _frame(
+                    body,
+                    pointers,
+                    shape,
+                    "grad" in writes,
+                    macro,
+                    dtype,
+                    blas,
+                    function in WEIGHTED,
+                ),
                 "blocks": [(block.blank_before, block.lines) for block in body.blocks],
             }
         )
@@ -372,7 +475,7 @@ def _parameter_pointers(program: Program, function: str) -> list[str]:
     spec = program.spec
     lines = []
     offset = 0
-    grad = function == "loss_and_gradients"
+    grad = _unweighted(function) == "loss_and_gradients"
     for k in range(1, spec.depth + 1):
         for base in ("W", "b"):
             q = nt.quantity(base, k)
@@ -384,10 +487,18 @@ def _parameter_pointers(program: Program, function: str) -> list[str]:
             offset += spec.sizes[k] * (spec.sizes[k - 1] if base == "W" else 1)
     if function == "forward":
         lines.append("real_t *const Yhat = yhat;")
-    if function == nt.INPUT_GRADIENT:
+    if _unweighted(function) == nt.INPUT_GRADIENT:
         held = program.output(nt.INPUT_GRADIENT).whole
         assert held is not None
         lines.append(f"real_t *const {held.name} = grad_x;")
+    if function == PER_SAMPLE:
+        held = program.output(nt.SAMPLE_LOSSES).whole
+        assert held is not None
+        if held.name != "losses":
+            lines.append(f"real_t *const {held.name} = losses;")
+    if function in WEIGHTED:
+        (weight,) = (v for v in program.inputs if _is_row_weight(v))
+        lines.append(f"const real_t *const {weight.name} = weights; // divided by weight_sum")
     return lines
 
 
@@ -403,9 +514,13 @@ def _frame(
     macro: str,
     dtype: str,
     blas: str | None,
+    weighted: bool = False,
 ) -> list[str]:
-    """The lines between the checks and the statements: sizes and where each array lives."""
+    """The lines between the checks and the statements: sizes, the weights' prepass (a weighted
+    function) and where each array lives."""
     lines = ["const size_t rows = (size_t)batch;"]
+    if weighted:
+        lines += _weights_prepass(macro, dtype)
     if body.uses_batch_size:
         lines.append("const real_t B = (real_t)batch;")
     if shape == "looped":

@@ -102,12 +102,21 @@ def unrolled_body(
         code = [f"real_t *const grad_x_row = grad_x + s * {program.spec.sizes[0]};"]
         code += [f"grad_x_row[{j}] = {printer.doprint(e)};" for j, e in enumerate(entries)]
         loop.append(CBlock(("The gradient with respect to x, row s of grad_x.",), tuple(code), 2))
+    if nt.SAMPLE_LOSSES in outputs:
+        (entry,) = part.output(nt.SAMPLE_LOSSES).entries
+        code = [f"losses[s] = {printer.doprint(entry)};"]
+        loop.append(CBlock(("The loss of sample s.",), tuple(code), 2))
     body.blocks.append(CBlock((), ("for (size_t s = 0; s < rows; ++s) {",), 1, blank_before=True))
     body.blocks += loop
     body.blocks.append(CBlock((), ("}",), 1, blank_before=False))
     body.blocks += after_blocks
     body.blocks += _result_blocks(part, outputs, printer)
-    text = "\n".join(line for block in body.blocks for line in block.lines)
+    text = "\n".join(
+        line
+        for block in body.blocks
+        for line in block.lines
+        if not line.lstrip().startswith("//")  # the notes may name B where the code does not
+    )
     body.uses_batch_size = _mentions(text, "B")
     return body
 
@@ -127,6 +136,10 @@ def _row_blocks(program: Program, used: set[str]) -> list[CBlock]:
         code = [f"const real_t *const {row} = {array} + s * {width};"]
         code += declarations("const real_t", [f"{n} = {row}[{index[n]}]" for n in names], 2)
         loop.append(CBlock((f"Row s of {array}.",), tuple(code), 2, blank_before=bool(loop)))
+    weights = [v.name for v in program.inputs if _base(v) == nt.ROW_WEIGHT and v.name in used]
+    for name in weights:  # a weighted function: the weight of sample s, divided by weight_sum
+        line = f"const real_t {name} = weights[s];"
+        loop.append(CBlock(("The weight of sample s.",), (line,), 2, blank_before=bool(loop)))
     return loop
 
 
@@ -167,6 +180,14 @@ def _by_place(
             after.append(st)
             summed.add(name)
     return inside, accumulators, after, accumulate
+
+
+def loss_note(part: Program) -> str:
+    """The comment above ``*loss = ...``: the mean, or the weighted mean."""
+    weights = {v.name for v in part.inputs if _base(v) == nt.ROW_WEIGHT}
+    if any(st.reads() & weights for st in part.statements):
+        return "The weighted mean loss over the batch."
+    return "The mean loss over the batch."
 
 
 def _base(var: object) -> str | None:
@@ -214,11 +235,11 @@ def _result_blocks(part: Program, outputs: tuple[str, ...], printer: CPrinter) -
     if "loss" in outputs:
         value = part.output("loss").whole
         assert value is not None
-        blocks.append(CBlock(("The mean loss over the batch.",), (f"*loss = {value.name};",), 1))
+        blocks.append(CBlock((loss_note(part),), (f"*loss = {value.name};",), 1))
     offset = 0
     lines: list[str] = []
     for out in part.outputs:
-        if out.name in {"loss", "yhat", nt.INPUT_GRADIENT}:
+        if out.name in {"loss", "yhat", nt.INPUT_GRADIENT, nt.SAMPLE_LOSSES}:
             continue
         for entry in out.entries:
             lines.append(f"grad[{offset}] = {printer.doprint(entry)};")

@@ -862,6 +862,716 @@ int mlp_2_3_3_2_residual_input_gradient(const real_t *restrict params, const rea
     return MLP_2_3_3_2_RESIDUAL_OK;
 }
 
+// The weighted mean of the per-sample losses, sum_s w_s L_s / sum_s w_s.
+int mlp_2_3_3_2_residual_loss_weighted(const real_t *restrict params, const real_t *restrict X,
+                                       const real_t *restrict Y, const real_t *restrict weights,
+                                       int batch, real_t *restrict loss, real_t *restrict work)
+{
+    if (params == NULL || X == NULL || Y == NULL || weights == NULL || loss == NULL || work == NULL) {
+        return MLP_2_3_3_2_RESIDUAL_ERROR_NULL;
+    }
+    if (batch < 1) {
+        return MLP_2_3_3_2_RESIDUAL_ERROR_BATCH;
+    }
+    const size_t rows = (size_t)batch;
+    real_t weight_sum = 0.0;
+    for (size_t s = 0; s < rows; ++s) {
+        if (!isfinite(weights[s]) || weights[s] < 0.0) {
+            return MLP_2_3_3_2_RESIDUAL_ERROR_WEIGHTS;
+        }
+        weight_sum += weights[s];
+    }
+    if (!(weight_sum > 0.0) || !isfinite(weight_sum)) {
+        return MLP_2_3_3_2_RESIDUAL_ERROR_WEIGHTS; // every weight zero, or a sum past the largest real
+    }
+    const size_t block = MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(rows);
+    real_t *const pack = block < MLP_2_3_3_2_RESIDUAL_GEMM_MR ? NULL : work;
+    const size_t packed = pack == NULL ? 0 : MLP_2_3_3_2_RESIDUAL_PACK_SIZE;
+    const real_t *const W1 = params + 0;
+    const real_t *const b1 = params + 6;
+    const real_t *const W2 = params + 9;
+    const real_t *const b2 = params + 18;
+    const real_t *const W3 = params + 21;
+    const real_t *const b3 = params + 27;
+    const real_t *const Rw = weights; // divided by weight_sum
+    real_t *const A1 = work + packed;
+    real_t *const T0 = work + packed + block * 3;
+    real_t *const H1 = work + packed + block * 6;
+    real_t *const A2 = work + packed + block * 9;
+    real_t *const T1 = work + packed + block * 12;
+    real_t *const U2 = work + packed + block * 15;
+    real_t *const H2 = work + packed + block * 18;
+    real_t *const A3 = work + packed + block * 21;
+    real_t *const Z = work + packed + block * 23;
+    real_t *const E = work + packed + block * 25;
+    real_t *const S = work + packed + block * 27;
+    real_t *const sample_loss = work + packed + block * 28;
+
+    // Before the loop: the sums over the batch start at zero.
+    real_t total0 = 0.0;
+
+    // One pass over the batch in blocks of MLP_2_3_3_2_RESIDUAL_WORK_ROWS rows (64 unless defined
+    //   otherwise): each statement runs over the rows r of the block (rows s0 + r of X and Y).
+    for (size_t s0 = 0; s0 < rows; s0 += block) {
+        const size_t n_rows = rows - s0 < block ? rows - s0 : block;
+        // (eq. 31) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t i = 0; i < 3; ++i) {
+                A1[r * 3 + i] = b1[i];
+            }
+        }
+        product(0, 1, n_rows, 3, 2, X + s0 * 2, 2, W1, 2, A1, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 32) H₁ = 1/(1 + exp(-A₁))
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
+            for (size_t i = 0; i < 3; ++i) {
+                T0[r * 3 + i] = fabs(A1[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                H1[r * 3 + i] = exp(0.5 * A1[r * 3 + i] - 0.5 * T0[r * 3 + i]) / (1.0 + exp(-T0[r * 3 + i]));
+            }
+        }
+
+        // (eq. 33) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t i = 0; i < 3; ++i) {
+                A2[r * 3 + i] = b2[i];
+            }
+        }
+        product(0, 1, n_rows, 3, 3, H1, 3, W2, 3, A2, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 34) H₂ = 1/(1 + exp(-A₂)) + H₁
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
+            // The skip connection adds the input of the layer.
+            for (size_t i = 0; i < 3; ++i) {
+                T1[r * 3 + i] = fabs(A2[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                U2[r * 3 + i] = exp(0.5 * A2[r * 3 + i] - 0.5 * T1[r * 3 + i]) / (1.0 + exp(-T1[r * 3 + i]));
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                H2[r * 3 + i] = H1[r * 3 + i] + U2[r * 3 + i];
+            }
+        }
+
+        // (eq. 35) A₃ = H₂ W₃ᵀ + 𝟏 b₃ᵀ
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t i = 0; i < 2; ++i) {
+                A3[r * 2 + i] = b3[i];
+            }
+        }
+        product(0, 1, n_rows, 2, 3, H2, 3, W3, 3, A3, 2, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 36) Ŷ = softmax(A₃)
+            // Z = a_L - max_j a_Lj, so that exp cannot overflow.
+            real_t rowmax0 = A3[r * 2 + 0];
+            for (size_t i = 1; i < 2; ++i) {
+                rowmax0 = fmax(rowmax0, A3[r * 2 + i]);
+            }
+            for (size_t i = 0; i < 2; ++i) {
+                Z[r * 2 + i] = A3[r * 2 + i] - rowmax0;
+            }
+            for (size_t i = 0; i < 2; ++i) {
+                E[r * 2 + i] = exp(Z[r * 2 + i]);
+            }
+            real_t rowsum1 = 0.0;
+            for (size_t i = 0; i < 2; ++i) {
+                rowsum1 += E[r * 2 + i];
+            }
+            S[r] = rowsum1;
+
+            // (eq. 37) L̄ = (1/B) Σ[s=1..B] L⁽ˢ⁾
+            // From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L
+            //   = (sum_i y_i) log s - sum_i y_i z_i.
+            // The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B
+            //   without (the notes' mean).
+            real_t rowsum2 = 0.0;
+            for (size_t i = 0; i < 2; ++i) {
+                rowsum2 += Y[(s0 + r) * 2 + i];
+            }
+            real_t rowsum3 = 0.0;
+            for (size_t i = 0; i < 2; ++i) {
+                rowsum3 += Y[(s0 + r) * 2 + i] * Z[r * 2 + i];
+            }
+            sample_loss[r] = rowsum2 * log(S[r]) - rowsum3;
+            total0 += Rw[(s0 + r)] * sample_loss[r] / weight_sum;
+        }
+    }
+
+    // (eq. 37) L̄ = (1/B) Σ[s=1..B] L⁽ˢ⁾
+    // The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
+    //   notes' mean).
+    const real_t value = total0;
+
+    // The weighted mean loss over the batch.
+    *loss = value;
+    return MLP_2_3_3_2_RESIDUAL_OK;
+}
+
+// The weighted mean loss and its gradient, from one forward pass.
+int mlp_2_3_3_2_residual_loss_and_gradients_weighted(const real_t *restrict params,
+                                                     const real_t *restrict X,
+                                                     const real_t *restrict Y,
+                                                     const real_t *restrict weights, int batch,
+                                                     real_t *restrict loss, real_t *restrict grad,
+                                                     real_t *restrict work)
+{
+    if (params == NULL || X == NULL || Y == NULL || weights == NULL || loss == NULL || grad == NULL || work == NULL) {
+        return MLP_2_3_3_2_RESIDUAL_ERROR_NULL;
+    }
+    if (batch < 1) {
+        return MLP_2_3_3_2_RESIDUAL_ERROR_BATCH;
+    }
+    const size_t rows = (size_t)batch;
+    real_t weight_sum = 0.0;
+    for (size_t s = 0; s < rows; ++s) {
+        if (!isfinite(weights[s]) || weights[s] < 0.0) {
+            return MLP_2_3_3_2_RESIDUAL_ERROR_WEIGHTS;
+        }
+        weight_sum += weights[s];
+    }
+    if (!(weight_sum > 0.0) || !isfinite(weight_sum)) {
+        return MLP_2_3_3_2_RESIDUAL_ERROR_WEIGHTS; // every weight zero, or a sum past the largest real
+    }
+    const size_t block = MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(rows);
+    real_t *const pack = block < MLP_2_3_3_2_RESIDUAL_GEMM_MR ? NULL : work;
+    const size_t packed = pack == NULL ? 0 : MLP_2_3_3_2_RESIDUAL_PACK_SIZE;
+    const real_t *const W1 = params + 0;
+    real_t *const dW1 = grad + 0;
+    const real_t *const b1 = params + 6;
+    real_t *const db1 = grad + 6;
+    const real_t *const W2 = params + 9;
+    real_t *const dW2 = grad + 9;
+    const real_t *const b2 = params + 18;
+    real_t *const db2 = grad + 18;
+    const real_t *const W3 = params + 21;
+    real_t *const dW3 = grad + 21;
+    const real_t *const b3 = params + 27;
+    real_t *const db3 = grad + 27;
+    const real_t *const Rw = weights; // divided by weight_sum
+    real_t *const A1 = work + packed;
+    real_t *const T0 = work + packed + block * 3;
+    real_t *const H1 = work + packed + block * 6;
+    real_t *const A2 = work + packed + block * 9;
+    real_t *const T1 = work + packed + block * 12;
+    real_t *const U2 = work + packed + block * 15;
+    real_t *const H2 = work + packed + block * 18;
+    real_t *const A3 = work + packed + block * 21;
+    real_t *const Z = work + packed + block * 23;
+    real_t *const E = work + packed + block * 25;
+    real_t *const S = work + packed + block * 27;
+    real_t *const T2 = work + packed + block * 28;
+    real_t *const sample_loss = work + packed + block * 29;
+    real_t *const T3 = work + packed + block * 30;
+    real_t *const Delta3 = work + packed + block * 31;
+    real_t *const G2 = work + packed + block * 33;
+    real_t *const Delta2 = work + packed + block * 36;
+    real_t *const G1 = work + packed + block * 39;
+    real_t *const Delta1 = work + packed + block * 42;
+    for (size_t k = 0; k < MLP_2_3_3_2_RESIDUAL_N_PARAMS; ++k) {
+        grad[k] = 0.0;
+    }
+
+    // Before the loop: the sums over the batch start at zero.
+    real_t total0 = 0.0;
+
+    // One pass over the batch in blocks of MLP_2_3_3_2_RESIDUAL_WORK_ROWS rows (64 unless defined
+    //   otherwise): each statement runs over the rows r of the block (rows s0 + r of X and Y).
+    for (size_t s0 = 0; s0 < rows; s0 += block) {
+        const size_t n_rows = rows - s0 < block ? rows - s0 : block;
+        // (eq. 31) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t i = 0; i < 3; ++i) {
+                A1[r * 3 + i] = b1[i];
+            }
+        }
+        product(0, 1, n_rows, 3, 2, X + s0 * 2, 2, W1, 2, A1, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 32) H₁ = 1/(1 + exp(-A₁))
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
+            for (size_t i = 0; i < 3; ++i) {
+                T0[r * 3 + i] = fabs(A1[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                H1[r * 3 + i] = exp(0.5 * A1[r * 3 + i] - 0.5 * T0[r * 3 + i]) / (1.0 + exp(-T0[r * 3 + i]));
+            }
+        }
+
+        // (eq. 33) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t i = 0; i < 3; ++i) {
+                A2[r * 3 + i] = b2[i];
+            }
+        }
+        product(0, 1, n_rows, 3, 3, H1, 3, W2, 3, A2, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 34) H₂ = 1/(1 + exp(-A₂)) + H₁
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
+            // The skip connection adds the input of the layer.
+            for (size_t i = 0; i < 3; ++i) {
+                T1[r * 3 + i] = fabs(A2[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                U2[r * 3 + i] = exp(0.5 * A2[r * 3 + i] - 0.5 * T1[r * 3 + i]) / (1.0 + exp(-T1[r * 3 + i]));
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                H2[r * 3 + i] = H1[r * 3 + i] + U2[r * 3 + i];
+            }
+        }
+
+        // (eq. 35) A₃ = H₂ W₃ᵀ + 𝟏 b₃ᵀ
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t i = 0; i < 2; ++i) {
+                A3[r * 2 + i] = b3[i];
+            }
+        }
+        product(0, 1, n_rows, 2, 3, H2, 3, W3, 3, A3, 2, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 36) Ŷ = softmax(A₃)
+            // Z = a_L - max_j a_Lj, so that exp cannot overflow.
+            real_t rowmax0 = A3[r * 2 + 0];
+            for (size_t i = 1; i < 2; ++i) {
+                rowmax0 = fmax(rowmax0, A3[r * 2 + i]);
+            }
+            for (size_t i = 0; i < 2; ++i) {
+                Z[r * 2 + i] = A3[r * 2 + i] - rowmax0;
+            }
+            for (size_t i = 0; i < 2; ++i) {
+                E[r * 2 + i] = exp(Z[r * 2 + i]);
+            }
+            real_t rowsum1 = 0.0;
+            for (size_t i = 0; i < 2; ++i) {
+                rowsum1 += E[r * 2 + i];
+            }
+            S[r] = rowsum1;
+
+            // (eq. 37) L̄ = (1/B) Σ[s=1..B] L⁽ˢ⁾
+            // From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L
+            //   = (sum_i y_i) log s - sum_i y_i z_i.
+            // The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B
+            //   without (the notes' mean).
+            real_t rowsum2 = 0.0;
+            for (size_t i = 0; i < 2; ++i) {
+                rowsum2 += Y[(s0 + r) * 2 + i];
+            }
+            T2[r] = rowsum2;
+            real_t rowsum3 = 0.0;
+            for (size_t i = 0; i < 2; ++i) {
+                rowsum3 += Y[(s0 + r) * 2 + i] * Z[r * 2 + i];
+            }
+            sample_loss[r] = T2[r] * log(S[r]) - rowsum3;
+            T3[r] = Rw[(s0 + r)] / weight_sum;
+            total0 += T3[r] * sample_loss[r];
+
+            // (eq. 38) Δ₃ = 1/B (Ŷ - Y)
+            // The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the
+            //   gradient of L for any y; row s times r_s = w_s/sum(w), 1/B without sample weights.
+            for (size_t i = 0; i < 2; ++i) {
+                Delta3[r * 2 + i] = T3[r] * (E[r * 2 + i] * T2[r] / S[r] - Y[(s0 + r) * 2 + i]);
+            }
+        }
+
+        // (eq. 39) ∇_W₃ L̄ = Δ₃ᵀ H₂
+        product(1, 0, 2, 3, n_rows, Delta3, 2, H2, 3, dW3, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 40) ∇_b₃ L̄ = Δ₃ᵀ 𝟏
+            for (size_t i = 0; i < 2; ++i) {
+                db3[i] += Delta3[r * 2 + i];
+            }
+        }
+
+        // (eq. 41) G₂ = Δ₃ W₃
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t j = 0; j < 3; ++j) {
+                G2[r * 3 + j] = 0.0;
+            }
+        }
+        product(0, 0, n_rows, 3, 2, Delta3, 2, W3, 3, G2, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 42) Δ₂ = G₂ ⊙ ((1 - 1/(1 + exp(-A₂)))/(1 + exp(-A₂)))
+            // sigmoid'(a) = h (1 - h), from the activation; here h is u = g(a), before the skip
+            //   connection adds h_{k-1}.
+            for (size_t i = 0; i < 3; ++i) {
+                Delta2[r * 3 + i] = G2[r * 3 + i] * U2[r * 3 + i] * (1.0 - U2[r * 3 + i]);
+            }
+        }
+
+        // (eq. 43) ∇_W₂ L̄ = Δ₂ᵀ H₁
+        product(1, 0, 3, 3, n_rows, Delta2, 3, H1, 3, dW2, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 44) ∇_b₂ L̄ = Δ₂ᵀ 𝟏
+            for (size_t i = 0; i < 3; ++i) {
+                db2[i] += Delta2[r * 3 + i];
+            }
+        }
+
+        // (eq. 45) G₁ = Δ₂ W₂ + G₂
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t j = 0; j < 3; ++j) {
+                G1[r * 3 + j] = G2[r * 3 + j];
+            }
+        }
+        product(0, 0, n_rows, 3, 3, Delta2, 3, W2, 3, G1, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 46) Δ₁ = G₁ ⊙ H₁ ⊙ (𝟏 - H₁)
+            // sigmoid'(a) = h (1 - h), from the activation.
+            for (size_t i = 0; i < 3; ++i) {
+                Delta1[r * 3 + i] = G1[r * 3 + i] * H1[r * 3 + i] * (1.0 - H1[r * 3 + i]);
+            }
+        }
+
+        // (eq. 47) ∇_W₁ L̄ = Δ₁ᵀ X
+        product(1, 0, 3, 2, n_rows, Delta1, 3, X + s0 * 2, 2, dW1, 2, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 48) ∇_b₁ L̄ = Δ₁ᵀ 𝟏
+            for (size_t i = 0; i < 3; ++i) {
+                db1[i] += Delta1[r * 3 + i];
+            }
+        }
+    }
+
+    // (eq. 37) L̄ = (1/B) Σ[s=1..B] L⁽ˢ⁾
+    // The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
+    //   notes' mean).
+    const real_t value = total0;
+
+    // The weighted mean loss over the batch.
+    *loss = value;
+    return MLP_2_3_3_2_RESIDUAL_OK;
+}
+
+// The gradient of the weighted mean loss with respect to X, shaped like X.
+int mlp_2_3_3_2_residual_input_gradient_weighted(const real_t *restrict params,
+                                                 const real_t *restrict X,
+                                                 const real_t *restrict Y,
+                                                 const real_t *restrict weights, int batch,
+                                                 real_t *restrict grad_x, real_t *restrict work)
+{
+    if (params == NULL || X == NULL || Y == NULL || weights == NULL || grad_x == NULL || work == NULL) {
+        return MLP_2_3_3_2_RESIDUAL_ERROR_NULL;
+    }
+    if (batch < 1) {
+        return MLP_2_3_3_2_RESIDUAL_ERROR_BATCH;
+    }
+    const size_t rows = (size_t)batch;
+    real_t weight_sum = 0.0;
+    for (size_t s = 0; s < rows; ++s) {
+        if (!isfinite(weights[s]) || weights[s] < 0.0) {
+            return MLP_2_3_3_2_RESIDUAL_ERROR_WEIGHTS;
+        }
+        weight_sum += weights[s];
+    }
+    if (!(weight_sum > 0.0) || !isfinite(weight_sum)) {
+        return MLP_2_3_3_2_RESIDUAL_ERROR_WEIGHTS; // every weight zero, or a sum past the largest real
+    }
+    const size_t block = MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(rows);
+    real_t *const pack = block < MLP_2_3_3_2_RESIDUAL_GEMM_MR ? NULL : work;
+    const size_t packed = pack == NULL ? 0 : MLP_2_3_3_2_RESIDUAL_PACK_SIZE;
+    const real_t *const W1 = params + 0;
+    const real_t *const b1 = params + 6;
+    const real_t *const W2 = params + 9;
+    const real_t *const b2 = params + 18;
+    const real_t *const W3 = params + 21;
+    const real_t *const b3 = params + 27;
+    real_t *const G0 = grad_x;
+    const real_t *const Rw = weights; // divided by weight_sum
+    real_t *const A1 = work + packed;
+    real_t *const T0 = work + packed + block * 3;
+    real_t *const H1 = work + packed + block * 6;
+    real_t *const A2 = work + packed + block * 9;
+    real_t *const T1 = work + packed + block * 12;
+    real_t *const U2 = work + packed + block * 15;
+    real_t *const H2 = work + packed + block * 18;
+    real_t *const A3 = work + packed + block * 21;
+    real_t *const Z = work + packed + block * 23;
+    real_t *const E = work + packed + block * 25;
+    real_t *const S = work + packed + block * 27;
+    real_t *const Delta3 = work + packed + block * 28;
+    real_t *const G2 = work + packed + block * 30;
+    real_t *const Delta2 = work + packed + block * 33;
+    real_t *const G1 = work + packed + block * 36;
+    real_t *const Delta1 = work + packed + block * 39;
+
+    // One pass over the batch in blocks of MLP_2_3_3_2_RESIDUAL_WORK_ROWS rows (64 unless defined
+    //   otherwise): each statement runs over the rows r of the block (rows s0 + r of X and Y).
+    for (size_t s0 = 0; s0 < rows; s0 += block) {
+        const size_t n_rows = rows - s0 < block ? rows - s0 : block;
+        // (eq. 31) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t i = 0; i < 3; ++i) {
+                A1[r * 3 + i] = b1[i];
+            }
+        }
+        product(0, 1, n_rows, 3, 2, X + s0 * 2, 2, W1, 2, A1, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 32) H₁ = 1/(1 + exp(-A₁))
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
+            for (size_t i = 0; i < 3; ++i) {
+                T0[r * 3 + i] = fabs(A1[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                H1[r * 3 + i] = exp(0.5 * A1[r * 3 + i] - 0.5 * T0[r * 3 + i]) / (1.0 + exp(-T0[r * 3 + i]));
+            }
+        }
+
+        // (eq. 33) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t i = 0; i < 3; ++i) {
+                A2[r * 3 + i] = b2[i];
+            }
+        }
+        product(0, 1, n_rows, 3, 3, H1, 3, W2, 3, A2, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 34) H₂ = 1/(1 + exp(-A₂)) + H₁
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
+            // The skip connection adds the input of the layer.
+            for (size_t i = 0; i < 3; ++i) {
+                T1[r * 3 + i] = fabs(A2[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                U2[r * 3 + i] = exp(0.5 * A2[r * 3 + i] - 0.5 * T1[r * 3 + i]) / (1.0 + exp(-T1[r * 3 + i]));
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                H2[r * 3 + i] = H1[r * 3 + i] + U2[r * 3 + i];
+            }
+        }
+
+        // (eq. 35) A₃ = H₂ W₃ᵀ + 𝟏 b₃ᵀ
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t i = 0; i < 2; ++i) {
+                A3[r * 2 + i] = b3[i];
+            }
+        }
+        product(0, 1, n_rows, 2, 3, H2, 3, W3, 3, A3, 2, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 36) Ŷ = softmax(A₃)
+            // Z = a_L - max_j a_Lj, so that exp cannot overflow.
+            real_t rowmax0 = A3[r * 2 + 0];
+            for (size_t i = 1; i < 2; ++i) {
+                rowmax0 = fmax(rowmax0, A3[r * 2 + i]);
+            }
+            for (size_t i = 0; i < 2; ++i) {
+                Z[r * 2 + i] = A3[r * 2 + i] - rowmax0;
+            }
+            for (size_t i = 0; i < 2; ++i) {
+                E[r * 2 + i] = exp(Z[r * 2 + i]);
+            }
+            real_t rowsum1 = 0.0;
+            for (size_t i = 0; i < 2; ++i) {
+                rowsum1 += E[r * 2 + i];
+            }
+            S[r] = rowsum1;
+
+            // (eq. 38) Δ₃ = 1/B (Ŷ - Y)
+            // The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the
+            //   gradient of L for any y; row s times r_s = w_s/sum(w), 1/B without sample weights.
+            real_t rowsum2 = 0.0;
+            for (size_t i = 0; i < 2; ++i) {
+                rowsum2 += Y[(s0 + r) * 2 + i];
+            }
+            for (size_t i = 0; i < 2; ++i) {
+                Delta3[r * 2 + i] = Rw[(s0 + r)] * (E[r * 2 + i] * rowsum2 / S[r] - Y[(s0 + r) * 2 + i]) / weight_sum;
+            }
+        }
+
+        // (eq. 41) G₂ = Δ₃ W₃
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t j = 0; j < 3; ++j) {
+                G2[r * 3 + j] = 0.0;
+            }
+        }
+        product(0, 0, n_rows, 3, 2, Delta3, 2, W3, 3, G2, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 42) Δ₂ = G₂ ⊙ ((1 - 1/(1 + exp(-A₂)))/(1 + exp(-A₂)))
+            // sigmoid'(a) = h (1 - h), from the activation; here h is u = g(a), before the skip
+            //   connection adds h_{k-1}.
+            for (size_t i = 0; i < 3; ++i) {
+                Delta2[r * 3 + i] = G2[r * 3 + i] * U2[r * 3 + i] * (1.0 - U2[r * 3 + i]);
+            }
+        }
+
+        // (eq. 45) G₁ = Δ₂ W₂ + G₂
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t j = 0; j < 3; ++j) {
+                G1[r * 3 + j] = G2[r * 3 + j];
+            }
+        }
+        product(0, 0, n_rows, 3, 3, Delta2, 3, W2, 3, G1, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 46) Δ₁ = G₁ ⊙ H₁ ⊙ (𝟏 - H₁)
+            // sigmoid'(a) = h (1 - h), from the activation.
+            for (size_t i = 0; i < 3; ++i) {
+                Delta1[r * 3 + i] = G1[r * 3 + i] * H1[r * 3 + i] * (1.0 - H1[r * 3 + i]);
+            }
+        }
+
+        // (not in the notes) G = Δ₁ W₁
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t j = 0; j < 2; ++j) {
+                G0[(s0 + r) * 2 + j] = 0.0;
+            }
+        }
+        product(0, 0, n_rows, 2, 3, Delta1, 3, W1, 2, G0 + s0 * 2, 2, pack);
+    }
+    return MLP_2_3_3_2_RESIDUAL_OK;
+}
+
+// The loss of each sample, one value a row of X.
+int mlp_2_3_3_2_residual_sample_losses(const real_t *restrict params, const real_t *restrict X,
+                                       const real_t *restrict Y, int batch,
+                                       real_t *restrict losses, real_t *restrict work)
+{
+    if (params == NULL || X == NULL || Y == NULL || losses == NULL || work == NULL) {
+        return MLP_2_3_3_2_RESIDUAL_ERROR_NULL;
+    }
+    if (batch < 1) {
+        return MLP_2_3_3_2_RESIDUAL_ERROR_BATCH;
+    }
+    const size_t rows = (size_t)batch;
+    const size_t block = MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(rows);
+    real_t *const pack = block < MLP_2_3_3_2_RESIDUAL_GEMM_MR ? NULL : work;
+    const size_t packed = pack == NULL ? 0 : MLP_2_3_3_2_RESIDUAL_PACK_SIZE;
+    const real_t *const W1 = params + 0;
+    const real_t *const b1 = params + 6;
+    const real_t *const W2 = params + 9;
+    const real_t *const b2 = params + 18;
+    const real_t *const W3 = params + 21;
+    const real_t *const b3 = params + 27;
+    real_t *const sample_loss = losses;
+    real_t *const A1 = work + packed;
+    real_t *const T0 = work + packed + block * 3;
+    real_t *const H1 = work + packed + block * 6;
+    real_t *const A2 = work + packed + block * 9;
+    real_t *const T1 = work + packed + block * 12;
+    real_t *const U2 = work + packed + block * 15;
+    real_t *const H2 = work + packed + block * 18;
+    real_t *const A3 = work + packed + block * 21;
+    real_t *const Z = work + packed + block * 23;
+    real_t *const E = work + packed + block * 25;
+    real_t *const S = work + packed + block * 27;
+
+    // One pass over the batch in blocks of MLP_2_3_3_2_RESIDUAL_WORK_ROWS rows (64 unless defined
+    //   otherwise): each statement runs over the rows r of the block (rows s0 + r of X and Y).
+    for (size_t s0 = 0; s0 < rows; s0 += block) {
+        const size_t n_rows = rows - s0 < block ? rows - s0 : block;
+        // (eq. 31) A₁ = X W₁ᵀ + 𝟏 b₁ᵀ
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t i = 0; i < 3; ++i) {
+                A1[r * 3 + i] = b1[i];
+            }
+        }
+        product(0, 1, n_rows, 3, 2, X + s0 * 2, 2, W1, 2, A1, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 32) H₁ = 1/(1 + exp(-A₁))
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
+            for (size_t i = 0; i < 3; ++i) {
+                T0[r * 3 + i] = fabs(A1[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                H1[r * 3 + i] = exp(0.5 * A1[r * 3 + i] - 0.5 * T0[r * 3 + i]) / (1.0 + exp(-T0[r * 3 + i]));
+            }
+        }
+
+        // (eq. 33) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t i = 0; i < 3; ++i) {
+                A2[r * 3 + i] = b2[i];
+            }
+        }
+        product(0, 1, n_rows, 3, 3, H1, 3, W2, 3, A2, 3, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 34) H₂ = 1/(1 + exp(-A₂)) + H₁
+            // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a)
+            //   for a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative
+            //   accuracy on both sides.
+            // The skip connection adds the input of the layer.
+            for (size_t i = 0; i < 3; ++i) {
+                T1[r * 3 + i] = fabs(A2[r * 3 + i]);
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                U2[r * 3 + i] = exp(0.5 * A2[r * 3 + i] - 0.5 * T1[r * 3 + i]) / (1.0 + exp(-T1[r * 3 + i]));
+            }
+            for (size_t i = 0; i < 3; ++i) {
+                H2[r * 3 + i] = H1[r * 3 + i] + U2[r * 3 + i];
+            }
+        }
+
+        // (eq. 35) A₃ = H₂ W₃ᵀ + 𝟏 b₃ᵀ
+        for (size_t r = 0; r < n_rows; ++r) {
+            for (size_t i = 0; i < 2; ++i) {
+                A3[r * 2 + i] = b3[i];
+            }
+        }
+        product(0, 1, n_rows, 2, 3, H2, 3, W3, 3, A3, 2, pack);
+
+        for (size_t r = 0; r < n_rows; ++r) {
+            // (eq. 36) Ŷ = softmax(A₃)
+            // Z = a_L - max_j a_Lj, so that exp cannot overflow.
+            real_t rowmax0 = A3[r * 2 + 0];
+            for (size_t i = 1; i < 2; ++i) {
+                rowmax0 = fmax(rowmax0, A3[r * 2 + i]);
+            }
+            for (size_t i = 0; i < 2; ++i) {
+                Z[r * 2 + i] = A3[r * 2 + i] - rowmax0;
+            }
+            for (size_t i = 0; i < 2; ++i) {
+                E[r * 2 + i] = exp(Z[r * 2 + i]);
+            }
+            real_t rowsum1 = 0.0;
+            for (size_t i = 0; i < 2; ++i) {
+                rowsum1 += E[r * 2 + i];
+            }
+            S[r] = rowsum1;
+
+            // (eq. 37) L̄ = (1/B) Σ[s=1..B] L⁽ˢ⁾
+            // From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L
+            //   = (sum_i y_i) log s - sum_i y_i z_i.
+            real_t rowsum2 = 0.0;
+            for (size_t i = 0; i < 2; ++i) {
+                rowsum2 += Y[(s0 + r) * 2 + i];
+            }
+            real_t rowsum3 = 0.0;
+            for (size_t i = 0; i < 2; ++i) {
+                rowsum3 += Y[(s0 + r) * 2 + i] * Z[r * 2 + i];
+            }
+            sample_loss[(s0 + r)] = rowsum2 * log(S[r]) - rowsum3;
+        }
+    }
+    return MLP_2_3_3_2_RESIDUAL_OK;
+}
+
 size_t mlp_2_3_3_2_residual_work_size(int batch)
 {
     return batch < 1 ? 0 : MLP_2_3_3_2_RESIDUAL_WORK_SIZE(batch);

@@ -23,8 +23,12 @@
 //   X: batch x MLP_2_3_3_2_RESIDUAL_N_INPUTS; Y and yhat: batch x MLP_2_3_3_2_RESIDUAL_N_OUTPUTS (one row a sample);
 //   work: MLP_2_3_3_2_RESIDUAL_WORK_SIZE(batch) values of scratch, overwritten; mlp_2_3_3_2_residual_forward needs only
 //     MLP_2_3_3_2_RESIDUAL_FORWARD_WORK_SIZE(batch).
+//   weights and losses: batch values, one a row (the functions ending in _weighted weigh sample s
+//     by weights[s] / sum(weights), where the others weigh each by 1 / batch).
 // The buffers must not overlap. Each function returns MLP_2_3_3_2_RESIDUAL_OK (0), or a negative number when a
 // pointer is NULL (MLP_2_3_3_2_RESIDUAL_ERROR_NULL) or batch < 1 (MLP_2_3_3_2_RESIDUAL_ERROR_BATCH); then it writes nothing.
+// A weighted function returns MLP_2_3_3_2_RESIDUAL_ERROR_WEIGHTS, writing nothing, when a weight is negative or
+// not finite, or their sum is not positive and finite (every weight 0, or a sum past the largest real_t).
 // Results stay finite for pre-activations up to |a| = 1e4 (stable sigmoid, softmax, log-softmax).
 #ifndef MLP_2_3_3_2_RESIDUAL_H
 #define MLP_2_3_3_2_RESIDUAL_H
@@ -81,12 +85,13 @@ typedef char mlp_2_3_3_2_residual_real_t_is_double[sizeof(real_t) == sizeof(doub
 #define MLP_2_3_3_2_RESIDUAL_PACK_COLUMNS ((MLP_2_3_3_2_RESIDUAL_GEMM_NC + MLP_2_3_3_2_RESIDUAL_GEMM_NR - 1) / MLP_2_3_3_2_RESIDUAL_GEMM_NR * MLP_2_3_3_2_RESIDUAL_GEMM_NR)
 #define MLP_2_3_3_2_RESIDUAL_PACK_SIZE ((size_t)(MLP_2_3_3_2_RESIDUAL_PACK_ROWS + MLP_2_3_3_2_RESIDUAL_PACK_COLUMNS) * MLP_2_3_3_2_RESIDUAL_GEMM_KC)
 #define MLP_2_3_3_2_RESIDUAL_PACK_FOR(batch) (MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(batch) < MLP_2_3_3_2_RESIDUAL_GEMM_MR ? 0 : MLP_2_3_3_2_RESIDUAL_PACK_SIZE)
-#define MLP_2_3_3_2_RESIDUAL_WORK_SIZE(batch) (MLP_2_3_3_2_RESIDUAL_PACK_FOR(batch) + (size_t)43 * MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(batch))
+#define MLP_2_3_3_2_RESIDUAL_WORK_SIZE(batch) (MLP_2_3_3_2_RESIDUAL_PACK_FOR(batch) + (size_t)45 * MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(batch))
 #define MLP_2_3_3_2_RESIDUAL_FORWARD_WORK_SIZE(batch) (MLP_2_3_3_2_RESIDUAL_PACK_FOR(batch) + (size_t)28 * MLP_2_3_3_2_RESIDUAL_ROWS_PER_PASS(batch))
 
 #define MLP_2_3_3_2_RESIDUAL_OK 0
 #define MLP_2_3_3_2_RESIDUAL_ERROR_NULL (-1)
 #define MLP_2_3_3_2_RESIDUAL_ERROR_BATCH (-2)
+#define MLP_2_3_3_2_RESIDUAL_ERROR_WEIGHTS (-3)
 
 #ifdef __cplusplus
 extern "C" {
@@ -108,6 +113,26 @@ int mlp_2_3_3_2_residual_loss_and_gradients(const real_t *params, const real_t *
 // The gradient of the mean loss with respect to X, row by row, shaped like X.
 int mlp_2_3_3_2_residual_input_gradient(const real_t *params, const real_t *X, const real_t *Y,
                                         int batch, real_t *grad_x, real_t *work);
+
+// The weighted mean of the per-sample losses, sum_s w_s L_s / sum_s w_s.
+int mlp_2_3_3_2_residual_loss_weighted(const real_t *params, const real_t *X, const real_t *Y,
+                                       const real_t *weights, int batch, real_t *loss,
+                                       real_t *work);
+
+// The weighted mean loss and its gradient, from one forward pass.
+int mlp_2_3_3_2_residual_loss_and_gradients_weighted(const real_t *params, const real_t *X,
+                                                     const real_t *Y, const real_t *weights,
+                                                     int batch, real_t *loss, real_t *grad,
+                                                     real_t *work);
+
+// The gradient of the weighted mean loss with respect to X, shaped like X.
+int mlp_2_3_3_2_residual_input_gradient_weighted(const real_t *params, const real_t *X,
+                                                 const real_t *Y, const real_t *weights,
+                                                 int batch, real_t *grad_x, real_t *work);
+
+// The loss of each sample, one value a row of X.
+int mlp_2_3_3_2_residual_sample_losses(const real_t *params, const real_t *X, const real_t *Y,
+                                       int batch, real_t *losses, real_t *work);
 
 // The values of scratch a call of this library with this batch needs (MLP_2_3_3_2_RESIDUAL_WORK_SIZE and
 // MLP_2_3_3_2_RESIDUAL_FORWARD_WORK_SIZE with the sizes it was compiled with), 0 for batch < 1.

@@ -404,6 +404,442 @@ int mlp_3_3_2_input_gradient(const real_t *restrict params, const real_t *restri
     return MLP_3_3_2_OK;
 }
 
+// The weighted mean of the per-sample losses, sum_s w_s L_s / sum_s w_s.
+int mlp_3_3_2_loss_weighted(const real_t *restrict params, const real_t *restrict X,
+                            const real_t *restrict Y, const real_t *restrict weights, int batch,
+                            real_t *restrict loss, real_t *restrict work)
+{
+    if (params == NULL || X == NULL || Y == NULL || weights == NULL || loss == NULL || work == NULL) {
+        return MLP_3_3_2_ERROR_NULL;
+    }
+    if (batch < 1) {
+        return MLP_3_3_2_ERROR_BATCH;
+    }
+    const size_t rows = (size_t)batch;
+    real_t weight_sum = 0.0;
+    for (size_t s = 0; s < rows; ++s) {
+        if (!isfinite(weights[s]) || weights[s] < 0.0) {
+            return MLP_3_3_2_ERROR_WEIGHTS;
+        }
+        weight_sum += weights[s];
+    }
+    if (!(weight_sum > 0.0) || !isfinite(weight_sum)) {
+        return MLP_3_3_2_ERROR_WEIGHTS; // every weight zero, or a sum past the largest real
+    }
+    (void)work; // the unrolled code keeps every number in a local variable
+
+    // The parameters by name; params holds, row-major: W1 (3 x 3), b1, W2 (2 x 3), b2.
+    const real_t W1_0_0 = params[0], W1_0_1 = params[1], W1_0_2 = params[2];
+    const real_t W1_1_0 = params[3], W1_1_1 = params[4], W1_1_2 = params[5];
+    const real_t W1_2_0 = params[6], W1_2_1 = params[7], W1_2_2 = params[8];
+    const real_t b1_0 = params[9], b1_1 = params[10], b1_2 = params[11];
+    const real_t W2_0_0 = params[12], W2_0_1 = params[13], W2_0_2 = params[14];
+    const real_t W2_1_0 = params[15], W2_1_1 = params[16], W2_1_2 = params[17];
+    const real_t b2_0 = params[18], b2_1 = params[19];
+
+    // Sums over the batch, added to sample by sample in the loop.
+    real_t value = 0.0;
+
+    for (size_t s = 0; s < rows; ++s) {
+        // Row s of X.
+        const real_t *const x = X + s * 3;
+        const real_t x0 = x[0], x1 = x[1], x2 = x[2];
+
+        // Row s of Y.
+        const real_t *const y = Y + s * 2;
+        const real_t y0 = y[0], y1 = y[1];
+
+        // The weight of sample s.
+        const real_t rw = weights[s];
+
+        // (eq. 1) a₁ᵢ = b₁ᵢ + Σ[j=1..3] W₁ᵢⱼ·xⱼ
+        const real_t a1_0 = W1_0_0 * x0 + W1_0_1 * x1 + W1_0_2 * x2 + b1_0;
+        const real_t a1_1 = W1_1_0 * x0 + W1_1_1 * x1 + W1_1_2 * x2 + b1_1;
+        const real_t a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2;
+
+        // (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
+        // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for
+        //   a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy
+        //   on both sides.
+        const real_t t0 = fabs(a1_0);
+        const real_t h1_0 = exp(0.5 * a1_0 - 0.5 * t0) / (1.0 + exp(-t0));
+        const real_t t1 = fabs(a1_1);
+        const real_t h1_1 = exp(0.5 * a1_1 - 0.5 * t1) / (1.0 + exp(-t1));
+        const real_t t2 = fabs(a1_2);
+        const real_t h1_2 = exp(0.5 * a1_2 - 0.5 * t2) / (1.0 + exp(-t2));
+
+        // (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
+        const real_t a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0;
+        const real_t a2_1 = W2_1_0 * h1_0 + W2_1_1 * h1_1 + W2_1_2 * h1_2 + b2_1;
+
+        // (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
+        // Z = a_L - max_j a_Lj, so that exp cannot overflow.
+        const real_t t3 = -fmax(a2_0, a2_1);
+        const real_t z2_0 = a2_0 + t3;
+        const real_t z2_1 = a2_1 + t3;
+        const real_t e2_0 = exp(z2_0);
+        const real_t e2_1 = exp(z2_1);
+        const real_t s2 = e2_0 + e2_1;
+
+        // (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
+        // From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L =
+        //   (sum_i y_i) log s - sum_i y_i z_i.
+        // The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without
+        //   (the notes' mean).
+        const real_t sample_loss = -y0 * z2_0 - y1 * z2_1 + (y0 + y1) * log(s2);
+        value += rw * sample_loss / weight_sum;
+    }
+
+    // The weighted mean loss over the batch.
+    *loss = value;
+    return MLP_3_3_2_OK;
+}
+
+// The weighted mean loss and its gradient, from one forward pass.
+int mlp_3_3_2_loss_and_gradients_weighted(const real_t *restrict params, const real_t *restrict X,
+                                          const real_t *restrict Y,
+                                          const real_t *restrict weights, int batch,
+                                          real_t *restrict loss, real_t *restrict grad,
+                                          real_t *restrict work)
+{
+    if (params == NULL || X == NULL || Y == NULL || weights == NULL || loss == NULL || grad == NULL || work == NULL) {
+        return MLP_3_3_2_ERROR_NULL;
+    }
+    if (batch < 1) {
+        return MLP_3_3_2_ERROR_BATCH;
+    }
+    const size_t rows = (size_t)batch;
+    real_t weight_sum = 0.0;
+    for (size_t s = 0; s < rows; ++s) {
+        if (!isfinite(weights[s]) || weights[s] < 0.0) {
+            return MLP_3_3_2_ERROR_WEIGHTS;
+        }
+        weight_sum += weights[s];
+    }
+    if (!(weight_sum > 0.0) || !isfinite(weight_sum)) {
+        return MLP_3_3_2_ERROR_WEIGHTS; // every weight zero, or a sum past the largest real
+    }
+    (void)work; // the unrolled code keeps every number in a local variable
+
+    // The parameters by name; params holds, row-major: W1 (3 x 3), b1, W2 (2 x 3), b2.
+    const real_t W1_0_0 = params[0], W1_0_1 = params[1], W1_0_2 = params[2];
+    const real_t W1_1_0 = params[3], W1_1_1 = params[4], W1_1_2 = params[5];
+    const real_t W1_2_0 = params[6], W1_2_1 = params[7], W1_2_2 = params[8];
+    const real_t b1_0 = params[9], b1_1 = params[10], b1_2 = params[11];
+    const real_t W2_0_0 = params[12], W2_0_1 = params[13], W2_0_2 = params[14];
+    const real_t W2_1_0 = params[15], W2_1_1 = params[16], W2_1_2 = params[17];
+    const real_t b2_0 = params[18], b2_1 = params[19];
+
+    // Sums over the batch, added to sample by sample in the loop.
+    real_t value = 0.0, dW2_0_0 = 0.0, dW2_0_1 = 0.0, dW2_0_2 = 0.0, dW2_1_0 = 0.0, dW2_1_1 = 0.0;
+    real_t dW2_1_2 = 0.0, db2_0 = 0.0, db2_1 = 0.0, dW1_0_0 = 0.0, dW1_0_1 = 0.0, dW1_0_2 = 0.0;
+    real_t dW1_1_0 = 0.0, dW1_1_1 = 0.0, dW1_1_2 = 0.0, dW1_2_0 = 0.0, dW1_2_1 = 0.0, dW1_2_2 = 0.0;
+    real_t db1_0 = 0.0, db1_1 = 0.0, db1_2 = 0.0;
+
+    for (size_t s = 0; s < rows; ++s) {
+        // Row s of X.
+        const real_t *const x = X + s * 3;
+        const real_t x0 = x[0], x1 = x[1], x2 = x[2];
+
+        // Row s of Y.
+        const real_t *const y = Y + s * 2;
+        const real_t y0 = y[0], y1 = y[1];
+
+        // The weight of sample s.
+        const real_t rw = weights[s];
+
+        // (eq. 1) a₁ᵢ = b₁ᵢ + Σ[j=1..3] W₁ᵢⱼ·xⱼ
+        const real_t a1_0 = W1_0_0 * x0 + W1_0_1 * x1 + W1_0_2 * x2 + b1_0;
+        const real_t a1_1 = W1_1_0 * x0 + W1_1_1 * x1 + W1_1_2 * x2 + b1_1;
+        const real_t a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2;
+
+        // (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
+        // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for
+        //   a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy
+        //   on both sides.
+        const real_t t0 = fabs(a1_0);
+        const real_t h1_0 = exp(0.5 * a1_0 - 0.5 * t0) / (1.0 + exp(-t0));
+        const real_t t1 = fabs(a1_1);
+        const real_t h1_1 = exp(0.5 * a1_1 - 0.5 * t1) / (1.0 + exp(-t1));
+        const real_t t2 = fabs(a1_2);
+        const real_t h1_2 = exp(0.5 * a1_2 - 0.5 * t2) / (1.0 + exp(-t2));
+
+        // (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
+        const real_t a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0;
+        const real_t a2_1 = W2_1_0 * h1_0 + W2_1_1 * h1_1 + W2_1_2 * h1_2 + b2_1;
+
+        // (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
+        // Z = a_L - max_j a_Lj, so that exp cannot overflow.
+        const real_t t3 = -fmax(a2_0, a2_1);
+        const real_t z2_0 = a2_0 + t3;
+        const real_t z2_1 = a2_1 + t3;
+        const real_t e2_0 = exp(z2_0);
+        const real_t e2_1 = exp(z2_1);
+        const real_t s2 = e2_0 + e2_1;
+
+        // (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
+        // From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L =
+        //   (sum_i y_i) log s - sum_i y_i z_i.
+        // The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without
+        //   (the notes' mean).
+        const real_t t4 = y0 + y1;
+        const real_t sample_loss = t4 * log(s2) - y0 * z2_0 - y1 * z2_1;
+        const real_t t5 = rw / weight_sum;
+        value += sample_loss * t5;
+
+        // (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
+        // The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient
+        //   of L for any y; row s times r_s = w_s/sum(w), 1/B without sample weights.
+        const real_t t6 = t4 / s2;
+        const real_t d2_0 = t5 * (e2_0 * t6 - y0);
+        const real_t d2_1 = t5 * (e2_1 * t6 - y1);
+
+        // (eq. 13) ∂L/∂W₂ᵢⱼ = ∂L/∂a₂ᵢ·h₁ⱼ
+        dW2_0_0 += d2_0 * h1_0;
+        dW2_0_1 += d2_0 * h1_1;
+        dW2_0_2 += d2_0 * h1_2;
+        dW2_1_0 += d2_1 * h1_0;
+        dW2_1_1 += d2_1 * h1_1;
+        dW2_1_2 += d2_1 * h1_2;
+
+        // (eq. 15) ∂L/∂b₂ᵢ = ∂L/∂a₂ᵢ
+        db2_0 += d2_0;
+        db2_1 += d2_1;
+
+        // (eq. 9) ∂L/∂h₁ⱼ = Σ[i=1..2] ∂L/∂a₂ᵢ·W₂ᵢⱼ
+        const real_t gh1_0 = W2_0_0 * d2_0 + W2_1_0 * d2_1;
+        const real_t gh1_1 = W2_0_1 * d2_0 + W2_1_1 * d2_1;
+        const real_t gh1_2 = W2_0_2 * d2_0 + W2_1_2 * d2_1;
+
+        // (eq. 11) ∂L/∂a₁ⱼ = ∂L/∂h₁ⱼ·(h₁ⱼ·(1 - h₁ⱼ))
+        // sigmoid'(a) = h (1 - h), from the activation.
+        const real_t d1_0 = gh1_0 * h1_0 * (1.0 - h1_0);
+        const real_t d1_1 = gh1_1 * h1_1 * (1.0 - h1_1);
+        const real_t d1_2 = gh1_2 * h1_2 * (1.0 - h1_2);
+
+        // (eq. 17) ∂L/∂W₁ᵢⱼ = ∂L/∂a₁ᵢ·xⱼ
+        dW1_0_0 += d1_0 * x0;
+        dW1_0_1 += d1_0 * x1;
+        dW1_0_2 += d1_0 * x2;
+        dW1_1_0 += d1_1 * x0;
+        dW1_1_1 += d1_1 * x1;
+        dW1_1_2 += d1_1 * x2;
+        dW1_2_0 += d1_2 * x0;
+        dW1_2_1 += d1_2 * x1;
+        dW1_2_2 += d1_2 * x2;
+
+        // (eq. 19) ∂L/∂b₁ᵢ = ∂L/∂a₁ᵢ
+        db1_0 += d1_0;
+        db1_1 += d1_1;
+        db1_2 += d1_2;
+    }
+
+    // The weighted mean loss over the batch.
+    *loss = value;
+
+    // The gradient, laid out as params: dW1, db1, dW2, db2.
+    grad[0] = dW1_0_0;
+    grad[1] = dW1_0_1;
+    grad[2] = dW1_0_2;
+    grad[3] = dW1_1_0;
+    grad[4] = dW1_1_1;
+    grad[5] = dW1_1_2;
+    grad[6] = dW1_2_0;
+    grad[7] = dW1_2_1;
+    grad[8] = dW1_2_2;
+    grad[9] = db1_0;
+    grad[10] = db1_1;
+    grad[11] = db1_2;
+    grad[12] = dW2_0_0;
+    grad[13] = dW2_0_1;
+    grad[14] = dW2_0_2;
+    grad[15] = dW2_1_0;
+    grad[16] = dW2_1_1;
+    grad[17] = dW2_1_2;
+    grad[18] = db2_0;
+    grad[19] = db2_1;
+    return MLP_3_3_2_OK;
+}
+
+// The gradient of the weighted mean loss with respect to X, shaped like X.
+int mlp_3_3_2_input_gradient_weighted(const real_t *restrict params, const real_t *restrict X,
+                                      const real_t *restrict Y, const real_t *restrict weights,
+                                      int batch, real_t *restrict grad_x, real_t *restrict work)
+{
+    if (params == NULL || X == NULL || Y == NULL || weights == NULL || grad_x == NULL || work == NULL) {
+        return MLP_3_3_2_ERROR_NULL;
+    }
+    if (batch < 1) {
+        return MLP_3_3_2_ERROR_BATCH;
+    }
+    const size_t rows = (size_t)batch;
+    real_t weight_sum = 0.0;
+    for (size_t s = 0; s < rows; ++s) {
+        if (!isfinite(weights[s]) || weights[s] < 0.0) {
+            return MLP_3_3_2_ERROR_WEIGHTS;
+        }
+        weight_sum += weights[s];
+    }
+    if (!(weight_sum > 0.0) || !isfinite(weight_sum)) {
+        return MLP_3_3_2_ERROR_WEIGHTS; // every weight zero, or a sum past the largest real
+    }
+    (void)work; // the unrolled code keeps every number in a local variable
+
+    // The parameters by name; params holds, row-major: W1 (3 x 3), b1, W2 (2 x 3), b2.
+    const real_t W1_0_0 = params[0], W1_0_1 = params[1], W1_0_2 = params[2];
+    const real_t W1_1_0 = params[3], W1_1_1 = params[4], W1_1_2 = params[5];
+    const real_t W1_2_0 = params[6], W1_2_1 = params[7], W1_2_2 = params[8];
+    const real_t b1_0 = params[9], b1_1 = params[10], b1_2 = params[11];
+    const real_t W2_0_0 = params[12], W2_0_1 = params[13], W2_0_2 = params[14];
+    const real_t W2_1_0 = params[15], W2_1_1 = params[16], W2_1_2 = params[17];
+    const real_t b2_0 = params[18], b2_1 = params[19];
+
+    for (size_t s = 0; s < rows; ++s) {
+        // Row s of X.
+        const real_t *const x = X + s * 3;
+        const real_t x0 = x[0], x1 = x[1], x2 = x[2];
+
+        // Row s of Y.
+        const real_t *const y = Y + s * 2;
+        const real_t y0 = y[0], y1 = y[1];
+
+        // The weight of sample s.
+        const real_t rw = weights[s];
+
+        // (eq. 1) a₁ᵢ = b₁ᵢ + Σ[j=1..3] W₁ᵢⱼ·xⱼ
+        const real_t a1_0 = W1_0_0 * x0 + W1_0_1 * x1 + W1_0_2 * x2 + b1_0;
+        const real_t a1_1 = W1_1_0 * x0 + W1_1_1 * x1 + W1_1_2 * x2 + b1_1;
+        const real_t a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2;
+
+        // (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
+        // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for
+        //   a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy
+        //   on both sides.
+        const real_t t0 = fabs(a1_0);
+        const real_t h1_0 = exp(0.5 * a1_0 - 0.5 * t0) / (1.0 + exp(-t0));
+        const real_t t1 = fabs(a1_1);
+        const real_t h1_1 = exp(0.5 * a1_1 - 0.5 * t1) / (1.0 + exp(-t1));
+        const real_t t2 = fabs(a1_2);
+        const real_t h1_2 = exp(0.5 * a1_2 - 0.5 * t2) / (1.0 + exp(-t2));
+
+        // (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
+        const real_t a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0;
+        const real_t a2_1 = W2_1_0 * h1_0 + W2_1_1 * h1_1 + W2_1_2 * h1_2 + b2_1;
+
+        // (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
+        // Z = a_L - max_j a_Lj, so that exp cannot overflow.
+        const real_t t3 = -fmax(a2_0, a2_1);
+        const real_t z2_0 = a2_0 + t3;
+        const real_t z2_1 = a2_1 + t3;
+        const real_t e2_0 = exp(z2_0);
+        const real_t e2_1 = exp(z2_1);
+        const real_t s2 = e2_0 + e2_1;
+
+        // (eq. 7) ∂L/∂a₂ᵢ = ŷᵢ - yᵢ
+        // The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient
+        //   of L for any y; row s times r_s = w_s/sum(w), 1/B without sample weights.
+        const real_t t4 = (y0 + y1) / s2;
+        const real_t t5 = rw / weight_sum;
+        const real_t d2_0 = t5 * (e2_0 * t4 - y0);
+        const real_t d2_1 = t5 * (e2_1 * t4 - y1);
+
+        // (eq. 9) ∂L/∂h₁ⱼ = Σ[i=1..2] ∂L/∂a₂ᵢ·W₂ᵢⱼ
+        const real_t gh1_0 = W2_0_0 * d2_0 + W2_1_0 * d2_1;
+        const real_t gh1_1 = W2_0_1 * d2_0 + W2_1_1 * d2_1;
+        const real_t gh1_2 = W2_0_2 * d2_0 + W2_1_2 * d2_1;
+
+        // (eq. 11) ∂L/∂a₁ⱼ = ∂L/∂h₁ⱼ·(h₁ⱼ·(1 - h₁ⱼ))
+        // sigmoid'(a) = h (1 - h), from the activation.
+        const real_t d1_0 = gh1_0 * h1_0 * (1.0 - h1_0);
+        const real_t d1_1 = gh1_1 * h1_1 * (1.0 - h1_1);
+        const real_t d1_2 = gh1_2 * h1_2 * (1.0 - h1_2);
+
+        // (not in the notes) ∂L/∂xⱼ = Σ[i=1..3] ∂L/∂a₁ᵢ·W₁ᵢⱼ
+        const real_t gx0 = W1_0_0 * d1_0 + W1_1_0 * d1_1 + W1_2_0 * d1_2;
+        const real_t gx1 = W1_0_1 * d1_0 + W1_1_1 * d1_1 + W1_2_1 * d1_2;
+        const real_t gx2 = W1_0_2 * d1_0 + W1_1_2 * d1_1 + W1_2_2 * d1_2;
+
+        // The gradient with respect to x, row s of grad_x.
+        real_t *const grad_x_row = grad_x + s * 3;
+        grad_x_row[0] = gx0;
+        grad_x_row[1] = gx1;
+        grad_x_row[2] = gx2;
+    }
+    return MLP_3_3_2_OK;
+}
+
+// The loss of each sample, one value a row of X.
+int mlp_3_3_2_sample_losses(const real_t *restrict params, const real_t *restrict X,
+                            const real_t *restrict Y, int batch, real_t *restrict losses,
+                            real_t *restrict work)
+{
+    if (params == NULL || X == NULL || Y == NULL || losses == NULL || work == NULL) {
+        return MLP_3_3_2_ERROR_NULL;
+    }
+    if (batch < 1) {
+        return MLP_3_3_2_ERROR_BATCH;
+    }
+    const size_t rows = (size_t)batch;
+    (void)work; // the unrolled code keeps every number in a local variable
+
+    // The parameters by name; params holds, row-major: W1 (3 x 3), b1, W2 (2 x 3), b2.
+    const real_t W1_0_0 = params[0], W1_0_1 = params[1], W1_0_2 = params[2];
+    const real_t W1_1_0 = params[3], W1_1_1 = params[4], W1_1_2 = params[5];
+    const real_t W1_2_0 = params[6], W1_2_1 = params[7], W1_2_2 = params[8];
+    const real_t b1_0 = params[9], b1_1 = params[10], b1_2 = params[11];
+    const real_t W2_0_0 = params[12], W2_0_1 = params[13], W2_0_2 = params[14];
+    const real_t W2_1_0 = params[15], W2_1_1 = params[16], W2_1_2 = params[17];
+    const real_t b2_0 = params[18], b2_1 = params[19];
+
+    for (size_t s = 0; s < rows; ++s) {
+        // Row s of X.
+        const real_t *const x = X + s * 3;
+        const real_t x0 = x[0], x1 = x[1], x2 = x[2];
+
+        // Row s of Y.
+        const real_t *const y = Y + s * 2;
+        const real_t y0 = y[0], y1 = y[1];
+
+        // (eq. 1) a₁ᵢ = b₁ᵢ + Σ[j=1..3] W₁ᵢⱼ·xⱼ
+        const real_t a1_0 = W1_0_0 * x0 + W1_0_1 * x1 + W1_0_2 * x2 + b1_0;
+        const real_t a1_1 = W1_1_0 * x0 + W1_1_1 * x1 + W1_1_2 * x2 + b1_1;
+        const real_t a1_2 = W1_2_0 * x0 + W1_2_1 * x1 + W1_2_2 * x2 + b1_2;
+
+        // (eq. 2) h₁ⱼ = 1/(1 + exp(-a₁ⱼ))
+        // Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for
+        //   a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy
+        //   on both sides.
+        const real_t t0 = fabs(a1_0);
+        const real_t h1_0 = exp(0.5 * a1_0 - 0.5 * t0) / (1.0 + exp(-t0));
+        const real_t t1 = fabs(a1_1);
+        const real_t h1_1 = exp(0.5 * a1_1 - 0.5 * t1) / (1.0 + exp(-t1));
+        const real_t t2 = fabs(a1_2);
+        const real_t h1_2 = exp(0.5 * a1_2 - 0.5 * t2) / (1.0 + exp(-t2));
+
+        // (eq. 3) a₂ᵢ = b₂ᵢ + Σ[j=1..3] W₂ᵢⱼ·h₁ⱼ
+        const real_t a2_0 = W2_0_0 * h1_0 + W2_0_1 * h1_1 + W2_0_2 * h1_2 + b2_0;
+        const real_t a2_1 = W2_1_0 * h1_0 + W2_1_1 * h1_1 + W2_1_2 * h1_2 + b2_1;
+
+        // (eq. 4) ŷᵢ = exp(a₂ᵢ)/Σ[j=1..2] exp(a₂ⱼ)
+        // Z = a_L - max_j a_Lj, so that exp cannot overflow.
+        const real_t t3 = -fmax(a2_0, a2_1);
+        const real_t z2_0 = a2_0 + t3;
+        const real_t z2_1 = a2_1 + t3;
+        const real_t e2_0 = exp(z2_0);
+        const real_t e2_1 = exp(z2_1);
+        const real_t s2 = e2_0 + e2_1;
+
+        // (eq. 5) L = -Σ[i=1..2] yᵢ·log(ŷᵢ)
+        // From a_L without forming yhat: log yhat_i = z_i - log s with s = sum_j exp(z_j), so L =
+        //   (sum_i y_i) log s - sum_i y_i z_i.
+        const real_t sample_loss = -y0 * z2_0 - y1 * z2_1 + (y0 + y1) * log(s2);
+
+        // The loss of sample s.
+        losses[s] = sample_loss;
+    }
+    return MLP_3_3_2_OK;
+}
+
 size_t mlp_3_3_2_work_size(int batch)
 {
     return batch < 1 ? 0 : MLP_3_3_2_WORK_SIZE(batch);

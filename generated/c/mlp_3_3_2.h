@@ -19,8 +19,12 @@
 //   X: batch x MLP_3_3_2_N_INPUTS; Y and yhat: batch x MLP_3_3_2_N_OUTPUTS (one row a sample);
 //   work: MLP_3_3_2_WORK_SIZE(batch) values of scratch, overwritten (this unrolled code does not
 //     use it, but it must not be NULL).
+//   weights and losses: batch values, one a row (the functions ending in _weighted weigh sample s
+//     by weights[s] / sum(weights), where the others weigh each by 1 / batch).
 // The buffers must not overlap. Each function returns MLP_3_3_2_OK (0), or a negative number when a
 // pointer is NULL (MLP_3_3_2_ERROR_NULL) or batch < 1 (MLP_3_3_2_ERROR_BATCH); then it writes nothing.
+// A weighted function returns MLP_3_3_2_ERROR_WEIGHTS, writing nothing, when a weight is negative or
+// not finite, or their sum is not positive and finite (every weight 0, or a sum past the largest real_t).
 // Results stay finite for pre-activations up to |a| = 1e4 (stable sigmoid, softmax, log-softmax).
 #ifndef MLP_3_3_2_H
 #define MLP_3_3_2_H
@@ -55,6 +59,7 @@ typedef char mlp_3_3_2_real_t_is_double[sizeof(real_t) == sizeof(double) ? 1 : -
 #define MLP_3_3_2_OK 0
 #define MLP_3_3_2_ERROR_NULL (-1)
 #define MLP_3_3_2_ERROR_BATCH (-2)
+#define MLP_3_3_2_ERROR_WEIGHTS (-3)
 
 #ifdef __cplusplus
 extern "C" {
@@ -74,6 +79,24 @@ int mlp_3_3_2_loss_and_gradients(const real_t *params, const real_t *X, const re
 // The gradient of the mean loss with respect to X, row by row, shaped like X.
 int mlp_3_3_2_input_gradient(const real_t *params, const real_t *X, const real_t *Y, int batch,
                              real_t *grad_x, real_t *work);
+
+// The weighted mean of the per-sample losses, sum_s w_s L_s / sum_s w_s.
+int mlp_3_3_2_loss_weighted(const real_t *params, const real_t *X, const real_t *Y,
+                            const real_t *weights, int batch, real_t *loss, real_t *work);
+
+// The weighted mean loss and its gradient, from one forward pass.
+int mlp_3_3_2_loss_and_gradients_weighted(const real_t *params, const real_t *X, const real_t *Y,
+                                          const real_t *weights, int batch, real_t *loss,
+                                          real_t *grad, real_t *work);
+
+// The gradient of the weighted mean loss with respect to X, shaped like X.
+int mlp_3_3_2_input_gradient_weighted(const real_t *params, const real_t *X, const real_t *Y,
+                                      const real_t *weights, int batch, real_t *grad_x,
+                                      real_t *work);
+
+// The loss of each sample, one value a row of X.
+int mlp_3_3_2_sample_losses(const real_t *params, const real_t *X, const real_t *Y, int batch,
+                            real_t *losses, real_t *work);
 
 // The values of scratch a call of this library with this batch needs (MLP_3_3_2_WORK_SIZE and
 // MLP_3_3_2_FORWARD_WORK_SIZE with the sizes it was compiled with), 0 for batch < 1.

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-#: The targets whose modules take ``sample_weight`` and ``reduction`` (C code has neither).
-TARGETS = ("numpy", "array-api")
+#: The targets whose code takes weights and gives per-sample losses (C: the weighted functions and
+#: ``NAME_sample_losses``, called through the loader's ``sample_weight`` and ``reduction``).
+TARGETS = ("numpy", "array-api", "c")
 
 #: The name of the weighted batch: in the analysis's reference and of the weights in the child.
 WEIGHTED = "weighted"

@@ -337,6 +337,9 @@ class CNetwork(FlatCalls):
             raise ValueError("sample_weight holds a negative weight")
         if not w.sum() > 0:
             raise ValueError("sample_weight sums to 0; give at least one positive weight")
+        if w.max() > np.finfo(self.dtype).max:  # finite in float64, not in the C code's float
+            real = np.dtype(self.dtype).name
+            raise ValueError(f"sample_weight holds a weight past the largest {real}")
         buffers.weights[...] = w
 
     def _require_weighted(self, what: str) -> None:
@@ -352,7 +355,7 @@ class CNetwork(FlatCalls):
         status = self._c_weighted[name](*arguments)
         if status == _ERROR_WEIGHTS:
             real = np.dtype(self.dtype).name
-            raise ValueError(f"sample_weight holds a weight or sums to a number past {real}")
+            raise ValueError(f"sample_weight sums to a number past the largest {real}")
         if status:
             raise self._failed(status, name)
 

@@ -242,6 +242,7 @@ def _weighted_program(derivation: Derivation, shape: str) -> Program:
     (weight,) = (v for v in program.inputs if _is_row_weight(v))
     held = program.output(nt.SAMPLE_LOSSES)
     old = held.whole or program.variables[str(held.entries[0])]
+    assert SAMPLE_LOSS not in program.variables
     new = replace(old, name=SAMPLE_LOSS)  # not the name of the argument losses
     change = {weight.symbol: weight.symbol / WEIGHT_SUM, old.symbol: new.symbol}
     statements = tuple(

@@ -24,6 +24,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import cffi
 import numpy as np
@@ -396,6 +397,10 @@ def _table(entries: list[Built]) -> str:
         "                       double *);",
         "typedef int (*gradients_fn)(const double *, const double *, const double *, int,",
         "                            double *, double *, double *);",
+        "typedef int (*weighted_loss_fn)(const double *, const double *, const double *,",
+        "                                const double *, int, double *, double *);",
+        "typedef int (*weighted_gradients_fn)(const double *, const double *, const double *,",
+        "                                     const double *, int, double *, double *, double *);",
         "struct network {",
         "    const char *name;",
         "    size_t n_in, n_out, n_params;",
@@ -406,6 +411,10 @@ def _table(entries: list[Built]) -> str:
         "    forward_fn forward;",
         "    loss_fn loss;",
         "    gradients_fn loss_and_gradients;",
+        "    weighted_loss_fn loss_weighted;",
+        "    weighted_gradients_fn loss_and_gradients_weighted;",
+        "    weighted_loss_fn input_gradient_weighted;",
+        "    loss_fn sample_losses;",
         "};",
     ]
     for b in entries:
@@ -428,7 +437,8 @@ def _table(entries: list[Built]) -> str:
         lines.append(
             f'    {{"{p}", {m}_N_INPUTS, {m}_N_OUTPUTS, {m}_N_PARAMS, work_{p}, forward_work_{p}, '
             f"{p}_work_size, {p}_forward_work_size, {p}_forward, {p}_loss, "
-            f"{p}_loss_and_gradients}},"
+            f"{p}_loss_and_gradients, {p}_loss_weighted, {p}_loss_and_gradients_weighted, "
+            f"{p}_input_gradient_weighted, {p}_sample_losses}},"
         )
     lines.append("};")
     return "\n".join(lines) + "\n"
@@ -459,29 +469,51 @@ def build_harness(entries: list[Built], folder: Path, sizes: dict[str, int] | No
 
 def run_harness(
     program: Path, b: Built, batch: int, folder: Path
-) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     params, X, Y = data(b.case, batch, seed=batch + 1)
     flat = np.concatenate([v.ravel() for v in params.values()])
     source, result = folder / f"{b.prefix}-{batch}.in", folder / f"{b.prefix}-{batch}.out"
-    source.write_bytes(np.int32(batch).tobytes() + flat.tobytes() + X.tobytes() + Y.tobytes())
+    weights = np.random.default_rng(batch).uniform(0.0, 2.0, batch)
+    weights[batch // 2] = 0.0 if batch > 1 else 0.5  # a sample left out
+    source.write_bytes(
+        np.int32(batch).tobytes() + flat.tobytes() + X.tobytes() + Y.tobytes() + weights.tobytes()
+    )
     run = subprocess.run(
         [str(program), b.prefix, str(source), str(result)], capture_output=True, text=True
     )
     if run.returncode != 0:
         return run, {}
     numbers = np.frombuffer(result.read_bytes(), dtype=np.float64)
-    n_out = b.case.sizes[-1]
-    yhat = numbers[: batch * n_out].reshape(batch, n_out)
-    loss, loss_too = numbers[batch * n_out : batch * n_out + 2]
-    grad = numbers[batch * n_out + 2 :]
+    n_in, n_out, n_params = b.case.sizes[0], b.case.sizes[-1], flat.size
+    parts = np.split(numbers, np.cumsum([batch * n_out, 2, n_params, 2, n_params, batch * n_in]))
+    yhat, losses, grad, weighted, weighted_grad, grad_x, sample_losses = parts
     return run, {
         "params": params,
         "X": X,
         "Y": Y,
-        "yhat": yhat,
-        "loss": (loss, loss_too),
+        "weights": weights,
+        "yhat": yhat.reshape(batch, n_out),
+        "loss": tuple(losses),
         "grad": grad,
+        "weighted loss": tuple(weighted),
+        "weighted grad": weighted_grad,
+        "weighted grad_x": grad_x.reshape(batch, n_in),
+        "sample losses": sample_losses,
     }
+
+
+def assert_weighted_agree(b: Built, out: dict[str, Any]) -> None:
+    """The harness's weighted results and per-sample losses against the NumPy module's."""
+    params, X, Y, w = out["params"], out["X"], out["Y"], out["weights"]
+    want_loss, want = b.reference.loss_and_gradients(params, X, Y, sample_weight=w)
+    for loss in out["weighted loss"]:
+        assert abs(loss - want_loss) <= 1e-12 * abs(want_loss)
+    flat = np.concatenate([g.ravel() for g in want.values()])
+    assert relative_error(out["weighted grad"], flat) <= 1e-12
+    want_x = b.reference.input_gradient(params, X, Y, sample_weight=w)
+    assert relative_error(out["weighted grad_x"], want_x) <= 1e-12
+    rows = b.reference.loss(params, X, Y, reduction="none")
+    assert relative_error(out["sample losses"], rows) <= 1e-12
 
 
 @pytest.fixture(scope="module")
@@ -511,6 +543,7 @@ def test_no_sanitizer_report_and_the_same_numbers(
         assert relative_error(out["grad"], flat) <= 1e-12  # type: ignore[arg-type]
         yhat = b.reference.forward(out["params"], out["X"])
         assert relative_error(out["yhat"], yhat) <= 1e-12  # type: ignore[arg-type]
+        assert_weighted_agree(b, out)
 
 
 #: Block sizes of the looped form other than the header's: the smallest, tiles and blocks that
@@ -541,6 +574,7 @@ def test_other_block_sizes_give_the_same_numbers_within_the_buffers(
             assert relative_error(out["grad"], flat) <= 1e-12  # type: ignore[arg-type]
             yhat = b.reference.forward(out["params"], out["X"])
             assert relative_error(out["yhat"], yhat) <= 1e-12  # type: ignore[arg-type]
+            assert_weighted_agree(b, out)
 
 
 def test_the_sanitizer_catches_a_write_past_the_end(
@@ -590,6 +624,14 @@ def test_null_pointers_and_bad_batches_return_negative_and_write_nothing(
         f"int {p}_loss(const double *, const double *, const double *, int, double *, double *);"
         f"int {p}_loss_and_gradients(const double *, const double *, const double *, int,"
         " double *, double *, double *);"
+        f"int {p}_loss_weighted(const double *, const double *, const double *, const double *,"
+        " int, double *, double *);"
+        f"int {p}_loss_and_gradients_weighted(const double *, const double *, const double *,"
+        " const double *, int, double *, double *, double *);"
+        f"int {p}_input_gradient_weighted(const double *, const double *, const double *,"
+        " const double *, int, double *, double *);"
+        f"int {p}_sample_losses(const double *, const double *, const double *, int, double *,"
+        " double *);"
     )
     lib = ffi.dlopen(str(network.library_path))
     batch = 3
@@ -601,11 +643,27 @@ def test_null_pointers_and_bad_batches_return_negative_and_write_nothing(
         "loss": 1,
         "grad": network._n_params,
         "work": network.work_size,
+        "weights": batch,
+        "grad_x": batch * 3,
+        "losses": batch,
     }
     arguments = {
         "forward": ["params", "X", "batch", "yhat", "work"],
         "loss": ["params", "X", "Y", "batch", "loss", "work"],
         "loss_and_gradients": ["params", "X", "Y", "batch", "loss", "grad", "work"],
+        "loss_weighted": ["params", "X", "Y", "weights", "batch", "loss", "work"],
+        "loss_and_gradients_weighted": [
+            "params",
+            "X",
+            "Y",
+            "weights",
+            "batch",
+            "loss",
+            "grad",
+            "work",
+        ],
+        "input_gradient_weighted": ["params", "X", "Y", "weights", "batch", "grad_x", "work"],
+        "sample_losses": ["params", "X", "Y", "batch", "losses", "work"],
     }
     for function, names in arguments.items():
         call = getattr(lib, f"{p}_{function}")

@@ -3,9 +3,11 @@
 // with the address and undefined-behaviour sanitizers.
 //
 // Usage: harness NAME IN OUT
-//   IN:  batch (int32), then params, X and Y (doubles, row-major);
+//   IN:  batch (int32), then params, X, Y and the sample weights (doubles, row-major);
 //   OUT: yhat from NAME_forward, the loss from NAME_loss, then the loss and the gradient from
-//        NAME_loss_and_gradients (doubles).
+//        NAME_loss_and_gradients, the loss from NAME_loss_weighted, the loss and the gradient
+//        from NAME_loss_and_gradients_weighted, the gradient in X from
+//        NAME_input_gradient_weighted and the losses from NAME_sample_losses (doubles).
 // Every buffer is allocated at exactly its size (the scratch of NAME_forward at
 // NAME_FORWARD_WORK_SIZE, the others' at NAME_WORK_SIZE, each also as NAME_work_size and
 // NAME_forward_work_size say), so that the address sanitizer reports any access outside it.
@@ -70,13 +72,22 @@ int main(int argc, char **argv)
         return 4;
     }
     double *loss = take(1), *loss_too = take(1);
+    double *weights = take(rows), *weighted = take(1), *weighted_too = take(1);
+    double *weighted_grad = take(net->n_params), *grad_x = take(rows * net->n_in);
+    double *losses = take(rows);
     read_all(in, params, net->n_params);
     read_all(in, X, rows * net->n_in);
     read_all(in, Y, rows * net->n_out);
+    read_all(in, weights, rows);
     fclose(in);
     int status = net->forward(params, X, (int)batch, yhat, forward_work);
     status |= net->loss(params, X, Y, (int)batch, loss, work);
     status |= net->loss_and_gradients(params, X, Y, (int)batch, loss_too, grad, work);
+    status |= net->loss_weighted(params, X, Y, weights, (int)batch, weighted, work);
+    status |= net->loss_and_gradients_weighted(params, X, Y, weights, (int)batch, weighted_too,
+                                               weighted_grad, work);
+    status |= net->input_gradient_weighted(params, X, Y, weights, (int)batch, grad_x, work);
+    status |= net->sample_losses(params, X, Y, (int)batch, losses, work);
     if (status != 0) {
         return 3;
     }
@@ -88,6 +99,11 @@ int main(int argc, char **argv)
     write_all(out, loss, 1);
     write_all(out, loss_too, 1);
     write_all(out, grad, net->n_params);
+    write_all(out, weighted, 1);
+    write_all(out, weighted_too, 1);
+    write_all(out, weighted_grad, net->n_params);
+    write_all(out, grad_x, rows * net->n_in);
+    write_all(out, losses, rows);
     fclose(out);
     free(params);
     free(X);
@@ -98,5 +114,11 @@ int main(int argc, char **argv)
     free(forward_work);
     free(loss);
     free(loss_too);
+    free(weights);
+    free(weighted);
+    free(weighted_too);
+    free(weighted_grad);
+    free(grad_x);
+    free(losses);
     return 0;
 }

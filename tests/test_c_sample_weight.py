@@ -257,6 +257,20 @@ def test_symgrad_check_judges_the_c_functions_both_ways(
         assert line in out, out
 
 
+@pytest.mark.sandbox
+def test_symgrad_check_passes_weight_decay_s_per_sample_losses(tmp_path: Path) -> None:
+    """Under weight decay the per-sample losses are the rows' data losses, without the penalty
+    the loss of a row alone has: both judges accept them (and the weighted objective)."""
+    spec = NetworkSpec.parse([2, 3, 2], kinds={"weight_decay": 0.05})
+    for generated in generate(derive(spec, prove=False), "c", "looped", name="decayed"):
+        (tmp_path / f"decayed{generated.suffix}").write_text(generated.text, encoding="utf-8")
+    status, out = _check(tmp_path / "decayed.c")
+    assert status == 0, out
+    for line in JUDGED:
+        assert line in out, out
+    assert "every row shares)" in out, out
+
+
 #: Mutations of the C files: (what is broken, the file, the text replaced, by what, the findings
 #: that must fail).
 MUTATIONS = [

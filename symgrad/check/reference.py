@@ -133,18 +133,18 @@ def high_precision(
             given = [mpmath.mpf(float(w)) for w in weights]
             scales = [w / mpmath.fsum(given) for w in given]
         loss = mpmath.mpf(0)
+        data_loss = _data_loss(program)
         yhat, inputs, losses = [], [], []
         sums: dict[str, _DoubleDouble] = {}
         for r in range(rows):
             if time.monotonic() > deadline:
                 raise TooSlow
             arithmetic: Any = _HighPrecision()  # an arithmetic of the evaluator, as the proof's
-            outputs = evaluate(
-                program, hp, _mp(X[r : r + 1]), _mp(Y[r : r + 1]), arithmetic
-            ).outputs
+            evaluation = evaluate(program, hp, _mp(X[r : r + 1]), _mp(Y[r : r + 1]), arithmetic)
+            outputs = evaluation.outputs
             scale = scales[r]
             loss += outputs["loss"] * scale
-            losses.append(float(outputs["loss"]))
+            losses.append(float(evaluation.values.get(data_loss, outputs["loss"])))
             yhat.append([float(v) for v in np.asarray(outputs["yhat"]).ravel()])
             if nt.INPUT_GRADIENT in outputs:  # one sample's row, divided by B for the mean
                 row = np.asarray(outputs[nt.INPUT_GRADIENT]).ravel()
@@ -156,6 +156,16 @@ def high_precision(
         gradients = {k: sums[k].value().reshape(shapes[k]) for k in program.gradient_names}
         gradient_x = np.array(inputs) if inputs else None
         return Results(float(loss), np.array(yhat), gradients, gradient_x, np.array(losses))
+
+
+def _data_loss(program: Program) -> str:
+    """The variable of the loss of the data: the per-sample loss of ``reduction="none"``, without
+    the penalty a layer kind adds to the objective (weight decay), which holds the output."""
+    for var in program.variables.values():
+        held = var.meaning.quantity if var.meaning is not None else None
+        if held == nt.quantity("loss") and var.shape == ():
+            return var.name
+    return ""
 
 
 def _term(value: Any, scale: Any) -> _DoubleDouble:

@@ -8,8 +8,10 @@ a sandbox in which no process may start:
   :func:`~symgrad.codegen.c.build.compile_flags`, and returns the shared library;
 - :func:`load_library` opens the library and returns a :class:`CNetwork`, an object with the
   contract of a generated NumPy module: ``LAYER_SIZES``, ``forward(params, X)``,
-  ``loss(params, X, Y)``, ``gradients(params, X, Y)``, ``loss_and_gradients(params, X, Y)`` and
-  ``init_params(seed=0)``, taking the same arguments and raising the same ``ValueError``s;
+  ``loss(params, X, Y, *, sample_weight=None, reduction="mean")``, ``gradients``,
+  ``loss_and_gradients`` and ``input_gradient`` (each ``(params, X, Y, *, sample_weight=None)``)
+  and ``init_params(seed=0)``, taking the same arguments and raising the same ``ValueError``s
+  (weights and per-sample losses: the file's weighted functions and ``NAME_sample_losses``);
 - :func:`load_c` does both in a temporary directory.
 
 Calls go through cffi's ABI mode (no compiler needed for it). The dict functions copy the

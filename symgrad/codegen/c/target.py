@@ -22,6 +22,12 @@ header, never allocates, and reads and writes only the buffers it is given. Styl
 
 Both forms also write ``NAME_work_size(batch)`` (the scratch the library was compiled for) and
 ``NAME_init_params(seed, params)`` (:mod:`symgrad.codegen.c.init`).
+
+The functions of the plain mean print the program; ``NAME_loss_weighted``,
+``NAME_loss_and_gradients_weighted``, ``NAME_input_gradient_weighted`` and
+``NAME_sample_losses`` print the weighted program (:func:`_weighted_program`), whose row weights
+are the caller's ``weights[s]`` divided by their sum, computed by a prepass that refuses a bad
+weight with ``NAME_ERROR_WEIGHTS`` before anything is written.
 """
 
 from __future__ import annotations
@@ -168,6 +174,10 @@ FUNCTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 WEIGHTED = ("loss_weighted", "loss_and_gradients_weighted", "input_gradient_weighted")
 #: The function of the weighted program that reads no weights: the per-sample losses.
 PER_SAMPLE = nt.SAMPLE_LOSSES
+#: The variable of the per-sample losses in the C code (the argument is ``losses``).
+SAMPLE_LOSS = "sample_loss"
+#: The sum of the weights in a weighted function, computed before anything is written.
+WEIGHT_SUM = sp.Symbol("weight_sum", real=True)
 
 
 def _arguments(function: str) -> list[tuple[str, str]]:
@@ -236,7 +246,8 @@ def _outputs(spec: NetworkSpec, function: str) -> tuple[str, ...]:
 def _weighted_program(derivation: Derivation, shape: str) -> Program:
     """The weighted program of ``shape`` with its row weights read as ``weights[s] / weight_sum``:
     the variable of the row weights points at the caller's ``weights``, and the sum is what the
-    prepass over them computes (:func:`_weights_prepass`)."""
+    prepass over them computes (:func:`_weights_prepass`). The per-sample losses are renamed
+    :data:`SAMPLE_LOSS` (in the unrolled form, a local variable beside the argument ``losses``)."""
     lower = lower_scalar if shape == "unrolled" else lower_matrix
     program = lower(derivation, weighted=True)
     (weight,) = (v for v in program.inputs if _is_row_weight(v))
@@ -266,12 +277,6 @@ def _weighted_program(derivation: Derivation, shape: str) -> Program:
 def _is_row_weight(var: Var) -> bool:
     quantity = var.meaning.quantity if var.meaning is not None else None
     return quantity is not None and quantity.base == nt.ROW_WEIGHT
-
-
-#: The variable of the per-sample losses in the C code (the argument is ``losses``).
-SAMPLE_LOSS = "sample_loss"
-#: The sum of the weights in a weighted function, computed before anything is written.
-WEIGHT_SUM = sp.Symbol("weight_sum", real=True)
 
 
 def _weights_prepass(macro: str, dtype: str) -> list[str]:
@@ -426,10 +431,11 @@ def _functions(
     functions: list[dict[str, object]] = []
     work: dict[str, tuple[int, int]] = {}  # function: fixed values, values per row
     blocks = ProductBlocks()
-    weighted = _weighted_program(derivation, shape)
+    weighted_program = _weighted_program(derivation, shape)
     for function, summary, writes in FUNCTIONS:
         outputs = _outputs(spec, function)
-        source = weighted if function in (*WEIGHTED, PER_SAMPLE) else program
+        weighted = function in WEIGHTED
+        source = weighted_program if weighted or function == PER_SAMPLE else program
         if shape == "unrolled":
             part = chosen.scalar if function == "loss_and_gradients" else None
             body = unrolled_body(derivation, source, outputs, dtype, part)
@@ -455,14 +461,7 @@ def _functions(
                 "definition": _signature(prefix, function, restrict=True),
                 "pointers": [name for c_type, name in _arguments(function) if "*" in c_type],
                 "frame": _frame(
-                    body,
-                    pointers,
-                    shape,
-                    "grad" in writes,
-                    macro,
-                    dtype,
-                    blas,
-                    function in WEIGHTED,
+                    body, pointers, shape, "grad" in writes, macro, dtype, blas, weighted=weighted
                 ),
                 "blocks": [(block.blank_before, block.lines) for block in body.blocks],
             }
@@ -495,8 +494,7 @@ def _parameter_pointers(program: Program, function: str) -> list[str]:
     if function == PER_SAMPLE:
         held = program.output(nt.SAMPLE_LOSSES).whole
         assert held is not None
-        if held.name != "losses":
-            lines.append(f"real_t *const {held.name} = losses;")
+        lines.append(f"real_t *const {held.name} = losses;")
     if function in WEIGHTED:
         (weight,) = (v for v in program.inputs if _is_row_weight(v))
         lines.append(f"const real_t *const {weight.name} = weights; // divided by weight_sum")

@@ -47,6 +47,7 @@ from symgrad.codegen.c.build import (
     find_compiler,
 )
 from symgrad.codegen.c.flat import FlatCalls
+from symgrad.codegen.c.weighted_calls import WeightedCalls, check_reduction
 from symgrad.errors import SymgradError
 
 #: From this many parameters on, the C code writes the gradient straight into the arrays
@@ -58,8 +59,6 @@ IN_PLACE_SIZE = 4096
 #: The largest batch ``NAME_work_size`` is asked about: the scratch of a block of rows, the most
 #: any batch needs.
 _ANY_BATCH = 2**31 - 1
-#: ``NAME_ERROR_WEIGHTS``: a weighted C function refused its weights.
-_ERROR_WEIGHTS = -3
 
 Array = np.ndarray
 Params = dict[str, Array]
@@ -147,7 +146,7 @@ def _narrow(arrays: Sequence[Array]) -> bool:
 _shape_and_dtype = operator.attrgetter("shape", "dtype")
 
 
-class CNetwork(FlatCalls):
+class CNetwork(FlatCalls, WeightedCalls):
     """A compiled network with the Python contract of a generated NumPy module, and the lean
     calls on flat parameters of :class:`~symgrad.codegen.c.flat.FlatCalls`.
 
@@ -321,49 +320,6 @@ class CNetwork(FlatCalls):
         buffer[...] = array
         return p_buffer
 
-    def _weights(self, sample_weight: Any, rows: int, one: bool, buffers: _Buffers) -> None:
-        """Checks ``sample_weight`` as the NumPy module does and copies it into the buffer."""
-        self._require_weighted("sample_weight")
-        w = sample_weight if type(sample_weight) is np.ndarray else np.asarray(sample_weight)
-        expected = () if one else (rows,)
-        if w.shape != expected:
-            raise ValueError(
-                f"sample_weight has shape {w.shape}; expected {expected}, one weight per row of X"
-            )
-        if w.dtype.kind not in "biuf":
-            raise ValueError(f"sample_weight must hold real numbers, not {w.dtype}")
-        w = w.astype(np.float64).reshape(rows)
-        if not np.isfinite(w).all():
-            raise ValueError("sample_weight holds a weight that is not finite")
-        if (w < 0).any():
-            raise ValueError("sample_weight holds a negative weight")
-        if not w.sum() > 0:
-            raise ValueError("sample_weight sums to 0; give at least one positive weight")
-        if w.max() > np.finfo(self.dtype).max:  # finite in float64, not in the C code's float
-            real = np.dtype(self.dtype).name
-            raise ValueError(f"sample_weight holds a weight past the largest {real}")
-        buffers.weights[...] = w
-
-    def _require_weighted(self, what: str) -> None:
-        if not self._c_weighted:
-            raise ValueError(
-                f"{self.library_path.name} has no weighted or per-sample functions; generate it "
-                f"again with this symgrad to pass {what}"
-            )
-
-    def _call_weighted(self, name: str, *arguments: Any) -> None:
-        """Calls the C function ``NAME_<name>``; its refusal of the weights is a ValueError
-        (in float C code, a weight or a sum past the largest float)."""
-        status = self._c_weighted[name](*arguments)
-        if status == _ERROR_WEIGHTS:
-            real = np.dtype(self.dtype).name
-            raise ValueError(f"sample_weight sums to a number past the largest {real}")
-        if status:
-            raise self._failed(status, name)
-
-    def _failed(self, status: int, name: str) -> SymgradError:
-        return SymgradError(f"{self.prefix}_{name} returned {status}")
-
     # the contract ----------------------------------------------------------------------------
 
     def forward(self, params: Params, X: Any) -> Array:
@@ -390,24 +346,14 @@ class CNetwork(FlatCalls):
         ``sample_weight`` (shape ``(B,)``) weighs the mean: ``sum_s w_s L(s) / sum_s w_s``.
         ``reduction="none"`` returns the loss of each row instead, shape ``(B,)``.
         """
-        if reduction not in ("mean", "none"):
-            raise ValueError(f'reduction must be "mean" or "none", got {reduction!r}')
-        if reduction == "none" and sample_weight is not None:
-            raise ValueError('sample_weight weighs the mean; reduction="none" returns every loss')
+        check_reduction(reduction, sample_weight)
         b = self._buffers
         result, rows, one = self._inputs(params, X, b)
         self._targets(Y, rows, one, b)
         if reduction == "none":
-            self._require_weighted('reduction="none"')
-            self._call_weighted(
-                "sample_losses", b.p_params, b.p_X, b.p_Y, rows, b.p_losses, b.p_work
-            )
-            return b.losses.item(0) if one else b.losses.astype(result)
+            return self._sample_losses(result, rows, one)
         if sample_weight is not None:
-            self._weights(sample_weight, rows, one, b)
-            arguments = (b.p_params, b.p_X, b.p_Y, b.p_weights, rows, b.p_loss, b.p_work)
-            self._call_weighted("loss_weighted", *arguments)
-            return b.loss.item(0)
+            return self._weighted_loss(sample_weight, rows, one)
         status = self._c_loss(b.p_params, b.p_X, b.p_Y, rows, b.p_loss, b.p_work)
         if status:
             raise self._failed(status, "loss")
@@ -468,26 +414,6 @@ class CNetwork(FlatCalls):
             raise self._failed(status, "loss_and_gradients")
         return b.loss.item(0), self._gradient_copy(result)
 
-    def _weighted_loss_and_gradients(
-        self, params: Params, X: Any, Y: Any, sample_weight: Any
-    ) -> tuple[float, Params]:
-        b = self._buffers
-        result, rows, one = self._inputs(params, X, b)
-        self._targets(Y, rows, one, b)
-        self._weights(sample_weight, rows, one, b)
-        self._call_weighted(
-            "loss_and_gradients_weighted",
-            *(b.p_params, b.p_X, b.p_Y, b.p_weights, rows, b.p_loss, b.p_grad, b.p_work),
-        )
-        return b.loss.item(0), self._gradient_copy(result)
-
-    def _gradient_copy(self, result: Any) -> Params:
-        """The gradient in this thread's buffer, as new arrays of the dtype ``result``."""
-        views = self._buffers.grad_views
-        if result is self.dtype:
-            return dict(zip(self._keys, map(np.ndarray.copy, views), strict=True))
-        return {k: v.astype(result) for k, v in zip(self._keys, views, strict=True)}
-
     def gradients(self, params: Params, X: Any, Y: Any, *, sample_weight: Any = None) -> Params:
         """The gradient of ``loss(params, X, Y)`` (weighted by ``sample_weight`` when given),
         shaped like ``params``."""
@@ -500,11 +426,7 @@ class CNetwork(FlatCalls):
         result, rows, one = self._inputs(params, X, b)
         self._targets(Y, rows, one, b)
         if sample_weight is not None:
-            self._weights(sample_weight, rows, one, b)
-            self._call_weighted(
-                "input_gradient_weighted",
-                *(b.p_params, b.p_X, b.p_Y, b.p_weights, rows, b.p_grad_x, b.p_work),
-            )
+            self._weighted_input_gradient(sample_weight, rows, one)
         else:
             status = self._c_input_gradient(b.p_params, b.p_X, b.p_Y, rows, b.p_grad_x, b.p_work)
             if status:

@@ -50,7 +50,6 @@ def unrolled_body(
         part = eliminate_common_subexpressions(prune(program, outputs), prefix="t")
     printer = CPrinter(dtype)
     zero = printer.literal(0.0)
-    n_out = program.spec.sizes[-1]
     inside, accumulators, after, accumulate = _by_place(part)
 
     def in_loop(st: Statement) -> list[str]:
@@ -92,20 +91,7 @@ def unrolled_body(
         )
     loop = _row_blocks(program, used)
     loop += loop_blocks
-    if "yhat" in outputs:
-        entries = part.output("yhat").entries
-        code = [f"real_t *const yhat_row = yhat + s * {n_out};"]
-        code += [f"yhat_row[{i}] = {printer.doprint(e)};" for i, e in enumerate(entries)]
-        loop.append(CBlock(("The prediction, row s of yhat.",), tuple(code), 2))
-    if nt.INPUT_GRADIENT in outputs:
-        entries = part.output(nt.INPUT_GRADIENT).entries
-        code = [f"real_t *const grad_x_row = grad_x + s * {program.spec.sizes[0]};"]
-        code += [f"grad_x_row[{j}] = {printer.doprint(e)};" for j, e in enumerate(entries)]
-        loop.append(CBlock(("The gradient with respect to x, row s of grad_x.",), tuple(code), 2))
-    if nt.SAMPLE_LOSSES in outputs:
-        (entry,) = part.output(nt.SAMPLE_LOSSES).entries
-        code = [f"losses[s] = {printer.doprint(entry)};"]
-        loop.append(CBlock(("The loss of sample s.",), tuple(code), 2))
+    loop += _row_outputs(part, outputs, printer)
     body.blocks.append(CBlock((), ("for (size_t s = 0; s < rows; ++s) {",), 1, blank_before=True))
     body.blocks += loop
     body.blocks.append(CBlock((), ("}",), 1, blank_before=False))
@@ -119,6 +105,27 @@ def unrolled_body(
     )
     body.uses_batch_size = _mentions(text, "B")
     return body
+
+
+def _row_outputs(part: Program, outputs: tuple[str, ...], printer: CPrinter) -> list[CBlock]:
+    """The results written row by row in the loop: yhat, grad_x, the per-sample losses."""
+    blocks: list[CBlock] = []
+    n_in, n_out = part.spec.sizes[0], part.spec.sizes[-1]
+    if "yhat" in outputs:
+        entries = part.output("yhat").entries
+        code = [f"real_t *const yhat_row = yhat + s * {n_out};"]
+        code += [f"yhat_row[{i}] = {printer.doprint(e)};" for i, e in enumerate(entries)]
+        blocks.append(CBlock(("The prediction, row s of yhat.",), tuple(code), 2))
+    if nt.INPUT_GRADIENT in outputs:
+        entries = part.output(nt.INPUT_GRADIENT).entries
+        code = [f"real_t *const grad_x_row = grad_x + s * {n_in};"]
+        code += [f"grad_x_row[{j}] = {printer.doprint(e)};" for j, e in enumerate(entries)]
+        blocks.append(CBlock(("The gradient with respect to x, row s of grad_x.",), tuple(code), 2))
+    if nt.SAMPLE_LOSSES in outputs:
+        (entry,) = part.output(nt.SAMPLE_LOSSES).entries
+        code = [f"losses[s] = {printer.doprint(entry)};"]
+        blocks.append(CBlock(("The loss of sample s.",), tuple(code), 2))
+    return blocks
 
 
 def _row_blocks(program: Program, used: set[str]) -> list[CBlock]:

@@ -12,13 +12,19 @@ judged twice:
   loss against ``sum_s w_s L(s) / sum_s w_s`` of those, and the weighted gradients (in the
   parameters and in ``X``) against central differences of the weighted ``loss`` along a random
   direction.
+
+With weight decay, the loss of one row carries the penalty ``(lambda/2) sum_k ||W_k||^2`` and
+the per-sample losses of ``reduction="none"`` do not (:func:`penalty`): both judges add it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
+
+from symgrad.check.source import command_options
 
 #: The targets whose modules take ``sample_weight`` and ``reduction`` (C code has neither).
 TARGETS = ("numpy", "array-api")
@@ -35,6 +41,17 @@ def sample_weights(seed: int, rows: int) -> np.ndarray:
     if rows > 1:
         weights[0] = 0.0
     return weights
+
+
+def penalty(run: Any) -> float:
+    """The weight-decay penalty ``(lambda/2) sum_k ||W_k||_F^2`` of the main parameters, with
+    ``lambda`` from the header's command (0 without weight decay): what the loss of one sample
+    carries besides its per-sample loss."""
+    decay = command_options(run.inspected.path, run.inspected.command)[1].get("weight_decay")
+    if decay is None:
+        return 0.0
+    weights = [v for k, v in run.params.items() if re.fullmatch(r"W\d+", k)]
+    return float(decay) / 2 * sum(float(np.sum(np.square(w, dtype=np.float64))) for w in weights)
 
 
 def check(run: Any) -> None:
@@ -54,19 +71,23 @@ def check(run: Any) -> None:
     given = {"per-sample losses": rows, "weighted loss": value, "input gradient": given_x}
     for key, gradient in (gradients or {}).items():
         given[f"gradient of {key}"] = gradient
-    _against_reference(run, given, path.label)
-    _against_itself(run, path, weights, given)
+    shift = penalty(run)
+    _against_reference(run, given, path.label, shift)
+    _against_itself(run, path, weights, given, shift)
 
 
-def _against_reference(run: Any, given: dict[str, Any], label: str) -> None:
-    """Every weighted result against symgrad's evaluation with the same weights."""
+def _against_reference(run: Any, given: dict[str, Any], label: str, shift: float) -> None:
+    """Every weighted result against symgrad's evaluation with the same weights (whose
+    per-sample losses are one-sample losses: ``shift``, the penalty, above the file's)."""
     reference = run.analysis.reference()
     if reference is None or WEIGHTED not in reference:
         run.finding(None, "sample weights were not compared with symgrad's evaluation")
         return
     wanted = reference[WEIGHTED]
     expected: dict[str, Any] = {
-        "per-sample losses": wanted.sample_losses,
+        "per-sample losses": (
+            None if wanted.sample_losses is None else wanted.sample_losses - shift
+        ),
         "weighted loss": wanted.loss,
         "input gradient": wanted.input_gradient,
         **{f"gradient of {k}": v for k, v in wanted.gradients.items()},
@@ -91,13 +112,16 @@ def _against_reference(run: Any, given: dict[str, Any], label: str) -> None:
     )
 
 
-def _against_itself(run: Any, path: Any, weights: np.ndarray, given: dict[str, Any]) -> None:
-    """The file's weighted results against its own ``loss``: row by row, and moved."""
+def _against_itself(
+    run: Any, path: Any, weights: np.ndarray, given: dict[str, Any], shift: float
+) -> None:
+    """The file's weighted results against its own ``loss``: row by row (``shift``, the
+    penalty, above the per-sample losses), and moved."""
     singles = run.row_losses(path.X, path.Y)
     mean = float(np.dot(weights, singles) / weights.sum())
     rows, value = given["per-sample losses"], given["weighted loss"]
     if rows is not None:
-        error = _relative(rows, singles)
+        error = _relative(rows + shift, singles)
         run.finding(
             error <= _allowed(run),
             "loss(..., reduction='none') gives each row's loss as loss of that row alone "

@@ -293,3 +293,27 @@ def test_a_wrong_weighting_fails_both_judges(
     assert "FAIL  with sample weights and reduction='none'" in out
     for failure in failures:
         assert failure in out, out
+
+
+@pytest.mark.sandbox
+def test_weight_decay_per_sample_losses_leave_out_the_penalty(tmp_path: Path) -> None:
+    """With weight decay, the loss of one row carries the penalty and reduction="none" does not:
+    both judges add it back, and a file whose per-sample losses carry it too fails both."""
+    spec = NetworkSpec.parse([3, 4, 2], kinds={"weight_decay": 0.01})
+    (module,) = generate(derive(spec, prove=False), "numpy", "vectorized")
+    path = tmp_path / "decay.py"
+    path.write_text(module.text, encoding="utf-8")
+    status, out = _check(path)
+    assert status == 0, out
+    for line in JUDGED:
+        assert line in out, out
+    text = path.read_text(encoding="utf-8")
+    old = "        return float(losses[0, 0]) if one else losses[:, 0]\n"
+    assert text.count(old) == 1
+    new = "        losses = losses + (objective - value)\n" + old
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text(text.replace(old, new), encoding="utf-8")
+    status, out = _check(wrong)
+    assert status == 1, out
+    assert "per-sample losses (relative" in out, out
+    assert "FAIL  loss(..., reduction='none') gives each row's" in out, out

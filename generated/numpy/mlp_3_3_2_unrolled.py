@@ -313,8 +313,8 @@ def loss(
     Y = _targets(Y, X, one)
     rw = _row_weights(sample_weight, X, one)[:, 0]
     if X.shape[0] > 1:
-        value, losses = _loss_batch(weights, X, Y, rw)
-        return losses if reduction == "none" else value
+        batch_value, batch_losses = _loss_batch(weights, X, Y, rw)
+        return batch_losses if reduction == "none" else batch_value
     W1, b1, W2, b2 = weights
     (W1_0_0, W1_0_1, W1_0_2), (W1_1_0, W1_1_1, W1_1_2), (W1_2_0, W1_2_1, W1_2_2) = W1.tolist()
     b1_0, b1_1, b1_2 = b1.tolist()

@@ -156,14 +156,25 @@ class WorkedExample:
         """The learning rate of the step of gradient descent shown (``--lr``), or None."""
         return self.given.lr
 
+    def descent_gradient(self, name: str) -> Quantity:
+        """The gradient a step of gradient descent follows for the parameter ``name`` (``W1``):
+        that of the objective a layer kind adds to the loss (weight decay's ``J``) where the
+        example has one, else that of the loss."""
+        param = nt.quantity(name[0], int(name[1:]))
+        for q in self.order:
+            if q.gradient and q.of == param and q.scalar != "loss":
+                return q
+        return param.grad()
+
     def stepped(self) -> dict[str, np.ndarray]:
         """The parameters after one step of gradient descent with :attr:`lr`:
-        ``W_k - eta grad_{W_k} L`` and ``b_k - eta grad_{b_k} L``, in the order of ``params``."""
+        ``W_k - eta grad_{W_k} L`` and ``b_k - eta grad_{b_k} L`` (the objective's gradient
+        where there is one, :meth:`descent_gradient`), in the order of ``params``."""
         if self.lr is None:
             raise ValueError("the example has no learning rate (--lr)")
         eta = self.lr
         return {
-            name: array - eta * self.values[nt.quantity(name[0], int(name[1:])).grad()]
+            name: array - eta * self.values[self.descent_gradient(name)]
             for name, array in self.params.items()
         }
 

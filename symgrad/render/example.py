@@ -437,7 +437,7 @@ def _step_lines(example: WorkedExample) -> list[str]:
     ]
     for name, value in example.stepped().items():
         q = nt.quantity(name[0], int(name[1:]))
-        lead = f"{q.unicode} - η {q.grad().unicode} = "
+        lead = f"{q.unicode} - η {example.descent_gradient(name).unicode} = "
         if value.ndim == 2:
             out += _matrix_lines(lead, value)
         else:

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from symgrad import __version__, options
-from symgrad.cli_example import example_option, example_options, example_seed, given_from_args
+from symgrad.cli_example import (
+    attach_signed_values,
+    example_option,
+    example_options,
+    example_seed,
+    given_from_args,
+)
 from symgrad.errors import SymgradError
 
 if TYPE_CHECKING:
@@ -273,7 +279,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     out = stdout if stdout is not None else sys.stdout
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(arguments)
+        args = build_parser().parse_args(attach_signed_values(arguments))
         return _run(args, arguments, out)
     except SymgradError as exc:
         for problem in getattr(exc, "problems", None) or (str(exc),):

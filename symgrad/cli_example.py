@@ -8,6 +8,7 @@ their reading into a :class:`~symgrad.given.Given`. No mathematics here.
 from __future__ import annotations
 
 import argparse
+import re
 
 from symgrad.given import MAX_DECIMALS, Given, read_given
 from symgrad.spec import NetworkSpec
@@ -84,6 +85,23 @@ def example_options(example: argparse.ArgumentParser) -> None:
     given_options(example, notes=False)
 
 
+#: The options whose value may start with a minus sign (``--x -0.5,0.2``).
+_SIGNED = ("--x", "--y", "--lr")
+_NUMBERS = re.compile(r"-[0-9.][0-9.,eE+\- ]*")
+
+
+def attach_signed_values(arguments: list[str]) -> list[str]:
+    """``--x -0.5,0.2`` as ``--x=-0.5,0.2``: argparse would take a value that starts with a
+    minus sign (and is not one plain number) for an option of its own."""
+    joined: list[str] = []
+    for word in arguments:
+        if joined and joined[-1] in _SIGNED and _NUMBERS.fullmatch(word):
+            joined[-1] = f"{joined[-1]}={word}"
+        else:
+            joined.append(word)
+    return joined
+
+
 def given_from_args(spec: NetworkSpec, args: argparse.Namespace) -> Given:
     """The numbers given on the command line, checked against ``spec`` (every problem one
     line of :class:`~symgrad.given.GivenError`)."""
@@ -107,6 +125,7 @@ def example_seed(args: argparse.Namespace, given: Given) -> int | None:
 
 
 __all__ = [
+    "attach_signed_values",
     "example_option",
     "example_options",
     "example_seed",

@@ -342,7 +342,8 @@ def _checked_params(
         if bad.size:
             index = tuple(int(i) for i in bad[0])
             problems.append(
-                f"{option}: {key}{list(index)} is {array[index]!r}; every number must be finite"
+                f"{option}: {key}{list(index)} is {float(array[index])!r}; every number must be "
+                "finite"
             )
             continue
         params[key] = array + 0.0

@@ -316,11 +316,12 @@ def _checked_params(
     option: str, found: dict[str, Any], sizes: tuple[int, ...]
 ) -> dict[str, np.ndarray]:
     shapes = nt.parameter_shapes(sizes)
+    expected = _shape_words(sizes)
     network = "-".join(str(n) for n in sizes)
     problems = []
     for key in shapes:
         if key not in found:
-            problems.append(f"{option}: no {key}; expected {_shape_words(key, shapes[key])}")
+            problems.append(f"{option}: no {key}; expected {expected[key]}")
     extra = sorted(str(key) for key in found if key not in shapes)
     if extra:
         names = ", ".join(extra)
@@ -334,8 +335,7 @@ def _checked_params(
             continue
         if array.shape != shape:
             problems.append(
-                f"{option}: {key} has shape {_shape(array.shape)}; expected "
-                f"{_shape_words(key, shape)}"
+                f"{option}: {key} has shape {_shape(array.shape)}; expected {expected[key]}"
             )
             continue
         bad = np.argwhere(~np.isfinite(array))
@@ -385,11 +385,13 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _shape_words(key: str, shape: tuple[int, ...]) -> str:
-    k = int(key[1:])
-    if len(shape) == 2:
-        return f"{_shape(shape)}, n_{k} x n_{k - 1}"
-    return f"{_shape(shape)}, n_{k} entries"
+def _shape_words(sizes: tuple[int, ...]) -> dict[str, str]:
+    """Each parameter's shape and what it is in the layer sizes: ``(2, 3), n_1 x n_0``."""
+    words = {}
+    for k in range(1, len(sizes)):
+        words[nt.param_key("W", k)] = f"{_shape((sizes[k], sizes[k - 1]))}, n_{k} x n_{k - 1}"
+        words[nt.param_key("b", k)] = f"{_shape((sizes[k],))}, n_{k} entries"
+    return words
 
 
 __all__ = [

@@ -156,11 +156,14 @@ class WorkedExample:
         """The learning rate of the step of gradient descent shown (``--lr``), or None."""
         return self.given.lr
 
-    def descent_gradient(self, name: str) -> Quantity:
-        """The gradient a step of gradient descent follows for the parameter ``name`` (``W1``):
-        that of the objective a layer kind adds to the loss (weight decay's ``J``) where the
-        example has one, else that of the loss."""
-        param = nt.quantity(name[0], int(name[1:]))
+    def parameters(self) -> list[Quantity]:
+        """``W_1, b_1, ..., W_L, b_L``: the parameters, in the order of ``params``."""
+        return [nt.quantity(base, k) for k in range(1, self.spec.depth + 1) for base in "Wb"]
+
+    def descent_gradient(self, param: Quantity) -> Quantity:
+        """The gradient a step of gradient descent follows for the parameter ``param``: that of
+        the objective a layer kind adds to the loss (weight decay's ``J``) where the example
+        has one, else that of the loss."""
         for q in self.order:
             if q.gradient and q.of == param and q.scalar != "loss":
                 return q
@@ -169,13 +172,13 @@ class WorkedExample:
     def stepped(self) -> dict[str, np.ndarray]:
         """The parameters after one step of gradient descent with :attr:`lr`:
         ``W_k - eta grad_{W_k} L`` and ``b_k - eta grad_{b_k} L`` (the objective's gradient
-        where there is one, :meth:`descent_gradient`), in the order of ``params``."""
+        where there is one, :meth:`descent_gradient`), keyed as ``params``."""
         if self.lr is None:
             raise ValueError("the example has no learning rate (--lr)")
         eta = self.lr
         return {
-            name: array - eta * self.values[self.descent_gradient(name)]
-            for name, array in self.params.items()
+            q.json: self.params[q.json] - eta * self.values[self.descent_gradient(q)]
+            for q in self.parameters()
         }
 
     def as_dict(self) -> dict[str, Any]:

@@ -431,8 +431,9 @@ def test_the_notes_show_the_step_for_students(tmp_path: Path) -> None:
     example = worked_example(derive(spec, prove=False), 0, _mazur_given())
     allowed = {rounded(float(v)) for array in example.params.values() for v in array.flat}
     allowed |= {rounded(float(v)) for array in example.stepped().values() for v in array.flat}
-    for name in example.params:
-        allowed |= {rounded(float(v)) for v in example.value(example.descent_gradient(name)).flat}
+    for param in example.parameters():
+        gradient = example.value(example.descent_gradient(param))
+        allowed |= {rounded(float(v)) for v in gradient.flat}
     section = latex.split("One step of gradient descent")[1].split(r"\begin{figure}")[0]
     matrices = re.findall(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", section)
     assert len(matrices) == 12

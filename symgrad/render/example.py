@@ -435,9 +435,10 @@ def _step_lines(example: WorkedExample) -> list[str]:
         f"One step of gradient descent, learning rate η = {number_text(example.lr)}: each "
         "parameter minus η times its gradient",
     ]
-    for name, value in example.stepped().items():
-        q = nt.quantity(name[0], int(name[1:]))
-        lead = f"{q.unicode} - η {example.descent_gradient(name).unicode} = "
+    after = example.stepped()
+    for q in example.parameters():
+        value = after[q.json]
+        lead = f"{q.unicode} - η {example.descent_gradient(q).unicode} = "
         if value.ndim == 2:
             out += _matrix_lines(lead, value)
         else:

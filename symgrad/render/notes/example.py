@@ -122,7 +122,7 @@ class ExampleSection:
         blocks += [self.display(line) for line in self.lines.backward()]
         blocks += self._gradients()
         blocks += self._once_per_batch(forward=False)
-        blocks += step_blocks(self)
+        blocks += step_blocks(self.example, self.width, self.b.line_ems)
         intro = (
             "The same numbers on the computational graph of "
             + self.b.section_ref("summary")

@@ -9,36 +9,34 @@ Written for students: the mathematics only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from symgrad import notation as nt
 from symgrad.render.document import Block, Display, Heading, Row, Text
 from symgrad.render.numbers import bmatrix, number_tex
+from symgrad.worked import WorkedExample
 
-if TYPE_CHECKING:
-    from symgrad.render.notes.example import ExampleSection
+#: How many ems a piece of LaTeX takes (the worked example's measure).
+Width = Callable[[str], float]
 
 #: The title of the subsection.
 TITLE = "One step of gradient descent"
 
 
-def step_blocks(section: ExampleSection) -> list[Block]:
-    """The subsection of the step, or nothing when the example has no learning rate."""
-    example = section.example
+def step_blocks(example: WorkedExample, width: Width, line_ems: float) -> list[Block]:
+    """The subsection of the step, or nothing when the example has no learning rate; each
+    display broken to lines of ``line_ems`` as ``width`` measures them."""
     if example.lr is None:
         return []
     eta = number_tex(example.lr)
-    names = list(example.params)
     # the rule, for any layer k, with the scalar the gradients are of (L, or an objective J)
     rules = []
-    for base in ("W", "b"):
-        name = next(n for n in names if n.startswith(base))
-        scalar = example.descent_gradient(name).scalar_names.latex
-        rules.append(rf"{base}_{{k}} - \eta \, \nabla_{{{base}_{{k}}}} {scalar}")
-    rule = Row(
-        r"W_{k}",
-        rf"\leftarrow {rules[0]}, \qquad b_{{k}} \leftarrow {rules[1]}",
-    )
+    for param in example.parameters()[:2]:  # W_1 and b_1, written for layer k
+        at_k = nt.latex_at_layer(nt.symbol(param), "k")
+        grad_k = nt.latex_at_layer(nt.symbol(example.descent_gradient(param)), "k")
+        rules.append((at_k, rf"{at_k} - \eta \, {grad_k}"))
+    (weight, weight_rule), (bias, bias_rule) = rules
+    rule = Row(weight, rf"\leftarrow {weight_rule}, \qquad {bias} \leftarrow {bias_rule}")
     depth = example.spec.depth
     layers = (
         ", ".join(str(k) for k in range(1, depth + 1)) if depth <= 3 else f"1, \\ldots, {depth}"
@@ -57,32 +55,32 @@ def step_blocks(section: ExampleSection) -> list[Block]:
         ),
     ]
     after = example.stepped()
-    for k in range(1, example.spec.depth + 1):
+    parameters = example.parameters()
+    for k in range(example.spec.depth):
         rows: list[Row] = []
-        for base in ("W", "b"):
-            name = nt.param_key(base, k)
-            gradient = example.descent_gradient(name)
-            lhs = rf"{nt.quantity(base, k).latex} - \eta \, {gradient.latex}"
+        for param in parameters[2 * k : 2 * k + 2]:  # W_k and b_k
+            gradient = example.descent_gradient(param)
+            lhs = rf"{param.latex} - \eta \, {gradient.latex}"
             pieces = [
-                "= " + bmatrix(example.params[name]),
+                "= " + bmatrix(example.params[param.json]),
                 f"- {eta} " + bmatrix(example.value(gradient)),
-                "= " + bmatrix(after[name]),
+                "= " + bmatrix(after[param.json]),
             ]
-            rows += _rows(section, lhs, pieces)
+            rows += _rows(lhs, pieces, width, line_ems)
         blocks.append(Display(tuple(rows), kind="summary", spread=True))
     return blocks
 
 
-def _rows(section: ExampleSection, lhs: str, pieces: list[str]) -> list[Row]:
+def _rows(lhs: str, pieces: list[str], width: Width, line_ems: float) -> list[Row]:
     """``lhs`` and its pieces on as few lines as fit; a line that does not begin with ``=``
     goes on indented."""
     rows: list[Row] = []
     current = ""
-    room = section.b.line_ems - 3.0
+    room = line_ems - 3.0
     for piece in pieces:
         trial = f"{current} {piece}" if current else piece
         left = lhs if not rows else ""
-        if current and section.width(f"{left} {trial}") > room:
+        if current and width(f"{left} {trial}") > room:
             rows.append(Row(left, current))
             current = piece if piece.startswith("=") else rf"\quad {piece}"
         else:

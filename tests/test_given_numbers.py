@@ -26,6 +26,7 @@ from symgrad.cli import main
 from symgrad.pipeline import derive
 from symgrad.render.notes import NotesOptions, render_latex, render_markdown
 from symgrad.render.pdf import compile_pdf
+from symgrad.render.slides import render_slides
 from symgrad.spec import NetworkSpec
 from symgrad.worked import worked_example
 
@@ -283,17 +284,19 @@ def test_binary_cross_entropy_targets_must_lie_in_the_unit_interval(
 def test_a_class_index_is_the_one_hot_target() -> None:
     """``--y 1`` for softmax + cross-entropy is the target (0, 1, 0): counted from 0, as the
     generated code's class indices."""
-    by_label = _json(["2", "2", "3", "--y", "1"])
-    by_vector = _json(["2", "2", "3", "--y", "0,1,0"])
+    by_label = _json(["2", "2", "3", "--y", "1", "--proof", "numeric"])
+    by_vector = _json(["2", "2", "3", "--y", "0,1,0", "--proof", "numeric"])
     assert by_label["y"] == [0.0, 1.0, 0.0] and by_label == by_vector
-    soft = _json(["2", "2", "3", "--y", "0.1,0.2,0.7"])
+    soft = _json(["2", "2", "3", "--y", "0.1,0.2,0.7", "--proof", "numeric"])
     assert soft["y"] == [0.1, 0.2, 0.7]
 
 
 def test_the_json_schema_reads_back(tmp_path: Path) -> None:
     """``example --format json`` fed back with --params (the whole output or its params), or
     its parameters saved with numpy.savez, gives the same output byte for byte."""
-    status, first = _run(["example", "3", "3", "2", "--seed", "4", "--format", "json"])
+    status, first = _run(
+        ["example", "3", "3", "2", "--proof", "numeric", "--seed", "4", "--format", "json"]
+    )
     assert status == 0
     data = json.loads(first)
     whole = tmp_path / "whole.json"
@@ -306,16 +309,41 @@ def test_the_json_schema_reads_back(tmp_path: Path) -> None:
     y = ",".join(repr(v) for v in data["y"])
     for source in (whole, bare, arrays):
         for extra in ([], ["--x", x, "--y", y]):
-            argv = ["example", "3", "3", "2", "--seed", "4", "--params", str(source), *extra]
+            argv = [
+                "example",
+                "3",
+                "3",
+                "2",
+                "--proof",
+                "numeric",
+                "--seed",
+                "4",
+                "--params",
+                str(source),
+                *extra,
+            ]
             argv += ["--format", "json"]
             assert _run(argv) == (0, first), (source, extra)
     # and the parameters after a step, fed back, start the next step
     status, stepped = _run(
-        ["example", "3", "3", "2", "--seed", "4", "--lr", "0.1", "--format", "json"]
+        [
+            "example",
+            "3",
+            "3",
+            "2",
+            "--proof",
+            "numeric",
+            "--seed",
+            "4",
+            "--lr",
+            "0.1",
+            "--format",
+            "json",
+        ]
     )
     after = tmp_path / "after.json"
     after.write_text(json.dumps(json.loads(stepped)["step"]["params"]), encoding="utf-8")
-    again = _json(["3", "3", "2", "--params", str(after), "--x", x, "--y", y])
+    again = _json(["3", "3", "2", "--proof", "numeric", "--params", str(after), "--x", x, "--y", y])
     assert again["params"] == json.loads(stepped)["step"]["params"]
 
 
@@ -376,8 +404,8 @@ def test_files_over_the_size_cap_are_refused_before_reading(
 
 
 def test_round_draws_numbers_with_that_many_decimals() -> None:
-    plain = _json(["3", "3", "2", "--seed", "1"])
-    data = _json(["3", "3", "2", "--seed", "1", "--round", "2"])
+    plain = _json(["3", "3", "2", "--proof", "numeric", "--seed", "1"])
+    data = _json(["3", "3", "2", "--proof", "numeric", "--seed", "1", "--round", "2"])
     module = generated_module(["3", "3", "2"])
     for name, value in module.init_params(1).items():
         assert data["params"][name] == (np.round(value, 2) + 0.0).tolist()
@@ -385,15 +413,17 @@ def test_round_draws_numbers_with_that_many_decimals() -> None:
     rng = np.random.default_rng([1, 1])
     assert data["x"] == (np.round(rng.uniform(-1, 1, 3), 2) + 0.0).tolist()
     assert data["y"] == plain["y"]  # one-hot either way
-    assert _json(["3", "3", "2", "--seed", "1", "--round", "2"]) == data
-    status, text = _run(["example", "3", "3", "2", "--seed", "1", "--round", "2"])
+    assert _json(["3", "3", "2", "--proof", "numeric", "--seed", "1", "--round", "2"]) == data
+    status, text = _run(
+        ["example", "3", "3", "2", "--proof", "numeric", "--seed", "1", "--round", "2"]
+    )
     assert "init_params(1) of the module" in text and "rounded to 2 decimals" in text
 
 
 def test_symgrad_example_prints_any_network() -> None:
-    data = _json(["4", "5", "3"])
+    data = _json(["4", "5", "3", "--proof", "numeric"])
     assert np.asarray(data["grad_W1"]).shape == (5, 4)
-    status, text = _run(["example", "4", "5", "3", "--lr", "0.1"])
+    status, text = _run(["example", "4", "5", "3", "--proof", "numeric", "--lr", "0.1"])
     assert status == 0 and "One step of gradient descent" in text
 
 
@@ -442,3 +472,20 @@ def test_the_notes_show_the_step_for_students(tmp_path: Path) -> None:
     assert tool_words(visible_latex(latex)) == []
     assert tool_words(visible_markdown(markdown)) == []
     assert compile_pdf(latex, tmp_path).problems == []
+
+
+def test_given_numbers_imply_the_example_in_documents(tmp_path: Path) -> None:
+    """``--lr`` (or any given number) alone adds the worked example, with seed 0; ``--example``
+    without a seed is seed 0; the students' slides show the step too and compile cleanly."""
+    base = ["markdown", "2", "2", "2", "--proof", "numeric"]
+    implied = _run([*base, "--lr", "0.5"])
+    assert implied[0] == 0 and "## A worked example" in implied[1]
+    assert implied == _run([*base, "--example", "--lr", "0.5"])
+    assert implied == _run([*base, "--example", "0", "--lr", "0.5"])
+    assert "One step of gradient descent" in implied[1]
+    assert "One step of gradient descent" not in _run([*base, "--example", "0"])[1]
+    spec = NetworkSpec.parse(["2", "2", "2"], None, "sigmoid", "squared-error")
+    slides = render_slides(derive(spec, prove=False), example=0, given=_mazur_given())
+    assert "One step of gradient descent" in slides and "0.3589" in slides
+    assert tool_words(visible_latex(slides)) == []
+    assert compile_pdf(slides, tmp_path, "slides").problems == []

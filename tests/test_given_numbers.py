@@ -484,6 +484,8 @@ def test_given_numbers_imply_the_example_in_documents(tmp_path: Path) -> None:
     assert implied == _run([*base, "--example", "0", "--lr", "0.5"])
     assert "One step of gradient descent" in implied[1]
     assert "One step of gradient descent" not in _run([*base, "--example", "0"])[1]
+    soft = _run(["markdown", "2", "2", "3", "--proof", "numeric", "--y", "0.1,0.2,0.7"])[1]
+    assert "The target is a distribution, so" in soft and "The target is one-hot" not in soft
     spec = NetworkSpec.parse(["2", "2", "2"], None, "sigmoid", "squared-error")
     slides = render_slides(derive(spec, prove=False), example=0, given=_mazur_given())
     assert "One step of gradient descent" in slides and "0.3589" in slides

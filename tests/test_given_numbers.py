@@ -20,11 +20,17 @@ import numpy as np
 import pytest
 from examplecheck import generated_module, rounded
 from test_audience import tool_words, visible_latex, visible_markdown
+from test_notes import _katex_errors
 
 from symgrad import given as given_module
 from symgrad.cli import main
 from symgrad.pipeline import derive
-from symgrad.render.notes import NotesOptions, render_latex, render_markdown
+from symgrad.render.notes import (
+    NotesOptions,
+    markdown_math_blocks,
+    render_latex,
+    render_markdown,
+)
 from symgrad.render.pdf import compile_pdf
 from symgrad.render.slides import render_slides
 from symgrad.spec import NetworkSpec
@@ -471,6 +477,7 @@ def test_the_notes_show_the_step_for_students(tmp_path: Path) -> None:
     assert set(shown) <= allowed and len(shown) == 36
     assert tool_words(visible_latex(latex)) == []
     assert tool_words(visible_markdown(markdown)) == []
+    assert _katex_errors(markdown_math_blocks(markdown)) == []
     assert compile_pdf(latex, tmp_path).problems == []
 
 

@@ -51,11 +51,12 @@ class GivenError(SpecError):
         self.problems = tuple(problems)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Given:
     """The numbers given on the command line; None where the seed draws them.
 
     ``words`` are the options that gave them, as typed (the command that remakes a document).
+    Compared by identity: arrays have no single truth value to compare by.
     """
 
     params: dict[str, np.ndarray] | None = None

@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from symgrad import __version__, options
+from symgrad.cli_example import (
+    attach_signed_values,
+    example_option,
+    example_options,
+    example_seed,
+    given_from_args,
+)
 from symgrad.errors import SymgradError
 
 if TYPE_CHECKING:
@@ -73,7 +80,7 @@ def _notes_options(parser: argparse.ArgumentParser) -> None:
         metavar="P",
         help="prefix every label with P, so that two fragments can share one document",
     )
-    _example_option(parser)
+    example_option(parser)
 
 
 def _audience_option(parser: argparse.ArgumentParser) -> None:
@@ -114,16 +121,6 @@ def _framing_options(parser: argparse.ArgumentParser) -> None:
             metavar="TEXT",
             help=f"{what}; plain text, never markup",
         )
-
-
-def _example_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--example",
-        type=int,
-        metavar="SEED",
-        help="add a worked example: the numbers of one sample, parameters init_params(SEED) of "
-        "the generated module (networks of at most 3 units a layer and 3 layers)",
-    )
 
 
 def _version(parser: argparse.ArgumentParser) -> None:
@@ -169,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     slides = commands.add_parser("slides", help="write the derivation as a Beamer slide deck")
     _common(slides)
-    _example_option(slides)
+    example_option(slides)
     _audience_option(slides)
     _framing_options(slides)
     _sections_option(slides, slides=True)
@@ -201,21 +198,7 @@ def _example_command(commands: argparse._SubParsersAction) -> None:  # type: ign
         "example", help="print the numbers of one sample through the network, forward and back"
     )
     _common(example)
-    example.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        metavar="S",
-        help="parameters init_params(S) of the generated module; input and target drawn from "
-        "numpy.random.default_rng([S, 1]) (default 0)",
-    )
-    example.add_argument(
-        "--format",
-        default="text",
-        choices=["text", "json"],
-        help="text (default): 4 significant digits in the order of the derivation; json: every "
-        "quantity with every digit",
-    )
+    example_options(example)
     _version(example)
 
 
@@ -296,10 +279,11 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     out = stdout if stdout is not None else sys.stdout
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(arguments)
+        args = build_parser().parse_args(attach_signed_values(arguments))
         return _run(args, arguments, out)
     except SymgradError as exc:
-        _error(str(exc))
+        for problem in getattr(exc, "problems", None) or (str(exc),):
+            _error(problem)
         return 2
     except RecursionError:
         _error("the input is too deeply nested to process")
@@ -370,6 +354,7 @@ def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         _check_output_file(args.out, chosen)
         _warn_about_domains(spec)
     notes_options = None
+    given = given_from_args(spec, args)  # none outside the example and the documents
     if args.command in ("latex", "markdown", "slides"):
         from symgrad.render.notes import NotesOptions
         from symgrad.render.notes.options import parse_sections
@@ -378,23 +363,27 @@ def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
             getattr(args, "expand", None),
             getattr(args, "checks", None),
             getattr(args, "label_prefix", ""),
-            args.example,
+            example_seed(args, given),
             args.audience,
             _framing(args),
             parse_sections(args.sections),
+            given=given,
         )
         notes_options.resolved(spec.depth)  # refuse before the work of deriving and proving
-    seed = args.seed if args.command == "example" else getattr(args, "example", None)
-    if seed is not None:
+    if args.command == "example":
+        from symgrad.worked import check_seed
+
+        check_seed(args.seed)  # symgrad example prints a network of any size
+    elif notes_options is not None and notes_options.example is not None:
         from symgrad.worked import check_example
 
-        check_example(spec, seed)
+        check_example(spec, notes_options.example)
     # generated code has input_gradient, which the notes leave out
     derivation = derive(spec, method=args.proof, input_gradient=args.command == "codegen")
     if args.command == "example":
         from symgrad.worked import worked_example
 
-        numbers = worked_example(derivation, args.seed)
+        numbers = worked_example(derivation, args.seed, given)
         if args.format == "json":
             _emit(out, numbers.to_json())
         else:
@@ -456,10 +445,11 @@ def _write_document(
         assert notes_options is not None
         text = render_slides(
             derivation,
-            example=args.example,
+            example=notes_options.example,
             audience=args.audience,
             framing=_framing(args),
             sections=notes_options.sections,
+            given=notes_options.given,
         )
     else:
         from symgrad.render.notes import render_markdown

@@ -24,6 +24,7 @@ import numpy as np
 from symgrad import notation as nt
 from symgrad.derivation import Derivation
 from symgrad.errors import SpecError
+from symgrad.given import Given
 from symgrad.network import Network
 from symgrad.notation import Quantity
 from symgrad.spec import NetworkSpec
@@ -38,10 +39,16 @@ MAX_LAYERS = 3
 DATA_STREAM = 1
 
 
-def check_example(spec: NetworkSpec, seed: int) -> None:
-    """Refuse, with what to change, a network too large to read or a seed numpy cannot take."""
+def check_seed(seed: int) -> None:
+    """Refuse a seed numpy cannot take."""
     if seed < 0:
         raise SpecError(f"the seed of the worked example must be 0 or more, got {seed}")
+
+
+def check_example(spec: NetworkSpec, seed: int) -> None:
+    """Refuse, with what to change, a network too large to read in the notes or the slides
+    (``symgrad example`` prints any network) or a seed numpy cannot take."""
+    check_seed(seed)
     sizes = "-".join(str(n) for n in spec.sizes)
     limit = (
         f"the worked example is for networks small enough to read: at most {MAX_UNITS} units "
@@ -54,30 +61,33 @@ def check_example(spec: NetworkSpec, seed: int) -> None:
             raise SpecError(f"{limit}; {sizes} has n_{k} = {n}")
 
 
-def input_and_target(spec: NetworkSpec, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def input_and_target(
+    spec: NetworkSpec, seed: int, decimals: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """The input ``x`` and target ``y`` of the example for ``seed``.
 
     Drawn from ``numpy.random.default_rng([seed, 1])``: first ``x``, ``n_0`` numbers uniform in
-    ``[-1, 1]`` rounded to one decimal; then ``y``: for a softmax output one-hot, its class
-    uniform among the ``n_L`` units; for a sigmoid output ``n_L`` numbers 0 or 1; for an identity
-    output ``n_L`` numbers uniform in ``[-1, 1]`` rounded to one decimal.
+    ``[-1, 1]`` rounded to ``decimals`` (one unless ``--round`` says otherwise); then ``y``: for
+    a softmax output one-hot, its class uniform among the ``n_L`` units; for a sigmoid output
+    ``n_L`` numbers 0 or 1; for an identity output ``n_L`` numbers uniform in ``[-1, 1]``
+    rounded to ``decimals``.
     """
     rng = np.random.default_rng([seed, DATA_STREAM])
     n0, nL = spec.sizes[0], spec.sizes[-1]
-    x = _decimals(rng.uniform(-1.0, 1.0, n0))
+    x = _decimals(rng.uniform(-1.0, 1.0, n0), decimals)
     if spec.output == "softmax":
         y = np.zeros(nL)
         y[int(rng.integers(nL))] = 1.0
     elif spec.output == "sigmoid":
         y = rng.integers(0, 2, nL).astype(np.float64)
     else:
-        y = _decimals(rng.uniform(-1.0, 1.0, nL))
+        y = _decimals(rng.uniform(-1.0, 1.0, nL), decimals)
     return x, y
 
 
-def _decimals(values: np.ndarray) -> np.ndarray:
+def _decimals(values: np.ndarray, decimals: int = 1) -> np.ndarray:
     # Adding 0.0 turns the -0.0 that rounding a small negative number gives into 0.0.
-    return np.round(values, 1) + 0.0
+    return np.round(values, decimals) + 0.0
 
 
 def generated_parameters(derivation: Derivation, seed: int) -> dict[str, np.ndarray]:
@@ -123,6 +133,8 @@ class WorkedExample:
     y: np.ndarray
     values: dict[Quantity, np.ndarray]
     order: tuple[Quantity, ...] = ()
+    #: The numbers given instead of drawn (``--params``, ``--x``, ``--y``, ``--round``, ``--lr``).
+    given: Given = Given()
 
     def value(self, q: Quantity) -> np.ndarray:
         """The value of ``q``: a quantity of the example, a parameter (``W``, ``b``), ``x`` or
@@ -139,10 +151,40 @@ class WorkedExample:
     def loss(self) -> float:
         return float(self.values[nt.quantity("loss")])
 
+    @property
+    def lr(self) -> float | None:
+        """The learning rate of the step of gradient descent shown (``--lr``), or None."""
+        return self.given.lr
+
+    def parameters(self) -> list[Quantity]:
+        """``W_1, b_1, ..., W_L, b_L``: the parameters, in the order of ``params``."""
+        return [nt.quantity(base, k) for k in range(1, self.spec.depth + 1) for base in "Wb"]
+
+    def descent_gradient(self, param: Quantity) -> Quantity:
+        """The gradient a step of gradient descent follows for the parameter ``param``: that of
+        the objective a layer kind adds to the loss (weight decay's ``J``) where the example
+        has one, else that of the loss."""
+        for q in self.order:
+            if q.gradient and q.of == param and q.scalar != "loss":
+                return q
+        return param.grad()
+
+    def stepped(self) -> dict[str, np.ndarray]:
+        """The parameters after one step of gradient descent with :attr:`lr`:
+        ``W_k - eta grad_{W_k} L`` and ``b_k - eta grad_{b_k} L`` (the objective's gradient
+        where there is one, :meth:`descent_gradient`), keyed as ``params``."""
+        if self.lr is None:
+            raise ValueError("the example has no learning rate (--lr)")
+        eta = self.lr
+        return {
+            q.json: self.params[q.json] - eta * self.values[self.descent_gradient(q)]
+            for q in self.parameters()
+        }
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON object of ``symgrad example --format json``: ``params``, ``x``, ``y``, then
         every quantity in the order of the derivation (keys of the naming table), as nested
-        lists of floats."""
+        lists of floats; with ``--lr``, last, ``step``: its ``lr`` and the ``params`` after it."""
         data: dict[str, Any] = {
             "params": {name: array.tolist() for name, array in self.params.items()},
             "x": self.x.tolist(),
@@ -150,32 +192,60 @@ class WorkedExample:
         }
         for q in self.order:
             data[q.json] = self.values[q].tolist()
+        if self.lr is not None:
+            after = {name: array.tolist() for name, array in self.stepped().items()}
+            data["step"] = {"lr": self.lr, "params": after}
         return data
 
     def to_json(self) -> str:
         """:meth:`as_dict` as JSON text, one quantity a line; every float with all its digits
         (Python's shortest representation that reads back to the same float64)."""
         data = self.as_dict()
-        params = ",\n".join(
-            f"    {json.dumps(k)}: {json.dumps(v)}" for k, v in data["params"].items()
-        )
-        lines = [f'  "params": {{\n{params}\n  }}']
-        lines += [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items() if k != "params"]
+        lines = [f'  "params": {_json_params(data["params"], "    ")}']
+        lines += [
+            f"  {json.dumps(k)}: {json.dumps(v)}"
+            for k, v in data.items()
+            if k not in ("params", "step")
+        ]
+        if "step" in data:
+            step = data["step"]
+            lines.append(
+                f'  "step": {{\n    "lr": {json.dumps(step["lr"])},\n'
+                f'    "params": {_json_params(step["params"], "      ")}\n  }}'
+            )
         return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def worked_example(derivation: Derivation, seed: int = 0) -> WorkedExample:
+def _json_params(params: dict[str, Any], indent: str) -> str:
+    """A parameter dict as JSON, one parameter a line at ``indent``."""
+    body = ",\n".join(f"{indent}{json.dumps(k)}: {json.dumps(v)}" for k, v in params.items())
+    return "{\n" + body + "\n" + indent[:-2] + "}"
+
+
+def worked_example(
+    derivation: Derivation, seed: int = 0, given: Given | None = None
+) -> WorkedExample:
     """The example of ``derivation`` for ``seed``: the program run on one sample.
 
-    Raises :class:`~symgrad.errors.SpecError` for a network beyond :data:`MAX_UNITS` and
-    :data:`MAX_LAYERS` or a negative seed.
+    The numbers ``given`` (checked against the network by :func:`symgrad.given.read_given`)
+    replace those the seed would draw; ``given.decimals`` rounds the drawn parameters and data
+    to that many decimals. Any network size works (the notes and the slides refuse large ones
+    with :func:`check_example`). Raises :class:`~symgrad.errors.SpecError` for a negative seed.
     """
     from symgrad.program import evaluate, lower_matrix
 
     spec = derivation.spec
-    check_example(spec, seed)
-    params = generated_parameters(derivation, seed)
-    x, y = input_and_target(spec, seed)
+    given = given if given is not None else Given()
+    check_seed(seed)
+    if given.params is not None:
+        params = {name: np.array(array, dtype=np.float64) for name, array in given.params.items()}
+    else:
+        params = generated_parameters(derivation, seed)
+        if given.decimals is not None:
+            params = {name: _decimals(array, given.decimals) for name, array in params.items()}
+    x, y = input_and_target(spec, seed, given.decimals or 1)
+    x = x if given.x is None else given.x
+    y = y if given.y is None else given.y
     # The program as lowered, before any pass: every quantity of the notes is one of its
     # variables (a pass may remove or merge intermediates the example shows).
     program = lower_matrix(derivation)
@@ -201,7 +271,7 @@ def worked_example(derivation: Derivation, seed: int = 0) -> WorkedExample:
         if q not in found:
             raise AssertionError(f"the program has no variable holding {q.json}")
         values[q] = found[q]
-    return WorkedExample(spec, seed, params, x, y, values, order)
+    return WorkedExample(spec, seed, params, x, y, values, order, given)
 
 
 __all__ = [
@@ -209,6 +279,7 @@ __all__ = [
     "MAX_UNITS",
     "WorkedExample",
     "check_example",
+    "check_seed",
     "generated_parameters",
     "input_and_target",
     "quantities",

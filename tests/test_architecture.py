@@ -40,9 +40,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"program"}),
     frozenset({"pipeline", "printing", "templating"}),
     frozenset({"codegen"}),
-    frozenset({"worked", "gradcheck", "interop", "cache"}),
+    frozenset({"given", "worked", "gradcheck", "interop", "cache"}),
     frozenset({"render", "check"}),
-    frozenset({"cli", "jupyter", "examples", "__main__", ""}),
+    frozenset({"cli", "cli_example", "jupyter", "examples", "__main__", ""}),
 )
 
 

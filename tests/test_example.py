@@ -161,8 +161,8 @@ def test_input_and_target_follow_the_stated_rule() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["example", "4", "2"], f"at most {MAX_UNITS} units in every layer"),
-        (["example", "2", "2", "2", "2", "2"], f"at most {MAX_LAYERS} layers of weights"),
+        (["latex", "4", "2", "--example", "0"], f"at most {MAX_UNITS} units in every layer"),
+        (["slides", "2", "2", "2", "2", "2", "--example"], f"at most {MAX_LAYERS} layers"),
         (["example", "2", "2", "--seed", "-1"], "must be 0 or more"),
         (["example", "2", "2", "--seed", "x"], "invalid int value"),
         (["example", "2", "2", "--format", "csv"], "invalid choice"),

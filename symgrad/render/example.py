@@ -280,23 +280,56 @@ class ExampleLines:
 def rule_sentences(
     example: WorkedExample, code: Callable[[str], str], math: Callable[[str], str]
 ) -> list[str]:
-    """How ``x`` and ``y`` were drawn, for a reader (``code`` and ``math`` mark up code and
-    formulas for the output format)."""
-    spec = example.spec
+    """How ``x`` and ``y`` were drawn (or that they were given), for a reader (``code`` and
+    ``math`` mark up code and formulas for the output format)."""
+    spec, given = example.spec, example.given
     n0, nL = spec.sizes[0], spec.sizes[-1]
     rng = code(f"numpy.random.default_rng([{example.seed}, {DATA_STREAM}])")
-    uniform = "drawn uniformly from " + math("[-1, 1]") + " and rounded to one decimal"
+    decimals = given.decimals or 1
+    places = "one decimal" if decimals == 1 else f"{decimals} decimals"
+    uniform = "drawn uniformly from " + math("[-1, 1]") + f" and rounded to {places}"
     if spec.output == "softmax":
         target = f"one-hot, its class drawn uniformly among the {nL} output units"
     elif spec.output == "sigmoid":
         target = f"{nL} entries, each 0 or 1 with equal chance"
     else:
         target = f"{nL} entries {uniform}"
+    if given.x is not None and given.y is not None:
+        return ["The input and the target are given."]
+    if given.x is not None:
+        return [
+            f"The input is given; the target is drawn from {rng}, after the parameters and "
+            f"apart from them, once the {n0} entries of an input are drawn (and left unused): "
+            f"{math('y')}, {target}."
+        ]
+    if given.y is not None:
+        return [
+            f"The target is given; the input is drawn from {rng}, after the parameters and "
+            f"apart from them: {math('x')}, {n0} entries {uniform}."
+        ]
     return [
         f"The input and the target are drawn from {rng}, after the parameters and apart from "
         f"them: first {math('x')}, {n0} entries {uniform}; then {math('y')}, "
         f"{target}."
     ]
+
+
+def parameter_origin(example: WorkedExample, code: Callable[[str], str]) -> str:
+    """Where the parameters come from, as the end of a sentence that starts "The parameters
+    are": ``init_params(SEED)`` of the generated module (rounded with ``--round``), or the
+    file they were given in."""
+    given = example.given
+    if given.params_file is not None:
+        return "given in " + code(given.params_file)
+    rounded = f", rounded to {given.decimals} decimals" if given.decimals else ""
+    return (
+        "those that "
+        + code(f"init_params({example.seed})")
+        + " returns in the module "
+        + code("symgrad codegen")
+        + " generates for this network"
+        + rounded
+    )
 
 
 def graph_caption(latex: bool, example: bool) -> str:
@@ -357,11 +390,18 @@ def render_example_text(derivation: Derivation, example: WorkedExample) -> str:
     spec = example.spec
     L = spec.depth
     sizes = " ".join(shlex.quote(a) for a in spec.command_args())
+    given = example.given
+    everything = given.params is not None and given.x is not None and given.y is not None
+    seed = "" if everything else f", seed {example.seed}"
+    if given.params_file is not None:
+        origin = f"given in {given.params_file}"
+    else:
+        origin = f"init_params({example.seed}) of the module `symgrad codegen {sizes}` writes"
+        origin += f", rounded to {given.decimals} decimals" if given.decimals else ""
     out = [
-        f"Worked example for the {'-'.join(str(n) for n in spec.sizes)} network, seed "
-        f"{example.seed}",
+        f"Worked example for the {'-'.join(str(n) for n in spec.sizes)} network{seed}",
         "",
-        f"Parameters: init_params({example.seed}) of the module `symgrad codegen {sizes}` writes.",
+        f"Parameters: {origin}.",
         *rule_sentences(example, str, str),
         f"Every number is computed by the program generated code runs, in float64, and shown to "
         f"{SIGNIFICANT} significant digits; --format json gives every digit.",
@@ -381,7 +421,29 @@ def render_example_text(derivation: Derivation, example: WorkedExample) -> str:
     for id in backward_ids(net):
         out += _text_line(derivation, example, id, vectors)
     out += _once_per_batch(derivation, example, batch_only_ids(net, forward=False), vectors)
+    out += _step_lines(example)
     return "\n".join(out) + "\n"
+
+
+def _step_lines(example: WorkedExample) -> list[str]:
+    """One step of gradient descent (``--lr``): every parameter minus the learning rate times
+    its gradient, for each layer."""
+    if example.lr is None:
+        return []
+    out = [
+        "",
+        f"One step of gradient descent, learning rate η = {number_text(example.lr)}: each "
+        "parameter minus η times its gradient",
+    ]
+    after = example.stepped()
+    for q in example.parameters():
+        value = after[q.json]
+        lead = f"{q.unicode} - η {example.descent_gradient(q).unicode} = "
+        if value.ndim == 2:
+            out += _matrix_lines(lead, value)
+        else:
+            out.append(lead + _vector(value))
+    return out
 
 
 #: What introduces the steps a layer kind adds once per batch, in the example.
@@ -430,6 +492,7 @@ __all__ = [
     "forward_ids",
     "graph_caption",
     "matrix_numbers",
+    "parameter_origin",
     "render_example_text",
     "result_of",
 ]

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from symgrad.derivation import Derivation, Kind
+from symgrad.given import NOTHING_GIVEN, Given
 from symgrad.render import notes, wording
 from symgrad.render.document import (
     Audience,
@@ -337,6 +338,7 @@ def build_deck(
     audience: str = "students",
     framing: Framing = NO_FRAMING,
     sections: tuple[str, ...] = (),
+    given: Given = NOTHING_GIVEN,
 ) -> Deck:
     """The frames of the deck for ``derivation``, with a worked example for seed ``example``,
     as ``audience`` reads it (students: no frame and no words about how it was made); only
@@ -344,8 +346,8 @@ def build_deck(
     numbers = None
     if example is not None:
         check_example(derivation.spec, example)
-        numbers = worked_example(derivation, example)
-    options = NotesOptions(example=example, audience=audience, framing=framing)
+        numbers = worked_example(derivation, example, given)
+    options = NotesOptions(example=example, audience=audience, framing=framing, given=given)
     options = options.resolved(derivation.spec.depth)
     builder = _SlideBuilder(derivation, options, numbers)
     whole = notes.build(builder).for_audience(Audience(audience))
@@ -379,7 +381,7 @@ def build_deck(
             frames += _graph_frames(builder)
     command = "symgrad slides " + " ".join(shlex.quote(a) for a in derivation.spec.command_args())
     if example is not None:
-        command += f" --example {example}"
+        command += f" --example {example}" + "".join(" " + shlex.quote(w) for w in given.words)
     if audience != Audience.STUDENTS:
         command += f" --audience {audience}"
     command += "".join(" " + shlex.quote(a) for a in notes.framing_args(framing))
@@ -394,9 +396,10 @@ def render_slides(
     audience: str = "students",
     framing: Framing = NO_FRAMING,
     sections: tuple[str, ...] = (),
+    given: Given = NOTHING_GIVEN,
 ) -> str:
     """The deck as a Beamer document that compiles with pdflatex."""
-    deck = build_deck(derivation, example, audience, framing, sections)
+    deck = build_deck(derivation, example, audience, framing, sections, given)
     return render("slides/deck.tex.jinja", deck=deck, tag_numbers=True)
 
 

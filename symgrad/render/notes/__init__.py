@@ -106,7 +106,7 @@ def option_args(b: Builder) -> str:
     if b.options.label_prefix:
         args += ["--label-prefix", b.options.label_prefix]
     if b.options.example is not None:
-        args += ["--example", str(b.options.example)]
+        args += ["--example", str(b.options.example), *b.options.given.words]
     args += framing_args(b.options.framing)
     if b.options.sections:
         args += ["--sections", ",".join(b.options.sections)]
@@ -208,7 +208,7 @@ def build_notes(
     example = None
     if resolved.example is not None:
         check_example(derivation.spec, resolved.example)
-        example = worked_example(derivation, resolved.example)
+        example = worked_example(derivation, resolved.example, resolved.given)
     builder = Builder(derivation, fmt, resolved, example)
     notes = build(builder)
     command = notes.command.replace("{}", command_name)

@@ -8,6 +8,7 @@ parameters and the data first and the gradients and the computational graph afte
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import replace
 
 from symgrad import notation as nt
@@ -27,11 +28,13 @@ from symgrad.render.example import (
     ONCE_PER_BATCH,
     ExampleLine,
     ExampleLines,
+    parameter_origin,
     result_of,
     rule_sentences,
     split_sum,
 )
 from symgrad.render.notes.builder import Builder
+from symgrad.render.notes.step import step_blocks
 from symgrad.render.numbers import SIGNIFICANT, bmatrix
 from symgrad.worked import WorkedExample
 
@@ -119,6 +122,7 @@ class ExampleSection:
         blocks += [self.display(line) for line in self.lines.backward()]
         blocks += self._gradients()
         blocks += self._once_per_batch(forward=False)
+        blocks += step_blocks(self.example, self.width, self.b.line_ems)
         intro = (
             "The same numbers on the computational graph of "
             + self.b.section_ref("summary")
@@ -148,16 +152,15 @@ class ExampleSection:
             f"{SIGNIFICANT} significant digits. The parameters, the input and the target are",
             role=Role.EXAMPLE,
         )
+        options = " ".join([f"--seed {seed}", *map(shlex.quote, self.example.given.words)])
         provenance = Text(
-            "The parameters are those that "
-            + fmt.code(f"init_params({seed})")
-            + " returns in the module "
-            + fmt.code("symgrad codegen")
-            + " generates for this network; every other number is computed by the program "
+            "The parameters are "
+            + parameter_origin(self.example, fmt.code)
+            + "; every other number is computed by the program "
             "that generated code runs ("
             + fmt.code("symgrad example")
             + " with "
-            + fmt.code(f"--seed {seed} --format json")
+            + fmt.code(f"{options} --format json")
             + " prints them with every digit). "
             + " ".join(rule_sentences(self.example, fmt.code, self.math)),
             role=Role.PROVENANCE,
@@ -184,8 +187,9 @@ class ExampleSection:
         if not self.b.net.assumes_targets_sum_to_one:
             return Text("Going backwards:")
         delta = self.b.step(Kind.OUTPUT_DELTA_VECTOR)
+        one_hot = max(self.example.y.tolist()) == 1.0  # entries in [0, 1] that sum to 1
         return Text(
-            "The target is one-hot, so "
+            ("The target is one-hot, so " if one_hot else "The target is a distribution, so ")
             + self.math(r"\sum_{i} y_{i} = 1")
             + " and "
             + self.b.ref(delta)

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, replace
 
 from symgrad.errors import SpecError
+from symgrad.given import Given
 from symgrad.render.document import Framing
 
 #: LaTeX packages the fragment needs (stated in its top comment); the document loads them too.
@@ -82,6 +83,8 @@ class NotesOptions:
     framing: Framing = Framing()
     #: ``--sections``: the ids of the sections printed, in the document's order (empty: all).
     sections: tuple[str, ...] = ()
+    #: Numbers of the worked example given instead of drawn from its seed (``--params``...).
+    given: Given = Given()
 
     def resolved(self, depth: int) -> NotesOptions:
         """These options checked against a network of ``depth`` layers, ``expand`` filled in.

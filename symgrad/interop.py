@@ -63,7 +63,7 @@ def torch_loss(module: ModuleType) -> Callable[..., Any]:
 
     _trace_compat_caches_quietly(torch)
     keys = _keys(module)
-    function, eager = _generated_loss(module, keys)
+    function, eager = _generated_loss(module, _torch_first(module, torch), keys)
     transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)
 
     def loss(params: Params, X: Any, Y: Any, *, sample_weight: Any = None) -> Any:
@@ -80,7 +80,7 @@ def torch_loss(module: ModuleType) -> Callable[..., Any]:
             return module.loss(params, X, Y, sample_weight=sample_weight)
         if torch.compiler.is_compiling() or transforms_active is None or transforms_active():
             return function.apply(X, Y, sample_weight, inputs, *weights)[0]
-        return eager.apply(X, Y, sample_weight, inputs, *weights)
+        return eager(X, Y, sample_weight, inputs, *weights)
 
     loss.function = function  # type: ignore[attr-defined]
     return loss
@@ -149,6 +149,56 @@ def _compute(
     return value, in_x, [grads[key] for key in keys]
 
 
+def _torch_first(module: ModuleType, torch: Any) -> ModuleType:
+    """``module`` run from its own source once more, with ``array_api_compat``'s four questions
+    about an argument (its namespace, whether it is an array, a NumPy array, its device)
+    answered for torch tensors before they are asked: what ``array_api_compat`` answers for them,
+    without walking its list of libraries on every call (about a tenth of a small network's
+    call). Every other argument gets ``array_api_compat``'s own answer. ``module`` itself is left
+    as it is; without its source at hand it is used as it is.
+    """
+    try:
+        source = _GeneratedSource.of(module)
+    except ValueError:
+        return module
+    names = vars(module)
+    if not all(callable(names.get(name)) for name in _COMPAT_QUESTIONS):
+        return module
+    namespace, is_array, is_numpy, device = (names[name] for name in _COMPAT_QUESTIONS)
+    Tensor = torch.Tensor
+    torch_namespace = namespace(torch.empty(0))
+
+    def array_namespace(*arrays: Any, **options: Any) -> Any:
+        if not options and all(isinstance(array, Tensor) for array in arrays):
+            return torch_namespace
+        return namespace(*arrays, **options)
+
+    def is_array_api_obj(value: Any) -> bool:
+        return isinstance(value, Tensor) or is_array(value)
+
+    def is_numpy_array(value: Any) -> bool:
+        return not isinstance(value, Tensor) and is_numpy(value)
+
+    def device_of(value: Any, /) -> Any:
+        return value.device if isinstance(value, Tensor) else device(value)
+
+    fast = ModuleType(module.__name__, module.__doc__)
+    fast.__file__ = getattr(module, "__file__", None)  # type: ignore[assignment]
+    code = compile(source.text, fast.__file__ or f"<{module.__name__}>", "exec")
+    exec(code, vars(fast))  # the text the module was made from, checked by _GeneratedSource.of
+    vars(fast).update(
+        array_namespace=array_namespace,
+        is_array_api_obj=is_array_api_obj,
+        is_numpy_array=is_numpy_array,
+        device_of=device_of,
+    )
+    return fast
+
+
+#: The names under which the generated array-API module imports ``array_api_compat``'s checks.
+_COMPAT_QUESTIONS = ("array_namespace", "is_array_api_obj", "is_numpy_array", "device_of")
+
+
 def _backward_pass(
     grad_value: Any, in_x: Any, grads: list[Any], dtypes: list[Any], known: bool
 ) -> tuple[Any, ...]:
@@ -179,8 +229,10 @@ def _refuse() -> None:
     )
 
 
-def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
-    """The two ``torch.autograd.Function`` forms of ``module``'s loss, with one backward pass.
+def _generated_loss(module: ModuleType, fast: ModuleType, keys: list[str]) -> tuple[Any, Any]:
+    """The ``torch.autograd.Function`` of ``module``'s loss for ``torch.func`` and compilers, and
+    the function that applies its eager form (computed by ``fast``, see :func:`_torch_first`);
+    they share one backward pass.
 
     The first serves ``torch.func`` and compilers: ``forward(X, Y, sample_weight, inputs,
     *weights)`` returns the loss and the gradients (first the one in ``X`` when ``inputs``), which
@@ -193,6 +245,9 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
 
     def compute(*arguments: Any) -> tuple[Any, Any, list[Any]]:
         return _compute(module, keys, *arguments)
+
+    def compute_eagerly(*arguments: Any) -> tuple[Any, Any, list[Any]]:
+        return _compute(fast, keys, *arguments)
 
     class GeneratedLoss(torch.autograd.Function):
         """The generated module's loss; its backward pass is the generated gradient."""
@@ -230,7 +285,7 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
         def forward(
             ctx: Any, X: Any, Y: Any, sample_weight: Any, inputs: bool, *weights: Any
         ) -> Any:
-            value, ctx.in_x, ctx.grads = compute(X, Y, sample_weight, inputs, weights)
+            value, ctx.in_x, ctx.grads = compute_eagerly(X, Y, sample_weight, inputs, weights)
             ctx.dtypes = [weight.dtype for weight in weights] + [X.dtype]
             ctx.arguments = (X, Y, sample_weight, inputs, weights)
             return value
@@ -245,14 +300,25 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
             # where a tensor still held here would be copied (a pass over every parameter). A
             # second backward pass of a retained graph (gradcheck) computes them again.
             if ctx.grads is None:
-                _, ctx.in_x, ctx.grads = compute(*ctx.arguments)
+                _, ctx.in_x, ctx.grads = compute_eagerly(*ctx.arguments)
             in_x, grads, ctx.in_x, ctx.grads = ctx.in_x, ctx.grads, None, None
             return _backward_pass(grad_value, in_x, grads, ctx.dtypes, known=True)
 
     # torch binds the arguments of forward to its signature on every call; inspect reads a
     # signature kept on the function instead of working it out again (tens of microseconds).
     GeneratedLoss.forward.__signature__ = inspect.signature(GeneratedLoss.forward)  # type: ignore[attr-defined]
-    return GeneratedLoss, EagerLoss
+    # ``EagerLoss.apply`` without its Python layer, which binds no arguments for a function
+    # without setup_context and dispatches to torch.func only under a transform (the caller has
+    # ruled that out): the C++ apply, after the same unwrapping of tensors left over from a
+    # finished transform.
+    apply = super(torch.autograd.Function, EagerLoss).apply
+    unwrap = torch._C._functorch.unwrap_if_dead
+    Tensor = torch.Tensor
+
+    def eager(*arguments: Any) -> Any:
+        return apply(*[unwrap(a) if isinstance(a, Tensor) else a for a in arguments])
+
+    return GeneratedLoss, eager
 
 
 def jax_loss(module: ModuleType) -> Callable[..., Any]:

@@ -34,6 +34,7 @@ from types import ModuleType
 from typing import Any
 
 from symgrad import notation as nt
+from symgrad.codegen.release import released
 
 Params = Mapping[str, Any]
 
@@ -63,7 +64,8 @@ def torch_loss(module: ModuleType) -> Callable[..., Any]:
 
     _trace_compat_caches_quietly(torch)
     keys = _keys(module)
-    function, eager = _generated_loss(module, _torch_first(module, torch), keys)
+    fast = _torch_first(module, torch)
+    function, eager = _generated_loss(fast, keys)
     transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)
 
     def loss(params: Params, X: Any, Y: Any, *, sample_weight: Any = None) -> Any:
@@ -77,7 +79,7 @@ def torch_loss(module: ModuleType) -> Callable[..., Any]:
         inputs = isinstance(X, torch.Tensor) and X.requires_grad
         wanted = inputs or any(isinstance(w, torch.Tensor) and w.requires_grad for w in weights)
         if not (torch.is_grad_enabled() and wanted):
-            return module.loss(params, X, Y, sample_weight=sample_weight)
+            return fast.loss(params, X, Y, sample_weight=sample_weight)
         if torch.compiler.is_compiling() or transforms_active is None or transforms_active():
             return function.apply(X, Y, sample_weight, inputs, *weights)[0]
         return eager(X, Y, sample_weight, inputs, *weights)
@@ -150,19 +152,28 @@ def _compute(
 
 
 def _torch_first(module: ModuleType, torch: Any) -> ModuleType:
-    """``module`` run from its own source once more, with ``array_api_compat``'s four questions
-    about an argument (its namespace, whether it is an array, a NumPy array, its device)
-    answered for torch tensors before they are asked: what ``array_api_compat`` answers for them,
-    without walking its list of libraries on every call (about a tenth of a small network's
-    call). Every other argument gets ``array_api_compat``'s own answer. ``module`` itself is left
-    as it is; without its source at hand it is used as it is.
+    """``module`` run from its own source once more, for torch tensors: the same statements on
+    the same arrays, with two differences that change no result.
+
+    Each intermediate array is let go after its last use (:func:`symgrad.codegen.release.released`),
+    which keeps the memory of a large batch in use from one call to the next instead of faulting
+    it in again. ``array_api_compat``'s four questions about an argument (its namespace, whether
+    it is an array, a NumPy array, its device) are answered for torch tensors before they are
+    asked: what ``array_api_compat`` answers for them, without walking its list of libraries on
+    every call (about a tenth of a small network's call); every other argument gets
+    ``array_api_compat``'s own answer. ``module`` itself is left as it is. Without its source at
+    hand, or with a source that is no longer the one it was made from (a file written again
+    since it was imported), it is used as it is.
     """
     try:
         source = _GeneratedSource.of(module)
     except ValueError:
         return module
     names = vars(module)
-    if not all(callable(names.get(name)) for name in _COMPAT_QUESTIONS):
+    filename = getattr(module, "__file__", None) or f"<{module.__name__}>"
+    if not all(callable(names.get(name)) for name in _COMPAT_QUESTIONS) or not _made_from(
+        module, compile(source.text, filename, "exec")
+    ):
         return module
     namespace, is_array, is_numpy, device = (names[name] for name in _COMPAT_QUESTIONS)
     Tensor = torch.Tensor
@@ -184,8 +195,9 @@ def _torch_first(module: ModuleType, torch: Any) -> ModuleType:
 
     fast = ModuleType(module.__name__, module.__doc__)
     fast.__file__ = getattr(module, "__file__", None)  # type: ignore[assignment]
-    code = compile(source.text, fast.__file__ or f"<{module.__name__}>", "exec")
-    exec(code, vars(fast))  # the text the module was made from, checked by _GeneratedSource.of
+    exec(released(source.text, filename), vars(fast))  # the module's own text, checked above
+    if not _same_data(module, fast):
+        return module
     vars(fast).update(
         array_namespace=array_namespace,
         is_array_api_obj=is_array_api_obj,
@@ -197,6 +209,27 @@ def _torch_first(module: ModuleType, torch: Any) -> ModuleType:
 
 #: The names under which the generated array-API module imports ``array_api_compat``'s checks.
 _COMPAT_QUESTIONS = ("array_namespace", "is_array_api_obj", "is_numpy_array", "device_of")
+
+
+def _made_from(module: ModuleType, code: Any) -> bool:
+    """Whether ``module``'s functions are those that ``code`` (its source, compiled) defines:
+    equal code objects (the same bytecode, constants and names), every one of them."""
+    defined = [const for const in code.co_consts if hasattr(const, "co_code")]
+    return bool(defined) and all(
+        getattr(getattr(module, const.co_name, None), "__code__", None) == const
+        for const in defined
+    )
+
+
+def _same_data(module: ModuleType, copy: ModuleType) -> bool:
+    """Whether the copy's constants (``LAYER_SIZES``, ``PARAMETER_SHAPES``, ...) are the
+    module's."""
+    plain = (int, float, str, tuple, dict, frozenset)
+    return all(
+        type(value) is type(vars(module).get(name)) and value == vars(module)[name]
+        for name, value in vars(copy).items()
+        if isinstance(value, plain) and not name.startswith("__")
+    )
 
 
 def _backward_pass(
@@ -229,10 +262,9 @@ def _refuse() -> None:
     )
 
 
-def _generated_loss(module: ModuleType, fast: ModuleType, keys: list[str]) -> tuple[Any, Any]:
+def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
     """The ``torch.autograd.Function`` of ``module``'s loss for ``torch.func`` and compilers, and
-    the function that applies its eager form (computed by ``fast``, see :func:`_torch_first`);
-    they share one backward pass.
+    the function that applies its eager form; they share one backward pass.
 
     The first serves ``torch.func`` and compilers: ``forward(X, Y, sample_weight, inputs,
     *weights)`` returns the loss and the gradients (first the one in ``X`` when ``inputs``), which
@@ -245,9 +277,6 @@ def _generated_loss(module: ModuleType, fast: ModuleType, keys: list[str]) -> tu
 
     def compute(*arguments: Any) -> tuple[Any, Any, list[Any]]:
         return _compute(module, keys, *arguments)
-
-    def compute_eagerly(*arguments: Any) -> tuple[Any, Any, list[Any]]:
-        return _compute(fast, keys, *arguments)
 
     class GeneratedLoss(torch.autograd.Function):
         """The generated module's loss; its backward pass is the generated gradient."""
@@ -285,7 +314,7 @@ def _generated_loss(module: ModuleType, fast: ModuleType, keys: list[str]) -> tu
         def forward(
             ctx: Any, X: Any, Y: Any, sample_weight: Any, inputs: bool, *weights: Any
         ) -> Any:
-            value, ctx.in_x, ctx.grads = compute_eagerly(X, Y, sample_weight, inputs, weights)
+            value, ctx.in_x, ctx.grads = compute(X, Y, sample_weight, inputs, weights)
             ctx.dtypes = [weight.dtype for weight in weights] + [X.dtype]
             ctx.arguments = (X, Y, sample_weight, inputs, weights)
             return value
@@ -300,7 +329,7 @@ def _generated_loss(module: ModuleType, fast: ModuleType, keys: list[str]) -> tu
             # where a tensor still held here would be copied (a pass over every parameter). A
             # second backward pass of a retained graph (gradcheck) computes them again.
             if ctx.grads is None:
-                _, ctx.in_x, ctx.grads = compute_eagerly(*ctx.arguments)
+                _, ctx.in_x, ctx.grads = compute(*ctx.arguments)
             in_x, grads, ctx.in_x, ctx.grads = ctx.in_x, ctx.grads, None, None
             return _backward_pass(grad_value, in_x, grads, ctx.dtypes, known=True)
 

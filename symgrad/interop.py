@@ -315,7 +315,6 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
             ctx: Any, X: Any, Y: Any, sample_weight: Any, inputs: bool, *weights: Any
         ) -> Any:
             value, ctx.in_x, ctx.grads = compute(X, Y, sample_weight, inputs, weights)
-            ctx.dtypes = [weight.dtype for weight in weights] + [X.dtype]
             ctx.arguments = (X, Y, sample_weight, inputs, weights)
             return value
 
@@ -331,7 +330,18 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
             if ctx.grads is None:
                 _, ctx.in_x, ctx.grads = compute(*ctx.arguments)
             in_x, grads, ctx.in_x, ctx.grads = ctx.in_x, ctx.grads, None, None
-            return _backward_pass(grad_value, in_x, grads, ctx.dtypes, known=True)
+            X, weights = ctx.arguments[0], ctx.arguments[4]
+            # The common case at once: ``loss.backward()``'s 1 on the CPU, every gradient of its
+            # parameter's dtype.
+            if (
+                in_x is None
+                and grad_value.device.type == "cpu"
+                and grad_value.item() == 1.0
+                and all(g.dtype == w.dtype for g, w in zip(grads, weights, strict=True))
+            ):
+                return (None, None, None, None, *grads)
+            dtypes = [weight.dtype for weight in weights] + [X.dtype]
+            return _backward_pass(grad_value, in_x, grads, dtypes, known=True)
 
     # torch binds the arguments of forward to its signature on every call; inspect reads a
     # signature kept on the function instead of working it out again (tens of microseconds).

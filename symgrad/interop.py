@@ -34,7 +34,7 @@ from types import ModuleType
 from typing import Any
 
 from symgrad import notation as nt
-from symgrad.codegen.release import released
+from symgrad.codegen.release import released_copy
 
 Params = Mapping[str, Any]
 
@@ -58,7 +58,8 @@ def torch_loss(module: ModuleType) -> Callable[..., Any]:
     same call; ``Y`` and ``sample_weight`` must not require grad (the module has no gradient for
     them). ``sample_weight`` (shape ``(B,)``) weighs the mean, as the module's functions do.
     Second derivatives (``grad`` of ``grad``, ``hessian``) raise: the generated gradient has no
-    derivative of its own.
+    derivative of its own. It computes with a copy of ``module`` made for torch tensors, which
+    gives the same results with less memory (:func:`_torch_first`).
     """
     import torch
 
@@ -155,25 +156,22 @@ def _torch_first(module: ModuleType, torch: Any) -> ModuleType:
     """``module`` run from its own source once more, for torch tensors: the same statements on
     the same arrays, with two differences that change no result.
 
-    Each intermediate array is let go after its last use (:func:`symgrad.codegen.release.released`),
-    which keeps the memory of a large batch in use from one call to the next instead of faulting
-    it in again. ``array_api_compat``'s four questions about an argument (its namespace, whether
-    it is an array, a NumPy array, its device) are answered for torch tensors before they are
-    asked: what ``array_api_compat`` answers for them, without walking its list of libraries on
-    every call (about a tenth of a small network's call); every other argument gets
+    Each intermediate array is let go after its last use (:func:`released_copy`), which keeps
+    the memory of a large batch in use from one call to the next instead of faulting it in
+    again. ``array_api_compat``'s four questions about an argument (its namespace, whether it is
+    an array, a NumPy array, its device) are answered for torch tensors before they are asked:
+    what ``array_api_compat`` answers for them, without walking its list of libraries on every
+    call (about a tenth of a small network's call); every other argument gets
     ``array_api_compat``'s own answer. ``module`` itself is left as it is. Without its source at
     hand, or with a source that is no longer the one it was made from (a file written again
     since it was imported), it is used as it is.
     """
+    names = vars(module)
+    if not all(callable(names.get(name)) for name in _COMPAT_QUESTIONS):
+        return module
     try:
         source = _GeneratedSource.of(module)
     except ValueError:
-        return module
-    names = vars(module)
-    filename = getattr(module, "__file__", None) or f"<{module.__name__}>"
-    if not all(callable(names.get(name)) for name in _COMPAT_QUESTIONS) or not _made_from(
-        module, compile(source.text, filename, "exec")
-    ):
         return module
     namespace, is_array, is_numpy, device = (names[name] for name in _COMPAT_QUESTIONS)
     Tensor = torch.Tensor
@@ -193,43 +191,13 @@ def _torch_first(module: ModuleType, torch: Any) -> ModuleType:
     def device_of(value: Any, /) -> Any:
         return value.device if isinstance(value, Tensor) else device(value)
 
-    fast = ModuleType(module.__name__, module.__doc__)
-    fast.__file__ = getattr(module, "__file__", None)  # type: ignore[assignment]
-    exec(released(source.text, filename), vars(fast))  # the module's own text, checked above
-    if not _same_data(module, fast):
-        return module
-    vars(fast).update(
-        array_namespace=array_namespace,
-        is_array_api_obj=is_array_api_obj,
-        is_numpy_array=is_numpy_array,
-        device_of=device_of,
-    )
-    return fast
+    answers = (array_namespace, is_array_api_obj, is_numpy_array, device_of)
+    copy = released_copy(module, source.text, dict(zip(_COMPAT_QUESTIONS, answers, strict=True)))
+    return module if copy is None else copy
 
 
 #: The names under which the generated array-API module imports ``array_api_compat``'s checks.
 _COMPAT_QUESTIONS = ("array_namespace", "is_array_api_obj", "is_numpy_array", "device_of")
-
-
-def _made_from(module: ModuleType, code: Any) -> bool:
-    """Whether ``module``'s functions are those that ``code`` (its source, compiled) defines:
-    equal code objects (the same bytecode, constants and names), every one of them."""
-    defined = [const for const in code.co_consts if hasattr(const, "co_code")]
-    return bool(defined) and all(
-        getattr(getattr(module, const.co_name, None), "__code__", None) == const
-        for const in defined
-    )
-
-
-def _same_data(module: ModuleType, copy: ModuleType) -> bool:
-    """Whether the copy's constants (``LAYER_SIZES``, ``PARAMETER_SHAPES``, ...) are the
-    module's."""
-    plain = (int, float, str, tuple, dict, frozenset)
-    return all(
-        type(value) is type(vars(module).get(name)) and value == vars(module)[name]
-        for name, value in vars(copy).items()
-        if isinstance(value, plain) and not name.startswith("__")
-    )
 
 
 def _backward_pass(
@@ -307,6 +275,16 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
             in_x, grads = (saved[0], saved[1:]) if ctx.inputs else (None, saved)
             return _backward_pass(grad_value, in_x, grads, ctx.dtypes, known=False)
 
+    # torch binds the arguments of forward to its signature on every call; inspect reads a
+    # signature kept on the function instead of working it out again (tens of microseconds).
+    GeneratedLoss.forward.__signature__ = inspect.signature(GeneratedLoss.forward)  # type: ignore[attr-defined]
+    return GeneratedLoss, _eager_loss(torch, compute)
+
+
+def _eager_loss(torch: Any, compute: Callable[..., tuple[Any, Any, list[Any]]]) -> Any:
+    """The eager form: a function of ``(X, Y, sample_weight, inputs, *weights)`` that applies a
+    ``torch.autograd.Function`` keeping the gradients of ``compute`` on its context."""
+
     class EagerLoss(torch.autograd.Function):
         """The same for eager autograd, the gradients kept on the context."""
 
@@ -343,9 +321,6 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
             dtypes = [weight.dtype for weight in weights] + [X.dtype]
             return _backward_pass(grad_value, in_x, grads, dtypes, known=True)
 
-    # torch binds the arguments of forward to its signature on every call; inspect reads a
-    # signature kept on the function instead of working it out again (tens of microseconds).
-    GeneratedLoss.forward.__signature__ = inspect.signature(GeneratedLoss.forward)  # type: ignore[attr-defined]
     # ``EagerLoss.apply`` without its Python layer, which binds no arguments for a function
     # without setup_context and dispatches to torch.func only under a transform (the caller has
     # ruled that out): the C++ apply, after the same unwrapping of tensors left over from a
@@ -357,7 +332,7 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
     def eager(*arguments: Any) -> Any:
         return apply(*[unwrap(a) if isinstance(a, Tensor) else a for a in arguments])
 
-    return GeneratedLoss, eager
+    return eager
 
 
 def jax_loss(module: ModuleType) -> Callable[..., Any]:

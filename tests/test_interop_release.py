@@ -223,3 +223,22 @@ def test_a_file_written_again_after_import_is_not_run(tmp_path: Path) -> None:
     _, expected = module.loss_and_gradients(params, X, Y)
     for key, leaf in leaves.items():
         assert np.allclose(leaf.grad.numpy(), expected[key], rtol=1e-13, atol=0), key
+
+
+def test_a_copy_is_refused_when_the_text_differs_from_the_module(tmp_path: Path) -> None:
+    """released_copy checks both: the functions (a changed statement) and the constants (a
+    changed LAYER_SIZES, which no function's code holds)."""
+    text = _source([3, 3, 2])
+    module = _load(text, tmp_path / "checked_against_its_text.py")
+    marker = object()
+    copy = release.released_copy(module, text, {"array_namespace": marker})
+    assert copy is not None and copy.array_namespace is marker
+    assert module.array_namespace is not marker  # the module itself is untouched
+    sizes = "LAYER_SIZES: tuple[int, ...] = (3, 3, 2)"
+    statement = "A1 = b1 + X @ W1.T"
+    assert sizes in text and statement in text
+    assert (
+        release.released_copy(module, text.replace(sizes, sizes.replace("3, 3", "3, 4")), {})
+        is None
+    )
+    assert release.released_copy(module, text.replace(statement, statement + " * 2"), {}) is None

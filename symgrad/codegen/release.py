@@ -16,7 +16,9 @@ few arrays instead of all of them. The text users read and the golden files are 
 from __future__ import annotations
 
 import ast
-from types import CodeType
+from collections.abc import Mapping
+from types import CodeType, ModuleType
+from typing import Any
 
 
 def released(source: str, filename: str) -> CodeType:
@@ -26,6 +28,40 @@ def released(source: str, filename: str) -> CodeType:
         if isinstance(node, ast.FunctionDef):
             node.body = _with_deletions(node)
     return compile(ast.fix_missing_locations(tree), filename, "exec")
+
+
+def released_copy(
+    module: ModuleType, source: str, replaced: Mapping[str, Any]
+) -> ModuleType | None:
+    """A new module run from ``module``'s ``source``, released (:func:`released`), with the
+    globals ``replaced`` set in it; None when ``source`` is not what ``module`` was made from.
+
+    Made from means: every function the source defines is the module's function of that name
+    (equal code objects: the same bytecode, constants and names), and every constant the source
+    binds (``LAYER_SIZES``, ``PARAMETER_SHAPES``, ...) equals the module's. A file written
+    again after the module was imported therefore gives None, never a module running the new
+    text. ``module`` itself is not touched.
+    """
+    filename = getattr(module, "__file__", None) or f"<{module.__name__}>"
+    plain = compile(source, filename, "exec")
+    functions = [const for const in plain.co_consts if isinstance(const, CodeType)]
+    if not functions or any(
+        getattr(getattr(module, code.co_name, None), "__code__", None) != code for code in functions
+    ):
+        return None
+    copy = ModuleType(module.__name__, module.__doc__)
+    copy.__file__ = filename
+    exec(released(source, filename), vars(copy))  # the module's own text, checked above
+    theirs = vars(module)
+    constants = (int, float, str, tuple, dict, frozenset)
+    if any(
+        type(value) is not type(theirs.get(name)) or value != theirs[name]
+        for name, value in vars(copy).items()
+        if isinstance(value, constants) and not name.startswith("__")
+    ):
+        return None
+    vars(copy).update(replaced)
+    return copy
 
 
 def _with_deletions(function: ast.FunctionDef) -> list[ast.stmt]:

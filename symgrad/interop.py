@@ -278,12 +278,13 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
     # torch binds the arguments of forward to its signature on every call; inspect reads a
     # signature kept on the function instead of working it out again (tens of microseconds).
     GeneratedLoss.forward.__signature__ = inspect.signature(GeneratedLoss.forward)  # type: ignore[attr-defined]
-    return GeneratedLoss, _eager_loss(torch, compute)
+    return GeneratedLoss, _eager_loss(compute)
 
 
-def _eager_loss(torch: Any, compute: Callable[..., tuple[Any, Any, list[Any]]]) -> Any:
+def _eager_loss(compute: Callable[..., tuple[Any, Any, list[Any]]]) -> Any:
     """The eager form: a function of ``(X, Y, sample_weight, inputs, *weights)`` that applies a
     ``torch.autograd.Function`` keeping the gradients of ``compute`` on its context."""
+    import torch
 
     class EagerLoss(torch.autograd.Function):
         """The same for eager autograd, the gradients kept on the context."""
@@ -325,8 +326,8 @@ def _eager_loss(torch: Any, compute: Callable[..., tuple[Any, Any, list[Any]]]) 
     # without setup_context and dispatches to torch.func only under a transform (the caller has
     # ruled that out): the C++ apply, after the same unwrapping of tensors left over from a
     # finished transform.
-    apply = super(torch.autograd.Function, EagerLoss).apply
-    unwrap = torch._C._functorch.unwrap_if_dead
+    apply: Callable[..., Any] = super(torch.autograd.Function, EagerLoss).apply
+    unwrap: Callable[[Any], Any] = torch._C._functorch.unwrap_if_dead
     Tensor = torch.Tensor
 
     def eager(*arguments: Any) -> Any:

@@ -1324,7 +1324,9 @@ def format_small_net_summary(cells: Sequence[Cell], nets: Sequence[str], batch: 
 # written in torch (``make_torch``: fused addmm, torch.sigmoid), and ``autograd-generated``, torch
 # autograd differentiating the generated module's own ``loss`` (the same forward code, torch's
 # tape instead of the generated gradient). Target: at batch >= 64 a training step's loss and
-# gradients at most TORCH_LOSS_LIMIT times torch autograd's time.
+# gradients at most TORCH_LOSS_LIMIT times torch autograd's time. ``module alone`` is the
+# generated ``loss_and_gradients`` on the same tensors without autograd (the copy torch_loss
+# computes with): the arithmetic of a step, which no wrapper can make faster than itself.
 # ----------------------------------------------------------------------------------------------
 
 TORCH_LOSS_LIMIT = 1.2
@@ -1334,6 +1336,7 @@ TORCH_LOSS_CONTESTANTS: tuple[str, ...] = (
     "autograd-generated",
     "torch_loss",
     "torch.func.grad",
+    "module alone",
 )
 TORCH_LOSS_BASELINES = TORCH_LOSS_CONTESTANTS[:2]
 
@@ -1402,6 +1405,27 @@ def make_torch_func_grad(
     return f
 
 
+def make_module_alone(
+    module: ModuleType, params: Params, X: np.ndarray, Y: np.ndarray
+) -> LossAndGrads:
+    """The generated ``loss_and_gradients`` on plain tensors, as torch_loss's forward pass runs
+    it (its copy of the module), without autograd; results converted as ``make_torch`` does."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise NotInstalled(str(exc)) from exc
+    from symgrad.interop import _torch_first
+
+    copy = _torch_first(module, torch)
+    tensors = {k: torch.from_numpy(v) for k, v in params.items()}
+
+    def f() -> tuple[float, Params]:
+        value, grads = copy.loss_and_gradients(tensors, torch.from_numpy(X), torch.from_numpy(Y))
+        return value.item(), {k: g.numpy() for k, g in grads.items()}
+
+    return f
+
+
 def _torch_loss_builders(
     module: ModuleType | None, params: Params, X: np.ndarray, Y: np.ndarray
 ) -> dict[str, Callable[[], Callable[[], Any]]]:
@@ -1411,6 +1435,7 @@ def _torch_loss_builders(
         build["autograd-generated"] = lambda: make_autograd_generated(module, params, X, Y)
         build["torch_loss"] = lambda: make_torch_loss(module, params, X, Y)
         build["torch.func.grad"] = lambda: make_torch_func_grad(module, params, X, Y)
+        build["module alone"] = lambda: make_module_alone(module, params, X, Y)
     return build
 
 
@@ -1445,9 +1470,11 @@ def run_torch_loss_grid(
     return cells
 
 
+#: Short names of contestants in the ratio columns.
+_SHORT = {"torch.func.grad": "func", "module alone": "module"}
 #: Short names of the ratio columns: (contestant, baseline) -> header.
 _TORCH_LOSS_RATIOS = {
-    (name, base): f"{name.replace('torch.func.grad', 'func')}/{base.replace('-generated', '')}"
+    (name, base): f"{_SHORT.get(name, name)}/{base.replace('-generated', '')}"
     for name in TORCH_LOSS_CONTESTANTS[2:]
     for base in TORCH_LOSS_BASELINES
 }

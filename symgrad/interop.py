@@ -34,6 +34,7 @@ from types import ModuleType
 from typing import Any
 
 from symgrad import notation as nt
+from symgrad.codegen.release import released_copy
 
 Params = Mapping[str, Any]
 
@@ -57,13 +58,15 @@ def torch_loss(module: ModuleType) -> Callable[..., Any]:
     same call; ``Y`` and ``sample_weight`` must not require grad (the module has no gradient for
     them). ``sample_weight`` (shape ``(B,)``) weighs the mean, as the module's functions do.
     Second derivatives (``grad`` of ``grad``, ``hessian``) raise: the generated gradient has no
-    derivative of its own.
+    derivative of its own. It computes with a copy of ``module`` made for torch tensors, which
+    gives the same results with less memory (:func:`_torch_first`).
     """
     import torch
 
     _trace_compat_caches_quietly(torch)
     keys = _keys(module)
-    function, eager = _generated_loss(module, keys)
+    fast = _torch_first(module, torch)
+    function, eager = _generated_loss(fast, keys)
     transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)
 
     def loss(params: Params, X: Any, Y: Any, *, sample_weight: Any = None) -> Any:
@@ -77,10 +80,10 @@ def torch_loss(module: ModuleType) -> Callable[..., Any]:
         inputs = isinstance(X, torch.Tensor) and X.requires_grad
         wanted = inputs or any(isinstance(w, torch.Tensor) and w.requires_grad for w in weights)
         if not (torch.is_grad_enabled() and wanted):
-            return module.loss(params, X, Y, sample_weight=sample_weight)
+            return fast.loss(params, X, Y, sample_weight=sample_weight)
         if torch.compiler.is_compiling() or transforms_active is None or transforms_active():
             return function.apply(X, Y, sample_weight, inputs, *weights)[0]
-        return eager.apply(X, Y, sample_weight, inputs, *weights)
+        return eager(X, Y, sample_weight, inputs, *weights)
 
     loss.function = function  # type: ignore[attr-defined]
     return loss
@@ -149,6 +152,54 @@ def _compute(
     return value, in_x, [grads[key] for key in keys]
 
 
+def _torch_first(module: ModuleType, torch: Any) -> ModuleType:
+    """``module`` run from its own source once more, for torch tensors: the same statements on
+    the same arrays, with two differences that change no result.
+
+    Each intermediate array is let go after its last use (:func:`released_copy`), which keeps
+    the memory of a large batch in use from one call to the next instead of faulting it in
+    again. ``array_api_compat``'s four questions about an argument (its namespace, whether it is
+    an array, a NumPy array, its device) are answered for torch tensors before they are asked:
+    what ``array_api_compat`` answers for them, without walking its list of libraries on every
+    call (about a tenth of a small network's call); every other argument gets
+    ``array_api_compat``'s own answer. ``module`` itself is left as it is. Without its source at
+    hand, or with a source that is no longer the one it was made from (a file written again
+    since it was imported), it is used as it is.
+    """
+    names = vars(module)
+    if not all(callable(names.get(name)) for name in _COMPAT_QUESTIONS):
+        return module
+    try:
+        source = _GeneratedSource.of(module)
+    except ValueError:
+        return module
+    namespace, is_array, is_numpy, device = (names[name] for name in _COMPAT_QUESTIONS)
+    Tensor = torch.Tensor
+    torch_namespace = namespace(torch.empty(0))
+
+    def array_namespace(*arrays: Any, **options: Any) -> Any:
+        if not options and all(isinstance(array, Tensor) for array in arrays):
+            return torch_namespace
+        return namespace(*arrays, **options)
+
+    def is_array_api_obj(value: Any) -> bool:
+        return isinstance(value, Tensor) or is_array(value)
+
+    def is_numpy_array(value: Any) -> bool:
+        return not isinstance(value, Tensor) and is_numpy(value)
+
+    def device_of(value: Any, /) -> Any:
+        return value.device if isinstance(value, Tensor) else device(value)
+
+    answers = (array_namespace, is_array_api_obj, is_numpy_array, device_of)
+    copy = released_copy(module, source.text, dict(zip(_COMPAT_QUESTIONS, answers, strict=True)))
+    return module if copy is None else copy
+
+
+#: The names under which the generated array-API module imports ``array_api_compat``'s checks.
+_COMPAT_QUESTIONS = ("array_namespace", "is_array_api_obj", "is_numpy_array", "device_of")
+
+
 def _backward_pass(
     grad_value: Any, in_x: Any, grads: list[Any], dtypes: list[Any], known: bool
 ) -> tuple[Any, ...]:
@@ -180,7 +231,8 @@ def _refuse() -> None:
 
 
 def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
-    """The two ``torch.autograd.Function`` forms of ``module``'s loss, with one backward pass.
+    """The ``torch.autograd.Function`` of ``module``'s loss for ``torch.func`` and compilers, and
+    the function that applies its eager form; they share one backward pass.
 
     The first serves ``torch.func`` and compilers: ``forward(X, Y, sample_weight, inputs,
     *weights)`` returns the loss and the gradients (first the one in ``X`` when ``inputs``), which
@@ -223,6 +275,17 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
             in_x, grads = (saved[0], saved[1:]) if ctx.inputs else (None, saved)
             return _backward_pass(grad_value, in_x, grads, ctx.dtypes, known=False)
 
+    # torch binds the arguments of forward to its signature on every call; inspect reads a
+    # signature kept on the function instead of working it out again (tens of microseconds).
+    GeneratedLoss.forward.__signature__ = inspect.signature(GeneratedLoss.forward)  # type: ignore[attr-defined]
+    return GeneratedLoss, _eager_loss(compute)
+
+
+def _eager_loss(compute: Callable[..., tuple[Any, Any, list[Any]]]) -> Any:
+    """The eager form: a function of ``(X, Y, sample_weight, inputs, *weights)`` that applies a
+    ``torch.autograd.Function`` keeping the gradients of ``compute`` on its context."""
+    import torch
+
     class EagerLoss(torch.autograd.Function):
         """The same for eager autograd, the gradients kept on the context."""
 
@@ -231,7 +294,6 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
             ctx: Any, X: Any, Y: Any, sample_weight: Any, inputs: bool, *weights: Any
         ) -> Any:
             value, ctx.in_x, ctx.grads = compute(X, Y, sample_weight, inputs, weights)
-            ctx.dtypes = [weight.dtype for weight in weights] + [X.dtype]
             ctx.arguments = (X, Y, sample_weight, inputs, weights)
             return value
 
@@ -247,12 +309,31 @@ def _generated_loss(module: ModuleType, keys: list[str]) -> tuple[Any, Any]:
             if ctx.grads is None:
                 _, ctx.in_x, ctx.grads = compute(*ctx.arguments)
             in_x, grads, ctx.in_x, ctx.grads = ctx.in_x, ctx.grads, None, None
-            return _backward_pass(grad_value, in_x, grads, ctx.dtypes, known=True)
+            X, weights = ctx.arguments[0], ctx.arguments[4]
+            # The common case at once: ``loss.backward()``'s 1 on the CPU, every gradient of its
+            # parameter's dtype.
+            if (
+                in_x is None
+                and grad_value.device.type == "cpu"
+                and grad_value.item() == 1.0
+                and all(g.dtype == w.dtype for g, w in zip(grads, weights, strict=True))
+            ):
+                return (None, None, None, None, *grads)
+            dtypes = [weight.dtype for weight in weights] + [X.dtype]
+            return _backward_pass(grad_value, in_x, grads, dtypes, known=True)
 
-    # torch binds the arguments of forward to its signature on every call; inspect reads a
-    # signature kept on the function instead of working it out again (tens of microseconds).
-    GeneratedLoss.forward.__signature__ = inspect.signature(GeneratedLoss.forward)  # type: ignore[attr-defined]
-    return GeneratedLoss, EagerLoss
+    # ``EagerLoss.apply`` without its Python layer, which binds no arguments for a function
+    # without setup_context and dispatches to torch.func only under a transform (the caller has
+    # ruled that out): the C++ apply, after the same unwrapping of tensors left over from a
+    # finished transform.
+    apply: Callable[..., Any] = super(torch.autograd.Function, EagerLoss).apply
+    unwrap: Callable[[Any], Any] = torch._C._functorch.unwrap_if_dead
+    Tensor = torch.Tensor
+
+    def eager(*arguments: Any) -> Any:
+        return apply(*[unwrap(a) if isinstance(a, Tensor) else a for a in arguments])
+
+    return eager
 
 
 def jax_loss(module: ModuleType) -> Callable[..., Any]:

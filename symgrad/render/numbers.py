@@ -20,7 +20,7 @@ import sympy as sp
 from symgrad import notation as nt
 from symgrad.model import Elementwise
 from symgrad.printing import NotesLatexPrinter
-from symgrad.render.document import LATEX_ROW_GAP
+from symgrad.render.formula import LATEX_ROW_GAP
 
 #: Significant digits of every number the notes, the slides and the terminal show.
 SIGNIFICANT = 4

@@ -11,7 +11,6 @@ from __future__ import annotations
 from symgrad import notation as nt
 from symgrad.derivation import EntryMatrix, Kind, Step
 from symgrad.render.document import (
-    MAX_SHOWN,
     Block,
     Display,
     Heading,
@@ -21,6 +20,7 @@ from symgrad.render.document import (
     Section,
     Text,
 )
+from symgrad.render.formula import EMPTY, MAX_SHOWN, Expr, Math, equals
 from symgrad.render.notes.builder import (
     GRAD_A_K,
     HEAD_WORD,
@@ -31,7 +31,6 @@ from symgrad.render.notes.builder import (
     YHAT_I,
     YHAT_J,
     Builder,
-    display_style,
     inline,
     joined,
     span,
@@ -291,13 +290,13 @@ def weight_matrix_display(b: Builder, step: Step, k: int) -> Display:
     entries, applied, outer = step.forms
     assert isinstance(entries, EntryMatrix) and isinstance(applied, EntryMatrix)
     n, m = entries.shape
-    column = b.matrix(n, 1, lambda r, c: display_style(b.tex(nt.partial(nt.pre(k, r)))))
-    row = b.matrix(1, m, lambda r, c: b.tex(nt.post(k - 1, c)))
+    column = b.matrix(n, 1, lambda r, c: Expr(nt.partial(nt.pre(k, r)), stacked=True))
+    row = b.matrix(1, m, lambda r, c: nt.post(k - 1, c))
     by = "by " + b.note_ref(b.step(Kind.WEIGHT, k))
     rows = [
-        Row(b.form(step.lhs), f"= {b.form(entries)}", "entries"),
-        Row("", f"= {b.form(applied)}", by),
-        Row("", f"= {column} {row}", "a column times a row"),
-        b.row(step, "", f"= {b.form(outer)}", "outer product", True),
+        Row(b.form(step.lhs), equals(b.form(entries)), "entries"),
+        Row(EMPTY, equals(b.form(applied)), by),
+        Row(EMPTY, equals(Math.of(column, row)), "a column times a row"),
+        b.row(step, EMPTY, equals(b.form(outer)), "outer product", True),
     ]
     return Display(b.placed(rows), spread=True)

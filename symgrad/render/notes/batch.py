@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import sympy as sp
+
+from symgrad import notation as nt
 from symgrad.derivation import Kind, Stage, Step
 from symgrad.render.document import (
     Block,
@@ -17,6 +20,7 @@ from symgrad.render.document import (
     Table,
     Text,
 )
+from symgrad.render.formula import EMPTY, Math, Sampled, Summation, Token
 from symgrad.render.notes.builder import (
     LAYER_ROWS,
     Builder,
@@ -25,6 +29,7 @@ from symgrad.render.notes.builder import (
     shaped,
     times,
 )
+from symgrad.render.notes.summary import batch, general, mean_gradient, size
 
 
 def batch_section(b: Builder) -> Section:
@@ -154,17 +159,7 @@ def _forward(b: Builder, forward: list[Step]) -> list[Block]:
             "gradients add up the rows,"
         )
     )
-    blocks.append(
-        Display(
-            (
-                Row(
-                    "",
-                    r"\frac{1}{B} \sum_{s=1}^{B} \nabla_{a_{k}} \mathcal{L}^{(s)} "
-                    r"h_{k-1}^{(s)\top} = \Delta_{k}^{\top} H_{k-1}.",
-                ),
-            )
-        )
-    )
+    blocks.append(Display((Row(EMPTY, mean_of_rows()),)))
     blocks += [
         Text("The shapes fit in every product of a batch; under each factor, its shape:"),
         Display(batch_shapes(), spread=True),
@@ -172,28 +167,44 @@ def _forward(b: Builder, forward: list[Step]) -> list[Block]:
     return blocks
 
 
+def mean_of_rows() -> Math:
+    """``(1/B) sum_s grad_{a_k} L^(s) h_{k-1}^(s)T = Delta_k^T H_{k-1}``: the weight gradient
+    of a batch is the mean of the samples' outer products."""
+    s, B = nt.SAMPLE, nt.BATCH
+    outer = Math.of(
+        Sampled(general("a", "k", gradient=True), s), Sampled(general("h", "k-1"), s, True)
+    )
+    product = sp.MatMul(batch("a", "k", gradient=True).T, batch("h", "k-1"))
+    return Math.of(
+        1 / B, Summation(s, sp.Integer(1), B, outer), Token.EQUALS, product, Token.PERIOD
+    )
+
+
 def batch_shapes() -> tuple[Row, ...]:
     """The products of a batch's forward and backward pass, a shape under each factor."""
-    n_k, n_prev = "n_{k}", "n_{k-1}"
+    n_k, n_prev, B = size("k"), size("k-1"), nt.BATCH
+    ones = sp.OneMatrix(B, 1)
     return (
         Row(
-            shaped(("A_{k}", "B", n_k)),
-            "= "
+            shaped((batch("a", "k"), B, n_k)),
+            Math.of(Token.EQUALS)
             + shaped(
-                ("H_{k-1}", "B", n_prev),
-                (r"W_{k}^{\top}", n_prev, n_k),
-                ("+", "", ""),
-                (r"\mathbf{1}", "B", "1"),
-                (r"b_{k}^{\top}", "1", n_k),
+                (batch("h", "k-1"), B, n_prev),
+                (general("W", "k").T, n_prev, n_k),
+                Token.PLUS,
+                (ones, B, 1),
+                (general("b", "k").T, 1, n_k),
             ),
         ),
         Row(
-            shaped(("G_{k-1}", "B", n_prev)),
-            "= " + shaped((r"\Delta_{k}", "B", n_k), ("W_{k}", n_k, n_prev)),
+            shaped((batch("h", "k-1", gradient=True), B, n_prev)),
+            Math.of(Token.EQUALS)
+            + shaped((batch("a", "k", gradient=True), B, n_k), (general("W", "k"), n_k, n_prev)),
         ),
         Row(
-            shaped((r"\nabla_{W_{k}} \bar{\mathcal{L}}", n_k, n_prev)),
-            "= " + shaped((r"\Delta_{k}^{\top}", n_k, "B"), ("H_{k-1}", "B", n_prev)),
+            shaped((mean_gradient("W", "k"), n_k, n_prev)),
+            Math.of(Token.EQUALS)
+            + shaped((batch("a", "k", gradient=True).T, n_k, B), (batch("h", "k-1"), B, n_prev)),
         ),
     )
 

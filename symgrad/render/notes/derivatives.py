@@ -21,6 +21,7 @@ from symgrad.catalogue import derivatives as local
 from symgrad.domain import DESCRIBED_PIECES, restriction
 from symgrad.expressions import X
 from symgrad.render.document import Block, Display, Heading, Prose, Ref, Role, Row, Section, Text
+from symgrad.render.formula import EMPTY, Math, equals
 from symgrad.render.notes.builder import Builder, inline
 
 TITLE = "Derivatives of the activation and output functions"
@@ -97,11 +98,11 @@ def derivatives_section(b: Builder) -> Section:
 def _rows(b: Builder, chain: local.Chain, lhs: bool = True) -> list[Row]:
     rows = []
     for n, step in enumerate(chain.steps):
-        left = b.tex(chain.lhs) if n == 0 and lhs else ""
+        left = Math.of(chain.lhs) if n == 0 and lhs else EMPTY
         reason = step.reason
         if step.terms:
             reason = reason.format(*(inline(b.tex(t)) for t in step.terms))
-        rows.append(Row(left, f"= {b.tex(step.expr)}", reason))
+        rows.append(Row(left, equals(step.expr), reason))
     return rows
 
 
@@ -124,7 +125,7 @@ def _activation_blocks(
             role=Role.DEFINITION,
         ),
     ]
-    definition = Row(b.tex(left), f"= {b.tex(right)}", "definition")
+    definition = Row(Math.of(left), equals(right), "definition")
     for chain in derivation.chains:
         blocks.append(Display(tuple(b.placed([definition, *_rows(b, chain)]))))
     blocks += _afterwards(b, act, derivation)
@@ -179,8 +180,8 @@ def _softmax_blocks(b: Builder) -> list[Block]:
         ),
         Display(
             (
-                Row(b.tex(left), f"= {b.tex(right.xreplace({total: short}))}", "definition"),
-                Row(b.tex(short), f"= {b.tex(total)}"),
+                Row(Math.of(left), equals(right.xreplace({total: short})), "definition"),
+                Row(Math.of(short), equals(total)),
             )
         ),
         Text(

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Any
+
+import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.derivation import Kind
@@ -31,6 +34,7 @@ from symgrad.render.example import (
     rule_sentences,
     split_sum,
 )
+from symgrad.render.formula import EMPTY, Math, Printed, Token, equals
 from symgrad.render.notes.builder import Builder
 from symgrad.render.numbers import SIGNIFICANT, bmatrix
 from symgrad.worked import WorkedExample
@@ -66,6 +70,12 @@ class ExampleSection:
         rows: list[Row] = []
         current = ""
 
+        def row() -> Row:
+            """The row so far: the formulas with numbers, as printed (:class:`Printed`)."""
+            if rows:
+                return Row(EMPTY, Math.of(Printed(current)))
+            return Row(Math.of(Printed(line.lhs)), Math.of(Printed(current)), tag=tag)
+
         def fits(text: str) -> bool:
             left = line.lhs if not rows else ""
             return self.width(f"{left} {text}") + 3.0 <= self.b.line_ems
@@ -75,18 +85,16 @@ class ExampleSection:
             if current and not fits(f"{current} {whole}"):
                 # a form that does not fit after the one before starts a line of its own,
                 # rather than leave its first term alone at the end of this one
-                rows.append(Row(line.lhs if not rows else "", current, tag=tag if not rows else ""))
+                rows.append(row())
                 current = ""
             for piece in pieces:
                 trial = f"{current} {piece}" if current else piece
                 if current and not fits(trial):
-                    rows.append(
-                        Row(line.lhs if not rows else "", current, tag=tag if not rows else "")
-                    )
+                    rows.append(row())
                     current = piece if piece.startswith("=") else rf"\quad {piece}"
                 else:
                     current = trial
-        rows.append(Row(line.lhs if not rows else "", current, tag=tag if not rows else ""))
+        rows.append(row())
         spread = any(r"\frac" in form for form in line.forms)
         return Display(tuple(rows), kind="summary", spread=spread)
 
@@ -170,15 +178,18 @@ class ExampleSection:
         rows = []
         for k in range(1, ex.spec.depth + 1):
             weight, bias = nt.quantity("W", k), nt.quantity("b", k)
-            rows.append(
-                Row(
-                    weight.latex,
-                    f"= {bmatrix(ex.value(weight))}, "
-                    rf"\qquad {bias.latex} = {bmatrix(ex.value(bias))}",
-                )
-            )
-        rows.append(Row("x", f"= {bmatrix(ex.x)}, \\qquad y = {bmatrix(ex.y)}"))
+            symbols = self.b.net.symbol(weight), self.b.net.symbol(bias)
+            rows.append(self._values(symbols, (ex.value(weight), ex.value(bias))))
+        symbols = self.b.net.symbol(nt.quantity("x")), self.b.net.symbol(nt.quantity("y"))
+        rows.append(self._values(symbols, (ex.x, ex.y)))
         return Display(tuple(rows), kind="summary")
+
+    def _values(self, symbols: tuple[sp.Basic, sp.Basic], values: tuple[Any, Any]) -> Row:
+        """``W_k = [numbers], b_k = [numbers]``: two quantities and their numbers."""
+        right = equals(Math.of(Printed(bmatrix(values[0]))))
+        right += Math.of(Token.COMMA, Token.QQUAD, symbols[1])
+        right += equals(Math.of(Printed(bmatrix(values[1]))))
+        return Row(Math.of(symbols[0]), right)
 
     def _going_backwards(self) -> Text:
         if not self.b.net.assumes_targets_sum_to_one:

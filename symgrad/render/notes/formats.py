@@ -13,10 +13,8 @@ import re
 from dataclasses import replace
 
 from symgrad.derivation import Derivation
-from symgrad.render import wording
+from symgrad.render import formula, wording
 from symgrad.render.document import (
-    LATEX_ROW_GAP,
-    MARKDOWN_ROW_GAP,
     Block,
     Display,
     Graph,
@@ -32,7 +30,18 @@ from symgrad.render.document import (
     Text,
     To,
 )
+from symgrad.render.formula import LATEX_ROW_GAP, MARKDOWN_ROW_GAP, Math
 from symgrad.templating import tex_code, tex_escape
+
+
+def latex_math(math: Math) -> str:
+    """A formula of a display as LaTeX (and Beamer) prints it: what their templates call."""
+    return formula.latex(math, LATEX_ROW_GAP)
+
+
+def markdown_math(math: Math) -> str:
+    """A formula of a display as Markdown math prints it: what its templates call."""
+    return formula.latex(math, MARKDOWN_ROW_GAP)
 
 
 class Format(wording.Style):
@@ -119,6 +128,10 @@ class Format(wording.Style):
     def row_gap(self) -> str:
         return LATEX_ROW_GAP
 
+    def formula(self, math: Math) -> str:
+        """A formula of a display as this format prints it (for the layout, to measure)."""
+        return latex_math(math)
+
     def layout(self, sections: list[Section]) -> list[Section]:
         """The displays as this format sets them (Markdown: one number each)."""
         return sections
@@ -200,6 +213,9 @@ class MarkdownFormat(Format):
     @property
     def row_gap(self) -> str:
         return MARKDOWN_ROW_GAP
+
+    def formula(self, math: Math) -> str:
+        return markdown_math(math)
 
     def layout(self, sections: list[Section]) -> list[Section]:
         return [

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import shlex
 
+import sympy as sp
+
+from symgrad import notation as nt
 from symgrad.derivation import Derivation, Kind
+from symgrad.expressions import X
+from symgrad.model import Elementwise
 from symgrad.render.document import (
     Block,
     Display,
@@ -27,10 +32,12 @@ from symgrad.render.document import (
     Text,
     To,
 )
+from symgrad.render.formula import Group, Math, Token, equals
 from symgrad.render.notes import summary
 from symgrad.render.notes.builder import Builder, inline, times
-from symgrad.render.notes.formats import Format, MarkdownFormat
+from symgrad.render.notes.formats import Format, MarkdownFormat, latex_math, markdown_math
 from symgrad.render.notes.options import NotesOptions
+from symgrad.render.notes.summary import batch, general, mean_gradient
 from symgrad.templating import render
 
 #: The formats of ``symgrad summary --format``, the default first.
@@ -85,9 +92,14 @@ def render_summary(
     """The summary as a standalone LaTeX document (one page) or as Markdown."""
     if format == "markdown":
         notes = build_summary(derivation, markdown=True, framing=framing)
-        return render("markdown/derivation.md.jinja", notes=notes, command=notes.command)
+        return render(
+            "markdown/derivation.md.jinja",
+            notes=notes,
+            command=notes.command,
+            math=markdown_math,
+        )
     notes = build_summary(derivation, framing=framing)
-    return render("latex/summary.tex.jinja", notes=notes, command=notes.command)
+    return render("latex/summary.tex.jinja", notes=notes, command=notes.command, math=latex_math)
 
 
 def _shapes(b: Builder) -> tuple[Block, ...]:
@@ -193,24 +205,41 @@ def _sizes(sizes: tuple[int, ...]) -> str:
 def _batch(b: Builder, g: str) -> tuple[Block, ...]:
     delta = b.step(Kind.BATCH_OUTPUT_DELTA)
     bn = times("B", "n_{k}")
+    ones = sp.OneMatrix(nt.BATCH, 1)
+    delta_k, h_prev = batch("a", "k", gradient=True), batch("h", "k-1")
+    then = Math.of(Token.COMMA, Token.QQUAD)
+    forward = sp.MatAdd(
+        sp.MatMul(h_prev, general("W", "k").T), sp.MatMul(ones, general("b", "k").T)
+    )
+    back = sp.MatMul(batch("a", "k+1", gradient=True), general("W", "k+1"))
     rows = (
         Row(
-            "A_{k}",
-            r"= H_{k-1} W_{k}^{\top} + \mathbf{1} b_{k}^{\top}, \qquad "
-            + f"H_{{k}} = {g}(A_{{k}}), "
-            + r"\qquad \hat{Y} = O(A_{L})",
-            inline(bn),
-        ),
-        Row(r"\Delta_{L}", "= " + b.tex(delta.final), inline(times("B", "n_{L}"))),
-        Row(
-            r"\Delta_{k}",
-            rf"= \left(\Delta_{{k+1}} W_{{k+1}}\right) \odot {g}'(A_{{k}})",
+            Math.of(batch("a", "k")),
+            equals(forward)
+            + then
+            + Math.of(batch("h", "k"))
+            + equals(applied(g, batch("a", "k")))
+            + then
+            + Math.of(batch("yhat", None))
+            + equals(applied("O", batch("a", "L"))),
             inline(bn),
         ),
         Row(
-            r"\nabla_{W_{k}} \bar{\mathcal{L}}",
-            r"= \Delta_{k}^{\top} H_{k-1}, \qquad "
-            r"\nabla_{b_{k}} \bar{\mathcal{L}} = \Delta_{k}^{\top} \mathbf{1}",
+            Math.of(batch("a", "L", gradient=True)),
+            equals(delta.final),
+            inline(times("B", "n_{L}")),
+        ),
+        Row(
+            Math.of(delta_k),
+            equals(Math.of(Group(Math.of(back)), Token.ODOT, applied(g + "'", batch("a", "k")))),
+            inline(bn),
+        ),
+        Row(
+            Math.of(mean_gradient("W", "k")),
+            equals(sp.MatMul(delta_k.T, h_prev))
+            + then
+            + Math.of(mean_gradient("b", "k"))
+            + equals(sp.MatMul(delta_k.T, ones)),
             inline(times("n_{k}", "n_{k-1}")) + ", " + inline(times("n_{k}", 1)),
         ),
     )
@@ -236,3 +265,10 @@ def _batch(b: Builder, g: str) -> tuple[Block, ...]:
         ),
         Display(rows),
     )
+
+
+def applied(name: str, matrix: sp.MatrixExpr) -> Elementwise:
+    """The function ``name`` (``g``, ``g'``, ``O``, as the document writes it) applied to every
+    entry of ``matrix``."""
+    function = sp.Function(name, symgrad_latex=name)
+    return Elementwise(sp.Lambda(X, function(X)), matrix)

@@ -27,6 +27,7 @@ from symgrad.render.document import (
     joined_prose,
 )
 from symgrad.render.example import backward_ids
+from symgrad.render.formula import EMPTY, Group, Math, Token, equals
 from symgrad.render.notes import setup
 from symgrad.render.notes.builder import (
     PRIME,
@@ -55,21 +56,15 @@ def summary_section(b: Builder) -> Section:
     for ids in pairs:
         steps = [b.d.step(i) for i in ids]
         first, rest = steps[0], steps[1:]
-        right = f"= {b.form(first.final)}" + "".join(
-            rf", \qquad {b.form(s.lhs)} = {b.form(s.final)}" for s in rest
-        )
+        right = equals(b.form(first.final))
+        for s in rest:
+            right += Math.of(Token.COMMA, Token.QQUAD, b.form(s.lhs)) + equals(b.form(s.final))
         tag = joined_prose(", ", [b.note_ref(s) for s in steps])
-        if visible_width(b.form(first.lhs) + right) + 6 <= b.line_ems:
+        if visible_width(b.fmt.formula(b.form(first.lhs) + right)) + 6 <= b.line_ems:
             rows.append(Row(b.form(first.lhs), right, tag=tag))
             continue
         for step in steps:  # too wide for one line: a line each
-            rows.append(
-                Row(
-                    b.form(step.lhs),
-                    f"= {b.form(step.final)}",
-                    tag=b.note_ref(step),
-                )
-            )
+            rows.append(Row(b.form(step.lhs), equals(b.form(step.final)), tag=b.note_ref(step)))
     blocks: list[Block] = [
         Text(
             f"For one sample {inline('(x, y)')}, backpropagation computes the forward pass "
@@ -146,8 +141,8 @@ def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
     for n, (left, right) in enumerate(general_equations(b.spec.pair.output.diagonal, g), 1):
         rows.append(
             Row(
-                b.tex(left),
-                f"= {b.tex(right)}",
+                Math.of(left),
+                equals(right),
                 inline(times(*(b.tex(size) for size in left.shape))) + (what if n == 1 else ""),
                 tag=f"BP{n}",
                 label=b.fmt.label(f"bp{n}"),
@@ -156,7 +151,7 @@ def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
         )
         if n == 1:
             here = "here, " + b.note_ref(output_step) + note_sum
-            rows.append(Row("", f"= {b.tex(output_step.final)}", here))
+            rows.append(Row(EMPTY, equals(output_step.final), here))
     return tuple(rows)
 
 
@@ -198,6 +193,26 @@ def general(base: str, layer: str | None, gradient: bool = False) -> nt.Quantity
     rows = _size(layer or "L")
     cols = _size(_below(layer)) if base == "W" and layer else sp.Integer(1)
     return nt.symbol(q, nt.Form.VECTOR, rows, cols)
+
+
+def batch(base: str, layer: str | None, gradient: bool = False) -> nt.QuantitySymbol:
+    """A matrix of a batch of any network, one row a sample (``A_{k}``, ``\\Delta_{k}``,
+    ``\\hat{Y}``): ``B x n_{k}``."""
+    q = nt.Quantity(base, layer, gradient)  # type: ignore[arg-type]
+    return nt.symbol(q, nt.Form.BATCH, nt.BATCH, _size(layer or "L"))
+
+
+def mean_gradient(base: str, layer: str) -> nt.QuantitySymbol:
+    """The gradient of the batch's mean loss with respect to a parameter of any network
+    (``\\nabla_{W_{k}} \\bar{\\mathcal{L}}``), shaped like it."""
+    like = general(base, layer)
+    q = nt.Quantity(base, layer, True)  # type: ignore[arg-type]
+    return nt.symbol(q, nt.Form.MEAN, *like.shape)
+
+
+def size(layer: str) -> sp.Symbol:
+    """``n_{k}``, the number of units of layer ``layer`` (``k``, ``k-1``) of any network."""
+    return _size(layer)
 
 
 def _size(layer: str) -> sp.Symbol:
@@ -266,26 +281,30 @@ def _equations(b: Builder, g: str) -> list[Block]:
 
 def general_shapes() -> tuple[Row, ...]:
     """The products of one sample's forward and backward pass, a shape under each factor."""
-    n_k, n_prev, n_next = "n_{k}", "n_{k-1}", "n_{k+1}"
-    grad_a = r"\nabla_{a_{k}} \mathcal{L}"
+    n_k, n_prev, n_next = _size("k"), _size("k-1"), _size("k+1")
+    grad_a = Math.of(Group(Math.of(general("a", "k", gradient=True))))
     return (
         Row(
-            shaped(("a_{k}", n_k, "1")),
-            "= "
+            shaped((general("a", "k"), n_k, 1)),
+            Math.of(Token.EQUALS)
             + shaped(
-                ("b_{k}", n_k, "1"), ("+", "", ""), ("W_{k}", n_k, n_prev), ("h_{k-1}", n_prev, "1")
+                (general("b", "k"), n_k, 1),
+                Token.PLUS,
+                (general("W", "k"), n_k, n_prev),
+                (general("h", "k-1"), n_prev, 1),
             ),
         ),
         Row(
-            shaped((r"\nabla_{h_{k}} \mathcal{L}", n_k, "1")),
-            "= "
+            shaped((general("h", "k", gradient=True), n_k, 1)),
+            Math.of(Token.EQUALS)
             + shaped(
-                (r"W_{k+1}^{\top}", n_k, n_next), (r"\nabla_{a_{k+1}} \mathcal{L}", n_next, "1")
+                (general("W", "k+1").T, n_k, n_next),
+                (general("a", "k+1", gradient=True), n_next, 1),
             ),
         ),
         Row(
-            shaped((r"\nabla_{W_{k}} \mathcal{L}", n_k, n_prev)),
-            "= " + shaped((rf"\left({grad_a}\right)", n_k, "1"), (r"h_{k-1}^{\top}", "1", n_prev)),
+            shaped((general("W", "k", gradient=True), n_k, n_prev)),
+            Math.of(Token.EQUALS) + shaped((grad_a, n_k, 1), (general("h", "k-1").T, 1, n_prev)),
         ),
     )
 

@@ -1,0 +1,151 @@
+"""The math of every display is a value, never printed LaTeX: each row of the notes, the summary
+and the slides holds formulas (:class:`~symgrad.render.formula.Math`) that only a writer prints,
+so that another writer (MathML) can print every display from the same values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+import pytest
+import sympy as sp
+
+from symgrad.pipeline import derive
+from symgrad.render import formula
+from symgrad.render.document import Block, Display, Notes, Row
+from symgrad.render.formula import (
+    Expr,
+    Group,
+    Math,
+    Matrix,
+    Printed,
+    Sampled,
+    Shaped,
+    Summation,
+    Token,
+    equals,
+)
+from symgrad.render.notes import NotesOptions, build_notes, render_latex, render_markdown
+from symgrad.render.notes.builder import Builder
+from symgrad.render.notes.handout import build_summary
+from symgrad.render.slides import build_deck
+from symgrad.spec import NetworkSpec
+
+#: Parts made of values (a SymPy expression, a matrix or shape of them, a named symbol).
+VALUES = (Expr, Matrix, Shaped, Group, Sampled, Summation, Token)
+
+NETWORKS = {
+    "3-3-2": NetworkSpec.parse([3, 3, 2]),
+    "2-4-4-3-2 tanh": NetworkSpec.parse([2, 4, 4, 3, 2], "tanh"),
+    "784-128-10 relu": NetworkSpec.parse([784, 128, 10], "relu"),
+    "3-1 squared error": NetworkSpec.parse([3, 1], None, "identity", "squared-error"),
+    "2-3-3-1 residual bce": NetworkSpec.parse(
+        [2, 3, 3, 1], "sigmoid", "sigmoid", None, kinds={"residual": True}
+    ),
+}
+
+
+def _rows(blocks: Iterable[Block]) -> Iterable[Row]:
+    for block in blocks:
+        if isinstance(block, Display):
+            yield from block.rows
+
+
+def _document_rows(notes: Notes) -> Iterable[tuple[str, Row]]:
+    for section in notes.sections:
+        for row in _rows(section.blocks):
+            yield section.id, row
+
+
+def problems(rows: Iterable[tuple[str, Row]], printed_in: frozenset[str] = frozenset()) -> list:
+    """Every row side that is not a formula of values (``printed_in``: the sections where a
+    part may still be :class:`Printed`, the worked example's numbers)."""
+    found = []
+    for where, row in rows:
+        for side in (row.left, row.right):
+            if not isinstance(side, Math):
+                found.append((where, type(side).__name__, side))
+                continue
+            for part in side.parts():
+                allowed = VALUES + ((Printed,) if where in printed_in else ())
+                if not isinstance(part, allowed):
+                    found.append((where, type(part).__name__, part))
+    return found
+
+
+@pytest.fixture(scope="module", params=sorted(NETWORKS))
+def derivation(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    return derive(NETWORKS[request.param])
+
+
+def test_every_row_of_the_notes_and_the_summary_is_math(derivation) -> None:  # type: ignore[no-untyped-def]
+    for markdown in (False, True):
+        notes = build_notes(derivation, markdown, NotesOptions(audience="instructors"))
+        assert problems(_document_rows(notes)) == []
+        assert problems(_document_rows(build_summary(derivation, markdown))) == []
+
+
+def test_every_row_of_the_slides_is_math(derivation) -> None:  # type: ignore[no-untyped-def]
+    deck = build_deck(derivation, audience="instructors")
+    rows = [(frame.title, row) for frame in deck.frames for row in _rows(frame.blocks)]
+    assert rows and problems(rows) == []
+
+
+def test_the_worked_example_is_math_but_its_numbers() -> None:
+    derivation = derive(NETWORKS["3-3-2"])
+    notes = build_notes(derivation, options=NotesOptions(example=0))
+    rows = list(_document_rows(notes))
+    assert any(where == "example" for where, _ in rows)
+    assert problems(rows, printed_in=frozenset({"example"})) == []
+    # the numbers are the only part printed in advance
+    assert problems(rows) and {where for where, *_ in problems(rows)} == {"example"}
+
+
+def test_the_check_finds_a_row_of_printed_latex() -> None:
+    """Mutation: a row whose side is a LaTeX string, or whose formula holds one, is found."""
+    notes = build_notes(derive(NETWORKS["3-3-2"]))
+    section = notes.sections[1]
+    at = next(n for n, b in enumerate(section.blocks) if isinstance(b, Display))
+    display = section.blocks[at]
+    assert isinstance(display, Display)
+    as_string = replace(display.rows[0], right=r"= \hat{y} - y")  # type: ignore[arg-type]
+    in_formula = replace(display.rows[0], right=Math.of(Token.EQUALS, Printed(r"\hat{y} - y")))
+    for row in (as_string, in_formula):
+        broken = replace(display, rows=(row, *display.rows[1:]))
+        blocks = (*section.blocks[:at], broken, *section.blocks[at + 1 :])
+        sections = (notes.sections[0], replace(section, blocks=blocks), *notes.sections[2:])
+        assert problems(_document_rows(replace(notes, sections=sections)))
+
+
+def test_the_check_finds_a_builder_that_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mutation: a builder whose forms are printed LaTeX fails the check."""
+    original = Builder.form
+
+    def printing_form(self: Builder, form, step=None) -> Math:  # type: ignore[no-untyped-def]
+        return Math.of(Printed(formula.latex(original(self, form, step))))
+
+    monkeypatch.setattr(Builder, "form", printing_form)
+    notes = build_notes(derive(NETWORKS["3-3-2"]))
+    assert problems(_document_rows(notes))
+
+
+def test_a_formula_is_never_formatted_into_a_string() -> None:
+    with pytest.raises(TypeError):
+        f"{equals(sp.Symbol('x'))}"
+
+
+def test_the_writers_print_the_same_values() -> None:
+    """LaTeX and Markdown print a formula alike but for the gap between a matrix's rows."""
+    matrix = formula.matrix(2, 1, lambda r, c: sp.Symbol(f"x_{r}"))
+    math = equals(Math.of(matrix))
+    assert (
+        formula.latex(math)
+        == r"= \begin{bmatrix} x_{1} \\ \noalign{\vskip 1.5ex} x_{2} \end{bmatrix}"
+    )
+    assert formula.markdown(math) == r"= \begin{bmatrix} x_{1} \\[1.2ex] x_{2} \end{bmatrix}"
+
+
+def test_notes_render_from_values() -> None:
+    derivation = derive(NETWORKS["3-1 squared error"])
+    assert r"\begin{align" in render_latex(derivation)
+    assert "$$" in render_markdown(derivation)

@@ -15,13 +15,19 @@ from symgrad.render import formula
 from symgrad.render.document import Block, Display, Notes, Row
 from symgrad.render.formula import (
     Expr,
+    Filled,
+    FilledScalar,
     Group,
     Math,
     Matrix,
-    Printed,
+    Negative,
+    Number,
+    Numbers,
+    Power,
     Sampled,
     Shaped,
     Summation,
+    Term,
     Token,
     equals,
 )
@@ -31,8 +37,24 @@ from symgrad.render.notes.handout import build_summary
 from symgrad.render.slides import build_deck
 from symgrad.spec import NetworkSpec
 
-#: Parts made of values (a SymPy expression, a matrix or shape of them, a named symbol).
-VALUES = (Expr, Matrix, Shaped, Group, Sampled, Summation, Token)
+#: Parts made of values (a SymPy expression, a matrix or shape of them, the worked example's
+#: numbers and the formulas they are put into, a named symbol).
+VALUES = (
+    Expr,
+    Matrix,
+    Shaped,
+    Group,
+    Sampled,
+    Summation,
+    Filled,
+    FilledScalar,
+    Number,
+    Numbers,
+    Term,
+    Negative,
+    Power,
+    Token,
+)
 
 NETWORKS = {
     "3-3-2": NetworkSpec.parse([3, 3, 2]),
@@ -57,19 +79,16 @@ def _document_rows(notes: Notes) -> Iterable[tuple[str, Row]]:
             yield section.id, row
 
 
-def problems(rows: Iterable[tuple[str, Row]], printed_in: frozenset[str] = frozenset()) -> list:
-    """Every row side that is not a formula of values (``printed_in``: the sections where a
-    part may still be :class:`Printed`, the worked example's numbers)."""
+def problems(rows: Iterable[tuple[str, Row]]) -> list[tuple[str, str]]:
+    """Where a row's side is not a formula of values: printed LaTeX as the side, or as a part
+    anywhere in it."""
     found = []
     for where, row in rows:
         for side in (row.left, row.right):
             if not isinstance(side, Math):
-                found.append((where, type(side).__name__, side))
+                found.append((where, type(side).__name__))
                 continue
-            for part in side.parts():
-                allowed = VALUES + ((Printed,) if where in printed_in else ())
-                if not isinstance(part, allowed):
-                    found.append((where, type(part).__name__, part))
+            found += [(where, type(p).__name__) for p in side.parts() if not isinstance(p, VALUES)]
     return found
 
 
@@ -91,14 +110,16 @@ def test_every_row_of_the_slides_is_math(derivation) -> None:  # type: ignore[no
     assert rows and problems(rows) == []
 
 
-def test_the_worked_example_is_math_but_its_numbers() -> None:
-    derivation = derive(NETWORKS["3-3-2"])
-    notes = build_notes(derivation, options=NotesOptions(example=0))
-    rows = list(_document_rows(notes))
-    assert any(where == "example" for where, _ in rows)
-    assert problems(rows, printed_in=frozenset({"example"})) == []
-    # the numbers are the only part printed in advance
-    assert problems(rows) and {where for where, *_ in problems(rows)} == {"example"}
+@pytest.mark.parametrize("network", ["3-3-2", "3-1 squared error", "2-3-3-1 residual bce"])
+def test_the_worked_example_is_math(network: str) -> None:
+    """Its formulas with the numbers put in are values too: the formula and the numbers."""
+    derivation = derive(NETWORKS[network])
+    for markdown in (False, True):
+        notes = build_notes(derivation, markdown, NotesOptions(example=0))
+        rows = [(where, row) for where, row in _document_rows(notes) if where == "example"]
+        assert rows and problems(rows) == []
+        parts = {type(p) for _, row in rows for side in (row.left, row.right) for p in side.parts()}
+        assert {Filled, Numbers, Number} <= parts
 
 
 def test_the_check_finds_a_row_of_printed_latex() -> None:
@@ -109,7 +130,7 @@ def test_the_check_finds_a_row_of_printed_latex() -> None:
     display = section.blocks[at]
     assert isinstance(display, Display)
     as_string = replace(display.rows[0], right=r"= \hat{y} - y")  # type: ignore[arg-type]
-    in_formula = replace(display.rows[0], right=Math.of(Token.EQUALS, Printed(r"\hat{y} - y")))
+    in_formula = replace(display.rows[0], right=Math((Token.EQUALS, r"\hat{y} - y")))  # type: ignore[arg-type]
     for row in (as_string, in_formula):
         broken = replace(display, rows=(row, *display.rows[1:]))
         blocks = (*section.blocks[:at], broken, *section.blocks[at + 1 :])
@@ -117,21 +138,26 @@ def test_the_check_finds_a_row_of_printed_latex() -> None:
         assert problems(_document_rows(replace(notes, sections=sections)))
 
 
-def test_the_check_finds_a_builder_that_prints(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Mutation: a builder whose forms are printed LaTeX fails the check."""
+def test_a_builder_that_prints_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mutation: a builder whose forms are printed LaTeX cannot build the notes: a writer
+    refuses to print a formula made of anything but values."""
     original = Builder.form
 
     def printing_form(self: Builder, form, step=None) -> Math:  # type: ignore[no-untyped-def]
-        return Math.of(Printed(formula.latex(original(self, form, step))))
+        return Math((formula.latex(original(self, form, step)),))  # type: ignore[arg-type]
 
     monkeypatch.setattr(Builder, "form", printing_form)
-    notes = build_notes(derive(NETWORKS["3-3-2"]))
-    assert problems(_document_rows(notes))
+    with pytest.raises(TypeError, match="made of values"):
+        build_notes(derive(NETWORKS["3-3-2"]))
 
 
-def test_a_formula_is_never_formatted_into_a_string() -> None:
+def test_a_formula_is_never_formatted_into_a_string_nor_made_of_one() -> None:
     with pytest.raises(TypeError):
         f"{equals(sp.Symbol('x'))}"
+    with pytest.raises(TypeError):
+        Math.of(Token.EQUALS, r"\hat{y}")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        equals(sp.Symbol("x")) + "+ 1"
 
 
 def test_the_writers_print_the_same_values() -> None:

@@ -230,7 +230,7 @@ class NotesLatexPrinter(LatexPrinter):
     def _print_Rational(self, expr: sp.Rational) -> str:
         if power_of_ten(int(expr.q)):
             return decimal(expr)
-        return super()._print_Rational(expr)
+        return self._stacked(super()._print_Rational(expr))
 
     def _print_Sum(self, expr: sp.Sum) -> str:
         # Constant factors and signs go in front of the sum: -\sum_i y_i \log \hat{y}_i.
@@ -247,9 +247,15 @@ class NotesLatexPrinter(LatexPrinter):
             text = rf"\left({text}\right)"
         return prefix + head + text
 
+    def _stacked(self, text: str) -> str:
+        """A fraction SymPy writes, at full size with the setting ``display_fractions``."""
+        if self._settings["display_fractions"]:
+            return text.replace(r"\frac{", r"\dfrac{")
+        return text
+
     def _print_Mul(self, expr: sp.Mul) -> str:
         if not isinstance(expr, sp.Mul):
-            return super()._print_Mul(expr)  # SymPy prints 1/B through here as a Pow
+            return self._stacked(super()._print_Mul(expr))  # 1/B comes here as a Pow
         args = list(expr.args)
         if any(isinstance(a, sp.Derivative) for a in args):
             return _chain_product(self, args)
@@ -304,7 +310,7 @@ class NotesLatexPrinter(LatexPrinter):
             if number == -1:
                 return "-" + body
             return f"{self._print(number)} {body}"
-        return super()._print_Mul(expr)
+        return self._stacked(super()._print_Mul(expr))
 
     def _print_Add(self, expr: sp.Add, order: Any = None) -> str:
         terms = conventional_order(expr)

@@ -2,23 +2,34 @@
 
 Part of the document model (:mod:`symgrad.render.document`). A :class:`Math` is a sequence of
 parts: a SymPy expression (:class:`Expr`, printed in the notation of :mod:`symgrad.printing`), a
-matrix of such parts abbreviated past a few rows (:class:`Matrix`), a factor with its shape under
-it (:class:`Shaped`), a bracketed group (:class:`Group`), or a named symbol between them
-(:class:`Token`: a relation, an operator, a space, an ellipsis). The sections build these values;
-only a writer prints them, each in its format: :func:`latex` for LaTeX, Markdown math and Beamer
-(a format's own row gap between a matrix's rows), and a MathML writer can walk the same values.
-Widths and heights for the layout are measured on the LaTeX printing of a value.
+matrix of formulas abbreviated past a few rows (:class:`Matrix`), a factor with its shape under
+it (:class:`Shaped`), a bracketed group, a quantity of one sample of a batch and a sum over the
+samples (:class:`Sampled`, :class:`Summation`), the worked example's numbers and the formulas
+they are put into (:class:`Number`, :class:`Numbers`, :class:`Filled`, :class:`FilledScalar`),
+the terms of a sum with their signs (:class:`Term`), or a named symbol between them
+(:class:`Token`: a relation, an operator, a space, an ellipsis). The sections build these
+values; only a writer prints them, each in its format: :func:`latex` for LaTeX, Markdown math
+and Beamer (a format's own row gap between a matrix's rows), and a MathML writer can walk the
+same values. Widths and heights for the layout are measured on the LaTeX printing of a value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+import numpy as np
 import sympy as sp
 
+from symgrad import notation as nt
 from symgrad import printing
+from symgrad.render.numbers import (
+    bmatrix,
+    latex_scalar_with_numbers,
+    latex_with_numbers,
+    number_tex,
+)
 
 #: The space between the rows of a matrix in LaTeX. ``\\[1.5ex]`` is not enough: LaTeX adds it
 #: to the depth of the row's strut, so the deep denominators of ``\dfrac`` entries absorb it and
@@ -112,16 +123,95 @@ class Summation:
     body: Math
 
 
+@dataclass(frozen=True, eq=False)
+class Filled:
+    """A formula of vectors and matrices with the worked example's numbers in place of the
+    quantities ``numbers`` holds (``W_1 h_0`` as two matrices of numbers)."""
+
+    expr: sp.Basic
+    numbers: Mapping[nt.Quantity, np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class FilledScalar:
+    """A formula of scalars with the numbers of its entries (``values``) put in
+    (``\\tanh(-0.04891)``); ``stacked``: its fractions at full size, as in a matrix."""
+
+    expr: sp.Basic
+    values: Mapping[sp.Basic, float]
+    stacked: bool = False
+
+
 @dataclass(frozen=True)
-class Printed:
-    """LaTeX printed before it became a value: the worked example's formulas with its numbers
-    put in (:mod:`symgrad.render.example`). Only the LaTeX writers can print it."""
+class Number:
+    """A number of the worked example, to its significant digits."""
 
-    latex: str
+    value: float
 
 
-Part = Expr | Matrix | Shaped | Group | Sampled | Summation | Printed | Token
-_PARTS = (Expr, Matrix, Shaped, Group, Sampled, Summation, Printed, Token)
+@dataclass(frozen=True, eq=False)
+class Numbers:
+    """A vector (a column) or a matrix of the worked example's numbers."""
+
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class Term:
+    """A term of a sum after the first, written with its sign: ``+ x``, or ``- x`` when it is
+    ``negative`` (``inner`` is then its magnitude) or its formula starts with a minus."""
+
+    inner: Math
+    negative: bool = False
+
+
+@dataclass(frozen=True)
+class Negative:
+    """A formula with a minus in front, written close: ``-x``."""
+
+    inner: Math
+
+
+@dataclass(frozen=True)
+class Power:
+    """A formula in brackets to a whole power: ``(-1.031 - 0.9)^2``."""
+
+    base: Math
+    exp: int
+
+
+Part = (
+    Expr
+    | Matrix
+    | Shaped
+    | Group
+    | Sampled
+    | Summation
+    | Filled
+    | FilledScalar
+    | Number
+    | Numbers
+    | Term
+    | Negative
+    | Power
+    | Token
+)
+_PARTS = (
+    Expr,
+    Matrix,
+    Shaped,
+    Group,
+    Sampled,
+    Summation,
+    Filled,
+    FilledScalar,
+    Number,
+    Numbers,
+    Term,
+    Negative,
+    Power,
+    Token,
+)
 
 
 class Math(tuple[Part, ...]):
@@ -138,8 +228,10 @@ class Math(tuple[Part, ...]):
                 flat += part
             elif isinstance(part, sp.Basic):
                 flat.append(Expr(part))
-            else:
+            elif isinstance(part, _PARTS):
                 flat.append(part)
+            else:  # printed LaTeX (a str) above all
+                raise TypeError(f"a formula is made of values, not {type(part).__name__}")
         return cls(flat)
 
     def __add__(self, other: object) -> Math:  # type: ignore[override]
@@ -164,6 +256,10 @@ class Math(tuple[Part, ...]):
                 yield from part.inner.parts()
             elif isinstance(part, Summation):
                 yield from part.body.parts()
+            elif isinstance(part, Term | Negative):
+                yield from part.inner.parts()
+            elif isinstance(part, Power):
+                yield from part.base.parts()
 
 
 #: No formula: the empty left side of a continued row.
@@ -233,8 +329,24 @@ def _latex_part(part: Part, row_gap: str) -> str:
         return part.value
     if isinstance(part, Expr):
         return printing.latex(part.expr, display_fractions=part.stacked)
-    if isinstance(part, Printed):
-        return part.latex
+    if isinstance(part, Filled):
+        return latex_with_numbers(part.expr, part.numbers, row_gap=row_gap)
+    if isinstance(part, FilledScalar):
+        values = part.values
+        return latex_scalar_with_numbers(part.expr, values.get, display_fractions=part.stacked)
+    if isinstance(part, Number):
+        return number_tex(part.value)
+    if isinstance(part, Numbers):
+        return bmatrix(part.values)
+    if isinstance(part, Term):
+        inner = latex(part.inner, row_gap)
+        if part.negative:
+            return f"- {inner}"
+        return f"- {inner[1:]}" if inner.startswith("-") else f"+ {inner}"
+    if isinstance(part, Negative):
+        return "-" + latex(part.inner, row_gap)
+    if isinstance(part, Power):
+        return rf"\left({latex(part.base, row_gap)}\right)^{{{part.exp}}}"
     if isinstance(part, Group):
         return rf"\left({latex(part.inner, row_gap)}\right)"
     if isinstance(part, Sampled):
@@ -246,6 +358,8 @@ def _latex_part(part: Part, row_gap: str) -> str:
     if isinstance(part, Shaped):
         shape = rf"{printing.latex(part.rows)} \times {printing.latex(part.cols)}"
         return rf"\underbrace{{{latex(part.factor, row_gap)}}}_{{{shape}}}"
+    if not isinstance(part, Matrix):  # printed LaTeX (a str) above all
+        raise TypeError(f"a formula is made of values, not {type(part).__name__}")
     lines = [
         " & ".join(c.value if isinstance(c, Token) else latex(c, row_gap) for c in row)
         for row in part.cells

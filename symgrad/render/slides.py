@@ -1,7 +1,7 @@
 """Slides: the derivation as a Beamer deck for a lecture, one idea per frame.
 
 A renderer beside the notes (derivation -> notes / **slides** -> cli). The deck is built from the
-same sections as the notes (:class:`~symgrad.render.notes.builder.Builder` with a narrower line),
+same sections as the notes (:class:`~symgrad.render.notes.builder.Builder` with a frame's layout),
 so every equation, its justification and its number are the notes' own: the network, the forward
 pass, the output layer, each hidden layer, the parameters with the matrix expansion once, this
 network's summary, the worked example (``--example``), the algorithm for any depth, the mini-batch

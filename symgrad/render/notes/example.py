@@ -11,6 +11,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import sympy as sp
 
 from symgrad import notation as nt
@@ -32,11 +33,10 @@ from symgrad.render.example import (
     ExampleLines,
     result_of,
     rule_sentences,
-    split_sum,
 )
-from symgrad.render.formula import EMPTY, Math, Printed, Token, equals
+from symgrad.render.formula import EMPTY, Math, Numbers, Token, equals
 from symgrad.render.notes.builder import Builder
-from symgrad.render.numbers import SIGNIFICANT, bmatrix
+from symgrad.render.numbers import SIGNIFICANT
 from symgrad.worked import WorkedExample
 
 #: A number as :func:`~symgrad.render.numbers.number_tex` writes it.
@@ -60,43 +60,45 @@ class ExampleSection:
         first; a sum too long for a line goes on over the next, term by term."""
         tag = self.b.note_ref(line.step)
         room = self.b.line_ems - 3.0
-        forms: list[list[str]] = []
-        for n, form in enumerate(line.forms):
-            terms = split_sum(form)
+        forms: list[list[Math]] = []
+        for n, terms in enumerate(line.forms):
             middle = 0 < n < len(line.forms) - 1
-            if middle and max(self.width(f"= {t}") for t in terms) > room:
+            if middle and max(self.measure(equals(t)) for t in terms) > room:
                 continue  # numbers put into a formula too wide for a line: the value is enough
-            forms.append(["= " + terms[0], *terms[1:]])
+            forms.append([equals(terms[0]), *terms[1:]])
         rows: list[Row] = []
-        current = ""
+        current = EMPTY
 
         def row() -> Row:
-            """The row so far: the formulas with numbers, as printed (:class:`Printed`)."""
             if rows:
-                return Row(EMPTY, Math.of(Printed(current)))
-            return Row(Math.of(Printed(line.lhs)), Math.of(Printed(current)), tag=tag)
+                return Row(EMPTY, current)
+            return Row(line.lhs, current, tag=tag)
 
-        def fits(text: str) -> bool:
-            left = line.lhs if not rows else ""
-            return self.width(f"{left} {text}") + 3.0 <= self.b.line_ems
+        def fits(formula: Math) -> bool:
+            left = line.lhs if not rows else EMPTY
+            return self.measure(left, formula) + 3.0 <= self.b.line_ems
 
         for pieces in forms:
-            whole = " ".join(pieces)
-            if current and not fits(f"{current} {whole}"):
+            whole = Math.of(*pieces)
+            if current and not fits(current + whole):
                 # a form that does not fit after the one before starts a line of its own,
                 # rather than leave its first term alone at the end of this one
                 rows.append(row())
-                current = ""
+                current = EMPTY
             for piece in pieces:
-                trial = f"{current} {piece}" if current else piece
+                trial = current + piece
                 if current and not fits(trial):
                     rows.append(row())
-                    current = piece if piece.startswith("=") else rf"\quad {piece}"
+                    current = piece if piece[0] is Token.EQUALS else Math.of(Token.QUAD) + piece
                 else:
                     current = trial
         rows.append(row())
-        spread = any(r"\frac" in form for form in line.forms)
+        spread = any(r"\frac" in self.lines.printed(form) for form in line.forms)
         return Display(tuple(rows), kind="summary", spread=spread)
+
+    def measure(self, *formulas: Math) -> float:
+        """About how many ems ``formulas`` take, side by side (:meth:`width`)."""
+        return self.width(" ".join(self.fmt.formula(f) for f in formulas))
 
     def width(self, latex: str) -> float:
         """About how many ems ``latex`` takes, numbers measured as typeset (a digit is half an
@@ -186,9 +188,9 @@ class ExampleSection:
 
     def _values(self, symbols: tuple[sp.Basic, sp.Basic], values: tuple[Any, Any]) -> Row:
         """``W_k = [numbers], b_k = [numbers]``: two quantities and their numbers."""
-        right = equals(Math.of(Printed(bmatrix(values[0]))))
+        right = equals(Math.of(Numbers(np.asarray(values[0]))))
         right += Math.of(Token.COMMA, Token.QQUAD, symbols[1])
-        right += equals(Math.of(Printed(bmatrix(values[1]))))
+        right += equals(Math.of(Numbers(np.asarray(values[1]))))
         return Row(Math.of(symbols[0]), right)
 
     def _going_backwards(self) -> Text:

@@ -14,20 +14,10 @@ from symgrad.pipeline import derive
 from symgrad.render import formula
 from symgrad.render.document import Block, Display, Notes, Row
 from symgrad.render.formula import (
-    Expr,
     Filled,
-    FilledScalar,
-    Group,
     Math,
-    Matrix,
-    Negative,
     Number,
     Numbers,
-    Power,
-    Sampled,
-    Shaped,
-    Summation,
-    Term,
     Token,
     equals,
 )
@@ -38,23 +28,8 @@ from symgrad.render.slides import build_deck
 from symgrad.spec import NetworkSpec
 
 #: Parts made of values (a SymPy expression, a matrix or shape of them, the worked example's
-#: numbers and the formulas they are put into, a named symbol).
-VALUES = (
-    Expr,
-    Matrix,
-    Shaped,
-    Group,
-    Sampled,
-    Summation,
-    Filled,
-    FilledScalar,
-    Number,
-    Numbers,
-    Term,
-    Negative,
-    Power,
-    Token,
-)
+#: numbers and the formulas they are put into, a named symbol): no str among them.
+VALUES = formula.PARTS
 
 NETWORKS = {
     "3-3-2": NetworkSpec.parse([3, 3, 2]),

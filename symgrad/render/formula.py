@@ -196,7 +196,8 @@ Part = (
     | Power
     | Token
 )
-_PARTS = (
+#: Every kind of part: a formula is made of these and nothing else.
+PARTS = (
     Expr,
     Matrix,
     Shaped,
@@ -228,14 +229,14 @@ class Math(tuple[Part, ...]):
                 flat += part
             elif isinstance(part, sp.Basic):
                 flat.append(Expr(part))
-            elif isinstance(part, _PARTS):
+            elif isinstance(part, PARTS):
                 flat.append(part)
             else:  # printed LaTeX (a str) above all
                 raise TypeError(f"a formula is made of values, not {type(part).__name__}")
         return cls(flat)
 
     def __add__(self, other: object) -> Math:  # type: ignore[override]
-        if not isinstance(other, (Math, sp.Basic, *_PARTS)):
+        if not isinstance(other, (Math, sp.Basic, *PARTS)):
             return NotImplemented
         return Math.of(self, other)
 

@@ -69,23 +69,27 @@ class Ref:
     def __format__(self, spec: str) -> str:
         raise TypeError("a Ref is a value: join it to text with +, never format it")
 
-    def __add__(self, other: str | Ref | Inline) -> Inline:
+    def __add__(self, other: str | Ref | Inline | Math) -> Inline:
         return Inline.of(self, other)
 
     def __radd__(self, other: str) -> Inline:
         return Inline.of(other, self)
 
 
-class Inline(tuple[str | Ref, ...]):
-    """Prose with references in it: text and :class:`Ref` values, joined with ``+``."""
+class Inline(tuple["str | Ref | Math", ...]):
+    """Prose with references and formulas in it: text, :class:`Ref` values and formulas
+    (:class:`~symgrad.render.formula.Math`, set in the line as ``$...$``), joined with ``+``
+    or :meth:`of`."""
 
     __slots__ = ()
 
     @classmethod
-    def of(cls, *parts: str | Ref | tuple[str | Ref, ...]) -> Inline:
-        flat: list[str | Ref] = []
+    def of(cls, *parts: str | Ref | Math | tuple[str | Ref | Math, ...]) -> Inline:
+        flat: list[str | Ref | Math] = []
         for part in parts:
-            for piece in part if isinstance(part, tuple) else (part,):
+            # a formula is one piece, though it is a tuple
+            pieces = (part,) if isinstance(part, str | Ref | Math) else part
+            for piece in pieces:
                 if isinstance(piece, str) and flat and isinstance(flat[-1], str):
                     flat[-1] += piece
                 elif piece != "":
@@ -98,20 +102,20 @@ class Inline(tuple[str | Ref, ...]):
     def __add__(self, other: object) -> Inline:  # type: ignore[override]
         if not isinstance(other, str | Ref | tuple):
             return NotImplemented
-        return Inline.of(self, other)
+        return Inline.of(self, other)  # a Math is a tuple: one formula
 
     def __radd__(self, other: str) -> Inline:
         return Inline.of(other, self)
 
-    def join(self, items: Sequence[str | Ref | Inline]) -> Inline:
+    def join(self, items: Sequence[str | Ref | Inline | Math]) -> Inline:
         """``items`` with this between them, as ``str.join``."""
-        parts: list[str | Ref | Inline] = []
+        parts: list[str | Ref | Inline | Math] = []
         for n, item in enumerate(items):
             parts += [self, item] if n else [item]
         return Inline.of(*parts)
 
 
-#: Prose: plain text, a reference, or text with references.
+#: Prose: plain text, a reference, or text with references and formulas.
 Prose = str | Ref | Inline
 
 
@@ -121,7 +125,7 @@ def printed_text(text: Prose) -> str:
     return text
 
 
-def joined_prose(separator: str, items: Sequence[Prose]) -> Prose:
+def joined_prose(separator: str, items: Sequence[Prose | Math]) -> Prose:
     """``separator.join(items)`` for prose with references."""
     return Inline.of(separator).join(items)
 

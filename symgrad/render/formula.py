@@ -59,6 +59,8 @@ class Token(StrEnum):
     QUAD = r"\quad"
     #: Terms left out of a sum, and the entries left out of a matrix's row, column, diagonal.
     CDOTS = r"\cdots"
+    #: Values left out of a list: ``1, \\dots, 128``.
+    DOTS = r"\dots"
     VDOTS = r"\vdots"
     DDOTS = r"\ddots"
     #: Rows of a display left out (an abbreviated list of equations).
@@ -72,10 +74,12 @@ _CLOSE = frozenset({Token.COMMA, Token.PERIOD})
 @dataclass(frozen=True)
 class Expr:
     """A SymPy expression of the derivation. ``stacked``: its fractions at full size
-    (``\\dfrac``), as partials are written by hand in a matrix."""
+    (``\\dfrac``), as partials are written by hand in a matrix; ``slashed``: its partials with a
+    slash, as in a line of text or a table cell."""
 
     expr: sp.Basic
     stacked: bool = False
+    slashed: bool = False
 
 
 @dataclass(frozen=True)
@@ -329,7 +333,7 @@ def _latex_part(part: Part, row_gap: str) -> str:
     if isinstance(part, Token):
         return part.value
     if isinstance(part, Expr):
-        return printing.latex(part.expr, display_fractions=part.stacked)
+        return printing.latex(part.expr, inline=part.slashed, display_fractions=part.stacked)
     if isinstance(part, Filled):
         return latex_with_numbers(part.expr, part.numbers, row_gap=row_gap)
     if isinstance(part, FilledScalar):

@@ -67,7 +67,7 @@ def output_section(b: Builder) -> Section:
             )
         chain: Prose = (
             f"Each {inline(YHAT_I)} depends on {ai} alone, so the chain rule has a single "
-            "term" + derived + (f", for {b.ranges(delta)}:" if b.ranges(delta) else ":")
+            "term" + derived + (", for " + b.ranges(delta) + ":" if b.ranges(delta) else ":")
         )
     else:
         jacobian = (
@@ -79,7 +79,7 @@ def output_section(b: Builder) -> Section:
             f"chain rule sums over {inline('j')}, with {inline(jacobian)} (derived in "
             + reference(b)
             + ")."
-            + (f" For {b.ranges(delta)}:" if b.ranges(delta) else "")
+            + (" For " + b.ranges(delta) + ":" if b.ranges(delta) else "")
         )
     blocks += [Text(chain), b.step_display(delta)]
     if b.net.assumes_targets_sum_to_one:
@@ -99,7 +99,7 @@ def output_section(b: Builder) -> Section:
 def for_ranges(b: Builder, step: Step) -> list[Block]:
     """ "For $i = 1, 2$:" before a step, or nothing when its indices take one value each."""
     ranges = b.ranges(step)
-    return [Text(f"For {ranges}:")] if ranges else []
+    return [Text("For " + ranges + ":")] if ranges else []
 
 
 def hidden_steps(b: Builder, k: int) -> list[Step]:
@@ -240,7 +240,7 @@ def full_parameters(b: Builder, k: int) -> list[Block]:
             f"product of {inline(grad_a)} and {inline(prev)}:"
         ),
         weight_matrix_display(b, matrix, k),
-        Text("The biases" + (f": for {b.ranges(bias)}," if b.ranges(bias) else ":")),
+        Text("The biases" + (": for " + b.ranges(bias) + "," if b.ranges(bias) else ":")),
         b.step_display(bias),
         Text("so the bias gradient is the gradient of the pre-activation itself:"),
         b.step_display(bias_v, notes=False),

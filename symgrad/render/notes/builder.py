@@ -31,7 +31,17 @@ from symgrad.render.document import (
     joined_prose,
 )
 from symgrad.render.example import graph_caption
-from symgrad.render.formula import EMPTY, Expr, Math, Matrix, Shaped, Token, equals, matrix
+from symgrad.render.formula import (
+    EMPTY,
+    Expr,
+    Math,
+    Matrix,
+    Part,
+    Shaped,
+    Token,
+    equals,
+    matrix,
+)
 from symgrad.render.graph import NOTES_WIDTH, computational_graph
 from symgrad.render.notes.formats import Format
 from symgrad.render.notes.options import NotesOptions
@@ -264,18 +274,21 @@ class Builder:
     def g(self, k: int | str = "k") -> str:
         return "g" if self.spec.uniform_activation else f"g_{{{k}}}"
 
-    def ranges(self, step: Step) -> str:
+    def ranges(self, step: Step) -> Prose:
         """``$i = 1, 2$``, ``$i = 1, \\dots, 128$`` from the step's indices; an index that
         takes one value only is written as that value in the step (:meth:`fixed`), so it is no
         range (empty when none is left)."""
-        parts = []
+        parts: list[Prose | Math] = []
         for index, n in step.indices:
             if n == 1:
                 continue
-            name = self.tex(index)
-            values = ", ".join(str(v) for v in range(1, n + 1)) if n <= 3 else rf"1, \dots, {n}"
-            parts.append(inline(f"{name} = {values}"))
-        return " and ".join(parts)
+            shown: list[int | Token] = list(range(1, n + 1)) if n <= 3 else [1, Token.DOTS, n]
+            values: list[Part | sp.Basic] = []
+            for value in shown:
+                values += [Token.COMMA] if values else []
+                values.append(value if isinstance(value, Token) else sp.Integer(value))
+            parts.append(Math.of(index, Token.EQUALS, *values))
+        return joined_prose(" and ", parts) if parts else ""
 
     def row(self, step: Step, left: Math, right: Math, note: Prose, last: bool) -> Row:
         """A row of a display; the last row of a step carries its number and label."""
@@ -312,7 +325,7 @@ class Builder:
             note = self.rule_note(step, rule) if show_notes else ""
             if n > 0 and rule is Rule.MATRIX_FORM and isinstance(step.forms[n - 1], EntryMatrix):
                 # the column just written is the vector's entries: each row cites its own step
-                note = f"the entries of ${self.fmt.formula(form)}$"
+                note = Inline.of("the entries of ", form)
             left = lhs if n == 0 else EMPTY
             rows.append(self.row(step, left, equals(form), note, n == len(forms) - 1))
         spread = any(isinstance(f, EntryMatrix) for f in step.forms)
@@ -323,8 +336,10 @@ class Builder:
         if rule in (Rule.CHAIN_RULE, Rule.MATRIX_FORM) and step.kind.twin is not None:
             # a matrix whose entries are given by the elementwise step
             return "by " + self.note_ref(self.d.step(step.id.twin()))
-        if rule is Rule.KRONECKER:  # in the index style of the document
-            return rf"$\delta_{{{self.idx('i', 'j')}}}$ keeps the term $j = i$"
+        if rule is Rule.KRONECKER:
+            i, j = nt.I, nt.J
+            kept = Math.of(j, Token.EQUALS, i)
+            return Inline.of(Math.of(sp.KroneckerDelta(i, j)), " keeps the term ", kept)
         if rule in (Rule.ROWS, Rule.BATCH_MEAN):
             other = self.d.step(step.id.per_sample())
             word = "rows of" if rule is Rule.ROWS else "mean of"

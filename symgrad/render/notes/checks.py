@@ -14,12 +14,14 @@ from symgrad.derivation import Check, EntryMatrix, Kind, Step
 from symgrad.render import wording
 from symgrad.render.document import (
     Block,
+    Inline,
     Prose,
     Role,
     Section,
     Table,
     Text,
 )
+from symgrad.render.formula import Expr, Math
 from symgrad.render.notes.builder import (
     Builder,
     inline,
@@ -35,12 +37,14 @@ def checks_section(b: Builder) -> Section | None:
     blocks: list[Block] = [Text(s) for s in wording.proof_text(b.d.proof, b.fmt)]
     if b.d.proof is None:
         return Section("What was checked", label, tuple(blocks), id="checks", role=Role.PROVENANCE)
-    rows: tuple[tuple[Prose, str, str], ...]
+    rows: tuple[tuple[Prose, Prose, str], ...]
     if mode == "full":
         rows = tuple(
             (
                 b.ref(s),
-                inline(b.tex(s.lhs, inline=True)) if not isinstance(s.lhs, EntryMatrix) else "",
+                Inline.of(Math.of(Expr(s.lhs, slashed=True)))
+                if not isinstance(s.lhs, EntryMatrix)
+                else "",
                 wording.check_text(s.check, b.fmt),
             )
             for s in b.d

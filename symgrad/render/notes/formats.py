@@ -10,6 +10,7 @@ its number and where it is.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 from symgrad.derivation import Derivation
@@ -18,7 +19,6 @@ from symgrad.render.document import (
     Block,
     Display,
     Graph,
-    Inline,
     Notes,
     Numbering,
     Prose,
@@ -91,17 +91,25 @@ class Format(wording.Style):
         return f"{word}~{number}"
 
     def prose(self, text: Prose, numbers: Numbering) -> str:
-        """Prose with its references printed."""
-        if isinstance(text, str):
-            return text
-        parts = text if isinstance(text, Inline) else (text,)
-        return "".join(p if isinstance(p, str) else self.reference(p, numbers) for p in parts)
+        """Prose with its references and formulas printed."""
+        return self.joined(text, lambda ref: self.reference(ref, numbers))
 
     def sketch(self, text: Prose) -> str:
         """Prose as wide as it will print, for the layout, before the numbers of the whole
         document are known (every target taken as printed)."""
-        parts = text if isinstance(text, Inline) else (text,)
-        return "".join(p if isinstance(p, str) else self.sketched(p) for p in parts)
+        return self.joined(text, self.sketched)
+
+    def joined(self, text: Prose, reference: Callable[[Ref], str]) -> str:
+        """Prose printed: its text as it is, its formulas in the line (``$...$``), its
+        references by ``reference``."""
+        parts = (text,) if isinstance(text, str | Ref) else text
+        printed = []
+        for part in parts:
+            if isinstance(part, Math):
+                printed.append(f"${self.formula(part)}$")
+            else:
+                printed.append(part if isinstance(part, str) else reference(part))
+        return "".join(printed)
 
     def sketched(self, ref: Ref) -> str:
         return rf"\eqref{{{self.label(ref.target)}}}"

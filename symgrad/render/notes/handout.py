@@ -168,7 +168,7 @@ def _uncited(text: Prose) -> Prose:
     does not hold (references to BP1-BP4 stay)."""
     if not isinstance(text, Inline):
         return text
-    parts: list[str | Ref] = []
+    parts: list[str | Ref | Math] = []
     for part in text:
         if isinstance(part, Ref) and part.to is not To.TAG:
             if parts and isinstance(parts[-1], str):

@@ -11,8 +11,8 @@ import pytest
 import sympy as sp
 
 from symgrad.pipeline import derive
-from symgrad.render import formula
-from symgrad.render.document import Block, Display, Notes, Row
+from symgrad.render import formula, notes
+from symgrad.render.document import Block, Display, Inline, Notes, Row, Text
 from symgrad.render.formula import (
     Filled,
     Math,
@@ -23,6 +23,7 @@ from symgrad.render.formula import (
 )
 from symgrad.render.notes import NotesOptions, build_notes, render_latex, render_markdown
 from symgrad.render.notes.builder import Builder
+from symgrad.render.notes.formats import Format
 from symgrad.render.notes.handout import build_summary
 from symgrad.render.slides import build_deck
 from symgrad.spec import NetworkSpec
@@ -150,3 +151,24 @@ def test_notes_render_from_values() -> None:
     derivation = derive(NETWORKS["3-1 squared error"])
     assert r"\begin{align" in render_latex(derivation)
     assert "$$" in render_markdown(derivation)
+
+
+def test_prose_holds_formulas_where_it_names_an_expression() -> None:
+    """The ranges of a step's indices, the shapes in BP1-BP4's notes and the reasons of the
+    derivatives appendix are formulas in the tree, printed only by the writer."""
+    derivation = derive(NETWORKS["2-4-4-3-2 tanh"])
+    options = NotesOptions(audience="instructors", checks="full").resolved(derivation.spec.depth)
+    tree = notes.build(Builder(derivation, Format(derivation, ""), options))
+
+    def formulas(text: object) -> list[Math]:
+        return [p for p in text if isinstance(p, Math)] if isinstance(text, Inline) else []
+
+    texts = [b.text for s in tree.sections for b in s.blocks if isinstance(b, Text)]
+    ranges = [m for t in texts for m in formulas(t) if formula.latex(m) == "i = 1, 2"]
+    assert ranges, "the ranges of the output layer's indices"
+    notes_ = [r.note for r in _rows(b for s in tree.sections for b in s.blocks)]
+    shapes = [m for n in notes_ for m in formulas(n) if Token.TIMES in m]
+    assert any(formula.latex(m) == r"n_{k} \times 1" for m in shapes)
+    appendix = next(s for s in tree.sections if s.id == "derivatives")
+    reasons = [r.note for r in _rows(appendix.blocks)]
+    assert any(formulas(n) for n in reasons), "the derivatives' reasons name their terms"

@@ -51,6 +51,8 @@ class Token(StrEnum):
     PLUS = "+"
     #: Elementwise (Hadamard) product.
     ODOT = r"\odot"
+    #: Between the rows and the columns of a shape: ``n_{k} \\times 1``.
+    TIMES = r"\times"
     #: Punctuation after a formula (written close to it).
     COMMA = ","
     PERIOD = "."

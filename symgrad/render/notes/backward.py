@@ -33,8 +33,8 @@ from symgrad.render.notes.builder import (
     Builder,
     inline,
     joined,
+    shape,
     span,
-    times,
 )
 from symgrad.render.notes.derivatives import activation_phrase, reference
 
@@ -234,7 +234,7 @@ def full_parameters(b: Builder, k: int) -> list[Block]:
         *for_ranges(b, weight),
         b.step_display(weight),
         Text(
-            f"As {inline('W_{' + str(k) + '}')} is a matrix with {inline(times(n, m))} entries, "
+            f"As {inline('W_{' + str(k) + '}')} is a matrix with " + shape(n, m) + " entries, "
             f"the gradient collects these partials in a matrix of the same shape{shown}. "
             "Applying " + b.ref(weight) + " to every entry shows that it is the outer "
             f"product of {inline(grad_a)} and {inline(prev)}:"
@@ -274,8 +274,9 @@ def compact_parameters(b: Builder, layers: list[int], full: list[Step]) -> list[
         n, m = b.spec.sizes[k], b.spec.sizes[k - 1]
         blocks += [
             Text(
-                f"The gradient of {inline(nt.quantity('W', k).latex)}, a {inline(times(n, m))} "
-                "matrix, "
+                f"The gradient of {inline(nt.quantity('W', k).latex)}, a "
+                + shape(n, m)
+                + " matrix, "
                 f"written out entry by entry as for layer {b.expand}:"
             ),
             weight_matrix_display(b, matrix, k),

@@ -26,10 +26,11 @@ from symgrad.render.notes.builder import (
     Builder,
     inline,
     joined,
+    shape,
     shaped,
-    times,
+    size,
 )
-from symgrad.render.notes.summary import batch, general, mean_gradient, size
+from symgrad.render.notes.summary import batch, general, mean_gradient
 
 
 def batch_section(b: Builder) -> Section:
@@ -45,7 +46,7 @@ def batch_section(b: Builder) -> Section:
 
 def _symbols(b: Builder) -> Table:
     """The symbols of a mini-batch, with their shapes."""
-    n0, nL = "n_{0}", f"n_{{{b.L}}}"
+    n0, nL, n_k, B = size(0), size(b.L), size("k"), nt.BATCH
     return Table(
         ("symbol", "meaning", "shape"),
         (
@@ -58,7 +59,7 @@ def _symbols(b: Builder) -> Table:
                 + inline("X")
                 + " is "
                 + inline(r"x^{(s)\top}"),
-                inline(times("B", n0)) + ", " + inline(times("B", nL)),
+                shape(B, n0) + ", " + shape(B, nL),
             ),
             (
                 inline("A_{k}, \\; H_{k}"),
@@ -73,7 +74,7 @@ def _symbols(b: Builder) -> Table:
                 + " (and "
                 + inline("H_{0} = X")
                 + ")",
-                inline(times("B", "n_{k}")),
+                shape(B, n_k),
             ),
             (
                 inline(r"\mathcal{L}^{(s)}, \; \bar{\mathcal{L}}"),
@@ -86,7 +87,7 @@ def _symbols(b: Builder) -> Table:
                 + inline("s")
                 + " is "
                 + inline(r"\frac{1}{B} (\nabla_{a_{k}} \mathcal{L}^{(s)})^{\top}"),
-                inline(times("B", "n_{k}")),
+                shape(B, n_k),
             ),
             (
                 inline(r"G_{k} = \nabla_{H_{k}} \bar{\mathcal{L}}"),
@@ -94,7 +95,7 @@ def _symbols(b: Builder) -> Table:
                 + inline("s")
                 + " is "
                 + inline(r"\frac{1}{B} (\nabla_{h_{k}} \mathcal{L}^{(s)})^{\top}"),
-                inline(times("B", "n_{k}")),
+                shape(B, n_k),
             ),
             (
                 inline(r"\mathbf{1}"),
@@ -108,7 +109,7 @@ def _symbols(b: Builder) -> Table:
                 + inline(r"\Delta_{k}^{\top} \mathbf{1}")
                 + " sums the rows of "
                 + inline(r"\Delta_{k}"),
-                inline(times("B", "1")),
+                shape(B, 1),
             ),
         ),
         r"@{}l >{\raggedright\arraybackslash}p{0.55\linewidth} l@{}",
@@ -229,7 +230,7 @@ def _backward(b: Builder, backward: list[Step]) -> list[Block]:
             "arrays have the shapes above, and its parameters those of the notes: "
             + b.fmt.code('params["W1"]')
             + " is "
-            + inline(times("n_{1}", "n_{0}"))
+            + shape(size(1), size(0))
             + ", so the weights enter as "
             + inline(r"W_{k}^{\top}")
             + ".",

@@ -82,8 +82,14 @@ GRAD_A_K = r"\nabla_{a_{k}} \mathcal{L}"
 ODOT = inline(r"\odot")
 
 
-def times(n: int | str, m: int | str) -> str:
-    return rf"{n} \times {m}"
+def size(layer: str | int) -> sp.Symbol:
+    """``n_{k}``, the number of units of layer ``layer`` (``k``, ``k-1``, ``L``, ``0``)."""
+    return sp.Symbol(f"n_{{{layer}}}", integer=True, positive=True)
+
+
+def shape(rows: sp.Basic | int, cols: sp.Basic | int) -> Inline:
+    """``rows x cols``, a shape in a line of prose."""
+    return Inline.of(Math.of(sp.sympify(rows), Token.TIMES, sp.sympify(cols)))
 
 
 def shaped(*factors: tuple[Math | sp.Basic, sp.Basic | int, sp.Basic | int] | Token) -> Math:

@@ -24,7 +24,6 @@ from symgrad.render.document import (
 from symgrad.render.formula import Expr, Math
 from symgrad.render.notes.builder import (
     Builder,
-    inline,
     reference_ranges,
 )
 
@@ -71,7 +70,7 @@ def checks_section(b: Builder) -> Section | None:
     )
 
 
-def grouped_check_rows(b: Builder) -> Iterable[tuple[Prose, str, str]]:
+def grouped_check_rows(b: Builder) -> Iterable[tuple[Prose, Prose, str]]:
     """One row per kind of step: its equations, the quantity with a generic layer ``k``,
     and how they were checked (the largest error of them all)."""
     kinds: list[Kind] = []
@@ -84,16 +83,16 @@ def grouped_check_rows(b: Builder) -> Iterable[tuple[Prose, str, str]]:
         refs = reference_ranges([(s.number, b.ref(s)) for s in steps], b.fmt.ellipsis)
         yield (
             refs,
-            inline(generic_lhs(b, steps[0])),
+            Inline.of(generic_lhs(b, steps[0])),
             wording.check_group_text(checks, b.fmt),
         )
 
 
-def generic_lhs(b: Builder, step: Step) -> str:
+def generic_lhs(b: Builder, step: Step) -> Math:
     """The quantity of a step with its layer written ``k``: ``dL/dW_{kij}``."""
     kind = step.kind
     if not kind.per_layer:
-        return b.tex(step.lhs, inline=True)
+        return Math.of(Expr(step.lhs, slashed=True))
     k = sp.Symbol("k", integer=True, positive=True)
     elementwise: dict[Kind, sp.Expr] = {
         Kind.FORWARD: nt.pre(k, nt.I),
@@ -104,6 +103,8 @@ def generic_lhs(b: Builder, step: Step) -> str:
         Kind.BIAS: nt.partial(nt.bias(k, nt.I)),
     }
     if kind in elementwise:
-        return b.tex(elementwise[kind], inline=True)
+        return Math.of(Expr(elementwise[kind], slashed=True))
     assert isinstance(step.lhs, nt.QuantitySymbol)
-    return nt.latex_at_layer(step.lhs, "k")
+    q = step.lhs.quantity
+    at_k = nt.Quantity(q.base, "k", q.gradient, q.scalar)  # type: ignore[arg-type]
+    return Math.of(nt.symbol(at_k, step.lhs.form))

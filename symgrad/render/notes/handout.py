@@ -34,7 +34,7 @@ from symgrad.render.document import (
 )
 from symgrad.render.formula import Group, Math, Token, equals
 from symgrad.render.notes import summary
-from symgrad.render.notes.builder import Builder, inline, times
+from symgrad.render.notes.builder import Builder, inline, shape, size
 from symgrad.render.notes.formats import Format, MarkdownFormat, latex_math, markdown_math
 from symgrad.render.notes.options import NotesOptions
 from symgrad.render.notes.summary import batch, general, mean_gradient
@@ -115,16 +115,16 @@ def _shapes(b: Builder) -> tuple[Block, ...]:
         + inline(r"\mathcal{L}(\hat{y}, y)")
         + f" ({b.spec.pair.loss.display})."
     )
-    col = "n_{k} \\times 1"
+    col = shape(size("k"), 1)
     rows = (
-        (inline("x = h_{0}"), "the input", inline(times("n_{0}", 1))),
+        (inline("x = h_{0}"), "the input", shape(size(0), 1)),
         (
             inline(r"W_{k}, \; b_{k}"),
             f"the weights and the biases of layer {inline('k')}",
-            inline(times("n_{k}", "n_{k-1}")) + ", " + inline(col),
+            shape(size("k"), size("k-1")) + ", " + col,
         ),
-        (inline("a_{k}, \\; h_{k}"), "its pre-activations and activations", inline(col)),
-        (inline(r"\hat{y}, \; y"), "the prediction and the target", inline(times("n_{L}", 1))),
+        (inline("a_{k}, \\; h_{k}"), "its pre-activations and activations", col),
+        (inline(r"\hat{y}, \; y"), "the prediction and the target", shape(size("L"), 1)),
         (inline(r"\mathcal{L}"), "the loss of the sample", "a number"),
         (
             inline(r"\nabla_{v} \mathcal{L}"),
@@ -204,7 +204,7 @@ def _sizes(sizes: tuple[int, ...]) -> str:
 
 def _batch(b: Builder, g: str) -> tuple[Block, ...]:
     delta = b.step(Kind.BATCH_OUTPUT_DELTA)
-    bn = times("B", "n_{k}")
+    bn = shape(nt.BATCH, size("k"))
     ones = sp.OneMatrix(nt.BATCH, 1)
     delta_k, h_prev = batch("a", "k", gradient=True), batch("h", "k-1")
     then = Math.of(Token.COMMA, Token.QQUAD)
@@ -222,17 +222,17 @@ def _batch(b: Builder, g: str) -> tuple[Block, ...]:
             + then
             + Math.of(batch("yhat", None))
             + equals(applied("O", batch("a", "L"))),
-            inline(bn),
+            bn,
         ),
         Row(
             Math.of(batch("a", "L", gradient=True)),
             equals(delta.final),
-            inline(times("B", "n_{L}")),
+            shape(nt.BATCH, size("L")),
         ),
         Row(
             Math.of(delta_k),
             equals(Math.of(Group(Math.of(back)), Token.ODOT, applied(g + "'", batch("a", "k")))),
-            inline(bn),
+            bn,
         ),
         Row(
             Math.of(mean_gradient("W", "k")),
@@ -240,17 +240,17 @@ def _batch(b: Builder, g: str) -> tuple[Block, ...]:
             + then
             + Math.of(mean_gradient("b", "k"))
             + equals(sp.MatMul(delta_k.T, ones)),
-            inline(times("n_{k}", "n_{k-1}")) + ", " + inline(times("n_{k}", 1)),
+            shape(size("k"), size("k-1")) + ", " + shape(size("k"), 1),
         ),
     )
     return (
         Text(
             f"For {inline('B')} samples at once, each sample is a row: {inline('X = H_{0}')} is "
-            + inline(times("B", "n_{0}"))
+            + shape(nt.BATCH, size(0))
             + ", "
             + inline(r"Y, \hat{Y}")
             + " are "
-            + inline(times("B", "n_{L}"))
+            + shape(nt.BATCH, size("L"))
             + ", "
             + inline(r"\mathbf{1}")
             + " is a column of ones, and the loss "

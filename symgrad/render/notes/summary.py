@@ -35,8 +35,9 @@ from symgrad.render.notes.builder import (
     Builder,
     chunks,
     inline,
+    shape,
     shaped,
-    times,
+    size,
 )
 from symgrad.render.notes.example import ExampleSection
 from symgrad.render.notes.widths import visible_width
@@ -143,7 +144,7 @@ def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
             Row(
                 Math.of(left),
                 equals(right),
-                inline(times(*(b.tex(size) for size in left.shape))) + (what if n == 1 else ""),
+                shape(*left.shape) + (what if n == 1 else ""),
                 tag=f"BP{n}",
                 label=b.fmt.label(f"bp{n}"),
                 key=f"bp{n}",
@@ -190,8 +191,8 @@ def general(base: str, layer: str | None, gradient: bool = False) -> nt.Quantity
     its shape in the sizes ``n_{k}``: what the equations for any depth are made of. ``W`` is
     ``n_{k} x n_{k-1}``, every other quantity a column."""
     q = nt.Quantity(base, layer, gradient)  # type: ignore[arg-type]
-    rows = _size(layer or "L")
-    cols = _size(_below(layer)) if base == "W" and layer else sp.Integer(1)
+    rows = size(layer or "L")
+    cols = size(_below(layer)) if base == "W" and layer else sp.Integer(1)
     return nt.symbol(q, nt.Form.VECTOR, rows, cols)
 
 
@@ -199,7 +200,7 @@ def batch(base: str, layer: str | None, gradient: bool = False) -> nt.QuantitySy
     """A matrix of a batch of any network, one row a sample (``A_{k}``, ``\\Delta_{k}``,
     ``\\hat{Y}``): ``B x n_{k}``."""
     q = nt.Quantity(base, layer, gradient)  # type: ignore[arg-type]
-    return nt.symbol(q, nt.Form.BATCH, nt.BATCH, _size(layer or "L"))
+    return nt.symbol(q, nt.Form.BATCH, nt.BATCH, size(layer or "L"))
 
 
 def mean_gradient(base: str, layer: str) -> nt.QuantitySymbol:
@@ -208,15 +209,6 @@ def mean_gradient(base: str, layer: str) -> nt.QuantitySymbol:
     like = general(base, layer)
     q = nt.Quantity(base, layer, True)  # type: ignore[arg-type]
     return nt.symbol(q, nt.Form.MEAN, *like.shape)
-
-
-def size(layer: str) -> sp.Symbol:
-    """``n_{k}``, the number of units of layer ``layer`` (``k``, ``k-1``) of any network."""
-    return _size(layer)
-
-
-def _size(layer: str) -> sp.Symbol:
-    return sp.Symbol(f"n_{{{layer}}}", integer=True, positive=True)
 
 
 def _below(layer: str) -> str:
@@ -281,7 +273,7 @@ def _equations(b: Builder, g: str) -> list[Block]:
 
 def general_shapes() -> tuple[Row, ...]:
     """The products of one sample's forward and backward pass, a shape under each factor."""
-    n_k, n_prev, n_next = _size("k"), _size("k-1"), _size("k+1")
+    n_k, n_prev, n_next = size("k"), size("k-1"), size("k+1")
     grad_a = Math.of(Group(Math.of(general("a", "k", gradient=True))))
     return (
         Row(

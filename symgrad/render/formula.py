@@ -228,13 +228,15 @@ class Math(tuple[Part, ...]):
     __slots__ = ()
 
     @classmethod
-    def of(cls, *parts: Part | Math | sp.Basic) -> Math:
+    def of(cls, *parts: Part | Math | sp.Basic | int) -> Math:
         flat: list[Part] = []
         for part in parts:
             if isinstance(part, Math):
                 flat += part
             elif isinstance(part, sp.Basic):
                 flat.append(Expr(part))
+            elif isinstance(part, int) and not isinstance(part, bool):
+                flat.append(Expr(sp.Integer(part)))
             elif isinstance(part, PARTS):
                 flat.append(part)
             else:  # printed LaTeX (a str) above all

@@ -8,28 +8,28 @@ and a weight gradient of at most 3 x 3 entries is still written out entry by ent
 
 from __future__ import annotations
 
+import sympy as sp
+
 from symgrad import notation as nt
 from symgrad.derivation import EntryMatrix, Kind, Step
 from symgrad.render.document import (
     Block,
     Display,
     Heading,
+    Inline,
     Prose,
     Role,
     Row,
     Section,
     Text,
 )
-from symgrad.render.formula import EMPTY, MAX_SHOWN, Expr, Math, equals
+from symgrad.render.formula import EMPTY, MAX_SHOWN, Expr, Math, Token, equals
 from symgrad.render.notes.builder import (
-    GRAD_A_K,
     HEAD_WORD,
     LAYER_ROWS,
     ODOT,
     SUM_Y,
     YHAT,
-    YHAT_I,
-    YHAT_J,
     Builder,
     inline,
     joined,
@@ -37,6 +37,7 @@ from symgrad.render.notes.builder import (
     span,
 )
 from symgrad.render.notes.derivatives import activation_phrase, reference
+from symgrad.render.notes.symbols import general
 
 
 def output_section(b: Builder) -> Section:
@@ -56,7 +57,7 @@ def output_section(b: Builder) -> Section:
     if b.spec.pair.loss.remark:
         blocks.append(Text(b.spec.pair.loss.remark, role=Role.REMARK))
     a_li, d_ij = b.tex(nt.pre(L, nt.I)), b.idx("i", "j")
-    ai = inline(a_li)
+    ai = Math.of(nt.pre(L, nt.I))
     if b.net.diagonal_output:
         derived: Prose = ""
         if b.spec.pair.output.name != "identity":
@@ -66,8 +67,10 @@ def output_section(b: Builder) -> Section:
                 + ")"
             )
         chain: Prose = (
-            f"Each {inline(YHAT_I)} depends on {ai} alone, so the chain rule has a single "
-            "term" + derived + (", for " + b.ranges(delta) + ":" if b.ranges(delta) else ":")
+            Inline.of("Each ", Math.of(nt.prediction(nt.I)), " depends on ", ai, " alone, ")
+            + "so the chain rule has a single term"
+            + derived
+            + (", for " + b.ranges(delta) + ":" if b.ranges(delta) else ":")
         )
     else:
         jacobian = (
@@ -75,8 +78,9 @@ def output_section(b: Builder) -> Section:
             rf"\hat{{y}}_{{j}} (\delta_{{{d_ij}}} - \hat{{y}}_{{i}})"
         )
         chain = (
-            f"The softmax makes every {inline(YHAT_J)} depend on every {ai}, so the "
-            f"chain rule sums over {inline('j')}, with {inline(jacobian)} (derived in "
+            Inline.of("The softmax makes every ", Math.of(nt.prediction(nt.J)), " depend on ")
+            + Inline.of("every ", ai, ", so the chain rule sums over ", Math.of(nt.J), ", with ")
+            + f"{inline(jacobian)} (derived in "
             + reference(b)
             + ")."
             + (" For " + b.ranges(delta) + ":" if b.ranges(delta) else "")
@@ -90,7 +94,11 @@ def output_section(b: Builder) -> Section:
             )
         )
     blocks += [
-        Text(f"For every {inline('i')} at once, with " + b.ref(delta) + " in matrix form:"),
+        Text(
+            Inline.of(
+                "For every ", Math.of(nt.I), " at once, with ", b.ref(delta), " in matrix form:"
+            )
+        ),
         b.step_display(vector, notes=False),
     ]
     return Section("The output layer", b.fmt.section_label("output"), tuple(blocks), id="output")
@@ -193,16 +201,19 @@ def parameter_section(b: Builder) -> Section:
     w_kij = f"W_{{{b.idx('k', 'i', 'j')}}}"
     b_ki = f"b_{{{b.idx('k', 'i')}}}"
     h_prev = f"h_{{{b.idx('k-1', 'j')}}}"
+    k = sp.Symbol("k", integer=True, positive=True)
+    i, j = nt.I, nt.J
+
+    def rate(of: sp.Basic, wrt: sp.Basic, value: sp.Basic | int) -> Math:
+        return Math.of(Expr(nt.partial(of, wrt), slashed=True), Token.EQUALS, value)
+
     blocks: list[Block] = [
         Text(
-            f"With the gradient {inline(GRAD_A_K)} of every layer "
-            "known, the parameters follow. Since "
+            Inline.of("With the gradient ", Math.of(general("a", "k", gradient=True)))
+            + " of every layer known, the parameters follow. Since "
             + inline(rf"{a_ki} = {b_ki} + \sum_{{j}} {w_kij} {h_prev}")
-            + ", "
-            + inline(rf"\partial {a_ki} / \partial {w_kij} = {h_prev}")
-            + " and "
-            + inline(rf"\partial {a_ki} / \partial {b_ki} = 1")
-            + "."
+            + Inline.of(", ", rate(nt.pre(k, i), nt.weight(k, i, j), nt.post(k - 1, j)))
+            + Inline.of(" and ", rate(nt.pre(k, i), nt.bias(k, i), 1), ".")
         )
     ]
     K = b.expand

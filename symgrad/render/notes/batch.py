@@ -28,9 +28,8 @@ from symgrad.render.notes.builder import (
     joined,
     shape,
     shaped,
-    size,
 )
-from symgrad.render.notes.summary import batch, general, mean_gradient
+from symgrad.render.notes.symbols import batch, general, mean_gradient, size
 
 
 def batch_section(b: Builder) -> Section:

@@ -75,16 +75,8 @@ def inline(text: str) -> str:
 YHAT = inline(r"\hat{y}")
 PRIME = "'"
 PRIME_AT_ZERO = "g'(0) = "
-YHAT_I = r"\hat{y}_{i}"
-YHAT_J = r"\hat{y}_{j}"
 SUM_Y = r"\sum_{j} y_{j} = 1"
-GRAD_A_K = r"\nabla_{a_{k}} \mathcal{L}"
 ODOT = inline(r"\odot")
-
-
-def size(layer: str | int) -> sp.Symbol:
-    """``n_{k}``, the number of units of layer ``layer`` (``k``, ``k-1``, ``L``, ``0``)."""
-    return sp.Symbol(f"n_{{{layer}}}", integer=True, positive=True)
 
 
 def shape(rows: sp.Basic | int, cols: sp.Basic | int) -> Inline:
@@ -436,6 +428,14 @@ class Builder:
                 assert key in keys, f"a remark refers to no step: {key}"
                 parts.append(Ref(key))
         return Inline.of(*parts) if len(parts) > 1 else text
+
+    def refs_in(self, text: Prose) -> Prose:
+        """Prose whose text has its ``{bp1}`` and ``{ref:KEY}`` made references
+        (:meth:`with_refs`), its formulas and references kept."""
+        if isinstance(text, str):
+            return self.with_refs(text)
+        parts = text if isinstance(text, Inline) else (text,)
+        return Inline.of(*(self.with_refs(p) if isinstance(p, str) else p for p in parts))
 
     def remarks(self, part: str) -> list[Text]:
         """What the ops say in ``part`` (:meth:`~symgrad.network.Network.remarks`), with

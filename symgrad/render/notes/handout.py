@@ -15,8 +15,6 @@ import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.derivation import Derivation, Kind
-from symgrad.expressions import X
-from symgrad.model import Elementwise
 from symgrad.render.document import (
     Block,
     Display,
@@ -34,10 +32,10 @@ from symgrad.render.document import (
 )
 from symgrad.render.formula import Group, Math, Token, equals
 from symgrad.render.notes import summary
-from symgrad.render.notes.builder import Builder, inline, shape, size
+from symgrad.render.notes.builder import Builder, inline, shape
 from symgrad.render.notes.formats import Format, MarkdownFormat, latex_math, markdown_math
 from symgrad.render.notes.options import NotesOptions
-from symgrad.render.notes.summary import batch, general, mean_gradient
+from symgrad.render.notes.symbols import applied, batch, general, mean_gradient, size
 from symgrad.templating import render
 
 #: The formats of ``symgrad summary --format``, the default first.
@@ -181,7 +179,7 @@ def _uncited(text: Prose) -> Prose:
 def _algorithm(b: Builder, g: str) -> tuple[Block, ...]:
     """The notes' algorithm, its steps only (the heading says what they are)."""
     steps = [block for block in summary.algorithm(g) if isinstance(block, Steps)]
-    return tuple(Steps(tuple(b.with_refs(str(i)) for i in s.items)) for s in steps)
+    return tuple(Steps(tuple(b.refs_in(i) for i in s.items)) for s in steps)
 
 
 def _sizes(sizes: tuple[int, ...]) -> str:
@@ -265,10 +263,3 @@ def _batch(b: Builder, g: str) -> tuple[Block, ...]:
         ),
         Display(rows),
     )
-
-
-def applied(name: str, matrix: sp.MatrixExpr) -> Elementwise:
-    """The function ``name`` (``g``, ``g'``, ``O``, as the document writes it) applied to every
-    entry of ``matrix``."""
-    function = sp.Function(name, symgrad_latex=name)
-    return Elementwise(sp.Lambda(X, function(X)), matrix)

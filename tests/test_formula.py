@@ -172,3 +172,15 @@ def test_prose_holds_formulas_where_it_names_an_expression() -> None:
     appendix = next(s for s in tree.sections if s.id == "derivatives")
     reasons = [r.note for r in _rows(appendix.blocks)]
     assert any(formulas(n) for n in reasons), "the derivatives' reasons name their terms"
+
+
+def test_the_jupyter_displays_print_their_references_and_formulas() -> None:
+    """The displays for Jupyter are written without the notes around them: their notes'
+    references and formulas are printed all the same, never as Python values."""
+    from symgrad.render.notes import render_fragment_for_jupyter
+
+    text = render_fragment_for_jupyter(derive(NETWORKS["3-3-2"]))
+    assert r"\text{by (11)}" in text
+    assert "the entries of $" in text
+    for leak in ("Ref(", "Expr(", "Math(", "('"):
+        assert leak not in text

@@ -300,7 +300,11 @@ def render_fragment_for_jupyter(derivation: Derivation) -> str:
             displays.append(backward.weight_matrix_display(builder, step, step.layer))
         else:
             displays.append(builder.step_display(step))
-    return render("markdown/_jupyter.md.jinja", displays=displays, math=markdown_math)
+    # the notes' references printed from the numbers of these displays: "by (12)"
+    whole = Notes("", "", "", (), (Section("", "", tuple(displays), id="steps"),))
+    numbering = whole.numbering()
+    printed = [builder.fmt.printed(display, numbering) for display in displays]
+    return render("markdown/_jupyter.md.jinja", displays=printed, math=markdown_math)
 
 
 def markdown_math_blocks(text: str) -> list[tuple[str, bool]]:

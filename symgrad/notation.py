@@ -341,13 +341,6 @@ class QuantitySymbol(sp.MatrixSymbol):
         return QuantitySymbol(self.args[0], rows, cols, self.meaning)
 
 
-def latex_at_layer(symbol: QuantitySymbol, layer: str) -> str:
-    """The LaTeX of a symbol's quantity with its layer written ``layer`` (``k``):
-    ``\\nabla_{W_{k}} \\bar{\\mathcal{L}}``, ``\\Delta_{k}``."""
-    q = symbol.quantity
-    return _latex(Quantity(q.base, layer, q.gradient, q.scalar), symbol.form)  # type: ignore[arg-type]
-
-
 def _symbol(q: Quantity, form: Form, rows: Any, cols: Any) -> QuantitySymbol:
     names = q.names
     base = {Form.VECTOR: names.symbol, Form.BATCH: names.batch_symbol, Form.MEAN: names.mean_symbol}

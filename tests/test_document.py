@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sympy as sp
+
 from symgrad.render.document import Audience, Display, Notes, Role, Row, Section, Text
+from symgrad.render.formula import Math, equals
 
 
 def _notes() -> Notes:
@@ -13,7 +16,7 @@ def _notes() -> Notes:
             Text("The output layer first."),
             Text("Made by the tool.", role=Role.PROVENANCE),
             Text("Then the rest:"),
-            Display((Row("a", "= b"),)),
+            Display((Row(Math.of(sp.Symbol("a")), equals(sp.Symbol("b"))),)),
         ),
         id="body",
     )

@@ -40,7 +40,7 @@ from symgrad import jupyter
 from symgrad.derivation import Derivation, Kind, StepId
 from symgrad.errors import SpecError
 from symgrad.pipeline import derive
-from symgrad.render import document
+from symgrad.render import formula
 from symgrad.render.notes import (
     Compiled,
     NotesOptions,
@@ -255,7 +255,7 @@ def test_matrix_rows_are_apart(compiled: dict[str, Built], case: str) -> None:
 def test_the_gap_check_finds_cramped_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The old separator, ``\\\\[1.5ex]``, left the rows of fractions 1.5 pt apart."""
     _require("pdftotext", "install poppler-utils")
-    monkeypatch.setattr(document, "LATEX_ROW_GAP", r"\\[1.5ex]")
+    monkeypatch.setattr(formula, "LATEX_ROW_GAP", r"\\[1.5ex]")
     monkeypatch.setattr("symgrad.render.notes.formats.LATEX_ROW_GAP", r"\\[1.5ex]")
     source = render_latex(CASES["332-sigmoid"].derivation(), options=NotesOptions(checks="none"))
     gaps = row_gaps(_compile(source, tmp_path).pdf, matrices_only=True)

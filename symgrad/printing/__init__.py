@@ -24,17 +24,26 @@ from symgrad.printing.unicode import UnicodePrinter
 subscript = notation.subscript
 
 _LATEX = {
-    (commas, inline): NotesLatexPrinter({"index_commas": commas, "inline_partials": inline})
+    (commas, inline, stacked): NotesLatexPrinter(
+        {"index_commas": commas, "inline_partials": inline, "display_fractions": stacked}
+    )
     for commas in (False, True)
     for inline in (False, True)
+    for stacked in (False, True)
 }
 _UNICODE = UnicodePrinter({"order": "none"})
 
 
-def latex(expr: sp.Basic, index_commas: bool = False, inline: bool = False) -> str:
+def latex(
+    expr: sp.Basic,
+    index_commas: bool = False,
+    inline: bool = False,
+    display_fractions: bool = False,
+) -> str:
     """LaTeX of ``expr`` in the notes' notation (``index_commas``: ``W_{2,1,3}`` throughout;
-    ``inline``: partials with a slash, for text)."""
-    return _LATEX[(index_commas, inline)].doprint(expr)
+    ``inline``: partials with a slash, for text; ``display_fractions``: partials at full size,
+    ``\\dfrac``, as in a matrix written by hand)."""
+    return _LATEX[(index_commas, inline, display_fractions)].doprint(expr)
 
 
 def unicode(expr: sp.Basic) -> str:

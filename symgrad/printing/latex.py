@@ -46,6 +46,7 @@ class NotesLatexPrinter(LatexPrinter):
         **LatexPrinter._default_settings,
         "index_commas": False,
         "inline_partials": False,
+        "display_fractions": False,
     }
 
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
@@ -59,6 +60,12 @@ class NotesLatexPrinter(LatexPrinter):
         }
         defaults.update(settings or {})
         super().__init__(defaults)
+
+    @property
+    def _frac(self) -> str:
+        """A partial's fraction: ``\\frac``, or at full size (``\\dfrac``, as in a matrix
+        written by hand) with the setting ``display_fractions``."""
+        return r"\dfrac" if self._settings["display_fractions"] else r"\frac"
 
     def _join(self, texts: list[str]) -> str:
         if self._settings["index_commas"]:
@@ -83,7 +90,7 @@ class NotesLatexPrinter(LatexPrinter):
             # In a line of text or a table cell: \partial L / \partial W_{kij}.
             return rf"\partial{power} {top} / \partial {self._print(variable)}"
         return (
-            rf"\frac{{\partial{power} {top}}}{{\partial {self._print(variable)}"
+            rf"{self._frac}{{\partial{power} {top}}}{{\partial {self._print(variable)}"
             rf"{'' if count == 1 else f'^{{{count}}}'}}}"
         )
 
@@ -223,7 +230,7 @@ class NotesLatexPrinter(LatexPrinter):
     def _print_Rational(self, expr: sp.Rational) -> str:
         if power_of_ten(int(expr.q)):
             return decimal(expr)
-        return super()._print_Rational(expr)
+        return self._stacked(super()._print_Rational(expr))
 
     def _print_Sum(self, expr: sp.Sum) -> str:
         # Constant factors and signs go in front of the sum: -\sum_i y_i \log \hat{y}_i.
@@ -240,9 +247,15 @@ class NotesLatexPrinter(LatexPrinter):
             text = rf"\left({text}\right)"
         return prefix + head + text
 
+    def _stacked(self, text: str) -> str:
+        """A fraction SymPy writes, at full size with the setting ``display_fractions``."""
+        if self._settings["display_fractions"]:
+            return text.replace(r"\frac{", r"\dfrac{")
+        return text
+
     def _print_Mul(self, expr: sp.Mul) -> str:
         if not isinstance(expr, sp.Mul):
-            return super()._print_Mul(expr)  # SymPy prints 1/B through here as a Pow
+            return self._stacked(super()._print_Mul(expr))  # 1/B comes here as a Pow
         args = list(expr.args)
         if any(isinstance(a, sp.Derivative) for a in args):
             return _chain_product(self, args)
@@ -297,7 +310,7 @@ class NotesLatexPrinter(LatexPrinter):
             if number == -1:
                 return "-" + body
             return f"{self._print(number)} {body}"
-        return super()._print_Mul(expr)
+        return self._stacked(super()._print_Mul(expr))
 
     def _print_Add(self, expr: sp.Add, order: Any = None) -> str:
         terms = conventional_order(expr)
@@ -349,9 +362,10 @@ def _operator_derivative(
     d = "d" if isinstance(variable, sp.Symbol) else r"\partial"
     power = "" if count == 1 else f"^{{{count}}}"
     body = printer._print(expr.expr)
-    if isinstance(expr.expr, (sp.Add, sp.Mul)) and not body.startswith(r"\frac"):
+    if isinstance(expr.expr, (sp.Add, sp.Mul)) and not body.startswith(printer._frac):
         body = rf"\left({body}\right)"
     if printer._settings["inline_partials"]:
         return rf"({d}{power} / {d} {printer._print(variable)}{power}) {body}"
     gap = "" if d == "d" else " "
-    return rf"\frac{{{d}{power}}}{{{d}{gap}{printer._print(variable)}{power}}} {body}"
+    frac = printer._frac
+    return rf"{frac}{{{d}{power}}}{{{d}{gap}{printer._print(variable)}{power}}} {body}"

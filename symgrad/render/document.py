@@ -2,9 +2,10 @@
 
 Part of the notes renderer (derivation -> **notes** -> cli). :mod:`symgrad.render.notes` builds
 these blocks from a derivation; ``templates/latex`` and ``templates/markdown`` loop over them and
-insert the strings. Nothing here is a SymPy object. Prose may hold references (:class:`Ref`),
-values until a writer prints them from the :class:`Numbering` of the whole document; the
-templates only ever see them printed.
+insert what their writer prints. The math of a display is a value (:mod:`symgrad.render.formula`:
+SymPy expressions, matrices of them, shapes, named symbols), printed by the writer of each
+format. Prose may hold references (:class:`Ref`), values until a writer prints them from the
+:class:`Numbering` of the whole document; the templates only ever see them printed.
 
 A :class:`Display` is a list of aligned :class:`Row` objects. A row that completes a step of the
 derivation carries that step's label and number: LaTeX numbers it (``\\label``), Markdown writes
@@ -14,21 +15,11 @@ never breaks across a page: a block that could be long is split into several dis
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-#: Rows or columns up to this many are shown in full; beyond it, abbreviated.
-MAX_SHOWN = 6
-#: How many leading rows or columns an abbreviated matrix shows before the ellipsis.
-HEAD = 3
-
-#: The space between the rows of a matrix in LaTeX. ``\\[1.5ex]`` is not enough: LaTeX adds it
-#: to the depth of the row's strut, so the deep denominators of ``\dfrac`` entries absorb it and
-#: the rows nearly touch. ``\noalign`` adds real space below the whole row.
-LATEX_ROW_GAP = r"\\ \noalign{\vskip 1.5ex}"
-#: The same in Markdown math (KaTeX and MathJax have no ``\noalign``).
-MARKDOWN_ROW_GAP = r"\\[1.2ex]"
+from symgrad.render.formula import Math
 
 
 class Role(StrEnum):
@@ -78,23 +69,27 @@ class Ref:
     def __format__(self, spec: str) -> str:
         raise TypeError("a Ref is a value: join it to text with +, never format it")
 
-    def __add__(self, other: str | Ref | Inline) -> Inline:
+    def __add__(self, other: str | Ref | Inline | Math) -> Inline:
         return Inline.of(self, other)
 
     def __radd__(self, other: str) -> Inline:
         return Inline.of(other, self)
 
 
-class Inline(tuple[str | Ref, ...]):
-    """Prose with references in it: text and :class:`Ref` values, joined with ``+``."""
+class Inline(tuple["str | Ref | Math", ...]):
+    """Prose with references and formulas in it: text, :class:`Ref` values and formulas
+    (:class:`~symgrad.render.formula.Math`, set in the line as ``$...$``), joined with ``+``
+    or :meth:`of`."""
 
     __slots__ = ()
 
     @classmethod
-    def of(cls, *parts: str | Ref | tuple[str | Ref, ...]) -> Inline:
-        flat: list[str | Ref] = []
+    def of(cls, *parts: str | Ref | Math | tuple[str | Ref | Math, ...]) -> Inline:
+        flat: list[str | Ref | Math] = []
         for part in parts:
-            for piece in part if isinstance(part, tuple) else (part,):
+            # a formula is one piece, though it is a tuple
+            pieces = (part,) if isinstance(part, str | Ref | Math) else part
+            for piece in pieces:
                 if isinstance(piece, str) and flat and isinstance(flat[-1], str):
                     flat[-1] += piece
                 elif piece != "":
@@ -107,20 +102,20 @@ class Inline(tuple[str | Ref, ...]):
     def __add__(self, other: object) -> Inline:  # type: ignore[override]
         if not isinstance(other, str | Ref | tuple):
             return NotImplemented
-        return Inline.of(self, other)
+        return Inline.of(self, other)  # a Math is a tuple: one formula
 
     def __radd__(self, other: str) -> Inline:
         return Inline.of(other, self)
 
-    def join(self, items: Sequence[str | Ref | Inline]) -> Inline:
+    def join(self, items: Sequence[str | Ref | Inline | Math]) -> Inline:
         """``items`` with this between them, as ``str.join``."""
-        parts: list[str | Ref | Inline] = []
+        parts: list[str | Ref | Inline | Math] = []
         for n, item in enumerate(items):
             parts += [self, item] if n else [item]
         return Inline.of(*parts)
 
 
-#: Prose: plain text, a reference, or text with references.
+#: Prose: plain text, a reference, or text with references and formulas.
 Prose = str | Ref | Inline
 
 
@@ -130,7 +125,7 @@ def printed_text(text: Prose) -> str:
     return text
 
 
-def joined_prose(separator: str, items: Sequence[Prose]) -> Prose:
+def joined_prose(separator: str, items: Sequence[Prose | Math]) -> Prose:
     """``separator.join(items)`` for prose with references."""
     return Inline.of(separator).join(items)
 
@@ -182,15 +177,16 @@ class Framing:
 
 @dataclass(frozen=True)
 class Row:
-    """One row of a display: ``left & right`` (``right`` starts with its relation, ``= ...``).
+    """One row of a display: ``left & right``, formulas (:class:`~symgrad.render.formula.Math`,
+    values a writer prints; ``right`` starts with its relation, ``= ...``).
 
     ``note`` justifies the row (LaTeX text, math in ``$...$``). A row that completes a step has
     its ``label`` (LaTeX, with the label prefix), ``anchor`` (Markdown) and ``number``; a row
     of the summary shows references to steps in ``tag`` instead of a number of its own.
     """
 
-    left: str
-    right: str
+    left: Math
+    right: Math
     note: Prose = ""
     label: str = ""
     anchor: str = ""
@@ -520,36 +516,3 @@ class Numbering:
         if ref.to in (To.SECTION, To.APPENDIX):
             return ref.target in self.printed
         return self.homes[ref.target] in self.printed
-
-
-# Matrices, abbreviated ----------------------------------------------------------------------------
-
-
-def shown_indices(n: int) -> list[int | None]:
-    """1-based indices a matrix of ``n`` rows shows; ``None`` marks the ellipsis."""
-    if n <= MAX_SHOWN:
-        return list(range(1, n + 1))
-    return [*range(1, HEAD + 1), None, n]
-
-
-def matrix_tex(
-    rows: int, cols: int, entry: Callable[[int, int], str], row_gap: str = LATEX_ROW_GAP
-) -> str:
-    """A ``bmatrix`` of ``entry(r, c)`` (1-based), abbreviated past :data:`MAX_SHOWN`.
-
-    ``row_gap`` separates the rows (:data:`LATEX_ROW_GAP`, or :data:`MARKDOWN_ROW_GAP`).
-    """
-    lines = []
-    for r in shown_indices(rows):
-        cells = []
-        for c in shown_indices(cols):
-            if r is None and c is None:
-                cells.append(r"\ddots")
-            elif r is None:
-                cells.append(r"\vdots")
-            elif c is None:
-                cells.append(r"\cdots")
-            else:
-                cells.append(entry(r, c))
-        lines.append(" & ".join(cells))
-    return r"\begin{bmatrix} " + f" {row_gap} ".join(lines) + r" \end{bmatrix}"

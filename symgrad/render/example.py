@@ -23,41 +23,24 @@ from symgrad.derivation import Derivation, Stage, Step, StepId
 from symgrad.model import instantiate
 from symgrad.network import Network
 from symgrad.notation import Quantity
-from symgrad.printing.order import conventional_order, summand_in_front
-from symgrad.render.numbers import (
-    SIGNIFICANT,
-    bmatrix,
-    latex_scalar_with_numbers,
-    latex_with_numbers,
-    number_tex,
-    number_text,
+from symgrad.printing.order import conventional_order, is_negative, negated, summand_in_front
+from symgrad.render.formula import (
+    Expr,
+    Filled,
+    FilledScalar,
+    Group,
+    Math,
+    Matrix,
+    Negative,
+    Number,
+    Numbers,
+    Part,
+    Power,
+    Term,
+    latex,
 )
+from symgrad.render.numbers import SIGNIFICANT, number_text
 from symgrad.worked import DATA_STREAM, WorkedExample
-
-
-def split_sum(latex: str) -> list[str]:
-    """``latex`` cut before each ``+`` or ``-`` between the terms of a sum at its top level
-    (outside braces and brackets), the sign kept with its term."""
-    pieces: list[str] = []
-    depth = 0
-    start = 0
-    n = 0
-    while n < len(latex):
-        if latex.startswith((r"\left", r"\begin"), n):
-            depth += 1
-        elif latex.startswith((r"\right", r"\end"), n):
-            depth -= 1
-        elif latex[n] in "{":
-            depth += 1
-        elif latex[n] in "}":
-            depth -= 1
-        elif depth == 0 and latex.startswith((" + ", " - "), n) and n > start:
-            pieces.append(latex[start:n])
-            start = n + 1
-        n += 1
-    pieces.append(latex[start:])
-    return pieces
-
 
 # Which quantity each step of the example computes --------------------------------------------
 
@@ -132,18 +115,52 @@ def entry_value(example: WorkedExample, entry: sp.Indexed) -> float | None:
     return float(example.value(q)[int(indices[0]) - 1])
 
 
+#: A form of an example's line: the terms of its sum (one, if it is none), each a formula; every
+#: term after the first starts with its sign (:class:`~symgrad.render.formula.Term`), so that a
+#: long sum can go on over the next line term by term.
+Terms = tuple[Math, ...]
+
+
 @dataclass(frozen=True)
 class ExampleLine:
     """One step of the example: the quantity, the formula, the formula with the numbers in, and
-    the result, each as LaTeX (forms that print the same as the one before are left out)."""
+    the result, each as formulas (forms that print the same as the one before are left out)."""
 
     step: Step
-    lhs: str
-    forms: tuple[str, ...]
+    lhs: Math
+    forms: tuple[Terms, ...]
+
+
+def sum_terms(expr: sp.Basic, part: Callable[[sp.Basic], Part]) -> Terms:
+    """``expr`` as the terms of its sum, each made a part by ``part``, in the order and with the
+    signs the printer gives them (one term when ``expr`` is no sum)."""
+    if isinstance(expr, sp.MatAdd):
+        terms: list[Math] = []
+        for n, term in enumerate(conventional_order(expr)):
+            negative = is_negative(term)
+            inner = Math.of(part(negated(term) if negative else term))
+            if isinstance(term, sp.MatAdd):
+                inner = Math.of(Group(inner))
+            if n == 0:
+                terms.append(Math.of(Negative(inner)) if negative else inner)
+            else:
+                terms.append(Math.of(Term(inner, negative)))
+        return tuple(terms)
+    if isinstance(expr, sp.Add):
+        ordered = conventional_order(expr)
+        first, rest = ordered[0], ordered[1:]
+        signed = [
+            Term(Math.of(part(-t)), True)
+            if t.could_extract_minus_sign()
+            else Term(Math.of(part(t)))
+            for t in rest
+        ]
+        return (Math.of(part(first)), *(Math.of(t) for t in signed))
+    return (Math.of(part(expr)),)
 
 
 class ExampleLines:
-    """The example's equations as LaTeX: ``lhs = formula = numbers = result``."""
+    """The example's equations as formulas: ``lhs = formula = numbers = result``."""
 
     def __init__(self, derivation: Derivation, example: WorkedExample, row_gap: str) -> None:
         self.d = derivation
@@ -156,29 +173,28 @@ class ExampleLines:
         #: The constants of the steps (weight decay's ``lambda``) as the numbers they are.
         self.constants = {s: sp.Float(float(v)) for s, v in self.net.constants().items()}
 
-    def tex(self, expr: sp.Basic) -> str:
-        return printing.latex(expr)
+    def tex(self, expr: sp.Basic) -> Terms:
+        return sum_terms(expr, Expr)
 
-    def with_numbers(self, expr: sp.Basic) -> str:
+    def with_numbers(self, expr: sp.Basic) -> Terms:
         numbered = expr.xreplace(self.constants) if self.constants else expr
-        return latex_with_numbers(numbered, self.numbers, row_gap=self.row_gap)
+        return sum_terms(numbered, lambda e: Filled(e, self.numbers))
 
-    def result(self, step: Step) -> str:
+    def result(self, step: Step) -> Terms:
         value = self.example.value(result_of(step))
         if value.ndim == 0:
-            return number_tex(float(value))
-        return bmatrix(value)
+            return (Math.of(Number(float(value))),)
+        return (Math.of(Numbers(value)),)
 
-    def entries(self, expr: sp.Expr, n: int, index: str) -> str:
+    def scalar(self, expr: sp.Basic, stacked: bool = False) -> FilledScalar:
+        """``expr``, a formula of scalars, with the numbers of its entries."""
+        values = {e: v for e in expr.atoms(sp.Indexed) if (v := self.value_of(e)) is not None}
+        return FilledScalar(expr, values, stacked)
+
+    def entries(self, expr: sp.Expr, n: int, index: str) -> Terms:
         """The column of ``expr`` at ``index = 1..n``, with the numbers of its entries."""
-        column = [
-            latex_scalar_with_numbers(
-                instantiate(expr, **{index: r}), lambda e: entry_value(self.example, e)
-            )
-            for r in range(1, n + 1)
-        ]
-        column = [entry.replace(r"\frac{", r"\dfrac{") for entry in column]
-        return r"\begin{bmatrix} " + f" {self.row_gap} ".join(column) + r" \end{bmatrix}"
+        column = [Math.of(self.scalar(instantiate(expr, **{index: r + 1}), True)) for r in range(n)]
+        return (Math.of(Matrix(tuple((entry,) for entry in column))),)
 
     def value_of(self, entry: sp.Indexed) -> float | None:
         return entry_value(self.example, entry)
@@ -193,36 +209,30 @@ class ExampleLines:
                 found[entry] = sp.Integer(int(value))
         return found
 
-    def in_order(self, term: sp.Expr) -> str:
+    def in_order(self, term: sp.Expr) -> Math:
         """``term`` with its numbers, a sum in it (squared error's ``(yhat_i - y_i)^2``) kept in
         the order of the formula: ``(-1.031 - 0.9)^{2}``, not ``(-0.9 - 1.031)^{2}``, which the
         numbers' signs would make of it."""
         if isinstance(term, sp.Pow) and isinstance(term.base, sp.Add) and term.exp.is_Integer:
-            return rf"\left({self.in_order(term.base)}\right)^{{{term.exp}}}"
+            return Math.of(Power(self.in_order(term.base), int(term.exp)))
         if not isinstance(term, sp.Add):
-            return latex_scalar_with_numbers(term, self.value_of)
-        text = ""
-        for part in conventional_order(term):
-            printed = latex_scalar_with_numbers(part, self.value_of)
-            if text:
-                printed = f"- {printed[1:]}" if printed.startswith("-") else f"+ {printed}"
-            text = f"{text} {printed}" if text else printed
-        return text
+            return Math.of(self.scalar(term))
+        parts = [Math.of(self.scalar(part)) for part in conventional_order(term)]
+        return Math.of(parts[0], *(Term(p) for p in parts[1:]))
 
-    def loss_terms(self, loss: sp.Expr) -> str:
+    def loss_terms(self, loss: sp.Expr) -> Terms:
         r"""The loss with the numbers put in, a term for each ``i`` in the formula's order and,
         within it, as the formula writes its terms; a term the target makes 0 (``y_i \log
         \hat{y}_i`` at ``y_i = 0``) is left out, and a target of 1 multiplies nothing:
         ``-\log 0.8299``, not ``-1 \log 0.8299 - 0 \log 0.1701``."""
         if not isinstance(loss, sp.Sum):
-            return latex_scalar_with_numbers(instantiate(loss), self.value_of)
+            return (Math.of(self.scalar(instantiate(loss))),)
         ((index, low, high),) = loss.limits
         # the sign stays with the terms (-\log 0.8299 - ...); a constant factor goes in front
         sign, coeff, body = summand_in_front(loss.function)
         body = -body if sign else body
-        prefix = "" if coeff == 1 else self.tex(coeff) + " "
         order = conventional_order(body) if isinstance(body, sp.Add) else [body]
-        texts: list[str] = []
+        terms: list[Math] = []
         for v in range(int(low), int(high) + 1):
             for generic in order:
                 term = generic.xreplace({index: v})
@@ -230,33 +240,37 @@ class ExampleLines:
                 if term == 0:
                     continue
                 text = self.in_order(term)
-                if texts:
-                    text = f"- {text[1:]}" if text.startswith("-") else f"+ {text}"
-                texts.append(text)
-        joined = " ".join(texts) or "0"
-        if prefix:
-            return prefix + (rf"\left({joined}\right)" if len(texts) > 1 else joined)
-        return joined
+                terms.append(Math.of(Term(text)) if terms else text)
+        if not terms:
+            terms = [Math.of(sp.Integer(0))]
+        if coeff == 1:
+            return tuple(terms)
+        joined = Math.of(*terms)
+        return (Math.of(coeff, Group(joined) if len(terms) > 1 else joined),)
+
+    def printed(self, terms: Terms) -> str:
+        """A form as LaTeX prints it, to tell two forms apart."""
+        return latex(Math.of(*terms), self.row_gap)
 
     def line(self, id: StepId) -> ExampleLine:  # noqa: A002 - a step's id
         step = self.d.step(id)
         q = result_of(step)
         forms_of = self.vectors.get(q) if step.stage is Stage.SETUP else None
         if q == nt.quantity("yhat") and forms_of is not None:
-            lhs = self.tex(self.net.symbol(q))
+            lhs = Math.of(self.net.symbol(q))
             forms = [self.tex(forms_of[0]), self.entries(step.final, self.net.n(self.L), "i")]
         elif q == nt.quantity("loss"):
-            lhs = self.tex(step.lhs)
+            lhs = Math.of(step.lhs)
             forms = [self.tex(step.final), self.loss_terms(step.final)]
         elif forms_of is not None:
-            lhs = self.tex(self.net.symbol(q))
+            lhs = Math.of(self.net.symbol(q))
             forms = [self.tex(forms_of[0]), self.with_numbers(forms_of[1])]
         else:
-            lhs, forms = self.tex(step.lhs), [self.tex(step.final), self.with_numbers(step.final)]
+            lhs, forms = Math.of(step.lhs), [self.tex(step.final), self.with_numbers(step.final)]
         forms.append(self.result(step))
-        kept: list[str] = []
+        kept: list[Terms] = []
         for form in forms:
-            if not kept or form != kept[-1]:
+            if not kept or self.printed(form) != self.printed(kept[-1]):
                 kept.append(form)
         return ExampleLine(step, lhs, tuple(kept))
 

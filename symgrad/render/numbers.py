@@ -20,7 +20,6 @@ import sympy as sp
 from symgrad import notation as nt
 from symgrad.model import Elementwise
 from symgrad.printing import NotesLatexPrinter
-from symgrad.render.document import LATEX_ROW_GAP
 
 #: Significant digits of every number the notes, the slides and the terminal show.
 SIGNIFICANT = 4
@@ -190,7 +189,7 @@ class NumbersLatexPrinter(NotesLatexPrinter):
             )
             entry = inner.doprint(filled)
             entries.append(entry.replace(r"\frac{", r"\dfrac{"))  # full size, as by hand
-        gap = self._settings["row_gap"] or LATEX_ROW_GAP
+        gap = self._settings["row_gap"]
         return r"\begin{bmatrix} " + f" {gap} ".join(entries) + r" \end{bmatrix}"
 
     def _print_MatMul(self, expr: sp.MatMul) -> str:
@@ -232,9 +231,10 @@ def latex_with_numbers(
     numbers: Mapping[nt.Quantity, np.ndarray],
     *,
     index_commas: bool = False,
-    row_gap: str = LATEX_ROW_GAP,
+    row_gap: str,
 ) -> str:
-    """``expr`` (a formula of vectors and matrices) in LaTeX with ``numbers`` in place."""
+    """``expr`` (a formula of vectors and matrices) in LaTeX with ``numbers`` in place, the
+    rows of a matrix ``row_gap`` apart."""
     printer = NumbersLatexPrinter(
         {"numbers": dict(numbers), "index_commas": index_commas, "row_gap": row_gap}
     )
@@ -246,12 +246,18 @@ def latex_scalar_with_numbers(
     value_of: Callable[[sp.Indexed], float | None],
     *,
     index_commas: bool = False,
+    display_fractions: bool = False,
 ) -> str:
     """A formula of scalars (``e^{a_{21}} / (e^{a_{21}} + e^{a_{22}})``) with its entries'
-    numbers put in."""
+    numbers put in (``display_fractions``: at full size, as in a matrix)."""
     replaced, names = with_numbers(expr, value_of)
     symbol_names = {nt.LOSS: nt.LATEX_LOSS, nt.MEAN_LOSS: nt.LATEX_MEAN_LOSS, **names}
-    printer = ScalarNumbersPrinter({"symbol_names": symbol_names, "index_commas": index_commas})
+    settings = {
+        "symbol_names": symbol_names,
+        "index_commas": index_commas,
+        "display_fractions": display_fractions,
+    }
+    printer = ScalarNumbersPrinter(settings)
     return printer.doprint(replaced)
 
 

@@ -1,7 +1,7 @@
 """Slides: the derivation as a Beamer deck for a lecture, one idea per frame.
 
 A renderer beside the notes (derivation -> notes / **slides** -> cli). The deck is built from the
-same sections as the notes (:class:`~symgrad.render.notes.builder.Builder` with a narrower line),
+same sections as the notes (:class:`~symgrad.render.notes.builder.Builder` with a frame's layout),
 so every equation, its justification and its number are the notes' own: the network, the forward
 pass, the output layer, each hidden layer, the parameters with the matrix expansion once, this
 network's summary, the worked example (``--example``), the algorithm for any depth, the mini-batch
@@ -32,7 +32,6 @@ from symgrad.render.document import (
     Graph,
     Heading,
     Numbering,
-    Prose,
     Ref,
     Section,
     Steps,
@@ -41,13 +40,12 @@ from symgrad.render.document import (
     To,
     printed_text,
 )
-from symgrad.render.example import forward_ids, graph_caption
-from symgrad.render.graph import computational_graph
+from symgrad.render.example import forward_ids
 from symgrad.render.notes import NotesOptions, setup
-from symgrad.render.notes.builder import Builder, joined
-from symgrad.render.notes.formats import Format
+from symgrad.render.notes.builder import Builder, Layout, joined
+from symgrad.render.notes.formats import Format, latex_math
 from symgrad.templating import render, tex_escape
-from symgrad.worked import WorkedExample, check_example, worked_example
+from symgrad.worked import check_example, worked_example
 
 #: The width of a frame's text in ems (16:9 Beamer at 11 pt, less room for a number).
 SLIDE_LINE_EMS = 32.0
@@ -113,27 +111,20 @@ class _SlidesFormat(Format):
         return rf"\emph{{{tex_escape(numbers.places[section][1])}}}"
 
 
-class _SlideBuilder(Builder):
-    """The notes' builder for a frame's narrower line and a diagram that fits a frame."""
-
-    line_ems = SLIDE_LINE_EMS
-    #: A frame has room for one matrix written out entry by entry: that of the layer in full.
-    entry_by_entry = 0
-
-    def __init__(
-        self, derivation: Derivation, options: NotesOptions, example: WorkedExample | None
-    ) -> None:
-        super().__init__(derivation, _SlidesFormat(derivation, ""), options, example)
-        self.diagram_spacing = min(2.6, DIAGRAM_CM / (len(setup.diagram_columns(self.L)) - 1))
-        self.diagram_step = 0.9
-
-    def graph(self, example: WorkedExample | None, intro: Prose) -> Graph | None:
-        """The graph with symbols, drawn for a frame; the one with numbers is in the notes (a
-        column of matrices is taller than a frame)."""
-        if example is not None:
-            return None
-        caption = graph_caption(True, False)
-        return computational_graph(self.net, None, caption, width=GRAPH_CM)
+def frame_layout(depth: int) -> Layout:
+    """The room of a frame: a narrower line; a diagram that fits its width; one matrix written
+    out entry by entry, that of the layer in full; the graph with symbols at the width of a
+    frame, the one with numbers left to the notes (a column of matrices is taller than a
+    frame)."""
+    columns = len(setup.diagram_columns(depth))
+    return Layout(
+        line_ems=SLIDE_LINE_EMS,
+        diagram_spacing=min(2.6, DIAGRAM_CM / (columns - 1)),
+        diagram_step=0.9,
+        entry_by_entry=0,
+        graph_width=GRAPH_CM,
+        example_graph=False,
+    )
 
 
 # Heights, roughly -------------------------------------------------------------------------
@@ -191,7 +182,8 @@ def block_points(block: Block) -> float:
         return _text_points(printed_text(block.text))
     if isinstance(block, Display):
         rows = sum(
-            _row_points(r.left + r.right) + (_LINE if r.note_below else 0.0) for r in block.rows
+            _row_points(latex_math(r.left) + latex_math(r.right)) + (_LINE if r.note_below else 0.0)
+            for r in block.rows
         )
         gaps = (len(block.rows) - 1) * (7.0 if block.spread else 3.0)
         return rows + gaps + 20.0
@@ -282,7 +274,7 @@ def pack(title: str, blocks: Iterable[Block]) -> list[Frame]:
 # The deck ---------------------------------------------------------------------------------
 
 
-def _network_frame(builder: _SlideBuilder) -> list[Frame]:
+def _network_frame(builder: Builder) -> list[Frame]:
     spec = builder.spec
     L = builder.L
     parts = []
@@ -303,7 +295,7 @@ def _network_frame(builder: _SlideBuilder) -> list[Frame]:
     return pack("The network", [setup.diagram(builder), Text(text)])
 
 
-def _forward_frames(builder: _SlideBuilder) -> list[Frame]:
+def _forward_frames(builder: Builder) -> list[Frame]:
     ids = [i for i in forward_ids(builder.net) if i.kind is not Kind.LOSS]
     groups = [
         tuple(
@@ -324,7 +316,7 @@ def _forward_frames(builder: _SlideBuilder) -> list[Frame]:
     return pack("The forward pass", blocks)
 
 
-def _graph_frames(builder: _SlideBuilder) -> list[Frame]:
+def _graph_frames(builder: Builder) -> list[Frame]:
     """The computational graph with symbols, on a frame of its own where it fits one."""
     graph = builder.graph(None, "")
     if graph is None or block_points(graph) > FRAME_POINTS:
@@ -349,7 +341,8 @@ def build_deck(
         numbers = worked_example(derivation, example, given)
     options = NotesOptions(example=example, audience=audience, framing=framing, given=given)
     options = options.resolved(derivation.spec.depth)
-    builder = _SlideBuilder(derivation, options, numbers)
+    fmt = _SlidesFormat(derivation, "")
+    builder = Builder(derivation, fmt, options, numbers, frame_layout(derivation.spec.depth))
     whole = notes.build(builder).for_audience(Audience(audience))
     kept = [s for s in whole.sections if s.id in DECK_SECTIONS and s.id != "checks"]
     if audience == Audience.INSTRUCTORS:
@@ -400,7 +393,7 @@ def render_slides(
 ) -> str:
     """The deck as a Beamer document that compiles with pdflatex."""
     deck = build_deck(derivation, example, audience, framing, sections, given)
-    return render("slides/deck.tex.jinja", deck=deck, tag_numbers=True)
+    return render("slides/deck.tex.jinja", deck=deck, tag_numbers=True, math=latex_math)
 
 
 __all__ = [

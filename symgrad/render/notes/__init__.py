@@ -44,11 +44,11 @@ from symgrad.render.document import (
     Section,
     Text,
     Verbatim,
-    shown_indices,
 )
+from symgrad.render.formula import shown_indices
 from symgrad.render.notes import backward, batch, checks, derivatives, setup, summary, widths
 from symgrad.render.notes.builder import Builder, inline, listing
-from symgrad.render.notes.formats import Format, MarkdownFormat
+from symgrad.render.notes.formats import Format, MarkdownFormat, latex_math, markdown_math
 from symgrad.render.notes.options import (
     AUDIENCES,
     CHECKS,
@@ -265,6 +265,7 @@ def render_latex(
         fragment=fragment,
         tag_numbers=tags,
         breakable=widths.breakable,
+        math=latex_math,
     )
 
 
@@ -286,7 +287,7 @@ def render_markdown(derivation: Derivation, options: NotesOptions | None = None)
     equation references as links to block ids."""
     notes = build_notes(derivation, markdown=True, options=options, command_name="markdown")
     command = notes.command.replace("{}", "markdown")
-    return render("markdown/derivation.md.jinja", notes=notes, command=command)
+    return render("markdown/derivation.md.jinja", notes=notes, command=command, math=markdown_math)
 
 
 def render_fragment_for_jupyter(derivation: Derivation) -> str:
@@ -299,7 +300,11 @@ def render_fragment_for_jupyter(derivation: Derivation) -> str:
             displays.append(backward.weight_matrix_display(builder, step, step.layer))
         else:
             displays.append(builder.step_display(step))
-    return render("markdown/_jupyter.md.jinja", displays=displays)
+    # the notes' references printed from the numbers of these displays: "by (12)"
+    whole = Notes("", "", "", (), (Section("", "", tuple(displays), id="steps"),))
+    numbering = whole.numbering()
+    printed = [builder.fmt.printed(display, numbering) for display in displays]
+    return render("markdown/_jupyter.md.jinja", displays=printed, math=markdown_math)
 
 
 def markdown_math_blocks(text: str) -> list[tuple[str, bool]]:

@@ -8,36 +8,36 @@ and a weight gradient of at most 3 x 3 entries is still written out entry by ent
 
 from __future__ import annotations
 
+import sympy as sp
+
 from symgrad import notation as nt
 from symgrad.derivation import EntryMatrix, Kind, Step
 from symgrad.render.document import (
-    MAX_SHOWN,
     Block,
     Display,
     Heading,
+    Inline,
     Prose,
     Role,
     Row,
     Section,
     Text,
 )
+from symgrad.render.formula import EMPTY, MAX_SHOWN, Expr, Math, Token, equals
 from symgrad.render.notes.builder import (
-    GRAD_A_K,
     HEAD_WORD,
     LAYER_ROWS,
     ODOT,
     SUM_Y,
     YHAT,
-    YHAT_I,
-    YHAT_J,
     Builder,
-    display_style,
     inline,
     joined,
+    shape,
     span,
-    times,
 )
 from symgrad.render.notes.derivatives import activation_phrase, reference
+from symgrad.render.notes.symbols import general
 
 
 def output_section(b: Builder) -> Section:
@@ -57,7 +57,7 @@ def output_section(b: Builder) -> Section:
     if b.spec.pair.loss.remark:
         blocks.append(Text(b.spec.pair.loss.remark, role=Role.REMARK))
     a_li, d_ij = b.tex(nt.pre(L, nt.I)), b.idx("i", "j")
-    ai = inline(a_li)
+    ai = Math.of(nt.pre(L, nt.I))
     if b.net.diagonal_output:
         derived: Prose = ""
         if b.spec.pair.output.name != "identity":
@@ -67,8 +67,10 @@ def output_section(b: Builder) -> Section:
                 + ")"
             )
         chain: Prose = (
-            f"Each {inline(YHAT_I)} depends on {ai} alone, so the chain rule has a single "
-            "term" + derived + (f", for {b.ranges(delta)}:" if b.ranges(delta) else ":")
+            Inline.of("Each ", Math.of(nt.prediction(nt.I)), " depends on ", ai, " alone, ")
+            + "so the chain rule has a single term"
+            + derived
+            + (", for " + b.ranges(delta) + ":" if b.ranges(delta) else ":")
         )
     else:
         jacobian = (
@@ -76,11 +78,12 @@ def output_section(b: Builder) -> Section:
             rf"\hat{{y}}_{{j}} (\delta_{{{d_ij}}} - \hat{{y}}_{{i}})"
         )
         chain = (
-            f"The softmax makes every {inline(YHAT_J)} depend on every {ai}, so the "
-            f"chain rule sums over {inline('j')}, with {inline(jacobian)} (derived in "
+            Inline.of("The softmax makes every ", Math.of(nt.prediction(nt.J)), " depend on ")
+            + Inline.of("every ", ai, ", so the chain rule sums over ", Math.of(nt.J), ", with ")
+            + f"{inline(jacobian)} (derived in "
             + reference(b)
             + ")."
-            + (f" For {b.ranges(delta)}:" if b.ranges(delta) else "")
+            + (" For " + b.ranges(delta) + ":" if b.ranges(delta) else "")
         )
     blocks += [Text(chain), b.step_display(delta)]
     if b.net.assumes_targets_sum_to_one:
@@ -91,7 +94,11 @@ def output_section(b: Builder) -> Section:
             )
         )
     blocks += [
-        Text(f"For every {inline('i')} at once, with " + b.ref(delta) + " in matrix form:"),
+        Text(
+            Inline.of(
+                "For every ", Math.of(nt.I), " at once, with ", b.ref(delta), " in matrix form:"
+            )
+        ),
         b.step_display(vector, notes=False),
     ]
     return Section("The output layer", b.fmt.section_label("output"), tuple(blocks), id="output")
@@ -100,7 +107,7 @@ def output_section(b: Builder) -> Section:
 def for_ranges(b: Builder, step: Step) -> list[Block]:
     """ "For $i = 1, 2$:" before a step, or nothing when its indices take one value each."""
     ranges = b.ranges(step)
-    return [Text(f"For {ranges}:")] if ranges else []
+    return [Text("For " + ranges + ":")] if ranges else []
 
 
 def hidden_steps(b: Builder, k: int) -> list[Step]:
@@ -194,16 +201,19 @@ def parameter_section(b: Builder) -> Section:
     w_kij = f"W_{{{b.idx('k', 'i', 'j')}}}"
     b_ki = f"b_{{{b.idx('k', 'i')}}}"
     h_prev = f"h_{{{b.idx('k-1', 'j')}}}"
+    k = sp.Symbol("k", integer=True, positive=True)
+    i, j = nt.I, nt.J
+
+    def rate(of: sp.Basic, wrt: sp.Basic, value: sp.Basic | int) -> Math:
+        return Math.of(Expr(nt.partial(of, wrt), slashed=True), Token.EQUALS, value)
+
     blocks: list[Block] = [
         Text(
-            f"With the gradient {inline(GRAD_A_K)} of every layer "
-            "known, the parameters follow. Since "
+            Inline.of("With the gradient ", Math.of(general("a", "k", gradient=True)))
+            + " of every layer known, the parameters follow. Since "
             + inline(rf"{a_ki} = {b_ki} + \sum_{{j}} {w_kij} {h_prev}")
-            + ", "
-            + inline(rf"\partial {a_ki} / \partial {w_kij} = {h_prev}")
-            + " and "
-            + inline(rf"\partial {a_ki} / \partial {b_ki} = 1")
-            + "."
+            + Inline.of(", ", rate(nt.pre(k, i), nt.weight(k, i, j), nt.post(k - 1, j)))
+            + Inline.of(" and ", rate(nt.pre(k, i), nt.bias(k, i), 1), ".")
         )
     ]
     K = b.expand
@@ -235,13 +245,13 @@ def full_parameters(b: Builder, k: int) -> list[Block]:
         *for_ranges(b, weight),
         b.step_display(weight),
         Text(
-            f"As {inline('W_{' + str(k) + '}')} is a matrix with {inline(times(n, m))} entries, "
+            f"As {inline('W_{' + str(k) + '}')} is a matrix with " + shape(n, m) + " entries, "
             f"the gradient collects these partials in a matrix of the same shape{shown}. "
             "Applying " + b.ref(weight) + " to every entry shows that it is the outer "
             f"product of {inline(grad_a)} and {inline(prev)}:"
         ),
         weight_matrix_display(b, matrix, k),
-        Text("The biases" + (f": for {b.ranges(bias)}," if b.ranges(bias) else ":")),
+        Text("The biases" + (": for " + b.ranges(bias) + "," if b.ranges(bias) else ":")),
         b.step_display(bias),
         Text("so the bias gradient is the gradient of the pre-activation itself:"),
         b.step_display(bias_v, notes=False),
@@ -275,8 +285,9 @@ def compact_parameters(b: Builder, layers: list[int], full: list[Step]) -> list[
         n, m = b.spec.sizes[k], b.spec.sizes[k - 1]
         blocks += [
             Text(
-                f"The gradient of {inline(nt.quantity('W', k).latex)}, a {inline(times(n, m))} "
-                "matrix, "
+                f"The gradient of {inline(nt.quantity('W', k).latex)}, a "
+                + shape(n, m)
+                + " matrix, "
                 f"written out entry by entry as for layer {b.expand}:"
             ),
             weight_matrix_display(b, matrix, k),
@@ -291,13 +302,13 @@ def weight_matrix_display(b: Builder, step: Step, k: int) -> Display:
     entries, applied, outer = step.forms
     assert isinstance(entries, EntryMatrix) and isinstance(applied, EntryMatrix)
     n, m = entries.shape
-    column = b.matrix(n, 1, lambda r, c: display_style(b.tex(nt.partial(nt.pre(k, r)))))
-    row = b.matrix(1, m, lambda r, c: b.tex(nt.post(k - 1, c)))
+    column = b.matrix(n, 1, lambda r, c: Expr(nt.partial(nt.pre(k, r)), stacked=True))
+    row = b.matrix(1, m, lambda r, c: nt.post(k - 1, c))
     by = "by " + b.note_ref(b.step(Kind.WEIGHT, k))
     rows = [
-        Row(b.form(step.lhs), f"= {b.form(entries)}", "entries"),
-        Row("", f"= {b.form(applied)}", by),
-        Row("", f"= {column} {row}", "a column times a row"),
-        b.row(step, "", f"= {b.form(outer)}", "outer product", True),
+        Row(b.form(step.lhs), equals(b.form(entries)), "entries"),
+        Row(EMPTY, equals(b.form(applied)), by),
+        Row(EMPTY, equals(Math.of(column, row)), "a column times a row"),
+        b.row(step, EMPTY, equals(b.form(outer)), "outer product", True),
     ]
     return Display(b.placed(rows), spread=True)

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import sympy as sp
+
+from symgrad import notation as nt
 from symgrad.derivation import Kind, Stage, Step
 from symgrad.render.document import (
     Block,
@@ -17,14 +20,16 @@ from symgrad.render.document import (
     Table,
     Text,
 )
+from symgrad.render.formula import EMPTY, Math, Sampled, Summation, Token
 from symgrad.render.notes.builder import (
     LAYER_ROWS,
     Builder,
     inline,
     joined,
+    shape,
     shaped,
-    times,
 )
+from symgrad.render.notes.symbols import batch, general, mean_gradient, size
 
 
 def batch_section(b: Builder) -> Section:
@@ -40,7 +45,7 @@ def batch_section(b: Builder) -> Section:
 
 def _symbols(b: Builder) -> Table:
     """The symbols of a mini-batch, with their shapes."""
-    n0, nL = "n_{0}", f"n_{{{b.L}}}"
+    n0, nL, n_k, B = size(0), size(b.L), size("k"), nt.BATCH
     return Table(
         ("symbol", "meaning", "shape"),
         (
@@ -53,7 +58,7 @@ def _symbols(b: Builder) -> Table:
                 + inline("X")
                 + " is "
                 + inline(r"x^{(s)\top}"),
-                inline(times("B", n0)) + ", " + inline(times("B", nL)),
+                shape(B, n0) + ", " + shape(B, nL),
             ),
             (
                 inline("A_{k}, \\; H_{k}"),
@@ -68,7 +73,7 @@ def _symbols(b: Builder) -> Table:
                 + " (and "
                 + inline("H_{0} = X")
                 + ")",
-                inline(times("B", "n_{k}")),
+                shape(B, n_k),
             ),
             (
                 inline(r"\mathcal{L}^{(s)}, \; \bar{\mathcal{L}}"),
@@ -81,7 +86,7 @@ def _symbols(b: Builder) -> Table:
                 + inline("s")
                 + " is "
                 + inline(r"\frac{1}{B} (\nabla_{a_{k}} \mathcal{L}^{(s)})^{\top}"),
-                inline(times("B", "n_{k}")),
+                shape(B, n_k),
             ),
             (
                 inline(r"G_{k} = \nabla_{H_{k}} \bar{\mathcal{L}}"),
@@ -89,7 +94,7 @@ def _symbols(b: Builder) -> Table:
                 + inline("s")
                 + " is "
                 + inline(r"\frac{1}{B} (\nabla_{h_{k}} \mathcal{L}^{(s)})^{\top}"),
-                inline(times("B", "n_{k}")),
+                shape(B, n_k),
             ),
             (
                 inline(r"\mathbf{1}"),
@@ -103,7 +108,7 @@ def _symbols(b: Builder) -> Table:
                 + inline(r"\Delta_{k}^{\top} \mathbf{1}")
                 + " sums the rows of "
                 + inline(r"\Delta_{k}"),
-                inline(times("B", "1")),
+                shape(B, 1),
             ),
         ),
         r"@{}l >{\raggedright\arraybackslash}p{0.55\linewidth} l@{}",
@@ -154,17 +159,7 @@ def _forward(b: Builder, forward: list[Step]) -> list[Block]:
             "gradients add up the rows,"
         )
     )
-    blocks.append(
-        Display(
-            (
-                Row(
-                    "",
-                    r"\frac{1}{B} \sum_{s=1}^{B} \nabla_{a_{k}} \mathcal{L}^{(s)} "
-                    r"h_{k-1}^{(s)\top} = \Delta_{k}^{\top} H_{k-1}.",
-                ),
-            )
-        )
-    )
+    blocks.append(Display((Row(EMPTY, mean_of_rows()),)))
     blocks += [
         Text("The shapes fit in every product of a batch; under each factor, its shape:"),
         Display(batch_shapes(), spread=True),
@@ -172,28 +167,44 @@ def _forward(b: Builder, forward: list[Step]) -> list[Block]:
     return blocks
 
 
+def mean_of_rows() -> Math:
+    """``(1/B) sum_s grad_{a_k} L^(s) h_{k-1}^(s)T = Delta_k^T H_{k-1}``: the weight gradient
+    of a batch is the mean of the samples' outer products."""
+    s, B = nt.SAMPLE, nt.BATCH
+    outer = Math.of(
+        Sampled(general("a", "k", gradient=True), s), Sampled(general("h", "k-1"), s, True)
+    )
+    product = sp.MatMul(batch("a", "k", gradient=True).T, batch("h", "k-1"))
+    return Math.of(
+        1 / B, Summation(s, sp.Integer(1), B, outer), Token.EQUALS, product, Token.PERIOD
+    )
+
+
 def batch_shapes() -> tuple[Row, ...]:
     """The products of a batch's forward and backward pass, a shape under each factor."""
-    n_k, n_prev = "n_{k}", "n_{k-1}"
+    n_k, n_prev, B = size("k"), size("k-1"), nt.BATCH
+    ones = sp.OneMatrix(B, 1)
     return (
         Row(
-            shaped(("A_{k}", "B", n_k)),
-            "= "
+            shaped((batch("a", "k"), B, n_k)),
+            Math.of(Token.EQUALS)
             + shaped(
-                ("H_{k-1}", "B", n_prev),
-                (r"W_{k}^{\top}", n_prev, n_k),
-                ("+", "", ""),
-                (r"\mathbf{1}", "B", "1"),
-                (r"b_{k}^{\top}", "1", n_k),
+                (batch("h", "k-1"), B, n_prev),
+                (general("W", "k").T, n_prev, n_k),
+                Token.PLUS,
+                (ones, B, 1),
+                (general("b", "k").T, 1, n_k),
             ),
         ),
         Row(
-            shaped(("G_{k-1}", "B", n_prev)),
-            "= " + shaped((r"\Delta_{k}", "B", n_k), ("W_{k}", n_k, n_prev)),
+            shaped((batch("h", "k-1", gradient=True), B, n_prev)),
+            Math.of(Token.EQUALS)
+            + shaped((batch("a", "k", gradient=True), B, n_k), (general("W", "k"), n_k, n_prev)),
         ),
         Row(
-            shaped((r"\nabla_{W_{k}} \bar{\mathcal{L}}", n_k, n_prev)),
-            "= " + shaped((r"\Delta_{k}^{\top}", n_k, "B"), ("H_{k-1}", "B", n_prev)),
+            shaped((mean_gradient("W", "k"), n_k, n_prev)),
+            Math.of(Token.EQUALS)
+            + shaped((batch("a", "k", gradient=True).T, n_k, B), (batch("h", "k-1"), B, n_prev)),
         ),
     )
 
@@ -218,7 +229,7 @@ def _backward(b: Builder, backward: list[Step]) -> list[Block]:
             "arrays have the shapes above, and its parameters those of the notes: "
             + b.fmt.code('params["W1"]')
             + " is "
-            + inline(times("n_{1}", "n_{0}"))
+            + shape(size(1), size(0))
             + ", so the weights enter as "
             + inline(r"W_{k}^{\top}")
             + ".",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -29,10 +29,20 @@ from symgrad.render.document import (
     Text,
     To,
     joined_prose,
-    matrix_tex,
 )
 from symgrad.render.example import graph_caption
-from symgrad.render.graph import computational_graph
+from symgrad.render.formula import (
+    EMPTY,
+    Expr,
+    Math,
+    Matrix,
+    Part,
+    Shaped,
+    Token,
+    equals,
+    matrix,
+)
+from symgrad.render.graph import NOTES_WIDTH, computational_graph
 from symgrad.render.notes.formats import Format
 from symgrad.render.notes.options import NotesOptions
 from symgrad.render.notes.widths import LINE_EMS, NUMBER_EMS, visible_width
@@ -65,35 +75,27 @@ def inline(text: str) -> str:
 YHAT = inline(r"\hat{y}")
 PRIME = "'"
 PRIME_AT_ZERO = "g'(0) = "
-YHAT_I = r"\hat{y}_{i}"
-YHAT_J = r"\hat{y}_{j}"
 SUM_Y = r"\sum_{j} y_{j} = 1"
-GRAD_A_K = r"\nabla_{a_{k}} \mathcal{L}"
 ODOT = inline(r"\odot")
 
 
-def times(n: int | str, m: int | str) -> str:
-    return rf"{n} \times {m}"
+def shape(rows: sp.Basic | int, cols: sp.Basic | int) -> Inline:
+    """``rows x cols``, a shape in a line of prose."""
+    return Inline.of(Math.of(sp.sympify(rows), Token.TIMES, sp.sympify(cols)))
 
 
-def shaped(*factors: tuple[str, str, str]) -> str:
-    """Factors, each with its shape written under it: ``(W_k, n_k, n_{k-1})`` is
-    ``\\underbrace{W_k}_{n_k \\times n_{k-1}}``; a factor ``("+", "", "")`` or ``("=", "", "")``
-    is written as it is."""
-    text = ""
-    for n, (tex, rows, cols) in enumerate(factors):
-        if not rows:
-            text += f" {tex} "
-            continue
-        # a thick space between two factors, so that their shapes do not run together
-        gap = r" \; " if n and factors[n - 1][1] else ""
-        text += gap + rf"\underbrace{{{tex}}}_{{{times(rows, cols)}}}"
-    return text.strip()
-
-
-def display_style(entry: str) -> str:
-    """Partials in a matrix at full size (``\\dfrac``), as they are written by hand."""
-    return entry.replace(r"\frac{", r"\dfrac{")
+def shaped(*factors: tuple[Math | sp.Basic, sp.Basic | int, sp.Basic | int] | Token) -> Math:
+    """Factors, each with its shape written under it: ``(W_k, n_k, n_{k-1})`` is ``W_k`` with
+    ``n_k x n_{k-1}`` under it; a :class:`~symgrad.render.formula.Token` (``+``) is written as
+    it is."""
+    parts: list[Shaped | Token] = []
+    for factor in factors:
+        if isinstance(factor, Token):
+            parts.append(factor)
+        else:
+            tex, rows, cols = factor
+            parts.append(Shaped(Math.of(tex), sp.sympify(rows), sp.sympify(cols)))
+    return Math.of(*parts)
 
 
 def span(layers: list[int]) -> str:
@@ -152,17 +154,33 @@ def chunks(rows: list[Row], size: int) -> list[tuple[Row, ...]]:
     return [tuple(rows[n : n + per]) for n in range(0, len(rows), per)]
 
 
-class Builder:
-    """Builds the notes of one derivation, in one output format, with resolved options."""
+@dataclass(frozen=True)
+class Layout:
+    """The room a document gives its blocks: a page of the notes (the default) or a frame of
+    the slides. The sections are the same; only what fits where differs."""
 
-    #: The width of a line of the document in ems: a row and its note must fit in it.
-    line_ems = LINE_EMS
+    #: The width of a line in ems: a row and its note must fit in it.
+    line_ems: float = LINE_EMS
     #: The distance between the columns and between the units of the network's diagram (cm).
-    diagram_spacing = 2.6
-    diagram_step = 1.0
+    diagram_spacing: float = 2.6
+    diagram_step: float = 1.0
     #: ``grad_{W_k} L`` is written out entry by entry for every layer with at most this many
     #: rows and columns, besides the layer written in full: the lecture's ``3 x 3`` matrix.
-    entry_by_entry = 3
+    entry_by_entry: int = 3
+    #: The width the computational graph may take (cm).
+    graph_width: float = NOTES_WIDTH
+    #: The worked example's graph with its numbers is drawn (a column of matrices is taller
+    #: than a frame: the slides leave it to the notes).
+    example_graph: bool = True
+
+
+#: The layout of a page of the notes.
+PAGE = Layout()
+
+
+class Builder:
+    """Builds the notes of one derivation, in one output format, with resolved options, for
+    the room of ``layout`` (a page of the notes by default, or a frame of the slides)."""
 
     def __init__(
         self,
@@ -170,7 +188,13 @@ class Builder:
         fmt: Format,
         options: NotesOptions,
         example: WorkedExample | None = None,
+        layout: Layout = PAGE,
     ) -> None:
+        self.layout = layout
+        self.line_ems = layout.line_ems
+        self.diagram_spacing = layout.diagram_spacing
+        self.diagram_step = layout.diagram_step
+        self.entry_by_entry = layout.entry_by_entry
         self.d = derivation
         self.net = derivation.network
         self.spec = derivation.spec
@@ -190,15 +214,18 @@ class Builder:
         """About how many ems ``latex`` takes in a display (:func:`visible_width`)."""
         return visible_width(latex)
 
-    def form(self, form: Form, step: Step | None = None) -> str:
-        """One form of a step: printed (with the indices that take one value only, those of a
-        layer of one unit, as that value), or an :class:`EntryMatrix` as an abbreviated
-        matrix."""
+    def measure(self, *formulas: Math) -> float:
+        """About how many ems ``formulas`` take side by side, as this format prints them."""
+        return sum(visible_width(self.fmt.formula(m)) for m in formulas)
+
+    def form(self, form: Form, step: Step | None = None) -> Math:
+        """One form of a step (with the indices that take one value only, those of a layer of
+        one unit, as that value), or an :class:`EntryMatrix` as an abbreviated matrix, its
+        partials at full size as written by hand."""
         if isinstance(form, EntryMatrix):
-            return self.matrix(
-                form.rows, form.cols, lambda r, c: display_style(self.tex(form.entry(r, c)))
-            )
-        return self.tex(self.fixed(form, step))
+            entries = self.matrix(form.rows, form.cols, lambda r, c: Expr(form.entry(r, c), True))
+            return Math.of(entries)
+        return Math.of(self.fixed(form, step))
 
     def fixed(self, expr: sp.Basic, step: Step | None) -> sp.Basic:
         """``expr`` with the indices of ``step`` that take one value set to it: a layer of one
@@ -210,8 +237,8 @@ class Builder:
             return expr
         return substituted(expr, fixed)
 
-    def matrix(self, rows: int, cols: int, entry: Callable[[int, int], str]) -> str:
-        return matrix_tex(rows, cols, entry, self.fmt.row_gap)
+    def matrix(self, rows: int, cols: int, entry: Callable[[int, int], Expr | sp.Basic]) -> Matrix:
+        return matrix(rows, cols, lambda r, c: Math.of(entry(r, c)))
 
     def idx(self, *parts: str) -> str:
         """An index list as every index list is written (:func:`~symgrad.notation.join_indices`):
@@ -245,20 +272,23 @@ class Builder:
     def g(self, k: int | str = "k") -> str:
         return "g" if self.spec.uniform_activation else f"g_{{{k}}}"
 
-    def ranges(self, step: Step) -> str:
+    def ranges(self, step: Step) -> Prose:
         """``$i = 1, 2$``, ``$i = 1, \\dots, 128$`` from the step's indices; an index that
         takes one value only is written as that value in the step (:meth:`fixed`), so it is no
         range (empty when none is left)."""
-        parts = []
+        parts: list[Prose | Math] = []
         for index, n in step.indices:
             if n == 1:
                 continue
-            name = self.tex(index)
-            values = ", ".join(str(v) for v in range(1, n + 1)) if n <= 3 else rf"1, \dots, {n}"
-            parts.append(inline(f"{name} = {values}"))
-        return " and ".join(parts)
+            shown: list[int | Token] = list(range(1, n + 1)) if n <= 3 else [1, Token.DOTS, n]
+            values: list[Part | sp.Basic] = []
+            for value in shown:
+                values += [Token.COMMA] if values else []
+                values.append(value if isinstance(value, Token) else sp.Integer(value))
+            parts.append(Math.of(index, Token.EQUALS, *values))
+        return joined_prose(" and ", parts) if parts else ""
 
-    def row(self, step: Step, left: str, right: str, note: Prose, last: bool) -> Row:
+    def row(self, step: Step, left: Math, right: Math, note: Prose, last: bool) -> Row:
         """A row of a display; the last row of a step carries its number and label."""
         if not last:
             return Row(left, right, note)
@@ -275,7 +305,7 @@ class Builder:
     def placed(self, rows: list[Row]) -> tuple[Row, ...]:
         """Notes beside their rows where they fit, else (for the whole display, since the notes
         share one column) each on a line of its own below its row."""
-        formulas = max(visible_width(r.left) + visible_width(r.right) for r in rows)
+        formulas = max(self.measure(r.left, r.right) for r in rows)
         notes = max(
             visible_width(r"\text{" + self.fmt.sketch(r.note) + "}") if r.note else 0.0
             for r in rows
@@ -293,9 +323,9 @@ class Builder:
             note = self.rule_note(step, rule) if show_notes else ""
             if n > 0 and rule is Rule.MATRIX_FORM and isinstance(step.forms[n - 1], EntryMatrix):
                 # the column just written is the vector's entries: each row cites its own step
-                note = f"the entries of ${form}$"
-            left = lhs if n == 0 else ""
-            rows.append(self.row(step, left, f"= {form}", note, n == len(forms) - 1))
+                note = Inline.of("the entries of ", form)
+            left = lhs if n == 0 else EMPTY
+            rows.append(self.row(step, left, equals(form), note, n == len(forms) - 1))
         spread = any(isinstance(f, EntryMatrix) for f in step.forms)
         return Display(self.placed(rows), spread=spread)
 
@@ -304,8 +334,10 @@ class Builder:
         if rule in (Rule.CHAIN_RULE, Rule.MATRIX_FORM) and step.kind.twin is not None:
             # a matrix whose entries are given by the elementwise step
             return "by " + self.note_ref(self.d.step(step.id.twin()))
-        if rule is Rule.KRONECKER:  # in the index style of the document
-            return rf"$\delta_{{{self.idx('i', 'j')}}}$ keeps the term $j = i$"
+        if rule is Rule.KRONECKER:
+            i, j = nt.I, nt.J
+            kept = Math.of(j, Token.EQUALS, i)
+            return Inline.of(Math.of(sp.KroneckerDelta(i, j)), " keeps the term ", kept)
         if rule in (Rule.ROWS, Rule.BATCH_MEAN):
             other = self.d.step(step.id.per_sample())
             word = "rows of" if rule is Rule.ROWS else "mean of"
@@ -323,7 +355,7 @@ class Builder:
                 # a skip connection adds its term to one of the two, not to the other
                 note += ", plus the skip term" if step.id in skipped else ", without the skip term"
             left, right = self.form(step.lhs, step), self.form(step.final, step)
-            rows.append(self.row(step, left, f"= {right}", note, True))
+            rows.append(self.row(step, left, equals(right), note, True))
         return rows
 
     def skip_shares(self) -> frozenset[StepId]:
@@ -344,24 +376,24 @@ class Builder:
         ``notes`` justify the forms; on one line they are joined."""
         lhs = self.form(step.lhs, step)
         forms = [self.form(f, step) for f in step.forms]
-        line = "= " + " = ".join(forms)
+        line = equals(*forms)
         joined = joined_prose("; ", [n for n in notes if n])
         notes = [n or "" for n in notes]
-        if (
-            visible_width(lhs) + visible_width(line) + NUMBER_EMS <= self.line_ems
-            or len(forms) == 1
-        ):
+        if self.measure(lhs, line) + NUMBER_EMS <= self.line_ems or len(forms) == 1:
             return [self.row(step, lhs, line, joined, True)]
         return [
-            self.row(step, lhs if n == 0 else "", f"= {form}", note, n == len(forms) - 1)
+            self.row(step, lhs if n == 0 else EMPTY, equals(form), note, n == len(forms) - 1)
             for n, (form, note) in enumerate(zip(forms, notes, strict=True))
         ]
 
     def graph(self, example: WorkedExample | None, intro: Prose) -> Graph | None:
         """The computational graph with symbols, or the numbers of ``example``, after the
         paragraph ``intro`` (a deep network's with its middle layers elided)."""
+        if example is not None and not self.layout.example_graph:
+            return None
         caption = graph_caption(self.fmt.latex, example is not None)
-        return computational_graph(self.net, example, caption, self.fmt.cell, intro)
+        width = self.layout.graph_width
+        return computational_graph(self.net, example, caption, self.fmt.cell, intro, width)
 
     def ref(self, step: Step) -> Ref:
         """A reference to a step's equation in prose."""
@@ -396,6 +428,14 @@ class Builder:
                 assert key in keys, f"a remark refers to no step: {key}"
                 parts.append(Ref(key))
         return Inline.of(*parts) if len(parts) > 1 else text
+
+    def refs_in(self, text: Prose) -> Prose:
+        """Prose whose text has its ``{bp1}`` and ``{ref:KEY}`` made references
+        (:meth:`with_refs`), its formulas and references kept."""
+        if isinstance(text, str):
+            return self.with_refs(text)
+        parts = text if isinstance(text, Inline) else (text,)
+        return Inline.of(*(self.with_refs(p) if isinstance(p, str) else p for p in parts))
 
     def remarks(self, part: str) -> list[Text]:
         """What the ops say in ``part`` (:meth:`~symgrad.network.Network.remarks`), with

@@ -14,15 +14,16 @@ from symgrad.derivation import Check, EntryMatrix, Kind, Step
 from symgrad.render import wording
 from symgrad.render.document import (
     Block,
+    Inline,
     Prose,
     Role,
     Section,
     Table,
     Text,
 )
+from symgrad.render.formula import Expr, Math
 from symgrad.render.notes.builder import (
     Builder,
-    inline,
     reference_ranges,
 )
 
@@ -35,12 +36,14 @@ def checks_section(b: Builder) -> Section | None:
     blocks: list[Block] = [Text(s) for s in wording.proof_text(b.d.proof, b.fmt)]
     if b.d.proof is None:
         return Section("What was checked", label, tuple(blocks), id="checks", role=Role.PROVENANCE)
-    rows: tuple[tuple[Prose, str, str], ...]
+    rows: tuple[tuple[Prose, Prose, str], ...]
     if mode == "full":
         rows = tuple(
             (
                 b.ref(s),
-                inline(b.tex(s.lhs, inline=True)) if not isinstance(s.lhs, EntryMatrix) else "",
+                Inline.of(Math.of(Expr(s.lhs, slashed=True)))
+                if not isinstance(s.lhs, EntryMatrix)
+                else "",
                 wording.check_text(s.check, b.fmt),
             )
             for s in b.d
@@ -67,7 +70,7 @@ def checks_section(b: Builder) -> Section | None:
     )
 
 
-def grouped_check_rows(b: Builder) -> Iterable[tuple[Prose, str, str]]:
+def grouped_check_rows(b: Builder) -> Iterable[tuple[Prose, Prose, str]]:
     """One row per kind of step: its equations, the quantity with a generic layer ``k``,
     and how they were checked (the largest error of them all)."""
     kinds: list[Kind] = []
@@ -80,16 +83,16 @@ def grouped_check_rows(b: Builder) -> Iterable[tuple[Prose, str, str]]:
         refs = reference_ranges([(s.number, b.ref(s)) for s in steps], b.fmt.ellipsis)
         yield (
             refs,
-            inline(generic_lhs(b, steps[0])),
+            Inline.of(generic_lhs(b, steps[0])),
             wording.check_group_text(checks, b.fmt),
         )
 
 
-def generic_lhs(b: Builder, step: Step) -> str:
+def generic_lhs(b: Builder, step: Step) -> Math:
     """The quantity of a step with its layer written ``k``: ``dL/dW_{kij}``."""
     kind = step.kind
     if not kind.per_layer:
-        return b.tex(step.lhs, inline=True)
+        return Math.of(Expr(step.lhs, slashed=True))
     k = sp.Symbol("k", integer=True, positive=True)
     elementwise: dict[Kind, sp.Expr] = {
         Kind.FORWARD: nt.pre(k, nt.I),
@@ -100,6 +103,8 @@ def generic_lhs(b: Builder, step: Step) -> str:
         Kind.BIAS: nt.partial(nt.bias(k, nt.I)),
     }
     if kind in elementwise:
-        return b.tex(elementwise[kind], inline=True)
+        return Math.of(Expr(elementwise[kind], slashed=True))
     assert isinstance(step.lhs, nt.QuantitySymbol)
-    return nt.latex_at_layer(step.lhs, "k")
+    q = step.lhs.quantity
+    at_k = nt.Quantity(q.base, "k", q.gradient, q.scalar)  # type: ignore[arg-type]
+    return Math.of(nt.symbol(at_k, step.lhs.form))

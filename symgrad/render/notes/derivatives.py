@@ -12,6 +12,7 @@ line gets a remark on its domain (:func:`domain_remark`), the set ``symgrad code
 from __future__ import annotations
 
 import functools
+import re
 
 import sympy as sp
 
@@ -20,7 +21,19 @@ from symgrad.catalogue import ACTIVATIONS, OUTPUTS_BY_NAME, Activation
 from symgrad.catalogue import derivatives as local
 from symgrad.domain import DESCRIBED_PIECES, restriction
 from symgrad.expressions import X
-from symgrad.render.document import Block, Display, Heading, Prose, Ref, Role, Row, Section, Text
+from symgrad.render.document import (
+    Block,
+    Display,
+    Heading,
+    Inline,
+    Prose,
+    Ref,
+    Role,
+    Row,
+    Section,
+    Text,
+)
+from symgrad.render.formula import EMPTY, Math, Token, equals
 from symgrad.render.notes.builder import Builder, inline
 
 TITLE = "Derivatives of the activation and output functions"
@@ -97,12 +110,20 @@ def derivatives_section(b: Builder) -> Section:
 def _rows(b: Builder, chain: local.Chain, lhs: bool = True) -> list[Row]:
     rows = []
     for n, step in enumerate(chain.steps):
-        left = b.tex(chain.lhs) if n == 0 and lhs else ""
-        reason = step.reason
-        if step.terms:
-            reason = reason.format(*(inline(b.tex(t)) for t in step.terms))
-        rows.append(Row(left, f"= {b.tex(step.expr)}", reason))
+        left = Math.of(chain.lhs) if n == 0 and lhs else EMPTY
+        rows.append(Row(left, equals(step.expr), _reason(step)))
     return rows
+
+
+def _reason(step: local.Step) -> Prose:
+    """Why a step holds, its ``{0}``, ``{1}``... the formulas of its terms."""
+    if not step.terms:
+        return step.reason
+    pieces = re.split(r"\{(\d+)\}", step.reason)
+    parts: list[str | Math] = [
+        Math.of(step.terms[int(piece)]) if n % 2 else piece for n, piece in enumerate(pieces)
+    ]
+    return Inline.of(*parts)
 
 
 def _activation_blocks(
@@ -124,7 +145,7 @@ def _activation_blocks(
             role=Role.DEFINITION,
         ),
     ]
-    definition = Row(b.tex(left), f"= {b.tex(right)}", "definition")
+    definition = Row(Math.of(left), equals(right), "definition")
     for chain in derivation.chains:
         blocks.append(Display(tuple(b.placed([definition, *_rows(b, chain)]))))
     blocks += _afterwards(b, act, derivation)
@@ -139,13 +160,15 @@ def _afterwards(b: Builder, act: Activation, derivation: local.LocalDerivation) 
         named = derivation.definition[0].xreplace({X: sp.Symbol("a")})
         blocks.append(
             Text(
-                "With "
-                + inline(f"h = {b.tex(named)}")
-                + " kept from the forward pass, the derivative at "
-                + inline("a")
-                + " is "
-                + inline(b.tex(value))
-                + ": no exponential has to be computed again.",
+                Inline.of(
+                    "With ",
+                    Math.of(sp.Symbol("h"), Token.EQUALS, named),
+                    " kept from the forward pass, the derivative at ",
+                    Math.of(sp.Symbol("a")),
+                    " is ",
+                    Math.of(value),
+                    ": no exponential has to be computed again.",
+                ),
                 role=Role.REASON,
             )
         )
@@ -173,19 +196,29 @@ def _softmax_blocks(b: Builder) -> list[Block]:
     return [
         Heading("The softmax"),
         Text(
-            "The softmax, the output function of this network: its definition, with "
-            f"{inline(b.tex(short))} the sum below its fraction,",
+            Inline.of(
+                "The softmax, the output function of this network: its definition, with ",
+                Math.of(short),
+                " the sum below its fraction,",
+            ),
             role=Role.DEFINITION,
         ),
         Display(
             (
-                Row(b.tex(left), f"= {b.tex(right.xreplace({total: short}))}", "definition"),
-                Row(b.tex(short), f"= {b.tex(total)}"),
+                Row(Math.of(left), equals(right.xreplace({total: short})), "definition"),
+                Row(Math.of(short), equals(total)),
             )
         ),
         Text(
-            f"Every {inline(b.tex(left))} depends on every {inline(b.tex(nt.pre(L, nt.I)))}. "
-            f"The quotient rule needs the derivatives of the numerator and of {inline('S')},",
+            Inline.of(
+                "Every ",
+                Math.of(left),
+                " depends on every ",
+                Math.of(nt.pre(L, nt.I)),
+                ". The quotient rule needs the derivatives of the numerator and of ",
+                Math.of(short),
+                ",",
+            ),
             role=Role.STEP,
         ),
         Display(tuple(b.placed(_rows(b, top) + _rows(b, bottom)))),

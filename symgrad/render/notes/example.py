@@ -10,6 +10,10 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.derivation import Kind
@@ -31,11 +35,11 @@ from symgrad.render.example import (
     parameter_origin,
     result_of,
     rule_sentences,
-    split_sum,
 )
+from symgrad.render.formula import EMPTY, Math, Numbers, Token, equals
 from symgrad.render.notes.builder import Builder
 from symgrad.render.notes.step import step_blocks
-from symgrad.render.numbers import SIGNIFICANT, bmatrix
+from symgrad.render.numbers import SIGNIFICANT
 from symgrad.worked import WorkedExample
 
 #: A number as :func:`~symgrad.render.numbers.number_tex` writes it.
@@ -59,39 +63,45 @@ class ExampleSection:
         first; a sum too long for a line goes on over the next, term by term."""
         tag = self.b.note_ref(line.step)
         room = self.b.line_ems - 3.0
-        forms: list[list[str]] = []
-        for n, form in enumerate(line.forms):
-            terms = split_sum(form)
+        forms: list[list[Math]] = []
+        for n, terms in enumerate(line.forms):
             middle = 0 < n < len(line.forms) - 1
-            if middle and max(self.width(f"= {t}") for t in terms) > room:
+            if middle and max(self.measure(equals(t)) for t in terms) > room:
                 continue  # numbers put into a formula too wide for a line: the value is enough
-            forms.append(["= " + terms[0], *terms[1:]])
+            forms.append([equals(terms[0]), *terms[1:]])
         rows: list[Row] = []
-        current = ""
+        current = EMPTY
 
-        def fits(text: str) -> bool:
-            left = line.lhs if not rows else ""
-            return self.width(f"{left} {text}") + 3.0 <= self.b.line_ems
+        def row() -> Row:
+            if rows:
+                return Row(EMPTY, current)
+            return Row(line.lhs, current, tag=tag)
+
+        def fits(formula: Math) -> bool:
+            left = line.lhs if not rows else EMPTY
+            return self.measure(left, formula) + 3.0 <= self.b.line_ems
 
         for pieces in forms:
-            whole = " ".join(pieces)
-            if current and not fits(f"{current} {whole}"):
+            whole = Math.of(*pieces)
+            if current and not fits(current + whole):
                 # a form that does not fit after the one before starts a line of its own,
                 # rather than leave its first term alone at the end of this one
-                rows.append(Row(line.lhs if not rows else "", current, tag=tag if not rows else ""))
-                current = ""
+                rows.append(row())
+                current = EMPTY
             for piece in pieces:
-                trial = f"{current} {piece}" if current else piece
+                trial = current + piece
                 if current and not fits(trial):
-                    rows.append(
-                        Row(line.lhs if not rows else "", current, tag=tag if not rows else "")
-                    )
-                    current = piece if piece.startswith("=") else rf"\quad {piece}"
+                    rows.append(row())
+                    current = piece if piece[0] is Token.EQUALS else Math.of(Token.QUAD) + piece
                 else:
                     current = trial
-        rows.append(Row(line.lhs if not rows else "", current, tag=tag if not rows else ""))
-        spread = any(r"\frac" in form for form in line.forms)
+        rows.append(row())
+        spread = any(r"\frac" in self.lines.printed(form) for form in line.forms)
         return Display(tuple(rows), kind="summary", spread=spread)
+
+    def measure(self, *formulas: Math) -> float:
+        """About how many ems ``formulas`` take, side by side (:meth:`width`)."""
+        return self.width(" ".join(self.fmt.formula(f) for f in formulas))
 
     def width(self, latex: str) -> float:
         """About how many ems ``latex`` takes, numbers measured as typeset (a digit is half an
@@ -122,7 +132,7 @@ class ExampleSection:
         blocks += [self.display(line) for line in self.lines.backward()]
         blocks += self._gradients()
         blocks += self._once_per_batch(forward=False)
-        blocks += step_blocks(self.example, self.width, self.b.line_ems)
+        blocks += step_blocks(self.example, self.measure, self.b.line_ems)
         intro = (
             "The same numbers on the computational graph of "
             + self.b.section_ref("summary")
@@ -173,15 +183,18 @@ class ExampleSection:
         rows = []
         for k in range(1, ex.spec.depth + 1):
             weight, bias = nt.quantity("W", k), nt.quantity("b", k)
-            rows.append(
-                Row(
-                    weight.latex,
-                    f"= {bmatrix(ex.value(weight))}, "
-                    rf"\qquad {bias.latex} = {bmatrix(ex.value(bias))}",
-                )
-            )
-        rows.append(Row("x", f"= {bmatrix(ex.x)}, \\qquad y = {bmatrix(ex.y)}"))
+            symbols = self.b.net.symbol(weight), self.b.net.symbol(bias)
+            rows.append(self._values(symbols, (ex.value(weight), ex.value(bias))))
+        symbols = self.b.net.symbol(nt.quantity("x")), self.b.net.symbol(nt.quantity("y"))
+        rows.append(self._values(symbols, (ex.x, ex.y)))
         return Display(tuple(rows), kind="summary")
+
+    def _values(self, symbols: tuple[sp.Basic, sp.Basic], values: tuple[Any, Any]) -> Row:
+        """``W_k = [numbers], b_k = [numbers]``: two quantities and their numbers."""
+        right = equals(Math.of(Numbers(np.asarray(values[0]))))
+        right += Math.of(Token.COMMA, Token.QQUAD, symbols[1])
+        right += equals(Math.of(Numbers(np.asarray(values[1]))))
+        return Row(Math.of(symbols[0]), right)
 
     def _going_backwards(self) -> Text:
         if not self.b.net.assumes_targets_sum_to_one:

@@ -10,17 +10,15 @@ its number and where it is.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 from symgrad.derivation import Derivation
-from symgrad.render import wording
+from symgrad.render import formula, wording
 from symgrad.render.document import (
-    LATEX_ROW_GAP,
-    MARKDOWN_ROW_GAP,
     Block,
     Display,
     Graph,
-    Inline,
     Notes,
     Numbering,
     Prose,
@@ -32,7 +30,18 @@ from symgrad.render.document import (
     Text,
     To,
 )
+from symgrad.render.formula import LATEX_ROW_GAP, MARKDOWN_ROW_GAP, Math
 from symgrad.templating import tex_code, tex_escape
+
+
+def latex_math(math: Math) -> str:
+    """A formula of a display as LaTeX (and Beamer) prints it: what their templates call."""
+    return formula.latex(math, LATEX_ROW_GAP)
+
+
+def markdown_math(math: Math) -> str:
+    """A formula of a display as Markdown math prints it: what its templates call."""
+    return formula.latex(math, MARKDOWN_ROW_GAP)
 
 
 class Format(wording.Style):
@@ -82,17 +91,25 @@ class Format(wording.Style):
         return f"{word}~{number}"
 
     def prose(self, text: Prose, numbers: Numbering) -> str:
-        """Prose with its references printed."""
-        if isinstance(text, str):
-            return text
-        parts = text if isinstance(text, Inline) else (text,)
-        return "".join(p if isinstance(p, str) else self.reference(p, numbers) for p in parts)
+        """Prose with its references and formulas printed."""
+        return self.joined(text, lambda ref: self.reference(ref, numbers))
 
     def sketch(self, text: Prose) -> str:
         """Prose as wide as it will print, for the layout, before the numbers of the whole
         document are known (every target taken as printed)."""
-        parts = text if isinstance(text, Inline) else (text,)
-        return "".join(p if isinstance(p, str) else self.sketched(p) for p in parts)
+        return self.joined(text, self.sketched)
+
+    def joined(self, text: Prose, reference: Callable[[Ref], str]) -> str:
+        """Prose printed: its text as it is, its formulas in the line (``$...$``), its
+        references by ``reference``."""
+        parts = (text,) if isinstance(text, str | Ref) else text
+        printed = []
+        for part in parts:
+            if isinstance(part, Math):
+                printed.append(f"${self.formula(part)}$")
+            else:
+                printed.append(part if isinstance(part, str) else reference(part))
+        return "".join(printed)
 
     def sketched(self, ref: Ref) -> str:
         return rf"\eqref{{{self.label(ref.target)}}}"
@@ -118,6 +135,10 @@ class Format(wording.Style):
     @property
     def row_gap(self) -> str:
         return LATEX_ROW_GAP
+
+    def formula(self, math: Math) -> str:
+        """A formula of a display as this format prints it (for the layout, to measure)."""
+        return latex_math(math)
 
     def layout(self, sections: list[Section]) -> list[Section]:
         """The displays as this format sets them (Markdown: one number each)."""
@@ -200,6 +221,9 @@ class MarkdownFormat(Format):
     @property
     def row_gap(self) -> str:
         return MARKDOWN_ROW_GAP
+
+    def formula(self, math: Math) -> str:
+        return markdown_math(math)
 
     def layout(self, sections: list[Section]) -> list[Section]:
         return [

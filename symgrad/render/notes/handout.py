@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import shlex
 
+import sympy as sp
+
+from symgrad import notation as nt
 from symgrad.derivation import Derivation, Kind
 from symgrad.render.document import (
     Block,
@@ -27,10 +30,12 @@ from symgrad.render.document import (
     Text,
     To,
 )
+from symgrad.render.formula import Group, Math, Token, equals
 from symgrad.render.notes import summary
-from symgrad.render.notes.builder import Builder, inline, times
-from symgrad.render.notes.formats import Format, MarkdownFormat
+from symgrad.render.notes.builder import Builder, inline, shape
+from symgrad.render.notes.formats import Format, MarkdownFormat, latex_math, markdown_math
 from symgrad.render.notes.options import NotesOptions
+from symgrad.render.notes.symbols import applied, batch, general, mean_gradient, size
 from symgrad.templating import render
 
 #: The formats of ``symgrad summary --format``, the default first.
@@ -85,9 +90,14 @@ def render_summary(
     """The summary as a standalone LaTeX document (one page) or as Markdown."""
     if format == "markdown":
         notes = build_summary(derivation, markdown=True, framing=framing)
-        return render("markdown/derivation.md.jinja", notes=notes, command=notes.command)
+        return render(
+            "markdown/derivation.md.jinja",
+            notes=notes,
+            command=notes.command,
+            math=markdown_math,
+        )
     notes = build_summary(derivation, framing=framing)
-    return render("latex/summary.tex.jinja", notes=notes, command=notes.command)
+    return render("latex/summary.tex.jinja", notes=notes, command=notes.command, math=latex_math)
 
 
 def _shapes(b: Builder) -> tuple[Block, ...]:
@@ -103,16 +113,16 @@ def _shapes(b: Builder) -> tuple[Block, ...]:
         + inline(r"\mathcal{L}(\hat{y}, y)")
         + f" ({b.spec.pair.loss.display})."
     )
-    col = "n_{k} \\times 1"
+    col = shape(size("k"), 1)
     rows = (
-        (inline("x = h_{0}"), "the input", inline(times("n_{0}", 1))),
+        (inline("x = h_{0}"), "the input", shape(size(0), 1)),
         (
             inline(r"W_{k}, \; b_{k}"),
             f"the weights and the biases of layer {inline('k')}",
-            inline(times("n_{k}", "n_{k-1}")) + ", " + inline(col),
+            shape(size("k"), size("k-1")) + ", " + col,
         ),
-        (inline("a_{k}, \\; h_{k}"), "its pre-activations and activations", inline(col)),
-        (inline(r"\hat{y}, \; y"), "the prediction and the target", inline(times("n_{L}", 1))),
+        (inline("a_{k}, \\; h_{k}"), "its pre-activations and activations", col),
+        (inline(r"\hat{y}, \; y"), "the prediction and the target", shape(size("L"), 1)),
         (inline(r"\mathcal{L}"), "the loss of the sample", "a number"),
         (
             inline(r"\nabla_{v} \mathcal{L}"),
@@ -156,7 +166,7 @@ def _uncited(text: Prose) -> Prose:
     does not hold (references to BP1-BP4 stay)."""
     if not isinstance(text, Inline):
         return text
-    parts: list[str | Ref] = []
+    parts: list[str | Ref | Math] = []
     for part in text:
         if isinstance(part, Ref) and part.to is not To.TAG:
             if parts and isinstance(parts[-1], str):
@@ -169,7 +179,7 @@ def _uncited(text: Prose) -> Prose:
 def _algorithm(b: Builder, g: str) -> tuple[Block, ...]:
     """The notes' algorithm, its steps only (the heading says what they are)."""
     steps = [block for block in summary.algorithm(g) if isinstance(block, Steps)]
-    return tuple(Steps(tuple(b.with_refs(str(i)) for i in s.items)) for s in steps)
+    return tuple(Steps(tuple(b.refs_in(i) for i in s.items)) for s in steps)
 
 
 def _sizes(sizes: tuple[int, ...]) -> str:
@@ -192,36 +202,53 @@ def _sizes(sizes: tuple[int, ...]) -> str:
 
 def _batch(b: Builder, g: str) -> tuple[Block, ...]:
     delta = b.step(Kind.BATCH_OUTPUT_DELTA)
-    bn = times("B", "n_{k}")
+    bn = shape(nt.BATCH, size("k"))
+    ones = sp.OneMatrix(nt.BATCH, 1)
+    delta_k, h_prev = batch("a", "k", gradient=True), batch("h", "k-1")
+    then = Math.of(Token.COMMA, Token.QQUAD)
+    forward = sp.MatAdd(
+        sp.MatMul(h_prev, general("W", "k").T), sp.MatMul(ones, general("b", "k").T)
+    )
+    back = sp.MatMul(batch("a", "k+1", gradient=True), general("W", "k+1"))
     rows = (
         Row(
-            "A_{k}",
-            r"= H_{k-1} W_{k}^{\top} + \mathbf{1} b_{k}^{\top}, \qquad "
-            + f"H_{{k}} = {g}(A_{{k}}), "
-            + r"\qquad \hat{Y} = O(A_{L})",
-            inline(bn),
-        ),
-        Row(r"\Delta_{L}", "= " + b.tex(delta.final), inline(times("B", "n_{L}"))),
-        Row(
-            r"\Delta_{k}",
-            rf"= \left(\Delta_{{k+1}} W_{{k+1}}\right) \odot {g}'(A_{{k}})",
-            inline(bn),
+            Math.of(batch("a", "k")),
+            equals(forward)
+            + then
+            + Math.of(batch("h", "k"))
+            + equals(applied(g, batch("a", "k")))
+            + then
+            + Math.of(batch("yhat", None))
+            + equals(applied("O", batch("a", "L"))),
+            bn,
         ),
         Row(
-            r"\nabla_{W_{k}} \bar{\mathcal{L}}",
-            r"= \Delta_{k}^{\top} H_{k-1}, \qquad "
-            r"\nabla_{b_{k}} \bar{\mathcal{L}} = \Delta_{k}^{\top} \mathbf{1}",
-            inline(times("n_{k}", "n_{k-1}")) + ", " + inline(times("n_{k}", 1)),
+            Math.of(batch("a", "L", gradient=True)),
+            equals(delta.final),
+            shape(nt.BATCH, size("L")),
+        ),
+        Row(
+            Math.of(delta_k),
+            equals(Math.of(Group(Math.of(back)), Token.ODOT, applied(g + "'", batch("a", "k")))),
+            bn,
+        ),
+        Row(
+            Math.of(mean_gradient("W", "k")),
+            equals(sp.MatMul(delta_k.T, h_prev))
+            + then
+            + Math.of(mean_gradient("b", "k"))
+            + equals(sp.MatMul(delta_k.T, ones)),
+            shape(size("k"), size("k-1")) + ", " + shape(size("k"), 1),
         ),
     )
     return (
         Text(
             f"For {inline('B')} samples at once, each sample is a row: {inline('X = H_{0}')} is "
-            + inline(times("B", "n_{0}"))
+            + shape(nt.BATCH, size(0))
             + ", "
             + inline(r"Y, \hat{Y}")
             + " are "
-            + inline(times("B", "n_{L}"))
+            + shape(nt.BATCH, size("L"))
             + ", "
             + inline(r"\mathbf{1}")
             + " is a column of ones, and the loss "

@@ -6,10 +6,11 @@ Part of the notes renderer (:mod:`symgrad.render.notes`): functions of a
 
 from __future__ import annotations
 
+import sympy as sp
+
 from symgrad import notation as nt
 from symgrad.derivation import Kind, Step
 from symgrad.render.document import (
-    MAX_SHOWN,
     Block,
     Diagram,
     DiagramNode,
@@ -20,9 +21,9 @@ from symgrad.render.document import (
     Table,
     Text,
     joined_prose,
-    shown_indices,
 )
 from symgrad.render.example import forward_ids
+from symgrad.render.formula import EMPTY, MAX_SHOWN, Math, Token, equals, shown_indices
 from symgrad.render.notes import derivatives
 from symgrad.render.notes.builder import (
     DIAGRAM_FULL_LAYERS,
@@ -436,8 +437,10 @@ def forward_vector_rows(b: Builder, tags: bool = False) -> list[Row]:
         (then, then_form, _), *_ = after.vector_forms(net)
         ids = [s.id for s in op.forward(net)] + [next(after.forward(net)).id]
         tag = joined_prose(", ", [b.note_ref(b.d.step(i)) for i in ids]) if tags else ""
-        right = rf"= {b.tex(form)}, \qquad {then.latex} = {b.tex(then_form)}"
-        rows.append(Row(q.latex, right, tag=tag))
+        right = (
+            equals(form) + Math.of(Token.COMMA, Token.QQUAD, net.symbol(then)) + equals(then_form)
+        )
+        rows.append(Row(Math.of(net.symbol(q)), right, tag=tag))
     return rows
 
 
@@ -459,15 +462,18 @@ def written_out_blocks(b: Builder) -> list[Block]:
         rows = []
         for i in shown_indices(b.spec.sizes[k]):
             if i is None:
-                rows.append(Row("", r"\;\;\vdots"))
+                rows.append(Row(EMPTY, Math.of(Token.ROWS_LEFT_OUT)))
                 continue
-            terms = []
+            right = Math.of(nt.bias(k, i))
             for j in shown_indices(b.spec.sizes[k - 1]):
-                if j is None:
-                    terms.append(r"\cdots")
-                else:
-                    terms.append(f"{b.tex(nt.weight(k, i, j))} {b.tex(nt.post(k - 1, j))}")
-            right = " + ".join([b.tex(nt.bias(k, i)), *terms])
-            rows.append(Row(b.tex(nt.pre(k, i)), f"= {right}"))
+                # each product as two factors, the weight first, as in a_k = b_k + W_k h_{k-1}
+                term = Math.of(Token.CDOTS) if j is None else Math.of(*product(k, i, j))
+                right += Math.of(Token.PLUS, term)
+            rows.append(Row(Math.of(nt.pre(k, i)), equals(right)))
         blocks.append(Display(tuple(rows)))
     return blocks
+
+
+def product(k: int, i: int, j: int) -> tuple[sp.Basic, sp.Basic]:
+    """``W_{kij} h_{k-1,j}``, the factors of one term of a written-out pre-activation."""
+    return nt.weight(k, i, j), nt.post(k - 1, j)

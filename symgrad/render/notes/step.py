@@ -11,81 +11,110 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+import sympy as sp
+
 from symgrad import notation as nt
-from symgrad.render.document import Block, Display, Heading, Row, Text
-from symgrad.render.numbers import bmatrix, number_tex
+from symgrad.render.document import Block, Display, Heading, Inline, Row, Text
+from symgrad.render.formula import EMPTY, Math, Number, Numbers, Term, Token
 from symgrad.worked import WorkedExample
 
-#: How many ems a piece of LaTeX takes (the worked example's measure).
-Width = Callable[[str], float]
+#: How many ems a formula takes (the worked example's measure).
+Measure = Callable[[Math], float]
 
 #: The title of the subsection.
 TITLE = "One step of gradient descent"
 
+#: The learning rate.
+ETA = sp.Symbol("eta")
 
-def step_blocks(example: WorkedExample, width: Width, line_ems: float) -> list[Block]:
+
+def _at(q: nt.Quantity, layer: int | str) -> sp.Basic:
+    """The symbol of ``q`` at layer ``layer`` (a number, or ``k`` for any layer)."""
+    return nt.symbol(nt.Quantity(q.base, layer, q.gradient, q.scalar))  # type: ignore[arg-type]
+
+
+def _less(param: sp.Basic, gradient: sp.Basic) -> Math:
+    """``param - eta grad``."""
+    return Math.of(param, Term(Math.of(ETA * gradient), negative=True))
+
+
+def step_blocks(example: WorkedExample, measure: Measure, line_ems: float) -> list[Block]:
     """The subsection of the step, or nothing when the example has no learning rate; each
-    display broken to lines of ``line_ems`` as ``width`` measures them."""
+    display broken to lines of ``line_ems`` as ``measure`` measures them."""
     if example.lr is None:
         return []
-    eta = number_tex(example.lr)
     # the rule, for any layer k, with the scalar the gradients are of (L, or an objective J)
-    rules = []
+    rule: list[Math] = []
     for param in example.parameters()[:2]:  # W_1 and b_1, written for layer k
-        at_k = nt.latex_at_layer(nt.symbol(param), "k")
-        grad_k = nt.latex_at_layer(nt.symbol(example.descent_gradient(param)), "k")
-        rules.append((at_k, rf"{at_k} - \eta \, {grad_k}"))
-    (weight, weight_rule), (bias, bias_rule) = rules
-    rule = Row(weight, rf"\leftarrow {weight_rule}, \qquad {bias} \leftarrow {bias_rule}")
+        at_k = _at(param, "k")
+        gradient = _at(example.descent_gradient(param), "k")
+        rule.append(Math.of(at_k, Token.LEFTARROW, _less(at_k, gradient)))
+    weight_rule, bias_rule = rule
     depth = example.spec.depth
-    layers = (
-        ", ".join(str(k) for k in range(1, depth + 1)) if depth <= 3 else f"1, \\ldots, {depth}"
-    )
+    shown: list[int | Token] = [*range(1, depth + 1)] if depth <= 3 else [1, Token.DOTS, depth]
+    listed: list[int | Token] = []
+    for n, value in enumerate(shown):
+        listed += [Token.COMMA, value] if n else [value]
     blocks: list[Block] = [
         Heading(TITLE),
         Text(
-            "Gradient descent moves every weight and bias against its gradient, by a step the "
-            f"size of the learning rate $\\eta$ times the gradient, for $k = {layers}$:",
+            Inline.of(
+                "Gradient descent moves every weight and bias against its gradient, by a step "
+                "the size of the learning rate ",
+                Math.of(ETA),
+                " times the gradient, for ",
+                Math.of(sp.Symbol("k"), Token.EQUALS, *listed),
+                ":",
+            ),
             par=False,
         ),
-        Display((rule,), kind="summary"),
+        Display((Row(weight_rule, Math.of(Token.COMMA, Token.QQUAD, bias_rule)),), kind="summary"),
         Text(
-            f"With $\\eta = {eta}$ and the gradients of the backward pass, the parameters "
-            "after one step are:"
+            Inline.of(
+                "With ",
+                Math.of(ETA, Token.EQUALS, Number(example.lr)),
+                " and the gradients of the backward pass, the parameters after one step are:",
+            )
         ),
     ]
     after = example.stepped()
     parameters = example.parameters()
-    for k in range(example.spec.depth):
+    for k in range(depth):
         rows: list[Row] = []
         for param in parameters[2 * k : 2 * k + 2]:  # W_k and b_k
             gradient = example.descent_gradient(param)
-            lhs = rf"{param.latex} - \eta \, {gradient.latex}"
+            lhs = _less(nt.symbol(param), nt.symbol(gradient))
             pieces = [
-                "= " + bmatrix(example.params[param.json]),
-                f"- {eta} " + bmatrix(example.value(gradient)),
-                "= " + bmatrix(after[param.json]),
+                Math.of(Token.EQUALS, Numbers(np.asarray(example.params[param.json]))),
+                Math.of(
+                    Term(
+                        Math.of(Number(example.lr), Numbers(np.asarray(example.value(gradient)))),
+                        negative=True,
+                    )
+                ),
+                Math.of(Token.EQUALS, Numbers(np.asarray(after[param.json]))),
             ]
-            rows += _rows(lhs, pieces, width, line_ems)
+            rows += _rows(lhs, pieces, measure, line_ems)
         blocks.append(Display(tuple(rows), kind="summary", spread=True))
     return blocks
 
 
-def _rows(lhs: str, pieces: list[str], width: Width, line_ems: float) -> list[Row]:
+def _rows(lhs: Math, pieces: list[Math], measure: Measure, line_ems: float) -> list[Row]:
     """``lhs`` and its pieces on as few lines as fit; a line that does not begin with ``=``
     goes on indented."""
     rows: list[Row] = []
-    current = ""
+    current = EMPTY
     room = line_ems - 3.0
     for piece in pieces:
-        trial = f"{current} {piece}" if current else piece
-        left = lhs if not rows else ""
-        if current and width(f"{left} {trial}") > room:
+        trial = current + piece
+        left = lhs if not rows else EMPTY
+        if current and measure(left + trial) > room:
             rows.append(Row(left, current))
-            current = piece if piece.startswith("=") else rf"\quad {piece}"
+            current = piece if piece[0] is Token.EQUALS else Math.of(Token.QUAD, piece)
         else:
             current = trial
-    rows.append(Row(lhs if not rows else "", current))
+    rows.append(Row(lhs if not rows else EMPTY, current))
     return rows
 
 

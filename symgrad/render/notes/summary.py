@@ -27,6 +27,7 @@ from symgrad.render.document import (
     joined_prose,
 )
 from symgrad.render.example import backward_ids
+from symgrad.render.formula import EMPTY, Group, Math, Token, equals
 from symgrad.render.notes import setup
 from symgrad.render.notes.builder import (
     PRIME,
@@ -34,10 +35,11 @@ from symgrad.render.notes.builder import (
     Builder,
     chunks,
     inline,
+    shape,
     shaped,
-    times,
 )
 from symgrad.render.notes.example import ExampleSection
+from symgrad.render.notes.symbols import applied, general, size
 from symgrad.render.notes.widths import visible_width
 
 
@@ -55,21 +57,15 @@ def summary_section(b: Builder) -> Section:
     for ids in pairs:
         steps = [b.d.step(i) for i in ids]
         first, rest = steps[0], steps[1:]
-        right = f"= {b.form(first.final)}" + "".join(
-            rf", \qquad {b.form(s.lhs)} = {b.form(s.final)}" for s in rest
-        )
+        right = equals(b.form(first.final))
+        for s in rest:
+            right += Math.of(Token.COMMA, Token.QQUAD, b.form(s.lhs)) + equals(b.form(s.final))
         tag = joined_prose(", ", [b.note_ref(s) for s in steps])
-        if visible_width(b.form(first.lhs) + right) + 6 <= b.line_ems:
+        if visible_width(b.fmt.formula(b.form(first.lhs) + right)) + 6 <= b.line_ems:
             rows.append(Row(b.form(first.lhs), right, tag=tag))
             continue
         for step in steps:  # too wide for one line: a line each
-            rows.append(
-                Row(
-                    b.form(step.lhs),
-                    f"= {b.form(step.final)}",
-                    tag=b.note_ref(step),
-                )
-            )
+            rows.append(Row(b.form(step.lhs), equals(b.form(step.final)), tag=b.note_ref(step)))
     blocks: list[Block] = [
         Text(
             f"For one sample {inline('(x, y)')}, backpropagation computes the forward pass "
@@ -104,16 +100,10 @@ def general_section(b: Builder) -> Section:
     blocks = [*_equations(b, g), *algorithm(g)]
     blocks += b.remarks("general")
 
-    def fill(text: Prose) -> Prose:
-        if isinstance(text, str):
-            return b.with_refs(text)
-        parts = text if isinstance(text, Inline) else (text,)
-        return Inline.of(*(b.with_refs(p) if isinstance(p, str) else p for p in parts))
-
     blocks = [
-        replace(block, text=fill(block.text))
+        replace(block, text=b.refs_in(block.text))
         if isinstance(block, Text)
-        else replace(block, items=tuple(fill(i) for i in block.items))
+        else replace(block, items=tuple(b.refs_in(i) for i in block.items))
         if isinstance(block, Steps)
         else block
         for block in blocks
@@ -146,9 +136,9 @@ def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
     for n, (left, right) in enumerate(general_equations(b.spec.pair.output.diagonal, g), 1):
         rows.append(
             Row(
-                b.tex(left),
-                f"= {b.tex(right)}",
-                inline(times(*(b.tex(size) for size in left.shape))) + (what if n == 1 else ""),
+                Math.of(left),
+                equals(right),
+                shape(*left.shape) + (what if n == 1 else ""),
                 tag=f"BP{n}",
                 label=b.fmt.label(f"bp{n}"),
                 key=f"bp{n}",
@@ -156,7 +146,7 @@ def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
         )
         if n == 1:
             here = "here, " + b.note_ref(output_step) + note_sum
-            rows.append(Row("", f"= {b.tex(output_step.final)}", here))
+            rows.append(Row(EMPTY, equals(output_step.final), here))
     return tuple(rows)
 
 
@@ -190,25 +180,6 @@ def general_equations(diagonal: bool, g: str) -> list[tuple[sp.MatrixExpr, sp.Ma
     return equations
 
 
-def general(base: str, layer: str | None, gradient: bool = False) -> nt.QuantitySymbol:
-    """A vector or matrix of any network, its layer written as text (``k``, ``k+1``, ``L``) and
-    its shape in the sizes ``n_{k}``: what the equations for any depth are made of. ``W`` is
-    ``n_{k} x n_{k-1}``, every other quantity a column."""
-    q = nt.Quantity(base, layer, gradient)  # type: ignore[arg-type]
-    rows = _size(layer or "L")
-    cols = _size(_below(layer)) if base == "W" and layer else sp.Integer(1)
-    return nt.symbol(q, nt.Form.VECTOR, rows, cols)
-
-
-def _size(layer: str) -> sp.Symbol:
-    return sp.Symbol(f"n_{{{layer}}}", integer=True, positive=True)
-
-
-def _below(layer: str) -> str:
-    """The layer before ``layer``: ``k-1`` for ``k``, ``k`` for ``k+1``."""
-    return layer[: -len("+1")] if layer.endswith("+1") else f"{layer}-1"
-
-
 def fitted(left: sp.MatrixExpr, right: sp.MatrixExpr) -> None:
     """Raise ``ValueError`` unless both sides have the same shape and every product and
     elementwise product in ``right`` fits, size for size (SymPy lets ``n_{k}`` meet ``1``, as
@@ -228,115 +199,153 @@ def fitted(left: sp.MatrixExpr, right: sp.MatrixExpr) -> None:
 def _equations(b: Builder, g: str) -> list[Block]:
     """The four equations and what each is, with the references of this network."""
     refs = general_refs(b)
+    L, k = sp.Symbol("L", integer=True, positive=True), sp.Symbol("k", integer=True, positive=True)
+    h_0 = nt.symbol(nt.Quantity("h", "0"))  # type: ignore[arg-type]
+    W_next, grad_next = general("W", "k+1").T, general("a", "k+1", gradient=True)
+    back = Math.of(general("h", "k", gradient=True), Token.EQUALS, sp.MatMul(W_next, grad_next))
     return [
         Text(
-            "Nothing in the steps above depends on the sizes of this network except the "
-            "ranges of the indices. For any feed-forward network with "
-            f"{inline('L')} layers (with {inline('h_{0} = x')} and the same output and loss), "
-            "the gradient of the per-sample loss is given by four equations, each shown "
-            "with the shape of its result:"
+            Inline.of(
+                "Nothing in the steps above depends on the sizes of this network except the "
+                "ranges of the indices. For any feed-forward network with ",
+                Math.of(L),
+                " layers (with ",
+                Math.of(h_0, Token.EQUALS, nt.symbol(nt.quantity("x"))),
+                " and the same output and loss), the gradient of the per-sample loss is given "
+                "by four equations, each shown with the shape of its result:",
+            )
         ),
         Display(_bp_rows(b, g), kind="general"),
         Text(
-            "{bp1} is the output layer, in the general form that holds for any output "
-            "function and loss, then as it simplifies for this network; {bp2} joins the two "
-            "steps of a hidden layer, "
-            + inline(r"\nabla_{h_{k}} \mathcal{L} = W_{k+1}^{\top} \nabla_{a_{k+1}} \mathcal{L}")
-            + " and the elementwise product with "
-            + inline(g + PRIME + "(a_{k})")
-            + "; {bp3} and {bp4} "
-            "give the parameters. For this network they are "
+            Inline.of(
+                "{bp1} is the output layer, in the general form that holds for any output "
+                "function and loss, then as it simplifies for this network; {bp2} joins the two "
+                "steps of a hidden layer, ",
+                back,
+                " and the elementwise product with ",
+                Math.of(applied(g + PRIME, general("a", "k"))),
+                "; {bp3} and {bp4} give the parameters. For this network they are ",
+            )
             + refs
             + ". The shapes check each product; under each factor, its shape:"
         ),
         Display(general_shapes(), spread=True),
         Text(
-            "So "
-            + inline(r"W_{k+1}^{\top}")
-            + f" takes the {inline('n_{k+1}')} entries of "
-            + inline(r"\nabla_{a_{k+1}} \mathcal{L}")
-            + f" back to the {inline('n_{k}')} units of layer "
-            + inline("k")
-            + ", and a column times a row has the shape of "
-            + inline("W_{k}")
-            + "."
+            Inline.of(
+                "So ",
+                Math.of(W_next),
+                " takes the ",
+                Math.of(size("k+1")),
+                " entries of ",
+                Math.of(grad_next),
+                " back to the ",
+                Math.of(size("k")),
+                " units of layer ",
+                Math.of(k),
+                ", and a column times a row has the shape of ",
+                Math.of(general("W", "k")),
+                ".",
+            )
         ),
     ]
 
 
 def general_shapes() -> tuple[Row, ...]:
     """The products of one sample's forward and backward pass, a shape under each factor."""
-    n_k, n_prev, n_next = "n_{k}", "n_{k-1}", "n_{k+1}"
-    grad_a = r"\nabla_{a_{k}} \mathcal{L}"
+    n_k, n_prev, n_next = size("k"), size("k-1"), size("k+1")
+    grad_a = Math.of(Group(Math.of(general("a", "k", gradient=True))))
     return (
         Row(
-            shaped(("a_{k}", n_k, "1")),
-            "= "
+            shaped((general("a", "k"), n_k, 1)),
+            Math.of(Token.EQUALS)
             + shaped(
-                ("b_{k}", n_k, "1"), ("+", "", ""), ("W_{k}", n_k, n_prev), ("h_{k-1}", n_prev, "1")
+                (general("b", "k"), n_k, 1),
+                Token.PLUS,
+                (general("W", "k"), n_k, n_prev),
+                (general("h", "k-1"), n_prev, 1),
             ),
         ),
         Row(
-            shaped((r"\nabla_{h_{k}} \mathcal{L}", n_k, "1")),
-            "= "
+            shaped((general("h", "k", gradient=True), n_k, 1)),
+            Math.of(Token.EQUALS)
             + shaped(
-                (r"W_{k+1}^{\top}", n_k, n_next), (r"\nabla_{a_{k+1}} \mathcal{L}", n_next, "1")
+                (general("W", "k+1").T, n_k, n_next),
+                (general("a", "k+1", gradient=True), n_next, 1),
             ),
         ),
         Row(
-            shaped((r"\nabla_{W_{k}} \mathcal{L}", n_k, n_prev)),
-            "= " + shaped((rf"\left({grad_a}\right)", n_k, "1"), (r"h_{k-1}^{\top}", "1", n_prev)),
+            shaped((general("W", "k", gradient=True), n_k, n_prev)),
+            Math.of(Token.EQUALS) + shaped((grad_a, n_k, 1), (general("h", "k-1").T, 1, n_prev)),
         ),
     )
 
 
 def algorithm(g: str) -> list[Block]:
     """The algorithm for one sample, in steps."""
+    k, L = sp.Symbol("k", integer=True, positive=True), sp.Symbol("L", integer=True, positive=True)
+    a_k, h_k, h_prev, W_k = (
+        general("a", "k"),
+        general("h", "k"),
+        general("h", "k-1"),
+        general("W", "k"),
+    )
+    grad = {layer: Math.of(general("a", layer, gradient=True)) for layer in ("L", "k", "k-1")}
+    over = {
+        "forward": Math.of(k, Token.EQUALS, 1, Token.COMMA, Token.DOTS, Token.COMMA, L),
+        "backward": Math.of(k, Token.EQUALS, L, Token.COMMA, Token.DOTS, Token.COMMA, 1),
+    }
+    affine = Math.of(a_k, Token.EQUALS, general("b", "k"), Token.PLUS, sp.MatMul(W_k, h_prev))
     return [
         Text("As an algorithm, for one sample:"),
         Steps(
             (
-                "Forward: for "
-                + inline(r"k = 1, \dots, L")
-                + ", compute "
-                + inline(r"a_{k} = b_{k} + W_{k} h_{k-1}")
-                + " and "
-                + inline(f"h_{{k}} = {g}(a_{{k}})")
-                + " (at the last layer "
-                + inline(r"\hat{y} = O(a_{L})")
-                + "); keep every "
-                + inline("a_{k}")
-                + " and "
-                + inline("h_{k}")
-                + ".",
-                "Output: " + inline(r"\nabla_{a_{L}} \mathcal{L}") + " by {bp1}.",
-                "Backward: for "
-                + inline(r"k = L, \dots, 1")
-                + ", the parameter gradients by {bp3} and {bp4}; then, if "
-                + inline("k > 1")
-                + ", "
-                + inline(r"\nabla_{a_{k-1}} \mathcal{L}")
-                + " by {bp2}, which needs "
-                + inline(r"\nabla_{a_{k}} \mathcal{L}")
-                + ", "
-                + inline("W_{k}")
-                + " and "
-                + inline(f"{g}'(a_{{k-1}})")
-                + " (from "
-                + inline("a_{k-1}")
-                + ", kept in the forward pass).",
+                Inline.of(
+                    "Forward: for ",
+                    over["forward"],
+                    ", compute ",
+                    affine,
+                    " and ",
+                    Math.of(h_k, Token.EQUALS, applied(g, a_k)),
+                    " (at the last layer ",
+                    Math.of(general("yhat", None), Token.EQUALS, applied("O", general("a", "L"))),
+                    "); keep every ",
+                    Math.of(a_k),
+                    " and ",
+                    Math.of(h_k),
+                    ".",
+                ),
+                Inline.of("Output: ", grad["L"], " by {bp1}."),
+                Inline.of(
+                    "Backward: for ",
+                    over["backward"],
+                    ", the parameter gradients by {bp3} and {bp4}; then, if ",
+                    Math.of(sp.StrictGreaterThan(k, 1)),
+                    ", ",
+                    grad["k-1"],
+                    " by {bp2}, which needs ",
+                    grad["k"],
+                    ", ",
+                    Math.of(W_k),
+                    " and ",
+                    Math.of(applied(g + "'", general("a", "k-1"))),
+                    " (from ",
+                    Math.of(general("a", "k-1")),
+                    ", kept in the forward pass).",
+                ),
             )
         ),
         Text(
-            "Each gradient is used as soon as it is known. The backward pass costs about "
-            "twice as much as the forward pass: for every layer it computes two products as "
-            "large as the forward pass's "
-            + inline(r"W_{k} h_{k-1}")
-            + ", the product with "
-            + inline(r"W_{k}^{\top}")
-            + " that takes the gradient back and the outer product that gives "
-            + inline(r"\nabla_{W_{k}} \mathcal{L}")
-            + " (the first layer needs only the second)."
+            Inline.of(
+                "Each gradient is used as soon as it is known. The backward pass costs about "
+                "twice as much as the forward pass: for every layer it computes two products as "
+                "large as the forward pass's ",
+                Math.of(sp.MatMul(W_k, h_prev)),
+                ", the product with ",
+                Math.of(W_k.T),
+                " that takes the gradient back and the outer product that gives ",
+                Math.of(general("W", "k", gradient=True)),
+                " (the first layer needs only the second).",
+            )
         ),
     ]
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 
 from symgrad.render.document import Display, Row
+from symgrad.render.formula import latex as latex_math
 
 #: Width of the text in ems (A4, 2.5 cm margins, 11 pt); a row and its note must fit in it.
 LINE_EMS = 36.0
@@ -145,7 +146,9 @@ def _height_lines(latex: str) -> float:
 def display_lines(rows: Iterable[Row]) -> float:
     """About how many lines of text the aligned ``rows`` of a display take on the page."""
     return sum(
-        _height_lines(row.left + " " + row.right) + 0.3 + (1.0 if row.note_below else 0.0)
+        _height_lines(latex_math(row.left) + " " + latex_math(row.right))
+        + 0.3
+        + (1.0 if row.note_below else 0.0)
         for row in rows
     )
 

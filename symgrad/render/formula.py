@@ -59,6 +59,8 @@ class Token(StrEnum):
     #: A wide space between two equations on one line, and the indent of a continued line.
     QQUAD = r"\qquad"
     QUAD = r"\quad"
+    #: A thin space: between a scalar and the symbol it multiplies, ``\\eta \\, \\nabla``.
+    THIN = r"\,"
     #: An assignment: the value on the right replaces the one on the left.
     LEFTARROW = r"\leftarrow"
     #: Terms left out of a sum, and the entries left out of a matrix's row, column, diagonal.

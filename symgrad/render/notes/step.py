@@ -36,7 +36,7 @@ def _at(q: nt.Quantity, layer: int | str) -> sp.Basic:
 
 def _less(param: sp.Basic, gradient: sp.Basic) -> Math:
     """``param - eta grad``."""
-    return Math.of(param, Term(Math.of(ETA * gradient), negative=True))
+    return Math.of(param, Term(Math.of(ETA, Token.THIN, gradient), negative=True))
 
 
 def step_blocks(example: WorkedExample, measure: Measure, line_ems: float) -> list[Block]:

@@ -20,7 +20,17 @@ from symgrad.render.slides import render_slides
 from symgrad.spec import NetworkSpec
 
 #: Words of the tool that must not reach a student.
-TOOL_WORDS = ("symgrad", "codegen", "init_params", "numpy", "sympy", "seed", "rng", "params[")
+TOOL_WORDS = (
+    "symgrad",
+    "codegen",
+    "init_params",
+    "numpy",
+    "sympy",
+    "seed",
+    "rng",
+    "params[",
+    "generated code",
+)
 
 #: (sizes, activation, output, loss, layer kinds, proved, example seed)
 NETWORKS = {

@@ -16,6 +16,7 @@ from symgrad.render.document import (
     DiagramNode,
     Display,
     Heading,
+    Role,
     Row,
     Section,
     Table,
@@ -400,6 +401,7 @@ def forward_blocks(b: Builder) -> list[Block]:
             k == 1 or b.spec.activations[k - 2].name != activation.name
         ):
             blocks.append(Text(kink_sentence(b, k)))
+            blocks.append(Text("The generated code uses the same value.", role=Role.PROVENANCE))
     remarks = [derivatives.domain_remark(b, act) for act in derivatives.distinct_activations(b)]
     blocks += [r for r in remarks if r is not None]
     blocks += written_out_blocks(b)
@@ -418,8 +420,8 @@ def kink_sentence(b: Builder, k: int) -> str:
     act = b.spec.activation(k)
     value = b.tex(act.derivative_at_kink)
     return (
-        f"The {act.name} has no derivative at {inline('0')}; these notes, like the generated "
-        f"code and like PyTorch and JAX, use {inline(PRIME_AT_ZERO + value)}."
+        f"The {act.name} has no derivative at {inline('0')}; these notes, like PyTorch and JAX, "
+        f"use {inline(PRIME_AT_ZERO + value)}."
     )
 
 

@@ -287,6 +287,16 @@ def equals(*forms: Math | sp.Basic) -> Math:
     return Math.of(*parts)
 
 
+def counting(index: sp.Basic, n: int) -> Math:
+    """``index = 1, 2, 3``, or ``index = 1, \\dots, n`` beyond three values."""
+    shown: list[int | Token] = list(range(1, n + 1)) if n <= 3 else [1, Token.DOTS, n]
+    values: list[Part | sp.Basic] = []
+    for value in shown:
+        values += [Token.COMMA] if values else []
+        values.append(value if isinstance(value, Token) else sp.Integer(value))
+    return Math.of(index, Token.EQUALS, *values)
+
+
 def shown_indices(n: int) -> list[int | None]:
     """1-based indices a matrix of ``n`` rows shows; ``None`` marks the ellipsis."""
     if n <= MAX_SHOWN:

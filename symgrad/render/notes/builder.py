@@ -36,9 +36,9 @@ from symgrad.render.formula import (
     Expr,
     Math,
     Matrix,
-    Part,
     Shaped,
     Token,
+    counting,
     equals,
     matrix,
 )
@@ -280,12 +280,7 @@ class Builder:
         for index, n in step.indices:
             if n == 1:
                 continue
-            shown: list[int | Token] = list(range(1, n + 1)) if n <= 3 else [1, Token.DOTS, n]
-            values: list[Part | sp.Basic] = []
-            for value in shown:
-                values += [Token.COMMA] if values else []
-                values.append(value if isinstance(value, Token) else sp.Integer(value))
-            parts.append(Math.of(index, Token.EQUALS, *values))
+            parts.append(counting(index, n))
         return joined_prose(" and ", parts) if parts else ""
 
     def row(self, step: Step, left: Math, right: Math, note: Prose, last: bool) -> Row:

@@ -16,7 +16,7 @@ import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.render.document import Block, Display, Heading, Inline, Row, Text
-from symgrad.render.formula import EMPTY, Math, Number, Numbers, Term, Token
+from symgrad.render.formula import EMPTY, Math, Number, Numbers, Term, Token, counting
 from symgrad.worked import WorkedExample
 
 #: How many ems a formula takes (the worked example's measure).
@@ -52,10 +52,6 @@ def step_blocks(example: WorkedExample, measure: Measure, line_ems: float) -> li
         rule.append(Math.of(at_k, Token.LEFTARROW, _less(at_k, gradient)))
     weight_rule, bias_rule = rule
     depth = example.spec.depth
-    shown: list[int | Token] = [*range(1, depth + 1)] if depth <= 3 else [1, Token.DOTS, depth]
-    listed: list[int | Token] = []
-    for n, value in enumerate(shown):
-        listed += [Token.COMMA, value] if n else [value]
     blocks: list[Block] = [
         Heading(TITLE),
         Text(
@@ -64,7 +60,7 @@ def step_blocks(example: WorkedExample, measure: Measure, line_ems: float) -> li
                 "the size of the learning rate ",
                 Math.of(ETA),
                 " times the gradient, for ",
-                Math.of(sp.Symbol("k"), Token.EQUALS, *listed),
+                counting(sp.Symbol("k"), depth),
                 ":",
             ),
             par=False,

@@ -219,8 +219,11 @@ class _Builder(_Canvas):
         example: WorkedExample | None,
         cell: Callable[[str], str],
         width: float = NOTES_WIDTH,
+        across: bool = False,
     ) -> None:
         super().__init__(cell)
+        #: Numbers too are drawn left to right where they fit (a frame of the slides).
+        self.numbers_across = across
         self.net = net
         self.width = width
         self.example = example
@@ -289,7 +292,9 @@ class _Builder(_Canvas):
                 between.append(self.quantity(node.out))
         chain.append(("out", "coordinate", ""))
         # a graph of symbols left to right where it fits (its estimate is generous)
-        across = self.example is None and self.across_width(chain, between) <= self.width + 0.5
+        across = (self.example is None or self.numbers_across) and self.across_width(
+            chain, between
+        ) <= self.width + 0.5
         if across:
             self.layout_across(chain, between)
         else:
@@ -579,14 +584,15 @@ def computational_graph(
     cell: Callable[[str], str] = lambda text: text,
     intro: Prose = "",
     width: float = NOTES_WIDTH,
+    across: bool = False,
 ) -> Graph:
     """The graph of ``net`` with symbols on its edges, or the numbers of ``example``;
     ``cell`` makes a table cell safe for Markdown, ``intro`` is a paragraph above it, ``width``
-    the room it has (cm)."""
+    the room it has (cm); ``across``: numbers too left to right, where that fits ``width``."""
     if net.L > GRAPH_MAX_LAYERS:
         which = "Layer 2 is" if net.L == GRAPH_MAX_LAYERS + 1 else f"Layers 2 to {net.L - 2} are"
         caption += f" {which} left out, in one box: each is drawn as layer {net.L - 1} is."
-    return _Builder(net, example, cell, width).build(caption, intro)
+    return _Builder(net, example, cell, width, across).build(caption, intro)
 
 
 __all__ = ["GRAPH_MAX_LAYERS", "Box", "Layout", "computational_graph", "graph_layout"]

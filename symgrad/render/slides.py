@@ -1,63 +1,55 @@
-"""Slides: the derivation as a Beamer deck for a lecture, one idea per frame.
+"""Slides: the derivation as a Beamer deck a lecturer teaches from, planned as a deck.
 
-A renderer beside the notes (derivation -> notes / **slides** -> cli). The deck is built from the
-same sections as the notes (:class:`~symgrad.render.notes.builder.Builder` with a frame's layout),
-so every equation, its justification and its number are the notes' own: the network, the forward
-pass, the output layer, each hidden layer, the parameters with the matrix expansion once, this
-network's summary, the worked example (``--example``), the algorithm for any depth, the mini-batch
-form and what was checked. The blocks of a section are packed into frames by their estimated
-height; a heading starts a frame, a display too tall for one frame goes on over the next, row by
-row, and the paragraph that leads into a display moves with it. Nothing is set smaller than
-``\\small`` and nothing is scaled down, so the deck reads from the back of a lecture hall; the
-tests compile every case and fail on any overfull box.
+A renderer beside the notes (derivation -> notes' document model -> **slides**). The deck is built
+from the notes' own sections (:class:`~symgrad.render.notes.builder.Builder` with a frame's
+layout), so every equation, its reason and its number are the notes' own; what goes on a frame is
+the deck plan's choice (:mod:`symgrad.render.deck`): the network and its notation, the forward
+pass, the loss, the output layer with its chain rule revealed a row per click, each hidden layer
+the same, the parameters with the matrix of partials giving way to a column times a row and the
+outer product, the summary and BP1-BP4 as key results, the mini-batch form, and the worked example
+(``--example``) as the computational graph whose numbers appear forward, then its gradients
+backward, then the gradient matrices. Nothing is set smaller than ``\\small`` and nothing is
+scaled down, so the deck reads from the back of a lecture hall; ``--handout`` gives Beamer's
+handout mode, each build in its last state, for printing.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import shlex
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from symgrad.derivation import Derivation, Kind
 from symgrad.given import NOTHING_GIVEN, Given
 from symgrad.render import notes, wording
+from symgrad.render.deck import example_frames, section_frames
+from symgrad.render.deck.frames import FRAME_POINTS, Frame, block_points
 from symgrad.render.document import (
     Audience,
     Block,
-    Diagram,
     Display,
     Framing,
-    Graph,
-    Heading,
     Numbering,
     Ref,
     Section,
-    Steps,
-    Table,
     Text,
     To,
-    printed_text,
 )
 from symgrad.render.example import forward_ids
 from symgrad.render.notes import NotesOptions, setup
 from symgrad.render.notes.builder import Builder, Layout, joined
 from symgrad.render.notes.formats import Format, latex_math
+from symgrad.render.notes.widths import NUMBER_EMS, visible_width
 from symgrad.templating import render, tex_escape
 from symgrad.worked import check_example, worked_example
 
 #: The width of a frame's text in ems (16:9 Beamer at 11 pt, less room for a number).
 SLIDE_LINE_EMS = 32.0
-#: The height a frame holds below its title, in points.
-FRAME_POINTS = 190.0
 #: The width of the network's diagram on a frame, at most (cm).
 DIAGRAM_CM = 12.0
 #: The width the computational graph may take on a frame (cm).
 GRAPH_CM = 14.0
 
-#: The sections of the notes a deck shows, in its order (the setup as frames of its own; the
-#: checks for instructors).
+#: The sections of the notes a deck shows, in its order (the checks for instructors).
 DECK_SECTIONS = (
     "setup",
     "output",
@@ -71,17 +63,8 @@ DECK_SECTIONS = (
     "checks",
 )
 
-#: LaTeX size commands smaller than ``\small``; the slides never use one.
+#: LaTeX size commands smaller than ``\\small``; the slides never use one.
 SMALLER_THAN_SMALL = (r"\footnotesize", r"\scriptsize", r"\tiny", r"\resizebox", r"\scalebox")
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One slide: a title and the blocks on it."""
-
-    title: str
-    blocks: tuple[Block, ...]
-
 
 #: No title, author, course or date of the user's: the deck's own title.
 NO_FRAMING = Framing()
@@ -96,13 +79,21 @@ class Deck:
     command: str
     frames: tuple[Frame, ...]
     framing: Framing = Framing()
+    #: Beamer's handout mode: every build in its last state, one page a frame.
+    handout: bool = False
 
 
 class _SlidesFormat(Format):
     """References between frames: equations by ``\\eqref`` (numbered by their own tags),
-    sections by the title of their frames."""
+    sections by the title of their frames; the appendix of the derivatives, a part of the notes
+    the deck leaves out unless it is asked for, as "the notes"."""
+
+    #: Whether the deck shows the appendix of the derivatives (``--sections derivatives``).
+    appendix = False
 
     def reference(self, ref: Ref, numbers: Numbering) -> str:
+        if ref.to is To.APPENDIX and not self.appendix:
+            return "the notes"
         if ref.to is To.SECTION or ref.to is To.APPENDIX:
             return self.place(ref.target, numbers, "")
         return super().reference(ref, numbers)
@@ -112,10 +103,9 @@ class _SlidesFormat(Format):
 
 
 def frame_layout(depth: int) -> Layout:
-    """The room of a frame: a narrower line; a diagram that fits its width; one matrix written
-    out entry by entry, that of the layer in full; the graph with symbols at the width of a
-    frame, the one with numbers left to the notes (a column of matrices is taller than a
-    frame)."""
+    """The room of a frame: a narrower line; a diagram that fits its width; the weight matrix
+    written out entry by entry for the layer in full only; the graph at the width of a frame
+    (the worked example draws its own, with numbers appearing on it)."""
     columns = len(setup.diagram_columns(depth))
     return Layout(
         line_ems=SLIDE_LINE_EMS,
@@ -127,154 +117,7 @@ def frame_layout(depth: int) -> Layout:
     )
 
 
-# Heights, roughly -------------------------------------------------------------------------
-
-_LINE = 13.6  # a line of text at 11 pt
-_CHARS_PER_LINE = 92
-_MATRIX = re.compile(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", re.S)
-
-
-def _plain(text: str) -> str:
-    """About as many characters as ``text`` shows: formulas count a third of their source."""
-    plain = re.sub(r"\$([^$]*)\$", lambda m: "x" * max(1, len(m.group(1)) // 3), text)
-    return re.sub(r"\\[A-Za-z]+", "", plain)
-
-
-def _text_points(text: str) -> float:
-    lines = max(1, math.ceil(len(_plain(text)) / _CHARS_PER_LINE))
-    return lines * _LINE + 4.0
-
-
-def _matrix_points(body: str) -> float:
-    rows = re.split(r"\\\\", body)
-    points = 0.0
-    for row in rows:
-        if r"\dfrac" in row:
-            points += 24.5
-        elif r"\frac" in row:
-            points += 20.0
-        else:
-            points += 12.5
-        if r"\noalign" in row or row.startswith("["):
-            points += 6.5
-    return points + 3.0
-
-
-def _row_points(latex: str) -> float:
-    matrices = [_matrix_points(m.group(1)) for m in _MATRIX.finditer(latex)]
-    rest = _MATRIX.sub("M", latex)
-    if re.search(r"\\sum_\{[^}]*\}\^", rest):
-        base = 30.0  # limits above and below
-    elif re.search(r"\\frac\{[^{}]*\\frac", rest):
-        base = 36.0  # a fraction in a numerator, in brackets as tall
-    elif r"\dfrac" in rest or r"\frac" in rest:
-        base = 24.0
-    elif "^{" in rest or r"\sum" in rest:
-        base = 16.0  # scripts above the line
-    else:
-        base = 14.0
-    return max([base, *matrices])
-
-
-def block_points(block: Block) -> float:
-    """About how tall a block is set on a frame, in points."""
-    if isinstance(block, Text):
-        return _text_points(printed_text(block.text))
-    if isinstance(block, Display):
-        rows = sum(
-            _row_points(latex_math(r.left) + latex_math(r.right)) + (_LINE if r.note_below else 0.0)
-            for r in block.rows
-        )
-        gaps = (len(block.rows) - 1) * (7.0 if block.spread else 3.0)
-        return rows + gaps + 20.0
-    if isinstance(block, Steps):
-        return sum(_text_points(printed_text(item)) for item in block.items) + 6.0
-    if isinstance(block, Table):
-        # \small rows, a cell's text wrapping at about 52 characters
-        lines = sum(
-            max(math.ceil(len(_plain(printed_text(c))) / 52) for c in row) for row in block.rows
-        )
-        caption = _text_points(block.caption) if block.caption else 0.0
-        return (lines + 2) * 13.5 + 10.0 + caption
-    if isinstance(block, Diagram):
-        tallest = max(float(n.y) for n in block.nodes) - min(float(n.y) for n in block.nodes)
-        return (tallest + 2.6) * 28.45 + 2 * _LINE
-    if isinstance(block, Graph):
-        ys = [float(n.y) for n in block.nodes] + [float(label.y) for label in block.labels]
-        caption = _text_points(block.caption) * (2.0 if block.beside else 1.0)
-        picture = (max(ys) - min(ys) + 1.2) * 28.45
-        return max(picture, caption) if block.beside else picture + caption
-    if isinstance(block, Heading):
-        return 0.0
-    raise TypeError(f"no height for {type(block).__name__}")
-
-
-# Packing blocks into frames ---------------------------------------------------------------
-
-
-def _split_display(display: Display, room: float) -> tuple[Display, Display | None]:
-    """The first rows of ``display`` that fit in ``room`` points (at least one), and the rest."""
-    rows = list(display.rows)
-    count = 1
-    while (
-        count < len(rows) and block_points(replace(display, rows=tuple(rows[: count + 1]))) <= room
-    ):
-        count += 1
-    if count == len(rows) - 1 and count > 1:
-        count -= 1  # not one row alone on the next frame
-    head = replace(display, rows=tuple(rows[:count]))
-    tail = replace(display, rows=tuple(rows[count:])) if count < len(rows) else None
-    return head, tail
-
-
-def pack(title: str, blocks: Iterable[Block]) -> list[Frame]:
-    """``blocks`` on frames under ``title``: a heading starts a frame with its own title (the
-    opening words of a section go with it); a frame that is full goes on in the next, titled as
-    it was; the paragraph leading into a display moves with it; a display taller than what is
-    left of a fresh frame goes on over the next, row by row."""
-    frames: list[Frame] = []
-    current: list[Block] = []
-    heading = title
-
-    def used() -> float:
-        return sum(block_points(b) for b in current)
-
-    queue = list(blocks)
-    while queue:
-        block = queue.pop(0)
-        if isinstance(block, Heading):
-            if current and not all(isinstance(b, Text) for b in current):
-                frames.append(Frame(heading, tuple(current)))
-                current = []
-            heading = block.title
-            continue
-        if used() + block_points(block) <= FRAME_POINTS:
-            current.append(block)
-            continue
-        carried: list[Block] = []
-        if isinstance(block, Display) and current and isinstance(current[-1], Text):
-            first_row = replace(block, rows=block.rows[:1])
-            fits = block_points(current[-1]) + block_points(first_row) <= FRAME_POINTS
-            if fits:  # the sentence that leads into the display goes with it
-                carried = [current.pop()]
-        if current:
-            frames.append(Frame(heading, tuple(current)))
-        current = carried
-        if isinstance(block, Display) and used() + block_points(block) > FRAME_POINTS:
-            head, tail = _split_display(block, FRAME_POINTS - used())
-            block = head
-            if tail is not None:
-                queue.insert(0, tail)
-        current.append(block)
-    if current:
-        frames.append(Frame(heading, tuple(current)))
-    return frames
-
-
-# The deck ---------------------------------------------------------------------------------
-
-
-def _network_frame(builder: Builder) -> list[Frame]:
+def _network_frame(builder: Builder) -> Frame:
     spec = builder.spec
     L = builder.L
     parts = []
@@ -290,12 +133,15 @@ def _network_frame(builder: Builder) -> list[Frame]:
     sizes = ", ".join(f"$n_{{{k}}} = {n}$" for k, n in enumerate(spec.sizes))
     text = (
         f"Layer sizes {sizes}; {hidden}; {spec.pair.output.name} output, "
-        f"{spec.pair.loss.display} loss; {spec.parameter_count:,} parameters."
+        f"{spec.pair.loss.display} loss; {spec.parameter_count:,} parameters. "
+        "Layer $k$ has the pre-activations $a_{k}$, the activations $h_{k}$ "
+        "(the input is $h_{0} = x$), the weights $W_{k}$ and the biases $b_{k}$; "
+        r"the prediction is $\hat{y}$, the target $y$, the loss $\mathcal{L}$."
     )
-    return pack("The network", [setup.diagram(builder), Text(text)])
+    return Frame("The network and its notation", (setup.diagram(builder), Text(text)), "setup")
 
 
-def _forward_frames(builder: Builder) -> list[Frame]:
+def _forward_blocks(builder: Builder) -> list[Block]:
     ids = [i for i in forward_ids(builder.net) if i.kind is not Kind.LOSS]
     groups = [
         tuple(
@@ -310,18 +156,15 @@ def _forward_frames(builder: Builder) -> list[Frame]:
         )
     ]
     blocks += [Display(builder.placed(list(rows))) for rows in joined(groups, 6)]
-    blocks += builder.remarks("setup")
-    blocks.append(Text(f"The per-sample loss, {builder.spec.pair.loss.display}:"))
-    blocks.append(builder.step_display(builder.step(Kind.LOSS), notes=False))
-    return pack("The forward pass", blocks)
+    return blocks + builder.remarks("setup")
 
 
-def _graph_frames(builder: Builder) -> list[Frame]:
-    """The computational graph with symbols, on a frame of its own where it fits one."""
-    graph = builder.graph(None, "")
-    if graph is None or block_points(graph) > FRAME_POINTS:
-        return []
-    return [Frame("The computational graph", (graph,))]
+def _loss_blocks(builder: Builder) -> list[Block]:
+    """The loss, at the head of the output layer's frames (with its slope)."""
+    return [
+        Text(f"The per-sample loss is the {builder.spec.pair.loss.display}:"),
+        builder.step_display(builder.step(Kind.LOSS), notes=False),
+    ]
 
 
 def build_deck(
@@ -331,17 +174,23 @@ def build_deck(
     framing: Framing = NO_FRAMING,
     sections: tuple[str, ...] = (),
     given: Given = NOTHING_GIVEN,
+    expand: int | None = None,
+    handout: bool = False,
 ) -> Deck:
     """The frames of the deck for ``derivation``, with a worked example for seed ``example``,
     as ``audience`` reads it (students: no frame and no words about how it was made); only
-    the frames of ``sections`` (ids, all when empty), numbered as in the whole deck."""
+    the frames of ``sections`` (ids, all when empty), numbered as in the whole deck; the chain
+    rule and the weight matrix of layer ``expand`` in full (the output layer by default)."""
     numbers = None
     if example is not None:
         check_example(derivation.spec, example)
         numbers = worked_example(derivation, example, given)
-    options = NotesOptions(example=example, audience=audience, framing=framing, given=given)
+    options = NotesOptions(
+        expand=expand, example=example, audience=audience, framing=framing, given=given
+    )
     options = options.resolved(derivation.spec.depth)
     fmt = _SlidesFormat(derivation, "")
+    fmt.appendix = "derivatives" in sections
     builder = Builder(derivation, fmt, options, numbers, frame_layout(derivation.spec.depth))
     whole = notes.build(builder).for_audience(Audience(audience))
     kept = [s for s in whole.sections if s.id in DECK_SECTIONS and s.id != "checks"]
@@ -352,27 +201,33 @@ def build_deck(
     document = notes.printed(whole, builder.fmt, sections)
     numbering = whole.numbering(sections)
 
-    def printed(frames: list[Frame]) -> list[Frame]:
-        return [
-            replace(f, blocks=tuple(builder.fmt.printed(b, numbering) for b in f.blocks))
-            for f in frames
-        ]
+    def printed(blocks: list[Block]) -> list[Block]:
+        return [builder.fmt.printed(b, numbering) for b in blocks]
 
     frames: list[Frame] = []
-    if "setup" in numbering.printed:
-        frames += printed([*_network_frame(builder), *_forward_frames(builder)])
     for section in document.sections:
         if section.id == "setup":
+            forward = printed(_forward_blocks(builder))
+            opening = Section("The forward pass", "", tuple(forward), id="setup")
+            frames += [_network_frame(builder), *section_frames(opening)]
             continue
-        blocks = [b for b in section.blocks if not isinstance(b, Graph)]
-        if section.id == "derivatives":
-            # One title for its frames, as the notes refer to it; the notes' opening paragraph
-            # would be a frame of its own.
-            blocks = [b for b in blocks[1:] if not isinstance(b, Heading)]
-        frames += pack(section.title, blocks)
+        blocks = list(section.blocks)
+        if section.id == "output" and "setup" in numbering.printed:
+            blocks = printed(_loss_blocks(builder)) + blocks
         if section.id == "summary":
-            frames += _graph_frames(builder)
+            # the titles of its key results say what the sentences between them do
+            blocks = [b for b in blocks if not isinstance(b, Text)]
+        if section.id == "example" and numbers is not None:
+            frames += example_frames(builder, numbers, section)
+            continue
+        if section.id == "derivatives":
+            if section.id not in sections:
+                continue  # the appendix only when it is asked for: the frames refer to it
+            blocks = blocks[1:]  # its opening paragraph: where the notes refer to it
+        frames += section_frames(replace(section, blocks=tuple(blocks)), graphs=numbers is None)
     command = "symgrad slides " + " ".join(shlex.quote(a) for a in derivation.spec.command_args())
+    if options.expand != derivation.spec.depth:
+        command += f" --expand {options.expand}"
     if example is not None:
         command += f" --example {example}" + "".join(" " + shlex.quote(w) for w in given.words)
     if audience != Audience.STUDENTS:
@@ -380,7 +235,9 @@ def build_deck(
     command += "".join(" " + shlex.quote(a) for a in notes.framing_args(framing))
     if sections:
         command += " --sections " + ",".join(sections)
-    return Deck(document.title, document.subtitle, command, tuple(frames), framing)
+    if handout:
+        command += " --handout"
+    return Deck(document.title, document.subtitle, command, tuple(frames), framing, handout)
 
 
 def render_slides(
@@ -390,10 +247,32 @@ def render_slides(
     framing: Framing = NO_FRAMING,
     sections: tuple[str, ...] = (),
     given: Given = NOTHING_GIVEN,
+    expand: int | None = None,
+    handout: bool = False,
 ) -> str:
     """The deck as a Beamer document that compiles with pdflatex."""
-    deck = build_deck(derivation, example, audience, framing, sections, given)
-    return render("slides/deck.tex.jinja", deck=deck, tag_numbers=True, math=latex_math)
+    deck = build_deck(derivation, example, audience, framing, sections, given, expand, handout)
+    return render(
+        "slides/deck.tex.jinja",
+        deck=deck,
+        tag_numbers=True,
+        math=latex_math,
+        reason_width=reason_width,
+    )
+
+
+#: The width of a frame's text in ems (16:9 at 11 pt, margins of 5 mm).
+FRAME_EMS = 38.0
+#: The narrowest and the widest a column of reasons is (ems).
+REASON_EMS = (7.9, 10.5)
+
+
+def reason_width(display: Display) -> str:
+    """The width of the column of reasons right of ``display``: what its widest row and a
+    number leave, at least wide enough for "differentiate" and at most half the frame."""
+    widest = max(visible_width(latex_math(r.left) + latex_math(r.right)) for r in display.rows)
+    room = FRAME_EMS - 1.4 * widest - NUMBER_EMS - 3.0  # the estimate runs short
+    return f"{max(REASON_EMS[0], min(REASON_EMS[1], room)):.1f}em"
 
 
 __all__ = [
@@ -403,6 +282,5 @@ __all__ = [
     "Frame",
     "block_points",
     "build_deck",
-    "pack",
     "render_slides",
 ]

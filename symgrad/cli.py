@@ -170,6 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
     _audience_option(slides)
     _framing_options(slides)
     _sections_option(slides, slides=True)
+    slides.add_argument(
+        "--expand",
+        type=int,
+        metavar="K",
+        help="write the chain rule and the weight matrix of layer K in full, the other layers "
+        "compactly (default: L, the output layer)",
+    )
+    slides.add_argument(
+        "--handout",
+        action="store_true",
+        help="Beamer's handout mode for printing: every build shown in its last state, one "
+        "page a frame",
+    )
     slides.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(slides)
 
@@ -450,6 +463,8 @@ def _write_document(
             framing=_framing(args),
             sections=notes_options.sections,
             given=notes_options.given,
+            expand=notes_options.expand,
+            handout=args.handout,
         )
     else:
         from symgrad.render.notes import render_markdown

@@ -159,6 +159,15 @@ def _forward_blocks(builder: Builder) -> list[Block]:
     return blocks + builder.remarks("setup")
 
 
+def _without_unit(blocks: list[Block], opening: str) -> list[Block]:
+    """``blocks`` without the paragraph that opens with ``opening`` and the display it leads
+    into."""
+    for n, block in enumerate(blocks):
+        if isinstance(block, Text) and str(block.text).startswith(opening):
+            return blocks[:n] + blocks[n + 2 :]
+    return blocks
+
+
 def _loss_blocks(builder: Builder) -> list[Block]:
     """The loss, at the head of the output layer's frames (with its slope)."""
     return [
@@ -214,6 +223,9 @@ def build_deck(
         blocks = list(section.blocks)
         if section.id == "output" and "setup" in numbering.printed:
             blocks = printed(_loss_blocks(builder)) + blocks
+        if section.id == "batch":
+            # the shapes of a batch's products: the single sample's frame shows how to check
+            blocks = _without_unit(blocks, "The shapes fit in every product of a batch")
         if section.id == "summary":
             # the titles of its key results say what the sentences between them do
             blocks = [b for b in blocks if not isinstance(b, Text)]

@@ -168,7 +168,7 @@ def _gradient_lines(builder: Builder, blocks: list[Block]) -> list[Block]:
             isinstance(block, Display)
             and any(label in str(block.rows[0].tag) for label in wanted)
             or isinstance(block, Text)
-            and block.text.startswith("The results of")
+            and str(block.text).startswith("The results of")
         ):
             kept.append(block)
     return kept

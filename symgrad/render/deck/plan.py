@@ -33,8 +33,19 @@ from symgrad.render.formula import EMPTY
 
 #: Steps that start a frame of their own (their keys without the layer): each is a new idea.
 FRESH = frozenset(
-    ("loss", "output-delta", "hidden-grad", "hidden-delta", "weight", "weight-matrix", "bias")
+    (
+        "loss",
+        "output-delta",
+        "hidden-grad",
+        "hidden-delta",
+        "weight",
+        "weight-matrix",
+        "bias-vector",
+    )
 )
+
+#: The tallest two forms of a weight gradient shown together in its build (points).
+SWAP_POINTS = 130.0
 
 #: The title of a frame by its first equation (its step's key, without the layer).
 IDEAS = {
@@ -46,10 +57,12 @@ IDEAS = {
     "hidden-grad-vector": "Hidden layer {k}: the gradient from the layer above",
     "hidden-delta": "Hidden layer {k}: back through the activation",
     "hidden-delta-vector": "Hidden layer {k}: back through the activation",
-    "weight": "Layer {k}: the partial of one weight",
+    "weight": "Layer {k}: the partials of one weight and one bias",
     "weight-matrix": "Layer {k}: the weight gradient is an outer product",
     "bias": "Layer {k}: the bias gradient",
     "bias-vector": "Layer {k}: the bias gradient",
+    "batch-forward": "A mini-batch: the forward pass",
+    "batch-output-delta": "A mini-batch: the gradients, layer by layer",
 }
 
 #: Key results, by the kind of their displays in the notes: the titles of their blocks, in order.
@@ -119,6 +132,46 @@ def units(blocks: Sequence[Block]) -> list[list[Block]]:
     return found
 
 
+def fitted(found: list[list[Block]]) -> list[list[Block]]:
+    """The units, each display too tall for a frame (with the sentences that lead into it)
+    cut into displays that fit, between rows; a piece that would open with ``= ...`` opens
+    with the left-hand side again (each form equals it), so no frame starts with "="."""
+    out: list[list[Block]] = []
+    for unit in found:
+        last = unit[-1]
+        whole = [*unit[:-1], built(last, "")]
+        if not isinstance(last, Display) or frame_points(whole) <= FRAME_POINTS:
+            out.append(unit)
+            continue
+        lead = unit[:-1]
+        room = FRAME_POINTS - frame_points(lead)
+        rows = list(last.rows)
+        left = rows[0].left
+        pieces: list[list[Row]] = [[]]
+        for row in rows:
+            trial = replace(last, rows=tuple([*pieces[-1], row]))
+            if pieces[-1] and block_points(trial) > room:
+                pieces.append([])
+                room = FRAME_POINTS
+            if not pieces[-1] and row.left == EMPTY:
+                row = replace(row, left=left)
+            pieces[-1].append(row)
+        out.append([*lead, replace(last, rows=tuple(pieces[0]))])
+        out += [[replace(last, rows=tuple(piece))] for piece in pieces[1:]]
+    return out
+
+
+def partials_first(found: list[list[Block]]) -> list[list[Block]]:
+    """The units with a bias's partial moved before the weight matrix it follows: the
+    partials of one weight and one bias share a frame, then the matrices are built."""
+    ordered = list(found)
+    for n in range(1, len(ordered)):
+        previous, unit = kind_of(first_key(ordered[n - 1]))[0], kind_of(first_key(ordered[n]))[0]
+        if previous == "weight-matrix" and unit == "bias":
+            ordered[n - 1], ordered[n] = ordered[n], ordered[n - 1]
+    return ordered
+
+
 def built(block: Block, section: str, keys: int = 0) -> Item:
     """A block as it is shown on a frame: a derivation row by row, a weight gradient's matrix
     swapped form by form, a key result (of the summary, of BP1-BP4) highlighted, titled as the
@@ -149,14 +202,11 @@ def swapped(display: Display) -> Swap:
         shown = (opened,) if second is None else (opened, replace(second, left=EMPTY))
         return replace(display, rows=shown)
 
-    return Swap(
-        (
-            pair(rows[0], None),
-            pair(rows[0], rows[1]),
-            pair(rows[1], rows[2]),
-            pair(rows[2], rows[3]),
-        )
-    )
+    pairs = (pair(rows[0], rows[1]), pair(rows[1], rows[2]))
+    if max(block_points(d) for d in pairs) > SWAP_POINTS:
+        # a matrix too tall to be written twice: one form a slide
+        pairs = (pair(rows[1], None), pair(rows[2], None))
+    return Swap((pair(rows[0], None), *pairs, pair(rows[2], rows[3])))
 
 
 def pack(title: str, blocks: Sequence[Block], section: str) -> list[Frame]:
@@ -173,7 +223,7 @@ def pack(title: str, blocks: Sequence[Block], section: str) -> list[Frame]:
             frames.append(Frame(named or heading, tuple(current), section))
             current.clear()
 
-    for unit in units(blocks):
+    for unit in fitted(partials_first(units(blocks))):
         if isinstance(unit[0], Heading):
             close()
             heading = unit[0].title
@@ -221,11 +271,14 @@ def light(frame: Frame) -> bool:
 
 
 def merged(frames: list[Frame]) -> list[Frame]:
-    """Light frames joined to the frame before them on the same idea, where both fit."""
+    """Light frames joined to the frame before them on the same idea (or, with no idea of
+    their own, in the same section), where both fit."""
     out: list[Frame] = []
     for frame in frames:
+        # the same idea, or a light frame of no idea of its own after one of its section
         same = out and out[-1].title == frame.title
-        if same and (light(frame) or light(out[-1])):
+        follows = out and out[-1].section == frame.section and not idea(first_key(frame.blocks))
+        if (same and (light(frame) or light(out[-1]))) or (follows and light(frame)):
             both = (*out[-1].blocks, *frame.blocks)
             swaps = sum(isinstance(b, Swap) for b in both)
             if frame_points(both) <= FRAME_POINTS and swaps <= 1:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from symgrad.render.document import (
@@ -210,5 +211,5 @@ def block_points(block: Item) -> float:
     raise TypeError(f"no height for {type(block).__name__}")
 
 
-def frame_points(blocks: list[Item] | tuple[Item, ...]) -> float:
+def frame_points(blocks: Sequence[Item]) -> float:
     return sum(block_points(b) for b in blocks)

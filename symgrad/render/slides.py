@@ -22,7 +22,7 @@ from symgrad.derivation import Derivation, Kind
 from symgrad.given import NOTHING_GIVEN, Given
 from symgrad.render import notes, wording
 from symgrad.render.deck import example_frames, section_frames
-from symgrad.render.deck.frames import FRAME_POINTS, Frame, block_points
+from symgrad.render.deck.frames import FRAME_POINTS, Frame, block_points, reason_width
 from symgrad.render.document import (
     Audience,
     Block,
@@ -38,7 +38,6 @@ from symgrad.render.example import forward_ids
 from symgrad.render.notes import NotesOptions, setup
 from symgrad.render.notes.builder import Builder, Layout, joined
 from symgrad.render.notes.formats import Format, latex_math
-from symgrad.render.notes.widths import NUMBER_EMS, visible_width
 from symgrad.templating import render, tex_escape
 from symgrad.worked import check_example, worked_example
 
@@ -133,12 +132,17 @@ def _network_frame(builder: Builder) -> Frame:
     sizes = ", ".join(f"$n_{{{k}}} = {n}$" for k, n in enumerate(spec.sizes))
     text = (
         f"Layer sizes {sizes}; {hidden}; {spec.pair.output.name} output, "
-        f"{spec.pair.loss.display} loss; {spec.parameter_count:,} parameters. "
-        "Layer $k$ has the pre-activations $a_{k}$, the activations $h_{k}$ "
+        f"{spec.pair.loss.display} loss; {spec.parameter_count:,} parameters."
+    )
+    notation = (
+        " Layer $k$ has the pre-activations $a_{k}$, the activations $h_{k}$ "
         "(the input is $h_{0} = x$), the weights $W_{k}$ and the biases $b_{k}$; "
         r"the prediction is $\hat{y}$, the target $y$, the loss $\mathcal{L}$."
     )
-    return Frame("The network and its notation", (setup.diagram(builder), Text(text)), "setup")
+    diagram = setup.diagram(builder)
+    if block_points(diagram) + block_points(Text(text + notation)) <= FRAME_POINTS:
+        text += notation  # a deep network's picture leaves no room for it
+    return Frame("The network and its notation", (diagram, Text(text)), "setup")
 
 
 def _forward_blocks(builder: Builder) -> list[Block]:
@@ -271,20 +275,6 @@ def render_slides(
         math=latex_math,
         reason_width=reason_width,
     )
-
-
-#: The width of a frame's text in ems (16:9 at 11 pt, margins of 5 mm).
-FRAME_EMS = 38.0
-#: The narrowest and the widest a column of reasons is (ems).
-REASON_EMS = (7.9, 10.5)
-
-
-def reason_width(display: Display) -> str:
-    """The width of the column of reasons right of ``display``: what its widest row and a
-    number leave, at least wide enough for "differentiate" and at most half the frame."""
-    widest = max(visible_width(latex_math(r.left) + latex_math(r.right)) for r in display.rows)
-    room = FRAME_EMS - 1.4 * widest - NUMBER_EMS - 3.0  # the estimate runs short
-    return f"{max(REASON_EMS[0], min(REASON_EMS[1], room)):.1f}em"
 
 
 __all__ = [

@@ -33,9 +33,19 @@ from symgrad.render.document import (
     printed_text,
 )
 from symgrad.render.notes.formats import latex_math
+from symgrad.render.notes.widths import NUMBER_EMS, visible_width
 
 #: The height a frame holds below its title, in points.
 FRAME_POINTS = 205.0
+#: The height a key result's block adds to its display (its title, its margins).
+KEY_POINTS = 18.0
+#: The width of a frame's text in ems (16:9 at 11 pt, margins of 5 mm).
+FRAME_EMS = 38.0
+#: The narrowest and the widest a column of reasons is (ems).
+REASON_EMS = (7.9, 10.5)
+#: A display with a row wider than this (ems, as estimated) leaves no room for reasons beside
+#: it: they go below their rows (a formula of a long custom activation).
+WIDEST_BESIDE = 21.0
 
 
 @dataclass(frozen=True)
@@ -168,8 +178,28 @@ def _row_points(latex: str) -> float:
     return max([base, *matrices])
 
 
+def widest(display: Display) -> float:
+    """About how many ems the widest row of ``display`` takes (an estimate that runs short)."""
+    return max(visible_width(latex_math(r.left) + latex_math(r.right)) for r in display.rows)
+
+
+def reason_room(display: Display) -> float:
+    """The ems a column of reasons right of ``display`` has: what its widest row and a
+    number leave (the row counted generously)."""
+    return FRAME_EMS - 1.4 * widest(display) - NUMBER_EMS - 3.0
+
+
+def reason_width(display: Display) -> str:
+    """The width of the column of reasons right of ``display``: the room its rows leave, at
+    least wide enough for "differentiate", at most about a quarter of the frame."""
+    return f"{max(REASON_EMS[0], min(REASON_EMS[1], reason_room(display))):.1f}em"
+
+
 def display_points(block: Display) -> float:
-    rows = sum(_row_points(latex_math(r.left) + latex_math(r.right)) for r in block.rows)
+    rows = sum(
+        _row_points(latex_math(r.left) + latex_math(r.right)) + (_LINE if r.note_below else 0.0)
+        for r in block.rows
+    )
     gaps = (len(block.rows) - 1) * (7.0 if block.spread else 3.0)
     return rows + gaps + 14.0
 
@@ -185,7 +215,7 @@ def block_points(block: Item) -> float:
     if isinstance(block, Swap):
         return max(display_points(d) for d in block.displays)
     if isinstance(block, Key):
-        return sum(block_points(b) for b in block.blocks) + 18.0
+        return sum(block_points(b) for b in block.blocks) + KEY_POINTS
     if isinstance(block, Steps):
         return sum(text_points(printed_text(item)) for item in block.items) + 6.0
     if isinstance(block, Verbatim):

@@ -20,6 +20,8 @@ from dataclasses import replace
 
 from symgrad.render.deck.frames import (
     FRAME_POINTS,
+    KEY_POINTS,
+    WIDEST_BESIDE,
     Build,
     Frame,
     Item,
@@ -27,6 +29,7 @@ from symgrad.render.deck.frames import (
     Swap,
     block_points,
     frame_points,
+    widest,
 )
 from symgrad.render.document import Block, Display, Graph, Heading, Row, Section, Text
 from symgrad.render.formula import EMPTY
@@ -43,6 +46,10 @@ FRESH = frozenset(
         "bias-vector",
     )
 )
+
+#: How far over a frame's height a unit may be estimated and still be tried on one frame (the
+#: estimate of prose runs long; the compiled deck is checked for overfull frames).
+PROSE_SLACK = 1.1
 
 #: The tallest two forms of a weight gradient shown together in its build (points).
 SWAP_POINTS = 130.0
@@ -114,12 +121,14 @@ def units(blocks: Sequence[Block]) -> list[list[Block]]:
     heading is a unit of its own."""
     found: list[list[Block]] = []
     leading: list[Block] = []
-    for block in blocks:
+    for n, block in enumerate(blocks):
+        after = blocks[n + 1] if n + 1 < len(blocks) else None
         if isinstance(block, Heading):
             found.append([block])
         elif isinstance(block, Text):
             last = found[-1] if found else []
-            closes = block.par and not leading and last and not isinstance(last[0], Heading)
+            leads = after is not None and not isinstance(after, Text | Heading)
+            closes = not leads and not leading and last and not isinstance(last[0], Heading)
             if closes:
                 last.append(block)
             else:
@@ -132,19 +141,25 @@ def units(blocks: Sequence[Block]) -> list[list[Block]]:
     return found
 
 
-def fitted(found: list[list[Block]]) -> list[list[Block]]:
-    """The units, each display too tall for a frame (with the sentences that lead into it)
-    cut into displays that fit, between rows; a piece that would open with ``= ...`` opens
-    with the left-hand side again (each form equals it), so no frame starts with "="."""
+def fitted(found: list[list[Block]], section: str) -> list[list[Block]]:
+    """The units, each too tall for a frame made to fit: the paragraphs that close it go on as
+    a unit of their own, and a display too tall (with the sentences that lead into it) is cut
+    between rows; a piece that would open with ``= ...`` opens with the left-hand side again
+    (each form equals it), so no frame starts with "="."""
     out: list[list[Block]] = []
     for unit in found:
+        if frame_points([built(b, section) for b in unit]) <= FRAME_POINTS * PROSE_SLACK:
+            out.append(unit)  # prose is counted generously: a little over may fit
+            continue
+        cut = max((n for n, b in enumerate(unit) if not isinstance(b, Text)), default=len(unit))
+        unit, closing = unit[: cut + 1], unit[cut + 1 :]
         last = unit[-1]
-        whole = [*unit[:-1], built(last, "")]
-        if not isinstance(last, Display) or frame_points(whole) <= FRAME_POINTS:
-            out.append(unit)
+        whole = [*unit[:-1], built(last, section)]
+        if not isinstance(last, Display) or frame_points(whole) <= FRAME_POINTS * PROSE_SLACK:
+            out += [unit, closing] if closing else [unit]
             continue
         lead = unit[:-1]
-        room = FRAME_POINTS - frame_points(lead)
+        room = FRAME_POINTS - frame_points(lead) - (KEY_POINTS if last.kind in KEYS else 0.0)
         rows = list(last.rows)
         left = rows[0].left
         pieces: list[list[Row]] = [[]]
@@ -152,12 +167,13 @@ def fitted(found: list[list[Block]]) -> list[list[Block]]:
             trial = replace(last, rows=tuple([*pieces[-1], row]))
             if pieces[-1] and block_points(trial) > room:
                 pieces.append([])
-                room = FRAME_POINTS
+                room = FRAME_POINTS - (KEY_POINTS if last.kind in KEYS else 0.0)
             if not pieces[-1] and row.left == EMPTY:
                 row = replace(row, left=left)
             pieces[-1].append(row)
         out.append([*lead, replace(last, rows=tuple(pieces[0]))])
         out += [[replace(last, rows=tuple(piece))] for piece in pieces[1:]]
+        out += [closing] if closing else []
     return out
 
 
@@ -178,7 +194,10 @@ def built(block: Block, section: str, keys: int = 0) -> Item:
     ``keys``-th of its section; else as it is."""
     if not isinstance(block, Display):
         return block
-    rows = [replace(r, note_below=False) for r in block.rows]
+    # every reason beside its row, unless a row leaves it no room at all (a formula of a long
+    # custom activation): then each reason of that display on a line below its row
+    below = widest(block) > WIDEST_BESIDE
+    rows = [replace(r, note_below=below and bool(r.note)) for r in block.rows]
     block = replace(block, rows=tuple(rows))
     if block.kind in KEYS and section == block.kind:
         titles = KEYS[block.kind]
@@ -223,7 +242,7 @@ def pack(title: str, blocks: Sequence[Block], section: str) -> list[Frame]:
             frames.append(Frame(named or heading, tuple(current), section))
             current.clear()
 
-    for unit in fitted(partials_first(units(blocks))):
+    for unit in fitted(partials_first(units(blocks)), section):
         if isinstance(unit[0], Heading):
             close()
             heading = unit[0].title
@@ -234,7 +253,10 @@ def pack(title: str, blocks: Sequence[Block], section: str) -> list[Frame]:
         full = frame_points(current) + frame_points(items) > FRAME_POINTS
         if continues(items):
             # a sentence that goes on from the frame before stays with it where it can
-            fresh, full = False, frame_points(current) + frame_points(items) > 1.1 * FRAME_POINTS
+            fresh, full = (
+                False,
+                frame_points(current) + frame_points(items) > PROSE_SLACK * FRAME_POINTS,
+            )
             if full or not current:
                 items = [capitalised(items[0]), *items[1:]]
         if current and (fresh or full):
@@ -288,11 +310,26 @@ def merged(frames: list[Frame]) -> list[Frame]:
     return out
 
 
+def forward(frames: list[Frame]) -> list[Frame]:
+    """A light frame of prose alone (a remark that closed a full frame) joined to the frame
+    after it in the same section, where both fit."""
+    out: list[Frame] = []
+    for frame in reversed(frames):
+        prose = all(isinstance(b, Text) for b in frame.blocks)
+        if out and prose and light(frame) and out[-1].section == frame.section:
+            both = (*frame.blocks, *out[-1].blocks)
+            if frame_points(both) <= FRAME_POINTS:
+                out[-1] = replace(out[-1], blocks=both)
+                continue
+        out.append(frame)
+    return out[::-1]
+
+
 def section_frames(section: Section, graphs: bool = True) -> list[Frame]:
     """The frames of one section of the notes; its graph of symbols on a frame of its own
     (with ``graphs``: the worked example draws it with numbers instead)."""
     blocks = [b for b in section.blocks if not isinstance(b, Graph)]
-    frames = merged(pack(section.title, blocks, section.id))
+    frames = forward(merged(pack(section.title, blocks, section.id)))
     for graph in (b for b in section.blocks if isinstance(b, Graph) and graphs):
         if block_points(graph) <= FRAME_POINTS:
             frames.append(Frame("The computational graph", (graph,), section.id))

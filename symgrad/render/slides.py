@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from symgrad.derivation import Derivation, Kind
 from symgrad.given import NOTHING_GIVEN, Given
-from symgrad.render import notes, wording
+from symgrad.render import formula, notes, wording
 from symgrad.render.deck import example_frames, section_frames
 from symgrad.render.deck.frames import FRAME_POINTS, Frame, block_points, reason_width
 from symgrad.render.document import (
@@ -35,9 +35,10 @@ from symgrad.render.document import (
     To,
 )
 from symgrad.render.example import forward_ids
+from symgrad.render.formula import Math
 from symgrad.render.notes import NotesOptions, setup
 from symgrad.render.notes.builder import Builder, Layout, joined
-from symgrad.render.notes.formats import Format, latex_math
+from symgrad.render.notes.formats import Format
 from symgrad.templating import render, tex_escape
 from symgrad.worked import check_example, worked_example
 
@@ -272,9 +273,18 @@ def render_slides(
         "slides/deck.tex.jinja",
         deck=deck,
         tag_numbers=True,
-        math=latex_math,
+        math=slides_math,
         reason_width=reason_width,
     )
+
+
+#: Between the rows of a matrix of fractions on a frame: less than on a page (a frame is short).
+SLIDES_ROW_GAP = r"\\ \noalign{\vskip 0.8ex}"
+
+
+def slides_math(math: Math) -> str:
+    """A formula of a display as the deck prints it."""
+    return formula.latex(math, SLIDES_ROW_GAP)
 
 
 __all__ = [

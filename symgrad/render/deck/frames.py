@@ -36,7 +36,7 @@ from symgrad.render.notes.formats import latex_math
 from symgrad.render.notes.widths import NUMBER_EMS, visible_width
 
 #: The height a frame holds below its title, in points.
-FRAME_POINTS = 205.0
+FRAME_POINTS = 199.0
 #: The height a key result's block adds to its display (its title, its margins).
 KEY_POINTS = 18.0
 #: The width of a frame's text in ems (16:9 at 11 pt, margins of 5 mm).
@@ -131,6 +131,7 @@ class Frame:
 # Heights, roughly -------------------------------------------------------------------------
 
 _LINE = 13.6  # a line of text at 11 pt
+_BELOW = 17.0  # a reason on a line of its own below its row
 _CHARS_PER_LINE = 96
 _MATRIX = re.compile(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", re.S)
 
@@ -164,9 +165,9 @@ def _row_points(latex: str) -> float:
     matrices = [_matrix_points(m.group(1)) for m in _MATRIX.finditer(latex)]
     rest = _MATRIX.sub("M", latex)
     if r"\underbrace" in rest:
-        base = 26.0
+        base = 22.0
     elif re.search(r"\\sum_\{[^}]*\}\^", rest):
-        base = 30.0  # limits above and below
+        base = 32.0  # limits above and below
     elif re.search(r"\\frac\{[^{}]*\\frac", rest):
         base = 36.0  # a fraction in a numerator, in brackets as tall
     elif r"\dfrac" in rest or r"\frac" in rest:
@@ -197,10 +198,10 @@ def reason_width(display: Display) -> str:
 
 def display_points(block: Display) -> float:
     rows = sum(
-        _row_points(latex_math(r.left) + latex_math(r.right)) + (_LINE if r.note_below else 0.0)
+        _row_points(latex_math(r.left) + latex_math(r.right)) + (_BELOW if r.note_below else 0.0)
         for r in block.rows
     )
-    gaps = (len(block.rows) - 1) * (7.0 if block.spread else 3.0)
+    gaps = (len(block.rows) - 1) * (7.0 if block.spread else 4.0)
     return rows + gaps + 14.0
 
 
@@ -213,7 +214,8 @@ def block_points(block: Item) -> float:
     if isinstance(block, Build):
         return display_points(block.display)
     if isinstance(block, Swap):
-        return max(display_points(d) for d in block.displays)
+        # tall matrices, whose estimate runs short
+        return 1.2 * max(display_points(d) for d in block.displays)
     if isinstance(block, Key):
         return sum(block_points(b) for b in block.blocks) + KEY_POINTS
     if isinstance(block, Steps):

@@ -50,6 +50,17 @@ FRESH = frozenset(
 #: How far over a frame's height a unit may be estimated and still be tried on one frame (the
 #: estimate of prose runs long; the compiled deck is checked for overfull frames).
 PROSE_SLACK = 1.1
+#: A display's estimate may run short: one that ends a unit is given a little less room; one
+#: of spread rows (matrices, shapes under their factors) is counted generously, like prose.
+DISPLAY_SLACK = 0.95
+
+
+def slack_of(block: Block) -> float:
+    """How far over a frame's height a unit ending with ``block`` may be estimated."""
+    if isinstance(block, Display) and not block.spread:
+        return DISPLAY_SLACK
+    return PROSE_SLACK
+
 
 #: The tallest two forms of a weight gradient shown together in its build (points).
 SWAP_POINTS = 130.0
@@ -148,18 +159,23 @@ def fitted(found: list[list[Block]], section: str) -> list[list[Block]]:
     (each form equals it), so no frame starts with "="."""
     out: list[list[Block]] = []
     for unit in found:
-        if frame_points([built(b, section) for b in unit]) <= FRAME_POINTS * PROSE_SLACK:
-            out.append(unit)  # prose is counted generously: a little over may fit
+        shown = [built(b, section) for b in unit]
+        # prose is counted generously: a little over may fit
+        slack = slack_of(unit[-1])
+        if frame_points(shown) <= FRAME_POINTS * slack or isinstance(shown[-1], Swap):
+            out.append(unit)
             continue
         cut = max((n for n, b in enumerate(unit) if not isinstance(b, Text)), default=len(unit))
         unit, closing = unit[: cut + 1], unit[cut + 1 :]
         last = unit[-1]
         whole = [*unit[:-1], built(last, section)]
-        if not isinstance(last, Display) or frame_points(whole) <= FRAME_POINTS * PROSE_SLACK:
+        if not isinstance(last, Display) or frame_points(whole) <= FRAME_POINTS * slack_of(last):
             out += [unit, closing] if closing else [unit]
             continue
         lead = unit[:-1]
-        room = FRAME_POINTS - frame_points(lead) - (KEY_POINTS if last.kind in KEYS else 0.0)
+        # a little room to spare: a display's estimate may run short
+        full = 0.97 * FRAME_POINTS - (KEY_POINTS if last.kind in KEYS else 0.0)
+        room = full - frame_points(lead)
         rows = list(last.rows)
         left = rows[0].left
         pieces: list[list[Row]] = [[]]
@@ -167,7 +183,7 @@ def fitted(found: list[list[Block]], section: str) -> list[list[Block]]:
             trial = replace(last, rows=tuple([*pieces[-1], row]))
             if pieces[-1] and block_points(trial) > room:
                 pieces.append([])
-                room = FRAME_POINTS - (KEY_POINTS if last.kind in KEYS else 0.0)
+                room = full
             if not pieces[-1] and row.left == EMPTY:
                 row = replace(row, left=left)
             pieces[-1].append(row)
@@ -221,11 +237,14 @@ def swapped(display: Display) -> Swap:
         shown = (opened,) if second is None else (opened, replace(second, left=EMPTY))
         return replace(display, rows=shown)
 
-    pairs = (pair(rows[0], rows[1]), pair(rows[1], rows[2]))
-    if max(block_points(d) for d in pairs) > SWAP_POINTS:
+    shown = (pair(rows[0], None), pair(rows[0], rows[1]), pair(rows[1], rows[2]))
+    if max(block_points(d) for d in shown) > SWAP_POINTS:
         # a matrix too tall to be written twice: one form a slide
-        pairs = (pair(rows[1], None), pair(rows[2], None))
-    return Swap((pair(rows[0], None), *pairs, pair(rows[2], rows[3])))
+        shown = (pair(rows[0], None), pair(rows[1], None), pair(rows[2], None))
+    last = pair(rows[2], rows[3])
+    if block_points(last) > SWAP_POINTS:
+        last = pair(rows[3], None)
+    return Swap((*shown, last))
 
 
 def pack(title: str, blocks: Sequence[Block], section: str) -> list[Frame]:

@@ -69,6 +69,12 @@ def reveal(builder: Builder, example: WorkedExample) -> Reveal | None:
         )
         symbol = _gradient_symbol(node.label)
         y = f"{float(node.y) + shift - _BELOW_PARAMETER:.2f}"
+        previous = labels[-1] if labels else None
+        if previous is not None and previous.y == y and float(label.x) - float(previous.x) < 1.5:
+            # a layer's weights and biases enter side by side: one label names both gradients
+            middle = f"{(float(previous.x) + float(label.x)) / 2:.2f}"
+            labels[-1] = replace(previous, x=middle, text=f"{previous.text},\\ {symbol}")
+            continue
         labels.append(replace(label, y=y, text=symbol))
     graph = replace(graph, nodes=nodes, labels=tuple(labels), caption=_caption())
     return Reveal(graph, _slides(graph.labels))

@@ -196,7 +196,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     page_png(notes, EXAMPLE_PAGE_PICTURE, page_starting(notes, "Forward pass"))
     slides = GENERATED / "slides" / "mlp-3-3-2-example-0.pdf"
     # a slide is 16 cm wide: more dots for the same width as a page
-    page_png(slides, SLIDE_PICTURE, page_starting(slides, "Backward pass"), resolution=110)
+    # the last slide of the graph of the worked example: every value and gradient on it
+    graph_done = page_starting(slides, "The example: the gradients") - 1
+    page_png(slides, SLIDE_PICTURE, graph_done, resolution=110)
     count = sum(len(e.paths) for e in EXAMPLES) + len(PDF_SOURCES)
     print(f"rewrote {count} files under {GENERATED}")
     return 0

@@ -222,8 +222,7 @@ class _Builder(_Canvas):
         across: bool = False,
     ) -> None:
         super().__init__(cell)
-        #: Numbers too are drawn left to right where they fit (a frame of the slides).
-        self.numbers_across = across
+        self.numbers_across = across  # numbers too left to right where they fit (a frame)
         self.net = net
         self.width = width
         self.example = example
@@ -292,9 +291,8 @@ class _Builder(_Canvas):
                 between.append(self.quantity(node.out))
         chain.append(("out", "coordinate", ""))
         # a graph of symbols left to right where it fits (its estimate is generous)
-        across = (self.example is None or self.numbers_across) and self.across_width(
-            chain, between
-        ) <= self.width + 0.5
+        fits = self.across_width(chain, between) <= self.width + 0.5
+        across = (self.example is None or self.numbers_across) and fits
         if across:
             self.layout_across(chain, between)
         else:

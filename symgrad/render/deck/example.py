@@ -20,7 +20,17 @@ from symgrad import notation as nt
 from symgrad.derivation import Kind
 from symgrad.render.deck.frames import FRAME_POINTS, Frame, Reveal, block_points
 from symgrad.render.deck.plan import section_frames
-from symgrad.render.document import Block, Display, GraphLabel, Heading, Row, Section, Text
+from symgrad.render.document import (
+    Block,
+    Display,
+    Graph,
+    GraphLabel,
+    GraphNode,
+    Heading,
+    Row,
+    Section,
+    Text,
+)
 from symgrad.render.example import ONCE_PER_BATCH, graph_caption
 from symgrad.render.formula import Math, Numbers, Token, equals
 from symgrad.render.graph import computational_graph
@@ -77,7 +87,38 @@ def reveal(builder: Builder, example: WorkedExample) -> Reveal | None:
             continue
         labels.append(replace(label, y=y, text=symbol))
     graph = replace(graph, nodes=nodes, labels=tuple(labels), caption=_caption())
+    graph = _parameters_joined(graph)
     return Reveal(graph, _slides(graph.labels))
+
+
+def _parameters_joined(graph: Graph) -> Graph:
+    """A layer's weights and biases as one node under the middle of the box they enter, with
+    one arrow: two arrows would cross the columns of numbers beside the box."""
+    at = {n.name: n for n in graph.nodes}
+    into: dict[str, list[str]] = {}
+    for source, target in graph.edges:
+        node = at[source]
+        if node.kind == "end" and float(node.y) <= _PARAMETER_Y and node.label != "$y$":
+            into.setdefault(target, []).append(source)
+    dropped: set[str] = set()
+    moved: dict[str, GraphNode] = {}
+    for target, sources in into.items():
+        if len(sources) < 2:
+            continue
+        first = at[sources[0]]
+        joined = ", ".join(at[s].label.strip("$") for s in sources)
+        moved[first.name] = replace(first, x=at[target].x, label=f"${joined}$")
+        dropped.update(sources[1:])
+    nodes = tuple(moved.get(n.name, n) for n in graph.nodes if n.name not in dropped)
+    edges = tuple(e for e in graph.edges if e[0] not in dropped)
+    labels = []
+    for label in graph.labels:
+        if float(label.y) <= _PARAMETER_Y:
+            near = min(moved.values(), key=lambda n: abs(float(n.x) - float(label.x)), default=None)
+            if near is not None and abs(float(near.x) - float(label.x)) < 1.0:
+                label = replace(label, x=near.x)
+        labels.append(label)
+    return replace(graph, nodes=nodes, edges=edges, labels=tuple(labels))
 
 
 def _gradient_symbol(label: str) -> str:

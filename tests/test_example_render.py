@@ -21,6 +21,7 @@ from examplecheck import (
     example_section,
     matrices,
     prediction_slopes,
+    printed_math,
     result_mismatches,
     rounded,
     stray_numbers,
@@ -188,12 +189,32 @@ def test_markdown_notes_print_the_json_values(rendered: dict, name: str) -> None
 
 @pytest.mark.parametrize("name", NETS)
 def test_slides_print_the_json_values(rendered: dict, name: str) -> None:
+    """The deck shows the values on the computational graph (a column of numbers beside each
+    edge), the parameters' gradients as the results of their lines, the parameters, the input
+    and the target a layer a row (the input beside the first, the target beside the last)."""
     _, derivation, data, _, _, slides = rendered[name]
     section = example_section(slides, "{A worked example}", "{Backpropagation for any depth}")
     displays = _latex_displays(section)
-    assert result_mismatches(displays, data, _keys(derivation, lambda s: s.key)) == []
-    assert _layout_mismatches(displays, data, derivation.spec.depth) == []
-    assert stray_numbers(section, data) == []
+    keys = _keys(derivation, lambda s: s.key)
+    gradients = {tag: name for tag, name in keys.items() if name.startswith(("grad_W", "grad_b"))}
+    assert result_mismatches(displays, data, gradients) == []
+    on_graph = [m for m in matrices(printed_math(section))]
+    for quantity in sorted(set(keys.values()) - set(gradients.values()) - {"loss"}):
+        want = np.vectorize(rounded)(np.asarray(data[quantity], dtype=np.float64))
+        assert any(np.asarray(m).ravel().tolist() == want.ravel().tolist() for m in on_graph), (
+            quantity
+        )
+    L = derivation.spec.depth
+    inputs = [data["params"][f"{p}{k}"] for k in range(1, L + 1) for p in "Wb"]
+    inputs.insert(2, data["x"])
+    inputs.append(data["y"])
+    shown = [m for tag, body in displays if not tag for m in matrices(body)]
+    assert [np.asarray(m).ravel().tolist() for m in shown] == [
+        np.vectorize(rounded)(np.asarray(v, dtype=np.float64)).ravel().tolist() for v in inputs
+    ]
+    assert (
+        stray_numbers(section, data, prediction_slopes(data, derivation.spec.pair.loss.name)) == []
+    )
 
 
 def test_the_printed_value_checks_fail_on_a_wrong_number(rendered: dict) -> None:
@@ -235,7 +256,7 @@ def test_the_example_walks_the_derivation_in_order(rendered: dict) -> None:
     assert section.index("Forward pass") < section.index("Backward pass")
     # the graph with numbers is there in LaTeX; Markdown gets Mermaid and a table instead
     assert r"\begin{tikzpicture}" in section and "```mermaid" in md and "| quantity |" in md
-    assert r"\tag*{\eqref{eq:forward-1}}" in slides
+    assert r"\tag*{\eqref{eq:weight-matrix-1}}" in slides  # the deck shows the rest on its graph
     # the gradients, once: the results of their lines, which a sentence then points to
     assert len(re.findall(r"\\nabla_\{W_\{1\}\} \\mathcal\{L\} &?=", section)) == 1
     assert (

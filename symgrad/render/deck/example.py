@@ -227,10 +227,17 @@ def example_frames(builder: Builder, example: WorkedExample, section: Section) -
     opening = [inputs(builder, example) if isinstance(b, Display) else b for b in parts[""]]
     frames = section_frames(replace(section, blocks=tuple(opening)))
     shown = reveal(builder, example)
-    if shown is not None and block_points(shown) <= FRAME_POINTS:
+    if shown is None or block_points(shown) > FRAME_POINTS:
+        # a graph too wide for a frame: the example's lines, forward then backward, instead
+        for heading in ("Forward pass", "Backward pass"):
+            lines = tuple(b for b in parts.get(heading, []) if not isinstance(b, Heading))
+            title = f"The example: the {heading.lower()}"
+            frames += section_frames(Section(title, "", lines, id=section.id))
+        forward, backward = [], []
+    else:
         frames.append(Frame(GRAPH_TITLE, (shown,), section.id))
-    forward = _once_per_batch(parts.get("Forward pass", []))
-    backward = parts.get("Backward pass", [])
+        forward = _once_per_batch(parts.get("Forward pass", []))
+        backward = parts.get("Backward pass", [])
     gradients = _gradient_lines(builder, backward) + _once_per_batch(backward)
     title = "The example: the gradients of the parameters"
     frames += section_frames(Section(title, "", tuple(forward + gradients), id=section.id))

@@ -43,10 +43,15 @@ class Case:
     #: The layer kinds' options by their name (``(("residual", True),)``).
     kinds: tuple[tuple[str, object], ...] = ()
     expand: int | None = None
+    audience: str = "students"
 
     def source(self, handout: bool = False) -> str:
         return render_slides(
-            self.derivation(), example=self.example, expand=self.expand, handout=handout
+            self.derivation(),
+            example=self.example,
+            audience=self.audience,
+            expand=self.expand,
+            handout=handout,
         )
 
     def derivation(self) -> Derivation:
@@ -68,6 +73,7 @@ CASES = {
         (2, 3, 3, 2), example=0, kinds=(("weight_decay", "0.01"), ("residual", True))
     ),
     "332-expand-1": Case((3, 3, 2), example=0, expand=1),
+    "332-instructors": Case((3, 3, 2), example=0, audience="instructors"),
 }
 
 #: The decks also compiled in Beamer's handout mode, and measured frame by frame there.

@@ -86,14 +86,15 @@ class Deck:
 class _SlidesFormat(Format):
     """References between frames: equations by ``\\eqref`` (numbered by their own tags),
     sections by the title of their frames; the appendix of the derivatives, a part of the notes
-    the deck leaves out unless it is asked for, as "the notes"."""
+    the deck leaves out unless it is asked for, as "the notes" (or, when it is in the deck,
+    "the appendix")."""
 
     #: Whether the deck shows the appendix of the derivatives (``--sections derivatives``).
     appendix = False
 
     def reference(self, ref: Ref, numbers: Numbering) -> str:
-        if ref.to is To.APPENDIX and not self.appendix:
-            return "the notes"
+        if ref.to is To.APPENDIX:
+            return "the appendix" if self.appendix else "the notes"
         if ref.to is To.SECTION or ref.to is To.APPENDIX:
             return self.place(ref.target, numbers, "")
         return super().reference(ref, numbers)

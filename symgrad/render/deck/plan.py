@@ -147,8 +147,8 @@ def units(blocks: Sequence[Block]) -> list[list[Block]]:
         else:
             found.append([*leading, block])
             leading = []
-    if leading:
-        found.append(leading)
+    # paragraphs that lead into nothing (a section of prose): each a unit of its own
+    found += [[text] for text in leading]
     return found
 
 

@@ -9,7 +9,8 @@
 #   - bubblewrap and libseccomp from Debian's packages when missing (symgrad check runs the code
 #     it checks, and the C compiler, in bubblewrap with a seccomp allowlist);
 #   - KaTeX from npm into .tools/ (the Markdown math is rendered for real);
-#   - then the quality gates (ruff, mypy) and pytest. Extra arguments go to pytest.
+#   - then the quality gates (ruff, mypy) and pytest, one worker per core. Extra arguments go to
+#     pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,4 +61,6 @@ fi
 python3 -m ruff check symgrad tests bench examples
 python3 -m ruff format --check symgrad tests bench examples
 python3 -m mypy symgrad
-python3 -m pytest "$@"
+# One worker per core; a test file stays on one worker, so the compiles and browser sessions that
+# a file's tests share are made once.
+python3 -m pytest -n auto --dist loadfile "$@"

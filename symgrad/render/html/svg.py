@@ -80,7 +80,8 @@ class _Picture:
         self.shapes.append(
             f'<foreignObject x="{_px(box.left)}" y="{_px(-box.top)}" '
             f'width="{_px(box.right - box.left)}" height="{_px(box.top - box.bottom)}">'
-            f'<div class="label {css} {align}">{content}</div></foreignObject>'
+            f'<div class="label {css} {align}"><span class="content">{content}</span></div>'
+            "</foreignObject>"
         )
 
     def svg(self, css: str, labelled_by: str) -> str:

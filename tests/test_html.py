@@ -85,6 +85,18 @@ def test_every_internal_link_has_its_target(pages: dict[str, str], name: str) ->
     assert {link[1:] for link in links if link} <= set(ids)
 
 
+@pytest.mark.parametrize("name", NETWORKS)
+def test_page_is_self_contained_without_script(pages: dict[str, str], name: str) -> None:
+    """No script, no stylesheet or image to fetch, no URL but the page's own ids (the arrow
+    heads of the figures)."""
+    page = pages[name]
+    found = tags(page)
+    assert {tag for tag, _ in found}.isdisjoint({"script", "link", "img", "iframe", "object"})
+    assert all("src" not in attrs for _, attrs in found)
+    assert re.findall(r"url\((?!#)", page) == [] and "@import" not in page
+    assert re.findall(r"https?://(?!www\.w3\.org/)", page) == []
+
+
 def test_core_check_finds_what_core_lacks() -> None:
     """The check can fail: an element outside Core is named, and the writer refuses LaTeX that
     needs one (``\\boxed`` is ``menclose``)."""

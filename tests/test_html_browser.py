@@ -141,6 +141,31 @@ def test_dark_scheme_follows_the_reader(browser: Any, pages: dict[str, Path]) ->
     assert serious(dark.measured["axe"]) == []
 
 
+def test_print_is_black_on_white_with_nothing_scrolled(
+    browser: Any, pages: dict[str, Path]
+) -> None:
+    """Printed (even from a browser in dark mode): black text on white, the scroll boxes open
+    so that a wide matrix is printed whole, the graph's table shown."""
+    page = browser.new_page(color_scheme="dark")
+    try:
+        page.goto(pages["mlp-2-2-2-example-0"].resolve().as_uri())
+        page.emulate_media(media="print")
+        printed = page.evaluate(
+            """() => {
+              const scope = getComputedStyle(document.querySelector('.symgrad-notes'));
+              const boxes = [...document.querySelectorAll('.scroll')];
+              return {color: scope.color, background: scope.backgroundColor,
+                      scrolled: boxes.filter(b => getComputedStyle(b).overflowX !== 'visible')
+                                     .length,
+                      boxes: boxes.length};
+            }"""
+        )
+    finally:
+        page.close()
+    assert printed["color"] == "rgb(0, 0, 0)" and printed["background"] == "rgb(255, 255, 255)"
+    assert printed["boxes"] > 10 and printed["scrolled"] == 0
+
+
 def test_fragment_leaves_the_host_alone(browser: Any, pages: dict[str, Path]) -> None:
     """The fragment's styles are scoped: the host's own heading and paragraph keep theirs."""
     page = browser.new_page()

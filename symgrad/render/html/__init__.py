@@ -17,17 +17,13 @@ from symgrad.derivation import Derivation
 from symgrad.render.document import Diagram, Graph, Notes, Row, Section
 from symgrad.render.formula import Math, latex
 from symgrad.render.graph import Layout, graph_layout
-from symgrad.render.html.format import HtmlFormat
+from symgrad.render.html.format import ROW_GAP, HtmlFormat
 from symgrad.render.html.mathml import CORE_ELEMENTS, mathml, non_core_elements
 from symgrad.render.html.svg import diagram_svg, graph_svg
 from symgrad.render.notes import build_notes
 from symgrad.render.notes.options import NotesOptions
 from symgrad.templating import render
 from symgrad.worked import worked_example
-
-#: Between the rows of a matrix: a plain new row (MathML Core has no row spacing of its own:
-#: the page's style sets it).
-ROW_GAP = r"\\"
 
 #: The class that scopes every style of the page: a fragment restyles nothing outside it.
 SCOPE = "symgrad-notes"

@@ -13,6 +13,7 @@ import html
 import re
 from dataclasses import replace
 
+from symgrad.render import formula
 from symgrad.render.document import (
     Block,
     Diagram,
@@ -24,8 +25,13 @@ from symgrad.render.document import (
     Table,
     To,
 )
+from symgrad.render.formula import Math
 from symgrad.render.html.mathml import inline_math
 from symgrad.render.notes.formats import Format
+
+#: Between the rows of a matrix: a plain new row (MathML Core has no row spacing of its own:
+#: the page's style sets it).
+ROW_GAP = r"\\"
 
 
 def element_id(text: str) -> str:
@@ -81,6 +87,13 @@ class HtmlFormat(Format):
         return f"<em>{text}</em>"
 
     ellipsis = "…,"
+
+    @property
+    def row_gap(self) -> str:
+        return ROW_GAP
+
+    def formula(self, math: Math) -> str:
+        return formula.latex(math, ROW_GAP)
 
     def prose(self, text: Prose, numbers: Numbering) -> str:
         """Prose as HTML: its references as links, its formulas as MathML."""

@@ -9,6 +9,8 @@
 #   - bubblewrap and libseccomp from Debian's packages when missing (symgrad check runs the code
 #     it checks, and the C compiler, in bubblewrap with a seccomp allowlist);
 #   - KaTeX from npm into .tools/ (the Markdown math is rendered for real);
+#   - Chromium, a headless JRE and a math font from Debian's packages, axe-core and the Nu HTML
+#     Checker from npm into tests/browser/ (the web page is opened in a real browser);
 #   - then the quality gates (ruff, mypy) and pytest, one worker per core. Extra arguments go to
 #     pytest.
 set -euo pipefail
@@ -56,6 +58,28 @@ if [ ! -f .tools/node_modules/katex/package.json ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
   fi
   sh scripts/install-katex.sh
+fi
+
+# The web page's tests open it in Debian's Chromium (driven by Playwright for Python, which is
+# pointed at it: never a browser Playwright downloads), with Latin Modern Math (fonts-lmodern:
+# a font with an OpenType MATH table), check it with the Nu HTML Checker on a headless JRE and
+# with axe-core, both from npm in tests/browser (pinned by its lock file).
+html_packages=(chromium default-jre-headless fonts-lmodern)
+missing=()
+for package in "${html_packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$package")
+  fi
+done
+if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+if [ ! -f tests/browser/node_modules/axe-core/package.json ] \
+  || [ ! -f tests/browser/node_modules/vnu-jar/package.json ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --silent)
 fi
 
 python3 -m ruff check symgrad tests bench examples

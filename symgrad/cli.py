@@ -164,6 +164,20 @@ def build_parser() -> argparse.ArgumentParser:
     markdown.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
     _version(markdown)
 
+    html = commands.add_parser(
+        "html", help="write the derivation as one web page (MathML, no script needed)"
+    )
+    _common(html)
+    html.add_argument(
+        "--fragment",
+        action="store_true",
+        help="the page's body for a site generator: no <html> or <head>, every style scoped "
+        "to the class symgrad-notes",
+    )
+    _notes_options(html)
+    html.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    _version(html)
+
     slides = commands.add_parser("slides", help="write the derivation as a Beamer slide deck")
     _common(slides)
     example_option(slides)
@@ -368,7 +382,7 @@ def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
         _warn_about_domains(spec)
     notes_options = None
     given = given_from_args(spec, args)  # none outside the example and the documents
-    if args.command in ("latex", "markdown", "slides"):
+    if args.command in ("latex", "markdown", "slides", "html"):
         from symgrad.render.notes import NotesOptions
         from symgrad.render.notes.options import parse_sections
 
@@ -448,6 +462,10 @@ def _write_document(
         from symgrad.render.notes import render_latex
 
         text = render_latex(derivation, fragment=args.fragment, options=notes_options)
+    elif args.command == "html":
+        from symgrad.render.html import render_html
+
+        text = render_html(derivation, options=notes_options, fragment=args.fragment)
     elif args.command == "summary":
         from symgrad.render.notes.handout import render_summary
 

@@ -98,6 +98,9 @@ EXAMPLES: tuple[Example, ...] = (
         "c/mlp_2_3_3_2_residual.c",
         ("codegen", "2", "3", "3", "2", "--residual", "--target", "c", "--style", "looped"),
     ),
+    # The notes as a web page, with the worked example.
+    Example("html/mlp-3-3-2-example-0.html", ("html", "3", "3", "2", "--example", "0")),
+    Example("html/mlp-2-2-2-example-0.html", ("html", "2", "2", "2", "--example", "0")),
 )
 
 #: Commands whose output is printed, not written with -o.

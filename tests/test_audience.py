@@ -9,12 +9,14 @@ never sees.
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
 
 from symgrad.derivation import Derivation
 from symgrad.pipeline import derive
+from symgrad.render.html import render_html
 from symgrad.render.notes import NotesOptions, render_latex, render_markdown
 from symgrad.render.slides import render_slides
 from symgrad.spec import NetworkSpec
@@ -81,6 +83,15 @@ def visible_markdown(source: str) -> str:
     return re.sub(r"\(#\^[^)]*\)|\^[A-Za-z0-9-]+$", "", text, flags=re.M)
 
 
+def visible_html(source: str) -> str:
+    """What a reader of the web page sees: no comments, styles, tags, attributes (ids), or
+    the LaTeX kept in each formula's annotation."""
+    text = re.sub(
+        r"<!--.*?-->|<style>.*?</style>|<annotation\b.*?</annotation>", "", source, flags=re.S
+    )
+    return html.unescape(re.sub(r"<[^>]*>", "", text))
+
+
 def tool_words(text: str) -> list[str]:
     lowered = text.lower()
     return [word for word in TOOL_WORDS if word in lowered]
@@ -94,6 +105,7 @@ def _documents(name: str, audience: str) -> dict[str, str]:
         "fragment": visible_latex(render_latex(derivation, fragment=True, options=options)),
         "markdown": visible_markdown(render_markdown(derivation, options=options)),
         "slides": visible_latex(render_slides(derivation, example=seed, audience=audience)),
+        "html": visible_html(render_html(derivation, options=options)),
     }
 
 
@@ -107,7 +119,7 @@ def test_the_search_finds_the_tool_in_the_instructors_edition() -> None:
     """The same search on the instructors' edition finds the tool: it can fail, and the
     instructors read how the document was made, checked and regenerated."""
     documents = _documents("2-2-2-example", "instructors")
-    for kind in ("latex", "markdown"):
+    for kind in ("latex", "markdown", "html"):
         found = tool_words(documents[kind])
         assert {"symgrad", "codegen", "init_params", "numpy", "sympy", "seed"} <= set(found), kind
         assert "For the lecturer" in documents[kind]

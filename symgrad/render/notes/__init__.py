@@ -198,12 +198,14 @@ def build_notes(
     options: NotesOptions | None = None,
     fragment: bool = False,
     command_name: str = "latex",
+    format_class: type[Format] | None = None,
 ) -> Notes:
     """The strings the templates insert, for LaTeX or (``markdown=True``) Markdown, as the
     audience of ``options`` reads them; ``command_name`` is the command that writes them
-    (``latex --fragment``), for the lecturer's page."""
+    (``latex --fragment``), for the lecturer's page. ``format_class`` is another format's
+    (the web page's)."""
     resolved = (options or NotesOptions()).resolved(derivation.spec.depth)
-    fmt_class = MarkdownFormat if markdown else Format
+    fmt_class = format_class or (MarkdownFormat if markdown else Format)
     fmt = fmt_class(derivation, resolved.label_prefix, fragment)
     example = None
     if resolved.example is not None:

@@ -13,6 +13,7 @@ import sympy as sp
 from symgrad import notation as nt
 from symgrad.expressions import X
 from symgrad.model import Elementwise
+from symgrad.render.formula import Call, Math, Scripted, Token
 
 
 def size(layer: str | int) -> sp.Symbol:
@@ -55,3 +56,49 @@ def applied(name: str, matrix: sp.MatrixExpr) -> Elementwise:
     entry of ``matrix``."""
     function = sp.Function(name, symgrad_latex=name)
     return Elementwise(sp.Lambda(X, function(X)), matrix)
+
+
+# The letters of prose -----------------------------------------------------------------------
+
+#: The layer of the equations for any depth, ``k``.
+LAYER = sp.Symbol("k", integer=True, positive=True)
+
+
+def letter(name: str) -> sp.Symbol:
+    """A symbol the prose names by its letter: an index (``i``), a vector of any shape (``u``,
+    ``v``), a condition (``P``), a function (``O``, ``g``)."""
+    return sp.Symbol(name)
+
+
+def space(*dims: sp.Basic | int) -> Scripted:
+    """The space of a vector (``\\mathbb{R}^{n_{k}}``) or a matrix (``n_{k} \\times n_{k-1}``)."""
+    sizes: list[Token | sp.Basic | int] = []
+    for dim in dims:
+        sizes += [Token.TIMES, dim] if sizes else [dim]
+    return Scripted(Math.of(Token.REALS), sup=Math.of(*sizes))
+
+
+def gradient_of(v: sp.Basic, loss: sp.Basic = nt.LOSS) -> Math:
+    """``\\nabla_{v} \\mathcal{L}``: the gradient of the loss with respect to ``v``."""
+    return Math.of(Scripted(Math.of(Token.NABLA), sub=Math.of(v)), loss)
+
+
+def subscripted(base: sp.Basic | Math, *index: sp.Basic | Math | Token) -> Scripted:
+    """``base_{index}``: a function of a layer (``g_{k}``), an entry of a formula."""
+    return Scripted(Math.of(base), sub=Math.of(*index))
+
+
+def function(uniform: bool, layer: sp.Basic | int = LAYER) -> Math:
+    """The activation ``g`` of the prose, ``g_{k}`` when the layers have different ones."""
+    g = letter("g")
+    return Math.of(g) if uniform else Math.of(subscripted(g, layer))
+
+
+def derivative(uniform: bool, layer: sp.Basic | int = LAYER) -> Math:
+    """``g'`` (``g_{k}'``)."""
+    return function(uniform, layer) + Token.PRIME
+
+
+def applied_to(function: Math | sp.Basic, *argument: sp.Basic | Math | Token) -> Call:
+    """``function(argument)``: ``g(a_{k})``, ``O(a_{L})``."""
+    return Call(Math.of(function), Math.of(*argument))

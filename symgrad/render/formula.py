@@ -73,6 +73,7 @@ class Token(StrEnum):
     ROWS_LEFT_OUT = r"\;\;\vdots"
     #: A fraction in a line of text: ``1 / n``.
     SLASH = "/"
+    LESS = "<"
     #: Membership: ``W_{k} \\in \\mathbb{R}^{...}``.
     IN = r"\in"
     #: A thick space between the items of a list of symbols: ``W_{k}, \\; b_{k}``.

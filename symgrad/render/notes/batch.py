@@ -21,7 +21,7 @@ from symgrad.render.document import (
     Table,
     Text,
 )
-from symgrad.render.formula import EMPTY, Math, Paren, Sampled, Scripted, Summation, Token
+from symgrad.render.formula import EMPTY, Math, Sampled, Summation, Token
 from symgrad.render.notes.builder import (
     LAYER_ROWS,
     Builder,
@@ -30,11 +30,14 @@ from symgrad.render.notes.builder import (
     shaped,
 )
 from symgrad.render.notes.symbols import (
+    AFFINE,
     batch,
     general,
     gradient_of,
     letter,
+    listed,
     mean_gradient,
+    sample_row,
     size,
 )
 
@@ -127,24 +130,8 @@ def _symbols(b: Builder) -> Table:
     )
 
 
-def listed(*symbols: sp.Basic) -> Math:
-    """Symbols named together in a table's first column: ``X, \\; Y``."""
-    parts: list[Token | sp.Basic] = []
-    for symbol in symbols:
-        parts += [Token.COMMA, Token.THICK, symbol] if parts else [symbol]
-    return Math.of(*parts)
-
-
-def sample_row(base: str) -> Math:
-    """``\\frac{1}{B} (\\nabla_{a_{k}} \\mathcal{L}^{(s)})^{\\top}``: row ``s`` of the
-    gradient of the batch's mean loss with respect to ``A_{k}`` (``base`` ``a``) or ``H_{k}``."""
-    gradient = Sampled(general(base, "k", True), nt.SAMPLE)
-    transposed = Scripted(Math.of(Paren(Math.of(gradient))), sup=Math.of(Token.TOP))
-    return Math.of(1 / nt.BATCH, transposed)
-
-
 def _introduction(b: Builder) -> list[Block]:
-    a, bias, w, below = (general(base, layer) for base, layer in _AFFINE)
+    a, bias, w, below = (general(base, layer) for base, layer in AFFINE)
     return [
         Text(
             Inline.of(
@@ -171,10 +158,6 @@ def _introduction(b: Builder) -> list[Block]:
             )
         ),
     ]
-
-
-#: ``a_{k} = b_{k} + W_{k} h_{k-1}``: its quantities, in order.
-_AFFINE = (("a", "k"), ("b", "k"), ("W", "k"), ("h", "k-1"))
 
 
 def _forward(b: Builder, forward: list[Step]) -> list[Block]:

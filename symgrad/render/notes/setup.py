@@ -56,6 +56,7 @@ from symgrad.render.notes.symbols import (
     general,
     gradient_of,
     letter,
+    partial_of,
     size,
     space,
     subscripted,
@@ -202,7 +203,7 @@ def _output_symbols(b: Builder) -> list[tuple[Prose, ...]]:
             Inline.of(gradient_of(v)),
             Inline.of(
                 "gradient: the partials ",
-                Math.of(Token.PARTIAL, nt.LOSS, Token.SLASH, Token.PARTIAL, subscripted(v, nt.I)),
+                partial_of(v),
                 ", shaped like ",
                 v,
             ),

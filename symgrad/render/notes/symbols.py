@@ -13,7 +13,7 @@ import sympy as sp
 from symgrad import notation as nt
 from symgrad.expressions import X
 from symgrad.model import Elementwise
-from symgrad.render.formula import Call, Math, Scripted, Token
+from symgrad.render.formula import Call, Math, Paren, Sampled, Scripted, Token
 
 
 def size(layer: str | int) -> sp.Symbol:
@@ -62,6 +62,8 @@ def applied(name: str, matrix: sp.MatrixExpr) -> Elementwise:
 
 #: The layer of the equations for any depth, ``k``.
 LAYER = sp.Symbol("k", integer=True, positive=True)
+#: The number of layers of weights, ``L`` (the loss is another symbol, ``\\mathcal{L}``).
+DEPTH = sp.Symbol("L", integer=True, positive=True)
 
 
 def letter(name: str) -> sp.Symbol:
@@ -102,3 +104,29 @@ def derivative(uniform: bool, layer: sp.Basic | int = LAYER) -> Math:
 def applied_to(function: Math | sp.Basic, *argument: sp.Basic | Math | Token) -> Call:
     """``function(argument)``: ``g(a_{k})``, ``O(a_{L})``."""
     return Call(Math.of(function), Math.of(*argument))
+
+
+def listed(*symbols: sp.Basic) -> Math:
+    """Symbols named together in a table's first column: ``X, \\; Y``."""
+    parts: list[Token | sp.Basic] = []
+    for symbol in symbols:
+        parts += [Token.COMMA, Token.THICK, symbol] if parts else [symbol]
+    return Math.of(*parts)
+
+
+def sample_row(base: str) -> Math:
+    """``\\frac{1}{B} (\\nabla_{a_{k}} \\mathcal{L}^{(s)})^{\\top}``: row ``s`` of the
+    gradient of the batch's mean loss with respect to ``A_{k}`` (``base`` ``a``) or ``H_{k}``."""
+    gradient = Sampled(general(base, "k", True), nt.SAMPLE)
+    transposed = Scripted(Math.of(Paren(Math.of(gradient))), sup=Math.of(Token.TOP))
+    return Math.of(1 / nt.BATCH, transposed)
+
+
+#: ``a_{k} = b_{k} + W_{k} h_{k-1}``: its quantities, in order (base and layer).
+AFFINE = (("a", "k"), ("b", "k"), ("W", "k"), ("h", "k-1"))
+
+
+def partial_of(v: sp.Basic, loss: sp.Basic = nt.LOSS) -> Math:
+    """``\\partial \\mathcal{L} / \\partial v_{i}``: an entry of the gradient of the loss
+    with respect to a vector ``v`` of any shape, in a line of text."""
+    return Math.of(Token.PARTIAL, loss, Token.SLASH, Token.PARTIAL, subscripted(v, nt.I))

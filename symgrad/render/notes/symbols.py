@@ -13,7 +13,7 @@ import sympy as sp
 from symgrad import notation as nt
 from symgrad.expressions import X
 from symgrad.model import Elementwise
-from symgrad.render.formula import Call, Math, Paren, Sampled, Scripted, Token
+from symgrad.render.formula import Call, Math, Paren, Sampled, Scripted, Summation, Token
 
 
 def size(layer: str | int) -> sp.Symbol:
@@ -130,3 +130,8 @@ def partial_of(v: sp.Basic, loss: sp.Basic = nt.LOSS) -> Math:
     """``\\partial \\mathcal{L} / \\partial v_{i}``: an entry of the gradient of the loss
     with respect to a vector ``v`` of any shape, in a line of text."""
     return Math.of(Token.PARTIAL, loss, Token.SLASH, Token.PARTIAL, subscripted(v, nt.I))
+
+
+def targets_sum_to_one(index: sp.Symbol) -> Math:
+    """``\\sum_{j} y_{j} = 1``: the targets are a distribution (summed over ``index``)."""
+    return Math.of(Summation(index, None, None, Math.of(nt.target(index))), Token.EQUALS, 1)

@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from symgrad.render.formula import Math
+import sympy as sp
+
+from symgrad.render.formula import PARTS, Math, Part, Token
 
 
 class Role(StrEnum):
@@ -84,9 +86,15 @@ class Inline(tuple["str | Ref | Math", ...]):
     __slots__ = ()
 
     @classmethod
-    def of(cls, *parts: str | Ref | Math | tuple[str | Ref | Math, ...]) -> Inline:
+    def of(
+        cls, *parts: str | Ref | Math | Part | sp.Basic | tuple[str | Ref | Math, ...]
+    ) -> Inline:
+        """Text, references and formulas in order; a SymPy expression or a part of a formula
+        (:mod:`~symgrad.render.formula`) is a formula of its own."""
         flat: list[str | Ref | Math] = []
         for part in parts:
+            if isinstance(part, (Token, sp.Basic, *PARTS)):  # a Token is a str: a formula first
+                part = Math.of(part)
             # a formula is one piece, though it is a tuple
             pieces = (part,) if isinstance(part, str | Ref | Math) else part
             for piece in pieces:
@@ -288,7 +296,7 @@ class Table:
     rows: tuple[tuple[Prose, ...], ...]
     spec: str
     align: tuple[str, ...]
-    caption: str = ""
+    caption: Prose = ""
     breakable: bool = False
     kind: str = "table"
     role: Role = Role.STEP
@@ -320,7 +328,7 @@ class Diagram:
     scaled: bool
     #: Mermaid lines for Markdown.
     mermaid: tuple[str, ...]
-    caption: str
+    caption: Prose
     #: Unit to unit of a skip connection (``h_{k-1,j}`` added to ``h_{kj}``), dashed arcs.
     skips: tuple[tuple[str, str], ...] = ()
     kind: str = "diagram"

@@ -71,10 +71,27 @@ class Token(StrEnum):
     DDOTS = r"\ddots"
     #: Rows of a display left out (an abbreviated list of equations).
     ROWS_LEFT_OUT = r"\;\;\vdots"
+    #: A fraction in a line of text: ``1 / n``.
+    SLASH = "/"
+    LESS = "<"
+    #: Membership: ``W_{k} \\in \\mathbb{R}^{...}``.
+    IN = r"\in"
+    #: A thick space between the items of a list of symbols: ``W_{k}, \\; b_{k}``.
+    THICK = r"\;"
+    #: The vector (or matrix) of ones.
+    ONES = r"\mathbf{1}"
+    NABLA = r"\nabla"
+    PARTIAL = r"\partial"
+    #: The real numbers, the space of a vector or matrix with a power: ``\\mathbb{R}^{n}``.
+    REALS = r"\mathbb{R}"
+    #: The transpose as a superscript.
+    TOP = r"\top"
+    #: The derivative of a function, written after it: ``g'``.
+    PRIME = "'"
 
 
 #: Tokens written close to what comes before them.
-_CLOSE = frozenset({Token.COMMA, Token.PERIOD})
+_CLOSE = frozenset({Token.COMMA, Token.PERIOD, Token.PRIME})
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,33 @@ class Group:
 
 
 @dataclass(frozen=True)
+class Paren:
+    """A formula in brackets of the line's size: ``(u \\odot v)``."""
+
+    inner: Math
+
+
+@dataclass(frozen=True)
+class Call:
+    """A function applied: ``O(a_{L})``, ``\\mathcal{L}(\\hat{y}, y)``, ``g'(a_{k})``;
+    ``square``: its argument in square brackets, as the indicator's ``\\mathbf{1}[P]``."""
+
+    function: Math
+    argument: Math
+    square: bool = False
+
+
+@dataclass(frozen=True)
+class Scripted:
+    """A formula with an index and a power written on it: ``(u \\odot v)_{i}``,
+    ``\\mathbb{R}^{n_{k} \\times n_{k-1}}``, ``\\nabla_{v}``."""
+
+    base: Math
+    sub: Math | None = None
+    sup: Math | None = None
+
+
+@dataclass(frozen=True)
 class Sampled:
     """A quantity of one sample of a batch: ``h_{k-1}^{(s)}`` (``transposed``: as a row,
     ``h_{k-1}^{(s)\\top}``); of a gradient, the loss is the sample's:
@@ -125,11 +169,12 @@ class Sampled:
 @dataclass(frozen=True)
 class Summation:
     """``sum_{index=low}^{high} body``, a sum whose terms are formulas of this model (a
-    :class:`Sampled` quantity), not one SymPy expression."""
+    :class:`Sampled` quantity), not one SymPy expression; without ``low`` and ``high``, a sum
+    over every value of ``index`` (``sum_{j} body``)."""
 
     index: sp.Basic
-    low: sp.Basic
-    high: sp.Basic
+    low: sp.Basic | None
+    high: sp.Basic | None
     body: Math
 
 
@@ -195,6 +240,9 @@ Part = (
     | Matrix
     | Shaped
     | Group
+    | Paren
+    | Call
+    | Scripted
     | Sampled
     | Summation
     | Filled
@@ -212,6 +260,9 @@ PARTS = (
     Matrix,
     Shaped,
     Group,
+    Paren,
+    Call,
+    Scripted,
     Sampled,
     Summation,
     Filled,
@@ -265,8 +316,13 @@ class Math(tuple[Part, ...]):
                         yield from (cell,) if isinstance(cell, Token) else cell.parts()
             elif isinstance(part, Shaped):
                 yield from part.factor.parts()
-            elif isinstance(part, Group):
+            elif isinstance(part, Group | Paren):
                 yield from part.inner.parts()
+            elif isinstance(part, Call):
+                yield from (*part.function.parts(), *part.argument.parts())
+            elif isinstance(part, Scripted):
+                for inner in (part.base, part.sub, part.sup):
+                    yield from inner.parts() if inner is not None else ()
             elif isinstance(part, Summation):
                 yield from part.body.parts()
             elif isinstance(part, Term | Negative):
@@ -376,8 +432,21 @@ def _latex_part(part: Part, row_gap: str) -> str:
         top = r"\top" if part.transposed else ""
         return rf"{printing.latex(part.quantity)}^{{({printing.latex(part.sample)}){top}}}"
     if isinstance(part, Summation):
+        body = latex(part.body, row_gap)
+        if part.low is None or part.high is None:
+            return rf"\sum_{{{printing.latex(part.index)}}} {body}"
         index, low, high = (printing.latex(e) for e in (part.index, part.low, part.high))
-        return rf"\sum_{{{index}={low}}}^{{{high}}} {latex(part.body, row_gap)}"
+        return rf"\sum_{{{index}={low}}}^{{{high}}} {body}"
+    if isinstance(part, Paren):
+        return f"({latex(part.inner, row_gap)})"
+    if isinstance(part, Call):
+        argument = latex(part.argument, row_gap)
+        argument = f"[{argument}]" if part.square else f"({argument})"
+        return latex(part.function, row_gap) + argument
+    if isinstance(part, Scripted):
+        text = latex(part.base, row_gap)
+        text += "" if part.sub is None else f"_{{{latex(part.sub, row_gap)}}}"
+        return text + ("" if part.sup is None else f"^{{{latex(part.sup, row_gap)}}}")
     if isinstance(part, Shaped):
         shape = rf"{printing.latex(part.rows)} \times {printing.latex(part.cols)}"
         return rf"\underbrace{{{latex(part.factor, row_gap)}}}_{{{shape}}}"

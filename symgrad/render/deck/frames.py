@@ -227,7 +227,7 @@ def block_points(block: Item) -> float:
         lines = sum(
             max(math.ceil(len(_plain(printed_text(c))) / 52) for c in row) for row in block.rows
         )
-        caption = text_points(block.caption) if block.caption else 0.0
+        caption = text_points(printed_text(block.caption)) if block.caption else 0.0
         return (lines + 2) * 13.5 + 10.0 + caption
     if isinstance(block, Diagram):
         tallest = max(float(n.y) for n in block.nodes) - min(float(n.y) for n in block.nodes)

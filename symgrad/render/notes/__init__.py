@@ -38,6 +38,7 @@ from symgrad.render.document import (
     Audience,
     Display,
     Framing,
+    Inline,
     Notes,
     Prose,
     Role,
@@ -45,9 +46,9 @@ from symgrad.render.document import (
     Text,
     Verbatim,
 )
-from symgrad.render.formula import shown_indices
+from symgrad.render.formula import Math, Token, shown_indices
 from symgrad.render.notes import backward, batch, checks, derivatives, setup, summary, widths
-from symgrad.render.notes.builder import Builder, inline, listing
+from symgrad.render.notes.builder import Builder, listing
 from symgrad.render.notes.formats import Format, MarkdownFormat, latex_math, markdown_math
 from symgrad.render.notes.options import (
     AUDIENCES,
@@ -56,6 +57,7 @@ from symgrad.render.notes.options import (
     FRAGMENT_PACKAGES,
     NotesOptions,
 )
+from symgrad.render.notes.symbols import size
 from symgrad.render.pdf import Compiled, compile_pdf
 from symgrad.templating import render
 from symgrad.worked import check_example, worked_example
@@ -119,15 +121,19 @@ def framing_args(framing: Framing) -> list[str]:
 
 
 def intro(b: Builder) -> tuple[Text, ...]:
-    sizes = ", ".join(inline(f"n_{{{k}}} = {n}") for k, n in enumerate(b.spec.sizes))
+    sizes = Inline.of(", ").join(
+        [Math.of(size(k), Token.EQUALS, n) for k, n in enumerate(b.spec.sizes)]
+    )
     L = b.L
-    first = (
+    first = Inline.of(
         "These notes derive the gradient of the loss with respect to every weight and bias "
         f"of a feed-forward network with {L} layer{'s' if L > 1 else ''} of weights and layer "
-        f"sizes {sizes}. We first fix the notation and the forward pass, then go backwards "
+        "sizes ",
+        sizes,
+        ". We first fix the notation and the forward pass, then go backwards "
         "through the network as backpropagation does: the output layer, the hidden layers, "
         "and finally the parameters. The same steps then give backpropagation for any depth, "
-        "and for a mini-batch of samples, the form that code computes. Indices start at 1."
+        "and for a mini-batch of samples, the form that code computes. Indices start at 1.",
     )
     return (Text(first + single_units(b)), Text(checked_sentence(b), role=Role.PROVENANCE))
 

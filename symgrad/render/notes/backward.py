@@ -23,21 +23,27 @@ from symgrad.render.document import (
     Section,
     Text,
 )
-from symgrad.render.formula import EMPTY, MAX_SHOWN, Expr, Math, Token, equals
+from symgrad.render.formula import (
+    EMPTY,
+    MAX_SHOWN,
+    Expr,
+    Math,
+    Paren,
+    Summation,
+    Term,
+    Token,
+    equals,
+)
 from symgrad.render.notes.builder import (
     HEAD_WORD,
     LAYER_ROWS,
-    ODOT,
-    SUM_Y,
-    YHAT,
     Builder,
-    inline,
     joined,
     shape,
     span,
 )
 from symgrad.render.notes.derivatives import activation_phrase, reference
-from symgrad.render.notes.symbols import general
+from symgrad.render.notes.symbols import LAYER, general, targets_sum_to_one
 
 
 def output_section(b: Builder) -> Section:
@@ -49,14 +55,16 @@ def output_section(b: Builder) -> Section:
     )
     blocks: list[Block] = [
         Text(
-            "The loss depends on the parameters only through the prediction "
-            f"{YHAT}. Its partial with respect to each prediction is"
+            Inline.of(
+                "The loss depends on the parameters only through the prediction ",
+                general("yhat", None),
+                ". Its partial with respect to each prediction is",
+            )
         ),
         b.step_display(slope),
     ]
     if b.spec.pair.loss.remark:
         blocks.append(Text(b.spec.pair.loss.remark, role=Role.REMARK))
-    a_li, d_ij = b.tex(nt.pre(L, nt.I)), b.idx("i", "j")
     ai = Math.of(nt.pre(L, nt.I))
     if b.net.diagonal_output:
         derived: Prose = ""
@@ -73,14 +81,17 @@ def output_section(b: Builder) -> Section:
             + (", for " + b.ranges(delta) + ":" if b.ranges(delta) else ":")
         )
     else:
-        jacobian = (
-            rf"\partial \hat{{y}}_{{j}} / \partial {a_li} = "
-            rf"\hat{{y}}_{{j}} (\delta_{{{d_ij}}} - \hat{{y}}_{{i}})"
+        yhat_i, yhat_j = nt.prediction(nt.I), nt.prediction(nt.J)
+        jacobian = Math.of(
+            Expr(nt.partial(yhat_j, nt.pre(L, nt.I)), slashed=True),
+            Token.EQUALS,
+            yhat_j,
+            Paren(Math.of(sp.KroneckerDelta(nt.I, nt.J), Term(Math.of(yhat_i), negative=True))),
         )
         chain = (
             Inline.of("The softmax makes every ", Math.of(nt.prediction(nt.J)), " depend on ")
             + Inline.of("every ", ai, ", so the chain rule sums over ", Math.of(nt.J), ", with ")
-            + f"{inline(jacobian)} (derived in "
+            + Inline.of(jacobian, " (derived in ")
             + reference(b)
             + ")."
             + (" For " + b.ranges(delta) + ":" if b.ranges(delta) else "")
@@ -89,8 +100,13 @@ def output_section(b: Builder) -> Section:
     if b.net.assumes_targets_sum_to_one:
         blocks.append(
             Text(
-                f"The last step uses {inline(SUM_Y)}, which holds when "
-                f"{inline('y')} is a one-hot label or a probability distribution."
+                Inline.of(
+                    "The last step uses ",
+                    targets_sum_to_one(nt.J),
+                    ", which holds when ",
+                    general("y", None),
+                    " is a one-hot label or a probability distribution.",
+                )
             )
         )
     blocks += [
@@ -105,7 +121,7 @@ def output_section(b: Builder) -> Section:
 
 
 def for_ranges(b: Builder, step: Step) -> list[Block]:
-    """ "For $i = 1, 2$:" before a step, or nothing when its indices take one value each."""
+    """ "For i = 1, 2:" before a step, or nothing when its indices take one value each."""
     ranges = b.ranges(step)
     return [Text("For " + ranges + ":")] if ranges else []
 
@@ -125,28 +141,33 @@ def hidden_steps(b: Builder, k: int) -> list[Step]:
 def hidden_section(b: Builder) -> Section:
     title, label = "The hidden layers", b.fmt.section_label("hidden")
     if b.L == 1:
-        text = (
-            "This network has no hidden layer: the output layer reads the input "
-            f"{inline('x')} directly, so the parameters follow from "
-            + b.ref(b.step(Kind.OUTPUT_DELTA_VECTOR))
-            + " alone."
+        text = Inline.of(
+            "This network has no hidden layer: the output layer reads the input ",
+            general("x", None),
+            " directly, so the parameters follow from ",
+            b.ref(b.step(Kind.OUTPUT_DELTA_VECTOR)),
+            " alone.",
         )
         return Section(title, label, (Text(text),), id="hidden")
     K = b.expand_hidden
-    h_kj = f"h_{{{b.idx('k', 'j')}}}"
-    a_next = f"a_{{{b.idx('k+1', 'i')}}}"
-    w_next = f"W_{{{b.idx('k+1', 'i', 'j')}}}"
+    h_kj, a_next = nt.H[LAYER, nt.J], nt.A[LAYER + 1, nt.I]
+    w_next = nt.W[LAYER + 1, nt.I, nt.J]
     blocks: list[Block] = [
         Text(
-            "Going backwards, each hidden layer receives the gradient of the layer above "
-            f"it. A unit's activation {inline(h_kj)} reaches the loss "
-            f"through every pre-activation {inline(a_next)} of the "
-            "next layer, and " + inline(rf"\partial {a_next} / \partial {h_kj} = {w_next}") + "."
+            Inline.of(
+                "Going backwards, each hidden layer receives the gradient of the layer above "
+                "it. A unit's activation ",
+                h_kj,
+                " reaches the loss through every pre-activation ",
+                a_next,
+                " of the next layer, and ",
+                Math.of(Expr(nt.partial(a_next, h_kj), slashed=True), Token.EQUALS, w_next),
+                ".",
+            )
         )
     ]
     full = hidden_steps(b, K)
     grad, grad_v, delta, delta_v = full
-    h_Kj, a_Kj = f"h_{{{b.idx(str(K), 'j')}}}", f"a_{{{b.idx(str(K), 'j')}}}"
     blocks += [
         Heading(f"Hidden layer {K}" + (" in full" if b.L > 2 else "")),
         *for_ranges(b, grad),
@@ -154,13 +175,23 @@ def hidden_section(b: Builder) -> Section:
         Text("In matrix form, " + b.ref(grad) + " is"),
         b.step_display(grad_v, notes=False),
         Text(
-            f"The activation acts unit by unit, so {inline(h_Kj)} depends on {inline(a_Kj)} "
-            + "alone ("
+            Inline.of(
+                "The activation acts unit by unit, so ",
+                nt.post(K, nt.J),
+                " depends on ",
+                nt.pre(K, nt.J),
+                " alone (",
+            )
             + activation_phrase(b, K)
             + "):"
         ),
         b.step_display(delta),
-        Text(f"and in matrix form, with {ODOT} the elementwise product, " + b.ref(delta) + " is"),
+        Text(
+            Inline.of(
+                "and in matrix form, with ", Token.ODOT, " the elementwise product, ", b.ref(delta)
+            )
+            + " is"
+        ),
         b.step_display(delta_v, notes=False),
     ]
     # The layer written in full comes first, so every other layer points back to it.
@@ -181,7 +212,9 @@ def compact_hidden(b: Builder, layers: list[int], full: list[Step]) -> list[Bloc
             + b.ref(full[0])
             + " to "
             + b.ref(full[-1])
-            + f", give for hidden {which}, with {inline('j')} running over the units of each:"
+            + Inline.of(
+                f", give for hidden {which}, with ", nt.J, " running over the units of each:"
+            )
         ),
     ]
     groups = [b.placed(b.compact_rows(hidden_steps(b, k), full)) for k in layers]
@@ -197,12 +230,8 @@ def parameter_steps(b: Builder, k: int) -> list[Step]:
 
 def parameter_section(b: Builder) -> Section:
     title, label = "The parameters", b.fmt.section_label("parameters")
-    a_ki = f"a_{{{b.idx('k', 'i')}}}"
-    w_kij = f"W_{{{b.idx('k', 'i', 'j')}}}"
-    b_ki = f"b_{{{b.idx('k', 'i')}}}"
-    h_prev = f"h_{{{b.idx('k-1', 'j')}}}"
-    k = sp.Symbol("k", integer=True, positive=True)
-    i, j = nt.I, nt.J
+    k, i, j = LAYER, nt.I, nt.J
+    weighted = Summation(j, None, None, Math.of(nt.W[k, i, j], nt.H[k - 1, j]))
 
     def rate(of: sp.Basic, wrt: sp.Basic, value: sp.Basic | int) -> Math:
         return Math.of(Expr(nt.partial(of, wrt), slashed=True), Token.EQUALS, value)
@@ -211,7 +240,7 @@ def parameter_section(b: Builder) -> Section:
         Text(
             Inline.of("With the gradient ", Math.of(general("a", "k", gradient=True)))
             + " of every layer known, the parameters follow. Since "
-            + inline(rf"{a_ki} = {b_ki} + \sum_{{j}} {w_kij} {h_prev}")
+            + Math.of(nt.A[k, i], Token.EQUALS, nt.B[k, i], Token.PLUS, weighted)
             + Inline.of(", ", rate(nt.pre(k, i), nt.weight(k, i, j), nt.post(k - 1, j)))
             + Inline.of(" and ", rate(nt.pre(k, i), nt.bias(k, i), 1), ".")
         )
@@ -235,8 +264,8 @@ def written_out(b: Builder, k: int) -> bool:
 def full_parameters(b: Builder, k: int) -> list[Block]:
     weight, matrix, bias, bias_v = parameter_steps(b, k)
     n, m = b.spec.sizes[k], b.spec.sizes[k - 1]
-    prev = nt.quantity("h", k - 1).latex
-    grad_a = nt.quantity("a", k).grad().latex
+    prev = nt.symbol(nt.quantity("h", k - 1))
+    grad_a = nt.symbol(nt.quantity("a", k).grad())
     shown = (
         f" (its first {HEAD_WORD} and last rows and columns shown)" if max(n, m) > MAX_SHOWN else ""
     )
@@ -245,10 +274,21 @@ def full_parameters(b: Builder, k: int) -> list[Block]:
         *for_ranges(b, weight),
         b.step_display(weight),
         Text(
-            f"As {inline('W_{' + str(k) + '}')} is a matrix with " + shape(n, m) + " entries, "
-            f"the gradient collects these partials in a matrix of the same shape{shown}. "
-            "Applying " + b.ref(weight) + " to every entry shows that it is the outer "
-            f"product of {inline(grad_a)} and {inline(prev)}:"
+            Inline.of(
+                "As ",
+                nt.symbol(nt.quantity("W", k)),
+                " is a matrix with ",
+                shape(n, m),
+                " entries, "
+                f"the gradient collects these partials in a matrix of the same shape{shown}. "
+                "Applying ",
+                b.ref(weight),
+                " to every entry shows that it is the outer product of ",
+                grad_a,
+                " and ",
+                prev,
+                ":",
+            )
         ),
         weight_matrix_display(b, matrix, k),
         Text("The biases" + (": for " + b.ranges(bias) + "," if b.ranges(bias) else ":")),
@@ -285,7 +325,7 @@ def compact_parameters(b: Builder, layers: list[int], full: list[Step]) -> list[
         n, m = b.spec.sizes[k], b.spec.sizes[k - 1]
         blocks += [
             Text(
-                f"The gradient of {inline(nt.quantity('W', k).latex)}, a "
+                Inline.of("The gradient of ", nt.symbol(nt.quantity("W", k)), ", a ")
                 + shape(n, m)
                 + " matrix, "
                 f"written out entry by entry as for layer {b.expand}:"

@@ -14,6 +14,7 @@ from symgrad.derivation import Kind, Stage, Step
 from symgrad.render.document import (
     Block,
     Display,
+    Inline,
     Role,
     Row,
     Section,
@@ -24,12 +25,21 @@ from symgrad.render.formula import EMPTY, Math, Sampled, Summation, Token
 from symgrad.render.notes.builder import (
     LAYER_ROWS,
     Builder,
-    inline,
     joined,
     shape,
     shaped,
 )
-from symgrad.render.notes.symbols import batch, general, mean_gradient, size
+from symgrad.render.notes.symbols import (
+    AFFINE,
+    batch,
+    general,
+    gradient_of,
+    letter,
+    listed,
+    mean_gradient,
+    sample_row,
+    size,
+)
 
 
 def batch_section(b: Builder) -> Section:
@@ -46,68 +56,72 @@ def batch_section(b: Builder) -> Section:
 def _symbols(b: Builder) -> Table:
     """The symbols of a mini-batch, with their shapes."""
     n0, nL, n_k, B = size(0), size(b.L), size("k"), nt.BATCH
+    s, k = nt.SAMPLE, letter("k")
+    X, Y, Yhat = (batch(base, None) for base in ("x", "y", "yhat"))
+    A, H, Delta, G = batch("a", "k"), batch("h", "k"), batch("a", "k", True), batch("h", "k", True)
+    bias = general("b", "k")
     return Table(
         ("symbol", "meaning", "shape"),
         (
-            (inline("B"), "the number of samples in the batch", ""),
+            (Inline.of(B), "the number of samples in the batch", ""),
             (
-                inline(r"X, \; Y, \; \hat{Y}"),
-                "inputs, targets and predictions, one row per sample: row "
-                + inline("s")
-                + " of "
-                + inline("X")
-                + " is "
-                + inline(r"x^{(s)\top}"),
+                Inline.of(listed(X, Y, Yhat)),
+                Inline.of(
+                    "inputs, targets and predictions, one row per sample: row ",
+                    s,
+                    " of ",
+                    X,
+                    " is ",
+                    Sampled(general("x", None), s, transposed=True),
+                ),
                 shape(B, n0) + ", " + shape(B, nL),
             ),
             (
-                inline("A_{k}, \\; H_{k}"),
-                "pre-activations and activations of layer "
-                + inline("k")
-                + ", row "
-                + inline("s")
-                + " is "
-                + inline(r"a_{k}^{(s)\top}")
-                + ", "
-                + inline(r"h_{k}^{(s)\top}")
-                + " (and "
-                + inline("H_{0} = X")
-                + ")",
+                Inline.of(listed(A, H)),
+                Inline.of(
+                    "pre-activations and activations of layer ",
+                    k,
+                    ", row ",
+                    s,
+                    " is ",
+                    Sampled(general("a", "k"), s, transposed=True),
+                    ", ",
+                    Sampled(general("h", "k"), s, transposed=True),
+                    " (and ",
+                    Math.of(batch("h", "0"), Token.EQUALS, X),
+                    ")",
+                ),
                 shape(B, n_k),
             ),
             (
-                inline(r"\mathcal{L}^{(s)}, \; \bar{\mathcal{L}}"),
-                "the loss of sample " + inline("s") + "; the loss of the batch, their mean",
+                Inline.of(listed(nt.sample_loss(s), nt.MEAN_LOSS)),
+                Inline.of("the loss of sample ", s, "; the loss of the batch, their mean"),
                 "scalars",
             ),
             (
-                inline(r"\Delta_{k} = \nabla_{A_{k}} \bar{\mathcal{L}}"),
-                "row "
-                + inline("s")
-                + " is "
-                + inline(r"\frac{1}{B} (\nabla_{a_{k}} \mathcal{L}^{(s)})^{\top}"),
+                Inline.of(Math.of(Delta, Token.EQUALS) + gradient_of(A, nt.MEAN_LOSS)),
+                Inline.of("row ", s, " is ", sample_row("a")),
                 shape(B, n_k),
             ),
             (
-                inline(r"G_{k} = \nabla_{H_{k}} \bar{\mathcal{L}}"),
-                "row "
-                + inline("s")
-                + " is "
-                + inline(r"\frac{1}{B} (\nabla_{h_{k}} \mathcal{L}^{(s)})^{\top}"),
+                Inline.of(Math.of(G, Token.EQUALS) + gradient_of(H, nt.MEAN_LOSS)),
+                Inline.of("row ", s, " is ", sample_row("h")),
                 shape(B, n_k),
             ),
             (
-                inline(r"\mathbf{1}"),
-                "a column of "
-                + inline("B")
-                + " ones: "
-                + inline(r"\mathbf{1} b_{k}^{\top}")
-                + " repeats "
-                + inline(r"b_{k}^{\top}")
-                + " in every row, "
-                + inline(r"\Delta_{k}^{\top} \mathbf{1}")
-                + " sums the rows of "
-                + inline(r"\Delta_{k}"),
+                Inline.of(Token.ONES),
+                Inline.of(
+                    "a column of ",
+                    B,
+                    " ones: ",
+                    Math.of(Token.ONES, bias.T),
+                    " repeats ",
+                    bias.T,
+                    " in every row, ",
+                    Math.of(Delta.T, Token.ONES),
+                    " sums the rows of ",
+                    Delta,
+                ),
                 shape(B, 1),
             ),
         ),
@@ -117,24 +131,31 @@ def _symbols(b: Builder) -> Table:
 
 
 def _introduction(b: Builder) -> list[Block]:
+    a, bias, w, below = (general(base, layer) for base, layer in AFFINE)
     return [
         Text(
-            "Code trains on a batch of " + inline("B") + " samples at once and stores each "
-            "sample as a row, as array libraries and deep-learning frameworks do: the column "
-            "vectors of the notes become the rows of matrices. The loss of a batch is the "
-            "mean of the per-sample losses, so each of its gradients is the mean of the "
-            "per-sample gradients. The symbols:"
+            Inline.of(
+                "Code trains on a batch of ",
+                nt.BATCH,
+                " samples at once and stores each "
+                "sample as a row, as array libraries and deep-learning frameworks do: the column "
+                "vectors of the notes become the rows of matrices. The loss of a batch is the "
+                "mean of the per-sample losses, so each of its gradients is the mean of the "
+                "per-sample gradients. The symbols:",
+            )
         ),
         _symbols(b),
         Text(
-            "Transposing "
-            + inline(r"a_{k} = b_{k} + W_{k} h_{k-1}")
-            + " gives "
-            + inline(r"a_{k}^{\top} = h_{k-1}^{\top} W_{k}^{\top} + b_{k}^{\top}")
-            + ", one row of "
-            + inline("A_{k}")
-            + "; stacking the rows of all samples "
-            "gives the forward pass of the batch, and the mean loss:"
+            Inline.of(
+                "Transposing ",
+                Math.of(a, Token.EQUALS, bias, Token.PLUS, w * below),
+                " gives ",
+                Math.of(a.T, Token.EQUALS, below.T, w.T, Token.PLUS, bias.T),
+                ", one row of ",
+                batch("a", "k"),
+                "; stacking the rows of all samples "
+                "gives the forward pass of the batch, and the mean loss:",
+            )
         ),
     ]
 
@@ -143,20 +164,27 @@ def _forward(b: Builder, forward: list[Step]) -> list[Block]:
     blocks: list[Block] = [Display(b.placed(batch_rows(b, forward)))]
     blocks.append(
         Text(
-            "Since "
-            + inline(r"\bar{\mathcal{L}} = \frac{1}{B} \sum_{s} \mathcal{L}^{(s)}")
-            + " and sample "
-            + inline("s")
-            + " moves only "
-            + inline(r"\mathcal{L}^{(s)}")
-            + ", row "
-            + inline("s")
-            + " of "
-            + inline(r"\Delta_{k}")
-            + " is "
-            + inline(r"\frac{1}{B} (\nabla_{a_{k}} \mathcal{L}^{(s)})^{\top}")
-            + ": each per-sample equation, transposed, gives one row. The parameter "
-            "gradients add up the rows,"
+            Inline.of(
+                "Since ",
+                Math.of(
+                    nt.MEAN_LOSS,
+                    Token.EQUALS,
+                    1 / nt.BATCH,
+                    Summation(nt.SAMPLE, None, None, Math.of(nt.sample_loss(nt.SAMPLE))),
+                ),
+                " and sample ",
+                nt.SAMPLE,
+                " moves only ",
+                nt.sample_loss(nt.SAMPLE),
+                ", row ",
+                nt.SAMPLE,
+                " of ",
+                batch("a", "k", True),
+                " is ",
+                sample_row("a"),
+                ": each per-sample equation, transposed, gives one row. The parameter "
+                "gradients add up the rows,",
+            )
         )
     )
     blocks.append(Display((Row(EMPTY, mean_of_rows()),)))
@@ -231,7 +259,7 @@ def _backward(b: Builder, backward: list[Step]) -> list[Block]:
             + " is "
             + shape(size(1), size(0))
             + ", so the weights enter as "
-            + inline(r"W_{k}^{\top}")
+            + Math.of(general("W", "k").T)
             + ".",
             role=Role.PROVENANCE,
         )

@@ -72,11 +72,7 @@ def inline(text: str) -> str:
     return f"${text}$"
 
 
-YHAT = inline(r"\hat{y}")
 PRIME = "'"
-PRIME_AT_ZERO = "g'(0) = "
-SUM_Y = r"\sum_{j} y_{j} = 1"
-ODOT = inline(r"\odot")
 
 
 def shape(rows: sp.Basic | int, cols: sp.Basic | int) -> Inline:

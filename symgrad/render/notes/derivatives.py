@@ -35,6 +35,7 @@ from symgrad.render.document import (
 )
 from symgrad.render.formula import EMPTY, Math, Token, equals
 from symgrad.render.notes.builder import Builder, inline
+from symgrad.render.notes.symbols import applied_to, letter
 
 TITLE = "Derivatives of the activation and output functions"
 ID = "derivatives"
@@ -82,7 +83,9 @@ def activation_phrase(b: Builder, k: int) -> Prose:
     name = _activation(act).title
     if not act.builtin:
         named = f"; it is the {act.derivative_name}" if act.derivative_name else ""
-        return f"the derivative of {inline('g')} is derived in " + reference(b) + named
+        return (
+            Inline.of("the derivative of ", letter("g"), " is derived in ") + reference(b) + named
+        )
     return f"the derivative of {name} is derived in " + reference(b)
 
 
@@ -246,19 +249,23 @@ def domain_remark(b: Builder, act: Activation) -> Text | None:
     found = restriction(act)
     if found is None:
         return None
-    g = b.tex(act.shown_function)
+    x, g = letter("x"), letter("g")
     if found == sp.S.EmptySet:
         where = "for no real number: every value it gives is undefined"
     else:
         where = "only for " + inline(f"x \\in {_set_tex(b, found)}")
     return Text(
-        "The activation "
-        + inline(f"g(x) = {g}")
-        + " and its derivative "
-        + inline(f"g'(x) = {b.tex(act.shown_derivative)}")
-        + f" are defined {where}; every pre-activation of a layer that applies "
-        + inline("g")
-        + " must lie there, or the forward and the backward pass have no value.",
+        Inline.of(
+            "The activation ",
+            Math.of(applied_to(g, x), Token.EQUALS, act.shown_function),
+            " and its derivative ",
+            Math.of(applied_to(Math.of(g, Token.PRIME), x), Token.EQUALS, act.shown_derivative),
+            " are defined ",
+            where,
+            "; every pre-activation of a layer that applies ",
+            g,
+            " must lie there, or the forward and the backward pass have no value.",
+        ),
         role=Role.REMARK,
     )
 

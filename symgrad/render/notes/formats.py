@@ -17,6 +17,7 @@ from symgrad.derivation import Derivation
 from symgrad.render import formula, wording
 from symgrad.render.document import (
     Block,
+    Diagram,
     Display,
     Graph,
     Notes,
@@ -167,7 +168,9 @@ class Format(wording.Style):
             return replace(b, items=tuple(prose(i) for i in b.items))
         if isinstance(b, Table):
             cells = tuple(tuple(self.cell(prose(c)) for c in row) for row in b.rows)
-            return replace(b, rows=cells)
+            return replace(b, rows=cells, caption=prose(b.caption))
+        if isinstance(b, Diagram):
+            return replace(b, caption=prose(b.caption))
         if isinstance(b, Graph):
             return replace(b, intro=prose(b.intro))
         if isinstance(b, Display):

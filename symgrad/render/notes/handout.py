@@ -30,12 +30,28 @@ from symgrad.render.document import (
     Text,
     To,
 )
-from symgrad.render.formula import Group, Math, Token, equals
+from symgrad.render.formula import Group, Math, Paren, Token, equals
 from symgrad.render.notes import summary
-from symgrad.render.notes.builder import Builder, inline, shape
+from symgrad.render.notes.builder import Builder, shape
 from symgrad.render.notes.formats import Format, MarkdownFormat, latex_math, markdown_math
 from symgrad.render.notes.options import NotesOptions
-from symgrad.render.notes.symbols import applied, batch, general, mean_gradient, size
+from symgrad.render.notes.symbols import (
+    AFFINE,
+    DEPTH,
+    applied,
+    applied_to,
+    batch,
+    derivative,
+    function,
+    general,
+    gradient_of,
+    letter,
+    listed,
+    mean_gradient,
+    partial_of,
+    sample_row,
+    size,
+)
 from symgrad.templating import render
 
 #: The formats of ``symgrad summary --format``, the default first.
@@ -101,38 +117,60 @@ def render_summary(
 
 
 def _shapes(b: Builder) -> tuple[Block, ...]:
-    sizes = _sizes(b.spec.sizes)
-    g = b.g("k")
-    hidden = "" if b.L == 1 else f"{inline(f'h_{{k}} = {g}(a_{{k}})')} for {inline('k < L')}, "
+    k, L = letter("k"), DEPTH
+    x, y, yhat = (general(base, None) for base in ("x", "y", "yhat"))
+    a, bias, w, below = (general(base, layer) for base, layer in AFFINE)
+    h, g = general("h", "k"), function(b.spec.uniform_activation)
+    hidden: tuple[Prose | Math, ...] = ()
+    if b.L > 1:
+        activation = Math.of(h, Token.EQUALS, applied_to(g, a))
+        hidden = (activation, " for ", Math.of(k, Token.LESS, L), ", ")
     intro = Text(
-        f"A network of {inline(f'L = {b.L}')} layers of weights, with {inline(sizes)} units. "
-        f"Vectors are columns. For one sample {inline('(x, y)')}, layer {inline('k')} computes "
-        f"{inline('a_{k} = b_{k} + W_{k} h_{k-1}')}, then {hidden}and the output is "
-        + inline(r"\hat{y} = O(a_{L})")
-        + f" ({b.spec.pair.output.name}), with {inline('h_{0} = x')}; the loss is "
-        + inline(r"\mathcal{L}(\hat{y}, y)")
-        + f" ({b.spec.pair.loss.display})."
+        Inline.of(
+            "A network of ",
+            Math.of(L, Token.EQUALS, b.L),
+            " layers of weights, with ",
+            _sizes(b.spec.sizes),
+            " units. Vectors are columns. For one sample ",
+            Paren(Math.of(x, Token.COMMA, y)),
+            ", layer ",
+            k,
+            " computes ",
+            Math.of(a, Token.EQUALS, bias, Token.PLUS, w * below),
+            ", then ",
+            *hidden,
+            "and the output is ",
+            Math.of(yhat, Token.EQUALS, applied_to(letter("O"), general("a", "L"))),
+            f" ({b.spec.pair.output.name}), with ",
+            Math.of(general("h", "0"), Token.EQUALS, x),
+            "; the loss is ",
+            applied_to(nt.LOSS, yhat, Token.COMMA, y),
+            f" ({b.spec.pair.loss.display}).",
+        )
     )
     col = shape(size("k"), 1)
-    rows = (
-        (inline("x = h_{0}"), "the input", shape(size(0), 1)),
+    v = letter("v")
+    rows: tuple[tuple[Prose, ...], ...] = (
+        (Inline.of(Math.of(x, Token.EQUALS, general("h", "0"))), "the input", shape(size(0), 1)),
         (
-            inline(r"W_{k}, \; b_{k}"),
-            f"the weights and the biases of layer {inline('k')}",
+            Inline.of(listed(w, bias)),
+            Inline.of("the weights and the biases of layer ", k),
             shape(size("k"), size("k-1")) + ", " + col,
         ),
-        (inline("a_{k}, \\; h_{k}"), "its pre-activations and activations", col),
-        (inline(r"\hat{y}, \; y"), "the prediction and the target", shape(size("L"), 1)),
-        (inline(r"\mathcal{L}"), "the loss of the sample", "a number"),
+        (Inline.of(listed(a, h)), "its pre-activations and activations", col),
+        (Inline.of(listed(yhat, y)), "the prediction and the target", shape(size("L"), 1)),
+        (Inline.of(nt.LOSS), "the loss of the sample", "a number"),
         (
-            inline(r"\nabla_{v} \mathcal{L}"),
-            "the gradient of the loss with respect to "
-            + inline("v")
-            + ", entry "
-            + inline("i")
-            + " is "
-            + inline(r"\partial \mathcal{L} / \partial v_{i}"),
-            "the shape of " + inline("v"),
+            Inline.of(gradient_of(v)),
+            Inline.of(
+                "the gradient of the loss with respect to ",
+                v,
+                ", entry ",
+                nt.I,
+                " is ",
+                partial_of(v),
+            ),
+            Inline.of("the shape of ", v),
         ),
     )
     table = Table(
@@ -145,16 +183,17 @@ def _shapes(b: Builder) -> tuple[Block, ...]:
 
 
 def _equations(b: Builder, g: str) -> tuple[Block, ...]:
-    layer = f"{inline(f'{g}' + chr(39))} the derivative of the activation"
     return (
         Text(
-            "Backpropagation is four equations, each shown with the shape of its result ("
-            + inline("O")
-            + " is the output function, "
-            + layer
-            + ", "
-            + inline(r"\odot")
-            + " the product entry by entry):"
+            Inline.of(
+                "Backpropagation is four equations, each shown with the shape of its result (",
+                letter("O"),
+                " is the output function, ",
+                derivative(b.spec.uniform_activation),
+                " the derivative of the activation, ",
+                Token.ODOT,
+                " the product entry by entry):",
+            )
         ),
         Display(summary.bp_rows(b, g, cite=False), kind="general"),
         *(Text(_uncited(t.text)) for t in b.remarks("general")),
@@ -182,7 +221,7 @@ def _algorithm(b: Builder, g: str) -> tuple[Block, ...]:
     return tuple(Steps(tuple(b.refs_in(i) for i in s.items)) for s in steps)
 
 
-def _sizes(sizes: tuple[int, ...]) -> str:
+def _sizes(sizes: tuple[int, ...]) -> Math:
     r"""``n_{0} = 4, n_{1} = \dots = n_{8} = 6, n_{9} = 3``: a run of equal sizes at once."""
     runs: list[list[int]] = []
     for k, n in enumerate(sizes):
@@ -190,14 +229,20 @@ def _sizes(sizes: tuple[int, ...]) -> str:
             runs[-1].append(k)
         else:
             runs.append([k])
-    parts = []
+    parts: list[Math] = []
     for run in runs:
         n = sizes[run[0]]
         if len(run) > 2:
-            parts.append(f"n_{{{run[0]}}} = \\dots = n_{{{run[-1]}}} = {n}")
+            parts.append(
+                Math.of(size(run[0]), Token.EQUALS, Token.DOTS, Token.EQUALS, size(run[-1]))
+                + equals(sp.Integer(n))
+            )
         else:
-            parts += [f"n_{{{k}}} = {n}" for k in run]
-    return ", ".join(parts)
+            parts += [Math.of(size(k)) + equals(sp.Integer(n)) for k in run]
+    joined = Math()
+    for part in parts:
+        joined += Math.of(Token.COMMA, part) if joined else part
+    return joined
 
 
 def _batch(b: Builder, g: str) -> tuple[Block, ...]:
@@ -243,23 +288,30 @@ def _batch(b: Builder, g: str) -> tuple[Block, ...]:
     )
     return (
         Text(
-            f"For {inline('B')} samples at once, each sample is a row: {inline('X = H_{0}')} is "
-            + shape(nt.BATCH, size(0))
-            + ", "
-            + inline(r"Y, \hat{Y}")
-            + " are "
-            + shape(nt.BATCH, size("L"))
-            + ", "
-            + inline(r"\mathbf{1}")
-            + " is a column of ones, and the loss "
-            + inline(r"\bar{\mathcal{L}}")
-            + " is the mean over the batch. Row "
-            + inline("s")
-            + " of "
-            + inline(r"\Delta_{k} = \nabla_{A_{k}} \bar{\mathcal{L}}")
-            + " is "
-            + inline(r"\frac{1}{B} (\nabla_{a_{k}} \mathcal{L}^{(s)})^{\top}")
-            + "; the parameter gradients add up the rows:"
+            Inline.of(
+                "For ",
+                nt.BATCH,
+                " samples at once, each sample is a row: ",
+                Math.of(batch("x", None), Token.EQUALS, batch("h", "0")),
+                " is ",
+                shape(nt.BATCH, size(0)),
+                ", ",
+                Math.of(batch("y", None), Token.COMMA, batch("yhat", None)),
+                " are ",
+                shape(nt.BATCH, size("L")),
+                ", ",
+                Token.ONES,
+                " is a column of ones, and the loss ",
+                nt.MEAN_LOSS,
+                " is the mean over the batch. Row ",
+                nt.SAMPLE,
+                " of ",
+                Math.of(batch("a", "k", True), Token.EQUALS)
+                + gradient_of(batch("a", "k"), nt.MEAN_LOSS),
+                " is ",
+                sample_row("a"),
+                "; the parameter gradients add up the rows:",
+            )
         ),
         Display(rows),
     )

@@ -16,6 +16,8 @@ from symgrad.render.document import (
     DiagramNode,
     Display,
     Heading,
+    Inline,
+    Prose,
     Role,
     Row,
     Section,
@@ -24,19 +26,40 @@ from symgrad.render.document import (
     joined_prose,
 )
 from symgrad.render.example import forward_ids
-from symgrad.render.formula import EMPTY, MAX_SHOWN, Math, Token, equals, shown_indices
+from symgrad.render.formula import (
+    EMPTY,
+    MAX_SHOWN,
+    Call,
+    Math,
+    Paren,
+    Scripted,
+    Summation,
+    Token,
+    equals,
+    shown_indices,
+)
 from symgrad.render.notes import derivatives
 from symgrad.render.notes.builder import (
     DIAGRAM_FULL_LAYERS,
     FORWARD_ROWS,
     HEAD_WORD,
-    PRIME,
-    PRIME_AT_ZERO,
     WRITTEN_OUT_LAYERS,
-    YHAT,
     Builder,
     inline,
     joined,
+)
+from symgrad.render.notes.symbols import (
+    LAYER,
+    applied_to,
+    derivative,
+    function,
+    general,
+    gradient_of,
+    letter,
+    partial_of,
+    size,
+    space,
+    subscripted,
 )
 
 
@@ -66,112 +89,166 @@ def notation_table(b: Builder) -> Table:
     )
 
 
-def _network_symbols(b: Builder) -> list[tuple[str, ...]]:
+def _network_symbols(b: Builder) -> list[tuple[Prose, ...]]:
     """The input, the parameters, the pre-activations and the hidden activations."""
     L = b.L
-    k, i, j = "k", "i", "j"
-    w_kij = f"W_{{{b.idx(k, i, j)}}}"
-    b_ki = f"b_{{{b.idx(k, i)}}}"
-    rows: list[tuple[str, ...]] = [
-        (inline(r"x = h_{0}"), "input", inline(r"\mathbb{R}^{n_{0}}")),
+    k, below, i, j = letter("k"), letter("k-1"), nt.I, nt.J
+    w, bias, a, h = (general(base, "k") for base in ("W", "b", "a", "h"))
+    vector = Inline.of(space(size("k")))
+    rows: list[tuple[Prose, ...]] = [
         (
-            inline("W_{k}"),
-            f"weights of layer {inline('k')}; {inline(w_kij)} connects "
-            f"unit {inline('j')} of layer {inline('k-1')} to unit {inline('i')} of layer "
-            f"{inline('k')}",
-            inline(r"\mathbb{R}^{n_{k} \times n_{k-1}}"),
+            Inline.of(Math.of(general("x", None), Token.EQUALS, general("h", "0"))),
+            "input",
+            Inline.of(space(size(0))),
         ),
         (
-            inline("b_{k}"),
-            f"biases of layer {inline('k')}; {inline(b_ki)} belongs to unit {inline('i')}",
-            inline(r"\mathbb{R}^{n_{k}}"),
+            Inline.of(w),
+            Inline.of(
+                "weights of layer ",
+                k,
+                "; ",
+                nt.W[LAYER, i, j],
+                " connects unit ",
+                j,
+                " of layer ",
+                below,
+                " to unit ",
+                i,
+                " of layer ",
+                k,
+            ),
+            Inline.of(space(size("k"), size("k-1"))),
         ),
         (
-            inline("a_{k} = b_{k} + W_{k} h_{k-1}"),
-            "pre-activation of layer " + inline("k"),
-            inline(r"\mathbb{R}^{n_{k}}"),
+            Inline.of(bias),
+            Inline.of("biases of layer ", k, "; ", nt.B[LAYER, i], " belongs to unit ", i),
+            vector,
+        ),
+        (
+            Inline.of(Math.of(a, Token.EQUALS, bias, Token.PLUS, w * general("h", "k-1"))),
+            Inline.of("pre-activation of layer ", k),
+            vector,
         ),
     ]
     if L > 1:
-        g = b.g()
+        g = function(b.spec.uniform_activation)
+        prime = derivative(b.spec.uniform_activation)
         rows.append(
             (
-                inline(f"h_{{k}} = {g}(a_{{k}})"),
-                f"activation of hidden layer {inline('k')}: {inline(g)} acts on every entry",
-                inline(r"\mathbb{R}^{n_{k}}"),
+                Inline.of(Math.of(h, Token.EQUALS, applied_to(g, a))),
+                Inline.of("activation of hidden layer ", k, ": ", g, " acts on every entry"),
+                vector,
             )
         )
         rows.append(
             (
-                inline(f"{g}'"),
-                f"the derivative of {inline(g)}; {inline(g + '(a_{k})')} and "
-                f"{inline(g + PRIME + '(a_{k})')} apply it entry by entry",
+                Inline.of(prime),
+                Inline.of(
+                    "the derivative of ",
+                    g,
+                    "; ",
+                    applied_to(g, a),
+                    " and ",
+                    applied_to(prime, a),
+                    " apply it entry by entry",
+                ),
                 "",
             )
         )
     return rows
 
 
-def _output_symbols(b: Builder) -> list[tuple[str, ...]]:
+def _output_symbols(b: Builder) -> list[tuple[Prose, ...]]:
     """The prediction, the target, the loss, gradients and the products of the notes."""
     L = b.L
     output = b.spec.pair.output
-    what = {
-        "softmax": (
-            rf"the softmax, $\hat{{y}}_{{i}} = e^{{a_{{{b.idx(str(L), 'i')}}}}} / "
-            rf"\sum_{{j}} e^{{a_{{{b.idx(str(L), 'j')}}}}}$"
+    t = letter("t")
+    whats: dict[str, Prose] = {
+        "softmax": Inline.of(
+            "the softmax, ",
+            Math.of(
+                nt.prediction(nt.I),
+                Token.EQUALS,
+                sp.exp(nt.pre(L, nt.I)),
+                Token.SLASH,
+                Summation(nt.J, None, None, Math.of(sp.exp(nt.pre(L, nt.J)))),
+            ),
         ),
-        "sigmoid": r"the sigmoid $\sigma(t) = 1 / (1 + e^{-t})$ of every entry",
+        "sigmoid": Inline.of(
+            "the sigmoid ",
+            Math.of(
+                applied_to(letter("sigma"), t),
+                Token.EQUALS,
+                1,
+                Token.SLASH,
+                Paren(Math.of(1 + sp.exp(-t))),
+            ),
+            " of every entry",
+        ),
         "identity": "the identity",
-    }[output.name]
+    }
+    what = whats[output.name]
+    u, v = letter("u"), letter("v")
+    yhat, y = general("yhat", None), general("y", None)
+    output_space = Inline.of(space(size(L)))
     return [
         (
-            inline(rf"\hat{{y}} = O({nt.quantity('a', L).latex})"),
-            f"prediction; the output function {inline('O')} is {what}",
-            inline(rf"\mathbb{{R}}^{{n_{{{L}}}}}"),
+            Inline.of(Math.of(yhat, Token.EQUALS, applied_to(letter("O"), general("a", str(L))))),
+            Inline.of("prediction; the output function ", letter("O"), " is ", what),
+            output_space,
         ),
-        (inline("y"), "target", inline(rf"\mathbb{{R}}^{{n_{{{L}}}}}")),
+        (Inline.of(y), "target", output_space),
+        (Inline.of(nt.LOSS), f"per-sample loss, {b.spec.pair.loss.display}", "scalar"),
         (
-            inline(r"\mathcal{L}"),
-            f"per-sample loss, {b.spec.pair.loss.display}",
-            "scalar",
-        ),
-        (
-            inline(r"\nabla_{v} \mathcal{L}"),
-            "gradient: the partials "
-            + inline(r"\partial \mathcal{L} / \partial v_{i}")
-            + ", shaped like "
-            + inline("v"),
-            "shape of " + inline("v"),
+            Inline.of(gradient_of(v)),
+            Inline.of(
+                "gradient: the partials ",
+                partial_of(v),
+                ", shaped like ",
+                v,
+            ),
+            Inline.of("shape of ", v),
         ),
         (
-            inline(r"u \odot v"),
-            "elementwise product, " + inline(r"(u \odot v)_{i} = u_{i} v_{i}"),
+            Inline.of(Math.of(u, Token.ODOT, v)),
+            Inline.of(
+                "elementwise product, ",
+                Math.of(
+                    subscripted(Paren(Math.of(u, Token.ODOT, v)), nt.I),
+                    Token.EQUALS,
+                    subscripted(u, nt.I),
+                    subscripted(v, nt.I),
+                ),
+            ),
             "",
         ),
-        (inline(r"v^{\top}"), "transpose: a column vector becomes a row", ""),
-        (inline(r"\mathbf{1}"), "a vector (or matrix) of ones, of the shape needed", ""),
+        (
+            Inline.of(Scripted(Math.of(v), sup=Math.of(Token.TOP))),
+            "transpose: a column vector becomes a row",
+            "",
+        ),
+        (Inline.of(Token.ONES), "a vector (or matrix) of ones, of the shape needed", ""),
     ]
 
 
-def _operations(b: Builder) -> list[tuple[str, ...]]:
+def _operations(b: Builder) -> list[tuple[Prose, ...]]:
     """The indicator of a kink and the Kronecker delta, where the notes use them."""
     L = b.L
-    i, j = "i", "j"
-    rows: list[tuple[str, ...]] = []
+    rows: list[tuple[Prose, ...]] = []
     if any(a.derivative_at_kink is not None for a in b.spec.activations[: L - 1]):
+        condition = letter("P")
         rows.append(
             (
-                inline(r"\mathbf{1}[P]"),
-                "indicator: 1 where the condition " + inline("P") + " holds, else 0",
+                Inline.of(Call(Math.of(Token.ONES), Math.of(condition), square=True)),
+                Inline.of("indicator: 1 where the condition ", condition, " holds, else 0"),
                 "",
             )
         )
     if not b.spec.pair.output.diagonal:
         rows.append(
             (
-                inline(r"\delta_{" + b.idx(i, j) + "}"),
-                "Kronecker delta: 1 if " + inline("i = j") + ", else 0",
+                Inline.of(sp.KroneckerDelta(nt.I, nt.J)),
+                Inline.of("Kronecker delta: 1 if ", Math.of(nt.I, Token.EQUALS, nt.J), ", else 0"),
                 "",
             )
         )
@@ -179,23 +256,24 @@ def _operations(b: Builder) -> list[tuple[str, ...]]:
 
 
 def shapes_table(b: Builder) -> Table:
-    rows = []
+    rows: list[tuple[Prose, ...]] = []
     total = 0
     for k in range(1, b.L + 1):
         n, m = b.spec.sizes[k], b.spec.sizes[k - 1]
         total += n * (m + 1)
         if k < b.L:
             act = b.spec.activation(k)
-            g = b.tex(act.shown_function)
-            what = f"{act.name if act.builtin else 'custom'}, {inline('g(x) = ' + g)}"
+            g = Math.of(applied_to(letter("g"), letter("x")), Token.EQUALS, act.shown_function)
+            what: Prose = Inline.of(f"{act.name if act.builtin else 'custom'}, ", g)
         else:
             what = f"{b.spec.pair.output.name} output"
+        weights, biases = (nt.symbol(nt.quantity(base, k)) for base in ("W", "b"))
         rows.append(
             (
-                inline(str(k)),
-                inline(f"n_{{{k}}} = {n}"),
-                inline(rf"{nt.quantity('W', k).latex} \in \mathbb{{R}}^{{{n} \times {m}}}"),
-                inline(rf"{nt.quantity('b', k).latex} \in \mathbb{{R}}^{{{n}}}"),
+                Inline.of(sp.Integer(k)),
+                Inline.of(Math.of(size(k), Token.EQUALS, n)),
+                Inline.of(Math.of(weights, Token.IN, space(n, m))),
+                Inline.of(Math.of(biases, Token.IN, space(n))),
                 what,
                 f"{n * (m + 1):,}",
             )
@@ -206,9 +284,10 @@ def shapes_table(b: Builder) -> Table:
         tuple(rows),
         r"@{}clll>{\raggedright\arraybackslash}p{0.3\linewidth}r@{}",
         ("center", "left", "left", "left", "left", "right"),
-        caption=(
-            f"The input has {inline('n_{0} = ' + str(b.spec.sizes[0]))} units. "
-            "Each layer and its parameters:"
+        caption=Inline.of(
+            "The input has ",
+            Math.of(size(0), Token.EQUALS, b.spec.sizes[0]),
+            " units. Each layer and its parameters:",
         ),
     )
 
@@ -312,18 +391,23 @@ def diagram(b: Builder) -> Diagram:
     )
 
 
-def _diagram_caption(sizes: tuple[int, ...], skips: bool) -> str:
+def _diagram_caption(sizes: tuple[int, ...], skips: bool) -> Prose:
     """What the network's figure shows, and what it leaves out."""
     L = len(sizes) - 1
     wide = max(sizes) > DIAGRAM_SHOWN
     left_out = "Layer 2 is" if L == DIAGRAM_SHOWN + 1 else f"Layers 2 to {L - 2} are"
-    dots = inline(r"\cdots")
-    caption = (
-        "The network. Every unit of a layer feeds every unit of the next; "
-        + ("wide layers show their first two units and their last. " if wide else "")
-        + (f"{left_out} left out ({dots}). " if L > DIAGRAM_SHOWN else "")
-        + f"{inline('W_{k}')} and {inline('b_{k}')} are the parameters between layers "
-        f"{inline('k-1')} and {inline('k')}."
+    caption = Inline.of(
+        "The network. Every unit of a layer feeds every unit of the next; ",
+        "wide layers show their first two units and their last. " if wide else "",
+        *((f"{left_out} left out (", Token.CDOTS, "). ") if L > DIAGRAM_SHOWN else ()),
+        general("W", "k"),
+        " and ",
+        general("b", "k"),
+        " are the parameters between layers ",
+        letter("k-1"),
+        " and ",
+        letter("k"),
+        ".",
     )
     if skips:
         caption += (
@@ -372,16 +456,29 @@ def forward_blocks(b: Builder) -> list[Block]:
     applies = (
         f", and each hidden layer applies {next(iter(act_names))} to every unit"
         if len(act_names) == 1
-        else ", and hidden layer $k$ applies its activation $g_{k}$ to every unit"
+        else Inline.of(
+            ", and hidden layer ",
+            letter("k"),
+            " applies its activation ",
+            function(False),
+            " to every unit",
+        )
         if act_names
         else ""
     )
     output = b.spec.pair.output.name
     blocks: list[Block] = [
         Text(
-            "Each layer adds its biases to a weighted sum of the previous layer's "
-            f"activations (the input is {inline('h_{0} = x')}){applies}; the output layer "
-            f"applies the {output} to {inline('a_{' + str(L) + '}')}:"
+            Inline.of(
+                "Each layer adds its biases to a weighted sum of the previous layer's "
+                "activations (the input is ",
+                Math.of(general("h", "0"), Token.EQUALS, general("x", None)),
+                ")",
+                applies,
+                f"; the output layer applies the {output} to ",
+                general("a", str(L)),
+                ":",
+            )
         )
     ]
     ids = [i for i in forward_ids(b.net) if i.kind is not Kind.LOSS]
@@ -391,8 +488,13 @@ def forward_blocks(b: Builder) -> list[Block]:
     loss = b.step(Kind.LOSS)
     blocks.append(
         Text(
-            f"The per-sample loss is the {b.spec.pair.loss.display} of the prediction "
-            f"{YHAT} and the target {inline('y')}:"
+            Inline.of(
+                f"The per-sample loss is the {b.spec.pair.loss.display} of the prediction ",
+                general("yhat", None),
+                " and the target ",
+                general("y", None),
+                ":",
+            )
         )
     )
     blocks.append(b.step_display(loss, notes=False))
@@ -415,13 +517,16 @@ def forward_notes(b: Builder, step: Step) -> list[str]:
     return [""] * len(step.forms)
 
 
-def kink_sentence(b: Builder, k: int) -> str:
+def kink_sentence(b: Builder, k: int) -> Prose:
     """relu has no derivative at 0: the value used there, stated once."""
     act = b.spec.activation(k)
-    value = b.tex(act.derivative_at_kink)
-    return (
-        f"The {act.name} has no derivative at {inline('0')}; these notes, like PyTorch and JAX, "
-        f"use {inline(PRIME_AT_ZERO + value)}."
+    at_zero = applied_to(Math.of(letter("g"), Token.PRIME), 0)
+    return Inline.of(
+        f"The {act.name} has no derivative at ",
+        sp.Integer(0),
+        "; these notes, like PyTorch and JAX, use ",
+        Math.of(at_zero, Token.EQUALS, act.derivative_at_kink),
+        ".",
     )
 
 

@@ -27,19 +27,18 @@ from symgrad.render.document import (
     joined_prose,
 )
 from symgrad.render.example import backward_ids
-from symgrad.render.formula import EMPTY, Group, Math, Token, equals
+from symgrad.render.formula import EMPTY, Group, Math, Paren, Token, equals
 from symgrad.render.notes import setup
 from symgrad.render.notes.builder import (
     PRIME,
     SUMMARY_ROWS,
     Builder,
     chunks,
-    inline,
     shape,
     shaped,
 )
 from symgrad.render.notes.example import ExampleSection
-from symgrad.render.notes.symbols import applied, general, size
+from symgrad.render.notes.symbols import applied, general, letter, size, targets_sum_to_one
 from symgrad.render.notes.widths import visible_width
 
 
@@ -68,8 +67,11 @@ def summary_section(b: Builder) -> Section:
             rows.append(Row(b.form(step.lhs), equals(b.form(step.final)), tag=b.note_ref(step)))
     blocks: list[Block] = [
         Text(
-            f"For one sample {inline('(x, y)')}, backpropagation computes the forward pass "
-            "and keeps every activation,"
+            Inline.of(
+                "For one sample ",
+                Paren(Math.of(general("x", None), Token.COMMA, general("y", None))),
+                ", backpropagation computes the forward pass and keeps every activation,",
+            )
         ),
         forward,
         Text(
@@ -118,8 +120,15 @@ def bp_rows(b: Builder, g: str, cite: bool = True) -> tuple[Row, ...]:
     rows = _bp_rows(b, g)
     if cite:
         return rows
-    note_sum = ", with $\\sum_{i} y_{i} = 1$" if b.net.assumes_targets_sum_to_one else ""
+    note_sum = _targets_note(b)
     return (rows[0], replace(rows[1], note="for this network" + note_sum), *rows[2:])
+
+
+def _targets_note(b: Builder) -> Prose:
+    """``, with sum_i y_i = 1`` where this network's BP1 assumes it."""
+    if not b.net.assumes_targets_sum_to_one:
+        return ""
+    return Inline.of(", with ", targets_sum_to_one(nt.I))
 
 
 def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
@@ -128,10 +137,19 @@ def _bp_rows(b: Builder, g: str) -> tuple[Row, ...]:
     weights. Each is an expression of the quantities of any network (:func:`general_equations`),
     printed as every other equation is."""
     output_step = b.step(Kind.OUTPUT_DELTA_VECTOR)
-    note_sum = ", with $\\sum_{i} y_{i} = 1$" if b.net.assumes_targets_sum_to_one else ""
-    what = ""
+    note_sum = _targets_note(b)
+    what: Prose = ""
     if not b.spec.pair.output.diagonal:
-        what = r", $J = \partial \hat{y} / \partial a_{L}$ the Jacobian of $O$"
+        jacobian = Math.of(
+            letter("J"),
+            Token.EQUALS,
+            Token.PARTIAL,
+            general("yhat", None),
+            Token.SLASH,
+            Token.PARTIAL,
+            general("a", "L"),
+        )
+        what = Inline.of(", ", jacobian, " the Jacobian of ", letter("O"))
     rows: list[Row] = []
     for n, (left, right) in enumerate(general_equations(b.spec.pair.output.diagonal, g), 1):
         rows.append(

@@ -81,14 +81,12 @@ def exercises_command(
         required=True,
         metavar="DIR",
         help="a new directory for the sheets (sheets/), the solutions (solutions/), "
-        "students.csv, answers.csv and moodle.xml",
+        "students.csv, answers.csv, moodle.xml and numbers.json (every sheet's numbers)",
     )
     version(parser)
 
 
-def run_exercises(
-    args: argparse.Namespace, spec: NetworkSpec, out: TextIO, err: TextIO = sys.stderr
-) -> int:
+def run_exercises(args: argparse.Namespace, spec: NetworkSpec, out: TextIO) -> int:
     """Check every option, then draw, write and rename the directory; 0 when done, with one
     line on ``out`` that says what was written where."""
     from symgrad.given import read_decimals, read_rate
@@ -121,12 +119,12 @@ def run_exercises(
     if args.key is not None:
         key, made = read_key(args.key)
         if made:
-            err.write(
+            sys.stderr.write(
                 f"symgrad: a new key was written to {args.key} (readable by you only); keep it "
                 "secret, and keep it to make these sheets again\n"
             )
     else:
-        err.write(
+        sys.stderr.write(
             "symgrad: warning: no --key: anyone with this command can make every sheet and "
             "its solutions from the seed and a student's id; give --key FILE to keep them "
             "secret\n"
@@ -138,7 +136,7 @@ def run_exercises(
     n = len(sheets)
     out.write(
         f"{n} sheet{'s' if n > 1 else ''} and {n} solution{'s' if n > 1 else ''} (LaTeX), "
-        f"students.csv, answers.csv and moodle.xml written to {args.out}\n"
+        f"students.csv, answers.csv, moodle.xml and numbers.json written to {args.out}\n"
     )
     return 0
 

@@ -29,7 +29,7 @@ from symgrad.errors import SpecError
 from symgrad.given import Given
 from symgrad.render.document import Framing
 from symgrad.render.exercises.draw import draw_numbers, stream
-from symgrad.render.exercises.export import answer_key, moodle_xml, roster_map
+from symgrad.render.exercises.export import answer_key, moodle_xml, numbers_json, roster_map
 from symgrad.render.exercises.sheets import (
     TITLE,
     Sheet,
@@ -113,6 +113,7 @@ def exercise_files(
     files.append(("students.csv", roster_map(sheets, names, solved).encode()))
     files.append(("answers.csv", answer_key(sheets, names).encode()))
     files.append(("moodle.xml", moodle_xml(sheets, framing.title or TITLE)))
+    files.append(("numbers.json", numbers_json(sheets, names).encode()))
     return files
 
 

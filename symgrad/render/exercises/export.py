@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
@@ -67,6 +68,24 @@ def roster_map(sheets: Sequence[Sheet], files: Sequence[str], solutions: Sequenc
     return out.getvalue()
 
 
+def numbers_json(sheets: Sequence[Sheet], files: Sequence[str]) -> str:
+    """Every sheet's numbers, for the lecturer's record: a JSON list, one object per student
+    (``student``, ``sheet``, ``params``, ``x``, ``y``, ``lr``), every float with all its
+    digits."""
+    records = [
+        {
+            "student": sheet.student,
+            "sheet": file,
+            "params": {name: array.tolist() for name, array in sheet.example.params.items()},
+            "x": sheet.example.x.tolist(),
+            "y": sheet.example.y.tolist(),
+            "lr": sheet.example.lr,
+        }
+        for sheet, file in zip(sheets, files, strict=True)
+    ]
+    return json.dumps(records, indent=1) + "\n"
+
+
 def _text(parent: ET.Element, tag: str, text: str, **attributes: str) -> ET.Element:
     """``<tag ...><text>text</text></tag>`` under ``parent``."""
     element = ET.SubElement(parent, tag, attributes)
@@ -114,4 +133,4 @@ def moodle_xml(sheets: Sequence[Sheet], title: str) -> bytes:
     return ET.tostring(quiz, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-__all__ = ["answer_key", "inert", "moodle_xml", "number", "roster_map"]
+__all__ = ["answer_key", "inert", "moodle_xml", "number", "numbers_json", "roster_map"]

@@ -13,7 +13,8 @@ value. The tolerance of an answer covers that: the program is run again once for
 every quantity a student writes down, that entry moved by half a unit of its last digit, and
 the moves of the answer are added (a first-order bound of every rounding at once, whatever
 their signs); then half a unit of the answer's own last digit (and of the product ``eta grad``
-for a step), all of it doubled for what a first-order bound leaves out.
+for a step), all of it doubled for what a first-order bound leaves out and rounded up to two
+significant digits.
 """
 
 from __future__ import annotations
@@ -109,6 +110,14 @@ def half_unit(value: float) -> float:
     return 0.5 * 10.0 ** (math.floor(math.log10(abs(value))) - SIGNIFICANT + 1)
 
 
+def rounded_up(value: float) -> float:
+    """``value`` rounded up to two significant digits (a tolerance as a person writes it)."""
+    if value <= 0 or not math.isfinite(value):
+        return value
+    unit = 10.0 ** (math.floor(math.log10(value)) - 1)
+    return float(f"{math.ceil(value / unit - 1e-9) * unit:.2g}")
+
+
 def forward_quantities(example: WorkedExample) -> list[nt.Quantity]:
     """The vectors of the forward pass a sheet shows: ``a_k``, ``h_k``, ``yhat``."""
     return [q for q in example.order if not q.gradient and q.base in ("a", "h", "yhat")]
@@ -175,7 +184,8 @@ def answers(
             gradient = example.value(example.descent_gradient(slot.q))[slot.index]
             own += half_unit(lr * float(gradient))
         number = tasks.index(slot.task) + 1
-        result.append(Answer(slot, number, float(value), MARGIN * (first_order + own)))
+        tolerance = rounded_up(MARGIN * (first_order + own))
+        result.append(Answer(slot, number, float(value), tolerance))
     return result
 
 

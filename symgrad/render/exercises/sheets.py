@@ -108,6 +108,13 @@ def solution_notes(derivation: Derivation, sheet: Sheet, framing: Framing) -> No
     return _document(b, sections, _framing(framing, "solutions to sheet", sheet.student))
 
 
+def clean(value: float) -> float:
+    """``value`` without the noise of binary fractions in its last bits (``-0.58`` for the
+    ``-0.5800000000000001`` a sum of numbers with one decimal gives), so that it is shown as
+    the exact number it is."""
+    return float(f"{value:.12g}")
+
+
 def _document(b: Builder, sections: tuple[Section, ...], framing: Framing) -> Notes:
     """The document of ``sections``, its references printed (the writers see no value)."""
     notes = Notes(TITLE, b.network_words(), "", (), sections, framing=framing)
@@ -125,14 +132,14 @@ def _answer_rows(mine: Sequence[Answer]) -> list[Row]:
         whole = len(group) > 1
         if not whole:
             (a,) = group
-            rows.append(Row(Math.of(a.slot.entry), equals(Math.of(Number(a.value)))))
+            rows.append(Row(Math.of(a.slot.entry), equals(Math.of(Number(clean(a.value))))))
             continue
         shape = tuple(
             max(a.slot.index[d] for a in group) + 1 for d in range(len(group[0].slot.index))
         )
         values = np.zeros(shape)
         for a in group:
-            values[a.slot.index] = a.value
+            values[a.slot.index] = clean(a.value)
         relation = Token.LEFTARROW if stepped else Token.EQUALS
         rows.append(Row(Math.of(nt.symbol(q)), Math.of(relation, Numbers(values))))
     return rows
@@ -314,7 +321,7 @@ def _with_blank(q: nt.Quantity, values: np.ndarray, blank: tuple[int, ...] | Non
     def cell(r: int, c: int) -> Math:
         if blank is not None and (r - 1,) == blank:
             return Math.of(nt.entry(q, r))
-        return Math.of(Number(float(column[r - 1])))
+        return Math.of(Number(clean(float(column[r - 1]))))
 
     return Row(Math.of(nt.symbol(q)), equals(Math.of(matrix(len(column), 1, cell))))
 
@@ -336,7 +343,8 @@ def _working(b: Builder, example: WorkedExample) -> list[Block]:
         elif isinstance(block, Text) and kept and block.role is not Role.PROVENANCE:
             if _refers(block.text):
                 continue
-            if isinstance(kept[-1], Heading) and not isinstance(block.text, Inline):
+            previous = kept[-1]
+            if isinstance(previous, Heading) and previous.title == "Forward pass":
                 block = Text(FORWARD_WORDS)  # the notes' sentence speaks of numbered equations
             kept.append(block)
     return [block for block in kept if not (isinstance(block, Text) and block.text == "")]

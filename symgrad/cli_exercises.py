@@ -73,6 +73,11 @@ def exercises_command(
         metavar="ETA",
         help="the learning rate of the step of gradient descent (default 0.5)",
     )
+    parser.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also compile every sheet and solution to PDF with pdflatex (two at a time)",
+    )
     framing(parser)
     parser.add_argument(
         "-o",
@@ -132,10 +137,11 @@ def run_exercises(args: argparse.Namespace, spec: NetworkSpec, out: TextIO) -> i
     derivation = derive(spec, method=args.proof)
     options = ExerciseOptions(ids, args.seed, key, tasks, decimals, lr, framing)
     sheets = make_sheets(derivation, options)
-    write_directory(args.out, exercise_files(derivation, sheets, framing))
+    write_directory(args.out, exercise_files(derivation, sheets, framing), args.pdf)
     n = len(sheets)
+    kind = "LaTeX and PDF" if args.pdf else "LaTeX"
     out.write(
-        f"{n} sheet{'s' if n > 1 else ''} and {n} solution{'s' if n > 1 else ''} (LaTeX), "
+        f"{n} sheet{'s' if n > 1 else ''} and {n} solution{'s' if n > 1 else ''} ({kind}), "
         f"students.csv, answers.csv, moodle.xml and numbers.json written to {args.out}\n"
     )
     return 0

@@ -377,3 +377,16 @@ def test_every_sheet_and_solution_compiles_with_no_warning(made: Path, tmp_path:
     for name, problems, pages in results:
         assert problems == [], name
         assert 1 <= pages <= 4, name
+
+
+def test_pdf_writes_each_pdf_beside_its_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["2", "2", "2", "--count", "1", "--tasks", "weight-entry", "--pdf"]
+    assert run(*args, "-o", str(tmp_path / "out")) == 0
+    for name in ("sheets/sheet-01.pdf", "solutions/solutions-01.pdf"):
+        assert (tmp_path / "out" / name).read_bytes().startswith(b"%PDF-")
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert run(*args, "-o", str(tmp_path / "none")) == 2
+    assert "pdflatex is not installed" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["out"]

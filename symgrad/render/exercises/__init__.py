@@ -117,10 +117,11 @@ def exercise_files(
     return files
 
 
-def write_directory(directory: str, files: Sequence[tuple[str, bytes]]) -> None:
+def write_directory(directory: str, files: Sequence[tuple[str, bytes]], pdf: bool = False) -> None:
     """Write ``files`` into a new directory beside ``directory``, then rename it to
     ``directory``; refuse a ``directory`` that exists and is not empty. The directory is
-    readable by its owner only (mode 0700, as made): it holds the solutions."""
+    readable by its owner only (mode 0700, as made): it holds the solutions. With ``pdf``,
+    every ``.tex`` file is compiled there too (:func:`compile_all`)."""
     target = Path(directory)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise SpecError(f"-o {directory}: it exists; name a new directory")
@@ -136,6 +137,8 @@ def write_directory(directory: str, files: Sequence[tuple[str, bytes]]) -> None:
             path = staging / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
+        if pdf:
+            compile_all(staging, [name for name, _ in files if name.endswith(".tex")])
         os.replace(staging, target)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -145,9 +148,39 @@ def write_directory(directory: str, files: Sequence[tuple[str, bytes]]) -> None:
         raise
 
 
+#: How many pdflatex processes run at once.
+PDFLATEX_PROCESSES = 2
+
+
+def compile_all(directory: Path, names: Sequence[str]) -> None:
+    """Compile the LaTeX files ``names`` of ``directory`` with pdflatex, two at a time, each
+    PDF beside its source (the auxiliary files in a directory of their own, removed after).
+
+    Raises :class:`~symgrad.errors.SpecError` when pdflatex is missing or fails.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from symgrad.render.pdf import compile_pdf
+
+    def compiled(name: str) -> None:
+        source = directory / name
+        with tempfile.TemporaryDirectory() as work:
+            result = compile_pdf(source.read_text(encoding="utf-8"), Path(work), source.stem)
+        source.with_suffix(".pdf").write_bytes(result.pdf)
+
+    try:
+        with ThreadPoolExecutor(max_workers=PDFLATEX_PROCESSES) as pool:
+            list(pool.map(compiled, names))
+    except FileNotFoundError:
+        raise SpecError("--pdf: pdflatex is not installed; leave out --pdf") from None
+    except RuntimeError as exc:
+        raise SpecError(f"--pdf: {exc}") from None
+
+
 __all__ = [
     "MAX_DRAWS",
     "ExerciseOptions",
+    "compile_all",
     "exercise_files",
     "make_sheets",
     "write_directory",

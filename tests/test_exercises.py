@@ -390,3 +390,37 @@ def test_pdf_writes_each_pdf_beside_its_source(
     assert run(*args, "-o", str(tmp_path / "none")) == 2
     assert "pdflatex is not installed" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_a_sheet_is_one_writer_away_from_another_format() -> None:
+    """The sheet and its solutions are documents of the notes' model: the Markdown writer
+    prints them as it prints the notes, blanks and answers included."""
+    from symgrad.pipeline import derive
+    from symgrad.render.document import Framing
+    from symgrad.render.exercises import ExerciseOptions, make_sheets
+    from symgrad.render.exercises.sheets import sheet_notes, solution_notes
+    from symgrad.render.notes.formats import MarkdownFormat, markdown_math
+    from symgrad.spec import NetworkSpec
+    from symgrad.templating import render
+
+    derivation = derive(NetworkSpec.parse([2, 2, 2]), prove=False)
+    (sheet,) = make_sheets(derivation, ExerciseOptions(ids=("7",), seed=1))
+    texts = [
+        render(
+            "markdown/derivation.md.jinja",
+            notes=make(derivation, sheet, Framing(), MarkdownFormat),
+            command="",
+            math=markdown_math,
+        )
+        for make in (sheet_notes, solution_notes)
+    ]
+    assert "# Backpropagation by hand\\: sheet 7" in texts[0]
+    blanks = [a.slot for a in sheet.answers if a.slot.task == "forward" and a.slot.index]
+    assert all(markdown_math_of(slot.entry) in texts[0] for slot in blanks)
+    assert "## Working" in texts[1] and "### One step of gradient descent" in texts[1]
+
+
+def markdown_math_of(expr: object) -> str:
+    from symgrad.render.formula import Math, markdown
+
+    return markdown(Math.of(expr))  # type: ignore[arg-type]

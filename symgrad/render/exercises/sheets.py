@@ -67,9 +67,11 @@ class Sheet:
     tasks: tuple[str, ...]
 
 
-def _builder(derivation: Derivation, example: WorkedExample) -> Builder:
+def _builder(
+    derivation: Derivation, example: WorkedExample, fmt: type[Format] = Format
+) -> Builder:
     options = NotesOptions(example=0, given=example.given).resolved(derivation.spec.depth)
-    return Builder(derivation, Format(derivation, ""), options, example)
+    return Builder(derivation, fmt(derivation, ""), options, example)
 
 
 def _framing(framing: Framing, what: str, student: str) -> Framing:
@@ -77,9 +79,12 @@ def _framing(framing: Framing, what: str, student: str) -> Framing:
     return replace(framing, title=f"{title}: {what} {student}")
 
 
-def sheet_notes(derivation: Derivation, sheet: Sheet, framing: Framing) -> Notes:
-    """The students' sheet: the network, the numbers, the tasks."""
-    b = _builder(derivation, sheet.example)
+def sheet_notes(
+    derivation: Derivation, sheet: Sheet, framing: Framing, fmt: type[Format] = Format
+) -> Notes:
+    """The students' sheet: the network, the numbers, the tasks; its references and prose
+    printed by ``fmt`` (LaTeX by default; the format of any other writer)."""
+    b = _builder(derivation, sheet.example, fmt)
     sections = (
         Section("The network", "sec:network", _network(b), id="network"),
         Section("The numbers", "sec:numbers", _numbers(b, sheet.example), id="numbers"),
@@ -88,9 +93,12 @@ def sheet_notes(derivation: Derivation, sheet: Sheet, framing: Framing) -> Notes
     return _document(b, sections, _framing(framing, "sheet", sheet.student))
 
 
-def solution_notes(derivation: Derivation, sheet: Sheet, framing: Framing) -> Notes:
-    """The solutions of one sheet: every answer, then the working, step by step."""
-    b = _builder(derivation, sheet.example)
+def solution_notes(
+    derivation: Derivation, sheet: Sheet, framing: Framing, fmt: type[Format] = Format
+) -> Notes:
+    """The solutions of one sheet: every answer, then the working, step by step (printed by
+    ``fmt``, as :func:`sheet_notes`)."""
+    b = _builder(derivation, sheet.example, fmt)
     answers: list[Block] = [
         Text(
             "Every number is computed exactly and then rounded to "

@@ -424,3 +424,10 @@ def markdown_math_of(expr: object) -> str:
     from symgrad.render.formula import Math, markdown
 
     return markdown(Math.of(expr))  # type: ignore[arg-type]
+
+
+def test_no_answer_is_within_its_tolerance_of_zero(made: Path) -> None:
+    """A draw whose terms cancel (equal entries in a column of W_2 make a row of grad W_1 zero,
+    its float noise) is drawn again."""
+    for row in key_rows(made):
+        assert abs(float(row["answer"])) > float(row["tolerance"]), row

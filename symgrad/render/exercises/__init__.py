@@ -6,8 +6,9 @@ drawn from the lecturer's key, the seed and the student's id (:mod:`.draw`), the
 of those numbers (the program generated code runs), the tasks and their answers with tolerances
 (:mod:`.tasks`), a sheet and its solutions as documents of the notes' model (:mod:`.sheets`),
 and, for all students, a Moodle XML question bank, a CSV answer key and the map from students to
-sheets (:mod:`.export`). Sheets are drawn again until every answer differs from that of the same
-task on every sheet before it by more than either tolerance.
+sheets (:mod:`.export`). Sheets are drawn again until every answer is further from 0 than its
+tolerance and differs from that of the same task on every sheet before it by more than either
+tolerance.
 
 Everything is written into a new directory beside the one asked for, then renamed to it: a
 run that fails leaves nothing behind.
@@ -89,6 +90,10 @@ def _sheet(
         found = slots(options.tasks, example, rng)
         worked = answers(derivation, given, found, options.tasks)
         if not all(np.isfinite([a.value for a in worked] + [a.tolerance for a in worked])):
+            continue
+        if any(abs(a.value) <= a.tolerance for a in worked):
+            # an answer that rounds to 0 (terms that cancel: two equal weights of W_2 make a
+            # row of grad W_1 zero) is no exercise, and its float has noise for digits
             continue
         if all(distinct(worked, other.answers) for other in made):
             return Sheet(student, example, tuple(worked), options.tasks)

@@ -67,9 +67,7 @@ class Sheet:
     tasks: tuple[str, ...]
 
 
-def _builder(
-    derivation: Derivation, example: WorkedExample, fmt: type[Format] = Format
-) -> Builder:
+def _builder(derivation: Derivation, example: WorkedExample, fmt: type[Format] = Format) -> Builder:
     options = NotesOptions(example=0, given=example.given).resolved(derivation.spec.depth)
     return Builder(derivation, fmt(derivation, ""), options, example)
 

@@ -284,6 +284,7 @@ def test_roster_ids_are_escaped_everywhere(tmp_path: Path) -> None:
     assert [r[0] for r in students[1:]] == ["'" + ids[1], ids[2], "'-2+3", "'@sum"]
     sheet = (out / "sheets" / "sheet-02.tex").read_text()
     assert "\\input{/etc" not in sheet and "\\textbackslash{}input" in sheet
+    assert "learning rate" not in sheet and "eta" not in sheet  # no step task, no step
 
 
 # The key --------------------------------------------------------------------------------------

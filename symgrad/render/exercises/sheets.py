@@ -85,7 +85,12 @@ def sheet_notes(
     b = _builder(derivation, sheet.example, fmt)
     sections = (
         Section("The network", "sec:network", _network(b), id="network"),
-        Section("The numbers", "sec:numbers", _numbers(b, sheet.example), id="numbers"),
+        Section(
+            "The numbers",
+            "sec:numbers",
+            _numbers(b, sheet.example, "step" in sheet.tasks),
+            id="numbers",
+        ),
         Section("Tasks", "sec:tasks", tuple(_tasks(b, sheet)), id="tasks"),
     )
     return _document(b, sections, _framing(framing, "sheet", sheet.student))
@@ -209,17 +214,19 @@ def _unnumbered(display: Display) -> Display:
     return replace(display, rows=rows)
 
 
-def _numbers(b: Builder, example: WorkedExample) -> tuple[Block, ...]:
+def _numbers(b: Builder, example: WorkedExample, step: bool) -> tuple[Block, ...]:
+    """The parameters, the input and the target, and with a ``step`` task its learning rate."""
     rows = []
     for k in range(1, b.L + 1):
         weight, bias = nt.quantity("W", k), nt.quantity("b", k)
         rows.append(_pair(weight, bias, example.value(weight), example.value(bias)))
     rows.append(_pair(nt.quantity("x"), nt.quantity("y"), example.x, example.y))
-    lr = [] if example.lr is None else [Row(Math.of(_ETA), equals(Math.of(Number(example.lr))))]
-    return (
-        Text("Your parameters, input and target, and the learning rate of the last task:"),
-        Display(tuple(rows + lr), kind="summary"),
-    )
+    if step and example.lr is not None:
+        rows.append(Row(Math.of(_ETA), equals(Math.of(Number(example.lr)))))
+        words = "Your parameters, input and target, and the learning rate of the last task:"
+    else:
+        words = "Your parameters, input and target:"
+    return (Text(words), Display(tuple(rows), kind="summary"))
 
 
 _ETA = sp.Symbol("eta")

@@ -359,6 +359,7 @@ def test_an_existing_directory_is_left_alone(tmp_path: Path) -> None:
 # Compiled -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_sheet_and_solution_compiles_with_no_warning(made: Path, tmp_path: Path) -> None:
     """All 60 documents through pdflatex, two at a time, until their references settle."""
     from concurrent.futures import ThreadPoolExecutor

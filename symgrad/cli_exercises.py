@@ -27,6 +27,7 @@ def exercises_command(
     version: Adder,
 ) -> None:
     """The ``exercises`` subcommand and its options."""
+    from symgrad.render.exercises.sheets import TITLE
     from symgrad.render.exercises.tasks import TASKS
 
     parser = commands.add_parser(
@@ -79,6 +80,12 @@ def exercises_command(
         help="also compile every sheet and solution to PDF with pdflatex (two at a time)",
     )
     framing(parser)
+    for action in parser._actions:
+        if action.dest == "title":
+            action.help = (
+                f"the title of every sheet, followed by ': sheet ID' (default: {TITLE}); plain "
+                "text, never markup"
+            )
     parser.add_argument(
         "-o",
         "--output-dir",

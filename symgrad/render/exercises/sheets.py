@@ -347,20 +347,22 @@ def _working(b: Builder, example: WorkedExample) -> list[Block]:
     every value of the sheet with the numbers put into its equation. The notes' sentences
     that refer to their other sections are left out, and so is the equations' numbering."""
     section = ExampleSection(b, example).section()
-    kept: list[Block] = []
+    kept: list[Block] = [Text("The numbers of the sheet:")]
     for block in section.blocks:
         if isinstance(block, Display):
             kept.append(_unnumbered(block))
         elif isinstance(block, Heading):
             kept.append(block)
-        elif isinstance(block, Text) and kept and block.role is not Role.PROVENANCE:
+        elif isinstance(block, Text) and len(kept) > 1 and block.role is not Role.PROVENANCE:
+            # the notes' introduction (before the first display) speaks of "the equations
+            # above"; its other sentences that refer to its sections are left out too
             if _refers(block.text):
                 continue
             previous = kept[-1]
             if isinstance(previous, Heading) and previous.title == "Forward pass":
                 block = Text(FORWARD_WORDS)  # the notes' sentence speaks of numbered equations
             kept.append(block)
-    return [block for block in kept if not (isinstance(block, Text) and block.text == "")]
+    return kept
 
 
 def _refers(text: object) -> bool:

@@ -215,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     _version(summary)
 
     _example_command(commands)
+    from symgrad.cli_exercises import exercises_command
+
+    exercises_command(commands, _common, _framing_options, _version)
     _codegen_command(commands)
     _check_command(commands)
     return parser
@@ -369,6 +372,10 @@ def _run(args: argparse.Namespace, arguments: list[str], out: TextIO) -> int:
     _refuse_file_name_as_output(args.output)
     kinds = {option.dest: getattr(args, option.dest) for option in options.layer_kinds()}
     spec = NetworkSpec.parse(args.sizes, args.activation, args.output, args.loss, kinds)
+    if args.command == "exercises":
+        from symgrad.cli_exercises import run_exercises
+
+        return run_exercises(args, spec, out)
     if args.command == "codegen":
         from symgrad.codegen import check_blas, target
 

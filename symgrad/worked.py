@@ -73,16 +73,21 @@ def input_and_target(
     rounded to ``decimals``.
     """
     rng = np.random.default_rng([seed, DATA_STREAM])
-    n0, nL = spec.sizes[0], spec.sizes[-1]
-    x = _decimals(rng.uniform(-1.0, 1.0, n0), decimals)
+    x = _decimals(rng.uniform(-1.0, 1.0, spec.sizes[0]), decimals)
+    return x, draw_target(spec, rng, decimals)
+
+
+def draw_target(spec: NetworkSpec, rng: np.random.Generator, decimals: int) -> np.ndarray:
+    """A target drawn from ``rng`` as :func:`input_and_target` draws it (the exercises draw
+    theirs so too)."""
+    nL = spec.sizes[-1]
     if spec.output == "softmax":
         y = np.zeros(nL)
         y[int(rng.integers(nL))] = 1.0
-    elif spec.output == "sigmoid":
-        y = rng.integers(0, 2, nL).astype(np.float64)
-    else:
-        y = _decimals(rng.uniform(-1.0, 1.0, nL), decimals)
-    return x, y
+        return y
+    if spec.output == "sigmoid":
+        return rng.integers(0, 2, nL).astype(np.float64)
+    return _decimals(rng.uniform(-1.0, 1.0, nL), decimals)
 
 
 def _decimals(values: np.ndarray, decimals: int = 1) -> np.ndarray:
@@ -223,7 +228,7 @@ def _json_params(params: dict[str, Any], indent: str) -> str:
 
 
 def worked_example(
-    derivation: Derivation, seed: int = 0, given: Given | None = None
+    derivation: Derivation, seed: int = 0, given: Given | None = None, watch: Any = None
 ) -> WorkedExample:
     """The example of ``derivation`` for ``seed``: the program run on one sample.
 
@@ -231,6 +236,9 @@ def worked_example(
     replace those the seed would draw; ``given.decimals`` rounds the drawn parameters and data
     to that many decimals. Any network size works (the notes and the slides refuse large ones
     with :func:`check_example`). Raises :class:`~symgrad.errors.SpecError` for a negative seed.
+
+    ``watch`` (:data:`symgrad.program.evaluate.Watch`) sees every value as the program computes
+    it and may change it: the exercises round an intermediate value there, as a student does.
     """
     from symgrad.program import evaluate, lower_matrix
 
@@ -249,7 +257,7 @@ def worked_example(
     # The program as lowered, before any pass: every quantity of the notes is one of its
     # variables (a pass may remove or merge intermediates the example shows).
     program = lower_matrix(derivation)
-    evaluation = evaluate(program, params, x.reshape(1, -1), y.reshape(1, -1))
+    evaluation = evaluate(program, params, x.reshape(1, -1), y.reshape(1, -1), watch=watch)
     batch = evaluation.values["B"]  # the number of rows: one
     found: dict[Quantity, np.ndarray] = {}
     for var in program.variables.values():
@@ -280,6 +288,7 @@ __all__ = [
     "WorkedExample",
     "check_example",
     "check_seed",
+    "draw_target",
     "generated_parameters",
     "input_and_target",
     "quantities",

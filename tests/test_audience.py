@@ -143,3 +143,17 @@ def test_squared_error_notes_compare_with_mse_loss() -> None:
     assert r"MSELoss averages" in text and r"$\frac{2}{n_{L}}$ times this one" in text
     cross_entropy = visible_latex(render_latex(_derivation("3-3-2")[0]))
     assert "MSELoss" not in cross_entropy
+
+
+def test_exercise_sheets_and_solutions_name_nothing_of_the_tool() -> None:
+    """Sheets and their solutions are handed to students, the 2-2-2 network's and the 3-3-3-3
+    network's with two activations, a sigmoid output and every task."""
+    from symgrad.render.document import Framing
+    from symgrad.render.exercises import ExerciseOptions, exercise_files, make_sheets
+
+    for name in ("2-2-2-example", "3-3-3-3-bce-example"):
+        derivation, _ = _derivation(name)
+        sheets = make_sheets(derivation, ExerciseOptions(ids=("1", "2"), seed=3))
+        for path, data in exercise_files(derivation, sheets, Framing()):
+            if path.endswith(".tex"):
+                assert tool_words(visible_latex(data.decode())) == [], f"{path} of {name}"

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from symgrad import __version__, options
+from symgrad import options
+from symgrad.cli_args import PROG, network_arguments, version_argument
+from symgrad.cli_documents import document_commands, framing_options
 from symgrad.cli_example import (
     attach_signed_values,
-    example_option,
     example_options,
     example_seed,
     given_from_args,
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from symgrad.render.document import Framing
     from symgrad.render.notes import NotesOptions
     from symgrad.spec import NetworkSpec
-
-PROG = "symgrad"
 
 
 class UsageError(SymgradError):
@@ -46,87 +45,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message + hint)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    """The sizes and the options of the network (and its proof), from the option table."""
-    parser.add_argument(
-        "sizes", nargs="+", metavar="N", help="layer sizes n_0 ... n_L (input first)"
-    )
-    for option in (*options.NETWORK, options.PROOF):
-        option.add_to(parser)
-
-
-def _notes_options(parser: argparse.ArgumentParser) -> None:
-    """The notes options (``--example`` aside) and ``--expand``."""
-    parser.add_argument(
-        "--expand",
-        type=int,
-        metavar="K",
-        help="write the chain rule and the weight matrix of layer K in full, the other layers "
-        "compactly (default: L, the output layer)",
-    )
-    parser.add_argument(
-        "--checks",
-        choices=["full", "appendix", "none"],
-        help="where the table of how each equation was proved goes: in the body, in an "
-        "appendix, or nowhere (for instructors; default: appendix for instructors, none for "
-        "students)",
-    )
-    _audience_option(parser)
-    _framing_options(parser)
-    _sections_option(parser)
-    parser.add_argument(
-        "--label-prefix",
-        default="",
-        metavar="P",
-        help="prefix every label with P, so that two fragments can share one document",
-    )
-    example_option(parser)
-
-
-def _audience_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--audience",
-        default="students",
-        choices=["students", "instructors"],
-        help="students (default): the mathematics only, nothing about how the document was "
-        "made; instructors: also how every equation was checked, where the numbers come from "
-        "and the command that regenerates the document",
-    )
-
-
-def _sections_option(parser: argparse.ArgumentParser, slides: bool = False) -> None:
-    from symgrad.render.notes.options import SECTIONS
-
-    ids = [i for i in SECTIONS if not (slides and i == "lecturer")]
-    listed = "; ".join(f"{i}: {SECTIONS[i]}" for i in ids)
-    parser.add_argument(
-        "--sections",
-        metavar="ID[,ID...]",
-        help="print only these sections, numbered as in the whole document (a reference to a "
-        f"section left out names its number and where it is): {listed}",
-    )
-
-
-def _framing_options(parser: argparse.ArgumentParser) -> None:
-    """The course's framing of a document: plain text, shown as typed in every format."""
-    for name, what in (
-        ("title", "the title (default: Backpropagation for a N0-...-NL network)"),
-        ("author", "the author or lecturer"),
-        ("course", "the course, e.g. its code and name"),
-        ("date", "the date, as it should read (no date unless given)"),
-    ):
-        parser.add_argument(
-            f"--{name}",
-            default="",
-            metavar="TEXT",
-            help=f"{what}; plain text, never markup",
-        )
-
-
-def _version(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser: one subcommand per output, with the options the README lists."""
     parser = _Parser(
@@ -134,12 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Derive, prove, typeset and generate backpropagation for a feed-forward "
         "network of given layer sizes.",
     )
-    _version(parser)
+    version_argument(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
     derive = commands.add_parser("derive", help="print the derivation in the terminal")
-    _common(derive)
+    network_arguments(derive)
     derive.add_argument(
         "--show",
         default="derivation",
@@ -147,77 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="derivation (default); program: the array statements generated code is printed "
         "from, each with the step it implements; scalar-program: the same one scalar at a time",
     )
-    _version(derive)
+    version_argument(derive)
 
-    latex = commands.add_parser("latex", help="write the derivation as LaTeX lecture notes")
-    _common(latex)
-    latex.add_argument(
-        "--fragment", action="store_true", help="a body to \\input, not a standalone document"
-    )
-    _notes_options(latex)
-    latex.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
-    _version(latex)
-
-    markdown = commands.add_parser("markdown", help="write the derivation as Markdown notes")
-    _common(markdown)
-    _notes_options(markdown)
-    markdown.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
-    _version(markdown)
-
-    html = commands.add_parser(
-        "html", help="write the derivation as one web page (MathML, no script needed)"
-    )
-    _common(html)
-    html.add_argument(
-        "--fragment",
-        action="store_true",
-        help="the page's body for a site generator: no <html> or <head>, every style scoped "
-        "to the class symgrad-notes",
-    )
-    _notes_options(html)
-    html.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
-    _version(html)
-
-    slides = commands.add_parser("slides", help="write the derivation as a Beamer slide deck")
-    _common(slides)
-    example_option(slides)
-    _audience_option(slides)
-    _framing_options(slides)
-    _sections_option(slides, slides=True)
-    slides.add_argument(
-        "--expand",
-        type=int,
-        metavar="K",
-        help="write the chain rule and the weight matrix of layer K in full, the other layers "
-        "compactly (default: L, the output layer)",
-    )
-    slides.add_argument(
-        "--handout",
-        action="store_true",
-        help="Beamer's handout mode for printing: every build shown in its last state, one "
-        "page a frame",
-    )
-    slides.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
-    _version(slides)
-
-    summary = commands.add_parser(
-        "summary", help="write backpropagation on one page: BP1-BP4, the algorithm, a batch"
-    )
-    _common(summary)
-    summary.add_argument(
-        "--format",
-        default="latex",
-        choices=["latex", "markdown"],
-        help="latex (default): a standalone document that compiles to one page; markdown",
-    )
-    _framing_options(summary)
-    summary.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
-    _version(summary)
+    document_commands(commands)
 
     _example_command(commands)
     from symgrad.cli_exercises import exercises_command
 
-    exercises_command(commands, _common, _framing_options, _version)
+    exercises_command(commands, network_arguments, framing_options, version_argument)
     _codegen_command(commands)
     _check_command(commands)
     return parser
@@ -227,18 +82,18 @@ def _example_command(commands: argparse._SubParsersAction) -> None:  # type: ign
     example = commands.add_parser(
         "example", help="print the numbers of one sample through the network, forward and back"
     )
-    _common(example)
+    network_arguments(example)
     example_options(example)
-    _version(example)
+    version_argument(example)
 
 
 def _codegen_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     codegen = commands.add_parser("codegen", help="write code computing the loss and gradients")
-    _common(codegen)
+    network_arguments(codegen)
     for option in options.CODE:
         option.add_to(codegen)
     codegen.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
-    _version(codegen)
+    version_argument(codegen)
     _export_command(commands)
 
 
@@ -257,7 +112,7 @@ def _export_command(commands: argparse._SubParsersAction) -> None:  # type: igno
         help="the header symgrad codegen --target c wrote for the network (NAME alone: NAME.h)",
     )
     export.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
-    _version(export)
+    version_argument(export)
 
 
 def _check_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -301,7 +156,7 @@ def _check_command(commands: argparse._SubParsersAction) -> None:  # type: ignor
         help="run the file without bubblewrap's sandbox (only for code you trust, where "
         "bubblewrap or user namespaces are missing)",
     )
-    _version(check)
+    version_argument(check)
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:

@@ -42,7 +42,19 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"codegen"}),
     frozenset({"given", "worked", "gradcheck", "interop", "cache"}),
     frozenset({"render", "check"}),
-    frozenset({"cli", "cli_example", "cli_exercises", "jupyter", "examples", "__main__", ""}),
+    frozenset(
+        {
+            "cli",
+            "cli_args",
+            "cli_documents",
+            "cli_example",
+            "cli_exercises",
+            "jupyter",
+            "examples",
+            "__main__",
+            "",
+        }
+    ),
 )
 
 

@@ -16,7 +16,6 @@ from dataclasses import replace
 from symgrad.render import formula
 from symgrad.render.document import (
     Block,
-    Diagram,
     Graph,
     Heading,
     Numbering,
@@ -24,6 +23,7 @@ from symgrad.render.document import (
     Ref,
     Table,
     To,
+    printed_text,
 )
 from symgrad.render.formula import Math
 from symgrad.render.html.mathml import inline_math
@@ -109,9 +109,7 @@ class HtmlFormat(Format):
             return _table(b)
         if isinstance(b, Graph):
             table = _table(b.table, cells=True)  # the graph's cells are its labels' LaTeX
-            return replace(b, caption=inline_math(b.caption), table=table)
-        if isinstance(b, Diagram):
-            return replace(b, caption=inline_math(b.caption))
+            return replace(b, caption=inline_math(printed_text(b.caption)), table=table)
         return b
 
 
@@ -122,4 +120,6 @@ def _table(table: Table, cells: bool = False) -> Table:
     rows = table.rows
     if cells:
         rows = tuple(tuple(inline_math(str(c)) for c in row) for row in rows)
-    return replace(table, header=header, rows=rows, caption=inline_math(table.caption))
+    return replace(
+        table, header=header, rows=rows, caption=inline_math(printed_text(table.caption))
+    )

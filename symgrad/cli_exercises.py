@@ -74,11 +74,7 @@ def exercises_command(
         metavar="ETA",
         help="the learning rate of the step of gradient descent (default 0.5)",
     )
-    parser.add_argument(
-        "--pdf",
-        action="store_true",
-        help="also compile every sheet and solution to PDF with pdflatex (two at a time)",
-    )
+    _output_options(parser)
     framing(parser)
     for action in parser._actions:
         if action.dest == "title":
@@ -96,6 +92,21 @@ def exercises_command(
         "students.csv, answers.csv, moodle.xml and numbers.json (every sheet's numbers)",
     )
     version(parser)
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    """What is written besides the LaTeX: PDFs, web pages."""
+    parser.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also compile every sheet and solution to PDF with pdflatex (two at a time)",
+    )
+    parser.add_argument(
+        "--html",
+        action="store_true",
+        help="also write every sheet and solution as a web page (MathML, no script needed), "
+        "beside its LaTeX",
+    )
 
 
 def run_exercises(args: argparse.Namespace, spec: NetworkSpec, out: TextIO) -> int:
@@ -144,9 +155,11 @@ def run_exercises(args: argparse.Namespace, spec: NetworkSpec, out: TextIO) -> i
     derivation = derive(spec, method=args.proof)
     options = ExerciseOptions(ids, args.seed, key, tasks, decimals, lr, framing)
     sheets = make_sheets(derivation, options)
-    write_directory(args.out, exercise_files(derivation, sheets, framing), args.pdf)
+    write_directory(args.out, exercise_files(derivation, sheets, framing, args.html), args.pdf)
     n = len(sheets)
-    kind = "LaTeX and PDF" if args.pdf else "LaTeX"
+    kind = " and ".join(
+        k for k, asked in (("LaTeX", True), ("PDF", args.pdf), ("HTML", args.html)) if asked
+    )
     out.write(
         f"{n} sheet{'s' if n > 1 else ''} and {n} solution{'s' if n > 1 else ''} ({kind}), "
         f"students.csv, answers.csv, moodle.xml and numbers.json written to {args.out}\n"

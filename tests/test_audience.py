@@ -154,6 +154,8 @@ def test_exercise_sheets_and_solutions_name_nothing_of_the_tool() -> None:
     for name in ("2-2-2-example", "3-3-3-3-bce-example"):
         derivation, _ = _derivation(name)
         sheets = make_sheets(derivation, ExerciseOptions(ids=("1", "2"), seed=3))
-        for path, data in exercise_files(derivation, sheets, Framing()):
+        for path, data in exercise_files(derivation, sheets, Framing(), html=True):
             if path.endswith(".tex"):
                 assert tool_words(visible_latex(data.decode())) == [], f"{path} of {name}"
+            if path.endswith(".html"):
+                assert tool_words(visible_html(data.decode())) == [], f"{path} of {name}"

@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import re
 import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -433,3 +434,40 @@ def test_no_answer_is_within_its_tolerance_of_zero(made: Path) -> None:
     its float noise) is drawn again."""
     for row in key_rows(made):
         assert abs(float(row["answer"])) > float(row["tolerance"]), row
+
+
+def test_html_sheets_show_the_numbers_of_their_latex(tmp_path: Path) -> None:
+    """With --html every sheet and solution is also a web page (MathML Core only) that shows
+    the same numbers as its LaTeX, and a page broken on purpose is found."""
+    from symgrad.render.html import non_core_elements
+
+    assert run("2", "2", "2", "--count", "2", "--html", "-o", str(tmp_path / "x")) == 0
+    pages = sorted((tmp_path / "x").rglob("*.html"))
+    assert [p.relative_to(tmp_path / "x").as_posix() for p in pages] == [
+        "sheets/sheet-01.html",
+        "sheets/sheet-02.html",
+        "solutions/solutions-01.html",
+        "solutions/solutions-02.html",
+    ]
+    for page in pages:
+        source = page.read_text(encoding="utf-8")
+        assert non_core_elements(source) == []
+        assert not re.search(r"</h[2-4]>\s*</section>", source)  # no heading of nothing
+        latex = page.with_suffix(".tex").read_text(encoding="utf-8")
+        assert shown_numbers(source, html=True) == shown_numbers(latex)
+    broken = pages[2].read_text(encoding="utf-8").replace("<mn>0.", "<mn>9.", 1)
+    assert shown_numbers(broken, html=True) != shown_numbers(
+        pages[2].with_suffix(".tex").read_text()
+    )
+
+
+def shown_numbers(source: str, html: bool = False) -> list[str]:
+    """The decimal numbers of the formulas of a page (MathML's numbers) or of a LaTeX document
+    (its body without the figure's drawing and comments), sorted."""
+    if html:
+        return sorted(re.findall(r"<mn>(\d+\.\d+)</mn>", source))
+    body = source.split("\\begin{document}")[1]
+    body = re.sub(r"\\begin\{tikzpicture\}.*?\\end\{tikzpicture\}", "", body, flags=re.S)
+    body = re.sub(r"(?m)(?<!\\)%.*$", "", body)
+    lengths = r"(?<![\d.])\d+\.\d+(?![\d.]|\s*(?:ex|em|pt|cm))"  # not a length (1.5ex)
+    return sorted(re.findall(lengths, body))

@@ -35,10 +35,12 @@ from symgrad.render.exercises.sheets import (
     TITLE,
     Sheet,
     render_sheet,
+    render_sheet_html,
     sheet_notes,
     solution_notes,
 )
 from symgrad.render.exercises.tasks import TASKS, answers, distinct, slots
+from symgrad.render.html import HtmlFormat
 from symgrad.worked import check_example, worked_example
 
 #: How many times one student's numbers are drawn before the sheets are given up on.
@@ -104,9 +106,10 @@ def _sheet(
 
 
 def exercise_files(
-    derivation: Derivation, sheets: Sequence[Sheet], framing: Framing
+    derivation: Derivation, sheets: Sequence[Sheet], framing: Framing, html: bool = False
 ) -> list[tuple[str, bytes]]:
-    """Every file of the exercises, as (path inside the directory, bytes)."""
+    """Every file of the exercises, as (path inside the directory, bytes); with ``html``, every
+    sheet and solution as a web page too, beside its LaTeX."""
     width = max(2, len(str(len(sheets))))
     names = [f"sheets/sheet-{n:0{width}d}.tex" for n in range(1, len(sheets) + 1)]
     solved = [f"solutions/solutions-{n:0{width}d}.tex" for n in range(1, len(sheets) + 1)]
@@ -115,6 +118,12 @@ def exercise_files(
         files.append((name, render_sheet(sheet_notes(derivation, sheet, framing)).encode()))
         text = render_sheet(solution_notes(derivation, sheet, framing))
         files.append((solution, text.encode()))
+    if html:
+        for sheet, name, solution in zip(sheets, names, solved, strict=True):
+            for path, make in ((name, sheet_notes), (solution, solution_notes)):
+                notes = make(derivation, sheet, framing, HtmlFormat)
+                page = render_sheet_html(notes, derivation)
+                files.append((path.removesuffix(".tex") + ".html", page.encode()))
     files.append(("students.csv", roster_map(sheets, names, solved).encode()))
     files.append(("answers.csv", answer_key(sheets, names).encode()))
     files.append(("moodle.xml", moodle_xml(sheets, framing.title or TITLE)))

@@ -34,6 +34,7 @@ from symgrad.render.document import (
 )
 from symgrad.render.exercises.tasks import Answer, forward_quantities
 from symgrad.render.formula import Math, Number, Numbers, Token, equals, matrix
+from symgrad.render.html import render_page
 from symgrad.render.notes import widths
 from symgrad.render.notes.builder import Builder
 from symgrad.render.notes.example import ExampleSection
@@ -154,6 +155,12 @@ def _answer_rows(mine: Sequence[Answer]) -> list[Row]:
         relation = Token.LEFTARROW if stepped else Token.EQUALS
         rows.append(Row(Math.of(nt.symbol(q)), Math.of(relation, Numbers(values))))
     return rows
+
+
+def render_sheet_html(notes: Notes, derivation: Derivation) -> str:
+    """A sheet or its solutions as a web page (the notes' web page writer); ``notes`` built
+    with its format (:func:`sheet_notes` with ``fmt=HtmlFormat``)."""
+    return render_page(notes, derivation)
 
 
 def render_sheet(notes: Notes) -> str:
@@ -362,7 +369,14 @@ def _working(b: Builder, example: WorkedExample) -> list[Block]:
             if isinstance(previous, Heading) and previous.title == "Forward pass":
                 block = Text(FORWARD_WORDS)  # the notes' sentence speaks of numbered equations
             kept.append(block)
-    return kept
+    # a heading whose blocks were all left out (the web page's heading of the graph)
+    return [b for n, b in enumerate(kept) if not _heads_nothing(kept, n)]
+
+
+def _heads_nothing(blocks: Sequence[Block], n: int) -> bool:
+    """Whether ``blocks[n]`` is a heading followed by another heading or by nothing."""
+    following = blocks[n + 1] if n + 1 < len(blocks) else None
+    return isinstance(blocks[n], Heading) and (following is None or isinstance(following, Heading))
 
 
 def _refers(text: object) -> bool:

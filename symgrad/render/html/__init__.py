@@ -78,7 +78,6 @@ def render_html(
     """The notes as a standalone web page, or (``fragment=True``) its body, a ``<div>`` of the
     class :data:`SCOPE` with its own scoped ``<style>``, for a site generator."""
     name = "html" + (" --fragment" if fragment else "")
-    resolved = (options or NotesOptions()).resolved(derivation.spec.depth)
     notes = build_notes(
         derivation,
         options=options,
@@ -87,6 +86,19 @@ def render_html(
         format_class=HtmlFormat,
     )
     command = notes.command.replace("{}", name)
+    return render_page(notes, derivation, options, fragment, command)
+
+
+def render_page(
+    notes: Notes,
+    derivation: Derivation,
+    options: NotesOptions | None = None,
+    fragment: bool = False,
+    command: str = "",
+) -> str:
+    """A document built with :class:`HtmlFormat` (the notes, an exercise sheet) as a web page;
+    ``options`` give the worked example's numbers that a graph of the example shows."""
+    resolved = (options or NotesOptions()).resolved(derivation.spec.depth)
     css = render("html/style.css.jinja", scope=SCOPE, fragment=fragment)
     return render(
         "html/page.html.jinja",
@@ -102,4 +114,11 @@ def render_html(
     )
 
 
-__all__ = ["CORE_ELEMENTS", "SCOPE", "non_core_elements", "render_html"]
+__all__ = [
+    "CORE_ELEMENTS",
+    "SCOPE",
+    "HtmlFormat",
+    "non_core_elements",
+    "render_html",
+    "render_page",
+]

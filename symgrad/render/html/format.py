@@ -108,18 +108,18 @@ class HtmlFormat(Format):
         if isinstance(b, Table):
             return _table(b)
         if isinstance(b, Graph):
-            table = _table(b.table, cells=True)  # the graph's cells are its labels' LaTeX
+            table = _table(b.table, graph=True)
             return replace(b, caption=inline_math(printed_text(b.caption)), table=table)
         return b
 
 
-def _table(table: Table, cells: bool = False) -> Table:
-    """A table whose header and caption are HTML (its cells too with ``cells``; a table's
-    cells are prose, printed already)."""
+def _table(table: Table, graph: bool = False) -> Table:
+    """A table whose header is HTML. The graph's table (``graph``), which the notes' writer
+    leaves as it is, has its cells (its labels' LaTeX) and caption made HTML here; any other
+    table's cells and caption are prose, printed already."""
     header = tuple(inline_math(h) for h in table.header)
-    rows = table.rows
-    if cells:
-        rows = tuple(tuple(inline_math(str(c)) for c in row) for row in rows)
-    return replace(
-        table, header=header, rows=rows, caption=inline_math(printed_text(table.caption))
-    )
+    if not graph:
+        return replace(table, header=header)
+    rows = tuple(tuple(inline_math(str(c)) for c in row) for row in table.rows)
+    caption = inline_math(printed_text(table.caption))
+    return replace(table, header=header, rows=rows, caption=caption)

@@ -15,13 +15,7 @@ from symgrad.cli_example import example_option
 
 def _notes_options(parser: argparse.ArgumentParser) -> None:
     """The notes options (``--example`` aside) and ``--expand``."""
-    parser.add_argument(
-        "--expand",
-        type=int,
-        metavar="K",
-        help="write the chain rule and the weight matrix of layer K in full, the other layers "
-        "compactly (default: L, the output layer)",
-    )
+    _expand_option(parser)
     parser.add_argument(
         "--checks",
         choices=["full", "appendix", "none"],
@@ -39,6 +33,16 @@ def _notes_options(parser: argparse.ArgumentParser) -> None:
         help="prefix every label with P, so that two fragments can share one document",
     )
     example_option(parser)
+
+
+def _expand_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--expand",
+        type=int,
+        metavar="K",
+        help="write the chain rule and the weight matrix of layer K in full, the other layers "
+        "compactly (default: L, the output layer)",
+    )
 
 
 def _audience_option(parser: argparse.ArgumentParser) -> None:
@@ -118,13 +122,7 @@ def document_commands(commands: argparse._SubParsersAction) -> None:  # type: ig
     _audience_option(slides)
     framing_options(slides)
     _sections_option(slides, slides=True)
-    slides.add_argument(
-        "--expand",
-        type=int,
-        metavar="K",
-        help="write the chain rule and the weight matrix of layer K in full, the other layers "
-        "compactly (default: L, the output layer)",
-    )
+    _expand_option(slides)
     slides.add_argument(
         "--handout",
         action="store_true",

@@ -157,3 +157,19 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     finally:
         sys.stderr = saved
     return status, out.getvalue(), err.getvalue()
+
+
+def check_cli(path: Path) -> tuple[int, str]:
+    """``symgrad check PATH`` in this process: its exit status and report."""
+    status, out, _ = run_cli(["check", str(path)])
+    return status, out
+
+
+#: The lines of ``symgrad check`` that judge a file's functions with sample weights.
+WEIGHTS_JUDGED = (
+    "ok    with sample weights and reduction='none' on a batch of",
+    "ok    loss(..., reduction='none') gives each row's loss as loss of that row alone",
+    "ok    loss with sample_weight is sum_s w_s L(s) / sum_s w_s of the rows' losses",
+    "ok    the gradients with sample_weight agree with central differences",
+    "ok    input_gradient with sample_weight agrees with central differences",
+)

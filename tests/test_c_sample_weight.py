@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import import_file, run_cli
+from conftest import WEIGHTS_JUDGED, check_cli, import_file
 
 from symgrad.codegen import generate
 from symgrad.codegen.c.loader import CNetwork, load_c
@@ -232,28 +232,14 @@ def test_the_c_functions_refuse_bad_weights_and_write_nothing(
         assert function(b.p_params, b.p_X, b.p_Y, b.p_weights, 3, *outputs, b.p_work) == 0
 
 
-def _check(path: Path) -> tuple[int, str]:
-    status, out, _ = run_cli(["check", str(path)])
-    return status, out
-
-
-JUDGED = (
-    "ok    with sample weights and reduction='none' on a batch of",
-    "ok    loss(..., reduction='none') gives each row's loss as loss of that row alone",
-    "ok    loss with sample_weight is sum_s w_s L(s) / sum_s w_s of the rows' losses",
-    "ok    the gradients with sample_weight agree with central differences",
-    "ok    input_gradient with sample_weight agrees with central differences",
-)
-
-
 @pytest.mark.sandbox
 @pytest.mark.parametrize("key", [("unrolled", "double"), ("looped", "float")])
 def test_symgrad_check_judges_the_c_functions_both_ways(
     files: dict[tuple[str, str], Path], key: tuple[str, str]
 ) -> None:
-    status, out = _check(files[key])
+    status, out = check_cli(files[key])
     assert status == 0, out
-    for line in JUDGED:
+    for line in WEIGHTS_JUDGED:
         assert line in out, out
 
 
@@ -264,9 +250,9 @@ def test_symgrad_check_passes_weight_decay_s_per_sample_losses(tmp_path: Path) -
     spec = NetworkSpec.parse([2, 3, 2], kinds={"weight_decay": 0.05})
     for generated in generate(derive(spec, prove=False), "c", "looped", name="decayed"):
         (tmp_path / f"decayed{generated.suffix}").write_text(generated.text, encoding="utf-8")
-    status, out = _check(tmp_path / "decayed.c")
+    status, out = check_cli(tmp_path / "decayed.c")
     assert status == 0, out
-    for line in JUDGED:
+    for line in WEIGHTS_JUDGED:
         assert line in out, out
     assert "every row shares)" in out, out
 
@@ -318,7 +304,7 @@ def test_a_wrong_weighting_in_c_fails_both_judges(
     wrong.write_text(text.replace(old, new), encoding="utf-8")
     header = source.with_suffix(".h")
     wrong.with_suffix(".h").write_text(header.read_text(encoding="utf-8"), encoding="utf-8")
-    status, out = _check(wrong)
+    status, out = check_cli(wrong)
     assert status == 1, out
     assert "FAIL  with sample weights and reduction='none'" in out, out
     for failure in failures:

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import WEIGHTS_JUDGED, check_cli
 from conftest import import_file as _load
-from conftest import run_cli
 
 from symgrad import notation as nt
 from symgrad.codegen import generate
@@ -225,28 +225,14 @@ def test_the_proof_covers_the_weighted_form() -> None:
         check_weighted(derivation, shifted)
 
 
-def _check(path: Path) -> tuple[int, str]:
-    status, out, _ = run_cli(["check", str(path)])
-    return status, out
-
-
-JUDGED = (
-    "ok    with sample weights and reduction='none' on a batch of",
-    "ok    loss(..., reduction='none') gives each row's loss as loss of that row alone",
-    "ok    loss with sample_weight is sum_s w_s L(s) / sum_s w_s of the rows' losses",
-    "ok    the gradients with sample_weight agree with central differences",
-    "ok    input_gradient with sample_weight agrees with central differences",
-)
-
-
 @pytest.mark.sandbox
 @pytest.mark.parametrize("case", ["vectorized", "array_api"])
 def test_symgrad_check_checks_weights_both_ways(
     modules: dict[tuple[str, str], Path], case: str
 ) -> None:
-    status, out = _check(modules[(case, "softmax")])
+    status, out = check_cli(modules[(case, "softmax")])
     assert status == 0, out
-    for line in JUDGED:
+    for line in WEIGHTS_JUDGED:
         assert line in out, out
 
 
@@ -288,7 +274,7 @@ def test_a_wrong_weighting_fails_both_judges(
     assert len(parts) > nth + 1
     wrong = tmp_path / "wrong.py"
     wrong.write_text(old.join(parts[: nth + 1]) + new + old.join(parts[nth + 1 :]), "utf-8")
-    status, out = _check(wrong)
+    status, out = check_cli(wrong)
     assert status == 1, out
     assert "FAIL  with sample weights and reduction='none'" in out
     for failure in failures:
@@ -304,9 +290,9 @@ def test_weight_decay_per_sample_losses_leave_out_the_penalty(tmp_path: Path) ->
     (module,) = generate(derive(spec, prove=False), "numpy", "vectorized")
     path = tmp_path / "decay.py"
     path.write_text(module.text, encoding="utf-8")
-    status, out = _check(path)
+    status, out = check_cli(path)
     assert status == 0, out
-    for line in JUDGED:
+    for line in WEIGHTS_JUDGED:
         assert line in out, out
     text = path.read_text(encoding="utf-8")
     old = "        return float(losses[0, 0]) if one else losses[:, 0]\n"
@@ -314,7 +300,7 @@ def test_weight_decay_per_sample_losses_leave_out_the_penalty(tmp_path: Path) ->
     new = "        losses = losses + (objective - value)\n" + old
     wrong = tmp_path / "wrong.py"
     wrong.write_text(text.replace(old, new), encoding="utf-8")
-    status, out = _check(wrong)
+    status, out = check_cli(wrong)
     assert status == 1, out
     assert "per-sample losses (relative" in out, out
     assert "FAIL  with sample weights and reduction='none'" in out, out

@@ -57,6 +57,34 @@ class LogAddExp(ArrayFunction):
         return sp.Max(a, b) + log1p(sp.exp(-sp.Abs(a - b)))
 
 
+class Logistic(ArrayFunction):
+    """The sigmoid ``1/(1 + exp(-a))``, elementwise, with full relative accuracy on both sides.
+
+    A target whose library has an exact sigmoid of its own calls it (the array API module on
+    PyTorch arrays); every other target, and the proof, write it out as :meth:`stable`.
+    """
+
+    nargs = 1
+
+    def meaning(self) -> sp.Expr:
+        return 1 / (1 + sp.exp(-self.args[0]))
+
+    def stable(self) -> sp.Expr:
+        """``exp(min(a, 0))/(1 + exp(-|a|))`` with ``min(a, 0) = (a - |a|)/2``: ``1/(1 + e^{-a})``
+        for ``a >= 0`` and ``e^{a}/(1 + e^{a})`` below. Neither exponential can overflow and
+        nothing subtracts, so the value keeps its full relative accuracy on both sides
+        (``(1 + tanh(a/2))/2`` is 0 below ``a = -38``). ``a - |a|`` is exact (0 or ``2a``), and
+        no choice on the sign is needed: a choice is one more pass in NumPy and a slow one in
+        PyTorch."""
+        a = self.args[0]
+        return sp.exp((a - sp.Abs(a)) / 2) / (1 + sp.exp(-sp.Abs(a)))
+
+
+def without_logistic(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every :class:`Logistic` written out as its :meth:`~Logistic.stable` form."""
+    return expr.replace(lambda e: isinstance(e, Logistic), lambda e: e.stable())
+
+
 class Dot(ArrayFunction):
     """The matrix product ``a @ b`` of two program arrays."""
 
@@ -86,6 +114,7 @@ PRIMITIVES: tuple[type[ArrayFunction], ...] = (
     RowSum,
     RowMax,
     LogAddExp,
+    Logistic,
     Dot,
     Transpose,
     BatchSum,

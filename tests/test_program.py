@@ -14,7 +14,7 @@ import pytest
 import sympy as sp
 from conftest import SMALL_NETS, Named
 
-from symgrad.arrays import BatchSum, Dot, RowSum, Transpose
+from symgrad.arrays import BatchSum, Dot, Logistic, RowSum, Transpose
 from symgrad.cli import main
 from symgrad.derivation import Derivation, Kind, Stage, StepId
 from symgrad.pipeline import derive
@@ -150,6 +150,23 @@ def test_one_sample_is_the_batch_of_one() -> None:
     one = evaluate(single, params, X, Y).outputs
     for key in ("loss", "W1", "b2"):
         np.testing.assert_allclose(np.asarray(one[key], dtype=float), batch[key], rtol=1e-14)
+
+
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+def test_a_program_keeping_the_sigmoid_computes_what_the_written_out_one_does(output: str) -> None:
+    """``logistic=True`` keeps ``Logistic`` (hidden and output sigmoids) for the array-API
+    target; every other program has none, and both compute the same bits."""
+    loss = "binary-cross-entropy" if output == "sigmoid" else None
+    case = Named(f"3-4-2-{output}", (3, 4, 2), "sigmoid", output, loss)
+    derivation = _derivation(case)
+    kept = lower_matrix(derivation, logistic=True)
+    written = lower_matrix(derivation)
+    assert sum(s.value.has(Logistic) for s in kept) >= (2 if output == "sigmoid" else 1)
+    assert not any(s.value.has(Logistic) for s in written)
+    params, X, Y = _data(case, 5)
+    one, other = evaluate(kept, params, X, Y).outputs, evaluate(written, params, X, Y).outputs
+    for key in ("loss", "yhat", "W1", "b2"):
+        assert np.array_equal(one[key], other[key]), key
 
 
 def test_shapes_are_inferred_and_mismatches_refused() -> None:

@@ -1,7 +1,8 @@
 """The sigmoid of generated code keeps its full relative accuracy on both sides of 0, everywhere.
 
 Every target and every path computes ``sigma(a) = 1/(1 + e^{-a})`` as
-``exp(min(a, 0))/(1 + exp(-|a|))``: ``1/(1 + e^{-a})`` for ``a >= 0``, ``e^a/(1 + e^a)`` below.
+``exp(min(a, 0))/(1 + exp(-|a|))``: ``1/(1 + e^{-a})`` for ``a >= 0``, ``e^a/(1 + e^a)`` below;
+the array-API module calls PyTorch's own sigmoid on PyTorch tensors, measured here the same way.
 Two networks expose it as their prediction
 (with ``W = 1`` and ``b = 0``, so that ``a`` is exactly the input): a sigmoid hidden unit under
 an identity output (the activation's code form) and a sigmoid output unit (the output's). On a
@@ -19,6 +20,7 @@ slip (``exp(max(a, 0))`` on top) fails to prove.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -198,7 +200,8 @@ def test_the_form_it_replaced_fails_the_same_measure() -> None:
 
 def test_the_proof_covers_the_form_by_the_sign_of_a() -> None:
     sigmoid = catalogue.ACTIVATIONS["sigmoid"]
-    assert zero_by_sign(sigmoid.code_function - sigmoid.function)
+    assert isinstance(sigmoid.code_function, arrays.Logistic)
+    assert zero_by_sign(arrays.without_logistic(sigmoid.code_function) - sigmoid.function)
     assert not zero_by_sign(_slipped(X) - sigmoid.function)
 
 
@@ -229,3 +232,49 @@ def test_a_sigmoid_with_a_sign_slip_fails_to_prove(
         message = "code's sigmoid output"
     with pytest.raises(ProofError, match=message):
         derive(spec)
+
+
+def _on_torch_and_numpy(module: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hidden network's prediction (its sigmoid) on the float64 grid, from ``module`` on
+    PyTorch tensors and on NumPy arrays, and PyTorch's own sigmoid of the grid."""
+    torch = pytest.importorskip("torch")
+    points = _points(np.float64)
+    params = _params(NETS["hidden"]["sizes"], np.float64)
+    tensors = {k: torch.asarray(v) for k, v in params.items()}
+    X = points.reshape(-1, 1)
+    on_torch = module.forward(tensors, torch.asarray(X)).numpy().reshape(-1)
+    on_numpy = np.asarray(module.forward(params, X)).reshape(-1)
+    return on_torch, on_numpy, torch.sigmoid(torch.asarray(points)).numpy()
+
+
+def test_the_array_api_module_calls_torchs_own_sigmoid_on_torch_tensors(cache: Path) -> None:
+    """PyTorch's sigmoid is one kernel where the stable form is five: on tensors the module's
+    sigmoid is PyTorch's, bit for bit; on NumPy arrays it is the NumPy module's form."""
+    options = dict(NETS["hidden"])
+    sizes = options.pop("sizes")
+    module = symgrad.load(sizes, "array-api", **options, cache_dir=cache)
+    numpy_module = symgrad.load(sizes, **options, cache_dir=cache)
+    on_torch, on_numpy, native = _on_torch_and_numpy(module)
+    assert np.array_equal(on_torch, native)
+    X = _points(np.float64).reshape(-1, 1)
+    expected = numpy_module.forward(_params(sizes, np.float64), X).reshape(-1)
+    assert np.array_equal(on_numpy, expected)
+
+
+def test_a_module_that_never_calls_torchs_sigmoid_is_told_apart(
+    cache: Path, tmp_path: Path
+) -> None:
+    """The measure above sees a module whose helper always takes the stable form."""
+    options = dict(NETS["hidden"])
+    sizes = options.pop("sizes")
+    module = symgrad.load(sizes, "array-api", **options, cache_dir=cache)
+    source = Path(module.__file__).read_text()
+    assert source.count("if is_torch_array(a):") == 1
+    mutant_path = tmp_path / "mutant.py"
+    mutant_path.write_text(source.replace("if is_torch_array(a):", "if False:"))
+    spec = importlib.util.spec_from_file_location("sigmoid_mutant", mutant_path)
+    assert spec is not None and spec.loader is not None
+    mutant = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mutant)
+    on_torch, _, native = _on_torch_and_numpy(mutant)
+    assert not np.array_equal(on_torch, native)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import array_namespace, is_array_api_obj, is_numpy_array
+from array_api_compat import array_namespace, is_array_api_obj, is_numpy_array, is_torch_array
 from array_api_compat import device as device_of
 
 Array = Any
@@ -267,6 +267,20 @@ def _check_reduction(reduction: str, sample_weight: Any) -> None:
         raise ValueError('sample_weight weighs the mean; reduction="none" returns every loss')
 
 
+def _logistic(xp: Namespace, a: Array) -> Array:
+    """The sigmoid ``1/(1 + e^-a)``, elementwise, with full relative accuracy on both sides.
+
+    On PyTorch arrays, PyTorch's own sigmoid: one kernel, and as exact (its relative error is
+    below 3e-16 in float64 on [-700, 700]). On the arrays of any other library,
+    ``exp(min(a, 0))/(1 + exp(-|a|))`` with ``min(a, 0) = (a - |a|)/2``: ``1/(1 + e^-a)`` for
+    ``a >= 0`` and ``e^a/(1 + e^a)`` below, which cannot overflow.
+    """
+    if is_torch_array(a):
+        return a.sigmoid()
+    t0 = xp.abs(a)
+    return xp.exp(0.5 * a - 0.5 * t0) / (1 + xp.exp(-t0))
+
+
 def forward(params: Params, X: Array) -> Array:
     """The prediction ``yhat = softmax(a_L)``, row by row.
 
@@ -278,11 +292,10 @@ def forward(params: Params, X: Array) -> Array:
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
-    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
-    #   sides.
-    T0 = xp.abs(A1)
-    H1 = xp.exp(0.5 * A1 - 0.5 * T0) / (1 + xp.exp(-T0))
+    # Computed by _logistic: the library's own sigmoid where it is exact (PyTorch's), else
+    #   exp(min(a, 0))/(1 + exp(-|a|)); either cannot overflow and keeps full relative accuracy on
+    #   both sides.
+    H1 = _logistic(xp, A1)
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = b2 + H1 @ W2.T
@@ -316,11 +329,10 @@ def loss(
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
-    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
-    #   sides.
-    T0 = xp.abs(A1)
-    H1 = xp.exp(0.5 * A1 - 0.5 * T0) / (1 + xp.exp(-T0))
+    # Computed by _logistic: the library's own sigmoid where it is exact (PyTorch's), else
+    #   exp(min(a, 0))/(1 + exp(-|a|)); either cannot overflow and keeps full relative accuracy on
+    #   both sides.
+    H1 = _logistic(xp, A1)
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = b2 + H1 @ W2.T
@@ -364,11 +376,10 @@ def loss_and_gradients(
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
-    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
-    #   sides.
-    T0 = xp.abs(A1)
-    H1 = xp.exp(0.5 * A1 - 0.5 * T0) / (1 + xp.exp(-T0))
+    # Computed by _logistic: the library's own sigmoid where it is exact (PyTorch's), else
+    #   exp(min(a, 0))/(1 + exp(-|a|)); either cannot overflow and keeps full relative accuracy on
+    #   both sides.
+    H1 = _logistic(xp, A1)
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = b2 + H1 @ W2.T
@@ -384,14 +395,14 @@ def loss_and_gradients(
     #   y_i) log s - sum_i y_i z_i.
     # The weighted mean sum_s r_s L(s), r_s = w_s/sum(w) for sample weights w and 1/B without (the
     #   notes' mean).
-    T1 = xp.sum(Y, axis=1, keepdims=True)
-    losses = T1 * xp.log(S) - xp.sum(Y * Z, axis=1, keepdims=True)
+    T0 = xp.sum(Y, axis=1, keepdims=True)
+    losses = T0 * xp.log(S) - xp.sum(Y * Z, axis=1, keepdims=True)
     value = xp.sum(Rw * losses)
 
     # (eq. 26) Δ₂ = 1/B (Ŷ - Y)
     # The notes' yhat - y assumes sum_i y_i = 1; the code uses yhat sum_i y_i - y, the gradient of L
     #   for any y; row s times r_s = w_s/sum(w), 1/B without sample weights.
-    Delta2 = Rw * (E * T1 / S - Y)
+    Delta2 = Rw * (E * T0 / S - Y)
 
     # (eq. 27) ∇_W₂ L̄ = Δ₂ᵀ H₁
     dW2 = Delta2.T @ H1
@@ -434,11 +445,10 @@ def input_gradient(params: Params, X: Array, Y: Array, *, sample_weight: Any = N
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for a >=
-    #   0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on both
-    #   sides.
-    T0 = xp.abs(A1)
-    H1 = xp.exp(0.5 * A1 - 0.5 * T0) / (1 + xp.exp(-T0))
+    # Computed by _logistic: the library's own sigmoid where it is exact (PyTorch's), else
+    #   exp(min(a, 0))/(1 + exp(-|a|)); either cannot overflow and keeps full relative accuracy on
+    #   both sides.
+    H1 = _logistic(xp, A1)
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
     A2 = b2 + H1 @ W2.T

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.codegen.cfunctions import expm1
 
-from symgrad.arrays import LogAddExp
+from symgrad.arrays import LogAddExp, Logistic
 from symgrad.catalogue.forms import (
     EXACT_SIGMOID,
     LEAKY_SLOPE,
@@ -21,7 +21,6 @@ from symgrad.catalogue.forms import (
     product,
     replace_keeping_order,
     sigmoid,
-    stable_sigmoid,
 )
 from symgrad.errors import SpecError
 from symgrad.expressions import X, parse_activation
@@ -126,7 +125,7 @@ ACTIVATIONS: dict[str, Activation] = {
         sigmoid(X),
         sigmoid(X) * (1 - sigmoid(X)),
         product(H, ordered(1, -H)),
-        stable=stable_sigmoid(X),
+        stable=Logistic(X),
         stable_note=EXACT_SIGMOID,
         slope=H * (1 - H),
         slope_note="sigmoid'(a) = h (1 - h), from the activation",

@@ -27,15 +27,6 @@ def sigmoid(z: sp.Expr) -> sp.Expr:
     return 1 / (1 + sp.exp(-z))
 
 
-def stable_sigmoid(z: sp.Expr) -> sp.Expr:
-    """``1/(1 + exp(-z))`` as ``exp(min(z, 0))/(1 + exp(-|z|))``, ``min(z, 0) = (z - |z|)/2``:
-    ``1/(1 + e^{-z})`` for ``z >= 0`` and ``e^{z}/(1 + e^{z})`` below. Neither exponential can
-    overflow and nothing subtracts, so the value keeps its full relative accuracy on both sides
-    (``(1 + tanh(z/2))/2`` is 0 below ``z = -38``). ``z - |z|`` is exact (0 or ``2z``), and no
-    choice on the sign is needed: a choice is one more pass in NumPy and a slow one in PyTorch."""
-    return sp.exp((z - sp.Abs(z)) / 2) / (1 + sp.exp(-sp.Abs(z)))
-
-
 def ordered(*terms: sp.Expr) -> sp.Expr:
     """A sum printed in the order given (``1 - h``), not SymPy's (``-h + 1``)."""
     return sp.Add(*terms, evaluate=False)
@@ -68,5 +59,11 @@ NO_OVERFLOW = "which cannot overflow"
 EXACT_SIGMOID = (
     "computed as exp(min(a, 0))/(1 + exp(-|a|)) with min(a, 0) = (a - |a|)/2: 1/(1 + e^-a) for "
     "a >= 0 and e^a/(1 + e^a) below, which cannot overflow and keeps full relative accuracy on "
+    "both sides"
+)
+#: How the array API module computes the sigmoid, for the comment above it.
+NATIVE_SIGMOID = (
+    "computed by _logistic: the library's own sigmoid where it is exact (PyTorch's), else "
+    "exp(min(a, 0))/(1 + exp(-|a|)); either cannot overflow and keeps full relative accuracy on "
     "both sides"
 )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symgrad.arrays import ROW_A, ROW_Y, LogAddExp, RowMax, RowSum
+from symgrad.arrays import ROW_A, ROW_Y, LogAddExp, Logistic, RowMax, RowSum
 from symgrad.catalogue.forms import (
     EXACT_SIGMOID,
     Algebra,
@@ -21,7 +21,6 @@ from symgrad.catalogue.forms import (
     difference,
     product,
     sigmoid,
-    stable_sigmoid,
 )
 from symgrad.errors import SpecError
 
@@ -96,7 +95,7 @@ OUTPUTS_BY_NAME: dict[str, OutputFunction] = {
         True,
         lambda logit, i, j, n: sigmoid(logit(i)),
         _sigmoid_jacobian,
-        code=stable_sigmoid(ROW_A),
+        code=Logistic(ROW_A),
         code_note=EXACT_SIGMOID,
     ),
     "identity": OutputFunction(

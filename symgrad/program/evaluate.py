@@ -19,7 +19,16 @@ import sympy as sp
 
 from symgrad import functions
 from symgrad import notation as nt
-from symgrad.arrays import BatchSum, Dot, LogAddExp, RowMax, RowSum, Total, Transpose
+from symgrad.arrays import (
+    BatchSum,
+    Dot,
+    LogAddExp,
+    Logistic,
+    RowMax,
+    RowSum,
+    Total,
+    Transpose,
+)
 from symgrad.program.ir import BATCH, Output, Program, Var
 
 
@@ -249,6 +258,8 @@ def _function(expr: sp.Expr, values: dict[str, Any], ar: Arithmetic) -> Any:
         return ar.total(arg())
     if isinstance(expr, LogAddExp):
         return ar.function("logaddexp")(arg(0), arg(1))
+    if isinstance(expr, Logistic):  # kept by a program for a target with a sigmoid of its own
+        return _evaluate(expr.stable(), values, ar)
     if isinstance(expr, (sp.Max, sp.Min)):
         pick = ar.maximum if isinstance(expr, sp.Max) else ar.minimum
         result = arg(0)

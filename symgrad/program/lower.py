@@ -29,7 +29,7 @@ from typing import Any
 import sympy as sp
 
 from symgrad import notation as nt
-from symgrad.arrays import BatchSum, Dot, RowSum, Total, Transpose
+from symgrad.arrays import BatchSum, Dot, RowSum, Total, Transpose, without_logistic
 from symgrad.derivation import Derivation, Kind, Step, StepId
 from symgrad.errors import SymgradError
 from symgrad.model import Elementwise
@@ -83,8 +83,13 @@ def _role(q: Quantity) -> Role:
 class _Lowering:
     """What both lowerings share: the derivation, the variables made so far, the statements."""
 
-    def __init__(self, derivation: Derivation, weighted: bool = False) -> None:
+    def __init__(
+        self, derivation: Derivation, weighted: bool = False, logistic: bool = False
+    ) -> None:
         self.d = derivation
+        #: Whether the sigmoid stays the primitive :class:`~symgrad.arrays.Logistic` (for a target
+        #: that calls its library's own exact sigmoid) rather than its stable form written out.
+        self.logistic = logistic
         #: Whether the loss of a batch weighs its rows by the input ``r`` (``w_s / sum(w)``, or
         #: ``1/B``) rather than dividing by ``B``; the per-sample losses are an output then.
         self.weighted = weighted
@@ -134,7 +139,10 @@ class _Lowering:
     def add(self, target: Var, value: sp.Expr, step: Step | StepId | None, note: str) -> sp.Symbol:
         self.variables[target.name] = target
         id = step.id if isinstance(step, Step) else step  # noqa: A001 - a step's id
-        self.statements.append(Statement(target, sp.sympify(value), id, note))
+        value = sp.sympify(value)
+        if not self.logistic:
+            value = without_logistic(value)
+        self.statements.append(Statement(target, value, id, note))
         return target.symbol
 
     def width(self, q: Quantity) -> int:
@@ -310,14 +318,19 @@ class _MatrixLowering(_Lowering):
         )
 
 
-def lower_matrix(derivation: Derivation, *, weighted: bool = False) -> Program:
+def lower_matrix(
+    derivation: Derivation, *, weighted: bool = False, logistic: bool = False
+) -> Program:
     """The program of whole arrays over the batch (rows are samples).
 
     ``weighted``: the loss of a batch is ``sum_s r_s L^(s)`` with the row weights ``r`` an input
     (``1/B`` gives the mean; ``w / sum(w)`` weighs the samples by ``w``), the rows of ``Delta_L``
     are ``r_s grad_{a_L} L^(s)``, and the per-sample losses are an output.
+
+    ``logistic``: the sigmoid stays the primitive :class:`~symgrad.arrays.Logistic`, for a target
+    that calls its library's own exact sigmoid; else it is written out in its stable form.
     """
-    return _MatrixLowering(derivation, weighted).lower()
+    return _MatrixLowering(derivation, weighted, logistic).lower()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,14 +14,17 @@ from typing import Any
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from symgrad.arrays import Dot
-from symgrad.codegen.pyprinter import ArrayPrinter, CodegenError
+from symgrad.arrays import Dot, Logistic
+from symgrad.codegen.pyprinter import SUPPORTED_FUNCTIONS, ArrayPrinter, CodegenError
 
 
 class ArrayApiPrinter(ArrayPrinter):
     """Array API code on the namespace ``xp``: ``X @ W1.T + b1``, ``xp.where(H1 > 0.0, G1, G1)``."""
 
     _namespace = "xp"
+    #: The sigmoid is a primitive only this printer knows: every other target is handed its
+    #: stable form (see :func:`symgrad.program.lower.lower_matrix`).
+    _allowed = SUPPORTED_FUNCTIONS | {"Logistic"}
 
     def parenthesize(self, item: Any, level: int, strict: bool = False) -> str:
         # ``a @ b`` binds as ``*`` does and left to right: as a factor it needs parentheses
@@ -70,6 +73,11 @@ class ArrayApiPrinter(ArrayPrinter):
         other += ")" if number == 0 else f", {self._float(number)})"
         return f"xp.logaddexp({self._print(array)}, {other})"
 
+    def _print_Logistic(self, expr: sp.Expr) -> str:
+        # The module's helper: the library's own exact sigmoid where it has one (one kernel),
+        # else the stable form (see logistic_lines).
+        return f"_logistic(xp, {self._print(expr.args[0])})"
+
     def _print_Max(self, expr: sp.Max) -> str:
         # max(a, c) of a variable and a number as a choice: NaN stays NaN, and no Python number
         # goes into xp.maximum (see _print_LogAddExp).
@@ -112,6 +120,15 @@ class ArrayApiPrinter(ArrayPrinter):
 
     def _print_Heaviside(self, expr: sp.Heaviside) -> str:
         return self._print_Piecewise(_as_piecewise(expr))
+
+
+def logistic_lines(printer: ArrayApiPrinter) -> list[str]:
+    """The body of the module's ``_logistic(xp, a)`` after the library's own sigmoid: the stable
+    form of :class:`~symgrad.arrays.Logistic` (the one the proof checks), ``|a|`` computed once."""
+    a = sp.Symbol("a", real=True)
+    (replacements, (value,)) = sp.cse(Logistic(a).stable(), sp.numbered_symbols("t", real=True))
+    lines = [f"{name} = {printer.doprint(part)}" for name, part in replacements]
+    return [*lines, f"return {printer.doprint(value)}"]
 
 
 def _array_and_number(args: tuple[sp.Expr, ...]) -> tuple[sp.Symbol | None, sp.Expr | None]:

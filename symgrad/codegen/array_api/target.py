@@ -14,9 +14,13 @@ own, one kernel launch on a GPU and one task on Dask, slower everywhere this tar
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from symgrad import notation as nt
+from symgrad.arrays import Logistic
+from symgrad.catalogue.forms import EXACT_SIGMOID, NATIVE_SIGMOID
 from symgrad.codegen.common import check_dtype, check_style, statement_blocks
 from symgrad.codegen.config import GeneratedFile
 from symgrad.codegen.pylayout import StatementWriter, Target, target_lines
@@ -24,6 +28,7 @@ from symgrad.codegen.pymodule import function_outputs, module_context
 from symgrad.derivation import Derivation
 from symgrad.errors import SpecError
 from symgrad.program import (
+    Program,
     Statement,
     eliminate_common_subexpressions,
     lower_matrix,
@@ -68,11 +73,13 @@ class ArrayApiTarget:
         return (GeneratedFile(".py", self.source(derivation, command)),)
 
     def source(self, derivation: Derivation, command: str) -> str:
-        from symgrad.codegen.array_api.printer import ArrayApiPrinter
+        from symgrad.codegen.array_api.printer import ArrayApiPrinter, logistic_lines
         from symgrad.templating import render
 
-        program = lower_matrix(derivation, weighted=True)
+        program = _native_sigmoid(lower_matrix(derivation, weighted=True, logistic=True))
         context = module_context(program, "vectorized", command)
+        logistic = any(s.value.has(Logistic) for s in program.statements)
+        context["logistic_lines"] = logistic_lines(ArrayApiPrinter()) if logistic else []
         keys: list[Target] = list(parameter_shapes(program.spec))
         context["unpack_inputs"] = target_lines(["xp", keys, "X", "one"], "_inputs(params, X)")
         context["unpack_inputs_and_targets"] = target_lines(
@@ -102,3 +109,12 @@ class ArrayApiTarget:
         gradient_x = program.output(nt.INPUT_GRADIENT).whole
         context["input_gradient_name"] = gradient_x.name  # type: ignore[union-attr]
         return render(TEMPLATE, **context)
+
+
+def _native_sigmoid(program: Program) -> Program:
+    """``program`` with the note of each sigmoid saying how this module computes it: by
+    ``_logistic``, the library's own sigmoid where it is exact, else the stable form."""
+    statements = tuple(
+        replace(s, note=s.note.replace(EXACT_SIGMOID, NATIVE_SIGMOID)) for s in program.statements
+    )
+    return program.with_statements(statements)

@@ -124,7 +124,7 @@ def _parameters_joined(graph: Graph) -> Graph:
     return replace(graph, nodes=nodes, edges=edges, labels=tuple(labels))
 
 
-def _formula(label: Prose | Math | str) -> Math:
+def _formula(label: Prose | Math) -> Math:
     """The formula a label of the graph is (``W_{1}``, or a column of numbers), not printed yet."""
     if isinstance(label, Inline) and len(label) == 1:
         label = label[0]

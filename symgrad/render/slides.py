@@ -141,7 +141,7 @@ def _network_frame(builder: Builder) -> Frame:
         "(the input is $h_{0} = x$), the weights $W_{k}$ and the biases $b_{k}$; "
         r"the prediction is $\hat{y}$, the target $y$, the loss $\mathcal{L}$."
     )
-    diagram = setup.diagram(builder)
+    diagram = builder.fmt.diagram(setup.diagram(builder))
     if block_points(diagram) + block_points(Text(text + notation)) <= FRAME_POINTS:
         text += notation  # a deep network's picture leaves no room for it
     return Frame("The network and its notation", (diagram, Text(text)), "setup")

@@ -71,32 +71,58 @@ class Ref:
     def __format__(self, spec: str) -> str:
         raise TypeError("a Ref is a value: join it to text with +, never format it")
 
-    def __add__(self, other: str | Ref | Inline | Math) -> Inline:
+    def __add__(self, other: str | Ref | Inline | Math | Code) -> Inline:
         return Inline.of(self, other)
 
     def __radd__(self, other: str) -> Inline:
         return Inline.of(other, self)
 
 
-class Inline(tuple["str | Ref | Math", ...]):
-    """Prose with references and formulas in it: text, :class:`Ref` values and formulas
-    (:class:`~symgrad.render.formula.Math`, set in the line as ``$...$``), joined with ``+``
-    or :meth:`of`."""
+@dataclass(frozen=True)
+class Code:
+    """A name from code or the command line in prose (``init_params(0)``, ``--audience``): a
+    value until a writer sets it in its typewriter face (``\\texttt``, backticks, ``<code>``)."""
+
+    text: str
+
+    def __format__(self, spec: str) -> str:
+        raise TypeError("code in prose is a value: join it to text with +, never format it")
+
+    def __add__(self, other: str | Ref | Inline | Math | Code) -> Inline:
+        return Inline.of(self, other)
+
+    def __radd__(self, other: str) -> Inline:
+        return Inline.of(other, self)
+
+
+@dataclass(frozen=True)
+class Strong:
+    """Words set in bold: the run-in title of a paragraph (``On the computational graph.``)."""
+
+    text: str
+
+
+#: A piece of prose that is no text: a reference, a formula, code, bold words.
+Piece = Ref | Math | Code | Strong
+
+
+class Inline(tuple["str | Piece", ...]):
+    """Prose with references, formulas and code in it: text, :class:`Ref` values, formulas
+    (:class:`~symgrad.render.formula.Math`, set in the line as ``$...$``), :class:`Code` and
+    :class:`Strong` words, joined with ``+`` or :meth:`of`."""
 
     __slots__ = ()
 
     @classmethod
-    def of(
-        cls, *parts: str | Ref | Math | Part | sp.Basic | tuple[str | Ref | Math, ...]
-    ) -> Inline:
+    def of(cls, *parts: str | Piece | Part | sp.Basic | tuple[str | Piece, ...]) -> Inline:
         """Text, references and formulas in order; a SymPy expression or a part of a formula
         (:mod:`~symgrad.render.formula`) is a formula of its own."""
-        flat: list[str | Ref | Math] = []
+        flat: list[str | Piece] = []
         for part in parts:
             if isinstance(part, (Token, sp.Basic, *PARTS)):  # a Token is a str: a formula first
                 part = Math.of(part)
             # a formula is one piece, though it is a tuple
-            pieces = (part,) if isinstance(part, str | Ref | Math) else part
+            pieces = (part,) if isinstance(part, str | Ref | Math | Code | Strong) else part
             for piece in pieces:
                 if isinstance(piece, str) and flat and isinstance(flat[-1], str):
                     flat[-1] += piece
@@ -108,16 +134,16 @@ class Inline(tuple["str | Ref | Math", ...]):
         raise TypeError("prose with references: join it to text with +, never format it")
 
     def __add__(self, other: object) -> Inline:  # type: ignore[override]
-        if not isinstance(other, str | Ref | tuple):
+        if not isinstance(other, str | Ref | Code | Strong | tuple):
             return NotImplemented
         return Inline.of(self, other)  # a Math is a tuple: one formula
 
     def __radd__(self, other: str) -> Inline:
         return Inline.of(other, self)
 
-    def join(self, items: Sequence[str | Ref | Inline | Math]) -> Inline:
+    def join(self, items: Sequence[str | Ref | Inline | Math | Code]) -> Inline:
         """``items`` with this between them, as ``str.join``."""
-        parts: list[str | Ref | Inline | Math] = []
+        parts: list[str | Ref | Inline | Math | Code] = []
         for n, item in enumerate(items):
             parts += [self, item] if n else [item]
         return Inline.of(*parts)

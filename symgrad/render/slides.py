@@ -210,7 +210,7 @@ def build_deck(
     whole = notes.build(builder).for_audience(Audience(audience))
     kept = [s for s in whole.sections if s.id in DECK_SECTIONS and s.id != "checks"]
     if audience == Audience.INSTRUCTORS:
-        checked = tuple(Text(s) for s in wording.proof_text(derivation.proof, builder.fmt))
+        checked = tuple(Text(s) for s in wording.proof_text(derivation.proof, builder.fmt.words))
         kept.append(Section("What was checked", "", checked, id="checks"))
     whole = replace(whole, sections=tuple(kept))
     document = notes.printed(whole, builder.fmt, sections)

@@ -36,6 +36,7 @@ from symgrad.derivation import Derivation, Kind
 from symgrad.errors import SpecError
 from symgrad.render.document import (
     Audience,
+    Code,
     Display,
     Framing,
     Inline,
@@ -183,10 +184,7 @@ def lecturer_section(b: Builder, command: str) -> Section:
     blocks = (
         Text(
             "This part is for the lecturer and is left out of the students' edition, the "
-            "default of "
-            + b.fmt.code("--audience")
-            + ". "
-            + checked_sentence(b, "of this document")
+            "default of " + Code("--audience") + ". " + checked_sentence(b, "of this document")
         ),
         Text("The command that regenerates this document, byte for byte:"),
         Verbatim((command,)),

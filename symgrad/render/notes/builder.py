@@ -20,6 +20,7 @@ from symgrad import printing
 from symgrad.derivation import Derivation, EntryMatrix, Form, Kind, Rule, Step, StepId
 from symgrad.printing.order import substituted
 from symgrad.render.document import (
+    Code,
     Display,
     Graph,
     Inline,
@@ -45,6 +46,7 @@ from symgrad.render.formula import (
 from symgrad.render.graph import NOTES_WIDTH, computational_graph
 from symgrad.render.notes.formats import Format
 from symgrad.render.notes.options import NotesOptions
+from symgrad.render.notes.symbols import targets_sum_to_one
 from symgrad.render.notes.widths import LINE_EMS, NUMBER_EMS, visible_width
 from symgrad.worked import WorkedExample
 
@@ -261,9 +263,9 @@ class Builder:
     def sizes_text(self) -> str:
         return "-".join(str(n) for n in self.spec.sizes)
 
-    def activation_name(self, k: int) -> str:
+    def activation_name(self, k: int) -> Prose:
         act = self.spec.activation(k)
-        return act.name if act.builtin else f"the custom activation {self.fmt.code(act.name)}"
+        return act.name if act.builtin else "the custom activation " + Code(act.name)
 
     def g(self, k: int | str = "k") -> str:
         return "g" if self.spec.uniform_activation else f"g_{{{k}}}"
@@ -329,6 +331,10 @@ class Builder:
             i, j = nt.I, nt.J
             kept = Math.of(j, Token.EQUALS, i)
             return Inline.of(Math.of(sp.KroneckerDelta(i, j)), " keeps the term ", kept)
+        if rule is Rule.CANCEL:
+            return Inline.of("cancel ", Math.of(nt.prediction(nt.J)))
+        if rule is Rule.TARGETS_SUM_TO_ONE:
+            return Inline.of("using ", targets_sum_to_one(nt.J))
         if rule in (Rule.ROWS, Rule.BATCH_MEAN):
             other = self.d.step(step.id.per_sample())
             word = "rows of" if rule is Rule.ROWS else "mean of"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, replace
 
+from symgrad import notation as nt
 from symgrad.derivation import Derivation, Kind
 from symgrad.given import NOTHING_GIVEN, Given
 from symgrad.render import formula, notes, wording
@@ -26,19 +27,24 @@ from symgrad.render.deck.frames import FRAME_POINTS, Frame, block_points, reason
 from symgrad.render.document import (
     Audience,
     Block,
+    Code,
     Display,
     Framing,
+    Inline,
     Numbering,
+    Prose,
     Ref,
     Section,
     Text,
     To,
+    joined_prose,
 )
 from symgrad.render.example import forward_ids
-from symgrad.render.formula import Math
+from symgrad.render.formula import Math, Token
 from symgrad.render.notes import NotesOptions, setup
 from symgrad.render.notes.builder import Builder, Layout, joined
 from symgrad.render.notes.formats import Format
+from symgrad.render.notes.symbols import general, letter, size
 from symgrad.templating import render, tex_escape
 from symgrad.worked import check_example, worked_example
 
@@ -118,33 +124,68 @@ def frame_layout(depth: int) -> Layout:
     )
 
 
-def _network_frame(builder: Builder) -> Frame:
+def _network_frame(builder: Builder, numbering: Numbering) -> Frame:
+    """The network's diagram, its sizes and functions, and (when the picture leaves room) what
+    its symbols mean; the words printed by the deck's format."""
     spec = builder.spec
     L = builder.L
-    parts = []
+    parts: list[Prose] = []
     for k in range(1, L):
         act = spec.activation(k)
-        parts.append(act.name if act.builtin else f"custom {builder.fmt.code(act.name)}")
+        parts.append(act.name if act.builtin else "custom " + Code(act.name))
     names = sorted(set(parts), key=parts.index)
-    hidden = (
-        "no hidden layer"
-        if L == 1
-        else f"hidden activation{'s' if len(names) > 1 else ''} {', '.join(names)}"
+    hidden: Prose = "no hidden layer"
+    if L > 1:
+        hidden = f"hidden activation{'s' if len(names) > 1 else ''} " + joined_prose(", ", names)
+    sizes = Inline.of(", ").join(
+        [Math.of(size(k), Token.EQUALS, n) for k, n in enumerate(spec.sizes)]
     )
-    sizes = ", ".join(f"$n_{{{k}}} = {n}$" for k, n in enumerate(spec.sizes))
-    text = (
-        f"Layer sizes {sizes}; {hidden}; {spec.pair.output.name} output, "
-        f"{spec.pair.loss.display} loss; {spec.parameter_count:,} parameters."
-    )
-    notation = (
-        " Layer $k$ has the pre-activations $a_{k}$, the activations $h_{k}$ "
-        "(the input is $h_{0} = x$), the weights $W_{k}$ and the biases $b_{k}$; "
-        r"the prediction is $\hat{y}$, the target $y$, the loss $\mathcal{L}$."
+    text: Prose = Inline.of(
+        "Layer sizes ",
+        sizes,
+        "; ",
+        hidden,
+        f"; {spec.pair.output.name} output, "
+        f"{spec.pair.loss.display} loss; {spec.parameter_count:,} parameters.",
     )
     diagram = setup.diagram(builder)
-    if block_points(diagram) + block_points(Text(text + notation)) <= FRAME_POINTS:
-        text += notation  # a deep network's picture leaves no room for it
-    return Frame("The network and its notation", (diagram, Text(text)), "setup")
+    notation = _notation()
+    words = Text(builder.fmt.prose(text + notation, numbering))
+    if block_points(diagram) + block_points(words) > FRAME_POINTS:
+        # a deep network's picture leaves no room for the notation
+        words = Text(builder.fmt.prose(text, numbering))
+    return Frame("The network and its notation", (diagram, words), "setup")
+
+
+def _notation() -> Inline:
+    """What the symbols of a layer and of the loss mean."""
+    k = letter("k")
+    return Inline.of(
+        " Layer ",
+        k,
+        " has the pre-activations ",
+        general("a", "k"),
+        ", the activations ",
+        general("h", "k"),
+        " (the input is ",
+        _input_is_h0(),
+        "), the weights ",
+        general("W", "k"),
+        " and the biases ",
+        general("b", "k"),
+        "; the prediction is ",
+        general("yhat", None),
+        ", the target ",
+        general("y", None),
+        ", the loss ",
+        nt.LOSS,
+        ".",
+    )
+
+
+def _input_is_h0() -> Math:
+    """``h_{0} = x``: the input is the activation of layer 0."""
+    return Math.of(general("h", "0"), Token.EQUALS, general("x", None))
 
 
 def _forward_blocks(builder: Builder) -> list[Block]:
@@ -157,8 +198,12 @@ def _forward_blocks(builder: Builder) -> list[Block]:
     ]
     blocks: list[Block] = [
         Text(
-            "Each layer adds its biases to a weighted sum of the previous layer's activations "
-            f"($h_{{0}} = x$); the output layer applies the {builder.spec.pair.output.name}:"
+            Inline.of(
+                "Each layer adds its biases to a weighted sum of the previous layer's "
+                "activations (",
+                _input_is_h0(),
+                f"); the output layer applies the {builder.spec.pair.output.name}:",
+            )
         )
     ]
     blocks += [Display(builder.placed(list(rows))) for rows in joined(groups, 6)]
@@ -224,7 +269,7 @@ def build_deck(
         if section.id == "setup":
             forward = printed(_forward_blocks(builder))
             opening = Section("The forward pass", "", tuple(forward), id="setup")
-            frames += [_network_frame(builder), *section_frames(opening)]
+            frames += [_network_frame(builder, numbering), *section_frames(opening)]
             continue
         blocks = list(section.blocks)
         if section.id == "output" and "setup" in numbering.printed:

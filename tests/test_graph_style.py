@@ -18,6 +18,7 @@ import symgrad.render.graph as graph
 from symgrad import notation as nt
 from symgrad.network import Network
 from symgrad.pipeline import derive
+from symgrad.render import formula
 from symgrad.render.graph import Layout, _matrix, computational_graph, graph_layout
 from symgrad.render.notes import NotesOptions, render_latex, render_markdown
 from symgrad.spec import NetworkSpec
@@ -145,7 +146,7 @@ def test_a_deep_graph_elides_its_middle() -> None:
     assert [n for n in names if n.startswith("affine")] == ["affine1", "affine8", "affine9"]
     assert next(n for n in drawn.nodes if n.name == "elided").label == "layers 2 to 7"
     # the edge out of the dots carries h_7, the activation layer 8 reads
-    labels = {label.text for label in drawn.labels}
+    labels = {formula.latex(label.text) for label in drawn.labels}
     assert {"h_{1}", "h_{7}", "h_{8}"} <= labels and "h_{4}" not in labels
     assert "Layers 2 to 7 are left out" in drawn.caption
     shallow = computational_graph(Network(NetworkSpec.parse([3, 3, 3, 3])), None, "")
@@ -183,12 +184,16 @@ def test_the_prediction_has_its_gradient_on_the_graph() -> None:
     example as numbers, -y_i / yhat_i for cross-entropy and (yhat_i - y_i) / (yhat_i (1 -
     yhat_i)) for binary cross-entropy."""
     symbols = computational_graph(Network(NetworkSpec.parse([3, 3, 2])), None, "")
-    assert r"\nabla_{\hat{y}} \mathcal{L}" in {label.text for label in symbols.labels}
+    assert r"\nabla_{\hat{y}} \mathcal{L}" in {
+        formula.latex(label.text) for label in symbols.labels
+    }
     for loss in ("cross-entropy", "binary-cross-entropy"):
         derivation = derive(NetworkSpec.parse([2, 2, 2], loss=loss), prove=False)
         example = worked_example(derivation, 0)
         yhat, y = example.value(nt.quantity("yhat")), example.value(nt.quantity("y"))
         expected = -y / yhat if loss == "cross-entropy" else (yhat - y) / (yhat * (1 - yhat))
         drawn = computational_graph(derivation.network, example, "")
-        gradients = [label.text for label in drawn.labels if label.role == "gradient"]
-        assert _matrix(expected) in gradients
+        gradients = [
+            formula.latex(label.text) for label in drawn.labels if label.role == "gradient"
+        ]
+        assert formula.latex(_matrix(expected)) in gradients

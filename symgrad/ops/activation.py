@@ -233,5 +233,5 @@ class Activate(Op):
 
     def nodes(self, net: Network) -> tuple[Node, ...]:
         act = self.activation
-        label = act.name if act.builtin else "$g$"
+        label: str | sp.Basic = act.name if act.builtin else sp.Symbol("g")
         return (Node(f"act{self.layer}", label, self.outputs[0]),)

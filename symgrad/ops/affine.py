@@ -264,5 +264,6 @@ class Affine(Op):
         return {self.outputs[0]: values.matvec(self.weight, change)}
 
     def nodes(self, net: Network) -> tuple[Node, ...]:
-        label = f"${self.bias.latex} + {self.weight.latex} {self.source.latex}$"
+        weighted = sp.MatMul(nt.symbol(self.weight), nt.symbol(self.source), evaluate=False)
+        label = sp.MatAdd(nt.symbol(self.bias), weighted, evaluate=False)
         return (Node(f"affine{self.layer}", label, self.outputs[0]),)

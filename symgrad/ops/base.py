@@ -79,11 +79,11 @@ class Lowering(Protocol):
 
 @dataclass(frozen=True)
 class Node:
-    """A box of the computational graph: its name, its label (text, math in ``$...$``), and the
-    quantity on the edge that leaves it."""
+    """A box of the computational graph: its name, its label (words, a function's name such as
+    ``softmax``, or a formula, ``b_1 + W_1 h_0``), and the quantity on the edge that leaves it."""
 
     name: str
-    label: str
+    label: str | sp.Basic
     out: Quantity
 
 

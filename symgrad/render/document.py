@@ -106,6 +106,11 @@ class Strong:
 Piece = Ref | Math | Code | Strong
 
 
+def words(piece: str | Code | Strong) -> str:
+    """The words of a piece of prose, without their face (a figure's plain label)."""
+    return piece if isinstance(piece, str) else piece.text
+
+
 class Inline(tuple["str | Piece", ...]):
     """Prose with references, formulas and code in it: text, :class:`Ref` values, formulas
     (:class:`~symgrad.render.formula.Math`, set in the line as ``$...$``), :class:`Code` and
@@ -153,9 +158,10 @@ class Inline(tuple["str | Piece", ...]):
 Prose = str | Ref | Inline
 
 
-def printed_text(text: Prose) -> str:
-    """Prose a writer has printed: plain text (a reference left in it is a mistake)."""
-    assert isinstance(text, str), "a reference was not printed"
+def printed_text(text: Prose | Math) -> str:
+    """Prose (or a figure's label) a writer has printed: plain text (a reference or a formula
+    left in it is a mistake)."""
+    assert isinstance(text, str), "a reference or a formula was not printed"
     return text
 
 
@@ -335,10 +341,13 @@ class Table:
 
 @dataclass(frozen=True)
 class DiagramNode:
+    """A unit of the network's figure (or the dots for those left out): its ``label`` a
+    formula, ``x_{1}`` or ``\\vdots``, until a writer prints it."""
+
     name: str
     x: str
     y: str
-    label: str
+    label: Math | str
     ellipsis: bool
 
 
@@ -348,9 +357,11 @@ class Diagram:
 
     nodes: tuple[DiagramNode, ...]
     edges: tuple[tuple[str, str], ...]
-    #: (x, y, text) of the layer captions under the columns and the W_k labels above them.
-    captions: tuple[tuple[str, str, str], ...]
-    weights: tuple[tuple[str, str, str], ...]
+    #: (x, y, lines) of the layer captions under the columns: each line words and formulas
+    #: (``hidden 2``, then ``n_2 = 3``), a string once a writer has printed it.
+    captions: tuple[tuple[str, str, tuple[Prose, ...]], ...]
+    #: (x, y, label) of the parameters above the gaps between the columns (``W_k, b_k``).
+    weights: tuple[tuple[str, str, Prose], ...]
     scaled: bool
     #: Mermaid lines for Markdown.
     mermaid: tuple[str, ...]
@@ -364,24 +375,26 @@ class Diagram:
 @dataclass(frozen=True)
 class GraphNode:
     """A node of the computational graph: an operation (``op``), or where a quantity enters or
-    leaves (``end``: ``x``, ``W_1``, ``y``; ``coordinate``: an arrow's end with no text)."""
+    leaves (``end``: ``x``, ``W_1``, ``y``; ``coordinate``: an arrow's end with no text). Its
+    ``label`` is words (``softmax``) and formulas (``b_1 + W_1 h_0``), printed by a writer."""
 
     name: str
     x: str
     y: str
-    label: str
+    label: Prose
     kind: str
 
 
 @dataclass(frozen=True)
 class GraphLabel:
     """Text on the graph: the value (``role="value"``) or the gradient (``"gradient"``) of the
-    quantity on an edge, as LaTeX math, placed at ``(x, y)`` by its ``anchor``."""
+    quantity on an edge, a formula (a symbol, or the worked example's numbers) until a writer
+    prints it, placed at ``(x, y)`` by its ``anchor``."""
 
     x: str
     y: str
     anchor: str
-    text: str
+    text: Math | str
     role: str
 
 

@@ -67,6 +67,8 @@ class Token(StrEnum):
     CDOTS = r"\cdots"
     #: Values left out of a list: ``1, \\dots, 128``.
     DOTS = r"\dots"
+    #: Values left out of a list in a figure's caption: ``2, \\ldots, 7``.
+    LDOTS = r"\ldots"
     VDOTS = r"\vdots"
     DDOTS = r"\ddots"
     #: Rows of a display left out (an abbreviated list of equations).
@@ -82,6 +84,8 @@ class Token(StrEnum):
     IN = r"\in"
     #: A thick space between the items of a list of symbols: ``W_{k}, \\; b_{k}``.
     THICK = r"\;"
+    #: A word space, written close to what is either side of it: ``W_{1},\\ b_{1}``.
+    SPACE = "\\ "
     #: The vector (or matrix) of ones.
     ONES = r"\mathbf{1}"
     NABLA = r"\nabla"
@@ -95,7 +99,7 @@ class Token(StrEnum):
 
 
 #: Tokens written close to what comes before them.
-_CLOSE = frozenset({Token.COMMA, Token.PERIOD, Token.PRIME})
+_CLOSE = frozenset({Token.COMMA, Token.PERIOD, Token.PRIME, Token.SPACE})
 
 
 @dataclass(frozen=True)
@@ -404,7 +408,7 @@ def latex(math: Math, row_gap: str = LATEX_ROW_GAP) -> str:
         printed = _latex_part(part, row_gap)
         if n == 0:
             text = printed
-        elif isinstance(part, Token) and part in _CLOSE:
+        elif isinstance(part, Token) and part in _CLOSE or math[n - 1] is Token.SPACE:
             text += printed
         elif isinstance(part, Shaped) and isinstance(math[n - 1], Shaped):
             # a thick space between two factors, so that their shapes do not run together

@@ -5,26 +5,42 @@ bottom: the input ``x`` enters, each layer's operation ``b_k + W_k h_{k-1}`` tak
 from the left, the activation, the output function and the loss follow, and ``L`` leaves at the
 bottom. Beside every edge is its quantity's value (green) and the gradient of the loss with
 respect to it (red, in a dashed frame: told apart without colour too), below it or after it:
-symbols, or the numbers of the worked example. Positions are computed here
-from the sizes of the labels; the TikZ template only places what it is given. Markdown has no
-TikZ: it gets the operations as a Mermaid flowchart and the quantities as a table.
+symbols, or the numbers of the worked example. Every label is a value: words (``softmax``) and
+formulas (:mod:`symgrad.render.formula`), printed by the writer of each format (TikZ, SVG, the
+Markdown table); positions are computed here from the sizes of the labels, measured on their
+printing, and the TikZ template only places what it is given. Markdown has no TikZ: it gets the
+operations as a Mermaid flowchart (:mod:`symgrad.render.mermaid`, the labels' plain text) and
+the quantities as a table.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.network import Network
 from symgrad.notation import Quantity
 from symgrad.ops.base import Op
 from symgrad.ops.output_loss import OutputAndLoss
-from symgrad.render.document import Graph, GraphLabel, GraphNode, GraphSkip, Prose, Table
-from symgrad.render.numbers import number_tex, number_text
+from symgrad.render import formula
+from symgrad.render.document import (
+    Graph,
+    GraphLabel,
+    GraphNode,
+    GraphSkip,
+    Inline,
+    Prose,
+    Ref,
+    Table,
+    words,
+)
+from symgrad.render.formula import Math, Number, Numbers, Scripted, Token
+from symgrad.render.mermaid import flowchart
+from symgrad.render.numbers import number_text
 from symgrad.worked import WorkedExample
 
 #: Networks with at most this many layers of weights are drawn whole; deeper ones show their
@@ -70,24 +86,44 @@ class Layout:
 class _Edge:
     """A quantity on an edge: its symbol, the symbol of its gradient, and their numbers."""
 
-    symbol: str
-    gradient: str | None
+    symbol: Math
+    gradient: Math | None
     value: np.ndarray | None = None
     slope: np.ndarray | None = None
 
 
-def _symbol_width(tex: str) -> float:
-    """About how wide a symbol (``\\nabla_{a_{1}} \\mathcal{L}``) is drawn, in cm."""
-    glyphs = re.sub(r"\\[A-Za-z]+", "#", tex)
+def _symbol_width(symbol: Math) -> float:
+    """About how wide a symbol (``\\nabla_{a_{1}} \\mathcal{L}``) is drawn, in cm: its glyphs as
+    LaTeX prints it, a command one glyph."""
+    glyphs = re.sub(r"\\[A-Za-z]+", "#", formula.latex(symbol))
     glyphs = re.sub(r"[{}_ ]", "", glyphs)
     return 0.18 * len(glyphs) + 0.1
 
 
-def _size(values: np.ndarray | None, symbol: str | None) -> tuple[float, float]:
+def _label_width(label: Prose) -> float:
+    """About how wide the words and formulas of a node's label are drawn, in cm."""
+    parts = (label,) if isinstance(label, str | Ref) else label
+    widths = []
+    for part in parts:
+        assert not isinstance(part, Ref), "a figure's label refers to nothing"
+        widths.append(_symbol_width(part) if isinstance(part, Math) else 0.16 * len(words(part)))
+    return sum(widths)
+
+
+def _formula(expr: sp.Basic) -> Inline:
+    """A label that is one formula: a quantity's symbol, an operation."""
+    return Inline.of(Math.of(expr))
+
+
+def _symbol(q: Quantity) -> Math:
+    return Math.of(nt.symbol(q))
+
+
+def _size(values: np.ndarray | None, symbol: Math | None) -> tuple[float, float]:
     """About how wide and tall a label is drawn, in cm: numbers, or (``values`` None) the
     ``symbol``."""
     if values is None:
-        return (_symbol_width(symbol or ""), _SYMBOL[1]) if symbol else (0.0, 0.0)
+        return (_symbol_width(symbol), _SYMBOL[1]) if symbol else (0.0, 0.0)
     array = np.atleast_1d(values)
     if array.ndim == 1:
         array = array.reshape(-1, 1)
@@ -96,36 +132,25 @@ def _size(values: np.ndarray | None, symbol: str | None) -> tuple[float, float]:
     return width, array.shape[0] * _ROW + 0.15
 
 
-def _matrix(values: np.ndarray) -> str:
+def _matrix(values: np.ndarray) -> Math:
     """Numbers as a matrix (a vector as a column); one number as itself."""
     array = np.asarray(values, dtype=np.float64)
     if array.ndim == 0:
-        return number_tex(float(array))
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    rows = [" & ".join(number_tex(v) for v in row) for row in array]
-    return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
+        return Math.of(Number(float(array)))
+    return Math.of(Numbers(array))
 
 
-def _row(values: np.ndarray) -> str:
+def _row(values: np.ndarray) -> Math:
     """Numbers for a table cell: a vector as a transposed row, a matrix by its rows."""
     array = np.asarray(values, dtype=np.float64)
-    if array.ndim == 0:
-        return number_tex(float(array))
     if array.ndim == 1:
-        return (
-            r"\begin{bmatrix} "
-            + " & ".join(number_tex(v) for v in array)
-            + r" \end{bmatrix}^{\top}"
-        )
+        return Math.of(Scripted(Math.of(Numbers(array.reshape(1, -1))), sup=Math.of(Token.TOP)))
     return _matrix(array)
 
 
-def _node_width(label: str) -> float:
+def _node_width(label: Prose) -> float:
     """About how wide an operation's box is drawn (cm)."""
-    if label.startswith("$"):
-        return _symbol_width(label.strip("$")) + 0.35
-    return 0.16 * len(label) + 0.35
+    return _label_width(label) + 0.35
 
 
 def _prediction_slope(net: Network, example: WorkedExample) -> np.ndarray:
@@ -154,9 +179,23 @@ def _skip_edges(net: Network) -> list[tuple[str, str, Quantity]]:
     return found
 
 
-def _skip_mermaid(skips: list[tuple[str, str, Quantity]]) -> tuple[str, ...]:
-    return tuple(
-        f'  {source} -. "{_plain(f"${q.latex}$")}" .-> {target}' for source, target, q in skips
+def _op_label(label: str | sp.Basic) -> Prose:
+    """An operation's label: words (``softmax``), or its formula (``b_1 + W_1 h_0``)."""
+    return label if isinstance(label, str) else _formula(label)
+
+
+def _flowchart(
+    chain: list[tuple[str, str, Prose]],
+    between: list[_Edge],
+    sides: list[tuple[str, float, float, list[tuple[_Edge, str]]]],
+    skips: list[tuple[str, str, Quantity]],
+) -> tuple[str, ...]:
+    """The graph as a Mermaid flowchart (for Markdown): the chain, the inputs from its side."""
+    return flowchart(
+        [(name, label) for name, _, label in chain],
+        [edge.symbol for edge in between],
+        [(node, [(n, e.symbol) for e, n in inputs]) for node, *_, inputs in sides],
+        [(source, target, _symbol(q)) for source, target, q in skips],
     )
 
 
@@ -164,32 +203,31 @@ class _Canvas:
     """What a graph draws, as it is placed: nodes, edges and labels, the box each takes, and the
     rows of the Markdown table."""
 
-    def __init__(self, cell: Callable[[str], str]) -> None:
-        self.cell = cell
+    def __init__(self) -> None:
         self.nodes: list[GraphNode] = []
         self.edges: list[tuple[str, str]] = []
         self.labels: list[GraphLabel] = []
         self.skips: list[GraphSkip] = []
         #: Rows of the Markdown table with how high their edge is drawn, to sort them by.
-        self.rows: list[tuple[float, tuple[str, ...]]] = []
+        self.rows: list[tuple[float, tuple[Prose, ...]]] = []
         #: Where each node and label is drawn, about (cm).
         self.boxes: dict[str, Box] = {}
         #: The lines around the chain (skip connections), through the points they turn at.
         self.lanes: list[tuple[str, str, tuple[tuple[float, float], ...]]] = []
 
-    def node(self, name: str, x: float, y: float, label: str, kind: str) -> None:
+    def node(self, name: str, x: float, y: float, label: Prose, kind: str) -> None:
         """A node at ``(x, y)``: a box (``op``, ``elided``), a symbol (``end``) or a point."""
         self.nodes.append(GraphNode(name, f"{x:.2f}", f"{y:.2f}", label, kind))
         if kind == "coordinate":
             w = h = 0.0
         elif kind == "end":
-            w, h = _symbol_width(label.strip("$")) + 0.14, 0.5
+            w, h = _label_width(label) + 0.14, 0.5
         else:
             w, h = _node_width(label), _NODE
         self.boxes[name] = Box(x - w / 2, y - h / 2, x + w / 2, y + h / 2)
 
     def put(
-        self, x: float, y: float, anchor: str, text: str, role: str, size: tuple[float, float]
+        self, x: float, y: float, anchor: str, text: Math, role: str, size: tuple[float, float]
     ) -> None:
         """A label at ``(x, y)`` by its ``anchor``, about ``size`` (cm) wide and tall."""
         self.labels.append(GraphLabel(f"{x:.2f}", f"{y:.2f}", anchor, text, role))
@@ -198,18 +236,19 @@ class _Canvas:
         low = y - h / 2 if anchor in ("east", "west") else (y - h if "north" in anchor else y)
         self.boxes[f"{role} {len(self.labels)}"] = Box(left, low, left + w, low + h)
 
-    def label_of(self, name: str) -> str:
+    def label_of(self, name: str) -> Prose:
         return next(n.label for n in self.nodes if n.name == name)
 
-    def table_row(self, edge: _Edge, source: str, target: str, y: float) -> None:
+    def table_row(self, edge: _Edge, source: Prose, target: Prose, y: float) -> None:
         """A row of the table: the quantity, where it comes from and goes, value, gradient."""
+        gradient: Math | None
         if edge.value is None:
-            value, gradient = f"${edge.symbol}$", f"${edge.gradient}$" if edge.gradient else ""
+            value, gradient = edge.symbol, edge.gradient
         else:
-            value = f"${_row(edge.value)}$"
-            gradient = "" if edge.slope is None else f"${_row(edge.slope)}$"
-        cells = (f"${edge.symbol}$", source, target, value, gradient or "none")
-        self.rows.append((y, tuple(self.cell(c) for c in cells)))
+            value = _row(edge.value)
+            gradient = None if edge.slope is None else _row(edge.slope)
+        shown = "none" if gradient is None else Inline.of(gradient)
+        self.rows.append((y, (Inline.of(edge.symbol), source, target, Inline.of(value), shown)))
 
 
 class _Builder(_Canvas):
@@ -217,11 +256,10 @@ class _Builder(_Canvas):
         self,
         net: Network,
         example: WorkedExample | None,
-        cell: Callable[[str], str],
         width: float = NOTES_WIDTH,
         across: bool = False,
     ) -> None:
-        super().__init__(cell)
+        super().__init__()
         self.numbers_across = across  # numbers too left to right where they fit (a frame)
         self.net = net
         self.width = width
@@ -238,14 +276,14 @@ class _Builder(_Canvas):
     def quantity(self, q: Quantity) -> _Edge:
         """The edge of ``q``: ``x``, ``a_k``, ``h_k``, ``yhat``, the loss, ``W_k``, ``b_k``,
         ``y``."""
-        symbol = q.latex
-        gradient: str | None
+        symbol = _symbol(q)
+        gradient: Math | None
         if q.base in ("x", "y"):
             gradient = None  # data: backpropagation needs no gradient of these
         elif q.base == "loss":
-            gradient = "1"  # dL/dL, where the backward pass starts
+            gradient = Math.of(1)  # dL/dL, where the backward pass starts
         else:
-            gradient = q.grad().latex
+            gradient = _symbol(q.grad())
         ex = self.example
         if ex is None:
             return _Edge(symbol, gradient)
@@ -259,7 +297,7 @@ class _Builder(_Canvas):
             slope = ex.value(q.grad())
         return _Edge(symbol, gradient, value, slope)
 
-    def texts(self, edge: _Edge) -> tuple[str, str | None]:
+    def texts(self, edge: _Edge) -> tuple[Math, Math | None]:
         """The value and the gradient as they are written beside the edge."""
         if edge.value is None:
             return edge.symbol, edge.gradient
@@ -275,7 +313,7 @@ class _Builder(_Canvas):
     # layout -------------------------------------------------------------------------------
 
     def build(self, caption: str, intro: Prose) -> Graph:
-        chain: list[tuple[str, str, str]] = [("in", "end", "$x$")]
+        chain: list[tuple[str, str, Prose]] = [("in", "end", _formula(nt.symbol(nt.quantity("x"))))]
         between: list[_Edge] = [self.quantity(nt.quantity("x"))]
         last: Quantity | None = None  # the quantity out of the elided layers
         for op in self.net.forward_order():
@@ -287,7 +325,7 @@ class _Builder(_Canvas):
                     chain.append(("elided", "elided", self.elided_label()))
                     between.append(self.quantity(last))
                     last = None
-                chain.append((node.name, "op", node.label))
+                chain.append((node.name, "op", _op_label(node.label)))
                 between.append(self.quantity(node.out))
         chain.append(("out", "coordinate", ""))
         # a graph of symbols left to right where it fits (its estimate is generous)
@@ -309,7 +347,7 @@ class _Builder(_Canvas):
             tuple(self.nodes),
             tuple(self.edges),
             tuple(self.labels),
-            _mermaid(chain, between, self.sides()) + _skip_mermaid(skips),
+            _flowchart(chain, between, self.sides(), skips),
             Table(
                 ("quantity", "from", "into", "value", "gradient"),
                 tuple(row for _, row in sorted(self.rows, key=lambda r: r[0])),
@@ -357,7 +395,7 @@ class _Builder(_Canvas):
         edge = self.quantity(q)
         self.table_row(edge, self.label_of(source), self.label_of(target), -(y1 + y2) / 2 + x1)
 
-    def layout_down(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> None:
+    def layout_down(self, chain: list[tuple[str, str, Prose]], between: list[_Edge]) -> None:
         """Top to bottom, the parameters entering from the left, labels right of the edges."""
         # Each edge long enough for its labels; then the parameters of consecutive layers
         # (left of the chain) kept apart by stretching the edges between their operations.
@@ -396,16 +434,16 @@ class _Builder(_Canvas):
             for (edge, key), offset in zip(entering, offsets, strict=True):
                 self.parameter(edge, key, node, centre + offset)
 
-    def across_gaps(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> list[float]:
+    def across_gaps(self, chain: list[tuple[str, str, Prose]], between: list[_Edge]) -> list[float]:
         """The length of each edge of the chain drawn left to right. Its labels sit above and
         below the boxes, so they may be wider than the edge by the half of a box each side."""
         return [max(0.75, max(self.sizes(e)[0], self.sizes(e)[2]) - 1.0) for e in between]
 
-    def across_width(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> float:
+    def across_width(self, chain: list[tuple[str, str, Prose]], between: list[_Edge]) -> float:
         boxes = sum(_node_width(label) for _, kind, label in chain if kind != "coordinate")
         return boxes + sum(self.across_gaps(chain, between))
 
-    def layout_across(self, chain: list[tuple[str, str, str]], between: list[_Edge]) -> None:
+    def layout_across(self, chain: list[tuple[str, str, Prose]], between: list[_Edge]) -> None:
         """Left to right for a graph of symbols: each quantity above its edge, its gradient
         below; the parameters and the target enter from below, their gradients under them."""
         gaps = self.across_gaps(chain, between)
@@ -433,12 +471,12 @@ class _Builder(_Canvas):
             spread = [-0.55, 0.55] if len(entering) == 2 else [0.0]
             for (edge, name), offset in zip(entering, spread, strict=True):
                 at = centres[node] + offset
-                self.node(name, at, -1.25, f"${edge.symbol}$", "end")
+                self.node(name, at, -1.25, Inline.of(edge.symbol), "end")
                 self.edges.append((name, node))
                 _, gradient = self.texts(edge)
                 if gradient is not None:
                     self.put(at, -1.5, "north", gradient, "gradient", self.sizes(edge)[2:])
-                source = "target" if edge.symbol == "y" else "parameter"
+                source = "target" if name == "target" else "parameter"
                 self.table_row(edge, source, self.label_of(node), at - 0.01)
 
     def sides(self) -> list[tuple[str, float, float, list[tuple[_Edge, str]]]]:
@@ -495,7 +533,7 @@ class _Builder(_Canvas):
             self.put(_LABEL_X + vw + _GAP, y, "west", gradient, "gradient", (gw, gh))
 
     def parameter(self, edge: _Edge, name: str, into: str, y: float) -> None:
-        self.node(name, self.parameter_x, y, f"${edge.symbol}$", "end")
+        self.node(name, self.parameter_x, y, Inline.of(edge.symbol), "end")
         self.edges.append((name, into))
         value, gradient = self.texts(edge)
         vw, vh, gw, gh = self.sizes(edge)
@@ -510,61 +548,15 @@ class _Builder(_Canvas):
                 x -= gw + _GAP
             if edge.value is not None:  # a symbol is the node's own label already
                 self.put(x, y, "east", value, "value", (vw, vh))
-        source = "target" if edge.symbol == "y" else "parameter"
+        source = "target" if name == "target" else "parameter"
         self.table_row(edge, source, self.label_of(into), -y)
-
-
-def _mermaid(
-    chain: list[tuple[str, str, str]],
-    between: list[_Edge],
-    sides: list[tuple[str, float, float, list[tuple[_Edge, str]]]],
-) -> tuple[str, ...]:
-    """The chain as a Mermaid flowchart, the parameters and the target entering it."""
-    lines = ["graph TD"]
-    plain = {name: _plain(label) for name, _, label in chain}
-    for n, edge in enumerate(between):
-        source, target = chain[n][0], chain[n + 1][0]
-        text = _plain(f"${edge.symbol}$")
-        if target == "out":
-            lines.append(f'  {source}["{plain[source]}"] -- "{text}" --> out(("L"))')
-        else:
-            lines.append(
-                f'  {source}["{plain[source]}"] -- "{text}" --> {target}["{plain[target]}"]'
-            )
-    for node, _, _, entering in sides:
-        for edge, name in entering:
-            label = "y" if name == "target" else _plain(f"${edge.symbol}$")
-            lines.append(f'  {name}(["{label}"]) --> {node}')
-    return tuple(lines)
-
-
-def _plain(label: str) -> str:
-    """A label of the graph in Unicode, for Mermaid (which draws no LaTeX)."""
-    text = label.strip("$")
-    for tex, plain in (
-        (r"\hat{y}", "ŷ"),
-        (r"\mathcal{L}", "L"),
-        ("{", ""),
-        ("}", ""),
-    ):
-        text = text.replace(tex, plain)
-    out = []
-    n = 0
-    while n < len(text):
-        if text[n] == "_" and n + 1 < len(text):
-            out.append(nt.subscript(text[n + 1]))
-            n += 2
-            continue
-        out.append(text[n])
-        n += 1
-    return "".join(out)
 
 
 def graph_layout(
     net: Network, example: WorkedExample | None = None, width: float = NOTES_WIDTH
 ) -> Layout:
     """Where :func:`computational_graph` draws the nodes, labels and lines of ``net``'s graph."""
-    builder = _Builder(net, example, lambda text: text, width)
+    builder = _Builder(net, example, width)
     builder.build("", "")
     centre = {
         node.name: ((b.left + b.right) / 2, (b.bottom + b.top) / 2)
@@ -579,18 +571,17 @@ def computational_graph(
     net: Network,
     example: WorkedExample | None,
     caption: str,
-    cell: Callable[[str], str] = lambda text: text,
     intro: Prose = "",
     width: float = NOTES_WIDTH,
     across: bool = False,
 ) -> Graph:
     """The graph of ``net`` with symbols on its edges, or the numbers of ``example``;
-    ``cell`` makes a table cell safe for Markdown, ``intro`` is a paragraph above it, ``width``
+    ``intro`` is a paragraph above it, ``width``
     the room it has (cm); ``across``: numbers too left to right, where that fits ``width``."""
     if net.L > GRAPH_MAX_LAYERS:
         which = "Layer 2 is" if net.L == GRAPH_MAX_LAYERS + 1 else f"Layers 2 to {net.L - 2} are"
         caption += f" {which} left out, in one box: each is drawn as layer {net.L - 1} is."
-    return _Builder(net, example, cell, width, across).build(caption, intro)
+    return _Builder(net, example, width, across).build(caption, intro)
 
 
 __all__ = ["GRAPH_MAX_LAYERS", "Box", "Layout", "computational_graph", "graph_layout"]

@@ -148,7 +148,7 @@ def _network_frame(builder: Builder, numbering: Numbering) -> Frame:
         f"; {spec.pair.output.name} output, "
         f"{spec.pair.loss.display} loss; {spec.parameter_count:,} parameters.",
     )
-    diagram = setup.diagram(builder)
+    diagram = builder.fmt.diagram(setup.diagram(builder))
     notation = _notation()
     words = Text(builder.fmt.prose(text + notation, numbering))
     if block_points(diagram) + block_points(words) > FRAME_POINTS:

@@ -27,12 +27,14 @@ from symgrad.render.document import (
     GraphLabel,
     GraphNode,
     Heading,
+    Inline,
+    Prose,
     Row,
     Section,
     Text,
 )
 from symgrad.render.example import ONCE_PER_BATCH, graph_caption
-from symgrad.render.formula import Math, Numbers, Token, equals
+from symgrad.render.formula import Expr, Math, Numbers, Token, equals
 from symgrad.render.graph import computational_graph
 from symgrad.render.notes.builder import Builder
 from symgrad.worked import WorkedExample
@@ -53,15 +55,13 @@ def reveal(builder: Builder, example: WorkedExample) -> Reveal | None:
     and its gradients backward; the parameters' gradients named, their numbers on the frames
     after it. None when it does not fit a frame."""
     caption = graph_caption(True, True)
-    graph = computational_graph(
-        builder.net, example, caption, builder.fmt.cell, "", builder.layout.graph_width, True
-    )
+    graph = computational_graph(builder.net, example, caption, "", builder.layout.graph_width, True)
     if graph.beside or any(float(n.y) < -4.0 for n in graph.nodes):
         return None  # drawn top to bottom: too wide across
     chain = [lab for lab in graph.labels if float(lab.y) > _PARAMETER_Y]
     below = [lab for lab in chain if lab.role == "gradient"]
     # the parameters go down below the tallest column of numbers under the chain
-    depth = max((0.36 + _ROW * (lab.text.count(r"\\") + 1) + 0.3 for lab in below), default=0.0)
+    depth = max((0.36 + _ROW * _rows(lab.text) + 0.3 for lab in below), default=0.0)
     shift = min(0.0, -(depth + 0.3) - _PARAMETER_Y)
     nodes = tuple(
         replace(n, y=f"{float(n.y) + shift:.2f}") if float(n.y) <= _PARAMETER_Y else n
@@ -77,18 +77,19 @@ def reveal(builder: Builder, example: WorkedExample) -> Reveal | None:
             (n for n in names.values() if n.kind == "end" and float(n.y) <= _PARAMETER_Y),
             key=lambda n: abs(float(n.x) - float(label.x)),
         )
-        symbol = _gradient_symbol(node.label)
+        symbol = _gradient_symbol(_formula(node.label))
         y = f"{float(node.y) + shift - _BELOW_PARAMETER:.2f}"
         previous = labels[-1] if labels else None
         if previous is not None and previous.y == y and float(label.x) - float(previous.x) < 1.5:
             # a layer's weights and biases enter side by side: one label names both gradients
             middle = f"{(float(previous.x) + float(label.x)) / 2:.2f}"
-            labels[-1] = replace(previous, x=middle, text=f"{previous.text},\\ {symbol}")
+            text = _formula(previous.text) + Math.of(Token.COMMA, Token.SPACE, symbol)
+            labels[-1] = replace(previous, x=middle, text=text)
             continue
         labels.append(replace(label, y=y, text=symbol))
     graph = replace(graph, nodes=nodes, labels=tuple(labels), caption=_caption())
     graph = _parameters_joined(graph)
-    return Reveal(graph, _slides(graph.labels))
+    return Reveal(builder.fmt.graph(graph), _slides(graph.labels))
 
 
 def _parameters_joined(graph: Graph) -> Graph:
@@ -98,7 +99,7 @@ def _parameters_joined(graph: Graph) -> Graph:
     into: dict[str, list[str]] = {}
     for source, target in graph.edges:
         node = at[source]
-        if node.kind == "end" and float(node.y) <= _PARAMETER_Y and node.label != "$y$":
+        if node.kind == "end" and float(node.y) <= _PARAMETER_Y and node.name != "target":
             into.setdefault(target, []).append(source)
     dropped: set[str] = set()
     moved: dict[str, GraphNode] = {}
@@ -106,8 +107,10 @@ def _parameters_joined(graph: Graph) -> Graph:
         if len(sources) < 2:
             continue
         first = at[sources[0]]
-        joined = ", ".join(at[s].label.strip("$") for s in sources)
-        moved[first.name] = replace(first, x=at[target].x, label=f"${joined}$")
+        joined = Math.of(_formula(first.label))
+        for source in sources[1:]:
+            joined += Math.of(Token.COMMA, _formula(at[source].label))
+        moved[first.name] = replace(first, x=at[target].x, label=Inline.of(joined))
         dropped.update(sources[1:])
     nodes = tuple(moved.get(n.name, n) for n in graph.nodes if n.name not in dropped)
     edges = tuple(e for e in graph.edges if e[0] not in dropped)
@@ -121,9 +124,25 @@ def _parameters_joined(graph: Graph) -> Graph:
     return replace(graph, nodes=nodes, edges=edges, labels=tuple(labels))
 
 
-def _gradient_symbol(label: str) -> str:
-    """``\\nabla_{W_{1}} \\mathcal{L}`` for the node labelled ``$W_{1}$``."""
-    return rf"\nabla_{{{label.strip('$')}}} \mathcal{{L}}"
+def _formula(label: Prose | Math | str) -> Math:
+    """The formula a label of the graph is (``W_{1}``, or a column of numbers), not printed yet."""
+    only = label[0] if isinstance(label, Inline) and len(label) == 1 else label
+    assert isinstance(only, Math), "a label of the graph was printed, or is words"
+    return only
+
+
+def _gradient_symbol(symbol: Math) -> Math:
+    """``\\nabla_{W_{1}} \\mathcal{L}`` for the node labelled ``W_{1}``."""
+    (part,) = symbol
+    q = nt.quantity_of(part.expr) if isinstance(part, Expr) else None
+    assert q is not None, "a parameter's node is labelled with its symbol"
+    return Math.of(nt.symbol(q.grad()))
+
+
+def _rows(label: Math | str) -> int:
+    """How many rows of numbers a label of the graph shows (a symbol: one)."""
+    numbers = [part for part in _formula(label) if isinstance(part, Numbers)]
+    return max((np.atleast_1d(part.values).shape[0] for part in numbers), default=1)
 
 
 def _caption() -> str:

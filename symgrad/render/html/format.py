@@ -26,7 +26,7 @@ from symgrad.render.document import (
     printed_text,
 )
 from symgrad.render.formula import Math
-from symgrad.render.html.mathml import inline_math
+from symgrad.render.html.mathml import inline_math, mathml
 from symgrad.render.notes.formats import Format
 
 #: Between the rows of a matrix: a plain new row (MathML Core has no row spacing of its own:
@@ -108,18 +108,17 @@ class HtmlFormat(Format):
         if isinstance(b, Table):
             return _table(b)
         if isinstance(b, Graph):
-            table = _table(b.table, graph=True)
-            return replace(b, caption=inline_math(printed_text(b.caption)), table=table)
+            return replace(b, caption=inline_math(printed_text(b.caption)))
         return b
 
+    def figure_words(self, text: Prose) -> str:
+        """A figure's label as HTML: its words as they are, its formulas as MathML."""
+        return inline_math(super().figure_words(text))
 
-def _table(table: Table, graph: bool = False) -> Table:
-    """A table whose header is HTML. The graph's table (``graph``), which the notes' writer
-    leaves as it is, has its cells (its labels' LaTeX) and caption made HTML here; any other
-    table's cells and caption are prose, printed already."""
-    header = tuple(inline_math(h) for h in table.header)
-    if not graph:
-        return replace(table, header=header)
-    rows = tuple(tuple(inline_math(str(c)) for c in row) for row in table.rows)
-    caption = inline_math(printed_text(table.caption))
-    return replace(table, header=header, rows=rows, caption=caption)
+    def figure_math(self, math: Math) -> str:
+        return mathml(self.formula(math))
+
+
+def _table(table: Table) -> Table:
+    """A table whose header is HTML (its cells and caption are prose, printed already)."""
+    return replace(table, header=tuple(inline_math(h) for h in table.header))

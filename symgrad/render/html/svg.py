@@ -5,19 +5,18 @@ Part of the web page writer (:mod:`symgrad.render.html`). The diagram's units, e
 captions and the graph's nodes, edges and labels are placed by the notes
 (:mod:`symgrad.render.notes.setup`) and by :func:`symgrad.render.graph.graph_layout`, which
 gives the box of every node and label; this module only draws them, centimetres scaled to
-pixels, the y axis turned down. Labels are MathML in a ``foreignObject``, aligned at the point
-TikZ anchors them by. Each picture is an image with a text alternative: its caption, and for
+pixels, the y axis turned down. Labels, printed by the page's writer (words, and formulas as
+MathML: :class:`~.format.HtmlFormat`), sit in a ``foreignObject``, aligned at the point TikZ
+anchors them by. Each picture is an image with a text alternative: its caption, and for
 the graph the table of its quantities.
 """
 
 from __future__ import annotations
 
-import html
 import math
 
-from symgrad.render.document import Diagram, Graph
+from symgrad.render.document import Diagram, Graph, printed_text
 from symgrad.render.graph import Box, Layout
-from symgrad.render.html.mathml import inline_math, mathml
 
 #: Pixels per centimetre: the TikZ figures set their labels at 9 pt (12 px) and the page at
 #: 0.9rem (14.4 px), so the layout's centimetres are scaled by as much.
@@ -115,13 +114,6 @@ def _clip(
     return (x + dx * t, y + dy * t)
 
 
-def _words(text: str) -> str:
-    """A node's text: a formula in ``$...$`` as MathML, words escaped."""
-    if text.startswith("$") and text.endswith("$"):
-        return inline_math(text)
-    return html.escape(text, quote=False)
-
-
 def graph_svg(graph: Graph, layout: Layout, caption_id: str) -> str:
     """The computational graph as SVG: operations in boxes, arrows between them, each edge's
     value (green) and gradient (red, in a dashed frame) where ``layout`` placed them."""
@@ -138,7 +130,7 @@ def graph_svg(graph: Graph, layout: Layout, caption_id: str) -> str:
                 'rx="3"></rect>'
             )
         if node.kind != "coordinate":
-            picture.label(box, _words(node.label), f"node {node.kind}")
+            picture.label(box, printed_text(node.label), f"node {node.kind}")
     for source, target, points in layout.lines:
         ends = list(points)
         if len(ends) == 2:
@@ -153,7 +145,7 @@ def graph_svg(graph: Graph, layout: Layout, caption_id: str) -> str:
             picture.path(ends, "flow skip")
     for n, label in enumerate(graph.labels, start=1):
         box = boxes[f"{label.role} {n}"]
-        picture.label(box, mathml(label.text), label.role, _ALIGN[label.anchor])
+        picture.label(box, printed_text(label.text), label.role, _ALIGN[label.anchor])
     return picture.svg("graph", caption_id)
 
 
@@ -172,7 +164,7 @@ def diagram_svg(diagram: Diagram, caption_id: str) -> str:
             picture.shapes.append(
                 f'<circle class="unit" cx="{_px(x)}" cy="{_px(-y)}" r="{_px(r)}"></circle>'
             )
-        picture.label(box, mathml(node.label), "unit")
+        picture.label(box, printed_text(node.label), "unit")
     for source, target in diagram.edges:
         a, b = at[source], at[target]
         length = math.dist(a, b) or 1.0
@@ -191,12 +183,12 @@ def diagram_svg(diagram: Diagram, caption_id: str) -> str:
             f'Q{_px(mid[0])},{_px(-mid[1])} {_px(x2)},{_px(-y2 + r)}" '
             'marker-end="url(#ARROW)"></path>'
         )
-    for cx, cy, text in diagram.captions:  # a layer's name, a line break (\\), its size
-        lines = [inline_math(part) for part in text.split("\\\\")]
+    for cx, cy, lines in diagram.captions:  # a layer's name over its size, a line each
         half = 0.25 * len(lines)
         box = Box(float(cx) - 1.2, float(cy) - half, float(cx) + 1.2, float(cy) + half)
-        picture.label(box, "".join(f"<span>{line}</span>" for line in lines), "caption")
+        spans = "".join(f"<span>{printed_text(line)}</span>" for line in lines)
+        picture.label(box, spans, "caption")
     for cx, cy, text in diagram.weights:
         box = Box(float(cx) - 1.0, float(cy) - 0.25, float(cx) + 1.0, float(cy) + 0.25)
-        picture.label(box, inline_math(text), "weights")
+        picture.label(box, printed_text(text), "weights")
     return picture.svg("diagram", caption_id)

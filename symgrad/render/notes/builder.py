@@ -390,7 +390,7 @@ class Builder:
             return None
         caption = graph_caption(self.fmt.latex, example is not None)
         width = self.layout.graph_width
-        return computational_graph(self.net, example, caption, self.fmt.cell, intro, width)
+        return computational_graph(self.net, example, caption, intro, width)
 
     def ref(self, step: Step) -> Ref:
         """A reference to a step's equation in prose."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TypeVar
 
 from symgrad.derivation import Derivation
 from symgrad.render import formula, wording
@@ -35,6 +36,8 @@ from symgrad.render.document import (
 )
 from symgrad.render.formula import LATEX_ROW_GAP, MARKDOWN_ROW_GAP, Math
 from symgrad.templating import tex_code, tex_escape
+
+T = TypeVar("T")
 
 
 def latex_math(math: Math) -> str:
@@ -183,13 +186,48 @@ class Format:
             cells = tuple(tuple(self.cell(prose(c)) for c in row) for row in b.rows)
             return replace(b, rows=cells, caption=prose(b.caption))
         if isinstance(b, Diagram):
-            return replace(b, caption=prose(b.caption))
+            return replace(self.diagram(b), caption=prose(b.caption))
         if isinstance(b, Graph):
-            return replace(b, intro=prose(b.intro))
+            table = self.printed(b.table, numbers)
+            assert isinstance(table, Table)
+            return replace(self.graph(b), intro=prose(b.intro), table=table)
         if isinstance(b, Display):
             rows = tuple(replace(r, note=prose(r.note), tag=prose(r.tag)) for r in b.rows)
             return replace(b, rows=rows)
         return b
+
+    # Figures: their labels are words and formulas until the writer prints them --------------
+
+    def figure_words(self, text: Prose) -> str:
+        """A figure's label of words and formulas (``$...$``), as this format prints it."""
+        return self.sketch(text)
+
+    def figure_math(self, math: Math) -> str:
+        """A figure's label that is a formula, as this format prints it (the template sets it
+        as math)."""
+        return self.formula(math)
+
+    def diagram(self, block: Diagram) -> Diagram:
+        """The network's figure with its labels printed."""
+        nodes = tuple(replace(n, label=self.figure_math(unprinted(n.label))) for n in block.nodes)
+        captions = tuple(
+            (x, y, tuple(self.figure_words(line) for line in lines))
+            for x, y, lines in block.captions
+        )
+        weights = tuple((x, y, self.figure_words(text)) for x, y, text in block.weights)
+        return replace(block, nodes=nodes, captions=captions, weights=weights)
+
+    def graph(self, block: Graph) -> Graph:
+        """The computational graph with its labels printed (its table is a table's)."""
+        nodes = tuple(replace(n, label=self.figure_words(n.label)) for n in block.nodes)
+        labels = tuple(replace(t, text=self.figure_math(unprinted(t.text))) for t in block.labels)
+        return replace(block, nodes=nodes, labels=labels)
+
+
+def unprinted(value: T | str) -> T:
+    """A figure's label still a value: printing one twice is a mistake."""
+    assert not isinstance(value, str), "a figure's label was printed already"
+    return value
 
 
 class MarkdownFormat(Format):

@@ -45,7 +45,6 @@ from symgrad.render.notes.builder import (
     HEAD_WORD,
     WRITTEN_OUT_LAYERS,
     Builder,
-    inline,
     joined,
 )
 from symgrad.render.notes.symbols import (
@@ -319,8 +318,8 @@ def diagram(b: Builder) -> Diagram:
     step_y = b.diagram_step
     nodes: list[DiagramNode] = []
     edges: list[tuple[str, str]] = []
-    captions: list[tuple[str, str, str]] = []
-    weights: list[tuple[str, str, str]] = []
+    captions: list[tuple[str, str, tuple[Prose, ...]]] = []
+    weights: list[tuple[str, str, Prose]] = []
     drawn = diagram_columns(L)
     #: The names of the units drawn in each column (the dots column: its one node).
     columns: list[list[str]] = []
@@ -328,7 +327,7 @@ def diagram(b: Builder) -> Diagram:
     for c, k in enumerate(drawn):
         x = c * spacing
         if k is None:
-            nodes.append(DiagramNode(f"u{c}dots", f"{x:.2f}", "0.00", r"\cdots", True))
+            nodes.append(DiagramNode(f"u{c}dots", f"{x:.2f}", "0.00", Math.of(Token.CDOTS), True))
             columns.append([f"u{c}dots"])
             continue
         shown = diagram_units(sizes[k])
@@ -339,14 +338,10 @@ def diagram(b: Builder) -> Diagram:
             lowest = min(lowest, y)
             name = f"u{k}x{row}"
             if unit is None:
-                nodes.append(DiagramNode(name, f"{x:.2f}", f"{y:.2f}", r"\vdots", True))
+                dots = Math.of(Token.VDOTS)
+                nodes.append(DiagramNode(name, f"{x:.2f}", f"{y:.2f}", dots, True))
                 continue
-            if k == 0:
-                label = b.tex(nt.post(0, unit))
-            elif k == L:
-                label = b.tex(nt.prediction(unit))
-            else:
-                label = b.tex(nt.post(k, unit))
+            label = Math.of(nt.prediction(unit) if k == L else nt.post(k, unit))
             nodes.append(DiagramNode(name, f"{x:.2f}", f"{y:.2f}", label, False))
             names.append(name)
         columns.append(names)
@@ -361,23 +356,23 @@ def diagram(b: Builder) -> Diagram:
     ]
     caption_y = lowest - 1.0
     for c, k in enumerate(drawn):
-        if k is None:
-            text = (
-                rf"hidden 2\\$n_{{2}} = {sizes[2]}$"
-                if L == DIAGRAM_SHOWN + 1
-                else rf"hidden\\$2, \ldots, {L - 2}$"
-            )
+        lines: tuple[Prose, ...]
+        if k is None and L == DIAGRAM_SHOWN + 1:
+            lines = ("hidden 2", Inline.of(Math.of(size(2), Token.EQUALS, sizes[2])))
+        elif k is None:
+            lines = ("hidden", Inline.of(Math.of(2, Token.COMMA, Token.LDOTS, Token.COMMA, L - 2)))
         else:
             what = "input" if k == 0 else ("output" if k == L else f"hidden {k}")
-            text = rf"{what}\\$n_{{{k}}} = {sizes[k]}$"
-        captions.append((f"{c * spacing:.2f}", f"{caption_y:.2f}", text))
+            lines = (what, Inline.of(Math.of(size(k), Token.EQUALS, sizes[k])))
+        captions.append((f"{c * spacing:.2f}", f"{caption_y:.2f}", lines))
     top_y = (max(len(diagram_units(sizes[k])) for k in at) - 1) * step_y / 2 + 0.75
     # over the gap between two drawn columns, the parameters of the layer at its right (the
     # dots start at layer 2)
     for c in range(1, len(drawn)):
         k = drawn[c] or 2
-        label = inline(f"{nt.quantity('W', k).latex}, {nt.quantity('b', k).latex}")
-        weights.append((f"{(c - 0.5) * spacing:.2f}", f"{top_y:.2f}", label))
+        parameters = Math.of(nt.symbol(nt.quantity("W", k)), Token.COMMA)
+        parameters += nt.symbol(nt.quantity("b", k))
+        weights.append((f"{(c - 0.5) * spacing:.2f}", f"{top_y:.2f}", Inline.of(parameters)))
     caption = _diagram_caption(sizes, bool(skips))
     return Diagram(
         tuple(nodes),

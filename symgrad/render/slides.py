@@ -31,6 +31,7 @@ from symgrad.render.document import (
     Display,
     Framing,
     Inline,
+    Notes,
     Numbering,
     Prose,
     Ref,
@@ -127,6 +128,17 @@ def frame_layout(depth: int) -> Layout:
 def _network_frame(builder: Builder, numbering: Numbering) -> Frame:
     """The network's diagram, its sizes and functions, and (when the picture leaves room) what
     its symbols mean; the words printed by the deck's format."""
+    diagram = builder.fmt.diagram(setup.diagram(builder))
+    text = _network_words(builder)
+    words = Text(builder.fmt.prose(text + _notation(), numbering))
+    if block_points(diagram) + block_points(words) > FRAME_POINTS:
+        # a deep network's picture leaves no room for the notation
+        words = Text(builder.fmt.prose(text, numbering))
+    return Frame("The network and its notation", (diagram, words), "setup")
+
+
+def _network_words(builder: Builder) -> Inline:
+    """The network's sizes, functions and number of parameters."""
     spec = builder.spec
     L = builder.L
     parts: list[Prose] = []
@@ -140,7 +152,7 @@ def _network_frame(builder: Builder, numbering: Numbering) -> Frame:
     sizes = Inline.of(", ").join(
         [Math.of(size(k), Token.EQUALS, n) for k, n in enumerate(spec.sizes)]
     )
-    text: Prose = Inline.of(
+    return Inline.of(
         "Layer sizes ",
         sizes,
         "; ",
@@ -148,13 +160,6 @@ def _network_frame(builder: Builder, numbering: Numbering) -> Frame:
         f"; {spec.pair.output.name} output, "
         f"{spec.pair.loss.display} loss; {spec.parameter_count:,} parameters.",
     )
-    diagram = builder.fmt.diagram(setup.diagram(builder))
-    notation = _notation()
-    words = Text(builder.fmt.prose(text + notation, numbering))
-    if block_points(diagram) + block_points(words) > FRAME_POINTS:
-        # a deep network's picture leaves no room for the notation
-        words = Text(builder.fmt.prose(text, numbering))
-    return Frame("The network and its notation", (diagram, words), "setup")
 
 
 def _notation() -> Inline:
@@ -241,23 +246,8 @@ def build_deck(
     as ``audience`` reads it (students: no frame and no words about how it was made); only
     the frames of ``sections`` (ids, all when empty), numbered as in the whole deck; the chain
     rule and the weight matrix of layer ``expand`` in full (the output layer by default)."""
-    numbers = None
-    if example is not None:
-        check_example(derivation.spec, example)
-        numbers = worked_example(derivation, example, given)
-    options = NotesOptions(
-        expand=expand, example=example, audience=audience, framing=framing, given=given
-    )
-    options = options.resolved(derivation.spec.depth)
-    fmt = _SlidesFormat(derivation, "")
-    fmt.appendix = "derivatives" in sections
-    builder = Builder(derivation, fmt, options, numbers, frame_layout(derivation.spec.depth))
-    whole = notes.build(builder).for_audience(Audience(audience))
-    kept = [s for s in whole.sections if s.id in DECK_SECTIONS and s.id != "checks"]
-    if audience == Audience.INSTRUCTORS:
-        checked = tuple(Text(s) for s in wording.proof_text(derivation.proof, builder.fmt.words))
-        kept.append(Section("What was checked", "", checked, id="checks"))
-    whole = replace(whole, sections=tuple(kept))
+    builder, whole = _deck_notes(derivation, example, audience, framing, sections, given, expand)
+    numbers, options = builder.example, builder.options
     document = notes.printed(whole, builder.fmt, sections)
     numbering = whole.numbering(sections)
 
@@ -303,6 +293,48 @@ def build_deck(
     return Deck(document.title, document.subtitle, command, tuple(frames), framing, handout)
 
 
+def _deck_notes(
+    derivation: Derivation,
+    example: int | None,
+    audience: str,
+    framing: Framing,
+    sections: tuple[str, ...],
+    given: Given,
+    expand: int | None,
+) -> tuple[Builder, Notes]:
+    """The builder of a deck (a frame's layout) and the sections of the notes the deck shows,
+    as ``audience`` reads them, not printed yet."""
+    numbers = None
+    if example is not None:
+        check_example(derivation.spec, example)
+        numbers = worked_example(derivation, example, given)
+    options = NotesOptions(
+        expand=expand, example=example, audience=audience, framing=framing, given=given
+    )
+    options = options.resolved(derivation.spec.depth)
+    fmt = _SlidesFormat(derivation, "")
+    fmt.appendix = "derivatives" in sections
+    builder = Builder(derivation, fmt, options, numbers, frame_layout(derivation.spec.depth))
+    whole = notes.build(builder).for_audience(Audience(audience))
+    kept = [s for s in whole.sections if s.id in DECK_SECTIONS and s.id != "checks"]
+    if audience == Audience.INSTRUCTORS:
+        checked = tuple(Text(s) for s in wording.proof_text(derivation.proof, builder.fmt.words))
+        kept.append(Section("What was checked", "", checked, id="checks"))
+    return builder, replace(whole, sections=tuple(kept))
+
+
+def deck_document(
+    derivation: Derivation, example: int | None = None, audience: str = "students"
+) -> list[Block]:
+    """Every block of the deck before its format prints it (formulas, code and references
+    values): the sections of the notes it shows and the blocks of its own frames (the
+    network, the forward pass, the loss)."""
+    builder, whole = _deck_notes(derivation, example, audience, NO_FRAMING, (), NOTHING_GIVEN, None)
+    own: list[Block] = [Text(_network_words(builder) + _notation())]
+    own += _forward_blocks(builder) + _loss_blocks(builder)
+    return [block for section in whole.sections for block in section.blocks] + own
+
+
 def render_slides(
     derivation: Derivation,
     example: int | None = None,
@@ -340,5 +372,6 @@ __all__ = [
     "Frame",
     "block_points",
     "build_deck",
+    "deck_document",
     "render_slides",
 ]

@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 import sympy as sp
 
 from symgrad import notation as nt
-from symgrad import printing
 from symgrad.derivation import Derivation, EntryMatrix, Form, Kind, Rule, Step, StepId
 from symgrad.printing.order import substituted
 from symgrad.render.document import (
@@ -67,11 +66,6 @@ TOKEN = re.compile(r"\{(bp[1-4]|ref:[A-Za-z0-9_:.-]+)\}")
 
 #: "three", for "the first three rows": how many an abbreviated matrix shows first.
 HEAD_WORD = "three"
-
-
-def inline(text: str) -> str:
-    """Math in a line of text."""
-    return f"${text}$"
 
 
 PRIME = "'"
@@ -205,9 +199,6 @@ class Builder:
         #: The hidden layer whose steps are written in full.
         self.expand_hidden = min(self.expand, self.L - 1)
 
-    def tex(self, expr: sp.Basic, inline: bool = False) -> str:
-        return printing.latex(expr, inline=inline)
-
     def width(self, latex: str) -> float:
         """About how many ems ``latex`` takes in a display (:func:`visible_width`)."""
         return visible_width(latex)
@@ -271,7 +262,7 @@ class Builder:
         return "g" if self.spec.uniform_activation else f"g_{{{k}}}"
 
     def ranges(self, step: Step) -> Prose:
-        """``$i = 1, 2$``, ``$i = 1, \\dots, 128$`` from the step's indices; an index that
+        """``i = 1, 2``, ``i = 1, \\dots, 128`` from the step's indices; an index that
         takes one value only is written as that value in the step (:meth:`fixed`), so it is no
         range (empty when none is left)."""
         parts: list[Prose | Math] = []

@@ -220,9 +220,10 @@ class Row:
     """One row of a display: ``left & right``, formulas (:class:`~symgrad.render.formula.Math`,
     values a writer prints; ``right`` starts with its relation, ``= ...``).
 
-    ``note`` justifies the row (LaTeX text, math in ``$...$``). A row that completes a step has
-    its ``label`` (LaTeX, with the label prefix), ``anchor`` (Markdown) and ``number``; a row
-    of the summary shows references to steps in ``tag`` instead of a number of its own.
+    ``note`` justifies the row (prose: words, formulas and references). A row that completes a
+    step has its ``label`` (LaTeX, with the label prefix), ``anchor`` (Markdown) and
+    ``number``; a row of the summary shows references to steps in ``tag`` instead of a number
+    of its own.
     """
 
     left: Math
@@ -282,7 +283,7 @@ class Display:
 
 @dataclass(frozen=True)
 class Text:
-    """A paragraph of prose with inline math in ``$...$``.
+    """A paragraph of prose: words, and formulas, code and references as values.
 
     ``par`` is False when a display follows that continues the sentence (no paragraph break).
     """
@@ -295,9 +296,10 @@ class Text:
 
 @dataclass(frozen=True)
 class Heading:
-    """A subsection heading."""
+    """A subsection heading: words, and code (a custom activation's name) until a writer
+    prints it."""
 
-    title: str
+    title: Prose
     kind: str = "heading"
     role: Role = Role.STEP
 

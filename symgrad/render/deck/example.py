@@ -32,6 +32,7 @@ from symgrad.render.document import (
     Row,
     Section,
     Text,
+    printed_text,
 )
 from symgrad.render.example import ONCE_PER_BATCH, graph_caption
 from symgrad.render.formula import Expr, Math, Numbers, Token, equals
@@ -199,7 +200,7 @@ def _parts(blocks: tuple[Block, ...]) -> dict[str, list[Block]]:
     heading = ""
     for block in blocks:
         if isinstance(block, Heading):
-            heading = block.title
+            heading = printed_text(block.title)
             parts[heading] = [block]
         else:
             parts[heading].append(block)

@@ -24,6 +24,7 @@ from symgrad.domain import DESCRIBED_PIECES, restriction
 from symgrad.expressions import X
 from symgrad.render.document import (
     Block,
+    Code,
     Display,
     Heading,
     Inline,
@@ -166,17 +167,16 @@ def _activation_blocks(
 ) -> list[Block]:
     derivation = _activation(act)
     left, right = derivation.definition
-    title = derivation.title
+    heading: Prose = derivation.title[0].upper() + derivation.title[1:]
     if not act.builtin:
-        title = "the custom activation " + b.fmt.code(act.name)
-    heading = title[0].upper() + title[1:]
+        heading = "The custom activation " + Code(act.name)
     where = [
         w for w, used in (("a hidden activation", hidden), ("the output function", output)) if used
     ]
     blocks: list[Block] = [
         Heading(heading),
         Text(
-            f"{heading}, {' and '.join(where)} of this network: its definition and derivative,",
+            heading + f", {' and '.join(where)} of this network: its definition and derivative,",
             role=Role.DEFINITION,
         ),
     ]

@@ -22,6 +22,7 @@ from symgrad.render.document import (
     Diagram,
     Display,
     Graph,
+    Heading,
     Notes,
     Numbering,
     Prose,
@@ -180,6 +181,8 @@ class Format:
 
         if isinstance(b, Text):
             return replace(b, text=prose(b.text))
+        if isinstance(b, Heading):
+            return replace(b, title=prose(b.title))
         if isinstance(b, Steps):
             return replace(b, items=tuple(prose(i) for i in b.items))
         if isinstance(b, Table):

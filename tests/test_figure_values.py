@@ -17,10 +17,12 @@ from functools import cache
 
 import pytest
 
+from symgrad.network import Network
 from symgrad.pipeline import derive
 from symgrad.render import notes
 from symgrad.render.document import Diagram, Graph, Inline, Notes, Ref
 from symgrad.render.formula import Math, Token
+from symgrad.render.graph import computational_graph
 from symgrad.render.notes import Builder, NotesOptions
 from symgrad.render.notes.formats import Format
 from symgrad.spec import NetworkSpec
@@ -150,3 +152,13 @@ def test_words_and_formulas_pass() -> None:
     assert any(isinstance(n.label, str) and n.label for n in graph.nodes), "words: softmax"
     assert any(isinstance(n.label, Inline) for n in graph.nodes), "formulas: b_1 + W_1 x"
     assert typed_labels(graph) == []
+
+
+def test_the_flowchart_prints_the_values_as_plain_text() -> None:
+    """Mermaid draws no LaTeX: the labels' formulas in Unicode, a two-digit layer subscripted
+    whole (typed LaTeX converted by hand once gave ``W₁0``)."""
+    net = Network(NetworkSpec.parse([2] * 11))
+    lines = "\n".join(computational_graph(net, None, "").mermaid)
+    assert 'affine10["b₁₀ + W₁₀ h₉"]' in lines and 'W10(["W₁₀"])' in lines
+    assert '-- "ŷ" --> loss["cross-entropy"]' in lines
+    assert not TYPED.search(lines)

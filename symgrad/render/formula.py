@@ -85,7 +85,7 @@ class Token(StrEnum):
     #: A thick space between the items of a list of symbols: ``W_{k}, \\; b_{k}``.
     THICK = r"\;"
     #: A word space, written close to what is either side of it: ``W_{1},\\ b_{1}``.
-    SPACE = "\\ "
+    SPACE = r"\ "
     #: The vector (or matrix) of ones.
     ONES = r"\mathbf{1}"
     NABLA = r"\nabla"

@@ -125,7 +125,7 @@ def _parameters_joined(graph: Graph) -> Graph:
     return replace(graph, nodes=nodes, edges=edges, labels=tuple(labels))
 
 
-def _formula(label: Prose | Math | str) -> Math:
+def _formula(label: Prose | Math) -> Math:
     """The formula a label of the graph is (``W_{1}``, or a column of numbers), not printed yet."""
     only = label[0] if isinstance(label, Inline) and len(label) == 1 else label
     assert isinstance(only, Math), "a label of the graph was printed, or is words"

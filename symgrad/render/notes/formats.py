@@ -4,7 +4,8 @@ Part of the notes renderer (:mod:`symgrad.render.notes`): LaTeX (``\\eqref`` of 
 label prefix of ``--label-prefix``) and Markdown for Obsidian (links to block ids). A reference
 is a :class:`~symgrad.render.document.Ref` until :meth:`Format.resolve` prints it from the
 numbers of the whole document; a target that ``--sections`` left out is printed as plain text,
-its number and where it is.
+its number and where it is. The figures' labels (words and formulas) are values until
+:meth:`Format.diagram` and :meth:`Format.graph` print them, formulas as ``$...$``.
 """
 
 from __future__ import annotations

@@ -36,7 +36,9 @@ class Stage(enum.Enum):
 @dataclass(frozen=True, eq=False)
 class Rule:
     """Why one form of a step equals the next: ``value`` in words, ``note`` beside a row of the
-    notes (LaTeX text, math in ``$...$``), ``text`` in the terminal (``value`` when empty).
+    notes (plain words; a rule whose note names a formula, such as the Kronecker delta's, has
+    it written by the notes' builder as a value), ``text`` in the terminal (``value`` when
+    empty).
 
     Rules compare by identity: each is made once, here or by the operation that uses it.
     """
@@ -95,13 +97,11 @@ Rule.OUTPUT_DERIVATIVE = Rule(
 )
 Rule.ACTIVATION_DERIVATIVE = Rule("derivative of the activation", "derivative of the activation")
 Rule.ALGEBRA = Rule("algebra", "algebra")
-Rule.CANCEL = Rule("cancel the common factor", r"cancel $\hat{y}_{j}$")
-Rule.KRONECKER = Rule(
-    "the Kronecker delta keeps the term j = i", r"$\delta_{ij}$ keeps the term $j = i$"
-)
+Rule.CANCEL = Rule("cancel the common factor", "cancel yhat_j")
+Rule.KRONECKER = Rule("the Kronecker delta keeps the term j = i", "delta_ij keeps the term j = i")
 Rule.EXPAND = Rule("multiply out", "multiply out")
 Rule.TARGETS_SUM_TO_ONE = Rule(
-    "algebra, with sum_i y_i = 1", r"using $\sum_{j} y_{j} = 1$", "algebra, using sum_i y_i = 1"
+    "algebra, with sum_i y_i = 1", "using sum_j y_j = 1", "algebra, using sum_i y_i = 1"
 )
 Rule.MATRIX_FORM = Rule("the same equation for every entry, in matrix form", "in matrix form")
 Rule.ENTRIES = Rule("the entries of the matrix", "entries")

@@ -91,14 +91,14 @@ def test_a_kink_is_checked_on_both_sides() -> None:
 
 def test_the_softmax_cases_are_checked_entry_by_entry() -> None:
     good = _softmax()
-    assert [c.case for c in good.chains] == ["numerator", "denominator", "", "i = j", "i \\ne j"]
+    assert [c.case for c in good.chains] == ["numerator", "denominator", "", "i = j", "i != j"]
     jacobian = OUTPUTS_BY_NAME["softmax"].jacobian
     steps = local.softmax_steps(lambda m: pre(2, m), 3, I, J)
     assert local.check_softmax(steps, lambda m: pre(2, m), jacobian, 3, I, J).chains
     # The off-diagonal case with the diagonal's formula: yhat_j (1 - yhat_i) for i != j.
     yhat = local._YHAT
     broken = _break(steps, 4, 0, yhat(J) * (1 - yhat(I)))
-    with pytest.raises(local.StepError, match=r"i \\ne j"):
+    with pytest.raises(local.StepError, match=r"i != j"):
         local.check_softmax(broken, lambda m: pre(2, m), jacobian, 3, I, J)
     # The quotient rule with the sign of its second term flipped.
     general = steps.chains[2].steps[1].expr

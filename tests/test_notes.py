@@ -726,7 +726,7 @@ def test_checks_modes() -> None:
     assert r"\eqref{eq:activation-1} & $h_{1j}$ & definition \\" in full
     assert r"\eqref{eq:forward-1}, \eqref{eq:forward-2} & $a_{ki}$ & definition \\" in appendix
     # the checks speak maths and code, not plain text
-    assert r"\texttt{sympy.diff}" in full and r"$\ell(a_L(\theta))$" in full
+    assert r"\texttt{sympy.diff}" in full and r"$\ell(a_{L}(\theta))$" in full
     # a fragment has no appendix of its own
     fragment = render_latex(derivation, fragment=True, options=INSTRUCTORS)
     assert r"\appendix" not in fragment and r"Section~\ref{sec:checks}" in fragment

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import sympy as sp
 
@@ -55,21 +56,26 @@ class StepError(ValueError):
 
 @dataclass(frozen=True)
 class Step:
-    """``= expr``, by ``reason`` (LaTeX prose, math in ``$...$``; with ``terms``, its ``{0}``,
-    ``{1}``... stand for them, printed in the document's style)."""
+    """``= expr``, by ``reason``: words, its ``{0}``, ``{1}``... standing for the formulas
+    ``terms`` (SymPy expressions, or a named function such as ``sp.tanh``), which each document
+    prints in its own style. ``slashed``: the terms are written as in a line of text, a fraction
+    with a slash and a derivative with a prime (``(1/u)' = -u'/u^{2}``)."""
 
     expr: sp.Expr
     reason: str
-    terms: tuple[sp.Expr, ...] = ()
+    terms: tuple[Any, ...] = ()
+    slashed: bool = False
 
 
 @dataclass(frozen=True)
 class Chain:
-    """``lhs = step_1 = step_2 = ...``, for the case ``case`` ("" when there is one case)."""
+    """``lhs = step_1 = step_2 = ...``, for the case ``case`` ("" when there is one case);
+    ``condition`` is the case as a formula where it is one (``i = j``, ``i != j``)."""
 
     lhs: sp.Expr
     steps: tuple[Step, ...]
     case: str = ""
+    condition: sp.Basic | None = None
     #: Substitutions that make a general formula concrete, each checked ({}: the formula as it
     #: is): the softmax's indices.
     instances: tuple[dict[sp.Expr, sp.Expr], ...] = ({},)
@@ -169,15 +175,18 @@ def sigmoid_derivation() -> LocalDerivation:
     """``sigma' = sigma (1 - sigma)``, by the reciprocal rule."""
     u = _a(1, sp.exp(-X))
     steps = (
-        Step(sp.Derivative(_p(u, -1), X), r"definition of $\sigma$"),
+        Step(sp.Derivative(_p(u, -1), X), "definition of {0}", (SIGMA,)),
         Step(
             _m(sp.exp(-X), _p(_p(u, 2), -1)),
-            r"$(1/u)' = -u'/u^{2}$ with $u = 1 + e^{-x}$, $u' = -e^{-x}$",
+            "{0} with {1}, {2}",
+            _reciprocal_rule(u),
+            slashed=True,
         ),
         Step(_m(_p(u, -1), _m(sp.exp(-X), _p(u, -1))), "split the fraction"),
         Step(
             _m(SIGMA(X), _a(1, -SIGMA(X))),
-            r"$\frac{e^{-x}}{1 + e^{-x}} = 1 - \frac{1}{1 + e^{-x}}$",
+            "{0}",
+            (sp.Eq(_m(sp.exp(-X), _p(u, -1)), _a(1, -_p(u, -1)), evaluate=False),),
         ),
     )
     derivation = LocalDerivation(
@@ -194,13 +203,14 @@ def tanh_derivation() -> LocalDerivation:
     """``tanh' = 1 - tanh^2``, by the quotient rule on ``(e^x - e^-x)/(e^x + e^-x)``."""
     top, bottom = _a(sp.exp(X), -sp.exp(-X)), _a(sp.exp(X), sp.exp(-X))
     steps = (
-        Step(sp.Derivative(_m(top, _p(bottom, -1)), X), r"definition of $\tanh$"),
+        Step(sp.Derivative(_m(top, _p(bottom, -1)), X), "definition of {0}", (sp.tanh,)),
         Step(
             _m(_a(_p(bottom, 2), -_p(top, 2)), _p(_p(bottom, 2), -1)),
-            r"quotient rule; $e^{x} + e^{-x}$ and $e^{x} - e^{-x}$ are each other's derivative",
+            "quotient rule; {0} and {1} are each other's derivative",
+            (bottom, top),
         ),
         Step(_a(1, -_m(_p(top, 2), _p(_p(bottom, 2), -1))), "split the fraction"),
-        Step(_a(1, -_p(sp.tanh(X), 2)), r"definition of $\tanh$"),
+        Step(_a(1, -_p(sp.tanh(X), 2)), "definition of {0}", (sp.tanh,)),
     )
     derivation = LocalDerivation(
         "tanh",
@@ -227,8 +237,12 @@ def _kinked(
     at_zero = activation.derivative_at_kink
     assert at_zero is not None
     steps = (
-        Step(sp.Derivative(pieces, X), "one line on each side of $0$"),
-        Step(slopes, r"the slope of each line; at $x = 0$ they differ: no derivative"),
+        Step(sp.Derivative(pieces, X), "one line on each side of {0}", (sp.Integer(0),)),
+        Step(
+            slopes,
+            "the slope of each line; at {0} they differ: no derivative",
+            (sp.Eq(X, 0, evaluate=False),),
+        ),
         Step(activation.shown_derivative, "with {0}", (sp.Eq(prime(0), at_zero, evaluate=False),)),
     )
     derivation = LocalDerivation(
@@ -246,10 +260,10 @@ def softplus_derivation(activation: Activation) -> LocalDerivation:
     """``softplus' = sigma``: the chain rule, then the sigmoid."""
     u = _a(1, sp.exp(X))
     steps = (
-        Step(sp.Derivative(sp.log(u), X), r"definition of $\operatorname{softplus}$"),
-        Step(_m(sp.exp(X), _p(u, -1)), r"$(\log u)' = u'/u$ with $u = 1 + e^{x}$"),
-        Step(_p(_a(sp.exp(-X), 1), -1), r"divide above and below by $e^{x}$"),
-        Step(SIGMA(X), r"definition of $\sigma$: the sigmoid"),
+        Step(sp.Derivative(sp.log(u), X), "definition of {0}", (SOFTPLUS,)),
+        Step(_m(sp.exp(X), _p(u, -1)), "{0} with {1}", _log_rule(u), slashed=True),
+        Step(_p(_a(sp.exp(-X), 1), -1), "divide above and below by {0}", (sp.exp(X),)),
+        Step(SIGMA(X), "definition of {0}: the sigmoid", (SIGMA,)),
     )
     derivation = LocalDerivation(
         "softplus",
@@ -268,7 +282,7 @@ def softplus_derivation(activation: Activation) -> LocalDerivation:
 def custom_derivation(activation: Activation, title: str) -> LocalDerivation:
     """A custom ``g``: differentiated, then simplified, then (when proved) named."""
     raw = sp.diff(activation.function, X)
-    steps = [Step(sp.Derivative(activation.function, X), "definition of $g$")]
+    steps = [Step(sp.Derivative(activation.function, X), "definition of {0}", (G,))]
     steps.append(Step(raw, "rules of differentiation"))
     shown = activation.shown_derivative
     if shown != raw:
@@ -276,7 +290,9 @@ def custom_derivation(activation: Activation, title: str) -> LocalDerivation:
     name = ""
     if activation.derivative_name:
         name = activation.derivative_name
-        steps.append(Step(NAMED[name][0](X), rf"the {name}, as ${NAMED[name][1]}$"))
+        function, formula = NAMED[name]
+        named = sp.Eq(function(X), formula, evaluate=False)
+        steps.append(Step(function(X), f"the {name}, as {{0}}", (named,), slashed=True))
     derivation = LocalDerivation(
         activation.name,
         title,
@@ -305,7 +321,7 @@ def activation_derivation(activation: Activation) -> LocalDerivation:
     if name == "softplus":
         return softplus_derivation(activation)
     if name == "identity":
-        steps = (Step(sp.Integer(1), "its graph is a line of slope $1$"),)
+        steps = (Step(sp.Integer(1), "its graph is a line of slope {0}", (sp.Integer(1),)),)
         chains = (Chain(IDENTITY_PRIME(X), steps),)
         derivation = LocalDerivation("identity", "the identity", (IDENTITY(X), X), chains)
         definitions = {IDENTITY_PRIME: _lam(lambda t: sp.diff(t, t))}
@@ -346,7 +362,7 @@ def check_softmax(
         values = tuple(
             {i: sp.Integer(a), j: sp.Integer(b)}
             for a, b in pairs
-            if chain.case not in ("i = j", "i \\ne j") or (a == b) == (chain.case == "i = j")
+            if chain.condition is None or (a == b) == isinstance(chain.condition, sp.Equality)
         )
         chains.append(replace(chain, instances=values))
     m = sp.Dummy("m", integer=True, positive=True)
@@ -375,7 +391,7 @@ def softmax_steps(
     delta = sp.KroneckerDelta(i, j)
     y = _YHAT
     general = (
-        Step(sp.Derivative(_m(e_j, _p(S, -1)), pre(i)), r"definition of $\hat{y}_{j}$"),
+        Step(sp.Derivative(_m(e_j, _p(S, -1)), pre(i)), "definition of {0}", (y(j),)),
         Step(
             _m(_a(_m(_m(delta, e_j), S), -_m(e_j, e_i)), _p(_p(S, 2), -1)),
             "quotient rule, with the two above",
@@ -384,21 +400,21 @@ def softmax_steps(
             _m(_m(e_j, _p(S, -1)), _a(delta, -_m(e_i, _p(S, -1)))),
             "factor out the first fraction",
         ),
-        Step(_m(y(j), _a(delta, -y(i))), r"definition of $\hat{y}$"),
+        Step(_m(y(j), _a(delta, -y(i))), "definition of {0}", (_YHAT,)),
     )
     same = (Step(_m(y(i), _a(1, -y(i))), "{0}", (sp.Eq(delta, 1, evaluate=False),)),)
     other = (Step(-_m(y(j), y(i)), "{0}", (sp.Eq(delta, 0, evaluate=False),)),)
-    top = (Step(_m(delta, e_j), r"constant unless $j = i$"),)
+    top = (Step(_m(delta, e_j), "constant unless {0}", (sp.Eq(j, i, evaluate=False),)),)
     bottom = (
-        Step(sp.Derivative(total, pre(i)), "definition of $S$"),
-        Step(e_i, "only the term $m = i$ changes"),
+        Step(sp.Derivative(total, pre(i)), "definition of {0}", (S,)),
+        Step(e_i, "only the term {0} changes", (sp.Eq(m, i, evaluate=False),)),
     )
     chains = (
         Chain(sp.Derivative(e_j, pre(i)), top, "numerator"),
         Chain(sp.Derivative(S, pre(i)), bottom, "denominator"),
         Chain(sp.Derivative(y(j), pre(i)), general),
-        Chain(sp.Derivative(y(i), pre(i)), same, "i = j"),
-        Chain(sp.Derivative(y(j), pre(i)), other, "i \\ne j"),
+        Chain(sp.Derivative(y(i), pre(i)), same, "i = j", sp.Eq(i, j, evaluate=False)),
+        Chain(sp.Derivative(y(j), pre(i)), other, "i != j", sp.Ne(i, j)),
     )
     definition = (y(j), _m(e_j, _p(total, -1)))
     return LocalDerivation("softmax", "the softmax", definition, chains, "", ((S, total),))
@@ -409,7 +425,7 @@ def _shown(derivation: LocalDerivation, yhat: Callable[[sp.Expr], sp.Expr]) -> L
         return expr.replace(_YHAT, lambda u: yhat(u))
 
     chains = tuple(
-        replace(c, lhs=put(c.lhs), steps=tuple(replace(s, expr=put(s.expr)) for s in c.steps))
+        replace(c, lhs=put(c.lhs), steps=tuple(_put_step(s, put) for s in c.steps))
         for c in derivation.chains
     )
     left, right = derivation.definition
@@ -423,7 +439,30 @@ def _shown(derivation: LocalDerivation, yhat: Callable[[sp.Expr], sp.Expr]) -> L
     )
 
 
-#: The named functions a custom derivative is compared with: the symbol and its formula.
-NAMED: dict[str, tuple[type[sp.Function], str]] = {
-    "sigmoid": (SIGMA, r"\sigma(x) = 1 / (1 + e^{-x})"),
+def _put_step(step: Step, put: Callable[[sp.Expr], sp.Expr]) -> Step:
+    """``step`` with ``put`` done to its formula and to those of its reason (a named function
+    is left as it is: ``yhat`` names the prediction as a whole)."""
+    terms = tuple(t if isinstance(t, sp.FunctionClass) else put(t) for t in step.terms)
+    return replace(step, expr=put(step.expr), terms=terms)
+
+
+def _reciprocal_rule(u: sp.Expr) -> tuple[sp.Expr, ...]:
+    """``(1/u)' = -u'/u^{2}``, ``u = 1 + e^{-x}``, ``u' = -e^{-x}``: the rule of a step of the
+    sigmoid's derivative, with ``u`` a name for the sum."""
+    name = sp.Symbol("u")
+    prime = sp.Derivative(name, X)
+    rule = sp.Eq(sp.Derivative(1 / name, X), -prime / name**2, evaluate=False)
+    return rule, sp.Eq(name, u, evaluate=False), sp.Eq(prime, sp.diff(u, X), evaluate=False)
+
+
+def _log_rule(u: sp.Expr) -> tuple[sp.Expr, ...]:
+    """``(\\log u)' = u'/u`` with ``u = 1 + e^{x}``, for the derivative of softplus."""
+    name = sp.Symbol("u")
+    rule = sp.Eq(sp.Derivative(sp.log(name), X), sp.Derivative(name, X) / name, evaluate=False)
+    return rule, sp.Eq(name, u, evaluate=False)
+
+
+#: The named functions a custom derivative is compared with: the function and its formula.
+NAMED: dict[str, tuple[type[sp.Function], sp.Expr]] = {
+    "sigmoid": (SIGMA, sigmoid(X)),
 }

@@ -71,32 +71,63 @@ class Ref:
     def __format__(self, spec: str) -> str:
         raise TypeError("a Ref is a value: join it to text with +, never format it")
 
-    def __add__(self, other: str | Ref | Inline | Math) -> Inline:
+    def __add__(self, other: str | Ref | Inline | Math | Code) -> Inline:
         return Inline.of(self, other)
 
     def __radd__(self, other: str) -> Inline:
         return Inline.of(other, self)
 
 
-class Inline(tuple["str | Ref | Math", ...]):
-    """Prose with references and formulas in it: text, :class:`Ref` values and formulas
-    (:class:`~symgrad.render.formula.Math`, set in the line as ``$...$``), joined with ``+``
-    or :meth:`of`."""
+@dataclass(frozen=True)
+class Code:
+    """A name from code or the command line in prose (``init_params(0)``, ``--audience``): a
+    value until a writer sets it in its typewriter face (``\\texttt``, backticks, ``<code>``)."""
+
+    text: str
+
+    def __format__(self, spec: str) -> str:
+        raise TypeError("code in prose is a value: join it to text with +, never format it")
+
+    def __add__(self, other: str | Ref | Inline | Math | Code) -> Inline:
+        return Inline.of(self, other)
+
+    def __radd__(self, other: str) -> Inline:
+        return Inline.of(other, self)
+
+
+@dataclass(frozen=True)
+class Strong:
+    """Words set in bold: the run-in title of a paragraph (``On the computational graph.``)."""
+
+    text: str
+
+
+#: A piece of prose that is no text: a reference, a formula, code, bold words.
+Piece = Ref | Math | Code | Strong
+
+
+def words(piece: str | Code | Strong) -> str:
+    """The words of a piece of prose, without their face (a figure's plain label)."""
+    return piece if isinstance(piece, str) else piece.text
+
+
+class Inline(tuple["str | Piece", ...]):
+    """Prose with references, formulas and code in it: text, :class:`Ref` values, formulas
+    (:class:`~symgrad.render.formula.Math`, set in the line as ``$...$``), :class:`Code` and
+    :class:`Strong` words, joined with ``+`` or :meth:`of`."""
 
     __slots__ = ()
 
     @classmethod
-    def of(
-        cls, *parts: str | Ref | Math | Part | sp.Basic | tuple[str | Ref | Math, ...]
-    ) -> Inline:
+    def of(cls, *parts: str | Piece | Part | sp.Basic | tuple[str | Piece, ...]) -> Inline:
         """Text, references and formulas in order; a SymPy expression or a part of a formula
         (:mod:`~symgrad.render.formula`) is a formula of its own."""
-        flat: list[str | Ref | Math] = []
+        flat: list[str | Piece] = []
         for part in parts:
             if isinstance(part, (Token, sp.Basic, *PARTS)):  # a Token is a str: a formula first
                 part = Math.of(part)
             # a formula is one piece, though it is a tuple
-            pieces = (part,) if isinstance(part, str | Ref | Math) else part
+            pieces = (part,) if isinstance(part, str | Ref | Math | Code | Strong) else part
             for piece in pieces:
                 if isinstance(piece, str) and flat and isinstance(flat[-1], str):
                     flat[-1] += piece
@@ -108,16 +139,16 @@ class Inline(tuple["str | Ref | Math", ...]):
         raise TypeError("prose with references: join it to text with +, never format it")
 
     def __add__(self, other: object) -> Inline:  # type: ignore[override]
-        if not isinstance(other, str | Ref | tuple):
+        if not isinstance(other, str | Ref | Code | Strong | tuple):
             return NotImplemented
         return Inline.of(self, other)  # a Math is a tuple: one formula
 
     def __radd__(self, other: str) -> Inline:
         return Inline.of(other, self)
 
-    def join(self, items: Sequence[str | Ref | Inline | Math]) -> Inline:
+    def join(self, items: Sequence[str | Ref | Inline | Math | Code]) -> Inline:
         """``items`` with this between them, as ``str.join``."""
-        parts: list[str | Ref | Inline | Math] = []
+        parts: list[str | Ref | Inline | Math | Code] = []
         for n, item in enumerate(items):
             parts += [self, item] if n else [item]
         return Inline.of(*parts)
@@ -189,9 +220,10 @@ class Row:
     """One row of a display: ``left & right``, formulas (:class:`~symgrad.render.formula.Math`,
     values a writer prints; ``right`` starts with its relation, ``= ...``).
 
-    ``note`` justifies the row (LaTeX text, math in ``$...$``). A row that completes a step has
-    its ``label`` (LaTeX, with the label prefix), ``anchor`` (Markdown) and ``number``; a row
-    of the summary shows references to steps in ``tag`` instead of a number of its own.
+    ``note`` justifies the row (prose: words, formulas and references). A row that completes a
+    step has its ``label`` (LaTeX, with the label prefix), ``anchor`` (Markdown) and
+    ``number``; a row of the summary shows references to steps in ``tag`` instead of a number
+    of its own.
     """
 
     left: Math
@@ -251,7 +283,7 @@ class Display:
 
 @dataclass(frozen=True)
 class Text:
-    """A paragraph of prose with inline math in ``$...$``.
+    """A paragraph of prose: words, and formulas, code and references as values.
 
     ``par`` is False when a display follows that continues the sentence (no paragraph break).
     """
@@ -264,9 +296,10 @@ class Text:
 
 @dataclass(frozen=True)
 class Heading:
-    """A subsection heading."""
+    """A subsection heading: words, and code (a custom activation's name) until a writer
+    prints it."""
 
-    title: str
+    title: Prose
     kind: str = "heading"
     role: Role = Role.STEP
 

@@ -24,7 +24,11 @@ from symgrad.model import instantiate
 from symgrad.network import Network
 from symgrad.notation import Quantity
 from symgrad.printing.order import conventional_order, is_negative, negated, summand_in_front
+from symgrad.render import wording
+from symgrad.render.document import Prose
 from symgrad.render.formula import (
+    EMPTY,
+    Call,
     Expr,
     Filled,
     FilledScalar,
@@ -37,6 +41,7 @@ from symgrad.render.formula import (
     Part,
     Power,
     Term,
+    Token,
     latex,
 )
 from symgrad.render.numbers import SIGNIFICANT, number_text
@@ -291,56 +296,80 @@ class ExampleLines:
 # The rule for x and y, in words ----------------------------------------------------------------
 
 
-def rule_sentences(
-    example: WorkedExample, code: Callable[[str], str], math: Callable[[str], str]
-) -> list[str]:
-    """How ``x`` and ``y`` were drawn (or that they were given), for a reader (``code`` and
-    ``math`` mark up code and formulas for the output format)."""
+def rule_sentences(example: WorkedExample, style: wording.Style) -> list[Prose]:
+    """How ``x`` and ``y`` were drawn (or that they were given), for a reader (``style``
+    marks up code and formulas for the output format)."""
     spec, given = example.spec, example.given
     n0, nL = spec.sizes[0], spec.sizes[-1]
-    rng = code(f"numpy.random.default_rng([{example.seed}, {DATA_STREAM}])")
+    rng = style.code(f"numpy.random.default_rng([{example.seed}, {DATA_STREAM}])")
+    x, y = (style.math(Math.of(nt.symbol(nt.quantity(name))), name) for name in "xy")
     decimals = given.decimals or 1
     places = "one decimal" if decimals == 1 else f"{decimals} decimals"
-    uniform = "drawn uniformly from " + math("[-1, 1]") + f" and rounded to {places}"
+    interval = style.math(Math.of(_closed_interval(-1, 1)), "[-1, 1]")
+    uniform = "drawn uniformly from " + interval + f" and rounded to {places}"
+    target: Prose
     if spec.output == "softmax":
         target = f"one-hot, its class drawn uniformly among the {nL} output units"
     elif spec.output == "sigmoid":
         target = f"{nL} entries, each 0 or 1 with equal chance"
     else:
-        target = f"{nL} entries {uniform}"
+        target = f"{nL} entries " + uniform
     if given.x is not None and given.y is not None:
         return ["The input and the target are given."]
     if given.x is not None:
         return [
-            f"The input is given; the target is drawn from {rng}, after the parameters and "
-            f"apart from them, once the {n0} entries of an input are drawn (and left unused): "
-            f"{math('y')}, {target}."
+            "The input is given; the target is drawn from "
+            + rng
+            + ", after the parameters and apart from them, once the "
+            + f"{n0} entries of an input are drawn (and left unused): "
+            + y
+            + ", "
+            + target
+            + "."
         ]
     if given.y is not None:
         return [
-            f"The target is given; the input is drawn from {rng}, after the parameters and "
-            f"apart from them: {math('x')}, {n0} entries {uniform}."
+            "The target is given; the input is drawn from "
+            + rng
+            + ", after the parameters and apart from them: "
+            + x
+            + f", {n0} entries "
+            + uniform
+            + "."
         ]
     return [
-        f"The input and the target are drawn from {rng}, after the parameters and apart from "
-        f"them: first {math('x')}, {n0} entries {uniform}; then {math('y')}, "
-        f"{target}."
+        "The input and the target are drawn from "
+        + rng
+        + ", after the parameters and apart from them: first "
+        + x
+        + f", {n0} entries "
+        + uniform
+        + "; then "
+        + y
+        + ", "
+        + target
+        + "."
     ]
 
 
-def parameter_origin(example: WorkedExample, code: Callable[[str], str]) -> str:
+def _closed_interval(low: int, high: int) -> Call:
+    """``[low, high]``, the numbers between two bounds, as a line of text writes it."""
+    return Call(EMPTY, Math.of(low, Token.COMMA, high), square=True)
+
+
+def parameter_origin(example: WorkedExample, style: wording.Style) -> Prose:
     """Where the parameters come from, as the end of a sentence that starts "The parameters
     are": ``init_params(SEED)`` of the generated module (rounded with ``--round``), or the
     file they were given in."""
     given = example.given
     if given.params_file is not None:
-        return "given in " + code(given.params_file)
+        return "given in " + style.code(given.params_file)
     rounded = f", rounded to {given.decimals} decimals" if given.decimals else ""
     return (
         "those that "
-        + code(f"init_params({example.seed})")
+        + style.code(f"init_params({example.seed})")
         + " returns in the module "
-        + code("symgrad codegen")
+        + style.code("symgrad codegen")
         + " generates for this network"
         + rounded
     )
@@ -416,7 +445,7 @@ def render_example_text(derivation: Derivation, example: WorkedExample) -> str:
         f"Worked example for the {'-'.join(str(n) for n in spec.sizes)} network{seed}",
         "",
         f"Parameters: {origin}.",
-        *rule_sentences(example, str, str),
+        *map(wording.plain, rule_sentences(example, wording.PLAIN)),
         f"Every number is computed by the program generated code runs, in float64, and shown to "
         f"{SIGNIFICANT} significant digits; --format json gives every digit.",
         "",

@@ -75,6 +75,10 @@ class Token(StrEnum):
     ROWS_LEFT_OUT = r"\;\;\vdots"
     #: A fraction in a line of text: ``1 / n``.
     SLASH = "/"
+    #: Not equal, in a case of a formula: ``i \\ne j``.
+    NE = r"\ne"
+    #: The union of sets: ``(-\\infty, 0) \\cup (0, \\infty)``.
+    CUP = r"\cup"
     LESS = "<"
     #: Membership: ``W_{k} \\in \\mathbb{R}^{...}``.
     IN = r"\in"
@@ -225,6 +229,14 @@ class Term:
 
 
 @dataclass(frozen=True)
+class Over:
+    """A fraction in a line of text, written close: ``1/u``, ``u'/u^{2}``."""
+
+    numerator: Math
+    denominator: Math
+
+
+@dataclass(frozen=True)
 class Negative:
     """A formula with a minus in front, written close: ``-x``."""
 
@@ -254,6 +266,7 @@ Part = (
     | Number
     | Numbers
     | Term
+    | Over
     | Negative
     | Power
     | Token
@@ -274,6 +287,7 @@ PARTS = (
     Number,
     Numbers,
     Term,
+    Over,
     Negative,
     Power,
     Token,
@@ -333,6 +347,8 @@ class Math(tuple[Part, ...]):
                 yield from part.inner.parts()
             elif isinstance(part, Power):
                 yield from part.base.parts()
+            elif isinstance(part, Over):
+                yield from (*part.numerator.parts(), *part.denominator.parts())
 
 
 #: No formula: the empty left side of a continued row.
@@ -428,6 +444,8 @@ def _latex_part(part: Part, row_gap: str) -> str:
         return f"- {inner[1:]}" if inner.startswith("-") else f"+ {inner}"
     if isinstance(part, Negative):
         return "-" + latex(part.inner, row_gap)
+    if isinstance(part, Over):
+        return latex(part.numerator, row_gap) + "/" + latex(part.denominator, row_gap)
     if isinstance(part, Power):
         return rf"\left({latex(part.base, row_gap)}\right)^{{{part.exp}}}"
     if isinstance(part, Group):

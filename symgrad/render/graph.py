@@ -36,6 +36,7 @@ from symgrad.render.document import (
     Prose,
     Ref,
     Table,
+    words,
 )
 from symgrad.render.formula import Math, Number, Numbers, Scripted, Token
 from symgrad.render.mermaid import flowchart
@@ -105,7 +106,7 @@ def _label_width(label: Prose) -> float:
     widths = []
     for part in parts:
         assert not isinstance(part, Ref), "a figure's label refers to nothing"
-        widths.append(_symbol_width(part) if isinstance(part, Math) else 0.16 * len(part))
+        widths.append(_symbol_width(part) if isinstance(part, Math) else 0.16 * len(words(part)))
     return sum(widths)
 
 

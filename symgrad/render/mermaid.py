@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from symgrad import printing
-from symgrad.render.document import Prose, Ref
+from symgrad.render.document import Prose, Ref, words
 from symgrad.render.formula import Expr, Math
 
 
@@ -29,7 +29,7 @@ def plain(label: Prose | Math) -> str:
     texts = []
     for piece in parts:
         assert not isinstance(piece, Ref), "a figure's label refers to nothing"
-        texts.append(plain(piece) if isinstance(piece, Math) else piece)
+        texts.append(plain(piece) if isinstance(piece, Math) else words(piece))
     return "".join(texts)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, replace
 
+from symgrad import notation as nt
 from symgrad.derivation import Derivation, Kind
 from symgrad.given import NOTHING_GIVEN, Given
 from symgrad.render import formula, notes, wording
@@ -26,19 +27,25 @@ from symgrad.render.deck.frames import FRAME_POINTS, Frame, block_points, reason
 from symgrad.render.document import (
     Audience,
     Block,
+    Code,
     Display,
     Framing,
+    Inline,
+    Notes,
     Numbering,
+    Prose,
     Ref,
     Section,
     Text,
     To,
+    joined_prose,
 )
 from symgrad.render.example import forward_ids
-from symgrad.render.formula import Math
+from symgrad.render.formula import Math, Token
 from symgrad.render.notes import NotesOptions, setup
 from symgrad.render.notes.builder import Builder, Layout, joined
 from symgrad.render.notes.formats import Format
+from symgrad.render.notes.symbols import general, letter, size
 from symgrad.templating import render, tex_escape
 from symgrad.worked import check_example, worked_example
 
@@ -118,33 +125,72 @@ def frame_layout(depth: int) -> Layout:
     )
 
 
-def _network_frame(builder: Builder) -> Frame:
+def _network_frame(builder: Builder, numbering: Numbering) -> Frame:
+    """The network's diagram, its sizes and functions, and (when the picture leaves room) what
+    its symbols mean; the words printed by the deck's format."""
+    diagram = builder.fmt.diagram(setup.diagram(builder))
+    text = _network_words(builder)
+    words = Text(builder.fmt.prose(text + _notation(), numbering))
+    if block_points(diagram) + block_points(words) > FRAME_POINTS:
+        # a deep network's picture leaves no room for the notation
+        words = Text(builder.fmt.prose(text, numbering))
+    return Frame("The network and its notation", (diagram, words), "setup")
+
+
+def _network_words(builder: Builder) -> Inline:
+    """The network's sizes, functions and number of parameters."""
     spec = builder.spec
     L = builder.L
-    parts = []
+    parts: list[Prose] = []
     for k in range(1, L):
         act = spec.activation(k)
-        parts.append(act.name if act.builtin else f"custom {builder.fmt.code(act.name)}")
+        parts.append(act.name if act.builtin else "custom " + Code(act.name))
     names = sorted(set(parts), key=parts.index)
-    hidden = (
-        "no hidden layer"
-        if L == 1
-        else f"hidden activation{'s' if len(names) > 1 else ''} {', '.join(names)}"
+    hidden: Prose = "no hidden layer"
+    if L > 1:
+        hidden = f"hidden activation{'s' if len(names) > 1 else ''} " + joined_prose(", ", names)
+    sizes = Inline.of(", ").join(
+        [Math.of(size(k), Token.EQUALS, n) for k, n in enumerate(spec.sizes)]
     )
-    sizes = ", ".join(f"$n_{{{k}}} = {n}$" for k, n in enumerate(spec.sizes))
-    text = (
-        f"Layer sizes {sizes}; {hidden}; {spec.pair.output.name} output, "
-        f"{spec.pair.loss.display} loss; {spec.parameter_count:,} parameters."
+    return Inline.of(
+        "Layer sizes ",
+        sizes,
+        "; ",
+        hidden,
+        f"; {spec.pair.output.name} output, "
+        f"{spec.pair.loss.display} loss; {spec.parameter_count:,} parameters.",
     )
-    notation = (
-        " Layer $k$ has the pre-activations $a_{k}$, the activations $h_{k}$ "
-        "(the input is $h_{0} = x$), the weights $W_{k}$ and the biases $b_{k}$; "
-        r"the prediction is $\hat{y}$, the target $y$, the loss $\mathcal{L}$."
+
+
+def _notation() -> Inline:
+    """What the symbols of a layer and of the loss mean."""
+    k = letter("k")
+    return Inline.of(
+        " Layer ",
+        k,
+        " has the pre-activations ",
+        general("a", "k"),
+        ", the activations ",
+        general("h", "k"),
+        " (the input is ",
+        _input_is_h0(),
+        "), the weights ",
+        general("W", "k"),
+        " and the biases ",
+        general("b", "k"),
+        "; the prediction is ",
+        general("yhat", None),
+        ", the target ",
+        general("y", None),
+        ", the loss ",
+        nt.LOSS,
+        ".",
     )
-    diagram = builder.fmt.diagram(setup.diagram(builder))
-    if block_points(diagram) + block_points(Text(text + notation)) <= FRAME_POINTS:
-        text += notation  # a deep network's picture leaves no room for it
-    return Frame("The network and its notation", (diagram, Text(text)), "setup")
+
+
+def _input_is_h0() -> Math:
+    """``h_{0} = x``: the input is the activation of layer 0."""
+    return Math.of(general("h", "0"), Token.EQUALS, general("x", None))
 
 
 def _forward_blocks(builder: Builder) -> list[Block]:
@@ -157,8 +203,12 @@ def _forward_blocks(builder: Builder) -> list[Block]:
     ]
     blocks: list[Block] = [
         Text(
-            "Each layer adds its biases to a weighted sum of the previous layer's activations "
-            f"($h_{{0}} = x$); the output layer applies the {builder.spec.pair.output.name}:"
+            Inline.of(
+                "Each layer adds its biases to a weighted sum of the previous layer's "
+                "activations (",
+                _input_is_h0(),
+                f"); the output layer applies the {builder.spec.pair.output.name}:",
+            )
         )
     ]
     blocks += [Display(builder.placed(list(rows))) for rows in joined(groups, 6)]
@@ -196,23 +246,8 @@ def build_deck(
     as ``audience`` reads it (students: no frame and no words about how it was made); only
     the frames of ``sections`` (ids, all when empty), numbered as in the whole deck; the chain
     rule and the weight matrix of layer ``expand`` in full (the output layer by default)."""
-    numbers = None
-    if example is not None:
-        check_example(derivation.spec, example)
-        numbers = worked_example(derivation, example, given)
-    options = NotesOptions(
-        expand=expand, example=example, audience=audience, framing=framing, given=given
-    )
-    options = options.resolved(derivation.spec.depth)
-    fmt = _SlidesFormat(derivation, "")
-    fmt.appendix = "derivatives" in sections
-    builder = Builder(derivation, fmt, options, numbers, frame_layout(derivation.spec.depth))
-    whole = notes.build(builder).for_audience(Audience(audience))
-    kept = [s for s in whole.sections if s.id in DECK_SECTIONS and s.id != "checks"]
-    if audience == Audience.INSTRUCTORS:
-        checked = tuple(Text(s) for s in wording.proof_text(derivation.proof, builder.fmt))
-        kept.append(Section("What was checked", "", checked, id="checks"))
-    whole = replace(whole, sections=tuple(kept))
+    builder, whole = _deck_notes(derivation, example, audience, framing, sections, given, expand)
+    numbers, options = builder.example, builder.options
     document = notes.printed(whole, builder.fmt, sections)
     numbering = whole.numbering(sections)
 
@@ -224,7 +259,7 @@ def build_deck(
         if section.id == "setup":
             forward = printed(_forward_blocks(builder))
             opening = Section("The forward pass", "", tuple(forward), id="setup")
-            frames += [_network_frame(builder), *section_frames(opening)]
+            frames += [_network_frame(builder, numbering), *section_frames(opening)]
             continue
         blocks = list(section.blocks)
         if section.id == "output" and "setup" in numbering.printed:
@@ -256,6 +291,48 @@ def build_deck(
     if handout:
         command += " --handout"
     return Deck(document.title, document.subtitle, command, tuple(frames), framing, handout)
+
+
+def _deck_notes(
+    derivation: Derivation,
+    example: int | None,
+    audience: str,
+    framing: Framing,
+    sections: tuple[str, ...],
+    given: Given,
+    expand: int | None,
+) -> tuple[Builder, Notes]:
+    """The builder of a deck (a frame's layout) and the sections of the notes the deck shows,
+    as ``audience`` reads them, not printed yet."""
+    numbers = None
+    if example is not None:
+        check_example(derivation.spec, example)
+        numbers = worked_example(derivation, example, given)
+    options = NotesOptions(
+        expand=expand, example=example, audience=audience, framing=framing, given=given
+    )
+    options = options.resolved(derivation.spec.depth)
+    fmt = _SlidesFormat(derivation, "")
+    fmt.appendix = "derivatives" in sections
+    builder = Builder(derivation, fmt, options, numbers, frame_layout(derivation.spec.depth))
+    whole = notes.build(builder).for_audience(Audience(audience))
+    kept = [s for s in whole.sections if s.id in DECK_SECTIONS and s.id != "checks"]
+    if audience == Audience.INSTRUCTORS:
+        checked = tuple(Text(s) for s in wording.proof_text(derivation.proof, builder.fmt.words))
+        kept.append(Section("What was checked", "", checked, id="checks"))
+    return builder, replace(whole, sections=tuple(kept))
+
+
+def deck_document(
+    derivation: Derivation, example: int | None = None, audience: str = "students"
+) -> list[Block]:
+    """Every block of the deck before its format prints it (formulas, code and references
+    values): the sections of the notes it shows and the blocks of its own frames (the
+    network, the forward pass, the loss)."""
+    builder, whole = _deck_notes(derivation, example, audience, NO_FRAMING, (), NOTHING_GIVEN, None)
+    own: list[Block] = [Text(_network_words(builder) + _notation())]
+    own += _forward_blocks(builder) + _loss_blocks(builder)
+    return [block for section in whole.sections for block in section.blocks] + own
 
 
 def render_slides(
@@ -295,5 +372,6 @@ __all__ = [
     "Frame",
     "block_points",
     "build_deck",
+    "deck_document",
     "render_slides",
 ]

@@ -52,7 +52,7 @@ def render_terminal(derivation: Derivation, width: int = WIDTH) -> str:
             out += _step_lines(derivation, step, width)
     out += ["", "What was checked", "----------------"]
     for sentence in wording.proof_text(derivation.proof):
-        out += textwrap.wrap(sentence, width)
+        out += textwrap.wrap(wording.plain(sentence), width)
     return "\n".join(out) + "\n"
 
 
@@ -79,7 +79,7 @@ def _step_lines(derivation: Derivation, step: Step, width: int) -> list[str]:
     tail = []
     if ranges:
         tail.append(f"for {ranges}")
-    tail.append(f"check: {wording.check_text(step.check)}")
+    tail.append("check: " + wording.plain(wording.check_text(step.check)))
     for part in tail:
         lines += textwrap.wrap(
             part, width, initial_indent=indent + "  ", subsequent_indent=indent + "    "

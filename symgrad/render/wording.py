@@ -2,12 +2,19 @@
 
 Shared by every renderer so the terminal, the notes and the code comments say the same thing.
 Only prose lives here; mathematics is printed by :mod:`symgrad.printing`. Sentences that mention
-a formula or a piece of code take a :class:`Style`, which marks them up for the output: plain
-text for the terminal (the default), ``$...$`` and ``\\texttt`` for LaTeX, backticks for Markdown.
+a formula or a piece of code take a :class:`Style`: plain text for the terminal (the default,
+:data:`PLAIN`), or for the documents (:class:`Values`) prose whose formulas and code are values
+(:class:`~symgrad.render.formula.Math`, :class:`~symgrad.render.document.Code`) that each
+document's writer prints in its format.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import sympy as sp
+
+from symgrad import notation as nt
 from symgrad.derivation import (
     Check,
     CheckMethod,
@@ -17,6 +24,8 @@ from symgrad.derivation import (
     Rule,
     Stage,
 )
+from symgrad.render.document import Code, Inline, Prose
+from symgrad.render.formula import Call, Math, Scripted, Token
 
 STAGE_TITLES = {
     Stage.SETUP: "The network",
@@ -30,15 +39,15 @@ STAGE_TITLES = {
 class Style:
     """How a sentence marks up mathematics, code and plain words; this one: plain text."""
 
-    def math(self, latex: str, plain: str) -> str:
-        """A formula: its LaTeX and its plain-text spelling."""
+    def math(self, formula: Math, plain: str) -> Prose:
+        """A formula: its value and its plain-text spelling."""
         return plain
 
-    def code(self, text: str) -> str:
+    def code(self, text: str) -> Prose:
         """A name from code or the command line (``sympy.diff``, ``--proof numeric``)."""
         return text
 
-    def text(self, text: str) -> str:
+    def text(self, text: str) -> Prose:
         """Words, made safe for the output format."""
         return text
 
@@ -46,11 +55,40 @@ class Style:
 PLAIN = Style()
 
 
-def _number(value: float, style: Style) -> str:
-    """``7.2e-42``, or in LaTeX ``7.2 \\times 10^{-42}``."""
+class Values(Style):
+    """For the documents: formulas and code are values their writers print; words are made
+    safe by ``escape``, the document format's."""
+
+    def __init__(self, escape: Callable[[str], str]) -> None:
+        self.escape = escape
+
+    def math(self, formula: Math, plain: str) -> Prose:
+        return Inline.of(formula)
+
+    def code(self, text: str) -> Prose:
+        return Inline.of(Code(text))
+
+    def text(self, text: str) -> Prose:
+        return self.escape(text)
+
+
+def plain(prose: Prose) -> str:
+    """A sentence in the plain style: text only."""
+    assert isinstance(prose, str), "a sentence in the plain style is text"
+    return prose
+
+
+#: The symbols the sentences about the proof name: the per-sample loss ``ell`` of the output
+#: ``a_L``, the parameters ``theta``, the activation ``g``.
+_ELL, _OUTPUT, _THETA, _G = (sp.Symbol(n) for n in ("ell", "a_L", "theta", "g"))
+
+
+def _number(value: float, style: Style) -> Prose:
+    """``7.2e-42``, or in a document ``7.2 \\times 10^{-42}``."""
     text = f"{value:.1e}"
     mantissa, exponent = text.split("e")
-    return style.math(rf"{mantissa} \times 10^{{{int(exponent)}}}", text)
+    power = Scripted(Math.of(10), sup=Math.of(int(exponent)))
+    return style.math(Math.of(sp.Float(mantissa), Token.TIMES, power), text)
 
 
 def rule_text(rule: Rule) -> str:
@@ -60,12 +98,12 @@ def rule_text(rule: Rule) -> str:
     return rule.value
 
 
-def check_text(check: Check | None, style: Style = PLAIN) -> str:
+def check_text(check: Check | None, style: Style = PLAIN) -> Prose:
     """One sentence: how a step was proved."""
     return check_group_text([check], style)
 
 
-def check_group_text(checks: list[Check | None], style: Style = PLAIN) -> str:
+def check_group_text(checks: list[Check | None], style: Style = PLAIN) -> Prose:
     """One sentence for steps proved alike (every ``grad_{W_k} L``): the largest error, the
     entries of all of them together."""
     if any(c is None for c in checks):
@@ -118,7 +156,7 @@ def _coverage(entries: int, total: int) -> str:
     return f"{entries} of {total} entries (a deterministic sample)"
 
 
-def proof_text(proof: ProofSummary | None, style: Style = PLAIN) -> list[str]:
+def proof_text(proof: ProofSummary | None, style: Style = PLAIN) -> list[Prose]:
     """Sentences that summarize the proof, for the closing section."""
     m, t, c = style.math, style.text, style.code
     if proof is None:
@@ -127,14 +165,14 @@ def proof_text(proof: ProofSummary | None, style: Style = PLAIN) -> list[str]:
             + c("derive(spec, prove=False)")
             + t(", and every command proves it.")
         ]
-    lines = [
+    lines: list[Prose] = [
         t(
             "Every form of every step was compared with the one before it by SymPy: local "
             "derivatives recomputed by differentiating the layer equations, with generic indices "
         )
-        + m("i", "i")
+        + m(Math.of(nt.I), "i")
         + t(" and ")
-        + m("j", "j")
+        + m(Math.of(nt.J), "j")
         + t(
             " so that one check holds for every entry; output-layer steps for each output unit "
             "(exactly, at random rational points beyond three outputs); matrix forms entry by "
@@ -170,15 +208,18 @@ def proof_text(proof: ProofSummary | None, style: Style = PLAIN) -> list[str]:
             )
             + c("sympy.diff")
             + t(" of the fully composed per-sample loss ")
-            + m(r"\ell(a_L(\theta))", "l(a_L(theta))")
+            + m(
+                Math.of(Call(Math.of(_ELL), Math.of(Call(Math.of(_OUTPUT), Math.of(_THETA))))),
+                "l(a_L(theta))",
+            )
             + t(", with the activation ")
-            + m("g", "g")
+            + m(Math.of(_G), "g")
             + t(" and the output-and-loss ")
-            + m(r"\ell", "l")
+            + m(Math.of(_ELL), "l")
             + t(" left abstract; the differences are exactly zero. The concrete ")
-            + m("g'", "g'")
+            + m(Math.of(_G, Token.PRIME), "g'")
             + t(" and ")
-            + m(r"\partial \mathcal{L} / \partial a_L", "dL/da_L")
+            + m(Math.of(Token.PARTIAL, nt.LOSS, Token.SLASH, Token.PARTIAL, _OUTPUT), "dL/da_L")
             + t(" were proved separately.")
         )
         if proof.program_checked:
@@ -193,7 +234,7 @@ def proof_text(proof: ProofSummary | None, style: Style = PLAIN) -> list[str]:
     return lines
 
 
-def _program_text(proof: ProofSummary, style: Style) -> str:
+def _program_text(proof: ProofSummary, style: Style) -> Prose:
     """How the gradient generated code computes was checked, as a clause."""
     m, t, c = style.math, style.text, style.code
     return (
@@ -206,11 +247,11 @@ def _program_text(proof: ProofSummary, style: Style) -> str:
             "per layer) that move every weight and bias; the derivative of the composed loss is "
             "pushed forward through the layer equations, with "
         )
-        + m("g'", "g'")
+        + m(Math.of(_G, Token.PRIME), "g'")
         + t(" proved equal to ")
         + c("sympy.diff")
         + t(" of ")
-        + m("g", "g")
+        + m(Math.of(_G), "g")
         + t(
             ", and differentiated through the output and the loss numerically. The largest "
             "relative difference was "
@@ -220,7 +261,7 @@ def _program_text(proof: ProofSummary, style: Style) -> str:
     )
 
 
-def _why(proof: ProofSummary, style: Style = PLAIN) -> str:
+def _why(proof: ProofSummary, style: Style = PLAIN) -> Prose:
     """Why this method ran: asked for with --proof, or chosen by size."""
     if proof.requested:
         return style.code(f"--proof {proof.method.value}") + style.text(" was asked for")

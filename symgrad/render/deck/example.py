@@ -32,6 +32,7 @@ from symgrad.render.document import (
     Row,
     Section,
     Text,
+    printed_text,
 )
 from symgrad.render.example import ONCE_PER_BATCH, graph_caption
 from symgrad.render.formula import Expr, Math, Numbers, Token, equals
@@ -126,10 +127,9 @@ def _parameters_joined(graph: Graph) -> Graph:
 
 def _formula(label: Prose | Math) -> Math:
     """The formula a label of the graph is (``W_{1}``, or a column of numbers), not printed yet."""
-    if isinstance(label, Inline) and len(label) == 1:
-        label = label[0]
-    assert isinstance(label, Math), "a label of the graph was printed, or is words"
-    return label
+    only = label[0] if isinstance(label, Inline) and len(label) == 1 else label
+    assert isinstance(only, Math), "a label of the graph was printed, or is words"
+    return only
 
 
 def _gradient_symbol(symbol: Math) -> Math:
@@ -200,7 +200,7 @@ def _parts(blocks: tuple[Block, ...]) -> dict[str, list[Block]]:
     heading = ""
     for block in blocks:
         if isinstance(block, Heading):
-            heading = block.title
+            heading = printed_text(block.title)
             parts[heading] = [block]
         else:
             parts[heading].append(block)

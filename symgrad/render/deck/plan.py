@@ -31,7 +31,16 @@ from symgrad.render.deck.frames import (
     frame_points,
     widest,
 )
-from symgrad.render.document import Block, Display, Graph, Heading, Row, Section, Text
+from symgrad.render.document import (
+    Block,
+    Display,
+    Graph,
+    Heading,
+    Row,
+    Section,
+    Text,
+    printed_text,
+)
 from symgrad.render.formula import EMPTY
 
 #: Steps that start a frame of their own (their keys without the layer): each is a new idea.
@@ -264,7 +273,7 @@ def pack(title: str, blocks: Sequence[Block], section: str) -> list[Frame]:
     for unit in fitted(partials_first(units(blocks)), section):
         if isinstance(unit[0], Heading):
             close()
-            heading = unit[0].title
+            heading = printed_text(unit[0].title)
             continue
         items = [built(b, section, keys) for b in unit]
         keys += sum(isinstance(item, Key) for item in items)

@@ -104,7 +104,7 @@ class HtmlFormat(Format):
         headers as MathML."""
         b = super().printed(b, numbers)
         if isinstance(b, Heading):
-            return replace(b, title=inline_math(b.title))
+            return replace(b, title=inline_math(printed_text(b.title)))
         if isinstance(b, Table):
             return _table(b)
         if isinstance(b, Graph):

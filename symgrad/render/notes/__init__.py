@@ -36,6 +36,7 @@ from symgrad.derivation import Derivation, Kind
 from symgrad.errors import SpecError
 from symgrad.render.document import (
     Audience,
+    Code,
     Display,
     Framing,
     Inline,
@@ -183,10 +184,7 @@ def lecturer_section(b: Builder, command: str) -> Section:
     blocks = (
         Text(
             "This part is for the lecturer and is left out of the students' edition, the "
-            "default of "
-            + b.fmt.code("--audience")
-            + ". "
-            + checked_sentence(b, "of this document")
+            "default of " + Code("--audience") + ". " + checked_sentence(b, "of this document")
         ),
         Text("The command that regenerates this document, byte for byte:"),
         Verbatim((command,)),
@@ -210,6 +208,22 @@ def build_notes(
     audience of ``options`` reads them; ``command_name`` is the command that writes them
     (``latex --fragment``), for the lecturer's page. ``format_class`` is another format's
     (the web page's)."""
+    notes, fmt = document(derivation, markdown, options, fragment, command_name, format_class)
+    sections = (options or NotesOptions()).resolved(derivation.spec.depth).sections
+    return printed(notes, fmt, sections)
+
+
+def document(
+    derivation: Derivation,
+    markdown: bool = False,
+    options: NotesOptions | None = None,
+    fragment: bool = False,
+    command_name: str = "latex",
+    format_class: type[Format] | None = None,
+) -> tuple[Notes, Format]:
+    """The notes as the audience of ``options`` reads them, every section, before any writer
+    prints them (their formulas, code and references values), with the format that prints
+    them (:func:`build_notes`)."""
     resolved = (options or NotesOptions()).resolved(derivation.spec.depth)
     fmt_class = format_class or (MarkdownFormat if markdown else Format)
     fmt = fmt_class(derivation, resolved.label_prefix, fragment)
@@ -225,7 +239,7 @@ def build_notes(
     at = next((n for n, s in enumerate(sections) if s.appendix), len(sections))
     sections.insert(at, lecturer_section(builder, command))
     notes = replace(notes, sections=tuple(sections))
-    return printed(notes.for_audience(Audience(resolved.audience)), fmt, resolved.sections)
+    return notes.for_audience(Audience(resolved.audience)), fmt
 
 
 def printed(notes: Notes, fmt: Format, ids: Sequence[str]) -> Notes:

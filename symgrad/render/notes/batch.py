@@ -13,6 +13,7 @@ from symgrad import notation as nt
 from symgrad.derivation import Kind, Stage, Step
 from symgrad.render.document import (
     Block,
+    Code,
     Display,
     Inline,
     Role,
@@ -252,10 +253,10 @@ def _backward(b: Builder, backward: list[Step]) -> list[Block]:
         Text(
             "These are the equations the generated code implements, in this order (the "
             "vectorized style of "
-            + b.fmt.code("symgrad codegen")
+            + Code("symgrad codegen")
             + "): each statement carries the number of its equation in a comment. Its "
             "arrays have the shapes above, and its parameters those of the notes: "
-            + b.fmt.code('params["W1"]')
+            + Code('params["W1"]')
             + " is "
             + shape(size(1), size(0))
             + ", so the weights enter as "

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 import sympy as sp
 
 from symgrad import notation as nt
-from symgrad import printing
 from symgrad.derivation import Derivation, EntryMatrix, Form, Kind, Rule, Step, StepId
 from symgrad.printing.order import substituted
 from symgrad.render.document import (
+    Code,
     Display,
     Graph,
     Inline,
@@ -45,6 +45,7 @@ from symgrad.render.formula import (
 from symgrad.render.graph import NOTES_WIDTH, computational_graph
 from symgrad.render.notes.formats import Format
 from symgrad.render.notes.options import NotesOptions
+from symgrad.render.notes.symbols import targets_sum_to_one
 from symgrad.render.notes.widths import LINE_EMS, NUMBER_EMS, visible_width
 from symgrad.worked import WorkedExample
 
@@ -65,11 +66,6 @@ TOKEN = re.compile(r"\{(bp[1-4]|ref:[A-Za-z0-9_:.-]+)\}")
 
 #: "three", for "the first three rows": how many an abbreviated matrix shows first.
 HEAD_WORD = "three"
-
-
-def inline(text: str) -> str:
-    """Math in a line of text."""
-    return f"${text}$"
 
 
 PRIME = "'"
@@ -203,9 +199,6 @@ class Builder:
         #: The hidden layer whose steps are written in full.
         self.expand_hidden = min(self.expand, self.L - 1)
 
-    def tex(self, expr: sp.Basic, inline: bool = False) -> str:
-        return printing.latex(expr, inline=inline)
-
     def width(self, latex: str) -> float:
         """About how many ems ``latex`` takes in a display (:func:`visible_width`)."""
         return visible_width(latex)
@@ -261,15 +254,15 @@ class Builder:
     def sizes_text(self) -> str:
         return "-".join(str(n) for n in self.spec.sizes)
 
-    def activation_name(self, k: int) -> str:
+    def activation_name(self, k: int) -> Prose:
         act = self.spec.activation(k)
-        return act.name if act.builtin else f"the custom activation {self.fmt.code(act.name)}"
+        return act.name if act.builtin else "the custom activation " + Code(act.name)
 
     def g(self, k: int | str = "k") -> str:
         return "g" if self.spec.uniform_activation else f"g_{{{k}}}"
 
     def ranges(self, step: Step) -> Prose:
-        """``$i = 1, 2$``, ``$i = 1, \\dots, 128$`` from the step's indices; an index that
+        """``i = 1, 2``, ``i = 1, \\dots, 128`` from the step's indices; an index that
         takes one value only is written as that value in the step (:meth:`fixed`), so it is no
         range (empty when none is left)."""
         parts: list[Prose | Math] = []
@@ -329,6 +322,10 @@ class Builder:
             i, j = nt.I, nt.J
             kept = Math.of(j, Token.EQUALS, i)
             return Inline.of(Math.of(sp.KroneckerDelta(i, j)), " keeps the term ", kept)
+        if rule is Rule.CANCEL:
+            return Inline.of("cancel ", Math.of(nt.prediction(nt.J)))
+        if rule is Rule.TARGETS_SUM_TO_ONE:
+            return Inline.of("using ", targets_sum_to_one(nt.J))
         if rule in (Rule.ROWS, Rule.BATCH_MEAN):
             other = self.d.step(step.id.per_sample())
             word = "rows of" if rule is Rule.ROWS else "mean of"

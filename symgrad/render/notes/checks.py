@@ -33,10 +33,10 @@ def checks_section(b: Builder) -> Section | None:
     if mode == "none":
         return None
     label = b.fmt.section_label("checks")
-    blocks: list[Block] = [Text(s) for s in wording.proof_text(b.d.proof, b.fmt)]
+    blocks: list[Block] = [Text(s) for s in wording.proof_text(b.d.proof, b.fmt.words)]
     if b.d.proof is None:
         return Section("What was checked", label, tuple(blocks), id="checks", role=Role.PROVENANCE)
-    rows: tuple[tuple[Prose, Prose, str], ...]
+    rows: tuple[tuple[Prose, Prose, Prose], ...]
     if mode == "full":
         rows = tuple(
             (
@@ -44,7 +44,7 @@ def checks_section(b: Builder) -> Section | None:
                 Inline.of(Math.of(Expr(s.lhs, slashed=True)))
                 if not isinstance(s.lhs, EntryMatrix)
                 else "",
-                wording.check_text(s.check, b.fmt),
+                wording.check_text(s.check, b.fmt.words),
             )
             for s in b.d
         )
@@ -70,7 +70,7 @@ def checks_section(b: Builder) -> Section | None:
     )
 
 
-def grouped_check_rows(b: Builder) -> Iterable[tuple[Prose, Prose, str]]:
+def grouped_check_rows(b: Builder) -> Iterable[tuple[Prose, Prose, Prose]]:
     """One row per kind of step: its equations, the quantity with a generic layer ``k``,
     and how they were checked (the largest error of them all)."""
     kinds: list[Kind] = []
@@ -84,7 +84,7 @@ def grouped_check_rows(b: Builder) -> Iterable[tuple[Prose, Prose, str]]:
         yield (
             refs,
             Inline.of(generic_lhs(b, steps[0])),
-            wording.check_group_text(checks, b.fmt),
+            wording.check_group_text(checks, b.fmt.words),
         )
 
 

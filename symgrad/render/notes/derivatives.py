@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 import sympy as sp
 
@@ -23,6 +24,7 @@ from symgrad.domain import DESCRIBED_PIECES, restriction
 from symgrad.expressions import X
 from symgrad.render.document import (
     Block,
+    Code,
     Display,
     Heading,
     Inline,
@@ -33,8 +35,8 @@ from symgrad.render.document import (
     Section,
     Text,
 )
-from symgrad.render.formula import EMPTY, Math, Token, equals
-from symgrad.render.notes.builder import Builder, inline
+from symgrad.render.formula import EMPTY, Expr, Math, Negative, Over, Paren, Token, equals
+from symgrad.render.notes.builder import Builder
 from symgrad.render.notes.symbols import applied_to, letter
 
 TITLE = "Derivatives of the activation and output functions"
@@ -124,9 +126,40 @@ def _reason(step: local.Step) -> Prose:
         return step.reason
     pieces = re.split(r"\{(\d+)\}", step.reason)
     parts: list[str | Math] = [
-        Math.of(step.terms[int(piece)]) if n % 2 else piece for n, piece in enumerate(pieces)
+        _term(step.terms[int(piece)], step.slashed) if n % 2 else piece
+        for n, piece in enumerate(pieces)
     ]
     return Inline.of(*parts)
+
+
+def _term(term: Any, slashed: bool) -> Math:
+    """A formula of a reason: a named function by its name (``\\tanh``), an expression as a
+    display sets it or (``slashed``) as a line of text does (:func:`in_text`)."""
+    if isinstance(term, sp.FunctionClass):
+        return Math.of(Expr(term))
+    return in_text(term) if slashed else Math.of(term)
+
+
+def in_text(expr: sp.Basic) -> Math:
+    """``expr`` as a line of text writes it: a fraction with a slash, close between single
+    factors (``u'/u``) and spaced before a bracketed sum (``1 / (1 + e^{-x})``); a derivative
+    in ``x`` with a prime (``(1/u)'``)."""
+    if isinstance(expr, sp.Equality):
+        return Math.of(in_text(expr.lhs), Token.EQUALS, in_text(expr.rhs))
+    if isinstance(expr, sp.Derivative):
+        inner = expr.expr
+        if isinstance(inner, sp.Symbol):
+            return Math.of(inner, Token.PRIME)
+        return Math.of(Paren(in_text(inner)), Token.PRIME)
+    if isinstance(expr, sp.Mul | sp.Pow) and expr.could_extract_minus_sign():
+        return Math.of(Negative(in_text(-expr)))
+    if isinstance(expr, sp.Mul | sp.Pow):
+        top, bottom = sp.fraction(expr)
+        if bottom != 1:
+            if isinstance(bottom, sp.Add):
+                return Math.of(in_text(top), Token.SLASH, Paren(Math.of(bottom)))
+            return Math.of(Over(in_text(top), in_text(bottom)))
+    return Math.of(expr)
 
 
 def _activation_blocks(
@@ -134,17 +167,16 @@ def _activation_blocks(
 ) -> list[Block]:
     derivation = _activation(act)
     left, right = derivation.definition
-    title = derivation.title
+    heading: Prose = derivation.title[0].upper() + derivation.title[1:]
     if not act.builtin:
-        title = "the custom activation " + b.fmt.code(act.name)
-    heading = title[0].upper() + title[1:]
+        heading = "The custom activation " + Code(act.name)
     where = [
         w for w, used in (("a hidden activation", hidden), ("the output function", output)) if used
     ]
     blocks: list[Block] = [
         Heading(heading),
         Text(
-            f"{heading}, {' and '.join(where)} of this network: its definition and derivative,",
+            heading + f", {' and '.join(where)} of this network: its definition and derivative,",
             role=Role.DEFINITION,
         ),
     ]
@@ -179,7 +211,7 @@ def _afterwards(b: Builder, act: Activation, derivation: local.LocalDerivation) 
         blocks.append(
             Text(
                 f"So the derivative of this activation is the {derivation.name}, "
-                + inline(local.NAMED[derivation.name][1])
+                + Inline.of(_named(derivation.name))
                 + ".",
                 role=Role.REASON,
             )
@@ -188,6 +220,20 @@ def _afterwards(b: Builder, act: Activation, derivation: local.LocalDerivation) 
     if remark is not None:
         blocks.append(remark)
     return blocks
+
+
+def _named(name: str) -> Math:
+    """``\\sigma(x) = 1 / (1 + e^{-x})``: a named function and its formula."""
+    function, formula = local.NAMED[name]
+    return in_text(sp.Eq(function(X), formula, evaluate=False))
+
+
+def _case(chain: local.Chain) -> Math:
+    """The case of a chain, ``i = j`` or ``i \\ne j``."""
+    condition = chain.condition
+    assert condition is not None, "a chain of one case has no condition"
+    relation = Token.EQUALS if isinstance(condition, sp.Equality) else Token.NE
+    return Math.of(condition.lhs, relation, condition.rhs)
 
 
 def _softmax_blocks(b: Builder) -> list[Block]:
@@ -228,11 +274,13 @@ def _softmax_blocks(b: Builder) -> list[Block]:
         Text("so that", role=Role.STEP),
         Display(tuple(b.placed(_rows(b, general)))),
         Text(
-            "The Kronecker delta gives the two cases: a unit's own logit, "
-            + inline(same.case)
-            + ", and another unit's, "
-            + inline(other.case)
-            + ":",
+            Inline.of(
+                "The Kronecker delta gives the two cases: a unit's own logit, ",
+                _case(same),
+                ", and another unit's, ",
+                _case(other),
+                ":",
+            ),
             role=Role.STEP,
         ),
         Display(tuple(b.placed(_rows(b, same) + _rows(b, other)))),
@@ -250,10 +298,11 @@ def domain_remark(b: Builder, act: Activation) -> Text | None:
     if found is None:
         return None
     x, g = letter("x"), letter("g")
+    where: Prose
     if found == sp.S.EmptySet:
         where = "for no real number: every value it gives is undefined"
     else:
-        where = "only for " + inline(f"x \\in {_set_tex(b, found)}")
+        where = Inline.of("only for ", Math.of(x, Token.IN, _set(found)))
     return Text(
         Inline.of(
             "The activation ",
@@ -270,12 +319,15 @@ def domain_remark(b: Builder, act: Activation) -> Text | None:
     )
 
 
-def _set_tex(b: Builder, found: sp.Set) -> str:
+def _set(found: sp.Set) -> Math:
+    """A set of reals; a union of many pieces is cut short after the first few."""
     pieces = found.args if isinstance(found, sp.Union) else (found,)
     if len(pieces) > DESCRIBED_PIECES + 1:
-        shown = r" \cup ".join(b.tex(p) for p in pieces[:DESCRIBED_PIECES])
-        return shown + r" \cup \dots"
-    return b.tex(found)
+        parts: list[sp.Basic | Token] = []
+        for piece in pieces[:DESCRIBED_PIECES]:
+            parts += [piece, Token.CUP]
+        return Math.of(*parts, Token.DOTS)
+    return Math.of(found)
 
 
 __all__ = [

@@ -19,12 +19,15 @@ from symgrad import notation as nt
 from symgrad.derivation import Kind
 from symgrad.render.document import (
     Block,
+    Code,
     Display,
     Heading,
+    Inline,
     Prose,
     Role,
     Row,
     Section,
+    Strong,
     Text,
     joined_prose,
 )
@@ -39,6 +42,7 @@ from symgrad.render.example import (
 from symgrad.render.formula import EMPTY, Math, Numbers, Token, equals
 from symgrad.render.notes.builder import Builder
 from symgrad.render.notes.step import step_blocks
+from symgrad.render.notes.symbols import targets_sum_to_one
 from symgrad.render.numbers import SIGNIFICANT
 from symgrad.worked import WorkedExample
 
@@ -54,9 +58,6 @@ class ExampleSection:
         self.fmt = builder.fmt
         self.example = example
         self.lines = ExampleLines(builder.d, example, builder.fmt.row_gap)
-
-    def math(self, latex: str) -> str:
-        return f"${latex}$"
 
     def display(self, line: ExampleLine) -> Display:
         """One step: as many forms on a line as fit, the reference to its equation beside the
@@ -143,7 +144,7 @@ class ExampleSection:
         if fmt.latex:
             # a float with its title and words, so that a graph too tall for the rest of the
             # page leaves no gap: the text goes on and the graph takes the top of a page
-            graph = self.b.graph(self.example, rf"\textbf{{{title}.}} " + intro)
+            graph = self.b.graph(self.example, Inline.of(Strong(title + "."), " ", intro))
             blocks += [replace(graph, floating=True)] if graph is not None else []
         else:
             graph = self.b.graph(self.example, intro)
@@ -165,14 +166,14 @@ class ExampleSection:
         options = " ".join([f"--seed {seed}", *map(shlex.quote, self.example.given.words)])
         provenance = Text(
             "The parameters are "
-            + parameter_origin(self.example, fmt.code)
+            + parameter_origin(self.example, fmt.words)
             + "; every other number is computed by the program "
             "that generated code runs ("
-            + fmt.code("symgrad example")
+            + Code("symgrad example")
             + " with "
-            + fmt.code(f"{options} --format json")
+            + Code(f"{options} --format json")
             + " prints them with every digit). "
-            + " ".join(rule_sentences(self.example, fmt.code, self.math)),
+            + joined_prose(" ", rule_sentences(self.example, fmt.words)),
             role=Role.PROVENANCE,
         )
         return students, provenance
@@ -203,7 +204,7 @@ class ExampleSection:
         one_hot = max(self.example.y.tolist()) == 1.0  # entries in [0, 1] that sum to 1
         return Text(
             ("The target is one-hot, so " if one_hot else "The target is a distribution, so ")
-            + self.math(r"\sum_{i} y_{i} = 1")
+            + Inline.of(targets_sum_to_one(nt.I))
             + " and "
             + self.b.ref(delta)
             + " holds. Going backwards:"

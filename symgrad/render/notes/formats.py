@@ -19,9 +19,11 @@ from symgrad.derivation import Derivation
 from symgrad.render import formula, wording
 from symgrad.render.document import (
     Block,
+    Code,
     Diagram,
     Display,
     Graph,
+    Heading,
     Notes,
     Numbering,
     Prose,
@@ -29,6 +31,7 @@ from symgrad.render.document import (
     Row,
     Section,
     Steps,
+    Strong,
     Table,
     Text,
     To,
@@ -49,7 +52,7 @@ def markdown_math(math: Math) -> str:
     return formula.latex(math, MARKDOWN_ROW_GAP)
 
 
-class Format(wording.Style):
+class Format:
     """How prose refers to equations and sections and marks up words in one output format."""
 
     latex = True
@@ -105,13 +108,17 @@ class Format(wording.Style):
         return self.joined(text, self.sketched)
 
     def joined(self, text: Prose, reference: Callable[[Ref], str]) -> str:
-        """Prose printed: its text as it is, its formulas in the line (``$...$``), its
-        references by ``reference``."""
+        """Prose printed: its text as it is, its formulas in the line (``$...$``), code and bold
+        words in this format's faces, its references by ``reference``."""
         parts = (text,) if isinstance(text, str | Ref) else text
         printed = []
         for part in parts:
             if isinstance(part, Math):
                 printed.append(f"${self.formula(part)}$")
+            elif isinstance(part, Code):
+                printed.append(self.code(part.text))
+            elif isinstance(part, Strong):
+                printed.append(self.strong(part.text))
             else:
                 printed.append(part if isinstance(part, str) else reference(part))
         return "".join(printed)
@@ -119,8 +126,11 @@ class Format(wording.Style):
     def sketched(self, ref: Ref) -> str:
         return rf"\eqref{{{self.label(ref.target)}}}"
 
-    def math(self, latex: str, plain: str = "") -> str:
-        return f"${latex}$"
+    @property
+    def words(self) -> wording.Style:
+        """How the sentences of :mod:`~symgrad.render.wording` are made for this format: their
+        formulas and code values, their words made safe by :meth:`text`."""
+        return wording.Values(self.text)
 
     def code(self, text: str) -> str:
         return tex_code(text)
@@ -130,6 +140,10 @@ class Format(wording.Style):
 
     def emph(self, text: str) -> str:
         return rf"\emph{{{text}}}"
+
+    def strong(self, text: str) -> str:
+        """Words in bold (the run-in title of a paragraph)."""
+        return rf"\textbf{{{self.text(text)}}}"
 
     #: "and so on" between references.
     ellipsis = r"\dots,"
@@ -168,6 +182,8 @@ class Format(wording.Style):
 
         if isinstance(b, Text):
             return replace(b, text=prose(b.text))
+        if isinstance(b, Heading):
+            return replace(b, title=prose(b.title))
         if isinstance(b, Steps):
             return replace(b, items=tuple(prose(i) for i in b.items))
         if isinstance(b, Table):
@@ -253,6 +269,9 @@ class MarkdownFormat(Format):
 
     def emph(self, text: str) -> str:
         return f"*{text}*"
+
+    def strong(self, text: str) -> str:
+        return f"**{self.text(text)}**"
 
     ellipsis = "…,"
 

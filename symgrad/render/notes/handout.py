@@ -21,6 +21,7 @@ from symgrad.render.document import (
     Framing,
     Inline,
     Notes,
+    Piece,
     Prose,
     Ref,
     Row,
@@ -205,7 +206,7 @@ def _uncited(text: Prose) -> Prose:
     does not hold (references to BP1-BP4 stay)."""
     if not isinstance(text, Inline):
         return text
-    parts: list[str | Ref | Math] = []
+    parts: list[str | Piece] = []
     for part in text:
         if isinstance(part, Ref) and part.to is not To.TAG:
             if parts and isinstance(parts[-1], str):

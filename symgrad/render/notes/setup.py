@@ -449,7 +449,7 @@ def forward_blocks(b: Builder) -> list[Block]:
     L = b.L
     act_names = {b.activation_name(k) for k in range(1, L)}
     applies = (
-        f", and each hidden layer applies {next(iter(act_names))} to every unit"
+        ", and each hidden layer applies " + next(iter(act_names)) + " to every unit"
         if len(act_names) == 1
         else Inline.of(
             ", and hidden layer ",

@@ -29,7 +29,7 @@ from symgrad.notation import Quantity
 from symgrad.ops import layers
 from symgrad.ops.activation import Activate
 from symgrad.ops.affine import Affine
-from symgrad.ops.base import Op, merge
+from symgrad.ops.base import Op, Remark, merge
 from symgrad.ops.output_loss import OutputAndLoss
 from symgrad.spec import NetworkSpec
 from symgrad.steps import Stage, Step, StepId
@@ -190,10 +190,15 @@ class Network:
         batch of one sample."""
         return tuple(s for s in self.steps if s.stage is Stage.BATCH and s.kind.per_sample is None)
 
-    def remarks(self, part: str) -> tuple[str, ...]:
+    def remarks(self, part: str) -> tuple[Remark, ...]:
         """What the ops say of themselves in ``part`` of a document (:meth:`Op.remarks`), each
         paragraph once, in forward order."""
-        return tuple(dict.fromkeys(text for op in self.ops for text in op.remarks(self, part)))
+        return tuple(dict.fromkeys(r for op in self.ops for r in op.remarks(self, part)))
+
+    def comments(self, part: str) -> tuple[str, ...]:
+        """What the ops say of themselves in ``part`` of generated code (:meth:`Op.comments`),
+        each paragraph once, in forward order."""
+        return tuple(dict.fromkeys(text for op in self.ops for text in op.comments(self, part)))
 
     def constants(self) -> dict[sp.Symbol, sp.Expr]:
         """The constants the steps name (weight decay's ``lambda``) and their values."""

@@ -32,7 +32,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"initial"}),
     frozenset({"options"}),
     frozenset({"spec"}),
-    frozenset({"header", "model", "steps"}),
+    frozenset({"header", "model", "steps", "generic"}),
     frozenset({"ops"}),
     frozenset({"network"}),
     frozenset({"derivation"}),

@@ -140,12 +140,17 @@ def test_a_formula_typed_into_a_real_module_is_found() -> None:
 TYPED = re.compile(r"\$|\\[A-Za-z]+")
 
 
-#: The networks whose documents are walked: the lecture's, with its worked example; and two
+#: The networks whose documents are walked: the lecture's, with its worked example; two
 #: custom activations, one proved to have the sigmoid as its derivative (softplus), one defined
-#: on part of the line only (a remark on its domain).
+#: on part of the line only (a remark on its domain); and both layer kinds, whose remarks say how
+#: they change the equations.
 NETWORKS = {
     "3-3-2": (NetworkSpec.parse([3, 3, 2]), 0),
     "custom": (NetworkSpec.parse([2, 3, 3, 2], "log(1+exp(x)),log(x)"), None),
+    "kinds": (
+        NetworkSpec.parse([2, 4, 4, 2], kinds={"residual": True, "weight_decay": "0.001"}),
+        None,
+    ),
 }
 
 

@@ -201,7 +201,7 @@ def program_description(program: Program) -> list[str]:
         + (", then h_k = g(a_k)." if L > 1 else "."),
     ]
     network = Network(spec)
-    paragraphs += network.remarks("code")
+    paragraphs += network.comments("code")
     if pair.assumes_targets_sum_to_one:
         paragraphs.append(
             "The notes simplify grad_{a_L} L = yhat sum_i y_i - y to yhat - y under sum_i y_i = 1 "

@@ -105,7 +105,7 @@ def _loss_extra(program: Program) -> str:
     """What the layer kinds add to the docstring of ``loss`` (their ops' ``"loss"`` remarks), as
     paragraphs after its first line (the paragraph on ``sample_weight`` follows); "" for the plain
     network."""
-    remarks = Network(program.spec).remarks("loss")
+    remarks = Network(program.spec).comments("loss")
     paragraphs = [
         textwrap.fill(text, width=LINE_LENGTH - 4, initial_indent="    ", subsequent_indent="    ")
         for text in remarks

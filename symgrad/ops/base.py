@@ -30,6 +30,17 @@ from symgrad.notation import Quantity
 from symgrad.steps import Kind, Rule, Step
 
 
+@dataclass(frozen=True)
+class Remark:
+    """A paragraph a document says of an op: ``text`` is words, in which ``{0}``, ``{1}``...
+    stand for the formulas ``terms`` (SymPy expressions of the notation, each printed by the
+    document in its style), ``{bp1}``...``{bp4}`` for BP1-BP4 and ``{ref:KEY}`` for the
+    equation of the step ``KEY``."""
+
+    text: str
+    terms: tuple[sp.Basic, ...] = ()
+
+
 class Network(Protocol):
     """What an op reads of the network it belongs to (:class:`symgrad.network.Network`): the
     sizes and the symbols of the notation, shaped for this network."""
@@ -176,12 +187,16 @@ class Op:
 
     # The pictures -----------------------------------------------------------------------
 
-    def remarks(self, net: Network, part: str) -> tuple[str, ...]:
-        """What the documents say of this op in ``part``, as paragraphs of text with math in
-        ``$...$``: ``"setup"``, after the forward pass of the notes and slides; ``"general"``,
-        the algorithm for any depth (``{bp1}``...``{bp4}`` refer to BP1-BP4); ``"batch"``, the
-        mini-batch; ``"code"``, plain text for the opening comment of generated code. Ops of
-        every network say nothing; a layer kind says how it changes the equations."""
+    def remarks(self, net: Network, part: str) -> tuple[Remark, ...]:
+        """What the documents say of this op in ``part``: ``"setup"``, after the forward pass
+        of the notes and slides; ``"general"``, the algorithm for any depth (``{bp1}``...
+        ``{bp4}`` refer to BP1-BP4); ``"batch"``, the mini-batch. Ops of every network say
+        nothing; a layer kind says how it changes the equations."""
+        return ()
+
+    def comments(self, net: Network, part: str) -> tuple[str, ...]:
+        """What generated code says of this op, plain text: ``"code"``, the opening comment of
+        the module; ``"loss"``, the docstring of ``loss``."""
         return ()
 
     def nodes(self, net: Network) -> tuple[Node, ...]:
@@ -213,4 +228,4 @@ def _added(forms: list[Any]) -> Any:
     return sp.Add(*forms, evaluate=False)
 
 
-__all__ = ["Kind", "Lowering", "Node", "Op", "Rule", "merge"]
+__all__ = ["Kind", "Lowering", "Node", "Op", "Remark", "Rule", "merge"]

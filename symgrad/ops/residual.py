@@ -21,10 +21,12 @@ import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.expressions import X
+from symgrad.generic import applied as entrywise
+from symgrad.generic import batch, general
 from symgrad.model import J, product
 from symgrad.notation import Quantity
 from symgrad.ops.activation import Activate
-from symgrad.ops.base import Network, Op
+from symgrad.ops.base import Network, Op, Remark
 from symgrad.options import residual_layers
 from symgrad.spec import NetworkSpec
 from symgrad.steps import Kind, Rule, Step, step
@@ -200,39 +202,92 @@ class Residual(Activate):
 
     # the documents -----------------------------------------------------------------------
 
-    def remarks(self, net: Network, part: str) -> tuple[str, ...]:
+    def remarks(self, net: Network, part: str) -> tuple[Remark, ...]:
         layers = _layers(net)
         plural = "," in layers
         which = f"hidden layer{'s' if plural else ''} {layers}"
         if part == "setup":
             adds = "add their input to their" if plural else "adds its input to its"
             return (
-                f"Residual connections: {which}, as wide as the layer below, {adds} "
-                r"activation, $h_{k} = g(a_{k}) + h_{k-1}$; the input $x$ is never added.",
+                Remark(
+                    f"Residual connections: {which}, as wide as the layer below, {adds} "
+                    "activation, {0}; the input {1} is never added.",
+                    (_adds("k"), sp.Symbol("x")),
+                ),
             )
         if part == "general":
-            return (
-                f"With residual connections ({which}: $h_{{k}} = g(a_{{k}}) + h_{{k-1}}$), the "
-                r"gradient of $h_{k-1}$ gains a skip term where layer $k$ is residual, "
-                r"$\nabla_{h_{k-1}} \mathcal{L} = W_{k}^{\top} \nabla_{a_{k}} \mathcal{L} + "
-                r"\nabla_{h_{k}} \mathcal{L}$, so {bp2} becomes $\nabla_{a_{k}} \mathcal{L} = "
-                r"\left(W_{k+1}^{\top} \nabla_{a_{k+1}} \mathcal{L} + \nabla_{h_{k+1}} "
-                r"\mathcal{L}\right) \odot g'(a_{k})$ when layer $k+1$ is residual, with "
-                r"$\nabla_{h_{k+1}} \mathcal{L}$ kept from the step before; $g'(a_{k})$ is "
-                r"computed from $a_{k}$ (or $g(a_{k})$), not from $h_{k}$. {bp1}, {bp3} and "
-                "{bp4} do not change.",
-            )
+            return (_general_remark(which),)
         if part == "batch":
-            return (
-                r"A residual layer adds $H_{k-1}$ to $H_{k}$, so $G_{k-1} = \Delta_{k} W_{k} + "
-                r"G_{k}$ for it.",
+            G = batch("h", "k-1", True)
+            step = sp.MatAdd(
+                sp.MatMul(batch("a", "k", True), general("W", "k")), batch("h", "k", True)
             )
+            return (
+                Remark(
+                    "A residual layer adds {0} to {1}, so {2} for it.",
+                    (batch("h", "k-1"), batch("h", "k"), _eq(G, step)),
+                ),
+            )
+        return ()
+
+    def comments(self, net: Network, part: str) -> tuple[str, ...]:
         if part == "code":
+            layers = _layers(net)
+            which = f"hidden layer{'s' if ',' in layers else ''} {layers}"
             return (
                 f"Residual connections on {which}: h_k = g(a_k) + h_{{k-1}} (the input is "
                 "never added); the gradient of h_{k-1} gains that of h_k.",
             )
         return ()
+
+
+def _eq(lhs: sp.Basic, rhs: sp.Basic) -> sp.Basic:
+    """``lhs = rhs`` as written, in that order."""
+    return sp.Eq(lhs, rhs, evaluate=False)
+
+
+def _adds(layer: str) -> sp.Basic:
+    """``h_{k} = g(a_{k}) + h_{k-1}``: a residual layer ``layer`` (``k``, ``k+1``)."""
+    below = layer[: -len("+1")] if layer.endswith("+1") else f"{layer}-1"
+    value = sp.MatAdd(entrywise("g", general("a", layer)), general("h", below), evaluate=False)
+    return _eq(general("h", layer), value)
+
+
+def _general_remark(which: str) -> Remark:
+    """How BP2 changes where layers are residual (the algorithm for any depth)."""
+    grad = {
+        (base, layer): general(base, layer, True)
+        for base, layer in (("h", "k-1"), ("a", "k"), ("h", "k"), ("a", "k+1"), ("h", "k+1"))
+    }
+    skip = sp.MatAdd(
+        sp.MatMul(sp.Transpose(general("W", "k")), grad["a", "k"]), grad["h", "k"], evaluate=False
+    )
+    above = sp.MatAdd(
+        sp.MatMul(sp.Transpose(general("W", "k+1")), grad["a", "k+1"]),
+        grad["h", "k+1"],
+        evaluate=False,
+    )
+    slope = entrywise("g'", general("a", "k"))
+    bp2 = sp.HadamardProduct(above, slope, evaluate=False)
+    return Remark(
+        f"With residual connections ({which}: {{0}}), the gradient of {{1}} gains a skip term "
+        "where layer {2} is residual, {3}, so {bp2} becomes {4} when layer {5} is residual, with "
+        "{6} kept from the step before; {7} is computed from {8} (or {9}), not from {10}. "
+        "{bp1}, {bp3} and {bp4} do not change.",
+        (
+            _adds("k"),
+            general("h", "k-1"),
+            sp.Symbol("k"),
+            _eq(grad["h", "k-1"], skip),
+            _eq(grad["a", "k"], bp2),
+            sp.Symbol("k+1"),
+            grad["h", "k+1"],
+            slope,
+            general("a", "k"),
+            entrywise("g", general("a", "k")),
+            general("h", "k"),
+        ),
+    )
 
 
 def applied(spec: NetworkSpec, ops: tuple[Op, ...]) -> tuple[Op, ...]:

@@ -27,8 +27,9 @@ import sympy as sp
 from symgrad import notation as nt
 from symgrad.arrays import Total
 from symgrad.errors import ProofError
+from symgrad.generic import general, mean_gradient
 from symgrad.notation import Quantity
-from symgrad.ops.base import Network, Op
+from symgrad.ops.base import Network, Op, Remark
 from symgrad.spec import NetworkSpec
 from symgrad.steps import Check, CheckMethod, Kind, Rule, Stage, Step, step
 
@@ -50,6 +51,11 @@ nt.define_names(
     nt.Names("", "", "gradJ_W", "dJW{k}", "dJW{k}_{e}", "grad_objective_W{k}", mean_symbol="gJ_W"),
     of="objective",
 )
+nt.define_names(
+    "b",
+    nt.Names("", "", "gradJ_b", "dJb{k}", "dJb{k}_{e}", "grad_objective_b{k}", mean_symbol="gJ_b"),
+    of="objective",
+)
 
 
 class SquaredNorm(sp.Function):
@@ -63,6 +69,28 @@ class SquaredNorm(sp.Function):
 
     def _symgrad_unicode(self, printer: Any) -> str:
         return f"‖{printer._print(self.args[0])}‖²_F"
+
+
+class LineNorm(SquaredNorm):
+    """``||W||_F^2`` as a line of text writes it: the bars as tall as the letters."""
+
+    def _symgrad_latex(self, printer: Any) -> str:
+        return rf"\lVert {printer._print(self.args[0])} \rVert_{{F}}^{{2}}"
+
+
+class EveryLayer(sp.Function):
+    """``sum_k term``: a sum over every layer ``k`` (the first argument), as prose writes the
+    penalty of any network."""
+
+    nargs = 2
+
+    def _symgrad_latex(self, printer: Any) -> str:
+        index, term = self.args
+        return rf"\sum_{{{printer._print(index)}}} {printer._print(term)}"
+
+    def _symgrad_unicode(self, printer: Any) -> str:
+        index, term = self.args
+        return f"Σ_{printer._print(index)} {printer._print(term)}"
 
 
 def _entries(form: sp.MatrixExpr) -> sp.Matrix:
@@ -144,6 +172,13 @@ class WeightDecay(Op):
     def constants(self, net: Network) -> dict[sp.Symbol, sp.Expr]:
         return {LAMBDA: self.value}
 
+    @property
+    def written(self) -> sp.Number:
+        """``lambda`` as prose writes it: its decimals (``0.5``, not ``1/2``; ``1e-4`` as
+        ``0.0001``), a whole number without a point."""
+        value = self.value
+        return sp.Integer(value) if value.q == 1 else sp.Float(self.text)
+
     # the derivation ---------------------------------------------------------------------
 
     def objective(self, net: Network) -> sp.Expr:
@@ -214,26 +249,47 @@ class WeightDecay(Op):
 
     # the documents ----------------------------------------------------------------------
 
-    def remarks(self, net: Network, part: str) -> tuple[str, ...]:
-        lam = f"$\\lambda = {self.text}$"
+    def remarks(self, net: Network, part: str) -> tuple[Remark, ...]:
+        lam = sp.Eq(LAMBDA, self.written, evaluate=False)
+        decay = sp.Mul(LAMBDA, general("W", "k"), evaluate=False)
         if part == "general":
+            norms = EveryLayer(sp.Symbol("k"), LineNorm(general("W", "k")))
+            penalty = sp.Mul(LAMBDA / 2, norms, evaluate=False)
+            objective = sp.Add(nt.MEAN_LOSS, penalty, evaluate=False)
+            gradient = sp.MatAdd(mean_gradient("W", "k"), decay, evaluate=False)
             return (
-                f"With weight decay ({lam}), training minimizes the objective of a batch "
-                r"$\mathcal{J} = \bar{\mathcal{L}} + \frac{\lambda}{2} \sum_{k} \lVert W_{k} "
-                r"\rVert_{F}^{2}$ {ref:objective}, the penalty added once per batch, not per "
-                r"sample: {bp4}, averaged over the batch, gains $\lambda W_{k}$, "
-                r"$\nabla_{W_{k}} \mathcal{J} = \nabla_{W_{k}} \bar{\mathcal{L}} + \lambda "
-                r"W_{k}$. The biases are not decayed, so {bp3} does not change, nor do {bp1} "
-                "and {bp2}.",
+                Remark(
+                    "With weight decay ({0}), training minimizes the objective of a batch {1} "
+                    "{ref:objective}, the penalty added once per batch, not per sample: {bp4}, "
+                    "averaged over the batch, gains {2}, {3}. The biases are not decayed, so "
+                    "{bp3} does not change, nor do {bp1} and {bp2}.",
+                    (
+                        lam,
+                        sp.Eq(nt.symbol(OBJECTIVE), objective, evaluate=False),
+                        decay,
+                        sp.Eq(_objective_gradient("W"), gradient, evaluate=False),
+                    ),
+                ),
             )
         if part == "batch":
+            biases = sp.Eq(_objective_gradient("b"), mean_gradient("b", "k"), evaluate=False)
             return (
-                f"Weight decay ({lam}) adds "
-                r"$\frac{\lambda}{2} \lVert W_{k} \rVert_{F}^{2}$ for every layer to the loss "
-                r"of the batch, once, whatever $B$; so each weight gradient gains "
-                r"$\lambda W_{k}$. The biases are not decayed: $\nabla_{b_{k}} \mathcal{J} = "
-                r"\nabla_{b_{k}} \bar{\mathcal{L}}$.",
+                Remark(
+                    "Weight decay ({0}) adds {1} for every layer to the loss of the batch, once, "
+                    "whatever {2}; so each weight gradient gains {3}. The biases are not "
+                    "decayed: {4}.",
+                    (
+                        lam,
+                        sp.Mul(LAMBDA / 2, LineNorm(general("W", "k")), evaluate=False),
+                        nt.BATCH,
+                        decay,
+                        biases,
+                    ),
+                ),
             )
+        return ()
+
+    def comments(self, net: Network, part: str) -> tuple[str, ...]:
         text = self.text
         if part == "code":
             return (
@@ -247,6 +303,14 @@ class WeightDecay(Op):
                 "batch (the biases are not decayed).",
             )
         return ()
+
+
+def _objective_gradient(base: str) -> nt.QuantitySymbol:
+    """``\\nabla_{W_{k}} \\mathcal{J}`` (``base`` ``W``) or ``\\nabla_{b_{k}} \\mathcal{J}``,
+    shaped like the parameter of any layer."""
+    like = general(base, "k")
+    q = nt.Quantity(base, "k", True, OBJECTIVE.base)  # type: ignore[arg-type]
+    return nt.symbol(q, nt.Form.MEAN, *like.shape)
 
 
 def applied(spec: NetworkSpec, ops: tuple[Op, ...]) -> tuple[Op, ...]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from symgrad import notation as nt
 from symgrad.derivation import Derivation, Kind
+from symgrad.generic import general, size
 from symgrad.given import NOTHING_GIVEN, Given
 from symgrad.render import formula, notes, wording
 from symgrad.render.deck import example_frames, section_frames
@@ -45,7 +46,7 @@ from symgrad.render.formula import Math, Token
 from symgrad.render.notes import NotesOptions, setup
 from symgrad.render.notes.builder import Builder, Layout, joined
 from symgrad.render.notes.formats import Format
-from symgrad.render.notes.symbols import general, letter, size
+from symgrad.render.notes.symbols import letter
 from symgrad.templating import render, tex_escape
 from symgrad.worked import check_example, worked_example
 

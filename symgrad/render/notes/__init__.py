@@ -34,6 +34,7 @@ import sympy as sp
 from symgrad import printing
 from symgrad.derivation import Derivation, Kind
 from symgrad.errors import SpecError
+from symgrad.generic import size
 from symgrad.render.document import (
     Audience,
     Code,
@@ -58,7 +59,6 @@ from symgrad.render.notes.options import (
     FRAGMENT_PACKAGES,
     NotesOptions,
 )
-from symgrad.render.notes.symbols import size
 from symgrad.render.pdf import Compiled, compile_pdf
 from symgrad.templating import render
 from symgrad.worked import check_example, worked_example

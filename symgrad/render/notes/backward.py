@@ -12,6 +12,7 @@ import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.derivation import EntryMatrix, Kind, Step
+from symgrad.generic import general
 from symgrad.render.document import (
     Block,
     Display,
@@ -43,7 +44,7 @@ from symgrad.render.notes.builder import (
     span,
 )
 from symgrad.render.notes.derivatives import activation_phrase, reference
-from symgrad.render.notes.symbols import LAYER, general, targets_sum_to_one
+from symgrad.render.notes.symbols import LAYER, targets_sum_to_one
 
 
 def output_section(b: Builder) -> Section:

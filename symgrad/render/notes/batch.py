@@ -11,6 +11,7 @@ import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.derivation import Kind, Stage, Step
+from symgrad.generic import batch, general, mean_gradient, size
 from symgrad.render.document import (
     Block,
     Code,
@@ -30,17 +31,7 @@ from symgrad.render.notes.builder import (
     shape,
     shaped,
 )
-from symgrad.render.notes.symbols import (
-    AFFINE,
-    batch,
-    general,
-    gradient_of,
-    letter,
-    listed,
-    mean_gradient,
-    sample_row,
-    size,
-)
+from symgrad.render.notes.symbols import AFFINE, gradient_of, letter, listed, sample_row
 
 
 def batch_section(b: Builder) -> Section:

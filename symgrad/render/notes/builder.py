@@ -17,6 +17,7 @@ import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.derivation import Derivation, EntryMatrix, Form, Kind, Rule, Step, StepId
+from symgrad.ops.base import Remark
 from symgrad.printing.order import substituted
 from symgrad.render.document import (
     Code,
@@ -426,6 +427,15 @@ class Builder:
         return Inline.of(*(self.with_refs(p) if isinstance(p, str) else p for p in parts))
 
     def remarks(self, part: str) -> list[Text]:
-        """What the ops say in ``part`` (:meth:`~symgrad.network.Network.remarks`), with
-        their references (:meth:`with_refs`)."""
-        return [Text(self.with_refs(text)) for text in self.net.remarks(part)]
+        """What the ops say in ``part`` (:meth:`~symgrad.network.Network.remarks`): their
+        words with their formulas and references (:meth:`with_refs`)."""
+        return [Text(self.remark(r)) for r in self.net.remarks(part)]
+
+    def remark(self, remark: Remark) -> Prose:
+        """A remark of an op as prose: its ``{0}``, ``{1}``... the formulas of its terms."""
+        pieces = re.split(r"\{(\d+)\}", remark.text)
+        parts = [
+            remark.terms[int(piece)] if n % 2 else self.with_refs(piece)
+            for n, piece in enumerate(pieces)
+        ]
+        return Inline.of(*parts) if len(parts) > 1 else self.with_refs(remark.text)

@@ -15,6 +15,7 @@ import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.derivation import Derivation, Kind
+from symgrad.generic import applied, batch, general, mean_gradient, size
 from symgrad.render.document import (
     Block,
     Display,
@@ -39,19 +40,14 @@ from symgrad.render.notes.options import NotesOptions
 from symgrad.render.notes.symbols import (
     AFFINE,
     DEPTH,
-    applied,
     applied_to,
-    batch,
     derivative,
     function,
-    general,
     gradient_of,
     letter,
     listed,
-    mean_gradient,
     partial_of,
     sample_row,
-    size,
 )
 from symgrad.templating import render
 

@@ -10,6 +10,7 @@ import sympy as sp
 
 from symgrad import notation as nt
 from symgrad.derivation import Kind, Step
+from symgrad.generic import general, size
 from symgrad.render.document import (
     Block,
     Diagram,
@@ -52,11 +53,9 @@ from symgrad.render.notes.symbols import (
     applied_to,
     derivative,
     function,
-    general,
     gradient_of,
     letter,
     partial_of,
-    size,
     space,
     subscripted,
 )

@@ -14,6 +14,7 @@ import sympy as sp
 from symgrad import notation as nt
 from symgrad.derivation import Kind, StepId
 from symgrad.expressions import X
+from symgrad.generic import applied, general, size
 from symgrad.model import Elementwise
 from symgrad.render.document import (
     Block,
@@ -38,7 +39,7 @@ from symgrad.render.notes.builder import (
     shaped,
 )
 from symgrad.render.notes.example import ExampleSection
-from symgrad.render.notes.symbols import applied, general, letter, size, targets_sum_to_one
+from symgrad.render.notes.symbols import letter, targets_sum_to_one
 from symgrad.render.notes.widths import visible_width
 
 

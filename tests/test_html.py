@@ -223,3 +223,14 @@ def test_the_page_names_an_installed_math_font() -> None:
         ["fc-match", "--format=%{file}", "Latin Modern Roman"], capture_output=True, text=True
     ).stdout
     assert not _has_math_table(Path(text))
+
+
+def test_bold_words_are_strong_and_escaped() -> None:
+    """A run-in title (``Strong``) is ``<strong>`` on the page, its words escaped; no TeX."""
+    from symgrad.render.document import Inline, Strong
+    from symgrad.render.html import HtmlFormat
+
+    spec = NetworkSpec.parse(["2", "2", "2"], None, None, None)
+    fmt = HtmlFormat(derive(spec, prove=False), "notes")
+    printed = fmt.joined(Inline.of(Strong("A <b> & c."), " then"), lambda ref: "")
+    assert printed == "<strong>A &lt;b&gt; &amp; c.</strong> then"

@@ -86,6 +86,10 @@ class HtmlFormat(Format):
     def emph(self, text: str) -> str:
         return f"<em>{text}</em>"
 
+    def strong(self, text: str) -> str:
+        """Words in bold (the run-in title of a paragraph)."""
+        return f"<strong>{self.text(text)}</strong>"
+
     ellipsis = "…,"
 
     @property

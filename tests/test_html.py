@@ -7,6 +7,7 @@ network for the module.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from html.parser import HTMLParser
@@ -234,3 +235,27 @@ def test_bold_words_are_strong_and_escaped() -> None:
     fmt = HtmlFormat(derive(spec, prove=False), "notes")
     printed = fmt.joined(Inline.of(Strong("A <b> & c."), " then"), lambda ref: "")
     assert printed == "<strong>A &lt;b&gt; &amp; c.</strong> then"
+
+
+def test_a_file_name_with_dollars_stays_code(tmp_path: Path) -> None:
+    """The given parameters' file name is code on the page: a ``$`` in it opens no formula
+    (the page's prose was scanned for ``$`` after printing, so ``one$.json`` and the next ``$``
+    of the paragraph made one formula of the words between them)."""
+    given = tmp_path / "one$x.json"
+    example = subprocess.run(
+        ["python3", "-m", "symgrad", "example", "2", "2", "2", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    given.write_text(json.dumps({"params": json.loads(example.stdout)["params"]}))
+    out = tmp_path / "page.html"
+    argv = ["html", "2", "2", "2", "--params", str(given), "--audience", "instructors"]
+    assert main([*argv, "-o", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "one&#36;x.json</code>" in page
+    assert not any("<math" in code for code in re.findall(r"<code>(.*?)</code>", page, flags=re.S))
+    for annotation in re.findall(
+        r'<annotation encoding="application/x-tex">(.*?)</annotation>', page, flags=re.S
+    ):
+        assert "code" not in annotation and "json" not in annotation, annotation

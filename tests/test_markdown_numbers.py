@@ -3,13 +3,18 @@ block id, and every link to an equation goes to the display that carries its num
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+from pathlib import Path
 
 import pytest
 
+from symgrad.cli import main
 from symgrad.pipeline import derive
 from symgrad.render.notes import NotesOptions, render_markdown
 from symgrad.spec import NetworkSpec
+from symgrad.worked import worked_example
 
 
 def displays(text: str) -> list[tuple[str, str]]:
@@ -67,3 +72,22 @@ def test_the_check_fails_on_a_number_in_a_column_and_a_wrong_link() -> None:
     )
     with pytest.raises(AssertionError, match="a number in a column"):
         check_numbers(column, 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "span"),
+    [("a`b.json", "``{}``"), ("a``b.json", "```{}```"), ("c.json", "`{}`")],
+)
+def test_a_file_name_with_backticks_is_one_code_span(tmp_path: Path, name: str, span: str) -> None:
+    """The given parameters' file name is one code span in Markdown, however many backticks it
+    holds (a single backtick fence ended at the first one, and the rest was prose)."""
+    spec = NetworkSpec.parse([2, 2, 2])
+    params = {k: v.tolist() for k, v in worked_example(derive(spec, prove=False), 0).params.items()}
+    given = tmp_path / name
+    given.write_text(json.dumps({"params": params}))
+    out = tmp_path / "notes.md"
+    argv = ["markdown", "2", "2", "2", "--params", str(given), "--audience", "instructors"]
+    assert main([*argv, "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    command = f"--seed 0 --params {shlex.quote(str(given))} --format json"
+    assert span.format(command) in text

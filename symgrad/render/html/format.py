@@ -18,6 +18,7 @@ from symgrad.render.document import (
     Block,
     Graph,
     Heading,
+    Inline,
     Numbering,
     Prose,
     Ref,
@@ -78,10 +79,10 @@ class HtmlFormat(Format):
         return f"{word}\N{NO-BREAK SPACE}{number}"
 
     def code(self, text: str) -> str:
-        return f"<code>{html.escape(text, quote=False)}</code>"
+        return f"<code>{_escaped(text)}</code>"
 
     def text(self, text: str) -> str:
-        return html.escape(text, quote=False)
+        return _escaped(text)
 
     def emph(self, text: str) -> str:
         return f"<em>{text}</em>"
@@ -116,11 +117,20 @@ class HtmlFormat(Format):
         return b
 
     def figure_words(self, text: Prose) -> str:
-        """A figure's label as HTML: its words as they are, its formulas as MathML."""
-        return inline_math(super().figure_words(text))
+        """A figure's label as HTML: its words escaped, its formulas as MathML."""
+        parts = (text,) if isinstance(text, str | Ref) else text
+        words = Inline.of(*(self.text(p) if isinstance(p, str) else p for p in parts))
+        return inline_math(super().figure_words(words))
 
     def figure_math(self, math: Math) -> str:
         return mathml(self.formula(math))
+
+
+def _escaped(text: str) -> str:
+    """Words or code as HTML text: markup escaped, and ``$`` written ``&#36;``, so that the
+    page's formulas, which prose carries between two ``$`` until they are made MathML, are the
+    only ``$`` left (a file name such as ``one$.json`` opens no formula)."""
+    return html.escape(text, quote=False).replace("$", "&#36;")
 
 
 def _table(table: Table) -> Table:

@@ -262,7 +262,12 @@ class MarkdownFormat(Format):
         return f"({next(s.number for s in self.derivation if s.key == ref.target)})"
 
     def code(self, text: str) -> str:
-        return f"`{text}`"
+        # A code span is fenced by more backticks than any run inside it, and padded where a
+        # backtick would touch the fence (a file name such as a`b.json stays one span).
+        longest = max((len(run) for run in re.findall("`+", text)), default=0)
+        fence = "`" * (longest + 1)
+        pad = " " if text.startswith("`") or text.endswith("`") else ""
+        return f"{fence}{pad}{text}{pad}{fence}"
 
     def text(self, text: str) -> str:
         return text.replace("_", "\\_").replace("*", "\\*")

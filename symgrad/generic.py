@@ -27,7 +27,7 @@ def general(base: str, layer: str | None, gradient: bool = False) -> nt.Quantity
     ``n_{k} x n_{k-1}``, every other quantity a column."""
     q = nt.Quantity(base, layer, gradient)  # type: ignore[arg-type]
     rows = size(layer or "L")
-    cols = size(_below(layer)) if base == "W" and layer else sp.Integer(1)
+    cols = size(below(layer)) if base == "W" and layer else sp.Integer(1)
     return nt.symbol(q, nt.Form.VECTOR, rows, cols)
 
 
@@ -46,7 +46,7 @@ def mean_gradient(base: str, layer: str) -> nt.QuantitySymbol:
     return nt.symbol(q, nt.Form.MEAN, *like.shape)
 
 
-def _below(layer: str) -> str:
+def below(layer: str) -> str:
     """The layer before ``layer``: ``k-1`` for ``k``, ``k`` for ``k+1``."""
     return layer[: -len("+1")] if layer.endswith("+1") else f"{layer}-1"
 
@@ -58,4 +58,4 @@ def applied(name: str, matrix: sp.MatrixExpr) -> Elementwise:
     return Elementwise(sp.Lambda(X, function(X)), matrix)
 
 
-__all__ = ["applied", "batch", "general", "mean_gradient", "size"]
+__all__ = ["applied", "batch", "below", "general", "mean_gradient", "size"]

@@ -270,8 +270,9 @@ def _check_reduction(reduction: str, sample_weight: Any) -> None:
 def _logistic(xp: Namespace, a: Array) -> Array:
     """The sigmoid ``1/(1 + e^-a)``, elementwise, with full relative accuracy on both sides.
 
-    On PyTorch arrays, PyTorch's own sigmoid: one kernel, and as exact (its relative error is
-    below 3e-16 in float64 on [-700, 700]). On the arrays of any other library,
+    On PyTorch arrays, PyTorch's own sigmoid: one kernel, and as exact wherever the value is a
+    normal number (its relative error is below 3e-16 in float64 on [-700, 700]; below -708 it
+    gives 0 where the value is subnormal). On the arrays of any other library,
     ``exp(min(a, 0))/(1 + exp(-|a|))`` with ``min(a, 0) = (a - |a|)/2``: ``1/(1 + e^-a)`` for
     ``a >= 0`` and ``e^a/(1 + e^a)`` below, which cannot overflow.
     """
@@ -292,9 +293,9 @@ def forward(params: Params, X: Array) -> Array:
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed by _logistic: the library's own sigmoid where it is exact (PyTorch's), else
-    #   exp(min(a, 0))/(1 + exp(-|a|)); either cannot overflow and keeps full relative accuracy on
-    #   both sides.
+    # Computed by _logistic: PyTorch's own sigmoid on PyTorch tensors, else exp(min(a, 0))/(1 +
+    #   exp(-|a|)), which cannot overflow; both keep full relative accuracy wherever the value is a
+    #   normal number.
     H1 = _logistic(xp, A1)
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
@@ -329,9 +330,9 @@ def loss(
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed by _logistic: the library's own sigmoid where it is exact (PyTorch's), else
-    #   exp(min(a, 0))/(1 + exp(-|a|)); either cannot overflow and keeps full relative accuracy on
-    #   both sides.
+    # Computed by _logistic: PyTorch's own sigmoid on PyTorch tensors, else exp(min(a, 0))/(1 +
+    #   exp(-|a|)), which cannot overflow; both keep full relative accuracy wherever the value is a
+    #   normal number.
     H1 = _logistic(xp, A1)
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
@@ -376,9 +377,9 @@ def loss_and_gradients(
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed by _logistic: the library's own sigmoid where it is exact (PyTorch's), else
-    #   exp(min(a, 0))/(1 + exp(-|a|)); either cannot overflow and keeps full relative accuracy on
-    #   both sides.
+    # Computed by _logistic: PyTorch's own sigmoid on PyTorch tensors, else exp(min(a, 0))/(1 +
+    #   exp(-|a|)), which cannot overflow; both keep full relative accuracy wherever the value is a
+    #   normal number.
     H1 = _logistic(xp, A1)
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ
@@ -445,9 +446,9 @@ def input_gradient(params: Params, X: Array, Y: Array, *, sample_weight: Any = N
     A1 = b1 + X @ W1.T
 
     # (eq. 22) H₁ = 1/(1 + exp(-A₁))
-    # Computed by _logistic: the library's own sigmoid where it is exact (PyTorch's), else
-    #   exp(min(a, 0))/(1 + exp(-|a|)); either cannot overflow and keeps full relative accuracy on
-    #   both sides.
+    # Computed by _logistic: PyTorch's own sigmoid on PyTorch tensors, else exp(min(a, 0))/(1 +
+    #   exp(-|a|)), which cannot overflow; both keep full relative accuracy wherever the value is a
+    #   normal number.
     H1 = _logistic(xp, A1)
 
     # (eq. 23) A₂ = H₁ W₂ᵀ + 𝟏 b₂ᵀ

@@ -63,7 +63,7 @@ EXACT_SIGMOID = (
 )
 #: How the array API module computes the sigmoid, for the comment above it.
 NATIVE_SIGMOID = (
-    "computed by _logistic: the library's own sigmoid where it is exact (PyTorch's), else "
-    "exp(min(a, 0))/(1 + exp(-|a|)); either cannot overflow and keeps full relative accuracy on "
-    "both sides"
+    "computed by _logistic: PyTorch's own sigmoid on PyTorch tensors, else exp(min(a, 0))/(1 + "
+    "exp(-|a|)), which cannot overflow; both keep full relative accuracy wherever the value is a "
+    "normal number"
 )

@@ -22,7 +22,7 @@ import sympy as sp
 from symgrad import notation as nt
 from symgrad.expressions import X
 from symgrad.generic import applied as entrywise
-from symgrad.generic import batch, general
+from symgrad.generic import batch, below, general
 from symgrad.model import J, product
 from symgrad.notation import Quantity
 from symgrad.ops.activation import Activate
@@ -212,7 +212,7 @@ class Residual(Activate):
                 Remark(
                     f"Residual connections: {which}, as wide as the layer below, {adds} "
                     "activation, {0}; the input {1} is never added.",
-                    (_adds("k"), sp.Symbol("x")),
+                    (_adds("k"), general("x", None)),
                 ),
             )
         if part == "general":
@@ -248,8 +248,8 @@ def _eq(lhs: sp.Basic, rhs: sp.Basic) -> sp.Basic:
 
 def _adds(layer: str) -> sp.Basic:
     """``h_{k} = g(a_{k}) + h_{k-1}``: a residual layer ``layer`` (``k``, ``k+1``)."""
-    below = layer[: -len("+1")] if layer.endswith("+1") else f"{layer}-1"
-    value = sp.MatAdd(entrywise("g", general("a", layer)), general("h", below), evaluate=False)
+    activation = entrywise("g", general("a", layer))
+    value = sp.MatAdd(activation, general("h", below(layer)), evaluate=False)
     return _eq(general("h", layer), value)
 
 

@@ -175,7 +175,7 @@ class WeightDecay(Op):
     @property
     def written(self) -> sp.Number:
         """``lambda`` as prose writes it: its decimals (``0.5``, not ``1/2``; ``1e-4`` as
-        ``0.0001``), a whole number without a point."""
+        ``0.0001``; below that, ``1.0 \\cdot 10^{-5}``), a whole number without a point."""
         value = self.value
         return sp.Integer(value) if value.q == 1 else sp.Float(self.text)
 

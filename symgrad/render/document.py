@@ -101,6 +101,9 @@ class Strong:
 
     text: str
 
+    def __format__(self, spec: str) -> str:
+        raise TypeError("bold words in prose are a value: join them with +, never format them")
+
 
 #: A piece of prose that is no text: a reference, a formula, code, bold words.
 Piece = Ref | Math | Code | Strong

@@ -24,6 +24,7 @@ from symgrad.derivation import (
     Rule,
     Stage,
 )
+from symgrad.generic import general
 from symgrad.render.document import Code, Inline, Prose
 from symgrad.render.formula import Call, Math, Scripted, Token
 
@@ -80,7 +81,8 @@ def plain(prose: Prose) -> str:
 
 #: The symbols the sentences about the proof name: the per-sample loss ``ell`` of the output
 #: ``a_L``, the parameters ``theta``, the activation ``g``.
-_ELL, _OUTPUT, _THETA, _G = (sp.Symbol(n) for n in ("ell", "a_L", "theta", "g"))
+_ELL, _THETA, _G = (sp.Symbol(n) for n in ("ell", "theta", "g"))
+_OUTPUT = general("a", "L")
 
 
 def _number(value: float, style: Style) -> Prose:

@@ -117,4 +117,6 @@ def _native_sigmoid(program: Program) -> Program:
     statements = tuple(
         replace(s, note=s.note.replace(EXACT_SIGMOID, NATIVE_SIGMOID)) for s in program.statements
     )
+    for s in statements:  # a sigmoid whose note no longer names the stable form is caught here
+        assert not s.value.has(Logistic) or NATIVE_SIGMOID in s.note, s.note
     return program.with_statements(statements)

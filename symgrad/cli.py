@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from symgrad import options
-from symgrad.cli_args import PROG, network_arguments, version_argument
+from symgrad.cli_args import PROG, network_arguments, output_argument, version_argument
 from symgrad.cli_documents import document_commands, framing_options
 from symgrad.cli_example import (
     attach_signed_values,
@@ -92,7 +92,7 @@ def _codegen_command(commands: argparse._SubParsersAction) -> None:  # type: ign
     network_arguments(codegen)
     for option in options.CODE:
         option.add_to(codegen)
-    codegen.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    output_argument(codegen)
     version_argument(codegen)
     _export_command(commands)
 
@@ -111,7 +111,7 @@ def _export_command(commands: argparse._SubParsersAction) -> None:  # type: igno
         metavar="NAME.h",
         help="the header symgrad codegen --target c wrote for the network (NAME alone: NAME.h)",
     )
-    export.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    output_argument(export)
     version_argument(export)
 
 

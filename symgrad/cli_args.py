@@ -23,3 +23,8 @@ def network_arguments(parser: argparse.ArgumentParser) -> None:
 
 def version_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+
+
+def output_argument(parser: argparse.ArgumentParser) -> None:
+    """``-o FILE``: where a command that writes one file writes it (standard output without)."""
+    parser.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from symgrad.cli_args import network_arguments, version_argument
+from symgrad.cli_args import network_arguments, output_argument, version_argument
 from symgrad.cli_example import example_option
 
 
@@ -93,13 +93,13 @@ def document_commands(commands: argparse._SubParsersAction) -> None:  # type: ig
         "--fragment", action="store_true", help="a body to \\input, not a standalone document"
     )
     _notes_options(latex)
-    latex.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    output_argument(latex)
     version_argument(latex)
 
     markdown = commands.add_parser("markdown", help="write the derivation as Markdown notes")
     network_arguments(markdown)
     _notes_options(markdown)
-    markdown.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    output_argument(markdown)
     version_argument(markdown)
 
     html = commands.add_parser(
@@ -113,7 +113,7 @@ def document_commands(commands: argparse._SubParsersAction) -> None:  # type: ig
         "to the class symgrad-notes",
     )
     _notes_options(html)
-    html.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    output_argument(html)
     version_argument(html)
 
     slides = commands.add_parser("slides", help="write the derivation as a Beamer slide deck")
@@ -129,7 +129,7 @@ def document_commands(commands: argparse._SubParsersAction) -> None:  # type: ig
         help="Beamer's handout mode for printing: every build shown in its last state, one "
         "page a frame",
     )
-    slides.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    output_argument(slides)
     version_argument(slides)
 
     summary = commands.add_parser(
@@ -143,5 +143,5 @@ def document_commands(commands: argparse._SubParsersAction) -> None:  # type: ig
         help="latex (default): a standalone document that compiles to one page; markdown",
     )
     framing_options(summary)
-    summary.add_argument("-o", "--output-file", dest="out", metavar="FILE", help="write to FILE")
+    output_argument(summary)
     version_argument(summary)

@@ -80,9 +80,10 @@ class Logistic(ArrayFunction):
         return sp.exp((a - sp.Abs(a)) / 2) / (1 + sp.exp(-sp.Abs(a)))
 
 
-def without_logistic(expr: sp.Expr) -> sp.Expr:
-    """``expr`` with every :class:`Logistic` written out as its :meth:`~Logistic.stable` form."""
-    return expr.replace(lambda e: isinstance(e, Logistic), lambda e: e.stable())
+def written_out(expr: sp.Expr, kind: type[LogAddExp] | type[Logistic]) -> sp.Expr:
+    """``expr`` with every primitive of ``kind`` written out as its stable form (for a target,
+    or the proof, that does not compute it as one call)."""
+    return expr.replace(lambda e: isinstance(e, kind), lambda e: e.stable())
 
 
 class Dot(ArrayFunction):

@@ -38,11 +38,12 @@ def batch(base: str, layer: str | None, gradient: bool = False) -> nt.QuantitySy
     return nt.symbol(q, nt.Form.BATCH, nt.BATCH, size(layer or "L"))
 
 
-def mean_gradient(base: str, layer: str) -> nt.QuantitySymbol:
-    """The gradient of the batch's mean loss with respect to a parameter of any network
+def mean_gradient(base: str, layer: str, scalar: str = "loss") -> nt.QuantitySymbol:
+    """The gradient of the batch's mean loss (or of the quantity ``scalar`` names, a layer
+    kind's objective) with respect to a parameter of any network
     (``\\nabla_{W_{k}} \\bar{\\mathcal{L}}``), shaped like it."""
     like = general(base, layer)
-    q = nt.Quantity(base, layer, True)  # type: ignore[arg-type]
+    q = nt.Quantity(base, layer, True, scalar)  # type: ignore[arg-type]
     return nt.symbol(q, nt.Form.MEAN, *like.shape)
 
 

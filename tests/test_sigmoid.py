@@ -201,7 +201,9 @@ def test_the_form_it_replaced_fails_the_same_measure() -> None:
 def test_the_proof_covers_the_form_by_the_sign_of_a() -> None:
     sigmoid = catalogue.ACTIVATIONS["sigmoid"]
     assert isinstance(sigmoid.code_function, arrays.Logistic)
-    assert zero_by_sign(arrays.without_logistic(sigmoid.code_function) - sigmoid.function)
+    assert zero_by_sign(
+        arrays.written_out(sigmoid.code_function, arrays.Logistic) - sigmoid.function
+    )
     assert not zero_by_sign(_slipped(X) - sigmoid.function)
 
 

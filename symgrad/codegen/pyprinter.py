@@ -21,7 +21,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.pycode import PythonCodePrinter
 
 from symgrad import functions
-from symgrad.arrays import LogAddExp
+from symgrad.arrays import LogAddExp, written_out
 from symgrad.errors import SymgradError
 from symgrad.program.ir import Shape, Var
 
@@ -55,7 +55,7 @@ def without_logaddexp(expr: sp.Expr) -> sp.Expr:
     For code on plain floats, which has no ``logaddexp``: expanded before printing, the sum joins
     the statement's own terms, so that long lines split where ruff splits them.
     """
-    return expr.replace(lambda e: isinstance(e, LogAddExp), lambda e: e.stable())
+    return written_out(expr, LogAddExp)
 
 
 class MathPrinter(PythonCodePrinter):

@@ -267,12 +267,14 @@ class WeightDecay(Op):
                         lam,
                         sp.Eq(nt.symbol(OBJECTIVE), objective, evaluate=False),
                         decay,
-                        sp.Eq(_objective_gradient("W"), gradient, evaluate=False),
+                        sp.Eq(mean_gradient("W", "k", OBJECTIVE.base), gradient, evaluate=False),
                     ),
                 ),
             )
         if part == "batch":
-            biases = sp.Eq(_objective_gradient("b"), mean_gradient("b", "k"), evaluate=False)
+            biases = sp.Eq(
+                mean_gradient("b", "k", OBJECTIVE.base), mean_gradient("b", "k"), evaluate=False
+            )
             return (
                 Remark(
                     "Weight decay ({0}) adds {1} for every layer to the loss of the batch, once, "
@@ -303,14 +305,6 @@ class WeightDecay(Op):
                 "batch (the biases are not decayed).",
             )
         return ()
-
-
-def _objective_gradient(base: str) -> nt.QuantitySymbol:
-    """``\\nabla_{W_{k}} \\mathcal{J}`` (``base`` ``W``) or ``\\nabla_{b_{k}} \\mathcal{J}``,
-    shaped like the parameter of any layer."""
-    like = general(base, "k")
-    q = nt.Quantity(base, "k", True, OBJECTIVE.base)  # type: ignore[arg-type]
-    return nt.symbol(q, nt.Form.MEAN, *like.shape)
 
 
 def applied(spec: NetworkSpec, ops: tuple[Op, ...]) -> tuple[Op, ...]:

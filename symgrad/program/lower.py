@@ -29,7 +29,7 @@ from typing import Any
 import sympy as sp
 
 from symgrad import notation as nt
-from symgrad.arrays import BatchSum, Dot, RowSum, Total, Transpose, without_logistic
+from symgrad.arrays import BatchSum, Dot, Logistic, RowSum, Total, Transpose, written_out
 from symgrad.derivation import Derivation, Kind, Step, StepId
 from symgrad.errors import SymgradError
 from symgrad.model import Elementwise
@@ -141,7 +141,7 @@ class _Lowering:
         id = step.id if isinstance(step, Step) else step  # noqa: A001 - a step's id
         value = sp.sympify(value)
         if not self.logistic:
-            value = without_logistic(value)
+            value = written_out(value, Logistic)
         self.statements.append(Statement(target, value, id, note))
         return target.symbol
 

@@ -85,7 +85,7 @@ def check_code_forms(net: Network) -> None:
 def _meaning(expr: sp.Expr) -> sp.Expr:
     """A code form in plain functions: ``logaddexp``, ``log1p``, ``expm1`` written out, the
     sigmoid as the stable form that code without an exact sigmoid of its library computes."""
-    expr = arrays.without_logistic(expr)
+    expr = arrays.written_out(expr, arrays.Logistic)
     return expr.replace(lambda e: isinstance(e, LogAddExp), lambda e: e.meaning()).replace(
         lambda e: isinstance(e, (log1p, expm1)),
         lambda e: sp.log(1 + e.args[0]) if isinstance(e, log1p) else sp.exp(e.args[0]) - 1,
